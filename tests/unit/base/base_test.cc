@@ -1,0 +1,50 @@
+// Proves the base vocabulary: strong ids compare and hash by value, results carry values or
+// errors, and topic ids round-trip through Kafka's base64 text form.
+#include <unordered_set>
+
+#include <gtest/gtest.h>
+
+#include "gregor/base/result.h"
+#include "gregor/base/types.h"
+
+namespace gregor {
+
+TEST(strong_int, compares_and_hashes_by_value) {
+  offset a{5}, b{7};
+  EXPECT_LT(a, b);
+  EXPECT_EQ(b - a, 2);
+  EXPECT_EQ(a + 2, b);
+  std::unordered_set<offset> s{a, b, offset{5}};
+  EXPECT_EQ(s.size(), 2u);
+}
+
+TEST(result, holds_value_or_error) {
+  result<int, std::string> good = 3;
+  result<int, std::string> bad = failure{std::string("nope")};
+  ASSERT_TRUE(good);
+  EXPECT_EQ(*good, 3);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), "nope");
+  result<void, int> v = ok;
+  EXPECT_TRUE(v);
+  result<void, int> e = failure{4};
+  EXPECT_EQ(e.error(), 4);
+}
+
+TEST(uuid, base64_round_trip_matches_kafka_form) {
+  for (int i = 0; i < 100; ++i) {
+    uuid u = uuid::random();
+    std::string text = u.to_base64();
+    ASSERT_EQ(text.size(), 22u);
+    uuid back;
+    ASSERT_TRUE(uuid::from_base64(text, back));
+    EXPECT_EQ(u, back);
+  }
+  uuid zero;
+  EXPECT_EQ(zero.to_base64(), "AAAAAAAAAAAAAAAAAAAAAA");
+  uuid out;
+  EXPECT_FALSE(uuid::from_base64("short", out));
+  EXPECT_FALSE(uuid::from_base64("AAAAAAAAAAAAAAAAAAAA*A", out));
+}
+
+}  // namespace gregor
