@@ -62,6 +62,8 @@ void set_base_offset(std::span<uint8_t> batch, int64_t base_offset);
 void set_partition_leader_epoch(std::span<uint8_t> batch, int32_t epoch);
 // Marks the batch LogAppendTime with max_timestamp = ts and recomputes the CRC.
 void set_log_append_time(std::span<uint8_t> batch, int64_t ts);
+// Sets max_timestamp (timestamp type unchanged) and recomputes the CRC.
+void set_max_timestamp(std::span<uint8_t> batch, int64_t ts);
 // CRC32C over bytes 21..end of one complete batch, and a check against the stored value.
 uint32_t compute_batch_crc(std::span<const uint8_t> batch);
 bool batch_crc_ok(std::span<const uint8_t> batch);
@@ -78,6 +80,9 @@ struct validation_options {
   // Cap on decompressed bytes per batch when records must be inspected (decompression bombs).
   size_t decompressed_bytes_max = 64u << 20;
   bool require_keys = false;  // cleanup.policy=compact: records without a key are INVALID_RECORD
+  // Kafka (Produce v3+) rejects a partition's records holding more than one batch with
+  // INVALID_RECORD; set this in the Produce handler to match. Off by default: one or more.
+  bool exactly_one_batch = false;
 };
 
 struct batch_error {
@@ -88,6 +93,10 @@ struct batch_error {
 struct validated_batch {
   batch_header header;
   std::span<uint8_t> bytes;  // the whole batch, inside the caller's buffer
+  // The largest record timestamp as computed from the records (-1 if none carries one). Kafka
+  // writes this into the batch's max_timestamp on append rather than trusting the producer's
+  // value: call set_max_timestamp(bytes, records_max_timestamp) when it differs.
+  int64_t records_max_timestamp = -1;
 };
 
 // Validates the records blob of one partition in a Produce request: one or more complete magic-2

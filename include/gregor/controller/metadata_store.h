@@ -1,0 +1,114 @@
+#pragma once
+// The metadata store: the state machine a Raft quorum will replicate later. Owns the metadata log
+// (<log dir>/__cluster_metadata-0/metadata.log, format in metadata_records.h), the image applied
+// from it, and <log dir>/meta.properties (Kafka's format: version=1, cluster.id, node.id,
+// directory.id).
+//
+// Every broker is a cluster member: today this node is the single voter and so the controller.
+// Created once by the server at start-up; called from one thread/strand (not thread-safe).
+// Invariant: the image equals the replay of the log; a change is applied only after its frame is
+// written and fsynced.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gregor/base/clock.h"
+#include "gregor/base/result.h"
+#include "gregor/base/types.h"
+#include "gregor/controller/metadata_image.h"
+#include "gregor/controller/metadata_records.h"
+
+namespace gregor::controller {
+
+enum class controller_errc {
+  topic_already_exists,
+  unknown_topic,
+  invalid_topic,
+  invalid_partitions,
+  invalid_replication_factor,
+  invalid_config,
+  io_error,
+  inconsistent_cluster_id,  // meta.properties names another cluster or node (refuse to start)
+};
+struct controller_error {
+  controller_errc code = controller_errc::io_error;
+  std::string message;
+};
+
+// Largest partition count of one topic: bounds the records and memory one request can create.
+inline constexpr int32_t topic_partitions_max = 100000;
+// Kafka's topic name length limit.
+inline constexpr size_t topic_name_bytes_max = 249;
+
+class metadata_store {
+ public:
+  // dir = <log_dir>/__cluster_metadata-0. Replays the metadata log found there; a torn tail is
+  // truncated at the last valid frame. Reads/writes <log_dir>/meta.properties and refuses to start
+  // when its node.id or cluster.id differ from ours. An empty cluster id takes the persisted one,
+  // or generates one (22-character base64 uuid, as Kafka prints them).
+  static result<std::unique_ptr<metadata_store>, controller_error> open(std::filesystem::path log_dir, node_id self,
+                                                                        std::string cluster_id_or_empty, clock& clk);
+  ~metadata_store();
+  metadata_store(const metadata_store&) = delete;
+  metadata_store& operator=(const metadata_store&) = delete;
+
+  const metadata_image& image() const { return _image; }
+  node_id self() const { return _self; }
+  const std::filesystem::path& metadata_dir() const { return _dir; }
+
+  // In-memory liveness (not persisted): brokers register at start-up and on reconnect.
+  void register_broker(broker_info b);
+  // Brokers that count for replica assignment: the registered ones, or this node alone when none
+  // registered yet.
+  std::vector<node_id> live_brokers() const;
+
+  // Validates (name rules, partitions >= 1, 1 <= replication_factor <= live brokers; configs are
+  // validated by the caller) then, unless validate_only, appends one frame (fsync) and applies it.
+  // Assigns a random topic id, replicas round-robin over live brokers, leader = first replica,
+  // leader_epoch 0, isr = replicas. With validate_only the returned pointer is null.
+  result<const topic_info*, controller_error> create_topic(const std::string& name, int32_t partitions,
+                                                           int16_t replication_factor,
+                                                           std::map<std::string, std::string> configs,
+                                                           bool validate_only);
+  result<void, controller_error> delete_topic(const std::string& name);
+  result<void, controller_error> create_partitions(const std::string& name, int32_t new_total, bool validate_only);
+  // nullopt = remove the override.
+  result<void, controller_error> set_topic_configs(const std::string& name,
+                                                   std::map<std::string, std::optional<std::string>> changes);
+  // Leader/ISR change of one partition (for replication; bumps nothing by itself: pass the epoch).
+  result<void, controller_error> change_partition(const std::string& name, partition_id p, node_id leader,
+                                                  leader_epoch epoch, std::vector<node_id> isr);
+
+  // "" if ok, else the reason (Kafka's rules: non-empty, not "." or "..", <= 249 chars,
+  // only [a-zA-Z0-9._-]).
+  static std::string validate_topic_name(std::string_view name);
+
+ private:
+  metadata_store(std::filesystem::path dir, node_id self, clock& clk);
+  result<void, controller_error> append(const std::vector<metadata_record>& records);
+  result<void, controller_error> replay();
+
+  std::filesystem::path _dir;
+  node_id _self;
+  clock& _clock;
+  int _fd = -1;
+  uint64_t _size_bytes = 0;  // valid bytes in the log file
+  metadata_image _image;
+  std::map<node_id, broker_info> _registered;
+};
+
+// meta.properties, as Kafka writes it in every log directory.
+struct meta_properties {
+  int32_t version = 1;
+  std::string cluster_id;
+  ::gregor::node_id node_id{-1};
+  std::string directory_id;
+};
+// Reads <dir>/meta.properties: nullopt when absent; an error when unreadable or malformed.
+result<std::optional<meta_properties>, controller_error> read_meta_properties(const std::filesystem::path& dir);
+result<void, controller_error> write_meta_properties(const std::filesystem::path& dir, const meta_properties& m);
+
+}  // namespace gregor::controller

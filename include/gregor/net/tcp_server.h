@@ -1,0 +1,105 @@
+#pragma once
+// The network layer: TCP acceptors, connections and Kafka framing (4-byte big-endian size + frame).
+// It knows nothing of Kafka messages beyond framing: complete frames go to a frame_handler, whose
+// responses are written back strictly in request order.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "gregor/base/result.h"
+
+namespace gregor::net {
+
+struct connection_info {
+  uint64_t id;
+  std::string peer;           // "ip:port" of the client
+  std::string listener_name;  // listener_spec::name the connection arrived on
+};
+
+struct frame_outcome {
+  enum class kind { respond, no_response, close };
+  kind what = kind::respond;
+  std::vector<uint8_t> response;  // header + body, WITHOUT the 4-byte size prefix (net adds it)
+  std::string close_reason;       // logged once when what == close
+};
+
+// Implemented by the dispatcher. Called on the server's io_context thread only.
+class frame_handler {
+ public:
+  virtual ~frame_handler() = default;
+  // Called for every complete frame (the 4-byte size already stripped; frame = request header +
+  // body). The frame buffer is moved in and owned by the handler's coroutine frame, so views into
+  // it stay valid until the coroutine returns. Several calls for one connection may be in progress
+  // at once; their responses are written in request order regardless of completion order. An
+  // exception escaping handle() closes the connection (logged).
+  virtual boost::asio::awaitable<frame_outcome> handle(const connection_info& conn,
+                                                       std::vector<uint8_t> frame) = 0;
+  // Called once when a connection is dropped, for any reason. Handlers still running for that
+  // connection may complete afterwards; their responses are discarded.
+  virtual void on_close(const connection_info& conn) {}
+};
+
+struct listener_spec {
+  std::string name;
+  std::string host;
+  uint16_t port;  // 0 = ephemeral
+};
+
+struct server_options {
+  std::vector<listener_spec> listeners;
+  int32_t request_bytes_max = 104857600;         // socket.request.max.bytes
+  int64_t idle_timeout_ms = 600000;              // connections.max.idle.ms
+  int64_t partial_frame_timeout_ms = 30000;      // a frame that started must complete within this
+  size_t connections_max = 10000;                // max.connections; over it: accept then close
+  size_t inflight_per_connection_max = 32;       // requests read but not yet answered, per conn
+  size_t request_memory_bytes_max = 256u << 20;  // all frames in flight, all connections (pool)
+  int32_t socket_send_buffer_bytes = 102400;     // socket.send.buffer.bytes, -1 = OS default
+  int32_t socket_receive_buffer_bytes = 102400;  // socket.receive.buffer.bytes, -1 = OS default
+  // A connection stops reading while its answered-but-unwritten responses exceed this (a client
+  // that never reads its responses). One response larger than this is still written.
+  size_t unwritten_response_bytes_max = 16u << 20;
+};
+
+namespace detail {
+class server_core;
+}
+
+// Owns the acceptors and every connection. Everything runs on one io_context thread, which the
+// caller runs. start() may be called before that thread runs the io_context; stop_accepting(),
+// drain_and_close() and close_all() must be called on the io_context thread. bound_ports(),
+// connection_count() and counters() may be called from any thread.
+// Safe to destroy after close_all() once the io_context has stopped (the destructor calls
+// close_all() itself).
+class tcp_server {
+ public:
+  tcp_server(boost::asio::io_context& io, server_options opts, frame_handler& handler);
+  ~tcp_server();
+  tcp_server(const tcp_server&) = delete;
+  tcp_server& operator=(const tcp_server&) = delete;
+
+  // Binds and listens on every listener; error text names the address on failure.
+  result<void, std::string> start();
+  std::vector<uint16_t> bound_ports() const;  // in listener order (for port 0)
+  void stop_accepting();                      // graceful stop, step 1
+  // Waits (bounded by deadline_ms) until every connection has no request in flight and its
+  // responses are written, then closes all connections. Connections read no new frames meanwhile.
+  boost::asio::awaitable<void> drain_and_close(int64_t deadline_ms);
+  void close_all();  // immediate
+  size_t connection_count() const;
+  // Counters for metrics: frames read, bytes in/out, connections accepted/closed, frames refused.
+  struct stats {
+    uint64_t frames_in = 0, bytes_in = 0, bytes_out = 0, accepted = 0, closed = 0,
+             rejected_frames = 0;
+  };
+  stats counters() const;
+
+ private:
+  std::shared_ptr<detail::server_core> _core;
+};
+
+}  // namespace gregor::net

@@ -1,0 +1,53 @@
+#pragma once
+// log_manager: every partition log under one log directory (`log.dirs` entry). Owns the
+// partition_log objects it opens. Directory entries are `<topic>-<partition>` (split at the LAST
+// '-'); `<topic>-<p>.<hex>-delete` entries are leftovers of deletions and are removed at open.
+// Thread-safety: the map of partitions is guarded by a mutex, so shards may open/get/remove
+// concurrently; each partition_log itself is single-threaded (its shard's).
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "gregor/storage/partition_log.h"
+
+namespace gregor::storage {
+
+// Parses "<topic>-<partition>" (split at the last '-'); nullopt if it does not look like one.
+std::optional<topic_partition> parse_partition_dir_name(std::string_view name);
+std::string partition_dir_name(const topic_partition& tp);
+
+class log_manager {
+ public:
+  static result<std::unique_ptr<log_manager>, storage_error> open(std::filesystem::path log_dir,
+                                                                  clock& clk);
+  ~log_manager();
+
+  // Partition directories found at open (to reopen after restart), sorted.
+  std::vector<topic_partition> discovered() const;
+  // Opens (creating when missing) the partition's log; returns the open one if already open
+  // (a different non-zero topic id → corrupt).
+  result<partition_log*, storage_error> open_partition(const topic_partition& tp, uuid topic_id,
+                                                       log_config cfg);
+  partition_log* get(const topic_partition& tp);  // nullptr if not open
+  // Closes the partition (if open), renames its directory to "<topic>-<p>.<hex>-delete" and
+  // removes it. not_found when neither open nor on disk.
+  result<void, storage_error> remove_partition(const topic_partition& tp);
+  result<void, storage_error> flush_all();
+  result<void, storage_error> close_all();
+  const std::filesystem::path& dir() const { return _dir; }
+
+ private:
+  log_manager(std::filesystem::path dir, clock& clk) : _dir(std::move(dir)), _clk(clk) {}
+
+  std::filesystem::path _dir;
+  clock& _clk;
+  mutable std::mutex _mutex;
+  std::vector<topic_partition> _discovered;
+  std::map<topic_partition, std::unique_ptr<partition_log>> _logs;
+};
+
+}  // namespace gregor::storage

@@ -1,0 +1,111 @@
+#pragma once
+// segment: one `<20-digit base offset>.log` file of whole v2 batches back to back, with its sparse
+// `.index` and `.timeindex`. Owned by a partition_log and called only from its thread.
+// Invariants: batches are whole and in offset order; next_offset() is one past the last offset of
+// the last batch (base_offset() when empty); max_timestamp() is the largest batch max timestamp
+// (no_timestamp when none), first reached by the batch whose last offset is
+// offset_of_max_timestamp().
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gregor/protocol/record_batch.h"
+#include "gregor/storage/file.h"
+#include "gregor/storage/offset_index.h"
+#include "gregor/storage/time_index.h"
+
+namespace gregor::storage {
+
+// "00000000000000000042" for 42.
+std::string segment_file_stem(int64_t base_offset);
+
+// One batch found by scanning a segment file.
+struct batch_location {
+  uint64_t position = 0;
+  protocol::batch_header header;
+};
+
+class segment {
+ public:
+  struct limits {
+    int32_t index_interval_bytes = 4096;
+    size_t index_bytes_max = 10485760;
+  };
+
+  // Creates a new empty segment (files must not exist yet, or exist empty).
+  static result<std::unique_ptr<segment>, storage_error> create(const std::filesystem::path& dir,
+                                                                int64_t base_offset, limits lim);
+  // Opens an existing segment. An active segment (`active` = true) is recovered: scanned with
+  // CRC checks from its last index entry, and a torn or corrupt tail is truncated (logged). A
+  // closed segment trusts its indexes when they pass sanity checks and rebuilds them otherwise.
+  // `now_ms` seeds the roll clock of a non-empty active segment without timestamps.
+  static result<std::unique_ptr<segment>, storage_error> open(const std::filesystem::path& dir,
+                                                              int64_t base_offset, limits lim,
+                                                              bool active, int64_t now_ms);
+
+  int64_t base_offset() const { return _base; }
+  int64_t next_offset() const { return _next; }
+  size_t size_bytes() const { return _size; }
+  bool empty() const { return _size == 0; }
+  int64_t max_timestamp() const { return _max_ts; }
+  int64_t offset_of_max_timestamp() const { return _offset_of_max_ts; }
+  // Wall-clock time the segment got its first batch (segment.ms rolls count from it); -1 if empty.
+  int64_t first_batch_ms() const { return _first_batch_ms; }
+  bool index_full() const { return _offset_index.is_full() || _time_index.is_full(); }
+  void set_limits(limits lim);
+  // Bytes removed from the tail by recovery at open (0 when clean).
+  size_t truncated_bytes_at_open() const { return _truncated_at_open; }
+  const offset_index& index() const { return _offset_index; }
+  const time_index& timeindex() const { return _time_index; }
+
+  // Appends whole batches (offsets already assigned; headers parsed from `bytes`, in order).
+  result<void, storage_error> append(std::span<const uint8_t> bytes,
+                                     const std::vector<protocol::batch_header>& headers,
+                                     int64_t now_ms);
+
+  // The first batch whose last offset >= target, found via the offset index, or nullopt.
+  result<std::optional<batch_location>, storage_error> find_batch(int64_t target) const;
+  // The first batch (at or after `from`'s index position) whose max timestamp >= ts, or nullopt.
+  result<std::optional<batch_location>, storage_error> find_batch_by_timestamp(int64_t ts) const;
+  // Reads [position, position + len) into out (appending); short at end of file.
+  result<size_t, storage_error> read(uint64_t position, size_t len, std::vector<uint8_t>& out) const;
+
+  // Called when the segment stops being active: records the final max timestamp in the time index
+  // and fsyncs everything.
+  result<void, storage_error> seal();
+  result<void, storage_error> flush();
+  void close();
+  // Removes the three files (retention/delete); the segment is unusable afterwards.
+  result<void, storage_error> remove_files();
+
+ private:
+  segment() = default;
+  result<void, storage_error> recover_active(int64_t now_ms);
+  result<void, storage_error> load_closed();
+  // Scans from `position` (CRC-checked when verify), rebuilding index entries for every batch
+  // after `position` and truncating the file at the first bad batch.
+  result<void, storage_error> scan_from(uint64_t position, bool index_first, bool verify);
+  void note_batch(const protocol::batch_header& h);
+  result<void, storage_error> index_batch(const protocol::batch_header& h, uint64_t position,
+                                          bool skip_if_indexed);
+
+  std::filesystem::path _dir;
+  int64_t _base = 0;
+  int64_t _next = 0;
+  size_t _size = 0;
+  limits _limits;
+  file _log;
+  offset_index _offset_index;
+  time_index _time_index;
+  int64_t _max_ts = -1;
+  int64_t _offset_of_max_ts = -1;
+  int64_t _first_batch_ms = -1;
+  size_t _bytes_since_index_entry = 0;
+  size_t _truncated_at_open = 0;
+};
+
+}  // namespace gregor::storage

@@ -1,0 +1,229 @@
+// Loading broker_config: YAML (dotted or nested keys) flattened to Kafka names, then --set
+// overrides, then each key parsed through the broker key table, then cross-key defaults
+// (advertised.listeners) and consistency checks.
+#include "gregor/config/broker_config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "broker_keys.h"
+#include "parse.h"
+
+namespace gregor::config {
+namespace {
+
+constexpr std::string_view k_embedded_default = R"(# Gregor's embedded default: a one-node cluster on :9092 with data in ./data.
+node.id: 1
+process.roles: broker,controller
+listeners: PLAINTEXT://0.0.0.0:9092
+log.dirs: ./data
+)";
+
+using flat_map = std::map<std::string, std::string>;
+
+// Flattens `node` into dotted keys. Sequences become comma-joined lists. Returns "" or the error.
+std::string flatten(const YAML::Node& node, const std::string& prefix, flat_map& out, std::string_view origin) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar())
+        return fmt::format("{}: a key under '{}' is not a plain name", origin, prefix);
+      std::string key = kv.first.Scalar();
+      std::string full = prefix.empty() ? key : prefix + "." + key;
+      std::string err = flatten(kv.second, full, out, origin);
+      if (!err.empty()) return err;
+    }
+    return "";
+  }
+  std::string value;
+  if (node.IsSequence()) {
+    std::vector<std::string> items;
+    for (const auto& item : node) {
+      if (!item.IsScalar())
+        return fmt::format("config '{}' in {}: list items must be plain values", prefix, origin);
+      items.push_back(item.Scalar());
+    }
+    value = detail::join_list(items);
+  } else if (node.IsScalar()) {
+    value = node.Scalar();
+  }  // null → ""
+  if (prefix.empty()) return fmt::format("{}: expected a map of config names to values", origin);
+  if (out.count(prefix)) return fmt::format("config '{}' is given twice in {}", prefix, origin);
+  out[prefix] = value;
+  return "";
+}
+
+std::string suggestion(std::string_view name) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& k : detail::broker_keys()) {
+    size_t d = edit_distance(name, k.name);
+    if (d < best_d) {
+      best_d = d;
+      best = k.name;
+    }
+  }
+  const size_t limit = std::max<size_t>(3, name.size() / 3);
+  if (best_d <= limit) return fmt::format(" (did you mean '{}'?)", best);
+  return "";
+}
+
+bool is_any_host(const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
+
+// Cross-key rules applied after every key is parsed.
+std::string finish(broker_config& b) {
+  if (b.is_set("broker.id") && b.is_set("node.id")) {
+    int64_t a = 0, c = 0;
+    detail::parse_int64(b.explicit_values.at("broker.id"), a);
+    detail::parse_int64(b.explicit_values.at("node.id"), c);
+    if (a != c)
+      return fmt::format("config 'broker.id' = '{}' and 'node.id' = '{}' disagree: set only node.id",
+                         b.explicit_values.at("broker.id"), b.explicit_values.at("node.id"));
+  }
+  if (!b.is_set("advertised.listeners")) {
+    b.advertised_listeners.clear();
+    for (const auto& l : b.listeners) {
+      if (std::find(b.controller_listener_names.begin(), b.controller_listener_names.end(), l.name) !=
+          b.controller_listener_names.end())
+        continue;
+      listener a = l;
+      if (is_any_host(a.host)) a.host = "localhost";
+      b.advertised_listeners.push_back(std::move(a));
+    }
+  } else {
+    for (const auto& a : b.advertised_listeners) {
+      bool found = std::any_of(b.listeners.begin(), b.listeners.end(), [&](const listener& l) { return l.name == a.name; });
+      if (!found)
+        return fmt::format("config 'advertised.listeners' names listener '{}', which is not in 'listeners'", a.name);
+      if (is_any_host(a.host))
+        return fmt::format("config 'advertised.listeners': listener '{}' must name a host clients can reach, not '{}'",
+                           a.name, a.host);
+    }
+  }
+  if (b.group_min_session_timeout_ms > b.group_max_session_timeout_ms)
+    return fmt::format("config 'group.min.session.timeout.ms' = {} exceeds 'group.max.session.timeout.ms' = {}",
+                       b.group_min_session_timeout_ms, b.group_max_session_timeout_ms);
+  return "";
+}
+
+}  // namespace
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string parse_listener(std::string_view text, listener& out) {
+  text = detail::trim(text);
+  size_t sep = text.find("://");
+  if (sep == std::string_view::npos) return fmt::format("'{}' has no '://'", text);
+  std::string name(text.substr(0, sep));
+  if (name.empty()) return fmt::format("'{}' has no listener name before '://'", text);
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
+      return fmt::format("'{}': listener name '{}' may only hold letters, digits, '_' and '-'", text, name);
+  std::string_view rest = text.substr(sep + 3);
+  std::string host;
+  std::string_view port_text;
+  if (!rest.empty() && rest.front() == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+      return fmt::format("'{}': expected [ipv6]:port", text);
+    host = std::string(rest.substr(1, close - 1));
+    port_text = rest.substr(close + 2);
+  } else {
+    size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return fmt::format("'{}' has no ':port'", text);
+    host = std::string(rest.substr(0, colon));
+    if (host.find(':') != std::string::npos) return fmt::format("'{}': put an IPv6 host in brackets", text);
+    port_text = rest.substr(colon + 1);
+  }
+  int64_t port = 0;
+  if (!detail::parse_int64(port_text, port) || port < 0 || port > 65535)
+    return fmt::format("'{}': port must be an integer between 0 and 65535", text);
+  out.name = std::move(name);
+  out.host = std::move(host);
+  out.port = static_cast<int32_t>(port);
+  return "";
+}
+
+std::string_view embedded_default_yaml() { return k_embedded_default; }
+
+result<std::pair<std::string, std::string>, std::string> parse_set_arg(std::string_view arg) {
+  size_t eq = arg.find('=');
+  std::string_view name = eq == std::string_view::npos ? std::string_view() : detail::trim(arg.substr(0, eq));
+  if (name.empty()) return failure(fmt::format("--set '{}': expected name=value", arg));
+  return std::pair<std::string, std::string>(std::string(name), std::string(arg.substr(eq + 1)));
+}
+
+std::vector<std::string> known_broker_config_names() {
+  std::vector<std::string> out;
+  for (const auto& k : detail::broker_keys()) out.push_back(k.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+result<broker_config, std::string> load_yaml(std::string_view yaml_text, std::string_view origin,
+                                             const std::vector<std::pair<std::string, std::string>>& sets) {
+  flat_map from_file;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap()) return failure(fmt::format("{}: expected a map of config names to values", origin));
+      std::string err = flatten(root, "", from_file, origin);
+      if (!err.empty()) return failure(err);
+    }
+  } catch (const YAML::Exception& e) {
+    return failure(fmt::format("{} is not valid YAML: {}", origin, e.what()));
+  }
+  for (const auto& [name, value] : from_file)
+    if (!detail::find_broker_key(name))
+      return failure(fmt::format("unknown config '{}' in {}{}", name, origin, suggestion(name)));
+
+  flat_map all = from_file;
+  for (const auto& [name, value] : sets) {
+    std::string key(detail::trim(name));
+    if (!detail::find_broker_key(key))
+      return failure(fmt::format("unknown config '{}' in --set{}", key, suggestion(key)));
+    all[key] = value;
+  }
+
+  broker_config b;
+  b.explicit_values = all;
+  for (const auto& key : detail::broker_keys()) {
+    auto it = all.find(key.name);
+    if (it == all.end()) continue;
+    std::string expected = key.set(b, it->second);
+    if (!expected.empty())
+      return failure(fmt::format("config '{}' = '{}': expected {}", key.name, it->second, expected));
+  }
+  std::string err = finish(b);
+  if (!err.empty()) return failure(err);
+  return b;
+}
+
+result<broker_config, std::string> load(const std::optional<std::filesystem::path>& file,
+                                        const std::vector<std::pair<std::string, std::string>>& sets) {
+  if (!file) return load_yaml(embedded_default_yaml(), "the embedded default config", sets);
+  std::ifstream in(*file, std::ios::binary);
+  if (!in) return failure(fmt::format("cannot read config file '{}'", file->string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return failure(fmt::format("cannot read config file '{}'", file->string()));
+  return load_yaml(ss.str(), file->filename().string(), sets);
+}
+
+}  // namespace gregor::config

@@ -1,0 +1,117 @@
+// meta.properties: Kafka's per-log-directory identity file (Java properties syntax, one key=value
+// per line, '#' comments). Written atomically: temp file, fsync, rename, fsync the directory.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "gregor/controller/metadata_store.h"
+
+namespace gregor::controller {
+namespace {
+
+controller_error io(std::string msg) { return controller_error{controller_errc::io_error, std::move(msg)}; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_i32(std::string_view s, int32_t& out) {
+  if (s.empty() || s.size() > 11) return false;
+  int64_t v = 0;
+  bool neg = false;
+  size_t i = 0;
+  if (s[0] == '-') neg = true, i = 1;
+  if (i == s.size()) return false;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  v = neg ? -v : v;
+  if (v < INT32_MIN || v > INT32_MAX) return false;
+  out = static_cast<int32_t>(v);
+  return true;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+result<std::optional<meta_properties>, controller_error> read_meta_properties(const std::filesystem::path& dir) {
+  const auto path = dir / "meta.properties";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<meta_properties>{};
+  std::ifstream in(path);
+  if (!in) return failure(io(fmt::format("cannot read {}", path.string())));
+  meta_properties m;
+  m.version = -1;
+  bool has_node = false;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view l = trim(line);
+    if (l.empty() || l[0] == '#' || l[0] == '!') continue;
+    size_t eq = l.find('=');
+    if (eq == std::string_view::npos) return failure(io(fmt::format("{}: malformed line '{}'", path.string(), l)));
+    std::string_view key = trim(l.substr(0, eq)), value = trim(l.substr(eq + 1));
+    int32_t v = 0;
+    if (key == "version") {
+      if (!parse_i32(value, v)) return failure(io(fmt::format("{}: bad version '{}'", path.string(), value)));
+      m.version = v;
+    } else if (key == "cluster.id") {
+      m.cluster_id = std::string(value);
+    } else if (key == "node.id" || key == "broker.id") {
+      if (!parse_i32(value, v)) return failure(io(fmt::format("{}: bad {} '{}'", path.string(), key, value)));
+      m.node_id = node_id(v);
+      has_node = true;
+    } else if (key == "directory.id") {
+      m.directory_id = std::string(value);
+    }  // other keys (from newer Kafka versions) are kept by Kafka; we ignore them
+  }
+  if (m.version != 0 && m.version != 1)
+    return failure(io(fmt::format("{}: unsupported version {}", path.string(), m.version)));
+  if (!has_node) return failure(io(fmt::format("{}: no node.id", path.string())));
+  return std::optional<meta_properties>(std::move(m));
+}
+
+result<void, controller_error> write_meta_properties(const std::filesystem::path& dir, const meta_properties& m) {
+  std::string text = "#\n#Written by Gregor\n";
+  text += fmt::format("node.id={}\n", m.node_id.value());
+  if (!m.directory_id.empty()) text += fmt::format("directory.id={}\n", m.directory_id);
+  text += fmt::format("version={}\n", m.version);
+  text += fmt::format("cluster.id={}\n", m.cluster_id);
+  const auto tmp = dir / "meta.properties.tmp";
+  const auto path = dir / "meta.properties";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return failure(io(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno))));
+  bool ok = write_all(fd, text) && ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  if (!ok) return failure(io(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(saved))));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return failure(io(fmt::format("cannot rename {}: {}", tmp.string(), std::strerror(errno))));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return ok_t{};
+}
+
+}  // namespace gregor::controller

@@ -1,0 +1,339 @@
+#include "connection.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "gregor/base/log.h"
+
+namespace gregor::net::detail {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t read_buffer_bytes = 64 * 1024;
+// A Kafka request header v0 is api_key(2) + api_version(2) + correlation_id(4) + client_id
+// length(2): 10 bytes. No valid request frame is shorter.
+constexpr int32_t frame_bytes_min = 10;
+// Upper bound on buffers in one gathered write (two per response).
+constexpr size_t gather_slots_max = 64;
+
+// What the four bytes read as a size probably were, for the log line.
+const char* guess_foreign_protocol(const uint8_t* raw) {
+  if (raw[0] == 0x16 && raw[1] == 0x03) return " (looks like TLS)";
+  auto is_upper_or_space = [](uint8_t c) { return (c >= 'A' && c <= 'Z') || c == ' '; };
+  if (std::all_of(raw, raw + 4, is_upper_or_space)) return " (looks like HTTP)";
+  return "";
+}
+
+}  // namespace
+
+connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info)
+    : _core(std::move(core)),
+      _socket(std::move(socket)),
+      _info(std::move(info)),
+      _rbuf(read_buffer_bytes),
+      _read_signal(_socket.get_executor()),
+      _write_signal(_socket.get_executor()),
+      _watchdog(_socket.get_executor()) {
+  _read_signal.expires_at(steady::time_point::max());
+  _write_signal.expires_at(steady::time_point::max());
+}
+
+void connection::start() {
+  auto self = shared_from_this();
+  // The loops handle every expected failure themselves; anything escaping is a bug, but it must
+  // cost only this connection.
+  auto on_exit = [self](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      self->close(fmt::format("internal error: {}", ex.what()), spdlog::level::err);
+    } catch (...) {
+      self->close("internal error", spdlog::level::err);
+    }
+  };
+  asio::co_spawn(_socket.get_executor(), [self]() { return self->read_loop(); }, on_exit);
+  asio::co_spawn(_socket.get_executor(), [self]() { return self->write_loop(); }, on_exit);
+  asio::co_spawn(_socket.get_executor(), [self]() { return self->watchdog(); }, on_exit);
+}
+
+void connection::close(const std::string& reason, spdlog::level::level_enum level) {
+  if (_closed) return;
+  _closed = true;
+  auto self = shared_from_this();  // the server table may hold the last other reference
+  gregor::log::get("net").log(level, "closed connection {} from {} on {}: {}", _info.id,
+                              _info.peer, _info.listener_name, reason);
+  boost::system::error_code ec;
+  _socket.shutdown(tcp::socket::shutdown_both, ec);
+  _socket.close(ec);
+  _read_signal.cancel();
+  _write_signal.cancel();
+  _watchdog.cancel();
+  _core->closed++;
+  _core->on_connection_closed(_info.id);
+  try {
+    _core->handler.on_close(_info);
+  } catch (const std::exception& e) {
+    gregor::log::get("net").error("on_close for connection {} threw: {}", _info.id, e.what());
+  } catch (...) {
+    gregor::log::get("net").error("on_close for connection {} threw", _info.id);
+  }
+  _core->on_connection_idle();
+}
+
+bool connection::must_pause_reading() const {
+  return _slots.size() >= _core->opts.inflight_per_connection_max ||
+         _unwritten_bytes > _core->opts.unwritten_response_bytes_max || _core->draining();
+}
+
+void connection::set_read_deadline(steady::time_point deadline) {
+  _read_deadline = deadline;
+  if (deadline < _watchdog.expiry()) _watchdog.cancel();  // re-arm earlier
+}
+
+void connection::begin_partial_frame() {
+  _in_partial_frame = true;
+  set_read_deadline(steady::now() +
+                    std::chrono::milliseconds(_core->opts.partial_frame_timeout_ms));
+}
+
+asio::awaitable<bool> connection::fill_buffer() {
+  if (_rbegin == _rend) {
+    _rbegin = _rend = 0;
+  } else if (_rbegin > 0 && _rend == _rbuf.size()) {
+    std::memmove(_rbuf.data(), _rbuf.data() + _rbegin, buffered());
+    _rend -= _rbegin;
+    _rbegin = 0;
+  }
+  auto [ec, n] = co_await _socket.async_read_some(
+      asio::buffer(_rbuf.data() + _rend, _rbuf.size() - _rend), use_tuple);
+  if (ec) {
+    if (!_closed) {
+      close(_in_partial_frame ? "peer closed mid-frame (" + ec.message() + ")"
+                              : "peer closed (" + ec.message() + ")",
+            spdlog::level::debug);
+    }
+    co_return false;
+  }
+  _rend += n;
+  _core->bytes_in += n;
+  co_return true;
+}
+
+bool connection::check_frame_size(int32_t size_bytes, const uint8_t* raw) {
+  std::string reason;
+  if (size_bytes < 0) {
+    reason = fmt::format("negative frame size {}", size_bytes);
+  } else if (size_bytes < frame_bytes_min) {
+    reason = fmt::format("frame size {} is below a minimal request header ({} bytes)", size_bytes,
+                         frame_bytes_min);
+  } else if (size_bytes > _core->opts.request_bytes_max) {
+    reason = fmt::format("frame size {} exceeds socket.request.max.bytes {}{}", size_bytes,
+                         _core->opts.request_bytes_max, guess_foreign_protocol(raw));
+  } else {
+    return true;
+  }
+  _core->rejected_frames++;
+  close(reason, spdlog::level::warn);
+  return false;
+}
+
+asio::awaitable<void> connection::read_loop() {
+  auto self = shared_from_this();
+  const auto idle_timeout = std::chrono::milliseconds(_core->opts.idle_timeout_ms);
+  const auto partial_timeout = std::chrono::milliseconds(_core->opts.partial_frame_timeout_ms);
+  while (!_closed) {
+    // Backpressure, and no new frames while the server drains. No read deadline meanwhile: the
+    // wait is ours, not the client's.
+    if (must_pause_reading()) {
+      set_read_deadline(steady::time_point::max());
+      while (!_closed && must_pause_reading()) co_await _read_signal.async_wait(use_tuple);
+      _last_activity = steady::now();  // the pause was ours; idle time starts after it
+    }
+    if (_closed) break;
+
+    // Size prefix. Until its first byte arrives the idle deadline applies, then the partial one.
+    _in_partial_frame = buffered() > 0;
+    if (_in_partial_frame) {
+      begin_partial_frame();
+    } else {
+      set_read_deadline(_last_activity + idle_timeout);
+    }
+    while (buffered() < 4) {
+      if (!co_await fill_buffer()) co_return;
+      if (!_in_partial_frame && buffered() > 0) begin_partial_frame();
+    }
+    const uint8_t* raw = _rbuf.data() + _rbegin;
+    const int32_t size_bytes = static_cast<int32_t>((uint32_t(raw[0]) << 24) |
+                                                    (uint32_t(raw[1]) << 16) |
+                                                    (uint32_t(raw[2]) << 8) | uint32_t(raw[3]));
+    if (!check_frame_size(size_bytes, raw)) co_return;
+    _rbegin += 4;
+    const size_t frame_bytes = static_cast<size_t>(size_bytes);
+
+    // Request-memory pool: do not take the body while it would not fit.
+    if (!_core->pool_try_acquire(frame_bytes)) {
+      set_read_deadline(steady::time_point::max());
+      do {
+        _core->pool_wait(self);
+        co_await _read_signal.async_wait(use_tuple);
+        if (_closed) co_return;
+      } while (!_core->pool_try_acquire(frame_bytes));
+      set_read_deadline(steady::now() + partial_timeout);
+    }
+
+    std::vector<uint8_t> frame;
+    try {
+      frame.resize(frame_bytes);
+    } catch (const std::bad_alloc&) {
+      _core->pool_release(frame_bytes);
+      close(fmt::format("cannot allocate {} bytes for a frame", frame_bytes), spdlog::level::err);
+      co_return;
+    }
+    const size_t from_buffer = std::min(buffered(), frame_bytes);
+    std::memcpy(frame.data(), _rbuf.data() + _rbegin, from_buffer);
+    _rbegin += from_buffer;
+    if (from_buffer < frame_bytes) {
+      auto [ec, n] = co_await asio::async_read(
+          _socket, asio::buffer(frame.data() + from_buffer, frame_bytes - from_buffer), use_tuple);
+      _core->bytes_in += n;
+      if (ec) {
+        _core->pool_release(frame_bytes);
+        if (!_closed) close("peer closed mid-frame (" + ec.message() + ")", spdlog::level::debug);
+        co_return;
+      }
+    }
+    if (_closed) {  // e.g. partial-frame timeout fired as the last bytes arrived
+      _core->pool_release(frame_bytes);
+      co_return;
+    }
+
+    _in_partial_frame = false;
+    _last_activity = steady::now();
+    _core->frames_in++;
+    auto s = std::make_shared<slot>();
+    _slots.push_back(s);
+    asio::co_spawn(
+        _socket.get_executor(),
+        [self, s, f = std::move(frame), frame_bytes]() mutable {
+          return self->run_handler(std::move(s), std::move(f), frame_bytes);
+        },
+        asio::detached);
+  }
+}
+
+asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vector<uint8_t> frame,
+                                              size_t pool_bytes) {
+  auto self = shared_from_this();
+  frame_outcome out;
+  try {
+    out = co_await _core->handler.handle(_info, std::move(frame));
+  } catch (const std::exception& e) {
+    out = frame_outcome{frame_outcome::kind::close, {}, fmt::format("handler threw: {}", e.what())};
+  } catch (...) {
+    out = frame_outcome{frame_outcome::kind::close, {}, "handler threw a non-std exception"};
+  }
+  _core->pool_release(pool_bytes);
+  if (_closed) co_return;
+  if (out.what == frame_outcome::kind::respond) {
+    const auto n = static_cast<uint32_t>(out.response.size());
+    s->size_prefix = {uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)};
+    _unwritten_bytes += out.response.size() + 4;
+  }
+  s->outcome = std::move(out);
+  s->ready = true;
+  _write_signal.cancel();
+}
+
+asio::awaitable<void> connection::write_loop() {
+  auto self = shared_from_this();
+  const auto stall_timeout = std::chrono::milliseconds(_core->opts.idle_timeout_ms);
+  while (!_closed) {
+    if (_slots.empty() || !_slots.front()->ready) {
+      co_await _write_signal.async_wait(use_tuple);
+      continue;
+    }
+    // Gather the run of ready responses at the head, stopping after a close.
+    _gather.clear();
+    size_t popped = 0, bytes = 0;
+    const slot* closing = nullptr;
+    for (const auto& s : _slots) {
+      if (!s->ready || popped == gather_slots_max) break;
+      ++popped;
+      if (s->outcome.what == frame_outcome::kind::respond) {
+        _gather.push_back(asio::buffer(s->size_prefix));
+        _gather.push_back(asio::buffer(s->outcome.response));
+        bytes += s->outcome.response.size() + 4;
+      } else if (s->outcome.what == frame_outcome::kind::close) {
+        closing = s.get();
+        break;
+      }
+    }
+    if (!_gather.empty()) {
+      _writing = true;
+      _write_deadline = steady::now() + stall_timeout;
+      if (_write_deadline < _watchdog.expiry()) _watchdog.cancel();
+      auto [ec, n] = co_await asio::async_write(_socket, _gather, use_tuple);
+      _writing = false;
+      _write_deadline = steady::time_point::max();
+      _core->bytes_out += n;
+      if (ec) {
+        if (!_closed) close("write failed (" + ec.message() + ")", spdlog::level::debug);
+        co_return;
+      }
+      if (_closed) co_return;
+      // Writing counts as activity: push a pending idle deadline back.
+      _last_activity = steady::now();
+      if (!_in_partial_frame && _read_deadline != steady::time_point::max()) {
+        set_read_deadline(_last_activity + stall_timeout);
+      }
+    }
+    if (closing != nullptr) {
+      close("handler asked to close: " + closing->outcome.close_reason, spdlog::level::info);
+      co_return;
+    }
+    _slots.erase(_slots.begin(), _slots.begin() + static_cast<std::ptrdiff_t>(popped));
+    _unwritten_bytes -= bytes;
+    wake_reader();
+    if (_slots.empty()) _core->on_connection_idle();
+  }
+}
+
+asio::awaitable<void> connection::watchdog() {
+  auto self = shared_from_this();
+  while (!_closed) {
+    _watchdog.expires_at(std::min(_read_deadline, _write_deadline));
+    co_await _watchdog.async_wait(use_tuple);
+    if (_closed) break;
+    const auto now = steady::now();
+    if (now >= _read_deadline) {
+      if (!_in_partial_frame && !_slots.empty()) {
+        // A request is still being handled (a long poll, say): the connection is not idle.
+        _last_activity = now;
+        _read_deadline = now + std::chrono::milliseconds(_core->opts.idle_timeout_ms);
+      } else if (_in_partial_frame) {
+        close(fmt::format("frame not completed within {} ms (partial frame timeout)",
+                          _core->opts.partial_frame_timeout_ms),
+              spdlog::level::info);
+      } else {
+        close(fmt::format("idle for {} ms (connections.max.idle.ms)", _core->opts.idle_timeout_ms),
+              spdlog::level::info);
+      }
+    } else if (now >= _write_deadline) {
+      close(fmt::format("no write progress for {} ms (client not reading responses)",
+                        _core->opts.idle_timeout_ms),
+            spdlog::level::warn);
+    }
+  }
+}
+
+}  // namespace gregor::net::detail

@@ -1,0 +1,84 @@
+#pragma once
+// Private to src/net: one accepted TCP connection.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/common.h>
+
+#include "server_core.h"
+
+namespace gregor::net::detail {
+
+// One client connection: its socket, read buffer, the ordered queue of request slots and three
+// coroutines on the server's io_context thread:
+//  - read_loop: frames the byte stream, takes pool memory, co_spawns one handler call per frame;
+//    pauses while the connection has inflight_per_connection_max slots or too many unwritten
+//    response bytes (backpressure), or while the server drains.
+//  - write_loop: writes ready responses strictly in slot (= request) order, gathering several
+//    into one write.
+//  - watchdog: enforces the idle, partial-frame and write-stall deadlines.
+// Kept alive by shared_ptr from the server's table and from each of its coroutines.
+// Invariant: after close() the socket is closed, the connection is out of the server table and
+// on_close was called exactly once; nothing is written afterwards.
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info);
+  void start();
+  // Idempotent; logs the reason once at `level`.
+  void close(const std::string& reason, spdlog::level::level_enum level);
+  bool idle() const { return _slots.empty() && !_writing; }
+  void wake_reader() { _read_signal.cancel(); }
+  const connection_info& info() const { return _info; }
+
+ private:
+  struct slot {
+    bool ready = false;
+    frame_outcome outcome;
+    std::array<uint8_t, 4> size_prefix{};
+  };
+
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> watchdog();
+  asio::awaitable<void> run_handler(std::shared_ptr<slot> s, std::vector<uint8_t> frame,
+                                    size_t pool_bytes);
+  // Reads more bytes into _rbuf; false (connection closed, reason logged) on error/EOF.
+  asio::awaitable<bool> fill_buffer();
+  bool must_pause_reading() const;
+  void set_read_deadline(steady::time_point deadline);
+  void begin_partial_frame();
+  bool check_frame_size(int32_t size_bytes, const uint8_t* raw);
+  size_t buffered() const { return _rend - _rbegin; }
+
+  std::shared_ptr<server_core> _core;
+  tcp::socket _socket;
+  connection_info _info;
+  bool _closed = false;
+
+  std::vector<uint8_t> _rbuf;
+  size_t _rbegin = 0, _rend = 0;
+
+  std::deque<std::shared_ptr<slot>> _slots;  // in request order; popped by write_loop only
+  size_t _unwritten_bytes = 0;               // ready responses not yet written (with prefixes)
+  bool _writing = false;
+  std::vector<asio::const_buffer> _gather;
+
+  asio::steady_timer _read_signal;   // never expires; cancel() wakes read_loop
+  asio::steady_timer _write_signal;  // never expires; cancel() wakes write_loop
+  asio::steady_timer _watchdog;
+  steady::time_point _read_deadline = steady::time_point::max();
+  steady::time_point _write_deadline = steady::time_point::max();
+  bool _in_partial_frame = false;
+  steady::time_point _last_activity = steady::now();  // last complete request or write
+};
+
+}  // namespace gregor::net::detail

@@ -1,0 +1,204 @@
+#include "server_core.h"
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "connection.h"
+#include "gregor/base/log.h"
+
+namespace gregor::net::detail {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  if (addr.is_v6()) return fmt::format("[{}]:{}", addr.to_string(), ep.port());
+  return fmt::format("{}:{}", addr.to_string(), ep.port());
+}
+
+result<tcp::endpoint, std::string> resolve(asio::io_context& io, const listener_spec& spec) {
+  boost::system::error_code ec;
+  if (spec.host.empty()) return tcp::endpoint(tcp::v4(), spec.port);
+  auto addr = asio::ip::make_address(spec.host, ec);
+  if (!ec) return tcp::endpoint(addr, spec.port);
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(spec.host, std::to_string(spec.port), ec);
+  if (ec || results.empty()) {
+    return failure{fmt::format("listener {}: cannot resolve host '{}': {}", spec.name, spec.host,
+                               ec ? ec.message() : "no addresses")};
+  }
+  return results.begin()->endpoint();
+}
+
+// Restores a pointer member to nullptr when a coroutine frame unwinds or is destroyed.
+struct pointer_reset {
+  asio::steady_timer*& p;
+  ~pointer_reset() { p = nullptr; }
+};
+
+}  // namespace
+
+server_core::server_core(asio::io_context& io, server_options opts, frame_handler& handler)
+    : io(io), opts(std::move(opts)), handler(handler) {}
+
+result<void, std::string> server_core::start() {
+  auto& lg = gregor::log::get("net");
+  for (size_t i = 0; i < opts.listeners.size(); ++i) {
+    const auto& spec = opts.listeners[i];
+    auto ep = resolve(io, spec);
+    if (!ep) return failure{ep.error()};
+    const std::string where = fmt::format("listener {} at {}:{}", spec.name, spec.host, spec.port);
+    tcp::acceptor acceptor(io);
+    boost::system::error_code ec;
+    acceptor.open(ep->protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && opts.socket_receive_buffer_bytes > 0) {
+      // Set on the listening socket so the window scale is negotiated for accepted sockets.
+      acceptor.set_option(asio::socket_base::receive_buffer_size(opts.socket_receive_buffer_bytes),
+                          ec);
+    }
+    if (ec) return failure{fmt::format("{}: cannot open socket: {}", where, ec.message())};
+    acceptor.bind(*ep, ec);
+    if (ec) return failure{fmt::format("{}: cannot bind: {}", where, ec.message())};
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return failure{fmt::format("{}: cannot listen: {}", where, ec.message())};
+    const auto local = acceptor.local_endpoint(ec);
+    ports.push_back(ec ? 0 : local.port());
+    lg.info("listening on {} ({})", ec ? where : endpoint_text(local), spec.name);
+    _acceptors.push_back(std::move(acceptor));
+  }
+  auto self = shared_from_this();
+  for (size_t i = 0; i < _acceptors.size(); ++i) {
+    asio::co_spawn(io, [self, i]() { return self->accept_loop(i); }, asio::detached);
+  }
+  return ok;
+}
+
+asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
+  auto self = shared_from_this();
+  auto& lg = gregor::log::get("net");
+  const auto& spec = opts.listeners[listener_index];
+  asio::steady_timer backoff(io);
+  while (true) {
+    auto& acceptor = _acceptors[listener_index];
+    if (!acceptor.is_open()) co_return;
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of file descriptors and the like: back off instead of spinning.
+      lg.warn("accept on listener {} failed: {}", spec.name, ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    accepted++;
+    boost::system::error_code opt_ec;
+    const auto remote = socket.remote_endpoint(opt_ec);
+    const std::string peer = opt_ec ? std::string("unknown") : endpoint_text(remote);
+    if (connection_count.load() >= opts.connections_max) {
+      lg.warn("refused connection from {} on {}: max.connections {} reached", peer, spec.name,
+              opts.connections_max);
+      socket.close(opt_ec);
+      closed++;
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), opt_ec);
+    if (opts.socket_send_buffer_bytes > 0) {
+      socket.set_option(asio::socket_base::send_buffer_size(opts.socket_send_buffer_bytes), opt_ec);
+    }
+    if (opts.socket_receive_buffer_bytes > 0) {
+      socket.set_option(asio::socket_base::receive_buffer_size(opts.socket_receive_buffer_bytes),
+                        opt_ec);
+    }
+    const uint64_t id = _next_connection_id++;
+    auto conn = std::make_shared<connection>(self, std::move(socket),
+                                             connection_info{id, peer, spec.name});
+    _connections.emplace(id, conn);
+    connection_count.store(_connections.size());
+    lg.debug("accepted connection {} from {} on {}", id, peer, spec.name);
+    conn->start();
+  }
+}
+
+void server_core::stop_accepting() {
+  boost::system::error_code ec;
+  for (auto& a : _acceptors) a.close(ec);
+}
+
+bool server_core::all_idle() const {
+  return std::all_of(_connections.begin(), _connections.end(),
+                     [](const auto& kv) { return kv.second->idle(); });
+}
+
+asio::awaitable<void> server_core::drain_and_close(int64_t deadline_ms) {
+  auto self = shared_from_this();
+  _draining = true;
+  asio::steady_timer deadline(io);
+  deadline.expires_after(std::chrono::milliseconds(deadline_ms));
+  _drain_timer = &deadline;
+  {
+    pointer_reset reset{_drain_timer};
+    // on_connection_idle() cancels the wait; the expiry stays, so re-waiting keeps the deadline.
+    while (!all_idle() && steady::now() < deadline.expiry()) {
+      co_await deadline.async_wait(use_tuple);
+    }
+  }
+  if (!all_idle()) {
+    gregor::log::get("net").warn("drain deadline of {} ms passed with requests in flight",
+                                 deadline_ms);
+  }
+  close_all("server shutting down");
+  _draining = false;
+}
+
+void server_core::close_all(const std::string& reason) {
+  stop_accepting();
+  // close() removes the connection from the table, so iterate over a copy.
+  std::vector<std::shared_ptr<connection>> all;
+  all.reserve(_connections.size());
+  for (auto& kv : _connections) all.push_back(kv.second);
+  for (auto& c : all) c->close(reason, spdlog::level::info);
+  _pool_waiters.clear();
+}
+
+bool server_core::pool_try_acquire(size_t bytes) {
+  if (_pool_used_bytes != 0 && _pool_used_bytes + bytes > opts.request_memory_bytes_max) {
+    return false;
+  }
+  _pool_used_bytes += bytes;
+  return true;
+}
+
+void server_core::pool_wait(const std::shared_ptr<connection>& conn) {
+  _pool_waiters.push_back(conn);
+}
+
+void server_core::pool_release(size_t bytes) {
+  GREGOR_ASSERT(bytes <= _pool_used_bytes);
+  _pool_used_bytes -= bytes;
+  if (_pool_waiters.empty()) return;
+  auto waiters = std::move(_pool_waiters);
+  _pool_waiters.clear();
+  for (auto& w : waiters) {
+    if (auto c = w.lock()) c->wake_reader();
+  }
+}
+
+void server_core::on_connection_closed(uint64_t id) {
+  _connections.erase(id);
+  connection_count.store(_connections.size());
+}
+
+void server_core::on_connection_idle() {
+  if (_drain_timer != nullptr) _drain_timer->cancel();
+}
+
+}  // namespace gregor::net::detail

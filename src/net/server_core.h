@@ -1,0 +1,75 @@
+#pragma once
+// Private to src/net: the state shared by tcp_server, its acceptors and its connections.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gregor/net/tcp_server.h"
+
+namespace gregor::net::detail {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+class connection;
+
+// Owns the acceptors, the table of live connections, the request-memory pool and the counters.
+// Shared (by shared_ptr) between tcp_server and every connection, so a connection's coroutines
+// never touch freed server state. Used on the io_context thread only, except the atomics.
+// Invariants: pool_used_bytes == sum of sizes of frames read and not yet answered; a connection
+// is in _connections exactly while it is open.
+class server_core : public std::enable_shared_from_this<server_core> {
+ public:
+  server_core(asio::io_context& io, server_options opts, frame_handler& handler);
+
+  result<void, std::string> start();
+  void stop_accepting();
+  asio::awaitable<void> drain_and_close(int64_t deadline_ms);
+  void close_all(const std::string& reason);
+
+  // Request-memory pool. try_acquire succeeds when the frame fits or nothing is in flight (so one
+  // frame of request_bytes_max always fits). A refused connection registers as a waiter and is
+  // woken on every release.
+  bool pool_try_acquire(size_t bytes);
+  void pool_wait(const std::shared_ptr<connection>& conn);
+  void pool_release(size_t bytes);
+  size_t pool_used_bytes() const { return _pool_used_bytes; }
+
+  void on_connection_closed(uint64_t id);
+  void on_connection_idle();  // a connection has nothing in flight: wake a drain in progress
+  bool draining() const { return _draining; }
+
+  asio::io_context& io;
+  const server_options opts;
+  frame_handler& handler;
+
+  std::vector<uint16_t> ports;  // written by start() only
+  std::atomic<size_t> connection_count{0};
+  std::atomic<uint64_t> frames_in{0}, bytes_in{0}, bytes_out{0}, accepted{0}, closed{0},
+      rejected_frames{0};
+
+ private:
+  asio::awaitable<void> accept_loop(size_t listener_index);
+  bool all_idle() const;
+
+  std::vector<tcp::acceptor> _acceptors;
+  std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;
+  uint64_t _next_connection_id = 1;
+  size_t _pool_used_bytes = 0;
+  std::vector<std::weak_ptr<connection>> _pool_waiters;
+  bool _draining = false;
+  asio::steady_timer* _drain_timer = nullptr;  // set while drain_and_close waits
+};
+
+}  // namespace gregor::net::detail

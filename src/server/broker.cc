@@ -1,0 +1,82 @@
+#include "gregor/server/broker.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "core.h"
+#include "dispatcher.h"
+#include "gregor/base/log.h"
+#include "gregor/net/tcp_server.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+
+struct broker::impl {
+  explicit impl(config::broker_config cfg)
+      : c(io, std::move(cfg), system_clock::instance()), disp(c) {}
+
+  net::server_options net_options() const {
+    const auto& cfg = c.config();
+    net::server_options o;
+    for (const auto& l : cfg.listeners)
+      o.listeners.push_back(net::listener_spec{l.name, l.host, uint16_t(l.port)});
+    o.request_bytes_max = cfg.socket_request_max_bytes;
+    o.idle_timeout_ms = cfg.connections_max_idle_ms;
+    o.connections_max = size_t(std::max(cfg.max_connections, 1));
+    if (cfg.queued_max_request_bytes > 0) o.request_memory_bytes_max = size_t(cfg.queued_max_request_bytes);
+    o.socket_send_buffer_bytes = cfg.socket_send_buffer_bytes;
+    o.socket_receive_buffer_bytes = cfg.socket_receive_buffer_bytes;
+    return o;
+  }
+
+  asio::io_context io{1};
+  core c;
+  dispatcher disp;
+  std::unique_ptr<net::tcp_server> server;
+  bool stopping = false;
+};
+
+broker::broker(config::broker_config cfg) : _impl(std::make_unique<impl>(std::move(cfg))) {}
+broker::~broker() = default;
+
+result<void, std::string> broker::start() {
+  if (auto r = _impl->c.open(); !r) return r;
+  _impl->server = std::make_unique<net::tcp_server>(_impl->io, _impl->net_options(), _impl->disp);
+  if (auto r = _impl->server->start(); !r) return r;
+  _impl->c.set_bound_ports(_impl->server->bound_ports());
+  for (size_t i = 0; i < _impl->c.config().listeners.size(); ++i) {
+    const auto& l = _impl->c.config().listeners[i];
+    log::get("server").info("listening on {}://{}:{}", l.name, l.host.empty() ? "0.0.0.0" : l.host,
+                            _impl->server->bound_ports().at(i));
+  }
+  return ok;
+}
+
+void broker::run() { _impl->io.run(); }
+
+void broker::request_stop() {
+  asio::post(_impl->io, [this] {
+    if (_impl->stopping) return;
+    _impl->stopping = true;
+    log::get("server").info("stopping: no new connections, finishing in-flight requests");
+    _impl->server->stop_accepting();
+    _impl->c.waiters().notify_all();
+    asio::co_spawn(
+        _impl->io,
+        [this]() -> asio::awaitable<void> {
+          co_await _impl->server->drain_and_close(10000);
+          _impl->c.close();
+          log::get("server").info("stopped cleanly");
+          _impl->io.stop();
+        },
+        asio::detached);
+  });
+}
+
+std::vector<uint16_t> broker::bound_ports() const { return _impl->server->bound_ports(); }
+
+asio::io_context& broker::io() { return _impl->io; }
+
+}  // namespace gregor::server

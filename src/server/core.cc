@@ -1,0 +1,149 @@
+#include "core.h"
+
+#include "gregor/base/log.h"
+
+namespace gregor::server {
+namespace {
+spdlog::logger& lg() { return log::get("server"); }
+}  // namespace
+
+storage::log_config to_log_config(const config::topic_settings& s) {
+  storage::log_config c;
+  c.segment_bytes = s.segment_bytes;
+  c.segment_ms = s.segment_ms;
+  c.index_interval_bytes = s.index_interval_bytes;
+  c.segment_index_bytes = s.segment_index_bytes;
+  c.flush_messages = s.flush_messages;
+  c.flush_ms = s.flush_ms;
+  return c;
+}
+
+core::core(boost::asio::io_context& io, config::broker_config cfg, clock& clk)
+    : _io(io), _cfg(std::move(cfg)), _clock(clk), _waiters(io) {}
+
+result<void, std::string> core::open() {
+  if (_cfg.log_dirs.empty()) return failure{std::string("config 'log.dirs' is empty")};
+  std::filesystem::path dir = _cfg.log_dirs.front();
+  if (_cfg.log_dirs.size() > 1)
+    lg().warn("log.dirs has {} entries; this version stores data in the first, {}",
+              _cfg.log_dirs.size(), dir.string());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return failure{fmt::format("cannot create log directory {}: {}", dir.string(), ec.message())};
+
+  auto md = controller::metadata_store::open(dir, _cfg.node_id, _cfg.cluster_id, _clock);
+  if (!md) return failure{fmt::format("cannot open metadata in {}: {}", dir.string(), md.error().message)};
+  _metadata = std::move(*md);
+
+  auto logs = storage::log_manager::open(dir, _clock);
+  if (!logs) return failure{fmt::format("cannot open log directory {}: {}", dir.string(), logs.error().message)};
+  _logs = std::move(*logs);
+  _partitions = std::make_unique<replication::partition_manager>(*_logs, _cfg.node_id);
+
+  config::listener adv = advertised_for(_cfg.listeners.empty() ? "" : _cfg.listeners.front().name);
+  _metadata->register_broker(controller::broker_info{_cfg.node_id, adv.host, adv.port, std::nullopt});
+  apply_metadata();
+  lg().info("node {} of cluster {}: {} topics, {} partitions open in {}", _cfg.node_id,
+            image().cluster_id(), image().topics().size(), _partitions->size(), dir.string());
+  return ok;
+}
+
+void core::close() {
+  _waiters.notify_all();
+  if (_logs) {
+    if (auto r = _logs->close_all(); !r) lg().error("closing logs: {}", r.error().message);
+  }
+}
+
+void core::apply_metadata() {
+  const auto& img = image();
+  std::unordered_map<std::string, topic_runtime> next;
+  for (const auto& [name, t] : img.topics()) {
+    topic_runtime rt;
+    rt.id = t.id;
+    rt.partition_count = int32_t(t.partitions.size());
+    rt.settings = config::effective_topic_settings(t.configs, _cfg);
+    rt.log = to_log_config(rt.settings);
+    rt.compacted = rt.settings.cleanup_policy.find("compact") != std::string::npos;
+    rt.log_append_time = rt.settings.message_timestamp_type == "LogAppendTime";
+    for (const auto& p : t.partitions) {
+      bool mine = std::find(p.replicas.begin(), p.replicas.end(), _cfg.node_id) != p.replicas.end();
+      if (!mine) continue;
+      replication::replica_set rs{p.leader_epoch, p.leader, p.replicas, p.isr};
+      topic_partition tp{name, p.id};
+      if (auto r = _partitions->ensure(tp, t.id, rt.log, rs); !r)
+        lg().error("cannot open partition {}: {}", tp, r.error().message);
+    }
+    next.emplace(name, std::move(rt));
+  }
+  // Replicas whose topic (or partition) no longer exists are deleted.
+  std::vector<topic_partition> gone;
+  _partitions->for_each([&](replication::partition& p) {
+    auto it = next.find(p.tp().topic);
+    if (it == next.end() || p.tp().partition.value() >= it->second.partition_count ||
+        it->second.id != p.log().topic_id())
+      gone.push_back(p.tp());
+  });
+  for (const auto& tp : gone) {
+    lg().info("deleting partition {}", tp);
+    if (auto r = _partitions->remove(tp); !r) lg().error("deleting {}: {}", tp, r.error().message);
+    _waiters.notify(tp);
+  }
+  _topics = std::move(next);
+}
+
+protocol::error_code core::auto_create_topic(const std::string& name) {
+  auto r = _metadata->create_topic(name, _cfg.num_partitions, _cfg.default_replication_factor, {},
+                                   false);
+  if (!r) {
+    switch (r.error().code) {
+      case controller::controller_errc::topic_already_exists: return protocol::error_code::none;
+      case controller::controller_errc::invalid_topic:
+        return protocol::error_code::invalid_topic_exception;
+      case controller::controller_errc::invalid_replication_factor:
+        return protocol::error_code::invalid_replication_factor;
+      default: return protocol::error_code::unknown_server_error;
+    }
+  }
+  lg().info("auto-created topic {} with {} partitions", name, _cfg.num_partitions);
+  apply_metadata();
+  return protocol::error_code::none;
+}
+
+const topic_runtime* core::topic(const std::string& name) const {
+  auto it = _topics.find(name);
+  return it == _topics.end() ? nullptr : &it->second;
+}
+
+const topic_runtime* core::topic(uuid id, std::string* name_out) const {
+  const auto* t = image().topic(id);
+  if (!t) return nullptr;
+  if (name_out) *name_out = t->name;
+  return topic(t->name);
+}
+
+config::listener core::advertised_for(const std::string& listener_name) const {
+  const auto& adv = _cfg.advertised_listeners.empty() ? _cfg.listeners : _cfg.advertised_listeners;
+  config::listener out{"PLAINTEXT", "localhost", 9092};
+  for (size_t i = 0; i < adv.size(); ++i) {
+    if (adv[i].name == listener_name || i == 0) out = adv[i];
+    if (adv[i].name == listener_name) break;
+  }
+  if (out.host.empty() || out.host == "0.0.0.0" || out.host == "::") out.host = "localhost";
+  // A listener bound to port 0 advertises the port it actually got.
+  if (out.port == 0) {
+    for (size_t i = 0; i < _cfg.listeners.size() && i < _bound_ports.size(); ++i)
+      if (_cfg.listeners[i].name == out.name) out.port = _bound_ports[i];
+  }
+  return out;
+}
+
+void core::set_bound_ports(std::vector<uint16_t> ports) {
+  _bound_ports = std::move(ports);
+  if (_metadata) {
+    config::listener adv = advertised_for(_cfg.listeners.empty() ? "" : _cfg.listeners.front().name);
+    _metadata->register_broker(controller::broker_info{_cfg.node_id, adv.host, adv.port, std::nullopt});
+  }
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,82 @@
+#pragma once
+// server::core: everything a request handler may touch, wired once by the broker. Handlers get a
+// core& and never reach past it into files or sockets.
+//
+// Threading: one io_context thread runs the network, every handler and every module call, so no
+// member needs a lock. (Sharding partitions across cores is the next performance step.)
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+
+#include "gregor/base/clock.h"
+#include "gregor/config/broker_config.h"
+#include "gregor/controller/metadata_store.h"
+#include "gregor/protocol/record_batch.h"
+#include "gregor/replication/partition_manager.h"
+#include "gregor/storage/log_manager.h"
+#include "fetch_waiters.h"
+
+namespace gregor::server {
+
+// Effective per-topic settings, recomputed whenever the metadata image changes.
+struct topic_runtime {
+  uuid id;
+  int32_t partition_count = 0;
+  config::topic_settings settings;
+  storage::log_config log;
+  bool compacted = false;
+  bool log_append_time = false;
+};
+
+class core {
+ public:
+  core(boost::asio::io_context& io, config::broker_config cfg, clock& clk);
+
+  // Opens the metadata store and the log directory, registers this broker and opens every
+  // partition the metadata assigns to it. Errors name the directory or file.
+  result<void, std::string> open();
+  // Flushes and closes every log and the metadata store (graceful stop).
+  void close();
+
+  // Reconciles local replicas with the metadata image: opens partitions assigned to this broker,
+  // deletes those whose topic is gone, refreshes topic_runtime. Called after every metadata change.
+  void apply_metadata();
+
+  // Creates a topic with broker defaults (auto-creation from Metadata). Returns the Kafka error.
+  protocol::error_code auto_create_topic(const std::string& name);
+
+  const topic_runtime* topic(const std::string& name) const;
+  const topic_runtime* topic(uuid id, std::string* name_out) const;
+  replication::partition* partition(const topic_partition& tp) { return _partitions->get(tp); }
+
+  boost::asio::io_context& io() { return _io; }
+  const config::broker_config& config() const { return _cfg; }
+  controller::metadata_store& metadata() { return *_metadata; }
+  const controller::metadata_image& image() const { return _metadata->image(); }
+  fetch_waiters& waiters() { return _waiters; }
+  clock& clk() { return _clock; }
+  node_id self() const { return _cfg.node_id; }
+
+  // The host and port this broker advertises on the named listener (the connection's listener).
+  config::listener advertised_for(const std::string& listener_name) const;
+  // Ports actually bound (set by the broker after listening; used when a listener asked for port 0).
+  void set_bound_ports(std::vector<uint16_t> ports);
+
+ private:
+  boost::asio::io_context& _io;
+  config::broker_config _cfg;
+  clock& _clock;
+  std::unique_ptr<controller::metadata_store> _metadata;
+  std::unique_ptr<storage::log_manager> _logs;
+  std::unique_ptr<replication::partition_manager> _partitions;
+  std::unordered_map<std::string, topic_runtime> _topics;
+  fetch_waiters _waiters;
+  std::vector<uint16_t> _bound_ports;
+};
+
+// Builds the storage config of a topic from its effective settings.
+storage::log_config to_log_config(const config::topic_settings& s);
+
+}  // namespace gregor::server

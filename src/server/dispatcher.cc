@@ -1,0 +1,66 @@
+#include "dispatcher.h"
+
+#include <exception>
+
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/api_versions.h"
+#include "route.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+
+namespace {
+
+int16_t be16(const uint8_t* p) { return int16_t(uint16_t(p[0]) << 8 | p[1]); }
+int32_t be32(const uint8_t* p) {
+  return int32_t(uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]);
+}
+
+// ApiVersions at a version we do not know: answer with a v0 body and header v0, error
+// UNSUPPORTED_VERSION and the full list, so the client retries with a version we support.
+net::frame_outcome unsupported_api_versions(int32_t correlation_id) {
+  protocol::api_versions_response resp;
+  resp.error_code = protocol::code_of(protocol::error_code::unsupported_version);
+  for (const auto& r : all_routes()) {
+    auto& k = resp.api_keys.emplace_back();
+    k.api_key = r.key;
+    k.min_version = r.min_version;
+    k.max_version = r.max_version;
+  }
+  net::frame_outcome out;
+  out.response = protocol::encode_response(resp, 0, correlation_id);
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
+                                                       std::vector<uint8_t> frame) {
+  if (frame.size() < 8) co_return close_connection("request shorter than a request header");
+  const int16_t key = be16(frame.data());
+  const int16_t version = be16(frame.data() + 2);
+  const int32_t correlation_id = be32(frame.data() + 4);
+  const api_route* route = find_route(key);
+  if (!route) co_return close_connection(fmt::format("unknown api key {}", key));
+  if (version < route->min_version || version > route->max_version) {
+    if (key == protocol::api_versions_request::api_key && version > route->max_version)
+      co_return unsupported_api_versions(correlation_id);
+    co_return close_connection(fmt::format("unsupported version {} of {} (supported {}-{})",
+                                           version, route->name, route->min_version,
+                                           route->max_version));
+  }
+  protocol::reader r(frame);
+  protocol::request_header header;
+  if (!protocol::decode_request_header(r, header))
+    co_return close_connection(fmt::format("malformed request header: {}", r.error()));
+  request_context ctx{conn, header, {}};
+  try {
+    co_return co_await route->invoke(_core, ctx, r);
+  } catch (const std::exception& e) {
+    log::get("server").error("{} v{} from {} failed: {}", route->name, version, conn.peer,
+                             e.what());
+  }
+  co_return close_connection(fmt::format("internal error handling {}", route->name));
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,73 @@
+// CreatePartitions (key 37). v1: no change. v2: flexible. v3: no change.
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/create_partitions.h"
+#include "handlers.h"
+#include "topic_errors.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::create_partitions_request;
+using resp_t = protocol::create_partitions_response;
+using protocol::error_code;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  std::map<std::string, int> seen;
+  for (const auto& t : req.topics) seen[t.name]++;
+  bool changed = false;
+  for (const auto& t : req.topics) {
+    auto& out = resp.results.emplace_back();
+    out.name = t.name;
+    if (seen[t.name] > 1) {
+      out.error_code = code(error_code::invalid_request);
+      out.error_message = "duplicate topic in the request";
+      continue;
+    }
+    const auto* info = c.image().topic(t.name);
+    if (!info) {
+      out.error_code = code(error_code::unknown_topic_or_partition);
+      out.error_message = fmt::format("The topic '{}' does not exist.", t.name);
+      continue;
+    }
+    const int32_t current = int32_t(info->partitions.size());
+    if (t.count < current) {
+      out.error_code = code(error_code::invalid_partitions);
+      out.error_message = fmt::format(
+          "Topic currently has {} partitions, which is higher than the requested {}.", current,
+          t.count);
+      continue;
+    }
+    if (t.count == current) {
+      out.error_code = code(error_code::invalid_partitions);
+      out.error_message = fmt::format("Topic already has {} partitions.", current);
+      continue;
+    }
+    if (t.assignments && int32_t(t.assignments->size()) != t.count - current) {
+      out.error_code = code(error_code::invalid_replica_assignment);
+      out.error_message = fmt::format("Increasing the number of partitions by {} but {} assignments provided.",
+                                      t.count - current, t.assignments->size());
+      continue;
+    }
+    auto r = c.metadata().create_partitions(t.name, t.count, req.validate_only);
+    if (!r) {
+      out.error_code = code(to_kafka(r.error().code));
+      out.error_message = r.error().message;
+      continue;
+    }
+    out.error_code = 0;
+    if (!req.validate_only) {
+      changed = true;
+      log::get("server").info("topic {} now has {} partitions", t.name, t.count);
+    }
+  }
+  if (changed) c.apply_metadata();
+  co_return resp;
+}
+
+}  // namespace
+
+api_route create_partitions_route() {
+  return make_route<req_t, resp_t, &handle>("CreatePartitions", 0, 3);
+}
+
+}  // namespace gregor::server

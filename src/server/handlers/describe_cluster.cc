@@ -1,0 +1,44 @@
+// DescribeCluster (key 60, always flexible). v1: endpoint_type (1 = brokers, 2 = controllers).
+// v2: include_fenced_brokers and is_fenced per broker.
+#include "gregor/protocol/messages/describe_cluster.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::describe_cluster_request;
+using resp_t = protocol::describe_cluster_response;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  resp.endpoint_type = req.endpoint_type;
+  if (req.endpoint_type != 1) {
+    // This listener serves brokers; controllers are not reachable as a separate endpoint type.
+    resp.error_code = code(protocol::error_code::mismatched_endpoint_type);
+    resp.error_message = "this listener serves brokers, not controllers";
+    co_return resp;
+  }
+  resp.cluster_id = c.image().cluster_id();
+  resp.controller_id = c.image().controller_id().value();
+  for (const auto& [id, b] : c.image().brokers()) {
+    auto& out = resp.brokers.emplace_back();
+    out.broker_id = id.value();
+    if (id == c.self()) {
+      auto adv = c.advertised_for(ctx.conn.listener_name);
+      out.host = adv.host;
+      out.port = adv.port;
+    } else {
+      out.host = b.host;
+      out.port = b.port;
+    }
+    out.rack = b.rack;
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route describe_cluster_route() {
+  return make_route<req_t, resp_t, &handle>("DescribeCluster", 0, 2);
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,156 @@
+// Fetch (key 1). We serve v4+ (record batch v2 era). v4: isolation level, last stable offset,
+// aborted transactions. v5: log start offset. v7: fetch sessions (KIP-227; we never create one:
+// session id 0 makes clients send full requests). v9: current leader epoch. v10: zstd. v11: rack
+// id, preferred read replica. v12: flexible, last fetched epoch, diverging epoch. v13: topic ids.
+// v15: replica state (tagged). v16: node endpoints. v17: replica directory id.
+// Whole batches are returned; the client skips records below its fetch offset. Long polling: when
+// fewer than min_bytes are available the request parks until an append or max_wait_ms.
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/fetch.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::fetch_request;
+using resp_t = protocol::fetch_response;
+using protocol::error_code;
+
+// The data of one response: buffers owned here, viewed by the encoded response's records.
+struct fetch_pass {
+  resp_t resp;
+  std::vector<std::vector<uint8_t>> buffers;
+  size_t bytes = 0;
+  bool any_error = false;
+};
+
+void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
+              std::vector<topic_partition>& wanted) {
+  const bool read_committed = req.isolation_level == 1;
+  size_t budget = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
+  wanted.clear();
+  for (const auto& topic : req.topics) {
+    auto& tout = pass.resp.responses.emplace_back();
+    tout.topic = topic.topic;
+    tout.topic_id = topic.topic_id;
+    std::string name = topic.topic;
+    const topic_runtime* rt = v >= 13 ? c.topic(topic.topic_id, &name) : c.topic(name);
+    for (const auto& part : topic.partitions) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition_index = part.partition;
+      pout.high_watermark = -1;
+      pout.last_stable_offset = -1;
+      pout.log_start_offset = -1;
+      if (v >= 4) pout.aborted_transactions = std::vector<resp_t::aborted_transaction>{};
+      if (!rt) {
+        pout.error_code = code(v >= 13 ? error_code::unknown_topic_id
+                                       : error_code::unknown_topic_or_partition);
+        pass.any_error = true;
+        continue;
+      }
+      topic_partition tp{name, partition_id{part.partition}};
+      replication::partition* p = c.partition(tp);
+      if (!p) {
+        pout.error_code = code(error_code::unknown_topic_or_partition);
+        pass.any_error = true;
+        continue;
+      }
+      if (!p->is_leader()) {
+        pout.error_code = code(error_code::not_leader_or_follower);
+        pass.any_error = true;
+        continue;
+      }
+      if (part.current_leader_epoch >= 0 && part.current_leader_epoch != p->epoch().value()) {
+        pout.error_code = code(part.current_leader_epoch < p->epoch().value()
+                                   ? error_code::fenced_leader_epoch
+                                   : error_code::unknown_leader_epoch);
+        pass.any_error = true;
+        continue;
+      }
+      const offset hw = p->high_watermark();
+      const offset upper = read_committed ? p->last_stable_offset() : hw;
+      pout.high_watermark = hw.value();
+      pout.last_stable_offset = p->last_stable_offset().value();
+      pout.log_start_offset = p->log().log_start_offset().value();
+      wanted.push_back(tp);
+      const offset start{part.fetch_offset};
+      if (start > hw || start < p->log().log_start_offset()) {
+        // Between the high watermark and the log end offset is not an error for Kafka, but on a
+        // single-replica partition they are equal.
+        if (start > p->log().log_end_offset() || start < p->log().log_start_offset()) {
+          pout.error_code = code(error_code::offset_out_of_range);
+          pass.any_error = true;
+        }
+        continue;
+      }
+      if (start == upper) continue;
+      const size_t limit = std::min<size_t>(budget, size_t(std::max(part.partition_max_bytes, 0)));
+      auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0);
+      if (!data) {
+        if (data.error().code == storage::storage_errc::offset_out_of_range) {
+          pout.error_code = code(error_code::offset_out_of_range);
+        } else {
+          log::get("server").error("read from {} failed: {}", tp, data.error().message);
+          pout.error_code = code(error_code::kafka_storage_error);
+        }
+        pass.any_error = true;
+        continue;
+      }
+      if (data->data.empty()) continue;
+      pass.bytes += data->data.size();
+      budget = budget > data->data.size() ? budget - data->data.size() : 0;
+      pass.buffers.push_back(std::move(data->data));
+      const auto& buf = pass.buffers.back();
+      pout.records = std::span<const uint8_t>(buf.data(), buf.size());
+    }
+  }
+}
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  const int16_t v = ctx.version();
+  const int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
+  if (replica >= 0) {
+    // Only brokers fetch as replicas (CVE-2018-1288); we have no followers yet.
+    resp_t resp;
+    resp.error_code = code(error_code::not_leader_or_follower);
+    for (const auto& topic : req.topics) {
+      auto& tout = resp.responses.emplace_back();
+      tout.topic = topic.topic;
+      tout.topic_id = topic.topic_id;
+      for (const auto& part : topic.partitions) {
+        auto& pout = tout.partitions.emplace_back();
+        pout.partition_index = part.partition;
+        pout.error_code = code(error_code::not_leader_or_follower);
+      }
+    }
+    co_return resp;
+  }
+  if (req.session_id != 0) {
+    resp_t resp;
+    resp.error_code = code(error_code::fetch_session_id_not_found);
+    co_return resp;
+  }
+
+  const int64_t deadline = c.clk().monotonic_ms() + std::max(req.max_wait_ms, 0);
+  std::vector<topic_partition> wanted;
+  auto pass = std::make_shared<fetch_pass>();
+  for (;;) {
+    *pass = fetch_pass{};
+    read_all(c, req, v, *pass, wanted);
+    const int64_t now = c.clk().monotonic_ms();
+    if (pass->any_error || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
+        wanted.empty())
+      break;
+    co_await c.waiters().wait(wanted, deadline - now);
+  }
+  // The records views point into pass->buffers: hand them to the request context, which lives
+  // until the response is encoded.
+  for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
+  resp_t out = std::move(pass->resp);
+  co_return out;
+}
+
+}  // namespace
+
+api_route fetch_route() { return make_route<req_t, resp_t, &handle>("Fetch", 4, 17); }
+
+}  // namespace gregor::server

@@ -1,0 +1,97 @@
+// ListOffsets (key 2). v0: old-style offsets list (max_num_offsets). v1: one offset and its
+// timestamp. v2: isolation level. v4: current leader epoch, leader epoch in the answer. v6:
+// flexible. v7: MAX_TIMESTAMP (-3). v8: EARLIEST_LOCAL (-4). v9: LATEST_TIERED (-5). v10: timeout.
+// Special timestamps: -1 latest (high watermark, or last stable offset for read_committed), -2
+// earliest (log start offset), -3 the record with the largest timestamp, -4 earliest local (= -2
+// without tiered storage), -5 latest tiered (none: -1).
+#include "gregor/protocol/messages/list_offsets.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::list_offsets_request;
+using resp_t = protocol::list_offsets_response;
+using protocol::error_code;
+
+constexpr int64_t latest_timestamp = -1;
+constexpr int64_t earliest_timestamp = -2;
+constexpr int64_t max_timestamp = -3;
+constexpr int64_t earliest_local_timestamp = -4;
+constexpr int64_t latest_tiered_timestamp = -5;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  const int16_t v = ctx.version();
+  const bool read_committed = req.isolation_level == 1;
+  for (const auto& topic : req.topics) {
+    auto& tout = resp.topics.emplace_back();
+    tout.name = topic.name;
+    const topic_runtime* rt = c.topic(topic.name);
+    for (const auto& part : topic.partitions) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition_index = part.partition_index;
+      pout.timestamp = -1;
+      pout.offset = -1;
+      replication::partition* p =
+          rt ? c.partition(topic_partition{topic.name, partition_id{part.partition_index}}) : nullptr;
+      if (!p) {
+        pout.error_code = code(error_code::unknown_topic_or_partition);
+        continue;
+      }
+      if (!p->is_leader()) {
+        pout.error_code = code(error_code::not_leader_or_follower);
+        continue;
+      }
+      if (part.current_leader_epoch >= 0 && part.current_leader_epoch != p->epoch().value()) {
+        pout.error_code = code(part.current_leader_epoch < p->epoch().value()
+                                   ? error_code::fenced_leader_epoch
+                                   : error_code::unknown_leader_epoch);
+        continue;
+      }
+      pout.leader_epoch = p->epoch().value();
+      const offset latest = read_committed ? p->last_stable_offset() : p->high_watermark();
+      std::optional<int64_t> found_offset;
+      int64_t found_ts = -1;
+      switch (part.timestamp) {
+        case latest_timestamp: found_offset = latest.value(); break;
+        case earliest_timestamp:
+        case earliest_local_timestamp: found_offset = p->log().log_start_offset().value(); break;
+        case latest_tiered_timestamp: found_offset = -1; break;
+        case max_timestamp: {
+          if (auto m = p->log().max_timestamp(); m && m->found < latest) {
+            found_offset = m->found.value();
+            found_ts = m->timestamp;
+          }
+          break;
+        }
+        default: {
+          if (part.timestamp < 0) {
+            pout.error_code = code(error_code::invalid_request);
+            continue;
+          }
+          if (auto m = p->log().offset_for_timestamp(part.timestamp); m && m->found < latest) {
+            found_offset = m->found.value();
+            found_ts = m->timestamp;
+          }
+          break;
+        }
+      }
+      pout.error_code = 0;
+      if (v == 0) {
+        // Old style: a list of offsets; for latest/earliest a single entry.
+        if (found_offset) pout.old_style_offsets.push_back(*found_offset);
+        continue;
+      }
+      pout.offset = found_offset.value_or(-1);
+      pout.timestamp = found_ts;
+      if (!found_offset || *found_offset < 0) pout.leader_epoch = -1;
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route list_offsets_route() { return make_route<req_t, resp_t, &handle>("ListOffsets", 0, 10); }
+
+}  // namespace gregor::server

@@ -1,0 +1,104 @@
+// Metadata (key 3). v1: null topics = all topics (v0: empty list = all), controller id, rack,
+// is_internal. v2: cluster id. v3: throttle time. v4: allow_auto_topic_creation. v5: offline
+// replicas. v7: leader epoch. v8: authorized operations. v9: flexible. v10: topic ids, topics by id.
+// v11: cluster authorized operations removed. v12: topic name nullable in responses. v13: top-level
+// error code.
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/metadata.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::metadata_request;
+using resp_t = protocol::metadata_response;
+using protocol::error_code;
+
+template <class TopicOut>
+void fill_topic(core& c, const controller::topic_info& t, TopicOut& out) {
+  out.error_code = 0;
+  out.name = t.name;
+  out.topic_id = t.id;
+  out.is_internal = t.internal;
+  for (const auto& p : t.partitions) {
+    auto& po = out.partitions.emplace_back();
+    po.error_code = 0;
+    po.partition_index = p.id.value();
+    po.leader_id = p.leader.value();
+    po.leader_epoch = p.leader_epoch.value();
+    for (auto r : p.replicas) po.replica_nodes.push_back(r.value());
+    for (auto r : p.isr) po.isr_nodes.push_back(r.value());
+  }
+}
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  const int16_t v = ctx.version();
+  for (const auto& [id, b] : c.image().brokers()) {
+    auto& out = resp.brokers.emplace_back();
+    out.node_id = id.value();
+    if (id == c.self()) {
+      auto adv = c.advertised_for(ctx.conn.listener_name);
+      out.host = adv.host;
+      out.port = adv.port;
+    } else {
+      out.host = b.host;
+      out.port = b.port;
+    }
+    out.rack = b.rack;
+  }
+  resp.cluster_id = c.image().cluster_id();
+  resp.controller_id = c.image().controller_id().value();
+
+  const bool all_topics = !req.topics.has_value() || (v == 0 && req.topics->empty());
+  if (all_topics) {
+    for (const auto& [name, t] : c.image().topics()) fill_topic(c, t, resp.topics.emplace_back());
+    co_return resp;
+  }
+  const bool may_create = c.config().auto_create_topics_enable && (v < 4 || req.allow_auto_topic_creation);
+  for (const auto& want : *req.topics) {
+    auto& out = resp.topics.emplace_back();
+    if (!want.name.has_value() || want.name->empty()) {
+      // Lookup by topic id (v10+).
+      const auto* t = want.topic_id.is_zero() ? nullptr : c.image().topic(want.topic_id);
+      if (!t) {
+        out.error_code = code(error_code::unknown_topic_id);
+        out.topic_id = want.topic_id;
+        continue;
+      }
+      fill_topic(c, *t, out);
+      continue;
+    }
+    const std::string& name = *want.name;
+    out.name = name;
+    const auto* t = c.image().topic(name);
+    if (!t) {
+      std::string bad = controller::metadata_store::validate_topic_name(name);
+      if (!bad.empty()) {
+        out.error_code = code(error_code::invalid_topic_exception);
+        continue;
+      }
+      if (!may_create) {
+        out.error_code = code(error_code::unknown_topic_or_partition);
+        continue;
+      }
+      error_code e = c.auto_create_topic(name);
+      if (e != error_code::none) {
+        out.error_code = code(e);
+        continue;
+      }
+      t = c.image().topic(name);
+      if (!t) {
+        out.error_code = code(error_code::leader_not_available);
+        continue;
+      }
+    }
+    fill_topic(c, *t, out);
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route metadata_route() { return make_route<req_t, resp_t, &handle>("Metadata", 0, 13); }
+
+}  // namespace gregor::server

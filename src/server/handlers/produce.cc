@@ -1,0 +1,139 @@
+// Produce (key 0). v0-2 carry old message formats: decoded, but only magic-2 batches are accepted
+// (others get UNSUPPORTED_FOR_MESSAGE_FORMAT); they stay advertised because librdkafka needs v0 in
+// the list. v1: throttle time. v2: log_append_time. v3: transactional id, record batch v2. v5:
+// log_start_offset. v8: record_errors and error_message. v9: flexible. v10: current leader and node
+// endpoints (tagged). v11, v12: no wire change (KIP-890). v13: topic ids instead of names.
+// acks=0 never gets a response, whatever happened.
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/produce.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::produce_request;
+using resp_t = protocol::produce_response;
+using protocol::error_code;
+
+template <class PartOut>
+void set_error(PartOut& out, error_code e, std::string message = {}) {
+  out.error_code = code(e);
+  out.base_offset = -1;
+  if (!message.empty()) out.error_message = std::move(message);
+}
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  const int16_t v = ctx.version();
+  const bool acks_valid = req.acks == -1 || req.acks == 0 || req.acks == 1;
+  const int64_t now_ms = c.clk().now_ms();
+
+  for (auto& topic : req.topic_data) {
+    auto& tout = resp.responses.emplace_back();
+    tout.name = topic.name;
+    tout.topic_id = topic.topic_id;
+    std::string name = topic.name;
+    const topic_runtime* rt = nullptr;
+    if (v >= 13) rt = c.topic(topic.topic_id, &name);
+    else rt = c.topic(name);
+
+    for (auto& part : topic.partition_data) {
+      auto& pout = tout.partition_responses.emplace_back();
+      pout.index = part.index;
+      if (!acks_valid) {
+        set_error(pout, error_code::invalid_required_acks);
+        continue;
+      }
+      if (!rt) {
+        set_error(pout, v >= 13 ? error_code::unknown_topic_id : error_code::unknown_topic_or_partition);
+        continue;
+      }
+      topic_partition tp{name, partition_id{part.index}};
+      replication::partition* p = c.partition(tp);
+      if (!p) {
+        set_error(pout, error_code::unknown_topic_or_partition);
+        continue;
+      }
+      if (!p->is_leader()) {
+        set_error(pout, error_code::not_leader_or_follower);
+        continue;
+      }
+      pout.log_start_offset = p->log().log_start_offset().value();
+      if (!part.records.has_value() || part.records->empty()) {
+        set_error(pout, error_code::invalid_record, "empty record set");
+        continue;
+      }
+      if (req.acks == -1 && int32_t(p->isr_size()) < rt->settings.min_insync_replicas) {
+        set_error(pout, error_code::not_enough_replicas,
+                  fmt::format("ISR size {} is below min.insync.replicas {}", p->isr_size(),
+                              rt->settings.min_insync_replicas));
+        continue;
+      }
+      protocol::validation_options opts;
+      opts.max_message_bytes = rt->settings.max_message_bytes;
+      opts.ts_type = rt->log_append_time ? protocol::timestamp_type::log_append_time
+                                         : protocol::timestamp_type::create_time;
+      opts.timestamp_before_max_ms = rt->settings.message_timestamp_before_max_ms;
+      opts.timestamp_after_max_ms = rt->settings.message_timestamp_after_max_ms;
+      opts.now_ms = now_ms;
+      opts.require_keys = rt->compacted;
+      // Kafka takes exactly one batch per partition from v3 on.
+      opts.exactly_one_batch = v >= 3;
+      // The request buffer is ours until the response is sent: offsets are assigned in place.
+      std::span<uint8_t> bytes(const_cast<uint8_t*>(part.records->data()), part.records->size());
+      auto valid = protocol::validate_produce_records(bytes, opts);
+      if (!valid) {
+        set_error(pout, valid.error().code, valid.error().message);
+        if (v >= 8) {
+          auto& re = pout.record_errors.emplace_back();
+          re.batch_index = 0;
+          re.batch_index_error_message = valid.error().message;
+        }
+        log::get("server").debug("produce to {} refused: {}", tp, valid.error().message);
+        continue;
+      }
+      bool transactional = false, zstd = false;
+      for (const auto& b : *valid) {
+        transactional |= b.header.is_transactional();
+        zstd |= b.header.codec() == protocol::compression::zstd;
+      }
+      if (zstd && v < 7) {
+        set_error(pout, error_code::unsupported_compression_type, "zstd needs Produce v7 or later");
+        continue;
+      }
+      if (transactional) {
+        set_error(pout, error_code::transactional_id_authorization_failed,
+                  "transactions are not supported by this broker yet");
+        continue;
+      }
+      int64_t append_time = -1;
+      if (rt->log_append_time) {
+        append_time = now_ms;
+        for (auto& b : *valid) protocol::set_log_append_time(b.bytes, append_time);
+      } else {
+        // The stored max timestamp is the one the records carry, not what the producer claimed.
+        for (auto& b : *valid)
+          if (b.records_max_timestamp != b.header.max_timestamp)
+            protocol::set_max_timestamp(b.bytes, b.records_max_timestamp);
+      }
+      auto appended = p->append(bytes);
+      if (!appended) {
+        log::get("server").error("append to {} failed: {}", tp, appended.error().message);
+        set_error(pout, error_code::kafka_storage_error, appended.error().message);
+        continue;
+      }
+      pout.error_code = 0;
+      pout.base_offset = appended->base_offset.value();
+      pout.log_append_time_ms = append_time;
+      pout.log_start_offset = appended->log_start_offset.value();
+      c.waiters().notify(tp);
+    }
+  }
+  if (req.acks == 0) co_return std::nullopt;
+  co_return resp;
+}
+
+}  // namespace
+
+api_route produce_route() { return make_route<req_t, resp_t, &handle>("Produce", 0, 12); }
+
+}  // namespace gregor::server

@@ -1,0 +1,38 @@
+// The one list of APIs this broker serves. Version ranges live in each handler's file.
+#include <algorithm>
+#include <array>
+
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+
+std::vector<api_route> build() {
+  std::vector<api_route> routes = {
+      produce_route(),       fetch_route(),           list_offsets_route(),
+      metadata_route(),      api_versions_route(),    create_topics_route(),
+      delete_topics_route(), describe_configs_route(), create_partitions_route(),
+      describe_cluster_route(),
+  };
+  std::sort(routes.begin(), routes.end(),
+            [](const api_route& a, const api_route& b) { return a.key < b.key; });
+  return routes;
+}
+
+const std::vector<api_route>& routes() {
+  static const std::vector<api_route> r = build();
+  return r;
+}
+
+}  // namespace
+
+std::span<const api_route> all_routes() { return routes(); }
+
+const api_route* find_route(int16_t key) {
+  const auto& r = routes();
+  auto it = std::lower_bound(r.begin(), r.end(), key,
+                             [](const api_route& a, int16_t k) { return a.key < k; });
+  return it != r.end() && it->key == key ? &*it : nullptr;
+}
+
+}  // namespace gregor::server

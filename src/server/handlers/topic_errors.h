@@ -1,0 +1,24 @@
+#pragma once
+// One place that maps the controller's errors to Kafka error codes for the topic admin APIs.
+#include "gregor/controller/metadata_store.h"
+#include "gregor/protocol/error_code.h"
+
+namespace gregor::server {
+
+inline protocol::error_code to_kafka(controller::controller_errc e) {
+  using controller::controller_errc;
+  using protocol::error_code;
+  switch (e) {
+    case controller_errc::topic_already_exists: return error_code::topic_already_exists;
+    case controller_errc::unknown_topic: return error_code::unknown_topic_or_partition;
+    case controller_errc::invalid_topic: return error_code::invalid_topic_exception;
+    case controller_errc::invalid_partitions: return error_code::invalid_partitions;
+    case controller_errc::invalid_replication_factor: return error_code::invalid_replication_factor;
+    case controller_errc::invalid_config: return error_code::invalid_config;
+    case controller_errc::io_error: return error_code::kafka_storage_error;
+    case controller_errc::inconsistent_cluster_id: return error_code::inconsistent_cluster_id;
+  }
+  return error_code::unknown_server_error;
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,76 @@
+#pragma once
+// Routes: how a decoded request reaches its handler. Each handler file under handlers/ defines one
+// route with its version range (the only place that range is written) and a typed handler
+// function; make_route glues decoding, the call and encoding around it.
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <fmt/format.h>
+
+#include "gregor/net/tcp_server.h"
+#include "gregor/protocol/api.h"
+#include "gregor/protocol/headers.h"
+#include "gregor/protocol/wire.h"
+#include "core.h"
+
+namespace gregor::server {
+
+struct request_context {
+  const net::connection_info& conn;
+  const protocol::request_header& header;
+  int16_t version() const { return header.api_version; }
+  // Memory that response fields view (Fetch records): kept alive until the response is encoded.
+  std::vector<std::vector<uint8_t>> owned_buffers;
+};
+
+using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,
+                                                                 protocol::reader&);
+
+struct api_route {
+  int16_t key = -1;
+  std::string_view name;
+  int16_t min_version = 0;
+  int16_t max_version = -1;
+  route_fn invoke = nullptr;
+};
+
+inline net::frame_outcome close_connection(std::string why) {
+  net::frame_outcome o;
+  o.what = net::frame_outcome::kind::close;
+  o.close_reason = std::move(why);
+  return o;
+}
+
+// A handler: returns the response, or nullopt for "no response" (acks=0 Produce).
+template <class Req, class Resp>
+using handler_fn = boost::asio::awaitable<std::optional<Resp>> (*)(core&, request_context&, Req&);
+
+template <class Req, class Resp, handler_fn<Req, Resp> Fn>
+boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context& ctx,
+                                                        protocol::reader& r) {
+  Req req;
+  req.decode(r, ctx.version());
+  if (!r.ok())
+    co_return close_connection(fmt::format("malformed request (api key {} v{}): {}",
+                                           Req::api_key, ctx.version(), r.error()));
+  std::optional<Resp> resp = co_await Fn(c, ctx, req);
+  net::frame_outcome out;
+  if (!resp) {
+    out.what = net::frame_outcome::kind::no_response;
+    co_return out;
+  }
+  out.response = protocol::encode_response(*resp, ctx.version(), ctx.header.correlation_id);
+  co_return out;
+}
+
+template <class Req, class Resp, handler_fn<Req, Resp> Fn>
+constexpr api_route make_route(std::string_view name, int16_t min_version, int16_t max_version) {
+  return api_route{Req::api_key, name, min_version, max_version, &invoke_route<Req, Resp, Fn>};
+}
+
+// Every route, sorted by key (handlers/registry.cc).
+std::span<const api_route> all_routes();
+const api_route* find_route(int16_t key);
+
+}  // namespace gregor::server

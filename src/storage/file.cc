@@ -1,0 +1,177 @@
+#include "gregor/storage/file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace gregor::storage {
+
+namespace {
+failure<storage_error> io_fail(std::string_view what, const std::filesystem::path& p) {
+  return fail(storage_errc::io_error, "{} {}: {}", what, p.string(), std::strerror(errno));
+}
+}  // namespace
+
+std::string_view to_string(storage_errc code) {
+  switch (code) {
+    case storage_errc::io_error: return "io_error";
+    case storage_errc::offset_out_of_range: return "offset_out_of_range";
+    case storage_errc::corrupt: return "corrupt";
+    case storage_errc::not_found: return "not_found";
+    case storage_errc::already_exists: return "already_exists";
+    case storage_errc::invalid_argument: return "invalid_argument";
+  }
+  return "unknown";
+}
+
+file::~file() { close(); }
+
+file::file(file&& o) noexcept : _fd(o._fd), _path(std::move(o._path)) { o._fd = -1; }
+
+file& file::operator=(file&& o) noexcept {
+  if (this != &o) {
+    close();
+    _fd = o._fd;
+    _path = std::move(o._path);
+    o._fd = -1;
+  }
+  return *this;
+}
+
+result<file, storage_error> file::open(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return io_fail("open", path);
+  file f;
+  f._fd = fd;
+  f._path = path;
+  return f;
+}
+
+result<size_t, storage_error> file::size() const {
+  struct stat st {};
+  if (::fstat(_fd, &st) != 0) return io_fail("fstat", _path);
+  return size_t(st.st_size);
+}
+
+result<size_t, storage_error> file::pread(uint64_t pos, std::span<uint8_t> out) const {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(_fd, out.data() + done, out.size() - done, off_t(pos + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_fail("pread", _path);
+    }
+    if (n == 0) break;
+    done += size_t(n);
+  }
+  return done;
+}
+
+result<void, storage_error> file::pwrite(uint64_t pos, std::span<const uint8_t> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(_fd, data.data() + done, data.size() - done, off_t(pos + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_fail("pwrite", _path);
+    }
+    done += size_t(n);
+  }
+  return ok;
+}
+
+result<void, storage_error> file::truncate(uint64_t size) {
+  if (::ftruncate(_fd, off_t(size)) != 0) return io_fail("ftruncate", _path);
+  return ok;
+}
+
+result<void, storage_error> file::sync() {
+  if (_fd >= 0 && ::fdatasync(_fd) != 0) return io_fail("fdatasync", _path);
+  return ok;
+}
+
+void file::close() {
+  if (_fd >= 0) ::close(_fd);
+  _fd = -1;
+}
+
+result<void, storage_error> file::rename(const std::filesystem::path& to) {
+  if (::rename(_path.c_str(), to.c_str()) != 0) return io_fail("rename", _path);
+  _path = to;
+  return ok;
+}
+
+result<void, storage_error> sync_dir(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_fail("open dir", dir);
+  int rc = ::fsync(fd);
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  if (rc != 0) return io_fail("fsync dir", dir);
+  return ok;
+}
+
+result<void, storage_error> write_file_atomic(const std::filesystem::path& path,
+                                              std::string_view contents) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return io_fail("open", tmp);
+    size_t done = 0;
+    while (done < contents.size()) {
+      ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int saved = errno;
+        ::close(fd);
+        errno = saved;
+        return io_fail("write", tmp);
+      }
+      done += size_t(n);
+    }
+    if (::fsync(fd) != 0) {
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return io_fail("fsync", tmp);
+    }
+    ::close(fd);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return io_fail("rename", tmp);
+  return sync_dir(path.parent_path());
+}
+
+result<std::string, storage_error> read_small_file(const std::filesystem::path& path,
+                                                   size_t size_max) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return fail(storage_errc::not_found, "{} does not exist", path.string());
+    return io_fail("open", path);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return io_fail("read", path);
+    }
+    if (n == 0) break;
+    out.append(buf, size_t(n));
+    if (out.size() > size_max) {
+      ::close(fd);
+      return fail(storage_errc::corrupt, "{} is larger than {} bytes", path.string(), size_max);
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace gregor::storage

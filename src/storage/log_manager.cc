@@ -1,0 +1,161 @@
+#include "gregor/storage/log_manager.h"
+
+#include <algorithm>
+#include <charconv>
+#include <system_error>
+
+#include "gregor/base/log.h"
+
+namespace gregor::storage {
+
+namespace {
+namespace fs = std::filesystem;
+
+bool valid_topic_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+std::string random_hex() {
+  uuid u = uuid::random();
+  return fmt::format("{:016x}{:016x}", u.hi, u.lo);
+}
+}  // namespace
+
+std::optional<topic_partition> parse_partition_dir_name(std::string_view name) {
+  auto dash = name.rfind('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == name.size()) return std::nullopt;
+  auto topic = name.substr(0, dash);
+  auto part = name.substr(dash + 1);
+  if (topic.size() > 249 || topic == "." || topic == ".." ||
+      !std::all_of(topic.begin(), topic.end(), valid_topic_char)) {
+    return std::nullopt;
+  }
+  if (part.size() > 10 || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  int64_t p = 0;
+  auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), p);
+  if (ec != std::errc{} || ptr != part.data() + part.size() || p > INT32_MAX) return std::nullopt;
+  return topic_partition{std::string(topic), partition_id(int32_t(p))};
+}
+
+std::string partition_dir_name(const topic_partition& tp) {
+  return fmt::format("{}-{}", tp.topic, tp.partition.value());
+}
+
+result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path log_dir, clock& clk) {
+  auto& lg = log::get("storage");
+  std::error_code ec;
+  fs::create_directories(log_dir, ec);
+  if (ec) return fail(storage_errc::io_error, "create {}: {}", log_dir.string(), ec.message());
+  std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
+  for (const auto& entry : fs::directory_iterator(m->_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!entry.is_directory()) continue;  // checkpoint files, meta.properties, locks
+    if (name.size() > 7 && name.ends_with("-delete")) {
+      lg.info("removing leftover deleted partition directory {}", name);
+      std::error_code rm;
+      fs::remove_all(entry.path(), rm);
+      if (rm) lg.warn("could not remove {}: {}", entry.path().string(), rm.message());
+      continue;
+    }
+    if (auto tp = parse_partition_dir_name(name)) {
+      m->_discovered.push_back(std::move(*tp));
+    } else {
+      lg.warn("ignoring unrecognised directory {} in {}", name, m->_dir.string());
+    }
+  }
+  if (ec) return fail(storage_errc::io_error, "list {}: {}", m->_dir.string(), ec.message());
+  std::sort(m->_discovered.begin(), m->_discovered.end());
+  lg.info("log dir {}: {} partition directories found", m->_dir.string(), m->_discovered.size());
+  return m;
+}
+
+log_manager::~log_manager() { (void)close_all(); }
+
+std::vector<topic_partition> log_manager::discovered() const {
+  std::lock_guard lock(_mutex);
+  return _discovered;
+}
+
+result<partition_log*, storage_error> log_manager::open_partition(const topic_partition& tp,
+                                                                  uuid topic_id, log_config cfg) {
+  std::lock_guard lock(_mutex);
+  if (auto it = _logs.find(tp); it != _logs.end()) {
+    if (!topic_id.is_zero() && !it->second->topic_id().is_zero() &&
+        it->second->topic_id() != topic_id) {
+      return fail(storage_errc::corrupt, "{} is open with topic id {}, not {}", tp,
+                  it->second->topic_id().to_base64(), topic_id.to_base64());
+    }
+    return it->second.get();
+  }
+  if (!parse_partition_dir_name(partition_dir_name(tp))) {
+    return fail(storage_errc::invalid_argument, "invalid topic partition name '{}'", tp);
+  }
+  auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk);
+  if (!pl) return failure{pl.error()};
+  partition_log* raw = pl->get();
+  _logs.emplace(tp, std::move(*pl));
+  if (!std::binary_search(_discovered.begin(), _discovered.end(), tp)) {
+    _discovered.insert(std::upper_bound(_discovered.begin(), _discovered.end(), tp), tp);
+  }
+  return raw;
+}
+
+partition_log* log_manager::get(const topic_partition& tp) {
+  std::lock_guard lock(_mutex);
+  auto it = _logs.find(tp);
+  return it == _logs.end() ? nullptr : it->second.get();
+}
+
+result<void, storage_error> log_manager::remove_partition(const topic_partition& tp) {
+  std::lock_guard lock(_mutex);
+  auto& lg = log::get("storage");
+  if (auto it = _logs.find(tp); it != _logs.end()) {
+    auto c = it->second->close();
+    if (!c) lg.warn("{}: close before delete failed: {}", tp, c.error().message);
+    _logs.erase(it);
+  }
+  auto path = _dir / partition_dir_name(tp);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return fail(storage_errc::not_found, "{}: no partition directory {}", tp, path.string());
+  }
+  auto doomed = _dir / fmt::format("{}.{}-delete", partition_dir_name(tp), random_hex());
+  fs::rename(path, doomed, ec);
+  if (ec) return fail(storage_errc::io_error, "rename {}: {}", path.string(), ec.message());
+  auto s = sync_dir(_dir);
+  if (!s) return s;
+  _discovered.erase(std::remove(_discovered.begin(), _discovered.end(), tp), _discovered.end());
+  fs::remove_all(doomed, ec);
+  if (ec) {
+    // The "-delete" leftover is removed at the next open.
+    lg.warn("{}: could not remove {}: {}", tp, doomed.string(), ec.message());
+  }
+  lg.info("{}: deleted", tp);
+  return ok;
+}
+
+result<void, storage_error> log_manager::flush_all() {
+  std::lock_guard lock(_mutex);
+  result<void, storage_error> first = ok;
+  for (auto& [tp, pl] : _logs) {
+    auto f = pl->flush();
+    if (!f && first) first = f;
+  }
+  return first;
+}
+
+result<void, storage_error> log_manager::close_all() {
+  std::lock_guard lock(_mutex);
+  result<void, storage_error> first = ok;
+  for (auto& [tp, pl] : _logs) {
+    auto c = pl->close();
+    if (!c && first) first = c;
+  }
+  _logs.clear();
+  return first;
+}
+
+}  // namespace gregor::storage

@@ -1,0 +1,412 @@
+#include "gregor/storage/partition_log.h"
+
+#include <algorithm>
+#include <set>
+#include <system_error>
+
+#include "gregor/base/log.h"
+
+namespace gregor::storage {
+
+namespace {
+namespace fs = std::filesystem;
+constexpr const char* metadata_file_name = "partition.metadata";
+
+bool is_segment_stem(std::string_view s) {
+  return s.size() == 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+partition_log::partition_log(fs::path dir, topic_partition tp, uuid topic_id, log_config cfg,
+                             clock& clk)
+    : _dir(std::move(dir)), _tp(std::move(tp)), _topic_id(topic_id), _cfg(cfg), _clk(clk) {}
+
+partition_log::~partition_log() {
+  if (!_closed) {
+    for (auto& s : _segments) s->close();
+  }
+}
+
+result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
+    fs::path dir, topic_partition tp, uuid topic_id, log_config cfg, clock& clk) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(storage_errc::io_error, "create {}: {}", dir.string(), ec.message());
+  std::unique_ptr<partition_log> pl(
+      new partition_log(std::move(dir), std::move(tp), topic_id, cfg, clk));
+  auto m = pl->load_metadata();
+  if (!m) return failure{m.error()};
+  auto l = pl->load();
+  if (!l) return failure{l.error()};
+  pl->_last_flush_ms = clk.now_ms();
+  log::get("storage").info("{}: opened, {} segment(s), offsets [{}, {})", pl->_tp,
+                           pl->_segments.size(), pl->log_start_offset(), pl->log_end_offset());
+  return pl;
+}
+
+result<void, storage_error> partition_log::load_metadata() {
+  auto path = _dir / metadata_file_name;
+  auto text = read_small_file(path, 64 * 1024);
+  if (!text) {
+    if (text.error().code != storage_errc::not_found) return failure{text.error()};
+    if (_topic_id.is_zero()) return ok;
+    return write_file_atomic(path, fmt::format("version: 0\ntopic_id: {}\n", _topic_id.to_base64()));
+  }
+  std::string_view rest = *text;
+  std::optional<std::string> version;
+  std::optional<uuid> stored;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    line = trim(line);
+    if (line.empty()) continue;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      return fail(storage_errc::corrupt, "{}: malformed line '{}'", path.string(), line);
+    }
+    auto key = trim(line.substr(0, colon));
+    auto value = trim(line.substr(colon + 1));
+    if (key == "version") {
+      version = std::string(value);
+    } else if (key == "topic_id") {
+      uuid u;
+      if (!uuid::from_base64(value, u)) {
+        return fail(storage_errc::corrupt, "{}: bad topic_id '{}'", path.string(), value);
+      }
+      stored = u;
+    }
+  }
+  if (version != "0") {
+    return fail(storage_errc::corrupt, "{}: unsupported version '{}'", path.string(),
+                version.value_or("<missing>"));
+  }
+  if (!stored) return fail(storage_errc::corrupt, "{}: no topic_id", path.string());
+  if (!_topic_id.is_zero() && *stored != _topic_id) {
+    return fail(storage_errc::corrupt, "{}: topic id mismatch: stored {}, expected {}",
+                path.string(), stored->to_base64(), _topic_id.to_base64());
+  }
+  _topic_id = *stored;
+  return ok;
+}
+
+segment::limits partition_log::limits() const {
+  return segment::limits{std::max<int32_t>(_cfg.index_interval_bytes, 0),
+                         size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0))};
+}
+
+result<void, storage_error> partition_log::load() {
+  auto& lg = log::get("storage");
+  std::set<int64_t> bases;
+  std::vector<fs::path> index_files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(_dir, ec)) {
+    if (!entry.is_regular_file()) continue;
+    std::string name = entry.path().filename().string();
+    std::string stem = entry.path().stem().string();
+    std::string ext = entry.path().extension().string();
+    if (ends_with(name, ".deleted") || ends_with(name, ".cleaned") || ends_with(name, ".tmp")) {
+      lg.info("{}: removing leftover {}", _tp, name);
+      fs::remove(entry.path(), ec);
+      continue;
+    }
+    if (ext == ".log" && is_segment_stem(stem)) {
+      bases.insert(std::stoll(stem));
+    } else if ((ext == ".index" || ext == ".timeindex") && is_segment_stem(stem)) {
+      index_files.push_back(entry.path());
+    } else if (name == metadata_file_name || name == "leader-epoch-checkpoint") {
+      continue;  // read elsewhere (epochs belong to replication)
+    } else {
+      lg.warn("{}: ignoring unrecognised file {}", _tp, name);
+    }
+  }
+  if (ec) return fail(storage_errc::io_error, "list {}: {}", _dir.string(), ec.message());
+  for (const auto& p : index_files) {
+    if (!bases.contains(std::stoll(p.stem().string()))) {
+      lg.warn("{}: removing orphan index {}", _tp, p.filename().string());
+      fs::remove(p, ec);
+    }
+  }
+  if (bases.empty()) {
+    auto s = segment::create(_dir, 0, limits());
+    if (!s) return failure{s.error()};
+    _segments.push_back(std::move(*s));
+    return sync_dir(_dir);
+  }
+  size_t i = 0;
+  for (int64_t base : bases) {
+    bool active = ++i == bases.size();
+    auto s = segment::open(_dir, base, limits(), active, _clk.now_ms());
+    if (!s) return failure{s.error()};
+    if (!_segments.empty() && _segments.back()->next_offset() > base) {
+      return fail(storage_errc::corrupt, "{}: segment {} ends at {}, past the next segment's base {}",
+                  _tp, _segments.back()->base_offset(), _segments.back()->next_offset(), base);
+    }
+    if ((*s)->truncated_bytes_at_open() > 0) {
+      lg.warn("{}: recovered segment {}: truncated {} bytes of torn/corrupt tail", _tp, base,
+              (*s)->truncated_bytes_at_open());
+    }
+    _segments.push_back(std::move(*s));
+  }
+  return ok;
+}
+
+offset partition_log::log_start_offset() const { return offset(_segments.front()->base_offset()); }
+offset partition_log::log_end_offset() const { return offset(_segments.back()->next_offset()); }
+
+size_t partition_log::size_bytes() const {
+  size_t total = 0;
+  for (const auto& s : _segments) total += s->size_bytes();
+  return total;
+}
+
+size_t partition_log::segment_count() const { return _segments.size(); }
+
+std::vector<int64_t> partition_log::segment_base_offsets() const {
+  std::vector<int64_t> out;
+  for (const auto& s : _segments) out.push_back(s->base_offset());
+  return out;
+}
+
+void partition_log::set_config(log_config cfg) {
+  _cfg = cfg;
+  for (auto& s : _segments) s->set_limits(limits());
+}
+
+size_t partition_log::segment_for(int64_t off) const {
+  auto it = std::upper_bound(_segments.begin(), _segments.end(), off,
+                             [](int64_t o, const auto& s) { return o < s->base_offset(); });
+  return it == _segments.begin() ? 0 : size_t(it - _segments.begin()) - 1;
+}
+
+bool partition_log::should_roll(size_t append_bytes, int64_t last_offset) const {
+  const segment& a = *_segments.back();
+  if (a.empty()) return false;
+  int64_t segment_bytes = std::clamp<int64_t>(_cfg.segment_bytes, 1, INT32_MAX);
+  if (int64_t(a.size_bytes() + append_bytes) > segment_bytes) return true;
+  if (a.first_batch_ms() >= 0 && _clk.now_ms() - a.first_batch_ms() > _cfg.segment_ms) return true;
+  if (a.index_full()) return true;
+  return last_offset - a.base_offset() > INT32_MAX;
+}
+
+result<void, storage_error> partition_log::roll() {
+  auto& old = *_segments.back();
+  auto sealed = old.seal();
+  if (!sealed) return sealed;
+  int64_t base = old.next_offset();
+  auto s = segment::create(_dir, base, limits());
+  if (!s) return failure{s.error()};
+  _segments.push_back(std::move(*s));
+  log::get("storage").debug("{}: rolled new segment at offset {}", _tp, base);
+  return sync_dir(_dir);
+}
+
+result<append_result, storage_error> partition_log::append(std::span<uint8_t> batches,
+                                                           leader_epoch epoch) {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (batches.empty()) return fail(storage_errc::invalid_argument, "{}: empty append", _tp);
+  if (batches.size() > size_t(INT32_MAX)) {
+    return fail(storage_errc::invalid_argument, "{}: append of {} bytes", _tp, batches.size());
+  }
+  std::vector<protocol::batch_header> headers;
+  int64_t offsets = 0;
+  for (size_t pos = 0; pos < batches.size();) {
+    auto h = protocol::parse_batch_header(batches.subspan(pos));
+    if (!h || h->batch_length < int32_t(protocol::batch_header_size - protocol::batch_log_overhead) ||
+        h->total_size() > batches.size() - pos || h->last_offset_delta < 0) {
+      return fail(storage_errc::invalid_argument, "{}: malformed batch at byte {} of append", _tp, pos);
+    }
+    offsets += int64_t(h->last_offset_delta) + 1;
+    pos += h->total_size();
+    headers.push_back(*h);
+  }
+  const int64_t first = log_end_offset().value();
+  if (should_roll(batches.size(), first + offsets - 1)) {
+    auto r = roll();
+    if (!r) return failure{r.error()};
+  }
+  if (first + offsets - 1 - _segments.back()->base_offset() > INT32_MAX) {
+    return fail(storage_errc::invalid_argument, "{}: append spans too many offsets", _tp);
+  }
+  int64_t next = first;
+  int64_t max_ts = no_timestamp;
+  size_t pos = 0;
+  for (auto& h : headers) {
+    auto bytes = batches.subspan(pos, h.total_size());
+    protocol::set_base_offset(bytes, next);
+    protocol::set_partition_leader_epoch(bytes, epoch.value());
+    h.base_offset = next;
+    h.partition_leader_epoch = epoch.value();
+    next = h.last_offset() + 1;
+    max_ts = std::max(max_ts, h.max_timestamp);
+    pos += h.total_size();
+  }
+  auto w = _segments.back()->append(batches, headers, _clk.now_ms());
+  if (!w) return failure{w.error()};
+
+  _unflushed_records += offsets;
+  if (_unflushed_records >= _cfg.flush_messages ||
+      (_cfg.flush_ms != INT64_MAX && _clk.now_ms() - _last_flush_ms >= _cfg.flush_ms)) {
+    auto f = flush();
+    if (!f) return failure{f.error()};
+  }
+  return append_result{offset(first), offset(next - 1), max_ts, log_start_offset()};
+}
+
+result<read_result, storage_error> partition_log::read(offset start, size_t max_bytes,
+                                                       offset upper_bound, bool min_one) const {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  const int64_t s = start.value();
+  read_result rr{{}, log_start_offset(), log_end_offset()};
+  if (s < rr.log_start_offset.value() || s > rr.log_end_offset.value()) {
+    return fail(storage_errc::offset_out_of_range, "{}: offset {} outside [{}, {}]", _tp, s,
+                rr.log_start_offset, rr.log_end_offset);
+  }
+  if (s == rr.log_end_offset.value()) return rr;
+  size_t budget = max_bytes;
+  bool first_batch = true;
+  bool stop = false;
+  for (size_t i = segment_for(s); i < _segments.size() && !stop; ++i) {
+    const segment& seg = *_segments[i];
+    uint64_t pos = 0;
+    if (first_batch) {
+      auto fb = seg.find_batch(s);
+      if (!fb) return failure{fb.error()};
+      if (!*fb) continue;
+      pos = (*fb)->position;
+    }
+    if (pos >= seg.size_bytes()) continue;
+    const size_t avail = seg.size_bytes() - pos;
+    size_t want = std::min(avail, budget);
+    if (first_batch && min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
+    const size_t region_start = rr.data.size();
+    auto n = seg.read(pos, want, rr.data);
+    if (!n) return failure{n.error()};
+    size_t region_len = *n;
+    size_t off = 0;
+    for (;;) {
+      if (region_len - off < protocol::batch_header_size) {
+        if (!(off == region_len && want == avail)) stop = true;  // budget, not segment end
+        break;
+      }
+      auto h = protocol::parse_batch_header(
+          std::span<const uint8_t>(rr.data.data() + region_start + off, region_len - off));
+      if (!h || h->batch_length < int32_t(protocol::batch_header_size - protocol::batch_log_overhead)) {
+        log::get("storage").error("{}: unreadable batch in segment {} at position {}", _tp,
+                                  seg.base_offset(), pos + off);
+        if (region_start + off == 0) {
+          return fail(storage_errc::corrupt, "{}: unreadable batch at position {} of segment {}",
+                      _tp, pos + off, seg.base_offset());
+        }
+        stop = true;
+        break;
+      }
+      if (h->base_offset >= upper_bound.value()) {
+        stop = true;
+        break;
+      }
+      size_t total = h->total_size();
+      if (total > avail - off) {
+        return fail(storage_errc::corrupt, "{}: batch at position {} of segment {} runs past its end",
+                    _tp, pos + off, seg.base_offset());
+      }
+      if (off + total > region_len) {
+        if (!(first_batch && min_one)) {
+          stop = true;
+          break;
+        }
+        // KIP-74: the first batch is returned whole even when larger than max_bytes.
+        auto more = seg.read(pos + region_len, off + total - region_len, rr.data);
+        if (!more) return failure{more.error()};
+        region_len += *more;
+        if (off + total > region_len) {
+          return fail(storage_errc::io_error, "{}: short read in segment {}", _tp, seg.base_offset());
+        }
+      }
+      off += total;
+      first_batch = false;
+    }
+    rr.data.resize(region_start + off);
+    budget = off >= budget ? 0 : budget - off;
+    if (budget == 0) stop = true;
+  }
+  return rr;
+}
+
+std::optional<timestamp_lookup> partition_log::offset_for_timestamp(int64_t ts) const {
+  for (const auto& seg : _segments) {
+    if (seg->max_timestamp() < 0 || seg->max_timestamp() < ts) continue;
+    auto fb = seg->find_batch_by_timestamp(ts);
+    if (!fb) {
+      log::get("storage").error("{}: offset_for_timestamp: {}", _tp, fb.error().message);
+      return std::nullopt;
+    }
+    if (!*fb) continue;
+    const auto& h = (*fb)->header;
+    std::vector<uint8_t> buf;
+    auto n = seg->read((*fb)->position, h.total_size(), buf);
+    std::optional<timestamp_lookup> found;
+    if (n && *n == h.total_size()) {
+      auto r = protocol::for_each_record(buf, [&](const protocol::record_view& rv) {
+        if (!found && rv.timestamp >= ts) found = timestamp_lookup{offset(rv.offset), rv.timestamp};
+      });
+      if (!r) found.reset();
+    }
+    if (!found) found = timestamp_lookup{offset(h.base_offset), h.max_timestamp};
+    return found;
+  }
+  return std::nullopt;
+}
+
+std::optional<timestamp_lookup> partition_log::max_timestamp() const {
+  const segment* best = nullptr;
+  for (const auto& seg : _segments) {
+    if (seg->max_timestamp() >= 0 && (!best || seg->max_timestamp() > best->max_timestamp())) {
+      best = seg.get();
+    }
+  }
+  if (!best) return std::nullopt;
+  const int64_t ts = best->max_timestamp();
+  timestamp_lookup fallback{offset(best->offset_of_max_timestamp()), ts};
+  auto fb = best->find_batch(best->offset_of_max_timestamp());
+  if (!fb || !*fb) return fallback;
+  const auto& h = (*fb)->header;
+  std::vector<uint8_t> buf;
+  auto n = best->read((*fb)->position, h.total_size(), buf);
+  if (!n || *n != h.total_size()) return fallback;
+  std::optional<timestamp_lookup> found;
+  auto r = protocol::for_each_record(buf, [&](const protocol::record_view& rv) {
+    if (!found && rv.timestamp == ts) found = timestamp_lookup{offset(rv.offset), rv.timestamp};
+  });
+  if (!r || !found) return fallback;
+  return found;
+}
+
+result<void, storage_error> partition_log::flush() {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  auto f = _segments.back()->flush();
+  if (!f) return f;
+  _unflushed_records = 0;
+  _last_flush_ms = _clk.now_ms();
+  return ok;
+}
+
+result<void, storage_error> partition_log::close() {
+  if (_closed) return ok;
+  auto f = flush();
+  for (auto& s : _segments) s->close();
+  _closed = true;
+  return f;
+}
+
+}  // namespace gregor::storage

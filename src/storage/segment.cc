@@ -1,0 +1,293 @@
+#include "gregor/storage/segment.h"
+
+#include <system_error>
+
+#include "batch_scanner.h"
+#include "gregor/base/log.h"
+
+namespace gregor::storage {
+
+namespace {
+namespace fs = std::filesystem;
+
+fs::path with_ext(const fs::path& dir, int64_t base, const char* ext) {
+  return dir / (segment_file_stem(base) + ext);
+}
+}  // namespace
+
+std::string segment_file_stem(int64_t base_offset) { return fmt::format("{:020d}", base_offset); }
+
+result<std::unique_ptr<segment>, storage_error> segment::create(const fs::path& dir,
+                                                                int64_t base_offset, limits lim) {
+  return open(dir, base_offset, lim, /*active=*/true, /*now_ms=*/0);
+}
+
+result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& dir,
+                                                              int64_t base_offset, limits lim,
+                                                              bool active, int64_t now_ms) {
+  std::unique_ptr<segment> s(new segment());
+  s->_dir = dir;
+  s->_base = base_offset;
+  s->_next = base_offset;
+  s->_limits = lim;
+  std::error_code ec;
+  bool index_missing = !fs::exists(with_ext(dir, base_offset, ".index"), ec) ||
+                       !fs::exists(with_ext(dir, base_offset, ".timeindex"), ec);
+  auto log = file::open(with_ext(dir, base_offset, ".log"));
+  if (!log) return failure{log.error()};
+  s->_log = std::move(*log);
+  auto size = s->_log.size();
+  if (!size) return failure{size.error()};
+  if (*size > UINT32_MAX) {
+    return fail(storage_errc::corrupt, "{} is larger than 4 GiB", s->_log.path().string());
+  }
+  auto oi = offset_index::open(with_ext(dir, base_offset, ".index"), base_offset, *size,
+                               lim.index_bytes_max);
+  if (!oi) return failure{oi.error()};
+  s->_offset_index = std::move(*oi);
+  auto ti = time_index::open(with_ext(dir, base_offset, ".timeindex"), base_offset,
+                             lim.index_bytes_max);
+  if (!ti) return failure{ti.error()};
+  s->_time_index = std::move(*ti);
+  s->_size = *size;
+  if (*size == 0) {
+    if (s->_offset_index.entry_count() || s->_time_index.entry_count()) {
+      auto c = s->_offset_index.clear();
+      if (!c) return failure{c.error()};
+      c = s->_time_index.clear();
+      if (!c) return failure{c.error()};
+    }
+    return s;
+  }
+
+  bool rebuild = index_missing || !s->_offset_index.sane() || !s->_time_index.sane();
+  if (rebuild) {
+    log::get("storage").warn("{}: rebuilding indexes", s->_log.path().string());
+    auto c = s->_offset_index.clear();
+    if (!c) return failure{c.error()};
+    c = s->_time_index.clear();
+    if (!c) return failure{c.error()};
+  }
+  auto r = active ? s->recover_active(now_ms) : s->load_closed();
+  if (!r) return failure{r.error()};
+  return s;
+}
+
+void segment::set_limits(limits lim) {
+  _limits = lim;
+  _offset_index.set_max_bytes(lim.index_bytes_max);
+  _time_index.set_max_bytes(lim.index_bytes_max);
+}
+
+void segment::note_batch(const protocol::batch_header& h) {
+  if (h.max_timestamp > _max_ts) {
+    _max_ts = h.max_timestamp;
+    _offset_of_max_ts = h.last_offset();
+  }
+  _next = h.last_offset() + 1;
+}
+
+result<void, storage_error> segment::index_batch(const protocol::batch_header& h,
+                                                 uint64_t position, bool skip) {
+  // Kafka's rule: index the batch that starts once more than index.interval.bytes were appended
+  // since the last entry.
+  if (!skip && _bytes_since_index_entry > size_t(_limits.index_interval_bytes) &&
+      !_offset_index.is_full()) {
+    auto a = _offset_index.append(h.last_offset(), uint32_t(position));
+    if (!a) return a;
+    a = _time_index.maybe_append(_max_ts, _offset_of_max_ts);
+    if (!a) return a;
+    _bytes_since_index_entry = 0;
+  }
+  _bytes_since_index_entry += h.total_size();
+  return ok;
+}
+
+result<void, storage_error> segment::scan_from(uint64_t position, bool index_first, bool verify) {
+  detail::batch_scanner sc(_log, position, _size, /*whole=*/verify, verify);
+  const size_t file_size = _size;
+  const int64_t indexed_offset = index_first ? _offset_index.last()->offset : -1;
+  _size = position;
+  bool first = true;
+  for (;;) {
+    batch_location loc;
+    auto st = sc.next(loc, nullptr);
+    if (!st) return failure{st.error()};
+    std::string why;
+    if (*st == detail::scan_status::batch) {
+      const auto& h = loc.header;
+      if (h.base_offset < _next || h.last_offset() - _base > int64_t(UINT32_MAX)) {
+        why = fmt::format("batch at position {} has offsets {}..{}, expected >= {}", loc.position,
+                          h.base_offset, h.last_offset(), _next);
+      } else if (first && index_first && h.last_offset() != indexed_offset) {
+        why = fmt::format("index entry for offset {} points at a batch ending at {}",
+                          indexed_offset, h.last_offset());
+      } else {
+        note_batch(h);
+        auto ix = index_batch(h, loc.position, first && index_first);
+        if (!ix) return ix;
+        _size = loc.position + h.total_size();
+        first = false;
+        continue;
+      }
+    } else if (*st == detail::scan_status::end) {
+      break;
+    } else {
+      why = sc.reason();
+    }
+    if (first && index_first) {
+      // The last index entry is not trustworthy: rebuild everything from the start.
+      log::get("storage").warn("{}: {}; rebuilding indexes", _log.path().string(), why);
+      auto c = _offset_index.clear();
+      if (!c) return c;
+      c = _time_index.clear();
+      if (!c) return c;
+      _size = file_size;
+      _next = _base;
+      _max_ts = -1;
+      _offset_of_max_ts = -1;
+      _bytes_since_index_entry = 0;
+      return scan_from(0, false, verify);
+    }
+    log::get("storage").warn("{}: truncating {} bytes at position {}: {}", _log.path().string(),
+                             file_size - _size, _size, why);
+    auto t = _log.truncate(_size);
+    if (!t) return t;
+    _truncated_at_open = file_size - _size;
+    break;
+  }
+  return _time_index.truncate_above(_next - 1);
+}
+
+result<void, storage_error> segment::recover_active(int64_t now_ms) {
+  if (auto t = _time_index.last()) {
+    _max_ts = t->timestamp;
+    _offset_of_max_ts = t->offset;
+  }
+  auto last = _offset_index.last();
+  auto r = last ? scan_from(last->position, true, true) : scan_from(0, false, true);
+  if (!r) return r;
+  if (_size > 0) {
+    detail::batch_scanner sc(_log, 0, _size, false, false);
+    batch_location loc;
+    auto st = sc.next(loc, nullptr);
+    if (!st) return failure{st.error()};
+    _first_batch_ms = (*st == detail::scan_status::batch && loc.header.max_timestamp >= 0)
+                          ? loc.header.max_timestamp
+                          : now_ms;
+  }
+  return ok;
+}
+
+result<void, storage_error> segment::load_closed() {
+  if (auto t = _time_index.last()) {
+    _max_ts = t->timestamp;
+    _offset_of_max_ts = t->offset;
+  }
+  auto last = _offset_index.last();
+  if (!last) {
+    // Either a small segment or a rebuild: scan (and verify) the whole thing.
+    return scan_from(0, false, true);
+  }
+  return scan_from(last->position, true, false);
+}
+
+result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
+                                            const std::vector<protocol::batch_header>& headers,
+                                            int64_t now_ms) {
+  GREGOR_ASSERT(_size + bytes.size() <= UINT32_MAX);
+  auto w = _log.pwrite(_size, bytes);
+  if (!w) {
+    (void)_log.truncate(_size);  // best effort: do not leave a partial batch behind
+    return w;
+  }
+  uint64_t pos = _size;
+  for (const auto& h : headers) {
+    GREGOR_ASSERT(h.base_offset >= _next);
+    note_batch(h);
+    auto ix = index_batch(h, pos, false);
+    if (!ix) return ix;
+    pos += h.total_size();
+  }
+  GREGOR_ASSERT(pos == _size + bytes.size());
+  _size = pos;
+  if (_first_batch_ms < 0) _first_batch_ms = now_ms;
+  return ok;
+}
+
+result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t target) const {
+  auto e = _offset_index.lookup(target);
+  detail::batch_scanner sc(_log, e.position, _size, false, false);
+  for (;;) {
+    batch_location loc;
+    auto st = sc.next(loc, nullptr);
+    if (!st) return failure{st.error()};
+    if (*st == detail::scan_status::end) return std::optional<batch_location>{};
+    if (*st != detail::scan_status::batch) {
+      return fail(storage_errc::corrupt, "{}: {}", _log.path().string(), sc.reason());
+    }
+    if (loc.header.last_offset() >= target) return std::optional<batch_location>{loc};
+  }
+}
+
+result<std::optional<batch_location>, storage_error> segment::find_batch_by_timestamp(
+    int64_t ts) const {
+  uint64_t start = 0;
+  if (auto te = _time_index.lookup_before(ts)) start = _offset_index.lookup(te->offset).position;
+  detail::batch_scanner sc(_log, start, _size, false, false);
+  for (;;) {
+    batch_location loc;
+    auto st = sc.next(loc, nullptr);
+    if (!st) return failure{st.error()};
+    if (*st == detail::scan_status::end) return std::optional<batch_location>{};
+    if (*st != detail::scan_status::batch) {
+      return fail(storage_errc::corrupt, "{}: {}", _log.path().string(), sc.reason());
+    }
+    if (loc.header.max_timestamp >= ts) return std::optional<batch_location>{loc};
+  }
+}
+
+result<size_t, storage_error> segment::read(uint64_t position, size_t len,
+                                            std::vector<uint8_t>& out) const {
+  size_t old = out.size();
+  out.resize(old + len);
+  auto n = _log.pread(position, std::span<uint8_t>(out.data() + old, len));
+  if (!n) {
+    out.resize(old);
+    return failure{n.error()};
+  }
+  out.resize(old + *n);
+  return *n;
+}
+
+result<void, storage_error> segment::seal() {
+  auto a = _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
+  if (!a) return a;
+  return flush();
+}
+
+result<void, storage_error> segment::flush() {
+  auto s = _log.sync();
+  if (!s) return s;
+  s = _offset_index.sync();
+  if (!s) return s;
+  return _time_index.sync();
+}
+
+void segment::close() {
+  _log.close();
+  _offset_index.close();
+  _time_index.close();
+}
+
+result<void, storage_error> segment::remove_files() {
+  close();
+  for (const char* ext : {".log", ".index", ".timeindex"}) {
+    std::error_code ec;
+    fs::remove(with_ext(_dir, _base, ext), ec);
+    if (ec) return fail(storage_errc::io_error, "remove {}: {}", with_ext(_dir, _base, ext).string(), ec.message());
+  }
+  return ok;
+}
+
+}  // namespace gregor::storage

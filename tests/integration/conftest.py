@@ -1,0 +1,110 @@
+"""Fixtures for the integration suite: one broker per test module (Gregor started by the suite, or an
+external broker named by KAFKA_BOOTSTRAP), a factory of Gregor processes for restart tests, and the
+plumbing that prints the broker's stderr when a test fails."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+_brokers_by_node: dict[str, list] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    if harness.external_bootstrap():
+        skip = pytest.mark.skip(reason="gregor_only: KAFKA_BOOTSTRAP points at an external broker")
+        for item in items:
+            if "gregor_only" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    ext = harness.external_bootstrap()
+    if ext:
+        return f"broker under test: external KAFKA_BOOTSTRAP={ext}"
+    return f"broker under test: gregor at {harness.gregor_binary()}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for broker in _brokers_for(item):
+            text = broker.stderr_tail()
+            if text:
+                report.sections.append((f"gregor stderr ({broker.stderr_path})", text))
+
+
+def _brokers_for(item) -> list:
+    found = []
+    for name in ("broker", "gregor_factory"):
+        value = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+        if value is None:
+            continue
+        if isinstance(value, (harness.gregor_process, harness.external_broker)):
+            found.append(value)
+        elif hasattr(value, "processes"):
+            found.extend(value.processes)
+    return found
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """The broker every client test in a module talks to; `.bootstrap` is host:port."""
+    ext = harness.external_bootstrap()
+    if ext:
+        yield harness.external_broker(ext)
+        return
+    proc = harness.gregor_process(tmp_path_factory.mktemp("gregor"))
+    try:
+        proc.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield proc
+    code = proc.stop()
+    if code not in (0, None):
+        sys.stderr.write(f"gregor exited with {code} on SIGTERM; stderr tail:\n{proc.stderr_tail()}\n")
+
+
+@pytest.fixture
+def bootstrap(broker) -> str:
+    return broker.bootstrap
+
+
+class _gregor_factory:
+    """Creates Gregor processes for one test and stops every one of them afterwards."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.processes: list[harness.gregor_process] = []
+
+    def __call__(self, extra_sets: dict[str, str] | None = None, start: bool = True):
+        proc = harness.gregor_process(self.base / f"g{len(self.processes)}", extra_sets=extra_sets)
+        self.processes.append(proc)
+        if start:
+            proc.start()
+        return proc
+
+    def close(self):
+        for proc in self.processes:
+            proc.stop()
+
+
+@pytest.fixture
+def gregor_factory(tmp_path):
+    if harness.external_bootstrap():
+        pytest.skip("needs a Gregor process the suite controls")
+    factory = _gregor_factory(tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def topic_name():
+    return harness.unique_topic()

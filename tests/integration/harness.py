@@ -1,0 +1,173 @@
+"""Process control and small helpers shared by the integration tests.
+
+`gregor_process` owns one `gregor serve` child: its port, log dir and stderr file survive restarts,
+so tests can stop (SIGTERM) or kill (SIGKILL) it and start it again on the same data. The conftest
+fixtures create these; tests only call start/stop/kill/restart. `external_broker` stands in when
+KAFKA_BOOTSTRAP points the suite at a broker it does not control.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import kafka_wire
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_READY_TIMEOUT_S = 30.0
+DEFAULT_STOP_TIMEOUT_S = 15.0
+
+
+def unique_topic(prefix: str = "t") -> str:
+    return f"itest-{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gregor_binary() -> Path:
+    return Path(os.environ.get("GREGOR_BIN", REPO_ROOT / "build" / "bin" / "gregor"))
+
+
+def external_bootstrap() -> str | None:
+    return os.environ.get("KAFKA_BOOTSTRAP") or None
+
+
+def tail(path: Path, max_bytes: int = 20000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return data[-max_bytes:].decode(errors="replace")
+
+
+class external_broker:
+    """A broker the suite does not start or stop (KAFKA_BOOTSTRAP)."""
+
+    is_gregor = False
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.stderr_path: Path | None = None
+
+    def stderr_tail(self) -> str:
+        return ""
+
+
+class gregor_process:
+    """One `gregor serve` process bound to 127.0.0.1:port with log.dirs=log_dir."""
+
+    is_gregor = True
+
+    def __init__(self, work_dir: Path, extra_sets: dict[str, str] | None = None,
+                 port: int | None = None, binary: Path | None = None):
+        self.work_dir = Path(work_dir)
+        self.log_dir = self.work_dir / "data"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = self.work_dir / "gregor.stderr"
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.binary = Path(binary or gregor_binary())
+        self.extra_sets = dict(extra_sets or {})
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def command(self) -> list[str]:
+        sets = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "log.dirs": str(self.log_dir),
+            "node.id": "1",
+        }
+        sets.update(self.extra_sets)
+        cmd = [str(self.binary), "serve"]
+        for name, value in sets.items():
+            cmd += ["--set", f"{name}={value}"]
+        return cmd
+
+    def start(self, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> "gregor_process":
+        if not self.binary.exists():
+            raise RuntimeError(f"gregor binary not found at {self.binary} (build it or set GREGOR_BIN)")
+        self.starts += 1
+        with open(self.stderr_path, "ab") as err:
+            err.write(f"\n===== start #{self.starts}: {' '.join(self.command())}\n".encode())
+            err.flush()
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=err,
+                                         stderr=err, cwd=self.work_dir, start_new_session=True)
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                raise RuntimeError(f"gregor exited with {code} during start; stderr:\n{self.stderr_tail()}")
+            if kafka_wire.broker_answers(self.bootstrap, timeout_s=2.0):
+                return self
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"gregor did not answer ApiVersions+Metadata on {self.bootstrap} within "
+                           f"{ready_timeout_s}s; stderr:\n{self.stderr_tail()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, wait, then SIGKILL. Returns the exit code (None if it was not running)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return -signal.SIGKILL
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group (the broker and anything it started)."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> "gregor_process":
+        self.stop()
+        return self.start()
+
+    def kill_and_restart(self) -> "gregor_process":
+        self.kill()
+        return self.start()
+
+    def stderr_tail(self) -> str:
+        return tail(self.stderr_path)
+
+
+def run_gregor_once(args: list[str], timeout_s: float = 20.0) -> subprocess.CompletedProcess:
+    """Runs the gregor binary with args to completion (for config error checks)."""
+    return subprocess.run([str(gregor_binary())] + args, capture_output=True, text=True,
+                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+
+
+def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last_error = exc
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))

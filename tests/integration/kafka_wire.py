@@ -1,0 +1,207 @@
+"""Hand-built Kafka wire frames for tests that must control every byte (readiness probes, hostile
+input, pipelining). Only the few request shapes the suite needs; no client library involved.
+
+Framing: int32 size, then request header v1 (api_key int16, api_version int16, correlation_id int32,
+client_id nullable string) or v2 (v1 + empty tagged fields) for flexible versions. ApiVersions
+responses always use response header v0 (correlation_id only), whatever the request version.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+API_PRODUCE = 0
+API_METADATA = 3
+API_VERSIONS = 18
+
+
+def encode_string(s: str | None) -> bytes:
+    if s is None:
+        return struct.pack(">h", -1)
+    raw = s.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def encode_uvarint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_compact_string(s: str) -> bytes:
+    raw = s.encode()
+    return encode_uvarint(len(raw) + 1) + raw
+
+
+def request(api_key: int, api_version: int, correlation_id: int, body: bytes = b"",
+            client_id: str | None = "gregor-itest", flexible: bool = False) -> bytes:
+    """A complete size-prefixed request frame."""
+    header = struct.pack(">hhi", api_key, api_version, correlation_id) + encode_string(client_id)
+    if flexible:
+        header += b"\x00"  # no tagged fields
+    payload = header + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def api_versions_request(correlation_id: int, version: int = 0) -> bytes:
+    if version >= 3:
+        body = encode_compact_string("gregor-itest") + encode_compact_string("1.0") + b"\x00"
+        return request(API_VERSIONS, version, correlation_id, body, flexible=True)
+    return request(API_VERSIONS, version, correlation_id)
+
+
+def metadata_request_v1(correlation_id: int, topics: list[str] | None = None) -> bytes:
+    """Metadata v1; topics=None asks for every topic."""
+    if topics is None:
+        body = struct.pack(">i", -1)
+    else:
+        body = struct.pack(">i", len(topics)) + b"".join(encode_string(t) for t in topics)
+    return request(API_METADATA, 1, correlation_id, body)
+
+
+class reader:
+    """Cursor over a response body."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def take(self, fmt: str):
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise ValueError(f"response truncated at {self.pos} reading {fmt}")
+        values = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return values if len(values) > 1 else values[0]
+
+    def uvarint(self) -> int:
+        shift = result = 0
+        while True:
+            byte = self.take(">B")
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+            if shift > 35:
+                raise ValueError("uvarint too long")
+
+    def string(self) -> str | None:
+        n = self.take(">h")
+        if n < 0:
+            return None
+        raw = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return raw.decode()
+
+    def skip_tagged_fields(self) -> None:
+        for _ in range(self.uvarint()):
+            self.uvarint()  # tag
+            self.pos += self.uvarint()
+
+
+def parse_api_versions(body: bytes, version: int) -> tuple[int, int, dict[int, tuple[int, int]]]:
+    """Returns (correlation_id, error_code, {api_key: (min, max)}) of an ApiVersions response."""
+    r = reader(body)
+    correlation_id = r.take(">i")
+    error_code = r.take(">h")
+    apis: dict[int, tuple[int, int]] = {}
+    count = r.uvarint() - 1 if version >= 3 else r.take(">i")
+    for _ in range(max(count, 0)):
+        key, lo, hi = r.take(">hhh")
+        if version >= 3:
+            r.skip_tagged_fields()
+        apis[key] = (lo, hi)
+    return correlation_id, error_code, apis
+
+
+def parse_metadata_v1_brokers(body: bytes) -> tuple[int, list[tuple[int, str, int]]]:
+    """Returns (correlation_id, [(node_id, host, port)]) of a Metadata v1 response."""
+    r = reader(body)
+    correlation_id = r.take(">i")
+    brokers = []
+    for _ in range(r.take(">i")):
+        node_id = r.take(">i")
+        host = r.string()
+        port = r.take(">i")
+        r.string()  # rack
+        brokers.append((node_id, host, port))
+    return correlation_id, brokers
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    """n bytes, or None if the peer closed first."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def read_response(sock: socket.socket) -> bytes | None:
+    """One size-prefixed response body (starting at the correlation id), or None on close."""
+    size_bytes = recv_exact(sock, 4)
+    if size_bytes is None:
+        return None
+    (size,) = struct.unpack(">i", size_bytes)
+    if size < 4 or size > 64 * 1024 * 1024:
+        raise ValueError(f"implausible response size {size}")
+    return recv_exact(sock, size)
+
+
+def connect(bootstrap: str, timeout_s: float = 10.0) -> socket.socket:
+    host, port = bootstrap.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=timeout_s)
+    sock.settimeout(timeout_s)
+    return sock
+
+
+def round_trip(bootstrap: str, frame: bytes, timeout_s: float = 10.0) -> bytes | None:
+    with connect(bootstrap, timeout_s) as sock:
+        sock.sendall(frame)
+        return read_response(sock)
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True if ApiVersions v0 and Metadata v1 both get well-formed answers."""
+    try:
+        with connect(bootstrap, timeout_s) as sock:
+            sock.sendall(api_versions_request(1, 0))
+            body = read_response(sock)
+            if body is None:
+                return False
+            corr, err, apis = parse_api_versions(body, 0)
+            if corr != 1 or err != 0 or API_METADATA not in apis:
+                return False
+            sock.sendall(metadata_request_v1(2))
+            body = read_response(sock)
+            if body is None:
+                return False
+            corr, brokers = parse_metadata_v1_brokers(body)
+            return corr == 2 and len(brokers) >= 1
+    except (OSError, ValueError):
+        return False
+
+
+def wait_closed(sock: socket.socket, timeout_s: float = 10.0) -> bool:
+    """True if the peer closes (EOF or reset) within timeout_s; any bytes it sends are discarded."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        if not chunk:
+            return True
+    return False

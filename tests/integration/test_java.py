@@ -1,0 +1,116 @@
+"""Proves that the official Java clients (tests/java, JUnit 5 via Maven, run offline in one JVM
+batch) and Apache Kafka's own CLI tools (TopicCommand, ConsoleProducer, ConsoleConsumer) work
+against the broker."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import clients
+import harness
+
+pytestmark = pytest.mark.java
+
+JAVA_PROJECT = harness.REPO_ROOT / "tests" / "java"
+TOOLS = harness.REPO_ROOT / "tests" / "tools"
+
+
+def _mvn_test(bootstrap: str, offline: bool) -> subprocess.CompletedProcess:
+    idempotence = "true" if (harness.external_bootstrap() or os.environ.get("GREGOR_IDEMPOTENCE") == "1") else "false"
+    cmd = ["mvn", "-B", "-q", "-f", str(JAVA_PROJECT / "pom.xml"), "test",
+           f"-Dbootstrap={bootstrap}", f"-Dtest.idempotence={idempotence}"]
+    if offline:
+        cmd.insert(1, "-o")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=280)
+
+
+@pytest.mark.timeout(300)
+def test_java_clients_pass_their_junit_suite(bootstrap):
+    if shutil.which("mvn") is None:
+        pytest.fail("mvn not installed")
+    proc = _mvn_test(bootstrap, offline=True)
+    reports = JAVA_PROJECT / "target" / "surefire-reports"
+    if proc.returncode != 0 and not reports.exists():
+        # Offline resolution failed (cold ~/.m2): resolve once online.
+        proc = _mvn_test(bootstrap, offline=False)
+    summary = []
+    for xml in sorted(reports.glob("TEST-*.xml")) if reports.exists() else []:
+        suite = ET.parse(xml).getroot()
+        summary.append(f"{suite.get('name')}: tests={suite.get('tests')} failures={suite.get('failures')} "
+                       f"errors={suite.get('errors')} skipped={suite.get('skipped')}")
+    assert proc.returncode == 0, ("mvn test failed:\n" + "\n".join(summary) + "\n--- stdout ---\n"
+                                  + proc.stdout[-15000:] + "\n--- stderr ---\n" + proc.stderr[-5000:])
+    assert summary, "surefire wrote no report"
+    print("\n".join(summary))
+
+
+@pytest.fixture(scope="module")
+def kafka_classpath() -> str:
+    proc = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def run_tool(classpath: str, main_class: str, *args: str, stdin: str | None = None,
+             timeout_s: float = 90) -> subprocess.CompletedProcess:
+    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+           f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
+           f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
+           "-cp", classpath, main_class, *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout_s)
+
+
+def check(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.mark.timeout(300)
+def test_kafka_cli_tools_create_describe_produce_consume_and_delete(bootstrap, kafka_classpath):
+    topic = harness.unique_topic("cli")
+    topics = "org.apache.kafka.tools.TopicCommand"
+    check(run_tool(kafka_classpath, topics, "--bootstrap-server", bootstrap, "--create", "--topic", topic,
+                   "--partitions", "3", "--replication-factor", "1", "--config", "retention.ms=3600000"))
+    clients.wait_for_topic(bootstrap, topic, 3)
+
+    listed = check(run_tool(kafka_classpath, topics, "--bootstrap-server", bootstrap, "--list"))
+    assert topic in listed.split()
+
+    described = check(run_tool(kafka_classpath, topics, "--bootstrap-server", bootstrap, "--describe",
+                               "--topic", topic))
+    assert f"Topic: {topic}" in described and "PartitionCount: 3" in described
+    assert "retention.ms=3600000" in described
+    assert sum(1 for line in described.splitlines() if "Partition: " in line and "Leader: 1" in line) == 3
+
+    lines = [f"k{i}:line {i}" for i in range(10)]
+    check(run_tool(kafka_classpath, "org.apache.kafka.tools.ConsoleProducer",
+                   "--bootstrap-server", bootstrap, "--topic", topic,
+                   "--producer-property", "enable.idempotence=false",
+                   "--reader-property", "parse.key=true", "--reader-property", "key.separator=:",
+                   stdin="\n".join(lines) + "\n"))
+
+    # ConsoleProducer partitions by key: read the fullest partition, exactly as many as it holds.
+    c = clients.consumer(bootstrap)
+    try:
+        counts = {p: c.get_watermark_offsets(clients.TopicPartition(topic, p), timeout=10)[1] for p in range(3)}
+    finally:
+        c.close()
+    assert sum(counts.values()) == 10, counts
+    partition = max(counts, key=counts.get)
+    consumed = check(run_tool(kafka_classpath, "org.apache.kafka.tools.consumer.ConsoleConsumer",
+                              "--bootstrap-server", bootstrap, "--topic", topic, "--partition", str(partition),
+                              "--offset", "earliest", "--max-messages", str(counts[partition]),
+                              "--timeout-ms", "30000",
+                              "--formatter-property", "print.key=true",
+                              "--formatter-property", "key.separator=:"))
+    got = consumed.splitlines()
+    assert len(got) == counts[partition]
+    assert got == [line for line in lines if line in got], "order within a partition must be kept"
+
+    check(run_tool(kafka_classpath, topics, "--bootstrap-server", bootstrap, "--delete", "--topic", topic))
+    a = clients.admin(bootstrap)
+    harness.wait_until(lambda: topic not in a.list_topics(timeout=10).topics, what=f"{topic} deleted")

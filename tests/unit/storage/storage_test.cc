@@ -1,0 +1,682 @@
+// Proves that the segment log stores, indexes, rolls, recovers and serves record batches with
+// Kafka's semantics and on-disk layout, and that the log manager finds and deletes partitions.
+#include <fstream>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "gregor/base/clock.h"
+#include "gregor/protocol/record_batch.h"
+#include "gregor/storage/log_manager.h"
+#include "gregor/storage/partition_log.h"
+
+namespace gregor::storage {
+namespace {
+namespace fs = std::filesystem;
+using protocol::batch_options;
+using protocol::build_batch;
+using protocol::record_input;
+
+constexpr int64_t t0 = 1'700'000'000'000;
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::random_device rd;
+    _path = fs::temp_directory_path() / fmt::format("gregor-storage-{:x}{:x}", rd(), rd());
+    fs::create_directories(_path);
+  }
+  ~temp_dir() { fs::remove_all(_path); }
+  const fs::path& path() const { return _path; }
+
+ private:
+  fs::path _path;
+};
+
+// One uncompressed batch of `n` records, record i has timestamp ts + i (or ts_list[i]).
+std::vector<uint8_t> make_batch(int n, int64_t ts = t0, size_t value_bytes = 10,
+                                std::vector<int64_t> ts_list = {}) {
+  std::vector<record_input> recs;
+  for (int i = 0; i < n; ++i) {
+    record_input r;
+    r.key = fmt::format("k{}", i);
+    r.value = std::string(value_bytes, char('a' + i % 26));
+    r.timestamp = ts_list.empty() ? ts + i : ts_list[size_t(i)];
+    recs.push_back(std::move(r));
+  }
+  batch_options o;
+  o.base_timestamp = ts_list.empty() ? ts : *std::min_element(ts_list.begin(), ts_list.end());
+  return build_batch(recs, o);
+}
+
+struct batch_info {
+  int64_t base;
+  int64_t last;
+  int32_t epoch;
+  bool crc_ok;
+};
+
+std::vector<batch_info> batches_of(const std::vector<uint8_t>& data) {
+  std::vector<batch_info> out;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    auto h = protocol::parse_batch_header(std::span(data).subspan(pos));
+    EXPECT_TRUE(h.has_value());
+    if (!h) break;
+    EXPECT_LE(pos + h->total_size(), data.size());
+    out.push_back({h->base_offset, h->last_offset(), h->partition_leader_epoch,
+                   protocol::batch_crc_ok(std::span(data).subspan(pos, h->total_size()))});
+    pos += h->total_size();
+  }
+  return out;
+}
+
+log_config small_segments(int64_t segment_bytes) {
+  log_config c;
+  c.segment_bytes = segment_bytes;
+  return c;
+}
+
+struct fixture : ::testing::Test {
+  temp_dir tmp;
+  manual_clock clk{t0};
+  topic_partition tp{"orders", partition_id(0)};
+  uuid id{0x1234, 0x5678};
+  fs::path dir() const { return tmp.path() / "orders-0"; }
+
+  std::unique_ptr<partition_log> open_log(log_config cfg = {}) {
+    auto r = partition_log::open(dir(), tp, id, cfg, clk);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+    return r ? std::move(*r) : nullptr;
+  }
+  append_result append(partition_log& log, std::vector<uint8_t> batch, int32_t epoch = 3) {
+    auto r = log.append(batch, leader_epoch(epoch));
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+    return r ? *r : append_result{};
+  }
+  // Appends `count` batches of `per` records each.
+  void fill(partition_log& log, int count, int per = 1, size_t value_bytes = 10) {
+    for (int i = 0; i < count; ++i) append(log, make_batch(per, t0 + i * 10, value_bytes));
+  }
+  read_result read_ok(const partition_log& log, int64_t start, size_t max_bytes = 1 << 20,
+                      int64_t upper = INT64_MAX, bool min_one = true) {
+    auto r = log.read(offset(start), max_bytes, offset(upper), min_one);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+    return r ? std::move(*r) : read_result{};
+  }
+};
+
+struct partition_log_test : fixture {};
+
+TEST_F(partition_log_test, new_log_has_one_empty_segment_in_kafka_layout) {
+  auto log = open_log();
+  EXPECT_EQ(log->log_start_offset(), offset(0));
+  EXPECT_EQ(log->log_end_offset(), offset(0));
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_TRUE(fs::exists(dir() / "00000000000000000000.log"));
+  EXPECT_TRUE(fs::exists(dir() / "00000000000000000000.index"));
+  EXPECT_TRUE(fs::exists(dir() / "00000000000000000000.timeindex"));
+  std::ifstream in(dir() / "partition.metadata");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "version: 0\ntopic_id: " + id.to_base64() + "\n");
+}
+
+TEST_F(partition_log_test, append_assigns_consecutive_offsets_and_stamps_leader_epoch) {
+  auto log = open_log();
+  auto a = append(*log, make_batch(3), 7);
+  EXPECT_EQ(a.base_offset, offset(0));
+  EXPECT_EQ(a.last_offset, offset(2));
+  EXPECT_EQ(a.max_timestamp, t0 + 2);
+  auto two = make_batch(2);
+  auto more = make_batch(4);
+  two.insert(two.end(), more.begin(), more.end());
+  auto br = log->append(two, leader_epoch(8));
+  ASSERT_TRUE(br.has_value());
+  auto b = *br;
+  EXPECT_EQ(b.base_offset, offset(3));
+  EXPECT_EQ(b.last_offset, offset(8));
+  EXPECT_EQ(log->log_end_offset(), offset(9));
+  // The caller's buffer was rewritten in place.
+  EXPECT_EQ(protocol::parse_batch_header(two)->base_offset, 3);
+  auto bs = batches_of(read_ok(*log, 0).data);
+  ASSERT_EQ(bs.size(), 3u);
+  EXPECT_EQ(bs[0].base, 0);
+  EXPECT_EQ(bs[0].epoch, 7);
+  EXPECT_EQ(bs[1].base, 3);
+  EXPECT_EQ(bs[1].last, 4);
+  EXPECT_EQ(bs[2].base, 5);
+  EXPECT_EQ(bs[2].last, 8);
+  EXPECT_EQ(bs[2].epoch, 8);
+  for (auto& b : bs) EXPECT_TRUE(b.crc_ok);  // base offset and epoch are outside the CRC
+}
+
+TEST_F(partition_log_test, append_rejects_malformed_input_without_writing) {
+  auto log = open_log();
+  std::vector<uint8_t> empty;
+  EXPECT_EQ(log->append(empty, leader_epoch(0)).error().code, storage_errc::invalid_argument);
+  auto b = make_batch(2);
+  b.resize(b.size() - 1);  // truncated batch
+  EXPECT_EQ(log->append(b, leader_epoch(0)).error().code, storage_errc::invalid_argument);
+  std::vector<uint8_t> junk(100, 0xff);
+  EXPECT_EQ(log->append(junk, leader_epoch(0)).error().code, storage_errc::invalid_argument);
+  EXPECT_EQ(log->log_end_offset(), offset(0));
+  EXPECT_EQ(log->size_bytes(), 0u);
+}
+
+TEST_F(partition_log_test, read_returns_the_batch_containing_the_start_offset) {
+  auto log = open_log();
+  append(*log, make_batch(5));  // 0..4
+  append(*log, make_batch(5));  // 5..9
+  auto bs = batches_of(read_ok(*log, 7).data);
+  ASSERT_EQ(bs.size(), 1u);
+  EXPECT_EQ(bs[0].base, 5);
+  bs = batches_of(read_ok(*log, 4).data);
+  ASSERT_EQ(bs.size(), 2u);
+  EXPECT_EQ(bs[0].base, 0);
+}
+
+TEST_F(partition_log_test, read_at_log_end_is_empty_and_outside_the_log_is_out_of_range) {
+  auto log = open_log();
+  append(*log, make_batch(5));
+  auto r = read_ok(*log, 5);
+  EXPECT_TRUE(r.data.empty());
+  EXPECT_EQ(r.log_end_offset, offset(5));
+  EXPECT_EQ(r.log_start_offset, offset(0));
+  EXPECT_EQ(log->read(offset(6), 1000, offset(INT64_MAX)).error().code,
+            storage_errc::offset_out_of_range);
+  EXPECT_EQ(log->read(offset(-1), 1000, offset(INT64_MAX)).error().code,
+            storage_errc::offset_out_of_range);
+}
+
+TEST_F(partition_log_test, read_respects_max_bytes_with_whole_batches) {
+  auto log = open_log();
+  for (int i = 0; i < 10; ++i) append(*log, make_batch(1));
+  size_t one = log->size_bytes() / 10;
+  auto r = read_ok(*log, 0, one * 3 + one / 2);
+  EXPECT_EQ(r.data.size(), one * 3);
+  EXPECT_EQ(batches_of(r.data).size(), 3u);
+  r = read_ok(*log, 0, one * 3);
+  EXPECT_EQ(batches_of(r.data).size(), 3u);
+}
+
+TEST_F(partition_log_test, read_returns_an_oversized_first_batch_whole_only_with_min_one) {
+  auto log = open_log();
+  append(*log, make_batch(20, t0, 1000));
+  append(*log, make_batch(1));
+  auto r = read_ok(*log, 3, 100, INT64_MAX, true);
+  auto bs = batches_of(r.data);
+  ASSERT_EQ(bs.size(), 1u);  // KIP-74: the whole first batch, nothing after it
+  EXPECT_EQ(bs[0].base, 0);
+  EXPECT_TRUE(bs[0].crc_ok);
+  r = read_ok(*log, 3, 100, INT64_MAX, false);
+  EXPECT_TRUE(r.data.empty());
+  r = read_ok(*log, 3, 0, INT64_MAX, true);
+  EXPECT_EQ(batches_of(r.data).size(), 1u);
+}
+
+TEST_F(partition_log_test, read_stops_before_batches_at_or_above_upper_bound) {
+  auto log = open_log();
+  append(*log, make_batch(2));  // 0..1
+  append(*log, make_batch(2));  // 2..3
+  append(*log, make_batch(2));  // 4..5
+  auto bs = batches_of(read_ok(*log, 0, 1 << 20, 4).data);
+  ASSERT_EQ(bs.size(), 2u);
+  EXPECT_EQ(bs[1].last, 3);
+  EXPECT_TRUE(read_ok(*log, 4, 1 << 20, 4).data.empty());
+  // A batch straddling the bound is returned (its base offset is below it).
+  EXPECT_EQ(batches_of(read_ok(*log, 0, 1 << 20, 3).data).size(), 2u);
+}
+
+TEST_F(partition_log_test, rolls_by_size_and_reads_across_segments) {
+  auto log = open_log(small_segments(1000));
+  fill(*log, 40, 2, 50);
+  EXPECT_GT(log->segment_count(), 5u);
+  auto bases = log->segment_base_offsets();
+  for (int64_t b : bases) EXPECT_TRUE(fs::exists(dir() / (segment_file_stem(b) + ".log")));
+  // Every segment respects segment_bytes.
+  for (const auto& e : fs::directory_iterator(dir())) {
+    if (e.path().extension() == ".log") {
+      EXPECT_LE(fs::file_size(e.path()), 1000u);
+    }
+  }
+  auto bs = batches_of(read_ok(*log, 0, 1 << 20).data);
+  ASSERT_EQ(bs.size(), 40u);
+  for (size_t i = 0; i < bs.size(); ++i) EXPECT_EQ(bs[i].base, int64_t(i) * 2);
+  // Reading from the middle of a later segment.
+  bs = batches_of(read_ok(*log, 61).data);
+  ASSERT_FALSE(bs.empty());
+  EXPECT_EQ(bs[0].base, 60);
+  EXPECT_EQ(bs.size(), 10u);
+}
+
+TEST_F(partition_log_test, oversized_append_goes_into_a_fresh_segment) {
+  auto log = open_log(small_segments(500));
+  append(*log, make_batch(1));
+  auto big = append(*log, make_batch(5, t0, 300));
+  EXPECT_EQ(log->segment_count(), 2u);
+  EXPECT_EQ(log->segment_base_offsets().back(), big.base_offset.value());
+  append(*log, make_batch(1));
+  EXPECT_EQ(log->segment_count(), 3u);
+  EXPECT_EQ(batches_of(read_ok(*log, 0).data).size(), 3u);
+}
+
+TEST_F(partition_log_test, rolls_by_time_after_segment_ms_since_the_first_batch) {
+  log_config cfg;
+  cfg.segment_ms = 1000;
+  auto log = open_log(cfg);
+  clk.advance(5000);  // an empty segment never rolls
+  append(*log, make_batch(1, clk.now_ms()));
+  clk.advance(999);
+  append(*log, make_batch(1, clk.now_ms()));
+  EXPECT_EQ(log->segment_count(), 1u);
+  clk.advance(2);
+  append(*log, make_batch(1, clk.now_ms()));
+  EXPECT_EQ(log->segment_count(), 2u);
+  EXPECT_EQ(log->segment_base_offsets().back(), 2);
+}
+
+TEST_F(partition_log_test, rolls_when_the_index_would_be_full) {
+  log_config cfg;
+  cfg.index_interval_bytes = 1;     // index every batch after the first
+  cfg.segment_index_bytes = 8 * 3;  // three offset index entries
+  auto log = open_log(cfg);
+  fill(*log, 12);
+  EXPECT_GE(log->segment_count(), 3u);
+  for (const auto& e : fs::directory_iterator(dir())) {
+    if (e.path().extension() == ".index") {
+      EXPECT_LE(fs::file_size(e.path()), 24u);
+    }
+  }
+  EXPECT_EQ(batches_of(read_ok(*log, 0).data).size(), 12u);
+}
+
+TEST_F(partition_log_test, sparse_index_finds_every_offset) {
+  log_config cfg;
+  cfg.index_interval_bytes = 300;
+  auto log = open_log(cfg);
+  fill(*log, 100, 3);  // offsets 0..299, ~100 bytes per batch
+  auto idx_path = dir() / "00000000000000000000.index";
+  size_t entries = fs::file_size(idx_path) / 8;
+  EXPECT_GT(entries, 10u);
+  EXPECT_LT(entries, 50u);
+  // Kafka's format: relative offset (of the batch's last record) and position, big-endian.
+  std::ifstream in(idx_path, std::ios::binary);
+  std::vector<uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  uint32_t rel = (raw[0] << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3];
+  uint32_t pos = (raw[4] << 24) | (raw[5] << 16) | (raw[6] << 8) | raw[7];
+  EXPECT_EQ(rel % 3, 2u);  // last offset of a 3-record batch
+  std::vector<uint8_t> at;
+  {
+    std::ifstream lf(dir() / "00000000000000000000.log", std::ios::binary);
+    at.resize(protocol::batch_header_size);
+    lf.seekg(pos);
+    lf.read(reinterpret_cast<char*>(at.data()), std::streamsize(at.size()));
+  }
+  EXPECT_EQ(protocol::parse_batch_header(at)->last_offset(), int64_t(rel));
+  for (int64_t o = 0; o < 300; ++o) {
+    auto bs = batches_of(read_ok(*log, o, 1).data);
+    ASSERT_EQ(bs.size(), 1u) << o;
+    EXPECT_EQ(bs[0].base, o - o % 3) << o;
+  }
+}
+
+TEST_F(partition_log_test, reopen_after_close_keeps_everything_and_continues_offsets) {
+  {
+    auto log = open_log(small_segments(800));
+    fill(*log, 30, 2);
+    ASSERT_TRUE(log->close().has_value());
+    auto late = make_batch(1);
+    EXPECT_FALSE(log->append(late, leader_epoch(0)).has_value());
+  }
+  auto log = open_log(small_segments(800));
+  EXPECT_EQ(log->log_end_offset(), offset(60));
+  EXPECT_GT(log->segment_count(), 1u);
+  EXPECT_EQ(batches_of(read_ok(*log, 0).data).size(), 30u);
+  auto a = append(*log, make_batch(2));
+  EXPECT_EQ(a.base_offset, offset(60));
+  EXPECT_EQ(batches_of(read_ok(*log, 59).data).size(), 2u);
+}
+
+TEST_F(partition_log_test, torn_tail_is_truncated_at_start) {
+  std::vector<size_t> boundaries;  // .log size after each batch
+  {
+    log_config cfg;
+    cfg.index_interval_bytes = 150;
+    auto log = open_log(cfg);
+    for (int i = 0; i < 8; ++i) {
+      append(*log, make_batch(2, t0 + i));
+      boundaries.push_back(log->size_bytes());
+    }
+    ASSERT_TRUE(log->close().has_value());
+  }
+  auto log_path = dir() / "00000000000000000000.log";
+  std::vector<uint8_t> original;
+  {
+    std::ifstream in(log_path, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto idx = dir() / "00000000000000000000.index";
+  std::vector<uint8_t> index_bytes;
+  {
+    std::ifstream in(idx, std::ios::binary);
+    index_bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // Cut the log at every byte position (indexes left as they were at close), plus garbage.
+  for (size_t cut = 0; cut <= original.size(); cut += 7) {
+    for (bool garbage : {false, true}) {
+      {
+        std::ofstream out(log_path, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(original.data()), std::streamsize(cut));
+        if (garbage) out << "this is not a record batch, not at all, no, definitely not one.....";
+        std::ofstream ix(idx, std::ios::binary | std::ios::trunc);
+        ix.write(reinterpret_cast<const char*>(index_bytes.data()), std::streamsize(index_bytes.size()));
+      }
+      size_t valid = 0, batches = 0;
+      for (size_t b : boundaries)
+        if (b <= cut) valid = b, ++batches;
+      auto log = open_log();
+      ASSERT_TRUE(log);
+      EXPECT_EQ(log->size_bytes(), valid) << "cut " << cut;
+      EXPECT_EQ(log->log_end_offset(), offset(int64_t(batches) * 2)) << "cut " << cut;
+      EXPECT_EQ(fs::file_size(log_path), valid);
+      auto a = append(*log, make_batch(1));
+      EXPECT_EQ(a.base_offset, offset(int64_t(batches) * 2));
+      EXPECT_EQ(batches_of(read_ok(*log, 0).data).size(), batches + 1);
+      for (int64_t o = 0; o <= int64_t(batches) * 2; ++o) {
+        auto bs = batches_of(read_ok(*log, o, 1).data);
+        ASSERT_EQ(bs.size(), 1u);
+        EXPECT_LE(bs[0].base, o);
+        EXPECT_GE(bs[0].last, o);
+      }
+      ASSERT_TRUE(log->close().has_value());
+    }
+  }
+}
+
+TEST_F(partition_log_test, batch_with_bad_crc_at_the_tail_is_truncated) {
+  {
+    auto log = open_log();
+    fill(*log, 3);
+    ASSERT_TRUE(log->close().has_value());
+  }
+  auto log_path = dir() / "00000000000000000000.log";
+  size_t size = fs::file_size(log_path);
+  {
+    std::fstream f(log_path, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(std::streamoff(size - 3));
+    f.put('\x7f');
+  }
+  auto log = open_log();
+  EXPECT_EQ(log->log_end_offset(), offset(2));
+  EXPECT_EQ(log->size_bytes(), size / 3 * 2);
+}
+
+TEST_F(partition_log_test, garbage_index_files_are_rebuilt) {
+  log_config cfg;
+  cfg.index_interval_bytes = 100;
+  cfg.segment_bytes = 2000;
+  {
+    auto log = open_log(cfg);
+    fill(*log, 50);
+    ASSERT_TRUE(log->close().has_value());
+  }
+  for (const auto& e : fs::directory_iterator(dir())) {
+    if (e.path().extension() == ".index" || e.path().extension() == ".timeindex") {
+      std::ofstream out(e.path(), std::ios::binary | std::ios::trunc);
+      out << "\x01\x02\x03\x04garbage-garbage-garbage";
+    }
+  }
+  fs::remove(dir() / "00000000000000000000.timeindex");
+  auto log = open_log(cfg);
+  EXPECT_EQ(log->log_end_offset(), offset(50));
+  for (int64_t o = 0; o < 50; ++o) {
+    auto bs = batches_of(read_ok(*log, o, 1).data);
+    ASSERT_EQ(bs.size(), 1u);
+    EXPECT_EQ(bs[0].base, o);
+  }
+  auto m = log->max_timestamp();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->found, offset(49));
+}
+
+TEST_F(partition_log_test, offset_for_timestamp_finds_the_exact_record_across_segments) {
+  log_config cfg = small_segments(600);
+  cfg.index_interval_bytes = 100;
+  auto log = open_log(cfg);
+  // Batch i holds records with timestamps t0 + 10i .. t0 + 10i + 4 (offsets 5i .. 5i+4).
+  for (int i = 0; i < 20; ++i) append(*log, make_batch(5, t0 + 10 * i));
+  ASSERT_GT(log->segment_count(), 3u);
+  for (int i = 0; i < 20; ++i) {
+    for (int j = 0; j < (i == 19 ? 5 : 10); ++j) {
+      auto r = log->offset_for_timestamp(t0 + 10 * i + j);
+      ASSERT_TRUE(r) << i << "/" << j;
+      if (j < 5) {
+        EXPECT_EQ(r->found, offset(5 * i + j));
+        EXPECT_EQ(r->timestamp, t0 + 10 * i + j);
+      } else {
+        EXPECT_EQ(r->found, offset(5 * (i + 1)));  // the next batch's first record
+      }
+    }
+  }
+  EXPECT_EQ(log->offset_for_timestamp(0)->found, offset(0));
+  EXPECT_FALSE(log->offset_for_timestamp(t0 + 10 * 19 + 5).has_value());
+  // Still right after a reopen (indexes loaded from disk).
+  ASSERT_TRUE(log->close().has_value());
+  log = open_log(cfg);
+  EXPECT_EQ(log->offset_for_timestamp(t0 + 123)->found, offset(63));
+}
+
+TEST_F(partition_log_test, offset_for_timestamp_handles_out_of_order_records_in_a_batch) {
+  auto log = open_log();
+  append(*log, make_batch(4, 0, 10, {t0 + 50, t0 + 10, t0 + 70, t0 + 60}));
+  EXPECT_EQ(log->offset_for_timestamp(t0 + 20)->found, offset(0));
+  EXPECT_EQ(log->offset_for_timestamp(t0 + 65)->found, offset(2));
+  EXPECT_FALSE(log->offset_for_timestamp(t0 + 71));
+}
+
+TEST_F(partition_log_test, max_timestamp_returns_the_earliest_record_with_the_largest_timestamp) {
+  auto log = open_log(small_segments(400));
+  EXPECT_FALSE(log->max_timestamp());
+  append(*log, make_batch(3, 0, 10, {t0 + 1, t0 + 2, t0 + 3}));     // 0..2
+  append(*log, make_batch(3, 0, 10, {t0 + 5, t0 + 900, t0 + 900}));  // 3..5, max at 4
+  append(*log, make_batch(3, 0, 10, {t0 + 6, t0 + 7, t0 + 900}));    // 6..8
+  append(*log, make_batch(3, 0, 10, {t0 + 6, t0 + 7, t0 + 8}));      // 9..11
+  ASSERT_GT(log->segment_count(), 1u);
+  auto m = log->max_timestamp();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->found, offset(4));
+  EXPECT_EQ(m->timestamp, t0 + 900);
+  ASSERT_TRUE(log->close().has_value());
+  log = open_log(small_segments(400));
+  m = log->max_timestamp();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->found, offset(4));
+}
+
+TEST_F(partition_log_test, topic_id_mismatch_is_detected_and_zero_adopts_the_stored_id) {
+  { ASSERT_TRUE(open_log()); }
+  auto other = partition_log::open(dir(), tp, uuid{1, 2}, {}, clk);
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, storage_errc::corrupt);
+  auto adopt = partition_log::open(dir(), tp, uuid{}, {}, clk);
+  ASSERT_TRUE(adopt.has_value());
+  EXPECT_EQ((*adopt)->topic_id(), id);
+}
+
+TEST_F(partition_log_test, malformed_partition_metadata_is_corrupt) {
+  fs::create_directories(dir());
+  std::ofstream(dir() / "partition.metadata") << "version: 9\ntopic_id: x\n";
+  auto r = partition_log::open(dir(), tp, id, {}, clk);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, storage_errc::corrupt);
+}
+
+TEST_F(partition_log_test, flush_messages_and_set_config_take_effect) {
+  log_config cfg;
+  cfg.flush_messages = 2;
+  auto log = open_log(cfg);
+  fill(*log, 3);
+  EXPECT_TRUE(log->flush().has_value());
+  cfg.segment_bytes = 100;
+  log->set_config(cfg);
+  fill(*log, 2);
+  EXPECT_EQ(log->segment_count(), 3u);
+}
+
+TEST_F(partition_log_test, time_index_uses_kafka_entry_format) {
+  log_config cfg;
+  cfg.index_interval_bytes = 1;
+  auto log = open_log(cfg);
+  for (int i = 0; i < 4; ++i) append(*log, make_batch(2, t0 + 100 * i));
+  std::ifstream in(dir() / "00000000000000000000.timeindex", std::ios::binary);
+  std::vector<uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(raw.size(), 3u * 12);  // batches 2..4 are indexed; entry = ts i64 BE + rel offset u32 BE
+  int64_t ts = 0;
+  for (int i = 0; i < 8; ++i) ts = (ts << 8) | raw[size_t(i)];
+  uint32_t rel = (raw[8] << 24) | (raw[9] << 16) | (raw[10] << 8) | raw[11];
+  EXPECT_EQ(ts, t0 + 101);  // max timestamp so far, first reached by batch 1 (offsets 2..3)
+  EXPECT_EQ(rel, 3u);
+}
+
+TEST_F(partition_log_test, read_fills_max_bytes_across_segment_boundaries) {
+  auto log = open_log(small_segments(300));
+  fill(*log, 12);
+  ASSERT_GT(log->segment_count(), 2u);
+  size_t one = log->size_bytes() / 12;
+  auto bs = batches_of(read_ok(*log, 1, one * 7).data);
+  ASSERT_EQ(bs.size(), 7u);
+  for (size_t i = 0; i < bs.size(); ++i) EXPECT_EQ(bs[i].base, int64_t(i) + 1);
+}
+
+TEST_F(partition_log_test, leftovers_and_orphan_indexes_are_cleaned_up_at_open) {
+  {
+    auto log = open_log();
+    fill(*log, 2);
+    ASSERT_TRUE(log->close().has_value());
+  }
+  std::ofstream(dir() / "00000000000000000077.index") << "x";
+  std::ofstream(dir() / "00000000000000000005.log.deleted") << "x";
+  std::ofstream(dir() / "partition.metadata.tmp") << "x";
+  std::ofstream(dir() / "README.txt") << "x";
+  auto log = open_log();
+  EXPECT_EQ(log->log_end_offset(), offset(2));
+  EXPECT_FALSE(fs::exists(dir() / "00000000000000000077.index"));
+  EXPECT_FALSE(fs::exists(dir() / "00000000000000000005.log.deleted"));
+  EXPECT_FALSE(fs::exists(dir() / "partition.metadata.tmp"));
+  EXPECT_TRUE(fs::exists(dir() / "README.txt"));
+}
+
+TEST_F(partition_log_test, time_roll_after_reopen_counts_from_the_first_batch_timestamp) {
+  log_config cfg;
+  cfg.segment_ms = 1000;
+  {
+    auto log = open_log(cfg);
+    append(*log, make_batch(1, clk.now_ms()));
+    ASSERT_TRUE(log->close().has_value());
+  }
+  clk.advance(1500);
+  auto log = open_log(cfg);
+  append(*log, make_batch(1, clk.now_ms()));
+  EXPECT_EQ(log->segment_count(), 2u);
+}
+
+TEST_F(partition_log_test, index_pointing_into_the_middle_of_a_batch_is_rebuilt) {
+  log_config cfg;
+  cfg.index_interval_bytes = 1;
+  {
+    auto log = open_log(cfg);
+    fill(*log, 6);
+    ASSERT_TRUE(log->close().has_value());
+  }
+  {
+    // Last entry: same relative offset, position moved by 5 bytes (inside a batch).
+    auto idx = dir() / "00000000000000000000.index";
+    std::fstream f(idx, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(-1, std::ios::end);
+    char c;
+    f.get(c);
+    f.seekp(-1, std::ios::end);
+    f.put(char(c + 5));
+  }
+  auto log = open_log(cfg);
+  EXPECT_EQ(log->log_end_offset(), offset(6));
+  for (int64_t o = 0; o < 6; ++o) EXPECT_EQ(batches_of(read_ok(*log, o, 1).data)[0].base, o);
+}
+
+struct log_manager_test : fixture {};
+
+TEST(partition_dir_name, splits_at_the_last_dash) {
+  auto tp = parse_partition_dir_name("my-topic.v2-17");
+  ASSERT_TRUE(tp);
+  EXPECT_EQ(tp->topic, "my-topic.v2");
+  EXPECT_EQ(tp->partition, partition_id(17));
+  EXPECT_EQ(parse_partition_dir_name("__cluster_metadata-0")->topic, "__cluster_metadata");
+  EXPECT_FALSE(parse_partition_dir_name("topic"));
+  EXPECT_FALSE(parse_partition_dir_name("topic-"));
+  EXPECT_FALSE(parse_partition_dir_name("-3"));
+  EXPECT_FALSE(parse_partition_dir_name("topic-x1"));
+  EXPECT_FALSE(parse_partition_dir_name("topic-99999999999"));
+  EXPECT_FALSE(parse_partition_dir_name("bad topic-1"));
+  EXPECT_FALSE(parse_partition_dir_name("t-0.abc-delete"));
+  EXPECT_FALSE(parse_partition_dir_name("t-0-future"));
+  EXPECT_EQ(partition_dir_name({"a-b", partition_id(3)}), "a-b-3");
+}
+
+TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) {
+  fs::create_directories(tmp.path() / "a-b-0");
+  fs::create_directories(tmp.path() / "__cluster_metadata-0");
+  fs::create_directories(tmp.path() / "orders-3.0123456789abcdef0123456789abcdef-delete");
+  fs::create_directories(tmp.path() / "not a partition");
+  std::ofstream(tmp.path() / "meta.properties") << "version=1\n";
+  auto m = log_manager::open(tmp.path(), clk);
+  ASSERT_TRUE(m.has_value());
+  auto d = (*m)->discovered();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].topic, "__cluster_metadata");
+  EXPECT_EQ(d[1].topic, "a-b");
+  EXPECT_FALSE(fs::exists(tmp.path() / "orders-3.0123456789abcdef0123456789abcdef-delete"));
+  EXPECT_TRUE(fs::exists(tmp.path() / "not a partition"));
+}
+
+TEST_F(log_manager_test, open_append_reopen_and_remove) {
+  {
+    auto m = log_manager::open(tmp.path(), clk);
+    ASSERT_TRUE(m.has_value());
+    auto p = (*m)->open_partition(tp, id, {});
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ((*m)->get(tp), *p);
+    EXPECT_EQ((*m)->get({"other", partition_id(0)}), nullptr);
+    append(**p, make_batch(4));
+    auto again = (*m)->open_partition(tp, id, {});
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(*again, *p);
+    auto wrong = (*m)->open_partition(tp, uuid{9, 9}, {});
+    ASSERT_FALSE(wrong.has_value());
+    EXPECT_EQ(wrong.error().code, storage_errc::corrupt);
+    EXPECT_TRUE((*m)->flush_all().has_value());
+    EXPECT_TRUE((*m)->close_all().has_value());
+    EXPECT_EQ((*m)->get(tp), nullptr);
+  }
+  auto m = log_manager::open(tmp.path(), clk);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_EQ((*m)->discovered().size(), 1u);
+  EXPECT_EQ((*m)->discovered()[0], tp);
+  auto p = (*m)->open_partition(tp, uuid{}, {});
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ((**p).log_end_offset(), offset(4));
+  EXPECT_EQ((**p).topic_id(), id);
+  ASSERT_TRUE((*m)->remove_partition(tp).has_value());
+  EXPECT_EQ((*m)->get(tp), nullptr);
+  EXPECT_TRUE((*m)->discovered().empty());
+  EXPECT_FALSE(fs::exists(dir()));
+  for (const auto& e : fs::directory_iterator(tmp.path())) ADD_FAILURE() << e.path();
+  EXPECT_EQ((*m)->remove_partition(tp).error().code, storage_errc::not_found);
+  // A recreated partition starts from scratch.
+  auto fresh = (*m)->open_partition(tp, uuid{5, 5}, {});
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_EQ((**fresh).log_end_offset(), offset(0));
+}
+
+}  // namespace
+}  // namespace gregor::storage

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every system dependency Gregor's build and tests need, from Debian's packages.
+# Idempotent: installs only what is missing, so a second run costs a few dpkg queries.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libssl-dev
+  python3 python3-pytest python3-pytest-timeout python3-kafka python3-confluent-kafka
+  librdkafka-dev kcat
+)
+# Java and Maven may come from elsewhere on developer machines; only install them when missing.
+command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all dependencies present"
