@@ -64,9 +64,13 @@ boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context
   co_return out;
 }
 
-template <class Req, class Resp, handler_fn<Req, Resp> Fn>
-constexpr api_route make_route(std::string_view name, int16_t min_version, int16_t max_version) {
-  return api_route{Req::api_key, name, min_version, max_version, &invoke_route<Req, Resp, Fn>};
+// The served range must lie inside what the schema can decode and encode.
+template <class Req, class Resp, handler_fn<Req, Resp> Fn, int16_t MinVersion, int16_t MaxVersion>
+constexpr api_route make_route(std::string_view name) {
+  static_assert(MinVersion >= Req::min_version && MaxVersion <= Req::max_version,
+                "served versions outside the schema's range");
+  static_assert(MinVersion <= MaxVersion);
+  return api_route{Req::api_key, name, MinVersion, MaxVersion, &invoke_route<Req, Resp, Fn>};
 }
 
 // Every route, sorted by key (handlers/registry.cc).

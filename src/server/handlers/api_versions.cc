@@ -23,6 +23,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core&, request_context& ctx
 
 }  // namespace
 
-api_route api_versions_route() { return make_route<req_t, resp_t, &handle>("ApiVersions", 0, 4); }
+api_route api_versions_route() { return make_route<req_t, resp_t, &handle, 0, 4>("ApiVersions"); }
 
 }  // namespace gregor::server

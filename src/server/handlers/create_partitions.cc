@@ -67,7 +67,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 }  // namespace
 
 api_route create_partitions_route() {
-  return make_route<req_t, resp_t, &handle>("CreatePartitions", 0, 3);
+  return make_route<req_t, resp_t, &handle, 0, 3>("CreatePartitions");
 }
 
 }  // namespace gregor::server

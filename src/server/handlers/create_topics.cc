@@ -117,6 +117,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
 }  // namespace
 
-api_route create_topics_route() { return make_route<req_t, resp_t, &handle>("CreateTopics", 0, 7); }
+api_route create_topics_route() { return make_route<req_t, resp_t, &handle, 2, 7>("CreateTopics"); }
 
 }  // namespace gregor::server

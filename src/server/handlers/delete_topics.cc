@@ -60,6 +60,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
 }  // namespace
 
-api_route delete_topics_route() { return make_route<req_t, resp_t, &handle>("DeleteTopics", 0, 6); }
+api_route delete_topics_route() { return make_route<req_t, resp_t, &handle, 1, 6>("DeleteTopics"); }
 
 }  // namespace gregor::server

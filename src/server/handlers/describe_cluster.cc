@@ -38,7 +38,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 }  // namespace
 
 api_route describe_cluster_route() {
-  return make_route<req_t, resp_t, &handle>("DescribeCluster", 0, 2);
+  return make_route<req_t, resp_t, &handle, 0, 2>("DescribeCluster");
 }
 
 }  // namespace gregor::server

@@ -13,7 +13,6 @@ using protocol::error_code;
 constexpr int8_t resource_topic = 2;
 constexpr int8_t resource_broker = 4;
 constexpr int8_t resource_broker_logger = 8;
-constexpr int8_t source_default = 5;
 
 template <class Out>
 void add_entries(const std::vector<config::config_entry_desc>& entries,
@@ -25,7 +24,6 @@ void add_entries(const std::vector<config::config_entry_desc>& entries,
     co.name = e.name;
     co.value = e.is_null || e.sensitive ? std::nullopt : std::optional<std::string>(e.value);
     co.read_only = e.read_only;
-    co.is_default = e.source == source_default;
     co.config_source = e.source;
     co.is_sensitive = e.sensitive;
     if (req.include_synonyms) {
@@ -86,7 +84,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 }  // namespace
 
 api_route describe_configs_route() {
-  return make_route<req_t, resp_t, &handle>("DescribeConfigs", 0, 4);
+  return make_route<req_t, resp_t, &handle, 1, 4>("DescribeConfigs");
 }
 
 }  // namespace gregor::server

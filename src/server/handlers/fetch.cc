@@ -40,6 +40,8 @@ void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
       pout.high_watermark = -1;
       pout.last_stable_offset = -1;
       pout.log_start_offset = -1;
+      // An empty record set, never null: librdkafka rejects a -1 size.
+      pout.records = std::span<const uint8_t>();
       if (v >= 4) pout.aborted_transactions = std::vector<resp_t::aborted_transaction>{};
       if (!rt) {
         pout.error_code = code(v >= 13 ? error_code::unknown_topic_id
@@ -119,6 +121,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       for (const auto& part : topic.partitions) {
         auto& pout = tout.partitions.emplace_back();
         pout.partition_index = part.partition;
+        pout.records = std::span<const uint8_t>();
         pout.error_code = code(error_code::not_leader_or_follower);
       }
     }
@@ -151,6 +154,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
 }  // namespace
 
-api_route fetch_route() { return make_route<req_t, resp_t, &handle>("Fetch", 4, 17); }
+api_route fetch_route() { return make_route<req_t, resp_t, &handle, 4, 18>("Fetch"); }
 
 }  // namespace gregor::server

@@ -1,9 +1,8 @@
-// ListOffsets (key 2). v0: old-style offsets list (max_num_offsets). v1: one offset and its
-// timestamp. v2: isolation level. v4: current leader epoch, leader epoch in the answer. v6:
-// flexible. v7: MAX_TIMESTAMP (-3). v8: EARLIEST_LOCAL (-4). v9: LATEST_TIERED (-5). v10: timeout.
+// ListOffsets (key 2). v1 (our minimum, as Kafka 4's): one offset and its timestamp. v2: isolation level. v4: current leader epoch, leader epoch in the answer. v6:
+// flexible. v7: MAX_TIMESTAMP (-3). v8: EARLIEST_LOCAL (-4). v9: LATEST_TIERED (-5). v10: timeout. v11: EARLIEST_PENDING_UPLOAD (-6).
 // Special timestamps: -1 latest (high watermark, or last stable offset for read_committed), -2
 // earliest (log start offset), -3 the record with the largest timestamp, -4 earliest local (= -2
-// without tiered storage), -5 latest tiered (none: -1).
+// without tiered storage), -5 latest tiered and -6 earliest pending upload (none: -1).
 #include "gregor/protocol/messages/list_offsets.h"
 #include "handlers.h"
 
@@ -18,10 +17,10 @@ constexpr int64_t earliest_timestamp = -2;
 constexpr int64_t max_timestamp = -3;
 constexpr int64_t earliest_local_timestamp = -4;
 constexpr int64_t latest_tiered_timestamp = -5;
+constexpr int64_t earliest_pending_upload_timestamp = -6;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  const int16_t v = ctx.version();
   const bool read_committed = req.isolation_level == 1;
   for (const auto& topic : req.topics) {
     auto& tout = resp.topics.emplace_back();
@@ -56,7 +55,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         case latest_timestamp: found_offset = latest.value(); break;
         case earliest_timestamp:
         case earliest_local_timestamp: found_offset = p->log().log_start_offset().value(); break;
-        case latest_tiered_timestamp: found_offset = -1; break;
+        case latest_tiered_timestamp:
+        case earliest_pending_upload_timestamp: found_offset = -1; break;
         case max_timestamp: {
           if (auto m = p->log().max_timestamp(); m && m->found < latest) {
             found_offset = m->found.value();
@@ -77,11 +77,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         }
       }
       pout.error_code = 0;
-      if (v == 0) {
-        // Old style: a list of offsets; for latest/earliest a single entry.
-        if (found_offset) pout.old_style_offsets.push_back(*found_offset);
-        continue;
-      }
       pout.offset = found_offset.value_or(-1);
       pout.timestamp = found_ts;
       if (!found_offset || *found_offset < 0) pout.leader_epoch = -1;
@@ -92,6 +87,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
 }  // namespace
 
-api_route list_offsets_route() { return make_route<req_t, resp_t, &handle>("ListOffsets", 0, 10); }
+api_route list_offsets_route() { return make_route<req_t, resp_t, &handle, 1, 11>("ListOffsets"); }
 
 }  // namespace gregor::server

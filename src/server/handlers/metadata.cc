@@ -99,6 +99,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
 }  // namespace
 
-api_route metadata_route() { return make_route<req_t, resp_t, &handle>("Metadata", 0, 13); }
+api_route metadata_route() { return make_route<req_t, resp_t, &handle, 0, 13>("Metadata"); }
 
 }  // namespace gregor::server

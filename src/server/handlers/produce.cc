@@ -134,6 +134,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
 }  // namespace
 
-api_route produce_route() { return make_route<req_t, resp_t, &handle>("Produce", 0, 12); }
+api_route produce_route() { return make_route<req_t, resp_t, &handle, 0, 13>("Produce"); }
 
 }  // namespace gregor::server
