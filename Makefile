@@ -3,6 +3,9 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 export CCACHE_DIR ?= $(HOME)/.ccache
+# Relative paths in the cache key: a fresh clone elsewhere (CI) reuses objects built here.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 .PHONY: setup configure build run test unit-test integration-test asan asan-test bench clean
 
