@@ -1,0 +1,64 @@
+// Proves long-polling fetches park until an append to one of their partitions (or their deadline,
+// or shutdown) and that appends to other partitions do not wake them.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include "../../../src/server/fetch_waiters.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+
+namespace {
+topic_partition tp(const char* t, int p) { return topic_partition{t, partition_id{p}}; }
+
+// Runs `wait` for the given partitions with a long timeout, then calls `poke` after the waiter
+// has parked; returns whether the waiter finished before the long timeout.
+bool woken_by(std::function<void(fetch_waiters&)> poke, std::vector<topic_partition> tps) {
+  asio::io_context io;
+  fetch_waiters w(io);
+  bool done = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await w.wait(tps, 60'000);
+    done = true;
+  }, asio::detached);
+  asio::steady_timer poke_timer(io, std::chrono::milliseconds(20));
+  poke_timer.async_wait([&](auto) { poke(w); });
+  // Give up well before the waiter's own timeout: if it has not finished by then, it was not woken.
+  asio::steady_timer give_up(io, std::chrono::seconds(5));
+  give_up.async_wait([&](auto) { io.stop(); });
+  while (!done && !io.stopped()) io.run_one();
+  return done;
+}
+}  // namespace
+
+TEST(fetch_waiters, append_to_a_watched_partition_wakes_the_fetch) {
+  EXPECT_TRUE(woken_by([](fetch_waiters& w) { w.notify(tp("a", 1)); }, {tp("a", 0), tp("a", 1)}));
+}
+
+TEST(fetch_waiters, notify_all_wakes_every_fetch_at_shutdown) {
+  EXPECT_TRUE(woken_by([](fetch_waiters& w) { w.notify_all(); }, {tp("a", 0)}));
+}
+
+TEST(fetch_waiters, append_elsewhere_does_not_wake_the_fetch) {
+  EXPECT_FALSE(woken_by([](fetch_waiters& w) { w.notify(tp("b", 0)); }, {tp("a", 0)}));
+}
+
+TEST(fetch_waiters, deadline_ends_the_wait) {
+  asio::io_context io;
+  fetch_waiters w(io);
+  bool done = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await w.wait({tp("a", 0)}, 10);
+    done = true;
+  }, asio::detached);
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_TRUE(done);
+  EXPECT_EQ(w.parked(), 0u);
+}
+
+}  // namespace gregor::server
