@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
 #include <system_error>
 
 #include "gregor/base/log.h"
@@ -14,6 +15,46 @@ namespace fs = std::filesystem;
 bool valid_topic_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
+}
+
+constexpr const char* recovery_point_file = "recovery-point-offset-checkpoint";
+constexpr const char* log_start_file = "log-start-offset-checkpoint";
+constexpr const char* clean_shutdown_file = ".kafka_cleanshutdown";
+constexpr int checkpoint_version = 0;
+
+// Parses Kafka's offset checkpoint text; a malformed file is ignored (logged) as if absent, which
+// only costs a full scan.
+std::map<topic_partition, int64_t> read_checkpoint(const fs::path& path) {
+  std::map<topic_partition, int64_t> out;
+  auto text = read_small_file(path, 64 << 20);
+  if (!text) {
+    if (text.error().code != storage_errc::not_found)
+      log::get("storage").warn("cannot read {}: {}", path.string(), text.error().message);
+    return out;
+  }
+  std::istringstream in(*text);
+  int version = -1;
+  int64_t count = -1;
+  if (!(in >> version >> count) || version != checkpoint_version || count < 0) {
+    log::get("storage").warn("ignoring {}: bad header (version {})", path.string(), version);
+    return out;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    std::string topic;
+    int64_t part = -1, off = -1;
+    if (!(in >> topic >> part >> off) || part < 0 || part > INT32_MAX || off < 0) {
+      log::get("storage").warn("ignoring {}: bad entry {}", path.string(), i);
+      return {};
+    }
+    out[topic_partition{topic, partition_id(int32_t(part))}] = off;
+  }
+  return out;
+}
+
+std::string format_checkpoint(const std::map<topic_partition, int64_t>& entries) {
+  std::string s = fmt::format("{}\n{}\n", checkpoint_version, entries.size());
+  for (const auto& [tp, off] : entries) s += fmt::format("{} {} {}\n", tp.topic, tp.partition.value(), off);
+  return s;
 }
 
 std::string random_hex() {
@@ -50,6 +91,16 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
   fs::create_directories(log_dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", log_dir.string(), ec.message());
   std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
+  m->_recovery_points = read_checkpoint(m->_dir / recovery_point_file);
+  m->_log_starts = read_checkpoint(m->_dir / log_start_file);
+  m->_clean_at_open = fs::exists(m->_dir / clean_shutdown_file, ec);
+  if (m->_clean_at_open) {
+    fs::remove(m->_dir / clean_shutdown_file, ec);
+    if (ec) return fail(storage_errc::io_error, "remove {}: {}", (m->_dir / clean_shutdown_file).string(), ec.message());
+    auto s = sync_dir(m->_dir);
+    if (!s) return failure{s.error()};
+  }
+  lg.info("log dir {}: {} shutdown", m->_dir.string(), m->_clean_at_open ? "clean" : "unclean");
   for (const auto& entry : fs::directory_iterator(m->_dir, ec)) {
     std::string name = entry.path().filename().string();
     if (!entry.is_directory()) continue;  // checkpoint files, meta.properties, locks
@@ -93,7 +144,12 @@ result<partition_log*, storage_error> log_manager::open_partition(const topic_pa
   if (!parse_partition_dir_name(partition_dir_name(tp))) {
     return fail(storage_errc::invalid_argument, "invalid topic partition name '{}'", tp);
   }
-  auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk);
+  open_hints hints;
+  hints.clean_shutdown = _clean_at_open;
+  if (auto it = _recovery_points.find(tp); it != _recovery_points.end()) hints.recovery_point = it->second;
+  else hints.clean_shutdown = false;  // a partition the checkpoint does not know is scanned
+  if (auto it = _log_starts.find(tp); it != _log_starts.end()) hints.log_start_offset = it->second;
+  auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk, hints);
   if (!pl) return failure{pl.error()};
   partition_log* raw = pl->get();
   _logs.emplace(tp, std::move(*pl));
@@ -128,6 +184,8 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
   auto s = sync_dir(_dir);
   if (!s) return s;
   _discovered.erase(std::remove(_discovered.begin(), _discovered.end(), tp), _discovered.end());
+  _recovery_points.erase(tp);
+  _log_starts.erase(tp);
   fs::remove_all(doomed, ec);
   if (ec) {
     // The "-delete" leftover is removed at the next open.
@@ -147,14 +205,43 @@ result<void, storage_error> log_manager::flush_all() {
   return first;
 }
 
+result<void, storage_error> log_manager::checkpoint() {
+  std::lock_guard lock(_mutex);
+  return checkpoint_locked();
+}
+
+result<void, storage_error> log_manager::checkpoint_locked() {
+  for (auto& [tp, pl] : _logs) {
+    if (pl->closed()) continue;
+    _recovery_points[tp] = pl->recovery_point().value();
+    _log_starts[tp] = pl->log_start_offset().value();
+  }
+  auto r = write_file_atomic(_dir / recovery_point_file, format_checkpoint(_recovery_points));
+  if (!r) return r;
+  return write_file_atomic(_dir / log_start_file, format_checkpoint(_log_starts));
+}
+
 result<void, storage_error> log_manager::close_all() {
   std::lock_guard lock(_mutex);
+  if (_logs.empty() && _closed_all) return ok;
   result<void, storage_error> first = ok;
+  for (auto& [tp, pl] : _logs) {
+    auto f = pl->flush();
+    if (!f && first) first = f;
+  }
+  auto cp = checkpoint_locked();
+  if (!cp && first) first = cp;
   for (auto& [tp, pl] : _logs) {
     auto c = pl->close();
     if (!c && first) first = c;
   }
   _logs.clear();
+  _closed_all = true;
+  // The marker says "everything above is complete"; only written when every step succeeded.
+  if (first) {
+    auto m = write_file_atomic(_dir / clean_shutdown_file, "");
+    if (!m) return m;
+  }
   return first;
 }
 

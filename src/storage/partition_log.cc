@@ -4,6 +4,7 @@
 #include <set>
 #include <system_error>
 
+#include "gregor/base/assert.h"
 #include "gregor/base/log.h"
 
 namespace gregor::storage {
@@ -38,7 +39,7 @@ partition_log::~partition_log() {
 }
 
 result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
-    fs::path dir, topic_partition tp, uuid topic_id, log_config cfg, clock& clk) {
+    fs::path dir, topic_partition tp, uuid topic_id, log_config cfg, clock& clk, open_hints hints) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", dir.string(), ec.message());
@@ -46,9 +47,19 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
       new partition_log(std::move(dir), std::move(tp), topic_id, cfg, clk));
   auto m = pl->load_metadata();
   if (!m) return failure{m.error()};
-  auto l = pl->load();
+  auto l = pl->load(hints);
   if (!l) return failure{l.error()};
   pl->_last_flush_ms = clk.now_ms();
+  const int64_t first_base = pl->_segments.front()->base_offset();
+  pl->_log_start = std::clamp(hints.log_start_offset.value_or(first_base), first_base,
+                              pl->_segments.back()->next_offset());
+  // What recovery left is made durable now, so the recovery point can be the log end (after a
+  // clean shutdown it already is).
+  if (!hints.clean_shutdown) {
+    auto f = pl->_segments.back()->flush();
+    if (!f) return failure{f.error()};
+  }
+  pl->_recovery_point = pl->_segments.back()->next_offset();
   log::get("storage").info("{}: opened, {} segment(s), offsets [{}, {})", pl->_tp,
                            pl->_segments.size(), pl->log_start_offset(), pl->log_end_offset());
   return pl;
@@ -105,11 +116,24 @@ segment::limits partition_log::limits() const {
                          size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0))};
 }
 
-result<void, storage_error> partition_log::load() {
+result<void, storage_error> partition_log::load(const open_hints& hints) {
   auto& lg = log::get("storage");
   std::set<int64_t> bases;
   std::vector<fs::path> index_files;
   std::error_code ec;
+  // A `.log.swap` is a complete, fsynced cleaned segment: finish its swap before anything else.
+  for (const auto& entry : fs::directory_iterator(_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!ends_with(name, ".log.swap")) continue;
+    fs::path final_path = _dir / name.substr(0, name.size() - 5);
+    lg.warn("{}: completing the interrupted swap of {}", _tp, final_path.filename().string());
+    fs::rename(entry.path(), final_path, ec);
+    if (ec) return fail(storage_errc::io_error, "rename {}: {}", entry.path().string(), ec.message());
+    auto stem = final_path.stem().string();
+    fs::remove(_dir / (stem + ".index"), ec);
+    fs::remove(_dir / (stem + ".timeindex"), ec);
+  }
+  if (ec) return fail(storage_errc::io_error, "list {}: {}", _dir.string(), ec.message());
   for (const auto& entry : fs::directory_iterator(_dir, ec)) {
     if (!entry.is_regular_file()) continue;
     std::string name = entry.path().filename().string();
@@ -124,6 +148,8 @@ result<void, storage_error> partition_log::load() {
       bases.insert(std::stoll(stem));
     } else if ((ext == ".index" || ext == ".timeindex") && is_segment_stem(stem)) {
       index_files.push_back(entry.path());
+    } else if (ext == ".snapshot" && is_segment_stem(stem)) {
+      continue;  // producer state snapshots, owned by the txn module
     } else if (name == metadata_file_name || name == "leader-epoch-checkpoint") {
       continue;  // read elsewhere (epochs belong to replication)
     } else {
@@ -143,25 +169,50 @@ result<void, storage_error> partition_log::load() {
     _segments.push_back(std::move(*s));
     return sync_dir(_dir);
   }
-  size_t i = 0;
-  for (int64_t base : bases) {
-    bool active = ++i == bases.size();
-    auto s = segment::open(_dir, base, limits(), active, _clk.now_ms());
+  // After a crash, every segment that may hold offsets at or past the recovery point is scanned in
+  // full: the one containing it and all later ones. No checkpoint means recovery point 0.
+  const std::vector<int64_t> base_list(bases.begin(), bases.end());
+  const int64_t recovery_point = hints.clean_shutdown ? INT64_MAX : hints.recovery_point.value_or(0);
+  if (!hints.clean_shutdown) {
+    lg.info("{}: recovering after an unclean shutdown from recovery point {}", _tp, recovery_point);
+  }
+  for (size_t i = 0; i < base_list.size(); ++i) {
+    const int64_t base = base_list[i];
+    const bool active = i + 1 == base_list.size();
+    const bool full = !hints.clean_shutdown && (active || base_list[i + 1] > recovery_point);
+    auto s = segment::open(_dir, base, limits(), active, _clk.now_ms(), full);
     if (!s) return failure{s.error()};
     if (!_segments.empty() && _segments.back()->next_offset() > base) {
       return fail(storage_errc::corrupt, "{}: segment {} ends at {}, past the next segment's base {}",
                   _tp, _segments.back()->base_offset(), _segments.back()->next_offset(), base);
     }
-    if ((*s)->truncated_bytes_at_open() > 0) {
+    const bool truncated = (*s)->truncated_bytes_at_open() > 0;
+    if (truncated) {
       lg.warn("{}: recovered segment {}: truncated {} bytes of torn/corrupt tail", _tp, base,
               (*s)->truncated_bytes_at_open());
     }
     _segments.push_back(std::move(*s));
+    if (truncated && !active) {
+      // Kafka's rule: what follows a truncated segment cannot be trusted to be contiguous.
+      for (size_t j = i + 1; j < base_list.size(); ++j) {
+        lg.warn("{}: dropping segment {} after the truncated segment {}", _tp, base_list[j], base);
+        for (const char* ext : {".log", ".index", ".timeindex"}) {
+          fs::remove(_dir / (segment_file_stem(base_list[j]) + ext), ec);
+        }
+      }
+      // The truncated segment becomes the active one: reopen it as such.
+      _segments.back()->close();
+      _segments.pop_back();
+      auto again = segment::open(_dir, base, limits(), true, _clk.now_ms(), false);
+      if (!again) return failure{again.error()};
+      _segments.push_back(std::move(*again));
+      return sync_dir(_dir);
+    }
   }
   return ok;
 }
 
-offset partition_log::log_start_offset() const { return offset(_segments.front()->base_offset()); }
+offset partition_log::log_start_offset() const { return offset(_log_start); }
 offset partition_log::log_end_offset() const { return offset(_segments.back()->next_offset()); }
 
 size_t partition_log::size_bytes() const {
@@ -208,7 +259,9 @@ result<void, storage_error> partition_log::roll() {
   if (!s) return failure{s.error()};
   _segments.push_back(std::move(*s));
   log::get("storage").debug("{}: rolled new segment at offset {}", _tp, base);
-  return sync_dir(_dir);
+  auto synced = sync_dir(_dir);
+  if (synced && _on_roll) _on_roll(offset(base));
+  return synced;
 }
 
 result<append_result, storage_error> partition_log::append(std::span<uint8_t> batches,
@@ -363,6 +416,8 @@ std::optional<timestamp_lookup> partition_log::offset_for_timestamp(int64_t ts) 
       if (!r) found.reset();
     }
     if (!found) found = timestamp_lookup{offset(h.base_offset), h.max_timestamp};
+    // Records below the log start offset (DeleteRecords) are gone for readers.
+    if (found->found.value() < _log_start) found->found = offset(_log_start);
     return found;
   }
   return std::nullopt;
@@ -398,12 +453,105 @@ result<void, storage_error> partition_log::flush() {
   if (!f) return f;
   _unflushed_records = 0;
   _last_flush_ms = _clk.now_ms();
+  _recovery_point = _segments.back()->next_offset();
   return ok;
+}
+
+result<void, storage_error> partition_log::maybe_flush(int64_t now_ms) {
+  if (_closed || _unflushed_records == 0 || _cfg.flush_ms == INT64_MAX || _cfg.flush_ms < 0) return ok;
+  if (now_ms - _last_flush_ms < _cfg.flush_ms) return ok;
+  return flush();
+}
+
+result<size_t, storage_error> partition_log::delete_oldest_segment(int64_t now_ms) {
+  GREGOR_ASSERT(_segments.size() > 1);
+  auto& seg = *_segments.front();
+  const size_t bytes = seg.size_bytes();
+  const int64_t base = seg.base_offset();
+  auto moved = seg.mark_deleted();
+  if (!moved) return failure{moved.error()};
+  _segments.erase(_segments.begin());
+  _log_start = std::max(_log_start, _segments.front()->base_offset());
+  _pending_deletes.push_back(pending_delete{std::move(*moved), now_ms});
+  log::get("storage").info("{}: deleted segment {} ({} bytes); log start offset {}", _tp, base,
+                           bytes, _log_start);
+  return bytes;
+}
+
+result<offset, storage_error> partition_log::advance_log_start_offset(offset new_start,
+                                                                      int64_t now_ms) {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  const int64_t target = new_start.value();
+  if (target > log_end_offset().value() || target < 0) {
+    return fail(storage_errc::offset_out_of_range, "{}: cannot move the log start to {} (log end {})",
+                _tp, target, log_end_offset());
+  }
+  if (target <= _log_start) return log_start_offset();
+  _log_start = target;
+  log::get("storage").info("{}: log start offset advanced to {}", _tp, _log_start);
+  while (_segments.size() > 1 && _segments[1]->base_offset() <= _log_start) {
+    auto d = delete_oldest_segment(now_ms);
+    if (!d) return failure{d.error()};
+  }
+  auto s = sync_dir(_dir);
+  if (!s) return failure{s.error()};
+  return log_start_offset();
+}
+
+result<retention_result, storage_error> partition_log::enforce_retention(int64_t now_ms) {
+  retention_result rr;
+  if (_closed) return rr;
+  remove_deleted_files(now_ms);
+  auto expired = [&](const segment& seg) {
+    if (!_cfg.delete_enabled || _cfg.retention_ms < 0 || seg.empty()) return false;
+    int64_t ts = seg.max_timestamp() >= 0 ? seg.max_timestamp() : seg.last_modified_ms();
+    return now_ms - ts > _cfg.retention_ms;
+  };
+  // An expired active segment is rolled first so that it can go too (Kafka does the same).
+  if (expired(*_segments.back())) {
+    bool all_expired = true;
+    for (const auto& seg : _segments) all_expired = all_expired && (seg->empty() || expired(*seg));
+    if (all_expired) {
+      auto r = roll();
+      if (!r) return failure{r.error()};
+    }
+  }
+  int64_t excess = (_cfg.delete_enabled && _cfg.retention_bytes >= 0)
+                       ? int64_t(size_bytes()) - _cfg.retention_bytes
+                       : 0;
+  while (_segments.size() > 1) {
+    const segment& seg = *_segments.front();
+    bool below_start = _segments[1]->base_offset() <= _log_start;
+    bool too_big = excess > 0 && excess - int64_t(seg.size_bytes()) >= 0;
+    // Empty closed segments (everything compacted away) never hold retention back.
+    if (!below_start && !too_big && !expired(seg) && !seg.empty()) break;
+    auto d = delete_oldest_segment(now_ms);
+    if (!d) return failure{d.error()};
+    excess -= int64_t(*d);
+    rr.segments_deleted++;
+    rr.bytes_deleted += *d;
+  }
+  if (rr.segments_deleted > 0) {
+    auto s = sync_dir(_dir);
+    if (!s) return failure{s.error()};
+  }
+  return rr;
+}
+
+void partition_log::remove_deleted_files(int64_t now_ms, bool force) {
+  std::error_code ec;
+  auto it = std::remove_if(_pending_deletes.begin(), _pending_deletes.end(), [&](const pending_delete& p) {
+    if (!force && now_ms - p.since_ms < _cfg.file_delete_delay_ms) return false;
+    for (const auto& f : p.files) fs::remove(f, ec);
+    return true;
+  });
+  _pending_deletes.erase(it, _pending_deletes.end());
 }
 
 result<void, storage_error> partition_log::close() {
   if (_closed) return ok;
   auto f = flush();
+  remove_deleted_files(0, /*force=*/true);
   for (auto& s : _segments) s->close();
   _closed = true;
   return f;

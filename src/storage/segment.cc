@@ -1,5 +1,6 @@
 #include "gregor/storage/segment.h"
 
+#include <chrono>
 #include <system_error>
 
 #include "batch_scanner.h"
@@ -24,7 +25,8 @@ result<std::unique_ptr<segment>, storage_error> segment::create(const fs::path& 
 
 result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& dir,
                                                               int64_t base_offset, limits lim,
-                                                              bool active, int64_t now_ms) {
+                                                              bool active, int64_t now_ms,
+                                                              bool full_recovery) {
   std::unique_ptr<segment> s(new segment());
   s->_dir = dir;
   s->_base = base_offset;
@@ -61,8 +63,8 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
   }
 
   bool rebuild = index_missing || !s->_offset_index.sane() || !s->_time_index.sane();
-  if (rebuild) {
-    log::get("storage").warn("{}: rebuilding indexes", s->_log.path().string());
+  if (rebuild || full_recovery) {
+    if (rebuild) log::get("storage").warn("{}: rebuilding indexes", s->_log.path().string());
     auto c = s->_offset_index.clear();
     if (!c) return failure{c.error()};
     c = s->_time_index.clear();
@@ -70,6 +72,11 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
   }
   auto r = active ? s->recover_active(now_ms) : s->load_closed();
   if (!r) return failure{r.error()};
+  if (!active && (rebuild || full_recovery || s->_truncated_at_open > 0)) {
+    // A closed segment's time index ends with its max timestamp (as seal() leaves it).
+    auto a = s->_time_index.maybe_append(s->_max_ts, s->_offset_of_max_ts, true);
+    if (!a) return failure{a.error()};
+  }
   return s;
 }
 
@@ -278,6 +285,31 @@ void segment::close() {
   _log.close();
   _offset_index.close();
   _time_index.close();
+}
+
+result<std::vector<fs::path>, storage_error> segment::mark_deleted() {
+  std::vector<fs::path> out;
+  for (const char* ext : {".log", ".index", ".timeindex"}) {
+    auto from = with_ext(_dir, _base, ext);
+    auto to = from;
+    to += ".deleted";
+    std::error_code ec;
+    fs::rename(from, to, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      return fail(storage_errc::io_error, "rename {}: {}", from.string(), ec.message());
+    }
+    if (!ec) out.push_back(to);
+  }
+  close();
+  return out;
+}
+
+int64_t segment::last_modified_ms() const {
+  std::error_code ec;
+  auto t = fs::last_write_time(with_ext(_dir, _base, ".log"), ec);
+  if (ec) return 0;
+  auto sys = std::chrono::file_clock::to_sys(t);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(sys.time_since_epoch()).count();
 }
 
 result<void, storage_error> segment::remove_files() {

@@ -10,7 +10,18 @@ struct log_config {
   int32_t index_interval_bytes = 4096;     // index.interval.bytes
   int32_t segment_index_bytes = 10485760;  // segment.index.bytes (roll when an index would exceed it)
   int64_t flush_messages = INT64_MAX;      // flush.messages (fsync after this many records)
-  int64_t flush_ms = INT64_MAX;            // flush.ms (checked on append; no background timer)
+  int64_t flush_ms = INT64_MAX;            // flush.ms (checked on append and by the server's timer)
+  // Retention (cleanup.policy contains "delete"); -1 = unlimited.
+  int64_t retention_ms = 604800000;        // retention.ms
+  int64_t retention_bytes = -1;            // retention.bytes
+  bool delete_enabled = true;              // cleanup.policy contains "delete"
+  // Compaction (cleanup.policy contains "compact").
+  bool compact = false;
+  int64_t delete_retention_ms = 86400000;  // delete.retention.ms (tombstones kept this long)
+  int64_t min_compaction_lag_ms = 0;       // min.compaction.lag.ms
+  int64_t max_compaction_lag_ms = INT64_MAX;  // max.compaction.lag.ms
+  double min_cleanable_dirty_ratio = 0.5;  // min.cleanable.dirty.ratio
+  int64_t file_delete_delay_ms = 60000;    // file.delete.delay.ms (".deleted" files kept this long)
 };
 
 }  // namespace gregor::storage

@@ -4,6 +4,13 @@
 // '-'); `<topic>-<p>.<hex>-delete` entries are leftovers of deletions and are removed at open.
 // Thread-safety: the map of partitions is guarded by a mutex, so shards may open/get/remove
 // concurrently; each partition_log itself is single-threaded (its shard's).
+//
+// Checkpoints (Kafka's file names and text format "<version>\n<count>\n<topic> <partition>
+// <offset>\n..." with version 0, written atomically: temp, fsync, rename, fsync dir):
+//   recovery-point-offset-checkpoint  every offset below it was fsynced (crash recovery starts there)
+//   log-start-offset-checkpoint       log start offsets moved by DeleteRecords/retention
+//   .kafka_cleanshutdown              written by close_all(); present at open = no scan needed.
+// open() reads them and removes the marker, so a crash afterwards is seen as unclean.
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -37,7 +44,12 @@ class log_manager {
   // removes it. not_found when neither open nor on disk.
   result<void, storage_error> remove_partition(const topic_partition& tp);
   result<void, storage_error> flush_all();
+  // Writes both checkpoint files from the open logs (entries of unopened partitions are kept).
+  result<void, storage_error> checkpoint();
+  // Closes every log, writes the checkpoints and the clean-shutdown marker.
   result<void, storage_error> close_all();
+  // True when the directory's clean-shutdown marker was present at open.
+  bool opened_after_clean_shutdown() const { return _clean_at_open; }
   const std::filesystem::path& dir() const { return _dir; }
 
  private:
@@ -48,6 +60,11 @@ class log_manager {
   mutable std::mutex _mutex;
   std::vector<topic_partition> _discovered;
   std::map<topic_partition, std::unique_ptr<partition_log>> _logs;
+  bool _clean_at_open = false;
+  bool _closed_all = false;
+  std::map<topic_partition, int64_t> _recovery_points;
+  std::map<topic_partition, int64_t> _log_starts;
+  result<void, storage_error> checkpoint_locked();
 };
 
 }  // namespace gregor::storage

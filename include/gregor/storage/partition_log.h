@@ -4,9 +4,16 @@
 // Owns its segments (ordered by base offset, the last one active) and their files.
 // Single-threaded: the owner (the server's partition shard) calls everything from one thread.
 // Invariants: segments are contiguous in offset order; log_end_offset() is the next offset to be
-// assigned; log_start_offset() is the first segment's base offset.
+// assigned; first segment base <= log_start_offset() <= log_end_offset(); every offset below
+// recovery_point() is on stable storage.
+// Recovery at open: with a clean-shutdown marker only the indexes' sanity is checked; after a
+// crash every segment from the one holding the recovery point on is scanned batch by batch
+// (length, CRC, offsets), indexes rebuilt, and the log truncated at the first bad batch (later
+// segments are then dropped). Retention renames whole segments to `.deleted` and removes the
+// files after file.delete.delay.ms.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,6 +45,28 @@ struct timestamp_lookup {
   int64_t timestamp = no_timestamp;
 };
 
+// What the log directory's checkpoints say about a partition at open (log_manager fills it in).
+// Defaults mean "nothing known": every segment is scanned with CRC checks.
+struct open_hints {
+  bool clean_shutdown = false;              // the directory's clean-shutdown marker was present
+  std::optional<int64_t> recovery_point;    // every offset below it had been fsynced
+  std::optional<int64_t> log_start_offset;  // from log-start-offset-checkpoint
+};
+
+// What one compaction pass did.
+struct compaction_result {
+  size_t segments_cleaned = 0;
+  size_t records_removed = 0;
+  size_t bytes_before = 0;
+  size_t bytes_after = 0;
+};
+
+// What one retention pass did.
+struct retention_result {
+  size_t segments_deleted = 0;
+  size_t bytes_deleted = 0;
+};
+
 class partition_log {
  public:
   // Opens the directory, creating it (and an empty first segment) if missing. Loads every segment;
@@ -48,7 +77,8 @@ class partition_log {
   static result<std::unique_ptr<partition_log>, storage_error> open(std::filesystem::path dir,
                                                                     topic_partition tp,
                                                                     uuid topic_id, log_config cfg,
-                                                                    clock& clk);
+                                                                    clock& clk,
+                                                                    open_hints hints = {});
   ~partition_log();
   partition_log(const partition_log&) = delete;
   partition_log& operator=(const partition_log&) = delete;
@@ -83,15 +113,47 @@ class partition_log {
   const log_config& config() const { return _cfg; }
   void set_config(log_config cfg);
   result<void, storage_error> flush();  // fsync active segment + indexes
+  // Flushes when flush.ms has passed since the last flush and records are unflushed (timer).
+  result<void, storage_error> maybe_flush(int64_t now_ms);
+  int64_t unflushed_records() const { return _unflushed_records; }
+  // Every offset below it is on stable storage (advanced by flush()).
+  offset recovery_point() const { return offset(_recovery_point); }
+
+  // DeleteRecords: moves the log start offset up to `new_start` (never down) and deletes the
+  // segments wholly below it. new_start > log_end_offset → offset_out_of_range.
+  result<offset, storage_error> advance_log_start_offset(offset new_start, int64_t now_ms);
+  // Retention pass: deletes the oldest segments while retention.ms (by the segment's largest
+  // timestamp) or retention.bytes is exceeded (only with delete_enabled), and segments wholly
+  // below the log start offset. An expired active segment is rolled first. Also removes
+  // `.deleted` files older than file.delete.delay.ms.
+  result<retention_result, storage_error> enforce_retention(int64_t now_ms);
+  // Compaction pass (cleanup.policy contains "compact"; cleaner.cc): over the closed segments
+  // older than min.compaction.lag.ms, keeps only the newest record of each key (a record in the
+  // active segment does not supersede), drops tombstones whose batch is older than
+  // delete.retention.ms, keeps offsets (gaps, never renumbering), re-encodes changed batches with
+  // their own codec and leaves unchanged batches byte for byte. Runs when the dirty ratio reaches
+  // min.cleanable.dirty.ratio or max.compaction.lag.ms passed (`force` skips both checks).
+  // Each segment is swapped in crash-safely: `.cleaned` written and fsynced, renamed `.swap`, the
+  // old files renamed `.deleted`, `.swap` renamed into place (a `.swap` found at open completes it).
+  result<compaction_result, storage_error> compact(int64_t now_ms, bool force = false);
+  // Removes `.deleted` files whose delay passed (all of them when force).
+  void remove_deleted_files(int64_t now_ms, bool force = false);
   result<void, storage_error> close();  // flush; the log is unusable afterwards
   bool closed() const { return _closed; }
+  // Called after every roll with the new active segment's base offset, before anything is appended
+  // to it (the idempotence module snapshots producer state there). Empty = none.
+  void set_roll_listener(std::function<void(offset new_segment_base)> fn) {
+    _on_roll = std::move(fn);
+  }
   // Base offsets of all segments, oldest first (tests, admin tools).
   std::vector<int64_t> segment_base_offsets() const;
 
  private:
   partition_log(std::filesystem::path dir, topic_partition tp, uuid topic_id, log_config cfg,
                 clock& clk);
-  result<void, storage_error> load();
+  result<void, storage_error> load(const open_hints& hints);
+  // Renames the oldest segment's files to `.deleted` and drops it (never the last one).
+  result<size_t, storage_error> delete_oldest_segment(int64_t now_ms);
   result<void, storage_error> load_metadata();
   result<void, storage_error> roll();
   bool should_roll(size_t append_bytes, int64_t last_offset) const;
@@ -106,6 +168,15 @@ class partition_log {
   std::vector<std::unique_ptr<segment>> _segments;
   int64_t _unflushed_records = 0;
   int64_t _last_flush_ms = 0;
+  int64_t _log_start = 0;
+  int64_t _cleaned_up_to = 0;  // compaction: offsets below were cleaned (in memory only)
+  int64_t _recovery_point = 0;
+  struct pending_delete {
+    std::vector<std::filesystem::path> files;
+    int64_t since_ms = 0;
+  };
+  std::vector<pending_delete> _pending_deletes;
+  std::function<void(offset)> _on_roll;
   bool _closed = false;
 };
 

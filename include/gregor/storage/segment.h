@@ -43,9 +43,12 @@ class segment {
   // CRC checks from its last index entry, and a torn or corrupt tail is truncated (logged). A
   // closed segment trusts its indexes when they pass sanity checks and rebuilds them otherwise.
   // `now_ms` seeds the roll clock of a non-empty active segment without timestamps.
+  // `full_recovery` (after a crash, for segments past the recovery point): ignore the indexes,
+  // scan the whole file with CRC checks, rebuild both indexes and truncate at the first bad batch.
   static result<std::unique_ptr<segment>, storage_error> open(const std::filesystem::path& dir,
                                                               int64_t base_offset, limits lim,
-                                                              bool active, int64_t now_ms);
+                                                              bool active, int64_t now_ms,
+                                                              bool full_recovery = false);
 
   int64_t base_offset() const { return _base; }
   int64_t next_offset() const { return _next; }
@@ -81,6 +84,11 @@ class segment {
   void close();
   // Removes the three files (retention/delete); the segment is unusable afterwards.
   result<void, storage_error> remove_files();
+  // Renames the three files to `<name>.deleted` and closes them (removal comes later); returns the
+  // new paths. The segment is unusable afterwards.
+  result<std::vector<std::filesystem::path>, storage_error> mark_deleted();
+  // Last modification time of the .log file in ms (retention of segments without timestamps).
+  int64_t last_modified_ms() const;
 
  private:
   segment() = default;

@@ -1,0 +1,101 @@
+// AlterConfigs (key 33). v1: no change. v2: flexible.
+// Legacy, non-incremental: the configs given for a topic REPLACE all its overrides (a config left
+// out returns to the broker default; a null value removes it). Changes are validated with the topic
+// config table, persisted through the metadata store (so they survive restarts) and applied to the
+// open logs at once by core::apply_metadata(). Broker resources: Gregor has no dynamic broker
+// configs yet, so they are refused with INVALID_REQUEST. Also defines the helper that
+// IncrementalAlterConfigs shares.
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/alter_configs.h"
+#include "handlers.h"
+#include "topic_errors.h"
+
+namespace gregor::server {
+
+constexpr int8_t alter_resource_topic = 2;
+constexpr int8_t alter_resource_broker = 4;
+
+// Validates and (unless validate_only) persists and applies `changes` (nullopt = remove the
+// override) to topic `name`. Returns the Kafka error and its message (none → "").
+std::pair<protocol::error_code, std::string> apply_topic_config_changes(
+    core& c, const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
+    bool validate_only) {
+  using protocol::error_code;
+  if (!c.image().topic(name)) {
+    return {error_code::unknown_topic_or_partition, fmt::format("Topic '{}' does not exist.", name)};
+  }
+  for (const auto& [key, value] : changes) {
+    if (!config::is_topic_config(key)) {
+      return {error_code::invalid_config, fmt::format("Unknown topic config name: {}", key)};
+    }
+    if (value) {
+      if (auto why = config::validate_topic_config(key, *value); !why.empty()) {
+        return {error_code::invalid_config, why};
+      }
+    }
+  }
+  if (validate_only || changes.empty()) return {error_code::none, ""};
+  auto r = c.metadata().set_topic_configs(name, changes);
+  if (!r) return {to_kafka(r.error().code), r.error().message};
+  log::get("server").info("topic {}: {} config change(s) applied", name, changes.size());
+  c.apply_metadata();
+  return {error_code::none, ""};
+}
+
+namespace {
+using req_t = protocol::alter_configs_request;
+using resp_t = protocol::alter_configs_response;
+using protocol::error_code;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+  resp_t resp;
+  for (const auto& res : req.resources) {
+    auto& out = resp.responses.emplace_back();
+    out.resource_type = res.resource_type;
+    out.resource_name = res.resource_name;
+    out.error_code = 0;
+    auto set_error = [&](error_code e, std::string msg) {
+      out.error_code = code(e);
+      out.error_message = std::move(msg);
+    };
+    if (res.resource_type == alter_resource_broker) {
+      set_error(error_code::invalid_request, "Dynamic broker configs are not supported by this broker.");
+      continue;
+    }
+    if (res.resource_type != alter_resource_topic) {
+      set_error(error_code::invalid_request, fmt::format("Unsupported resource type {}", res.resource_type));
+      continue;
+    }
+    const auto* t = c.image().topic(res.resource_name);
+    if (!t) {
+      set_error(error_code::unknown_topic_or_partition,
+                fmt::format("Topic '{}' does not exist.", res.resource_name));
+      continue;
+    }
+    std::map<std::string, std::optional<std::string>> changes;
+    bool duplicate = false;
+    for (const auto& cfg : res.configs) {
+      duplicate = duplicate || changes.contains(cfg.name);
+      changes[cfg.name] = cfg.value;
+    }
+    if (duplicate) {
+      set_error(error_code::invalid_request, "Duplicate config names in one resource.");
+      continue;
+    }
+    // Non-incremental: overrides not mentioned are removed.
+    for (const auto& [key, value] : t->configs) {
+      if (!changes.contains(key)) changes[key] = std::nullopt;
+    }
+    auto [e, msg] = apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    if (e != error_code::none) set_error(e, msg);
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route alter_configs_route() {
+  return make_route<req_t, resp_t, &handle, 0, 2>("AlterConfigs");
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,132 @@
+// IncrementalAlterConfigs (key 44). v1: flexible.
+// Per config: SET (0), DELETE (1: back to the broker default), APPEND (2) and SUBTRACT (3) for
+// list configs (e.g. cleanup.policy), starting from the current effective value. Topic changes are
+// validated, persisted and applied like AlterConfigs' (apply_topic_config_changes in
+// alter_configs.cc). This is what `kafka-configs.sh --alter` sends. Broker and broker-logger
+// resources are refused with INVALID_REQUEST (no dynamic broker configs yet).
+#include <sstream>
+
+#include "gregor/protocol/messages/incremental_alter_configs.h"
+#include "handlers.h"
+
+namespace gregor::server {
+
+std::pair<protocol::error_code, std::string> apply_topic_config_changes(
+    core& c, const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
+    bool validate_only);
+
+namespace {
+using req_t = protocol::incremental_alter_configs_request;
+using resp_t = protocol::incremental_alter_configs_response;
+using protocol::error_code;
+
+constexpr int8_t resource_topic = 2;
+constexpr int8_t op_set = 0, op_delete = 1, op_append = 2, op_subtract = 3;
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(s);
+  while (std::getline(in, item, ',')) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+  resp_t resp;
+  for (const auto& res : req.resources) {
+    auto& out = resp.responses.emplace_back();
+    out.resource_type = res.resource_type;
+    out.resource_name = res.resource_name;
+    out.error_code = 0;
+    auto set_error = [&](error_code e, std::string msg) {
+      out.error_code = code(e);
+      out.error_message = std::move(msg);
+    };
+    if (res.resource_type != resource_topic) {
+      set_error(error_code::invalid_request,
+                fmt::format("Altering resource type {} is not supported by this broker (no dynamic "
+                            "broker configs).", res.resource_type));
+      continue;
+    }
+    const auto* t = c.image().topic(res.resource_name);
+    if (!t) {
+      set_error(error_code::unknown_topic_or_partition,
+                fmt::format("Topic '{}' does not exist.", res.resource_name));
+      continue;
+    }
+    const auto described = config::describe_topic_configs(t->configs, c.config());
+    std::map<std::string, std::optional<std::string>> changes;
+    std::string problem;
+    error_code problem_code = error_code::none;
+    for (const auto& cfg : res.configs) {
+      if (changes.contains(cfg.name)) {
+        problem_code = error_code::invalid_request;
+        problem = fmt::format("Duplicate config name {} in one resource.", cfg.name);
+        break;
+      }
+      auto desc = std::find_if(described.begin(), described.end(),
+                               [&](const config::config_entry_desc& d) { return d.name == cfg.name; });
+      if (desc == described.end()) {
+        problem_code = error_code::invalid_config;
+        problem = fmt::format("Unknown topic config name: {}", cfg.name);
+        break;
+      }
+      switch (cfg.config_operation) {
+        case op_set:
+          if (!cfg.value) {
+            problem_code = error_code::invalid_request;
+            problem = fmt::format("Null value not supported for SET of {}", cfg.name);
+          }
+          changes[cfg.name] = cfg.value;
+          break;
+        case op_delete: changes[cfg.name] = std::nullopt; break;
+        case op_append:
+        case op_subtract: {
+          if (desc->type != config::config_type::list) {
+            problem_code = error_code::invalid_config;
+            problem = fmt::format("Config value append/subtract is not allowed for config key {}",
+                                  cfg.name);
+            break;
+          }
+          auto items = split_list(desc->is_null ? std::string() : desc->value);
+          for (const auto& v : split_list(cfg.value.value_or(""))) {
+            auto it = std::find(items.begin(), items.end(), v);
+            if (cfg.config_operation == op_append && it == items.end()) items.push_back(v);
+            if (cfg.config_operation == op_subtract && it != items.end()) items.erase(it);
+          }
+          changes[cfg.name] = join_list(items);
+          break;
+        }
+        default:
+          problem_code = error_code::invalid_request;
+          problem = fmt::format("Unknown config operation {} for {}", cfg.config_operation, cfg.name);
+      }
+      if (problem_code != error_code::none) break;
+    }
+    if (problem_code != error_code::none) {
+      set_error(problem_code, problem);
+      continue;
+    }
+    auto [e, msg] = apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    if (e != error_code::none) set_error(e, msg);
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route incremental_alter_configs_route() {
+  return make_route<req_t, resp_t, &handle, 0, 1>("IncrementalAlterConfigs");
+}
+
+}  // namespace gregor::server
