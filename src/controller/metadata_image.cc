@@ -76,6 +76,12 @@ std::string metadata_image::apply(const metadata_record& r) {
         } else if constexpr (std::is_same_v<T, broker_record>) {
           _brokers[x.id] = broker_info{x.id, x.host, x.port, x.rack};
           return "";
+        } else if constexpr (std::is_same_v<T, producer_ids_record>) {
+          if (x.next_producer_id < _next_producer_id)
+            return fmt::format("producer id block ending at {} is below the next id {}", x.next_producer_id,
+                               _next_producer_id);
+          _next_producer_id = x.next_producer_id;
+          return "";
         }
       },
       r);

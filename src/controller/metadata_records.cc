@@ -18,6 +18,7 @@ enum record_type : uint8_t {
   k_remove_topic = 4,
   k_config = 5,
   k_broker = 6,
+  k_producer_ids = 7,
 };
 
 class writer {
@@ -161,13 +162,16 @@ void encode_payload(writer& w, const metadata_record& r) {
           w.str(x.host);
           w.i32(x.port);
           w.opt_str(x.rack);
+        } else if constexpr (std::is_same_v<T, producer_ids_record>) {
+          w.i32(x.broker.value());
+          w.u64(static_cast<uint64_t>(x.next_producer_id));
         }
       },
       r);
 }
 
 uint8_t type_of(const metadata_record& r) {
-  static constexpr uint8_t types[] = {k_topic, k_partition, k_partition_change, k_remove_topic, k_config, k_broker};
+  static constexpr uint8_t types[] = {k_topic, k_partition, k_partition_change, k_remove_topic, k_config, k_broker, k_producer_ids};
   return types[r.index()];
 }
 
@@ -225,6 +229,14 @@ std::optional<metadata_record> decode_payload(uint8_t type, std::string_view pay
       x.port = rd.i32();
       x.rack = rd.opt_str();
       out = std::move(x);
+      break;
+    }
+    case k_producer_ids: {
+      producer_ids_record x;
+      x.broker = node_id(rd.i32());
+      x.next_producer_id = static_cast<int64_t>(rd.u64());
+      if (x.next_producer_id < 0) return std::nullopt;
+      out = x;
       break;
     }
     default:

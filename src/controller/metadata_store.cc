@@ -207,6 +207,15 @@ result<void, controller_error> metadata_store::append(const std::vector<metadata
   return ok;
 }
 
+result<producer_id_block, controller_error> metadata_store::allocate_producer_ids(node_id broker, int32_t count) {
+  GREGOR_ASSERT(count >= 1);
+  const int64_t first = _image.next_producer_id();
+  if (first > INT64_MAX - count) return failure(io("producer ids are exhausted"));
+  auto w = append({producer_ids_record{broker, first + count}});
+  if (!w) return failure(w.error());
+  return producer_id_block{broker, first, count};
+}
+
 void metadata_store::register_broker(broker_info b) {
   _registered[b.id] = b;
   _image.put_broker(std::move(b));

@@ -51,6 +51,8 @@ class metadata_image {
   const std::map<node_id, broker_info>& brokers() const { return _brokers; }
   // Bumps on every applied record (a cheap "has anything changed" check for caches).
   int64_t version() const { return _version; }
+  // First producer id not yet handed out in a block (producer_ids_record); 0 when none was.
+  int64_t next_producer_id() const { return _next_producer_id; }
 
   // Applies one record. Returns "" or why the record does not fit the image (a partition of an
   // unknown topic, a topic id reused); such a record changes nothing.
@@ -69,6 +71,7 @@ class metadata_image {
   std::unordered_map<uuid, std::string> _names_by_id;
   std::map<node_id, broker_info> _brokers;
   int64_t _version = 0;
+  int64_t _next_producer_id = 0;
 };
 
 }  // namespace gregor::controller

@@ -59,8 +59,16 @@ struct broker_record {
   std::optional<std::string> rack;
 };
 
+// A block of producer ids handed to a broker (Kafka's ProducerIdsRecord): every id below
+// next_producer_id has been given out, so ids are never reused, even across restarts.
+struct producer_ids_record {
+  node_id broker;
+  int64_t next_producer_id = 0;
+};
+
 using metadata_record = std::variant<topic_record, partition_record, partition_change_record,
-                                     remove_topic_record, config_record, broker_record>;
+                                     remove_topic_record, config_record, broker_record,
+                                     producer_ids_record>;
 
 inline constexpr std::string_view metadata_file_magic = "GRGMETA";
 inline constexpr uint8_t metadata_file_version = 1;

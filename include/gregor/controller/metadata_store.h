@@ -38,6 +38,13 @@ struct controller_error {
   std::string message;
 };
 
+// A range of producer ids owned by one broker: [first, first + size).
+struct producer_id_block {
+  node_id broker;
+  int64_t first = 0;
+  int32_t size = 0;
+};
+
 // Largest partition count of one topic: bounds the records and memory one request can create.
 inline constexpr int32_t topic_partitions_max = 100000;
 // Kafka's topic name length limit.
@@ -81,6 +88,11 @@ class metadata_store {
   // Leader/ISR change of one partition (for replication; bumps nothing by itself: pass the epoch).
   result<void, controller_error> change_partition(const std::string& name, partition_id p, node_id leader,
                                                   leader_epoch epoch, std::vector<node_id> isr);
+
+  // Hands `broker` the next `count` producer ids [first, first + count) and persists the new
+  // high mark first (one fsynced frame), so no id is handed out twice, even after a restart.
+  // count must be >= 1.
+  result<producer_id_block, controller_error> allocate_producer_ids(node_id broker, int32_t count);
 
   // "" if ok, else the reason (Kafka's rules: non-empty, not "." or "..", <= 249 chars,
   // only [a-zA-Z0-9._-]).

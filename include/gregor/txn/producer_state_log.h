@@ -1,0 +1,41 @@
+#pragma once
+// Producer state on disk: `<partition dir>/<20-digit offset>.snapshot` files (Kafka's naming; the
+// body is producer_state's versioned, CRC-checked format) and the rebuild of a partition's state
+// at start-up from the newest valid snapshot plus the batches after it. A snapshot named O holds
+// the state of every batch below offset O. Written at segment roll (named after the new segment's
+// base offset) and at clean shutdown (named after the log end offset).
+// Called from the partition's thread; the partition_log must not be appended to meanwhile.
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "gregor/base/result.h"
+#include "gregor/storage/partition_log.h"
+#include "gregor/storage/storage_error.h"
+#include "gregor/txn/producer_state.h"
+
+namespace gregor::txn {
+
+// Snapshots kept per partition after a write; older ones are deleted.
+inline constexpr size_t snapshots_retained_max = 3;
+
+std::filesystem::path snapshot_path(const std::filesystem::path& dir, offset at);
+// Offsets of the `.snapshot` files in dir, oldest first (other files ignored).
+std::vector<int64_t> list_snapshots(const std::filesystem::path& dir);
+// Writes the state as the snapshot named `at` (atomically: temp file, fsync, rename), then deletes
+// all but the newest snapshots_retained_max. `at` must be >= the state's end offset.
+result<void, storage::storage_error> write_snapshot(const std::filesystem::path& dir,
+                                                    producer_state& state, offset at);
+
+struct rebuild_stats {
+  int64_t snapshot_offset = -1;  // the snapshot used, -1 when none
+  int64_t batches_replayed = 0;
+  int64_t producers = 0;
+};
+// Replaces `state` with the partition's: loads the newest snapshot at or below the log end offset
+// that decodes (corrupt ones and ones past the end are deleted, logged), then replays the headers
+// of the batches from there to the log end. Replayed producers count as active at `now_ms`.
+result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_log& log,
+                                                      producer_state& state, int64_t now_ms);
+
+}  // namespace gregor::txn

@@ -1,0 +1,44 @@
+// InitProducerId (key 22). v1: no wire change. v2: flexible. v3: producer_id and producer_epoch in
+// the request, so an idempotent producer can bump its epoch after an error (KIP-360). v4:
+// PRODUCER_FENCED error. v5: no wire change (KIP-890). v6: enable_2pc and keep_prepared_txn
+// (KIP-939).
+//
+// Transactions are not supported yet: a transactional id (or enable_2pc) is answered with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients report as a fatal, clearly named error
+// (the Java client: TransactionalIdAuthorizationException from initTransactions()), rather than a
+// retriable code they would loop on. Produce refuses transactional batches with the same code.
+#include "gregor/protocol/messages/init_producer_id.h"
+#include "../idempotence.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::init_producer_id_request;
+using resp_t = protocol::init_producer_id_response;
+using protocol::error_code;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+  resp_t resp;
+  resp.producer_id = no_producer_id.value();
+  resp.producer_epoch = no_producer_epoch.value();
+  if ((req.transactional_id && !req.transactional_id->empty()) || req.enable2_pc) {
+    resp.error_code = code(error_code::transactional_id_authorization_failed);
+    co_return resp;
+  }
+  auto np = c.producers().init_producer_id(producer_id(req.producer_id),
+                                           producer_epoch(req.producer_epoch));
+  resp.error_code = code(np.error);
+  if (np.error == error_code::none) {
+    resp.producer_id = np.pid.value();
+    resp.producer_epoch = np.epoch.value();
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route init_producer_id_route() {
+  return make_route<req_t, resp_t, &handle, 0, 6>("InitProducerId");
+}
+
+}  // namespace gregor::server

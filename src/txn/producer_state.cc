@@ -1,0 +1,237 @@
+#include "gregor/txn/producer_state.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "gregor/base/crc32c.h"
+
+namespace gregor::txn {
+namespace {
+
+bool in_sequence(int32_t last, int32_t next) {
+  return next == last + 1 || (next == 0 && last == std::numeric_limits<int32_t>::max());
+}
+
+class writer {
+ public:
+  explicit writer(std::string& out) : _out(out) {}
+  void u8(uint8_t v) { be(v, 1); }
+  void u16(uint16_t v) { be(v, 2); }
+  void u32(uint32_t v) { be(v, 4); }
+  void u64(uint64_t v) { be(v, 8); }
+  void i16(int16_t v) { be(uint16_t(v), 2); }
+  void i32(int32_t v) { be(uint32_t(v), 4); }
+  void i64(int64_t v) { be(uint64_t(v), 8); }
+
+ private:
+  void be(uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) _out.push_back(char((v >> (8 * i)) & 0xFF));
+  }
+  std::string& _out;
+};
+
+// Sticky-error reader: after the first short read every read returns 0; check ok() once.
+class reader {
+ public:
+  explicit reader(std::string_view in) : _in(in) {}
+  bool ok() const { return _ok; }
+  size_t left() const { return _in.size() - _pos; }
+  uint8_t u8() { return uint8_t(be(1)); }
+  uint16_t u16() { return uint16_t(be(2)); }
+  uint32_t u32() { return uint32_t(be(4)); }
+  int16_t i16() { return int16_t(uint16_t(be(2))); }
+  int32_t i32() { return int32_t(uint32_t(be(4))); }
+  int64_t i64() { return int64_t(be(8)); }
+
+ private:
+  uint64_t be(int bytes) {
+    if (!_ok || left() < size_t(bytes)) {
+      _ok = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = (v << 8) | uint8_t(_in[_pos + i]);
+    _pos += bytes;
+    return v;
+  }
+  std::string_view _in;
+  size_t _pos = 0;
+  bool _ok = true;
+};
+
+constexpr size_t header_bytes = 8 + 2 + 4;            // magic, version, crc
+constexpr size_t producer_bytes_min = 8 + 2 + 8 + 1;  // pid, epoch, timestamp, batch count
+constexpr size_t batch_bytes = 4 + 4 + 8 + 8 + 8;
+
+}  // namespace
+
+int32_t batch_identity::last_sequence() const {
+  if (base_sequence < 0) return no_sequence;
+  const int64_t last = int64_t(base_sequence) + last_offset_delta;
+  if (last > std::numeric_limits<int32_t>::max())
+    return int32_t(last - std::numeric_limits<int32_t>::max() - 1);
+  return int32_t(last);
+}
+
+result<check_verdict, producer_error> producer_state::check(const batch_identity& b) const {
+  if (!b.idempotent()) return check_verdict{};
+  const producer_entry* e = find(b.pid);
+  if (!e) {
+    if (b.base_sequence != 0)
+      return failure{producer_error{
+          producer_errc::unknown_producer_id,
+          fmt::format(
+              "producer {} has no state on this partition (expired or never written) and its "
+              "batch starts at sequence {}, not 0",
+              b.pid, b.base_sequence)}};
+    return check_verdict{};
+  }
+  if (b.epoch < e->epoch)
+    return failure{
+        producer_error{producer_errc::invalid_producer_epoch,
+                       fmt::format("producer {} epoch {} is older than its current epoch {}", b.pid,
+                                   b.epoch, e->epoch)}};
+  if (b.epoch == e->epoch) {
+    const int32_t last = b.last_sequence();
+    for (const auto& m : e->batches)
+      if (m.first_sequence == b.base_sequence && m.last_sequence == last) return check_verdict{m};
+    if (!in_sequence(e->last_sequence(), b.base_sequence))
+      return failure{producer_error{
+          producer_errc::out_of_order_sequence,
+          fmt::format(
+              "producer {} epoch {}: batch sequence {} does not follow the last sequence {}", b.pid,
+              b.epoch, b.base_sequence, e->last_sequence())}};
+    return check_verdict{};
+  }
+  if (b.base_sequence != 0)
+    return failure{
+        producer_error{producer_errc::out_of_order_sequence,
+                       fmt::format("producer {} new epoch {} must start at sequence 0, not {}",
+                                   b.pid, b.epoch, b.base_sequence)}};
+  return check_verdict{};
+}
+
+void producer_state::apply(const batch_identity& b, offset first, offset last,
+                           int64_t timestamp_ms) {
+  auto& e = _producers[b.pid];
+  e.pid = b.pid;
+  if (b.epoch != e.epoch) {
+    // A new epoch starts a new sequence space: the old batches can no longer be duplicates.
+    e.epoch = b.epoch;
+    e.batches.clear();
+  }
+  e.batches.push_back(
+      batch_metadata{b.base_sequence, b.last_sequence(), first, last, timestamp_ms});
+  while (e.batches.size() > batches_retained_max) e.batches.pop_front();
+  e.last_timestamp_ms = std::max(e.last_timestamp_ms, timestamp_ms);
+}
+
+void producer_state::record(const batch_identity& b, offset first, offset last, int64_t now_ms) {
+  if (last + 1 > _end_offset) _end_offset = last + 1;
+  if (!b.idempotent()) return;
+  apply(b, first, last, now_ms);
+}
+
+void producer_state::replay(const batch_identity& b, offset first, offset last,
+                            int64_t timestamp_ms) {
+  record(b, first, last, timestamp_ms);
+}
+
+size_t producer_state::expire(int64_t now_ms) {
+  size_t n = 0;
+  for (auto it = _producers.begin(); it != _producers.end();) {
+    if (now_ms - it->second.last_timestamp_ms > _expiration_ms) {
+      it = _producers.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+const producer_entry* producer_state::find(producer_id pid) const {
+  auto it = _producers.find(pid);
+  return it == _producers.end() ? nullptr : &it->second;
+}
+
+void producer_state::clear() {
+  _producers.clear();
+  _end_offset = offset(0);
+}
+
+std::string producer_state::encode_snapshot() const {
+  std::string body;
+  writer w(body);
+  w.i64(_end_offset.value());
+  w.u32(uint32_t(_producers.size()));
+  for (const auto& [pid, e] : _producers) {
+    w.i64(pid.value());
+    w.i16(e.epoch.value());
+    w.i64(e.last_timestamp_ms);
+    w.u8(uint8_t(e.batches.size()));
+    for (const auto& m : e.batches) {
+      w.i32(m.first_sequence);
+      w.i32(m.last_sequence);
+      w.i64(m.first_offset.value());
+      w.i64(m.last_offset.value());
+      w.i64(m.timestamp_ms);
+    }
+  }
+  std::string out(snapshot_magic);
+  writer h(out);
+  h.u16(snapshot_version);
+  h.u32(crc32c(body.data(), body.size()));
+  out += body;
+  return out;
+}
+
+result<void, std::string> producer_state::decode_snapshot(std::string_view bytes) {
+  if (bytes.size() < header_bytes || bytes.substr(0, snapshot_magic.size()) != snapshot_magic)
+    return failure{std::string("not a producer snapshot (bad magic or too short)")};
+  reader h(bytes.substr(snapshot_magic.size()));
+  const uint16_t version = h.u16();
+  const uint32_t crc = h.u32();
+  if (version != snapshot_version)
+    return failure{fmt::format("unsupported snapshot version {}", version)};
+  std::string_view body = bytes.substr(header_bytes);
+  if (crc32c(body.data(), body.size()) != crc)
+    return failure{std::string("snapshot crc32c mismatch")};
+
+  reader r(body);
+  const int64_t end = r.i64();
+  const uint32_t count = r.u32();
+  if (!r.ok() || end < 0 || count > r.left() / producer_bytes_min)
+    return failure{fmt::format("bad snapshot header (end offset {}, {} producers)", end, count)};
+  std::map<producer_id, producer_entry> producers;
+  for (uint32_t i = 0; i < count; ++i) {
+    producer_entry e;
+    e.pid = producer_id(r.i64());
+    e.epoch = producer_epoch(r.i16());
+    e.last_timestamp_ms = r.i64();
+    const uint8_t batches = r.u8();
+    if (!r.ok() || e.pid.value() < 0 || batches > batches_retained_max ||
+        batches > r.left() / batch_bytes)
+      return failure{fmt::format("bad producer entry {} in snapshot", i)};
+    for (uint8_t j = 0; j < batches; ++j) {
+      batch_metadata m;
+      m.first_sequence = r.i32();
+      m.last_sequence = r.i32();
+      m.first_offset = offset(r.i64());
+      m.last_offset = offset(r.i64());
+      m.timestamp_ms = r.i64();
+      e.batches.push_back(m);
+    }
+    if (!producers.emplace(e.pid, std::move(e)).second)
+      return failure{fmt::format("producer listed twice in snapshot (entry {})", i)};
+  }
+  if (!r.ok() || r.left() != 0)
+    return failure{std::string("snapshot has bytes left over or is cut short")};
+  _producers = std::move(producers);
+  _end_offset = offset(end);
+  return ok;
+}
+
+}  // namespace gregor::txn
