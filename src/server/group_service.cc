@@ -1,0 +1,353 @@
+#include "group_service.h"
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "gregor/base/log.h"
+#include "gregor/group/offsets_records.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+using protocol::error_code;
+
+namespace {
+spdlog::logger& lg() { return log::get("group"); }
+constexpr int64_t tick_interval_ms = 100;
+// A parked JoinGroup/SyncGroup never waits longer than its rebalance timeout plus this margin.
+constexpr int64_t park_margin_ms = 5000;
+}  // namespace
+
+// ---- core hooks (declared in core.h) ----
+group_service& core::groups() {
+  if (!_groups) {
+    _groups = std::make_shared<group_service>(*this);
+    _groups->start();
+  }
+  return *_groups;
+}
+
+void core::stop_groups() {
+  if (_groups) _groups->stop();
+}
+
+struct group_service::waiter {
+  explicit waiter(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  std::optional<group::join_output> join;
+  std::optional<group::sync_output> sync;
+};
+
+group_service::group_service(core& c) : _core(c) {
+  const auto& cfg = c.config();
+  group::group_settings s;
+  s.initial_rebalance_delay_ms = cfg.group_initial_rebalance_delay_ms;
+  s.min_session_timeout_ms = cfg.group_min_session_timeout_ms;
+  s.max_session_timeout_ms = cfg.group_max_session_timeout_ms;
+  s.max_size = cfg.group_max_size;
+  _coordinator = std::make_unique<group::group_coordinator>(c.clk(), s);
+  _consumer_groups = std::make_unique<group::consumer_group_coordinator>(
+      c.clk(), cfg.group_consumer_session_timeout_ms, [&c](const std::string& topic) {
+        const topic_runtime* rt = c.topic(topic);
+        return rt ? rt->partition_count : 0;
+      });
+}
+
+group_service::~group_service() = default;
+
+void group_service::start() {
+  if (_started) return;
+  _started = true;
+  const auto& cfg = _core.config();
+  std::string name(offsets_topic);
+  if (!_core.topic(name)) {
+    const int16_t rf = int16_t(std::clamp<size_t>(size_t(std::max<int16_t>(cfg.offsets_topic_replication_factor, 1)),
+                                                  1, std::max<size_t>(_core.metadata().live_brokers().size(), 1)));
+    std::map<std::string, std::string> configs{
+        {"cleanup.policy", "compact"},
+        {"compression.type", "producer"},
+        {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
+    auto r = _core.metadata().create_topic(name, std::max(cfg.offsets_topic_num_partitions, 1), rf,
+                                           configs, false);
+    if (!r) lg().error("cannot create {}: {}", name, r.error().message);
+    else lg().info("created {} with {} partitions", name, cfg.offsets_topic_num_partitions);
+    _core.apply_metadata();
+  }
+  if (const auto* rt = _core.topic(name)) _partitions = rt->partition_count;
+  load();
+  _last_expiry_check_ms = _core.clk().monotonic_ms();
+  _tick_timer = std::make_shared<asio::steady_timer>(_core.io());
+  asio::co_spawn(_core.io(), tick_loop(), asio::detached);
+}
+
+void group_service::stop() {
+  _stopped = true;
+  if (_tick_timer) _tick_timer->cancel();
+  for (auto& [t, w] : _waiters) w->timer.cancel();
+}
+
+asio::awaitable<void> group_service::tick_loop() {
+  auto timer = _tick_timer;  // keeps the timer alive for this coroutine
+  while (!_stopped) {
+    timer->expires_after(std::chrono::milliseconds(tick_interval_ms));
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (_stopped) break;
+    _coordinator->tick();
+    _consumer_groups->tick();
+    flush();
+    const int64_t now = _core.clk().monotonic_ms();
+    if (now - _last_expiry_check_ms >= _core.config().offsets_retention_check_interval_ms) {
+      _last_expiry_check_ms = now;
+      expire_offsets();
+    }
+  }
+}
+
+void group_service::expire_offsets() {
+  const int64_t retention_ms = _core.config().offsets_retention_minutes * 60'000;
+  std::map<std::string, std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>>> by_group;
+  for (auto& [gid, tp] : _coordinator->expired_offsets(retention_ms)) by_group[gid].emplace_back(tp, std::nullopt);
+  for (auto& [gid, tombstones] : by_group) {
+    if (check_coordinator(gid) != error_code::none) continue;
+    if (write_offsets(gid, tombstones) != error_code::none) continue;
+    lg().info("group {}: {} committed offsets expired", gid, tombstones.size());
+    if (_coordinator->offsets_of(gid).empty() && _coordinator->state_of(gid) == group::group_state::empty) {
+      std::vector<topic_partition> ignored;
+      _coordinator->delete_group(gid, &ignored);
+    }
+  }
+  flush();
+}
+
+// ---- placement ----
+replication::partition* group_service::partition_for(const std::string& group_id) {
+  if (_partitions <= 0) return nullptr;
+  partition_id p{group::offsets_partition_for(group_id, _partitions)};
+  return _core.partition(topic_partition{std::string(offsets_topic), p});
+}
+
+group_service::coordinator_info group_service::find_coordinator(const std::string& key,
+                                                                int8_t key_type,
+                                                                const std::string& listener) {
+  coordinator_info out;
+  auto self = [&] {
+    config::listener adv = _core.advertised_for(listener);
+    out.node = _core.self();
+    out.host = adv.host;
+    out.port = adv.port;
+  };
+  if (key_type == 1) {
+    self();
+    return out;
+  }
+  if (key_type != 0) {
+    out.error = error_code::invalid_request;
+    return out;
+  }
+  if (_partitions <= 0) {
+    out.error = error_code::coordinator_not_available;
+    return out;
+  }
+  const auto* t = _core.image().topic(offsets_topic);
+  const int32_t pid = group::offsets_partition_for(key, _partitions);
+  if (!t || pid >= int32_t(t->partitions.size())) {
+    out.error = error_code::coordinator_not_available;
+    return out;
+  }
+  const node_id leader = t->partitions[size_t(pid)].leader;
+  if (leader == _core.self()) {
+    self();
+    return out;
+  }
+  auto it = _core.image().brokers().find(leader);
+  if (it == _core.image().brokers().end()) {
+    out.error = error_code::coordinator_not_available;
+    return out;
+  }
+  out.node = leader;
+  out.host = it->second.host;
+  out.port = it->second.port;
+  return out;
+}
+
+error_code group_service::check_coordinator(const std::string& group_id) {
+  if (_partitions <= 0) return error_code::coordinator_not_available;
+  replication::partition* p = partition_for(group_id);
+  if (!p || !p->is_leader()) return error_code::not_coordinator;
+  return error_code::none;
+}
+
+// ---- parking ----
+asio::awaitable<void> group_service::park(uint64_t ticket, const std::shared_ptr<waiter>& w,
+                                          int64_t timeout_ms) {
+  if (w->join || w->sync || _stopped) co_return;
+  w->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+  co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<group::join_output> group_service::join(group::join_input in) {
+  const uint64_t ticket = _next_ticket++;
+  auto w = std::make_shared<waiter>(_core.io());
+  _waiters.emplace(ticket, w);
+  const int64_t timeout = int64_t(std::max(in.rebalance_timeout_ms, in.session_timeout_ms)) +
+                          _core.config().group_initial_rebalance_delay_ms + park_margin_ms;
+  _coordinator->join(ticket, std::move(in));
+  flush();
+  co_await park(ticket, w, timeout);
+  _waiters.erase(ticket);
+  if (w->join) co_return std::move(*w->join);
+  _coordinator->cancel(ticket);
+  group::join_output o;
+  o.error = _stopped ? error_code::coordinator_not_available : error_code::rebalance_in_progress;
+  co_return o;
+}
+
+asio::awaitable<group::sync_output> group_service::sync(group::sync_input in) {
+  const uint64_t ticket = _next_ticket++;
+  auto w = std::make_shared<waiter>(_core.io());
+  _waiters.emplace(ticket, w);
+  const int64_t timeout = int64_t(_core.config().group_max_session_timeout_ms) + park_margin_ms;
+  _coordinator->sync(ticket, std::move(in));
+  flush();
+  co_await park(ticket, w, timeout);
+  _waiters.erase(ticket);
+  if (w->sync) co_return std::move(*w->sync);
+  _coordinator->cancel(ticket);
+  group::sync_output o;
+  o.error = _stopped ? error_code::coordinator_not_available : error_code::rebalance_in_progress;
+  co_return o;
+}
+
+void group_service::flush() {
+  group::outbox out = _coordinator->take_outbox();
+  if (out.empty()) return;
+  // Group metadata first: nobody hears about an assignment the log does not hold.
+  for (auto& [gid, snap] : out.persist) {
+    protocol::record_input rec;
+    auto key = group::encode_group_key(gid);
+    rec.key = std::string(key.begin(), key.end());
+    if (snap) {
+      auto v = group::encode_group_value(*snap);
+      rec.value = std::string(v.begin(), v.end());
+    }
+    std::vector<protocol::record_input> recs;
+    recs.push_back(std::move(rec));
+    if (auto e = append_records(gid, std::move(recs)); e != error_code::none)
+      lg().warn("group {}: metadata not persisted: {}", gid, protocol::code_of(e));
+  }
+  for (auto& [ticket, o] : out.joins) {
+    auto it = _waiters.find(ticket);
+    if (it == _waiters.end()) continue;
+    it->second->join = std::move(o);
+    it->second->timer.cancel();
+  }
+  for (auto& [ticket, o] : out.syncs) {
+    auto it = _waiters.find(ticket);
+    if (it == _waiters.end()) continue;
+    it->second->sync = std::move(o);
+    it->second->timer.cancel();
+  }
+}
+
+// ---- the offsets topic ----
+error_code group_service::append_records(const std::string& group_id,
+                                         std::vector<protocol::record_input> records) {
+  replication::partition* p = partition_for(group_id);
+  if (!p) return error_code::coordinator_not_available;
+  if (!p->is_leader()) return error_code::not_coordinator;
+  protocol::batch_options opts;
+  opts.base_timestamp = _core.clk().now_ms();
+  auto batch = protocol::build_batch(records, opts);
+  auto r = p->append(std::span<uint8_t>(batch));
+  if (!r) {
+    lg().error("append to {} failed: {}", p->tp(), r.error().message);
+    return error_code::coordinator_not_available;
+  }
+  _core.waiters().notify(p->tp());
+  return error_code::none;
+}
+
+error_code group_service::write_offsets(
+    const std::string& group_id,
+    const std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>>& offsets) {
+  if (offsets.empty()) return error_code::none;
+  std::vector<protocol::record_input> recs;
+  for (const auto& [tp, o] : offsets) {
+    protocol::record_input rec;
+    auto key = group::encode_offset_key(group_id, tp);
+    rec.key = std::string(key.begin(), key.end());
+    if (o) {
+      auto v = group::encode_offset_value(*o);
+      rec.value = std::string(v.begin(), v.end());
+    }
+    recs.push_back(std::move(rec));
+  }
+  if (auto e = append_records(group_id, std::move(recs)); e != error_code::none) return e;
+  for (const auto& [tp, o] : offsets) {
+    if (o) _coordinator->store_offset(group_id, tp, *o);
+    else _coordinator->erase_offset(group_id, tp);
+  }
+  return error_code::none;
+}
+
+void group_service::load() {
+  size_t loaded = 0;
+  for (int32_t i = 0; i < _partitions; ++i) {
+    auto* p = _core.partition(topic_partition{std::string(offsets_topic), partition_id{i}});
+    if (!p || !p->is_leader()) continue;
+    load_partition(*p);
+    ++loaded;
+  }
+  auto groups = _coordinator->list();
+  lg().info("loaded {} partitions of {}: {} groups", loaded, offsets_topic, groups.size());
+}
+
+void group_service::load_partition(replication::partition& p) {
+  const auto& log = p.log();
+  offset pos = log.log_start_offset();
+  const offset end = log.log_end_offset();
+  while (pos < end) {
+    auto r = log.read(pos, size_t(std::max(_core.config().offsets_load_buffer_size, 1 << 16)), end, true);
+    if (!r) {
+      lg().error("loading {} at {}: {}", p.tp(), pos.value(), r.error().message);
+      return;
+    }
+    std::span<const uint8_t> data(r->data);
+    if (data.empty()) return;
+    offset next = pos;
+    while (data.size() >= protocol::batch_header_size) {
+      auto h = protocol::parse_batch_header(data);
+      if (!h || h->total_size() > data.size()) break;
+      auto batch = data.first(h->total_size());
+      data = data.subspan(h->total_size());
+      next = offset{h->last_offset() + 1};
+      if (h->is_control()) continue;
+      auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
+        if (!rec.key) return;
+        auto key = group::decode_key(*rec.key);
+        if (!key) return;
+        if (auto* ok = std::get_if<group::offset_key>(&*key)) {
+          if (!rec.value) {
+            _coordinator->erase_offset(ok->group, ok->tp);
+            return;
+          }
+          if (auto v = group::decode_offset_value(*rec.value)) _coordinator->store_offset(ok->group, ok->tp, *v);
+        } else if (auto* gk = std::get_if<group::group_key>(&*key)) {
+          if (!rec.value) {
+            _coordinator->unload_group(gk->group);
+            return;
+          }
+          if (auto v = group::decode_group_value(*rec.value)) _coordinator->load_group(gk->group, *v);
+        }
+      });
+      if (!rr) lg().warn("loading {}: bad batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
+    }
+    if (next <= pos) return;  // no progress (should not happen)
+    pos = next;
+  }
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,73 @@
+// ConsumerGroupHeartbeat (key 68, KIP-848). v0: member epochs, server-side uniform assignor,
+// incremental revocation (a partition moves only after its previous owner stopped reporting it).
+// v1: subscribed topic regex (not supported yet: INVALID_REQUEST with a message).
+// Assignments travel as topic ids; the coordinator works with names.
+#include "gregor/protocol/messages/consumer_group_heartbeat.h"
+#include "../group_service.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::consumer_group_heartbeat_request;
+using resp_t = protocol::consumer_group_heartbeat_response;
+using protocol::error_code;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  group_service& groups = c.groups();
+  resp.heartbeat_interval_ms = c.config().group_consumer_heartbeat_interval_ms;
+  auto fail = [&](error_code e, std::string msg) {
+    resp.error_code = code(e);
+    resp.error_message = std::move(msg);
+    return resp;
+  };
+  if (req.group_id.empty()) co_return fail(error_code::invalid_request, "GroupId can't be empty.");
+  if (auto e = groups.check_coordinator(req.group_id); e != error_code::none) co_return fail(e, "");
+  if (req.subscribed_topic_regex && !req.subscribed_topic_regex->empty())
+    co_return fail(error_code::invalid_request, "SubscribedTopicRegex is not supported.");
+  if (req.server_assignor && *req.server_assignor != "uniform" && *req.server_assignor != "range")
+    co_return fail(error_code::unsupported_assignor, "Assignor " + *req.server_assignor + " is not supported.");
+  if (groups.coordinator().state_of(req.group_id).value_or(group::group_state::empty) != group::group_state::empty)
+    co_return fail(error_code::group_id_not_found, "Group " + req.group_id + " is a classic group.");
+  group::cg_heartbeat_input in;
+  in.group_id = req.group_id;
+  in.member_id = req.member_id;
+  in.member_epoch = req.member_epoch;
+  in.instance_id = req.instance_id;
+  in.client_id = ctx.header.client_id.value_or("");
+  in.client_host = client_host_of(ctx.conn.peer);
+  in.rebalance_timeout_ms = req.rebalance_timeout_ms;
+  in.subscribed_topics = req.subscribed_topic_names;
+  if (req.topic_partitions) {
+    in.owned.emplace();
+    for (const auto& t : *req.topic_partitions) {
+      std::string name;
+      if (!c.topic(t.topic_id, &name)) continue;
+      for (int32_t p : t.partitions) in.owned->insert(topic_partition{name, partition_id{p}});
+    }
+  }
+  auto out = groups.consumer_groups().heartbeat(std::move(in));
+  resp.error_code = code(out.error);
+  resp.member_id = out.member_id;
+  resp.member_epoch = out.member_epoch;
+  if (out.error != error_code::none) co_return resp;
+  if (out.assignment) {
+    auto& a = resp.assignment.emplace();
+    for (const auto& tp : *out.assignment) {
+      const topic_runtime* rt = c.topic(tp.topic);
+      if (!rt) continue;
+      if (a.topic_partitions.empty() || a.topic_partitions.back().topic_id != rt->id)
+        a.topic_partitions.emplace_back().topic_id = rt->id;
+      a.topic_partitions.back().partitions.push_back(tp.partition.value());
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route consumer_group_heartbeat_route() {
+  return make_route<req_t, resp_t, &handle, 0, 1>("ConsumerGroupHeartbeat");
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,53 @@
+// FindCoordinator (key 10). v1: key type (0 group, 1 transaction), error message, throttle time.
+// v3: flexible. v4: batched coordinator_keys with one answer each. v5/v6: new error semantics
+// (TRANSACTION_ABORTABLE, share groups); nothing changes for us.
+// The group coordinator is the leader of partition abs(hash(group)) % offsets.topic.num.partitions
+// of __consumer_offsets (created on first use), so moving that leadership moves the coordinator.
+#include "gregor/protocol/messages/find_coordinator.h"
+#include "../group_service.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::find_coordinator_request;
+using resp_t = protocol::find_coordinator_response;
+using protocol::error_code;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  group_service& groups = c.groups();
+  auto answer = [&](const std::string& key) {
+    resp_t::coordinator out;
+    out.key = key;
+    auto info = groups.find_coordinator(key, req.key_type, ctx.conn.listener_name);
+    out.error_code = code(info.error);
+    out.node_id = info.error == error_code::none ? info.node.value() : -1;
+    out.host = info.error == error_code::none ? info.host : "";
+    out.port = info.error == error_code::none ? info.port : -1;
+    if (req.key_type == 0 && key.empty()) {
+      out.error_code = code(error_code::invalid_request);
+      out.node_id = -1;
+      out.host = "";
+      out.port = -1;
+    }
+    return out;
+  };
+  if (ctx.version() >= 4) {
+    for (const auto& key : req.coordinator_keys) resp.coordinators.push_back(answer(key));
+    co_return resp;
+  }
+  auto one = answer(req.key);
+  resp.error_code = one.error_code;
+  resp.node_id = one.node_id;
+  resp.host = one.host;
+  resp.port = one.port;
+  co_return resp;
+}
+
+}  // namespace
+
+api_route find_coordinator_route() {
+  return make_route<req_t, resp_t, &handle, 0, 6>("FindCoordinator");
+}
+
+}  // namespace gregor::server

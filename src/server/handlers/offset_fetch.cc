@@ -1,0 +1,131 @@
+// OffsetFetch (key 9). v1: one group, listed partitions. v2: null topics = every committed
+// offset of the group, top-level error. v3: throttle time. v5: committed leader epoch. v6:
+// flexible. v7: require_stable (no pending transactional offsets exist yet, so always stable).
+// v8: several groups per request. v9: member id/epoch (consumer protocol; not checked for classic
+// groups). v10: topic ids. A partition without a committed offset answers -1 and "" metadata.
+#include "gregor/protocol/messages/offset_fetch.h"
+#include "../group_service.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::offset_fetch_request;
+using resp_t = protocol::offset_fetch_response;
+using protocol::error_code;
+
+struct fetched {
+  std::string topic;
+  uuid topic_id;
+  std::vector<std::pair<int32_t, std::optional<group::committed_offset>>> partitions;
+};
+
+// The offsets of one group: the asked topics/partitions, or all when `topics` is null.
+std::vector<fetched> lookup(core& c, group_service& groups, const std::string& group_id,
+                            const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics) {
+  std::vector<fetched> out;
+  auto& coord = groups.coordinator();
+  if (!topics) {
+    for (const auto& [tp, o] : coord.offsets_of(group_id)) {
+      if (out.empty() || out.back().topic != tp.topic) {
+        out.emplace_back().topic = tp.topic;
+        if (const auto* rt = c.topic(tp.topic)) out.back().topic_id = rt->id;
+      }
+      out.back().partitions.emplace_back(tp.partition.value(), o);
+    }
+    return out;
+  }
+  for (const auto& [name, parts] : *topics) {
+    auto& f = out.emplace_back();
+    f.topic = name;
+    if (const auto* rt = c.topic(name)) f.topic_id = rt->id;
+    for (int32_t p : parts)
+      f.partitions.emplace_back(p, coord.offset_of(group_id, topic_partition{name, partition_id{p}}));
+  }
+  return out;
+}
+
+template <class P>
+void fill_partition(P& out, int32_t index, const std::optional<group::committed_offset>& o) {
+  out.partition_index = index;
+  out.committed_offset = o ? o->offset : -1;
+  out.committed_leader_epoch = o ? o->leader_epoch : -1;
+  out.metadata = o ? o->metadata : std::string();
+  out.error_code = 0;
+}
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  resp_t resp;
+  group_service& groups = c.groups();
+  if (ctx.version() < 8) {
+    error_code e = req.group_id.empty() ? error_code::invalid_group_id
+                                        : groups.check_coordinator(req.group_id);
+    std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> asked;
+    if (req.topics) {
+      asked.emplace();
+      for (const auto& t : *req.topics) asked->emplace_back(t.name, t.partition_indexes);
+    }
+    if (e != error_code::none) {
+      resp.error_code = code(e);
+      if (ctx.version() < 2 && req.topics)  // v1 has no top-level error: every partition carries it
+        for (const auto& t : *req.topics) {
+          auto& tout = resp.topics.emplace_back();
+          tout.name = t.name;
+          for (int32_t p : t.partition_indexes) {
+            auto& pout = tout.partitions.emplace_back();
+            fill_partition(pout, p, std::nullopt);
+            pout.error_code = code(e);
+          }
+        }
+      co_return resp;
+    }
+    for (auto& f : lookup(c, groups, req.group_id, asked)) {
+      auto& tout = resp.topics.emplace_back();
+      tout.name = f.topic;
+      for (auto& [p, o] : f.partitions) fill_partition(tout.partitions.emplace_back(), p, o);
+    }
+    co_return resp;
+  }
+  const bool by_id = ctx.version() >= 10;
+  for (const auto& g : req.groups) {
+    auto& gout = resp.groups.emplace_back();
+    gout.group_id = g.group_id;
+    error_code e = g.group_id.empty() ? error_code::invalid_group_id
+                                      : groups.check_coordinator(g.group_id);
+    if (e != error_code::none) {
+      gout.error_code = code(e);
+      continue;
+    }
+    std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> asked;
+    std::vector<uuid> unknown_ids;
+    if (g.topics) {
+      asked.emplace();
+      for (const auto& t : *g.topics) {
+        std::string name = t.name;
+        if (by_id && !c.topic(t.topic_id, &name)) {
+          auto& tout = gout.topics.emplace_back();
+          tout.topic_id = t.topic_id;
+          for (int32_t p : t.partition_indexes) {
+            auto& pout = tout.partitions.emplace_back();
+            fill_partition(pout, p, std::nullopt);
+            pout.error_code = code(error_code::unknown_topic_id);
+          }
+          continue;
+        }
+        asked->emplace_back(name, t.partition_indexes);
+      }
+    }
+    for (auto& f : lookup(c, groups, g.group_id, asked)) {
+      auto& tout = gout.topics.emplace_back();
+      tout.name = f.topic;
+      tout.topic_id = f.topic_id;
+      for (auto& [p, o] : f.partitions) fill_partition(tout.partitions.emplace_back(), p, o);
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route offset_fetch_route() { return make_route<req_t, resp_t, &handle, 1, 10>("OffsetFetch"); }
+
+}  // namespace gregor::server
