@@ -1,0 +1,234 @@
+#include "http_admin.h"
+
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "gregor/base/log.h"
+#include "gregor/config/broker_config.h"
+#include "gregor/protocol/error_code.h"
+#include "core.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+http_admin::http_admin(asio::io_context& io, std::vector<std::string> listeners,
+                       metrics::registry& registry)
+    : _io(io), _listeners(std::move(listeners)), _registry(registry) {}
+
+http_admin::~http_admin() {
+  stop();
+  if (_owns_collectors) _registry.clear_collectors();
+}
+
+void http_admin::add_collector(metrics::collector c) {
+  _owns_collectors = true;
+  _registry.add_collector(std::move(c));
+}
+
+result<std::unique_ptr<http_admin>, std::string> start_http_admin(asio::io_context& io, core& c,
+                                                                   const net::tcp_server& kafka) {
+  auto admin = std::make_unique<http_admin>(io, c.config().http_listeners, metrics::registry::global());
+  metrics::add_process_collector(metrics::registry::global());
+  admin->add_collector([&c, &kafka](metrics::sample_writer& w) {
+    auto s = kafka.counters();
+    w.gauge("gregor_connections_active", "Open Kafka client connections.", {},
+            double(kafka.connection_count()));
+    w.counter("gregor_connections_accepted_total", "Kafka client connections accepted.", {},
+              double(s.accepted));
+    w.counter("gregor_connections_closed_total", "Kafka client connections closed.", {},
+              double(s.closed));
+    w.counter("gregor_network_bytes_in_total", "Bytes read from Kafka clients.", {}, double(s.bytes_in));
+    w.counter("gregor_network_bytes_out_total", "Bytes written to Kafka clients.", {},
+              double(s.bytes_out));
+    w.counter("gregor_network_frames_in_total", "Kafka request frames read.", {}, double(s.frames_in));
+    w.counter("gregor_network_frames_rejected_total", "Kafka request frames refused (size, memory).",
+              {}, double(s.rejected_frames));
+    double partitions = 0, leaders = 0;
+    w.gauge("gregor_topics", "Topics in the metadata image.", {}, double(c.image().topics().size()));
+    for (const auto& [name, t] : c.image().topics()) {
+      for (size_t i = 0; i < t.partitions.size(); ++i) {
+        replication::partition* p = c.partition(topic_partition{name, partition_id(int32_t(i))});
+        if (!p) continue;
+        ++partitions;
+        if (p->is_leader()) ++leaders;
+        metrics::labels l{{"topic", name}, {"partition", std::to_string(i)}};
+        w.gauge("gregor_partition_log_size_bytes", "Bytes on disk of a partition's log.", l,
+                double(p->log().size_bytes()));
+        w.gauge("gregor_partition_log_end_offset", "Next offset to be written, per partition.", l,
+                double(p->log().log_end_offset().value()));
+        w.gauge("gregor_partition_high_watermark", "High watermark, per partition.", l,
+                double(p->high_watermark().value()));
+      }
+    }
+    w.gauge("gregor_partitions", "Partition replicas hosted by this broker.", {}, partitions);
+    w.gauge("gregor_partitions_leader", "Partitions this broker leads.", {}, leaders);
+  });
+  if (auto r = admin->start(); !r) return failure{r.error()};
+  admin->set_health(http_admin::health::serving);
+  return admin;
+}
+
+result<void, std::string> http_admin::start() {
+  for (const auto& text : _listeners) {
+    config::listener l;
+    if (auto why = config::parse_listener(text, l); !why.empty())
+      return failure{fmt::format("http listener '{}': {}", text, why)};
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(l.host.empty() ? "0.0.0.0" : l.host, ec);
+    if (ec) {
+      // A host name: resolve it once.
+      tcp::resolver resolver(_io);
+      auto results = resolver.resolve(l.host, std::to_string(l.port), ec);
+      if (ec || results.empty())
+        return failure{fmt::format("http listener '{}': cannot resolve host: {}", text, ec.message())};
+      addr = results.begin()->endpoint().address();
+    }
+    tcp::endpoint ep(addr, uint16_t(l.port));
+    auto& acceptor = _acceptors.emplace_back(_io);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return failure{fmt::format("cannot listen on {}: {}", text, ec.message())};
+    _ports.push_back(acceptor.local_endpoint().port());
+    log::get("http").info("admin listening on http://{}:{}", ep.address().to_string(), _ports.back());
+    asio::co_spawn(_io, accept_loop(acceptor), asio::detached);
+  }
+  return ok;
+}
+
+void http_admin::stop() {
+  if (_stopped) return;
+  _stopped = true;
+  boost::system::error_code ec;
+  for (auto& a : _acceptors) a.close(ec);
+  for (auto& w : _sessions)
+    if (auto s = w.lock()) s->close(ec);
+  _sessions.clear();
+}
+
+asio::awaitable<void> http_admin::accept_loop(tcp::acceptor& acceptor) {
+  while (!_stopped) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (_stopped || ec == asio::error::operation_aborted) co_return;
+      log::get("http").warn("accept failed: {}", ec.message());
+      continue;
+    }
+    auto s = std::make_shared<tcp::socket>(std::move(socket));
+    // Forget sessions that have ended so the list stays small.
+    _sessions.remove_if([](const auto& w) { return w.expired(); });
+    _sessions.push_back(s);
+    asio::co_spawn(_io, session(s), asio::detached);
+  }
+}
+
+asio::awaitable<void> http_admin::session(std::shared_ptr<tcp::socket> socket) {
+  beast::flat_buffer buffer(8192);
+  for (;;) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(16 * 1024);
+    auto [rec, n] = co_await http::async_read(*socket, buffer, parser,
+                                              asio::as_tuple(asio::use_awaitable));
+    if (rec) co_return;  // closed, malformed or stopped: nothing to answer
+    const auto& req = parser.get();
+    http::response<http::string_body> res;
+    res.version(req.version());
+    res.keep_alive(req.keep_alive());
+    res.set(http::field::server, "gregor");
+    std::string_view target(req.target().data(), req.target().size());
+    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      res.result(http::status::method_not_allowed);
+      res.set(http::field::allow, "GET, HEAD");
+      res.body() = "method not allowed\n";
+    } else if (target == "/metrics") {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = _registry.render();
+    } else if (target == "/health" || target == "/healthz") {
+      const char* state = _health == health::serving    ? "serving"
+                          : _health == health::starting ? "starting"
+                                                        : "stopping";
+      res.result(_health == health::serving ? http::status::ok : http::status::service_unavailable);
+      res.set(http::field::content_type, "text/plain; charset=utf-8");
+      res.body() = std::string(state) + "\n";
+    } else {
+      res.result(http::status::not_found);
+      res.set(http::field::content_type, "text/plain; charset=utf-8");
+      res.body() = "not found: try /metrics or /health\n";
+    }
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    auto [wec, wn] = co_await http::async_write(*socket, res, asio::as_tuple(asio::use_awaitable));
+    if (wec || !res.keep_alive()) {
+      boost::system::error_code ignored;
+      socket->shutdown(tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
+  }
+}
+
+void record_request(std::string_view api, int16_t version, const net::connection_info& conn,
+                    const std::optional<std::string>& client_id,
+                    std::chrono::steady_clock::duration elapsed, const net::frame_outcome& out) {
+  // Route names are static strings, so the metric objects are looked up once per API.
+  struct api_metrics {
+    metrics::counter* requests;
+    metrics::histogram* latency;
+    metrics::counter* failed;
+  };
+  thread_local std::unordered_map<std::string_view, api_metrics> cache;
+  auto it = cache.find(api);
+  if (it == cache.end()) {
+    auto& reg = metrics::registry::global();
+    metrics::labels l{{"api", std::string(api)}};
+    api_metrics m{
+        &reg.counter("gregor_requests_total", "Kafka requests handled, per API.", l),
+        &reg.histogram("gregor_request_latency_seconds", "Kafka request handling latency, per API.", l),
+        &reg.counter("gregor_requests_failed_total",
+                     "Kafka requests answered by closing the connection, per API.", l)};
+    it = cache.emplace(api, m).first;
+  }
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  it->second.requests->inc();
+  it->second.latency->observe(seconds);
+  if (out.what == net::frame_outcome::kind::close) it->second.failed->inc();
+  auto& logger = log::get("request");
+  if (logger.should_log(spdlog::level::debug))
+    logger.debug("api={} v={} client={} peer={} latency_us={} outcome={}", api, version,
+                 client_id.value_or("-"), conn.peer,
+                 std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(),
+                 out.what == net::frame_outcome::kind::close         ? "close"
+                 : out.what == net::frame_outcome::kind::no_response ? "no_response"
+                                                                     : "respond");
+}
+
+void record_produced(const std::string& topic, size_t bytes, int64_t records) {
+  auto& reg = metrics::registry::global();
+  metrics::labels l{{"topic", topic}};
+  reg.counter("gregor_topic_bytes_in_total", "Record batch bytes appended, per topic.", l)
+      .inc(double(bytes));
+  reg.counter("gregor_topic_records_in_total", "Records appended, per topic.", l)
+      .inc(double(records));
+}
+
+void record_error(std::string_view api, int16_t error_code) {
+  if (error_code == 0) return;
+  metrics::registry::global()
+      .counter("gregor_errors_total", "Kafka error codes returned, per API and error.",
+               {{"api", std::string(api)},
+                {"error", std::string(protocol::error_name(protocol::error_code(error_code)))}})
+      .inc();
+}
+
+}  // namespace gregor::server

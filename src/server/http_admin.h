@@ -1,0 +1,83 @@
+#pragma once
+// http_admin: the HTTP admin listener (http.listeners, Boost.Beast). Serves
+//   GET /metrics  the metrics registry in Prometheus text format (0.0.4)
+//   GET /health   200 "serving" while serving, 503 "starting"/"stopping" otherwise
+// and 404/405 for anything else. Owned by the broker, which sets the health state as it starts and
+// stops. Runs on the broker's io_context thread (so scrape-time collectors may read core).
+//
+// Also home of the per-request instrumentation the dispatcher calls (record_request) and the
+// per-topic produce counters (record_produced), which write into metrics::registry::global().
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "gregor/base/result.h"
+#include "gregor/metrics/registry.h"
+#include "gregor/net/tcp_server.h"
+
+namespace gregor::server {
+
+class core;
+
+class http_admin {
+ public:
+  enum class health { starting, serving, stopping };
+
+  // listeners: "http://host:port" (port 0 = ephemeral), as validated by the config module.
+  http_admin(boost::asio::io_context& io, std::vector<std::string> listeners,
+             metrics::registry& registry);
+  ~http_admin();
+
+  // Binds every listener and starts accepting; the error names the address.
+  result<void, std::string> start();
+  std::vector<uint16_t> bound_ports() const { return _ports; }
+  void set_health(health h) { _health = h; }
+  health current_health() const { return _health; }
+  // Closes the acceptors and every open admin connection. Call on the io thread.
+  void stop();
+  // Registers a scrape-time collector that is removed when this admin goes away.
+  void add_collector(metrics::collector c);
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> session(std::shared_ptr<boost::asio::ip::tcp::socket> socket);
+
+  boost::asio::io_context& _io;
+  std::vector<std::string> _listeners;
+  metrics::registry& _registry;
+  std::list<boost::asio::ip::tcp::acceptor> _acceptors;
+  std::list<std::weak_ptr<boost::asio::ip::tcp::socket>> _sessions;
+  std::vector<uint16_t> _ports;
+  health _health = health::starting;
+  bool _stopped = false;
+  bool _owns_collectors = false;
+};
+
+// Builds the broker's admin listener from core.config().http_listeners (none: a stopped admin that
+// only tracks health), registers the broker collectors (connections, network counters, partitions,
+// log size and offsets per partition, process RSS/CPU) and starts it in the serving state.
+result<std::unique_ptr<http_admin>, std::string> start_http_admin(boost::asio::io_context& io,
+                                                                   core& c,
+                                                                   const net::tcp_server& kafka);
+
+// Dispatcher instrumentation (`api` must be a static string: route names are): one Kafka request finished (count, latency histogram per API,
+// failures = connection closed instead of answered) plus the debug-level request log line.
+void record_request(std::string_view api, int16_t version, const net::connection_info& conn,
+                    const std::optional<std::string>& client_id,
+                    std::chrono::steady_clock::duration elapsed, const net::frame_outcome& out);
+
+// Produce instrumentation: bytes and records appended to a topic.
+void record_produced(const std::string& topic, size_t bytes, int64_t records);
+// A Kafka error code returned by a handler, counted per API and error name.
+void record_error(std::string_view api, int16_t error_code);
+
+}  // namespace gregor::server
