@@ -46,3 +46,9 @@ bench: setup build
 
 clean:
 	rm -rf build build-asan
+
+# Builds the container image with podman and runs kcat against it (slow: a Release build inside
+# the image; not part of `make test`). See docker/test-container.sh.
+.PHONY: test-container
+test-container:
+	docker/test-container.sh

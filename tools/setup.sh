@@ -26,4 +26,9 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# franz-go for tests/go (Go is optional): fetched once from the Go module proxy into the cache.
+if command -v go >/dev/null 2>&1; then
+  (cd "$(dirname "$0")/../tests/go/franz_idempotence" && go mod download) ||
+    echo "setup: 'go mod download' failed; the franz-go test fetches its modules when it runs"
+fi
 echo "setup: all dependencies present"

@@ -7,6 +7,8 @@
 
 #include "core.h"
 #include "dispatcher.h"
+#include "log_maintenance.h"
+#include "http_admin.h"
 #include "gregor/base/log.h"
 #include "gregor/net/tcp_server.h"
 
@@ -36,6 +38,8 @@ struct broker::impl {
   dispatcher disp;
   std::unique_ptr<net::tcp_server> server;
   bool stopping = false;
+  std::unique_ptr<http_admin> admin;  // after server and core: destroyed first
+  std::unique_ptr<log_maintenance> maintenance;  // flush timer, retention, checkpoints
 };
 
 broker::broker(config::broker_config cfg) : _impl(std::make_unique<impl>(std::move(cfg))) {}
@@ -43,6 +47,8 @@ broker::~broker() = default;
 
 result<void, std::string> broker::start() {
   if (auto r = _impl->c.open(); !r) return r;
+  _impl->maintenance = std::make_unique<log_maintenance>(_impl->c);
+  _impl->maintenance->start();
   _impl->server = std::make_unique<net::tcp_server>(_impl->io, _impl->net_options(), _impl->disp);
   if (auto r = _impl->server->start(); !r) return r;
   _impl->c.set_bound_ports(_impl->server->bound_ports());
@@ -51,6 +57,9 @@ result<void, std::string> broker::start() {
     log::get("server").info("listening on {}://{}:{}", l.name, l.host.empty() ? "0.0.0.0" : l.host,
                             _impl->server->bound_ports().at(i));
   }
+  auto admin = start_http_admin(_impl->io, _impl->c, *_impl->server);
+  if (!admin) return failure{admin.error()};
+  _impl->admin = std::move(*admin);
   return ok;
 }
 
@@ -60,15 +69,19 @@ void broker::request_stop() {
   asio::post(_impl->io, [this] {
     if (_impl->stopping) return;
     _impl->stopping = true;
+    if (_impl->admin) _impl->admin->set_health(http_admin::health::stopping);
     log::get("server").info("stopping: no new connections, finishing in-flight requests");
     _impl->server->stop_accepting();
     _impl->c.waiters().notify_all();
+    _impl->c.stop_groups();
     asio::co_spawn(
         _impl->io,
         [this]() -> asio::awaitable<void> {
           co_await _impl->server->drain_and_close(10000);
+          if (_impl->maintenance) _impl->maintenance->stop();
           _impl->c.close();
           log::get("server").info("stopped cleanly");
+          if (_impl->admin) _impl->admin->stop();
           _impl->io.stop();
         },
         asio::detached);

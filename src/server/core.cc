@@ -15,6 +15,15 @@ storage::log_config to_log_config(const config::topic_settings& s) {
   c.segment_index_bytes = s.segment_index_bytes;
   c.flush_messages = s.flush_messages;
   c.flush_ms = s.flush_ms;
+  c.retention_ms = s.retention_ms;
+  c.retention_bytes = s.retention_bytes;
+  c.delete_enabled = s.delete_enabled();
+  c.compact = s.compact();
+  c.delete_retention_ms = s.delete_retention_ms;
+  c.min_compaction_lag_ms = s.min_compaction_lag_ms;
+  c.max_compaction_lag_ms = s.max_compaction_lag_ms;
+  c.min_cleanable_dirty_ratio = s.min_cleanable_dirty_ratio;
+  c.file_delete_delay_ms = s.file_delete_delay_ms;
   return c;
 }
 
@@ -50,6 +59,7 @@ result<void, std::string> core::open() {
 
 void core::close() {
   _waiters.notify_all();
+  snapshot_producers();
   if (_logs) {
     if (auto r = _logs->close_all(); !r) lg().error("closing logs: {}", r.error().message);
   }

@@ -56,6 +56,17 @@ class core {
   controller::metadata_store& metadata() { return *_metadata; }
   const controller::metadata_image& image() const { return _metadata->image(); }
   fetch_waiters& waiters() { return _waiters; }
+  // The log directory and the hosted replicas (log_maintenance.cc: flush, retention, checkpoints).
+  storage::log_manager& logs() { return *_logs; }
+  replication::partition_manager& partitions() { return *_partitions; }
+  // Consumer groups and committed offsets (group_service.cc; created and started on first use).
+  class group_service& groups();
+  // Wakes parked JoinGroup/SyncGroup requests and stops the group timers (graceful stop).
+  void stop_groups();
+  // Producer ids and per-partition idempotence state (idempotence.cc; created on first use).
+  class idempotence& producers();
+  // Snapshots the producer state of every loaded partition (graceful stop, before logs close).
+  void snapshot_producers();
   clock& clk() { return _clock; }
   node_id self() const { return _cfg.node_id; }
 
@@ -74,6 +85,8 @@ class core {
   std::unordered_map<std::string, topic_runtime> _topics;
   fetch_waiters _waiters;
   std::vector<uint16_t> _bound_ports;
+  std::shared_ptr<class idempotence> _producers;  // shared_ptr: the type is incomplete here
+  std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here
 };
 
 // Builds the storage config of a topic from its effective settings.

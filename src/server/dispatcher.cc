@@ -5,6 +5,7 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/api_versions.h"
 #include "route.h"
+#include "http_admin.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -55,7 +56,11 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
     co_return close_connection(fmt::format("malformed request header: {}", r.error()));
   request_context ctx{conn, header, {}};
   try {
-    co_return co_await route->invoke(_core, ctx, r);
+    const auto started = std::chrono::steady_clock::now();
+    net::frame_outcome out = co_await route->invoke(_core, ctx, r);
+    record_request(route->name, version, conn, header.client_id,
+                   std::chrono::steady_clock::now() - started, out);
+    co_return out;
   } catch (const std::exception& e) {
     log::get("server").error("{} v{} from {} failed: {}", route->name, version, conn.peer,
                              e.what());

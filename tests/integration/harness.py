@@ -74,6 +74,7 @@ class gregor_process:
         self.stderr_path = self.work_dir / "gregor.stderr"
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.http_port = free_port()  # HTTP admin listener (/metrics, /health)
         self.binary = Path(binary or gregor_binary())
         self.extra_sets = dict(extra_sets or {})
         self.proc: subprocess.Popen | None = None
@@ -85,6 +86,7 @@ class gregor_process:
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.log_dir),
             "node.id": "1",
+            "http.listeners": f"http://127.0.0.1:{self.http_port}",
         }
         sets.update(self.extra_sets)
         cmd = [str(self.binary), "serve"]

@@ -20,7 +20,9 @@ TOOLS = harness.REPO_ROOT / "tests" / "tools"
 
 
 def _mvn_test(bootstrap: str, offline: bool) -> subprocess.CompletedProcess:
-    idempotence = "true" if (harness.external_bootstrap() or os.environ.get("GREGOR_IDEMPOTENCE") == "1") else "false"
+    # Gregor serves InitProducerId and checks sequences (issue 7): the default (idempotent) Java
+    # producer runs unless GREGOR_IDEMPOTENCE=0 turns it off.
+    idempotence = "false" if os.environ.get("GREGOR_IDEMPOTENCE") == "0" else "true"
     cmd = ["mvn", "-B", "-q", "-f", str(JAVA_PROJECT / "pom.xml"), "test",
            f"-Dbootstrap={bootstrap}", f"-Dtest.idempotence={idempotence}"]
     if offline:

@@ -14,6 +14,26 @@ api_route delete_topics_route();
 api_route create_partitions_route();
 api_route describe_configs_route();
 api_route describe_cluster_route();
+// Log durability and runtime topic configs (delete_records.cc, alter_configs.cc, ...).
+api_route delete_records_route();
+api_route alter_configs_route();
+api_route incremental_alter_configs_route();
+// Consumer groups and committed offsets (group_service.h).
+api_route find_coordinator_route();
+api_route join_group_route();
+api_route sync_group_route();
+api_route heartbeat_route();
+api_route leave_group_route();
+api_route offset_commit_route();
+api_route offset_fetch_route();
+api_route offset_delete_route();
+api_route list_groups_route();
+api_route describe_groups_route();
+api_route delete_groups_route();
+api_route consumer_group_heartbeat_route();
+api_route consumer_group_describe_route();
+api_route init_producer_id_route();
+api_route describe_producers_route();
 
 inline int16_t code(protocol::error_code e) { return protocol::code_of(e); }
 

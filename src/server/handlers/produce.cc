@@ -7,6 +7,8 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/produce.h"
 #include "handlers.h"
+#include "../idempotence.h"
+#include "../http_admin.h"
 
 namespace gregor::server {
 namespace {
@@ -105,6 +107,17 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
                   "transactions are not supported by this broker yet");
         continue;
       }
+      // Idempotence (idempotence.cc): a retry already in the log gets its original offset.
+      auto idem = c.producers().check(*p, *valid);
+      if (idem.error != error_code::none) {
+        set_error(pout, idem.error, idem.message);
+        continue;
+      }
+      if (idem.duplicate_of) {
+        pout.error_code = 0;
+        pout.base_offset = idem.duplicate_of->first_offset.value();
+        continue;
+      }
       int64_t append_time = -1;
       if (rt->log_append_time) {
         append_time = now_ms;
@@ -125,9 +138,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       pout.base_offset = appended->base_offset.value();
       pout.log_append_time_ms = append_time;
       pout.log_start_offset = appended->log_start_offset.value();
+      c.producers().record(*p, *valid, appended->base_offset);
       c.waiters().notify(tp);
+      record_produced(name, bytes.size(), appended->last_offset.value() - appended->base_offset.value() + 1);
     }
   }
+  for (const auto& t : resp.responses)
+    for (const auto& p : t.partition_responses) record_error("Produce", p.error_code);
   if (req.acks == 0) co_return std::nullopt;
   co_return resp;
 }

@@ -13,6 +13,12 @@ std::vector<api_route> build() {
       metadata_route(),      api_versions_route(),    create_topics_route(),
       delete_topics_route(), describe_configs_route(), create_partitions_route(),
       describe_cluster_route(),
+      delete_records_route(), alter_configs_route(), incremental_alter_configs_route(),
+      find_coordinator_route(), join_group_route(), sync_group_route(), heartbeat_route(),
+      leave_group_route(), offset_commit_route(), offset_fetch_route(), offset_delete_route(),
+      list_groups_route(), describe_groups_route(), delete_groups_route(),
+      consumer_group_heartbeat_route(), consumer_group_describe_route(),
+      init_producer_id_route(), describe_producers_route(),
   };
   std::sort(routes.begin(), routes.end(),
             [](const api_route& a, const api_route& b) { return a.key < b.key; });
