@@ -132,6 +132,24 @@ const topic_runtime* core::topic(uuid id, std::string* name_out) const {
   return topic(t->name);
 }
 
+result<replication::partition*, protocol::error_code> core::leader_partition(
+    const topic_partition& tp, int32_t current_leader_epoch) {
+  using protocol::error_code;
+  replication::partition* p = topic(tp.topic) ? _partitions->get(tp) : nullptr;
+  if (!p) return failure{error_code::unknown_topic_or_partition};
+  if (!p->is_leader()) return failure{error_code::not_leader_or_follower};
+  if (current_leader_epoch >= 0 && current_leader_epoch != p->epoch().value())
+    return failure{current_leader_epoch < p->epoch().value() ? error_code::fenced_leader_epoch
+                                                             : error_code::unknown_leader_epoch};
+  return p;
+}
+
+config::listener core::endpoint_of(const controller::broker_info& b,
+                                   const std::string& listener_name) const {
+  if (b.id == self()) return advertised_for(listener_name);
+  return config::listener{listener_name, b.host, b.port};
+}
+
 config::listener core::advertised_for(const std::string& listener_name) const {
   const auto& adv = _cfg.advertised_listeners.empty() ? _cfg.listeners : _cfg.advertised_listeners;
   config::listener out{"PLAINTEXT", "localhost", 9092};

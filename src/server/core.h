@@ -50,6 +50,11 @@ class core {
   const topic_runtime* topic(const std::string& name) const;
   const topic_runtime* topic(uuid id, std::string* name_out) const;
   replication::partition* partition(const topic_partition& tp) { return _partitions->get(tp); }
+  // The replica a client request must reach: this broker's leader replica of tp, checked against
+  // the client's current leader epoch (-1 = unchecked). Errors: UNKNOWN_TOPIC_OR_PARTITION,
+  // NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH (client behind), UNKNOWN_LEADER_EPOCH (ahead).
+  result<replication::partition*, protocol::error_code> leader_partition(
+      const topic_partition& tp, int32_t current_leader_epoch = -1);
 
   boost::asio::io_context& io() { return _io; }
   const config::broker_config& config() const { return _cfg; }
@@ -72,6 +77,9 @@ class core {
 
   // The host and port this broker advertises on the named listener (the connection's listener).
   config::listener advertised_for(const std::string& listener_name) const;
+  // A broker's host and port as clients on this listener must see them.
+  config::listener endpoint_of(const controller::broker_info& b,
+                               const std::string& listener_name) const;
   // Ports actually bound (set by the broker after listening; used when a listener asked for port 0).
   void set_bound_ports(std::vector<uint16_t> ports);
 

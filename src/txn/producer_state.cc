@@ -10,8 +10,11 @@
 namespace gregor::txn {
 namespace {
 
+// Sequences wrap from INT32_MAX to 0. Compared in 64 bits: `last + 1` on INT32_MAX would be
+// signed overflow, which the optimiser may assume never happens.
 bool in_sequence(int32_t last, int32_t next) {
-  return next == last + 1 || (next == 0 && last == std::numeric_limits<int32_t>::max());
+  return int64_t(next) == int64_t(last) + 1 ||
+         (next == 0 && last == std::numeric_limits<int32_t>::max());
 }
 
 class writer {

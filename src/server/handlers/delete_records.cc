@@ -27,16 +27,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = part.partition_index;
       pout.low_watermark = -1;
-      replication::partition* p =
-          rt ? c.partition(topic_partition{topic.name, partition_id{part.partition_index}}) : nullptr;
-      if (!p) {
-        pout.error_code = code(error_code::unknown_topic_or_partition);
+      auto leader = c.leader_partition(topic_partition{topic.name, partition_id{part.partition_index}});
+      if (!leader) {
+        pout.error_code = code(leader.error());
         continue;
       }
-      if (!p->is_leader()) {
-        pout.error_code = code(error_code::not_leader_or_follower);
-        continue;
-      }
+      replication::partition* p = *leader;
       if (!rt->settings.delete_enabled()) {
         pout.error_code = code(error_code::policy_violation);
         continue;

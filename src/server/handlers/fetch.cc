@@ -50,24 +50,13 @@ void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
         continue;
       }
       topic_partition tp{name, partition_id{part.partition}};
-      replication::partition* p = c.partition(tp);
-      if (!p) {
-        pout.error_code = code(error_code::unknown_topic_or_partition);
+      auto leader = c.leader_partition(tp, part.current_leader_epoch);
+      if (!leader) {
+        pout.error_code = code(leader.error());
         pass.any_error = true;
         continue;
       }
-      if (!p->is_leader()) {
-        pout.error_code = code(error_code::not_leader_or_follower);
-        pass.any_error = true;
-        continue;
-      }
-      if (part.current_leader_epoch >= 0 && part.current_leader_epoch != p->epoch().value()) {
-        pout.error_code = code(part.current_leader_epoch < p->epoch().value()
-                                   ? error_code::fenced_leader_epoch
-                                   : error_code::unknown_leader_epoch);
-        pass.any_error = true;
-        continue;
-      }
+      replication::partition* p = *leader;
       const offset hw = p->high_watermark();
       const offset upper = read_committed ? p->last_stable_offset() : hw;
       pout.high_watermark = hw.value();

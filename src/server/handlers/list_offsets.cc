@@ -25,28 +25,18 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& topic : req.topics) {
     auto& tout = resp.topics.emplace_back();
     tout.name = topic.name;
-    const topic_runtime* rt = c.topic(topic.name);
     for (const auto& part : topic.partitions) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = part.partition_index;
       pout.timestamp = -1;
       pout.offset = -1;
-      replication::partition* p =
-          rt ? c.partition(topic_partition{topic.name, partition_id{part.partition_index}}) : nullptr;
-      if (!p) {
-        pout.error_code = code(error_code::unknown_topic_or_partition);
+      auto leader = c.leader_partition(topic_partition{topic.name, partition_id{part.partition_index}},
+                                       part.current_leader_epoch);
+      if (!leader) {
+        pout.error_code = code(leader.error());
         continue;
       }
-      if (!p->is_leader()) {
-        pout.error_code = code(error_code::not_leader_or_follower);
-        continue;
-      }
-      if (part.current_leader_epoch >= 0 && part.current_leader_epoch != p->epoch().value()) {
-        pout.error_code = code(part.current_leader_epoch < p->epoch().value()
-                                   ? error_code::fenced_leader_epoch
-                                   : error_code::unknown_leader_epoch);
-        continue;
-      }
+      replication::partition* p = *leader;
       pout.leader_epoch = p->epoch().value();
       const offset latest = read_committed ? p->last_stable_offset() : p->high_watermark();
       std::optional<int64_t> found_offset;

@@ -36,14 +36,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& [id, b] : c.image().brokers()) {
     auto& out = resp.brokers.emplace_back();
     out.node_id = id.value();
-    if (id == c.self()) {
-      auto adv = c.advertised_for(ctx.conn.listener_name);
-      out.host = adv.host;
-      out.port = adv.port;
-    } else {
-      out.host = b.host;
-      out.port = b.port;
-    }
+    auto endpoint = c.endpoint_of(b, ctx.conn.listener_name);
+    out.host = endpoint.host;
+    out.port = endpoint.port;
     out.rack = b.rack;
   }
   resp.cluster_id = c.image().cluster_id();

@@ -50,15 +50,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         continue;
       }
       topic_partition tp{name, partition_id{part.index}};
-      replication::partition* p = c.partition(tp);
-      if (!p) {
-        set_error(pout, error_code::unknown_topic_or_partition);
+      auto leader = c.leader_partition(tp);
+      if (!leader) {
+        set_error(pout, leader.error());
         continue;
       }
-      if (!p->is_leader()) {
-        set_error(pout, error_code::not_leader_or_follower);
-        continue;
-      }
+      replication::partition* p = *leader;
       pout.log_start_offset = p->log().log_start_offset().value();
       if (!part.records.has_value() || part.records->empty()) {
         set_error(pout, error_code::invalid_record, "empty record set");
