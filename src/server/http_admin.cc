@@ -222,6 +222,15 @@ void record_produced(const std::string& topic, size_t bytes, int64_t records) {
       .inc(double(records));
 }
 
+void record_fetched(const std::string& topic, size_t bytes, int64_t records) {
+  auto& reg = metrics::registry::global();
+  metrics::labels l{{"topic", topic}};
+  reg.counter("gregor_topic_bytes_out_total", "Record batch bytes returned by Fetch, per topic.", l)
+      .inc(double(bytes));
+  reg.counter("gregor_topic_records_out_total", "Records returned by Fetch, per topic.", l)
+      .inc(double(records));
+}
+
 void record_error(std::string_view api, int16_t error_code) {
   if (error_code == 0) return;
   metrics::registry::global()

@@ -77,6 +77,8 @@ void record_request(std::string_view api, int16_t version, const net::connection
 
 // Produce instrumentation: bytes and records appended to a topic.
 void record_produced(const std::string& topic, size_t bytes, int64_t records);
+// Per-topic consume counters: bytes and records returned by Fetch (whole batches, as sent).
+void record_fetched(const std::string& topic, size_t bytes, int64_t records);
 // A Kafka error code returned by a handler, counted per API and error name.
 void record_error(std::string_view api, int16_t error_code);
 

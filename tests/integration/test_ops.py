@@ -102,6 +102,12 @@ def test_metrics_is_prometheus_text_and_counters_move_with_traffic(gregor_factor
     assert after['gregor_requests_total{api="Produce"}'] > before.get('gregor_requests_total{api="Produce"}', 0)
     assert after[f'gregor_topic_records_in_total{{topic="{topic}"}}'] == 50
     assert after[f'gregor_topic_bytes_in_total{{topic="{topic}"}}'] > 0
+    consumed = clients.consume_all(g.bootstrap, topic, partitions=2, expected=50)
+    assert len(consumed) == 50
+    after = metrics(g)
+    assert after[f'gregor_topic_records_out_total{{topic="{topic}"}}'] >= 50
+    assert after[f'gregor_topic_bytes_out_total{{topic="{topic}"}}'] >= \
+        after[f'gregor_topic_bytes_in_total{{topic="{topic}"}}']
     assert after['gregor_request_latency_seconds_count{api="Produce"}'] >= 1
     assert after['gregor_request_latency_seconds_bucket{api="Produce",le="+Inf"}'] == \
         after['gregor_request_latency_seconds_count{api="Produce"}']

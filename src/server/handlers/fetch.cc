@@ -5,9 +5,12 @@
 // v15: replica state (tagged). v16: node endpoints. v17: replica directory id.
 // Whole batches are returned; the client skips records below its fetch offset. Long polling: when
 // fewer than min_bytes are available the request parks until an append or max_wait_ms.
+#include <map>
+
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/fetch.h"
 #include "handlers.h"
+#include "../http_admin.h"
 
 namespace gregor::server {
 namespace {
@@ -21,7 +24,20 @@ struct fetch_pass {
   std::vector<std::vector<uint8_t>> buffers;
   size_t bytes = 0;
   bool any_error = false;
+  // Bytes and records returned per topic, for the metrics of the pass that is finally sent.
+  std::map<std::string, std::pair<size_t, int64_t>> out_by_topic;
 };
+
+// Records in whole batches laid back to back (the batch headers carry the counts).
+int64_t count_records(std::span<const uint8_t> data) {
+  int64_t n = 0;
+  while (auto h = protocol::parse_batch_header(data)) {
+    if (h->total_size() > data.size()) break;
+    n += h->records_count;
+    data = data.subspan(h->total_size());
+  }
+  return n;
+}
 
 void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
               std::vector<topic_partition>& wanted) {
@@ -88,6 +104,9 @@ void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
       }
       if (data->data.empty()) continue;
       pass.bytes += data->data.size();
+      auto& out = pass.out_by_topic[name];
+      out.first += data->data.size();
+      out.second += count_records(data->data);
       budget = budget > data->data.size() ? budget - data->data.size() : 0;
       pass.buffers.push_back(std::move(data->data));
       const auto& buf = pass.buffers.back();
@@ -137,6 +156,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
   for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
+  for (const auto& [topic, out] : pass->out_by_topic) record_fetched(topic, out.first, out.second);
   resp_t out = std::move(pass->resp);
   co_return out;
 }
