@@ -180,6 +180,10 @@ error_code group_service::check_coordinator(const std::string& group_id) {
   return error_code::none;
 }
 
+error_code group_service::check_group(const std::string& group_id) {
+  return group_id.empty() ? error_code::invalid_group_id : check_coordinator(group_id);
+}
+
 // ---- parking ----
 asio::awaitable<void> group_service::park(uint64_t ticket, const std::shared_ptr<waiter>& w,
                                           int64_t timeout_ms) {

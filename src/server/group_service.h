@@ -53,6 +53,9 @@ class group_service {
   // NONE when this broker coordinates the group; NOT_COORDINATOR otherwise;
   // COORDINATOR_NOT_AVAILABLE while the offsets topic cannot be used.
   protocol::error_code check_coordinator(const std::string& group_id);
+  // The guard of the group APIs that name one group: INVALID_GROUP_ID for an empty id, else
+  // check_coordinator.
+  protocol::error_code check_group(const std::string& group_id);
 
   boost::asio::awaitable<group::join_output> join(group::join_input in);
   boost::asio::awaitable<group::sync_output> sync(group::sync_input in);

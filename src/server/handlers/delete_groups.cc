@@ -17,7 +17,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& id : req.groups_names) {
     auto& out = resp.results.emplace_back();
     out.group_id = id;
-    error_code e = id.empty() ? error_code::invalid_group_id : groups.check_coordinator(id);
+    error_code e = groups.check_group(id);
     if (e == error_code::none && groups.consumer_groups().has_group(id)) {
       e = groups.consumer_groups().delete_group(id);
       if (e == error_code::none && !groups.coordinator().has_group(id)) {

@@ -15,11 +15,7 @@ using protocol::error_code;
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   group_service& groups = c.groups();
-  if (req.group_id.empty()) {
-    resp.error_code = code(error_code::invalid_group_id);
-    co_return resp;
-  }
-  if (auto e = groups.check_coordinator(req.group_id); e != error_code::none) {
+  if (auto e = groups.check_group(req.group_id); e != error_code::none) {
     resp.error_code = code(e);
     co_return resp;
   }
