@@ -655,7 +655,8 @@ group_snapshot group_coordinator::snapshot(const group& g) const {
 error_code group_coordinator::validate_commit(const std::string& group_id, int32_t generation,
                                               const std::string& member_id,
                                               const std::optional<std::string>& instance_id) {
-  if (group_id.empty()) return error_code::invalid_group_id;
+  // The empty group id is accepted, as Kafka 4.x does (backwards compatibility): "" can never
+  // join, so only simple commits (generation -1) succeed for it.
   group* g = find(group_id);
   if (!g) return generation < 0 ? error_code::none : error_code::illegal_generation;
   if (g->state == group_state::dead) return error_code::coordinator_not_available;

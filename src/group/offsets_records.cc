@@ -1,5 +1,6 @@
 #include "gregor/group/offsets_records.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace gregor::group {
@@ -22,6 +23,28 @@ class writer {
     i32(int32_t(b.size()));
     _out.insert(_out.end(), b.begin(), b.end());
   }
+  void i8(int8_t v) { _out.push_back(uint8_t(v)); }
+  void uvarint(uint64_t v) {
+    while (v >= 0x80) {
+      _out.push_back(uint8_t(v | 0x80));
+      v >>= 7;
+    }
+    _out.push_back(uint8_t(v));
+  }
+  void cstr(std::string_view s) {
+    uvarint(s.size() + 1);
+    _out.insert(_out.end(), s.begin(), s.end());
+  }
+  void cnstr(const std::optional<std::string>& s) {
+    if (!s) return uvarint(0);
+    cstr(*s);
+  }
+  void carray(size_t n) { uvarint(n + 1); }
+  void id(const uuid& u) {
+    be(u.hi, 8);
+    be(u.lo, 8);
+  }
+  void no_tags() { uvarint(0); }
   std::vector<uint8_t> take() { return std::move(_out); }
 
  private:
@@ -51,6 +74,56 @@ class reader {
     auto s = nstr();
     if (!s) _ok = false;
     return s.value_or("");
+  }
+  int8_t i8() { return int8_t(be(1)); }
+  uint64_t uvarint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (!need(1)) return 0;
+      uint8_t b = uint8_t(_b[_pos++]);
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    _ok = false;
+    return 0;
+  }
+  std::optional<std::string> cnstr() {
+    uint64_t n = uvarint();
+    if (n == 0 || !_ok) return std::nullopt;
+    if (!need(size_t(n - 1))) return std::nullopt;
+    std::string s(_b.substr(_pos, size_t(n - 1)));
+    _pos += size_t(n - 1);
+    return s;
+  }
+  std::string cstr() {
+    auto s = cnstr();
+    if (!s) _ok = false;
+    return s.value_or("");
+  }
+  // A compact array's length; bounded by the bytes left (each element takes at least one).
+  size_t carray() {
+    uint64_t n = uvarint();
+    if (n == 0) return 0;
+    if (n - 1 > _b.size() - std::min(_pos, _b.size())) {
+      _ok = false;
+      return 0;
+    }
+    return size_t(n - 1);
+  }
+  uuid id() {
+    uuid u;
+    u.hi = be(8);
+    u.lo = be(8);
+    return u;
+  }
+  void skip_tags() {
+    uint64_t n = uvarint();
+    for (uint64_t i = 0; i < n && _ok; ++i) {
+      (void)uvarint();
+      uint64_t size = uvarint();
+      if (!need(size_t(size))) return;
+      _pos += size_t(size);
+    }
   }
   std::vector<uint8_t> bytes() {
     int32_t n = i32();
@@ -148,6 +221,14 @@ std::optional<record_key> decode_key(std::string_view bytes) {
     if (!r.ok()) return std::nullopt;
     return k;
   }
+  if (version >= 3 && version <= 8) {
+    cg_key k;
+    k.type = cg_record::kind(version);
+    k.group = r.str();
+    if (version == 5 || version == 7 || version == 8) k.member = r.str();
+    if (!r.ok() || !r.done()) return std::nullopt;
+    return k;
+  }
   return std::nullopt;
 }
 
@@ -192,6 +273,169 @@ std::optional<group_snapshot> decode_group_value(std::string_view bytes) {
   }
   if (!r.ok()) return std::nullopt;
   return s;
+}
+
+// ---- KIP-848 consumer group records ----
+namespace {
+using kind = cg_record::kind;
+
+bool has_member(kind k) { return k == kind::member_metadata || k == kind::target_member || k == kind::current_assignment; }
+
+void write_partitions(writer& w, const assignment_set& set, const topic_id_lookup& ids) {
+  std::vector<std::pair<uuid, std::vector<int32_t>>> topics;
+  std::string last;
+  bool skip = false;
+  for (const auto& tp : set) {
+    if (topics.empty() || tp.topic != last) {
+      last = tp.topic;
+      auto id = ids ? ids(tp.topic) : std::nullopt;
+      skip = !id;
+      if (!skip) topics.emplace_back(*id, std::vector<int32_t>{});
+    }
+    if (!skip) topics.back().second.push_back(tp.partition.value());
+  }
+  w.carray(topics.size());
+  for (const auto& [id, parts] : topics) {
+    w.id(id);
+    w.carray(parts.size());
+    for (int32_t p : parts) w.i32(p);
+    w.no_tags();
+  }
+}
+
+assignment_set read_partitions(reader& r, const topic_name_lookup& names) {
+  assignment_set out;
+  const size_t n = r.carray();
+  for (size_t i = 0; i < n && r.ok(); ++i) {
+    uuid id = r.id();
+    std::vector<int32_t> parts;
+    const size_t np = r.carray();
+    for (size_t j = 0; j < np && r.ok(); ++j) parts.push_back(r.i32());
+    r.skip_tags();
+    auto name = names ? names(id) : std::nullopt;
+    if (!name) continue;
+    for (int32_t p : parts) out.insert(topic_partition{*name, partition_id{p}});
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<uint8_t> encode_cg_key(const cg_record& r) {
+  writer w;
+  w.i16(int16_t(r.type));
+  w.str(r.group_id);
+  if (has_member(r.type)) w.str(r.member_id);
+  return w.take();
+}
+
+std::optional<std::vector<uint8_t>> encode_cg_value(const cg_record& r, const topic_id_lookup& ids) {
+  if (r.tombstone) return std::nullopt;
+  writer w;
+  w.i16(0);
+  switch (r.type) {
+    case kind::group_metadata:
+    case kind::target_metadata:
+      w.i32(r.epoch);
+      break;
+    case kind::partition_metadata:
+      w.i32(r.epoch);
+      w.carray(r.partition_counts.size());
+      for (const auto& [name, n] : r.partition_counts) {
+        w.id(ids ? ids(name).value_or(uuid{}) : uuid{});
+        w.cstr(name);
+        w.i32(n);
+        w.carray(0);  // partition racks
+        w.no_tags();
+      }
+      break;
+    case kind::member_metadata:
+      w.cnstr(r.instance_id);
+      w.cnstr(r.rack_id);
+      w.cstr(r.client_id);
+      w.cstr(r.client_host);
+      w.carray(r.topics.size());
+      for (const auto& t : r.topics) w.cstr(t);
+      w.cnstr(r.regex);
+      w.i32(r.rebalance_timeout_ms);
+      w.cnstr(r.server_assignor);
+      break;
+    case kind::target_member:
+      write_partitions(w, r.partitions, ids);
+      break;
+    case kind::current_assignment:
+      w.i32(r.epoch);
+      w.i32(r.previous_epoch);
+      w.i8(r.state);
+      write_partitions(w, r.partitions, ids);
+      write_partitions(w, r.pending, ids);
+      break;
+  }
+  w.no_tags();
+  return w.take();
+}
+
+std::optional<cg_record> decode_cg_record(const cg_key& key, std::optional<std::string_view> value,
+                                          const topic_name_lookup& names) {
+  cg_record out;
+  out.type = key.type;
+  out.group_id = key.group;
+  out.member_id = key.member;
+  if (!value) {
+    out.tombstone = true;
+    return out;
+  }
+  reader r(*value);
+  if (r.i16() != 0 || !r.ok()) return std::nullopt;
+  switch (key.type) {
+    case kind::group_metadata:
+    case kind::target_metadata:
+      out.epoch = r.i32();
+      break;
+    case kind::partition_metadata: {
+      out.epoch = r.i32();
+      const size_t n = r.carray();
+      for (size_t i = 0; i < n && r.ok(); ++i) {
+        (void)r.id();
+        std::string name = r.cstr();
+        int32_t count = r.i32();
+        const size_t racks = r.carray();
+        for (size_t j = 0; j < racks && r.ok(); ++j) {
+          (void)r.i32();
+          const size_t nr = r.carray();
+          for (size_t k = 0; k < nr && r.ok(); ++k) (void)r.cstr();
+          r.skip_tags();
+        }
+        r.skip_tags();
+        if (r.ok()) out.partition_counts[name] = count;
+      }
+      break;
+    }
+    case kind::member_metadata: {
+      out.instance_id = r.cnstr();
+      out.rack_id = r.cnstr();
+      out.client_id = r.cstr();
+      out.client_host = r.cstr();
+      const size_t n = r.carray();
+      for (size_t i = 0; i < n && r.ok(); ++i) out.topics.push_back(r.cstr());
+      out.regex = r.cnstr();
+      out.rebalance_timeout_ms = r.i32();
+      out.server_assignor = r.cnstr();
+      break;
+    }
+    case kind::target_member:
+      out.partitions = read_partitions(r, names);
+      break;
+    case kind::current_assignment:
+      out.epoch = r.i32();
+      out.previous_epoch = r.i32();
+      out.state = r.i8();
+      out.partitions = read_partitions(r, names);
+      out.pending = read_partitions(r, names);
+      break;
+  }
+  r.skip_tags();
+  if (!r.ok()) return std::nullopt;
+  return out;
 }
 
 }  // namespace gregor::group

@@ -126,6 +126,7 @@ std::string_view error_name(error_code code) {
     case error_code::telemetry_too_large: return "TELEMETRY_TOO_LARGE";
     case error_code::invalid_registration: return "INVALID_REGISTRATION";
     case error_code::transaction_abortable: return "TRANSACTION_ABORTABLE";
+    case error_code::invalid_regular_expression: return "INVALID_REGULAR_EXPRESSION";
   }
   return "UNKNOWN";
 }

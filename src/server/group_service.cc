@@ -50,9 +50,15 @@ group_service::group_service(core& c) : _core(c) {
   s.max_size = cfg.group_max_size;
   _coordinator = std::make_unique<group::group_coordinator>(c.clk(), s);
   _consumer_groups = std::make_unique<group::consumer_group_coordinator>(
-      c.clk(), cfg.group_consumer_session_timeout_ms, [&c](const std::string& topic) {
+      c.clk(), cfg.group_consumer_session_timeout_ms,
+      [&c](const std::string& topic) {
         const topic_runtime* rt = c.topic(topic);
         return rt ? rt->partition_count : 0;
+      },
+      [&c] {
+        std::vector<std::string> names;
+        for (const auto& [name, t] : c.image().topics()) names.push_back(name);
+        return names;
       });
 }
 
@@ -225,7 +231,40 @@ asio::awaitable<group::sync_output> group_service::sync(group::sync_input in) {
   co_return o;
 }
 
+error_code group_service::flush_consumer_groups() {
+  auto records = _consumer_groups->pending_records();
+  if (records.empty()) return error_code::none;
+  // One batch per offsets partition, in the coordinator's order.
+  std::map<std::string, std::vector<protocol::record_input>> by_group;
+  auto ids = [this](const std::string& name) -> std::optional<uuid> {
+    const topic_runtime* rt = _core.topic(name);
+    if (!rt) return std::nullopt;
+    return rt->id;
+  };
+  std::vector<std::string> order;
+  for (const auto& r : records) {
+    protocol::record_input rec;
+    auto key = group::encode_cg_key(r);
+    rec.key = std::string(key.begin(), key.end());
+    if (auto v = group::encode_cg_value(r, ids)) rec.value = std::string(v->begin(), v->end());
+    auto [it, fresh] = by_group.try_emplace(r.group_id);
+    if (fresh) order.push_back(r.group_id);
+    it->second.push_back(std::move(rec));
+  }
+  error_code result = error_code::none;
+  for (const auto& gid : order) {
+    if (auto e = append_records(gid, std::move(by_group[gid])); e != error_code::none) {
+      lg().warn("consumer group {}: state not persisted: {}", gid, protocol::code_of(e));
+      result = e;
+    }
+  }
+  // On failure the groups stay dirty and the next flush writes the difference again.
+  if (result == error_code::none) _consumer_groups->records_written();
+  return result;
+}
+
 void group_service::flush() {
+  flush_consumer_groups();
   group::outbox out = _coordinator->take_outbox();
   if (out.empty()) return;
   // Group metadata first: nobody hears about an assignment the log does not hold.
@@ -305,8 +344,10 @@ void group_service::load() {
     load_partition(*p);
     ++loaded;
   }
+  _consumer_groups->finish_replay();
   auto groups = _coordinator->list();
-  lg().info("loaded {} partitions of {}: {} groups", loaded, offsets_topic, groups.size());
+  lg().info("loaded {} partitions of {}: {} groups, {} consumer groups", loaded, offsets_topic, groups.size(),
+            _consumer_groups->list().size());
 }
 
 void group_service::load_partition(replication::partition& p) {
@@ -345,6 +386,16 @@ void group_service::load_partition(replication::partition& p) {
             return;
           }
           if (auto v = group::decode_group_value(*rec.value)) _coordinator->load_group(gk->group, *v);
+        } else if (auto* ck = std::get_if<group::cg_key>(&*key)) {
+          std::optional<std::string_view> value;
+          if (rec.value) value = std::string_view(*rec.value);
+          auto names = [this](const uuid& id) -> std::optional<std::string> {
+            std::string name;
+            if (!_core.topic(id, &name)) return std::nullopt;
+            return name;
+          };
+          if (auto r = group::decode_cg_record(*ck, value, names)) _consumer_groups->replay(*r);
+          else lg().warn("loading {}: bad consumer group record for {}", p.tp(), ck->group);
         }
       });
       if (!rr) lg().warn("loading {}: bad batch at {}: {}", p.tp(), h->base_offset, rr.error().message);

@@ -66,6 +66,9 @@ class group_service {
   // Persists and dispatches whatever the coordinator has queued. Call after every direct call into
   // the coordinator that may change groups (heartbeat, leave, delete).
   void flush();
+  // Appends the KIP-848 groups' changed records (group_service::flush calls it too). NONE, or the
+  // error of the write; the changes stay pending then and the next call retries them.
+  protocol::error_code flush_consumer_groups();
 
   // Writes offset commits (or tombstones for nullopt) of one group to its offsets partition; on
   // success stores them in the coordinator. Returns the Kafka error for the whole write.

@@ -129,6 +129,7 @@ enum class error_code : int16_t {
   telemetry_too_large = 118,
   invalid_registration = 119,
   transaction_abortable = 120,
+  invalid_regular_expression = 128,
 };
 
 // The Kafka name of a code ("UNKNOWN_TOPIC_OR_PARTITION"), or "UNKNOWN" for codes we do not know.

@@ -45,7 +45,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.group_state = d->state;
     out.group_epoch = d->group_epoch;
     out.assignment_epoch = d->assignment_epoch;
-    out.assignor_name = "uniform";
+    out.assignor_name = d->assignor;
     for (auto& m : d->members) {
       auto& mo = out.members.emplace_back();
       mo.member_id = m.member_id;
@@ -54,6 +54,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       mo.client_id = m.client_id;
       mo.client_host = m.client_host;
       mo.subscribed_topic_names = m.subscribed_topics;
+      mo.subscribed_topic_regex = m.subscribed_regex;
       mo.assignment = to_assignment(c, m.assignment);
       mo.target_assignment = to_assignment(c, m.target);
       mo.member_type = 1;

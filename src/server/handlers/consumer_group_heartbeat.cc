@@ -1,7 +1,8 @@
-// ConsumerGroupHeartbeat (key 68, KIP-848). v0: member epochs, server-side uniform assignor,
-// incremental revocation (a partition moves only after its previous owner stopped reporting it).
-// v1: subscribed topic regex (not supported yet: INVALID_REQUEST with a message).
-// Assignments travel as topic ids; the coordinator works with names.
+// ConsumerGroupHeartbeat (key 68, KIP-848). v0: member epochs, server-side uniform and range
+// assignors, incremental revocation (a partition moves only after its previous owner stopped
+// reporting it). v1: subscribed topic regex (std::regex ECMAScript, full match; a bad pattern gets
+// INVALID_REGULAR_EXPRESSION). Assignments travel as topic ids; the coordinator works with names.
+// The group's changed records are appended to __consumer_offsets before the answer is sent.
 #include "gregor/protocol/messages/consumer_group_heartbeat.h"
 #include "../group_service.h"
 #include "handlers.h"
@@ -23,8 +24,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   };
   if (req.group_id.empty()) co_return fail(error_code::invalid_request, "GroupId can't be empty.");
   if (auto e = groups.check_coordinator(req.group_id); e != error_code::none) co_return fail(e, "");
-  if (req.subscribed_topic_regex && !req.subscribed_topic_regex->empty())
-    co_return fail(error_code::invalid_request, "SubscribedTopicRegex is not supported.");
   if (req.server_assignor && *req.server_assignor != "uniform" && *req.server_assignor != "range")
     co_return fail(error_code::unsupported_assignor, "Assignor " + *req.server_assignor + " is not supported.");
   if (groups.coordinator().state_of(req.group_id).value_or(group::group_state::empty) != group::group_state::empty)
@@ -38,6 +37,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   in.client_host = client_host_of(ctx.conn.peer);
   in.rebalance_timeout_ms = req.rebalance_timeout_ms;
   in.subscribed_topics = req.subscribed_topic_names;
+  if (ctx.version() >= 1) in.subscribed_regex = req.subscribed_topic_regex;
+  in.server_assignor = req.server_assignor;
   if (req.topic_partitions) {
     in.owned.emplace();
     for (const auto& t : *req.topic_partitions) {
@@ -50,7 +51,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp.error_code = code(out.error);
   resp.member_id = out.member_id;
   resp.member_epoch = out.member_epoch;
+  if (out.error == group::invalid_regular_expression)
+    co_return fail(out.error, "SubscribedTopicRegex `" + req.subscribed_topic_regex.value_or("") +
+                                 "` is not a valid regular expression.");
   if (out.error != error_code::none) co_return resp;
+  // Nobody hears about an epoch or assignment the log does not hold.
+  if (auto e = groups.flush_consumer_groups(); e != error_code::none) co_return fail(e, "");
   if (out.assignment) {
     auto& a = resp.assignment.emplace();
     for (const auto& tp : *out.assignment) {

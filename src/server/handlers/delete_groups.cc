@@ -20,6 +20,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     error_code e = groups.check_group(id);
     if (e == error_code::none && groups.consumer_groups().has_group(id)) {
       e = groups.consumer_groups().delete_group(id);
+      if (e == error_code::none) e = groups.flush_consumer_groups();  // the group's tombstones
       if (e == error_code::none && !groups.coordinator().has_group(id)) {
         out.error_code = 0;
         continue;

@@ -29,7 +29,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     for (auto& t : resp.topics)
       for (auto& p : t.partitions) p.error_code = code(e);
   };
-  error_code e = groups.check_group(req.group_id);
+  // Kafka 4.x accepts the empty group id here (for backwards compatibility): a "simple" commit.
+  error_code e = groups.check_coordinator(req.group_id);
   if (e == error_code::none && groups.consumer_groups().has_group(req.group_id))
     e = groups.consumer_groups().validate_commit(req.group_id, req.member_id,
                                                  req.generation_id_or_member_epoch);

@@ -57,7 +57,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp_t resp;
   group_service& groups = c.groups();
   if (ctx.version() < 8) {
-    error_code e = groups.check_group(req.group_id);
+    // Kafka 4.x serves the empty group id here (for backwards compatibility).
+    error_code e = groups.check_coordinator(req.group_id);
     std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> asked;
     if (req.topics) {
       asked.emplace();
@@ -88,7 +89,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& g : req.groups) {
     auto& gout = resp.groups.emplace_back();
     gout.group_id = g.group_id;
-    error_code e = groups.check_group(g.group_id);
+    error_code e = groups.check_coordinator(g.group_id);
     if (e != error_code::none) {
       gout.error_code = code(e);
       continue;
