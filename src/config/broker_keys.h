@@ -31,5 +31,8 @@ const broker_key* find_broker_key(std::string_view name);
 std::optional<std::string> broker_default_text(const broker_key& key);
 // "" if `text` is a valid cleanup.policy list, else the expected form.
 std::string check_cleanup_policy(std::string_view text);
+// The first (most specific) broker synonym of every topic config that has one (log.retention.ms,
+// log.segment.bytes, ...): Kafka's DynamicLogConfig reconfigurable set (topic_config.cc).
+std::vector<std::string> topic_primary_broker_synonyms();
 
 }  // namespace gregor::config::detail

@@ -197,6 +197,10 @@ const topic_key* find_topic_key(std::string_view name) {
 std::vector<config_synonym> broker_synonyms(const topic_key& k, const broker_config& b) {
   std::vector<config_synonym> out;
   for (const auto& s : k.broker_synonyms) {
+    if (auto d = b.dynamic_broker_values.find(s); d != b.dynamic_broker_values.end())
+      out.push_back({s, d->second, false, config_source::dynamic_broker_config});
+    if (auto d = b.dynamic_default_values.find(s); d != b.dynamic_default_values.end())
+      out.push_back({s, d->second, false, config_source::dynamic_default_broker_config});
     auto it = b.explicit_values.find(s);
     if (it != b.explicit_values.end()) out.push_back({s, it->second, false, config_source::static_broker_config});
     if (const auto* bk = detail::find_broker_key(s)) {
@@ -210,7 +214,27 @@ bool any_synonym_set(const topic_key& k, const broker_config& b) {
   return std::any_of(k.broker_synonyms.begin(), k.broker_synonyms.end(), [&](const std::string& s) { return b.is_set(s); });
 }
 
+// The source of a topic config without an override: the most specific level any synonym is set at.
+int8_t broker_level_source(const topic_key& k, const broker_config& b) {
+  auto any_in = [&](const std::map<std::string, std::string>& m) {
+    return std::any_of(k.broker_synonyms.begin(), k.broker_synonyms.end(),
+                       [&](const std::string& s) { return m.count(s) != 0; });
+  };
+  if (any_in(b.dynamic_broker_values)) return config_source::dynamic_broker_config;
+  if (any_in(b.dynamic_default_values)) return config_source::dynamic_default_broker_config;
+  return any_synonym_set(k, b) ? config_source::static_broker_config : config_source::default_config;
+}
+
 }  // namespace
+
+namespace detail {
+std::vector<std::string> topic_primary_broker_synonyms() {
+  std::vector<std::string> out;
+  for (const auto& k : topic_keys())
+    if (!k.broker_synonyms.empty()) out.push_back(k.broker_synonyms.front());
+  return out;
+}
+}  // namespace detail
 
 bool is_topic_config(std::string_view name) { return find_topic_key(name) != nullptr; }
 
@@ -262,7 +286,7 @@ std::vector<config_entry_desc> describe_topic_configs(const std::map<std::string
       e.synonyms.insert(e.synonyms.begin(), config_synonym{k.name, it->second, false, config_source::topic_config});
     } else {
       e.value = k.from_broker(b);
-      e.source = any_synonym_set(k, b) ? config_source::static_broker_config : config_source::default_config;
+      e.source = broker_level_source(k, b);
     }
     out.push_back(std::move(e));
   }
@@ -276,13 +300,20 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
     e.name = k.name;
     e.type = k.type;
     e.documentation = k.doc;
-    e.read_only = true;
+    e.read_only = !is_dynamic_broker_config(k.name);
     e.sensitive = false;
+    auto dyn_broker = b.dynamic_broker_values.find(k.name);
+    auto dyn_default = b.dynamic_default_values.find(k.name);
     auto it = b.explicit_values.find(k.name);
-    if (it != b.explicit_values.end()) {
-      e.value = it->second;
-      e.source = config_source::static_broker_config;
+    if (dyn_broker != b.dynamic_broker_values.end())
+      e.synonyms.push_back({k.name, dyn_broker->second, false, config_source::dynamic_broker_config});
+    if (dyn_default != b.dynamic_default_values.end())
+      e.synonyms.push_back({k.name, dyn_default->second, false, config_source::dynamic_default_broker_config});
+    if (it != b.explicit_values.end())
       e.synonyms.push_back({k.name, it->second, false, config_source::static_broker_config});
+    if (!e.synonyms.empty()) {
+      e.value = e.synonyms.front().value;
+      e.source = e.synonyms.front().source;
     } else {
       e.source = config_source::default_config;
       auto d = detail::broker_default_text(k);
@@ -295,6 +326,28 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
     out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  return out;
+}
+
+std::vector<config_entry_desc> describe_default_broker_configs(const broker_config& b) {
+  std::vector<config_entry_desc> out;
+  for (const auto& [name, value] : b.dynamic_default_values) {
+    const auto* k = detail::find_broker_key(name);
+    config_entry_desc e;
+    e.name = name;
+    e.value = value;
+    e.source = config_source::dynamic_default_broker_config;
+    e.type = k ? k->type : config_type::unknown;
+    e.documentation = k ? k->doc : "";
+    e.read_only = !is_dynamic_broker_config(name);
+    e.synonyms.push_back({name, value, false, config_source::dynamic_default_broker_config});
+    if (auto it = b.explicit_values.find(name); it != b.explicit_values.end())
+      e.synonyms.push_back({name, it->second, false, config_source::static_broker_config});
+    if (k) {
+      if (auto d = detail::broker_default_text(*k)) e.synonyms.push_back({name, *d, false, config_source::default_config});
+    }
+    out.push_back(std::move(e));
+  }
   return out;
 }
 
@@ -346,6 +399,7 @@ topic_settings effective_topic_settings(const std::map<std::string, std::string>
   if (auto it = overrides.find("min.cleanable.dirty.ratio"); it != overrides.end())
     detail::parse_double(it->second, s.min_cleanable_dirty_ratio);
   s.preallocate = boolean_of("preallocate", b.log_preallocate);
+  s.producer_id_expiration_ms = b.producer_id_expiration_ms;
   s.unclean_leader_election_enable = boolean_of("unclean.leader.election.enable", b.unclean_leader_election_enable);
   return s;
 }

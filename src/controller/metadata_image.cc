@@ -14,6 +14,12 @@ const topic_info* metadata_image::topic(uuid id) const {
   return it == _names_by_id.end() ? nullptr : topic(it->second);
 }
 
+const std::map<std::string, std::string>& metadata_image::broker_configs(const std::string& resource) const {
+  static const std::map<std::string, std::string> none;
+  auto it = _broker_configs.find(resource);
+  return it == _broker_configs.end() ? none : it->second;
+}
+
 void metadata_image::put_broker(broker_info b) {
   node_id id = b.id;
   _brokers[id] = std::move(b);
@@ -75,6 +81,12 @@ std::string metadata_image::apply(const metadata_record& r) {
           return "";
         } else if constexpr (std::is_same_v<T, broker_record>) {
           _brokers[x.id] = broker_info{x.id, x.host, x.port, x.rack};
+          return "";
+        } else if constexpr (std::is_same_v<T, broker_config_record>) {
+          auto& m = _broker_configs[x.resource];
+          if (x.value) m[x.name] = *x.value;
+          else m.erase(x.name);
+          if (m.empty()) _broker_configs.erase(x.resource);
           return "";
         } else if constexpr (std::is_same_v<T, producer_ids_record>) {
           if (x.next_producer_id < _next_producer_id)

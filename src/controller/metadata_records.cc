@@ -19,6 +19,7 @@ enum record_type : uint8_t {
   k_config = 5,
   k_broker = 6,
   k_producer_ids = 7,
+  k_broker_config = 8,
 };
 
 class writer {
@@ -165,13 +166,17 @@ void encode_payload(writer& w, const metadata_record& r) {
         } else if constexpr (std::is_same_v<T, producer_ids_record>) {
           w.i32(x.broker.value());
           w.u64(static_cast<uint64_t>(x.next_producer_id));
+        } else if constexpr (std::is_same_v<T, broker_config_record>) {
+          w.str(x.resource);
+          w.str(x.name);
+          w.opt_str(x.value);
         }
       },
       r);
 }
 
 uint8_t type_of(const metadata_record& r) {
-  static constexpr uint8_t types[] = {k_topic, k_partition, k_partition_change, k_remove_topic, k_config, k_broker, k_producer_ids};
+  static constexpr uint8_t types[] = {k_topic, k_partition, k_partition_change, k_remove_topic, k_config, k_broker, k_producer_ids, k_broker_config};
   return types[r.index()];
 }
 
@@ -237,6 +242,14 @@ std::optional<metadata_record> decode_payload(uint8_t type, std::string_view pay
       x.next_producer_id = static_cast<int64_t>(rd.u64());
       if (x.next_producer_id < 0) return std::nullopt;
       out = x;
+      break;
+    }
+    case k_broker_config: {
+      broker_config_record x;
+      x.resource = rd.str();
+      x.name = rd.str();
+      x.value = rd.opt_str();
+      out = std::move(x);
       break;
     }
     default:

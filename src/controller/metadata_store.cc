@@ -325,6 +325,14 @@ result<void, controller_error> metadata_store::set_topic_configs(const std::stri
   return append(records);
 }
 
+result<void, controller_error> metadata_store::set_broker_configs(
+    const std::string& resource, std::map<std::string, std::optional<std::string>> changes) {
+  if (changes.empty()) return ok;
+  std::vector<metadata_record> records;
+  for (auto& [k, v] : changes) records.push_back(broker_config_record{resource, k, v});
+  return append(records);
+}
+
 result<void, controller_error> metadata_store::change_partition(const std::string& name, partition_id p, node_id leader,
                                                                 leader_epoch epoch, std::vector<node_id> isr) {
   const topic_info* t = _image.topic(name);

@@ -24,11 +24,12 @@ storage::log_config to_log_config(const config::topic_settings& s) {
   c.max_compaction_lag_ms = s.max_compaction_lag_ms;
   c.min_cleanable_dirty_ratio = s.min_cleanable_dirty_ratio;
   c.file_delete_delay_ms = s.file_delete_delay_ms;
+  c.producer_id_expiration_ms = s.producer_id_expiration_ms;
   return c;
 }
 
 core::core(boost::asio::io_context& io, config::broker_config cfg, clock& clk)
-    : _io(io), _cfg(std::move(cfg)), _clock(clk), _waiters(io) {}
+    : _io(io), _cfg(cfg), _static_cfg(std::move(cfg)), _clock(clk), _waiters(io) {}
 
 result<void, std::string> core::open() {
   if (_cfg.log_dirs.empty()) return failure{std::string("config 'log.dirs' is empty")};
@@ -67,6 +68,16 @@ void core::close() {
 
 void core::apply_metadata() {
   const auto& img = image();
+  // Dynamic broker configs (metadata log) over the static config; recomputed only when they change.
+  const auto& dyn_default = img.broker_configs("");
+  const auto& dyn_broker = img.broker_configs(std::to_string(_static_cfg.node_id.value()));
+  if (dyn_default != _cfg.dynamic_default_values || dyn_broker != _cfg.dynamic_broker_values) {
+    std::vector<std::string> skipped;
+    _cfg = config::with_dynamic(_static_cfg, dyn_default, dyn_broker, &skipped);
+    for (const auto& name : skipped) lg().warn("ignoring stored dynamic broker config '{}'", name);
+    lg().info("dynamic broker configs: {} cluster default(s), {} for this broker",
+              _cfg.dynamic_default_values.size(), _cfg.dynamic_broker_values.size());
+  }
   std::unordered_map<std::string, topic_runtime> next;
   for (const auto& [name, t] : img.topics()) {
     topic_runtime rt;

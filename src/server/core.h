@@ -58,6 +58,8 @@ class core {
 
   boost::asio::io_context& io() { return _io; }
   const config::broker_config& config() const { return _cfg; }
+  // The config as loaded at start-up, before dynamic broker configs (AlterConfigs on BROKER).
+  const config::broker_config& static_config() const { return _static_cfg; }
   controller::metadata_store& metadata() { return *_metadata; }
   const controller::metadata_image& image() const { return _metadata->image(); }
   fetch_waiters& waiters() { return _waiters; }
@@ -66,6 +68,9 @@ class core {
   replication::partition_manager& partitions() { return *_partitions; }
   // Consumer groups and committed offsets (group_service.cc; created and started on first use).
   class group_service& groups();
+  // The group service if something already started it, else nullptr (read-only users such as the
+  // metrics collectors must not create __consumer_offsets).
+  class group_service* groups_if_started() { return _groups.get(); }
   // Wakes parked JoinGroup/SyncGroup requests and stops the group timers (graceful stop).
   void stop_groups();
   // Producer ids and per-partition idempotence state (idempotence.cc; created on first use).
@@ -85,7 +90,8 @@ class core {
 
  private:
   boost::asio::io_context& _io;
-  config::broker_config _cfg;
+  config::broker_config _cfg;  // effective: _static_cfg with the dynamic broker configs applied
+  config::broker_config _static_cfg;  // as loaded (file and --set)
   clock& _clock;
   std::unique_ptr<controller::metadata_store> _metadata;
   std::unique_ptr<storage::log_manager> _logs;

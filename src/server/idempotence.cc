@@ -152,6 +152,18 @@ const txn::producer_state* idempotence::state(replication::partition& p) {
   return load(p);
 }
 
+void idempotence::log_start_moved(replication::partition& p) {
+  auto it = _partitions.find(p.tp());
+  if (it == _partitions.end() || !it->second.state || it->second.log != &p.log()) return;
+  // producer.id.expiration.ms is a dynamic broker config: loaded states follow it here too.
+  it->second.state->set_expiration_ms(_cfg.producer_id_expiration_ms);
+  const offset start = p.log().log_start_offset();
+  if (start.value() == it->second.log_start) return;
+  it->second.log_start = start.value();
+  if (size_t n = txn::on_log_start_moved(p.log().dir(), *it->second.state, start); n > 0)
+    lg().info("{}: {} producers below the log start {} dropped", p.tp(), n, start);
+}
+
 void idempotence::snapshot_all(
     const std::function<replication::partition*(const topic_partition&)>& live) {
   for (auto& [tp, e] : _partitions) {

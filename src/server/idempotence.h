@@ -59,6 +59,11 @@ class idempotence {
   // The partition's producer state, loaded if needed (nullptr if it cannot be rebuilt).
   const txn::producer_state* state(replication::partition& p);
 
+  // The partition's log start may have moved (retention, DeleteRecords): when it did, drops the
+  // loaded state's producers wholly below it and deletes the snapshots below it
+  // (txn::on_log_start_moved). Cheap when nothing moved; log_maintenance calls it every tick.
+  void log_start_moved(replication::partition& p);
+
   // Writes a snapshot at the log end of every loaded partition whose log is still open. Called by
   // core::close() before the logs close.
   void snapshot_all(const std::function<replication::partition*(const topic_partition&)>& live);
@@ -69,6 +74,7 @@ class idempotence {
     uuid topic_id;
     std::unique_ptr<txn::producer_state> state;
     int64_t last_expiry_ms = 0;
+    int64_t log_start = -1;  // the log start last trimmed to (log_start_moved)
   };
   txn::producer_state* load(replication::partition& p);
 

@@ -2,13 +2,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+
+#include <boost/asio/post.hpp>
 
 #include "core.h"
 #include "gregor/base/log.h"
+#include "gregor/txn/producer_state_log.h"
+#include "idempotence.h"
 
 namespace gregor::server {
 namespace {
 spdlog::logger& lg() { return log::get("storage"); }
+// Partitions whose pass may wait for the cleaner thread at once (one per partition in flight).
+constexpr size_t cleaner_queue_max = 1024;
 }  // namespace
 
 log_maintenance::log_maintenance(core& c) : _core(c), _timer(c.io()) {
@@ -24,12 +31,72 @@ log_maintenance::log_maintenance(core& c) : _core(c), _timer(c.io()) {
 void log_maintenance::start() {
   if (_running) return;
   _running = true;
+  if (!_alive) _alive = std::make_shared<int>(0);
+  if (!_cleaner) _cleaner = std::make_unique<storage::cleaner_thread>(cleaner_queue_max);
   arm();
 }
 
 void log_maintenance::stop() {
   _running = false;
   _timer.cancel();
+  _alive.reset();
+  if (_cleaner) _cleaner->stop();
+  _cleaner.reset();
+  _cleaning.clear();
+}
+
+void log_maintenance::start_clean(storage::partition_log& log, int64_t now_ms) {
+  const auto& cfg = _core.config();
+  const int64_t threads = std::max<int32_t>(cfg.log_cleaner_threads, 1);
+  const size_t map_bytes_max = size_t(std::max<int64_t>(cfg.log_cleaner_dedupe_buffer_size / threads, 1));
+  if (cfg.log_cleaner_threads == 0 || !_cleaner) {
+    if (auto c = log.compact(now_ms, false, map_bytes_max); !c) {
+      lg().error("{}: compaction failed: {}", log.tp(), c.error().message);
+    }
+    return;
+  }
+  if (_cleaning.contains(log.tp())) return;
+  auto plan = log.plan_compaction(now_ms, false, map_bytes_max);
+  if (!plan) return;
+  const topic_partition tp = log.tp();
+  const storage::partition_log* target = &log;
+  const uuid topic_id = log.topic_id();
+  const std::filesystem::path dir = log.dir();
+  std::weak_ptr<int> alive = _alive;
+  auto& io = _core.io();
+  const bool queued = _cleaner->submit([this, plan = std::move(*plan), tp, target, topic_id, dir, alive, &io] {
+    auto out = storage::partition_log::run_compaction(plan);
+    boost::asio::post(io, [this, out = std::move(out), tp, target, topic_id, dir, alive]() mutable {
+      if (alive.expired()) return;
+      finish_clean(tp, target, topic_id, dir, std::move(out));
+    });
+  });
+  if (queued) _cleaning.insert(tp);
+}
+
+void log_maintenance::finish_clean(const topic_partition& tp, const storage::partition_log* target,
+                                   uuid topic_id, const std::filesystem::path& dir,
+                                   result<storage::compaction_output, storage::storage_error> out) {
+  _cleaning.erase(tp);
+  if (!out) {
+    lg().error("{}: compaction failed: {}", tp, out.error().message);
+    return;
+  }
+  replication::partition* p = _core.partitions().get(tp);
+  // `target` is only compared, never dereferenced: the log it pointed at may be gone.
+  if (!p || &p->log() != target || p->log().topic_id() != topic_id || p->log().closed()) {
+    // The partition went away (or was recreated) while it was being cleaned.
+    std::error_code ec;
+    for (const auto& c : out->segments)
+      std::filesystem::remove(dir / (storage::segment_file_stem(c.base_offset) + ".log.cleaned"), ec);
+    return;
+  }
+  auto r = p->log().apply_compaction(*out, _core.clk().now_ms());
+  if (!r) {
+    lg().error("{}: compaction swap failed: {}", tp, r.error().message);
+    return;
+  }
+  if (auto c = _core.logs().checkpoint(); !c) lg().error("checkpoint failed: {}", c.error().message);
 }
 
 void log_maintenance::arm() {
@@ -53,17 +120,19 @@ void log_maintenance::run_once(int64_t now_ms) {
     if (auto f = log.maybe_flush(now_ms); !f) {
       lg().error("{}: timed flush failed: {}", log.tp(), f.error().message);
     }
-    if (clean_due && log.config().compact) {
-      if (auto c = log.compact(now_ms); !c) lg().error("{}: compaction failed: {}", log.tp(), c.error().message);
+    if (clean_due && log.config().compact) start_clean(log, now_ms);
+    if (retention_due) {
+      const auto start_before = log.log_start_offset();
+      auto r = log.enforce_retention(now_ms);
+      if (!r) {
+        lg().error("{}: retention failed: {}", log.tp(), r.error().message);
+      } else if (log.log_start_offset() != start_before) {
+        checkpoint_due = true;
+        txn::delete_snapshots_before(log.dir(), log.log_start_offset());
+      }
     }
-    if (!retention_due) return;
-    const auto start_before = log.log_start_offset();
-    auto r = log.enforce_retention(now_ms);
-    if (!r) {
-      lg().error("{}: retention failed: {}", log.tp(), r.error().message);
-      return;
-    }
-    if (log.log_start_offset() != start_before) checkpoint_due = true;
+    // Producer state follows the log start (retention above, DeleteRecords at any time).
+    _core.producers().log_start_moved(p);
   });
   if (retention_due) {
     _next_retention_ms = now_ms + std::max<int64_t>(cfg.log_retention_check_interval_ms, 1);

@@ -1,5 +1,6 @@
 // partition_log::compact (the log cleaner of one partition). See partition_log.h for the contract.
 // Kept apart from partition_log.cc: it is the only code that rewrites batches.
+#include <algorithm>
 #include <map>
 #include <system_error>
 
@@ -61,7 +62,9 @@ result<std::vector<uint8_t>, storage_error> rebuild_batch(const protocol::batch_
   std::vector<uint8_t> plain;
   for (const auto& r : records) plain.insert(plain.end(), r.begin(), r.end());
   std::vector<uint8_t> payload;
-  if (h.codec() == protocol::compression::none) {
+  // An emptied batch (kept for producer state) is written uncompressed, as Kafka's empty header.
+  const int16_t attributes = records.empty() ? int16_t(h.attributes & ~int16_t(0x07)) : h.attributes;
+  if (records.empty() || h.codec() == protocol::compression::none) {
     payload = std::move(plain);
   } else {
     auto c = protocol::compress(h.codec(), plain);
@@ -75,7 +78,7 @@ result<std::vector<uint8_t>, storage_error> rebuild_batch(const protocol::batch_
   put_be(out, uint64_t(uint32_t(h.partition_leader_epoch)), 4);
   out.push_back(2);
   put_be(out, 0, 4);  // crc, below
-  put_be(out, uint64_t(uint16_t(h.attributes)), 2);
+  put_be(out, uint64_t(uint16_t(attributes)), 2);
   put_be(out, uint64_t(uint32_t(h.last_offset_delta)), 4);
   put_be(out, uint64_t(h.base_timestamp), 8);
   put_be(out, uint64_t(h.max_timestamp), 8);
@@ -89,23 +92,27 @@ result<std::vector<uint8_t>, storage_error> rebuild_batch(const protocol::batch_
   return out;
 }
 
-// Calls fn(header, whole batch bytes) for every batch of a segment, one batch in memory at a time.
+// Calls fn(header, whole batch bytes) for every batch of a segment file (`size` bytes), one batch in
+// memory at a time; with headers_only, fn gets only the header bytes.
 template <class Fn>
-result<void, storage_error> for_each_batch(const segment& seg, const topic_partition& tp, Fn&& fn) {
+result<void, storage_error> for_each_batch(const file& f, uint64_t size, const topic_partition& tp,
+                                           int64_t base, bool headers_only, Fn&& fn) {
   std::vector<uint8_t> buf;
-  for (uint64_t pos = 0; pos < seg.size_bytes();) {
-    buf.clear();
-    auto n = seg.read(pos, protocol::batch_header_size, buf);
+  for (uint64_t pos = 0; pos < size;) {
+    buf.resize(protocol::batch_header_size);
+    auto n = f.pread(pos, buf);
     if (!n) return failure{n.error()};
     auto h = protocol::parse_batch_header(buf);
-    if (!h || *n < protocol::batch_header_size || h->total_size() > seg.size_bytes() - pos ||
+    if (!h || *n < protocol::batch_header_size || h->total_size() > size - pos ||
         h->batch_length < int32_t(protocol::batch_header_size - protocol::batch_log_overhead)) {
-      return fail(storage_errc::corrupt, "{}: unreadable batch at {} of segment {}", tp, pos, seg.base_offset());
+      return fail(storage_errc::corrupt, "{}: unreadable batch at {} of segment {}", tp, pos, base);
     }
-    buf.clear();
-    n = seg.read(pos, h->total_size(), buf);
-    if (!n) return failure{n.error()};
-    if (*n != h->total_size()) return fail(storage_errc::io_error, "{}: short read in segment {}", tp, seg.base_offset());
+    if (!headers_only) {
+      buf.resize(h->total_size());
+      n = f.pread(pos, buf);
+      if (!n) return failure{n.error()};
+      if (*n != h->total_size()) return fail(storage_errc::io_error, "{}: short read in segment {}", tp, base);
+    }
     auto r = fn(*h, std::span<const uint8_t>(buf));
     if (!r) return r;
     pos += h->total_size();
@@ -113,12 +120,22 @@ result<void, storage_error> for_each_batch(const segment& seg, const topic_parti
   return ok;
 }
 
+// Opens a planned source segment and checks it is still the size it was planned at.
+result<file, storage_error> open_source(const compaction_plan& plan, const compaction_plan::source& src) {
+  auto f = file::open_read(plan.dir / (segment_file_stem(src.base_offset) + ".log"));
+  if (!f) return failure{f.error()};
+  auto sz = f->size();
+  if (!sz) return failure{sz.error()};
+  if (*sz < src.size_bytes)
+    return fail(storage_errc::corrupt, "{}: segment {} shrank while being cleaned", plan.tp, src.base_offset);
+  return f;
+}
+
 }  // namespace
 
-result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, bool force) {
-  compaction_result cr;
-  if (_closed || !_cfg.compact || _segments.size() < 2) return cr;
-  auto& lg = log::get("storage");
+std::optional<compaction_plan> partition_log::plan_compaction(int64_t now_ms, bool force,
+                                                              size_t key_map_bytes_max) const {
+  if (_closed || !_cfg.compact || _segments.size() < 2) return std::nullopt;
   // Cleanable: closed segments whose newest record is older than min.compaction.lag.ms.
   size_t cleanable = 0;
   while (cleanable + 1 < _segments.size()) {
@@ -128,13 +145,22 @@ result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, 
       break;
     ++cleanable;
   }
-  if (cleanable == 0) return cr;
-  if (!force) {
+  if (cleanable == 0) return std::nullopt;
+  size_t first_dirty = cleanable;
+  for (size_t i = 0; i < cleanable; ++i) {
+    if (_segments[i]->next_offset() > _cleaned_up_to) {
+      first_dirty = i;
+      break;
+    }
+  }
+  if (force) {
+    first_dirty = 0;  // a forced pass rebuilds the key map over every cleanable segment
+  } else {
     size_t total = 0, dirty = 0;
     int64_t oldest_dirty_ts = INT64_MAX;
     for (size_t i = 0; i < cleanable; ++i) {
       total += _segments[i]->size_bytes();
-      if (_segments[i]->next_offset() > _cleaned_up_to) {
+      if (i >= first_dirty) {
         dirty += _segments[i]->size_bytes();
         if (_segments[i]->max_timestamp() >= 0)
           oldest_dirty_ts = std::min(oldest_dirty_ts, _segments[i]->max_timestamp());
@@ -144,36 +170,91 @@ result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, 
                          now_ms - oldest_dirty_ts > _cfg.max_compaction_lag_ms;
     if (dirty == 0 || (total > 0 && double(dirty) / double(total) < _cfg.min_cleanable_dirty_ratio &&
                        !overdue))
-      return cr;
+      return std::nullopt;
   }
-
-  // Pass 1: the newest offset of every key in the cleanable segments.
-  std::map<std::string, int64_t, std::less<>> newest;
+  compaction_plan plan;
+  plan.dir = _dir;
+  plan.tp = _tp;
+  plan.first_dirty = first_dirty;
+  plan.now_ms = now_ms;
+  plan.cfg = _cfg;
+  plan.key_map_bytes_max = key_map_bytes_max;
   for (size_t i = 0; i < cleanable; ++i) {
-    auto scanned = for_each_batch(*_segments[i], _tp, [&](const protocol::batch_header& h,
-                                                          std::span<const uint8_t> whole)
-                                                          -> result<void, storage_error> {
-      if (h.is_control()) return ok;
+    plan.segments.push_back({_segments[i]->base_offset(), _segments[i]->next_offset(),
+                             uint64_t(_segments[i]->size_bytes())});
+  }
+  return plan;
+}
+
+result<compaction_output, storage_error> partition_log::run_compaction(const compaction_plan& plan) {
+  compaction_output out;
+  const auto& tp = plan.tp;
+  const auto& cfg = plan.cfg;
+  // Pass 1a (headers only): the newest batch of every producer in the cleanable segments.
+  std::map<int64_t, int64_t> producer_last;
+  for (const auto& src : plan.segments) {
+    auto f = open_source(plan, src);
+    if (!f) return failure{f.error()};
+    auto r = for_each_batch(*f, src.size_bytes, tp, src.base_offset, /*headers_only=*/true,
+                            [&](const protocol::batch_header& h, std::span<const uint8_t>) -> result<void, storage_error> {
+                              if (!h.is_control() && h.producer_id >= 0) {
+                                auto& last = producer_last[h.producer_id];
+                                last = std::max(last, h.last_offset());
+                              }
+                              return ok;
+                            });
+    if (!r) return failure{r.error()};
+  }
+  // Pass 1b: the newest offset of every key from the first dirty segment on, until the key map is
+  // full (log.cleaner.dedupe.buffer.size). Offsets from `map_end` on are not covered by the map.
+  std::map<std::string, int64_t, std::less<>> newest;
+  size_t map_bytes = 0;
+  constexpr size_t entry_overhead_bytes = 24;
+  bool full = false;
+  size_t end = plan.segments.size();  // segments [0, end) are cleaned
+  int64_t map_end = plan.segments.empty() ? 0 : plan.segments.back().next_offset;
+  for (size_t i = plan.first_dirty; i < plan.segments.size() && !full; ++i) {
+    const auto& src = plan.segments[i];
+    auto f = open_source(plan, src);
+    if (!f) return failure{f.error()};
+    auto scanned = for_each_batch(*f, src.size_bytes, tp, src.base_offset, false,
+                                  [&](const protocol::batch_header& h, std::span<const uint8_t> whole)
+                                      -> result<void, storage_error> {
+      if (full || h.is_control()) return ok;
       auto r = protocol::for_each_record(whole, [&](const protocol::record_view& rv) {
-        if (!rv.key) return;
+        if (full || !rv.key) return;
         auto it = newest.find(*rv.key);
-        if (it == newest.end()) newest.emplace(std::string(*rv.key), rv.offset);
-        else it->second = std::max(it->second, rv.offset);
+        if (it != newest.end()) {
+          it->second = std::max(it->second, rv.offset);
+          return;
+        }
+        if (!newest.empty() && map_bytes + rv.key->size() + entry_overhead_bytes > plan.key_map_bytes_max) {
+          full = true;
+          map_end = rv.offset;
+          end = i + 1;
+          return;
+        }
+        map_bytes += rv.key->size() + entry_overhead_bytes;
+        newest.emplace(std::string(*rv.key), rv.offset);
       });
-      if (!r) return fail(storage_errc::corrupt, "{}: {}", _tp, r.error().message);
+      if (!r) return fail(storage_errc::corrupt, "{}: {}", tp, r.error().message);
       return ok;
     });
     if (!scanned) return failure{scanned.error()};
   }
+  if (full) {
+    log::get("storage").info("{}: cleaner key map full ({} keys, {} bytes): cleaning up to offset {}", tp,
+                             newest.size(), map_bytes, map_end);
+  }
+  out.cleaned_up_to = map_end;
 
-  // Pass 2: rewrite each cleanable segment; swap it in only when something changed.
-  for (size_t i = 0; i < cleanable; ++i) {
-    auto& seg = _segments[i];
-    const int64_t base = seg->base_offset();
-    const auto stem = segment_file_stem(base);
-    const fs::path log_path = _dir / (stem + ".log");
-    const fs::path cleaned = _dir / (stem + ".log.cleaned");
-    const fs::path swap = _dir / (stem + ".log.swap");
+  // Pass 2: rewrite each segment up to where the map reached into `<seg>.log.cleaned`.
+  std::error_code ec;
+  for (size_t i = 0; i < end; ++i) {
+    const auto& src = plan.segments[i];
+    auto in = open_source(plan, src);
+    if (!in) return failure{in.error()};
+    const fs::path cleaned = plan.dir / (segment_file_stem(src.base_offset) + ".log.cleaned");
     auto cf = file::open(cleaned);
     if (!cf) return failure{cf.error()};
     if (auto t = cf->truncate(0); !t) return failure{t.error()};
@@ -185,51 +266,87 @@ result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, 
       return ok;
     };
     size_t removed = 0;
-    auto pass = for_each_batch(*seg, _tp, [&](const protocol::batch_header& hh,
-                                              std::span<const uint8_t> whole)
-                                              -> result<void, storage_error> {
+    auto pass = for_each_batch(*in, src.size_bytes, tp, src.base_offset, false,
+                               [&](const protocol::batch_header& hh, std::span<const uint8_t> whole)
+                                   -> result<void, storage_error> {
       const protocol::batch_header* h = &hh;
       if (h->is_control()) return emit(whole);
-      const bool tombstones_expire = now_ms - h->max_timestamp > _cfg.delete_retention_ms;
+      const bool tombstones_expire = plan.now_ms - h->max_timestamp > cfg.delete_retention_ms;
       std::vector<std::vector<uint8_t>> kept;
       int32_t total = 0;
       auto r = protocol::for_each_record(whole, [&](const protocol::record_view& rv) {
         ++total;
-        if (rv.key) {
+        // Only offsets the key map covers may go: a newer record of the key exists, or it is a
+        // tombstone past delete.retention.ms (whose older records went in earlier passes).
+        if (rv.key && rv.offset < map_end) {
           auto it = newest.find(*rv.key);
-          if (it != newest.end() && it->second != rv.offset) return;
+          if (it != newest.end() && it->second > rv.offset) return;
           if (!rv.value && tombstones_expire) return;
         }
         kept.emplace_back();
         encode_record(kept.back(), rv, *h);
       });
-      if (!r) return fail(storage_errc::corrupt, "{}: {}", _tp, r.error().message);
+      if (!r) return fail(storage_errc::corrupt, "{}: {}", tp, r.error().message);
       removed += size_t(total) - kept.size();
       if (kept.size() == size_t(total)) return emit(whole);
-      if (kept.empty()) return ok;
+      if (kept.empty()) {
+        // Kafka keeps the last batch of an active producer, emptied, so the producer's sequence
+        // and epoch survive in the log and its retry after compaction is still deduplicated.
+        auto last = producer_last.find(h->producer_id);
+        const bool active_producer = h->producer_id >= 0 && last != producer_last.end() &&
+                                     last->second == h->last_offset() &&
+                                     plan.now_ms - h->max_timestamp < cfg.producer_id_expiration_ms;
+        if (!active_producer) return ok;
+      }
       auto b = rebuild_batch(*h, kept);
       if (!b) return failure{b.error()};
       return emit(*b);
     });
-    std::error_code ec;
     if (!pass || removed == 0) {
       cf->close();
       fs::remove(cleaned, ec);
-      if (!pass) return failure{pass.error()};
+      if (!pass) {
+        for (const auto& c : out.segments)
+          fs::remove(plan.dir / (segment_file_stem(c.base_offset) + ".log.cleaned"), ec);
+        return failure{pass.error()};
+      }
       continue;
     }
-    if (auto s = cf->sync(); !s) return failure{s.error()};
+    if (auto sy = cf->sync(); !sy) return failure{sy.error()};
     cf->close();
-    cr.segments_cleaned++;
-    cr.records_removed += removed;
-    cr.bytes_before += seg->size_bytes();
-    cr.bytes_after += written;
+    out.segments.push_back({src.base_offset, src.size_bytes, written, removed});
+  }
+  return out;
+}
 
+result<compaction_result, storage_error> partition_log::apply_compaction(const compaction_output& out,
+                                                                        int64_t now_ms) {
+  compaction_result cr;
+  std::error_code ec;
+  for (const auto& c : out.segments) {
+    const auto stem = segment_file_stem(c.base_offset);
+    const fs::path log_path = _dir / (stem + ".log");
+    const fs::path cleaned = _dir / (stem + ".log.cleaned");
+    const fs::path swap = _dir / (stem + ".log.swap");
+    // Still the same closed segment it was planned from? (Retention or a truncation may have
+    // removed or changed it meanwhile; then the cleaned copy is stale.)
+    auto it = std::find_if(_segments.begin(), _segments.end(),
+                           [&](const auto& sg) { return sg->base_offset() == c.base_offset; });
+    if (_closed || it == _segments.end() || std::next(it) == _segments.end() ||
+        (*it)->size_bytes() != c.source_size_bytes) {
+      fs::remove(cleaned, ec);
+      continue;
+    }
+    auto& seg = *it;
     fs::rename(cleaned, swap, ec);
     if (ec) return fail(storage_errc::io_error, "rename {}: {}", cleaned.string(), ec.message());
     auto sd = sync_dir(_dir);
     if (!sd) return failure{sd.error()};
     // From here a crash completes the swap at the next open.
+    cr.segments_cleaned++;
+    cr.records_removed += c.records_removed;
+    cr.bytes_before += seg->size_bytes();
+    cr.bytes_after += c.size_bytes;
     auto old = seg->mark_deleted();
     if (!old) return failure{old.error()};
     _pending_deletes.push_back(pending_delete{std::move(*old), now_ms});
@@ -237,16 +354,25 @@ result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, 
     if (ec) return fail(storage_errc::io_error, "rename {}: {}", swap.string(), ec.message());
     sd = sync_dir(_dir);
     if (!sd) return failure{sd.error()};
-    auto reopened = segment::open(_dir, base, limits(), /*active=*/false, now_ms, /*full_recovery=*/true);
+    auto reopened = segment::open(_dir, c.base_offset, limits(), /*active=*/false, now_ms, /*full_recovery=*/true);
     if (!reopened) return failure{reopened.error()};
     seg = std::move(*reopened);
   }
-  _cleaned_up_to = _segments[cleanable - 1]->next_offset();
+  if (!_closed) _cleaned_up_to = std::max(_cleaned_up_to, std::min(out.cleaned_up_to, _segments.back()->base_offset()));
   if (cr.segments_cleaned > 0) {
-    lg.info("{}: compacted {} segment(s): {} records removed, {} -> {} bytes", _tp,
-            cr.segments_cleaned, cr.records_removed, cr.bytes_before, cr.bytes_after);
+    log::get("storage").info("{}: compacted {} segment(s): {} records removed, {} -> {} bytes", _tp,
+                             cr.segments_cleaned, cr.records_removed, cr.bytes_before, cr.bytes_after);
   }
   return cr;
+}
+
+result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, bool force,
+                                                                size_t key_map_bytes_max) {
+  auto plan = plan_compaction(now_ms, force, key_map_bytes_max);
+  if (!plan) return compaction_result{};
+  auto out = run_compaction(*plan);
+  if (!out) return failure{out.error()};
+  return apply_compaction(*out, now_ms);
 }
 
 }  // namespace gregor::storage

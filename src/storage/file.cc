@@ -49,6 +49,15 @@ result<file, storage_error> file::open(const std::filesystem::path& path) {
   return f;
 }
 
+result<file, storage_error> file::open_read(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_fail("open", path);
+  file f;
+  f._fd = fd;
+  f._path = path;
+  return f;
+}
+
 result<size_t, storage_error> file::size() const {
   struct stat st {};
   if (::fstat(_fd, &st) != 0) return io_fail("fstat", _path);
@@ -91,6 +100,8 @@ result<void, storage_error> file::sync() {
   if (_fd >= 0 && ::fdatasync(_fd) != 0) return io_fail("fdatasync", _path);
   return ok;
 }
+
+int file::dup_for_sync() const { return _fd >= 0 ? ::fcntl(_fd, F_DUPFD_CLOEXEC, 0) : -1; }
 
 void file::close() {
   if (_fd >= 0) ::close(_fd);

@@ -19,6 +19,7 @@ bool valid_topic_char(char c) {
 
 constexpr const char* recovery_point_file = "recovery-point-offset-checkpoint";
 constexpr const char* log_start_file = "log-start-offset-checkpoint";
+constexpr const char* cleaner_offset_file = "cleaner-offset-checkpoint";
 constexpr const char* clean_shutdown_file = ".kafka_cleanshutdown";
 constexpr int checkpoint_version = 0;
 
@@ -93,6 +94,7 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
   std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
   m->_recovery_points = read_checkpoint(m->_dir / recovery_point_file);
   m->_log_starts = read_checkpoint(m->_dir / log_start_file);
+  m->_cleaner_offsets = read_checkpoint(m->_dir / cleaner_offset_file);
   m->_clean_at_open = fs::exists(m->_dir / clean_shutdown_file, ec);
   if (m->_clean_at_open) {
     fs::remove(m->_dir / clean_shutdown_file, ec);
@@ -149,6 +151,7 @@ result<partition_log*, storage_error> log_manager::open_partition(const topic_pa
   if (auto it = _recovery_points.find(tp); it != _recovery_points.end()) hints.recovery_point = it->second;
   else hints.clean_shutdown = false;  // a partition the checkpoint does not know is scanned
   if (auto it = _log_starts.find(tp); it != _log_starts.end()) hints.log_start_offset = it->second;
+  if (auto it = _cleaner_offsets.find(tp); it != _cleaner_offsets.end()) hints.cleaner_offset = it->second;
   auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk, hints);
   if (!pl) return failure{pl.error()};
   partition_log* raw = pl->get();
@@ -186,6 +189,7 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
   _discovered.erase(std::remove(_discovered.begin(), _discovered.end(), tp), _discovered.end());
   _recovery_points.erase(tp);
   _log_starts.erase(tp);
+  _cleaner_offsets.erase(tp);
   fs::remove_all(doomed, ec);
   if (ec) {
     // The "-delete" leftover is removed at the next open.
@@ -215,10 +219,14 @@ result<void, storage_error> log_manager::checkpoint_locked() {
     if (pl->closed()) continue;
     _recovery_points[tp] = pl->recovery_point().value();
     _log_starts[tp] = pl->log_start_offset().value();
+    if (pl->cleaner_offset().value() > 0) _cleaner_offsets[tp] = pl->cleaner_offset().value();
   }
   auto r = write_file_atomic(_dir / recovery_point_file, format_checkpoint(_recovery_points));
   if (!r) return r;
-  return write_file_atomic(_dir / log_start_file, format_checkpoint(_log_starts));
+  r = write_file_atomic(_dir / log_start_file, format_checkpoint(_log_starts));
+  if (!r) return r;
+  // Only compacted partitions that were cleaned have entries.
+  return write_file_atomic(_dir / cleaner_offset_file, format_checkpoint(_cleaner_offsets));
 }
 
 result<void, storage_error> log_manager::close_all() {

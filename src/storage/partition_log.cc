@@ -60,6 +60,7 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
     if (!f) return failure{f.error()};
   }
   pl->_recovery_point = pl->_segments.back()->next_offset();
+  pl->_cleaned_up_to = std::clamp<int64_t>(hints.cleaner_offset.value_or(0), 0, pl->_recovery_point);
   log::get("storage").info("{}: opened, {} segment(s), offsets [{}, {})", pl->_tp,
                            pl->_segments.size(), pl->log_start_offset(), pl->log_end_offset());
   return pl;
@@ -252,8 +253,9 @@ bool partition_log::should_roll(size_t append_bytes, int64_t last_offset) const 
 
 result<void, storage_error> partition_log::roll() {
   auto& old = *_segments.back();
-  auto sealed = old.seal();
+  auto sealed = old.seal_without_sync();
   if (!sealed) return sealed;
+  old.sync_in_background();
   int64_t base = old.next_offset();
   auto s = segment::create(_dir, base, limits());
   if (!s) return failure{s.error()};
@@ -449,6 +451,13 @@ std::optional<timestamp_lookup> partition_log::max_timestamp() const {
 
 result<void, storage_error> partition_log::flush() {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  // Sealed segments above the recovery point were synced in the background after their roll;
+  // sync them here too, so the recovery point only covers what this call made durable.
+  for (size_t i = 0; i + 1 < _segments.size(); ++i) {
+    if (_segments[i]->next_offset() <= _recovery_point) continue;
+    auto f = _segments[i]->flush();
+    if (!f) return f;
+  }
   auto f = _segments.back()->flush();
   if (!f) return f;
   _unflushed_records = 0;

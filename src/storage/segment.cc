@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <system_error>
+#include <thread>
+
+#include <unistd.h>
 
 #include "batch_scanner.h"
 #include "gregor/base/log.h"
@@ -254,6 +257,25 @@ result<std::optional<batch_location>, storage_error> segment::find_batch_by_time
   }
 }
 
+namespace {
+template <class Buffer>
+result<size_t, storage_error> pread_append(const file& f, uint64_t position, size_t len, Buffer& out) {
+  size_t old = out.size();
+  out.resize(old + len);
+  auto n = f.pread(position, std::span<uint8_t>(out.data() + old, len));
+  if (!n) {
+    out.resize(old);
+    return failure{n.error()};
+  }
+  out.resize(old + *n);
+  return *n;
+}
+}  // namespace
+
+result<size_t, storage_error> segment::read(uint64_t position, size_t len, byte_buffer& out) const {
+  return pread_append(_log, position, len, out);
+}
+
 result<size_t, storage_error> segment::read(uint64_t position, size_t len,
                                             std::vector<uint8_t>& out) const {
   size_t old = out.size();
@@ -268,9 +290,30 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len,
 }
 
 result<void, storage_error> segment::seal() {
-  auto a = _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
+  auto a = seal_without_sync();
   if (!a) return a;
   return flush();
+}
+
+result<void, storage_error> segment::seal_without_sync() {
+  return _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
+}
+
+void segment::sync_in_background() const {
+  std::vector<int> fds;
+  for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync()})
+    if (fd >= 0) fds.push_back(fd);
+  auto sync_all = [](const std::vector<int>& v) {
+    for (int fd : v) {
+      (void)::fdatasync(fd);  // best effort: partition_log::flush() syncs again before trusting it
+      ::close(fd);
+    }
+  };
+  try {
+    std::thread([fds, sync_all] { sync_all(fds); }).detach();
+  } catch (const std::system_error&) {
+    sync_all(fds);
+  }
 }
 
 result<void, storage_error> segment::flush() {

@@ -155,6 +155,19 @@ size_t producer_state::expire(int64_t now_ms) {
   return n;
 }
 
+size_t producer_state::truncate_head(offset log_start) {
+  size_t n = 0;
+  for (auto it = _producers.begin(); it != _producers.end();) {
+    if (it->second.batches.empty() || it->second.last_offset() < log_start) {
+      it = _producers.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
 const producer_entry* producer_state::find(producer_id pid) const {
   auto it = _producers.find(pid);
   return it == _producers.end() ? nullptr : &it->second;

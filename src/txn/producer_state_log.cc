@@ -59,6 +59,22 @@ result<void, storage::storage_error> write_snapshot(const fs::path& dir, produce
   return ok;
 }
 
+size_t delete_snapshots_before(const fs::path& dir, offset log_start) {
+  size_t n = 0;
+  for (int64_t at : list_snapshots(dir)) {
+    if (at >= log_start.value()) break;
+    remove_quietly(snapshot_path(dir, offset(at)));
+    ++n;
+  }
+  return n;
+}
+
+size_t on_log_start_moved(const fs::path& dir, producer_state& state, offset log_start) {
+  const size_t dropped = state.truncate_head(log_start);
+  delete_snapshots_before(dir, log_start);
+  return dropped;
+}
+
 result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_log& log,
                                                       producer_state& state, int64_t now_ms) {
   rebuild_stats stats;
@@ -115,6 +131,7 @@ result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_l
     if (from == before) break;  // nothing usable: do not spin
   }
   state.set_end_offset(log_end);
+  state.truncate_head(log.log_start_offset());  // a snapshot may predate retention/DeleteRecords
   stats.producers = int64_t(state.producers().size());
   return stats;
 }

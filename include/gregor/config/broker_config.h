@@ -3,7 +3,8 @@
 // loaded once at start-up from YAML plus `--set name=value` overrides. Also the table of Kafka's
 // topic-level configs (validation, DescribeConfigs, the effective typed values for a topic).
 //
-// Owned by app (loads it once) and passed by const reference to every module; immutable after load.
+// Owned by app (loads it once) and passed by const reference to every module. The server keeps the
+// loaded (static) config and derives the effective one with with_dynamic() after every metadata change.
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -157,6 +158,12 @@ struct broker_config {
   // list joining). DescribeConfigs reports these as STATIC_BROKER_CONFIG, the rest DEFAULT_CONFIG.
   std::map<std::string, std::string> explicit_values;
   bool is_set(std::string_view key) const { return explicit_values.count(std::string(key)) != 0; }
+
+  // Dynamic broker configs from the metadata log, already applied to the fields above by
+  // with_dynamic(): cluster-wide defaults (resource name "", DYNAMIC_DEFAULT_BROKER_CONFIG) and
+  // this broker's own (resource name "<node.id>", DYNAMIC_BROKER_CONFIG, which wins).
+  std::map<std::string, std::string> dynamic_default_values;
+  std::map<std::string, std::string> dynamic_broker_values;
 };
 
 // Loads the config: the embedded default when `file` is empty, else the file; then `sets` in order
@@ -232,9 +239,40 @@ std::string validate_topic_config(std::string_view name, std::string_view value)
 std::vector<config_entry_desc> describe_topic_configs(const std::map<std::string, std::string>& overrides,
                                                       const broker_config& b);
 
-// Every broker config with its value and source (DescribeConfigs on a BROKER resource). Static
-// configs are read-only: Gregor has no dynamic broker configs yet.
+// Every broker config with its value and source (DescribeConfigs on BROKER "<node.id>"): the
+// dynamic per-broker value, else the dynamic cluster default, else the static value, else the
+// default, with synonyms in that order. Configs Kafka cannot change at runtime are read-only.
 std::vector<config_entry_desc> describe_broker_configs(const broker_config& b);
+// DescribeConfigs on BROKER "" (the cluster-wide default): only the dynamic default configs, as
+// Kafka lists them (source DYNAMIC_DEFAULT_BROKER_CONFIG, synonyms: default, static, default).
+std::vector<config_entry_desc> describe_default_broker_configs(const broker_config& b);
+
+// ---- dynamic broker configs (Kafka's DynamicBrokerConfig) ----
+
+// True for the broker configs Kafka lets AlterConfigs/IncrementalAlterConfigs change at runtime
+// and Gregor applies: the broker synonyms of topic configs (log.retention.ms, log.segment.bytes,
+// log.roll.ms, log.cleanup.policy, log.flush.interval.*, message.max.bytes, ...), the log
+// cleaner's (log.cleaner.threads, .dedupe.buffer.size, .backoff.ms), the thread pools' num.*
+// and producer.id.expiration.ms. All of them are cluster-wide (settable at "" and per broker).
+bool is_dynamic_broker_config(std::string_view name);
+// Every dynamic broker config name, sorted.
+std::vector<std::string> dynamic_broker_config_names();
+
+// Validates a change of dynamic broker configs (nullopt = delete) for the resource "" (cluster
+// default) or "<node id>" (per_broker). "" if fine, else Kafka's INVALID_REQUEST message:
+//   "Cannot update these configs dynamically: Set(auto.create.topics.enable)"
+//   "Invalid value abc for configuration log.retention.ms: expected an integer >= -1"
+// Unknown names are refused too ("Unknown broker config name: x"; Kafka would store them).
+std::string validate_dynamic_broker_changes(const std::map<std::string, std::optional<std::string>>& changes);
+
+// The effective config: `static_cfg` (as loaded) with the dynamic defaults, then this broker's
+// dynamic values, applied in Kafka's precedence (log.retention.ms over .minutes over .hours, across
+// levels). Dynamic values that are not dynamic configs or do not parse are skipped and named in
+// `skipped` (a record written by another version). The maps are kept in the result for describe.
+broker_config with_dynamic(const broker_config& static_cfg,
+                           const std::map<std::string, std::string>& defaults,
+                           const std::map<std::string, std::string>& per_broker,
+                           std::vector<std::string>* skipped = nullptr);
 
 // The typed, effective values of a topic's configs for the server (overrides over broker values).
 // Overrides are assumed validated; an unparsable one falls back to the broker value.
@@ -250,6 +288,7 @@ struct topic_settings {
           max_compaction_lag_ms = 0, file_delete_delay_ms = 0;
   double min_cleanable_dirty_ratio = 0.5;
   bool preallocate = false, unclean_leader_election_enable = false;
+  int64_t producer_id_expiration_ms = 86400000;  // broker-wide (compaction keeps producer state)
   bool compact() const { return cleanup_policy.find("compact") != std::string::npos; }
   bool delete_enabled() const { return cleanup_policy.find("delete") != std::string::npos; }
 };

@@ -53,6 +53,12 @@ class metadata_image {
   int64_t version() const { return _version; }
   // First producer id not yet handed out in a block (producer_ids_record); 0 when none was.
   int64_t next_producer_id() const { return _next_producer_id; }
+  // Dynamic broker configs by resource name ("" = cluster-wide default, "<id>" = one broker).
+  const std::map<std::string, std::map<std::string, std::string>>& broker_configs() const {
+    return _broker_configs;
+  }
+  // One resource's dynamic configs (empty when none).
+  const std::map<std::string, std::string>& broker_configs(const std::string& resource) const;
 
   // Applies one record. Returns "" or why the record does not fit the image (a partition of an
   // unknown topic, a topic id reused); such a record changes nothing.
@@ -72,6 +78,7 @@ class metadata_image {
   std::map<node_id, broker_info> _brokers;
   int64_t _version = 0;
   int64_t _next_producer_id = 0;
+  std::map<std::string, std::map<std::string, std::string>> _broker_configs;
 };
 
 }  // namespace gregor::controller

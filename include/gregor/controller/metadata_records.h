@@ -66,9 +66,17 @@ struct producer_ids_record {
   int64_t next_producer_id = 0;
 };
 
+// A dynamic broker config (Kafka's ConfigRecord with resource type BROKER) set (value) or removed
+// (nullopt). resource is "" for the cluster-wide default or the broker id in decimal.
+struct broker_config_record {
+  std::string resource;
+  std::string name;
+  std::optional<std::string> value;
+};
+
 using metadata_record = std::variant<topic_record, partition_record, partition_change_record,
                                      remove_topic_record, config_record, broker_record,
-                                     producer_ids_record>;
+                                     producer_ids_record, broker_config_record>;
 
 inline constexpr std::string_view metadata_file_magic = "GRGMETA";
 inline constexpr uint8_t metadata_file_version = 1;

@@ -85,6 +85,11 @@ class metadata_store {
   // nullopt = remove the override.
   result<void, controller_error> set_topic_configs(const std::string& name,
                                                    std::map<std::string, std::optional<std::string>> changes);
+  // Dynamic broker configs of `resource` ("" = cluster-wide default, else a broker id in decimal):
+  // one fsynced frame of broker_config_records (nullopt = remove). Values are validated by the
+  // caller (config::validate_dynamic_broker_changes).
+  result<void, controller_error> set_broker_configs(const std::string& resource,
+                                                    std::map<std::string, std::optional<std::string>> changes);
   // Leader/ISR change of one partition (for replication; bumps nothing by itself: pass the epoch).
   result<void, controller_error> change_partition(const std::string& name, partition_id p, node_id leader,
                                                   leader_epoch epoch, std::vector<node_id> isr);

@@ -23,6 +23,8 @@ class file {
 
   // Opens read-write, creating the file if missing.
   static result<file, storage_error> open(const std::filesystem::path& path);
+  // Opens an existing file read-only (never creates it).
+  static result<file, storage_error> open_read(const std::filesystem::path& path);
 
   bool is_open() const { return _fd >= 0; }
   const std::filesystem::path& path() const { return _path; }
@@ -33,6 +35,9 @@ class file {
   result<void, storage_error> pwrite(uint64_t pos, std::span<const uint8_t> data);
   result<void, storage_error> truncate(uint64_t size);
   result<void, storage_error> sync();
+  // A duplicate descriptor, for an fsync on another thread that must not depend on this object's
+  // lifetime (the caller closes it); -1 when closed or on failure.
+  int dup_for_sync() const;
   void close();
   // Renames the file on disk and remembers the new path.
   result<void, storage_error> rename(const std::filesystem::path& to);

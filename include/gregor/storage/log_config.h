@@ -22,6 +22,9 @@ struct log_config {
   int64_t max_compaction_lag_ms = INT64_MAX;  // max.compaction.lag.ms
   double min_cleanable_dirty_ratio = 0.5;  // min.cleanable.dirty.ratio
   int64_t file_delete_delay_ms = 60000;    // file.delete.delay.ms (".deleted" files kept this long)
+  // producer.id.expiration.ms (broker): compaction keeps the newest batch of a producer that wrote
+  // within this long (emptied of records if need be), so its idempotence state survives a rebuild.
+  int64_t producer_id_expiration_ms = 86400000;
 };
 
 }  // namespace gregor::storage

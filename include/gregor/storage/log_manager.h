@@ -9,6 +9,8 @@
 // <offset>\n..." with version 0, written atomically: temp, fsync, rename, fsync dir):
 //   recovery-point-offset-checkpoint  every offset below it was fsynced (crash recovery starts there)
 //   log-start-offset-checkpoint       log start offsets moved by DeleteRecords/retention
+//   cleaner-offset-checkpoint         compacted partitions: offsets below were cleaned (a restart
+//                                     resumes the cleaner there instead of recleaning)
 //   .kafka_cleanshutdown              written by close_all(); present at open = no scan needed.
 // open() reads them and removes the marker, so a crash afterwards is seen as unclean.
 #include <filesystem>
@@ -64,6 +66,7 @@ class log_manager {
   bool _closed_all = false;
   std::map<topic_partition, int64_t> _recovery_points;
   std::map<topic_partition, int64_t> _log_starts;
+  std::map<topic_partition, int64_t> _cleaner_offsets;
   result<void, storage_error> checkpoint_locked();
 };
 

@@ -45,6 +45,7 @@ class offset_index {
   // Drops every entry (before a rebuild).
   result<void, storage_error> clear();
   result<void, storage_error> sync() { return _file.sync(); }
+  int dup_for_sync() const { return _file.dup_for_sync(); }
   void close() { _file.close(); }
   result<void, storage_error> rename(const std::filesystem::path& to) { return _file.rename(to); }
 

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "gregor/base/byte_buffer.h"
 #include "gregor/base/clock.h"
 #include "gregor/base/types.h"
 #include "gregor/storage/log_config.h"
@@ -35,7 +36,7 @@ struct append_result {
 };
 
 struct read_result {
-  std::vector<uint8_t> data;  // whole batches, back to back (may be empty)
+  byte_buffer data;  // whole batches, back to back (may be empty)
   offset log_start_offset;
   offset log_end_offset;
 };
@@ -51,6 +52,7 @@ struct open_hints {
   bool clean_shutdown = false;              // the directory's clean-shutdown marker was present
   std::optional<int64_t> recovery_point;    // every offset below it had been fsynced
   std::optional<int64_t> log_start_offset;  // from log-start-offset-checkpoint
+  std::optional<int64_t> cleaner_offset;    // from cleaner-offset-checkpoint (compaction progress)
 };
 
 // What one compaction pass did.
@@ -59,6 +61,37 @@ struct compaction_result {
   size_t records_removed = 0;
   size_t bytes_before = 0;
   size_t bytes_after = 0;
+};
+
+// A compaction pass planned on the log's owner thread (plan_compaction) so that the expensive
+// part (run_compaction: reading segments, building the key map, writing `.cleaned` files) can run
+// on the cleaner thread without touching the partition_log; the swap (apply_compaction) is back
+// on the owner thread.
+struct compaction_plan {
+  struct source {
+    int64_t base_offset = 0;
+    int64_t next_offset = 0;
+    uint64_t size_bytes = 0;  // the swap is skipped if the segment changed meanwhile
+  };
+  std::filesystem::path dir;
+  topic_partition tp;
+  std::vector<source> segments;  // the cleanable (closed, older than the lag) ones, oldest first
+  size_t first_dirty = 0;        // index of the first segment above the cleaner offset
+  int64_t now_ms = 0;
+  log_config cfg;
+  // log.cleaner.dedupe.buffer.size: the key map stops growing at this many bytes (key bytes + 24
+  // per entry, as Kafka's 16-byte hash + offset); the pass then cleans only up to where it got.
+  size_t key_map_bytes_max = SIZE_MAX;
+};
+struct compaction_output {
+  struct cleaned {
+    int64_t base_offset = 0;
+    uint64_t source_size_bytes = 0;
+    uint64_t size_bytes = 0;  // of the .cleaned file
+    size_t records_removed = 0;
+  };
+  std::vector<cleaned> segments;  // `.cleaned` files written and fsynced, to swap in
+  int64_t cleaned_up_to = 0;      // the key map covered every offset below it
 };
 
 // What one retention pass did.
@@ -135,7 +168,19 @@ class partition_log {
   // min.cleanable.dirty.ratio or max.compaction.lag.ms passed (`force` skips both checks).
   // Each segment is swapped in crash-safely: `.cleaned` written and fsynced, renamed `.swap`, the
   // old files renamed `.deleted`, `.swap` renamed into place (a `.swap` found at open completes it).
-  result<compaction_result, storage_error> compact(int64_t now_ms, bool force = false);
+  // Synchronous: plan_compaction + run_compaction + apply_compaction.
+  result<compaction_result, storage_error> compact(int64_t now_ms, bool force = false,
+                                                   size_t key_map_bytes_max = SIZE_MAX);
+  // The cleaner-thread split of compact(): nullopt when nothing is due. run_compaction uses only
+  // the plan and the files (callable from any thread while the owner keeps appending, reading,
+  // even deleting segments); apply_compaction swaps in every cleaned segment that is still the
+  // same closed segment it was planned from (others' `.cleaned` files are removed).
+  std::optional<compaction_plan> plan_compaction(int64_t now_ms, bool force,
+                                                 size_t key_map_bytes_max = SIZE_MAX) const;
+  static result<compaction_output, storage_error> run_compaction(const compaction_plan& plan);
+  result<compaction_result, storage_error> apply_compaction(const compaction_output& out, int64_t now_ms);
+  // Offsets below it have been compacted (kept in cleaner-offset-checkpoint).
+  offset cleaner_offset() const { return offset(_cleaned_up_to); }
   // Removes `.deleted` files whose delay passed (all of them when force).
   void remove_deleted_files(int64_t now_ms, bool force = false);
   result<void, storage_error> close();  // flush; the log is unusable afterwards
@@ -169,7 +214,7 @@ class partition_log {
   int64_t _unflushed_records = 0;
   int64_t _last_flush_ms = 0;
   int64_t _log_start = 0;
-  int64_t _cleaned_up_to = 0;  // compaction: offsets below were cleaned (in memory only)
+  int64_t _cleaned_up_to = 0;  // compaction: offsets below were cleaned (checkpointed)
   int64_t _recovery_point = 0;
   struct pending_delete {
     std::vector<std::filesystem::path> files;

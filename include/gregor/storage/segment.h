@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gregor/base/byte_buffer.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/file.h"
 #include "gregor/storage/offset_index.h"
@@ -76,10 +77,18 @@ class segment {
   result<std::optional<batch_location>, storage_error> find_batch_by_timestamp(int64_t ts) const;
   // Reads [position, position + len) into out (appending); short at end of file.
   result<size_t, storage_error> read(uint64_t position, size_t len, std::vector<uint8_t>& out) const;
+  result<size_t, storage_error> read(uint64_t position, size_t len, byte_buffer& out) const;
 
   // Called when the segment stops being active: records the final max timestamp in the time index
   // and fsyncs everything.
   result<void, storage_error> seal();
+  // seal() without the fsync: a roll must not stall the broker's thread on writeback. The log
+  // follows with sync_in_background(); its flush() still syncs every segment above the recovery
+  // point itself, so the recovery point never depends on the background sync.
+  result<void, storage_error> seal_without_sync();
+  // fdatasyncs the three files on a detached thread through duplicated descriptors (safe if the
+  // segment is deleted meanwhile). Falls back to a synchronous sync if no thread can be started.
+  void sync_in_background() const;
   result<void, storage_error> flush();
   void close();
   // Removes the three files (retention/delete); the segment is unusable afterwards.

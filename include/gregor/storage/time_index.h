@@ -47,6 +47,7 @@ class time_index {
   result<void, storage_error> truncate_above(int64_t last_offset);
   result<void, storage_error> clear();
   result<void, storage_error> sync() { return _file.sync(); }
+  int dup_for_sync() const { return _file.dup_for_sync(); }
   void close() { _file.close(); }
   result<void, storage_error> rename(const std::filesystem::path& to) { return _file.rename(to); }
 

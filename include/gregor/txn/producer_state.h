@@ -93,6 +93,11 @@ class producer_state {
   void replay(const batch_identity& b, offset first, offset last, int64_t timestamp_ms);
   // Removes producers idle for longer than producer.id.expiration.ms. Returns how many went.
   size_t expire(int64_t now_ms);
+  // The log start offset moved to `log_start` (retention, DeleteRecords): producers whose last
+  // batch lies wholly below it are dropped, as Kafka's ProducerStateManager.truncateHead; a
+  // retained producer keeps its batches (a retry of one below the start is still a duplicate).
+  // Returns how many producers went.
+  size_t truncate_head(offset log_start);
 
   const producer_entry* find(producer_id pid) const;
   const std::map<producer_id, producer_entry>& producers() const { return _producers; }

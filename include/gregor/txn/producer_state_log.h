@@ -27,6 +27,13 @@ std::vector<int64_t> list_snapshots(const std::filesystem::path& dir);
 result<void, storage::storage_error> write_snapshot(const std::filesystem::path& dir,
                                                     producer_state& state, offset at);
 
+// Deletes the snapshots named below `log_start` (Kafka's deleteSnapshotsBefore). Returns how many.
+size_t delete_snapshots_before(const std::filesystem::path& dir, offset log_start);
+
+// The log start moved (retention, DeleteRecords): trims `state` (producer_state::truncate_head)
+// and deletes the snapshots below the new start. Returns the number of producers dropped.
+size_t on_log_start_moved(const std::filesystem::path& dir, producer_state& state, offset log_start);
+
 struct rebuild_stats {
   int64_t snapshot_offset = -1;  // the snapshot used, -1 when none
   int64_t batches_replayed = 0;

@@ -2,9 +2,15 @@
 // Legacy, non-incremental: the configs given for a topic REPLACE all its overrides (a config left
 // out returns to the broker default; a null value removes it). Changes are validated with the topic
 // config table, persisted through the metadata store (so they survive restarts) and applied to the
-// open logs at once by core::apply_metadata(). Broker resources: Gregor has no dynamic broker
-// configs yet, so they are refused with INVALID_REQUEST. Also defines the helper that
+// open logs at once by core::apply_metadata(). Broker resources ("" = cluster-wide default, or a
+// broker id): the given dynamic broker configs REPLACE that resource's dynamic configs, validated
+// as Kafka's DynamicBrokerConfig (a read-only config → INVALID_REQUEST "Cannot update these configs
+// dynamically: Set(...)"), persisted as broker config records in the metadata log and applied at
+// once (topics without an override pick up the new defaults). Also defines the helpers that
 // IncrementalAlterConfigs shares.
+#include <algorithm>
+#include <limits>
+
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/alter_configs.h"
 #include "handlers.h"
@@ -42,6 +48,32 @@ std::pair<protocol::error_code, std::string> apply_topic_config_changes(
   return {error_code::none, ""};
 }
 
+// Dynamic broker configs: validates `resource` ("" or a broker id) and `changes`, then unless
+// validate_only persists them and re-applies the metadata (the effective config changes at once).
+std::pair<protocol::error_code, std::string> apply_broker_config_changes(
+    core& c, const std::string& resource, const std::map<std::string, std::optional<std::string>>& changes,
+    bool validate_only) {
+  using protocol::error_code;
+  if (!resource.empty()) {
+    int64_t id = -1;
+    const bool digits = resource.size() <= 10 && std::all_of(resource.begin(), resource.end(),
+                                                             [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (digits) id = std::stoll(resource);
+    if (!digits || id > std::numeric_limits<int32_t>::max()) {
+      return {error_code::invalid_request, fmt::format("Broker id must be an integer, but it is: {}", resource)};
+    }
+  }
+  if (auto why = config::validate_dynamic_broker_changes(changes); !why.empty()) {
+    return {error_code::invalid_request, why};
+  }
+  if (validate_only || changes.empty()) return {error_code::none, ""};
+  auto r = c.metadata().set_broker_configs(resource, changes);
+  if (!r) return {to_kafka(r.error().code), r.error().message};
+  log::get("server").info("broker configs '{}': {} dynamic change(s) applied", resource, changes.size());
+  c.apply_metadata();
+  return {error_code::none, ""};
+}
+
 namespace {
 using req_t = protocol::alter_configs_request;
 using resp_t = protocol::alter_configs_response;
@@ -59,7 +91,22 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       out.error_message = std::move(msg);
     };
     if (res.resource_type == alter_resource_broker) {
-      set_error(error_code::invalid_request, "Dynamic broker configs are not supported by this broker.");
+      std::map<std::string, std::optional<std::string>> changes;
+      bool duplicate = false;
+      for (const auto& cfg : res.configs) {
+        duplicate = duplicate || changes.contains(cfg.name);
+        changes[cfg.name] = cfg.value;
+      }
+      if (duplicate) {
+        set_error(error_code::invalid_request, "Duplicate config names in one resource.");
+        continue;
+      }
+      // Non-incremental: the resource's dynamic configs not mentioned are removed.
+      for (const auto& [key, value] : c.image().broker_configs(res.resource_name)) {
+        if (!changes.contains(key)) changes[key] = std::nullopt;
+      }
+      auto [e, msg] = apply_broker_config_changes(c, res.resource_name, changes, req.validate_only);
+      if (e != error_code::none) set_error(e, msg);
       continue;
     }
     if (res.resource_type != alter_resource_topic) {

@@ -1,6 +1,7 @@
 // DescribeConfigs (key 32). v1: include_synonyms, config source, synonyms. v2: no change. v3:
 // include_documentation, config type and documentation. v4: flexible.
-// Resource types: 2 topic, 4 broker, 8 broker logger.
+// Resource types: 2 topic, 4 broker ("<node id>": every broker config with its source; "": the
+// dynamic cluster-wide defaults only), 8 broker logger.
 #include "gregor/protocol/messages/describe_configs.h"
 #include "handlers.h"
 
@@ -67,7 +68,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
                                           c.self().value(), res.resource_name);
           break;
         }
-        add_entries(config::describe_broker_configs(c.config()), res.configuration_keys, req, v, out);
+        // "" is the cluster-wide default: Kafka lists only the dynamic defaults there.
+        add_entries(res.resource_name.empty() ? config::describe_default_broker_configs(c.config())
+                                              : config::describe_broker_configs(c.config()),
+                    res.configuration_keys, req, v, out);
         break;
       }
       case resource_broker_logger:

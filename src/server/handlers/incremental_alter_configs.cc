@@ -2,8 +2,11 @@
 // Per config: SET (0), DELETE (1: back to the broker default), APPEND (2) and SUBTRACT (3) for
 // list configs (e.g. cleanup.policy), starting from the current effective value. Topic changes are
 // validated, persisted and applied like AlterConfigs' (apply_topic_config_changes in
-// alter_configs.cc). This is what `kafka-configs.sh --alter` sends. Broker and broker-logger
-// resources are refused with INVALID_REQUEST (no dynamic broker configs yet).
+// alter_configs.cc). This is what `kafka-configs.sh --alter` sends. Broker resources ("" = the
+// cluster-wide default, "<id>" = one broker) change dynamic broker configs
+// (apply_broker_config_changes: Kafka's validation and messages, metadata log, applied at once);
+// APPEND/SUBTRACT start from the resource's dynamic value, else the effective one. Broker-logger
+// resources are refused with INVALID_REQUEST.
 #include <sstream>
 
 #include "gregor/protocol/messages/incremental_alter_configs.h"
@@ -15,12 +18,17 @@ std::pair<protocol::error_code, std::string> apply_topic_config_changes(
     core& c, const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
     bool validate_only);
 
+std::pair<protocol::error_code, std::string> apply_broker_config_changes(
+    core& c, const std::string& resource, const std::map<std::string, std::optional<std::string>>& changes,
+    bool validate_only);
+
 namespace {
 using req_t = protocol::incremental_alter_configs_request;
 using resp_t = protocol::incremental_alter_configs_response;
 using protocol::error_code;
 
 constexpr int8_t resource_topic = 2;
+constexpr int8_t resource_broker = 4;
 constexpr int8_t op_set = 0, op_delete = 1, op_append = 2, op_subtract = 3;
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -52,19 +60,27 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       out.error_code = code(e);
       out.error_message = std::move(msg);
     };
-    if (res.resource_type != resource_topic) {
+    if (res.resource_type != resource_topic && res.resource_type != resource_broker) {
       set_error(error_code::invalid_request,
-                fmt::format("Altering resource type {} is not supported by this broker (no dynamic "
-                            "broker configs).", res.resource_type));
+                fmt::format("Altering resource type {} is not supported by this broker.", res.resource_type));
       continue;
     }
-    const auto* t = c.image().topic(res.resource_name);
-    if (!t) {
+    const bool broker = res.resource_type == resource_broker;
+    const auto* t = broker ? nullptr : c.image().topic(res.resource_name);
+    if (!broker && !t) {
       set_error(error_code::unknown_topic_or_partition,
                 fmt::format("Topic '{}' does not exist.", res.resource_name));
       continue;
     }
-    const auto described = config::describe_topic_configs(t->configs, c.config());
+    auto described = broker ? config::describe_broker_configs(c.config())
+                            : config::describe_topic_configs(t->configs, c.config());
+    if (broker) {
+      // APPEND/SUBTRACT on a broker resource start from that resource's own dynamic value.
+      const auto& stored = c.image().broker_configs(res.resource_name);
+      for (auto& d : described) {
+        if (auto it = stored.find(d.name); it != stored.end()) d.value = it->second, d.is_null = false;
+      }
+    }
     std::map<std::string, std::optional<std::string>> changes;
     std::string problem;
     error_code problem_code = error_code::none;
@@ -77,8 +93,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       auto desc = std::find_if(described.begin(), described.end(),
                                [&](const config::config_entry_desc& d) { return d.name == cfg.name; });
       if (desc == described.end()) {
-        problem_code = error_code::invalid_config;
-        problem = fmt::format("Unknown topic config name: {}", cfg.name);
+        problem_code = broker ? error_code::invalid_request : error_code::invalid_config;
+        problem = fmt::format("Unknown {} config name: {}", broker ? "broker" : "topic", cfg.name);
         break;
       }
       switch (cfg.config_operation) {
@@ -117,7 +133,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       set_error(problem_code, problem);
       continue;
     }
-    auto [e, msg] = apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    auto [e, msg] = broker ? apply_broker_config_changes(c, res.resource_name, changes, req.validate_only)
+                           : apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
     if (e != error_code::none) set_error(e, msg);
   }
   co_return resp;

@@ -298,3 +298,17 @@ TEST(metadata_store, topic_name_validation_table) {
     EXPECT_EQ(why.empty(), r.ok) << "'" << r.name << "': " << why;
   }
 }
+
+TEST_F(metadata_store_test, broker_configs_are_persisted_per_resource_and_removed_by_null) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->set_broker_configs("", {{"log.retention.ms", std::string("5000")}}).has_value());
+    ASSERT_TRUE(s->set_broker_configs("1", {{"log.segment.bytes", std::string("2097152")},
+                                            {"log.retention.ms", std::string("6000")}}).has_value());
+    ASSERT_TRUE(s->set_broker_configs("1", {{"log.retention.ms", std::nullopt}}).has_value());
+  }
+  auto s = open();
+  EXPECT_EQ(s->image().broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "5000"}}));
+  EXPECT_EQ(s->image().broker_configs("1"), (std::map<std::string, std::string>{{"log.segment.bytes", "2097152"}}));
+  EXPECT_TRUE(s->image().broker_configs("2").empty());
+}

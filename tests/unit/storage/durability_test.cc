@@ -3,12 +3,16 @@
 // clean-shutdown marker work, and that retention, DeleteRecords and timed flushes behave as Kafka's.
 #include <fstream>
 #include <map>
+#include <condition_variable>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
+#include "gregor/storage/cleaner_thread.h"
 #include "gregor/storage/log_manager.h"
 #include "gregor/storage/partition_log.h"
 
@@ -539,6 +543,277 @@ TEST_F(compaction, an_interrupted_swap_is_completed_at_open_and_cleaned_leftover
   EXPECT_EQ(log->log_end_offset(), offset(8));
   auto all = read_all(*log);
   EXPECT_EQ(all.begin()->first, protocol::parse_batch_header(last_only)->base_offset);
+}
+
+}  // namespace
+}  // namespace gregor::storage
+
+namespace gregor::storage {
+namespace {
+
+result<append_result, storage_error> append_owned(partition_log& l, std::vector<uint8_t> bytes) {
+  return l.append(bytes, leader_epoch(0));
+}
+
+std::vector<uint8_t> producer_batch(int64_t pid, int32_t seq, const std::string& key, int64_t ts,
+                                    protocol::compression codec = protocol::compression::none) {
+  protocol::record_input ri;
+  ri.key = key;
+  ri.value = std::string("v") + std::to_string(seq);
+  ri.timestamp = ts;
+  protocol::batch_options o;
+  o.base_timestamp = ts;
+  o.producer_id = pid;
+  o.producer_epoch = 0;
+  o.base_sequence = seq;
+  o.codec = codec;
+  return protocol::build_batch({ri}, o);
+}
+
+// Every batch header of the log, oldest first.
+std::vector<protocol::batch_header> headers_of(const partition_log& log) {
+  std::vector<protocol::batch_header> out;
+  auto r = log.read(log.log_start_offset(), 1 << 30, offset(INT64_MAX), true);
+  EXPECT_TRUE(r.has_value());
+  for (size_t pos = 0; r && pos < r->data.size();) {
+    auto h = protocol::parse_batch_header(std::span(r->data).subspan(pos));
+    EXPECT_TRUE(h.has_value());
+    EXPECT_TRUE(protocol::batch_crc_ok(std::span(r->data).subspan(pos, h->total_size())));
+    out.push_back(*h);
+    pos += h->total_size();
+  }
+  return out;
+}
+
+TEST_F(compaction, the_last_batch_of_an_active_producer_is_kept_empty_and_survives_a_reopen) {
+  log_config cfg;
+  cfg.segment_bytes = 200;  // about two batches per segment
+  cfg.compact = true;
+  cfg.delete_enabled = false;
+  cfg.producer_id_expiration_ms = 60'000;
+  auto log = open_log(cfg);
+  // Producer 7 writes key "a" twice (offsets 0, 1, compressed); producer 8 then overwrites "a"
+  // many times, so every batch of producer 7 loses its only record.
+  ASSERT_TRUE(append_owned(*log, producer_batch(7, 0, "a", clk.now_ms(), protocol::compression::lz4)));
+  ASSERT_TRUE(append_owned(*log, producer_batch(7, 1, "a", clk.now_ms(), protocol::compression::lz4)));
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(append_owned(*log, producer_batch(8, i, "a", clk.now_ms())));
+  auto res = log->compact(clk.now_ms(), /*force=*/true);
+  ASSERT_TRUE(res.has_value()) << res.error().message;
+  auto check = [&](const partition_log& l) {
+    auto hs = headers_of(l);
+    ASSERT_FALSE(hs.empty());
+    // Producer 7's first batch is gone; its last one (offset 1) stays with no records, uncompressed.
+    EXPECT_NE(hs[0].base_offset, 0);
+    auto it = std::find_if(hs.begin(), hs.end(), [](const auto& h) { return h.producer_id == 7; });
+    ASSERT_NE(it, hs.end()) << "the active producer's last batch was dropped";
+    EXPECT_EQ(it->base_offset, 1);
+    EXPECT_EQ(it->base_sequence, 1);
+    EXPECT_EQ(it->records_count, 0);
+    EXPECT_EQ(it->codec(), protocol::compression::none);
+    EXPECT_EQ(std::count_if(hs.begin(), hs.end(), [](const auto& h) { return h.producer_id == 7; }), 1);
+    EXPECT_EQ(read_all(l).count(1), 0u) << "the emptied batch holds no record";
+    EXPECT_EQ(l.log_end_offset(), offset(8));
+  };
+  check(*log);
+  log.reset();
+  auto reopened = open_log(cfg);  // full recovery scan accepts the empty batch
+  check(*reopened);
+}
+
+TEST_F(compaction, an_expired_producers_emptied_batch_is_dropped) {
+  log_config cfg;
+  cfg.segment_bytes = 200;
+  cfg.compact = true;
+  cfg.delete_enabled = false;
+  cfg.producer_id_expiration_ms = 60'000;
+  auto log = open_log(cfg);
+  ASSERT_TRUE(append_owned(*log, producer_batch(7, 0, "a", clk.now_ms())));
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(append_owned(*log, producer_batch(8, i, "a", clk.now_ms())));
+  clk.advance(60'001);
+  ASSERT_TRUE(log->compact(clk.now_ms(), /*force=*/true).has_value());
+  auto hs = headers_of(*log);
+  EXPECT_EQ(std::count_if(hs.begin(), hs.end(), [](const auto& h) { return h.producer_id == 7; }), 0);
+}
+
+}  // namespace
+}  // namespace gregor::storage
+
+// ---- the cleaner off the owner thread: plan / run / apply, key map bound, checkpoint ----
+namespace gregor::storage {
+namespace {
+
+// Appends `n` single-record batches with keys "key<i % keys>" and returns offset -> key.
+std::map<int64_t, std::string> append_keys(partition_log& log, int n, int keys, int64_t ts, int salt = 0) {
+  std::map<int64_t, std::string> out;
+  for (int i = 0; i < n; ++i) {
+    std::string key = fmt::format("key{}", (i + salt) % keys);
+    auto a = append_owned(log, keyed_batch({{key, fmt::format("v{}", i)}}, ts));
+    EXPECT_TRUE(a.has_value());
+    if (a) out[a->base_offset.value()] = key;
+  }
+  return out;
+}
+
+// The model: below the active segment only the newest offset of each key remains.
+void expect_compacted(const partition_log& log, const std::map<int64_t, std::string>& history) {
+  const int64_t active_base = log.segment_base_offsets().back();
+  std::map<std::string, int64_t> newest;
+  for (const auto& [off, key] : history)
+    if (off < active_base) newest[key] = off;
+  auto after = read_all(log);
+  for (const auto& [off, key] : history) {
+    const bool kept = off >= active_base || newest[key] == off;
+    EXPECT_EQ(after.count(off), kept ? 1u : 0u) << "offset " << off << " key " << key;
+  }
+}
+
+TEST_F(compaction, appends_and_reads_go_on_while_the_pass_runs_on_another_thread) {
+  log_config cfg;
+  cfg.segment_bytes = 400;
+  cfg.compact = true;
+  cfg.delete_enabled = false;
+  auto log = open_log(cfg);
+  auto history = append_keys(*log, 60, 5, clk.now_ms());
+  auto plan = log->plan_compaction(clk.now_ms(), /*force=*/true);
+  ASSERT_TRUE(plan.has_value());
+  const size_t planned = plan->segments.size();
+  result<compaction_output, storage_error> out = compaction_output{};
+  std::thread cleaner([&] { out = partition_log::run_compaction(*plan); });
+  // The owner keeps appending (rolling new segments) and reading while the pass runs.
+  auto more = append_keys(*log, 60, 5, clk.now_ms(), 1);
+  auto r = log->read(offset(0), 1 << 20, offset(INT64_MAX), true);
+  EXPECT_TRUE(r.has_value());
+  cleaner.join();
+  ASSERT_TRUE(out.has_value()) << out.error().message;
+  EXPECT_FALSE(out->segments.empty());
+  for (const auto& c : out->segments)
+    EXPECT_TRUE(fs::exists(seg(c.base_offset, ".log.cleaned"))) << "written by the cleaner, not swapped yet";
+  auto applied = log->apply_compaction(*out, clk.now_ms());
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  EXPECT_GT(applied->records_removed, 0u);
+  EXPECT_LE(applied->segments_cleaned, planned);
+  EXPECT_EQ(log->log_end_offset(), offset(120));
+  // Planned segments keep only their keys' newest records as of the plan; later ones are untouched.
+  auto after = read_all(*log);
+  const int64_t planned_end = plan->segments.back().next_offset;
+  std::map<std::string, int64_t> newest;
+  for (const auto& [off, key] : history)
+    if (off < planned_end) newest[key] = off;
+  for (const auto& [off, key] : history)
+    if (off < planned_end) EXPECT_EQ(after.count(off), newest[key] == off ? 1u : 0u) << off;
+  for (const auto& [off, key] : more) EXPECT_EQ(after.count(off), 1u) << off;
+  EXPECT_EQ(log->cleaner_offset(), offset(planned_end));
+}
+
+TEST_F(compaction, a_segment_deleted_before_the_swap_is_skipped_and_its_cleaned_file_removed) {
+  log_config cfg;
+  cfg.segment_bytes = 400;
+  cfg.compact = true;
+  cfg.delete_enabled = true;
+  cfg.file_delete_delay_ms = 0;
+  auto log = open_log(cfg);
+  append_keys(*log, 60, 5, clk.now_ms());
+  auto plan = log->plan_compaction(clk.now_ms(), true);
+  ASSERT_TRUE(plan.has_value());
+  auto out = partition_log::run_compaction(*plan);
+  ASSERT_TRUE(out.has_value()) << out.error().message;
+  ASSERT_FALSE(out->segments.empty());
+  const int64_t first = out->segments.front().base_offset;
+  // DeleteRecords removes the first cleaned segment before the swap comes back.
+  ASSERT_TRUE(log->advance_log_start_offset(offset(plan->segments[1].base_offset), clk.now_ms()));
+  ASSERT_TRUE(log->enforce_retention(clk.now_ms()).has_value());
+  auto applied = log->apply_compaction(*out, clk.now_ms());
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  EXPECT_FALSE(fs::exists(seg(first, ".log.cleaned")));
+  EXPECT_FALSE(fs::exists(seg(first, ".log")));
+  EXPECT_EQ(log->log_start_offset(), offset(plan->segments[1].base_offset));
+}
+
+TEST_F(compaction, a_full_key_map_cleans_fewer_segments_per_pass_and_later_passes_finish_the_job) {
+  log_config cfg;
+  cfg.segment_bytes = 400;
+  cfg.compact = true;
+  cfg.delete_enabled = false;
+  cfg.min_cleanable_dirty_ratio = 0;
+  auto log = open_log(cfg);
+  auto history = append_keys(*log, 120, 40, clk.now_ms());
+  const size_t map_max = 8 * (5 + 24);  // about eight 5-byte keys
+  auto first = log->compact(clk.now_ms(), false, map_max);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  const int64_t active_base = log->segment_base_offsets().back();
+  EXPECT_GT(log->cleaner_offset().value(), 0);
+  EXPECT_LT(log->cleaner_offset().value(), active_base) << "the bounded map stopped early";
+  int passes = 1;
+  while (log->cleaner_offset().value() < active_base) {
+    const int64_t before = log->cleaner_offset().value();
+    auto r = log->compact(clk.now_ms(), false, map_max);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    ASSERT_GT(log->cleaner_offset().value(), before) << "every pass makes progress";
+    ++passes;
+  }
+  EXPECT_GT(passes, 2);
+  // Pass by pass, the bounded passes reach what one unbounded pass would.
+  expect_compacted(*log, history);
+}
+
+TEST_F(compaction, cleaner_offset_is_checkpointed_and_restored_at_open) {
+  log_config cfg;
+  cfg.segment_bytes = 400;
+  cfg.compact = true;
+  cfg.delete_enabled = false;
+  int64_t cleaned_to = 0;
+  {
+    auto m = log_manager::open(tmp.path, clk);
+    ASSERT_TRUE(m.has_value());
+    auto p = (*m)->open_partition(tp, id, cfg);
+    ASSERT_TRUE(p.has_value());
+    append_keys(**p, 60, 5, clk.now_ms());
+    ASSERT_TRUE((**p).compact(clk.now_ms(), true).has_value());
+    cleaned_to = (**p).cleaner_offset().value();
+    ASSERT_GT(cleaned_to, 0);
+    ASSERT_TRUE((*m)->checkpoint().has_value());
+    auto text = slurp(tmp.path / "cleaner-offset-checkpoint");
+    EXPECT_EQ(std::string(text.begin(), text.end()), fmt::format("0\n1\npay 0 {}\n", cleaned_to));
+    ASSERT_TRUE((*m)->close_all().has_value());
+  }
+  auto m = log_manager::open(tmp.path, clk);
+  ASSERT_TRUE(m.has_value());
+  auto p = (*m)->open_partition(tp, id, cfg);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ((**p).cleaner_offset(), offset(cleaned_to));
+  EXPECT_FALSE((**p).plan_compaction(clk.now_ms(), false).has_value()) << "nothing dirty: no recleaning";
+}
+
+TEST(cleaner_thread, runs_jobs_in_order_off_the_caller_thread_and_refuses_past_its_bound) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<int> ran;
+  const auto caller = std::this_thread::get_id();
+  std::thread::id worker;
+  cleaner_thread t(2);
+  ASSERT_TRUE(t.submit([&] {
+    std::unique_lock lock(mu);
+    worker = std::this_thread::get_id();
+    cv.wait(lock, [&] { return release; });
+    ran.push_back(1);
+  }));
+  // The first job may or may not have been taken yet: fill the queue until it refuses.
+  int queued = 0;
+  while (queued < 10 && t.submit([&] { std::lock_guard lock(mu); ran.push_back(2); })) ++queued;
+  EXPECT_LE(queued, 2) << "the queue bound holds";
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  while (t.pending() > 0) std::this_thread::yield();
+  t.stop();
+  EXPECT_FALSE(t.submit([] {})) << "stopped";
+  std::lock_guard lock(mu);
+  EXPECT_NE(worker, caller);
+  ASSERT_FALSE(ran.empty());
+  EXPECT_EQ(ran.front(), 1);
 }
 
 }  // namespace

@@ -361,3 +361,118 @@ TEST(producer_id_allocator, bad_block_is_refused) {
 
 }  // namespace
 }  // namespace gregor::txn
+
+// ---- the log start moves (retention, DeleteRecords): Kafka's truncateHead/deleteSnapshotsBefore ----
+namespace gregor::txn {
+namespace {
+
+TEST(producer_state, truncate_head_drops_producers_wholly_below_the_log_start) {
+  producer_state s(expiration_ms);
+  append(s, batch(1, 0, 0, 2), 0);   // offsets 0-1
+  append(s, batch(2, 0, 0, 3), 2);   // offsets 2-4
+  append(s, batch(3, 0, 0, 1), 5);   // offset 5
+  append(s, batch(1, 0, 2, 1), 6);   // producer 1 again at 6: it is kept
+  EXPECT_EQ(s.truncate_head(offset(5)), 1u);
+  EXPECT_EQ(s.find(producer_id(2)), nullptr);
+  ASSERT_NE(s.find(producer_id(1)), nullptr);
+  ASSERT_NE(s.find(producer_id(3)), nullptr);
+  // The dropped producer is unknown again; the kept one still deduplicates its retries.
+  EXPECT_EQ(refusal(s, batch(2, 0, 3)), producer_errc::unknown_producer_id);
+  EXPECT_TRUE(s.check(batch(1, 0, 2, 1))->duplicate_of);
+  EXPECT_EQ(s.truncate_head(offset(5)), 0u) << "idempotent";
+  EXPECT_EQ(s.end_offset(), offset(7)) << "the end offset is untouched";
+}
+
+TEST(producer_state_log, log_start_move_trims_state_and_deletes_older_snapshots) {
+  log_fixture f(1);
+  f.log_segment_bytes = 1;
+  f.produce(1, 0, 0, 2);  // 0-1
+  f.produce(2, 0, 0, 2);  // 2-3 (snapshot 2 at the roll)
+  f.produce(3, 0, 0, 2);  // 4-5 (snapshot 4)
+  f.produce(3, 0, 2, 2);  // 6-7 (snapshot 6)
+  ASSERT_EQ(list_snapshots(f.log->dir()), (std::vector<int64_t>{2, 4, 6}));
+  ASSERT_TRUE(f.log->advance_log_start_offset(offset(4), t0));
+  EXPECT_EQ(on_log_start_moved(f.log->dir(), f.state, f.log->log_start_offset()), 2u);
+  EXPECT_EQ(f.state.find(producer_id(1)), nullptr);
+  EXPECT_EQ(f.state.find(producer_id(2)), nullptr);
+  EXPECT_NE(f.state.find(producer_id(3)), nullptr);
+  EXPECT_EQ(list_snapshots(f.log->dir()), (std::vector<int64_t>{4, 6}));
+  // A rebuild (restart) agrees: no producer from below the log start comes back.
+  producer_state rebuilt(expiration_ms);
+  ASSERT_TRUE(rebuild(*f.log, rebuilt, t0));
+  EXPECT_EQ(rebuilt.find(producer_id(1)), nullptr);
+  EXPECT_EQ(rebuilt.find(producer_id(2)), nullptr);
+  ASSERT_NE(rebuilt.find(producer_id(3)), nullptr);
+  EXPECT_EQ(rebuilt.find(producer_id(3))->last_sequence(), 3);
+}
+
+TEST(producer_state_log, rebuild_from_a_snapshot_older_than_the_log_start_drops_its_producers) {
+  log_fixture f(1);
+  f.log_segment_bytes = 1;
+  f.produce(1, 0, 0, 2);  // 0-1
+  f.produce(2, 0, 0, 2);  // 2-3, snapshot 2 holds producer 1
+  f.produce(2, 0, 2, 2);  // 4-5, snapshot 4 holds producers 1 and 2
+  ASSERT_TRUE(f.log->advance_log_start_offset(offset(2), t0));
+  producer_state rebuilt(expiration_ms);
+  ASSERT_TRUE(rebuild(*f.log, rebuilt, t0));
+  EXPECT_EQ(rebuilt.find(producer_id(1)), nullptr) << "snapshot 4 still listed producer 1";
+  EXPECT_NE(rebuilt.find(producer_id(2)), nullptr);
+}
+
+}  // namespace
+}  // namespace gregor::txn
+
+// ---- compaction keeps idempotence state ----
+namespace gregor::txn {
+namespace {
+
+std::vector<uint8_t> keyed_idempotent_batch(int64_t pid, int32_t seq, const std::string& key) {
+  protocol::record_input r;
+  r.key = key;
+  r.value = std::string(50, 'v');
+  r.timestamp = t0;
+  protocol::batch_options o;
+  o.base_timestamp = t0;
+  o.producer_id = pid;
+  o.producer_epoch = 0;
+  o.base_sequence = seq;
+  return protocol::build_batch({r}, o);
+}
+
+result<storage::append_result, storage::storage_error> append_owned(storage::partition_log& l,
+                                                                    std::vector<uint8_t> bytes) {
+  return l.append(bytes, leader_epoch(0));
+}
+
+TEST(producer_state_log, retry_after_compaction_is_still_deduplicated_after_a_rebuild) {
+  temp_dir tmp;
+  manual_clock clk{t0};
+  storage::log_config cfg;
+  cfg.segment_bytes = 200;
+  cfg.compact = true;
+  cfg.delete_enabled = false;
+  auto l = storage::partition_log::open(tmp.path() / "c-0", topic_partition{"c", partition_id(0)}, uuid{}, cfg, clk);
+  ASSERT_TRUE(l) << l.error().message;
+  auto& log = **l;
+  // Producer 1 writes key "a" at sequences 0..2; producer 2 then overwrites "a" many times.
+  for (int32_t s = 0; s < 3; ++s) ASSERT_TRUE(append_owned(log, keyed_idempotent_batch(1, s, "a")));
+  for (int32_t s = 0; s < 6; ++s) ASSERT_TRUE(append_owned(log, keyed_idempotent_batch(2, s, "a")));
+  auto c = log.compact(clk.now_ms(), /*force=*/true);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_GT(c->records_removed, 0u);
+  // No snapshot: the state comes from the compacted log alone.
+  producer_state rebuilt(expiration_ms);
+  ASSERT_TRUE(rebuild(log, rebuilt, t0));
+  const producer_entry* p1 = rebuilt.find(producer_id(1));
+  ASSERT_NE(p1, nullptr) << "producer 1 vanished with its compacted batches";
+  EXPECT_EQ(p1->last_sequence(), 2);
+  auto retry = rebuilt.check(batch(1, 0, 2));
+  ASSERT_TRUE(retry) << retry.error().message;
+  ASSERT_TRUE(retry->duplicate_of) << "the producer's retry of its last batch must be a duplicate";
+  EXPECT_EQ(retry->duplicate_of->first_offset, offset(2));
+  // And its next batch continues the sequence instead of being refused as unknown.
+  EXPECT_TRUE(rebuilt.check(batch(1, 0, 3)));
+}
+
+}  // namespace
+}  // namespace gregor::txn
