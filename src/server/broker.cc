@@ -46,7 +46,15 @@ broker::broker(config::broker_config cfg) : _impl(std::make_unique<impl>(std::mo
 broker::~broker() = default;
 
 result<void, std::string> broker::start() {
-  if (auto r = _impl->c.open(); !r) return r;
+  // The admin listener first: /health answers 503 "starting" (from a helper thread) while the
+  // logs open and recover, and turns 200 only once the Kafka listener is bound.
+  auto opened = open_http_admin(_impl->io, _impl->c);
+  if (!opened) return failure{opened.error()};
+  _impl->admin = std::move(*opened);
+  {
+    startup_io_thread serve_health(_impl->io);
+    if (auto r = _impl->c.open(); !r) return r;
+  }
   _impl->maintenance = std::make_unique<log_maintenance>(_impl->c);
   _impl->maintenance->start();
   _impl->server = std::make_unique<net::tcp_server>(_impl->io, _impl->net_options(), _impl->disp);
@@ -57,9 +65,8 @@ result<void, std::string> broker::start() {
     log::get("server").info("listening on {}://{}:{}", l.name, l.host.empty() ? "0.0.0.0" : l.host,
                             _impl->server->bound_ports().at(i));
   }
-  auto admin = start_http_admin(_impl->io, _impl->c, *_impl->server);
-  if (!admin) return failure{admin.error()};
-  _impl->admin = std::move(*admin);
+  add_broker_collectors(*_impl->admin, _impl->c, *_impl->server);
+  _impl->admin->set_health(http_admin::health::serving);
   return ok;
 }
 

@@ -54,12 +54,13 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
   protocol::request_header header;
   if (!protocol::decode_request_header(r, header))
     co_return close_connection(fmt::format("malformed request header: {}", r.error()));
-  request_context ctx{conn, header, {}};
+  request_context ctx{conn, header, {}, {}};
   try {
     const auto started = std::chrono::steady_clock::now();
     net::frame_outcome out = co_await route->invoke(_core, ctx, r);
     record_request(route->name, version, conn, header.client_id,
                    std::chrono::steady_clock::now() - started, out);
+    for (int16_t code : ctx.error_codes) record_response_error(route->name, code);
     co_return out;
   } catch (const std::exception& e) {
     log::get("server").error("{} v{} from {} failed: {}", route->name, version, conn.peer,

@@ -1,5 +1,6 @@
 #include "http_admin.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,6 +14,7 @@
 #include "gregor/config/broker_config.h"
 #include "gregor/protocol/error_code.h"
 #include "core.h"
+#include "group_service.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -34,11 +36,73 @@ void http_admin::add_collector(metrics::collector c) {
   _registry.add_collector(std::move(c));
 }
 
+startup_io_thread::startup_io_thread(asio::io_context& io)
+    : _io(io), _work(io.get_executor()), _thread([&io] { io.run(); }) {}
+
+startup_io_thread::~startup_io_thread() {
+  _work.reset();
+  _io.stop();
+  _thread.join();
+  _io.restart();
+}
+
+int64_t consumer_lag(int64_t high_watermark, int64_t committed_offset) {
+  return std::max<int64_t>(0, high_watermark - committed_offset);
+}
+
+namespace {
+
+// Committed offsets of every group the group service holds, against each partition's high
+// watermark (what a consumer can read). Groups are only reported once the service has started (a
+// scrape must not create __consumer_offsets); unknown partitions and offsets < 0 are skipped.
+void collect_group_lag(metrics::sample_writer& w, core& c) {
+  group_service* groups = c.groups_if_started();
+  if (!groups) return;
+  const auto& coordinator = groups->coordinator();
+  for (const auto& listing : coordinator.list()) {
+    int64_t sum = 0;
+    bool any = false;
+    for (const auto& [tp, committed] : coordinator.offsets_of(listing.group_id)) {
+      replication::partition* p = c.partition(tp);
+      if (!p || committed.offset < 0) continue;
+      const int64_t lag = consumer_lag(p->high_watermark().value(), committed.offset);
+      metrics::labels l{{"group", listing.group_id},
+                        {"topic", tp.topic},
+                        {"partition", std::to_string(tp.partition.value())}};
+      w.gauge("gregor_consumer_group_committed_offset", "Committed offset, per group and partition.",
+              l, double(committed.offset));
+      w.gauge("gregor_consumer_group_lag",
+              "High watermark minus committed offset, per group and partition.", l, double(lag));
+      sum += lag;
+      any = true;
+    }
+    if (any)
+      w.gauge("gregor_consumer_group_lag_sum", "Consumer group lag summed over its partitions.",
+              {{"group", listing.group_id}}, double(sum));
+  }
+}
+
+}  // namespace
+
 result<std::unique_ptr<http_admin>, std::string> start_http_admin(asio::io_context& io, core& c,
                                                                    const net::tcp_server& kafka) {
+  auto admin = open_http_admin(io, c);
+  if (!admin) return admin;
+  add_broker_collectors(**admin, c, kafka);
+  (*admin)->set_health(http_admin::health::serving);
+  return admin;
+}
+
+result<std::unique_ptr<http_admin>, std::string> open_http_admin(asio::io_context& io, core& c) {
   auto admin = std::make_unique<http_admin>(io, c.config().http_listeners, metrics::registry::global());
   metrics::add_process_collector(metrics::registry::global());
-  admin->add_collector([&c, &kafka](metrics::sample_writer& w) {
+  if (auto r = admin->start(); !r) return failure{r.error()};
+  return admin;
+}
+
+void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& kafka) {
+  admin.add_collector([&c](metrics::sample_writer& w) { collect_group_lag(w, c); });
+  admin.add_collector([&c, &kafka](metrics::sample_writer& w) {
     auto s = kafka.counters();
     w.gauge("gregor_connections_active", "Open Kafka client connections.", {},
             double(kafka.connection_count()));
@@ -72,9 +136,6 @@ result<std::unique_ptr<http_admin>, std::string> start_http_admin(asio::io_conte
     w.gauge("gregor_partitions", "Partition replicas hosted by this broker.", {}, partitions);
     w.gauge("gregor_partitions_leader", "Partitions this broker leads.", {}, leaders);
   });
-  if (auto r = admin->start(); !r) return failure{r.error()};
-  admin->set_health(http_admin::health::serving);
-  return admin;
 }
 
 result<void, std::string> http_admin::start() {
@@ -231,10 +292,12 @@ void record_fetched(const std::string& topic, size_t bytes, int64_t records) {
       .inc(double(records));
 }
 
-void record_error(std::string_view api, int16_t error_code) {
+void record_response_error(std::string_view api, int16_t error_code) {
   if (error_code == 0) return;
   metrics::registry::global()
-      .counter("gregor_errors_total", "Kafka error codes returned, per API and error.",
+      .counter("gregor_request_errors_total",
+               "Kafka error codes in responses (top level, per topic/partition/resource), per API "
+               "and error.",
                {{"api", std::string(api)},
                 {"error", std::string(protocol::error_name(protocol::error_code(error_code)))}})
       .inc();

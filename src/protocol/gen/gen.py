@@ -755,6 +755,70 @@ def emit_struct_decl(e, msg, name_cpp, fields):
     e("};")
 
 
+def is_error_code_field(f):
+    return f.base == "int16" and not f.is_array and f.name.endswith("ErrorCode")
+
+
+def struct_has_error_code(s, defs, stack=()):
+    if s.name in stack:
+        raise SchemaError(f"struct {s.name} contains itself")
+    for f in s.fields:
+        if is_error_code_field(f):
+            return True
+        if f.is_struct and struct_has_error_code(defs[f.base], defs, stack + (s.name,)):
+            return True
+    return False
+
+
+def emit_visit_fields(e, fields, defs, obj, depth, stack):
+    """Emits calls of fn on every error code field reachable from `fields` of object `obj`."""
+    for f in fields:
+        if is_error_code_field(f):
+            target, nested = f"{obj}{f.member}", None
+        elif f.is_struct and struct_has_error_code(defs[f.base], defs, stack):
+            target, nested = None, defs[f.base]
+        else:
+            continue
+        cond = f.versions.cond()
+        opened = 0
+        if cond != "true":
+            e(f"if ({cond}) {{")
+            e.indent()
+            opened += 1
+        if nested is None:
+            e(f"fn({target});")
+        else:
+            x = f"{obj}{f.member}"
+            if f.any_nullable:
+                e(f"if ({x}) {{")
+                e.indent()
+                opened += 1
+                x = f"(*{x})"
+            if f.is_array:
+                var = f"x{depth}"
+                e(f"for (const auto& {var} : {x}) {{")
+                e.indent()
+                opened += 1
+                x = var
+            emit_visit_fields(e, nested.fields, defs, f"{x}.", depth + 1, stack + (nested.name,))
+        for _ in range(opened):
+            e.dedent()
+            e("}")
+
+
+def emit_error_code_visitor(e, msg):
+    """for_each_error_code: every error code (ErrorCode, TopicConfigErrorCode, ...) the version carries."""
+    _, defs = collect_structs(msg)
+    e("// Calls fn(int16_t) with every error code field (ErrorCode, ...ErrorCode) this version carries,")
+    e("// top level and nested (per topic, partition, resource), zeros included.")
+    e("template <class F>")
+    e("void for_each_error_code([[maybe_unused]] int16_t version, [[maybe_unused]] F&& fn) const {")
+    e.indent()
+    emit_visit_fields(e, msg.fields, defs, "", 0, ())
+    e.dedent()
+    e("}")
+
+
 def generate_header(api):
     e = Emitter()
     e("#pragma once")
@@ -794,6 +858,7 @@ def generate_header(api):
         e("// Failures are sticky on r; check r.ok() afterwards.")
         e("void decode(reader& r, int16_t version);")
         e("size_t encoded_size(int16_t version) const;")
+        emit_error_code_visitor(e, msg)
         e()
         e(f"friend bool operator==(const {msg.cpp}& a, const {msg.cpp}& b) {{")
         conds = [eq_expr(f, "a", "b") for f in msg.fields] + ["a.unknown_tagged_fields == b.unknown_tagged_fields"]

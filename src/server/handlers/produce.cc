@@ -140,8 +140,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       record_produced(name, bytes.size(), appended->last_offset.value() - appended->base_offset.value() + 1);
     }
   }
-  for (const auto& t : resp.responses)
-    for (const auto& p : t.partition_responses) record_error("Produce", p.error_code);
   if (req.acks == 0) co_return std::nullopt;
   co_return resp;
 }
