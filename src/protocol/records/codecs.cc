@@ -1,6 +1,11 @@
 // Compression codecs for the records section of a v2 batch: gzip, snappy (raw and xerial framing),
 // lz4 (frame format) and zstd. Every decoder streams into an output that never grows beyond
-// output_bytes_max + 1 bytes, so a decompression bomb costs at most the cap in memory.
+// output_bytes_max + 1 bytes, so a decompression bomb costs at most the cap in memory. Decoders
+// write into a caller-owned buffer that may be reused across calls (decompress_into), and the zstd
+// and lz4 contexts are kept per thread and reset before each use: creating a zstd context costs
+// more than decompressing a 16 KiB batch (bench/bench_records).
+#include "codecs.h"
+
 #include <lz4frame.h>
 #include <snappy.h>
 #include <zlib.h>
@@ -36,28 +41,29 @@ failure<batch_error> over_cap(std::string_view codec, size_t cap) {
   return corrupt(fmt::format("{} records section decompresses to more than the {}-byte limit", codec, cap));
 }
 
-// A growable output bounded at cap + 1 bytes: reaching cap + 1 means the input exceeds the cap.
+// A growable output in a caller-owned buffer, bounded at cap + 1 bytes: reaching cap + 1 means
+// the input exceeds the cap. The buffer is only grown (doubling), never shrunk, so a reused buffer
+// is neither reallocated nor zero-filled again; bytes past used() are stale.
 class capped_output {
  public:
-  capped_output(size_t cap, size_t size_hint) : _cap(cap) {
-    _buf.resize(std::min(cap + 1, std::max(size_hint, chunk_bytes)));
+  capped_output(std::vector<uint8_t>& buf, size_t cap, size_t size_hint) : _buf(buf), _cap(cap) {
+    const size_t want = std::min(cap + 1, std::max(size_hint, chunk_bytes));
+    if (_buf.size() < want) _buf.resize(want);
   }
-  // Free space to write into; grows (doubling) as long as the cap allows.
+  // Free space to write into (never past cap + 1); grows (doubling) as long as the cap allows.
   std::span<uint8_t> space() {
     if (_used == _buf.size() && _buf.size() < _cap + 1)
       _buf.resize(std::min(_cap + 1, std::max(_buf.size() * 2, chunk_bytes)));
-    return {_buf.data() + _used, _buf.size() - _used};
+    const size_t limit = std::min(_buf.size(), _cap + 1);
+    return {_buf.data() + _used, limit - _used};
   }
   void commit(size_t n) { _used += n; }
   bool exceeded() const { return _used > _cap; }
-  std::vector<uint8_t> take() {
-    _buf.resize(_used);
-    return std::move(_buf);
-  }
+  size_t used() const { return _used; }
 
  private:
+  std::vector<uint8_t>& _buf;
   size_t _cap;
-  std::vector<uint8_t> _buf;
   size_t _used = 0;
 };
 
@@ -80,11 +86,12 @@ result<std::vector<uint8_t>, batch_error> gzip_compress(std::span<const uint8_t>
   return out;
 }
 
-result<std::vector<uint8_t>, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t cap) {
+result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t cap,
+                                            std::vector<uint8_t>& buf) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return corrupt("gzip: inflateInit2 failed");
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
-  capped_output out(cap, in.size() * 4);
+  capped_output out(buf, cap, in.size() * 4);
   zs.next_in = const_cast<Bytef*>(in.data());
   zs.avail_in = uInt(in.size());
   bool ended = false;
@@ -109,18 +116,20 @@ result<std::vector<uint8_t>, batch_error> gzip_decompress(std::span<const uint8_
   }
   if (out.exceeded()) return over_cap("gzip", cap);
   if (!ended) return corrupt("gzip: truncated stream");
-  return out.take();
+  return out.used();
 }
 
 // ---- snappy ----
-result<void, batch_error> snappy_raw_into(std::span<const uint8_t> block, size_t cap, std::vector<uint8_t>& out) {
+// The uncompressed length a raw snappy block declares in its header.
+result<size_t, batch_error> snappy_block_length(std::span<const uint8_t> block) {
   size_t length = 0;
-  const char* src = reinterpret_cast<const char*>(block.data());
-  if (!snappy::GetUncompressedLength(src, block.size(), &length)) return corrupt("snappy: bad block header");
-  if (length > cap - out.size()) return over_cap("snappy", cap);
-  size_t at = out.size();
-  out.resize(at + length);
-  if (!snappy::RawUncompress(src, block.size(), reinterpret_cast<char*>(out.data() + at)))
+  if (!snappy::GetUncompressedLength(reinterpret_cast<const char*>(block.data()), block.size(), &length))
+    return corrupt("snappy: bad block header");
+  return length;
+}
+
+result<void, batch_error> snappy_block_into(std::span<const uint8_t> block, uint8_t* out) {
+  if (!snappy::RawUncompress(reinterpret_cast<const char*>(block.data()), block.size(), reinterpret_cast<char*>(out)))
     return corrupt("snappy: corrupt block");
   return ok;
 }
@@ -129,25 +138,44 @@ bool is_xerial(std::span<const uint8_t> in) {
   return in.size() >= sizeof(xerial_magic) && std::memcmp(in.data(), xerial_magic, sizeof(xerial_magic)) == 0;
 }
 
-result<std::vector<uint8_t>, batch_error> snappy_decompress(std::span<const uint8_t> in, size_t cap) {
-  std::vector<uint8_t> out;
+// Raw or xerial-framed. Every block's declared length is read and the total checked against the
+// cap before anything is decoded; the output is then sized once and each block decoded in place.
+result<size_t, batch_error> snappy_decompress(std::span<const uint8_t> in, size_t cap,
+                                              std::vector<uint8_t>& buf) {
   if (!is_xerial(in)) {
-    auto r = snappy_raw_into(in, cap, out);
-    if (!r) return failure{r.error()};
-    return out;
+    auto length = snappy_block_length(in);
+    if (!length) return failure{length.error()};
+    if (*length > cap) return over_cap("snappy", cap);
+    if (buf.size() < *length) buf.resize(*length);
+    if (auto r = snappy_block_into(in, buf.data()); !r) return failure{r.error()};
+    return *length;
   }
   if (in.size() < xerial_header_bytes) return corrupt("snappy: truncated xerial header");
-  size_t pos = xerial_header_bytes;
-  while (pos < in.size()) {
+  // Pass 1: framing and declared lengths.
+  size_t total = 0;
+  for (size_t pos = xerial_header_bytes; pos < in.size();) {
     if (in.size() - pos < 4) return corrupt("snappy: truncated xerial block length");
     uint32_t block_bytes = load_be32(in.data() + pos);
     pos += 4;
     if (block_bytes > in.size() - pos) return corrupt("snappy: xerial block past the end of the input");
-    auto r = snappy_raw_into(in.subspan(pos, block_bytes), cap, out);
-    if (!r) return failure{r.error()};
+    auto length = snappy_block_length(in.subspan(pos, block_bytes));
+    if (!length) return failure{length.error()};
+    if (*length > cap - total) return over_cap("snappy", cap);
+    total += *length;
     pos += block_bytes;
   }
-  return out;
+  // Pass 2: decode each block at its place in the output.
+  if (buf.size() < total) buf.resize(total);
+  size_t at = 0;
+  for (size_t pos = xerial_header_bytes; pos < in.size();) {
+    uint32_t block_bytes = load_be32(in.data() + pos);
+    pos += 4;
+    auto block = in.subspan(pos, block_bytes);
+    if (auto r = snappy_block_into(block, buf.data() + at); !r) return failure{r.error()};
+    at += *snappy_block_length(block);
+    pos += block_bytes;
+  }
+  return total;
 }
 
 // Xerial framing (as the Java client writes): decodable by every client and by the Java broker.
@@ -182,18 +210,30 @@ result<std::vector<uint8_t>, batch_error> lz4_compress(std::span<const uint8_t> 
   return out;
 }
 
-result<std::vector<uint8_t>, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t cap) {
-  LZ4F_dctx* raw = nullptr;
-  if (LZ4F_isError(LZ4F_createDecompressionContext(&raw, LZ4F_VERSION))) return corrupt("lz4: no context");
-  std::unique_ptr<LZ4F_dctx, LZ4F_errorCode_t (*)(LZ4F_dctx*)> ctx(raw, LZ4F_freeDecompressionContext);
-  capped_output out(cap, in.size() * 4);
+// This thread's decompression context, reset to a clean state (nullptr if none can be created).
+LZ4F_dctx* lz4_context() {
+  thread_local std::unique_ptr<LZ4F_dctx, LZ4F_errorCode_t (*)(LZ4F_dctx*)> ctx(
+      [] {
+        LZ4F_dctx* raw = nullptr;
+        return LZ4F_isError(LZ4F_createDecompressionContext(&raw, LZ4F_VERSION)) ? nullptr : raw;
+      }(),
+      LZ4F_freeDecompressionContext);
+  if (ctx) LZ4F_resetDecompressionContext(ctx.get());
+  return ctx.get();
+}
+
+result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t cap,
+                                           std::vector<uint8_t>& buf) {
+  LZ4F_dctx* ctx = lz4_context();
+  if (!ctx) return corrupt("lz4: no context");
+  capped_output out(buf, cap, in.size() * 4);
   size_t pos = 0;
   size_t hint = 1;  // 0 once a frame is complete
   while (!out.exceeded()) {
     auto space = out.space();
     size_t dst_bytes = space.size();
     size_t src_bytes = in.size() - pos;
-    hint = LZ4F_decompress(ctx.get(), space.data(), &dst_bytes, in.data() + pos, &src_bytes, nullptr);
+    hint = LZ4F_decompress(ctx, space.data(), &dst_bytes, in.data() + pos, &src_bytes, nullptr);
     if (LZ4F_isError(hint)) return corrupt(fmt::format("lz4: {}", LZ4F_getErrorName(hint)));
     pos += src_bytes;
     out.commit(dst_bytes);
@@ -202,7 +242,7 @@ result<std::vector<uint8_t>, batch_error> lz4_decompress(std::span<const uint8_t
   }
   if (out.exceeded()) return over_cap("lz4", cap);
   if (hint != 0) return corrupt("lz4: truncated frame");
-  return out.take();
+  return out.used();
 }
 
 // ---- zstd ----
@@ -214,15 +254,32 @@ result<std::vector<uint8_t>, batch_error> zstd_compress(std::span<const uint8_t>
   return out;
 }
 
-result<std::vector<uint8_t>, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t cap) {
-  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  if (!ctx) return corrupt("zstd: no context");
+// A context keeps its window buffer between frames; one grown past this is dropped after use so a
+// single frame with a huge window does not pin that memory for the thread's lifetime.
+constexpr size_t zstd_context_bytes_max = 16u << 20;
+
+result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t cap,
+                                            std::vector<uint8_t>& buf) {
+  using zstd_ptr = std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)>;
+  thread_local zstd_ptr cached(nullptr, ZSTD_freeDCtx);
+  if (!cached) cached.reset(ZSTD_createDCtx());
+  if (!cached) return corrupt("zstd: no context");
+  ZSTD_DCtx_reset(cached.get(), ZSTD_reset_session_and_parameters);
+  // Borrow the context; give it back afterwards unless it grew too large.
+  zstd_ptr ctx(cached.release(), ZSTD_freeDCtx);
+  struct give_back {
+    zstd_ptr& from;
+    zstd_ptr& to;
+    ~give_back() {
+      if (from && ZSTD_sizeof_DCtx(from.get()) <= zstd_context_bytes_max) to = std::move(from);
+    }
+  } give_back_on_exit{ctx, cached};
   // The window is allocated up front from the frame header; never allow one far beyond the cap.
   // A window beyond the cap is only useful to output beyond the cap; 8 MiB floor, 128 MiB ceiling.
   int window_log_max = std::clamp(int(std::bit_width(cap)), 23, 27);
   ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, window_log_max);
   // Ignore the frame's declared content size: the output buffer grows only as data arrives.
-  capped_output out(cap, in.size() * 4);
+  capped_output out(buf, cap, in.size() * 4);
   ZSTD_inBuffer src{in.data(), in.size(), 0};
   size_t hint = 1;
   while (!out.exceeded()) {
@@ -239,10 +296,29 @@ result<std::vector<uint8_t>, batch_error> zstd_decompress(std::span<const uint8_
   }
   if (out.exceeded()) return over_cap("zstd", cap);
   if (hint != 0) return corrupt("zstd: truncated frame");
-  return out.take();
+  return out.used();
 }
 
 }  // namespace
+
+namespace records_detail {
+result<size_t, batch_error> decompress_into(compression codec, std::span<const uint8_t> in,
+                                            size_t output_bytes_max, std::vector<uint8_t>& buf) {
+  switch (codec) {
+    case compression::none:
+      if (in.size() > output_bytes_max) return over_cap("uncompressed", output_bytes_max);
+      if (buf.size() < in.size()) buf.resize(in.size());
+      if (!in.empty()) std::memcpy(buf.data(), in.data(), in.size());
+      return in.size();
+    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf);
+    case compression::snappy: return snappy_decompress(in, output_bytes_max, buf);
+    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf);
+    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf);
+  }
+  return failure{batch_error{error_code::unsupported_compression_type,
+                             fmt::format("unknown compression codec {}", int(codec))}};
+}
+}  // namespace records_detail
 
 result<std::vector<uint8_t>, batch_error> compress(compression codec, std::span<const uint8_t> in) {
   switch (codec) {
@@ -258,17 +334,11 @@ result<std::vector<uint8_t>, batch_error> compress(compression codec, std::span<
 
 result<std::vector<uint8_t>, batch_error> decompress(compression codec, std::span<const uint8_t> in,
                                                      size_t output_bytes_max) {
-  switch (codec) {
-    case compression::none:
-      if (in.size() > output_bytes_max) return over_cap("uncompressed", output_bytes_max);
-      return std::vector<uint8_t>(in.begin(), in.end());
-    case compression::gzip: return gzip_decompress(in, output_bytes_max);
-    case compression::snappy: return snappy_decompress(in, output_bytes_max);
-    case compression::lz4: return lz4_decompress(in, output_bytes_max);
-    case compression::zstd: return zstd_decompress(in, output_bytes_max);
-  }
-  return failure{batch_error{error_code::unsupported_compression_type,
-                             fmt::format("unknown compression codec {}", int(codec))}};
+  std::vector<uint8_t> out;
+  auto n = records_detail::decompress_into(codec, in, output_bytes_max, out);
+  if (!n) return failure{n.error()};
+  out.resize(*n);
+  return out;
 }
 
 }  // namespace gregor::protocol

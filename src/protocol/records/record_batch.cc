@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "byte_io.h"
+#include "codecs.h"
 #include "gregor/base/assert.h"
 #include "gregor/base/crc32c.h"
 #include "gregor/base/types.h"
@@ -102,16 +103,25 @@ std::string walk_records(std::span<const uint8_t> section, int32_t count, std::v
 
 int64_t add_wrapping(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
 
-// The records section of one batch, decompressed (capped) if the batch is compressed.
+// The records section of one batch, decompressed (capped) into `storage` if the batch is
+// compressed. `storage` may be a reused buffer: only its first bytes are the section.
 result<std::span<const uint8_t>, batch_error> records_section(std::span<const uint8_t> batch,
                                                               const batch_header& h, size_t cap,
                                                               std::vector<uint8_t>& storage) {
   auto section = batch.subspan(batch_header_size, h.total_size() - batch_header_size);
   if (h.codec() == compression::none) return section;
-  auto out = decompress(h.codec(), section, cap);
-  if (!out) return failure{out.error()};
-  storage = std::move(*out);
-  return std::span<const uint8_t>(storage);
+  auto n = decompress_into(h.codec(), section, cap, storage);
+  if (!n) return failure{n.error()};
+  return std::span<const uint8_t>(storage.data(), *n);
+}
+
+// Validation decompresses into one buffer per thread, reused from batch to batch (no allocation,
+// zero-fill or page faults per batch). One grown past this by a large batch is released after use.
+constexpr size_t validation_scratch_bytes_max = 8u << 20;
+
+std::vector<uint8_t>& validation_scratch() {
+  thread_local std::vector<uint8_t> scratch;
+  return scratch;
 }
 
 // Checks one batch of a Produce request whose header has been parsed and whose bytes are all
@@ -142,7 +152,13 @@ result<int64_t, batch_error> validate_one(std::span<const uint8_t> batch, const 
   if (h.ts_type() == timestamp_type::log_append_time)
     return fail(error_code::invalid_timestamp, "producers may not set the LogAppendTime timestamp type");
 
-  std::vector<uint8_t> storage;
+  std::vector<uint8_t>& storage = validation_scratch();
+  struct release_if_large {
+    std::vector<uint8_t>& buf;
+    ~release_if_large() {
+      if (buf.size() > validation_scratch_bytes_max) std::vector<uint8_t>().swap(buf);
+    }
+  } release{storage};
   auto section = records_section(batch, h, opts.decompressed_bytes_max, storage);
   if (!section) return failure{section.error()};
 

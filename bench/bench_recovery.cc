@@ -1,7 +1,7 @@
-// recovery_bench: how long a partition log takes to open after a crash (every segment scanned with
+// bench_recovery: how long a partition log takes to open after a crash (every segment scanned with
 // CRC checks and indexes rebuilt, as with no recovery-point checkpoint) versus after a clean
 // shutdown, for a log of a given size. Reports seconds per GiB ("s_per_GiB").
-// Run: build-<you>/bin/recovery_bench [--benchmark_filter=...]; the data lives in $TMPDIR.
+// Run: build/bin/bench_recovery [--benchmark_filter=...]; the data lives in $TMPDIR.
 #include <filesystem>
 #include <random>
 

@@ -1,0 +1,507 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of Gregor and Apache Kafka on this machine (issue #5), Python stdlib only.
+
+Starts one broker at a time with equivalent settings (fresh log dir on the same filesystem, same
+partition counts, 1 GiB segments, no per-message fsync), runs the same workloads against it with two
+load tools (the native librdkafka generator bin/gregor_loadgen and Kafka's own ProducerPerformance /
+ConsumerPerformance classes), stops it, then does the same for the other broker. Prints a table
+(figure, Gregor, Kafka, ratio, which direction is better) and writes JSON to bench/results/.
+
+Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a tiny version.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = REPO / "tests" / "tools"
+RECORD_SIZE_BYTES = 1024
+LATENCY_RATE_MBPS = 50.0  # MB = 10^6 bytes throughout
+# Kafka's own start scripts: kafka-server-start.sh's default heap and kafka-run-class.sh's JVM flags.
+KAFKA_JVM_OPTS = ("-Xmx1G -Xms1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
+                  "-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent "
+                  "-Djava.awt.headless=true")
+# Settings both brokers get (Kafka's defaults unless noted). Segment files are deleted 1 s after a
+# topic is deleted (default 60 s) so the workloads do not fill the disk.
+COMMON_SETTINGS = {
+    "num.partitions": "1",
+    "log.segment.bytes": "1073741824",
+    "log.flush.interval.messages": "9223372036854775807",
+    "log.segment.delete.delay.ms": "1000",
+    "group.initial.rebalance.delay.ms": "0",
+    "offsets.topic.replication.factor": "1",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+        return True
+    except OSError:
+        return False
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime+stime of the whole process (all threads), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def machine_info() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = proc_meminfo_kib("MemTotal")
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    rdkafka = subprocess.run(["pkg-config", "--modversion", "rdkafka"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    commit += "+uncommitted changes" if dirty else ""
+    return {"nproc": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
+            "ram_gib": round(mem_kib / 1024 / 1024, 1), "java": java[0] if java else "",
+            "librdkafka": rdkafka, "gregor_commit": commit}
+
+
+def proc_meminfo_kib(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class broker:
+    """One running broker process (Gregor or Kafka) and what was measured about it."""
+
+    def __init__(self, name: str, work_dir: Path):
+        self.name = name
+        self.work_dir = work_dir
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.start_ms: float | None = None
+        self.settings: dict = {}
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _wait_listening(self, t0: float, timeout_s: float) -> None:
+        while time.monotonic() - t0 < timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} during start; "
+                                   f"see {self.work_dir}/broker.log")
+            if port_accepts(self.port):
+                self.start_ms = (time.monotonic() - t0) * 1000
+                return
+            time.sleep(0.001)
+        raise RuntimeError(f"{self.name} did not listen on {self.port} within {timeout_s}s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class gregor_broker(broker):
+    def __init__(self, work_dir: Path, binary: Path):
+        super().__init__("gregor", work_dir)
+        self.binary = binary
+
+    def start(self) -> None:
+        data = self.work_dir / "data"
+        data.mkdir(parents=True)
+        sets = {"listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+                "log.dirs": str(data), "node.id": "1",
+                "http.listeners": f"http://127.0.0.1:{free_port()}", **COMMON_SETTINGS}
+        cmd = [str(self.binary), "serve"]
+        for k, v in sets.items():
+            cmd += ["--set", f"{k}={v}"]
+        self.settings = {"command": " ".join(cmd)}
+        out = open(self.work_dir / "broker.log", "wb")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     cwd=self.work_dir, start_new_session=True)
+        self._wait_listening(t0, 30)
+
+
+class kafka_broker(broker):
+    """Apache Kafka via tests/tools/run-reference-kafka.sh fg: the script formats the log dir (a
+    separate JVM), then execs the broker JVM in place, so start-up is timed from that exec."""
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["KAFKA_HEAP_OPTS"] = KAFKA_JVM_OPTS
+        env["KAFKA_EXTRA_PROPS"] = "\n".join(f"{k}={v}" for k, v in COMMON_SETTINGS.items())
+        self.settings = {"jvm_opts": KAFKA_JVM_OPTS, "extra_props": COMMON_SETTINGS}
+        out = open(self.work_dir / "broker.log", "wb")
+        self.proc = subprocess.Popen([str(TOOLS / "run-reference-kafka.sh"), "fg", str(self.port),
+                                      str(self.work_dir)], stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=out, env=env, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:  # wait for the exec of the broker JVM (the pid's exe turns into java)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kafka exited with {self.proc.returncode}; see {self.work_dir}/broker.log")
+            try:
+                if os.readlink(f"/proc/{self.pid}/exe").endswith("/java"):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("kafka: format step did not finish in 120 s")
+            time.sleep(0.001)
+        self._wait_listening(time.monotonic(), 120)
+
+
+class runner:
+    """Runs the load tools against one broker and collects their figures."""
+
+    def __init__(self, args, classpath: str, logs: Path):
+        self.args = args
+        self.classpath = classpath
+        self.logs = logs
+        self.quick = args.quick
+        self.duration_s = 2 if args.quick else args.duration_s
+
+    def loadgen(self, b: broker, *argv: str, timeout_s: float = 600) -> dict | None:
+        cmd = [str(self.args.loadgen), argv[0], "--bootstrap", b.bootstrap, *argv[1:]]
+        with open(self.logs / "loadgen.log", "a") as err:
+            err.write("$ " + " ".join(cmd) + "\n")
+            err.flush()
+            try:
+                res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                log(f"  loadgen timed out: {' '.join(argv)}")
+                return None
+            err.write(res.stdout)
+        lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+        if not lines:
+            log(f"  loadgen {argv[0]} failed (exit {res.returncode}); see {self.logs}/loadgen.log")
+            return None
+        out = json.loads(lines[-1])
+        out["exit_code"] = res.returncode
+        if res.returncode != 0:
+            log(f"  loadgen {argv[0]} exit {res.returncode}: {lines[-1][:300]}")
+        return out
+
+    def java(self, main_class: str, argv: list[str], timeout_s: float) -> tuple[str, bool]:
+        cmd = ["java", "-Xmx1G", f"-Dlog4j2.configurationFile={TOOLS}/log4j2.properties",
+               f"-Dlog4j.configuration=file:{TOOLS}/log4j.properties", "-cp", self.classpath,
+               main_class, *argv]
+        with open(self.logs / "java-tools.log", "a") as err:
+            err.write("$ " + " ".join(cmd[:3] + cmd[6:]) + "\n")
+            err.flush()
+            try:
+                res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout_s)
+                err.write(res.stdout)
+                return res.stdout, res.returncode == 0
+            except subprocess.TimeoutExpired as exc:
+                text = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+                err.write(text + "\n(timed out)\n")
+                return text, False
+
+    def start_perf(self, b: broker) -> subprocess.Popen | None:
+        """With --perf, samples Gregor's stacks during one produce run (perf record -g)."""
+        if not self.args.perf or b.name != "gregor" or not shutil.which("perf"):
+            return None
+        return subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(b.pid), "-o",
+                                 str(self.logs / "gregor-produce.perf.data")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finish_perf(self, b: broker, perf: subprocess.Popen | None) -> None:
+        if perf is None:
+            return
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=60)
+        out = self.logs / "gregor-produce-perf.txt"
+        with open(out, "w") as f:
+            subprocess.run(["perf", "report", "--no-children", "--stdio", "--sort", "dso,symbol", "-g", "none",
+                            "-i", str(self.logs / "gregor-produce.perf.data")], stdout=f,
+                           stderr=subprocess.DEVNULL, timeout=300)
+        log(f"  perf profile of gregor (8 partitions, acks=1): {out}")
+
+    def wait_ready(self, b: broker) -> None:
+        """The port accepts before the broker serves metadata; create a topic until that works."""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            r = self.loadgen(b, "create", "--topic", "bench-ready", "--partitions", "1", timeout_s=70)
+            if r and r.get("ok"):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{b.name} did not create a topic within 90 s")
+
+    def produce_native(self, b: broker, topic: str, partitions: int, acks: str, extra: list[str]) -> dict | None:
+        cpu0 = proc_cpu_s(b.pid)
+        r = self.loadgen(b, "produce", "--topic", topic, "--partitions", str(partitions), "--acks", acks,
+                         "--record-size", str(RECORD_SIZE_BYTES), *extra)
+        if r is not None:
+            r["broker_cpu_s"] = proc_cpu_s(b.pid) - cpu0
+        return r
+
+    def produce_java(self, b: broker, topic: str, partitions: int, acks: str, records: int,
+                     throughput: int, linger_ms: int) -> dict | None:
+        self.loadgen(b, "create", "--topic", topic, "--partitions", str(partitions))
+        props = [f"bootstrap.servers={b.bootstrap}", f"acks={acks}", f"linger.ms={linger_ms}",
+                 "batch.size=1000000", "buffer.memory=268435456", "compression.type=none",
+                 "enable.idempotence=false", "max.in.flight.requests.per.connection=5"]
+        cpu0 = proc_cpu_s(b.pid)
+        t0 = time.monotonic()
+        out, ok = self.java("org.apache.kafka.tools.ProducerPerformance",
+                            ["--topic", topic, "--num-records", str(records), "--record-size",
+                             str(RECORD_SIZE_BYTES), "--throughput", str(throughput),
+                             "--producer-props", *props], timeout_s=max(60, self.duration_s * 6 + 30))
+        cpu = proc_cpu_s(b.pid) - cpu0
+        final = re.search(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+                          r"([\d.]+) ms max latency, ([\d.]+) ms 50th, ([\d.]+) ms 95th, ([\d.]+) ms 99th, "
+                          r"([\d.]+) ms 99.9th", out)
+        if final:
+            return {"records": int(final[1]), "records_per_s": float(final[2]),
+                    "mb_per_s": float(final[2]) * RECORD_SIZE_BYTES / 1e6, "latency_ms_avg": float(final[4]),
+                    "latency_ms_p50": float(final[6]), "latency_ms_p99": float(final[8]),
+                    "latency_ms_p999": float(final[9]), "broker_cpu_s": cpu, "complete": ok,
+                    "elapsed_s": time.monotonic() - t0}
+        progress = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out)
+        if progress:  # timed out: report the rate of the progress lines
+            rates = [float(p[1]) for p in progress]
+            rate = sum(rates) / len(rates)
+            log(f"  ProducerPerformance did not finish; using its progress lines ({rate:.0f} records/s)")
+            return {"records_per_s": rate, "mb_per_s": rate * RECORD_SIZE_BYTES / 1e6, "complete": False}
+        log(f"  ProducerPerformance failed; see {self.logs}/java-tools.log")
+        return None
+
+    def consume_java(self, b: broker, topic: str, records: int) -> dict | None:
+        out, ok = self.java("org.apache.kafka.tools.ConsumerPerformance",
+                            ["--bootstrap-server", b.bootstrap, "--topic", topic, "--num-records", str(records),
+                             "--fetch-size", "4194304", "--timeout", "60000", "--group",
+                             f"bench-perf-{time.time_ns()}"], timeout_s=300)
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        header = next((i for i, ln in enumerate(lines) if ln.startswith("start.time")), None)
+        if header is None or header + 1 >= len(lines):
+            log(f"  ConsumerPerformance failed; see {self.logs}/java-tools.log")
+            return None
+        keys = [k.strip() for k in lines[header].split(",")]
+        vals = [v.strip() for v in lines[header + 1].split(",")]
+        row = dict(zip(keys, vals))
+        n = int(float(row["data.consumed.in.nMsg"]))
+        fetch_s = float(row["fetch.time.ms"]) / 1000
+        return {"records": n, "fetch_s": fetch_s, "rebalance_ms": float(row["rebalance.time.ms"]),
+                "mb_per_s": n * RECORD_SIZE_BYTES / 1e6 / fetch_s if fetch_s > 0 else None,
+                "complete": n >= records}
+
+    def run_all(self, b: broker) -> dict:
+        res: dict = {"start_to_listening_ms": b.start_ms, "settings": b.settings, "workloads": {},
+                     "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3]}
+        w = res["workloads"]
+        self.wait_ready(b)
+        dur = str(self.duration_s)
+        # 1. Maximum throughput, native loadgen then ProducerPerformance, fresh topic each.
+        native_rates = {}
+        for partitions in (1, 8):
+            for acks in ("1", "all"):
+                key = f"produce_p{partitions}_acks{acks}"
+                topic = f"max-p{partitions}-a{acks}"
+                log(f"{b.name}: {key} native ({dur} s)")
+                perf = self.start_perf(b) if (partitions, acks) == (8, "1") else None
+                r = self.produce_native(b, topic + "-native", partitions, acks, ["--duration-s", dur])
+                self.finish_perf(b, perf)
+                w[key + "_native"] = r
+                native_rates[key] = r["records_per_s"] if r else 20000
+                self.loadgen(b, "delete", "--topic", topic + "-native")
+        for partitions in (1, 8):
+            for acks in ("1", "all"):
+                key = f"produce_p{partitions}_acks{acks}"
+                topic = f"max-p{partitions}-a{acks}-java"
+                records = int(min(native_rates[key], 400_000) * self.duration_s)
+                log(f"{b.name}: {key} ProducerPerformance ({records} records)")
+                w[key + "_java"] = self.produce_java(b, topic, partitions, acks, records, -1, 5)
+                self.loadgen(b, "delete", "--topic", topic)
+        # 2. Latency at a fixed 50 MB/s (linger.ms 0: a record is sent as soon as the client can).
+        lat_dur = str(2 if self.quick else self.args.latency_duration_s)
+        log(f"{b.name}: latency at {LATENCY_RATE_MBPS} MB/s native ({lat_dur} s)")
+        w["latency_50mbps_native"] = self.produce_native(
+            b, "lat-native", 1, "all", ["--duration-s", lat_dur, "--rate-mbps", str(LATENCY_RATE_MBPS),
+                                        "--linger-ms", "0"])
+        self.loadgen(b, "delete", "--topic", "lat-native")
+        rate_records = int(LATENCY_RATE_MBPS * 1e6 / RECORD_SIZE_BYTES)
+        log(f"{b.name}: latency at {LATENCY_RATE_MBPS} MB/s ProducerPerformance")
+        w["latency_50mbps_java"] = self.produce_java(b, "lat-java", 1, "all", rate_records * int(float(lat_dur)),
+                                                     rate_records, 0)
+        self.loadgen(b, "delete", "--topic", "lat-java")
+        # 3. Consume from the page cache: write ~2 GiB, then read it all with each tool.
+        total = (100 << 20) if self.quick else (2 << 30)
+        records = total // RECORD_SIZE_BYTES
+        log(f"{b.name}: filling consume topic ({records} records)")
+        fill = self.produce_native(b, "consume-p8", 8, "1", ["--count", str(records)])
+        w["consume_fill"] = fill
+        log(f"{b.name}: consume native")
+        w["consume_native"] = self.loadgen(b, "consume", "--topic", "consume-p8", "--timeout-s", "300")
+        log(f"{b.name}: consume ConsumerPerformance")
+        w["consume_java"] = self.consume_java(b, "consume-p8", records)
+        # 4. Footprint and CPU.
+        res["peak_rss_mib"] = proc_status_kib(b.pid, "VmHWM") / 1024
+        res["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        cpu = sum(w[k]["broker_cpu_s"] for k in w if k.startswith("produce_") and k.endswith("_native") and w[k])
+        gb = sum(w[k]["bytes"] for k in w if k.startswith("produce_") and k.endswith("_native") and w[k]) / 1e9
+        res["cpu_s_per_gb_produced"] = cpu / gb if gb > 0 else None
+        return res
+
+
+# (figure, key path or function, unit, better)
+def figures(r: dict) -> list[tuple[str, object, str]]:
+    w = r.get("workloads", {})
+
+    def get(name, field):
+        v = w.get(name)
+        return v.get(field) if v else None
+
+    rows = []
+    for tool in ("native", "java"):
+        for p in (1, 8):
+            for acks in ("1", "all"):
+                rows.append((f"produce MB/s, {p} partition{'s' if p > 1 else ''}, acks={acks} ({tool})",
+                             get(f"produce_p{p}_acks{acks}_{tool}", "mb_per_s"), "higher"))
+    for tool in ("native", "java"):
+        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            rows.append((f"produce latency {label} ms at 50 MB/s ({tool})",
+                         get(f"latency_50mbps_{tool}", f"latency_ms_{q}"), "lower"))
+    for tool in ("native", "java"):
+        rows.append((f"  achieved MB/s in the 50 MB/s run ({tool})", get(f"latency_50mbps_{tool}", "mb_per_s"), "info"))
+    rows.append(("consume MB/s from page cache, 8 partitions (native)", get("consume_native", "mb_per_s"), "higher"))
+    rows.append(("consume MB/s from page cache, 8 partitions (java)", get("consume_java", "mb_per_s"), "higher"))
+    rows.append(("broker peak RSS MiB (VmHWM)", r.get("peak_rss_mib"), "lower"))
+    rows.append(("broker CPU s per GB produced (native max runs)", r.get("cpu_s_per_gb_produced"), "lower"))
+    rows.append(("start to listening ms", r.get("start_to_listening_ms"), "lower"))
+    return rows
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(results: dict) -> tuple[str, list[dict]]:
+    g = figures(results.get("gregor", {}))
+    k = figures(results.get("kafka", {}))
+    rows = []
+    for (name, gv, better), (_, kv, _) in zip(g, k):
+        ratio = gv / kv if gv is not None and kv not in (None, 0) else None
+        rows.append({"figure": name, "gregor": gv, "kafka": kv, "ratio": ratio, "better": better})
+    width = max(len(r["figure"]) for r in rows)
+    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} | better |",
+             f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|--------|"]
+    for r in rows:
+        ratio = "" if r["better"] == "info" else (f"{r['ratio']:.2f}x" if r["ratio"] is not None else "n/a")
+        better = "" if r["better"] == "info" else r["better"]
+        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['kafka']):>8} | {ratio:>12} | {better:<6} |")
+    return "\n".join(lines), rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gregor-bin", type=Path, default=REPO / "build" / "bin" / "gregor")
+    ap.add_argument("--loadgen", type=Path, default=None, help="default: gregor_loadgen next to --gregor-bin")
+    ap.add_argument("--work-dir", type=Path, default=None, help="fresh broker dirs (default: <build>/bench-compare)")
+    ap.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--brokers", default="gregor,kafka", help="comma-separated subset of gregor,kafka")
+    ap.add_argument("--duration-s", type=float, default=12)
+    ap.add_argument("--latency-duration-s", type=float, default=15)
+    ap.add_argument("--perf", action="store_true", default=os.environ.get("BENCH_PERF") == "1",
+                    help="profile Gregor with perf record during the 8-partition acks=1 run")
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    args = ap.parse_args()
+    args.loadgen = args.loadgen or args.gregor_bin.parent / "gregor_loadgen"
+    for path in (args.gregor_bin, args.loadgen):
+        if not path.exists():
+            print(f"compare.py: {path} not found (make build; librdkafka-dev for gregor_loadgen)", file=sys.stderr)
+            return 2
+    work = (args.work_dir or args.gregor_bin.parent.parent / "bench-compare").resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    classpath = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    started = dt.datetime.now(dt.timezone.utc)
+    results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
+                     "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,
+                     "command": "BENCH_QUICK=1 make bench-compare" if args.quick else "make bench-compare",
+                     "gregor": {}, "kafka": {}}
+    run = runner(args, classpath, work)
+    for name in args.brokers.split(","):
+        bdir = work / name
+        bdir.mkdir()
+        b = gregor_broker(bdir, args.gregor_bin.resolve()) if name == "gregor" else kafka_broker(name, bdir)
+        log(f"starting {name}")
+        try:
+            b.start()
+            log(f"{name} listening on {b.bootstrap} after {b.start_ms:.1f} ms (pid {b.pid})")
+            results[name] = run.run_all(b)
+        except Exception as exc:  # one broker failing still reports the other
+            log(f"{name}: {exc}")
+            results[name]["error"] = str(exc)
+        finally:
+            b.stop()
+            shutil.rmtree(bdir / "data", ignore_errors=True)
+    text, rows = table(results)
+    results["table"] = rows
+    m = results["machine"]
+    print(f"\nGregor vs Apache Kafka 4.3.1, {results['date']}, {m['nproc']} x {m['cpu_model']}, "
+          f"{m['ram_gib']} GiB RAM, Linux {m['kernel']}; {RECORD_SIZE_BYTES} B records; "
+          f"Kafka JVM: {KAFKA_JVM_OPTS.split(' -server')[0]}{' (QUICK)' if args.quick else ''}\n")
+    print(text)
+    loads = ", ".join(f"{n} {' '.join(results[n].get('loadavg_at_start', []))}" for n in args.brokers.split(","))
+    print(f"\n1-, 5-, 15-minute load average when each broker's workloads began: {loads} "
+          f"(figures are noisy when other work shares the {m['nproc']} cores)")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stem = "latest-quick" if args.quick else "latest"
+    (args.results_dir / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    if not args.quick:
+        (args.results_dir / f"{started.strftime('%Y-%m-%dT%H%M%SZ')}.json").write_text(
+            json.dumps(results, indent=1) + "\n")
+    log(f"wrote {args.results_dir}/{stem}.json; logs in {work}")
+    return 0 if all("error" not in results[n] for n in args.brokers.split(",")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
