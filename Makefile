@@ -30,6 +30,7 @@ integration-test:
 test: setup build
 	$(MAKE) unit-test
 	$(MAKE) integration-test
+	$(MAKE) test-container-if-usable
 
 asan:
 	@cmake --preset asan >/dev/null
@@ -41,14 +42,28 @@ asan-test: setup asan
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) --timeout 600
 	GREGOR_BIN=$(CURDIR)/build-asan/bin/gregor tests/integration/run.sh
 
+# Runs every micro-benchmark (build/bin/bench_*, see bench/README.md) and prints a summary;
+# BENCH_FILTER=regex is passed to --benchmark_filter, e.g. `make bench BENCH_FILTER=crc32c`.
+BENCH_FILTER ?=
 bench: setup build
-	@for b in build/bin/bench_*; do [ -x "$$b" ] && "$$b"; done
+	@bench/run.sh build/bin "$(BENCH_FILTER)"
+
+# Side by side with Apache Kafka 4.x (fetched with Maven): build/bin/gregor and bin/gregor_loadgen vs
+# Kafka, one broker at a time (~15 min; BENCH_QUICK=1 for a smoke run). See bench/compare/run.sh.
+.PHONY: bench-compare
+bench-compare: setup build
+	bench/compare/run.sh
 
 clean:
 	rm -rf build build-asan
 
-# Builds the container image with podman and runs kcat against it (slow: a Release build inside
-# the image; not part of `make test`). See docker/test-container.sh.
-.PHONY: test-container
+# Builds the container image with podman and runs kcat against it. See docker/test-container.sh.
+# The image's build stage reuses the host ccache, so after `make build` it compiles nothing new.
+# `make test` runs the -if-usable variant: one "test-container: SKIP: ..." line where podman cannot
+# be prepared (or GREGOR_SKIP_CONTAINER=1), a failure otherwise.
+.PHONY: test-container test-container-if-usable
 test-container:
 	docker/test-container.sh
+
+test-container-if-usable:
+	docker/test-container.sh --if-usable

@@ -15,6 +15,7 @@
 #include "gregor/base/log.h"
 #include "gregor/config/broker_config.h"
 #include "gregor/server/broker.h"
+#include "gregor/base/memory.h"
 #include "cli.h"
 
 namespace {
@@ -117,6 +118,7 @@ int serve(const std::vector<std::string>& args) {
     return 2;
   }
   gregor::log::setup(cfg->log_level);
+  gregor::base::tune_allocator_for_broker();
   log_effective_config(*cfg);
   gregor::server::broker b(std::move(*cfg));
   if (auto r = b.start(); !r) {

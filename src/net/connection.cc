@@ -22,7 +22,7 @@ constexpr size_t read_buffer_bytes = 64 * 1024;
 // A Kafka request header v0 is api_key(2) + api_version(2) + correlation_id(4) + client_id
 // length(2): 10 bytes. No valid request frame is shorter.
 constexpr int32_t frame_bytes_min = 10;
-// Upper bound on buffers in one gathered write (two per response).
+// Upper bound on buffers in one gathered write (two per response, two more per splice).
 constexpr size_t gather_slots_max = 64;
 
 // What the four bytes read as a size probably were, for the log line.
@@ -245,9 +245,9 @@ asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vect
   _core->pool_release(pool_bytes);
   if (_closed) co_return;
   if (out.what == frame_outcome::kind::respond) {
-    const auto n = static_cast<uint32_t>(out.response.size());
+    const auto n = static_cast<uint32_t>(out.frame_bytes());
     s->size_prefix = {uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)};
-    _unwritten_bytes += out.response.size() + 4;
+    _unwritten_bytes += size_t(n) + 4;
   }
   s->outcome = std::move(out);
   s->ready = true;
@@ -267,12 +267,22 @@ asio::awaitable<void> connection::write_loop() {
     size_t popped = 0, bytes = 0;
     const slot* closing = nullptr;
     for (const auto& s : _slots) {
-      if (!s->ready || popped == gather_slots_max) break;
+      if (!s->ready) break;
+      // A response with more views than the limit still goes out, alone.
+      const size_t slots_needed = 2 + 2 * s->outcome.splices.size();
+      if (popped > 0 && _gather.size() + slots_needed > gather_slots_max) break;
       ++popped;
       if (s->outcome.what == frame_outcome::kind::respond) {
         _gather.push_back(asio::buffer(s->size_prefix));
-        _gather.push_back(asio::buffer(s->outcome.response));
-        bytes += s->outcome.response.size() + 4;
+        const auto& resp = s->outcome.response;
+        size_t at = 0;
+        for (const auto& sp : s->outcome.splices) {
+          if (sp.position > at) _gather.push_back(asio::buffer(resp.data() + at, sp.position - at));
+          _gather.push_back(asio::buffer(sp.data, sp.size));
+          at = sp.position;
+        }
+        if (resp.size() > at) _gather.push_back(asio::buffer(resp.data() + at, resp.size() - at));
+        bytes += s->outcome.frame_bytes() + 4;
       } else if (s->outcome.what == frame_outcome::kind::close) {
         closing = s.get();
         break;

@@ -240,6 +240,10 @@ void writer::write_nullable_string(const std::optional<std::string>& s, bool com
 void writer::write_bytes(std::span<const uint8_t> b, bool compact) {
   if (compact) write_unsigned_varint(static_cast<uint32_t>(b.size() + 1));
   else write_int32(static_cast<int32_t>(b.size()));
+  if (_splices != nullptr && !b.empty() && b.size() >= _splice_min_bytes) {
+    _splices->push_back(spliced_bytes{_out.size(), b});
+    return;
+  }
   write_raw(b);
 }
 

@@ -21,7 +21,10 @@ struct request_context {
   const protocol::request_header& header;
   int16_t version() const { return header.api_version; }
   // Memory that response fields view (Fetch records): kept alive until the response is encoded.
-  std::vector<std::vector<uint8_t>> owned_buffers;
+  std::vector<byte_buffer> owned_buffers;
+  // Non-zero error codes of the response, every level (invoke_route fills it; the dispatcher
+  // counts them per API in /metrics).
+  std::vector<int16_t> error_codes = {};
 };
 
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,
@@ -42,6 +45,9 @@ inline net::frame_outcome close_connection(std::string why) {
   return o;
 }
 
+// Response byte fields at least this large are sent from the handler's own buffers, not copied.
+inline constexpr size_t response_splice_min_bytes = 4096;
+
 // A handler: returns the response, or nullopt for "no response" (acks=0 Produce).
 template <class Req, class Resp>
 using handler_fn = boost::asio::awaitable<std::optional<Resp>> (*)(core&, request_context&, Req&);
@@ -60,7 +66,21 @@ boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context
     out.what = net::frame_outcome::kind::no_response;
     co_return out;
   }
-  out.response = protocol::encode_response(*resp, ctx.version(), ctx.header.correlation_id);
+  resp->for_each_error_code(ctx.version(), [&ctx](int16_t code) {
+    if (code != 0) ctx.error_codes.push_back(code);
+  });
+  if (ctx.owned_buffers.empty()) {
+    out.response = protocol::encode_response(*resp, ctx.version(), ctx.header.correlation_id);
+    co_return out;
+  }
+  // The response views memory the handler owns (Fetch records): large views go out as they are,
+  // in the same gathered write, instead of being copied into the response buffer.
+  std::vector<protocol::spliced_bytes> splices;
+  out.response = protocol::encode_response_spliced(*resp, ctx.version(), ctx.header.correlation_id,
+                                                   splices, response_splice_min_bytes);
+  out.splices.reserve(splices.size());
+  for (const auto& sp : splices) out.splices.push_back({sp.position, sp.bytes.data(), sp.bytes.size()});
+  out.owned = std::move(ctx.owned_buffers);
   co_return out;
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "gregor/base/byte_buffer.h"
 #include "gregor/base/result.h"
 
 namespace gregor::net {
@@ -23,9 +24,26 @@ struct connection_info {
 
 struct frame_outcome {
   enum class kind { respond, no_response, close };
+  // Bytes sent as part of the response without being copied into `response`: the frame is
+  // `response` with each view inserted at its position (positions ascending, into `response`).
+  struct splice {
+    size_t position = 0;
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+  };
   kind what = kind::respond;
   std::vector<uint8_t> response;  // header + body, WITHOUT the 4-byte size prefix (net adds it)
   std::string close_reason;       // logged once when what == close
+  std::vector<splice> splices;
+  // Memory the splices view; released once the response is written.
+  std::vector<byte_buffer> owned;
+
+  // Size of the whole response frame (without the size prefix).
+  size_t frame_bytes() const {
+    size_t n = response.size();
+    for (const auto& s : splices) n += s.size;
+    return n;
+  }
 };
 
 // Implemented by the dispatcher. Called on the server's io_context thread only.

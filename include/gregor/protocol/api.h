@@ -30,6 +30,7 @@ template <class Msg>
 std::vector<uint8_t> encode_request(const Msg& m, int16_t version, int32_t correlation_id,
                                     std::optional<std::string> client_id) {
   std::vector<uint8_t> out;
+  out.reserve(m.encoded_size(version) + 16 + (client_id ? client_id->size() : 0));
   writer w(out);
   request_header h;
   h.api_key = Msg::api_key;
@@ -44,7 +45,24 @@ std::vector<uint8_t> encode_request(const Msg& m, int16_t version, int32_t corre
 template <class Msg>
 std::vector<uint8_t> encode_response(const Msg& m, int16_t version, int32_t correlation_id) {
   std::vector<uint8_t> out;
+  // Sized once: growing a large response by doubling costs a fresh mapping per step.
+  out.reserve(m.encoded_size(version) + 16);  // + the response header
   writer w(out);
+  encode_response_header(w, correlation_id, response_header_version(Msg::api_key, version));
+  m.encode(w, version);
+  return out;
+}
+
+// As encode_response, but bytes/records fields of at least `splice_min_bytes` are left out of the
+// returned buffer and listed in `splices` (see writer::splice_large_bytes): the caller writes both
+// in one gathered write, so large records are not copied into the response.
+template <class Msg>
+std::vector<uint8_t> encode_response_spliced(const Msg& m, int16_t version, int32_t correlation_id,
+                                             std::vector<spliced_bytes>& splices,
+                                             size_t splice_min_bytes) {
+  std::vector<uint8_t> out;
+  writer w(out);
+  w.splice_large_bytes(&splices, splice_min_bytes);
   encode_response_header(w, correlation_id, response_header_version(Msg::api_key, version));
   m.encode(w, version);
   return out;

@@ -83,9 +83,25 @@ class reader {
 };
 
 // Appends Kafka primitives to a caller-owned vector.
+// A byte field left out of a writer's output on request (see writer::splice_large_bytes): the
+// encoded message is the output with `bytes` inserted at `position`.
+struct spliced_bytes {
+  size_t position = 0;
+  std::span<const uint8_t> bytes;
+};
+
 class writer {
  public:
   explicit writer(std::vector<uint8_t>& out) : _out(out) {}
+
+  // From now on, a bytes/records field of at least `min_bytes` is not copied into the output:
+  // its length prefix is written and the field itself recorded in `sink`, in order. The caller
+  // sends the output and the spliced views in one gathered write and keeps their memory alive
+  // until then (Fetch responses: records read from the log are never copied a second time).
+  void splice_large_bytes(std::vector<spliced_bytes>* sink, size_t min_bytes) {
+    _splices = sink;
+    _splice_min_bytes = min_bytes;
+  }
 
   size_t size() const { return _out.size(); }
 
@@ -119,6 +135,8 @@ class writer {
     for (int i = bytes - 1; i >= 0; --i) _out.push_back(static_cast<uint8_t>(v >> (8 * i)));
   }
   std::vector<uint8_t>& _out;
+  std::vector<spliced_bytes>* _splices = nullptr;
+  size_t _splice_min_bytes = 0;
 };
 
 // Bytes an unsigned varint / zig-zag varint takes on the wire.

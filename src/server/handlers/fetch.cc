@@ -21,7 +21,7 @@ using protocol::error_code;
 // The data of one response: buffers owned here, viewed by the encoded response's records.
 struct fetch_pass {
   resp_t resp;
-  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<byte_buffer> buffers;
   size_t bytes = 0;
   bool any_error = false;
   // Bytes and records returned per topic, for the metrics of the pass that is finally sent.

@@ -40,7 +40,7 @@ using gregor::net::tcp_server;
 namespace {
 
 // Test frames: [op:1][delay_ms:2][seq:4][padding...]; at least 10 bytes like a real header.
-enum op : uint8_t { echo = 0, no_response = 1, close_conn = 2, throw_ex = 3, hold = 4, big = 5 };
+enum op : uint8_t { echo = 0, no_response = 1, close_conn = 2, throw_ex = 3, hold = 4, big = 5, spliced = 6 };
 
 std::vector<uint8_t> make_frame(op o, uint32_t seq, uint16_t delay_ms = 0, size_t size = 10) {
   std::vector<uint8_t> f(std::max<size_t>(size, 10), 0);
@@ -123,6 +123,21 @@ class test_handler : public gregor::net::frame_handler {
         auto r = frame;
         r.resize(256 * 1024);
         co_return frame_outcome{frame_outcome::kind::respond, std::move(r), {}};
+      }
+      case spliced: {
+        // Echo the frame with bytes [7, 7+k) and [n-5, n-2) sent from owned memory, not the response.
+        frame_outcome out;
+        const size_t n = frame.size(), k = (n - 12) / 2;
+        gregor::byte_buffer a(frame.begin() + 7, frame.begin() + 7 + long(k));
+        gregor::byte_buffer b(frame.end() - 5, frame.end() - 2);
+        out.response.assign(frame.begin(), frame.begin() + 7);
+        out.splices.push_back({out.response.size(), a.data(), a.size()});
+        out.response.insert(out.response.end(), frame.begin() + 7 + long(k), frame.end() - 5);
+        out.splices.push_back({out.response.size(), b.data(), b.size()});
+        out.response.insert(out.response.end(), frame.end() - 2, frame.end());
+        out.owned.push_back(std::move(a));
+        out.owned.push_back(std::move(b));
+        co_return out;
       }
       default:
         co_return frame_outcome{frame_outcome::kind::respond, std::move(frame), {}};
@@ -322,6 +337,26 @@ TEST_F(net_fixture, pipelined_requests_are_answered_in_order) {
   }
   EXPECT_TRUE(wait_for([&] { return server().counters().frames_in == 100; }));
   EXPECT_EQ(server().counters().bytes_in, all.size());
+  EXPECT_TRUE(wait_for([&] { return server().counters().bytes_out == all.size(); }));
+}
+
+TEST_F(net_fixture, spliced_responses_arrive_whole_and_in_order) {
+  start();
+  client c(port);
+  std::vector<std::vector<uint8_t>> sent;
+  std::vector<uint8_t> all;
+  for (uint32_t i = 0; i < 60; ++i) {  // more views than one gathered write takes
+    auto f = make_frame(i % 3 == 0 ? echo : spliced, i, 0, 20 + i * 997);
+    for (size_t j = 7; j < f.size(); ++j) f[j] = uint8_t(j * 31 + i);
+    append_framed(all, f);
+    sent.push_back(std::move(f));
+  }
+  ASSERT_TRUE(c.send_bytes(all.data(), all.size()));
+  for (uint32_t i = 0; i < 60; ++i) {
+    auto r = c.read_frame();
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(*r, sent[i]) << "response " << i << " differs from its request";
+  }
   EXPECT_TRUE(wait_for([&] { return server().counters().bytes_out == all.size(); }));
 }
 

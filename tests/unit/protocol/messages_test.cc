@@ -300,3 +300,38 @@ TEST(versions, field_absent_in_version_is_skipped_on_encode) {
   EXPECT_EQ(v3.size(), v2.size() + 4);
 }
 }  // namespace gregor::protocol
+
+namespace gregor::protocol {
+
+// Splicing leaves large byte fields out of the buffer; reinserting them gives the plain encoding.
+TEST(encode_response_spliced, reassembles_to_the_plain_encoding) {
+  std::vector<uint8_t> big(20000), small(100);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i * 7);
+  for (size_t i = 0; i < small.size(); ++i) small[i] = uint8_t(i * 3);
+  fetch_response resp;
+  auto& t = resp.responses.emplace_back();
+  t.topic = "t";
+  for (int i = 0; i < 3; ++i) {
+    auto& p = t.partitions.emplace_back();
+    p.partition_index = i;
+    p.records = std::span<const uint8_t>(i == 1 ? small : big);
+  }
+  for (int16_t v : {int16_t(4), int16_t(11), int16_t(12), int16_t(16)}) {
+    const auto plain = encode_response(resp, v, 42);
+    std::vector<spliced_bytes> splices;
+    const auto head = encode_response_spliced(resp, v, 42, splices, 4096);
+    ASSERT_EQ(splices.size(), 2u) << "only the two 20000-byte fields are spliced, v" << v;
+    std::vector<uint8_t> joined;
+    size_t at = 0;
+    for (const auto& sp : splices) {
+      joined.insert(joined.end(), head.begin() + long(at), head.begin() + long(sp.position));
+      joined.insert(joined.end(), sp.bytes.begin(), sp.bytes.end());
+      at = sp.position;
+    }
+    joined.insert(joined.end(), head.begin() + long(at), head.end());
+    EXPECT_EQ(joined, plain) << "v" << v;
+    EXPECT_EQ(head.size() + 40000, plain.size());
+  }
+}
+
+}  // namespace gregor::protocol
