@@ -278,15 +278,7 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len, byte_
 
 result<size_t, storage_error> segment::read(uint64_t position, size_t len,
                                             std::vector<uint8_t>& out) const {
-  size_t old = out.size();
-  out.resize(old + len);
-  auto n = _log.pread(position, std::span<uint8_t>(out.data() + old, len));
-  if (!n) {
-    out.resize(old);
-    return failure{n.error()};
-  }
-  out.resize(old + *n);
-  return *n;
+  return pread_append(_log, position, len, out);
 }
 
 result<void, storage_error> segment::seal() {

@@ -90,17 +90,22 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       out.error_code = code(e);
       out.error_message = std::move(msg);
     };
-    if (res.resource_type == alter_resource_broker) {
+    // The resource's settings as name -> value; nullopt when a name repeats (refused).
+    auto requested_changes = [&res]() -> std::optional<std::map<std::string, std::optional<std::string>>> {
       std::map<std::string, std::optional<std::string>> changes;
-      bool duplicate = false;
       for (const auto& cfg : res.configs) {
-        duplicate = duplicate || changes.contains(cfg.name);
+        if (changes.contains(cfg.name)) return std::nullopt;
         changes[cfg.name] = cfg.value;
       }
-      if (duplicate) {
+      return changes;
+    };
+    if (res.resource_type == alter_resource_broker) {
+      auto requested = requested_changes();
+      if (!requested) {
         set_error(error_code::invalid_request, "Duplicate config names in one resource.");
         continue;
       }
+      auto& changes = *requested;
       // Non-incremental: the resource's dynamic configs not mentioned are removed.
       for (const auto& [key, value] : c.image().broker_configs(res.resource_name)) {
         if (!changes.contains(key)) changes[key] = std::nullopt;
@@ -119,16 +124,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
                 fmt::format("Topic '{}' does not exist.", res.resource_name));
       continue;
     }
-    std::map<std::string, std::optional<std::string>> changes;
-    bool duplicate = false;
-    for (const auto& cfg : res.configs) {
-      duplicate = duplicate || changes.contains(cfg.name);
-      changes[cfg.name] = cfg.value;
-    }
-    if (duplicate) {
+    auto requested = requested_changes();
+    if (!requested) {
       set_error(error_code::invalid_request, "Duplicate config names in one resource.");
       continue;
     }
+    auto& changes = *requested;
     // Non-incremental: overrides not mentioned are removed.
     for (const auto& [key, value] : t->configs) {
       if (!changes.contains(key)) changes[key] = std::nullopt;
