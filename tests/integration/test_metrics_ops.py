@@ -3,6 +3,7 @@ code in /metrics (top level and per partition), consumer group lag is the high w
 committed offset, and /health answers 503 "starting" while a broker recovers its logs, then 200."""
 from __future__ import annotations
 
+import signal
 import struct
 import subprocess
 import time
@@ -141,3 +142,38 @@ def test_health_is_503_starting_while_logs_recover_then_200(gregor_factory):
 
 PARTITIONS = 400
 RECORDS = 20
+
+
+@pytest.mark.gregor_only
+def test_health_is_503_stopping_while_a_long_poll_drains(gregor_factory):
+    # A Fetch long poll on an empty partition is an in-flight request: SIGTERM waits for it (up to
+    # its max wait), and meanwhile /health must say 503 stopping, not 200.
+    g = gregor_factory()
+    topic = harness.unique_topic("drain")
+    clients.create_topic(g.bootstrap, topic, partitions=1)
+    assert _health(g.http_port) == (200, "serving\n")
+    max_wait_ms = 4000
+    name = topic.encode()
+    body = struct.pack(">iiiib", -1, max_wait_ms, 1, 1 << 20, 0)  # Fetch v4 header fields
+    body += struct.pack(">i", 1) + struct.pack(">h", len(name)) + name
+    body += struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1 << 20)
+    sock = kafka_wire.connect(g.bootstrap)
+    try:
+        sock.sendall(kafka_wire.request(1, 4, 7, body))
+        time.sleep(0.3)  # the fetch is parked, waiting for data
+        sent_at = time.monotonic()
+        g.proc.send_signal(signal.SIGTERM)
+        seen = []
+        while time.monotonic() - sent_at < 2.0 and g.proc.poll() is None:
+            h = _health(g.http_port)
+            if h is not None:
+                seen.append(h)
+            time.sleep(0.01)
+        assert (503, "stopping\n") in seen, f"answers while draining: {seen[:5]}"
+        assert (200, "serving\n") not in seen, seen
+        # The parked fetch is still answered (empty) before the broker exits 0.
+        resp = kafka_wire.read_response(sock)
+        assert resp is not None and struct.unpack(">i", resp[:4])[0] == 7
+    finally:
+        sock.close()
+    assert g.proc.wait(timeout=30) == 0
