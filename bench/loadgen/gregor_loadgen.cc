@@ -107,6 +107,24 @@ rd_kafka_t* make_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   return rk;
 }
 
+// The topic's partition count from metadata, retried for ~5 s (a topic just created may not be
+// visible yet); exits when the topic never shows up.
+int32_t partition_count(rd_kafka_t* rk, rd_kafka_topic_t* topic, const std::string& name) {
+  int32_t partitions = 0;
+  for (int attempt = 0; partitions <= 0 && attempt < 50; ++attempt) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(rk, 0, topic, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        partitions = metadata->topics[0].partition_cnt;
+      }
+      rd_kafka_metadata_destroy(metadata);
+    }
+    if (partitions <= 0) usleep(100000);
+  }
+  if (partitions <= 0) die("topic " + name + " has no partitions (does it exist?)");
+  return partitions;
+}
+
 // Creates (or deletes) a topic with the admin API; "already exists" / "unknown" count as done.
 bool admin_topic(const options& o, bool create) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -228,19 +246,8 @@ int run_produce(const options& o) {
   rd_kafka_queue_io_event_enable(main_queue, pipe_fds[1], "1", 1);
 
   // Learn the partition count (the topic may have been created by someone else).
-  int32_t partitions = o.partitions;
   rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
-  for (int attempt = 0; partitions <= 0 && attempt < 50; ++attempt) {
-    const rd_kafka_metadata_t* metadata = nullptr;
-    if (rd_kafka_metadata(rk, 0, topic, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        partitions = metadata->topics[0].partition_cnt;
-      }
-      rd_kafka_metadata_destroy(metadata);
-    }
-    if (partitions <= 0) usleep(100000);
-  }
-  if (partitions <= 0) die("topic " + o.topic + " has no partitions (does it exist?)");
+  const int32_t partitions = o.partitions > 0 ? o.partitions : partition_count(rk, topic, o.topic);
 
   std::vector<char> payload(static_cast<size_t>(o.record_size_bytes));
   uint64_t seed = 0x9e3779b97f4a7c15ULL;
@@ -331,19 +338,8 @@ int run_consume(const options& o) {
   rd_kafka_poll_set_consumer(rk);
 
   rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
-  int32_t partitions = 0;
-  for (int attempt = 0; partitions <= 0 && attempt < 50; ++attempt) {
-    const rd_kafka_metadata_t* metadata = nullptr;
-    if (rd_kafka_metadata(rk, 0, topic, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        partitions = metadata->topics[0].partition_cnt;
-      }
-      rd_kafka_metadata_destroy(metadata);
-    }
-    if (partitions <= 0) usleep(100000);
-  }
+  const int32_t partitions = partition_count(rk, topic, o.topic);
   rd_kafka_topic_destroy(topic);
-  if (partitions <= 0) die("topic " + o.topic + " has no partitions (does it exist?)");
 
   // The end of each partition at start; the run reads up to there.
   int64_t expected = 0;
