@@ -101,6 +101,16 @@ result<void, storage_error> file::sync() {
   return ok;
 }
 
+result<std::vector<uint8_t>, storage_error> file::read_all() const {
+  auto size = this->size();
+  if (!size) return failure{size.error()};
+  std::vector<uint8_t> buf(*size);
+  auto n = pread(0, buf);
+  if (!n) return failure{n.error()};
+  buf.resize(*n);
+  return buf;
+}
+
 int file::dup_for_sync() const { return _fd >= 0 ? ::fcntl(_fd, F_DUPFD_CLOEXEC, 0) : -1; }
 
 void file::close() {

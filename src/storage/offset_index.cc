@@ -16,12 +16,9 @@ result<offset_index, storage_error> offset_index::open(const std::filesystem::pa
   idx._file = std::move(*f);
   idx._base = base_offset;
   idx._max_bytes = max_bytes;
-  auto size = idx._file.size();
-  if (!size) return failure{size.error()};
-  std::vector<uint8_t> buf(*size);
-  auto n = idx._file.pread(0, buf);
-  if (!n) return failure{n.error()};
-  buf.resize(*n);
+  auto read = idx._file.read_all();
+  if (!read) return failure{read.error()};
+  const std::vector<uint8_t>& buf = *read;
   size_t whole = buf.size() / entry_bytes;
   if (whole * entry_bytes != buf.size()) idx._sane = false;
   idx._entries.reserve(whole);

@@ -42,15 +42,25 @@ std::vector<uint8_t> encode_request(const Msg& m, int16_t version, int32_t corre
   return out;
 }
 
+namespace detail {
+// Without a splice sink every field is copied and the buffer is sized once (growing a large
+// response by doubling costs a fresh mapping per step).
 template <class Msg>
-std::vector<uint8_t> encode_response(const Msg& m, int16_t version, int32_t correlation_id) {
+std::vector<uint8_t> encode_response_to(const Msg& m, int16_t version, int32_t correlation_id,
+                                        std::vector<spliced_bytes>* splices, size_t splice_min_bytes) {
   std::vector<uint8_t> out;
-  // Sized once: growing a large response by doubling costs a fresh mapping per step.
-  out.reserve(m.encoded_size(version) + 16);  // + the response header
   writer w(out);
+  if (splices != nullptr) w.splice_large_bytes(splices, splice_min_bytes);
+  else out.reserve(m.encoded_size(version) + 16);  // + the response header
   encode_response_header(w, correlation_id, response_header_version(Msg::api_key, version));
   m.encode(w, version);
   return out;
+}
+}  // namespace detail
+
+template <class Msg>
+std::vector<uint8_t> encode_response(const Msg& m, int16_t version, int32_t correlation_id) {
+  return detail::encode_response_to(m, version, correlation_id, nullptr, 0);
 }
 
 // As encode_response, but bytes/records fields of at least `splice_min_bytes` are left out of the
@@ -60,12 +70,7 @@ template <class Msg>
 std::vector<uint8_t> encode_response_spliced(const Msg& m, int16_t version, int32_t correlation_id,
                                              std::vector<spliced_bytes>& splices,
                                              size_t splice_min_bytes) {
-  std::vector<uint8_t> out;
-  writer w(out);
-  w.splice_large_bytes(&splices, splice_min_bytes);
-  encode_response_header(w, correlation_id, response_header_version(Msg::api_key, version));
-  m.encode(w, version);
-  return out;
+  return detail::encode_response_to(m, version, correlation_id, &splices, splice_min_bytes);
 }
 
 }  // namespace gregor::protocol

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <vector>
 #include <string_view>
 
 #include "gregor/storage/storage_error.h"
@@ -31,6 +32,8 @@ class file {
   result<size_t, storage_error> size() const;
   // Reads up to out.size() bytes at pos; returns the number read (short only at end of file).
   result<size_t, storage_error> pread(uint64_t pos, std::span<uint8_t> out) const;
+  // The whole file (index files, read once at open).
+  result<std::vector<uint8_t>, storage_error> read_all() const;
   // Writes all of data at pos (loops over short writes).
   result<void, storage_error> pwrite(uint64_t pos, std::span<const uint8_t> data);
   result<void, storage_error> truncate(uint64_t size);

@@ -13,19 +13,14 @@
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/alter_configs.h"
+#include "config_changes.h"
 #include "handlers.h"
 #include "topic_errors.h"
 
 namespace gregor::server {
 
-constexpr int8_t alter_resource_topic = 2;
-constexpr int8_t alter_resource_broker = 4;
-
-// Validates and (unless validate_only) persists and applies `changes` (nullopt = remove the
-// override) to topic `name`. Returns the Kafka error and its message (none → "").
 std::pair<protocol::error_code, std::string> apply_topic_config_changes(
-    core& c, const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
-    bool validate_only) {
+    core& c, const std::string& name, const config_changes& changes, bool validate_only) {
   using protocol::error_code;
   if (!c.image().topic(name)) {
     return {error_code::unknown_topic_or_partition, fmt::format("Topic '{}' does not exist.", name)};
@@ -48,11 +43,8 @@ std::pair<protocol::error_code, std::string> apply_topic_config_changes(
   return {error_code::none, ""};
 }
 
-// Dynamic broker configs: validates `resource` ("" or a broker id) and `changes`, then unless
-// validate_only persists them and re-applies the metadata (the effective config changes at once).
 std::pair<protocol::error_code, std::string> apply_broker_config_changes(
-    core& c, const std::string& resource, const std::map<std::string, std::optional<std::string>>& changes,
-    bool validate_only) {
+    core& c, const std::string& resource, const config_changes& changes, bool validate_only) {
   using protocol::error_code;
   if (!resource.empty()) {
     int64_t id = -1;
@@ -90,51 +82,35 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       out.error_code = code(e);
       out.error_message = std::move(msg);
     };
-    // The resource's settings as name -> value; nullopt when a name repeats (refused).
-    auto requested_changes = [&res]() -> std::optional<std::map<std::string, std::optional<std::string>>> {
-      std::map<std::string, std::optional<std::string>> changes;
-      for (const auto& cfg : res.configs) {
-        if (changes.contains(cfg.name)) return std::nullopt;
-        changes[cfg.name] = cfg.value;
-      }
-      return changes;
-    };
-    if (res.resource_type == alter_resource_broker) {
-      auto requested = requested_changes();
-      if (!requested) {
-        set_error(error_code::invalid_request, "Duplicate config names in one resource.");
-        continue;
-      }
-      auto& changes = *requested;
-      // Non-incremental: the resource's dynamic configs not mentioned are removed.
-      for (const auto& [key, value] : c.image().broker_configs(res.resource_name)) {
-        if (!changes.contains(key)) changes[key] = std::nullopt;
-      }
-      auto [e, msg] = apply_broker_config_changes(c, res.resource_name, changes, req.validate_only);
-      if (e != error_code::none) set_error(e, msg);
-      continue;
-    }
-    if (res.resource_type != alter_resource_topic) {
+    if (res.resource_type != config_resource_topic && res.resource_type != config_resource_broker) {
       set_error(error_code::invalid_request, fmt::format("Unsupported resource type {}", res.resource_type));
       continue;
     }
-    const auto* t = c.image().topic(res.resource_name);
-    if (!t) {
+    const bool broker = res.resource_type == config_resource_broker;
+    const auto* t = broker ? nullptr : c.image().topic(res.resource_name);
+    if (!broker && !t) {
       set_error(error_code::unknown_topic_or_partition,
                 fmt::format("Topic '{}' does not exist.", res.resource_name));
       continue;
     }
-    auto requested = requested_changes();
-    if (!requested) {
+    config_changes changes;
+    bool duplicate = false;
+    for (const auto& cfg : res.configs) {
+      duplicate = duplicate || changes.contains(cfg.name);
+      changes[cfg.name] = cfg.value;
+    }
+    if (duplicate) {
       set_error(error_code::invalid_request, "Duplicate config names in one resource.");
       continue;
     }
-    auto& changes = *requested;
-    // Non-incremental: overrides not mentioned are removed.
-    for (const auto& [key, value] : t->configs) {
+    // Non-incremental: what the resource has (topic overrides, or the broker resource's dynamic
+    // configs) and the request does not mention is removed.
+    const auto& current = broker ? c.image().broker_configs(res.resource_name) : t->configs;
+    for (const auto& [key, value] : current) {
       if (!changes.contains(key)) changes[key] = std::nullopt;
     }
-    auto [e, msg] = apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    auto [e, msg] = broker ? apply_broker_config_changes(c, res.resource_name, changes, req.validate_only)
+                           : apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
     if (e != error_code::none) set_error(e, msg);
   }
   co_return resp;

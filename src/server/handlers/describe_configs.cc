@@ -3,6 +3,7 @@
 // Resource types: 2 topic, 4 broker ("<node id>": every broker config with its source; "": the
 // dynamic cluster-wide defaults only), 8 broker logger.
 #include "gregor/protocol/messages/describe_configs.h"
+#include "config_changes.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -11,9 +12,6 @@ using req_t = protocol::describe_configs_request;
 using resp_t = protocol::describe_configs_response;
 using protocol::error_code;
 
-constexpr int8_t resource_topic = 2;
-constexpr int8_t resource_broker = 4;
-constexpr int8_t resource_broker_logger = 8;
 
 template <class Out>
 void add_entries(const std::vector<config::config_entry_desc>& entries,
@@ -49,7 +47,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.resource_name = res.resource_name;
     out.error_code = 0;
     switch (res.resource_type) {
-      case resource_topic: {
+      case config_resource_topic: {
         const auto* t = c.image().topic(res.resource_name);
         if (!t) {
           out.error_code = code(error_code::unknown_topic_or_partition);
@@ -60,7 +58,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
                     res.configuration_keys, req, v, out);
         break;
       }
-      case resource_broker: {
+      case config_resource_broker: {
         if (!res.resource_name.empty() &&
             res.resource_name != std::to_string(c.self().value())) {
           out.error_code = code(error_code::invalid_request);
@@ -74,7 +72,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
                     res.configuration_keys, req, v, out);
         break;
       }
-      case resource_broker_logger:
+      case config_resource_broker_logger:
         // Logger levels are not exposed per logger; an empty list is a valid answer.
         break;
       default:

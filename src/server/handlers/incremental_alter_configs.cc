@@ -10,25 +10,16 @@
 #include <sstream>
 
 #include "gregor/protocol/messages/incremental_alter_configs.h"
+#include "config_changes.h"
 #include "handlers.h"
 
 namespace gregor::server {
-
-std::pair<protocol::error_code, std::string> apply_topic_config_changes(
-    core& c, const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
-    bool validate_only);
-
-std::pair<protocol::error_code, std::string> apply_broker_config_changes(
-    core& c, const std::string& resource, const std::map<std::string, std::optional<std::string>>& changes,
-    bool validate_only);
 
 namespace {
 using req_t = protocol::incremental_alter_configs_request;
 using resp_t = protocol::incremental_alter_configs_response;
 using protocol::error_code;
 
-constexpr int8_t resource_topic = 2;
-constexpr int8_t resource_broker = 4;
 constexpr int8_t op_set = 0, op_delete = 1, op_append = 2, op_subtract = 3;
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -60,12 +51,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       out.error_code = code(e);
       out.error_message = std::move(msg);
     };
-    if (res.resource_type != resource_topic && res.resource_type != resource_broker) {
+    if (res.resource_type != config_resource_topic && res.resource_type != config_resource_broker) {
       set_error(error_code::invalid_request,
                 fmt::format("Altering resource type {} is not supported by this broker.", res.resource_type));
       continue;
     }
-    const bool broker = res.resource_type == resource_broker;
+    const bool broker = res.resource_type == config_resource_broker;
     const auto* t = broker ? nullptr : c.image().topic(res.resource_name);
     if (!broker && !t) {
       set_error(error_code::unknown_topic_or_partition,
@@ -81,7 +72,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
         if (auto it = stored.find(d.name); it != stored.end()) d.value = it->second, d.is_null = false;
       }
     }
-    std::map<std::string, std::optional<std::string>> changes;
+    config_changes changes;
     std::string problem;
     error_code problem_code = error_code::none;
     for (const auto& cfg : res.configs) {
