@@ -4,8 +4,10 @@
 Starts one broker at a time with equivalent settings (fresh log dir on the same filesystem, same
 partition counts, 1 GiB segments, no per-message fsync), runs the same workloads against it with two
 load tools (the native librdkafka generator bin/gregor_loadgen and Kafka's own ProducerPerformance /
-ConsumerPerformance classes), stops it, then does the same for the other broker. Prints a table
-(figure, Gregor, Kafka, ratio, which direction is better) and writes JSON to bench/results/.
+ConsumerPerformance classes), stops it, then does the same for the next broker: Gregor as shipped
+(buffered I/O, like Kafka), Gregor with log.direct.io=true (O_DIRECT segments), then Kafka. Prints
+a table (figure, both Gregor runs, Kafka, the ratios, which direction is better) and writes JSON
+to bench/results/.
 
 Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a tiny version.
 """
@@ -141,9 +143,12 @@ class broker:
 
 
 class gregor_broker(broker):
-    def __init__(self, work_dir: Path, binary: Path):
-        super().__init__("gregor", work_dir)
+    """Gregor with the common settings; "gregor-direct" adds log.direct.io=true (O_DIRECT segments)."""
+
+    def __init__(self, name: str, work_dir: Path, binary: Path):
+        super().__init__(name, work_dir)
         self.binary = binary
+        self.extra = {"log.direct.io": "true"} if name == "gregor-direct" else {}
 
     def start(self) -> None:
         data = self.work_dir / "data"
@@ -151,7 +156,7 @@ class gregor_broker(broker):
         sets = {"listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
                 "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
                 "log.dirs": str(data), "node.id": "1",
-                "http.listeners": f"http://127.0.0.1:{free_port()}", **COMMON_SETTINGS}
+                "http.listeners": f"http://127.0.0.1:{free_port()}", **COMMON_SETTINGS, **self.extra}
         cmd = [str(self.binary), "serve"]
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
@@ -423,19 +428,34 @@ def fmt(v) -> str:
 
 
 def table(results: dict) -> tuple[str, list[dict]]:
+    """Gregor (default, buffered I/O like Kafka), Gregor with log.direct.io=true, Kafka, and the two
+    ratios to Kafka."""
     g = figures(results.get("gregor", {}))
+    d = figures(results.get("gregor-direct", {}))
     k = figures(results.get("kafka", {}))
+
+    def ratio_of(v, kv):
+        return v / kv if v is not None and kv not in (None, 0) else None
+
     rows = []
-    for (name, gv, better), (_, kv, _) in zip(g, k):
-        ratio = gv / kv if gv is not None and kv not in (None, 0) else None
-        rows.append({"figure": name, "gregor": gv, "kafka": kv, "ratio": ratio, "better": better})
+    for (name, gv, better), (_, dv, _), (_, kv, _) in zip(g, d, k):
+        rows.append({"figure": name, "gregor": gv, "gregor_direct": dv, "kafka": kv,
+                     "ratio": ratio_of(gv, kv), "ratio_direct": ratio_of(dv, kv), "better": better})
     width = max(len(r["figure"]) for r in rows)
-    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} | better |",
-             f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|--------|"]
+    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'direct':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} "
+             f"| {'direct/Kafka':>12} | better |",
+             f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|{'-' * 13}:|--------|"]
+
+    def show(r, key):
+        if r["better"] == "info":
+            return ""
+        return f"{r[key]:.2f}x" if r[key] is not None else "n/a"
+
     for r in rows:
-        ratio = "" if r["better"] == "info" else (f"{r['ratio']:.2f}x" if r["ratio"] is not None else "n/a")
         better = "" if r["better"] == "info" else r["better"]
-        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['kafka']):>8} | {ratio:>12} | {better:<6} |")
+        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['gregor_direct']):>8} "
+                     f"| {fmt(r['kafka']):>8} | {show(r, 'ratio'):>12} | {show(r, 'ratio_direct'):>12} "
+                     f"| {better:<6} |")
     return "\n".join(lines), rows
 
 
@@ -445,7 +465,8 @@ def main() -> int:
     ap.add_argument("--loadgen", type=Path, default=None, help="default: gregor_loadgen next to --gregor-bin")
     ap.add_argument("--work-dir", type=Path, default=None, help="fresh broker dirs (default: <build>/bench-compare)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
-    ap.add_argument("--brokers", default="gregor,kafka", help="comma-separated subset of gregor,kafka")
+    ap.add_argument("--brokers", default="gregor,gregor-direct,kafka",
+                    help="comma-separated subset of gregor,gregor-direct,kafka (gregor-direct: log.direct.io=true)")
     ap.add_argument("--duration-s", type=float, default=12)
     ap.add_argument("--latency-duration-s", type=float, default=15)
     ap.add_argument("--perf", action="store_true", default=os.environ.get("BENCH_PERF") == "1",
@@ -466,12 +487,13 @@ def main() -> int:
     results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
                      "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,
                      "command": "BENCH_QUICK=1 make bench-compare" if args.quick else "make bench-compare",
-                     "gregor": {}, "kafka": {}}
+                     "gregor": {}, "gregor-direct": {}, "kafka": {}}
     run = runner(args, classpath, work)
     for name in args.brokers.split(","):
         bdir = work / name
         bdir.mkdir()
-        b = gregor_broker(bdir, args.gregor_bin.resolve()) if name == "gregor" else kafka_broker(name, bdir)
+        b = (gregor_broker(name, bdir, args.gregor_bin.resolve()) if name.startswith("gregor")
+             else kafka_broker(name, bdir))
         log(f"starting {name}")
         try:
             b.start()

@@ -282,6 +282,7 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("log.flush.offset.checkpoint.interval.ms", &B::log_flush_offset_checkpoint_interval_ms, 0, k_no_max, "How often the recovery point is checkpointed."));
   t.push_back(int_key("log.segment.delete.delay.ms", &B::log_segment_delete_delay_ms, 0, k_no_max, "Delay before a deleted segment's files are removed."));
   t.push_back(bool_key("log.preallocate", &B::log_preallocate, "Preallocate segment files."));
+  t.push_back(bool_key("log.direct.io", &B::log_direct_io, "Gregor: read and append log segments with O_DIRECT, bypassing the page cache."));
   {
     broker_key k;
     k.name = "log.cleanup.policy";

@@ -400,6 +400,7 @@ topic_settings effective_topic_settings(const std::map<std::string, std::string>
     detail::parse_double(it->second, s.min_cleanable_dirty_ratio);
   s.preallocate = boolean_of("preallocate", b.log_preallocate);
   s.producer_id_expiration_ms = b.producer_id_expiration_ms;
+  s.direct_io = b.log_direct_io;
   s.unclean_leader_election_enable = boolean_of("unclean.leader.election.enable", b.unclean_leader_election_enable);
   return s;
 }

@@ -25,6 +25,7 @@ storage::log_config to_log_config(const config::topic_settings& s) {
   c.min_cleanable_dirty_ratio = s.min_cleanable_dirty_ratio;
   c.file_delete_delay_ms = s.file_delete_delay_ms;
   c.producer_id_expiration_ms = s.producer_id_expiration_ms;
+  c.direct_io = s.direct_io;
   return c;
 }
 

@@ -1,10 +1,15 @@
 #include "gregor/storage/file.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "gregor/base/assert.h"
 
 namespace gregor::storage {
 
@@ -28,16 +33,98 @@ std::string_view to_string(storage_errc code) {
 
 file::~file() { close(); }
 
-file::file(file&& o) noexcept : _fd(o._fd), _path(std::move(o._path)) { o._fd = -1; }
+file::file(file&& o) noexcept : _fd(o._fd), _dfd(o._dfd), _path(std::move(o._path)) {
+  o._fd = -1;
+  o._dfd = -1;
+}
 
 file& file::operator=(file&& o) noexcept {
   if (this != &o) {
     close();
     _fd = o._fd;
+    _dfd = o._dfd;
     _path = std::move(o._path);
     o._fd = -1;
+    o._dfd = -1;
   }
   return *this;
+}
+
+namespace {
+struct free_deleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+}  // namespace
+
+std::span<uint8_t> direct_scratch(size_t size) {
+  thread_local std::unique_ptr<uint8_t, free_deleter> buf;
+  thread_local size_t capacity = 0;
+  if (size > capacity) {
+    size_t want = std::max<size_t>(capacity * 2, 1 << 20);
+    while (want < size) want *= 2;
+    void* p = std::aligned_alloc(file::direct_align, want);
+    if (!p) throw std::bad_alloc();
+    buf.reset(static_cast<uint8_t*>(p));
+    capacity = want;
+  }
+  return {buf.get(), size};
+}
+
+result<bool, storage_error> file::enable_direct() {
+  if (_dfd >= 0) return true;
+  int fd = ::open(_path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EINVAL || errno == EOPNOTSUPP) return false;
+    return io_fail("open O_DIRECT", _path);
+  }
+  _dfd = fd;
+  return true;
+}
+
+result<void, storage_error> file::pwrite_direct(uint64_t pos, std::span<const uint8_t> data) {
+  GREGOR_ASSERT(_dfd >= 0 && pos % direct_align == 0 && data.size() % direct_align == 0 &&
+                reinterpret_cast<uintptr_t>(data.data()) % direct_align == 0);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(_dfd, data.data() + done, data.size() - done, off_t(pos + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_fail("pwrite", _path);
+    }
+    if (n == 0 || size_t(n) % direct_align != 0) {
+      // A direct write that stops mid-block (ENOSPC on the next block) leaves the position
+      // unaligned; report it as the failure it is.
+      errno = ENOSPC;
+      return io_fail("pwrite", _path);
+    }
+    done += size_t(n);
+  }
+  return ok;
+}
+
+result<size_t, storage_error> file::pread_direct(uint64_t pos, std::span<uint8_t> out) const {
+  // Whole aligned blocks into the bounce buffer, at most 1 MiB at a time, then the wanted bytes out.
+  constexpr size_t chunk_max = size_t(1) << 20;
+  size_t done = 0;
+  while (done < out.size()) {
+    const uint64_t at = pos + done;
+    const uint64_t start = at - at % direct_align;
+    const size_t head = size_t(at - start);
+    size_t span_len = std::min(chunk_max, head + (out.size() - done));
+    span_len = (span_len + direct_align - 1) / direct_align * direct_align;
+    auto scratch = direct_scratch(span_len);
+    ssize_t n;
+    do {
+      n = ::pread(_dfd, scratch.data(), span_len, off_t(start));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return io_fail("pread", _path);
+    if (size_t(n) <= head) break;  // end of file
+    const size_t got = std::min(size_t(n) - head, out.size() - done);
+    std::memcpy(out.data() + done, scratch.data() + head, got);
+    done += got;
+    if (size_t(n) < span_len) break;  // end of file
+  }
+  return done;
 }
 
 result<file, storage_error> file::open(const std::filesystem::path& path) {
@@ -65,6 +152,7 @@ result<size_t, storage_error> file::size() const {
 }
 
 result<size_t, storage_error> file::pread(uint64_t pos, std::span<uint8_t> out) const {
+  if (_dfd >= 0) return pread_direct(pos, out);
   size_t done = 0;
   while (done < out.size()) {
     ssize_t n = ::pread(_fd, out.data() + done, out.size() - done, off_t(pos + done));
@@ -115,7 +203,9 @@ int file::dup_for_sync() const { return _fd >= 0 ? ::fcntl(_fd, F_DUPFD_CLOEXEC,
 
 void file::close() {
   if (_fd >= 0) ::close(_fd);
+  if (_dfd >= 0) ::close(_dfd);
   _fd = -1;
+  _dfd = -1;
 }
 
 result<void, storage_error> file::rename(const std::filesystem::path& to) {

@@ -114,7 +114,7 @@ result<void, storage_error> partition_log::load_metadata() {
 
 segment::limits partition_log::limits() const {
   return segment::limits{std::max<int32_t>(_cfg.index_interval_bytes, 0),
-                         size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0))};
+                         size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0)), _cfg.direct_io};
 }
 
 result<void, storage_error> partition_log::load(const open_hints& hints) {

@@ -1,6 +1,7 @@
 #include "gregor/storage/segment.h"
 
 #include <chrono>
+#include <cstring>
 #include <system_error>
 #include <thread>
 
@@ -62,6 +63,10 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
       c = s->_time_index.clear();
       if (!c) return failure{c.error()};
     }
+    if (lim.direct_io) {
+      auto d = s->start_direct(active);
+      if (!d) return failure{d.error()};
+    }
     return s;
   }
 
@@ -80,7 +85,70 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
     auto a = s->_time_index.maybe_append(s->_max_ts, s->_offset_of_max_ts, true);
     if (!a) return failure{a.error()};
   }
+  if (lim.direct_io) {
+    auto d = s->start_direct(active);
+    if (!d) return failure{d.error()};
+  }
   return s;
+}
+
+result<void, storage_error> segment::start_direct(bool active) {
+  auto d = _log.enable_direct();
+  if (!d) return failure{d.error()};
+  if (!*d) {
+    static bool logged = false;
+    if (!logged) {
+      logged = true;
+      log::get("storage").warn("{}: the file system refuses O_DIRECT; using buffered I/O",
+                               _log.path().string());
+    }
+    return ok;
+  }
+  if (!active) return ok;
+  const size_t head = _size % file::direct_align;
+  _tail.resize(head);
+  if (head > 0) {
+    auto n = _log.pread(_size - head, _tail);
+    if (!n) return failure{n.error()};
+    if (*n != head) {
+      return fail(storage_errc::io_error, "{}: short read of the last block ({} of {} bytes)",
+                  _log.path().string(), *n, head);
+    }
+  }
+  _appendable = true;
+  return ok;
+}
+
+result<void, storage_error> segment::append_direct(std::span<const uint8_t> bytes) {
+  constexpr size_t align = file::direct_align;
+  const size_t head = _tail.size();
+  const uint64_t at = _size - head;
+  const size_t used = head + bytes.size();
+  const size_t total = (used + align - 1) / align * align;
+  auto buf = direct_scratch(total);
+  std::memcpy(buf.data(), _tail.data(), head);
+  std::memcpy(buf.data() + head, bytes.data(), bytes.size());
+  std::memset(buf.data() + used, 0, total - used);
+  auto w = _log.pwrite_direct(at, buf);
+  if (!w) {
+    // Blocks past _size may hold part of this write: cut them (best effort; recovery would too).
+    if (_log.truncate(_size)) _padded = false;
+    return w;
+  }
+  const size_t new_size = _size + bytes.size();
+  const size_t new_head = new_size % align;
+  const uint8_t* tail = buf.data() + (new_size - new_head - at);
+  _tail.assign(tail, tail + new_head);
+  _padded = new_head != 0;
+  return ok;
+}
+
+result<void, storage_error> segment::trim_padding() {
+  if (!_padded) return ok;
+  auto t = _log.truncate(_size);
+  if (!t) return t;
+  _padded = false;
+  return ok;
 }
 
 void segment::set_limits(limits lim) {
@@ -206,10 +274,15 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
                                             const std::vector<protocol::batch_header>& headers,
                                             int64_t now_ms) {
   GREGOR_ASSERT(_size + bytes.size() <= UINT32_MAX);
-  auto w = _log.pwrite(_size, bytes);
-  if (!w) {
-    (void)_log.truncate(_size);  // best effort: do not leave a partial batch behind
-    return w;
+  if (_appendable) {
+    auto w = append_direct(bytes);
+    if (!w) return w;
+  } else {
+    auto w = _log.pwrite(_size, bytes);
+    if (!w) {
+      (void)_log.truncate(_size);  // best effort: do not leave a partial batch behind
+      return w;
+    }
   }
   uint64_t pos = _size;
   for (const auto& h : headers) {
@@ -288,6 +361,10 @@ result<void, storage_error> segment::seal() {
 }
 
 result<void, storage_error> segment::seal_without_sync() {
+  auto t = trim_padding();
+  if (!t) return t;
+  _appendable = false;
+  _tail = {};
   return _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
 }
 
@@ -317,6 +394,8 @@ result<void, storage_error> segment::flush() {
 }
 
 void segment::close() {
+  if (_log.is_open()) (void)trim_padding();  // best effort: a crash leaves it to recovery too
+  _appendable = false;
   _log.close();
   _offset_index.close();
   _time_index.close();

@@ -88,6 +88,11 @@ class gregor_process:
             "node.id": "1",
             "http.listeners": f"http://127.0.0.1:{self.http_port}",
         }
+        # GREGOR_TEST_SETS="name=value ..." applies to every broker of the run (e.g. the whole
+        # suite on O_DIRECT segments: GREGOR_TEST_SETS=log.direct.io=true); a test's own sets win.
+        for item in os.environ.get("GREGOR_TEST_SETS", "").split():
+            name, _, value = item.partition("=")
+            sets[name] = value
         sets.update(self.extra_sets)
         cmd = [str(self.binary), "serve"]
         for name, value in sets.items():

@@ -36,8 +36,10 @@ def partition_dir(g, topic: str, partition: int = 0):
     return g.log_dir / f"{topic}-{partition}"
 
 
-def test_crash_loop_keeps_every_acknowledged_record(gregor_factory):
-    g = gregor_factory()
+@pytest.mark.parametrize("io", ["buffered", "direct"])
+def test_crash_loop_keeps_every_acknowledged_record(gregor_factory, io):
+    # "direct": O_DIRECT segments (log.direct.io), whose active file is block-padded when killed.
+    g = gregor_factory({"log.direct.io": "true"} if io == "direct" else None)
     topic = harness.unique_topic("crash")
     clients.create_topic(g.bootstrap, topic)
     acked: dict[int, bytes] = {}

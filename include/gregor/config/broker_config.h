@@ -85,6 +85,7 @@ struct broker_config {
   int32_t log_flush_offset_checkpoint_interval_ms = 60000;  // log.flush.offset.checkpoint.interval.ms
   int64_t log_segment_delete_delay_ms = 60000;         // log.segment.delete.delay.ms
   bool log_preallocate = false;                        // log.preallocate
+  bool log_direct_io = false;                          // log.direct.io (Gregor): O_DIRECT segments
   std::string log_cleanup_policy = "delete";           // log.cleanup.policy
   std::string log_message_timestamp_type = "CreateTime";  // log.message.timestamp.type
   int64_t log_message_timestamp_before_max_ms = std::numeric_limits<int64_t>::max();  // log.message.timestamp.before.max.ms
@@ -289,6 +290,7 @@ struct topic_settings {
   double min_cleanable_dirty_ratio = 0.5;
   bool preallocate = false, unclean_leader_election_enable = false;
   int64_t producer_id_expiration_ms = 86400000;  // broker-wide (compaction keeps producer state)
+  bool direct_io = false;                        // broker-wide: log.direct.io
   bool compact() const { return cleanup_policy.find("compact") != std::string::npos; }
   bool delete_enabled() const { return cleanup_policy.find("delete") != std::string::npos; }
 };

@@ -25,6 +25,8 @@ struct log_config {
   // producer.id.expiration.ms (broker): compaction keeps the newest batch of a producer that wrote
   // within this long (emptied of records if need be), so its idempotence state survives a rebuild.
   int64_t producer_id_expiration_ms = 86400000;
+  // log.direct.io (broker, Gregor's own): segments read and append with O_DIRECT.
+  bool direct_io = false;
 };
 
 }  // namespace gregor::storage

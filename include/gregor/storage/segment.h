@@ -35,6 +35,11 @@ class segment {
   struct limits {
     int32_t index_interval_bytes = 4096;
     size_t index_bytes_max = 10485760;
+    // Read and append through O_DIRECT (file::enable_direct); falls back to buffered I/O where the
+    // file system refuses it. Appends then write whole blocks: the last partial block is kept in
+    // memory and rewritten with the next append, and the file is zero-padded to a block boundary
+    // until the segment is sealed or closed (recovery truncates the padding after a crash).
+    bool direct_io = false;
   };
 
   // Creates a new empty segment (files must not exist yet, or exist empty).
@@ -60,6 +65,8 @@ class segment {
   // Wall-clock time the segment got its first batch (segment.ms rolls count from it); -1 if empty.
   int64_t first_batch_ms() const { return _first_batch_ms; }
   bool index_full() const { return _offset_index.is_full() || _time_index.is_full(); }
+  // Whether reads and appends bypass the page cache (direct_io asked and supported).
+  bool direct_io() const { return _log.direct(); }
   void set_limits(limits lim);
   // Bytes removed from the tail by recovery at open (0 when clean).
   size_t truncated_bytes_at_open() const { return _truncated_at_open; }
@@ -109,6 +116,12 @@ class segment {
   void note_batch(const protocol::batch_header& h);
   result<void, storage_error> index_batch(const protocol::batch_header& h, uint64_t position,
                                           bool skip_if_indexed);
+  // Direct-I/O set-up after open/recovery: the O_DIRECT descriptor and, for an active segment,
+  // the bytes of the last partial block.
+  result<void, storage_error> start_direct(bool active);
+  result<void, storage_error> append_direct(std::span<const uint8_t> bytes);
+  // Cuts the zero padding of direct appends (at seal and close).
+  result<void, storage_error> trim_padding();
 
   std::filesystem::path _dir;
   int64_t _base = 0;
@@ -123,6 +136,11 @@ class segment {
   int64_t _first_batch_ms = -1;
   size_t _bytes_since_index_entry = 0;
   size_t _truncated_at_open = 0;
+  // Direct appends: the bytes of the block holding the end of the log (fewer than
+  // file::direct_align), and whether the file is longer than _size because of padding.
+  std::vector<uint8_t> _tail;
+  bool _padded = false;
+  bool _appendable = false;  // active with direct I/O: the tail is loaded
 };
 
 }  // namespace gregor::storage

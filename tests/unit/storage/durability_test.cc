@@ -1,6 +1,7 @@
 // Proves that a partition log recovers every complete batch after any crash (every truncation point
 // of a segment, random garbage, corrupt closed segments), that the log directory's checkpoints and
 // clean-shutdown marker work, and that retention, DeleteRecords and timed flushes behave as Kafka's.
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <condition_variable>
@@ -83,6 +84,8 @@ struct durability : ::testing::Test {
   }
 
   std::unique_ptr<partition_log> open_log(log_config cfg = {}, open_hints hints = {}) {
+    // ctest runs this suite twice: buffered, and with GREGOR_TEST_DIRECT_IO=1 (O_DIRECT segments).
+    if (std::getenv("GREGOR_TEST_DIRECT_IO")) cfg.direct_io = true;
     auto r = partition_log::open(dir(), tp, id, cfg, clk, hints);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
     return r ? std::move(*r) : nullptr;
