@@ -5,9 +5,10 @@ Starts one broker at a time with equivalent settings (fresh log dir on the same 
 partition counts, 1 GiB segments, no per-message fsync), runs the same workloads against it with two
 load tools (the native librdkafka generator bin/gregor_loadgen and Kafka's own ProducerPerformance /
 ConsumerPerformance classes), stops it, then does the same for the next broker: Gregor as shipped
-(buffered I/O, like Kafka), Gregor with log.direct.io=true (O_DIRECT segments), then Kafka. Prints
-a table (figure, both Gregor runs, Kafka, the ratios, which direction is better) and writes JSON
-to bench/results/.
+(log.direct.io=true: large appends and uncached reads bypass the page cache), Gregor with
+log.direct.io=false (everything through the page cache, as Kafka does), then Kafka. Prints a table
+(figure, both Gregor runs, Kafka, the ratios, which direction is better) and writes JSON to
+bench/results/.
 
 Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a tiny version.
 """
@@ -143,12 +144,12 @@ class broker:
 
 
 class gregor_broker(broker):
-    """Gregor with the common settings; "gregor-direct" adds log.direct.io=true (O_DIRECT segments)."""
+    """Gregor with the common settings; "gregor-buffered" adds log.direct.io=false (page cache only)."""
 
     def __init__(self, name: str, work_dir: Path, binary: Path):
         super().__init__(name, work_dir)
         self.binary = binary
-        self.extra = {"log.direct.io": "true"} if name == "gregor-direct" else {}
+        self.extra = {"log.direct.io": "false"} if name == "gregor-buffered" else {}
 
     def start(self) -> None:
         data = self.work_dir / "data"
@@ -428,10 +429,10 @@ def fmt(v) -> str:
 
 
 def table(results: dict) -> tuple[str, list[dict]]:
-    """Gregor (default, buffered I/O like Kafka), Gregor with log.direct.io=true, Kafka, and the two
+    """Gregor (as shipped), Gregor with log.direct.io=false (buffered, like Kafka), Kafka, and the two
     ratios to Kafka."""
     g = figures(results.get("gregor", {}))
-    d = figures(results.get("gregor-direct", {}))
+    d = figures(results.get("gregor-buffered", {}))
     k = figures(results.get("kafka", {}))
 
     def ratio_of(v, kv):
@@ -439,11 +440,11 @@ def table(results: dict) -> tuple[str, list[dict]]:
 
     rows = []
     for (name, gv, better), (_, dv, _), (_, kv, _) in zip(g, d, k):
-        rows.append({"figure": name, "gregor": gv, "gregor_direct": dv, "kafka": kv,
-                     "ratio": ratio_of(gv, kv), "ratio_direct": ratio_of(dv, kv), "better": better})
+        rows.append({"figure": name, "gregor": gv, "gregor_buffered": dv, "kafka": kv,
+                     "ratio": ratio_of(gv, kv), "ratio_buffered": ratio_of(dv, kv), "better": better})
     width = max(len(r["figure"]) for r in rows)
-    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'direct':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} "
-             f"| {'direct/Kafka':>12} | better |",
+    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'buffered':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} "
+             f"| {'buff./Kafka':>12} | better |",
              f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|{'-' * 13}:|--------|"]
 
     def show(r, key):
@@ -453,8 +454,8 @@ def table(results: dict) -> tuple[str, list[dict]]:
 
     for r in rows:
         better = "" if r["better"] == "info" else r["better"]
-        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['gregor_direct']):>8} "
-                     f"| {fmt(r['kafka']):>8} | {show(r, 'ratio'):>12} | {show(r, 'ratio_direct'):>12} "
+        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['gregor_buffered']):>8} "
+                     f"| {fmt(r['kafka']):>8} | {show(r, 'ratio'):>12} | {show(r, 'ratio_buffered'):>12} "
                      f"| {better:<6} |")
     return "\n".join(lines), rows
 
@@ -465,8 +466,8 @@ def main() -> int:
     ap.add_argument("--loadgen", type=Path, default=None, help="default: gregor_loadgen next to --gregor-bin")
     ap.add_argument("--work-dir", type=Path, default=None, help="fresh broker dirs (default: <build>/bench-compare)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
-    ap.add_argument("--brokers", default="gregor,gregor-direct,kafka",
-                    help="comma-separated subset of gregor,gregor-direct,kafka (gregor-direct: log.direct.io=true)")
+    ap.add_argument("--brokers", default="gregor,gregor-buffered,kafka",
+                    help="comma-separated subset of gregor,gregor-buffered,kafka (gregor-buffered: log.direct.io=false)")
     ap.add_argument("--duration-s", type=float, default=12)
     ap.add_argument("--latency-duration-s", type=float, default=15)
     ap.add_argument("--perf", action="store_true", default=os.environ.get("BENCH_PERF") == "1",
@@ -487,7 +488,7 @@ def main() -> int:
     results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
                      "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,
                      "command": "BENCH_QUICK=1 make bench-compare" if args.quick else "make bench-compare",
-                     "gregor": {}, "gregor-direct": {}, "kafka": {}}
+                     "gregor": {}, "gregor-buffered": {}, "kafka": {}}
     run = runner(args, classpath, work)
     for name in args.brokers.split(","):
         bdir = work / name

@@ -1,12 +1,14 @@
 #include "gregor/storage/file.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "gregor/base/assert.h"
@@ -89,6 +91,11 @@ result<void, storage_error> file::pwrite_direct(uint64_t pos, std::span<const ui
     ssize_t n = ::pwrite(_dfd, data.data() + done, data.size() - done, off_t(pos + done));
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL) {
+        // The file system took O_DIRECT at open but not this write (a larger block size).
+        return fail(storage_errc::invalid_argument, "direct pwrite {}: {}", _path.string(),
+                    std::strerror(errno));
+      }
       return io_fail("pwrite", _path);
     }
     if (n == 0 || size_t(n) % direct_align != 0) {
@@ -151,8 +158,38 @@ result<size_t, storage_error> file::size() const {
   return size_t(st.st_size);
 }
 
+namespace {
+// cachestat(2) (Linux 6.5; not in Debian 12's headers): page-cache residency of a range, without
+// side effects (a RWF_NOWAIT read would start readahead on a miss).
+struct cachestat_range_arg {
+  uint64_t off;
+  uint64_t len;
+};
+struct cachestat_result {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+constexpr long sys_cachestat = 451;
+
+bool all_in_page_cache(int fd, uint64_t pos, size_t len) {
+  static std::atomic<bool> unsupported{false};
+  if (len == 0 || unsupported.load(std::memory_order_relaxed)) return false;
+  static const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  cachestat_range_arg r{pos, len};
+  cachestat_result cs{};
+  if (::syscall(sys_cachestat, fd, &r, &cs, 0) != 0) {
+    if (errno == ENOSYS) unsupported = true;
+    return false;
+  }
+  const uint64_t pages = (pos + len - 1) / page - pos / page + 1;
+  return cs.nr_cache >= pages;
+}
+}  // namespace
+
 result<size_t, storage_error> file::pread(uint64_t pos, std::span<uint8_t> out) const {
-  if (_dfd >= 0) return pread_direct(pos, out);
+  // Direct I/O reads what the page cache does not hold: appends below the segment's direct
+  // threshold went through it, and reading them there skips a device round trip (and the
+  // write-back a direct read of dirty pages would force first).
+  if (_dfd >= 0 && !all_in_page_cache(_fd, pos, out.size())) return pread_direct(pos, out);
   size_t done = 0;
   while (done < out.size()) {
     ssize_t n = ::pread(_fd, out.data() + done, out.size() - done, off_t(pos + done));
@@ -200,6 +237,11 @@ result<std::vector<uint8_t>, storage_error> file::read_all() const {
 }
 
 int file::dup_for_sync() const { return _fd >= 0 ? ::fcntl(_fd, F_DUPFD_CLOEXEC, 0) : -1; }
+
+void file::disable_direct() {
+  if (_dfd >= 0) ::close(_dfd);
+  _dfd = -1;
+}
 
 void file::close() {
   if (_fd >= 0) ::close(_fd);

@@ -12,6 +12,8 @@ namespace gregor::storage {
 namespace {
 namespace fs = std::filesystem;
 constexpr const char* metadata_file_name = "partition.metadata";
+// Reads at least this large (per segment) schedule a readahead of the next step (direct I/O).
+constexpr size_t readahead_min_bytes = size_t(64) << 10;
 
 bool is_segment_stem(std::string_view s) {
   return s.size() == 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -114,7 +116,8 @@ result<void, storage_error> partition_log::load_metadata() {
 
 segment::limits partition_log::limits() const {
   return segment::limits{std::max<int32_t>(_cfg.index_interval_bytes, 0),
-                         size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0)), _cfg.direct_io};
+                         size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0)), _cfg.direct_io,
+                         _cfg.direct_append_min_bytes};
 }
 
 result<void, storage_error> partition_log::load(const open_hints& hints) {
@@ -334,21 +337,47 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
   for (size_t i = segment_for(s); i < _segments.size() && !stop; ++i) {
     const segment& seg = *_segments[i];
     uint64_t pos = 0;
+    bool hinted = false;
     if (first_batch) {
-      auto fb = seg.find_batch(s);
-      if (!fb) return failure{fb.error()};
-      if (!*fb) continue;
-      pos = (*fb)->position;
+      if (_read_hint.seg == &seg && _read_hint.offset == s && _read_hint.position < seg.size_bytes()) {
+        pos = _read_hint.position;
+        hinted = true;
+      } else {
+        auto fb = seg.find_batch(s);
+        if (!fb) return failure{fb.error()};
+        if (!*fb) continue;
+        pos = (*fb)->position;
+      }
     }
     if (pos >= seg.size_bytes()) continue;
-    const size_t avail = seg.size_bytes() - pos;
+    size_t avail = seg.size_bytes() - pos;
     size_t want = std::min(avail, budget);
     if (first_batch && min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
     const size_t region_start = rr.data.size();
     auto n = seg.read(pos, want, rr.data);
     if (!n) return failure{n.error()};
+    if (hinted) {
+      // Trust the hint only if the batch there holds the offset (offsets are unique in the log,
+      // so that batch is the one find_batch would return); else look it up and read again.
+      auto h = protocol::parse_batch_header(
+          std::span<const uint8_t>(rr.data.data() + region_start, *n));
+      if (!h || h->base_offset > s || h->last_offset() < s) {
+        rr.data.resize(region_start);
+        _read_hint = {};
+        auto fb = seg.find_batch(s);
+        if (!fb) return failure{fb.error()};
+        if (!*fb) continue;
+        pos = (*fb)->position;
+        avail = seg.size_bytes() - pos;
+        want = std::min(avail, budget);
+        if (min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
+        n = seg.read(pos, want, rr.data);
+        if (!n) return failure{n.error()};
+      }
+    }
     size_t region_len = *n;
     size_t off = 0;
+    int64_t next_offset = -1;  // one past the last batch taken from this segment
     for (;;) {
       if (region_len - off < protocol::batch_header_size) {
         if (!(off == region_len && want == avail)) stop = true;  // budget, not segment end
@@ -389,9 +418,14 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
         }
       }
       off += total;
+      next_offset = h->last_offset() + 1;
       first_batch = false;
     }
     rr.data.resize(region_start + off);
+    if (off > 0) _read_hint = {&seg, next_offset, pos + off};
+    // A large sequential read (a consumer catching up) of a direct-I/O segment: read the next
+    // step in the background while this one is sent.
+    if (off >= readahead_min_bytes && seg.direct_io()) seg.read_ahead(pos + off, want);
     budget = off >= budget ? 0 : budget - off;
     if (budget == 0) stop = true;
   }

@@ -1,5 +1,6 @@
 #include "gregor/storage/segment.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <system_error>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "batch_scanner.h"
+#include "readahead.h"
 #include "gregor/base/log.h"
 
 namespace gregor::storage {
@@ -105,6 +107,9 @@ result<void, storage_error> segment::start_direct(bool active) {
     return ok;
   }
   if (!active) return ok;
+  auto len = _log.size();
+  if (!len) return failure{len.error()};
+  _file_len = std::max(*len, _size);
   const size_t head = _size % file::direct_align;
   _tail.resize(head);
   if (head > 0) {
@@ -132,22 +137,35 @@ result<void, storage_error> segment::append_direct(std::span<const uint8_t> byte
   auto w = _log.pwrite_direct(at, buf);
   if (!w) {
     // Blocks past _size may hold part of this write: cut them (best effort; recovery would too).
-    if (_log.truncate(_size)) _padded = false;
+    if (_log.truncate(_size)) _file_len = _size;
     return w;
   }
+  _file_len = std::max<size_t>(_file_len, at + total);
   const size_t new_size = _size + bytes.size();
   const size_t new_head = new_size % align;
   const uint8_t* tail = buf.data() + (new_size - new_head - at);
   _tail.assign(tail, tail + new_head);
-  _padded = new_head != 0;
   return ok;
 }
 
+void segment::advance_tail(std::span<const uint8_t> bytes) {
+  // The new last partial block lies within old tail + bytes (both in memory).
+  const size_t new_size = _size + bytes.size();
+  const size_t new_head = new_size % file::direct_align;
+  if (bytes.size() >= new_head) {
+    _tail.assign(bytes.end() - std::ptrdiff_t(new_head), bytes.end());
+  } else {
+    _tail.insert(_tail.end(), bytes.begin(), bytes.end());
+  }
+  GREGOR_ASSERT(_tail.size() == new_head);
+  _file_len = std::max(_file_len, new_size);
+}
+
 result<void, storage_error> segment::trim_padding() {
-  if (!_padded) return ok;
+  if (_file_len <= _size) return ok;
   auto t = _log.truncate(_size);
   if (!t) return t;
-  _padded = false;
+  _file_len = _size;
   return ok;
 }
 
@@ -274,15 +292,29 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
                                             const std::vector<protocol::batch_header>& headers,
                                             int64_t now_ms) {
   GREGOR_ASSERT(_size + bytes.size() <= UINT32_MAX);
-  if (_appendable) {
+  bool written = false;
+  if (_appendable && bytes.size() >= _limits.direct_append_min_bytes) {
     auto w = append_direct(bytes);
-    if (!w) return w;
-  } else {
-    auto w = _log.pwrite(_size, bytes);
-    if (!w) {
-      (void)_log.truncate(_size);  // best effort: do not leave a partial batch behind
+    if (w) {
+      written = true;
+    } else if (w.error().code == storage_errc::invalid_argument) {
+      log::get("storage").warn("{}: {}; using buffered I/O for this segment",
+                               _log.path().string(), w.error().message);
+      _appendable = false;
+      _ahead.reset();
+      _log.disable_direct();
+    } else {
       return w;
     }
+  }
+  if (!written) {
+    auto w = _log.pwrite(_size, bytes);
+    if (!w) {
+      // Best effort: do not leave a partial batch behind (this also cuts any padding).
+      if (_log.truncate(_size)) _file_len = _size;
+      return w;
+    }
+    if (_appendable) advance_tail(bytes);
   }
   uint64_t pos = _size;
   for (const auto& h : headers) {
@@ -345,13 +377,38 @@ result<size_t, storage_error> pread_append(const file& f, uint64_t position, siz
 }
 }  // namespace
 
-result<size_t, storage_error> segment::read(uint64_t position, size_t len, byte_buffer& out) const {
+template <class Buffer>
+result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, Buffer& out) const {
+  if (auto job = std::move(_ahead); job && job->position() == position && len > 0) {
+    auto bytes = job->wait();
+    const size_t take = std::min(bytes.size(), len);
+    const size_t old = out.size();
+    out.resize(old + take);
+    std::memcpy(out.data() + old, bytes.data(), take);
+    if (take == len) return take;
+    auto more = pread_append(_log, position + take, len - take, out);
+    if (!more) {
+      out.resize(old);
+      return failure{more.error()};
+    }
+    return take + *more;
+  }
   return pread_append(_log, position, len, out);
+}
+
+result<size_t, storage_error> segment::read(uint64_t position, size_t len, byte_buffer& out) const {
+  return read_into(position, len, out);
 }
 
 result<size_t, storage_error> segment::read(uint64_t position, size_t len,
                                             std::vector<uint8_t>& out) const {
-  return pread_append(_log, position, len, out);
+  return read_into(position, len, out);
+}
+
+void segment::read_ahead(uint64_t position, size_t len) const {
+  if (!_log.direct() || position >= _size) return;
+  len = std::min<size_t>(len, _size - position);
+  _ahead = detail::schedule_readahead(_log.direct_fd(), position, len);
 }
 
 result<void, storage_error> segment::seal() {
@@ -394,6 +451,7 @@ result<void, storage_error> segment::flush() {
 }
 
 void segment::close() {
+  _ahead.reset();
   if (_log.is_open()) (void)trim_padding();  // best effort: a crash leaves it to recovery too
   _appendable = false;
   _log.close();

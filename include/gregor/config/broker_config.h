@@ -85,7 +85,7 @@ struct broker_config {
   int32_t log_flush_offset_checkpoint_interval_ms = 60000;  // log.flush.offset.checkpoint.interval.ms
   int64_t log_segment_delete_delay_ms = 60000;         // log.segment.delete.delay.ms
   bool log_preallocate = false;                        // log.preallocate
-  bool log_direct_io = false;                          // log.direct.io (Gregor): O_DIRECT segments
+  bool log_direct_io = true;                           // log.direct.io (Gregor): O_DIRECT segments
   std::string log_cleanup_policy = "delete";           // log.cleanup.policy
   std::string log_message_timestamp_type = "CreateTime";  // log.message.timestamp.type
   int64_t log_message_timestamp_before_max_ms = std::numeric_limits<int64_t>::max();  // log.message.timestamp.before.max.ms

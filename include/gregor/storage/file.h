@@ -43,8 +43,13 @@ class file {
   // system refuses O_DIRECT; an error only for other failures.
   result<bool, storage_error> enable_direct();
   bool direct() const { return _dfd >= 0; }
+  // The O_DIRECT descriptor (-1 without direct I/O), for readahead to duplicate.
+  int direct_fd() const { return _dfd; }
+  // Back to buffered I/O only.
+  void disable_direct();
   // Writes `data` at `pos` through the O_DIRECT descriptor: pos, data.size() and data.data() must
-  // be multiples of direct_align. Requires direct().
+  // be multiples of direct_align. Requires direct(). invalid_argument when the file system refuses
+  // the write itself (EINVAL: it wants a larger alignment).
   result<void, storage_error> pwrite_direct(uint64_t pos, std::span<const uint8_t> data);
   const std::filesystem::path& path() const { return _path; }
   result<size_t, storage_error> size() const;

@@ -27,6 +27,8 @@ struct log_config {
   int64_t producer_id_expiration_ms = 86400000;
   // log.direct.io (broker, Gregor's own): segments read and append with O_DIRECT.
   bool direct_io = false;
+  // With direct_io: appends below this size go through the page cache (segment::limits).
+  size_t direct_append_min_bytes = 64 << 10;
 };
 
 }  // namespace gregor::storage

@@ -223,6 +223,15 @@ class partition_log {
   std::vector<pending_delete> _pending_deletes;
   std::function<void(offset)> _on_roll;
   bool _closed = false;
+  // Where the last read() stopped: the batch holding `offset` starts at `position` of `seg`. A
+  // consumer's next fetch starts there, so read() skips find_batch (an index lookup and a header
+  // read, a device round trip with direct I/O) when the batch it finds there holds the offset.
+  struct read_hint {
+    const segment* seg = nullptr;
+    int64_t offset = -1;
+    uint64_t position = 0;
+  };
+  mutable read_hint _read_hint;
 };
 
 }  // namespace gregor::storage

@@ -20,6 +20,9 @@
 #include "gregor/storage/time_index.h"
 
 namespace gregor::storage {
+namespace detail {
+class readahead_job;
+}
 
 // "00000000000000000042" for 42.
 std::string segment_file_stem(int64_t base_offset);
@@ -40,6 +43,10 @@ class segment {
     // memory and rewritten with the next append, and the file is zero-padded to a block boundary
     // until the segment is sealed or closed (recovery truncates the padding after a crash).
     bool direct_io = false;
+    // With direct_io, appends smaller than this go through the page cache instead: a device round
+    // trip (~70 us) would cost a small produce more than the page-cache copy does. Reads take the
+    // page cache whenever the whole range is there (file::pread), so mixing stays coherent.
+    size_t direct_append_min_bytes = 64 << 10;
   };
 
   // Creates a new empty segment (files must not exist yet, or exist empty).
@@ -85,6 +92,9 @@ class segment {
   // Reads [position, position + len) into out (appending); short at end of file.
   result<size_t, storage_error> read(uint64_t position, size_t len, std::vector<uint8_t>& out) const;
   result<size_t, storage_error> read(uint64_t position, size_t len, byte_buffer& out) const;
+  // With direct I/O: starts reading [position, position + len) in the background (readahead.h),
+  // for a read() that starts at `position` next. Bytes past size_bytes() are never read ahead.
+  void read_ahead(uint64_t position, size_t len) const;
 
   // Called when the segment stops being active: records the final max timestamp in the time index
   // and fsyncs everything.
@@ -120,6 +130,9 @@ class segment {
   // the bytes of the last partial block.
   result<void, storage_error> start_direct(bool active);
   result<void, storage_error> append_direct(std::span<const uint8_t> bytes);
+  void advance_tail(std::span<const uint8_t> bytes);
+  template <class Buffer>
+  result<size_t, storage_error> read_into(uint64_t position, size_t len, Buffer& out) const;
   // Cuts the zero padding of direct appends (at seal and close).
   result<void, storage_error> trim_padding();
 
@@ -137,9 +150,10 @@ class segment {
   size_t _bytes_since_index_entry = 0;
   size_t _truncated_at_open = 0;
   // Direct appends: the bytes of the block holding the end of the log (fewer than
-  // file::direct_align), and whether the file is longer than _size because of padding.
+  // file::direct_align), kept current by every append (direct or buffered).
   std::vector<uint8_t> _tail;
-  bool _padded = false;
+  size_t _file_len = 0;  // length of the .log file on disk (>= _size; larger by the padding)
+  mutable std::shared_ptr<detail::readahead_job> _ahead;  // the next read's bytes, maybe
   bool _appendable = false;  // active with direct I/O: the tail is loaded
 };
 

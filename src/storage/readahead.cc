@@ -1,0 +1,171 @@
+#include "readahead.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <deque>
+#include <fcntl.h>
+#include <thread>
+#include <vector>
+
+#include "gregor/base/assert.h"
+#include <unistd.h>
+
+#include "gregor/storage/file.h"
+
+namespace gregor::storage::detail {
+namespace {
+
+// Job buffers are recycled: a fresh allocation costs page faults on first touch (expensive on our
+// VMs), and glibc arenas fed from the worker thread and freed on the broker's grew without bound.
+// Everything allocated, in use or free, stays within readahead_bytes_max.
+class buffer_pool {
+ public:
+  static buffer_pool& get() {
+    static buffer_pool* p = new buffer_pool();  // never destroyed, like the worker
+    return *p;
+  }
+  // A buffer of at least n bytes (n rounded up to 1 MiB), or {nullptr, 0} over the budget.
+  std::pair<uint8_t*, size_t> take(size_t n) {
+    n = (n + (size_t(1) << 20) - 1) & ~((size_t(1) << 20) - 1);
+    std::lock_guard lk(_m);
+    size_t best = _free.size();
+    for (size_t i = 0; i < _free.size(); ++i)
+      if (_free[i].second >= n && (best == _free.size() || _free[i].second < _free[best].second))
+        best = i;
+    if (best != _free.size()) {
+      auto b = _free[best];
+      _free.erase(_free.begin() + std::ptrdiff_t(best));
+      return b;
+    }
+    while (_total + n > readahead_bytes_max && !_free.empty()) {  // too small ones make room
+      std::free(_free.back().first);
+      _total -= _free.back().second;
+      _free.pop_back();
+    }
+    if (_total + n > readahead_bytes_max) return {nullptr, 0};
+    void* p = std::aligned_alloc(file::direct_align, n);
+    if (!p) return {nullptr, 0};
+    _total += n;
+    return {static_cast<uint8_t*>(p), n};
+  }
+  void give(uint8_t* p, size_t cap) {
+    std::lock_guard lk(_m);
+    _free.emplace_back(p, cap);
+  }
+
+ private:
+  std::mutex _m;
+  std::vector<std::pair<uint8_t*, size_t>> _free;
+  size_t _total = 0;
+};
+
+// One worker for the whole process, started on first use. Never destroyed: a detached thread may
+// still wait on it while static destructors run at exit.
+class worker {
+ public:
+  static worker& get() {
+    static worker* w = new worker();
+    return *w;
+  }
+  bool push(std::shared_ptr<readahead_job> job) {
+    {
+      std::lock_guard lk(_m);
+      if (!_started) {
+        try {
+          std::thread([this] { loop(); }).detach();
+        } catch (const std::system_error&) {
+          return false;
+        }
+        _started = true;
+      }
+      _q.push_back(std::move(job));
+    }
+    _cv.notify_one();
+    return true;
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::shared_ptr<readahead_job> job;
+      {
+        std::unique_lock lk(_m);
+        _cv.wait(lk, [&] { return !_q.empty(); });
+        job = std::move(_q.front());
+        _q.pop_front();
+      }
+      job->run();
+    }
+  }
+  std::mutex _m;
+  std::condition_variable _cv;
+  std::deque<std::shared_ptr<readahead_job>> _q;
+  bool _started = false;
+};
+
+}  // namespace
+
+readahead_job::readahead_job(int fd, uint64_t pos, size_t len, uint8_t* buf, size_t cap)
+    : _fd(fd), _pos(pos), _len(len), _buf(buf), _cap(cap) {
+  constexpr size_t align = file::direct_align;
+  _head = size_t(pos % align);
+  _span = (_head + len + align - 1) / align * align;
+  GREGOR_ASSERT(_span <= _cap);
+}
+
+readahead_job::~readahead_job() {
+  if (_fd >= 0) ::close(_fd);
+  if (_buf) buffer_pool::get().give(_buf, _cap);
+}
+
+void readahead_job::run() {
+  size_t done = 0;
+  if (_buf) {
+    const uint64_t start = _pos - _head;
+    while (done < _span) {
+      ssize_t n = ::pread(_fd, _buf + done, _span - done, off_t(start + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += size_t(n);
+      if (done % file::direct_align != 0) break;  // end of file
+    }
+  }
+  ::close(_fd);
+  _fd = -1;
+  {
+    std::lock_guard lk(_m);
+    _got = done > _head ? std::min(done - _head, _len) : 0;
+    _done = true;
+  }
+  _cv.notify_all();
+}
+
+std::span<const uint8_t> readahead_job::wait() {
+  std::unique_lock lk(_m);
+  _cv.wait(lk, [&] { return _done; });
+  return {_buf + _head, _got};
+}
+
+std::shared_ptr<readahead_job> schedule_readahead(int direct_fd, uint64_t pos, size_t len) {
+  if (direct_fd < 0 || len == 0) return nullptr;
+  constexpr size_t align = file::direct_align;
+  auto [buf, cap] = buffer_pool::get().take((pos % align + len + align - 1) / align * align);
+  if (!buf) return nullptr;
+  int fd = ::fcntl(direct_fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    buffer_pool::get().give(buf, cap);
+    return nullptr;
+  }
+  std::shared_ptr<readahead_job> job;
+  try {
+    job = std::make_shared<readahead_job>(fd, pos, len, buf, cap);  // owns fd and buf from here
+  } catch (...) {
+    ::close(fd);
+    buffer_pool::get().give(buf, cap);
+    return nullptr;
+  }
+  if (!worker::get().push(job)) return nullptr;
+  return job;
+}
+
+}  // namespace gregor::storage::detail
