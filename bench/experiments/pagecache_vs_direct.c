@@ -26,6 +26,18 @@ static double cpu(void) {
   return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
+// Writes (write != 0) or reads the whole file in `big` steps; 0 on success.
+static int sweep(int fd, char* buf, size_t total, size_t big, int write) {
+  for (size_t o = 0; o < total; o += big) {
+    ssize_t n = write ? pwrite(fd, buf, big, o) : pread(fd, buf, big, o);
+    if (n != (ssize_t)big) {
+      perror(write ? "pwrite" : "pread");
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static void report(const char* what, size_t bytes, double t0, double c0) {
   double s = now() - t0, c = cpu() - c0;
   printf("%-40s %7.0f MB/s  %5.2f CPU-s/GB\n", what, bytes / s / 1e6, c / (bytes / 1e9));
@@ -83,37 +95,24 @@ int main(int argc, char** argv) {
     perror("open O_DIRECT");
     return 1;
   }
-  t0 = now();
-  c0 = cpu();
-  for (size_t o = 0; o < total; o += big)
-    if (pwrite(d, buf, big, o) != (ssize_t)big) {
-      perror("direct pwrite");
-      return 1;
+  struct {
+    const char* what;
+    int fd, write;
+  } passes[] = {{"O_DIRECT writes (1 MiB)", d, 1},
+                {"O_DIRECT reads (1 MiB)", d, 0},
+                {"buffered reads, not cached (1 MiB)", -1, 0},
+                {"buffered reads, cached (1 MiB)", -1, 0}};
+  int b = -1;
+  for (size_t i = 0; i < sizeof passes / sizeof passes[0]; ++i) {
+    if (passes[i].fd < 0 && b < 0) {
+      b = open("pcd-direct.dat", O_RDONLY);
+      posix_fadvise(b, 0, 0, POSIX_FADV_DONTNEED);
     }
-  report("O_DIRECT writes (1 MiB)", total, t0, c0);
-  t0 = now();
-  c0 = cpu();
-  for (size_t o = 0; o < total; o += big)
-    if (pread(d, buf, big, o) != (ssize_t)big) {
-      perror("direct pread");
-      return 1;
-    }
-  report("O_DIRECT reads (1 MiB)", total, t0, c0);
-  int b = open("pcd-direct.dat", O_RDONLY);
-  posix_fadvise(b, 0, 0, POSIX_FADV_DONTNEED);
-  t0 = now();
-  c0 = cpu();
-  for (size_t o = 0; o < total; o += big)
-    if (pread(b, buf, big, o) != (ssize_t)big) {
-      perror("pread");
-      return 1;
-    }
-  report("buffered reads, not cached (1 MiB)", total, t0, c0);
-  t0 = now();
-  c0 = cpu();
-  for (size_t o = 0; o < total; o += big)
-    if (pread(b, buf, big, o) != (ssize_t)big) return 1;
-  report("buffered reads, cached (1 MiB)", total, t0, c0);
+    t0 = now();
+    c0 = cpu();
+    if (sweep(passes[i].fd < 0 ? b : passes[i].fd, buf, total, big, passes[i].write) != 0) return 1;
+    report(passes[i].what, total, t0, c0);
+  }
   t0 = now();
   for (int i = 0; i < 2000; ++i)
     if (pwrite(d, buf, 4096, (size_t)i * 4096) != 4096) return 1;

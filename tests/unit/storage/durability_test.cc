@@ -423,13 +423,19 @@ std::map<int64_t, stored_record> read_all(const partition_log& log) {
   return out;
 }
 
-struct compaction : durability {};
+struct compaction : durability {
+  // cleanup.policy=compact with small segments.
+  static log_config compacted(int64_t segment_bytes) {
+    log_config cfg;
+    cfg.segment_bytes = segment_bytes;
+    cfg.compact = true;
+    cfg.delete_enabled = false;
+    return cfg;
+  }
+};
 
 TEST_F(compaction, keeps_the_newest_record_per_key_against_a_model_with_offsets_and_codecs_kept) {
-  log_config cfg;
-  cfg.segment_bytes = 600;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(600);
   cfg.delete_retention_ms = 1'000'000;
   std::mt19937 rng(5);
   const protocol::compression codecs[] = {protocol::compression::none, protocol::compression::gzip,
@@ -489,10 +495,7 @@ TEST_F(compaction, keeps_the_newest_record_per_key_against_a_model_with_offsets_
 }
 
 TEST_F(compaction, tombstones_go_after_delete_retention_ms_and_the_dirty_ratio_gates_cleaning) {
-  log_config cfg;
-  cfg.segment_bytes = 300;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(300);
   cfg.delete_retention_ms = 10'000;
   cfg.min_cleanable_dirty_ratio = 0.5;
   auto log = open_log(cfg);
@@ -594,10 +597,7 @@ std::vector<protocol::batch_header> headers_of(const partition_log& log) {
 }
 
 TEST_F(compaction, the_last_batch_of_an_active_producer_is_kept_empty_and_survives_a_reopen) {
-  log_config cfg;
-  cfg.segment_bytes = 200;  // about two batches per segment
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(200);  // about two batches per segment
   cfg.producer_id_expiration_ms = 60'000;
   auto log = open_log(cfg);
   // Producer 7 writes key "a" twice (offsets 0, 1, compressed); producer 8 then overwrites "a"
@@ -629,10 +629,7 @@ TEST_F(compaction, the_last_batch_of_an_active_producer_is_kept_empty_and_surviv
 }
 
 TEST_F(compaction, an_expired_producers_emptied_batch_is_dropped) {
-  log_config cfg;
-  cfg.segment_bytes = 200;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(200);
   cfg.producer_id_expiration_ms = 60'000;
   auto log = open_log(cfg);
   ASSERT_TRUE(append_owned(*log, producer_batch(7, 0, "a", clk.now_ms())));
@@ -676,10 +673,7 @@ void expect_compacted(const partition_log& log, const std::map<int64_t, std::str
 }
 
 TEST_F(compaction, appends_and_reads_go_on_while_the_pass_runs_on_another_thread) {
-  log_config cfg;
-  cfg.segment_bytes = 400;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(400);
   auto log = open_log(cfg);
   auto history = append_keys(*log, 60, 5, clk.now_ms());
   auto plan = log->plan_compaction(clk.now_ms(), /*force=*/true);
@@ -738,10 +732,7 @@ TEST_F(compaction, a_segment_deleted_before_the_swap_is_skipped_and_its_cleaned_
 }
 
 TEST_F(compaction, a_full_key_map_cleans_fewer_segments_per_pass_and_later_passes_finish_the_job) {
-  log_config cfg;
-  cfg.segment_bytes = 400;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(400);
   cfg.min_cleanable_dirty_ratio = 0;
   auto log = open_log(cfg);
   auto history = append_keys(*log, 120, 40, clk.now_ms());
@@ -767,10 +758,7 @@ TEST_F(compaction, a_full_key_map_cleans_fewer_segments_per_pass_and_later_passe
 // read() remembers where it stopped so that the next read skips the index lookup; a compaction in
 // between moves every batch, and the remembered position must not be trusted blindly.
 TEST_F(compaction, the_position_a_read_remembers_is_checked_after_compaction_moves_batches) {
-  log_config cfg;
-  cfg.segment_bytes = 2000;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(2000);
   auto log = open_log(cfg);
   for (int i = 0; i < 60; ++i) {
     auto b = keyed_batch({{fmt::format("k{}", i % 4), fmt::format("v{}", i)}}, clk.now_ms());
@@ -815,10 +803,7 @@ TEST_F(compaction, the_position_a_read_remembers_is_checked_after_compaction_mov
 }
 
 TEST_F(compaction, cleaner_offset_is_checkpointed_and_restored_at_open) {
-  log_config cfg;
-  cfg.segment_bytes = 400;
-  cfg.compact = true;
-  cfg.delete_enabled = false;
+  log_config cfg = compacted(400);
   int64_t cleaned_to = 0;
   {
     auto m = log_manager::open(tmp.path, clk);
