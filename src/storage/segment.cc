@@ -125,26 +125,47 @@ result<void, storage_error> segment::start_direct(bool active) {
 }
 
 result<void, storage_error> segment::append_direct(std::span<const uint8_t> bytes) {
+  // The stream _tail + bytes goes out in aligned pieces of at most 4 MiB through the per-thread
+  // staging buffer (so a huge append does not grow it), the last one zero-padded.
   constexpr size_t align = file::direct_align;
+  constexpr size_t piece_max = size_t(4) << 20;
   const size_t head = _tail.size();
   const uint64_t at = _size - head;
   const size_t used = head + bytes.size();
   const size_t total = (used + align - 1) / align * align;
-  auto buf = direct_scratch(total);
-  std::memcpy(buf.data(), _tail.data(), head);
-  std::memcpy(buf.data() + head, bytes.data(), bytes.size());
-  std::memset(buf.data() + used, 0, total - used);
-  auto w = _log.pwrite_direct(at, buf);
-  if (!w) {
-    // Blocks past _size may hold part of this write: cut them (best effort; recovery would too).
-    if (_log.truncate(_size)) _file_len = _size;
-    return w;
-  }
-  _file_len = std::max<size_t>(_file_len, at + total);
   const size_t new_size = _size + bytes.size();
   const size_t new_head = new_size % align;
-  const uint8_t* tail = buf.data() + (new_size - new_head - at);
-  _tail.assign(tail, tail + new_head);
+  std::vector<uint8_t> new_tail;
+  for (size_t done = 0; done < total;) {
+    const size_t piece = std::min(piece_max, total - done);
+    auto buf = direct_scratch(piece);
+    // Stream bytes [done, done + piece): the old tail first, then `bytes`, then zeros.
+    size_t filled = 0;
+    if (done < head) {
+      filled = std::min(head - done, piece);
+      std::memcpy(buf.data(), _tail.data() + done, filled);
+    }
+    if (filled < piece && done + filled < used) {
+      const size_t from = done + filled - head;
+      const size_t n = std::min(piece - filled, bytes.size() - from);
+      std::memcpy(buf.data() + filled, bytes.data() + from, n);
+      filled += n;
+    }
+    std::memset(buf.data() + filled, 0, piece - filled);
+    auto w = _log.pwrite_direct(at + done, buf);
+    if (!w) {
+      // Blocks past _size may hold part of this write: cut them (best effort; recovery would too).
+      if (_log.truncate(_size)) _file_len = _size;
+      return w;
+    }
+    done += piece;
+    if (done == total && new_head > 0) {
+      const uint8_t* t = buf.data() + (piece - (total - (new_size - new_head - at)));
+      new_tail.assign(t, t + new_head);
+    }
+  }
+  _file_len = std::max<size_t>(_file_len, at + total);
+  _tail = std::move(new_tail);
   return ok;
 }
 

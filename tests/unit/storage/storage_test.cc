@@ -714,6 +714,22 @@ TEST_F(direct_io_test, a_crash_image_with_padding_recovers_every_batch_and_conti
   EXPECT_EQ(next, end + 4);
 }
 
+TEST_F(direct_io_test, an_append_larger_than_a_staging_piece_goes_out_in_pieces) {
+  auto log = open_log(direct(64 << 20, 0));
+  append(*log, make_batch(3, t0, 1000));  // an unaligned start: the old tail leads the first piece
+  auto big = make_batch(300, t0, 30000);  // ~9 MB: three 4 MiB pieces
+  const size_t big_size = big.size();
+  append(*log, std::move(big));
+  append(*log, make_batch(2, t0, 100));
+  auto bs = batches_of(read_ok(*log, 0, 64 << 20).data);
+  ASSERT_EQ(bs.size(), 3u);
+  for (const auto& b : bs) EXPECT_TRUE(b.crc_ok);
+  EXPECT_EQ(bs[1].base, 3);
+  EXPECT_EQ(bs[2].last, 304);
+  ASSERT_TRUE(log->close().has_value());
+  EXPECT_EQ(log_file_bytes(dir()), make_batch(3, t0, 1000).size() + big_size + make_batch(2, t0, 100).size());
+}
+
 // A consumer catching up: large sequential reads, each starting where the last stopped. With
 // direct I/O the next step is read ahead in the background; the bytes must be exactly what a
 // buffered log returns, including when appends land between the reads.
