@@ -405,7 +405,7 @@ result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, 
     const size_t take = std::min(bytes.size(), len);
     const size_t old = out.size();
     out.resize(old + take);
-    std::memcpy(out.data() + old, bytes.data(), take);
+    if (take > 0) std::memcpy(out.data() + old, bytes.data(), take);
     if (take == len) return take;
     auto more = pread_append(_log, position + take, len - take, out);
     if (!more) {
