@@ -82,7 +82,7 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
   }
   auto r = active ? s->recover_active(now_ms) : s->load_closed();
   if (!r) return failure{r.error()};
-  if (!active && (rebuild || full_recovery || s->_truncated_at_open > 0)) {
+  if (!active && (rebuild || full_recovery || s->_truncated_at_open > 0 || s->_cut_padding)) {
     // A closed segment's time index ends with its max timestamp (as seal() leaves it).
     auto a = s->_time_index.maybe_append(s->_max_ts, s->_offset_of_max_ts, true);
     if (!a) return failure{a.error()};
@@ -266,14 +266,36 @@ result<void, storage_error> segment::scan_from(uint64_t position, bool index_fir
       _bytes_since_index_entry = 0;
       return scan_from(0, false, verify);
     }
-    log::get("storage").warn("{}: truncating {} bytes at position {}: {}", _log.path().string(),
-                             file_size - _size, _size, why);
+    // Padding is not damage: nothing was lost, and what follows the segment stays trusted.
+    const bool padding = tail_is_direct_io_padding(file_size);
+    if (padding) {
+      log::get("storage").info("{}: cutting {} bytes of direct-I/O block padding at position {}",
+                               _log.path().string(), file_size - _size, _size);
+    } else {
+      log::get("storage").warn("{}: truncating {} bytes at position {}: {}", _log.path().string(),
+                               file_size - _size, _size, why);
+    }
     auto t = _log.truncate(_size);
     if (!t) return t;
-    _truncated_at_open = file_size - _size;
+    if (padding) {
+      _cut_padding = true;
+    } else {
+      _truncated_at_open = file_size - _size;
+    }
     break;
   }
   return _time_index.truncate_above(_next - 1);
+}
+
+bool segment::tail_is_direct_io_padding(size_t file_size) const {
+  // What a direct append leaves after the last batch: zeros up to the next block boundary.
+  if (file_size <= _size || file_size % file::direct_align != 0 ||
+      file_size - _size >= file::direct_align) {
+    return false;
+  }
+  std::vector<uint8_t> rest(file_size - _size);
+  auto n = _log.pread(_size, rest);
+  return n && *n == rest.size() && std::all_of(rest.begin(), rest.end(), [](uint8_t b) { return b == 0; });
 }
 
 result<void, storage_error> segment::recover_active(int64_t now_ms) {

@@ -75,7 +75,8 @@ class segment {
   // Whether reads and appends bypass the page cache (direct_io asked and supported).
   bool direct_io() const { return _log.direct(); }
   void set_limits(limits lim);
-  // Bytes removed from the tail by recovery at open (0 when clean).
+  // Bytes removed from the tail by recovery at open (0 when clean, and when all it cut was the
+  // zero padding of direct appends).
   size_t truncated_bytes_at_open() const { return _truncated_at_open; }
   const offset_index& index() const { return _offset_index; }
   const time_index& timeindex() const { return _time_index; }
@@ -123,6 +124,8 @@ class segment {
   // Scans from `position` (CRC-checked when verify), rebuilding index entries for every batch
   // after `position` and truncating the file at the first bad batch.
   result<void, storage_error> scan_from(uint64_t position, bool index_first, bool verify);
+  // Whether [_size, file_size) is the zero padding a direct append leaves (less than a block).
+  bool tail_is_direct_io_padding(size_t file_size) const;
   void note_batch(const protocol::batch_header& h);
   result<void, storage_error> index_batch(const protocol::batch_header& h, uint64_t position,
                                           bool skip_if_indexed);
@@ -149,6 +152,7 @@ class segment {
   int64_t _first_batch_ms = -1;
   size_t _bytes_since_index_entry = 0;
   size_t _truncated_at_open = 0;
+  bool _cut_padding = false;  // recovery cut direct-I/O padding (not counted as truncation)
   // Direct appends: the bytes of the block holding the end of the log (fewer than
   // file::direct_align), kept current by every append (direct or buffered).
   std::vector<uint8_t> _tail;
