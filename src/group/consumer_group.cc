@@ -9,6 +9,14 @@
 
 namespace gregor::group {
 namespace {
+// A record with its key set (type, group, member): what every persisted record and tombstone starts from.
+cg_record record_key(cg_record::kind type, const std::string& group_id, const std::string& member_id = {}) {
+  cg_record r;
+  r.type = type;
+  r.group_id = group_id;
+  r.member_id = member_id;
+  return r;
+}
 spdlog::logger& lg() { return log::get("group"); }
 using protocol::error_code;
 
@@ -394,9 +402,7 @@ void consumer_group_coordinator::tick() {
 consumer_group_coordinator::persisted consumer_group_coordinator::snapshot(const std::string& gid,
                                                                            const group& g) const {
   persisted p;
-  cg_record r;
-  r.group_id = gid;
-  r.type = cg_record::kind::group_metadata;
+  cg_record r = record_key(cg_record::kind::group_metadata, gid);
   r.epoch = g.epoch;
   p.metadata = r;
   r.type = cg_record::kind::partition_metadata;
@@ -407,10 +413,7 @@ consumer_group_coordinator::persisted consumer_group_coordinator::snapshot(const
   r.epoch = g.assignment_epoch;
   p.target_metadata = r;
   for (const auto& [id, m] : g.members) {
-    cg_record mr;
-    mr.group_id = gid;
-    mr.member_id = id;
-    mr.type = cg_record::kind::member_metadata;
+    cg_record mr = record_key(cg_record::kind::member_metadata, gid, id);
     mr.instance_id = m.instance_id;
     mr.client_id = m.client_id;
     mr.client_host = m.client_host;
@@ -419,16 +422,10 @@ consumer_group_coordinator::persisted consumer_group_coordinator::snapshot(const
     mr.rebalance_timeout_ms = m.rebalance_timeout_ms;
     mr.server_assignor = m.server_assignor;
     p.members.emplace(id, mr);
-    cg_record tr;
-    tr.group_id = gid;
-    tr.member_id = id;
-    tr.type = cg_record::kind::target_member;
+    cg_record tr = record_key(cg_record::kind::target_member, gid, id);
     if (auto it = g.target.find(id); it != g.target.end()) tr.partitions = it->second;
     p.targets.emplace(id, tr);
-    cg_record cr;
-    cr.group_id = gid;
-    cr.member_id = id;
-    cr.type = cg_record::kind::current_assignment;
+    cg_record cr = record_key(cg_record::kind::current_assignment, gid, id);
     cr.epoch = m.epoch;
     cr.previous_epoch = m.previous_epoch;
     cr.partitions = m.current;
@@ -448,10 +445,7 @@ std::vector<cg_record> consumer_group_coordinator::pending_records() const {
     auto git = _groups.find(gid);
     const persisted now = git == _groups.end() ? persisted{} : snapshot(gid, git->second);
     auto tombstone = [&](const cg_record& r) {  // the key only
-      cg_record t;
-      t.type = r.type;
-      t.group_id = r.group_id;
-      t.member_id = r.member_id;
+      cg_record t = record_key(r.type, r.group_id, r.member_id);
       t.tombstone = true;
       out.push_back(std::move(t));
     };

@@ -350,11 +350,16 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
       }
     }
     if (pos >= seg.size_bytes()) continue;
-    size_t avail = seg.size_bytes() - pos;
-    size_t want = std::min(avail, budget);
-    if (first_batch && min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
+    size_t avail = 0;
+    size_t want = 0;
     const size_t region_start = rr.data.size();
-    auto n = seg.read(pos, want, rr.data);
+    auto read_from = [&](uint64_t at) {
+      avail = seg.size_bytes() - at;
+      want = std::min(avail, budget);
+      if (first_batch && min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
+      return seg.read(at, want, rr.data);
+    };
+    auto n = read_from(pos);
     if (!n) return failure{n.error()};
     if (hinted) {
       // Trust the hint only if the batch there holds the offset (offsets are unique in the log,
@@ -368,10 +373,7 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
         if (!fb) return failure{fb.error()};
         if (!*fb) continue;
         pos = (*fb)->position;
-        avail = seg.size_bytes() - pos;
-        want = std::min(avail, budget);
-        if (min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
-        n = seg.read(pos, want, rr.data);
+        n = read_from(pos);
         if (!n) return failure{n.error()};
       }
     }

@@ -15,6 +15,12 @@ import harness  # noqa: E402
 _brokers_by_node: dict[str, list] = {}
 
 
+@pytest.fixture(scope="session")
+def kafka_classpath() -> str:
+    """Apache Kafka's CLI/tool classpath, resolved once per run."""
+    return harness.kafka_classpath()
+
+
 def pytest_collection_modifyitems(config, items):
     if harness.external_bootstrap():
         skip = pytest.mark.skip(reason="gregor_only: KAFKA_BOOTSTRAP points at an external broker")

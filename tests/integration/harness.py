@@ -18,6 +18,41 @@ from pathlib import Path
 import kafka_wire
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_DIR = REPO_ROOT / "tests" / "tools"
+
+# Fast groups: no initial rebalance delay, short sessions, few offsets partitions.
+FAST_GROUP_SETS = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.min.session.timeout.ms": "1000",
+    "offsets.topic.num.partitions": "5",
+}
+
+
+def kafka_classpath() -> str:
+    """Apache Kafka's tool classpath from Maven (tests/tools/kafka-classpath.sh, cached in ~/.m2)."""
+    proc = subprocess.run([str(TOOLS_DIR / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def java_tool_cmd(classpath: str, main_class: str, *args: str) -> list[str]:
+    """A Kafka CLI tool (its main class) in a small, quiet client JVM."""
+    return ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+            f"-Dlog4j.configuration=file:{TOOLS_DIR / 'log4j.properties'}",
+            f"-Dlog4j2.configurationFile={TOOLS_DIR / 'log4j2.properties'}",
+            "-cp", classpath, main_class, *args]
+
+
+def run_java_tool(classpath: str, main_class: str, *args: str, stdin: str | None = None,
+                  timeout_s: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(java_tool_cmd(classpath, main_class, *args), input=stdin, capture_output=True,
+                          text=True, timeout=timeout_s)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    """The tool's stdout, after asserting it exited 0 (the assertion shows both streams)."""
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc.stdout
 DEFAULT_READY_TIMEOUT_S = 30.0
 DEFAULT_STOP_TIMEOUT_S = 15.0
 

@@ -16,28 +16,14 @@ import harness
 
 pytestmark = pytest.mark.gregor_only
 
-TOOLS = harness.REPO_ROOT / "tests" / "tools"
 TOOL = "kafka.admin.ConfigCommand"  # what kafka-configs.sh runs
 
 
-@pytest.fixture(scope="module")
-def kafka_classpath() -> str:
-    proc = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
 def configs_cmd(classpath: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
-           f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
-           "-cp", classpath, TOOL, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    return harness.run_java_tool(classpath, TOOL, *args)
 
 
-def ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc.stdout
+ok = harness.ok
 
 
 def watermarks(bootstrap: str, topic: str) -> tuple[int, int]:

@@ -21,7 +21,6 @@ import harness
 
 pytestmark = pytest.mark.gregor_only
 
-TOOLS = harness.REPO_ROOT / "tests" / "tools"
 
 
 def watermarks(bootstrap: str, topic: str, partition: int = 0) -> tuple[int, int]:
@@ -161,21 +160,8 @@ def test_retention_by_time_expires_everything_including_the_active_segment(grego
     assert [m.value() for m in got] == [b"new"]
 
 
-@pytest.fixture(scope="module")
-def kafka_classpath() -> str:
-    proc = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
 def run_tool(classpath: str, main_class: str, *args: str, timeout_s: float = 90) -> str:
-    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
-           f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
-           "-cp", classpath, main_class, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc.stdout
+    return harness.ok(harness.run_java_tool(classpath, main_class, *args, timeout_s=timeout_s))
 
 
 @pytest.mark.java
@@ -234,9 +220,7 @@ def test_kafka_configs_alters_and_describes_topic_configs_persistently(gregor_fa
     out = run_tool(kafka_classpath, tool, *base, "--describe")
     assert "retention.ms=123456" in out and "flush.messages=1" not in out, out
     # A bad value is refused with Kafka's INVALID_CONFIG and changes nothing.
-    cmd_fail = subprocess.run(
-        ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", kafka_classpath, tool,
-         *base, "--alter", "--add-config", "retention.ms=abc"], capture_output=True, text=True, timeout=90)
+    cmd_fail = harness.run_java_tool(kafka_classpath, tool, *base, "--alter", "--add-config", "retention.ms=abc")
     assert cmd_fail.returncode != 0 or "error" in (cmd_fail.stdout + cmd_fail.stderr).lower()
     out = run_tool(kafka_classpath, tool, *base, "--describe")
     assert "retention.ms=123456" in out, out

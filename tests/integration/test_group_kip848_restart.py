@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -16,27 +15,10 @@ import harness
 
 pytestmark = pytest.mark.java
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
-GROUP_SETS = {
-    "group.initial.rebalance.delay.ms": "0",
-    "group.min.session.timeout.ms": "1000",
-    "offsets.topic.num.partitions": "5",
-}
+GROUP_SETS = harness.FAST_GROUP_SETS
 
 
-@pytest.fixture(scope="module")
-def kafka_classpath() -> str:
-    proc = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
-    if proc.returncode != 0:
-        pytest.skip("Kafka CLI classpath unavailable: " + proc.stderr[-300:])
-    return proc.stdout.strip()
-
-
-def java_cmd(classpath: str, main_class: str, *args: str) -> list[str]:
-    return ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-            f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
-            f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
-            "-cp", classpath, main_class, *args]
+java_cmd = harness.java_tool_cmd
 
 
 def members(classpath: str, bootstrap: str, group: str) -> dict[str, tuple[int, int]]:

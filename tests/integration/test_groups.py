@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -23,14 +22,8 @@ from kafka import TopicPartition as KTP
 import clients
 import harness
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
-# Fast groups: no initial rebalance delay, short sessions, few offsets partitions.
-GROUP_SETS = {
-    "group.initial.rebalance.delay.ms": "0",
-    "group.min.session.timeout.ms": "1000",
-    "offsets.topic.num.partitions": "5",
-}
+GROUP_SETS = harness.FAST_GROUP_SETS
 
 
 @pytest.fixture(scope="module")
@@ -305,23 +298,9 @@ def test_committed_offsets_survive_restart_and_sigkill(gregor_factory, how):
 
 
 # ---------------------------------------------------------------- Java
-@pytest.fixture(scope="module")
-def kafka_classpath() -> str:
-    proc = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
-    if proc.returncode != 0:
-        pytest.skip("Kafka CLI classpath unavailable: " + proc.stderr[-300:])
-    return proc.stdout.strip()
-
-
 def run_tool(classpath: str, main_class: str, *args: str, timeout_s: float = 90, check=True) -> str:
-    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
-           f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
-           "-cp", classpath, main_class, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-    if check:
-        assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc.stdout
+    proc = harness.run_java_tool(classpath, main_class, *args, timeout_s=timeout_s)
+    return harness.ok(proc) if check else proc.stdout
 
 
 @pytest.mark.java
@@ -359,11 +338,7 @@ def test_java_console_consumer_in_a_classic_group_and_consumer_groups_command(bo
     assert group not in listed.split()
 
 
-def java_cmd(classpath: str, main_class: str, *args: str) -> list[str]:
-    return ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-            f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
-            f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
-            "-cp", classpath, main_class, *args]
+java_cmd = harness.java_tool_cmd
 
 
 @pytest.mark.java

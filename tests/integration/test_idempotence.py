@@ -383,23 +383,17 @@ def test_franz_go_with_default_settings_writes_each_record_once_in_order(broker,
 
 @pytest.mark.java
 @pytest.mark.timeout(300)
-def test_kafka_transactions_cli_describes_the_producers_of_a_partition(broker):
+def test_kafka_transactions_cli_describes_the_producers_of_a_partition(broker, kafka_classpath):
     if shutil.which("java") is None:
         pytest.skip("java not installed")
-    tools = harness.REPO_ROOT / "tests" / "tools"
-    cp = subprocess.run([str(tools / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
-    assert cp.returncode == 0, cp.stderr
     topic = harness.unique_topic("idem-cli")
     clients.create_topic(broker.bootstrap, topic)
     _, pid, epoch = init_producer_id(broker.bootstrap)
     with kafka_wire.connect(broker.bootstrap) as sock:
         assert produce(sock, topic, record_batch(pid, epoch, 0, [b"a", b"b", b"c"]), 1) == (0, 0)
-    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           f"-Dlog4j.configuration=file:{tools / 'log4j.properties'}",
-           f"-Dlog4j2.configurationFile={tools / 'log4j2.properties'}",
-           "-cp", cp.stdout.strip(), "org.apache.kafka.tools.TransactionsCommand",
-           "--bootstrap-server", broker.bootstrap, "describe-producers", "--topic", topic, "--partition", "0"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    out = harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.TransactionsCommand",
+                                "--bootstrap-server", broker.bootstrap, "describe-producers", "--topic", topic,
+                                "--partition", "0", timeout_s=120)
     assert out.returncode == 0, f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}"
     rows = [line.split() for line in out.stdout.splitlines() if line.split()[:1] == [str(pid)]]
     assert rows, out.stdout

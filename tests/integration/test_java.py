@@ -16,7 +16,6 @@ import harness
 pytestmark = pytest.mark.java
 
 JAVA_PROJECT = harness.REPO_ROOT / "tests" / "java"
-TOOLS = harness.REPO_ROOT / "tests" / "tools"
 
 
 def _mvn_test(bootstrap: str, offline: bool) -> subprocess.CompletedProcess:
@@ -50,25 +49,8 @@ def test_java_clients_pass_their_junit_suite(bootstrap):
     print("\n".join(summary))
 
 
-@pytest.fixture(scope="module")
-def kafka_classpath() -> str:
-    proc = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True, timeout=280)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def run_tool(classpath: str, main_class: str, *args: str, stdin: str | None = None,
-             timeout_s: float = 90) -> subprocess.CompletedProcess:
-    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           f"-Dlog4j.configuration=file:{TOOLS / 'log4j.properties'}",
-           f"-Dlog4j2.configurationFile={TOOLS / 'log4j2.properties'}",
-           "-cp", classpath, main_class, *args]
-    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout_s)
-
-
-def check(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc.stdout
+run_tool = harness.run_java_tool
+check = harness.ok
 
 
 @pytest.mark.timeout(300)
