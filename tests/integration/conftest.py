@@ -3,6 +3,7 @@ external broker named by KAFKA_BOOTSTRAP), a factory of Gregor processes for res
 plumbing that prints the broker's stderr when a test fails."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def kafka_classpath() -> str:
 
 
 def pytest_collection_modifyitems(config, items):
+    if os.environ.get("GREGOR_CLUSTER_TESTS") != "1":
+        skip_cluster = pytest.mark.skip(reason="cluster: multi-node tests run only with GREGOR_CLUSTER_TESTS=1 "
+                                               "(GREGOR_CLUSTER_IMPL=gregor|kafka picks the implementation)")
+        for item in items:
+            if item.get_closest_marker("cluster") is not None:
+                item.add_marker(skip_cluster)
     if harness.external_bootstrap():
         skip = pytest.mark.skip(reason="gregor_only: KAFKA_BOOTSTRAP points at an external broker")
         for item in items:
@@ -30,6 +37,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
+    if os.environ.get("GREGOR_CLUSTER_TESTS") == "1":
+        import cluster_harness
+        config_line = f"cluster tests: on, implementation {cluster_harness.impl_name()}"
+    else:
+        config_line = "cluster tests: off (GREGOR_CLUSTER_TESTS=1 turns them on)"
+    return [config_line, _broker_header()]
+
+
+def _broker_header() -> str:
     ext = harness.external_bootstrap()
     if ext:
         return f"broker under test: external KAFKA_BOOTSTRAP={ext}"
@@ -49,7 +65,7 @@ def pytest_runtest_makereport(item, call):
 
 def _brokers_for(item) -> list:
     found = []
-    for name in ("broker", "gregor_factory"):
+    for name in ("broker", "gregor_factory", "cluster", "cluster_factory"):
         value = item.funcargs.get(name) if hasattr(item, "funcargs") else None
         if value is None:
             continue
@@ -114,3 +130,30 @@ def gregor_factory(tmp_path):
 @pytest.fixture
 def topic_name():
     return harness.unique_topic()
+
+
+# ---- multi-node clusters (cluster_harness.py; tests marked `cluster`)
+
+@pytest.fixture(scope="module")
+def cluster_module(tmp_path_factory):
+    """A 3-node combined-mode cluster shared by one test module (Gregor or Kafka, see
+    GREGOR_CLUSTER_IMPL); stopped, namespaces removed, at the end of the module."""
+    import cluster_harness
+    yield from cluster_harness.module_cluster(tmp_path_factory.mktemp("cluster"))
+
+
+@pytest.fixture
+def cluster(cluster_module):
+    """The module's cluster, healed, every node running, serving, before each test."""
+    cluster_module.mark_logs()
+    cluster_module.restore()
+    return cluster_module
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    """Makes clusters of any shape for one test (`cluster_factory(layout="split", nodes=2)`)."""
+    import cluster_harness
+    factory = cluster_harness.cluster_factory(tmp_path)
+    yield factory
+    factory.close()

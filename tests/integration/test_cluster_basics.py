@@ -1,0 +1,161 @@
+"""A healthy 3-node combined-mode cluster serves as Kafka's does: Kafka's topic and quorum tools,
+Metadata and DescribeCluster see three brokers and a three-voter quorum, and topics created through
+any broker reach every broker with replicas on distinct brokers.
+
+Runs only with GREGOR_CLUSTER_TESTS=1; GREGOR_CLUSTER_IMPL=kafka checks the assertions against
+Apache Kafka 4.3.1.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+import cluster_harness as ch
+import harness
+
+pytestmark = [pytest.mark.cluster]
+
+TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
+QUORUM_COMMAND = "org.apache.kafka.tools.MetadataQuorumCommand"
+
+
+def parse_topic_describe(text: str) -> dict[int, dict]:
+    """{partition: {"leader": int, "replicas": [int], "isr": [int]}} from `kafka-topics --describe`."""
+    parts = {}
+    for line in text.splitlines():
+        m = re.search(r"Partition:\s*(\d+)\s+Leader:\s*(-?\d+|none)\s+Replicas:\s*([\d,]*)\s+Isr:\s*([\d,]*)", line)
+        if not m:
+            continue
+        leader = -1 if m.group(2) == "none" else int(m.group(2))
+        parts[int(m.group(1))] = {
+            "leader": leader,
+            "replicas": [int(x) for x in m.group(3).split(",") if x],
+            "isr": [int(x) for x in m.group(4).split(",") if x],
+        }
+    return parts
+
+
+def parse_quorum_status(text: str) -> dict[str, str]:
+    """`Key: value` lines of `kafka-metadata-quorum describe --status`."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and " " not in key.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+def voter_ids_of(status_value: str) -> set[int]:
+    """Voter ids from the CurrentVoters value: JSON objects with "id" (4.x) or a plain list."""
+    try:
+        value = json.loads(status_value)
+    except ValueError:
+        return {int(x) for x in re.findall(r"\d+", status_value)}
+    return {int(v["id"]) if isinstance(v, dict) else int(v) for v in value}
+
+
+def quorum_status(classpath: str, bootstrap: str) -> dict[str, str]:
+    return parse_quorum_status(harness.ok(harness.run_java_tool(
+        classpath, QUORUM_COMMAND, "--bootstrap-server", bootstrap, "describe", "--status")))
+
+
+def test_topics_tool_creates_replicated_topic_with_distinct_replicas_and_spread_leaders(cluster, kafka_classpath):
+    topic = "user_events"
+    harness.ok(harness.run_java_tool(kafka_classpath, TOPIC_COMMAND, "--bootstrap-server", cluster.bootstrap(),
+                                     "--create", "--if-not-exists", "--topic", topic, "--partitions", "3",
+                                     "--replication-factor", "2"))
+
+    def described():
+        out = harness.ok(harness.run_java_tool(kafka_classpath, TOPIC_COMMAND, "--bootstrap-server",
+                                               cluster.bootstrap(), "--describe", "--topic", topic))
+        parts = parse_topic_describe(out)
+        # ISR = replicas once every follower has caught up (an empty topic: at once, or nearly).
+        if len(parts) == 3 and all(sorted(p["isr"]) == sorted(p["replicas"]) for p in parts.values()):
+            return parts
+        return None
+
+    parts = ch.wait_for(described, 60, "3 partitions with ISR = replicas", interval_s=0.5)
+    assert sorted(parts) == [0, 1, 2]
+    for index, p in parts.items():
+        assert len(p["replicas"]) == 2, (index, p)
+        assert len(set(p["replicas"])) == 2, f"partition {index} has a broker twice: {p}"
+        assert set(p["replicas"]) <= cluster.broker_ids, (index, p)
+        assert p["leader"] in p["replicas"], (index, p)
+    leaders = [p["leader"] for p in parts.values()]
+    assert len(set(leaders)) == 3, f"leaders not spread over the 3 brokers: {leaders}"
+
+
+def test_metadata_quorum_tool_reports_leader_three_voters_and_growing_high_watermark(cluster, kafka_classpath):
+    status = quorum_status(kafka_classpath, cluster.bootstrap())
+    leader = int(status["LeaderId"])
+    assert leader in cluster.voter_ids, status
+    assert int(status["LeaderEpoch"]) >= 1, status
+    assert voter_ids_of(status["CurrentVoters"]) == cluster.voter_ids, status
+    hw_before = int(status["HighWatermark"])
+    assert hw_before > 0, status
+
+    replication = harness.ok(harness.run_java_tool(kafka_classpath, QUORUM_COMMAND, "--bootstrap-server",
+                                                   cluster.bootstrap(), "describe", "--replication"))
+    rows = [line.split() for line in replication.splitlines()[1:] if line.strip()]
+    by_id = {int(row[0]): row for row in rows}
+    assert cluster.voter_ids <= set(by_id), replication
+    statuses = {node_id: by_id[node_id][-1] for node_id in cluster.voter_ids}
+    assert list(statuses.values()).count("Leader") == 1, replication
+    assert statuses[leader] == "Leader", replication
+    assert all(s == "Follower" for i, s in statuses.items() if i != leader), replication
+
+    topic = harness.unique_topic("quorum")
+    result = ch.create_topics(cluster.nodes[min(cluster.broker_ids)].bootstrap, [topic], 1, 3)
+    assert result[topic][0] == ch.ERROR_NONE, result
+    hw_after = int(quorum_status(kafka_classpath, cluster.bootstrap())["HighWatermark"])
+    print(f"metadata high watermark {hw_before} -> {hw_after} across a CreateTopics")
+    assert hw_after > hw_before
+
+
+def test_metadata_lists_every_broker_and_describe_cluster_controller_is_a_voter(cluster):
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap()})
+    md = admin.list_topics(timeout=20)
+    assert {b.id: (b.host, b.port) for b in md.brokers.values()} == \
+        {b.node_id: (b.host, b.port) for b in cluster.brokers}
+    assert md.controller_id in cluster.voter_ids
+
+    for b in cluster.brokers:
+        view = ch.metadata(b.bootstrap, topics=[])
+        assert {(x.node_id, x.host, x.port) for x in view.brokers} == \
+            {(x.node_id, x.host, x.port) for x in cluster.brokers}, b.node_id
+        desc = ch.describe_cluster(b.bootstrap)
+        assert desc.error_code == 0
+        assert desc.cluster_id, "DescribeCluster has no cluster id"
+        assert desc.controller_id in cluster.voter_ids, desc
+        assert {x.node_id for x in desc.brokers} == cluster.broker_ids, desc
+    cluster_ids = {ch.describe_cluster(b.bootstrap).cluster_id for b in cluster.brokers}
+    assert len(cluster_ids) == 1, f"brokers disagree on the cluster id: {cluster_ids}"
+
+
+def test_create_topics_through_each_broker_is_forwarded_and_reaches_every_broker(cluster):
+    created = []
+    for b in cluster.brokers:
+        topic = harness.unique_topic(f"via{b.node_id}")
+        result = ch.create_topics(b.bootstrap, [topic], partitions=2, replication_factor=3)
+        assert result == {topic: (ch.ERROR_NONE, None)}, f"CreateTopics via node {b.node_id}: {result}"
+        created.append(topic)
+
+    for b in cluster.brokers:
+        def complete(b=b):
+            view = ch.metadata(b.bootstrap, topics=created)
+            for topic in created:
+                t = view.topics.get(topic)
+                if t is None or t.error_code != 0 or len(t.partitions) != 2:
+                    return None
+                if any(p.leader not in cluster.broker_ids or sorted(p.replicas) != sorted(cluster.broker_ids)
+                       for p in t.partitions):
+                    return None
+            return view
+        ch.wait_for(complete, 60, f"node {b.node_id} showing every created topic with leaders")
+
+    # Creating the same topic again, through another broker, is refused as a duplicate.
+    again = ch.create_topics(cluster.brokers[-1].bootstrap, [created[0]], 2, 3)
+    assert again[created[0]][0] == ch.ERROR_TOPIC_ALREADY_EXISTS, again
