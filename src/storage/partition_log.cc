@@ -23,6 +23,35 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// Calls fn with the header of every batch of a segment, reading it in chunks (the leader epoch
+// rebuild; the segment was already checked at open, a bad header here is corrupt).
+template <class Fn>
+result<void, storage_error> for_each_batch_header(const segment& seg, Fn&& fn) {
+  constexpr size_t chunk_bytes = size_t(1) << 20;
+  std::vector<uint8_t> buf;
+  uint64_t pos = 0;
+  while (pos < seg.size_bytes()) {
+    buf.clear();
+    auto n = seg.read(pos, std::min<uint64_t>(chunk_bytes, seg.size_bytes() - pos), buf);
+    if (!n) return failure{n.error()};
+    size_t off = 0;
+    while (off + protocol::batch_header_size <= buf.size()) {
+      auto h = protocol::parse_batch_header(std::span<const uint8_t>(buf).subspan(off));
+      if (!h || h->batch_length < int32_t(protocol::batch_header_size - protocol::batch_log_overhead)) {
+        return fail(storage_errc::corrupt, "segment {}: unreadable batch at position {}",
+                    seg.base_offset(), pos + off);
+      }
+      fn(*h);
+      off += h->total_size();
+    }
+    if (off == 0) {
+      return fail(storage_errc::corrupt, "segment {}: short batch at position {}", seg.base_offset(), pos);
+    }
+    pos += off;
+  }
+  return ok;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
@@ -62,6 +91,8 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
     if (!f) return failure{f.error()};
   }
   pl->_recovery_point = pl->_segments.back()->next_offset();
+  auto e = pl->load_epochs();
+  if (!e) return failure{e.error()};
   pl->_cleaned_up_to = std::clamp<int64_t>(hints.cleaner_offset.value_or(0), 0, pl->_recovery_point);
   log::get("storage").info("{}: opened, {} segment(s), offsets [{}, {})", pl->_tp,
                            pl->_segments.size(), pl->log_start_offset(), pl->log_end_offset());
@@ -289,13 +320,6 @@ result<append_result, storage_error> partition_log::append(std::span<uint8_t> ba
     headers.push_back(*h);
   }
   const int64_t first = log_end_offset().value();
-  if (should_roll(batches.size(), first + offsets - 1)) {
-    auto r = roll();
-    if (!r) return failure{r.error()};
-  }
-  if (first + offsets - 1 - _segments.back()->base_offset() > INT32_MAX) {
-    return fail(storage_errc::invalid_argument, "{}: append spans too many offsets", _tp);
-  }
   int64_t next = first;
   int64_t max_ts = no_timestamp;
   size_t pos = 0;
@@ -309,16 +333,205 @@ result<append_result, storage_error> partition_log::append(std::span<uint8_t> ba
     max_ts = std::max(max_ts, h.max_timestamp);
     pos += h.total_size();
   }
-  auto w = _segments.back()->append(batches, headers, _clk.now_ms());
+  // The epoch's start is persisted before the data: after a crash the checkpoint may name an
+  // offset past the log end (cut at open), never miss an epoch the log holds.
+  auto e = _epochs->assign(epoch, offset(first));
+  if (!e) return failure{e.error()};
+  auto w = write_batches(batches, headers, first, next - 1);
   if (!w) return failure{w.error()};
+  return append_result{offset(first), offset(next - 1), max_ts, log_start_offset()};
+}
 
-  _unflushed_records += offsets;
+result<void, storage_error> partition_log::write_batches(
+    std::span<const uint8_t> batches, const std::vector<protocol::batch_header>& headers,
+    int64_t first, int64_t last) {
+  auto undo_epochs = [&] { (void)_epochs->truncate_from_end(log_end_offset()); };
+  if (should_roll(batches.size(), last)) {
+    auto r = roll();
+    if (!r) {
+      undo_epochs();
+      return r;
+    }
+  }
+  if (last - _segments.back()->base_offset() > INT32_MAX) {
+    undo_epochs();
+    return fail(storage_errc::invalid_argument, "{}: append spans too many offsets", _tp);
+  }
+  auto w = _segments.back()->append(batches, headers, _clk.now_ms());
+  if (!w) {
+    undo_epochs();
+    return w;
+  }
+  _unflushed_records += last - first + 1;
   if (_unflushed_records >= _cfg.flush_messages ||
       (_cfg.flush_ms != INT64_MAX && _clk.now_ms() - _last_flush_ms >= _cfg.flush_ms)) {
     auto f = flush();
-    if (!f) return failure{f.error()};
+    if (!f) return f;
   }
+  return ok;
+}
+
+result<append_result, storage_error> partition_log::append_with_offsets(
+    std::span<const uint8_t> batches) {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (batches.empty()) return fail(storage_errc::invalid_argument, "{}: empty append", _tp);
+  if (batches.size() > size_t(INT32_MAX)) {
+    return fail(storage_errc::invalid_argument, "{}: append of {} bytes", _tp, batches.size());
+  }
+  std::vector<protocol::batch_header> headers;
+  const int64_t first = log_end_offset().value();
+  int64_t next = first;
+  int64_t max_ts = no_timestamp;
+  for (size_t pos = 0; pos < batches.size();) {
+    auto rest = batches.subspan(pos);
+    auto h = protocol::parse_batch_header(rest);
+    if (!h || h->batch_length < int32_t(protocol::batch_header_size - protocol::batch_log_overhead) ||
+        h->total_size() > rest.size() || h->last_offset_delta < 0) {
+      return fail(storage_errc::invalid_argument, "{}: malformed batch at byte {} of append", _tp, pos);
+    }
+    if (!protocol::batch_crc_ok(rest.subspan(0, h->total_size()))) {
+      return fail(storage_errc::invalid_argument, "{}: batch at byte {} of append fails its CRC",
+                  _tp, pos);
+    }
+    if (h->base_offset != next) {
+      return fail(storage_errc::invalid_argument,
+                  "{}: batch at byte {} starts at offset {}, the log continues at {}", _tp, pos,
+                  h->base_offset, next);
+    }
+    next = h->last_offset() + 1;
+    max_ts = std::max(max_ts, h->max_timestamp);
+    pos += h->total_size();
+    headers.push_back(*h);
+  }
+  for (const auto& h : headers) {
+    auto e = _epochs->assign(leader_epoch(h.partition_leader_epoch), offset(h.base_offset));
+    if (!e) {
+      (void)_epochs->truncate_from_end(log_end_offset());
+      return failure{e.error()};
+    }
+  }
+  auto w = write_batches(batches, headers, first, next - 1);
+  if (!w) return failure{w.error()};
   return append_result{offset(first), offset(next - 1), max_ts, log_start_offset()};
+}
+
+void partition_log::drop_segments_from(size_t from) {
+  while (_segments.size() > from) {
+    auto r = _segments.back()->remove_files();
+    if (!r) log::get("storage").warn("{}: {}", _tp, r.error().message);
+    _segments.pop_back();
+  }
+}
+
+result<offset, storage_error> partition_log::truncate_to(offset end) {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (end >= log_end_offset()) return log_end_offset();
+  if (end.value() < 0) return fail(storage_errc::invalid_argument, "{}: truncate to {}", _tp, end);
+  if (end.value() < _log_start || end.value() <= _segments.front()->base_offset()) {
+    auto r = truncate_fully_and_start_at(end);
+    if (!r) return failure{r.error()};
+    return log_end_offset();
+  }
+  _read_hint = {};
+  size_t i = segment_for(end.value());
+  uint64_t cut = 0;
+  if (_segments[i]->base_offset() == end.value()) {
+    // The cut falls on a segment boundary: the previous segment keeps all it has.
+    --i;
+    cut = _segments[i]->size_bytes();
+  } else {
+    auto fb = _segments[i]->find_batch(end.value());
+    if (!fb) return failure{fb.error()};
+    cut = *fb ? (*fb)->position : _segments[i]->size_bytes();
+  }
+  drop_segments_from(i + 1);
+  // Cut the file with the segment closed, then reopen it as the active one: a full recovery scan
+  // rebuilds both indexes for exactly what is left (and loads the direct-I/O tail).
+  const int64_t base = _segments[i]->base_offset();
+  _segments[i]->close();
+  _segments.pop_back();
+  std::error_code ec;
+  fs::resize_file(_dir / (segment_file_stem(base) + ".log"), cut, ec);
+  if (ec) return fail(storage_errc::io_error, "{}: truncate segment {}: {}", _tp, base, ec.message());
+  auto s = segment::open(_dir, base, limits(), /*active=*/true, _clk.now_ms(), /*full_recovery=*/true);
+  if (!s) return failure{s.error()};
+  _segments.push_back(std::move(*s));
+  auto f = _segments.back()->flush();
+  if (!f) return failure{f.error()};
+  auto d = sync_dir(_dir);
+  if (!d) return failure{d.error()};
+  const int64_t leo = log_end_offset().value();
+  _recovery_point = std::min(_recovery_point, leo);
+  _cleaned_up_to = std::min(_cleaned_up_to, leo);
+  _unflushed_records = 0;
+  auto e = _epochs->truncate_from_end(log_end_offset());
+  if (!e) return failure{e.error()};
+  log::get("storage").info("{}: truncated to {} (asked {})", _tp, leo, end);
+  if (_on_truncate) _on_truncate(log_end_offset());
+  return log_end_offset();
+}
+
+result<void, storage_error> partition_log::truncate_fully_and_start_at(offset start) {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (start.value() < 0) return fail(storage_errc::invalid_argument, "{}: restart at {}", _tp, start);
+  _read_hint = {};
+  drop_segments_from(0);
+  auto s = segment::create(_dir, start.value(), limits());
+  if (!s) return failure{s.error()};
+  _segments.push_back(std::move(*s));
+  auto d = sync_dir(_dir);
+  if (!d) return failure{d.error()};
+  _log_start = start.value();
+  _recovery_point = start.value();
+  _cleaned_up_to = start.value();
+  _unflushed_records = 0;
+  auto e = _epochs->clear();
+  if (!e) return failure{e.error()};
+  log::get("storage").info("{}: emptied, restarting at offset {}", _tp, start);
+  if (_on_truncate) _on_truncate(start);
+  return ok;
+}
+
+epoch_end_offset partition_log::end_offset_for_epoch(leader_epoch epoch) const {
+  return _epochs->end_offset_for(epoch, log_end_offset());
+}
+
+leader_epoch partition_log::latest_epoch() const {
+  auto l = _epochs->latest();
+  return l ? l->epoch : no_leader_epoch;
+}
+
+result<void, storage_error> partition_log::load_epochs() {
+  auto& lg = log::get("storage");
+  auto loaded = leader_epoch_cache::load(_dir);
+  const bool has_data = log_end_offset().value() > _segments.front()->base_offset();
+  bool rebuild = false;
+  if (!loaded) {
+    if (loaded.error().code != storage_errc::corrupt) return failure{loaded.error()};
+    lg.warn("{}: {}; rebuilding it from the log", _tp, loaded.error().message);
+    _epochs = leader_epoch_cache::empty(_dir);
+    rebuild = true;
+  } else {
+    _epochs = std::move(*loaded);
+    rebuild = has_data && !fs::exists(_epochs->path());
+  }
+  if (rebuild) {
+    std::vector<epoch_entry> entries;
+    for (const auto& seg : _segments) {
+      auto r = for_each_batch_header(*seg, [&](const protocol::batch_header& h) {
+        if (h.partition_leader_epoch < 0) return;
+        if (entries.empty() || h.partition_leader_epoch > entries.back().epoch.value()) {
+          entries.push_back({leader_epoch(h.partition_leader_epoch), offset(h.base_offset)});
+        }
+      });
+      if (!r) return r;
+    }
+    auto r = _epochs->reset(std::move(entries));
+    if (!r) return r;
+  }
+  auto e = _epochs->truncate_from_end(log_end_offset());
+  if (!e) return e;
+  return _epochs->truncate_from_start(log_start_offset());
 }
 
 result<read_result, storage_error> partition_log::read(offset start, size_t max_bytes,
@@ -540,6 +753,8 @@ result<offset, storage_error> partition_log::advance_log_start_offset(offset new
   }
   auto s = sync_dir(_dir);
   if (!s) return failure{s.error()};
+  auto e = _epochs->truncate_from_start(log_start_offset());
+  if (!e) return failure{e.error()};
   return log_start_offset();
 }
 
@@ -579,6 +794,8 @@ result<retention_result, storage_error> partition_log::enforce_retention(int64_t
   if (rr.segments_deleted > 0) {
     auto s = sync_dir(_dir);
     if (!s) return failure{s.error()};
+    auto e = _epochs->truncate_from_start(log_start_offset());
+    if (!e) return failure{e.error()};
   }
   return rr;
 }

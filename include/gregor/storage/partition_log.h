@@ -11,6 +11,10 @@
 // (length, CRC, offsets), indexes rebuilt, and the log truncated at the first bad batch (later
 // segments are then dropped). Retention renames whole segments to `.deleted` and removes the
 // files after file.delete.delay.ms.
+// Leader epochs: `leader-epoch-checkpoint` (leader_epoch_cache) records where each partition
+// leader epoch started; it is updated (and persisted before the data is written) by appends whose
+// epoch is newer than the latest, cut by truncate_to and by log start moves, and rebuilt from the
+// batch headers when missing or malformed. Invariant: every entry starts below log_end_offset().
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -22,6 +26,7 @@
 #include "gregor/base/byte_buffer.h"
 #include "gregor/base/clock.h"
 #include "gregor/base/types.h"
+#include "gregor/storage/leader_epoch_cache.h"
 #include "gregor/storage/log_config.h"
 #include "gregor/storage/segment.h"
 #include "gregor/storage/storage_error.h"
@@ -123,6 +128,32 @@ class partition_log {
   // Malformed input → invalid_argument (nothing written).
   result<append_result, storage_error> append(std::span<uint8_t> batches, leader_epoch epoch);
 
+  // Appends batches that already carry their offsets and leader epochs (a Raft or data follower
+  // copying its leader's log): nothing is rewritten. The batches must be whole v2 batches with a
+  // valid CRC, the first starting at log_end_offset() and each following its predecessor;
+  // otherwise invalid_argument and nothing is written. Each batch whose partition leader epoch is
+  // newer than the latest known one starts that epoch in the leader epoch cache.
+  result<append_result, storage_error> append_with_offsets(std::span<const uint8_t> batches);
+
+  // Removes every batch holding an offset >= `end` (a whole batch goes when `end` falls inside
+  // it, so the new log end may be below `end`): segments wholly past it are deleted, the one
+  // holding it is cut and reopened as the active segment (indexes rebuilt), the leader epoch
+  // cache, recovery point and cleaner offset are cut too. `end` >= log_end_offset() does nothing;
+  // `end` below the log start empties the log and restarts it at `end`. Returns the new log end.
+  // Used after a divergence from the leader. Calls the truncate listener.
+  result<offset, storage_error> truncate_to(offset end);
+  // Deletes every segment and restarts the log, empty, at `start` (log start = log end = start;
+  // leader epochs cleared). For a follower whose log is wholly behind the leader's log start, or
+  // that installs a snapshot. Calls the truncate listener.
+  result<void, storage_error> truncate_fully_and_start_at(offset start);
+
+  // OffsetForLeaderEpoch: the largest epoch <= `epoch` in this log and the offset where it ended
+  // (Kafka's rules, see leader_epoch_cache::end_offset_for).
+  epoch_end_offset end_offset_for_epoch(leader_epoch epoch) const;
+  // The newest partition leader epoch written to the log, or no_leader_epoch.
+  leader_epoch latest_epoch() const;
+  const leader_epoch_cache& epochs() const { return *_epochs; }
+
   // Whole batches starting with the batch that contains `start`, stopping before a batch with
   // base offset >= upper_bound and before exceeding max_bytes, except that the first batch is
   // returned whole when min_one (KIP-74). start outside [log_start, log_end] → offset_out_of_range;
@@ -190,6 +221,11 @@ class partition_log {
   void set_roll_listener(std::function<void(offset new_segment_base)> fn) {
     _on_roll = std::move(fn);
   }
+  // Called after truncate_to / truncate_fully_and_start_at with the new log end offset, so the
+  // owner of state derived from the log (producer state snapshots past the end) can drop it.
+  void set_truncate_listener(std::function<void(offset new_log_end)> fn) {
+    _on_truncate = std::move(fn);
+  }
   // Base offsets of all segments, oldest first (tests, admin tools).
   std::vector<int64_t> segment_base_offsets() const;
 
@@ -200,6 +236,15 @@ class partition_log {
   // Renames the oldest segment's files to `.deleted` and drops it (never the last one).
   result<size_t, storage_error> delete_oldest_segment(int64_t now_ms);
   result<void, storage_error> load_metadata();
+  // Loads leader-epoch-checkpoint, rebuilding it from the batch headers when missing (with data
+  // in the log) or malformed, then cuts it to [log start, log end).
+  result<void, storage_error> load_epochs();
+  // Writes batches whose offsets are final (both append paths), rolling first when due.
+  result<void, storage_error> write_batches(std::span<const uint8_t> batches,
+                                            const std::vector<protocol::batch_header>& headers,
+                                            int64_t first, int64_t last);
+  // Closes and removes the files of the segments from index `from` on.
+  void drop_segments_from(size_t from);
   result<void, storage_error> roll();
   bool should_roll(size_t append_bytes, int64_t last_offset) const;
   segment::limits limits() const;
@@ -222,6 +267,8 @@ class partition_log {
   };
   std::vector<pending_delete> _pending_deletes;
   std::function<void(offset)> _on_roll;
+  std::function<void(offset)> _on_truncate;
+  std::optional<leader_epoch_cache> _epochs;  // set by open()
   bool _closed = false;
   // Where the last read() stopped: the batch holding `offset` starts at `position` of `seg`. A
   // consumer's next fetch starts there, so read() skips find_batch (an index lookup and a header
