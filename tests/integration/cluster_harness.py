@@ -26,6 +26,7 @@ one chosen node, which the client libraries cannot be made to do.
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import shutil
@@ -318,6 +319,7 @@ class kafka_impl:
     def __init__(self, base: Path):
         self.classpath = harness.kafka_classpath()
         self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self._directory_ids: dict[int, str] = {}
         self.log4j2 = base / "log4j2.properties"
         self.log4j = base / "log4j.properties"
         # INFO from the broker, controller and Raft (elections, fencing), WARN from the rest.
@@ -359,15 +361,30 @@ class kafka_impl:
         self._logs_dir.mkdir(exist_ok=True)
         n.log_dir.mkdir(parents=True, exist_ok=True)
         props = cl.node_config(n)
+        format_args = []
+        if cl.layout == "split" and n.is_controller:
+            # Kafka's broker-only nodes find the controllers' endpoints through bootstrap servers
+            # only with a dynamic quorum (kraft.version 1, KIP-853): the controllers get the same
+            # bootstrap list and are formatted with the initial voter set, directory ids included.
+            props.pop("controller.quorum.voters")
+            props["controller.quorum.bootstrap.servers"] = ",".join(
+                f"{c.host}:{c.controller_port}" for c in cl.controllers)
+            format_args = ["--initial-controllers", ",".join(
+                f"{c.node_id}@{c.host}:{c.controller_port}:{self._directory_id(c.node_id)}" for c in cl.controllers)]
         props.update(cl.kafka_extra_props)
         path = n.work_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         if not (n.log_dir / "meta.properties").exists():
             proc = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                                             "-c", str(path)),
+                                             "-c", str(path), *format_args),
                                   capture_output=True, text=True, timeout=120)
             if proc.returncode != 0:
                 raise RuntimeError(f"kafka-storage format of node {n.node_id} failed:\n{proc.stdout}\n{proc.stderr}")
+
+    def _directory_id(self, node_id: int) -> str:
+        if node_id not in self._directory_ids:
+            self._directory_ids[node_id] = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        return self._directory_ids[node_id]
 
     def command(self, cl: "cluster", n: node) -> list[str]:
         return self._java("kafka.Kafka", str(n.work_dir / "server.properties"))
@@ -397,6 +414,7 @@ class cluster:
         self.network = None
         self.nodes: dict[int, node] = {}
         self._closed = False
+        atexit.register(self.close)  # also when the run is interrupted before fixture teardown
         if layout == "combined":
             plan = [(i, ("broker", "controller")) for i in range(1, nodes + 1)]
         else:
@@ -613,6 +631,36 @@ class cluster:
             return None
         return _wait(ok, timeout_s, f"a quorum leader outside {sorted(exclude)}", interval_s=0.05)
 
+    def controllers_answer_kafka(self) -> bool:
+        """Whether a running controller's CONTROLLER listener answers ApiVersions (Kafka's does;
+        Gregor's controller traffic need not be Kafka's wire protocol)."""
+        for c in self.controllers:
+            if c.running() and not c.stopped:
+                try:
+                    _max_version(f"{c.host}:{c.controller_port}", API_DESCRIBE_QUORUM, 2, 5.0)
+                    return True
+                except Exception:  # noqa: BLE001
+                    continue
+        return False
+
+    def leader_via_controllers(self, exclude: set[int] | frozenset = frozenset(), newer_than_epoch: int = -1,
+                               timeout_s: float = 120.0) -> "quorum_state":
+        """Like leader(), but asking the controllers' own listeners (only the active controller
+        answers DescribeQuorum there), so no broker-to-controller forwarding delay is measured."""
+        def ok():
+            for c in self.controllers:
+                if c.node_id in exclude or not c.running() or c.stopped:
+                    continue
+                try:
+                    q = describe_quorum(f"{c.host}:{c.controller_port}", timeout_s=2.0)
+                except Exception:  # noqa: BLE001
+                    continue
+                if (q.error_code == 0 and q.leader_id in self.voter_ids and q.leader_id not in exclude
+                        and q.leader_epoch > newer_than_epoch):
+                    return q
+            return None
+        return _wait(ok, timeout_s, f"a controller-side quorum leader outside {sorted(exclude)}", interval_s=0.05)
+
     def wait_serving(self, timeout_s: float = SERVE_TIMEOUT_S, brokers: set[int] | None = None,
                      caught_up: bool = True) -> "quorum_state":
         """Until: the quorum has a leader among the voters with every voter listed (and, with
@@ -682,38 +730,51 @@ class cluster:
         if self._closed:
             return
         self._closed = True
-        errors = []
-        for n in self.nodes.values():
-            try:
-                if n.proc is not None and n.stopped:
-                    os.kill(n.proc.pid, signal.SIGCONT)
-                    n.stopped = False
-            except ProcessLookupError:
-                pass
-        for n in self.nodes.values():
-            if n.proc is not None and n.proc.poll() is None:
+        errors: list[str] = []
+        try:
+            for n in self.nodes.values():
                 try:
-                    n.proc.send_signal(signal.SIGTERM)
+                    if n.proc is not None and n.stopped:
+                        os.kill(n.proc.pid, signal.SIGCONT)
+                        n.stopped = False
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for n in self.nodes.values():
-            if n.proc is None:
-                continue
-            try:
-                n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                errors.append(f"node {n.node_id} ignored SIGTERM for {STOP_TIMEOUT_S}s")
-                try:
-                    os.killpg(n.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                n.proc.wait()
-            n.proc = None
-        if self.network is not None:
-            self.network.close()
-        if errors:
-            print("cluster close: " + "; ".join(errors))
+            # Broker-only nodes first, while the controllers can still take their controlled shutdown.
+            broker_only = [n for n in self.nodes.values() if not n.is_controller]
+            rest = [n for n in self.nodes.values() if n.is_controller]
+            for group in (broker_only, rest):
+                for n in group:
+                    if n.proc is not None and n.proc.poll() is None:
+                        try:
+                            n.proc.send_signal(signal.SIGTERM)
+                        except ProcessLookupError:
+                            pass
+                deadline = time.monotonic() + STOP_TIMEOUT_S
+                for n in group:
+                    if n.proc is None:
+                        continue
+                    try:
+                        n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        errors.append(f"node {n.node_id} ignored SIGTERM for {STOP_TIMEOUT_S}s")
+                        try:
+                            os.killpg(n.proc.pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                        n.proc.wait()
+                    n.proc = None
+        finally:
+            for n in self.nodes.values():  # only if the orderly stop above was interrupted
+                if n.proc is not None and n.proc.poll() is None:
+                    try:
+                        os.killpg(n.proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    n.proc.wait()
+            if self.network is not None:
+                self.network.close()
+            if errors:
+                print("cluster close: " + "; ".join(errors))
 
     def __enter__(self) -> "cluster":
         return self
