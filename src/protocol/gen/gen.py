@@ -44,6 +44,8 @@ class SchemaError(Exception):
 
 
 def snake(name):
+    # "KRaft" is one word (KRaftVersionRecord -> kraft_version_record).
+    name = name.replace("KRaft", "Kraft")
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
     return s.lower()
@@ -160,6 +162,8 @@ class Message:
 
     @property
     def cpp(self):
+        if self.kind == "record":
+            return self.api.file_stem
         return f"{self.api.file_stem}_{self.kind}"
 
 
@@ -168,6 +172,20 @@ class Api:
         self.name, self.key, self.valid, self.flexible, self.file_stem = name, key, valid, flexible, file_stem
         self.request = None
         self.response = None
+
+    @property
+    def flexible_min(self):
+        return INT16_MAX if self.flexible.empty() else self.flexible.lo
+
+
+class RecordSchema:
+    """A single message that is not a request/response pair: a metadata log record (keyed by its
+    record type, Kafka's apiKey) or a KRaft control record (keyed by its control record type)."""
+
+    def __init__(self, name, key, is_control, valid, flexible, file_stem):
+        self.name, self.key, self.is_control = name, key, is_control
+        self.valid, self.flexible, self.file_stem = valid, flexible, file_stem
+        self.record = None
 
     @property
     def flexible_min(self):
@@ -217,11 +235,11 @@ def parse_field_line(text, where):
     return f
 
 
-def parse_schema(path):
-    stem = os.path.splitext(os.path.basename(path))[0]
+def read_schema_lines(path):
+    """The non-blank lines of a schema file as (indent level, text, where)."""
     with open(path, encoding="utf-8") as fh:
         raw_lines = fh.readlines()
-    lines = []  # (indent, text, where)
+    lines = []
     for i, raw in enumerate(raw_lines, 1):
         text = raw.split("#", 1)[0].rstrip()
         if not text.strip():
@@ -232,55 +250,114 @@ def parse_schema(path):
         if indent % 2:
             raise SchemaError(f"{path}:{i}: indentation must be a multiple of two spaces")
         lines.append((indent // 2, text.strip(), f"{path}:{i}"))
-    if not lines or not lines[0][1].startswith("api "):
-        raise SchemaError(f"{path}: the first line must be 'api <Name> key=<n> versions=<range> flexible=<range>'")
-    head = lines[0][1].split()
-    attrs = dict(t.split("=", 1) for t in head[2:])
-    try:
-        api = Api(head[1], int(attrs["key"]), Range.parse(attrs["versions"], path),
-                  Range.parse(attrs.get("flexible", "none"), path), stem)
-    except KeyError as e:
-        raise SchemaError(f"{path}: api line misses {e}")
+    return lines
 
-    pos = 1
-    current = None
 
-    def parse_block(depth):
-        nonlocal pos
+class BlockParser:
+    """Parses indented field blocks of a schema file's lines."""
+
+    def __init__(self, lines, pos):
+        self.lines, self.pos = lines, pos
+
+    def block(self, depth):
         fields = []
-        while pos < len(lines):
-            indent, text, where = lines[pos]
+        while self.pos < len(self.lines):
+            indent, text, where = self.lines[self.pos]
             if indent < depth:
                 break
             if indent > depth:
                 raise SchemaError(f"{where}: unexpected indentation")
-            pos += 1
+            self.pos += 1
             f = parse_field_line(text, where)
-            if pos < len(lines) and lines[pos][0] > depth:
-                f.children = parse_block(depth + 1)
+            if self.pos < len(self.lines) and self.lines[self.pos][0] > depth:
+                f.children = self.block(depth + 1)
                 if not f.is_struct:
                     raise SchemaError(f"{where}: only struct types may have nested fields")
             fields.append(f)
         return fields
 
-    while pos < len(lines):
-        indent, text, where = lines[pos]
+
+def parse_head(lines, path, kind, usage):
+    if not lines or not lines[0][1].startswith(kind + " "):
+        raise SchemaError(f"{path}: the first line must be '{usage}'")
+    head = lines[0][1].split()
+    if len(head) < 2:
+        raise SchemaError(f"{path}: the first line must be '{usage}'")
+    try:
+        attrs = dict(t.split("=", 1) for t in head[2:])
+    except ValueError:
+        raise SchemaError(f"{path}: the first line must be '{usage}'")
+    return head[1], attrs
+
+
+def parse_schema(path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    lines = read_schema_lines(path)
+    name, attrs = parse_head(lines, path, "api", "api <Name> key=<n> versions=<range> flexible=<range>")
+    try:
+        api = Api(name, int(attrs["key"]), Range.parse(attrs["versions"], path),
+                  Range.parse(attrs.get("flexible", "none"), path), stem)
+    except KeyError as e:
+        raise SchemaError(f"{path}: api line misses {e}")
+
+    parser = BlockParser(lines, 1)
+    current = None
+    while parser.pos < len(lines):
+        indent, text, where = lines[parser.pos]
         if indent != 0:
             raise SchemaError(f"{where}: expected 'request', 'response' or 'struct <Name>'")
-        pos += 1
+        parser.pos += 1
         if text in ("request", "response"):
             current = Message(api, text)
             setattr(api, text, current)
-            current.fields = parse_block(1)
+            current.fields = parser.block(1)
         elif text.startswith("struct "):
             if current is None:
                 raise SchemaError(f"{where}: 'struct' must follow a request or response section")
-            current.common.append(Struct(text.split()[1], parse_block(1)))
+            current.common.append(Struct(text.split()[1], parser.block(1)))
         else:
             raise SchemaError(f"{where}: expected 'request', 'response' or 'struct <Name>'")
     if api.request is None or api.response is None:
         raise SchemaError(f"{path}: needs both a request and a response section")
     return api
+
+
+def parse_record_schema(path):
+    """A record schema: 'record <Name> type=<n>|control=<n> versions=<range> flexible=<range>',
+    the record's fields indented below it, then any common structs."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    lines = read_schema_lines(path)
+    usage = "record <Name> type=<n>|control=<n> versions=<range> flexible=<range>"
+    name, attrs = parse_head(lines, path, "record", usage)
+    if ("type" in attrs) == ("control" in attrs):
+        raise SchemaError(f"{path}: a record has exactly one of type=<n> (metadata) or control=<n>")
+    if set(attrs) - {"type", "control", "versions", "flexible"}:
+        raise SchemaError(f"{path}: unknown attributes on the record line")
+    try:
+        is_control = "control" in attrs
+        key = int(attrs["control"] if is_control else attrs["type"])
+        rec = RecordSchema(name, key, is_control, Range.parse(attrs["versions"], path),
+                           Range.parse(attrs.get("flexible", "none"), path), stem)
+    except KeyError as e:
+        raise SchemaError(f"{path}: record line misses {e}")
+    except ValueError:
+        raise SchemaError(f"{path}: the record's type must be a number")
+    if rec.valid.empty() or rec.valid.hi is None:
+        raise SchemaError(f"{path}: versions must be a closed range")
+    if snake(name) != stem:
+        raise SchemaError(f"{path}: file name must be {snake(name)}.gs")
+    msg = Message(rec, "record")
+    rec.record = msg
+    parser = BlockParser(lines, 1)
+    msg.fields = parser.block(1)
+    while parser.pos < len(lines):
+        indent, text, where = lines[parser.pos]
+        parser.pos += 1
+        if indent != 0 or not text.startswith("struct "):
+            raise SchemaError(f"{where}: expected 'struct <Name>'")
+        msg.common.append(Struct(text.split()[1], parser.block(1)))
+    collect_structs(msg)  # checks names, tags and types now
+    return rec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -914,6 +991,350 @@ def generate_source(api):
     return e.text()
 
 
+def record_kind(rec):
+    return "control record" if rec.is_control else "metadata record"
+
+
+def generate_record_header(rec):
+    msg = rec.record
+    order, _ = collect_structs(msg)
+    e = Emitter()
+    e("#pragma once")
+    e(f"// Generated by src/protocol/gen/gen.py from src/protocol/metadata_schema/{rec.file_stem}.gs. Do not edit.")
+    flex = "none" if rec.flexible.empty() else rec.flexible.lo
+    if rec.is_control:
+        e(f"// Kafka KRaft control record {rec.name} (control record type {rec.key}), versions "
+          f"{rec.valid.lo}-{rec.valid.hi}, flexible from {flex}.")
+    else:
+        e(f"// Kafka metadata record {rec.name} (record type {rec.key}), versions "
+          f"{rec.valid.lo}-{rec.valid.hi}, flexible from {flex}.")
+    e("#include <cstdint>")
+    e("#include <limits>")
+    e("#include <optional>")
+    e("#include <span>")
+    e("#include <string>")
+    e("#include <vector>")
+    e()
+    e('#include "gregor/base/types.h"')
+    e('#include "gregor/protocol/wire.h"')
+    e()
+    e("namespace gregor::protocol::metadata {")
+    e()
+    e(f"struct {msg.cpp} {{")
+    e.indent()
+    if rec.is_control:
+        e(f"static constexpr int16_t control_type = {rec.key};")
+    else:
+        e(f"static constexpr int16_t api_key = {rec.key};")
+    e(f"static constexpr int16_t min_version = {rec.valid.lo};")
+    e(f"static constexpr int16_t max_version = {rec.valid.hi};")
+    e(f"static constexpr int16_t flexible_min = {rec.flexible_min};")
+    for st in order:
+        e()
+        emit_struct_decl(e, msg, st.cpp, st.fields)
+    e()
+    for f in msg.fields:
+        e(member_decl(f, msg))
+    e("std::vector<tagged_field> unknown_tagged_fields;")
+    e()
+    e("void encode(writer& w, int16_t version) const;")
+    e("// Failures are sticky on r; check r.ok() afterwards.")
+    e("void decode(reader& r, int16_t version);")
+    e("size_t encoded_size(int16_t version) const;")
+    e()
+    e(f"friend bool operator==(const {msg.cpp}& a, const {msg.cpp}& b) {{")
+    conds = [eq_expr(f, "a", "b") for f in msg.fields] + ["a.unknown_tagged_fields == b.unknown_tagged_fields"]
+    e("  return " + " &&\n         ".join(conds) + ";")
+    e("}")
+    e.dedent()
+    e("};")
+    e()
+    e("}  // namespace gregor::protocol::metadata")
+    return e.text()
+
+
+def generate_record_source(rec):
+    msg = rec.record
+    order, _ = collect_structs(msg)
+    e = Emitter()
+    e(f"// Generated by src/protocol/gen/gen.py from src/protocol/metadata_schema/{rec.file_stem}.gs. Do not edit.")
+    e(f'#include "gregor/protocol/metadata/{rec.file_stem}.h"')
+    e()
+    e("#include <string_view>")
+    e("#include <type_traits>")
+    e()
+    e("namespace gregor::protocol::metadata {")
+    e("namespace {")
+    e()
+    for st in order:
+        ref = struct_ref(msg, st.name)
+        e(f"template <class W> void encode_{snake(st.name)}(const {ref}& m, W& w, int16_t version);")
+        e(f"void decode_{snake(st.name)}({ref}& m, reader& r, int16_t version);")
+    e()
+    for st in order:
+        emit_struct_codec(e, msg, struct_ref(msg, st.name), st.fields, snake(st.name), rec.flexible_min)
+    emit_struct_codec(e, msg, msg.cpp, msg.fields, msg.cpp, rec.flexible_min)
+    e("}  // namespace")
+    e()
+    e(f"void {msg.cpp}::encode(writer& w, int16_t version) const {{ encode_{msg.cpp}(*this, w, version); }}")
+    e(f"void {msg.cpp}::decode(reader& r, int16_t version) {{")
+    e("  // Start from defaults so fields the version does not carry read as their defaults.")
+    e(f"  *this = {msg.cpp}{{}};")
+    e(f"  decode_{msg.cpp}(*this, r, version);")
+    e("}")
+    e(f"size_t {msg.cpp}::encoded_size(int16_t version) const {{")
+    e("  size_counter sc;")
+    e(f"  encode_{msg.cpp}(*this, sc, version);")
+    e("  return sc.size();")
+    e("}")
+    e()
+    e("}  // namespace gregor::protocol::metadata")
+    return e.text()
+
+
+def generate_record_table_header(records):
+    meta = sorted([r for r in records if not r.is_control], key=lambda r: r.key)
+    ctrl = sorted([r for r in records if r.is_control], key=lambda r: r.key)
+    e = Emitter()
+    e("#pragma once")
+    e("// Generated by src/protocol/gen/gen.py from src/protocol/metadata_schema/*.gs. Do not edit.")
+    e("// Every metadata record and KRaft control record as one variant each, decoding by type, and")
+    e("// the ApiMessageAndVersion framing of metadata log record values.")
+    e("#include <cstdint>")
+    e("#include <optional>")
+    e("#include <span>")
+    e("#include <variant>")
+    e("#include <vector>")
+    e()
+    for r in meta + ctrl:
+        e(f'#include "gregor/protocol/metadata/{r.file_stem}.h"')
+    e('#include "gregor/protocol/wire.h"')
+    e()
+    e("namespace gregor::protocol::metadata {")
+    e()
+    e("// Every metadata record type, in record type order.")
+    e("using any_record = std::variant<")
+    e("    " + ",\n    ".join(r.record.cpp for r in meta) + ">;")
+    e()
+    e("// Every KRaft control record carrying a message body, in control record type order.")
+    e("using any_control_record = std::variant<")
+    e("    " + ",\n    ".join(r.record.cpp for r in ctrl) + ">;")
+    e()
+    e("// One row per record type: Kafka's name and the versions Kafka 4.3.1 reads and writes.")
+    e("struct record_type_info {")
+    e("  int16_t type;")
+    e("  const char* name;")
+    e("  int16_t min_version;")
+    e("  int16_t max_version;")
+    e("};")
+    e()
+    e("// Metadata record types (Kafka's MetadataRecordType), sorted by type.")
+    e("std::span<const record_type_info> all_record_types();")
+    e("const record_type_info* find_record_type(int16_t api_key);")
+    e("// Control record types with a message body (LeaderChange and later), sorted by type.")
+    e("std::span<const record_type_info> all_control_record_types();")
+    e("const record_type_info* find_control_record_type(int16_t control_type);")
+    e()
+    e("int16_t api_key_of(const any_record& record);")
+    e("int16_t control_type_of(const any_control_record& record);")
+    e()
+    e("// The body of a metadata record (no framing). The version must be in the record's range")
+    e("// (asserted: choosing it is the caller's job).")
+    e("void encode_record(writer& w, const any_record& record, int16_t version);")
+    e("size_t encoded_record_size(const any_record& record, int16_t version);")
+    e("// Decodes the body of a record of the given type and version. An unknown type or a version")
+    e("// outside the type's range fails r; failures are sticky on r (nullopt when r is not ok).")
+    e("std::optional<any_record> decode_record(int16_t api_key, int16_t version, reader& r);")
+    e()
+    e("// Control record values carry no version of their own: the version is agreed (Kafka 4.3.1")
+    e("// writes and reads version 0 of each).")
+    e("void encode_control_record(writer& w, const any_control_record& record, int16_t version);")
+    e("size_t encoded_control_record_size(const any_control_record& record, int16_t version);")
+    e("std::optional<any_control_record> decode_control_record(int16_t control_type, int16_t version, reader& r);")
+    e()
+    e("// A metadata log record value as Kafka frames it (ApiMessageAndVersion through")
+    e("// MetadataRecordSerde): unsigned varint frame version (1), unsigned varint record type,")
+    e("// unsigned varint record version, then the record's body.")
+    e("struct api_message_and_version {")
+    e("  any_record message;")
+    e("  int16_t version = 0;")
+    e()
+    e("  friend bool operator==(const api_message_and_version&, const api_message_and_version&) = default;")
+    e("};")
+    e()
+    e("inline constexpr uint32_t api_message_and_version_frame_version = 1;")
+    e()
+    e("void encode_api_message_and_version(writer& w, const any_record& record, int16_t version);")
+    e("std::vector<uint8_t> encode_api_message_and_version(const any_record& record, int16_t version);")
+    e("size_t api_message_and_version_size(const any_record& record, int16_t version);")
+    e("// Decodes one framed record from r, leaving r after it. Fails r on another frame version, an")
+    e("// unknown record type, a version outside the type's range, or a malformed body.")
+    e("std::optional<api_message_and_version> decode_api_message_and_version(reader& r);")
+    e("// Decodes a whole record value: like the above, and bytes after the record fail it too.")
+    e("// On failure, error (when given) says why.")
+    e("std::optional<api_message_and_version> decode_api_message_and_version(")
+    e("    std::span<const uint8_t> value, std::string* error = nullptr);")
+    e()
+    e("}  // namespace gregor::protocol::metadata")
+    return e.text()
+
+
+def emit_variant_table(e, name, recs):
+    e(f"constexpr record_type_info {name}[] = {{")
+    for r in recs:
+        e(f'    {{{r.key}, "{r.name}", {r.valid.lo}, {r.valid.hi}}},')
+    e("};")
+
+
+def generate_record_table_source(records):
+    meta = sorted([r for r in records if not r.is_control], key=lambda r: r.key)
+    ctrl = sorted([r for r in records if r.is_control], key=lambda r: r.key)
+    e = Emitter()
+    e("// Generated by src/protocol/gen/gen.py from src/protocol/metadata_schema/*.gs. Do not edit.")
+    e('#include "gregor/protocol/metadata/all_records.h"')
+    e()
+    e("#include <algorithm>")
+    e("#include <limits>")
+    e("#include <string>")
+    e()
+    e('#include "gregor/base/assert.h"')
+    e()
+    e("namespace gregor::protocol::metadata {")
+    e("namespace {")
+    emit_variant_table(e, "record_types", meta)
+    emit_variant_table(e, "control_record_types", ctrl)
+    e()
+    e("const record_type_info* find_in(std::span<const record_type_info> table, int16_t type) {")
+    e("  auto it = std::lower_bound(table.begin(), table.end(), type,")
+    e("                             [](const record_type_info& a, int16_t k) { return a.type < k; });")
+    e("  return it != table.end() && it->type == type ? &*it : nullptr;")
+    e("}")
+    e()
+    e("template <class Variant>")
+    e("void encode_any(writer& w, const Variant& record, int16_t version) {")
+    e("  std::visit(")
+    e("      [&](const auto& m) {")
+    e("        using M = std::remove_cvref_t<decltype(m)>;")
+    e("        GREGOR_ASSERT(version >= M::min_version);")
+    e("        GREGOR_ASSERT(version <= M::max_version);")
+    e("        m.encode(w, version);")
+    e("      },")
+    e("      record);")
+    e("}")
+    e()
+    e("template <class Variant>")
+    e("size_t size_any(const Variant& record, int16_t version) {")
+    e("  return std::visit([&](const auto& m) { return m.encoded_size(version); }, record);")
+    e("}")
+    e()
+    e("template <class M, class Variant>")
+    e("std::optional<Variant> decode_as(int16_t version, reader& r) {")
+    e("  if (version < M::min_version || version > M::max_version) {")
+    e('    r.fail("unsupported record version " + std::to_string(version));')
+    e("    return std::nullopt;")
+    e("  }")
+    e("  M m;")
+    e("  m.decode(r, version);")
+    e("  if (!r.ok()) return std::nullopt;")
+    e("  return Variant(std::in_place_type<M>, std::move(m));")
+    e("}")
+    e("}  // namespace")
+    e()
+    e("std::span<const record_type_info> all_record_types() { return record_types; }")
+    e("const record_type_info* find_record_type(int16_t api_key) { return find_in(record_types, api_key); }")
+    e("std::span<const record_type_info> all_control_record_types() { return control_record_types; }")
+    e("const record_type_info* find_control_record_type(int16_t control_type) {")
+    e("  return find_in(control_record_types, control_type);")
+    e("}")
+    e()
+    e("int16_t api_key_of(const any_record& record) {")
+    e("  return std::visit([](const auto& m) { return std::remove_cvref_t<decltype(m)>::api_key; }, record);")
+    e("}")
+    e("int16_t control_type_of(const any_control_record& record) {")
+    e("  return std::visit([](const auto& m) { return std::remove_cvref_t<decltype(m)>::control_type; }, record);")
+    e("}")
+    e()
+    e("void encode_record(writer& w, const any_record& record, int16_t version) { encode_any(w, record, version); }")
+    e("size_t encoded_record_size(const any_record& record, int16_t version) { return size_any(record, version); }")
+    e("void encode_control_record(writer& w, const any_control_record& record, int16_t version) {")
+    e("  encode_any(w, record, version);")
+    e("}")
+    e("size_t encoded_control_record_size(const any_control_record& record, int16_t version) {")
+    e("  return size_any(record, version);")
+    e("}")
+    e()
+    for fn, variant, recs, what in (("decode_record", "any_record", meta, "api_key"),
+                                    ("decode_control_record", "any_control_record", ctrl, "control_type")):
+        e(f"std::optional<{variant}> {fn}(int16_t {what}, int16_t version, reader& r) {{")
+        e("  if (!r.ok()) return std::nullopt;")
+        e(f"  switch ({what}) {{")
+        for r in recs:
+            e(f"    case {r.key}:")
+            e(f"      return decode_as<{r.record.cpp}, {variant}>(version, r);")
+        e("    default:")
+        e(f'      r.fail("unknown {"control " if variant != "any_record" else ""}record type " + std::to_string({what}));')
+        e("      return std::nullopt;")
+        e("  }")
+        e("}")
+        e()
+    e("void encode_api_message_and_version(writer& w, const any_record& record, int16_t version) {")
+    e("  w.write_unsigned_varint(api_message_and_version_frame_version);")
+    e("  w.write_unsigned_varint(static_cast<uint32_t>(api_key_of(record)));")
+    e("  w.write_unsigned_varint(static_cast<uint32_t>(version));")
+    e("  encode_record(w, record, version);")
+    e("}")
+    e()
+    e("std::vector<uint8_t> encode_api_message_and_version(const any_record& record, int16_t version) {")
+    e("  std::vector<uint8_t> out;")
+    e("  out.reserve(api_message_and_version_size(record, version));")
+    e("  writer w(out);")
+    e("  encode_api_message_and_version(w, record, version);")
+    e("  return out;")
+    e("}")
+    e()
+    e("size_t api_message_and_version_size(const any_record& record, int16_t version) {")
+    e("  size_counter sc;")
+    e("  sc.write_unsigned_varint(api_message_and_version_frame_version);")
+    e("  sc.write_unsigned_varint(static_cast<uint32_t>(api_key_of(record)));")
+    e("  sc.write_unsigned_varint(static_cast<uint32_t>(version));")
+    e("  return sc.size() + encoded_record_size(record, version);")
+    e("}")
+    e()
+    e("std::optional<api_message_and_version> decode_api_message_and_version(reader& r) {")
+    e("  uint32_t frame_version = r.read_unsigned_varint();")
+    e("  uint32_t type = r.read_unsigned_varint();")
+    e("  uint32_t version = r.read_unsigned_varint();")
+    e("  if (!r.ok()) return std::nullopt;")
+    e("  if (frame_version != api_message_and_version_frame_version) {")
+    e('    r.fail("unsupported metadata record frame version " + std::to_string(frame_version));')
+    e("    return std::nullopt;")
+    e("  }")
+    e("  if (type > static_cast<uint32_t>(std::numeric_limits<int16_t>::max()) ||")
+    e("      version > static_cast<uint32_t>(std::numeric_limits<int16_t>::max())) {")
+    e('    r.fail("metadata record type or version out of range");')
+    e("    return std::nullopt;")
+    e("  }")
+    e("  auto record = decode_record(static_cast<int16_t>(type), static_cast<int16_t>(version), r);")
+    e("  if (!record) return std::nullopt;")
+    e("  return api_message_and_version{std::move(*record), static_cast<int16_t>(version)};")
+    e("}")
+    e()
+    e("std::optional<api_message_and_version> decode_api_message_and_version(std::span<const uint8_t> value,")
+    e("                                                                      std::string* error) {")
+    e("  reader r(value);")
+    e("  auto out = decode_api_message_and_version(r);")
+    e("  if (out && r.remaining() != 0) {")
+    e('    r.fail(std::to_string(r.remaining()) + " bytes after the metadata record");')
+    e("    out.reset();")
+    e("  }")
+    e("  if (!out && error) *error = r.error();")
+    e("  return out;")
+    e("}")
+    e()
+    e("}  // namespace gregor::protocol::metadata")
+    return e.text()
+
+
 def generate_api_table(apis):
     e = Emitter()
     e("// Generated by src/protocol/gen/gen.py. Do not edit.")
@@ -1009,7 +1430,7 @@ def emit_fill(e, msg, ref, fields, fn):
     e("}")
 
 
-def generate_tests(apis):
+def generate_tests(apis, records=()):
     e = Emitter()
     e("// Generated by src/protocol/gen/gen.py. Do not edit.")
     e("// Proves that every generated message round-trips at every version: encode then decode gives")
@@ -1018,6 +1439,8 @@ def generate_tests(apis):
     e()
     for api in apis:
         e(f'#include "gregor/protocol/messages/{api.file_stem}.h"')
+    if records:
+        e('#include "gregor/protocol/metadata/all_records.h"')
     e()
     e("namespace gregor::protocol {")
     e("namespace {")
@@ -1075,8 +1498,73 @@ def generate_tests(apis):
             e("  }")
             e("}")
             e()
+    if records:
+        emit_record_tests(e, records)
     e("}  // namespace gregor::protocol")
     return e.text()
+
+
+def emit_record_tests(e, records):
+    """Round trips of every record at every version, bare and through its framing."""
+    e("namespace metadata {")
+    e("namespace {")
+    for rec in records:
+        msg = rec.record
+        order, _ = collect_structs(msg)
+        for st in order:
+            e(f"void fill_{msg.cpp}_{st.cpp}({struct_ref(msg, st.name)}& m, int16_t version, int seed);")
+        for st in order:
+            emit_fill(e, msg, struct_ref(msg, st.name), st.fields, f"fill_{msg.cpp}_{st.cpp}")
+        emit_fill(e, msg, msg.cpp, msg.fields, f"fill_{msg.cpp}")
+        e()
+    e("}  // namespace")
+    e()
+    for rec in records:
+        c = rec.record.cpp
+        e(f"TEST(generated_round_trip, {c}_round_trips_at_every_version) {{")
+        e(f"  for (int16_t v = {c}::min_version; v <= {c}::max_version; ++v) {{")
+        e(f"    {c} empty;")
+        e(f"    check_round_trip(empty, v, false);")
+        e(f"    {c} full;")
+        e(f"    fill_{c}(full, v, 11);")
+        e(f"    check_round_trip(full, v, true);")
+        e("  }")
+        e("}")
+        e()
+        if rec.is_control:
+            e(f"TEST(generated_round_trip, {c}_round_trips_as_a_control_record_at_every_version) {{")
+            e(f"  for (int16_t v = {c}::min_version; v <= {c}::max_version; ++v) {{")
+            e(f"    {c} full;")
+            e(f"    fill_{c}(full, v, 11);")
+            e("    std::vector<uint8_t> buf;")
+            e("    writer w(buf);")
+            e("    encode_control_record(w, full, v);")
+            e("    EXPECT_EQ(buf.size(), encoded_control_record_size(full, v));")
+            e("    reader r(buf);")
+            e(f"    auto back = decode_control_record({c}::control_type, v, r);")
+            e("    ASSERT_TRUE(back.has_value()) << r.error();")
+            e(f"    EXPECT_EQ(control_type_of(*back), {c}::control_type);")
+            e(f"    EXPECT_TRUE(std::get<{c}>(*back) == full) << \"version \" << v;")
+            e("  }")
+            e("}")
+        else:
+            e(f"TEST(generated_round_trip, {c}_round_trips_framed_at_every_version) {{")
+            e(f"  for (int16_t v = {c}::min_version; v <= {c}::max_version; ++v) {{")
+            e(f"    {c} full;")
+            e(f"    fill_{c}(full, v, 11);")
+            e("    auto bytes = encode_api_message_and_version(full, v);")
+            e("    EXPECT_EQ(bytes.size(), api_message_and_version_size(full, v));")
+            e("    std::string error;")
+            e("    auto back = decode_api_message_and_version(bytes, &error);")
+            e("    ASSERT_TRUE(back.has_value()) << error;")
+            e("    EXPECT_EQ(back->version, v);")
+            e(f"    EXPECT_EQ(api_key_of(back->message), {c}::api_key);")
+            e(f"    EXPECT_TRUE(std::get<{c}>(back->message) == full) << \"version \" << v;")
+            e("  }")
+            e("}")
+        e()
+    e("}  // namespace metadata")
+
 
 
 def write_if_changed(path, text):
@@ -1089,12 +1577,16 @@ def write_if_changed(path, text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--schema-dir", required=True)
+    ap.add_argument("--record-schema-dir", help="metadata and control record schemas (record kind)")
     ap.add_argument("--include-out")
     ap.add_argument("--src-out")
     ap.add_argument("--tests-out")
     ap.add_argument("--list", action="store_true", help="print the schema stems and exit")
     args = ap.parse_args()
     files = sorted(f for f in os.listdir(args.schema_dir) if f.endswith(".gs"))
+    record_files = []
+    if args.record_schema_dir:
+        record_files = sorted(f for f in os.listdir(args.record_schema_dir) if f.endswith(".gs"))
     if args.list:
         print(";".join(os.path.splitext(f)[0] for f in files))
         return 0
@@ -1105,14 +1597,29 @@ def main():
             if a.key in keys:
                 raise SchemaError(f"api key {a.key} used by {keys[a.key]} and {a.name}")
             keys[a.key] = a.name
+        records = [parse_record_schema(os.path.join(args.record_schema_dir, f)) for f in record_files]
+        record_keys = {}
+        for r in records:
+            k = (r.is_control, r.key)
+            if k in record_keys:
+                raise SchemaError(f"{record_kind(r)} type {r.key} used by {record_keys[k]} and {r.name}")
+            record_keys[k] = r.name
         if args.include_out and args.src_out:
             for a in apis:
                 write_if_changed(os.path.join(args.include_out, "gregor/protocol/messages", a.file_stem + ".h"),
                                  generate_header(a))
                 write_if_changed(os.path.join(args.src_out, a.file_stem + ".cc"), generate_source(a))
             write_if_changed(os.path.join(args.src_out, "api_table.cc"), generate_api_table(apis))
+            if args.record_schema_dir:
+                meta_inc = os.path.join(args.include_out, "gregor/protocol/metadata")
+                meta_src = os.path.join(args.src_out, "metadata")
+                for r in records:
+                    write_if_changed(os.path.join(meta_inc, r.file_stem + ".h"), generate_record_header(r))
+                    write_if_changed(os.path.join(meta_src, r.file_stem + ".cc"), generate_record_source(r))
+                write_if_changed(os.path.join(meta_inc, "all_records.h"), generate_record_table_header(records))
+                write_if_changed(os.path.join(meta_src, "all_records.cc"), generate_record_table_source(records))
         if args.tests_out:
-            write_if_changed(args.tests_out, generate_tests(apis))
+            write_if_changed(args.tests_out, generate_tests(apis, records))
     except SchemaError as err:
         print(f"gen.py: error: {err}", file=sys.stderr)
         return 1
