@@ -1,0 +1,563 @@
+// The simulated cluster behind raft_tests and raft_sim: see sim.h.
+#include "sim.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace gregor::raft::sim {
+
+namespace {
+
+constexpr int64_t step_ms = 5;
+constexpr int64_t disk_latency_ms_max = 15;
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+// Data payloads start with their 8-byte proposal id; a leader change is named by its epoch.
+uint64_t payload_id(const entry& e) {
+  if (e.kind == entry_kind::leader_change) {
+    return (1ULL << 62) | (uint64_t(uint32_t(e.epoch.value())) << 20) |
+           uint64_t(uint32_t(e.leader_change.leader.value()));
+  }
+  uint64_t id = 0;
+  if (e.payload.size() >= 8) std::memcpy(&id, e.payload.data(), 8);
+  return id;
+}
+
+uint64_t identity(const entry& e) {
+  return mix(payload_id(e) ^ mix(uint64_t(uint32_t(e.epoch.value())) << 32 |
+                                 uint64_t(uint32_t(e.record_count))));
+}
+
+offset disk_log_end(const persisted_state& d) {
+  if (!d.log.empty()) return d.log.back().end();
+  return d.snapshot ? d.snapshot->end_offset : offset{0};
+}
+
+}  // namespace
+
+// One simulated machine: its durable disk, its volatile outputs, its state machine.
+struct cluster::node_state {
+  node_id id;
+  bool voter = false;
+  bool up = true;
+  std::unique_ptr<replica> core;
+  persisted_state disk;            // durable
+  std::deque<output> pending;      // taken from the core, not yet durable
+  int64_t next_sync_ms = 0;
+  // State machine: every applied entry, in order; a snapshot is exactly this list.
+  struct applied_entry {
+    int64_t base;
+    uint64_t ident;
+    uint64_t id;
+  };
+  std::vector<applied_entry> applied;
+  std::set<uint64_t> applied_ids;
+  offset applied_end{0};
+  leader_epoch applied_last_epoch{0};
+  offset snapshot_end{0};
+  // Checker state for this incarnation.
+  offset hw_seen{0};
+  offset committed_recorded{0};
+};
+
+cluster::cluster(uint64_t seed, options opts) : _rng(mix(seed + 0x1234567)), _opts(opts) {
+  for (int i = 1; i <= _opts.voters; ++i) _voters.push_back(node_id{i});
+  int total = _opts.voters + _opts.observers;
+  for (int i = 1; i <= total; ++i) {
+    auto n = std::make_unique<node_state>();
+    n->id = node_id{i};
+    n->voter = i <= _opts.voters;
+    _nodes.push_back(std::move(n));
+  }
+  if (_opts.faults) {
+    _loss = double(random() % 11) / 100.0;        // 0..10 %
+    _duplication = double(random() % 6) / 100.0;  // 0..5 %
+    _delay_max_ms = 1 + int64_t(random() % 50);
+  }
+  for (auto& n : _nodes) {
+    n->core = std::make_unique<replica>(make_config(n->id), persisted_state{}, _now_ms);
+    drain(*n);
+  }
+}
+
+cluster::~cluster() = default;
+
+config cluster::make_config(node_id id) const {
+  config c;
+  c.self = id;
+  c.voters = _voters;
+  c.fetch_bytes_max = 1500;  // small, so fetches hit their bounds
+  c.fetch_entries_max = 8;
+  c.snapshot_chunk_bytes_max = 200;  // snapshots come in several chunks
+  c.uncommitted_entries_max = 64;
+  c.seed = mix(_rng ^ uint64_t(id.value()));
+  return c;
+}
+
+uint64_t cluster::random() {
+  _rng = mix(_rng + 0x9e3779b97f4a7c15ULL);
+  return _rng;
+}
+
+bool cluster::chance(double p) { return double(random() % 1000000) < p * 1000000.0; }
+
+cluster::node_state& cluster::state(node_id id) { return *_nodes[size_t(id.value() - 1)]; }
+
+replica* cluster::node(node_id id) { return state(id).core.get(); }
+
+void cluster::fail(const std::string& what) {
+  if (!_outcome.ok) return;
+  _outcome.ok = false;
+  _outcome.failure = fmt::format("t={}ms: {}", _now_ms, what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node plumbing: take outputs, make them durable later, then send and apply.
+
+void cluster::drain(node_state& n) {
+  output out = n.core->take_output();
+  if (out.empty()) return;
+  n.pending.push_back(std::move(out));
+}
+
+void cluster::sync(node_state& n) {
+  uint64_t last = 0;
+  std::vector<output> done;
+  while (!n.pending.empty()) {
+    output out = std::move(n.pending.front());
+    n.pending.pop_front();
+    if (out.quorum) n.disk.quorum = *out.quorum;
+    for (auto& op : out.log_ops) {
+      if (auto* t = std::get_if<truncate_log>(&op)) {
+        while (!n.disk.log.empty() && n.disk.log.back().base >= t->end) n.disk.log.pop_back();
+        if (disk_log_end(n.disk) != t->end && disk_log_end(n.disk) > t->end)
+          fail(fmt::format("node {} truncation to {} splits an entry", n.id, t->end));
+      } else if (auto* a = std::get_if<append_log>(&op)) {
+        for (auto& e : a->entries) {
+          if (e.base != disk_log_end(n.disk)) {
+            fail(fmt::format("node {} appends {} at disk log end {}", n.id, e.base,
+                             disk_log_end(n.disk)));
+            return;
+          }
+          n.disk.log.push_back(e);
+        }
+      } else if (auto* s = std::get_if<install_snapshot>(&op)) {
+        n.disk.snapshot = s->id;
+        n.disk.snapshot_bytes = s->data;
+        n.disk.log.clear();
+      } else if (auto* d = std::get_if<delete_log_prefix>(&op)) {
+        while (!n.disk.log.empty() && n.disk.log.front().end() <= d->log_start)
+          n.disk.log.erase(n.disk.log.begin());
+      }
+    }
+    last = out.sequence;
+    done.push_back(std::move(out));
+  }
+  if (last == 0) return;
+  n.core->persisted(last);
+  for (auto& out : done) {
+    for (auto& m : out.messages) send(n.id, m);
+    if (out.snapshot_to_load) {
+      // Load: the state machine becomes exactly the snapshot's contents.
+      const bytes& b = *out.snapshot_to_load->data;
+      n.applied.clear();
+      n.applied_ids.clear();
+      for (size_t i = 0; i + 24 <= b.size(); i += 24) {
+        int64_t base;
+        uint64_t ident, id;
+        std::memcpy(&base, b.data() + i, 8);
+        std::memcpy(&ident, b.data() + i + 8, 8);
+        std::memcpy(&id, b.data() + i + 16, 8);
+        n.applied_ids.insert(id);
+        auto it = _committed.find(base);
+        if (it != _committed.end() && it->second != ident)
+          fail(fmt::format("node {} loaded a snapshot disagreeing at offset {}", n.id, base));
+        n.applied.push_back({base, ident, id});
+      }
+      n.applied_end = out.snapshot_to_load->id.end_offset;
+      n.applied_last_epoch = out.snapshot_to_load->id.epoch;
+      n.snapshot_end = n.applied_end;
+      ++_outcome.counters.snapshots;
+    }
+    for (auto& e : out.committed) apply(n, e);
+  }
+  drain(n);
+  maybe_snapshot(n);
+}
+
+void cluster::apply(node_state& n, const entry& e) {
+  if (e.base != n.applied_end) {
+    fail(fmt::format("node {} applies offset {} but expected {}", n.id, e.base, n.applied_end));
+    return;
+  }
+  uint64_t ident = identity(e);
+  auto [it, fresh] = _committed.emplace(e.base.value(), ident);
+  if (!fresh && it->second != ident)
+    fail(fmt::format("state machine safety: node {} applies a different entry at {}", n.id, e.base));
+  n.applied.push_back({e.base.value(), ident, payload_id(e)});
+  n.applied_ids.insert(payload_id(e));
+  n.applied_end = e.end();
+  n.applied_last_epoch = e.epoch;
+}
+
+void cluster::maybe_snapshot(node_state& n) {
+  if (!n.up || n.applied_end - n.snapshot_end < 12 || !chance(0.3)) return;
+  bytes b(n.applied.size() * 24);
+  for (size_t i = 0; i < n.applied.size(); ++i) {
+    std::memcpy(b.data() + i * 24, &n.applied[i].base, 8);
+    std::memcpy(b.data() + i * 24 + 8, &n.applied[i].ident, 8);
+    std::memcpy(b.data() + i * 24 + 16, &n.applied[i].id, 8);
+  }
+  auto data = std::make_shared<const bytes>(std::move(b));
+  // The state machine writes its snapshot durably, then tells the core.
+  n.disk.snapshot = snapshot_id{n.applied_end, n.applied_last_epoch};
+  n.disk.snapshot_bytes = data;
+  n.snapshot_end = n.applied_end;
+  n.core->snapshot_taken(n.applied_end, n.applied_last_epoch, data);
+  drain(n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network
+
+void cluster::send(node_id from, const outbound_message& m) {
+  ++_outcome.counters.messages;
+  if (_blocked.contains({from.value(), m.to.value()})) return;
+  if (chance(_loss)) return;
+  int copies = chance(_duplication) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    int64_t delay = 1 + int64_t(random() % uint64_t(_delay_max_ms));
+    _network.push(in_flight{_now_ms + delay, _network_seq++, from, m.to, m.body});
+  }
+}
+
+void cluster::deliver_due() {
+  while (!_network.empty() && _network.top().deliver_ms <= _now_ms) {
+    in_flight f = _network.top();
+    _network.pop();
+    if (f.to.value() < 1 || f.to.value() > int32_t(_nodes.size())) continue;
+    node_state& n = state(f.to);
+    if (!n.up || _blocked.contains({f.from.value(), f.to.value()})) continue;
+    n.core->step(f.from, f.body);
+    drain(n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+void cluster::record_committed(node_state& n) {
+  offset hw = n.core->high_watermark();
+  if (hw < n.hw_seen) fail(fmt::format("node {} high watermark went back {} -> {}", n.id, n.hw_seen, hw));
+  n.hw_seen = hw;
+  if (hw > n.core->log_end_offset())
+    fail(fmt::format("node {} high watermark {} past its log end", n.id, hw));
+  const auto& log = n.core->log();
+  offset from = std::max(n.committed_recorded, n.core->log_start_offset());
+  auto it = std::lower_bound(log.begin(), log.end(), from,
+                             [](const entry& e, offset o) { return e.base < o; });
+  for (; it != log.end() && it->end() <= hw; ++it) {
+    uint64_t ident = identity(*it);
+    auto [c, fresh] = _committed.emplace(it->base.value(), ident);
+    if (!fresh && c->second != ident)
+      fail(fmt::format("node {} commits a different entry at {} than another node", n.id, it->base));
+  }
+  n.committed_recorded = std::max(n.committed_recorded, hw);
+}
+
+void cluster::check() {
+  for (auto& n : _nodes) {
+    if (!n->up) continue;
+    replica& r = *n->core;
+    record_committed(*n);
+    if (r.current_role() != role::leader) continue;
+    int32_t epoch = r.epoch().value();
+    auto [it, fresh] = _epoch_leaders.emplace(epoch, n->id.value());
+    if (!fresh && it->second != n->id.value()) {
+      fail(fmt::format("election safety: epoch {} has leaders {} and {}", epoch, it->second, n->id));
+      continue;
+    }
+    if (!fresh) continue;
+    ++_outcome.counters.elections;
+    // Leader completeness: a new leader holds every entry committed so far.
+    const auto& log = r.log();
+    for (auto c = _committed.lower_bound(r.log_start_offset().value()); c != _committed.end(); ++c) {
+      auto e = std::lower_bound(log.begin(), log.end(), offset{c->first},
+                                [](const entry& x, offset o) { return x.base < o; });
+      if (e == log.end() || e->base.value() != c->first || identity(*e) != c->second) {
+        fail(fmt::format("leader completeness: leader {} of epoch {} lacks committed offset {}",
+                         n->id, epoch, c->first));
+        break;
+      }
+    }
+  }
+}
+
+// Log matching: two logs holding an entry with the same base offset and epoch are identical up to
+// and including it.
+void cluster::check_logs() {
+  for (size_t a = 0; a < _nodes.size(); ++a) {
+    if (!_nodes[a]->up) continue;
+    const auto& la = _nodes[a]->core->log();
+    std::unordered_map<int64_t, const entry*> by_base;
+    for (auto& e : la) by_base.emplace(e.base.value(), &e);
+    for (size_t b = a + 1; b < _nodes.size(); ++b) {
+      if (!_nodes[b]->up) continue;
+      const auto& lb = _nodes[b]->core->log();
+      bool matched = false;
+      for (auto it = lb.rbegin(); it != lb.rend(); ++it) {
+        auto f = by_base.find(it->base.value());
+        if (!matched) {
+          if (f != by_base.end() && f->second->epoch == it->epoch) matched = true;
+          else continue;
+        }
+        if (f == by_base.end()) break;  // below a's log start
+        if (identity(*f->second) != identity(*it)) {
+          fail(fmt::format("log matching: nodes {} and {} differ at {} below a common entry",
+                           _nodes[a]->id, _nodes[b]->id, it->base));
+          return;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving
+
+void cluster::advance(int64_t ms) {
+  int64_t until = _now_ms + ms;
+  while (_now_ms < until && _outcome.ok) {
+    _now_ms += step_ms;
+    ++_steps;
+    deliver_due();
+    for (auto& n : _nodes) {
+      if (!n->up) continue;
+      n->core->tick(_now_ms);
+      drain(*n);
+      if (_now_ms >= n->next_sync_ms && !n->pending.empty()) {
+        sync(*n);
+        n->next_sync_ms = _now_ms + int64_t(random() % disk_latency_ms_max);
+      }
+    }
+    check();
+    if (_steps % 40 == 0) check_logs();
+  }
+}
+
+bool cluster::run_until(const std::function<bool()>& done, int64_t ms_max) {
+  int64_t until = _now_ms + ms_max;
+  while (_now_ms < until && _outcome.ok) {
+    if (done()) return true;
+    advance(step_ms);
+  }
+  return _outcome.ok && done();
+}
+
+std::optional<node_id> cluster::leader() const {
+  std::optional<node_id> best;
+  leader_epoch best_epoch{-1};
+  for (auto& n : _nodes) {
+    if (n->up && n->core->current_role() == role::leader && n->core->epoch() > best_epoch) {
+      best = n->id;
+      best_epoch = n->core->epoch();
+    }
+  }
+  return best;
+}
+
+void cluster::isolate(node_id id) {
+  for (auto& n : _nodes) {
+    if (n->id == id) continue;
+    _blocked.insert({id.value(), n->id.value()});
+    _blocked.insert({n->id.value(), id.value()});
+  }
+}
+
+void cluster::block(node_id from, node_id to) { _blocked.insert({from.value(), to.value()}); }
+
+void cluster::heal() { _blocked.clear(); }
+
+void cluster::crash(node_id id) {
+  node_state& n = state(id);
+  if (!n.up) return;
+  ++_outcome.counters.crashes;
+  n.up = false;
+  n.core.reset();
+  n.pending.clear();  // never made durable: lost
+}
+
+void cluster::restart(node_id id) {
+  node_state& n = state(id);
+  if (n.up) return;
+  n.up = true;
+  n.applied.clear();
+  n.applied_ids.clear();
+  n.applied_end = offset{0};
+  n.applied_last_epoch = leader_epoch{0};
+  n.snapshot_end = offset{0};
+  n.next_sync_ms = _now_ms;
+  persisted_state restored = n.disk;
+  if (restored.snapshot) {
+    // The state machine may have written a snapshot the log prefix deletion did not follow yet.
+    auto& log = restored.log;
+    while (!log.empty() && log.front().end() <= restored.snapshot->end_offset) log.erase(log.begin());
+  }
+  n.core = std::make_unique<replica>(make_config(id), std::move(restored), _now_ms);
+  n.hw_seen = n.core->high_watermark();
+  n.committed_recorded = n.core->log_start_offset();
+  drain(n);
+}
+
+bool cluster::propose_marker(uint64_t id) {
+  auto l = leader();
+  if (!l) return false;
+  bytes payload(8);
+  std::memcpy(payload.data(), &id, 8);
+  auto r = node(*l)->propose({proposal{std::move(payload), 1}});
+  drain(state(*l));
+  return r.has_value();
+}
+
+bool cluster::applied_everywhere(uint64_t id) const {
+  for (auto& n : _nodes) {
+    if (n->up && !n->applied_ids.contains(id)) return false;
+  }
+  return true;
+}
+
+void cluster::maybe_propose() {
+  if (!chance(0.1)) return;
+  auto l = leader();
+  if (!l) return;
+  std::vector<proposal> batches;
+  int n = 1 + int(random() % 3);
+  for (int i = 0; i < n; ++i) {
+    uint64_t id = _next_id++;
+    bytes payload(8 + random() % 200);
+    std::memcpy(payload.data(), &id, 8);
+    batches.push_back(proposal{std::move(payload), 1 + int32_t(random() % 3)});
+  }
+  (void)node(*l)->propose(std::move(batches));
+  drain(state(*l));
+}
+
+void cluster::nemesis() {
+  // Crashes and restarts.
+  for (auto& n : _nodes) {
+    if (n->up && chance(0.0015)) crash(n->id);
+    else if (!n->up && chance(0.01)) restart(n->id);
+  }
+  // Network weather: every so often, a new partition.
+  if (chance(0.004)) {
+    heal();
+    switch (random() % 4) {
+      case 0: break;  // whole again
+      case 1: isolate(node_id{1 + int32_t(random() % _nodes.size())}); break;
+      case 2: {  // one-way cuts
+        int cuts = 1 + int(random() % 4);
+        for (int i = 0; i < cuts; ++i) {
+          block(node_id{1 + int32_t(random() % _nodes.size())},
+                node_id{1 + int32_t(random() % _nodes.size())});
+        }
+        break;
+      }
+      case 3: {  // two sides
+        std::vector<bool> side(_nodes.size());
+        for (auto&& s : side) s = random() % 2;
+        for (size_t a = 0; a < _nodes.size(); ++a)
+          for (size_t b = 0; b < _nodes.size(); ++b)
+            if (side[a] != side[b]) block(node_id{int32_t(a + 1)}, node_id{int32_t(b + 1)});
+        break;
+      }
+    }
+  }
+  // A leader that shuts down gracefully now and then.
+  if (chance(0.0005)) {
+    if (auto l = leader()) {
+      node(*l)->resign();
+      drain(state(*l));
+    }
+  }
+}
+
+outcome cluster::run() {
+  while (_now_ms < _opts.fault_ms && _outcome.ok) {
+    if (_opts.faults) nemesis();
+    maybe_propose();
+    advance(step_ms);
+  }
+  if (!_outcome.ok) return _outcome;
+  // The faults stop: whole network, no loss, every node up.
+  int64_t healed_ms = _now_ms;
+  heal();
+  _loss = 0;
+  _duplication = 0;
+  for (auto& n : _nodes) restart(n->id);
+  uint64_t marker = (1ULL << 61) | _next_id++;
+  leader_epoch proposed_in{-1};
+  bool done = run_until(
+      [&] {
+        if (applied_everywhere(marker)) return true;
+        auto l = leader();
+        if (l && node(*l)->epoch() != proposed_in) {
+          // Propose once per leader: a new leader may have lost an uncommitted marker.
+          if (propose_marker(marker)) proposed_in = node(*l)->epoch();
+        }
+        return false;
+      },
+      _opts.liveness_ms_max);
+  if (_outcome.ok && !done) {
+    std::string roles;
+    for (auto& n : _nodes) {
+      roles += fmt::format(" n{}:{}@{} hw={} end={}", n->id, to_string(n->core->current_role()),
+                           n->core->epoch(), n->core->high_watermark(), n->core->log_end_offset());
+    }
+    fail(fmt::format("liveness: no new commit applied everywhere {} ms after the faults stopped;{}",
+                     _opts.liveness_ms_max, roles));
+  }
+  _outcome.counters.liveness_ms = _now_ms - healed_ms;
+  if (_outcome.ok) check_logs();
+  // Committed entries survive: every voter's log or snapshot covers all of them.
+  for (auto& n : _nodes) {
+    if (!_outcome.ok || !n->voter) break;
+    for (auto& [base, ident] : _committed) {
+      if (base < n->core->log_start_offset().value()) continue;
+      const auto& log = n->core->log();
+      auto e = std::lower_bound(log.begin(), log.end(), offset{base},
+                                [](const entry& x, offset o) { return x.base < o; });
+      if (e != log.end() && e->base.value() == base && identity(*e) != ident) {
+        fail(fmt::format("node {} holds a different entry at committed offset {}", n->id, base));
+      }
+    }
+  }
+  _outcome.counters.committed = int64_t(_committed.size());
+  return _outcome;
+}
+
+options options_for_seed(uint64_t seed) {
+  options o;
+  o.voters = seed % 2 ? 5 : 3;
+  o.observers = int(seed % 3);
+  return o;
+}
+
+outcome run_seed(uint64_t seed) {
+  cluster c(seed, options_for_seed(seed));
+  outcome o = c.run();
+  if (!o.ok) o.failure = fmt::format("seed={} {}", seed, o.failure);
+  return o;
+}
+
+}  // namespace gregor::raft::sim
