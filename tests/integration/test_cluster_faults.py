@@ -254,3 +254,25 @@ def test_node_cut_off_from_the_others_loses_leadership_is_fenced_and_rejoins_aft
     back_s = time.monotonic() - t1
     print(f"  brokers report quorum leader {new.leader_id} (epoch {new.leader_epoch}) after "
           f"{leader_s:.2f}s; fenced after {fenced_s:.2f}s; rejoined and in sync {back_s:.2f}s after heal")
+
+
+@pytest.mark.timeout(900)
+def test_rolling_sigterm_restart_keeps_a_leader_and_every_topic(cluster):
+    topic = _create_spread_topic(cluster, "roll")
+    print(f"\n[{cluster.impl_name}] rolling SIGTERM restart")
+    for n in list(cluster.nodes.values()):
+        t0 = time.monotonic()
+        code = cluster.terminate_node(n.node_id, timeout_s=60)
+        stop_s = time.monotonic() - t0
+        assert code != -9, f"node {n.node_id} needed SIGKILL after SIGTERM"
+        q = cluster.leader(exclude={n.node_id})
+        assert q.leader_id != n.node_id
+        for b in _other_brokers(cluster, n.node_id):
+            t = ch.metadata(b.bootstrap, [topic]).topics[topic]
+            assert t.error_code == 0 and all(p.leader >= 0 and p.leader != n.node_id for p in t.partitions), t
+        t1 = time.monotonic()
+        cluster.start_node(n.node_id)
+        _wait_back_in_sync(cluster, n.node_id, topic, f"node {n.node_id} back in every ISR")
+        cluster.wait_serving()
+        print(f"  node {n.node_id}: stopped (exit {code}) in {stop_s:.2f}s, back and in sync "
+              f"{time.monotonic() - t1:.2f}s after start")
