@@ -3,7 +3,7 @@
 api OffsetForLeaderEpoch key=23 versions=2-4 flexible=4+
 
 request
-  ReplicaId int32 v3+ default=-2
+  ReplicaId int32 v3+ default=-2 ignorable
   Topics []OffsetForLeaderTopic
     Topic string
     Partitions []OffsetForLeaderPartition
