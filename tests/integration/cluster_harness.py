@@ -53,7 +53,7 @@ HTTP_PORT = 9644
 
 START_TIMEOUT_S = 180.0  # a cold JVM cluster on two shared cores is slow
 STOP_TIMEOUT_S = 30.0
-SERVE_TIMEOUT_S = 180.0
+SERVE_TIMEOUT_S = float(os.environ.get("GREGOR_CLUSTER_SERVE_TIMEOUT_S", "180"))
 
 METADATA_TOPIC = "__cluster_metadata"
 

@@ -244,6 +244,18 @@ def test_node_cut_off_from_the_others_loses_leadership_is_fenced_and_rejoins_aft
         assert new.leader_epoch > q.leader_epoch
     _wait_fenced(cluster, victim, topic, isr_before, f"cut-off node {victim} fenced, partitions moved")
     fenced_s = time.monotonic() - t0
+    if direct and which == "active_controller":
+        # The cut-off leader itself gives up: its controller listener stops claiming leadership.
+        victim_controller = f"{cluster.nodes[victim].host}:{cluster.nodes[victim].controller_port}"
+
+        def resigned():
+            try:
+                mine = ch.describe_quorum(victim_controller, timeout_s=5.0)
+            except (OSError, ValueError):
+                return False
+            return mine.error_code != 0 or mine.leader_id != victim
+        ch.wait_for(resigned, 120, f"cut-off node {victim} no longer claiming quorum leadership")
+        print(f"  node {victim} stopped claiming leadership {time.monotonic() - t0:.2f}s after the cut")
     # The client path from this namespace is untouched: the cut-off node still answers.
     assert ch.metadata(cluster.nodes[victim].bootstrap, topics=[]) is not None
 
