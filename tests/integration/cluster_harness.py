@@ -139,12 +139,14 @@ class netns_network:
 
     @staticmethod
     def _free_index() -> int:
+        remove_stale_networks()
         existing = _run("ip", "-o", "link", "show", check=False).stdout
         names = set(_run("ip", "netns", "list", check=False).stdout.split())
         start = os.getpid() % 200
         for k in range(200):
             index = (start + k) % 200 + 20
-            if f"gcbr{index}:" not in existing and f"gc{index}n1" not in names:
+            if f"gcbr{index}:" not in existing and f"gc{index}n1" not in names \
+                    and not (OWNERS_DIR / str(index)).exists():
                 return index
         raise RuntimeError("no free 10.213.K.0/24 index for the cluster bridge")
 
@@ -163,6 +165,9 @@ class netns_network:
 
     def setup(self, node_ids: list[int]) -> None:
         assert all(0 < i < 254 for i in node_ids), node_ids
+        OWNERS_DIR.mkdir(parents=True, exist_ok=True)
+        (OWNERS_DIR / str(self.index)).write_text(f"{os.getpid()}\n")
+        self._owned = True
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         self._bridge_created = True
         _run("ip", "addr", "add", f"{self.prefix}.254/24", "dev", self.bridge)
@@ -212,6 +217,50 @@ class netns_network:
         if self._bridge_created:
             _run("ip", "link", "del", self.bridge, check=False)
             self._bridge_created = False
+        if getattr(self, "_owned", False):
+            (OWNERS_DIR / str(self.index)).unlink(missing_ok=True)
+            self._owned = False
+
+
+OWNERS_DIR = Path("/run/gregor-cluster-net")  # one file per bridge index, holding the owner's pid
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def remove_stale_networks() -> list[int]:
+    """Removes what a harness killed before its teardown left behind: for each bridge index whose
+    owner pid is dead, SIGKILLs the processes still inside its namespaces (nodes the dead harness
+    started) and deletes the namespaces and the bridge. Returns the indexes cleaned."""
+    cleaned = []
+    if not OWNERS_DIR.is_dir():
+        return cleaned
+    names = _run("ip", "netns", "list", check=False).stdout.split()
+    for owner in OWNERS_DIR.iterdir():
+        try:
+            index, pid = int(owner.name), int(owner.read_text().split()[0])
+        except (ValueError, IndexError, OSError):
+            continue
+        if _pid_alive(pid):
+            continue
+        for ns in (n for n in names if n.startswith(f"gc{index}n")):
+            for leftover in _run("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(leftover), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            _run("ip", "netns", "del", ns, check=False)
+        _run("ip", "link", "del", f"gcbr{index}", check=False)
+        owner.unlink(missing_ok=True)
+        cleaned.append(index)
+    return cleaned
 
 
 def make_network():
