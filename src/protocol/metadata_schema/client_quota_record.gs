@@ -2,7 +2,7 @@
 record ClientQuotaRecord type=14 versions=0 flexible=0+
   Entity []EntityData
     EntityType string
-    EntityName string nullable
+    EntityName string nullable default=""
   Key string
   Value float64
   Remove bool

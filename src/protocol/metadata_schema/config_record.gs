@@ -3,4 +3,4 @@ record ConfigRecord type=4 versions=0 flexible=0+
   ResourceType int8
   ResourceName string
   Name string
-  Value string nullable
+  Value string nullable default=""

@@ -14,7 +14,7 @@ record RegisterBrokerRecord type=0 versions=0-4 flexible=0+
     Name string
     MinSupportedVersion int16
     MaxSupportedVersion int16
-  Rack string nullable
+  Rack string nullable default=""
   Fenced bool default=true
   InControlledShutdown bool v1+ default=false
   LogDirs []uuid v3+ tag=0

@@ -38,6 +38,15 @@ constexpr const char* kafka_leader_change_message_v0 =
 constexpr const char* kafka_voters_record_v0 =
     "0000020000000111111111111111112222222222222222020b434f4e54524f4c4c4552036331238500000000"
     "01000000";
+// Default-constructed records (every field at Kafka's default).
+constexpr const char* kafka_default_register_broker_record_v4 =
+    "0100040000000000000000000000000000000000000000000000000000000000010101010000";
+constexpr const char* kafka_default_config_record_v0 =
+    "0104000001010100";
+constexpr const char* kafka_default_partition_change_record_v2 =
+    "010502ffffffff0000000000000000000000000000000000";
+constexpr const char* kafka_default_partition_record_v2 =
+    "010302ffffffff0000000000000000000000000000000001010101ffffffffffffffffffffffff0100";
 
 const uuid topic_id{0x0102030405060708ULL, 0x090a0b0c0d0e0f10ULL};
 const uuid dir_a{0x1111111111111111ULL, 0x2222222222222222ULL};
@@ -107,6 +116,7 @@ register_broker_record sample_broker() {
   feature.name = "metadata.version";
   feature.min_supported_version = 7;
   feature.max_supported_version = 27;
+  b.rack.reset();
   b.fenced = true;
   b.log_dirs = {dir_a};
   return b;
@@ -148,6 +158,13 @@ TEST(metadata_records, partition_change_record_writes_only_the_changed_tagged_fi
   c.isr = std::vector<int32_t>{1};
   c.leader = 2;
   expect_framed_like_kafka(c, 0, kafka_partition_change_record_v0);
+}
+
+TEST(metadata_records, default_constructed_records_encode_like_kafkas_defaults) {
+  expect_framed_like_kafka(register_broker_record{}, 4, kafka_default_register_broker_record_v4);
+  expect_framed_like_kafka(config_record{}, 0, kafka_default_config_record_v0);
+  expect_framed_like_kafka(partition_change_record{}, 2, kafka_default_partition_change_record_v2);
+  expect_framed_like_kafka(partition_record{}, 2, kafka_default_partition_record_v2);
 }
 
 TEST(metadata_records, partition_change_record_defaults_mean_no_change) {
