@@ -13,7 +13,6 @@ namespace gregor::raft::sim {
 namespace {
 
 constexpr int64_t step_ms = 5;
-constexpr int64_t disk_latency_ms_max = 15;
 
 uint64_t mix(uint64_t x) {
   x ^= x >> 33;
@@ -67,6 +66,7 @@ struct cluster::node_state {
   leader_epoch applied_last_epoch{0};
   offset snapshot_end{0};
   // Checker state for this incarnation.
+  int64_t restart_at_ms = -1;      // buggify: a quick reboot is due then
   offset hw_seen{0};
   offset committed_recorded{0};
 };
@@ -98,7 +98,7 @@ config cluster::make_config(node_id id) const {
   c.self = id;
   c.voters = _voters;
   c.fetch_bytes_max = 1500;  // small, so fetches hit their bounds
-  c.fetch_entries_max = 8;
+  c.fetch_entries_max = _opts.fetch_entries_max;
   c.snapshot_chunk_bytes_max = 200;  // snapshots come in several chunks
   c.uncommitted_entries_max = 64;
   c.seed = mix(_rng ^ uint64_t(id.value()));
@@ -128,6 +128,8 @@ void cluster::fail(const std::string& what) {
 void cluster::drain(node_state& n) {
   output out = n.core->take_output();
   if (out.empty()) return;
+  // Checked at once: a leader may crash before the end of the step.
+  if (out.leadership && out.leadership->self_role == role::leader) check_leader(n);
   n.pending.push_back(std::move(out));
 }
 
@@ -166,8 +168,13 @@ void cluster::sync(node_state& n) {
   }
   if (last == 0) return;
   n.core->persisted(last);
+  bool fragile = false;
   for (auto& out : done) {
-    for (auto& m : out.messages) send(n.id, m);
+    for (auto& m : out.messages) {
+      send(n.id, m);
+      if (auto* v = std::get_if<vote_response>(&m.body)) fragile |= v->vote_granted && !v->pre_vote;
+    }
+    if (out.leadership && out.leadership->self_role == role::leader) fragile = true;
     if (out.snapshot_to_load) {
       // Load: the state machine becomes exactly the snapshot's contents.
       const bytes& b = *out.snapshot_to_load->data;
@@ -191,6 +198,11 @@ void cluster::sync(node_state& n) {
       ++_outcome.counters.snapshots;
     }
     for (auto& e : out.committed) apply(n, e);
+  }
+  if (_opts.faults && _opts.buggify && fragile && _now_ms < _opts.fault_ms && chance(0.2)) {
+    crash(n.id);
+    n.restart_at_ms = _now_ms + int64_t(random() % 60);  // a quick reboot
+    return;
   }
   drain(n);
   maybe_snapshot(n);
@@ -276,31 +288,35 @@ void cluster::record_committed(node_state& n) {
   n.committed_recorded = std::max(n.committed_recorded, hw);
 }
 
+void cluster::check_leader(node_state& n) {
+  replica& r = *n.core;
+  if (r.current_role() != role::leader) return;
+  int32_t epoch = r.epoch().value();
+  auto [it, fresh] = _epoch_leaders.emplace(epoch, n.id.value());
+  if (!fresh && it->second != n.id.value()) {
+    fail(fmt::format("election safety: epoch {} has leaders {} and {}", epoch, it->second, n.id));
+    return;
+  }
+  if (!fresh) return;
+  ++_outcome.counters.elections;
+  // Leader completeness: a new leader holds every entry committed so far.
+  const auto& log = r.log();
+  for (auto c = _committed.lower_bound(r.log_start_offset().value()); c != _committed.end(); ++c) {
+    auto e = std::lower_bound(log.begin(), log.end(), offset{c->first},
+                              [](const entry& x, offset o) { return x.base < o; });
+    if (e == log.end() || e->base.value() != c->first || identity(*e) != c->second) {
+      fail(fmt::format("leader completeness: leader {} of epoch {} lacks committed offset {}",
+                       n.id, epoch, c->first));
+      return;
+    }
+  }
+}
+
 void cluster::check() {
   for (auto& n : _nodes) {
     if (!n->up) continue;
-    replica& r = *n->core;
     record_committed(*n);
-    if (r.current_role() != role::leader) continue;
-    int32_t epoch = r.epoch().value();
-    auto [it, fresh] = _epoch_leaders.emplace(epoch, n->id.value());
-    if (!fresh && it->second != n->id.value()) {
-      fail(fmt::format("election safety: epoch {} has leaders {} and {}", epoch, it->second, n->id));
-      continue;
-    }
-    if (!fresh) continue;
-    ++_outcome.counters.elections;
-    // Leader completeness: a new leader holds every entry committed so far.
-    const auto& log = r.log();
-    for (auto c = _committed.lower_bound(r.log_start_offset().value()); c != _committed.end(); ++c) {
-      auto e = std::lower_bound(log.begin(), log.end(), offset{c->first},
-                                [](const entry& x, offset o) { return x.base < o; });
-      if (e == log.end() || e->base.value() != c->first || identity(*e) != c->second) {
-        fail(fmt::format("leader completeness: leader {} of epoch {} lacks committed offset {}",
-                         n->id, epoch, c->first));
-        break;
-      }
-    }
+    check_leader(*n);
   }
 }
 
@@ -348,7 +364,7 @@ void cluster::advance(int64_t ms) {
       drain(*n);
       if (_now_ms >= n->next_sync_ms && !n->pending.empty()) {
         sync(*n);
-        n->next_sync_ms = _now_ms + int64_t(random() % disk_latency_ms_max);
+        n->next_sync_ms = _now_ms + int64_t(random() % uint64_t(_opts.disk_latency_ms_max));
       }
     }
     check();
@@ -402,6 +418,7 @@ void cluster::restart(node_id id) {
   node_state& n = state(id);
   if (n.up) return;
   n.up = true;
+  n.restart_at_ms = -1;
   n.applied.clear();
   n.applied_ids.clear();
   n.applied_end = offset{0};
@@ -456,8 +473,9 @@ void cluster::maybe_propose() {
 void cluster::nemesis() {
   // Crashes and restarts.
   for (auto& n : _nodes) {
-    if (n->up && chance(0.0015)) crash(n->id);
-    else if (!n->up && chance(0.01)) restart(n->id);
+    if (n->up && chance(_opts.crash_chance)) crash(n->id);
+    else if (!n->up && (chance(0.01) || (n->restart_at_ms >= 0 && _now_ms >= n->restart_at_ms)))
+      restart(n->id);
   }
   // Network weather: every so often, a new partition.
   if (chance(0.004)) {
@@ -550,6 +568,14 @@ options options_for_seed(uint64_t seed) {
   options o;
   o.voters = seed % 2 ? 5 : 3;
   o.observers = int(seed % 3);
+  uint64_t profile = mix(seed);
+  static constexpr double crash_chances[] = {0.0005, 0.0015, 0.004};
+  static constexpr int64_t disk_latencies_ms[] = {1, 15, 60};
+  static constexpr int32_t fetch_entries[] = {1, 2, 8};
+  o.crash_chance = crash_chances[profile % 3];
+  o.disk_latency_ms_max = disk_latencies_ms[(profile >> 8) % 3];
+  o.fetch_entries_max = fetch_entries[(profile >> 16) % 3];
+  o.buggify = (profile >> 24) % 2;
   return o;
 }
 

@@ -24,7 +24,13 @@ struct options {
   int64_t fault_ms = 20000;       // faults (crashes, partitions, loss, duplication) until then
   int64_t liveness_ms_max = 20000;  // after the faults stop: a leader and a new commit by then
   bool faults = true;
-  bool verbose = false;
+  // Nemesis profile (options_for_seed varies them): crash chance per node per 5 ms step, the
+  // disk's fsync latency, the leader's Fetch entry bound, and "buggify": crash a node right after
+  // it sends a vote grant or takes leadership, when state is the most fragile.
+  double crash_chance = 0.0015;
+  int64_t disk_latency_ms_max = 15;
+  int32_t fetch_entries_max = 8;
+  bool buggify = false;
 };
 
 struct stats {
@@ -88,6 +94,7 @@ class cluster {
   void send(node_id from, const outbound_message& m);
   void deliver_due();
   void check();
+  void check_leader(node_state& n);
   void check_logs();
   void record_committed(node_state& n);
   void apply(node_state& n, const entry& e);
