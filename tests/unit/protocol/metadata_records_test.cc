@@ -282,6 +282,21 @@ TEST(metadata_records, a_hostile_array_count_fails_without_allocating) {
   EXPECT_FALSE(decode_api_message_and_version(bytes).has_value());
 }
 
+TEST(metadata_records, control_record_keys_are_key_version_then_type) {
+  auto key = encode_control_record_key(leader_change_message::control_type);
+  EXPECT_EQ(std::vector<uint8_t>(key.begin(), key.end()), (std::vector<uint8_t>{0, 0, 0, 2}));
+  EXPECT_EQ(decode_control_record_key(key), std::optional<int16_t>(2));
+  const uint8_t later_version[] = {0, 1, 0, 6, 0xff};
+  EXPECT_EQ(decode_control_record_key(later_version), std::optional<int16_t>(6));
+}
+
+TEST(metadata_records, short_or_negative_version_control_keys_are_refused) {
+  const uint8_t short_key[] = {0, 0, 0};
+  EXPECT_FALSE(decode_control_record_key(short_key).has_value());
+  const uint8_t negative[] = {0xff, 0xff, 0, 2};
+  EXPECT_FALSE(decode_control_record_key(negative).has_value());
+}
+
 TEST(metadata_records, an_unknown_control_type_fails_the_reader) {
   std::vector<uint8_t> bytes{0, 0};
   reader r(bytes);
