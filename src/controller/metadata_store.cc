@@ -1,53 +1,53 @@
 #include "gregor/controller/metadata_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include <fmt/format.h>
 
 #include "gregor/base/log.h"
+#include "gregor/storage/file.h"
 
 namespace gregor::controller {
 namespace {
 
-constexpr const char* k_metadata_dir = "__cluster_metadata-0";
-constexpr const char* k_metadata_file = "metadata.log";
+namespace md = protocol::metadata;
+namespace fs = std::filesystem;
+
+constexpr const char* k_legacy_file = "metadata.log";
+// metadata.version written when a metadata log is created: 30, what Kafka 4.3.1 bootstraps a new
+// cluster with (checked against its own log).
+constexpr int16_t bootstrap_metadata_version = 30;
 
 spdlog::logger& lg() { return log::get("controller"); }
 
 controller_error err(controller_errc c, std::string msg) { return controller_error{c, std::move(msg)}; }
 controller_error io(std::string msg) { return err(controller_errc::io_error, std::move(msg)); }
 
-std::string file_header() {
-  std::string h(metadata_file_magic);
-  h.push_back(static_cast<char>(metadata_file_version));
-  return h;
+std::vector<int32_t> raw(const std::vector<node_id>& v) {
+  std::vector<int32_t> out;
+  for (node_id x : v) out.push_back(x.value());
+  return out;
 }
 
-bool pwrite_all(int fd, std::string_view data, uint64_t at) {
-  while (!data.empty()) {
-    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(at));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    at += static_cast<uint64_t>(n);
-  }
-  return true;
+md::partition_record new_partition(uuid topic, int32_t p, const std::vector<node_id>& replicas) {
+  md::partition_record r;
+  r.partition_id = p;
+  r.topic_id = topic;
+  r.replicas = raw(replicas);
+  r.isr = raw(replicas);
+  r.leader = replicas.front().value();
+  r.leader_epoch = 0;
+  r.partition_epoch = 0;
+  return r;
 }
 
-void fsync_dir(const std::filesystem::path& dir) {
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+md::config_record config(int8_t type, std::string resource, std::string name, std::optional<std::string> value) {
+  md::config_record c;
+  c.resource_type = type;
+  c.resource_name = std::move(resource);
+  c.name = std::move(name);
+  c.value = std::move(value);
+  return c;
 }
 
 // Topics whose names differ only in '.' versus '_' collide in metric names; Kafka refuses them.
@@ -57,9 +57,6 @@ std::string collision_key(std::string_view name) {
   return k;
 }
 
-bool is_internal_topic(std::string_view name) {
-  return name == "__consumer_offsets" || name == "__transaction_state";
-}
 
 // Replica list of partition `p`: round-robin over `brokers` from a per-topic start, so leaders of
 // different topics spread over the cluster.
@@ -76,7 +73,7 @@ metadata_store::metadata_store(std::filesystem::path dir, node_id self, clock& c
     : _dir(std::move(dir)), _self(self), _clock(clk) {}
 
 metadata_store::~metadata_store() {
-  if (_fd >= 0) ::close(_fd);
+  if (_log) (void)_log->close();
 }
 
 std::string metadata_store::validate_topic_name(std::string_view name) {
@@ -128,80 +125,151 @@ result<std::unique_ptr<metadata_store>, controller_error> metadata_store::open(s
     lg().info("wrote {}/meta.properties: cluster.id={} node.id={}", log_dir.string(), cluster_id, self.value());
   }
 
-  auto dir = log_dir / k_metadata_dir;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return failure(io(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
+  auto dir = log_dir / metadata_dir_name;
   std::unique_ptr<metadata_store> s(new metadata_store(dir, self, clk));
   s->_image.set_identity(cluster_id, self);
-  const auto path = dir / k_metadata_file;
-  s->_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (s->_fd < 0) return failure(io(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno))));
-  fsync_dir(dir);
-  auto r = s->replay();
-  if (!r) return failure(r.error());
+  const fs::path legacy = dir / k_legacy_file;
+  const bool has_legacy = fs::exists(legacy, ec);
+  auto mlog = metadata_log::open(dir, clk);
+  if (!mlog) return failure(mlog.error());
+  s->_log = std::move(*mlog);
+  auto rec = s->_log->take_recovered();
+  const bool fresh = !rec.snapshot && rec.log_end_offset == offset(0);
+  if (has_legacy) {
+    if (!fresh) {
+      return failure(io(fmt::format(
+          "{} holds both a metadata log in Kafka's layout and the former Gregor file {}; move {} away "
+          "(the Kafka-layout log is the current one) and start again",
+          dir.string(), k_legacy_file, legacy.string())));
+    }
+    auto c = s->convert_legacy(legacy);
+    if (!c) return failure(c.error());
+  } else {
+    auto r = s->replay(rec);
+    if (!r) return failure(r.error());
+  }
+  auto e = s->start_epoch(rec, fresh && !has_legacy);
+  if (!e) return failure(e.error());
   return s;
 }
 
-result<void, controller_error> metadata_store::replay() {
-  const auto path = _dir / k_metadata_file;
-  struct stat st {};
-  if (::fstat(_fd, &st) != 0) return failure(io(fmt::format("cannot stat {}: {}", path.string(), std::strerror(errno))));
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::pread(_fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return failure(io(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno))));
-    got += static_cast<size_t>(n);
+result<void, controller_error> metadata_store::replay(recovered_metadata_log& rec) {
+  size_t records = 0;
+  auto apply = [&](const md::api_message_and_version& r, offset at) {
+    std::string why = _image.apply(r.message);
+    if (!why.empty()) lg().error("{}: record at offset {} does not apply: {}", _dir.string(), at, why);
+    ++records;
+  };
+  if (rec.snapshot_contents) {
+    for (const auto& r : rec.snapshot_contents->records) apply(r, rec.snapshot->end_offset);
   }
-  const std::string header = file_header();
-  if (bytes.size() < header.size()) {
-    // A new file, or one torn while its header was written: (re)write the header.
-    if (header.compare(0, bytes.size(), bytes) != 0)
-      return failure(io(fmt::format("{} is not a Gregor metadata log", path.string())));
-    if (::ftruncate(_fd, 0) != 0 || !pwrite_all(_fd, header, 0) || ::fdatasync(_fd) != 0)
-      return failure(io(fmt::format("cannot initialise {}: {}", path.string(), std::strerror(errno))));
-    _size_bytes = header.size();
-    return ok;
+  for (const auto& b : rec.batches) {
+    for (const auto& r : b.records) apply(r, b.base_offset);
   }
-  if (bytes.compare(0, header.size(), header) != 0)
-    return failure(io(fmt::format("{} is not a Gregor metadata log (version {} expected)", path.string(),
-                                  metadata_file_version)));
-  size_t pos = header.size();
-  size_t frames = 0, records = 0;
+  lg().info("replayed {} metadata records ({} batches after snapshot {}): {} topics", records, rec.batches.size(),
+            rec.snapshot ? snapshot_file_name(*rec.snapshot) : "none", _image.topics().size());
+  return ok;
+}
+
+result<void, controller_error> metadata_store::start_epoch(const recovered_metadata_log& rec, bool fresh) {
+  // This node is the only voter: every start is a new election it wins, as in KRaft.
+  int32_t last = rec.quorum ? rec.quorum->leader_epoch.value() : 0;
+  if (rec.snapshot) last = std::max(last, rec.snapshot->epoch.value());
+  for (const auto& b : rec.batches) last = std::max(last, b.epoch.value());
+  _epoch = leader_epoch(std::max(last, 0) + 1);
+  quorum_state_file q;
+  q.leader_id = _self;
+  q.leader_epoch = _epoch;
+  q.voted_id = _self;
+  auto w = _log->write_quorum_state(q);
+  if (!w) return w;
+  md::leader_change_message lc;
+  lc.version = 0;
+  lc.leader_id = _self.value();
+  md::leader_change_message::voter v;
+  v.voter_id = _self.value();
+  lc.voters.push_back(v);
+  lc.granting_voters.push_back(v);
+  std::vector<md::any_control_record> control{lc};
+  auto a = _log->append_control(_epoch, _clock.now_ms(), control);
+  if (!a) return failure(a.error());
+  auto f = _log->flush();
+  if (!f) return f;
+  if (fresh) {
+    md::feature_level_record mv;
+    mv.name = metadata_version_feature;
+    mv.feature_level = bootstrap_metadata_version;
+    return append({mv});
+  }
+  return ok;
+}
+
+result<void, controller_error> metadata_store::convert_legacy(const fs::path& legacy) {
+  auto text = storage::read_small_file(legacy, size_t(1) << 30);
+  if (!text) return failure(io(text.error().message));
+  const std::string& bytes = *text;
+  const std::string header = std::string(metadata_file_magic) + char(metadata_file_version);
+  if (bytes.compare(0, header.size(), header) != 0 && !(bytes.size() < header.size() && header.starts_with(bytes)))
+    return failure(io(fmt::format("{} is not a Gregor metadata log; move it away and start again", legacy.string())));
+  metadata_image shadow;
+  size_t pos = std::min(bytes.size(), header.size());
+  size_t frames = 0;
   while (pos < bytes.size()) {
     decoded_frame f = decode_frame(std::string_view(bytes).substr(pos));
     if (f.status != decode_status::ok) {
-      lg().warn("{}: truncating torn tail at byte {} of {} ({})", path.string(), pos, bytes.size(), f.why);
-      if (::ftruncate(_fd, static_cast<off_t>(pos)) != 0 || ::fdatasync(_fd) != 0)
-        return failure(io(fmt::format("cannot truncate {}: {}", path.string(), std::strerror(errno))));
+      lg().warn("{}: ignoring the torn tail at byte {} of {} ({})", legacy.string(), pos, bytes.size(), f.why);
       break;
     }
+    // A shadow image follows the conversion so each old record is converted against the state
+    // the records before it (in the same frame too) left.
+    std::vector<md::any_record> out;
     for (const auto& r : f.records) {
-      std::string why = _image.apply(r);
-      if (!why.empty()) lg().error("{}: record at byte {} does not apply: {}", path.string(), pos, why);
-      ++records;
+      for (auto& k : shadow.from_legacy(r)) {
+        std::string why = shadow.apply(k);
+        if (!why.empty()) {
+          lg().warn("{}: skipping an old record that does not apply: {}", legacy.string(), why);
+          continue;
+        }
+        out.push_back(std::move(k));
+      }
+    }
+    if (!out.empty()) {
+      auto a = append(std::move(out));
+      if (!a) return a;
     }
     ++frames;
     pos += f.frame_bytes;
   }
-  _size_bytes = pos;
-  lg().info("replayed {} metadata records in {} frames: {} topics", records, frames, _image.topics().size());
+  md::feature_level_record mv;
+  mv.name = metadata_version_feature;
+  mv.feature_level = bootstrap_metadata_version;
+  auto a = append({mv});
+  if (!a) return a;
+  std::error_code ec;
+  fs::remove(legacy, ec);
+  if (ec) return failure(io(fmt::format("converted {}, but cannot remove it: {}", legacy.string(), ec.message())));
+  auto d = storage::sync_dir(_dir);
+  if (!d) return failure(io(d.error().message));
+  lg().warn("converted the former metadata log {} ({} operations) into Kafka's layout in {}; the old file is removed",
+            legacy.string(), frames, _dir.string());
   return ok;
 }
 
-result<void, controller_error> metadata_store::append(const std::vector<metadata_record>& records) {
-  const std::string frame = encode_frame(records);
-  if (!pwrite_all(_fd, frame, _size_bytes) || ::fdatasync(_fd) != 0) {
-    const int saved = errno;
-    // Leave no partial frame behind for the next append to build on.
-    if (::ftruncate(_fd, static_cast<off_t>(_size_bytes)) != 0)
-      lg().error("cannot truncate the metadata log after a failed write: {}", std::strerror(errno));
-    return failure(io(fmt::format("cannot write the metadata log: {}", std::strerror(saved))));
+result<void, controller_error> metadata_store::append(std::vector<md::any_record> records) {
+  std::vector<framed_record> framed;
+  framed.reserve(records.size());
+  for (auto& r : records) framed.push_back(frame(std::move(r)));
+  const offset before = _log->log_end_offset();
+  auto a = _log->append_records(_epoch, _clock.now_ms(), framed);
+  if (!a) return failure(a.error());
+  auto f = _log->flush();
+  if (!f) {
+    // Leave no unacknowledged batch for the next append to build on.
+    (void)_log->truncate_to(before);
+    return f;
   }
-  _size_bytes += frame.size();
-  for (const auto& r : records) {
-    std::string why = _image.apply(r);
+  for (const auto& r : framed) {
+    std::string why = _image.apply(r.message);
     GREGOR_ASSERT(why.empty());  // every record was validated against the image before it was built
   }
   return ok;
@@ -211,7 +279,10 @@ result<producer_id_block, controller_error> metadata_store::allocate_producer_id
   GREGOR_ASSERT(count >= 1);
   const int64_t first = _image.next_producer_id();
   if (first > INT64_MAX - count) return failure(io("producer ids are exhausted"));
-  auto w = append({producer_ids_record{broker, first + count}});
+  md::producer_ids_record p;
+  p.broker_id = broker.value();
+  p.next_producer_id = first + count;
+  auto w = append({p});
   if (!w) return failure(w.error());
   return producer_id_block{broker, first, count};
 }
@@ -257,13 +328,15 @@ result<const topic_info*, controller_error> metadata_store::create_topic(const s
   uuid id;
   do id = uuid::random();
   while (_image.topic(id));
-  std::vector<metadata_record> records;
-  records.push_back(topic_record{name, id, is_internal_topic(name)});
+  std::vector<md::any_record> records;
+  md::topic_record tr;
+  tr.name = name;
+  tr.topic_id = id;
+  records.emplace_back(std::move(tr));
   for (int32_t p = 0; p < partitions; ++p) {
-    auto replicas = assign(p, replication_factor, brokers, id.lo);
-    records.push_back(partition_record{id, partition_id(p), replicas.front(), leader_epoch(0), replicas, replicas});
+    records.emplace_back(new_partition(id, p, assign(p, replication_factor, brokers, id.lo)));
   }
-  for (auto& [k, v] : configs) records.push_back(config_record{id, k, v});
+  for (auto& [k, v] : configs) records.emplace_back(config(config_resource_topic, name, k, v));
   auto w = append(records);
   if (!w) return failure(w.error());
   lg().info("created topic '{}' ({}) with {} partitions, replication factor {}", name, id.to_base64(), partitions,
@@ -275,7 +348,9 @@ result<void, controller_error> metadata_store::delete_topic(const std::string& n
   const topic_info* t = _image.topic(name);
   if (!t) return failure(err(controller_errc::unknown_topic, fmt::format("Topic '{}' does not exist.", name)));
   const uuid id = t->id;
-  auto w = append({remove_topic_record{id}});
+  md::remove_topic_record rt;
+  rt.topic_id = id;
+  auto w = append({rt});
   if (!w) return failure(w.error());
   lg().info("deleted topic '{}' ({})", name, id.to_base64());
   return ok;
@@ -304,11 +379,8 @@ result<void, controller_error> metadata_store::create_partitions(const std::stri
                                    "are registered.",
                                    rf, brokers.size())));
   if (validate_only) return ok;
-  std::vector<metadata_record> records;
-  for (int32_t p = current; p < new_total; ++p) {
-    auto replicas = assign(p, rf, brokers, t->id.lo);
-    records.push_back(partition_record{t->id, partition_id(p), replicas.front(), leader_epoch(0), replicas, replicas});
-  }
+  std::vector<md::any_record> records;
+  for (int32_t p = current; p < new_total; ++p) records.emplace_back(new_partition(t->id, p, assign(p, rf, brokers, t->id.lo)));
   auto w = append(records);
   if (!w) return failure(w.error());
   lg().info("topic '{}' now has {} partitions", name, new_total);
@@ -320,17 +392,17 @@ result<void, controller_error> metadata_store::set_topic_configs(const std::stri
   const topic_info* t = _image.topic(name);
   if (!t) return failure(err(controller_errc::unknown_topic, fmt::format("Topic '{}' does not exist.", name)));
   if (changes.empty()) return ok;
-  std::vector<metadata_record> records;
-  for (auto& [k, v] : changes) records.push_back(config_record{t->id, k, v});
-  return append(records);
+  std::vector<md::any_record> records;
+  for (auto& [k, v] : changes) records.emplace_back(config(config_resource_topic, name, k, v));
+  return append(std::move(records));
 }
 
 result<void, controller_error> metadata_store::set_broker_configs(
     const std::string& resource, std::map<std::string, std::optional<std::string>> changes) {
   if (changes.empty()) return ok;
-  std::vector<metadata_record> records;
-  for (auto& [k, v] : changes) records.push_back(broker_config_record{resource, k, v});
-  return append(records);
+  std::vector<md::any_record> records;
+  for (auto& [k, v] : changes) records.emplace_back(config(config_resource_broker, resource, k, v));
+  return append(std::move(records));
 }
 
 result<void, controller_error> metadata_store::change_partition(const std::string& name, partition_id p, node_id leader,
@@ -338,7 +410,39 @@ result<void, controller_error> metadata_store::change_partition(const std::strin
   const topic_info* t = _image.topic(name);
   if (!t || p.value() < 0 || static_cast<size_t>(p.value()) >= t->partitions.size())
     return failure(err(controller_errc::unknown_topic, fmt::format("Partition {}-{} does not exist.", name, p.value())));
-  return append({partition_change_record{t->id, p, leader, epoch, std::move(isr)}});
+  // Kafka's PartitionChangeRecord names a leader to start the next leader epoch; the same epoch
+  // keeps the leader (an ISR change only).
+  const auto& cur = t->partitions[static_cast<size_t>(p.value())];
+  md::partition_change_record c;
+  c.partition_id = p.value();
+  c.topic_id = t->id;
+  c.isr = raw(isr);
+  if (epoch == cur.leader_epoch + 1) {
+    c.leader = leader.value();
+  } else if (epoch != cur.leader_epoch || leader != cur.leader) {
+    return failure(err(controller_errc::invalid_partitions,
+                       fmt::format("Partition {}-{} is at leader epoch {}: a change may keep it (same leader) or "
+                                   "start the next one, not {}.",
+                                   name, p.value(), cur.leader_epoch.value(), epoch.value())));
+  }
+  return append({std::move(c)});
 }
+
+}  // namespace gregor::controller
+
+namespace gregor::controller {
+
+result<snapshot_id, controller_error> metadata_store::write_snapshot() {
+  const snapshot_id id{_log->log_end_offset(), _epoch};
+  snapshot_options o;
+  o.last_contained_log_timestamp_ms = _clock.now_ms();
+  o.append_time_ms = _clock.now_ms();
+  auto records = _image.to_records();
+  auto w = _log->write_snapshot(id, records, o);
+  if (!w) return failure(w.error());
+  return id;
+}
+
+result<size_t, controller_error> metadata_store::delete_log_below_snapshot() { return _log->delete_below_snapshot(); }
 
 }  // namespace gregor::controller

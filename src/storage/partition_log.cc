@@ -185,8 +185,11 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
       index_files.push_back(entry.path());
     } else if (ext == ".snapshot" && is_segment_stem(stem)) {
       continue;  // producer state snapshots, owned by the txn module
-    } else if (name == metadata_file_name || name == "leader-epoch-checkpoint") {
-      continue;  // read elsewhere (epochs belong to replication)
+    } else if (name == metadata_file_name || name == leader_epoch_cache::file_name) {
+      continue;  // read after the segments (load_metadata, load_epochs)
+    } else if (name == "quorum-state" || ends_with(name, ".checkpoint") ||
+               ends_with(name, ".checkpoint.part")) {
+      continue;  // the cluster metadata partition's Raft state and snapshots (controller module)
     } else {
       lg.warn("{}: ignoring unrecognised file {}", _tp, name);
     }

@@ -1,6 +1,8 @@
 #pragma once
-// The cluster metadata image: brokers, topics with ids, partition assignments, leaders, leader
-// epochs, ISR and topic config overrides, as applied from metadata records.
+// The cluster metadata image: brokers (epochs, endpoints, fencing), topics with ids, partition
+// assignments, leaders, leader and partition epochs, ISR, reassignments, topic and broker configs,
+// feature levels (metadata.version) and the producer id high mark, as applied from Kafka's
+// metadata records (gregor::protocol::metadata, the records of `__cluster_metadata`).
 //
 // Owned by metadata_store, which is its only writer (through apply()). Readers get a const
 // reference; topic_info pointers stay valid until that topic is removed. Not thread-safe: the
@@ -15,8 +17,12 @@
 
 #include "gregor/base/types.h"
 #include "gregor/controller/metadata_records.h"
+#include "gregor/protocol/metadata/all_records.h"
 
 namespace gregor::controller {
+
+// Kafka's LeaderRecoveryState.
+enum class leader_recovery_state : int8_t { recovered = 0, recovering = 1 };
 
 struct partition_info {
   partition_id id;
@@ -24,6 +30,10 @@ struct partition_info {
   ::gregor::leader_epoch leader_epoch{0};
   std::vector<node_id> replicas;
   std::vector<node_id> isr;
+  int32_t partition_epoch = 0;  // bumps on every change of the partition
+  leader_recovery_state recovery_state = leader_recovery_state::recovered;
+  std::vector<node_id> adding_replicas;    // reassignment in progress
+  std::vector<node_id> removing_replicas;
 };
 
 struct topic_info {
@@ -34,12 +44,31 @@ struct topic_info {
   bool internal = false;
 };
 
-struct broker_info {
-  node_id id;
+// One listener of a broker (RegisterBrokerRecord's endpoints).
+struct broker_endpoint {
+  std::string listener;  // listener name, e.g. "PLAINTEXT"
   std::string host;
   int32_t port = 0;
-  std::optional<std::string> rack;
+  int16_t security_protocol = 0;  // Kafka's SecurityProtocol id: 0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL
+  bool operator==(const broker_endpoint&) const = default;
 };
+
+struct broker_info {
+  node_id id;
+  std::string host;  // of the first endpoint (what single-listener callers use)
+  int32_t port = 0;
+  std::optional<std::string> rack;
+  int64_t epoch = 0;  // broker epoch (the offset of its registration)
+  uuid incarnation_id;
+  std::vector<broker_endpoint> endpoints;
+  bool fenced = false;
+  bool in_controlled_shutdown = false;
+};
+
+// Kafka's config resource types in ConfigRecord.
+inline constexpr int8_t config_resource_topic = 2;
+inline constexpr int8_t config_resource_broker = 4;
+inline constexpr const char* metadata_version_feature = "metadata.version";
 
 class metadata_image {
  public:
@@ -60,9 +89,29 @@ class metadata_image {
   // One resource's dynamic configs (empty when none).
   const std::map<std::string, std::string>& broker_configs(const std::string& resource) const;
 
-  // Applies one record. Returns "" or why the record does not fit the image (a partition of an
-  // unknown topic, a topic id reused); such a record changes nothing.
-  std::string apply(const metadata_record& r);
+  // Finalized feature levels by name (FeatureLevelRecord), e.g. "metadata.version".
+  const std::map<std::string, int16_t>& features() const { return _features; }
+  // metadata.version's feature level, 0 when none was recorded.
+  int16_t metadata_version() const;
+
+  // Applies one of Kafka's records. Returns "" or why the record does not fit the image (a
+  // partition of an unknown topic, a topic id reused, a fence of an unknown broker); such a record
+  // changes nothing. Record types the image does not keep (ACLs, quotas, SCRAM credentials,
+  // delegation tokens, transactions markers of the log, NoOp) are accepted and ignored.
+  std::string apply(const protocol::metadata::any_record& r);
+
+  // A record of Gregor's former GRGMETA format (metadata_records.h) as Kafka's records, given this
+  // image's state (a topic config names the topic; an old partition change carried its epoch, so
+  // it becomes a whole PartitionRecord). Empty when it has no Kafka form (broker_record:
+  // registrations are not persisted) or names an unknown topic or partition.
+  std::vector<protocol::metadata::any_record> from_legacy(const metadata_record& r) const;
+  // from_legacy, then apply each (the conversion of old logs, and callers of the old records).
+  std::string apply(const metadata_record& legacy);
+
+  // The whole image as Kafka's records, in the order Kafka writes a snapshot: features, brokers,
+  // topics with their partitions, configs, producer ids. Applying them to an empty image gives
+  // this image back (less the identity set by set_identity).
+  std::vector<protocol::metadata::api_message_and_version> to_records() const;
 
   void set_identity(std::string cluster_id, node_id controller) {
     _cluster_id = std::move(cluster_id);
@@ -79,6 +128,7 @@ class metadata_image {
   int64_t _version = 0;
   int64_t _next_producer_id = 0;
   std::map<std::string, std::map<std::string, std::string>> _broker_configs;
+  std::map<std::string, int16_t> _features;
 };
 
 }  // namespace gregor::controller

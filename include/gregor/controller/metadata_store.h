@@ -1,13 +1,14 @@
 #pragma once
-// The metadata store: the state machine a Raft quorum will replicate later. Owns the metadata log
-// (<log dir>/__cluster_metadata-0/metadata.log, format in metadata_records.h), the image applied
-// from it, and <log dir>/meta.properties (Kafka's format: version=1, cluster.id, node.id,
-// directory.id).
+// The metadata store: the single-node state machine of the cluster metadata. Owns the metadata
+// log in KRaft's layout (<log dir>/__cluster_metadata-0/, see metadata_log.h: Kafka's records in
+// v2 batches, quorum-state, leader-epoch-checkpoint, snapshots), the image applied from it, and
+// <log dir>/meta.properties (Kafka's format: version=1, cluster.id, node.id, directory.id).
 //
-// Every broker is a cluster member: today this node is the single voter and so the controller.
+// Every broker is a cluster member: today this node is the single voter and so the controller;
+// each open starts a new leader epoch (quorum-state, then a LeaderChangeMessage control batch).
 // Created once by the server at start-up; called from one thread/strand (not thread-safe).
-// Invariant: the image equals the replay of the log; a change is applied only after its frame is
-// written and fsynced.
+// Invariant: the image equals the replay of the log; a change is applied only after its batch is
+// written and fsynced. One operation is one batch, so a torn write loses all of it or nothing.
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,25 +19,12 @@
 #include "gregor/base/clock.h"
 #include "gregor/base/result.h"
 #include "gregor/base/types.h"
+#include "gregor/controller/controller_error.h"
 #include "gregor/controller/metadata_image.h"
+#include "gregor/controller/metadata_log.h"
 #include "gregor/controller/metadata_records.h"
 
 namespace gregor::controller {
-
-enum class controller_errc {
-  topic_already_exists,
-  unknown_topic,
-  invalid_topic,
-  invalid_partitions,
-  invalid_replication_factor,
-  invalid_config,
-  io_error,
-  inconsistent_cluster_id,  // meta.properties names another cluster or node (refuse to start)
-};
-struct controller_error {
-  controller_errc code = controller_errc::io_error;
-  std::string message;
-};
 
 // A range of producer ids owned by one broker: [first, first + size).
 struct producer_id_block {
@@ -52,9 +40,10 @@ inline constexpr size_t topic_name_bytes_max = 249;
 
 class metadata_store {
  public:
-  // dir = <log_dir>/__cluster_metadata-0. Replays the metadata log found there; a torn tail is
-  // truncated at the last valid frame. Reads/writes <log_dir>/meta.properties and refuses to start
-  // when its node.id or cluster.id differ from ours. An empty cluster id takes the persisted one,
+  // dir = <log_dir>/__cluster_metadata-0. Replays the latest snapshot and the log after it; a torn
+  // tail is truncated at the last valid batch. A metadata log of Gregor's former private format
+  // (`metadata.log` starting with "GRGMETA") is converted once into Kafka's records and removed.
+  // Reads/writes <log_dir>/meta.properties and refuses to start when its node.id or cluster.id differ from ours. An empty cluster id takes the persisted one,
   // or generates one (22-character base64 uuid, as Kafka prints them).
   static result<std::unique_ptr<metadata_store>, controller_error> open(std::filesystem::path log_dir, node_id self,
                                                                         std::string cluster_id_or_empty, clock& clk);
@@ -99,20 +88,29 @@ class metadata_store {
   // count must be >= 1.
   result<producer_id_block, controller_error> allocate_producer_ids(node_id broker, int32_t count);
 
+  // Writes a snapshot of the image at the log end (`<end>-<epoch>.checkpoint`, atomically) and
+  // returns its id; the log keeps its segments until delete_log_below_snapshot().
+  result<snapshot_id, controller_error> write_snapshot();
+  // Deletes the metadata log segments wholly below the latest snapshot (and older snapshots).
+  result<size_t, controller_error> delete_log_below_snapshot();
+  const metadata_log& log() const { return *_log; }
+
   // "" if ok, else the reason (Kafka's rules: non-empty, not "." or "..", <= 249 chars,
   // only [a-zA-Z0-9._-]).
   static std::string validate_topic_name(std::string_view name);
 
  private:
   metadata_store(std::filesystem::path dir, node_id self, clock& clk);
-  result<void, controller_error> append(const std::vector<metadata_record>& records);
-  result<void, controller_error> replay();
+  result<void, controller_error> append(std::vector<protocol::metadata::any_record> records);
+  result<void, controller_error> replay(recovered_metadata_log& rec);
+  result<void, controller_error> convert_legacy(const std::filesystem::path& legacy);
+  result<void, controller_error> start_epoch(const recovered_metadata_log& rec, bool fresh);
 
   std::filesystem::path _dir;
   node_id _self;
   clock& _clock;
-  int _fd = -1;
-  uint64_t _size_bytes = 0;  // valid bytes in the log file
+  std::unique_ptr<metadata_log> _log;
+  leader_epoch _epoch{0};
   metadata_image _image;
   std::map<node_id, broker_info> _registered;
 };

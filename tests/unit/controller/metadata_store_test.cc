@@ -1,5 +1,6 @@
-// Proves that the metadata store validates and persists topic changes, replays them exactly after a
-// reopen, truncates a torn log tail, and guards the directory's cluster and node identity.
+// Proves that the metadata store validates and persists topic changes as Kafka's records in
+// KRaft's layout, replays them exactly after a reopen, truncates a torn log tail, converts the
+// former GRGMETA file once, and guards the directory's cluster and node identity.
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,7 +29,8 @@ class metadata_store_test : public ::testing::Test {
     EXPECT_TRUE(r.has_value()) << (r.has_value() ? "" : r.error().message);
     return r.has_value() ? std::move(r).value() : nullptr;
   }
-  std::filesystem::path log_file() const { return _dir / "__cluster_metadata-0" / "metadata.log"; }
+  std::filesystem::path log_file() const { return _dir / "__cluster_metadata-0" / "00000000000000000000.log"; }
+  std::filesystem::path legacy_file() const { return _dir / "__cluster_metadata-0" / "metadata.log"; }
 
   std::filesystem::path _dir;
   manual_clock _clock;
@@ -147,7 +149,9 @@ TEST_F(metadata_store_test, reopen_replays_ids_configs_partitions_and_deletions)
     ASSERT_TRUE(s->set_topic_configs("a", {{"segment.ms", std::string("9")}}).has_value());
     ASSERT_TRUE(s->delete_topic("gone").has_value());
     ASSERT_TRUE(s->create_topic("__consumer_offsets", 3, 1, {{"cleanup.policy", "compact"}}, false).has_value());
-    ASSERT_TRUE(s->change_partition("a", partition_id(1), node_id(1), leader_epoch(7), {node_id(1)}).has_value());
+    ASSERT_TRUE(s->change_partition("a", partition_id(1), node_id(1), leader_epoch(1), {node_id(1)}).has_value());
+    // Kafka's PartitionChangeRecord can keep the epoch or start the next one, nothing else.
+    EXPECT_FALSE(s->change_partition("a", partition_id(1), node_id(1), leader_epoch(7), {node_id(1)}).has_value());
     version = s->image().version();
   }
   auto s = open();
@@ -158,7 +162,8 @@ TEST_F(metadata_store_test, reopen_replays_ids_configs_partitions_and_deletions)
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->id, a_id);
   EXPECT_EQ(a->partitions.size(), 5u);
-  EXPECT_EQ(a->partitions[1].leader_epoch, leader_epoch(7));
+  EXPECT_EQ(a->partitions[1].leader_epoch, leader_epoch(1));
+  EXPECT_EQ(a->partitions[1].partition_epoch, 1);
   EXPECT_EQ(a->configs, (std::map<std::string, std::string>{{"retention.ms", "77"}, {"segment.ms", "9"}}));
   EXPECT_EQ(s->image().topic("gone"), nullptr);
   EXPECT_TRUE(s->image().topic("__consumer_offsets")->internal);
@@ -168,7 +173,7 @@ TEST_F(metadata_store_test, reopen_replays_ids_configs_partitions_and_deletions)
   EXPECT_NE(s2->image().topic("c"), nullptr);
 }
 
-TEST_F(metadata_store_test, torn_tail_is_truncated_at_the_last_valid_frame) {
+TEST_F(metadata_store_test, torn_tail_is_truncated_at_the_last_valid_batch) {
   uintmax_t good_size = 0;
   {
     auto s = open();
@@ -176,14 +181,13 @@ TEST_F(metadata_store_test, torn_tail_is_truncated_at_the_last_valid_frame) {
     good_size = std::filesystem::file_size(log_file());
     ASSERT_TRUE(s->create_topic("torn", 3, 1, {}, false).has_value());
   }
-  // Cut the last frame in half, as a crash mid-write would.
+  // Cut the last batch in half, as a crash mid-write would.
   const uintmax_t full = std::filesystem::file_size(log_file());
   std::filesystem::resize_file(log_file(), good_size + (full - good_size) / 2);
   {
     auto s = open();
     EXPECT_NE(s->image().topic("kept"), nullptr);
     EXPECT_EQ(s->image().topic("torn"), nullptr);
-    EXPECT_EQ(std::filesystem::file_size(log_file()), good_size);
     ASSERT_TRUE(s->create_topic("after", 1, 1, {}, false).has_value());
   }
   auto s = open();
@@ -192,28 +196,85 @@ TEST_F(metadata_store_test, torn_tail_is_truncated_at_the_last_valid_frame) {
 }
 
 TEST_F(metadata_store_test, garbage_tail_is_truncated) {
-  uintmax_t good_size = 0;
   {
     auto s = open();
     ASSERT_TRUE(s->create_topic("kept", 1, 1, {}, false).has_value());
-    good_size = std::filesystem::file_size(log_file());
   }
+  const uintmax_t good_size = std::filesystem::file_size(log_file());
   {
     std::ofstream f(log_file(), std::ios::binary | std::ios::app);
     f << std::string("\x00\x00\x00\x10garbagegarbagegarbage", 25);
   }
   auto s = open();
   EXPECT_NE(s->image().topic("kept"), nullptr);
-  EXPECT_EQ(std::filesystem::file_size(log_file()), good_size);
+  // The garbage is gone; what follows it is this start's LeaderChangeMessage batch.
+  std::ifstream in(log_file(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), good_size);
+  EXPECT_EQ(bytes.find("garbagegarbage"), std::string::npos);
 }
 
 TEST_F(metadata_store_test, foreign_file_is_refused_not_truncated) {
-  std::filesystem::create_directories(log_file().parent_path());
-  { std::ofstream(log_file()) << "this is not a metadata log"; }
+  std::filesystem::create_directories(legacy_file().parent_path());
+  { std::ofstream(legacy_file()) << "this is not a metadata log"; }
   auto r = metadata_store::open(_dir, node_id(1), "", _clock);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, controller_errc::io_error);
-  EXPECT_GT(std::filesystem::file_size(log_file()), 0u);
+  EXPECT_GT(std::filesystem::file_size(legacy_file()), 0u);
+}
+
+TEST_F(metadata_store_test, former_grgmeta_log_is_converted_once_into_kafkas_records) {
+  const uuid a{0x11, 0x22};
+  const uuid gone{0x33, 0x44};
+  std::filesystem::create_directories(legacy_file().parent_path());
+  {
+    std::ofstream f(legacy_file(), std::ios::binary);
+    f << metadata_file_magic << char(metadata_file_version);
+    f << encode_frame({topic_record{"a", a, false},
+                       partition_record{a, partition_id(0), node_id(1), leader_epoch(0), {node_id(1)}, {node_id(1)}},
+                       partition_record{a, partition_id(1), node_id(1), leader_epoch(0), {node_id(1)}, {node_id(1)}},
+                       config_record{a, "retention.ms", "77"}});
+    f << encode_frame({topic_record{"gone", gone, false}});
+    f << encode_frame({remove_topic_record{gone}});
+    f << encode_frame({partition_change_record{a, partition_id(1), node_id(1), leader_epoch(4), {node_id(1)}}});
+    f << encode_frame({broker_config_record{"", "log.retention.ms", "5000"}});
+    f << encode_frame({producer_ids_record{node_id(1), 3000}});
+    f << "torn";
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto s = open();
+    ASSERT_NE(s, nullptr);
+    EXPECT_FALSE(std::filesystem::exists(legacy_file()));
+    const topic_info* t = s->image().topic("a");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->id, a);
+    ASSERT_EQ(t->partitions.size(), 2u);
+    EXPECT_EQ(t->partitions[1].leader_epoch, leader_epoch(4));
+    EXPECT_EQ(t->configs, (std::map<std::string, std::string>{{"retention.ms", "77"}}));
+    EXPECT_EQ(s->image().topic("gone"), nullptr);
+    EXPECT_EQ(s->image().broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "5000"}}));
+    EXPECT_EQ(s->image().next_producer_id(), 3000);
+    EXPECT_GT(s->image().metadata_version(), 0);
+  }
+}
+
+TEST_F(metadata_store_test, a_grgmeta_file_next_to_a_kafka_layout_log_is_refused) {
+  { open(); }
+  { std::ofstream(legacy_file()) << metadata_file_magic << char(metadata_file_version); }
+  auto r = metadata_store::open(_dir, node_id(1), "", _clock);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("move"), std::string::npos);
+}
+
+TEST_F(metadata_store_test, every_start_is_a_new_leader_epoch_in_quorum_state) {
+  { open(node_id(3)); }
+  { open(node_id(3)); }
+  std::ifstream in(_dir / "__cluster_metadata-0" / "quorum-state");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto q = parse_quorum_state(text);
+  ASSERT_TRUE(q.has_value()) << text;
+  EXPECT_EQ(q->leader_id, node_id(3));
+  EXPECT_EQ(q->leader_epoch, leader_epoch(2));
 }
 
 TEST_F(metadata_store_test, cluster_id_is_generated_and_persisted) {
@@ -311,4 +372,30 @@ TEST_F(metadata_store_test, broker_configs_are_persisted_per_resource_and_remove
   EXPECT_EQ(s->image().broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "5000"}}));
   EXPECT_EQ(s->image().broker_configs("1"), (std::map<std::string, std::string>{{"log.segment.bytes", "2097152"}}));
   EXPECT_TRUE(s->image().broker_configs("2").empty());
+}
+
+TEST_F(metadata_store_test, a_snapshot_replaces_the_log_below_it_and_reopen_replays_both) {
+  uuid a_id;
+  {
+    auto s = open();
+    a_id = s->create_topic("a", 3, 1, {{"retention.ms", "77"}}, false).value()->id;
+    ASSERT_TRUE(s->set_broker_configs("1", {{"log.segment.bytes", std::string("2097152")}}).has_value());
+    ASSERT_TRUE(s->allocate_producer_ids(node_id(1), 1000).has_value());
+    auto id = s->write_snapshot();
+    ASSERT_TRUE(id.has_value()) << id.error().message;
+    EXPECT_EQ(id->end_offset, s->log().log_end_offset());
+    EXPECT_TRUE(std::filesystem::exists(s->log().snapshot_path(*id)));
+    ASSERT_TRUE(s->create_topic("after", 1, 1, {}, false).has_value());
+    ASSERT_TRUE(s->delete_log_below_snapshot().has_value());
+  }
+  auto s = open();
+  const topic_info* a = s->image().topic("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->id, a_id);
+  EXPECT_EQ(a->partitions.size(), 3u);
+  EXPECT_EQ(a->configs.at("retention.ms"), "77");
+  EXPECT_NE(s->image().topic("after"), nullptr);
+  EXPECT_EQ(s->image().broker_configs("1").at("log.segment.bytes"), "2097152");
+  EXPECT_EQ(s->image().next_producer_id(), 1000);
+  EXPECT_EQ(s->image().metadata_version(), 30);
 }

@@ -1,0 +1,23 @@
+#pragma once
+// The controller module's expected failures, mapped to Kafka error codes by the server in one
+// place (server/handlers/topic_errors.h).
+#include <string>
+
+namespace gregor::controller {
+
+enum class controller_errc {
+  topic_already_exists,
+  unknown_topic,
+  invalid_topic,
+  invalid_partitions,
+  invalid_replication_factor,
+  invalid_config,
+  io_error,  // also: metadata log files that are unreadable or corrupt beyond a torn tail
+  inconsistent_cluster_id,  // meta.properties names another cluster or node (refuse to start)
+};
+struct controller_error {
+  controller_errc code = controller_errc::io_error;
+  std::string message;
+};
+
+}  // namespace gregor::controller
