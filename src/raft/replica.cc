@@ -390,7 +390,7 @@ void replica::send_votes(bool pre_vote) {
   for (node_id v : _cfg.voters) {
     if (v == _cfg.self) continue;
     vote_request req;
-    req.candidate_epoch = pre_vote ? _quorum.epoch + 1 : _quorum.epoch;
+    req.candidate_epoch = _quorum.epoch;  // a prospective asks in its current epoch
     req.candidate = _cfg.self;
     req.voter = v;
     req.last_offset_epoch = last_epoch();
@@ -409,18 +409,22 @@ void replica::on(node_id from, const vote_request& m) {
     send(from, resp);
   };
   if (!_is_voter || !is_voter_id(m.candidate) || m.candidate != from) return answer(false);
-  if (m.candidate_epoch < _quorum.epoch) return answer(false);
+  if (m.candidate_epoch < _quorum.epoch) {
+    resp.error = wire_error::fenced_leader_epoch;
+    return answer(false);
+  }
+  // A newer epoch is adopted whether the vote is a pre-vote or not (as Kafka does).
+  if (m.candidate_epoch > _quorum.epoch) become_unattached(m.candidate_epoch, no_node);
   bool up_to_date = log_up_to_date(m.last_offset_epoch, m.last_offset);
   if (m.pre_vote) {
-    // Granting a pre-vote changes nothing here. Refuse it while we follow a leader that answers
-    // us: that is what keeps a partitioned node from disrupting a stable quorum.
-    bool leader_alive =
-        _role == role::leader ||
-        (_role == role::follower && _last_leader_contact_ms != no_timestamp &&
-         _now_ms - _last_leader_contact_ms < _cfg.fetch_timeout_ms);
-    return answer(m.candidate_epoch > _quorum.epoch && up_to_date && !leader_alive);
+    // A pre-vote is for our own epoch (a prospective does not bump it) and granting it changes
+    // nothing here. It is refused by the leader and by a follower that has fetched from the
+    // leader since it started following it: that keeps a partitioned node from disrupting a
+    // stable quorum.
+    bool leader_alive = _role == role::leader ||
+                        (_role == role::follower && _last_leader_contact_ms != no_timestamp);
+    return answer(up_to_date && !leader_alive);
   }
-  if (m.candidate_epoch > _quorum.epoch) become_unattached(m.candidate_epoch, no_node);
   if (_quorum.voted_for == m.candidate) return answer(true);
   bool can_vote = (_role == role::unattached || _role == role::prospective) &&
                   _quorum.voted_for == no_node && _quorum.leader == no_node;
@@ -444,7 +448,7 @@ void replica::on(node_id from, const vote_response& m) {
     observe_leader(m.leader);
     if (_role == role::follower) return;
   }
-  if (m.pre_vote && _role == role::prospective) {
+  if (m.pre_vote && _role == role::prospective && m.leader.epoch == _quorum.epoch) {
     count_vote(from, m.vote_granted);
     if (_granted.size() >= majority()) become_candidate();
     return;

@@ -74,9 +74,9 @@ struct leader_and_epoch {
   auto operator<=>(const leader_and_epoch&) const = default;
 };
 
-// VoteRequest (one partition). PreVote (v2+) asks "would you vote for me?" without anyone changing
-// state. candidate_epoch is Kafka's ReplicaEpoch: for a pre-vote it is the epoch the prospective
-// would start (its epoch + 1), for a vote the candidate's epoch.
+// VoteRequest (one partition). PreVote (v2+) asks "would you vote for me?" without the voter
+// recording a vote. candidate_epoch is Kafka's ReplicaEpoch: for a pre-vote the prospective's
+// current epoch (it has not bumped it), for a vote the candidate's new epoch.
 struct vote_request {
   leader_epoch candidate_epoch{0};  // ReplicaEpoch
   node_id candidate = no_node;      // ReplicaId

@@ -152,7 +152,7 @@ TEST(raft_replica, pre_vote_changes_no_state_and_is_refused_while_the_leader_ans
   r.step(n2, ok);
   r.take_output();
 
-  r.step(n3, vote_from(n3, 2, 0, 0, true));
+  r.step(n3, vote_from(n3, 1, 0, 0, true));
   out = r.take_output();
   EXPECT_FALSE(out.quorum);
   ASSERT_EQ(sent<vote_response>(out).size(), 1u);
@@ -165,11 +165,29 @@ TEST(raft_replica, pre_vote_changes_no_state_and_is_refused_while_the_leader_ans
   // still without any state change.
   r.tick(2500);
   r.take_output();
-  r.step(n3, vote_from(n3, 2, 0, 0, true));
+  r.step(n3, vote_from(n3, 1, 0, 0, true));
   out = r.take_output();
   EXPECT_FALSE(out.quorum);
   EXPECT_TRUE(sent<vote_response>(out)[0].second.vote_granted);
   EXPECT_EQ(r.epoch(), leader_epoch{1});
+}
+
+TEST(raft_replica, a_pre_vote_from_an_older_epoch_is_fenced_and_a_newer_epoch_is_adopted) {
+  persisted_state s;
+  s.quorum.epoch = leader_epoch{3};
+  replica r(three_voters(n1), s, 0);
+  r.take_output();
+  r.step(n2, vote_from(n2, 2, 0, 0, true));
+  output out = r.take_output();
+  ASSERT_EQ(sent<vote_response>(out).size(), 1u);
+  EXPECT_EQ(sent<vote_response>(out)[0].second.error, wire_error::fenced_leader_epoch);
+  EXPECT_FALSE(sent<vote_response>(out)[0].second.vote_granted);
+  r.step(n2, vote_from(n2, 5, 0, 0, true));
+  out = r.take_output();
+  EXPECT_TRUE(sent<vote_response>(out)[0].second.vote_granted);
+  ASSERT_TRUE(out.quorum);
+  EXPECT_EQ(out.quorum->epoch, leader_epoch{5});
+  EXPECT_EQ(out.quorum->voted_for, no_node);  // a pre-vote records no vote
 }
 
 TEST(raft_replica, a_prospective_becomes_candidate_only_after_a_majority_of_pre_votes) {
@@ -182,7 +200,7 @@ TEST(raft_replica, a_prospective_becomes_candidate_only_after_a_majority_of_pre_
   auto pre = sent<vote_request>(out);
   ASSERT_EQ(pre.size(), 2u);
   EXPECT_TRUE(pre[0].second.pre_vote);
-  EXPECT_EQ(pre[0].second.candidate_epoch, leader_epoch{1});
+  EXPECT_EQ(pre[0].second.candidate_epoch, leader_epoch{0});  // not bumped by a pre-vote
   // A late real-vote grant is not a pre-vote.
   vote_response late;
   late.vote_granted = true;
