@@ -308,7 +308,7 @@ asio::awaitable<result<raw_reply, rpc_error>> connection::send(std::vector<uint8
                                fmt::format("no response to {} v{} (correlation id {}) within {} ms",
                                            api_name(api_key), version, correlation_id, waited_ms));
       logger().debug("{}", e.message);
-      const bool stuck = _slots_used >= _opts.inflight_max &&
+      const bool stuck = _in_flight.size() >= _opts.inflight_max &&
                          std::all_of(_in_flight.begin(), _in_flight.end(),
                                      [](const auto& kv) { return kv.second->abandoned; });
       if (stuck)

@@ -19,8 +19,8 @@
 //    (protocol_error to every waiter);
 //  - a response whose correlation id matches no request closes the connection (logged);
 //  - a request that times out is abandoned: it keeps its slot until its late response arrives
-//    (then dropped) because the peer still works on it; when every slot is held by an abandoned
-//    request the connection is closed as stuck;
+//    (then dropped) because the peer still works on it; when all inflight_max requests on the
+//    wire are abandoned the connection is closed as stuck;
 //  - any read/write error closes the connection; every queued and in-flight caller gets the
 //    error (disconnected, or stopped after stop()).
 //

@@ -15,6 +15,7 @@
 // stop() closes every connection (callers get `stopped`), and returns once every call, connect
 // attempt and connection coroutine has finished; calls after stop() fail with `stopped`. The pool
 // must outlive its calls: co_await stop() before destroying it.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -77,6 +78,10 @@ class node_pool {
     opts.timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           deadline - std::chrono::steady_clock::now())
                           .count();
+    // Sending a request that is abandoned at once would only hold a slot for nothing.
+    if (opts.timeout_ms <= 0)
+      co_return failure{conn.value()->make_error(rpc_error_kind::timeout,
+                                                 "connected, but the deadline has passed")};
     co_return co_await conn.value()->template call_reply<Req, Resp>(req, opts);
   }
 

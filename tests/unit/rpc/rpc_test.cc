@@ -723,6 +723,44 @@ TEST_F(rpc_test, unknown_nodes_and_endpoint_changes_are_reported) {
   EXPECT_EQ(second.seen.size(), 2u);
 }
 
+// Metadata and CreateTopics against a real broker at 127.0.0.1:port (retrying while it starts).
+awaitable<void> exercise_real_broker(asio::io_context& io, uint16_t port, const std::string& topic,
+                                     int16_t expected_api_versions_version) {
+  node_pool pool(io.get_executor(), test_pool_options("gregor-broker-1"));
+  pool.set_endpoint(node_id{1}, {"127.0.0.1", port});
+  // The broker needs a moment to listen: retry (each retry waits out the back-off).
+  metadata_result r = co_await metadata(pool, "none");
+  for (const steady_time end = after(15s); !r && std::chrono::steady_clock::now() < end;)
+    r = co_await metadata(pool, "none", {.timeout_ms = 2000});
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  auto conn = co_await pool.connection_for(node_id{1}, after(5s));
+  EXPECT_TRUE(conn.has_value());
+  if (conn) {
+    EXPECT_EQ(conn.value()->api_versions_version(), expected_api_versions_version);
+  }
+  protocol::create_topics_request create;
+  create.timeout_ms = 10000;
+  auto& t = create.topics.emplace_back();
+  t.name = topic;
+  t.num_partitions = 2;
+  t.replication_factor = 1;
+  auto created = co_await pool.call<protocol::create_topics_request, protocol::create_topics_response>(
+      node_id{1}, create, {.timeout_ms = 10000});
+  EXPECT_TRUE(created.has_value()) << (created ? "" : created.error().message);
+  if (created) {
+    EXPECT_EQ(created.value().topics.size(), 1u);
+    if (!created.value().topics.empty()) {
+      EXPECT_EQ(created.value().topics[0].error_code, 0);
+    }
+  }
+  r = co_await metadata(pool, topic);
+  EXPECT_EQ(topic_of(r), topic);
+  if (r && !r.value().topics.empty()) {
+    EXPECT_EQ(r.value().topics[0].partitions.size(), 2u);
+  }
+  co_await pool.stop();
+}
+
 // Against the real broker binary: set GREGOR_BIN to build/bin/gregor.
 TEST_F(rpc_test, talks_to_the_real_broker_binary) {
   const char* bin = std::getenv("GREGOR_BIN");
@@ -740,38 +778,19 @@ TEST_F(rpc_test, talks_to_the_real_broker_binary) {
   argv.push_back(nullptr);
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, bin, nullptr, nullptr, argv.data(), environ), 0);
-  run([&]() -> awaitable<void> {
-    node_pool pool(io.get_executor(), test_pool_options("gregor-broker-1"));
-    pool.set_endpoint(node_id{1}, {"127.0.0.1", port});
-    // The broker needs a moment to listen: retry (each retry waits out the back-off).
-    metadata_result r = co_await metadata(pool, "none");
-    for (const steady_time end = after(15s); !r && std::chrono::steady_clock::now() < end;)
-      r = co_await metadata(pool, "none", {.timeout_ms = 2000});
-    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-    protocol::create_topics_request create;
-    create.timeout_ms = 10000;
-    auto& t = create.topics.emplace_back();
-    t.name = "rpc-test";
-    t.num_partitions = 2;
-    t.replication_factor = 1;
-    auto created = co_await pool.call<protocol::create_topics_request, protocol::create_topics_response>(
-        node_id{1}, create, {.timeout_ms = 10000});
-    EXPECT_TRUE(created.has_value()) << (created ? "" : created.error().message);
-    if (created) {
-      EXPECT_EQ(created.value().topics.size(), 1u);
-      if (!created.value().topics.empty()) {
-        EXPECT_EQ(created.value().topics[0].error_code, 0);
-      }
-    }
-    r = co_await metadata(pool, "rpc-test");
-    EXPECT_EQ(topic_of(r), "rpc-test");
-    if (r && !r.value().topics.empty()) {
-      EXPECT_EQ(r.value().topics[0].partitions.size(), 2u);
-    }
-    co_await pool.stop();
-  });
+  run([&]() -> awaitable<void> { co_await exercise_real_broker(io, port, "rpc-test", 5); });
   ::kill(pid, SIGTERM);
   int status = 0;
   ::waitpid(pid, &status, 0);
   std::filesystem::remove_all(dir);
+}
+
+// Against a running Apache Kafka 4.x (tests/tools/run-reference-kafka.sh PORT DIR): set
+// GREGOR_RPC_KAFKA_PORT. Kafka refuses our ApiVersions v5, so this also proves the retry at v4.
+TEST_F(rpc_test, talks_to_a_running_apache_kafka) {
+  const char* port_text = std::getenv("GREGOR_RPC_KAFKA_PORT");
+  if (port_text == nullptr || *port_text == '\0') GTEST_SKIP() << "GREGOR_RPC_KAFKA_PORT is not set";
+  const auto port = uint16_t(std::stoi(port_text));
+  const std::string topic = "rpc-test-" + std::to_string(::getpid());
+  run([&]() -> awaitable<void> { co_await exercise_real_broker(io, port, topic, 4); });
 }
