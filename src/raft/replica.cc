@@ -85,6 +85,11 @@ leader_epoch replica::last_epoch() const {
   return _snapshot ? _snapshot->epoch : leader_epoch{0};
 }
 
+leader_and_epoch replica::advertised_leader() const {
+  // A resigned leader no longer leads its epoch: it names nobody.
+  return _role == role::resigned ? leader_and_epoch{no_node, _quorum.epoch} : leader();
+}
+
 bool replica::is_voter_id(node_id id) const {
   return std::find(_cfg.voters.begin(), _cfg.voters.end(), id) != _cfg.voters.end();
 }
@@ -405,7 +410,7 @@ void replica::on(node_id from, const vote_request& m) {
   resp.pre_vote = m.pre_vote;
   auto answer = [&](bool granted) {
     resp.vote_granted = granted;
-    resp.leader = _role == role::resigned ? leader_and_epoch{no_node, _quorum.epoch} : leader();
+    resp.leader = advertised_leader();
     send(from, resp);
   };
   if (!_is_voter || !is_voter_id(m.candidate) || m.candidate != from) return answer(false);
@@ -506,7 +511,8 @@ void replica::on(node_id from, const end_quorum_epoch_request& m) {
                            : int64_t(it - m.preferred_candidates.begin());
     become_unattached(_quorum.epoch, _quorum.voted_for);
     _last_leader_contact_ms = no_timestamp;
-    int64_t step_ms = _cfg.election_backoff_max_ms / int64_t(std::max<size_t>(1, _cfg.voters.size()));
+    int64_t step_ms =
+        _cfg.election_backoff_max_ms / int64_t(std::max<size_t>(1, _cfg.voters.size()));
     _election_deadline_ms = _now_ms + position * step_ms + (position ? random_backoff_ms() / 4 : 0);
   }
   resp.leader = leader();
@@ -591,7 +597,7 @@ void replica::on(node_id from, const fetch_request& m) {
   resp.request_token = m.request_token;
   resp.high_watermark = _hw;
   resp.log_start_offset = _log_start;
-  resp.current_leader = _role == role::resigned ? leader_and_epoch{no_node, _quorum.epoch} : leader();
+  resp.current_leader = advertised_leader();
   if (m.current_leader_epoch < _quorum.epoch) {
     resp.error = wire_error::fenced_leader_epoch;
   } else if (m.current_leader_epoch > _quorum.epoch) {
@@ -612,7 +618,7 @@ void replica::on(node_id from, const fetch_snapshot_request& m) {
   if (m.replica != from) return;
   fetch_snapshot_response resp;
   resp.request_token = m.request_token;
-  resp.current_leader = _role == role::resigned ? leader_and_epoch{no_node, _quorum.epoch} : leader();
+  resp.current_leader = advertised_leader();
   resp.snapshot = m.snapshot;
   if (m.current_leader_epoch < _quorum.epoch) {
     resp.error = wire_error::fenced_leader_epoch;
@@ -811,9 +817,7 @@ void replica::on(node_id from, const fetch_snapshot_response& m) {
 
 result<offset_range, propose_error> replica::propose(std::vector<proposal> batches) {
   if (_role != role::leader) {
-    leader_and_epoch known =
-        _role == role::resigned ? leader_and_epoch{no_node, _quorum.epoch} : leader();
-    return failure(propose_error{raft_error::not_leader, known});
+    return failure(propose_error{raft_error::not_leader, advertised_leader()});
   }
   if (batches.empty()) return failure(propose_error{raft_error::invalid_proposal, leader()});
   for (auto& b : batches) {

@@ -211,6 +211,7 @@ class replica {
   uint64_t next_random();
   size_t majority() const { return _cfg.voters.size() / 2 + 1; }
   bool is_voter_id(node_id id) const;
+  leader_and_epoch advertised_leader() const;
   void persist_quorum();
   void send(node_id to, message m);
   void note_leadership();

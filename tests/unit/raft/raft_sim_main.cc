@@ -15,7 +15,11 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds")) seeds = std::strtoull(argv[i + 1], nullptr, 10);
     else if (!std::strcmp(argv[i], "--first")) first = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--seed")) first = std::strtoull(argv[i + 1], nullptr, 10), seeds = 1, one = true;
+    else if (!std::strcmp(argv[i], "--seed")) {
+      first = std::strtoull(argv[i + 1], nullptr, 10);
+      seeds = 1;
+      one = true;
+    }
     else {
       std::fprintf(stderr, "usage: raft_sim [--seeds N] [--first S] | --seed S\n");
       return 2;

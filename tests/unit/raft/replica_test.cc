@@ -65,7 +65,8 @@ leader_epoch elect(replica& r, int64_t& now_ms) {
   return r.epoch();
 }
 
-fetch_request fetch_from(node_id who, leader_epoch epoch, int64_t fetch_offset, int32_t last_epoch) {
+fetch_request fetch_from(node_id who, leader_epoch epoch, int64_t fetch_offset,
+                         int32_t last_epoch) {
   fetch_request f;
   f.replica = who;
   f.current_leader_epoch = epoch;

@@ -216,7 +216,8 @@ void cluster::apply(node_state& n, const entry& e) {
   uint64_t ident = identity(e);
   auto [it, fresh] = _committed.emplace(e.base.value(), ident);
   if (!fresh && it->second != ident)
-    fail(fmt::format("state machine safety: node {} applies a different entry at {}", n.id, e.base));
+    fail(fmt::format("state machine safety: node {} applies a different entry at {}", n.id,
+                     e.base));
   n.applied.push_back({e.base.value(), ident, payload_id(e)});
   n.applied_ids.insert(payload_id(e));
   n.applied_end = e.end();
@@ -271,7 +272,8 @@ void cluster::deliver_due() {
 
 void cluster::record_committed(node_state& n) {
   offset hw = n.core->high_watermark();
-  if (hw < n.hw_seen) fail(fmt::format("node {} high watermark went back {} -> {}", n.id, n.hw_seen, hw));
+  if (hw < n.hw_seen)
+    fail(fmt::format("node {} high watermark went back {} -> {}", n.id, n.hw_seen, hw));
   n.hw_seen = hw;
   if (hw > n.core->log_end_offset())
     fail(fmt::format("node {} high watermark {} past its log end", n.id, hw));
@@ -283,7 +285,8 @@ void cluster::record_committed(node_state& n) {
     uint64_t ident = identity(*it);
     auto [c, fresh] = _committed.emplace(it->base.value(), ident);
     if (!fresh && c->second != ident)
-      fail(fmt::format("node {} commits a different entry at {} than another node", n.id, it->base));
+      fail(fmt::format("node {} commits a different entry at {} than another node", n.id,
+                       it->base));
   }
   n.committed_recorded = std::max(n.committed_recorded, hw);
 }
@@ -429,7 +432,8 @@ void cluster::restart(node_id id) {
   if (restored.snapshot) {
     // The state machine may have written a snapshot the log prefix deletion did not follow yet.
     auto& log = restored.log;
-    while (!log.empty() && log.front().end() <= restored.snapshot->end_offset) log.erase(log.begin());
+    while (!log.empty() && log.front().end() <= restored.snapshot->end_offset)
+      log.erase(log.begin());
   }
   n.core = std::make_unique<replica>(make_config(id), std::move(restored), _now_ms);
   n.hw_seen = n.core->high_watermark();
