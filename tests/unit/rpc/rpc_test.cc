@@ -205,11 +205,11 @@ class fake_broker : public gregor::net::frame_handler {
   wait_list _release;
 };
 
-// A misbehaving broker on a raw acceptor (one connection): answers ApiVersions properly, then
-// treats Metadata according to `mode`.
+// A misbehaving broker on a raw acceptor (one connection): answers ApiVersions properly (unless
+// silent, which answers nothing), then treats Metadata according to `mode`.
 class raw_broker {
  public:
-  enum class mode { reverse_pairs, huge_size, wrong_correlation_id };
+  enum class mode { reverse_pairs, huge_size, wrong_correlation_id, truncated_body, silent };
   raw_broker(asio::io_context& io, mode m) : _acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), _mode(m) {
     asio::co_spawn(io, serve(), asio::detached);
   }
@@ -244,6 +244,7 @@ class raw_broker {
       protocol::reader r(frame);
       protocol::request_header h;
       if (!protocol::decode_request_header(r, h)) co_return;
+      if (_mode == mode::silent) continue;
       if (h.api_key == protocol::api_versions_request::api_key) {
         if (!co_await write_frame(s, protocol::encode_response(api_list(5, true), h.api_version,
                                                                h.correlation_id)))
@@ -261,6 +262,12 @@ class raw_broker {
       if (_mode == mode::wrong_correlation_id) {
         co_await write_frame(s, protocol::encode_response(metadata_answer(topic), h.api_version,
                                                           h.correlation_id + 1000));
+        continue;
+      }
+      if (_mode == mode::truncated_body) {
+        auto body = protocol::encode_response(metadata_answer(topic), h.api_version, h.correlation_id);
+        body.resize(body.size() / 2);
+        co_await write_frame(s, body);
         continue;
       }
       pending.push_back({h.correlation_id, h.api_version, topic});
@@ -696,6 +703,81 @@ TEST_F(rpc_test, a_response_with_an_unknown_correlation_id_closes_the_connection
     }
     EXPECT_TRUE(conn->is_closed());
     co_await conn->stop();
+  });
+}
+
+TEST_F(rpc_test, a_truncated_response_is_a_decode_error_and_the_connection_stays_open) {
+  raw_broker broker(io, raw_broker::mode::truncated_body);
+  run([&]() -> awaitable<void> {
+    auto conn = connection::create(io.get_executor(), node_id{1}, broker.address(), {});
+    auto opened = co_await conn->open();
+    EXPECT_TRUE(opened.has_value());
+    auto req = metadata_for("x");
+    auto r = co_await conn->call<protocol::metadata_request, protocol::metadata_response>(req);
+    EXPECT_FALSE(r.has_value());
+    if (!r) {
+      EXPECT_EQ(r.error().kind, rpc_error_kind::decode_error);
+      EXPECT_NE(r.error().message.find("malformed Metadata v12 response"), std::string::npos) << r.error().message;
+    }
+    EXPECT_TRUE(conn->is_ready());
+    co_await conn->stop();
+  });
+}
+
+TEST_F(rpc_test, a_peer_that_never_answers_api_versions_fails_the_open_within_the_connect_timeout) {
+  raw_broker broker(io, raw_broker::mode::silent);
+  run([&]() -> awaitable<void> {
+    gregor::rpc::connection_options opts;
+    opts.connect_timeout_ms = 100;
+    auto conn = connection::create(io.get_executor(), node_id{4}, broker.address(), opts);
+    const auto before = std::chrono::steady_clock::now();
+    auto opened = co_await conn->open();
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+    EXPECT_FALSE(opened.has_value());
+    if (!opened) {
+      EXPECT_EQ(opened.error().kind, rpc_error_kind::connect_failed);
+      EXPECT_NE(opened.error().message.find("no response to ApiVersions"), std::string::npos)
+          << opened.error().message;
+    }
+    EXPECT_TRUE(conn->is_closed());
+    co_await conn->stop();
+  });
+}
+
+TEST_F(rpc_test, a_connection_whose_every_slot_timed_out_is_closed_and_replaced) {
+  fake_broker broker(io, ev);
+  run([&]() -> awaitable<void> {
+    auto opts = test_pool_options();
+    opts.connection.inflight_max = 1;
+    node_pool pool(io.get_executor(), opts);
+    pool.set_endpoint(node_id{1}, broker.address());
+    auto r = co_await metadata(pool, "hold", {.timeout_ms = 50});
+    EXPECT_FALSE(r.has_value());
+    if (!r) {
+      EXPECT_EQ(r.error().kind, rpc_error_kind::timeout);
+    }
+    r = co_await metadata(pool, "next", {.timeout_ms = 5000});
+    EXPECT_EQ(topic_of(r), "next");
+    EXPECT_EQ(pool.connect_attempts(), 2u);
+    co_await pool.stop();
+  });
+}
+
+TEST_F(rpc_test, call_reply_keeps_the_frame_and_the_version_used) {
+  fake_broker broker(io, ev);
+  run([&]() -> awaitable<void> {
+    node_pool pool(io.get_executor(), test_pool_options());
+    pool.set_endpoint(node_id{1}, broker.address());
+    auto req = metadata_for("kept");
+    auto r = co_await pool.call_reply<protocol::metadata_request, protocol::metadata_response>(
+        node_id{1}, req, {.timeout_ms = 5000, .max_version = 9});
+    EXPECT_TRUE(r.has_value());
+    if (r) {
+      EXPECT_EQ(r.value().version, 9);
+      EXPECT_FALSE(r.value().frame.empty());
+      EXPECT_EQ(*r.value().body.topics.at(0).name, "kept");
+    }
+    co_await pool.stop();
   });
 }
 
