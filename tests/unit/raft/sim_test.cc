@@ -11,7 +11,7 @@ namespace gregor::raft::sim {
 namespace {
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t default_seeds = 150;  // ASan runs ~5x slower: stay well under two minutes
+constexpr uint64_t default_seeds = 300;  // ASan runs ~5x slower: stay well under two minutes
 #else
 constexpr uint64_t default_seeds = 1000;
 #endif
