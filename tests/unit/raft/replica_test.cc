@@ -524,6 +524,44 @@ TEST(raft_replica, describe_quorum_reports_voter_and_observer_progress) {
   EXPECT_EQ(q.observers[0].id, n4);
 }
 
+TEST(raft_replica, an_observer_asks_the_voters_in_turn_until_one_names_the_leader) {
+  config c = three_voters(n4);
+  replica r(c, persisted_state{}, 0);
+  EXPECT_FALSE(r.is_voter());
+  r.tick(0);
+  auto fetches = sent<fetch_request>(r.take_output());
+  ASSERT_EQ(fetches.size(), 1u);
+  EXPECT_EQ(fetches[0].first, n1);
+  fetch_response not_leader;
+  not_leader.error = wire_error::not_leader_or_follower;
+  not_leader.current_leader = {n2, leader_epoch{3}};
+  not_leader.request_token = fetches[0].second.request_token;
+  r.step(n1, not_leader);
+  EXPECT_EQ(r.current_role(), role::follower);
+  EXPECT_EQ(r.leader(), (leader_and_epoch{n2, leader_epoch{3}}));
+  fetches = sent<fetch_request>(r.take_output());
+  ASSERT_FALSE(fetches.empty());
+  EXPECT_EQ(fetches.back().first, n2);
+  EXPECT_EQ(fetches.back().second.current_leader_epoch, leader_epoch{3});
+  // An observer never votes.
+  r.step(n1, vote_from(n1, 4, 9, 9, false));
+  EXPECT_FALSE(sent<vote_response>(r.take_output())[0].second.vote_granted);
+}
+
+TEST(raft_replica, restore_skips_log_entries_a_newer_snapshot_already_covers) {
+  persisted_state s;
+  s.quorum.epoch = leader_epoch{2};
+  s.snapshot = snapshot_id{offset{2}, leader_epoch{1}};
+  s.snapshot_bytes = std::make_shared<const bytes>(bytes{1});
+  s.log = log_of({1, 1, 2});  // offsets 0 and 1 were not deleted before the crash
+  replica r(three_voters(n1), s, 0);
+  EXPECT_EQ(r.log_start_offset(), offset{2});
+  EXPECT_EQ(r.log_end_offset(), offset{3});
+  EXPECT_EQ(r.high_watermark(), offset{2});
+  ASSERT_EQ(r.log().size(), 1u);
+  EXPECT_EQ(r.log().front().epoch, leader_epoch{2});
+}
+
 // ---- The same rules, end to end in the simulated cluster (scripted, no random faults) ----
 
 sim::options quiet(int voters, int observers) {
