@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -10,7 +11,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/error_code.h"
@@ -23,7 +23,9 @@ using boost::system::error_code;
 
 namespace {
 
-spdlog::logger& logger() { return log::get("rpc"); }
+spdlog::logger& logger() {
+  return log::get("rpc");
+}
 
 std::string api_name(int16_t api_key) {
   const protocol::api_info* info = protocol::find_api(api_key);
@@ -31,7 +33,8 @@ std::string api_name(int16_t api_key) {
 }
 
 int32_t read_be32(const uint8_t* p) {
-  return int32_t(uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]));
+  return int32_t(uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 |
+                 uint32_t(p[3]));
 }
 
 }  // namespace
@@ -60,7 +63,8 @@ rpc_error connection::make_error(rpc_error_kind kind, std::string_view what) con
 }
 
 steady_time connection::deadline_after(int64_t timeout_ms) {
-  return std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms));
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms));
 }
 
 int32_t connection::next_correlation_id() {
@@ -90,9 +94,10 @@ result<int16_t, rpc_error> connection::pick_version(int16_t api_key, int16_t our
   int16_t hi = std::min(our_max, it->second.second);
   if (opts.max_version >= 0) hi = std::min(hi, opts.max_version);
   const auto range_text = [&] {
-    return fmt::format("{}: the peer supports {}-{}, we {}-{}{}", api_name(api_key),
-                       it->second.first, it->second.second, our_min, our_max,
-                       opts.max_version >= 0 ? fmt::format(" (capped at {})", opts.max_version) : "");
+    return fmt::format(
+        "{}: the peer supports {}-{}, we {}-{}{}", api_name(api_key), it->second.first,
+        it->second.second, our_min, our_max,
+        opts.max_version >= 0 ? fmt::format(" (capped at {})", opts.max_version) : "");
   };
   if (opts.version >= 0) {
     if (opts.version < lo || opts.version > hi)
@@ -106,7 +111,8 @@ result<int16_t, rpc_error> connection::pick_version(int16_t api_key, int16_t our
   return hi;
 }
 
-rpc_error connection::decode_failure(int16_t api_key, int16_t version, const std::string& why) const {
+rpc_error connection::decode_failure(int16_t api_key, int16_t version,
+                                     const std::string& why) const {
   return make_error(rpc_error_kind::decode_error,
                     fmt::format("malformed {} v{} response: {}", api_name(api_key), version, why));
 }
@@ -170,7 +176,8 @@ asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time 
         _endpoint.host, std::to_string(_endpoint.port), asio::as_tuple(asio::use_awaitable));
     ec = e;
     if (!ec && !watch->fired && _state != state::closed) {
-      auto [e2, chosen] = co_await asio::async_connect(_socket, results, asio::as_tuple(asio::use_awaitable));
+      auto [e2, chosen] =
+          co_await asio::async_connect(_socket, results, asio::as_tuple(asio::use_awaitable));
       ec = e2;
     }
   }
@@ -178,8 +185,9 @@ asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time 
   timer.cancel();
   if (_state == state::closed) co_return failure{_close_error};
   if (watch->fired)
-    co_return failure{make_error(rpc_error_kind::connect_failed,
-                                 fmt::format("could not connect within {} ms", _opts.connect_timeout_ms))};
+    co_return failure{
+        make_error(rpc_error_kind::connect_failed,
+                   fmt::format("could not connect within {} ms", _opts.connect_timeout_ms))};
   if (ec)
     co_return failure{make_error(rpc_error_kind::connect_failed,
                                  fmt::format("could not connect: {}", ec.message()))};
@@ -196,8 +204,9 @@ asio::awaitable<result<void, rpc_error>> connection::negotiate(steady_time deadl
     req.client_software_name = _opts.software_name;
     req.client_software_version = _opts.software_version;
     const int32_t correlation_id = next_correlation_id();
-    auto raw = co_await send(protocol::encode_request(req, version, correlation_id, _opts.client_id),
-                             correlation_id, req.api_key, version, deadline);
+    auto raw =
+        co_await send(protocol::encode_request(req, version, correlation_id, _opts.client_id),
+                      correlation_id, req.api_key, version, deadline);
     if (!raw) co_return failure{raw.error()};
     const auto body = std::span<const uint8_t>(raw.value().frame).subspan(raw.value().body_offset);
     api_versions_response resp;
@@ -219,11 +228,11 @@ asio::awaitable<result<void, rpc_error>> connection::negotiate(steady_time deadl
         continue;
       }
       if (!r.ok()) co_return failure{decode_failure(req.api_key, version, r.error())};
-      co_return failure{make_error(
-          resp.error_code == unsupported ? rpc_error_kind::unsupported_version
-                                         : rpc_error_kind::connect_failed,
-          fmt::format("ApiVersions v{} answered {}", version,
-                      protocol::error_name(protocol::error_code(resp.error_code))))};
+      co_return failure{
+          make_error(resp.error_code == unsupported ? rpc_error_kind::unsupported_version
+                                                    : rpc_error_kind::connect_failed,
+                     fmt::format("ApiVersions v{} answered {}", version,
+                                 protocol::error_name(protocol::error_code(resp.error_code))))};
     }
     for (const auto& k : resp.api_keys) _peer_versions[k.api_key] = {k.min_version, k.max_version};
     if (_peer_versions.empty())
@@ -242,17 +251,17 @@ asio::awaitable<result<void, rpc_error>> connection::acquire_slot(steady_time de
     co_return ok;
   }
   if (_slot_waiters.size() >= _opts.queued_max)
-    co_return failure{make_error(
-        rpc_error_kind::overloaded,
-        fmt::format("{} requests in flight and {} callers already waiting for a slot",
-                    _in_flight.size(), _slot_waiters.size()))};
+    co_return failure{
+        make_error(rpc_error_kind::overloaded,
+                   fmt::format("{} requests in flight and {} callers already waiting for a slot",
+                               _in_flight.size(), _slot_waiters.size()))};
   auto w = std::make_shared<slot_waiter>();
   _slot_waiters.push_back(w);
   while (!w->granted && !w->failed) {
     if (std::chrono::steady_clock::now() >= deadline) {
       std::erase(_slot_waiters, w);
-      co_return failure{make_error(rpc_error_kind::timeout,
-                                   "timed out waiting for an in-flight slot")};
+      co_return failure{
+          make_error(rpc_error_kind::timeout, "timed out waiting for an in-flight slot")};
     }
     co_await w->wake.wait_until(deadline);
   }
@@ -260,7 +269,8 @@ asio::awaitable<result<void, rpc_error>> connection::acquire_slot(steady_time de
   if (_state == state::closed) co_return failure{_close_error};
   if (std::chrono::steady_clock::now() >= deadline) {
     release_slot();
-    co_return failure{make_error(rpc_error_kind::timeout, "timed out waiting for an in-flight slot")};
+    co_return failure{
+        make_error(rpc_error_kind::timeout, "timed out waiting for an in-flight slot")};
   }
   co_return ok;
 }
@@ -328,7 +338,9 @@ void connection::start_loops() {
     ++_loops_running;
     asio::co_spawn(
         _executor,
-        [self = shared_from_this(), loop]() -> asio::awaitable<void> { co_await ((*self).*loop)(); },
+        [self = shared_from_this(), loop]() -> asio::awaitable<void> {
+          co_await ((*self).*loop)();
+        },
         [self = shared_from_this()](std::exception_ptr e) {
           if (e) {
             try {
@@ -367,19 +379,19 @@ asio::awaitable<void> connection::read_loop() {
     auto [ec2, n2] = co_await asio::async_read(_socket, asio::buffer(frame),
                                                asio::as_tuple(asio::use_awaitable));
     if (ec2) {
-      close(make_error(rpc_error_kind::disconnected,
-                       fmt::format("response cut short: {}", ec2 == asio::error::eof
-                                                                 ? "the peer closed the connection"
-                                                                 : ec2.message())));
+      close(make_error(
+          rpc_error_kind::disconnected,
+          fmt::format("response cut short: {}",
+                      ec2 == asio::error::eof ? "the peer closed the connection" : ec2.message())));
       break;
     }
     if (_state == state::closed) break;
     const int32_t correlation_id = read_be32(frame.data());
     auto it = _in_flight.find(correlation_id);
     if (it == _in_flight.end()) {
-      close(make_error(rpc_error_kind::protocol_error,
-                       fmt::format("response with correlation id {} matches no request",
-                                   correlation_id)));
+      close(make_error(
+          rpc_error_kind::protocol_error,
+          fmt::format("response with correlation id {} matches no request", correlation_id)));
       break;
     }
     auto p = std::move(it->second);
@@ -430,9 +442,11 @@ asio::awaitable<void> connection::write_loop() {
       buffers.push_back(asio::buffer(prefixes[i]));
       buffers.push_back(asio::buffer(batch[i]));
     }
-    auto [ec, n] = co_await asio::async_write(_socket, buffers, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await asio::async_write(_socket, buffers, asio::as_tuple(asio::use_awaitable));
     if (ec) {
-      close(make_error(rpc_error_kind::disconnected, fmt::format("write failed: {}", ec.message())));
+      close(
+          make_error(rpc_error_kind::disconnected, fmt::format("write failed: {}", ec.message())));
       break;
     }
   }
@@ -447,11 +461,17 @@ void connection::close(rpc_error why) {
   _closed_at = std::chrono::steady_clock::now();
   _close_error = std::move(why);
   switch (_close_error.kind) {
-    case rpc_error_kind::stopped: logger().debug("closed {}", _close_error.message); break;
-    case rpc_error_kind::protocol_error: logger().error("closed {}", _close_error.message); break;
+    case rpc_error_kind::stopped:
+      logger().debug("closed {}", _close_error.message);
+      break;
+    case rpc_error_kind::protocol_error:
+      logger().error("closed {}", _close_error.message);
+      break;
     default:
-      if (was_ready) logger().info("closed {}", _close_error.message);
-      else logger().debug("closed {}", _close_error.message);
+      if (was_ready)
+        logger().info("closed {}", _close_error.message);
+      else
+        logger().debug("closed {}", _close_error.message);
   }
   error_code ignored;
   _socket.close(ignored);

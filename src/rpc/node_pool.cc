@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include <boost/asio/co_spawn.hpp>
 #include <fmt/format.h>
+#include <boost/asio/co_spawn.hpp>
 
 #include "gregor/base/log.h"
 
@@ -11,7 +11,9 @@ namespace gregor::rpc {
 namespace asio = boost::asio;
 
 namespace {
-spdlog::logger& logger() { return log::get("rpc"); }
+spdlog::logger& logger() {
+  return log::get("rpc");
+}
 }  // namespace
 
 node_pool::node_pool(asio::any_io_executor executor, pool_options opts)
@@ -22,8 +24,9 @@ node_pool::node_pool(asio::any_io_executor executor, pool_options opts)
 node_pool::~node_pool() = default;
 
 rpc_error node_pool::stopped_error(node_id node) const {
-  return rpc_error{rpc_error_kind::stopped,
-                   fmt::format("node {}: the {} connection pool is stopped", node.value(), _opts.client_id)};
+  return rpc_error{
+      rpc_error_kind::stopped,
+      fmt::format("node {}: the {} connection pool is stopped", node.value(), _opts.client_id)};
 }
 
 void node_pool::retire(std::shared_ptr<connection> conn, rpc_error why) {
@@ -40,8 +43,9 @@ void node_pool::set_endpoint(node_id node, endpoint ep) {
   state->ep = std::move(ep);
   ++state->generation;
   if (auto old = std::move(state->conn)) {
-    auto why = old->make_error(rpc_error_kind::disconnected,
-                               fmt::format("the node moved to {}:{}", state->ep.host, state->ep.port));
+    auto why =
+        old->make_error(rpc_error_kind::disconnected,
+                        fmt::format("the node moved to {}:{}", state->ep.host, state->ep.port));
     retire(std::move(old), std::move(why));
   }
   state->connecting = false;
@@ -49,7 +53,8 @@ void node_pool::set_endpoint(node_id node, endpoint ep) {
   state->next_attempt = {};
   state->last_error.reset();
   state->attempt_seq = state->failed_seq = 0;
-  if (changed) logger().info("node {} is now at {}:{}", node.value(), state->ep.host, state->ep.port);
+  if (changed)
+    logger().info("node {} is now at {}:{}", node.value(), state->ep.host, state->ep.port);
   state->changed.notify_all();
 }
 
@@ -113,10 +118,10 @@ asio::awaitable<result<std::shared_ptr<connection>, rpc_error>> node_pool::conne
     const auto now = std::chrono::steady_clock::now();
     if (state->connecting) {
       if (now >= deadline)
-        co_return failure{rpc_error{
-            rpc_error_kind::timeout,
-            fmt::format("node {} ({}:{}): not connected before the deadline", node.value(),
-                        state->ep.host, state->ep.port)}};
+        co_return failure{
+            rpc_error{rpc_error_kind::timeout,
+                      fmt::format("node {} ({}:{}): not connected before the deadline",
+                                  node.value(), state->ep.host, state->ep.port)}};
       const uint64_t generation = state->generation;
       const uint64_t seq = state->attempt_seq;
       co_await state->changed.wait_until(deadline);
@@ -128,13 +133,14 @@ asio::awaitable<result<std::shared_ptr<connection>, rpc_error>> node_pool::conne
     if (now < state->next_attempt) {
       if (state->next_attempt >= deadline) {
         const auto left_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(state->next_attempt - now).count();
-        co_return failure{rpc_error{
-            rpc_error_kind::connect_failed,
-            fmt::format("{} (reconnect back-off: next attempt in {} ms)",
-                        state->last_error ? state->last_error->message
-                                          : fmt::format("node {}", node.value()),
-                        left_ms)}};
+            std::chrono::duration_cast<std::chrono::milliseconds>(state->next_attempt - now)
+                .count();
+        co_return failure{
+            rpc_error{rpc_error_kind::connect_failed,
+                      fmt::format("{} (reconnect back-off: next attempt in {} ms)",
+                                  state->last_error ? state->last_error->message
+                                                    : fmt::format("node {}", node.value()),
+                                  left_ms)}};
       }
       co_await state->changed.wait_until(state->next_attempt);
       continue;

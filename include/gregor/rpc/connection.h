@@ -58,9 +58,9 @@ struct endpoint {
 
 struct connection_options {
   std::string client_id = "gregor";
-  int64_t connect_timeout_ms = 10000;  // resolve + TCP connect + ApiVersions
-  size_t inflight_max = 16;            // requests on the wire at once (abandoned ones included)
-  size_t queued_max = 1024;            // callers waiting for an in-flight slot
+  int64_t connect_timeout_ms = 10000;      // resolve + TCP connect + ApiVersions
+  size_t inflight_max = 16;                // requests on the wire at once (abandoned ones included)
+  size_t queued_max = 1024;                // callers waiting for an in-flight slot
   int32_t response_bytes_max = 100 << 20;  // larger response sizes close the connection
   size_t write_batch_max = 64;             // frames gathered into one write
   // Software name/version sent in ApiVersions v3+ (brokers show them in their request log).
@@ -123,8 +123,9 @@ class connection : public std::enable_shared_from_this<connection> {
     auto version = pick_version(Req::api_key, Req::min_version, Req::max_version, opts);
     if (!version) co_return failure{version.error()};
     const int32_t correlation_id = next_correlation_id();
-    auto raw = co_await send(protocol::encode_request(req, *version, correlation_id, _opts.client_id),
-                             correlation_id, Req::api_key, *version, deadline);
+    auto raw =
+        co_await send(protocol::encode_request(req, *version, correlation_id, _opts.client_id),
+                      correlation_id, Req::api_key, *version, deadline);
     if (!raw) co_return failure{raw.error()};
     reply<Resp> out;
     out.version = *version;
@@ -181,9 +182,8 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // Takes an in-flight slot (waiting if needed), writes `frame`, waits for the response.
   boost::asio::awaitable<result<raw_reply, rpc_error>> send(std::vector<uint8_t> frame,
-                                                            int32_t correlation_id,
-                                                            int16_t api_key, int16_t version,
-                                                            steady_time deadline);
+                                                            int32_t correlation_id, int16_t api_key,
+                                                            int16_t version, steady_time deadline);
   boost::asio::awaitable<result<void, rpc_error>> acquire_slot(steady_time deadline);
   void release_slot();
   boost::asio::awaitable<result<void, rpc_error>> connect_socket(steady_time deadline);

@@ -39,9 +39,9 @@ namespace gregor::rpc {
 
 struct pool_options {
   std::string client_id = "gregor";      // sent in every request header of this pool
-  connection_options connection;          // its client_id is replaced by the one above
-  backoff_policy backoff;                 // reconnect.backoff.ms / reconnect.backoff.max.ms
-  uint64_t rng_seed = 0x6772'6567'6f72;   // jitter randomness; tests pass their own seed
+  connection_options connection;         // its client_id is replaced by the one above
+  backoff_policy backoff;                // reconnect.backoff.ms / reconnect.backoff.max.ms
+  uint64_t rng_seed = 0x6772'6567'6f72;  // jitter randomness; tests pass their own seed
 };
 
 class node_pool {
@@ -114,7 +114,7 @@ class node_pool {
     std::optional<rpc_error> last_error;
     uint64_t attempt_seq = 0;  // attempts started (this generation)
     uint64_t failed_seq = 0;   // the attempt_seq of the last failed attempt
-    wait_list changed;  // attempt finished, endpoint changed, node removed, pool stopped
+    wait_list changed;         // attempt finished, endpoint changed, node removed, pool stopped
   };
 
   // Counts calls in progress so stop() can wait for them.

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,7 +28,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <gtest/gtest.h>
 
 #include "gregor/net/tcp_server.h"
 #include "gregor/protocol/api.h"
@@ -60,7 +60,9 @@ namespace {
 
 constexpr int16_t metadata_max_supported = 12;  // the fake broker's Metadata maximum
 
-steady_time after(std::chrono::milliseconds d) { return std::chrono::steady_clock::now() + d; }
+steady_time after(std::chrono::milliseconds d) {
+  return std::chrono::steady_clock::now() + d;
+}
 
 // Conditions the test waits for: whoever changes state calls notify(); state the test cannot
 // hook (a client connection noticing EOF) is re-checked on a 5 ms io_context timer.
@@ -180,7 +182,8 @@ class fake_broker : public gregor::net::frame_handler {
     }
     protocol::metadata_request req;
     req.decode(r, h.api_version);
-    const std::string topic = req.topics && !req.topics->empty() ? req.topics->at(0).name.value_or("") : "";
+    const std::string topic =
+        req.topics && !req.topics->empty() ? req.topics->at(0).name.value_or("") : "";
     handling_max = std::max(handling_max, ++handling);
     _ev.notify();
     if (topic.rfind("slow-", 0) == 0) {
@@ -189,7 +192,8 @@ class fake_broker : public gregor::net::frame_handler {
     }
     while (topic == "hold" && !_released) co_await _release.wait_until(steady_time::max());
     --handling;
-    out.response = protocol::encode_response(metadata_answer(topic), h.api_version, h.correlation_id);
+    out.response =
+        protocol::encode_response(metadata_answer(topic), h.api_version, h.correlation_id);
     co_return out;
   }
   void on_close(const gregor::net::connection_info&) override {
@@ -210,7 +214,8 @@ class fake_broker : public gregor::net::frame_handler {
 class raw_broker {
  public:
   enum class mode { reverse_pairs, huge_size, wrong_correlation_id, truncated_body, silent };
-  raw_broker(asio::io_context& io, mode m) : _acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), _mode(m) {
+  raw_broker(asio::io_context& io, mode m)
+      : _acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), _mode(m) {
     asio::co_spawn(io, serve(), asio::detached);
   }
   endpoint address() const { return {"127.0.0.1", _acceptor.local_endpoint().port()}; }
@@ -218,9 +223,11 @@ class raw_broker {
  private:
   static awaitable<bool> write_frame(tcp::socket& s, const std::vector<uint8_t>& body) {
     const uint32_t n = uint32_t(body.size());
-    const std::array<uint8_t, 4> prefix{uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)};
+    const std::array<uint8_t, 4> prefix{uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8),
+                                        uint8_t(n)};
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(prefix), asio::buffer(body)};
-    auto [ec, written] = co_await asio::async_write(s, buffers, asio::as_tuple(asio::use_awaitable));
+    auto [ec, written] =
+        co_await asio::async_write(s, buffers, asio::as_tuple(asio::use_awaitable));
     co_return !ec;
   }
 
@@ -235,19 +242,21 @@ class raw_broker {
     std::vector<held> pending;
     while (true) {
       uint8_t size[4];
-      auto [ec, n] = co_await asio::async_read(s, asio::buffer(size), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await asio::async_read(s, asio::buffer(size), asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       std::vector<uint8_t> frame(size_t(uint32_t(size[0]) << 24 | uint32_t(size[1]) << 16 |
                                         uint32_t(size[2]) << 8 | size[3]));
-      auto [ec2, n2] = co_await asio::async_read(s, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
+      auto [ec2, n2] =
+          co_await asio::async_read(s, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
       if (ec2) co_return;
       protocol::reader r(frame);
       protocol::request_header h;
       if (!protocol::decode_request_header(r, h)) co_return;
       if (_mode == mode::silent) continue;
       if (h.api_key == protocol::api_versions_request::api_key) {
-        if (!co_await write_frame(s, protocol::encode_response(api_list(5, true), h.api_version,
-                                                               h.correlation_id)))
+        if (!co_await write_frame(
+                s, protocol::encode_response(api_list(5, true), h.api_version, h.correlation_id)))
           co_return;
         continue;
       }
@@ -265,7 +274,8 @@ class raw_broker {
         continue;
       }
       if (_mode == mode::truncated_body) {
-        auto body = protocol::encode_response(metadata_answer(topic), h.api_version, h.correlation_id);
+        auto body =
+            protocol::encode_response(metadata_answer(topic), h.api_version, h.correlation_id);
         body.resize(body.size() / 2);
         co_await write_frame(s, body);
         continue;
@@ -321,7 +331,8 @@ class rpc_test : public ::testing::Test {
 
   // Starts a Metadata call for `topic` through `pool` in the background; `out` gets its result.
   void spawn_metadata(node_pool& pool, std::string topic, int64_t timeout_ms,
-                      std::optional<metadata_result>& out, std::vector<std::string>* order = nullptr) {
+                      std::optional<metadata_result>& out,
+                      std::vector<std::string>* order = nullptr) {
     asio::co_spawn(
         io,
         [this, &pool, topic, timeout_ms, &out, order]() -> awaitable<void> {
@@ -341,7 +352,8 @@ class rpc_test : public ::testing::Test {
 awaitable<metadata_result> metadata(node_pool& pool, const std::string& topic,
                                     call_options opts = {.timeout_ms = 5000}) {
   auto req = metadata_for(topic);
-  co_return co_await pool.call<protocol::metadata_request, protocol::metadata_response>(node_id{1}, req, opts);
+  co_return co_await pool.call<protocol::metadata_request, protocol::metadata_response>(node_id{1},
+                                                                                        req, opts);
 }
 
 }  // namespace
@@ -384,11 +396,13 @@ TEST_F(rpc_test, negotiates_the_highest_common_version_and_honours_caps_and_forc
     EXPECT_FALSE(r.has_value());
     if (!r) {
       EXPECT_EQ(r.error().kind, rpc_error_kind::unsupported_version);
-      EXPECT_NE(r.error().message.find("node 1 (127.0.0.1:"), std::string::npos) << r.error().message;
+      EXPECT_NE(r.error().message.find("node 1 (127.0.0.1:"), std::string::npos)
+          << r.error().message;
     }
     co_await pool.stop();
   });
-  const std::vector<std::pair<int16_t, int16_t>> expected{{18, 5}, {3, metadata_max_supported}, {3, 4}, {3, 1}};
+  const std::vector<std::pair<int16_t, int16_t>> expected{
+      {18, 5}, {3, metadata_max_supported}, {3, 4}, {3, 1}};
   EXPECT_EQ(broker.seen, expected);
   for (const auto& id : broker.client_ids) EXPECT_EQ(id, "gregor-broker-7");
 }
@@ -401,13 +415,15 @@ TEST_F(rpc_test, unsupported_api_versions_answer_is_retried_at_the_version_the_p
     auto opened = co_await conn->open();
     EXPECT_TRUE(opened.has_value()) << (opened ? "" : opened.error().message);
     EXPECT_EQ(conn->api_versions_version(), 3);
-    EXPECT_EQ(conn->peer_versions(3), std::make_optional(std::pair<int16_t, int16_t>{0, metadata_max_supported}));
+    EXPECT_EQ(conn->peer_versions(3),
+              std::make_optional(std::pair<int16_t, int16_t>{0, metadata_max_supported}));
     auto req = metadata_for("x");
     auto r = co_await conn->call<protocol::metadata_request, protocol::metadata_response>(req);
     EXPECT_EQ(topic_of(r), "x");
     co_await conn->stop();
   });
-  const std::vector<std::pair<int16_t, int16_t>> expected{{18, 5}, {18, 3}, {3, metadata_max_supported}};
+  const std::vector<std::pair<int16_t, int16_t>> expected{
+      {18, 5}, {18, 3}, {3, metadata_max_supported}};
   EXPECT_EQ(broker.seen, expected);
 }
 
@@ -456,7 +472,8 @@ TEST_F(rpc_test, several_requests_are_in_flight_on_one_connection) {
     for (size_t i = 0; i < results.size(); ++i)
       spawn_metadata(pool, "slow-" + std::to_string(20 * (4 - i)), 5000, results[i]);
     EXPECT_TRUE(co_await ev.until([&] {
-      return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.has_value(); });
+      return std::all_of(results.begin(), results.end(),
+                         [](const auto& r) { return r.has_value(); });
     }));
     EXPECT_EQ(pool.connect_attempts(), 1u);
     co_await pool.stop();
@@ -475,7 +492,8 @@ TEST_F(rpc_test, a_request_times_out_alone_and_its_late_response_is_dropped) {
     EXPECT_FALSE(r.has_value());
     if (!r) {
       EXPECT_EQ(r.error().kind, rpc_error_kind::timeout);
-      EXPECT_NE(r.error().message.find("no response to Metadata"), std::string::npos) << r.error().message;
+      EXPECT_NE(r.error().message.find("no response to Metadata"), std::string::npos)
+          << r.error().message;
     }
     broker.release();
     r = co_await metadata(pool, "after");
@@ -503,7 +521,8 @@ TEST_F(rpc_test, server_closing_mid_request_fails_every_waiter_with_disconnected
     EXPECT_FALSE(r->has_value());
     if (!r->has_value()) {
       EXPECT_EQ(r->error().kind, rpc_error_kind::disconnected) << r->error().message;
-      EXPECT_NE(r->error().message.find("node 1 (127.0.0.1:"), std::string::npos) << r->error().message;
+      EXPECT_NE(r->error().message.find("node 1 (127.0.0.1:"), std::string::npos)
+          << r->error().message;
     }
   }
 }
@@ -556,7 +575,8 @@ TEST_F(rpc_test, failed_connects_back_off_exponentially_and_short_calls_fail_fas
       EXPECT_NE(r.error().message.find("back-off"), std::string::npos) << r.error().message;
     }
     EXPECT_EQ(pool.connect_attempts(), 1u);
-    // A patient call waits the back-off out and makes the second attempt; the next back-off doubles.
+    // A patient call waits the back-off out and makes the second attempt; the next back-off
+    // doubles.
     const auto before = std::chrono::steady_clock::now();
     r = co_await metadata(pool, "c", {.timeout_ms = 5000});
     EXPECT_GE(std::chrono::steady_clock::now() - before, 35ms);
@@ -609,8 +629,9 @@ TEST_F(rpc_test, stop_fails_in_flight_and_waiting_calls_and_waits_for_them) {
         io,
         [&]() -> awaitable<void> {
           auto req = metadata_for("y");
-          other_node.emplace(co_await pool.call<protocol::metadata_request, protocol::metadata_response>(
-              node_id{2}, req, {.timeout_ms = 30000}));
+          other_node.emplace(
+              co_await pool.call<protocol::metadata_request, protocol::metadata_response>(
+                  node_id{2}, req, {.timeout_ms = 30000}));
           ev.notify();
         },
         asio::detached);
@@ -699,7 +720,8 @@ TEST_F(rpc_test, a_response_with_an_unknown_correlation_id_closes_the_connection
     EXPECT_FALSE(r.has_value());
     if (!r) {
       EXPECT_EQ(r.error().kind, rpc_error_kind::protocol_error);
-      EXPECT_NE(r.error().message.find("matches no request"), std::string::npos) << r.error().message;
+      EXPECT_NE(r.error().message.find("matches no request"), std::string::npos)
+          << r.error().message;
     }
     EXPECT_TRUE(conn->is_closed());
     co_await conn->stop();
@@ -717,7 +739,8 @@ TEST_F(rpc_test, a_truncated_response_is_a_decode_error_and_the_connection_stays
     EXPECT_FALSE(r.has_value());
     if (!r) {
       EXPECT_EQ(r.error().kind, rpc_error_kind::decode_error);
-      EXPECT_NE(r.error().message.find("malformed Metadata v12 response"), std::string::npos) << r.error().message;
+      EXPECT_NE(r.error().message.find("malformed Metadata v12 response"), std::string::npos)
+          << r.error().message;
     }
     EXPECT_TRUE(conn->is_ready());
     co_await conn->stop();
@@ -826,8 +849,9 @@ awaitable<void> exercise_real_broker(asio::io_context& io, uint16_t port, const 
   t.name = topic;
   t.num_partitions = 2;
   t.replication_factor = 1;
-  auto created = co_await pool.call<protocol::create_topics_request, protocol::create_topics_response>(
-      node_id{1}, create, {.timeout_ms = 10000});
+  auto created =
+      co_await pool.call<protocol::create_topics_request, protocol::create_topics_response>(
+          node_id{1}, create, {.timeout_ms = 10000});
   EXPECT_TRUE(created.has_value()) << (created ? "" : created.error().message);
   if (created) {
     EXPECT_EQ(created.value().topics.size(), 1u);
@@ -848,13 +872,14 @@ TEST_F(rpc_test, talks_to_the_real_broker_binary) {
   const char* bin = std::getenv("GREGOR_BIN");
   if (bin == nullptr || *bin == '\0') GTEST_SKIP() << "GREGOR_BIN is not set";
   const uint16_t port = closed_port(io);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("gregor-rpc-test-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("gregor-rpc-test-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  std::vector<std::string> args{bin, "serve", "--set",
-                                "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port), "--set",
-                                "log.dirs=" + dir.string(), "--set", "http.listeners="};
+  std::vector<std::string> args{bin,     "serve",
+                                "--set", "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port),
+                                "--set", "log.dirs=" + dir.string(),
+                                "--set", "http.listeners="};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -871,7 +896,8 @@ TEST_F(rpc_test, talks_to_the_real_broker_binary) {
 // GREGOR_RPC_KAFKA_PORT. Kafka refuses our ApiVersions v5, so this also proves the retry at v4.
 TEST_F(rpc_test, talks_to_a_running_apache_kafka) {
   const char* port_text = std::getenv("GREGOR_RPC_KAFKA_PORT");
-  if (port_text == nullptr || *port_text == '\0') GTEST_SKIP() << "GREGOR_RPC_KAFKA_PORT is not set";
+  if (port_text == nullptr || *port_text == '\0')
+    GTEST_SKIP() << "GREGOR_RPC_KAFKA_PORT is not set";
   const auto port = uint16_t(std::stoi(port_text));
   const std::string topic = "rpc-test-" + std::to_string(::getpid());
   run([&]() -> awaitable<void> { co_await exercise_real_broker(io, port, topic, 4); });
