@@ -251,6 +251,9 @@ void cluster::send(node_id from, const outbound_message& m) {
   int copies = chance(_duplication) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
     int64_t delay = 1 + int64_t(random() % uint64_t(_delay_max_ms));
+    // Now and then a message is stuck for seconds and arrives long stale.
+    if (_opts.faults && _now_ms < _opts.fault_ms && chance(0.002))
+      delay += int64_t(random() % 4000);
     _network.push(in_flight{_now_ms + delay, _network_seq++, from, m.to, m.body});
   }
 }
