@@ -688,6 +688,32 @@ TEST_F(rpc_test, callers_beyond_the_in_flight_limit_queue_and_beyond_the_queue_a
   EXPECT_EQ(broker.handling_max, 2u);
 }
 
+TEST_F(rpc_test, many_concurrent_callers_share_the_slots_and_each_gets_its_own_answer) {
+  fake_broker broker(io, ev);
+  std::vector<std::optional<metadata_result>> results(300);
+  run([&]() -> awaitable<void> {
+    auto opts = test_pool_options();
+    opts.connection.inflight_max = 8;
+    node_pool pool(io.get_executor(), opts);
+    pool.set_endpoint(node_id{1}, broker.address());
+    for (size_t i = 0; i < results.size(); ++i)
+      spawn_metadata(pool, "t" + std::to_string(i), 10000, results[i]);
+    EXPECT_TRUE(co_await ev.until(
+        [&] {
+          return std::all_of(results.begin(), results.end(),
+                             [](const auto& r) { return r.has_value(); });
+        },
+        10000ms));
+    EXPECT_EQ(pool.connect_attempts(), 1u);
+    co_await pool.stop();
+  });
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].has_value()) << i;
+    EXPECT_EQ(topic_of(*results[i]), "t" + std::to_string(i));
+  }
+  EXPECT_LE(broker.handling_max, 8u);
+}
+
 TEST_F(rpc_test, a_bogus_huge_response_size_closes_the_connection_before_allocating) {
   raw_broker broker(io, raw_broker::mode::huge_size);
   run([&]() -> awaitable<void> {
