@@ -234,7 +234,7 @@ void replica::become_prospective() {
     become_candidate();
     return;
   }
-  send_votes(true);
+  send_votes(true, false);
 }
 
 void replica::become_candidate() {
@@ -249,7 +249,7 @@ void replica::become_candidate() {
     become_leader();
     return;
   }
-  send_votes(false);
+  send_votes(false, false);
 }
 
 void replica::become_leader() {
@@ -371,13 +371,19 @@ void replica::tick(int64_t now_ms) {
       return;
     case role::prospective:
     case role::resigned:
-      if (_now_ms >= _election_deadline_ms) become_prospective();
+      if (_now_ms >= _election_deadline_ms) {
+        become_prospective();
+      } else if (_role == role::prospective && _now_ms >= _vote_retry_ms) {
+        send_votes(true, true);
+      }
       return;
     case role::candidate:
       if (_now_ms >= _election_deadline_ms) {
         // Lost or split: back off for a random time, then try again with a pre-vote.
         become_unattached(_quorum.epoch, _quorum.voted_for);
         _election_deadline_ms = _now_ms + random_backoff_ms();
+      } else if (_now_ms >= _vote_retry_ms) {
+        send_votes(false, true);
       }
       return;
   }
@@ -391,9 +397,13 @@ void replica::step(node_id from, const message& m) {
   std::visit([&](const auto& body) { on(from, body); }, m);
 }
 
-void replica::send_votes(bool pre_vote) {
+void replica::send_votes(bool pre_vote, bool only_unanswered) {
+  _vote_retry_ms = _now_ms + _cfg.vote_retry_ms;
   for (node_id v : _cfg.voters) {
     if (v == _cfg.self) continue;
+    if (only_unanswered && (std::find(_granted.begin(), _granted.end(), v) != _granted.end() ||
+                            std::find(_rejected.begin(), _rejected.end(), v) != _rejected.end()))
+      continue;
     vote_request req;
     req.candidate_epoch = _quorum.epoch;  // a prospective asks in its current epoch
     req.candidate = _cfg.self;

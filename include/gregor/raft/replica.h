@@ -23,6 +23,9 @@ struct config {
   int64_t election_backoff_max_ms = 1000;  // quorum.election.backoff.max.ms
   int64_t request_timeout_ms = 2000;     // quorum.request.timeout.ms: resend an unanswered request
   int64_t retry_backoff_ms = 20;         // quorum.retry.backoff.ms: after an error answer
+  // Not a Kafka setting: a prospective or candidate asks again the voters that have not answered
+  // after this long, so one lost Vote request does not cost a whole election round.
+  int64_t vote_retry_ms = 300;
   int32_t fetch_bytes_max = 1 << 20;     // per Fetch response (at least one entry is always sent)
   int32_t fetch_entries_max = 256;       // per Fetch response
   int32_t snapshot_chunk_bytes_max = 1 << 20;  // per FetchSnapshot response
@@ -203,7 +206,7 @@ class replica {
   void send_fetch_snapshot();
   void advance_high_watermark(offset hw);
   void emit_committed();
-  void send_votes(bool pre_vote);
+  void send_votes(bool pre_vote, bool only_unanswered);
   void count_vote(node_id from, bool granted);
 
   int64_t random_election_timeout_ms();
@@ -237,6 +240,7 @@ class replica {
 
   // Timers (absolute ms; -1 off).
   int64_t _election_deadline_ms = -1;  // unattached / prospective / candidate / resigned
+  int64_t _vote_retry_ms = -1;         // prospective / candidate: ask the silent voters again
   int64_t _fetch_deadline_ms = -1;     // follower: leader silent this long -> election
   int64_t _request_deadline_ms = -1;   // follower/observer: resend an unanswered fetch
   int64_t _last_leader_contact_ms = no_timestamp;

@@ -217,6 +217,28 @@ TEST(raft_replica, a_prospective_becomes_candidate_only_after_a_majority_of_pre_
   EXPECT_EQ(out.quorum->voted_for, n1);
 }
 
+TEST(raft_replica, a_candidate_asks_again_only_the_voters_that_have_not_answered) {
+  config c;
+  c.self = n1;
+  c.voters = {n1, n2, n3, n4, node_id{5}};
+  replica r(c, persisted_state{}, 0);
+  r.take_output();
+  r.tick(2000);
+  ASSERT_EQ(r.current_role(), role::prospective);
+  EXPECT_EQ(sent<vote_request>(r.take_output()).size(), 4u);
+  vote_response no;
+  no.pre_vote = true;
+  no.leader = {no_node, r.epoch()};
+  r.step(n2, no);
+  r.tick(2000 + c.vote_retry_ms);
+  auto again = sent<vote_request>(r.take_output());
+  ASSERT_EQ(again.size(), 3u);
+  for (auto& [to, req] : again) {
+    EXPECT_NE(to, n2);
+    EXPECT_TRUE(req.pre_vote);
+  }
+}
+
 TEST(raft_replica, a_new_leader_writes_a_leader_change_entry_and_begins_its_epoch) {
   int64_t now = 0;
   replica r(three_voters(n1), persisted_state{}, now);
