@@ -32,8 +32,8 @@ struct partition_info {
   std::vector<node_id> isr;
   int32_t partition_epoch = 0;  // bumps on every change of the partition
   leader_recovery_state recovery_state = leader_recovery_state::recovered;
-  std::vector<node_id> adding_replicas;    // reassignment in progress
-  std::vector<node_id> removing_replicas;
+  std::vector<node_id> adding_replicas{};  // reassignment in progress
+  std::vector<node_id> removing_replicas{};
 };
 
 struct topic_info {
@@ -59,8 +59,8 @@ struct broker_info {
   int32_t port = 0;
   std::optional<std::string> rack;
   int64_t epoch = 0;  // broker epoch (the offset of its registration)
-  uuid incarnation_id;
-  std::vector<broker_endpoint> endpoints;
+  uuid incarnation_id{};
+  std::vector<broker_endpoint> endpoints{};
   bool fenced = false;
   bool in_controlled_shutdown = false;
 };

@@ -42,7 +42,6 @@ struct recovered_metadata_log {
   std::vector<metadata_batch> batches;      // the log's batches from the snapshot's end on
   offset log_start_offset{0};
   offset log_end_offset{0};
-  size_t torn_bytes_cut = 0;                // not known per segment: 0 or > 0 (see the log)
 };
 
 class metadata_log {

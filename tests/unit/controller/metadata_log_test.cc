@@ -410,3 +410,22 @@ TEST(metadata_image, refuses_records_that_do_not_fit) {
   up.next_producer_id = 50;
   EXPECT_NE(img.apply(up), "");                           // ids never go back
 }
+
+TEST(metadata_batch, every_prefix_and_byte_flip_of_a_snapshot_is_refused_or_decoded_never_trusted) {
+  auto bytes = encode_snapshot({offset(3), leader_epoch(1)},
+                               framed({topic("a", topic_a), partition(topic_a, 0, {1}), broker(1, 2)}), {});
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(decode_snapshot(std::span(bytes).subspan(0, n)).has_value()) << n;
+  }
+  // A flipped byte inside a batch fails its CRC; in base offset or epoch (outside the CRC) it breaks
+  // offset continuity or changes only the epoch. Either way nothing crashes or over-allocates.
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    auto copy = bytes;
+    copy[i] ^= 0xff;
+    (void)decode_snapshot(copy);
+    (void)decode_batches(copy);
+  }
+  for (std::string_view junk : {std::string_view("\x7f\xff\xff\xff"), std::string_view("{\"a\":[[[[[[")}) {
+    EXPECT_FALSE(parse_quorum_state(junk).has_value());
+  }
+}
