@@ -58,6 +58,9 @@ replica::replica(config cfg, persisted_state state, int64_t now_ms)
   _hw = _log_start;
   _applied = _log_start;
   _persisted_end = log_end_offset();
+  // Request tokens start from the seeded generator, so a late answer meant for the previous
+  // run of this node is unlikely to match one we wait for (the shell pairs them anyway).
+  _fetch_token = next_random();
 
   if (_quorum.leader == _cfg.self) {
     // We led this epoch before the restart: we may not lead it again (our uncommitted state is
@@ -739,7 +742,13 @@ void replica::on(node_id from, const fetch_response& m) {
     return send_fetch();
   }
   if (m.snapshot) {
-    // Even a snapshot ending below our log end is taken: our log then diverges inside it.
+    // A snapshot at or below our high watermark cannot be the answer to our current state (our
+    // committed prefix already matches the leader's past it): a stale answer, ask again. One
+    // ending below our log end is taken: our uncommitted tail then diverges inside it.
+    if (m.snapshot->end_offset <= _hw) {
+      _request_deadline_ms = _now_ms + _cfg.retry_backoff_ms;
+      return;
+    }
     _download = snapshot_download{*m.snapshot, {}, -1};
     return send_fetch_snapshot();
   }

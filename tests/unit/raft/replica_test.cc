@@ -354,6 +354,30 @@ TEST(raft_replica, follower_appends_whole_batches_and_takes_the_high_watermark_u
   EXPECT_EQ(fetches[0].second.fetch_offset, offset{5});
 }
 
+TEST(raft_replica, a_snapshot_answer_at_or_below_the_high_watermark_is_stale_and_ignored) {
+  persisted_state s;
+  s.quorum = {leader_epoch{1}, no_node, n2};
+  replica r(three_voters(n1), s, 0);
+  auto fetches = sent<fetch_request>(r.take_output());
+  fetch_response f;
+  f.current_leader = {n2, leader_epoch{1}};
+  f.records = {data_entry(0, 1, 3)};
+  f.high_watermark = offset{3};
+  f.request_token = fetches[0].second.request_token;
+  r.step(n2, f);
+  fetches = sent<fetch_request>(r.take_output());
+  ASSERT_EQ(r.high_watermark(), offset{3});
+  fetch_response snap;
+  snap.current_leader = {n2, leader_epoch{1}};
+  snap.snapshot = snapshot_id{offset{3}, leader_epoch{1}};
+  snap.request_token = fetches[0].second.request_token;
+  r.step(n2, snap);
+  output out = r.take_output();
+  EXPECT_TRUE(sent<fetch_snapshot_request>(out).empty());
+  EXPECT_TRUE(out.log_ops.empty());
+  EXPECT_EQ(r.log_end_offset(), offset{3});
+}
+
 TEST(raft_replica, fetch_answers_respect_entry_and_byte_bounds_but_always_carry_one_entry) {
   int64_t now = 0;
   config c = three_voters(n1);

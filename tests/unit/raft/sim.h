@@ -48,6 +48,10 @@ struct outcome {
   stats counters;
 };
 
+// Unlike a real shell, which pairs answers with requests by correlation id, the simulated network
+// lets the responder's copy of `request_token` travel back, so answers meant for an earlier run
+// of a node reach its next run: a harsher test of the core's own defences.
+//
 // A simple scripted-or-random cluster. `run(seed)` is the randomized nemesis; the step-by-step
 // methods let unit tests script a scenario.
 class cluster {
