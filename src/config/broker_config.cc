@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -74,6 +76,92 @@ std::string suggestion(std::string_view name) {
 
 bool is_any_host(const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
 
+bool contains(const std::vector<std::string>& v, std::string_view x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Kafka's KRaft rules for process.roles, the quorum and the listeners (KafkaConfig's validation).
+std::string check_cluster(broker_config& b) {
+  if (b.process_roles.empty()) return "config 'process.roles' is empty: expected broker, controller or broker,controller";
+  for (const auto& r : b.process_roles)
+    if (r != "broker" && r != "controller")
+      return fmt::format("config 'process.roles' = '{}': unknown role '{}' (expected broker and/or controller)",
+                         detail::join_list(b.process_roles), r);
+  if (b.process_roles.size() == 2 && b.process_roles[0] == b.process_roles[1])
+    return fmt::format("config 'process.roles' = '{}' names a role twice", detail::join_list(b.process_roles));
+  b.quorum_voters.clear();
+  for (const auto& text : b.controller_quorum_voters) {
+    quorum_voter v;
+    if (auto why = parse_quorum_voter(text, v); !why.empty())
+      return fmt::format("config 'controller.quorum.voters' = '{}': {}", detail::join_list(b.controller_quorum_voters), why);
+    for (const auto& prev : b.quorum_voters)
+      if (prev.id == v.id)
+        return fmt::format("config 'controller.quorum.voters': voter id {} appears twice", v.id.value());
+    b.quorum_voters.push_back(std::move(v));
+  }
+  if (!b.quorum_voters.empty() && !b.controller_quorum_bootstrap_servers.empty())
+    return "configs 'controller.quorum.voters' and 'controller.quorum.bootstrap.servers' are both set: set one";
+  const bool distributed = !b.quorum_voters.empty() || !b.controller_quorum_bootstrap_servers.empty();
+  if (!b.is_controller() && !distributed)
+    return "a node with process.roles=broker needs 'controller.quorum.voters' or 'controller.quorum.bootstrap.servers'";
+  if (b.is_controller() && !b.quorum_voters.empty() &&
+      std::none_of(b.quorum_voters.begin(), b.quorum_voters.end(), [&](const quorum_voter& v) { return v.id == b.node_id; }))
+    return fmt::format("config 'controller.quorum.voters' must contain node.id {} on a node with the controller role",
+                       b.node_id.value());
+  if (distributed && b.controller_listener_names.empty())
+    return "config 'controller.listener.names' is empty: a node of a multi-node quorum needs the name of the controller listener";
+  for (const auto& name : b.controller_listener_names) {
+    const bool listed = std::any_of(b.listeners.begin(), b.listeners.end(), [&](const listener& l) { return l.name == name; });
+    if (!b.is_controller() && listed)
+      return fmt::format("config 'controller.listener.names' names '{}', which must not be in 'listeners' on a node with "
+                         "process.roles=broker",
+                         name);
+  }
+  if (b.is_controller() && distributed &&
+      std::none_of(b.listeners.begin(), b.listeners.end(),
+                   [&](const listener& l) { return contains(b.controller_listener_names, l.name); }))
+    return fmt::format("config 'listeners' has no listener named in 'controller.listener.names' ({}), which the "
+                       "controller role needs",
+                       detail::join_list(b.controller_listener_names));
+  if (b.is_broker()) {
+    if (!b.inter_broker_listener_name.empty() &&
+        std::none_of(b.listeners.begin(), b.listeners.end(), [&](const listener& l) { return l.name == b.inter_broker_listener_name; }))
+      return fmt::format("config 'inter.broker.listener.name' = '{}' is not a listener name in 'listeners'",
+                         b.inter_broker_listener_name);
+    if (contains(b.controller_listener_names, b.inter_broker_listener_name))
+      return fmt::format("config 'inter.broker.listener.name' = '{}' is a controller listener", b.inter_broker_listener_name);
+    if (std::all_of(b.listeners.begin(), b.listeners.end(),
+                    [&](const listener& l) { return contains(b.controller_listener_names, l.name); }))
+      return "config 'listeners' has no broker listener (every listener is a controller listener)";
+    for (const auto& a : b.advertised_listeners)
+      if (contains(b.controller_listener_names, a.name))
+        return fmt::format("config 'advertised.listeners' must not contain the controller listener '{}'", a.name);
+  }
+  // listener.security.protocol.map: every listener's protocol is known; only PLAINTEXT is served yet.
+  std::map<std::string, std::string> protocols;
+  for (const auto& item : detail::split_list(b.listener_security_protocol_map)) {
+    auto colon = item.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
+      return fmt::format("config 'listener.security.protocol.map': '{}' is not NAME:PROTOCOL", item);
+    protocols[item.substr(0, colon)] = item.substr(colon + 1);
+  }
+  // Without a map every listener is PLAINTEXT (Gregor's behaviour before the map was read; Kafka
+  // would require the map for names that are not protocols).
+  if (protocols.empty()) return "";
+  for (const auto& l : b.listeners) {
+    auto it = protocols.find(l.name);
+    const std::string proto = it != protocols.end() ? it->second : l.name;
+    if (proto == "PLAINTEXT") continue;
+    if (proto == "SSL" || proto == "SASL_PLAINTEXT" || proto == "SASL_SSL")
+      return fmt::format("listener '{}' uses security protocol {}, which this version of Gregor does not serve yet "
+                         "(PLAINTEXT only)",
+                         l.name, proto);
+    return fmt::format("listener '{}' has no security protocol: add {}:PLAINTEXT to 'listener.security.protocol.map'",
+                       l.name, l.name);
+  }
+  return "";
+}
+
 // Cross-key rules applied after every key is parsed.
 std::string finish(broker_config& b) {
   if (b.is_set("broker.id") && b.is_set("node.id")) {
@@ -104,6 +192,7 @@ std::string finish(broker_config& b) {
                            a.name, a.host);
     }
   }
+  if (auto why = check_cluster(b); !why.empty()) return why;
   if (b.group_min_session_timeout_ms > b.group_max_session_timeout_ms)
     return fmt::format("config 'group.min.session.timeout.ms' = {} exceeds 'group.max.session.timeout.ms' = {}",
                        b.group_min_session_timeout_ms, b.group_max_session_timeout_ms);
@@ -111,6 +200,31 @@ std::string finish(broker_config& b) {
 }
 
 }  // namespace
+
+bool broker_config::is_broker() const { return contains(process_roles, "broker"); }
+bool broker_config::is_controller() const { return contains(process_roles, "controller"); }
+
+std::string broker_config::inter_broker_listener() const {
+  if (!inter_broker_listener_name.empty()) return inter_broker_listener_name;
+  for (const auto& l : listeners)
+    if (!contains(controller_listener_names, l.name)) return l.name;
+  return listeners.empty() ? std::string("PLAINTEXT") : listeners.front().name;
+}
+
+std::string parse_quorum_voter(std::string_view text, quorum_voter& out) {
+  text = detail::trim(text);
+  const auto at = text.find('@');
+  if (at == std::string_view::npos || at == 0) return fmt::format("'{}' is not id@host:port", text);
+  int64_t id = 0;
+  if (!detail::parse_int64(text.substr(0, at), id) || id < 0 || id > std::numeric_limits<int32_t>::max())
+    return fmt::format("'{}': the voter id must be an integer >= 0", text);
+  listener l;
+  if (auto why = parse_listener(fmt::format("V://{}", text.substr(at + 1)), l); !why.empty())
+    return fmt::format("'{}': {}", text, why);
+  if (l.host.empty() || l.port <= 0) return fmt::format("'{}' needs a host and a port", text);
+  out = quorum_voter{::gregor::node_id(int32_t(id)), l.host, l.port};
+  return "";
+}
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);

@@ -218,15 +218,24 @@ std::vector<broker_key> build_table() {
     t.push_back(std::move(k));
   }
   t.push_back(list_key("process.roles", &B::process_roles, {"broker", "controller"}, false, "The roles this process plays: broker, controller or both."));
-  t.push_back(list_key("controller.quorum.voters", &B::controller_quorum_voters, {}, false, "Controller quorum voters as id@host:port (accepted; single voter for now)."));
+  t.push_back(list_key("controller.quorum.voters", &B::controller_quorum_voters, {}, false, "The controller quorum's voters as id@host:port,...; empty on a controller = this node alone."));
+  t.push_back(list_key("controller.quorum.bootstrap.servers", &B::controller_quorum_bootstrap_servers, {}, false, "host:port of controllers to discover the quorum from (instead of controller.quorum.voters)."));
+  t.push_back(int_key("controller.quorum.election.timeout.ms", &B::controller_quorum_election_timeout_ms, 1, k_no_max, "Time without a leader before a voter starts an election."));
+  t.push_back(int_key("controller.quorum.fetch.timeout.ms", &B::controller_quorum_fetch_timeout_ms, 1, k_no_max, "Time without a successful fetch before a voter starts an election, and a leader without fetches from a majority resigns."));
+  t.push_back(int_key("controller.quorum.election.backoff.max.ms", &B::controller_quorum_election_backoff_max_ms, 1, k_no_max, "Maximum back-off before a new election."));
+  t.push_back(int_key("controller.quorum.request.timeout.ms", &B::controller_quorum_request_timeout_ms, 1, k_no_max, "Timeout of one quorum request."));
+  t.push_back(int_key("controller.quorum.retry.backoff.ms", &B::controller_quorum_retry_backoff_ms, 0, k_no_max, "Back-off before retrying a failed quorum request."));
+  t.push_back(int_key("metadata.max.retention.ms", &B::metadata_max_retention_ms, -1, k_no_max, "Age after which metadata log segments covered by a snapshot are deleted."));
+  t.push_back(int_key("metadata.log.max.snapshot.interval.ms", &B::metadata_log_max_snapshot_interval_ms, 0, k_no_max, "Time after which a new metadata snapshot is written if the log has new records."));
+  t.push_back(int_key("metadata.log.max.record.bytes.between.snapshots", &B::metadata_log_max_record_bytes_between_snapshots, 1, k_no_max, "Bytes of new metadata records after which a snapshot is written."));
   t.push_back(list_key("controller.listener.names", &B::controller_listener_names, {}, false, "Listener names used by the controller."));
   t.push_back(string_key("metadata.log.dir", &B::metadata_log_dir, {}, "Directory of the cluster metadata log; empty = the first log dir."));
 
   // network
   t.push_back(listeners_key("listeners", &B::listeners, "Listeners as NAME://host:port; an empty host binds every interface."));
   t.push_back(listeners_key("advertised.listeners", &B::advertised_listeners, "Listeners published to clients; default: listeners with 0.0.0.0 replaced by localhost."));
-  t.push_back(string_key("listener.security.protocol.map", &B::listener_security_protocol_map, {}, "Map of listener name to security protocol (accepted)."));
-  t.push_back(string_key("inter.broker.listener.name", &B::inter_broker_listener_name, {}, "Listener used between brokers (accepted)."));
+  t.push_back(string_key("listener.security.protocol.map", &B::listener_security_protocol_map, {}, "Map of listener name to security protocol, NAME:PROTOCOL,...; PLAINTEXT only for now."));
+  t.push_back(string_key("inter.broker.listener.name", &B::inter_broker_listener_name, {}, "Listener brokers use to reach each other; default: the first non-controller listener."));
   t.push_back(int_key("socket.request.max.bytes", &B::socket_request_max_bytes, 1, k_no_max, "The maximum size of a request in bytes."));
   t.push_back(int_key("socket.send.buffer.bytes", &B::socket_send_buffer_bytes, -1, k_no_max, "SO_SNDBUF of sockets; -1 uses the OS default."));
   t.push_back(int_key("socket.receive.buffer.bytes", &B::socket_receive_buffer_bytes, -1, k_no_max, "SO_RCVBUF of sockets; -1 uses the OS default."));

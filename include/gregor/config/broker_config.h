@@ -30,6 +30,14 @@ struct listener {
   bool operator==(const listener&) const = default;
 };
 
+// One controller quorum voter, from controller.quorum.voters ("1@host:port").
+struct quorum_voter {
+  ::gregor::node_id id{-1};
+  std::string host;
+  int32_t port = 0;
+  bool operator==(const quorum_voter&) const = default;
+};
+
 // Every field carries the Kafka config name in its comment. Fields Kafka only accepts for
 // compatibility are kept so that a Kafka server.properties translated to YAML loads unchanged.
 struct broker_config {
@@ -37,8 +45,20 @@ struct broker_config {
   ::gregor::node_id node_id{1};                                // node.id (also accepted: broker.id)
   std::string cluster_id;                              // cluster.id (generated and persisted if empty)
   std::optional<std::string> broker_rack;              // broker.rack
-  std::vector<std::string> process_roles;              // process.roles (broker,controller)
+  std::vector<std::string> process_roles{"broker", "controller"};  // process.roles
   std::vector<std::string> controller_quorum_voters;   // controller.quorum.voters ("1@host:port")
+  // controller.quorum.voters parsed (load() checks the syntax). Empty with the controller role:
+  // this node is the quorum's only voter (the embedded default).
+  std::vector<quorum_voter> quorum_voters;
+  std::vector<std::string> controller_quorum_bootstrap_servers;  // controller.quorum.bootstrap.servers
+  int32_t controller_quorum_election_timeout_ms = 1000;     // controller.quorum.election.timeout.ms
+  int32_t controller_quorum_fetch_timeout_ms = 2000;        // controller.quorum.fetch.timeout.ms
+  int32_t controller_quorum_election_backoff_max_ms = 1000; // controller.quorum.election.backoff.max.ms
+  int32_t controller_quorum_request_timeout_ms = 2000;      // controller.quorum.request.timeout.ms
+  int32_t controller_quorum_retry_backoff_ms = 20;          // controller.quorum.retry.backoff.ms
+  int32_t metadata_max_retention_ms = 604800000;            // metadata.max.retention.ms
+  int64_t metadata_log_max_snapshot_interval_ms = 3600000;  // metadata.log.max.snapshot.interval.ms
+  int64_t metadata_log_max_record_bytes_between_snapshots = 20971520;  // metadata.log.max.record.bytes.between.snapshots
   std::vector<std::string> controller_listener_names;  // controller.listener.names
   std::string metadata_log_dir;                        // metadata.log.dir (empty = first log dir)
 
@@ -154,6 +174,13 @@ struct broker_config {
 
   // --- Gregor-specific ---
   std::string log_level = "info";                      // log.level
+
+  // process.roles contains broker / controller.
+  bool is_broker() const;
+  bool is_controller() const;
+  // The listener other brokers and controllers reach this node's broker side on:
+  // inter.broker.listener.name, else the first non-controller listener.
+  std::string inter_broker_listener() const;
 
   // Keys set explicitly in the file or by --set, with the text given (after YAML flattening and
   // list joining). DescribeConfigs reports these as STATIC_BROKER_CONFIG, the rest DEFAULT_CONFIG.
@@ -296,6 +323,9 @@ struct topic_settings {
 };
 topic_settings effective_topic_settings(const std::map<std::string, std::string>& overrides,
                                         const broker_config& b);
+
+// Parses one "id@host:port" voter (host may be a bracketed IPv6 literal). "" or the reason.
+std::string parse_quorum_voter(std::string_view text, quorum_voter& out);
 
 // Levenshtein distance, for did-you-mean suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);

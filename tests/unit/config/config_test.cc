@@ -253,3 +253,71 @@ TEST(broker_config, http_listeners_must_be_http_urls) {
             std::vector<std::string>{"http://127.0.0.1:9000"});
   EXPECT_TRUE(must_load("http.listeners: ''\n").http_listeners.empty());
 }
+
+// ---- cluster roles and the controller quorum (Kafka's KRaft rules) ----
+namespace gregor::config {
+namespace {
+
+const std::vector<std::pair<std::string, std::string>> combined_node_2 = {
+    {"process.roles", "broker,controller"},
+    {"node.id", "2"},
+    {"controller.quorum.voters", "1@127.0.0.1:9101,2@127.0.0.1:9102,3@[::1]:9103"},
+    {"listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9102"},
+    {"advertised.listeners", "PLAINTEXT://127.0.0.1:9092"},
+    {"controller.listener.names", "CONTROLLER"},
+    {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},
+    {"inter.broker.listener.name", "PLAINTEXT"},
+};
+
+std::vector<std::pair<std::string, std::string>> with(std::vector<std::pair<std::string, std::string>> sets,
+                                                      std::string key, std::string value) {
+  for (auto& [k, v] : sets)
+    if (k == key) {
+      v = std::move(value);
+      return sets;
+    }
+  sets.emplace_back(std::move(key), std::move(value));
+  return sets;
+}
+
+TEST(cluster_config, a_combined_node_of_a_three_voter_quorum_loads_with_its_voters_parsed) {
+  broker_config b = must_load("", combined_node_2);
+  EXPECT_TRUE(b.is_broker());
+  EXPECT_TRUE(b.is_controller());
+  ASSERT_EQ(b.quorum_voters.size(), 3u);
+  EXPECT_EQ(b.quorum_voters[0], (quorum_voter{node_id(1), "127.0.0.1", 9101}));
+  EXPECT_EQ(b.quorum_voters[2], (quorum_voter{node_id(3), "::1", 9103}));
+  EXPECT_EQ(b.inter_broker_listener(), "PLAINTEXT");
+  EXPECT_EQ(b.controller_quorum_election_timeout_ms, 1000);
+  EXPECT_EQ(b.broker_session_timeout_ms, 9000);
+}
+
+TEST(cluster_config, the_embedded_default_is_a_single_voter_combined_node) {
+  broker_config b = must_load("");
+  EXPECT_TRUE(b.is_broker());
+  EXPECT_TRUE(b.is_controller());
+  EXPECT_TRUE(b.quorum_voters.empty());
+}
+
+TEST(cluster_config, bad_quorum_settings_are_refused_with_the_key_named) {
+  EXPECT_NE(load_error("", with(combined_node_2, "process.roles", "broker,zookeeper")).find("process.roles"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with(combined_node_2, "controller.quorum.voters", "1@h:1,x@h:2")).find("controller.quorum.voters"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with(combined_node_2, "controller.quorum.voters", "1@h:1,1@h:2")).find("twice"),
+            std::string::npos);
+  // A controller must be one of the voters.
+  EXPECT_NE(load_error("", with(combined_node_2, "node.id", "4")).find("must contain node.id 4"), std::string::npos);
+  // A broker-only node needs the quorum and must not listen on the controller listener.
+  auto broker_only = with(combined_node_2, "process.roles", "broker");
+  EXPECT_NE(load_error("", broker_only).find("must not be in 'listeners'"), std::string::npos);
+  EXPECT_NE(load_error("", {{"process.roles", "broker"}}).find("controller.quorum.voters"), std::string::npos);
+  EXPECT_NE(load_error("", with(combined_node_2, "inter.broker.listener.name", "NOPE")).find("inter.broker.listener.name"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with(combined_node_2, "listener.security.protocol.map", "PLAINTEXT:SSL,CONTROLLER:PLAINTEXT"))
+                .find("SSL"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace gregor::config
