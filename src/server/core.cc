@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include "single_node_controller.h"
+
 #include "gregor/base/log.h"
 
 namespace gregor::server {
@@ -45,6 +47,12 @@ result<void, std::string> core::open() {
   auto md = controller::metadata_store::open(dir, _cfg.node_id, _cfg.cluster_id, _clock);
   if (!md) return failure{fmt::format("cannot open metadata in {}: {}", dir.string(), md.error().message)};
   _metadata = std::move(*md);
+  _controller = std::make_unique<single_node_controller>(*this);
+  // Parked fetches of a replica that changes role answer at once (NOT_LEADER_OR_FOLLOWER, or the
+  // new leader epoch) instead of waiting out their max wait.
+  on_transitions([this](std::span<const replication::replica_transition> ts) {
+    for (const auto& t : ts) _waiters.notify(t.tp);
+  });
 
   auto logs = storage::log_manager::open(dir, _clock);
   if (!logs) return failure{fmt::format("cannot open log directory {}: {}", dir.string(), logs.error().message)};
@@ -80,6 +88,7 @@ void core::apply_metadata() {
               _cfg.dynamic_default_values.size(), _cfg.dynamic_broker_values.size());
   }
   std::unordered_map<std::string, topic_runtime> next;
+  std::vector<replication::replica_transition> transitions;
   for (const auto& [name, t] : img.topics()) {
     topic_runtime rt;
     rt.id = t.id;
@@ -91,45 +100,47 @@ void core::apply_metadata() {
     for (const auto& p : t.partitions) {
       bool mine = std::find(p.replicas.begin(), p.replicas.end(), _cfg.node_id) != p.replicas.end();
       if (!mine) continue;
-      replication::replica_set rs{p.leader_epoch, p.leader, p.replicas, p.isr};
+      replication::replica_set rs{p.leader_epoch, p.leader, p.replicas, p.isr, p.partition_epoch};
       topic_partition tp{name, p.id};
-      if (auto r = _partitions->ensure(tp, t.id, rt.log, rs); !r)
-        lg().error("cannot open partition {}: {}", tp, r.error().message);
+      auto r = _partitions->apply(tp, t.id, rt.log, rs);
+      if (!r) lg().error("cannot open partition {}: {}", tp, r.error().message);
+      else if (*r) transitions.push_back(**r);
     }
     next.emplace(name, std::move(rt));
   }
-  // Replicas whose topic (or partition) no longer exists are deleted.
+  // Replicas whose topic (or partition) no longer exists here are stopped and deleted.
   std::vector<topic_partition> gone;
   _partitions->for_each([&](replication::partition& p) {
-    auto it = next.find(p.tp().topic);
-    if (it == next.end() || p.tp().partition.value() >= it->second.partition_count ||
-        it->second.id != p.log().topic_id())
-      gone.push_back(p.tp());
+    const auto* t = img.topic(p.tp().topic);
+    const auto idx = size_t(p.tp().partition.value());
+    const bool assigned = t && t->id == p.log().topic_id() && idx < t->partitions.size() &&
+                          std::find(t->partitions[idx].replicas.begin(), t->partitions[idx].replicas.end(),
+                                    _cfg.node_id) != t->partitions[idx].replicas.end();
+    if (!assigned) gone.push_back(p.tp());
   });
   for (const auto& tp : gone) {
     lg().info("deleting partition {}", tp);
-    if (auto r = _partitions->remove(tp); !r) lg().error("deleting {}: {}", tp, r.error().message);
-    _waiters.notify(tp);
+    auto r = _partitions->stop(tp);
+    if (!r) lg().error("deleting {}: {}", tp, r.error().message);
+    else transitions.push_back(*r);
   }
   _topics = std::move(next);
+  if (!transitions.empty())
+    for (const auto& fn : _transition_listeners) fn(transitions);
 }
 
-protocol::error_code core::auto_create_topic(const std::string& name) {
-  auto r = _metadata->create_topic(name, _cfg.num_partitions, _cfg.default_replication_factor, {},
-                                   false);
+boost::asio::awaitable<protocol::error_code> core::auto_create_topic(const std::string& name) {
+  topic_spec spec;
+  spec.name = name;
+  spec.partitions = _cfg.num_partitions;
+  spec.replication_factor = _cfg.default_replication_factor;
+  auto r = co_await _controller->create_topic(std::move(spec), false);
   if (!r) {
-    switch (r.error().code) {
-      case controller::controller_errc::topic_already_exists: return protocol::error_code::none;
-      case controller::controller_errc::invalid_topic:
-        return protocol::error_code::invalid_topic_exception;
-      case controller::controller_errc::invalid_replication_factor:
-        return protocol::error_code::invalid_replication_factor;
-      default: return protocol::error_code::unknown_server_error;
-    }
+    if (r.error().code == protocol::error_code::topic_already_exists) co_return protocol::error_code::none;
+    co_return r.error().code;
   }
   lg().info("auto-created topic {} with {} partitions", name, _cfg.num_partitions);
-  apply_metadata();
-  return protocol::error_code::none;
+  co_return protocol::error_code::none;
 }
 
 const topic_runtime* core::topic(const std::string& name) const {

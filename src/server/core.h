@@ -4,7 +4,9 @@
 //
 // Threading: one io_context thread runs the network, every handler and every module call, so no
 // member needs a lock. (Sharding partitions across cores is the next performance step.)
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -16,6 +18,7 @@
 #include "gregor/protocol/record_batch.h"
 #include "gregor/replication/partition_manager.h"
 #include "gregor/storage/log_manager.h"
+#include "controller_client.h"
 #include "fetch_waiters.h"
 
 namespace gregor::server {
@@ -40,12 +43,22 @@ class core {
   // Flushes and closes every log and the metadata store (graceful stop).
   void close();
 
-  // Reconciles local replicas with the metadata image: opens partitions assigned to this broker,
-  // deletes those whose topic is gone, refreshes topic_runtime. Called after every metadata change.
+  // The metadata publisher: brings the broker side in line with the metadata image after every
+  // committed change, in log order. Refreshes topic_runtime and the effective broker config, turns
+  // each partition's assignment into replica transitions (partition_manager::apply/stop: opens
+  // replicas assigned here, deletes those no longer assigned) and hands the transitions to every
+  // subscriber.
   void apply_metadata();
+  // Subscribers of replica transitions, called in registration order with each batch that
+  // apply_metadata() produced (never empty).
+  using transition_listener = std::function<void(std::span<const replication::replica_transition>)>;
+  void on_transitions(transition_listener fn) { _transition_listeners.push_back(std::move(fn)); }
+
+  // Every metadata change goes through here (handlers never write the metadata log).
+  controller_client& controller() { return *_controller; }
 
   // Creates a topic with broker defaults (auto-creation from Metadata). Returns the Kafka error.
-  protocol::error_code auto_create_topic(const std::string& name);
+  boost::asio::awaitable<protocol::error_code> auto_create_topic(const std::string& name);
 
   const topic_runtime* topic(const std::string& name) const;
   const topic_runtime* topic(uuid id, std::string* name_out) const;
@@ -67,7 +80,7 @@ class core {
   storage::log_manager& logs() { return *_logs; }
   replication::partition_manager& partitions() { return *_partitions; }
   // Consumer groups and committed offsets (group_service.cc; created and started on first use).
-  class group_service& groups();
+  boost::asio::awaitable<class group_service*> groups();
   // The group service if something already started it, else nullptr (read-only users such as the
   // metrics collectors must not create __consumer_offsets).
   class group_service* groups_if_started() { return _groups.get(); }
@@ -94,6 +107,8 @@ class core {
   config::broker_config _static_cfg;  // as loaded (file and --set)
   clock& _clock;
   std::unique_ptr<controller::metadata_store> _metadata;
+  std::unique_ptr<controller_client> _controller;
+  std::vector<transition_listener> _transition_listeners;
   std::unique_ptr<storage::log_manager> _logs;
   std::unique_ptr<replication::partition_manager> _partitions;
   std::unordered_map<std::string, topic_runtime> _topics;

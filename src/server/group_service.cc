@@ -22,12 +22,11 @@ constexpr int64_t park_margin_ms = 5000;
 }  // namespace
 
 // ---- core hooks (declared in core.h) ----
-group_service& core::groups() {
-  if (!_groups) {
-    _groups = std::make_shared<group_service>(*this);
-    _groups->start();
-  }
-  return *_groups;
+boost::asio::awaitable<group_service*> core::groups() {
+  if (!_groups) _groups = std::make_shared<group_service>(*this);
+  auto keep = _groups;  // the service outlives this coroutine
+  co_await keep->start();
+  co_return keep.get();
 }
 
 void core::stop_groups() {
@@ -64,33 +63,75 @@ group_service::group_service(core& c) : _core(c) {
 
 group_service::~group_service() = default;
 
-void group_service::start() {
-  if (_started) return;
-  _started = true;
+asio::awaitable<void> group_service::start() {
+  if (_started) co_return;
+  if (_starting) {
+    // Another request is creating or loading the offsets topic: wait for it (the timer is
+    // cancelled when it is done).
+    auto ready = _ready;
+    co_await ready->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return;
+  }
+  _starting = true;
+  _ready = std::make_shared<asio::steady_timer>(_core.io(), asio::steady_timer::time_point::max());
   const auto& cfg = _core.config();
   std::string name(offsets_topic);
   if (!_core.topic(name)) {
     const int16_t rf = int16_t(std::clamp<size_t>(size_t(std::max<int16_t>(cfg.offsets_topic_replication_factor, 1)),
                                                   1, std::max<size_t>(_core.metadata().live_brokers().size(), 1)));
-    std::map<std::string, std::string> configs{
-        {"cleanup.policy", "compact"},
-        {"compression.type", "producer"},
-        {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
-    auto r = _core.metadata().create_topic(name, std::max(cfg.offsets_topic_num_partitions, 1), rf,
-                                           configs, false);
-    if (!r) lg().error("cannot create {}: {}", name, r.error().message);
-    else lg().info("created {} with {} partitions", name, cfg.offsets_topic_num_partitions);
-    _core.apply_metadata();
+    topic_spec spec;
+    spec.name = name;
+    spec.partitions = std::max(cfg.offsets_topic_num_partitions, 1);
+    spec.replication_factor = rf;
+    spec.configs = {{"cleanup.policy", "compact"},
+                    {"compression.type", "producer"},
+                    {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
+    auto r = co_await _core.controller().create_topic(std::move(spec), false);
+    if (!r && r.error().code != error_code::topic_already_exists)
+      lg().error("cannot create {}: {}", name, r.error().message);
+    else if (r)
+      lg().info("created {} with {} partitions", name, cfg.offsets_topic_num_partitions);
   }
   if (const auto* rt = _core.topic(name)) _partitions = rt->partition_count;
   load();
+  // From now on, offsets partitions are loaded when this broker becomes their leader and their
+  // groups unloaded when it stops leading them.
+  _core.on_transitions([this](std::span<const replication::replica_transition> ts) { on_transitions(ts); });
   _last_expiry_check_ms = _core.clk().monotonic_ms();
   _tick_timer = std::make_shared<asio::steady_timer>(_core.io());
   asio::co_spawn(_core.io(), tick_loop(), asio::detached);
+  _started = true;
+  _ready->cancel();
+}
+
+void group_service::on_transitions(std::span<const replication::replica_transition> ts) {
+  if (_stopped) return;
+  for (const auto& t : ts) {
+    if (t.tp.topic != offsets_topic) continue;
+    if (const auto* rt = _core.topic(std::string(offsets_topic))) _partitions = rt->partition_count;
+    if (t.kind == replication::transition_kind::become_leader) {
+      if (auto* p = _core.partition(t.tp)) {
+        load_partition(*p);
+        _consumer_groups->finish_replay();
+        lg().info("became coordinator of {} (leader epoch {})", t.tp, t.epoch);
+      }
+      continue;
+    }
+    // Groups of a partition this broker no longer leads are answered with NOT_COORDINATOR by
+    // check_coordinator(); drop their state so a later leadership reloads it from the log.
+    size_t unloaded = 0;
+    for (const auto& g : _coordinator->list()) {
+      if (group::offsets_partition_for(g.group_id, _partitions) != t.tp.partition.value()) continue;
+      _coordinator->unload_group(g.group_id);
+      ++unloaded;
+    }
+    lg().info("no longer coordinator of {}: {} groups unloaded", t.tp, unloaded);
+  }
 }
 
 void group_service::stop() {
   _stopped = true;
+  if (_ready) _ready->cancel();
   if (_tick_timer) _tick_timer->cancel();
   for (auto& [t, w] : _waiters) w->timer.cancel();
 }

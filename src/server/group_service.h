@@ -9,6 +9,7 @@
 // Who calls it: the group handlers (find_coordinator.cc ... delete_groups.cc) through
 // core::groups(). Threading: the broker's io thread only.
 #include <map>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,9 +36,10 @@ class group_service {
   explicit group_service(core& c);
   ~group_service();
 
-  // Creates __consumer_offsets when missing, loads the local partitions and starts the tick loop.
-  // Called lazily by core::groups(); idempotent.
-  void start();
+  // Creates __consumer_offsets (through the controller) when missing, loads the partitions this
+  // broker leads, subscribes to replica transitions and starts the tick loop. Called lazily by
+  // core::groups(); idempotent, and concurrent callers wait for the first.
+  boost::asio::awaitable<void> start();
   // Wakes every parked request (graceful stop) and stops the tick loop.
   void stop();
 
@@ -80,6 +82,7 @@ class group_service {
   struct waiter;
   boost::asio::awaitable<void> tick_loop();
   void load();
+  void on_transitions(std::span<const replication::replica_transition> ts);
   void expire_offsets();
   void load_partition(replication::partition& p);
   replication::partition* partition_for(const std::string& group_id);
@@ -95,6 +98,8 @@ class group_service {
   std::shared_ptr<boost::asio::steady_timer> _tick_timer;
   uint64_t _next_ticket = 1;
   bool _started = false;
+  bool _starting = false;
+  std::shared_ptr<boost::asio::steady_timer> _ready;  // cancelled once started
   int64_t _last_expiry_check_ms = 0;
   bool _stopped = false;
   int32_t _partitions = 0;

@@ -38,34 +38,33 @@ protocol::error_code to_error_code(txn::producer_errc e) {
   return protocol::error_code::unknown_server_error;
 }
 
-idempotence::idempotence(const config::broker_config& cfg, clock& clk,
-                         controller::metadata_store& md)
-    : _cfg(cfg), _clock(clk), _metadata(md), _ids([this]() -> result<txn::id_block, std::string> {
-        auto b = _metadata.allocate_producer_ids(_metadata.self(), txn::producer_id_block_size);
-        if (!b) return failure{b.error().message};
-        lg().info("producer id block [{}, {}) allocated to node {}", b->first, b->first + b->size,
-                  b->broker);
-        return txn::id_block{b->first, b->size};
-      }) {}
+idempotence::idempotence(const config::broker_config& cfg, clock& clk, const controller::metadata_image& image,
+                         controller_client& controller)
+    : _cfg(cfg), _clock(clk), _image(image), _controller(controller) {}
 
-new_producer idempotence::init_producer_id(producer_id pid, producer_epoch epoch) {
+boost::asio::awaitable<new_producer> idempotence::init_producer_id(producer_id pid, producer_epoch epoch) {
   const bool names_producer = pid.value() >= 0 || epoch.value() >= 0;
   if (names_producer) {
     if (pid.value() < 0 || epoch.value() < 0)
-      return new_producer{protocol::error_code::invalid_request, no_producer_id, no_producer_epoch};
+      co_return new_producer{protocol::error_code::invalid_request, no_producer_id, no_producer_epoch};
     // Only ids this cluster handed out keep their id; the last usable epoch forces a new id.
-    if (pid.value() < _metadata.image().next_producer_id() &&
-        epoch.value() < std::numeric_limits<int16_t>::max() - 1)
-      return new_producer{protocol::error_code::none, pid,
-                          producer_epoch(int16_t(epoch.value() + 1))};
+    if (pid.value() < _image.next_producer_id() && epoch.value() < std::numeric_limits<int16_t>::max() - 1)
+      co_return new_producer{protocol::error_code::none, pid, producer_epoch(int16_t(epoch.value() + 1))};
+  }
+  if (_ids.used_up()) {
+    auto b = co_await _controller.allocate_producer_ids(node_id(_cfg.node_id), txn::producer_id_block_size);
+    // Another request may have refilled while this one waited: keep its block, drop this one.
+    if (b && _ids.used_up()) {
+      if (auto why = _ids.refill(txn::id_block{b->first, b->size}); !why.empty()) lg().error("{}", why);
+      else lg().info("producer id block [{}, {}) allocated", b->first, b->first + b->size);
+    } else if (!b) {
+      lg().error("cannot allocate a producer id block: {}", b.error().message);
+    }
   }
   auto id = _ids.next();
-  if (!id) {
-    lg().error("cannot allocate a producer id: {}", id.error());
-    return new_producer{protocol::error_code::coordinator_not_available, no_producer_id,
-                        no_producer_epoch};
-  }
-  return new_producer{protocol::error_code::none, *id, producer_epoch(0)};
+  if (!id)
+    co_return new_producer{protocol::error_code::coordinator_not_available, no_producer_id, no_producer_epoch};
+  co_return new_producer{protocol::error_code::none, *id, producer_epoch(0)};
 }
 
 txn::producer_state* idempotence::load(replication::partition& p) {
@@ -181,7 +180,7 @@ void idempotence::snapshot_all(
 namespace gregor::server {
 
 idempotence& core::producers() {
-  if (!_producers) _producers = std::make_shared<idempotence>(_cfg, _clock, *_metadata);
+  if (!_producers) _producers = std::make_shared<idempotence>(_cfg, _clock, image(), *_controller);
   return *_producers;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // server::idempotence: wires the txn module into the broker. Owns the producer id allocator (its
-// blocks come from the metadata store) and the producer state of every partition it has seen,
+// blocks come from the controller, AllocateProducerIds) and the producer state of every partition it has seen,
 // loaded lazily on first use (newest snapshot plus the log after it) and snapshotted at every
 // segment roll (storage's roll listener) and at close.
 //
@@ -17,12 +17,15 @@
 
 #include "gregor/base/clock.h"
 #include "gregor/config/broker_config.h"
-#include "gregor/controller/metadata_store.h"
+#include <boost/asio/awaitable.hpp>
+
+#include "gregor/controller/metadata_image.h"
 #include "gregor/protocol/error_code.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/replication/partition.h"
 #include "gregor/txn/producer_id_allocator.h"
 #include "gregor/txn/producer_state.h"
+#include "controller_client.h"
 
 namespace gregor::server {
 
@@ -42,12 +45,15 @@ struct new_producer {
 
 class idempotence {
  public:
-  idempotence(const config::broker_config& cfg, clock& clk, controller::metadata_store& md);
+  // `image` is the broker's metadata image (the cluster's producer id high mark); blocks of ids
+  // come from `controller`.
+  idempotence(const config::broker_config& cfg, clock& clk, const controller::metadata_image& image,
+              controller_client& controller);
 
   // InitProducerId without a transactional id: a new producer id with epoch 0, or, when the client
   // names a producer id this cluster handed out and its epoch (v3+, KIP-360), the same id with the
   // epoch bumped (a new id once the epoch is exhausted).
-  new_producer init_producer_id(producer_id pid, producer_epoch epoch);
+  boost::asio::awaitable<new_producer> init_producer_id(producer_id pid, producer_epoch epoch);
 
   // Kafka's idempotence rules for the validated batches of one partition's produce.
   idempotence_verdict check(replication::partition& p,
@@ -80,7 +86,8 @@ class idempotence {
 
   const config::broker_config& _cfg;
   clock& _clock;
-  controller::metadata_store& _metadata;
+  const controller::metadata_image& _image;
+  controller_client& _controller;
   txn::producer_id_allocator _ids;
   std::map<topic_partition, loaded> _partitions;
 };

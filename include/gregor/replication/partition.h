@@ -16,11 +16,15 @@
 
 namespace gregor::replication {
 
+// A partition's assignment as the metadata image states it.
 struct replica_set {
   leader_epoch epoch{0};
   node_id leader = no_node;
   std::vector<node_id> replicas;
   std::vector<node_id> isr;
+  // Bumps on every change of the partition's replicas, ISR or leader (Kafka's partition epoch);
+  // AlterPartition requests carry it so the controller refuses stale ISR changes.
+  int32_t partition_epoch = 0;
 };
 
 class partition {

@@ -1,12 +1,12 @@
 #pragma once
 // producer_id_allocator: hands out producer ids from a block this broker owns. When the block is
-// used up it asks its block source (the controller's metadata store, which persists the new high
-// mark before answering) for the next one, so an id is never handed out twice, even across
-// restarts; the unused rest of a block is lost at restart, as in Kafka. Designed so that the
-// controller can later give blocks to many brokers.
+// used up the caller fetches the next one from the controller (AllocateProducerIds: the controller
+// commits the new high mark before answering) and refills, so an id is never handed out twice,
+// even across restarts; the unused rest of a block is lost at restart, as in Kafka. Pure: the
+// asynchronous fetch of a block is the caller's (server::idempotence).
 // Threading: called from the broker's request thread only.
 #include <cstdint>
-#include <functional>
+#include <optional>
 #include <string>
 
 #include "gregor/base/result.h"
@@ -24,17 +24,16 @@ struct id_block {
 
 class producer_id_allocator {
  public:
-  // Returns a fresh block of ids or why none could be had (an I/O error persisting it).
-  using block_source = std::function<result<id_block, std::string>()>;
-
-  explicit producer_id_allocator(block_source source) : _source(std::move(source)) {}
-
-  result<producer_id, std::string> next();
+  // The next id of the current block, or nullopt when it is used up (refill first).
+  std::optional<producer_id> next();
+  // Installs a fresh block (the rest of the current one is dropped). Returns why a malformed
+  // block (negative first id, empty) is refused, "" when installed.
+  std::string refill(id_block b);
+  bool used_up() const { return _left == 0; }
   // Ids below this mark may have been handed out (the end of the current block).
   int64_t block_end() const { return _next + _left; }
 
  private:
-  block_source _source;
   int64_t _next = 0;
   int64_t _left = 0;
 };

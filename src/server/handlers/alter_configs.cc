@@ -1,8 +1,8 @@
 // AlterConfigs (key 33). v1: no change. v2: flexible.
 // Legacy, non-incremental: the configs given for a topic REPLACE all its overrides (a config left
 // out returns to the broker default; a null value removes it). Changes are validated with the topic
-// config table, persisted through the metadata store (so they survive restarts) and applied to the
-// open logs at once by core::apply_metadata(). Broker resources ("" = cluster-wide default, or a
+// config table, committed through the controller (so they survive restarts) and applied to the open logs
+// before the answer. Broker resources ("" = cluster-wide default, or a
 // broker id): the given dynamic broker configs REPLACE that resource's dynamic configs, validated
 // as Kafka's DynamicBrokerConfig (a read-only config → INVALID_REQUEST "Cannot update these configs
 // dynamically: Set(...)"), persisted as broker config records in the metadata log and applied at
@@ -15,35 +15,33 @@
 #include "gregor/protocol/messages/alter_configs.h"
 #include "config_changes.h"
 #include "handlers.h"
-#include "topic_errors.h"
 
 namespace gregor::server {
 
-std::pair<protocol::error_code, std::string> apply_topic_config_changes(
+boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_topic_config_changes(
     core& c, const std::string& name, const config_changes& changes, bool validate_only) {
   using protocol::error_code;
   if (!c.image().topic(name)) {
-    return {error_code::unknown_topic_or_partition, fmt::format("Topic '{}' does not exist.", name)};
+    co_return std::pair{error_code::unknown_topic_or_partition, fmt::format("Topic '{}' does not exist.", name)};
   }
   for (const auto& [key, value] : changes) {
     if (!config::is_topic_config(key)) {
-      return {error_code::invalid_config, fmt::format("Unknown topic config name: {}", key)};
+      co_return std::pair{error_code::invalid_config, fmt::format("Unknown topic config name: {}", key)};
     }
     if (value) {
       if (auto why = config::validate_topic_config(key, *value); !why.empty()) {
-        return {error_code::invalid_config, why};
+        co_return std::pair{error_code::invalid_config, why};
       }
     }
   }
-  if (validate_only || changes.empty()) return {error_code::none, ""};
-  auto r = c.metadata().set_topic_configs(name, changes);
-  if (!r) return {to_kafka(r.error().code), r.error().message};
+  if (validate_only || changes.empty()) co_return std::pair{error_code::none, std::string()};
+  auto r = co_await c.controller().alter_topic_configs(name, changes);
+  if (!r) co_return std::pair{r.error().code, r.error().message};
   log::get("server").info("topic {}: {} config change(s) applied", name, changes.size());
-  c.apply_metadata();
-  return {error_code::none, ""};
+  co_return std::pair{error_code::none, std::string()};
 }
 
-std::pair<protocol::error_code, std::string> apply_broker_config_changes(
+boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_broker_config_changes(
     core& c, const std::string& resource, const config_changes& changes, bool validate_only) {
   using protocol::error_code;
   if (!resource.empty()) {
@@ -52,18 +50,17 @@ std::pair<protocol::error_code, std::string> apply_broker_config_changes(
                                                              [](char ch) { return ch >= '0' && ch <= '9'; });
     if (digits) id = std::stoll(resource);
     if (!digits || id > std::numeric_limits<int32_t>::max()) {
-      return {error_code::invalid_request, fmt::format("Broker id must be an integer, but it is: {}", resource)};
+      co_return std::pair{error_code::invalid_request, fmt::format("Broker id must be an integer, but it is: {}", resource)};
     }
   }
   if (auto why = config::validate_dynamic_broker_changes(changes); !why.empty()) {
-    return {error_code::invalid_request, why};
+    co_return std::pair{error_code::invalid_request, why};
   }
-  if (validate_only || changes.empty()) return {error_code::none, ""};
-  auto r = c.metadata().set_broker_configs(resource, changes);
-  if (!r) return {to_kafka(r.error().code), r.error().message};
+  if (validate_only || changes.empty()) co_return std::pair{error_code::none, std::string()};
+  auto r = co_await c.controller().alter_broker_configs(resource, changes);
+  if (!r) co_return std::pair{r.error().code, r.error().message};
   log::get("server").info("broker configs '{}': {} dynamic change(s) applied", resource, changes.size());
-  c.apply_metadata();
-  return {error_code::none, ""};
+  co_return std::pair{error_code::none, std::string()};
 }
 
 namespace {
@@ -109,9 +106,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
     for (const auto& [key, value] : current) {
       if (!changes.contains(key)) changes[key] = std::nullopt;
     }
-    auto [e, msg] = broker ? apply_broker_config_changes(c, res.resource_name, changes, req.validate_only)
-                           : apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
-    if (e != error_code::none) set_error(e, msg);
+    std::pair<error_code, std::string> applied;
+    if (broker) applied = co_await apply_broker_config_changes(c, res.resource_name, changes, req.validate_only);
+    else applied = co_await apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    if (applied.first != error_code::none) set_error(applied.first, applied.second);
   }
   co_return resp;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // Shared by the config handlers (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs): Kafka's
-// config resource types and the validate -> persist -> apply step for topic and dynamic broker
+// config resource types and the validate -> commit through the controller step for topic and dynamic broker
 // config changes (defined in alter_configs.cc).
 #include <cstdint>
 #include <map>
@@ -9,6 +9,9 @@
 #include <utility>
 
 #include "gregor/protocol/error_code.h"
+#include <boost/asio/awaitable.hpp>
+
+#include "../controller_client.h"
 #include "../core.h"
 
 namespace gregor::server {
@@ -17,17 +20,14 @@ inline constexpr int8_t config_resource_topic = 2;
 inline constexpr int8_t config_resource_broker = 4;
 inline constexpr int8_t config_resource_broker_logger = 8;
 
-// Config name -> new value; nullopt removes the override (back to the default).
-using config_changes = std::map<std::string, std::optional<std::string>>;
-
 // Validates and (unless validate_only) persists and applies `changes` to topic `name`. Returns
 // the Kafka error and its message (none -> "").
-std::pair<protocol::error_code, std::string> apply_topic_config_changes(
+boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_topic_config_changes(
     core& c, const std::string& name, const config_changes& changes, bool validate_only);
 
 // Dynamic broker configs: validates `resource` ("" or a broker id) and `changes`, then unless
 // validate_only persists them and re-applies the metadata (the effective config changes at once).
-std::pair<protocol::error_code, std::string> apply_broker_config_changes(
+boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_broker_config_changes(
     core& c, const std::string& resource, const config_changes& changes, bool validate_only);
 
 }  // namespace gregor::server

@@ -27,7 +27,7 @@ resp_t::assignment to_assignment(core& c, const group::assignment_set& set) {
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   for (const auto& id : req.group_ids) {
     auto& out = resp.groups.emplace_back();
     out.group_id = id;

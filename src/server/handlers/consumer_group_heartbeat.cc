@@ -15,7 +15,7 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   resp.heartbeat_interval_ms = c.config().group_consumer_heartbeat_interval_ms;
   auto fail = [&](error_code e, std::string msg) {
     resp.error_code = code(e);

@@ -2,7 +2,6 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/create_partitions.h"
 #include "handlers.h"
-#include "topic_errors.h"
 
 namespace gregor::server {
 namespace {
@@ -14,7 +13,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp_t resp;
   std::map<std::string, int> seen;
   for (const auto& t : req.topics) seen[t.name]++;
-  bool changed = false;
   for (const auto& t : req.topics) {
     auto& out = resp.results.emplace_back();
     out.name = t.name;
@@ -48,19 +46,24 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
                                       t.count - current, t.assignments->size());
       continue;
     }
-    auto r = c.metadata().create_partitions(t.name, t.count, req.validate_only);
+    std::vector<std::vector<node_id>> assignments;
+    if (t.assignments) {
+      for (const auto& a : *t.assignments) {
+        auto& replicas = assignments.emplace_back();
+        for (int32_t b : a.broker_ids) replicas.push_back(node_id{b});
+      }
+    }
+    auto r = co_await c.controller().create_partitions(t.name, t.count, std::move(assignments), req.validate_only);
     if (!r) {
-      out.error_code = code(to_kafka(r.error().code));
+      out.error_code = code(r.error().code);
       out.error_message = r.error().message;
       continue;
     }
     out.error_code = 0;
     if (!req.validate_only) {
-      changed = true;
       log::get("server").info("topic {} now has {} partitions", t.name, t.count);
     }
   }
-  if (changed) c.apply_metadata();
   co_return resp;
 }
 

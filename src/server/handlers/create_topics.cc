@@ -6,7 +6,6 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/create_topics.h"
 #include "handlers.h"
-#include "topic_errors.h"
 
 namespace gregor::server {
 namespace {
@@ -25,7 +24,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   const int16_t v = ctx.version();
   std::map<std::string, int> seen;
   for (const auto& t : req.topics) seen[t.name]++;
-  bool changed = false;
 
   for (const auto& t : req.topics) {
     auto& out = resp.topics.emplace_back();
@@ -34,6 +32,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       fail(out, error_code::invalid_request, fmt::format("topic '{}' appears more than once in the request", t.name));
       continue;
     }
+    topic_spec spec;
+    spec.name = t.name;
     int32_t partitions = t.num_partitions;
     int16_t replication = t.replication_factor;
     if (!t.assignments.empty()) {
@@ -42,22 +42,17 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
              "both replica assignments and num_partitions/replication_factor were given");
         continue;
       }
-      // Manual assignment: every listed broker must exist, and every partition has the same count.
+      // Manual assignment: partition indexes 0..n-1; the controller checks the brokers.
       partitions = int32_t(t.assignments.size());
       replication = int16_t(t.assignments.front().broker_ids.size());
-      std::string bad;
-      for (size_t i = 0; i < t.assignments.size() && bad.empty(); ++i) {
-        const auto& a = t.assignments[i];
-        if (a.partition_index != int32_t(i)) bad = "partition indexes must be 0..n-1";
-        else if (a.broker_ids.size() != size_t(replication)) bad = "every partition needs the same replica count";
-        std::set<int32_t> uniq(a.broker_ids.begin(), a.broker_ids.end());
-        if (bad.empty() && uniq.size() != a.broker_ids.size()) bad = "duplicate broker in a replica list";
-        for (int32_t b : a.broker_ids)
-          if (bad.empty() && !c.image().brokers().contains(node_id{b}))
-            bad = fmt::format("broker {} is not registered", b);
+      bool in_order = true;
+      for (size_t i = 0; i < t.assignments.size(); ++i) {
+        in_order = in_order && t.assignments[i].partition_index == int32_t(i);
+        auto& replicas = spec.assignments.emplace_back();
+        for (int32_t b : t.assignments[i].broker_ids) replicas.push_back(node_id{b});
       }
-      if (!bad.empty()) {
-        fail(out, error_code::invalid_replica_assignment, bad);
+      if (!in_order) {
+        fail(out, error_code::invalid_replica_assignment, "partition indexes must be 0..n-1");
         continue;
       }
     }
@@ -86,16 +81,18 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       fail(out, error_code::invalid_config, bad_config);
       continue;
     }
-    auto created = c.metadata().create_topic(t.name, partitions, replication, configs, req.validate_only);
+    spec.partitions = partitions;
+    spec.replication_factor = replication;
+    spec.configs = configs;
+    auto created = co_await c.controller().create_topic(std::move(spec), req.validate_only);
     if (!created) {
-      fail(out, to_kafka(created.error().code), created.error().message);
+      fail(out, created.error().code, created.error().message);
       continue;
     }
-    if (!req.validate_only) changed = true;
     out.error_code = 0;
-    out.topic_id = req.validate_only ? uuid{} : (*created)->id;
-    out.num_partitions = partitions;
-    out.replication_factor = replication;
+    out.topic_id = created->id;
+    out.num_partitions = created->partitions;
+    out.replication_factor = created->replication_factor;
     if (v >= 5) {
       out.configs.emplace();
       for (const auto& d : config::describe_topic_configs(configs, c.config())) {
@@ -111,7 +108,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       log::get("server").info("created topic {} ({} partitions, replication factor {})", t.name,
                               partitions, replication);
   }
-  if (changed) c.apply_metadata();
   co_return resp;
 }
 

@@ -13,7 +13,7 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   for (const auto& id : req.groups_names) {
     auto& out = resp.results.emplace_back();
     out.group_id = id;

@@ -3,7 +3,6 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/delete_topics.h"
 #include "handlers.h"
-#include "topic_errors.h"
 
 namespace gregor::server {
 namespace {
@@ -23,7 +22,6 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   } else {
     for (const auto& t : req.topics) targets.push_back({t.name, t.topic_id});
   }
-  bool changed = false;
   for (const auto& t : targets) {
     auto& out = resp.responses.emplace_back();
     out.name = t.name;
@@ -44,17 +42,15 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     std::string name = info->name;
     out.name = name;
     out.topic_id = info->id;
-    auto r = c.metadata().delete_topic(name);
+    auto r = co_await c.controller().delete_topic(name);
     if (!r) {
-      out.error_code = code(to_kafka(r.error().code));
+      out.error_code = code(r.error().code);
       out.error_message = r.error().message;
       continue;
     }
     out.error_code = 0;
-    changed = true;
     log::get("server").info("deleted topic {}", name);
   }
-  if (changed) c.apply_metadata();
   co_return resp;
 }
 

@@ -15,7 +15,7 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   auto answer = [&](const std::string& key) {
     resp_t::coordinator out;
     out.key = key;

@@ -124,9 +124,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       set_error(problem_code, problem);
       continue;
     }
-    auto [e, msg] = broker ? apply_broker_config_changes(c, res.resource_name, changes, req.validate_only)
-                           : apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
-    if (e != error_code::none) set_error(e, msg);
+    std::pair<error_code, std::string> applied;
+    if (broker) applied = co_await apply_broker_config_changes(c, res.resource_name, changes, req.validate_only);
+    else applied = co_await apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    if (applied.first != error_code::none) set_error(applied.first, applied.second);
   }
   co_return resp;
 }

@@ -25,7 +25,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
     resp.error_code = code(error_code::transactional_id_authorization_failed);
     co_return resp;
   }
-  auto np = c.producers().init_producer_id(producer_id(req.producer_id),
+  auto np = co_await c.producers().init_producer_id(producer_id(req.producer_id),
                                            producer_epoch(req.producer_epoch));
   resp.error_code = code(np.error);
   if (np.error == error_code::none) {

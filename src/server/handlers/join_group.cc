@@ -16,7 +16,7 @@ using protocol::error_code;
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   resp.member_id = req.member_id;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   if (auto e = groups.check_group(req.group_id); e != error_code::none) {
     resp.error_code = code(e);
     co_return resp;

@@ -24,7 +24,7 @@ bool matches(const std::vector<std::string>& filter, std::string_view value) {
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   constexpr std::string_view type = "classic";
   for (const auto& [id, state] : groups.consumer_groups().list()) {
     if (groups.check_coordinator(id) != protocol::error_code::none) continue;

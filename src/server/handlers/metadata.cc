@@ -76,7 +76,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         out.error_code = code(error_code::unknown_topic_or_partition);
         continue;
       }
-      error_code e = c.auto_create_topic(name);
+      error_code e = co_await c.auto_create_topic(name);
       if (e != error_code::none) {
         out.error_code = code(e);
         continue;

@@ -16,7 +16,7 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   const bool by_id = ctx.version() >= 10;
   // Shape the answer like the request; fill errors below.
   for (const auto& t : req.topics) {

@@ -13,7 +13,7 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   error_code e = groups.check_group(req.group_id);
   if (e == error_code::none) e = groups.coordinator().check_offset_delete(req.group_id);
   if (e != error_code::none) {

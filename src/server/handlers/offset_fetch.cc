@@ -55,7 +55,7 @@ void fill_partition(P& out, int32_t index, const std::optional<group::committed_
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = c.groups();
+  group_service& groups = *co_await c.groups();
   if (ctx.version() < 8) {
     // Kafka 4.x serves the empty group id here (for backwards compatibility).
     error_code e = groups.check_coordinator(req.group_id);

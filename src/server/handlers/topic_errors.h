@@ -17,6 +17,11 @@ inline protocol::error_code to_kafka(controller::controller_errc e) {
     case controller_errc::invalid_config: return error_code::invalid_config;
     case controller_errc::io_error: return error_code::kafka_storage_error;
     case controller_errc::inconsistent_cluster_id: return error_code::inconsistent_cluster_id;
+    case controller_errc::invalid_replica_assignment: return error_code::invalid_replica_assignment;
+    case controller_errc::invalid_request: return error_code::invalid_request;
+    case controller_errc::broker_not_registered: return error_code::broker_id_not_registered;
+    case controller_errc::stale_broker_epoch: return error_code::stale_broker_epoch;
+    case controller_errc::duplicate_broker_registration: return error_code::duplicate_broker_registration;
   }
   return error_code::unknown_server_error;
 }

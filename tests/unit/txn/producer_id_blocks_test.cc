@@ -29,12 +29,14 @@ class temp_dir {
   fs::path _path;
 };
 
-producer_id_allocator allocator_over(metadata_store& md) {
-  return producer_id_allocator([&md]() -> result<id_block, std::string> {
+// The next id, fetching a block from the store when the current one is used up (what
+// server::idempotence does through the controller).
+std::optional<producer_id> next_id(producer_id_allocator& ids, metadata_store& md) {
+  if (ids.used_up()) {
     auto b = md.allocate_producer_ids(md.self(), producer_id_block_size);
-    if (!b) return failure{b.error().message};
-    return id_block{b->first, b->size};
-  });
+    if (!b || !ids.refill(id_block{b->first, b->size}).empty()) return std::nullopt;
+  }
+  return ids.next();
 }
 
 TEST(producer_id_blocks, ids_are_never_reused_after_the_store_is_reopened) {
@@ -44,9 +46,9 @@ TEST(producer_id_blocks, ids_are_never_reused_after_the_store_is_reopened) {
   {
     auto md = metadata_store::open(tmp.path(), node_id(1), "", clk);
     ASSERT_TRUE(md);
-    auto ids = allocator_over(**md);
+    producer_id_allocator ids;
     for (int i = 0; i < 1500; ++i) {
-      auto id = ids.next();
+      auto id = next_id(ids, **md);
       ASSERT_TRUE(id);
       EXPECT_GT(id->value(), last);
       last = id->value();
@@ -56,8 +58,8 @@ TEST(producer_id_blocks, ids_are_never_reused_after_the_store_is_reopened) {
   auto md = metadata_store::open(tmp.path(), node_id(1), "", clk);
   ASSERT_TRUE(md);
   EXPECT_EQ((*md)->image().next_producer_id(), 2 * producer_id_block_size);
-  auto ids = allocator_over(**md);
-  auto id = ids.next();
+  producer_id_allocator ids;
+  auto id = next_id(ids, **md);
   ASSERT_TRUE(id);
   EXPECT_GT(id->value(), last);
   EXPECT_EQ(id->value(), 2 * producer_id_block_size);

@@ -325,38 +325,26 @@ TEST(producer_state_log, snapshot_past_the_log_end_is_deleted) {
   EXPECT_TRUE(list_snapshots(f.log->dir()).empty());
 }
 
-TEST(producer_id_allocator, hands_out_consecutive_ids_and_fetches_a_new_block_when_used_up) {
-  int64_t next_block = 0;
-  int calls = 0;
-  producer_id_allocator a([&]() -> result<id_block, std::string> {
-    ++calls;
-    id_block b{next_block, 2};
-    next_block += 2;
-    return b;
-  });
+TEST(producer_id_allocator, hands_out_consecutive_ids_until_the_block_is_used_up) {
+  producer_id_allocator a;
+  EXPECT_TRUE(a.used_up());
+  EXPECT_FALSE(a.next());
+  EXPECT_EQ(a.refill(id_block{0, 2}), "");
   EXPECT_EQ(a.next()->value(), 0);
   EXPECT_EQ(a.next()->value(), 1);
-  EXPECT_EQ(calls, 1);
-  EXPECT_EQ(a.next()->value(), 2);
-  EXPECT_EQ(calls, 2);
-}
-
-TEST(producer_id_allocator, failing_block_source_is_reported_and_retried) {
-  bool fail = true;
-  producer_id_allocator a([&]() -> result<id_block, std::string> {
-    if (fail) return failure{std::string("disk full")};
-    return id_block{1000, 1000};
-  });
-  auto r = a.next();
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), "disk full");
-  fail = false;
-  EXPECT_EQ(a.next()->value(), 1000);
-}
-
-TEST(producer_id_allocator, bad_block_is_refused) {
-  producer_id_allocator a([]() -> result<id_block, std::string> { return id_block{-5, 0}; });
+  EXPECT_TRUE(a.used_up());
   EXPECT_FALSE(a.next());
+  EXPECT_EQ(a.refill(id_block{2, 2}), "");
+  EXPECT_EQ(a.next()->value(), 2);
+  EXPECT_EQ(a.block_end(), 4);
+}
+
+TEST(producer_id_allocator, bad_block_is_refused_and_changes_nothing) {
+  producer_id_allocator a;
+  EXPECT_EQ(a.refill(id_block{10, 1}), "");
+  EXPECT_NE(a.refill(id_block{-5, 0}), "");
+  EXPECT_NE(a.refill(id_block{7, 0}), "");
+  EXPECT_EQ(a.next()->value(), 10);
 }
 
 }  // namespace

@@ -1,0 +1,81 @@
+#pragma once
+// server::controller_client: the one door through which this broker changes cluster metadata.
+//
+// Architecture ("Metadata flow"): a handler proposes a change and awaits its commit; it never
+// writes the metadata log itself. Each call completes once the change is committed by the active
+// controller AND applied to this broker's metadata image (so the handler's answer and any request
+// that follows see it), or with the Kafka error the controller gave. Implementations:
+//   - single_node_controller (single_node_controller.cc): this node is the only voter; changes go
+//     to its metadata store.
+//   - the Raft-backed controller and the forwarding client (active controller elsewhere) slot in
+//     behind the same interface.
+// Validation that needs only the request (duplicate names, config syntax) stays in the handlers;
+// validation against the metadata (topic exists, enough brokers) is the controller's.
+//
+// Threading: called on the broker's io thread from handler coroutines. Implementations may
+// suspend (disk, network) but resume on the io thread.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "gregor/base/result.h"
+#include "gregor/base/types.h"
+#include "gregor/protocol/error_code.h"
+
+namespace gregor::server {
+
+// A Kafka-visible failure of a metadata change: the code for the response and its message.
+struct admin_error {
+  protocol::error_code code = protocol::error_code::unknown_server_error;
+  std::string message;
+};
+
+// Config name -> new value; nullopt removes the override (back to the default).
+using config_changes = std::map<std::string, std::optional<std::string>>;
+
+// One topic to create. Either `assignments` (one replica list per partition, in partition order;
+// partitions and replication_factor then follow from it) or partitions/replication_factor.
+struct topic_spec {
+  std::string name;
+  int32_t partitions = 1;
+  int16_t replication_factor = 1;
+  std::vector<std::vector<node_id>> assignments;
+  std::map<std::string, std::string> configs;  // validated topic config overrides
+};
+
+struct created_topic {
+  uuid id;  // zero for validate_only
+  int32_t partitions = 0;
+  int16_t replication_factor = 0;
+};
+
+// Producer ids [first, first + size) handed to one broker.
+struct producer_id_range {
+  int64_t first = 0;
+  int32_t size = 0;
+};
+
+class controller_client {
+ public:
+  template <class T>
+  using outcome = boost::asio::awaitable<result<T, admin_error>>;
+
+  virtual ~controller_client() = default;
+
+  virtual outcome<created_topic> create_topic(topic_spec spec, bool validate_only) = 0;
+  virtual outcome<void> delete_topic(std::string name) = 0;
+  // Grows `name` to `total` partitions; `assignments` (optional) lists the replicas of each new one.
+  virtual outcome<void> create_partitions(std::string name, int32_t total,
+                                          std::vector<std::vector<node_id>> assignments,
+                                          bool validate_only) = 0;
+  virtual outcome<void> alter_topic_configs(std::string name, config_changes changes) = 0;
+  // resource: "" for the cluster-wide default, else a broker id in decimal.
+  virtual outcome<void> alter_broker_configs(std::string resource, config_changes changes) = 0;
+  virtual outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) = 0;
+};
+
+}  // namespace gregor::server

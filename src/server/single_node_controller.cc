@@ -1,0 +1,86 @@
+#include "single_node_controller.h"
+
+#include <fmt/format.h>
+
+#include "core.h"
+#include "handlers/topic_errors.h"
+
+namespace gregor::server {
+namespace {
+
+admin_error to_admin(const controller::controller_error& e) { return admin_error{to_kafka(e.code), e.message}; }
+
+// Replica lists must name registered brokers, once each, the same count for every partition.
+std::string check_assignments(const controller::metadata_image& img,
+                              const std::vector<std::vector<node_id>>& assignments) {
+  for (const auto& replicas : assignments) {
+    if (replicas.empty()) return "a replica list is empty";
+    if (replicas.size() != assignments.front().size()) return "every partition needs the same replica count";
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      if (!img.brokers().contains(replicas[i])) return fmt::format("broker {} is not registered", replicas[i]);
+      for (size_t j = 0; j < i; ++j)
+        if (replicas[j] == replicas[i]) return "duplicate broker in a replica list";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+controller_client::outcome<created_topic> single_node_controller::create_topic(topic_spec spec,
+                                                                               bool validate_only) {
+  if (!spec.assignments.empty()) {
+    if (auto bad = check_assignments(_core.image(), spec.assignments); !bad.empty())
+      co_return failure{admin_error{protocol::error_code::invalid_replica_assignment, bad}};
+    spec.partitions = int32_t(spec.assignments.size());
+    spec.replication_factor = int16_t(spec.assignments.front().size());
+  }
+  auto r = _core.metadata().create_topic(spec.name, spec.partitions, spec.replication_factor,
+                                         spec.configs, validate_only);
+  if (!r) co_return failure{to_admin(r.error())};
+  created_topic out{validate_only ? uuid{} : (*r)->id, spec.partitions, spec.replication_factor};
+  if (!validate_only) _core.apply_metadata();
+  co_return out;
+}
+
+controller_client::outcome<void> single_node_controller::delete_topic(std::string name) {
+  auto r = _core.metadata().delete_topic(name);
+  if (!r) co_return failure{to_admin(r.error())};
+  _core.apply_metadata();
+  co_return ok;
+}
+
+controller_client::outcome<void> single_node_controller::create_partitions(
+    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only) {
+  if (auto bad = check_assignments(_core.image(), assignments); !bad.empty())
+    co_return failure{admin_error{protocol::error_code::invalid_replica_assignment, bad}};
+  auto r = _core.metadata().create_partitions(name, total, validate_only);
+  if (!r) co_return failure{to_admin(r.error())};
+  if (!validate_only) _core.apply_metadata();
+  co_return ok;
+}
+
+controller_client::outcome<void> single_node_controller::alter_topic_configs(std::string name,
+                                                                             config_changes changes) {
+  auto r = _core.metadata().set_topic_configs(name, std::move(changes));
+  if (!r) co_return failure{to_admin(r.error())};
+  _core.apply_metadata();
+  co_return ok;
+}
+
+controller_client::outcome<void> single_node_controller::alter_broker_configs(std::string resource,
+                                                                              config_changes changes) {
+  auto r = _core.metadata().set_broker_configs(resource, std::move(changes));
+  if (!r) co_return failure{to_admin(r.error())};
+  _core.apply_metadata();
+  co_return ok;
+}
+
+controller_client::outcome<producer_id_range> single_node_controller::allocate_producer_ids(node_id broker,
+                                                                                            int32_t count) {
+  auto r = _core.metadata().allocate_producer_ids(broker, count);
+  if (!r) co_return failure{to_admin(r.error())};
+  co_return producer_id_range{r->first, r->size};
+}
+
+}  // namespace gregor::server
