@@ -14,6 +14,11 @@ enum class controller_errc {
   invalid_config,
   io_error,  // also: metadata log files that are unreadable or corrupt beyond a torn tail
   inconsistent_cluster_id,  // meta.properties names another cluster or node (refuse to start)
+  invalid_replica_assignment,     // an explicit assignment names unknown brokers or repeats one
+  invalid_request,                // a malformed registration or heartbeat
+  broker_not_registered,          // a heartbeat or request from a broker the controller does not know
+  stale_broker_epoch,             // from an older incarnation of the broker
+  duplicate_broker_registration,  // another live process registered this broker id
 };
 struct controller_error {
   controller_errc code = controller_errc::io_error;

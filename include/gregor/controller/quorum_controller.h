@@ -1,0 +1,133 @@
+#pragma once
+// controller::quorum_controller: the decisions of the active controller, as a pure state machine.
+//
+// It owns no log and does no I/O. Each operation validates a request against the metadata as it
+// will be once everything proposed so far commits (the "speculative" image: the committed image
+// the controller was activated with, plus every record it has produced since), and returns the
+// records to propose to the Raft quorum, already applied to that image so the next request sees
+// them (two CreateTopics of one name cannot both succeed). The shell proposes the records as one
+// batch and answers the request once that batch commits; if the leadership is lost before, it
+// drops this object and activates a fresh one from the committed image.
+//
+// Jobs (Kafka's QuorumController): topics (placement over unfenced brokers and racks, explicit
+// assignments), partitions, topic and broker configs, producer id blocks, broker registration,
+// heartbeats and liveness (a broker silent for broker.session.timeout.ms is fenced and every
+// partition it led gets a new leader from the rest of its ISR, with a bumped leader epoch; an
+// unclean election only where unclean.leader.election.enable says so), controlled shutdown
+// (leadership moves away first) and bringing offline partitions back when an ISR member returns.
+//
+// Threading: one thread (the shell's). Time comes in as arguments only.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gregor/base/result.h"
+#include "gregor/base/types.h"
+#include "gregor/controller/metadata_image.h"
+#include "gregor/controller/metadata_store.h"
+#include "gregor/protocol/metadata/all_records.h"
+
+namespace gregor::controller {
+
+using record_batch_t = std::vector<protocol::metadata::api_message_and_version>;
+
+struct quorum_controller_settings {
+  int64_t broker_session_timeout_ms = 9000;      // broker.session.timeout.ms
+  bool unclean_leader_election_enable = false;   // unclean.leader.election.enable (broker default)
+  int16_t metadata_version = 0;                  // level written at bootstrap (FeatureLevelRecord)
+};
+
+// CreateTopics for one topic, after request-level checks. Either assignments (replicas per
+// partition, in partition order) or partitions + replication_factor.
+struct topic_request {
+  std::string name;
+  int32_t partitions = 1;
+  int16_t replication_factor = 1;
+  std::vector<std::vector<node_id>> assignments;
+  std::map<std::string, std::string> configs;
+};
+
+// BrokerRegistration's content.
+struct broker_registration {
+  node_id id = no_node;
+  uuid incarnation_id;
+  std::vector<broker_endpoint> endpoints;
+  std::optional<std::string> rack;
+  int64_t previous_broker_epoch = -1;
+};
+
+// BrokerHeartbeat's content.
+struct broker_heartbeat {
+  node_id id = no_node;
+  int64_t broker_epoch = -1;
+  int64_t current_metadata_offset = -1;
+  bool want_fence = false;
+  bool want_shutdown = false;
+};
+
+struct heartbeat_reply {
+  bool is_caught_up = false;
+  bool is_fenced = true;
+  bool should_shutdown = false;
+};
+
+// What an operation decided: records to propose (empty = nothing to commit) and its answer.
+template <class T>
+struct decision {
+  record_batch_t records;
+  T reply{};
+};
+
+class quorum_controller {
+ public:
+  explicit quorum_controller(quorum_controller_settings s) : _settings(s) {}
+
+  // Starts a term as active controller from the committed image. Every registered broker gets a
+  // full session from now (liveness is not in the log, as in Kafka).
+  void activate(const metadata_image& committed, int64_t now_ms);
+  const metadata_image& image() const { return _image; }
+
+  // Records an empty cluster needs first (metadata.version). Empty when already there.
+  record_batch_t bootstrap_records() const;
+
+  result<decision<uuid>, controller_error> create_topic(const topic_request& req, bool validate_only);
+  result<decision<bool>, controller_error> delete_topic(const std::string& name);
+  result<decision<bool>, controller_error> create_partitions(const std::string& name, int32_t total,
+                                                             const std::vector<std::vector<node_id>>& assignments,
+                                                             bool validate_only);
+  // nullopt = remove. resource_type is config_resource_topic or config_resource_broker.
+  result<decision<bool>, controller_error> alter_configs(int8_t resource_type, const std::string& resource_name,
+                                                         const std::map<std::string, std::optional<std::string>>& changes);
+  result<decision<producer_id_block>, controller_error> allocate_producer_ids(node_id broker, int64_t broker_epoch,
+                                                                              int32_t count);
+
+  // BrokerRegistration: `record_offset` is the offset the registration record will get (it is the
+  // broker's new epoch, as in Kafka). A new incarnation of a registered broker replaces it.
+  result<decision<int64_t>, controller_error> register_broker(const broker_registration& r, int64_t record_offset,
+                                                              int64_t now_ms);
+  // BrokerHeartbeat: refreshes the session; unfences a broker caught up to its registration;
+  // fences on request; controlled shutdown moves leadership away. Errors: broker_not_registered,
+  // stale_broker_epoch.
+  result<decision<heartbeat_reply>, controller_error> heartbeat(const broker_heartbeat& h, int64_t now_ms);
+  // Fences brokers whose session expired and re-elects the leaders they held.
+  record_batch_t tick(int64_t now_ms);
+
+ private:
+  void apply(record_batch_t& out, protocol::metadata::any_record r, int16_t version);
+  std::vector<node_id> usable_brokers() const;
+  std::vector<std::vector<node_id>> place(int32_t first_partition, int32_t count, int16_t rf, uint64_t seed) const;
+  bool unclean_allowed(const topic_info& t) const;
+  // Records that take `broker` out of every ISR and leadership it holds (fencing, shutdown).
+  void move_away_from(node_id broker, record_batch_t& out);
+  // Records that give leaderless partitions whose ISR holds `broker` that broker as leader.
+  void restore_leaders_with(node_id broker, record_batch_t& out);
+
+  quorum_controller_settings _settings;
+  metadata_image _image;
+  std::map<node_id, int64_t> _last_heartbeat_ms;
+  std::map<node_id, int64_t> _registration_offset;  // broker epoch = offset of its registration
+};
+
+}  // namespace gregor::controller

@@ -1,0 +1,487 @@
+#include "gregor/controller/quorum_controller.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "gregor/base/log.h"
+
+namespace gregor::controller {
+namespace md = protocol::metadata;
+namespace {
+
+spdlog::logger& lg() { return log::get("controller"); }
+
+controller_error err(controller_errc c, std::string msg) { return controller_error{c, std::move(msg)}; }
+
+// Topics whose names differ only in '.' versus '_' collide in metric names; Kafka refuses them.
+std::string collision_key(std::string_view name) {
+  std::string k(name);
+  std::replace(k.begin(), k.end(), '.', '_');
+  return k;
+}
+
+bool contains(const std::vector<node_id>& v, node_id x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+std::vector<int32_t> ids(const std::vector<node_id>& v) {
+  std::vector<int32_t> out;
+  out.reserve(v.size());
+  for (node_id n : v) out.push_back(n.value());
+  return out;
+}
+
+}  // namespace
+
+void quorum_controller::activate(const metadata_image& committed, int64_t now_ms) {
+  _image = committed;
+  _last_heartbeat_ms.clear();
+  _registration_offset.clear();
+  for (const auto& [id, b] : _image.brokers()) {
+    _last_heartbeat_ms[id] = now_ms;
+    _registration_offset[id] = b.epoch;
+  }
+}
+
+void quorum_controller::apply(record_batch_t& out, md::any_record r, int16_t version) {
+  const std::string why = _image.apply(r);
+  GREGOR_ASSERT(why.empty());  // every record is built from the image it is applied to
+  out.push_back(md::api_message_and_version{std::move(r), version});
+}
+
+record_batch_t quorum_controller::bootstrap_records() const {
+  record_batch_t out;
+  if (_image.features().contains(metadata_version_feature)) return out;
+  md::feature_level_record f;
+  f.name = metadata_version_feature;
+  f.feature_level = _settings.metadata_version;
+  out.push_back(md::api_message_and_version{f, 0});
+  return out;
+}
+
+std::vector<node_id> quorum_controller::usable_brokers() const {
+  std::vector<node_id> out;
+  for (const auto& [id, b] : _image.brokers())
+    if (!b.fenced && !b.in_controlled_shutdown) out.push_back(id);
+  return out;
+}
+
+// Rack-aware striping: brokers are interleaved rack by rack, each partition starts one step
+// further along that list (so leaders spread), and its followers are the next brokers whose rack
+// it does not have yet, then any other broker.
+std::vector<std::vector<node_id>> quorum_controller::place(int32_t first_partition, int32_t count, int16_t rf,
+                                                           uint64_t seed) const {
+  std::map<std::string, std::vector<node_id>> by_rack;
+  for (node_id id : usable_brokers()) {
+    const auto& b = _image.brokers().at(id);
+    by_rack[b.rack.value_or("")].push_back(id);
+  }
+  std::vector<node_id> order;
+  std::map<node_id, std::string> rack_of;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (auto& [rack, brokers] : by_rack) {
+      if (i < brokers.size()) {
+        order.push_back(brokers[i]);
+        rack_of[brokers[i]] = rack;
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  std::vector<std::vector<node_id>> out;
+  const size_t n = order.size();
+  for (int32_t p = first_partition; p < first_partition + count; ++p) {
+    std::vector<node_id> replicas;
+    std::set<std::string> racks;
+    const size_t start = size_t((seed + uint64_t(p)) % n);
+    for (size_t i = 0; i < n && replicas.size() < size_t(rf); ++i) {
+      node_id b = order[(start + i) % n];
+      if (racks.contains(rack_of[b])) continue;
+      replicas.push_back(b);
+      racks.insert(rack_of[b]);
+    }
+    for (size_t i = 0; i < n && replicas.size() < size_t(rf); ++i) {
+      node_id b = order[(start + i) % n];
+      if (!contains(replicas, b)) replicas.push_back(b);
+    }
+    out.push_back(std::move(replicas));
+  }
+  return out;
+}
+
+result<decision<uuid>, controller_error> quorum_controller::create_topic(const topic_request& req,
+                                                                         bool validate_only) {
+  if (std::string why = metadata_store::validate_topic_name(req.name); !why.empty())
+    return failure(err(controller_errc::invalid_topic, why));
+  if (_image.topic(req.name))
+    return failure(err(controller_errc::topic_already_exists, fmt::format("Topic '{}' already exists.", req.name)));
+  const std::string key = collision_key(req.name);
+  for (const auto& [other, t] : _image.topics())
+    if (collision_key(other) == key)
+      return failure(err(controller_errc::invalid_topic,
+                         fmt::format("Topic '{}' collides with existing topic '{}'.", req.name, other)));
+  std::vector<std::vector<node_id>> assignment = req.assignments;
+  if (assignment.empty()) {
+    if (req.partitions < 1 || req.partitions > topic_partitions_max)
+      return failure(err(controller_errc::invalid_partitions,
+                         fmt::format("Number of partitions must be between 1 and {}, not {}.", topic_partitions_max,
+                                     req.partitions)));
+    if (req.replication_factor < 1)
+      return failure(err(controller_errc::invalid_replication_factor, "Replication factor must be larger than 0."));
+    const size_t usable = usable_brokers().size();
+    if (size_t(req.replication_factor) > usable)
+      return failure(err(controller_errc::invalid_replication_factor,
+                         fmt::format("Unable to replicate the partition {} time(s): The target replication factor of {} "
+                                     "cannot be reached because only {} broker(s) are registered.",
+                                     req.replication_factor, req.replication_factor, usable)));
+  } else {
+    if (assignment.size() > size_t(topic_partitions_max))
+      return failure(err(controller_errc::invalid_partitions, "Too many partitions in the assignment."));
+    for (const auto& replicas : assignment) {
+      if (replicas.empty() || replicas.size() != assignment.front().size())
+        return failure(err(controller_errc::invalid_replica_assignment,
+                           "All partitions should have the same number of replicas, and at least one."));
+      for (size_t i = 0; i < replicas.size(); ++i) {
+        if (!_image.brokers().contains(replicas[i]))
+          return failure(err(controller_errc::invalid_replica_assignment,
+                             fmt::format("The manual partition assignment includes broker {}, but no broker with that "
+                                         "id is registered.",
+                                         replicas[i].value())));
+        if (std::count(replicas.begin(), replicas.end(), replicas[i]) > 1)
+          return failure(err(controller_errc::invalid_replica_assignment,
+                             fmt::format("The manual partition assignment includes broker {} more than once.",
+                                         replicas[i].value())));
+      }
+    }
+  }
+  if (validate_only) return decision<uuid>{};
+
+  uuid id;
+  do id = uuid::random();
+  while (_image.topic(id) || id.is_zero());
+  if (assignment.empty()) assignment = place(0, req.partitions, req.replication_factor, id.lo);
+  decision<uuid> d;
+  d.reply = id;
+  md::topic_record tr;
+  tr.name = req.name;
+  tr.topic_id = id;
+  apply(d.records, tr, 0);
+  for (size_t p = 0; p < assignment.size(); ++p) {
+    md::partition_record pr;
+    pr.partition_id = int32_t(p);
+    pr.topic_id = id;
+    pr.replicas = ids(assignment[p]);
+    // Only brokers that can take part start in the ISR; the first of them leads.
+    for (node_id r : assignment[p])
+      if (contains(usable_brokers(), r)) pr.isr.push_back(r.value());
+    if (pr.isr.empty()) pr.isr.push_back(assignment[p].front().value());
+    pr.leader = pr.isr.front();
+    pr.leader_epoch = 0;
+    pr.partition_epoch = 0;
+    apply(d.records, pr, 0);
+  }
+  for (const auto& [k, v] : req.configs) {
+    md::config_record c;
+    c.resource_type = config_resource_topic;
+    c.resource_name = req.name;
+    c.name = k;
+    c.value = v;
+    apply(d.records, c, 0);
+  }
+  lg().info("creating topic '{}' ({}) with {} partitions", req.name, id.to_base64(), assignment.size());
+  return d;
+}
+
+result<decision<bool>, controller_error> quorum_controller::delete_topic(const std::string& name) {
+  const topic_info* t = _image.topic(name);
+  if (!t) return failure(err(controller_errc::unknown_topic, fmt::format("Topic '{}' does not exist.", name)));
+  decision<bool> d;
+  md::remove_topic_record r;
+  r.topic_id = t->id;
+  apply(d.records, r, 0);
+  d.reply = true;
+  return d;
+}
+
+result<decision<bool>, controller_error> quorum_controller::create_partitions(
+    const std::string& name, int32_t total, const std::vector<std::vector<node_id>>& assignments, bool validate_only) {
+  const topic_info* t = _image.topic(name);
+  if (!t) return failure(err(controller_errc::unknown_topic, fmt::format("Topic '{}' does not exist.", name)));
+  const auto current = int32_t(t->partitions.size());
+  if (total < current)
+    return failure(err(controller_errc::invalid_partitions,
+                       fmt::format("Topic currently has {} partitions, which is higher than the requested {}.", current,
+                                   total)));
+  if (total == current)
+    return failure(err(controller_errc::invalid_partitions, fmt::format("Topic already has {} partitions.", current)));
+  if (total > topic_partitions_max)
+    return failure(err(controller_errc::invalid_partitions,
+                       fmt::format("Number of partitions must be at most {}, not {}.", topic_partitions_max, total)));
+  const auto rf = int16_t(t->partitions.empty() ? 1 : t->partitions[0].replicas.size());
+  std::vector<std::vector<node_id>> placed = assignments;
+  if (placed.empty()) {
+    if (size_t(rf) > usable_brokers().size())
+      return failure(err(controller_errc::invalid_replication_factor,
+                         fmt::format("The topic's replication factor of {} cannot be reached because only {} broker(s) "
+                                     "are registered.",
+                                     rf, usable_brokers().size())));
+    placed = place(current, total - current, rf, t->id.lo);
+  } else {
+    if (int32_t(placed.size()) != total - current)
+      return failure(err(controller_errc::invalid_replica_assignment,
+                         fmt::format("Increasing the number of partitions by {} but {} assignments provided.",
+                                     total - current, placed.size())));
+    for (const auto& replicas : placed)
+      for (node_id b : replicas)
+        if (!_image.brokers().contains(b) || std::count(replicas.begin(), replicas.end(), b) > 1)
+          return failure(err(controller_errc::invalid_replica_assignment,
+                             fmt::format("Broker {} is not registered or listed twice.", b.value())));
+  }
+  if (validate_only) return decision<bool>{};
+  decision<bool> d;
+  const uuid id = t->id;
+  for (int32_t p = current; p < total; ++p) {
+    const auto& replicas = placed[size_t(p - current)];
+    md::partition_record pr;
+    pr.partition_id = p;
+    pr.topic_id = id;
+    pr.replicas = ids(replicas);
+    for (node_id r : replicas)
+      if (contains(usable_brokers(), r)) pr.isr.push_back(r.value());
+    if (pr.isr.empty()) pr.isr.push_back(replicas.front().value());
+    pr.leader = pr.isr.front();
+    pr.leader_epoch = 0;
+    pr.partition_epoch = 0;
+    apply(d.records, pr, 0);
+  }
+  d.reply = true;
+  return d;
+}
+
+result<decision<bool>, controller_error> quorum_controller::alter_configs(
+    int8_t resource_type, const std::string& resource_name,
+    const std::map<std::string, std::optional<std::string>>& changes) {
+  if (resource_type == config_resource_topic && !_image.topic(resource_name))
+    return failure(err(controller_errc::unknown_topic, fmt::format("Topic '{}' does not exist.", resource_name)));
+  decision<bool> d;
+  for (const auto& [k, v] : changes) {
+    md::config_record c;
+    c.resource_type = resource_type;
+    c.resource_name = resource_name;
+    c.name = k;
+    c.value = v;
+    apply(d.records, c, 0);
+  }
+  d.reply = true;
+  return d;
+}
+
+result<decision<producer_id_block>, controller_error> quorum_controller::allocate_producer_ids(node_id broker,
+                                                                                               int64_t broker_epoch,
+                                                                                               int32_t count) {
+  auto b = _image.brokers().find(broker);
+  if (b == _image.brokers().end())
+    return failure(err(controller_errc::broker_not_registered, fmt::format("Broker {} is not registered.", broker.value())));
+  if (broker_epoch >= 0 && broker_epoch != b->second.epoch)
+    return failure(err(controller_errc::stale_broker_epoch,
+                       fmt::format("Broker {} has epoch {}, not {}.", broker.value(), b->second.epoch, broker_epoch)));
+  const int64_t first = _image.next_producer_id();
+  if (count < 1 || first > INT64_MAX - count) return failure(err(controller_errc::io_error, "producer ids are exhausted"));
+  decision<producer_id_block> d;
+  md::producer_ids_record r;
+  r.broker_id = broker.value();
+  r.broker_epoch = b->second.epoch;
+  r.next_producer_id = first + count;
+  apply(d.records, r, 0);
+  d.reply = producer_id_block{broker, first, count};
+  return d;
+}
+
+result<decision<int64_t>, controller_error> quorum_controller::register_broker(const broker_registration& r,
+                                                                               int64_t record_offset, int64_t now_ms) {
+  if (r.id.value() < 0) return failure(err(controller_errc::invalid_request, "broker id must be >= 0"));
+  if (r.endpoints.empty()) return failure(err(controller_errc::invalid_request, "a broker registers at least one listener"));
+  auto existing = _image.brokers().find(r.id);
+  if (existing != _image.brokers().end() && existing->second.incarnation_id != r.incarnation_id) {
+    // Another process with this id. Kafka refuses while the old one's session is alive.
+    auto hb = _last_heartbeat_ms.find(r.id);
+    const bool alive = !existing->second.fenced && hb != _last_heartbeat_ms.end() &&
+                       now_ms - hb->second < _settings.broker_session_timeout_ms;
+    if (alive && r.previous_broker_epoch != existing->second.epoch)
+      return failure(err(controller_errc::duplicate_broker_registration,
+                         fmt::format("Another broker is registered with id {}.", r.id.value())));
+  }
+  decision<int64_t> d;
+  md::register_broker_record rec;
+  rec.broker_id = r.id.value();
+  rec.incarnation_id = r.incarnation_id;
+  rec.broker_epoch = record_offset;
+  for (const auto& e : r.endpoints) {
+    auto& o = rec.end_points.emplace_back();
+    o.name = e.listener;
+    o.host = e.host;
+    o.port = uint16_t(e.port);
+    o.security_protocol = e.security_protocol;
+  }
+  md::register_broker_record::broker_feature f;
+  f.name = metadata_version_feature;
+  f.min_supported_version = 1;
+  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, 1);
+  rec.features.push_back(f);
+  rec.rack = r.rack;
+  rec.fenced = true;
+  apply(d.records, rec, 1);
+  // A new incarnation starts fenced: whatever the old one led moves on.
+  if (existing != _image.brokers().end()) move_away_from(r.id, d.records);
+  _last_heartbeat_ms[r.id] = now_ms;
+  _registration_offset[r.id] = record_offset;
+  d.reply = record_offset;
+  lg().info("broker {} registered (epoch {})", r.id.value(), record_offset);
+  return d;
+}
+
+result<decision<heartbeat_reply>, controller_error> quorum_controller::heartbeat(const broker_heartbeat& h,
+                                                                                 int64_t now_ms) {
+  auto it = _image.brokers().find(h.id);
+  if (it == _image.brokers().end())
+    return failure(err(controller_errc::broker_not_registered, fmt::format("Broker {} is not registered.", h.id.value())));
+  if (it->second.epoch != h.broker_epoch)
+    return failure(err(controller_errc::stale_broker_epoch,
+                       fmt::format("Broker {} has epoch {}, not {}.", h.id.value(), it->second.epoch, h.broker_epoch)));
+  _last_heartbeat_ms[h.id] = now_ms;
+  const broker_info b = it->second;  // copy: records below change the image
+  decision<heartbeat_reply> d;
+  const bool caught_up = h.current_metadata_offset >= _registration_offset[h.id];
+  if (h.want_shutdown) {
+    if (!b.in_controlled_shutdown && !b.fenced) {
+      md::broker_registration_change_record c;
+      c.broker_id = h.id.value();
+      c.broker_epoch = b.epoch;
+      c.in_controlled_shutdown = 1;
+      apply(d.records, c, 1);
+    }
+    move_away_from(h.id, d.records);
+  } else if (h.want_fence && !b.fenced) {
+    md::fence_broker_record f;
+    f.id = h.id.value();
+    f.epoch = b.epoch;
+    apply(d.records, f, 0);
+    move_away_from(h.id, d.records);
+  } else if (!h.want_fence && b.fenced && caught_up) {
+    md::unfence_broker_record u;
+    u.id = h.id.value();
+    u.epoch = b.epoch;
+    apply(d.records, u, 0);
+    restore_leaders_with(h.id, d.records);
+    lg().info("broker {} unfenced", h.id.value());
+  }
+  const broker_info& now = _image.brokers().at(h.id);
+  d.reply.is_caught_up = caught_up;
+  d.reply.is_fenced = now.fenced;
+  // A broker in controlled shutdown may stop once it leads nothing.
+  bool leads = false;
+  for (const auto& [name, t] : _image.topics())
+    for (const auto& p : t.partitions) leads = leads || p.leader == h.id;
+  d.reply.should_shutdown = h.want_shutdown && !leads;
+  return d;
+}
+
+record_batch_t quorum_controller::tick(int64_t now_ms) {
+  record_batch_t out;
+  std::vector<node_id> expired;
+  for (const auto& [id, b] : _image.brokers()) {
+    if (b.fenced) continue;
+    auto hb = _last_heartbeat_ms.find(id);
+    if (hb == _last_heartbeat_ms.end()) {
+      _last_heartbeat_ms[id] = now_ms;
+      continue;
+    }
+    if (now_ms - hb->second >= _settings.broker_session_timeout_ms) expired.push_back(id);
+  }
+  for (node_id id : expired) {
+    lg().warn("broker {} missed its heartbeats for {} ms: fencing it", id.value(), _settings.broker_session_timeout_ms);
+    md::fence_broker_record f;
+    f.id = id.value();
+    f.epoch = _image.brokers().at(id).epoch;
+    apply(out, f, 0);
+    move_away_from(id, out);
+  }
+  return out;
+}
+
+bool quorum_controller::unclean_allowed(const topic_info& t) const {
+  auto it = t.configs.find("unclean.leader.election.enable");
+  if (it != t.configs.end()) return it->second == "true";
+  auto d = _image.broker_configs("").find("unclean.leader.election.enable");
+  if (d != _image.broker_configs("").end()) return d->second == "true";
+  return _settings.unclean_leader_election_enable;
+}
+
+void quorum_controller::move_away_from(node_id broker, record_batch_t& out) {
+  const auto usable = usable_brokers();
+  struct change {
+    uuid topic;
+    int32_t partition;
+    std::vector<int32_t> isr;
+    int32_t leader;
+  };
+  std::vector<change> changes;
+  for (const auto& [name, t] : _image.topics()) {
+    for (const auto& p : t.partitions) {
+      const bool in_isr = contains(p.isr, broker);
+      if (!in_isr && p.leader != broker) continue;
+      std::vector<node_id> isr;
+      for (node_id r : p.isr)
+        if (r != broker) isr.push_back(r);
+      // Kafka never empties an ISR: the last member stays so it can come back as leader.
+      if (isr.empty()) isr.push_back(broker);
+      node_id leader = p.leader;
+      if (p.leader == broker || p.leader == no_node) {
+        leader = no_node;
+        for (node_id r : isr)
+          if (contains(usable, r)) {
+            leader = r;
+            break;
+          }
+        if (leader == no_node && unclean_allowed(t)) {
+          for (node_id r : p.replicas)
+            if (contains(usable, r)) {
+              leader = r;
+              isr = {r};
+              lg().warn("unclean leader election of {}-{}: broker {} leads with possible data loss", name,
+                        p.id.value(), r.value());
+              break;
+            }
+        }
+      }
+      if (leader == p.leader && isr == p.isr) continue;
+      // Kafka's NO_LEADER_CHANGE (-2) when only the ISR shrinks, so the leader epoch stays.
+      changes.push_back(change{t.id, p.id.value(), ids(isr), leader == p.leader ? -2 : leader.value()});
+    }
+  }
+  for (auto& c : changes) {
+    md::partition_change_record r;
+    r.topic_id = c.topic;
+    r.partition_id = c.partition;
+    r.isr = std::move(c.isr);
+    r.leader = c.leader;
+    apply(out, r, 0);
+  }
+}
+
+void quorum_controller::restore_leaders_with(node_id broker, record_batch_t& out) {
+  std::vector<std::pair<uuid, int32_t>> offline;
+  for (const auto& [name, t] : _image.topics())
+    for (const auto& p : t.partitions)
+      if (p.leader == no_node && contains(p.isr, broker)) offline.emplace_back(t.id, p.id.value());
+  for (const auto& [topic, partition] : offline) {
+    md::partition_change_record r;
+    r.topic_id = topic;
+    r.partition_id = partition;
+    r.leader = broker.value();
+    apply(out, r, 0);
+  }
+}
+
+}  // namespace gregor::controller

@@ -1,0 +1,234 @@
+// Proves the active controller's decisions: placement over unfenced brokers and racks, explicit
+// assignments honoured and checked, registration and heartbeats (unfenced once caught up),
+// fencing after a missed session with leaders moved to the rest of the ISR (never an out-of-sync
+// replica unless unclean election is enabled), controlled shutdown, and offline partitions coming
+// back with their last ISR member.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "gregor/controller/quorum_controller.h"
+
+namespace gregor::controller {
+namespace {
+
+constexpr int64_t session_ms = 9000;
+
+class cluster_fixture : public ::testing::Test {
+ protected:
+  cluster_fixture() : qc(settings()) { qc.activate(metadata_image{}, now); }
+
+  static quorum_controller_settings settings() {
+    quorum_controller_settings s;
+    s.broker_session_timeout_ms = session_ms;
+    s.metadata_version = 21;
+    return s;
+  }
+
+  // Registers broker `id` (rack optional) and unfences it with a caught-up heartbeat.
+  void add_broker(int32_t id, std::optional<std::string> rack = std::nullopt) {
+    broker_registration r;
+    r.id = node_id(id);
+    r.incarnation_id = uuid::random();
+    r.endpoints.push_back(broker_endpoint{"PLAINTEXT", "127.0.0.1", 9000 + id, 0});
+    r.rack = std::move(rack);
+    auto d = qc.register_broker(r, ++offset, now);
+    ASSERT_TRUE(d) << d.error().message;
+    epochs[id] = d->reply;
+    auto hb = qc.heartbeat(broker_heartbeat{node_id(id), epochs[id], offset, false, false}, now);
+    ASSERT_TRUE(hb) << hb.error().message;
+    EXPECT_FALSE(hb->reply.is_fenced);
+  }
+
+  void heartbeat_all_but(std::set<int32_t> silent) {
+    for (const auto& [id, epoch] : epochs)
+      if (!silent.contains(id)) ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(id), epoch, offset, false, false}, now));
+  }
+
+  const partition_info& part(const std::string& topic, int32_t p) {
+    return qc.image().topic(topic)->partitions.at(size_t(p));
+  }
+
+  quorum_controller qc;
+  int64_t now = 1'000'000;
+  int64_t offset = 0;
+  std::map<int32_t, int64_t> epochs;
+};
+
+TEST_F(cluster_fixture, new_topic_spreads_leaders_and_replicas_over_unfenced_brokers) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  auto d = qc.create_topic(topic_request{"user_events", 3, 2, {}, {}}, false);
+  ASSERT_TRUE(d) << d.error().message;
+  std::set<int32_t> leaders;
+  for (int p = 0; p < 3; ++p) {
+    const auto& info = part("user_events", p);
+    ASSERT_EQ(info.replicas.size(), 2u);
+    EXPECT_NE(info.replicas[0], info.replicas[1]);
+    EXPECT_EQ(info.isr, info.replicas);
+    EXPECT_EQ(info.leader, info.replicas[0]);
+    leaders.insert(info.leader.value());
+  }
+  EXPECT_EQ(leaders.size(), 3u);
+  // One TopicRecord and three PartitionRecords.
+  EXPECT_EQ(d->records.size(), 4u);
+}
+
+TEST_F(cluster_fixture, replicas_of_a_partition_go_to_different_racks_first) {
+  add_broker(1, "a");
+  add_broker(2, "a");
+  add_broker(3, "b");
+  add_broker(4, "b");
+  ASSERT_TRUE(qc.create_topic(topic_request{"racked", 8, 2, {}, {}}, false));
+  for (int p = 0; p < 8; ++p) {
+    const auto& info = part("racked", p);
+    const auto rack = [&](node_id b) { return *qc.image().brokers().at(b).rack; };
+    EXPECT_NE(rack(info.replicas[0]), rack(info.replicas[1])) << "partition " << p;
+  }
+}
+
+TEST_F(cluster_fixture, replication_factor_above_the_unfenced_brokers_is_refused) {
+  add_broker(1);
+  add_broker(2);
+  auto d = qc.create_topic(topic_request{"t", 1, 3, {}, {}}, false);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, controller_errc::invalid_replication_factor);
+}
+
+TEST_F(cluster_fixture, explicit_assignment_is_honoured_and_unknown_brokers_are_refused) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  auto d = qc.create_topic(topic_request{"manual", 0, 0, {{node_id(3), node_id(1)}, {node_id(2), node_id(3)}}, {}}, false);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(part("manual", 0).replicas, (std::vector<node_id>{node_id(3), node_id(1)}));
+  EXPECT_EQ(part("manual", 0).leader, node_id(3));
+  EXPECT_EQ(part("manual", 1).replicas, (std::vector<node_id>{node_id(2), node_id(3)}));
+  auto bad = qc.create_topic(topic_request{"bad", 0, 0, {{node_id(7)}}, {}}, false);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, controller_errc::invalid_replica_assignment);
+  auto twice = qc.create_topic(topic_request{"twice", 0, 0, {{node_id(1), node_id(1)}}, {}}, false);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, controller_errc::invalid_replica_assignment);
+}
+
+TEST_F(cluster_fixture, a_pending_creation_is_seen_by_the_next_request) {
+  add_broker(1);
+  ASSERT_TRUE(qc.create_topic(topic_request{"once", 1, 1, {}, {}}, false));
+  auto again = qc.create_topic(topic_request{"once", 1, 1, {}, {}}, false);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, controller_errc::topic_already_exists);
+}
+
+TEST_F(cluster_fixture, a_registered_broker_stays_fenced_until_it_has_caught_up_to_its_registration) {
+  broker_registration r;
+  r.id = node_id(5);
+  r.incarnation_id = uuid::random();
+  r.endpoints.push_back(broker_endpoint{"PLAINTEXT", "h", 1, 0});
+  auto d = qc.register_broker(r, 42, now);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(qc.image().brokers().at(node_id(5)).fenced);
+  auto behind = qc.heartbeat(broker_heartbeat{node_id(5), 42, 41, false, false}, now);
+  ASSERT_TRUE(behind);
+  EXPECT_TRUE(behind->reply.is_fenced);
+  EXPECT_FALSE(behind->reply.is_caught_up);
+  auto caught_up = qc.heartbeat(broker_heartbeat{node_id(5), 42, 42, false, false}, now);
+  ASSERT_TRUE(caught_up);
+  EXPECT_FALSE(caught_up->reply.is_fenced);
+  EXPECT_FALSE(qc.image().brokers().at(node_id(5)).fenced);
+  auto stale = qc.heartbeat(broker_heartbeat{node_id(5), 41, 50, false, false}, now);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, controller_errc::stale_broker_epoch);
+  auto unknown = qc.heartbeat(broker_heartbeat{node_id(9), 1, 50, false, false}, now);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, controller_errc::broker_not_registered);
+}
+
+TEST_F(cluster_fixture, a_silent_broker_is_fenced_and_its_leaderships_move_to_the_isr_with_a_new_epoch) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {{node_id(1), node_id(2), node_id(3)}}, {}}, false));
+  const auto epoch_before = part("t", 0).leader_epoch;
+  now += session_ms - 1;
+  heartbeat_all_but({1});
+  EXPECT_TRUE(qc.tick(now).empty());
+  now += 2;
+  heartbeat_all_but({1});
+  auto records = qc.tick(now);
+  EXPECT_FALSE(records.empty());
+  EXPECT_TRUE(qc.image().brokers().at(node_id(1)).fenced);
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+  EXPECT_EQ(part("t", 0).leader_epoch, epoch_before + 1);
+  EXPECT_EQ(part("t", 0).isr, (std::vector<node_id>{node_id(2), node_id(3)}));
+  // Nothing more to do on the next tick.
+  EXPECT_TRUE(qc.tick(now).empty());
+}
+
+TEST_F(cluster_fixture, an_out_of_sync_replica_never_becomes_leader_without_unclean_election) {
+  for (int id = 1; id <= 2; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {{node_id(1), node_id(2)}}, {}}, false));
+  // Broker 2 drops out of the ISR first (fenced), then the leader dies.
+  now += session_ms;
+  heartbeat_all_but({2});
+  qc.tick(now);
+  EXPECT_EQ(part("t", 0).isr, (std::vector<node_id>{node_id(1)}));
+  // Broker 2 comes back (unfenced) but is not in the ISR; broker 1 goes silent.
+  ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(2), epochs[2], offset, false, false}, now));
+  now += session_ms;
+  heartbeat_all_but({1});
+  qc.tick(now);
+  EXPECT_EQ(part("t", 0).leader, no_node);
+  EXPECT_EQ(part("t", 0).isr, (std::vector<node_id>{node_id(1)}));
+  // The last ISR member returns and leads again.
+  ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(1), epochs[1], offset, false, false}, now));
+  EXPECT_EQ(part("t", 0).leader, node_id(1));
+}
+
+TEST_F(cluster_fixture, unclean_election_picks_a_live_replica_when_enabled_for_the_topic) {
+  for (int id = 1; id <= 2; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(
+      topic_request{"t", 0, 0, {{node_id(1), node_id(2)}}, {{"unclean.leader.election.enable", "true"}}}, false));
+  now += session_ms;
+  heartbeat_all_but({2});
+  qc.tick(now);
+  ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(2), epochs[2], offset, false, false}, now));
+  now += session_ms;
+  heartbeat_all_but({1});
+  qc.tick(now);
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+}
+
+TEST_F(cluster_fixture, controlled_shutdown_moves_leadership_before_the_broker_may_stop) {
+  for (int id = 1; id <= 2; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {{node_id(1), node_id(2)}}, {}}, false));
+  auto d = qc.heartbeat(broker_heartbeat{node_id(1), epochs[1], offset, false, true}, now);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(qc.image().brokers().at(node_id(1)).in_controlled_shutdown);
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+  EXPECT_TRUE(d->reply.should_shutdown);
+  // New topics avoid a broker that is shutting down.
+  auto t2 = qc.create_topic(topic_request{"t2", 4, 1, {}, {}}, false);
+  ASSERT_TRUE(t2);
+  for (int p = 0; p < 4; ++p) EXPECT_EQ(part("t2", p).leader, node_id(2));
+}
+
+TEST_F(cluster_fixture, producer_id_blocks_never_overlap) {
+  add_broker(1);
+  add_broker(2);
+  auto a = qc.allocate_producer_ids(node_id(1), epochs[1], 1000);
+  auto b = qc.allocate_producer_ids(node_id(2), epochs[2], 1000);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->reply.first, a->reply.first + 1000);
+  auto stale = qc.allocate_producer_ids(node_id(2), epochs[2] - 1, 1000);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, controller_errc::stale_broker_epoch);
+}
+
+TEST_F(cluster_fixture, reactivation_from_the_committed_image_forgets_uncommitted_proposals) {
+  add_broker(1);
+  metadata_image committed = qc.image();
+  ASSERT_TRUE(qc.create_topic(topic_request{"lost", 1, 1, {}, {}}, false));
+  qc.activate(committed, now);
+  EXPECT_EQ(qc.image().topic("lost"), nullptr);
+  EXPECT_TRUE(qc.create_topic(topic_request{"lost", 1, 1, {}, {}}, false));
+}
+
+}  // namespace
+}  // namespace gregor::controller
