@@ -375,7 +375,12 @@ void replica::tick(int64_t now_ms) {
     case role::prospective:
     case role::resigned:
       if (_now_ms >= _election_deadline_ms) {
-        become_prospective();
+        // KIP-996: a prospective that still knows a leader in its epoch goes back to following it
+        // (and fetching) when its pre-vote round fails; one that knows none asks again.
+        if (_role == role::prospective && _quorum.leader != no_node && _quorum.leader != _cfg.self)
+          become_follower(_quorum.epoch, _quorum.leader);
+        else
+          become_prospective();
       } else if (_role == role::prospective && _now_ms >= _vote_retry_ms) {
         send_votes(true, true);
       }
@@ -462,7 +467,13 @@ void replica::on(node_id from, const vote_response& m) {
     observe_leader(m.leader);
     return;
   }
-  if (m.leader.epoch == _quorum.epoch && m.leader.leader != no_node) {
+  // A prospective that left a silent leader keeps asking while voters that still follow that
+  // leader refuse, naming it: that is no news (as in Kafka's ProspectiveState, which remembers the
+  // leader). Going back to following it at once would restart every prospective's wait, and two
+  // followers of a dead leader would send each other back forever, never overlapping as
+  // prospectives.
+  const bool known_leader = _role == role::prospective && m.leader.leader == _quorum.leader;
+  if (m.leader.epoch == _quorum.epoch && m.leader.leader != no_node && !known_leader) {
     observe_leader(m.leader);
     if (_role == role::follower) return;
   }
