@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "gregor/base/log.h"
 #include "gregor/controller/metadata_store.h"
 
 namespace gregor::controller {
@@ -112,6 +113,38 @@ result<void, controller_error> write_meta_properties(const std::filesystem::path
     ::close(dfd);
   }
   return ok_t{};
+}
+
+result<std::string, controller_error> claim_meta_properties(const std::filesystem::path& log_dir, node_id self,
+                                                             const std::string& cluster_id_or_empty,
+                                                             const std::string& new_cluster_id) {
+  auto existing = read_meta_properties(log_dir);
+  if (!existing) return failure(existing.error());
+  std::string cluster_id = cluster_id_or_empty;
+  if (existing.value()) {
+    const meta_properties& m = *existing.value();
+    if (m.node_id != self)
+      return failure(controller_error{controller_errc::inconsistent_cluster_id,
+                                      fmt::format("{}/meta.properties belongs to node {}, but node.id is {}",
+                                                  log_dir.string(), m.node_id.value(), self.value())});
+    if (!cluster_id.empty() && !m.cluster_id.empty() && m.cluster_id != cluster_id)
+      return failure(controller_error{controller_errc::inconsistent_cluster_id,
+                                      fmt::format("{}/meta.properties belongs to cluster '{}', but cluster.id is '{}'",
+                                                  log_dir.string(), m.cluster_id, cluster_id)});
+    if (cluster_id.empty()) cluster_id = m.cluster_id;
+  }
+  if (cluster_id.empty()) cluster_id = new_cluster_id;
+  if (!existing.value() || existing.value()->cluster_id.empty()) {
+    meta_properties m;
+    m.cluster_id = cluster_id;
+    m.node_id = self;
+    m.directory_id = uuid::random().to_base64();
+    auto w = write_meta_properties(log_dir, m);
+    if (!w) return failure(w.error());
+    log::get("controller").info("wrote {}/meta.properties: cluster.id={} node.id={}", log_dir.string(), cluster_id,
+                                self.value());
+  }
+  return cluster_id;
 }
 
 }  // namespace gregor::controller

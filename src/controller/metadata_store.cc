@@ -99,31 +99,9 @@ result<std::unique_ptr<metadata_store>, controller_error> metadata_store::open(s
   std::filesystem::create_directories(log_dir, ec);
   if (ec) return failure(io(fmt::format("cannot create log dir {}: {}", log_dir.string(), ec.message())));
 
-  auto existing = read_meta_properties(log_dir);
-  if (!existing) return failure(existing.error());
-  std::string cluster_id = cluster_id_or_empty;
-  if (existing.value()) {
-    const meta_properties& m = *existing.value();
-    if (m.node_id != self)
-      return failure(err(controller_errc::inconsistent_cluster_id,
-                         fmt::format("{}/meta.properties belongs to node {}, but node.id is {}", log_dir.string(),
-                                     m.node_id.value(), self.value())));
-    if (!cluster_id.empty() && !m.cluster_id.empty() && m.cluster_id != cluster_id)
-      return failure(err(controller_errc::inconsistent_cluster_id,
-                         fmt::format("{}/meta.properties belongs to cluster '{}', but cluster.id is '{}'",
-                                     log_dir.string(), m.cluster_id, cluster_id)));
-    if (cluster_id.empty()) cluster_id = m.cluster_id;
-  }
-  if (cluster_id.empty()) cluster_id = uuid::random().to_base64();
-  if (!existing.value() || existing.value()->cluster_id.empty()) {
-    meta_properties m;
-    m.cluster_id = cluster_id;
-    m.node_id = self;
-    m.directory_id = uuid::random().to_base64();
-    auto w = write_meta_properties(log_dir, m);
-    if (!w) return failure(w.error());
-    lg().info("wrote {}/meta.properties: cluster.id={} node.id={}", log_dir.string(), cluster_id, self.value());
-  }
+  auto claimed = claim_meta_properties(log_dir, self, cluster_id_or_empty, uuid::random().to_base64());
+  if (!claimed) return failure(claimed.error());
+  const std::string cluster_id = *claimed;
 
   auto dir = log_dir / metadata_dir_name;
   std::unique_ptr<metadata_store> s(new metadata_store(dir, self, clk));

@@ -60,6 +60,7 @@ result<void, std::string> broker::start() {
   _impl->server = std::make_unique<net::tcp_server>(_impl->io, _impl->net_options(), _impl->disp);
   if (auto r = _impl->server->start(); !r) return r;
   _impl->c.set_bound_ports(_impl->server->bound_ports());
+  if (auto r = _impl->c.start_cluster(); !r) return r;
   for (size_t i = 0; i < _impl->c.config().listeners.size(); ++i) {
     const auto& l = _impl->c.config().listeners[i];
     log::get("server").info("listening on {}://{}:{}", l.name, l.host.empty() ? "0.0.0.0" : l.host,
@@ -77,14 +78,17 @@ void broker::request_stop() {
     if (_impl->stopping) return;
     _impl->stopping = true;
     if (_impl->admin) _impl->admin->set_health(http_admin::health::stopping);
-    log::get("server").info("stopping: no new connections, finishing in-flight requests");
-    _impl->server->stop_accepting();
-    _impl->c.waiters().notify_all();
-    _impl->c.stop_groups();
     asio::co_spawn(
         _impl->io,
         [this]() -> asio::awaitable<void> {
+          // Cluster mode: leaderships move to other replicas while clients are still served here.
+          co_await _impl->c.controlled_shutdown();
+          log::get("server").info("stopping: no new connections, finishing in-flight requests");
+          _impl->server->stop_accepting();
+          _impl->c.waiters().notify_all();
+          _impl->c.stop_groups();
           co_await _impl->server->drain_and_close(10000);
+          co_await _impl->c.stop_cluster();
           if (_impl->maintenance) _impl->maintenance->stop();
           _impl->c.close();
           log::get("server").info("stopped cleanly");

@@ -1,5 +1,9 @@
 #include "core.h"
 
+#include "active_controller.h"
+#include "broker_lifecycle.h"
+#include "cluster_controller_client.h"
+#include "metadata_quorum.h"
 #include "single_node_controller.h"
 
 #include "gregor/base/log.h"
@@ -44,10 +48,26 @@ result<void, std::string> core::open() {
   std::filesystem::create_directories(dir, ec);
   if (ec) return failure{fmt::format("cannot create log directory {}: {}", dir.string(), ec.message())};
 
-  auto md = controller::metadata_store::open(dir, _cfg.node_id, _cfg.cluster_id, _clock);
-  if (!md) return failure{fmt::format("cannot open metadata in {}: {}", dir.string(), md.error().message)};
-  _metadata = std::move(*md);
-  _controller = std::make_unique<single_node_controller>(*this);
+  if (cluster_mode(_cfg)) {
+    if (_cfg.quorum_voters.empty())
+      return failure{std::string("controller.quorum.bootstrap.servers without controller.quorum.voters (a dynamic "
+                                 "quorum, KIP-853) is not supported yet: set 'controller.quorum.voters'")};
+    auto cid = controller::claim_meta_properties(dir, _cfg.node_id, _cfg.cluster_id, derived_cluster_id(_cfg));
+    if (!cid) return failure{fmt::format("cannot use log directory {}: {}", dir.string(), cid.error().message)};
+    _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock);
+    if (_cfg.is_controller()) _active = std::make_shared<active_controller>(_io, *_quorum, _static_cfg, _clock);
+    if (_cfg.is_broker())
+      _lifecycle = std::make_shared<broker_lifecycle>(_io, *_quorum, _active.get(), _static_cfg, _clock);
+    _controller = std::make_unique<forwarding_controller_client>(
+        *_quorum, _active.get(), _cfg.node_id, [this] { return _lifecycle ? _lifecycle->broker_epoch() : -1; });
+    _controller_listener_client = std::make_unique<active_only_controller_client>(_active.get());
+    _metadata_dir = dir / controller::metadata_dir_name;
+  } else {
+    auto md = controller::metadata_store::open(dir, _cfg.node_id, _cfg.cluster_id, _clock);
+    if (!md) return failure{fmt::format("cannot open metadata in {}: {}", dir.string(), md.error().message)};
+    _metadata = std::move(*md);
+    _controller = std::make_unique<single_node_controller>(*this);
+  }
   // Parked fetches of a replica that changes role answer at once (NOT_LEADER_OR_FOLLOWER, or the
   // new leader epoch) instead of waiting out their max wait.
   on_transitions([this](std::span<const replication::replica_transition> ts) {
@@ -59,12 +79,74 @@ result<void, std::string> core::open() {
   _logs = std::move(*logs);
   _partitions = std::make_unique<replication::partition_manager>(*_logs, _cfg.node_id);
 
-  config::listener adv = advertised_for(_cfg.listeners.empty() ? "" : _cfg.listeners.front().name);
-  _metadata->register_broker(controller::broker_info{_cfg.node_id, adv.host, adv.port, std::nullopt});
+  if (_metadata) {
+    config::listener adv = advertised_for(_cfg.listeners.empty() ? "" : _cfg.listeners.front().name);
+    _metadata->register_broker(controller::broker_info{_cfg.node_id, adv.host, adv.port, std::nullopt});
+  }
   apply_metadata();
   lg().info("node {} of cluster {}: {} topics, {} partitions open in {}", _cfg.node_id,
             image().cluster_id(), image().topics().size(), _partitions->size(), dir.string());
   return ok;
+}
+
+const controller::metadata_image& core::image() const {
+  return _quorum ? _quorum->image() : _metadata->image();
+}
+
+bool core::is_controller_listener(const std::string& listener_name) const {
+  return std::find(_cfg.controller_listener_names.begin(), _cfg.controller_listener_names.end(), listener_name) !=
+         _cfg.controller_listener_names.end();
+}
+
+node_id core::client_controller_id() const {
+  if (!_quorum) return image().controller_id();
+  const auto& brokers = image().brokers();
+  if (auto it = brokers.find(self()); it != brokers.end() && !it->second.fenced) return self();
+  for (const auto& [id, b] : brokers)
+    if (!b.fenced) return id;
+  return no_node;
+}
+
+size_t core::live_broker_count() const {
+  if (_metadata) return std::max<size_t>(_metadata->live_brokers().size(), 1);
+  size_t n = 0;
+  for (const auto& [id, b] : image().brokers())
+    if (!b.fenced) ++n;
+  return n;
+}
+
+result<void, std::string> core::start_cluster() {
+  if (!_quorum) return ok;
+  metadata_quorum::hooks h;
+  h.applied = [this] { apply_metadata(); };
+  h.controller_ready = [this](leader_epoch e) {
+    if (_active) _active->activate(e);
+  };
+  h.controller_lost = [this] {
+    if (_active) _active->deactivate();
+  };
+  if (auto r = _quorum->start(_metadata_dir, std::move(h)); !r) return r;
+  if (_lifecycle) {
+    std::vector<controller::broker_endpoint> endpoints;
+    const auto& adv = _cfg.advertised_listeners.empty() ? _cfg.listeners : _cfg.advertised_listeners;
+    for (const auto& l : adv) {
+      if (is_controller_listener(l.name)) continue;
+      auto a = advertised_for(l.name);
+      endpoints.push_back(controller::broker_endpoint{l.name, a.host, a.port, 0});
+    }
+    _lifecycle->start(std::move(endpoints));
+  }
+  return ok;
+}
+
+boost::asio::awaitable<void> core::controlled_shutdown() {
+  if (_lifecycle) co_await _lifecycle->controlled_shutdown(_cfg.broker_session_timeout_ms);
+}
+
+boost::asio::awaitable<void> core::stop_cluster() {
+  if (_lifecycle) _lifecycle->stop();
+  if (_active) _active->deactivate();
+  if (_quorum) co_await _quorum->stop();
 }
 
 void core::close() {
@@ -170,6 +252,8 @@ result<replication::partition*, protocol::error_code> core::leader_partition(
 config::listener core::endpoint_of(const controller::broker_info& b,
                                    const std::string& listener_name) const {
   if (b.id == self()) return advertised_for(listener_name);
+  for (const auto& e : b.endpoints)
+    if (e.listener == listener_name) return config::listener{listener_name, e.host, e.port};
   return config::listener{listener_name, b.host, b.port};
 }
 
@@ -191,7 +275,7 @@ config::listener core::advertised_for(const std::string& listener_name) const {
 
 void core::set_bound_ports(std::vector<uint16_t> ports) {
   _bound_ports = std::move(ports);
-  if (_metadata) {
+  if (_metadata) {  // single node (in cluster mode start_cluster() registers with the bound ports)
     config::listener adv = advertised_for(_cfg.listeners.empty() ? "" : _cfg.listeners.front().name);
     _metadata->register_broker(controller::broker_info{_cfg.node_id, adv.host, adv.port, std::nullopt});
   }

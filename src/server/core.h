@@ -56,6 +56,33 @@ class core {
 
   // Every metadata change goes through here (handlers never write the metadata log).
   controller_client& controller() { return *_controller; }
+  // The client a request arriving on `listener_name` must use: on a controller listener, requests
+  // were forwarded to this node as the active controller and are never forwarded again.
+  controller_client& controller_for(const std::string& listener_name) {
+    return _controller_listener_client && is_controller_listener(listener_name) ? *_controller_listener_client
+                                                                                 : *_controller;
+  }
+  bool is_controller_listener(const std::string& listener_name) const;
+
+  // Cluster mode (metadata_quorum.h): the quorum membership, this node's active controller (when
+  // it has the controller role) and its broker lifecycle (when it has the broker role). All null
+  // on a single node, whose one-voter quorum is the metadata store.
+  class metadata_quorum* quorum() { return _quorum.get(); }
+  class active_controller* active_controller_if_any() { return _active.get(); }
+  class broker_lifecycle* lifecycle() { return _lifecycle.get(); }
+  // Cluster mode: joins the quorum and starts registering (after the listeners are bound, before
+  // the io thread runs). A no-op on a single node.
+  result<void, std::string> start_cluster();
+  // Cluster mode, graceful stop: controlled shutdown of the broker (leaderships move away first),
+  // then leaves the quorum (resigning if leading).
+  boost::asio::awaitable<void> controlled_shutdown();
+  boost::asio::awaitable<void> stop_cluster();
+  // The controller id clients are told (Metadata, DescribeCluster on broker listeners): in cluster
+  // mode, as Kafka does, a live broker (this one when it is live), since admin requests sent to
+  // any broker are forwarded to the active controller; on a single node, itself.
+  node_id client_controller_id() const;
+  // Unfenced brokers (single node: the registered ones).
+  size_t live_broker_count() const;
 
   // Creates a topic with broker defaults (auto-creation from Metadata). Returns the Kafka error.
   boost::asio::awaitable<protocol::error_code> auto_create_topic(const std::string& name);
@@ -73,8 +100,10 @@ class core {
   const config::broker_config& config() const { return _cfg; }
   // The config as loaded at start-up, before dynamic broker configs (AlterConfigs on BROKER).
   const config::broker_config& static_config() const { return _static_cfg; }
+  // The single node's metadata store (null in cluster mode).
   controller::metadata_store& metadata() { return *_metadata; }
-  const controller::metadata_image& image() const { return _metadata->image(); }
+  bool has_metadata_store() const { return _metadata != nullptr; }
+  const controller::metadata_image& image() const;
   fetch_waiters& waiters() { return _waiters; }
   // The log directory and the hosted replicas (log_maintenance.cc: flush, retention, checkpoints).
   storage::log_manager& logs() { return *_logs; }
@@ -108,6 +137,11 @@ class core {
   clock& _clock;
   std::unique_ptr<controller::metadata_store> _metadata;
   std::unique_ptr<controller_client> _controller;
+  std::unique_ptr<controller_client> _controller_listener_client;  // cluster mode
+  std::shared_ptr<class metadata_quorum> _quorum;      // shared_ptr: the types are incomplete here
+  std::shared_ptr<class active_controller> _active;
+  std::shared_ptr<class broker_lifecycle> _lifecycle;
+  std::filesystem::path _metadata_dir;
   std::vector<transition_listener> _transition_listeners;
   std::unique_ptr<storage::log_manager> _logs;
   std::unique_ptr<replication::partition_manager> _partitions;

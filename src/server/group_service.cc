@@ -78,7 +78,7 @@ asio::awaitable<void> group_service::start() {
   std::string name(offsets_topic);
   if (!_core.topic(name)) {
     const int16_t rf = int16_t(std::clamp<size_t>(size_t(std::max<int16_t>(cfg.offsets_topic_replication_factor, 1)),
-                                                  1, std::max<size_t>(_core.metadata().live_brokers().size(), 1)));
+                                                  1, std::max<size_t>(_core.live_broker_count(), 1)));
     topic_spec spec;
     spec.name = name;
     spec.partitions = std::max(cfg.offsets_topic_num_partitions, 1);

@@ -42,7 +42,11 @@ struct raft_node::pending_answer {
 raft_node::raft_node(asio::io_context& io, options opts, raft_transport& transport, hooks h, clock& clk)
     : _io(io), _opts(std::move(opts)), _transport(transport), _hooks(std::move(h)), _clock(clk) {}
 
-raft_node::~raft_node() { _disk.join(); }
+raft_node::~raft_node() {
+  _life.reset();
+  _stopped = true;
+  _disk.join();
+}
 
 raft::bytes raft_node::encode_payload(const std::vector<controller::framed_record>& records, int64_t now_ms) {
   return controller::encode_data_batch(offset(0), leader_epoch(0), now_ms, records);
@@ -120,10 +124,11 @@ asio::awaitable<void> raft_node::stop() {
 
 asio::awaitable<void> raft_node::tick_loop() {
   auto timer = _tick_timer;
+  std::weak_ptr<int> life = _life;
   while (!_stopped) {
     timer->expires_after(std::chrono::milliseconds(_opts.tick_interval_ms));
     co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-    if (_stopped) break;
+    if (life.expired() || _stopped) break;
     _replica->tick(_clock.monotonic_ms());
     pump();
   }
@@ -155,9 +160,8 @@ void raft_node::pump_once() {
   // Outputs reach the disk thread in order and come back in order, so a later output's messages
   // never overtake an earlier output's writes.
   ++_disk_queue;
-  asio::post(_disk, [this, out = std::move(out)]() mutable {
+  asio::post(_disk, [this, life = std::weak_ptr<int>(_life), out = std::move(out)]() mutable {
     std::string error;
-    const int64_t now_ms = _clock.now_ms();
     if (out.quorum) {
       controller::quorum_state_file q;
       q.leader_id = out.quorum->leader;
@@ -185,7 +189,8 @@ void raft_node::pump_once() {
     }
     if (error.empty() && !out.log_ops.empty())
       if (auto r = _log->flush(); !r) error = r.error().message;
-    asio::post(_io, [this, out = std::move(out), error = std::move(error)]() mutable {
+    asio::post(_io, [this, life, out = std::move(out), error = std::move(error)]() mutable {
+      if (life.expired()) return;
       if (--_disk_queue == 0) _disk_idle->cancel();
       after_persisted(std::move(out), std::move(error));
     });
@@ -221,6 +226,9 @@ void raft_node::after_persisted(raft::output out, std::string disk_error) {
 
 void raft_node::deliver_committed(const raft::output& out) {
   for (const auto& e : out.committed) {
+    if (e.kind == raft::entry_kind::leader_change && e.leader_change.leader == _opts.core.self &&
+        e.epoch == _replica->epoch() && is_leader() && _hooks.leader_ready)
+      _hooks.leader_ready(e.epoch);
     if (e.kind == raft::entry_kind::data) {
       auto b = controller::decode_batch(entry_to_batch(e));
       if (!b) lg().error("committed batch at {} does not decode: {}", e.base, b.error());
@@ -250,7 +258,8 @@ void raft_node::dispatch(raft::outbound_message m) {
   if (!is_response(m.body)) {
     // Started from the queue, never inline: its answer must not be stepped in the middle of
     // handling the output that sent it.
-    asio::post(_io, [this, m = std::move(m)]() mutable {
+    asio::post(_io, [this, life = std::weak_ptr<int>(_life), m = std::move(m)]() mutable {
+      if (life.expired() || _stopped) return;
       asio::co_spawn(_io, send_request(std::move(m)), asio::detached);
     });
     return;
@@ -266,6 +275,7 @@ void raft_node::dispatch(raft::outbound_message m) {
 }
 
 asio::awaitable<void> raft_node::send_request(raft::outbound_message m) {
+  std::weak_ptr<int> life = _life;
   const bool fetch = std::holds_alternative<raft::fetch_request>(m.body);
   if (fetch) {
     const int64_t wait_ms = _next_fetch_at_ms - _clock.monotonic_ms();
@@ -274,10 +284,10 @@ asio::awaitable<void> raft_node::send_request(raft::outbound_message m) {
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
-  if (_stopped) co_return;
+  if (life.expired() || _stopped) co_return;
   const node_id to = m.to;
   auto r = co_await _transport.call(to, std::move(m.body));
-  if (_stopped) co_return;
+  if (life.expired() || _stopped) co_return;
   if (!r) {
     lg().debug("quorum request to node {} failed: {}", to, r.error());
     co_return;  // the core resends after its request timeout
@@ -292,6 +302,7 @@ asio::awaitable<void> raft_node::send_request(raft::outbound_message m) {
 
 asio::awaitable<raft::message> raft_node::handle(node_id from, raft::message request) {
   auto pa = std::make_shared<pending_answer>(_io, request.index() + 1);
+  std::weak_ptr<int> life = _life;
   if (_stopped) co_return raft::message{};
   _answers[from].push_back(pa);
   _replica->step(from, request);
@@ -300,6 +311,7 @@ asio::awaitable<raft::message> raft_node::handle(node_id from, raft::message req
     pa->timer.expires_after(std::chrono::milliseconds(_opts.core.request_timeout_ms));
     co_await pa->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  if (life.expired()) co_return raft::message{};
   auto& q = _answers[from];
   q.erase(std::remove(q.begin(), q.end(), pa), q.end());
   if (pa->answer) co_return std::move(*pa->answer);

@@ -62,6 +62,9 @@ class raft_node {
     // The whole state at a snapshot (records), replacing everything applied so far.
     std::function<void(offset end, const std::vector<controller::framed_record>&)> load_snapshot;
     std::function<void(const raft::leadership_change&)> leadership;
+    // This node leads and the LeaderChange entry of its epoch committed: every entry before it
+    // has been applied, so the state machine is complete (the active controller may start).
+    std::function<void(leader_epoch)> leader_ready;
   };
 
   raft_node(boost::asio::io_context& io, options opts, raft_transport& transport, hooks h, clock& clk);
@@ -127,6 +130,9 @@ class raft_node {
   std::map<node_id, std::deque<std::shared_ptr<pending_answer>>> _answers;
   std::deque<pending_proposal> _proposals;  // ascending end offsets
   int64_t _next_fetch_at_ms = 0;
+  // Expires when the node is destroyed: coroutines and posted handlers that outlive it check it
+  // after every suspension before touching a member.
+  std::shared_ptr<int> _life = std::make_shared<int>(0);
   bool _pumping = false;     // inside pump(): re-entrant calls only set _pump_again
   bool _pump_again = false;
 };

@@ -13,6 +13,7 @@
 // snapshot's end offset is at or above the log start (the log may start below it).
 #include <cstdint>
 #include <filesystem>
+#include <string_view>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,6 +33,7 @@ inline constexpr const char* metadata_dir_name = "__cluster_metadata-0";
 inline constexpr const char* quorum_state_file_name = "quorum-state";
 // Kafka's fixed topic id of __cluster_metadata (Uuid.METADATA_TOPIC_ID: 0, 1).
 inline constexpr uuid metadata_topic_id{0, 1};
+inline constexpr std::string_view metadata_topic_name = "__cluster_metadata";
 
 // What open() found on disk.
 struct recovered_metadata_log {

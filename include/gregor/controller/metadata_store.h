@@ -94,6 +94,8 @@ class metadata_store {
   // Deletes the metadata log segments wholly below the latest snapshot (and older snapshots).
   result<size_t, controller_error> delete_log_below_snapshot();
   const metadata_log& log() const { return *_log; }
+  // The leader epoch this node started when it opened the store (it is the quorum's only voter).
+  leader_epoch epoch() const { return _epoch; }
 
   // "" if ok, else the reason (Kafka's rules: non-empty, not "." or "..", <= 249 chars,
   // only [a-zA-Z0-9._-]).
@@ -125,5 +127,11 @@ struct meta_properties {
 // Reads <dir>/meta.properties: nullopt when absent; an error when unreadable or malformed.
 result<std::optional<meta_properties>, controller_error> read_meta_properties(const std::filesystem::path& dir);
 result<void, controller_error> write_meta_properties(const std::filesystem::path& dir, const meta_properties& m);
+// The cluster id of `log_dir`: meta.properties must name `self` (and `cluster_id_or_empty` when
+// set); the configured id, else the stored one, else `new_cluster_id`, which is then written with
+// node.id and a fresh directory.id when meta.properties has none.
+result<std::string, controller_error> claim_meta_properties(const std::filesystem::path& log_dir, node_id self,
+                                                             const std::string& cluster_id_or_empty,
+                                                             const std::string& new_cluster_id);
 
 }  // namespace gregor::controller

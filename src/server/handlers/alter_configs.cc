@@ -19,7 +19,7 @@
 namespace gregor::server {
 
 boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_topic_config_changes(
-    core& c, const std::string& name, const config_changes& changes, bool validate_only) {
+    core& c, controller_client& ctl, const std::string& name, const config_changes& changes, bool validate_only) {
   using protocol::error_code;
   if (!c.image().topic(name)) {
     co_return std::pair{error_code::unknown_topic_or_partition, fmt::format("Topic '{}' does not exist.", name)};
@@ -35,14 +35,14 @@ boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_topic
     }
   }
   if (validate_only || changes.empty()) co_return std::pair{error_code::none, std::string()};
-  auto r = co_await c.controller().alter_topic_configs(name, changes);
+  auto r = co_await ctl.alter_topic_configs(name, changes);
   if (!r) co_return std::pair{r.error().code, r.error().message};
   log::get("server").info("topic {}: {} config change(s) applied", name, changes.size());
   co_return std::pair{error_code::none, std::string()};
 }
 
 boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_broker_config_changes(
-    core& c, const std::string& resource, const config_changes& changes, bool validate_only) {
+    core& c, controller_client& ctl, const std::string& resource, const config_changes& changes, bool validate_only) {
   using protocol::error_code;
   if (!resource.empty()) {
     int64_t id = -1;
@@ -57,7 +57,7 @@ boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_broke
     co_return std::pair{error_code::invalid_request, why};
   }
   if (validate_only || changes.empty()) co_return std::pair{error_code::none, std::string()};
-  auto r = co_await c.controller().alter_broker_configs(resource, changes);
+  auto r = co_await ctl.alter_broker_configs(resource, changes);
   if (!r) co_return std::pair{r.error().code, r.error().message};
   log::get("server").info("broker configs '{}': {} dynamic change(s) applied", resource, changes.size());
   co_return std::pair{error_code::none, std::string()};
@@ -68,7 +68,7 @@ using req_t = protocol::alter_configs_request;
 using resp_t = protocol::alter_configs_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   for (const auto& res : req.resources) {
     auto& out = resp.responses.emplace_back();
@@ -107,8 +107,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       if (!changes.contains(key)) changes[key] = std::nullopt;
     }
     std::pair<error_code, std::string> applied;
-    if (broker) applied = co_await apply_broker_config_changes(c, res.resource_name, changes, req.validate_only);
-    else applied = co_await apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    if (broker) applied = co_await apply_broker_config_changes(c, controller_for(c, ctx), res.resource_name, changes, req.validate_only);
+    else applied = co_await apply_topic_config_changes(c, controller_for(c, ctx), res.resource_name, changes, req.validate_only);
     if (applied.first != error_code::none) set_error(applied.first, applied.second);
   }
   co_return resp;

@@ -53,7 +53,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         for (int32_t b : a.broker_ids) replicas.push_back(node_id{b});
       }
     }
-    auto r = co_await c.controller().create_partitions(t.name, t.count, std::move(assignments), req.validate_only);
+    auto r = co_await controller_for(c, ctx).create_partitions(t.name, t.count, std::move(assignments), req.validate_only);
     if (!r) {
       out.error_code = code(r.error().code);
       out.error_message = r.error().message;

@@ -84,7 +84,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     spec.partitions = partitions;
     spec.replication_factor = replication;
     spec.configs = configs;
-    auto created = co_await c.controller().create_topic(std::move(spec), req.validate_only);
+    auto created = co_await controller_for(c, ctx).create_topic(std::move(spec), req.validate_only);
     if (!created) {
       fail(out, created.error().code, created.error().message);
       continue;

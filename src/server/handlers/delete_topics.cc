@@ -42,7 +42,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     std::string name = info->name;
     out.name = name;
     out.topic_id = info->id;
-    auto r = co_await c.controller().delete_topic(name);
+    auto r = co_await controller_for(c, ctx).delete_topic(name);
     if (!r) {
       out.error_code = code(r.error().code);
       out.error_message = r.error().message;

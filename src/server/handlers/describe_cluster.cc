@@ -2,6 +2,7 @@
 // v2: include_fenced_brokers and is_fenced per broker.
 #include "gregor/protocol/messages/describe_cluster.h"
 #include "handlers.h"
+#include "../metadata_quorum.h"
 
 namespace gregor::server {
 namespace {
@@ -11,16 +12,33 @@ using resp_t = protocol::describe_cluster_response;
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   resp.endpoint_type = req.endpoint_type;
-  if (req.endpoint_type != 1) {
-    // This listener serves brokers; controllers are not reachable as a separate endpoint type.
+  const bool controller_listener = c.is_controller_listener(ctx.conn.listener_name);
+  if ((req.endpoint_type == 2) != controller_listener || (req.endpoint_type != 1 && req.endpoint_type != 2)) {
+    // Kafka: brokers are described on broker listeners, controllers on controller listeners.
     resp.error_code = code(protocol::error_code::mismatched_endpoint_type);
-    resp.error_message = "this listener serves brokers, not controllers";
+    resp.error_message = controller_listener ? "this listener serves controllers, not brokers"
+                                             : "this listener serves brokers, not controllers";
     co_return resp;
   }
   resp.cluster_id = c.image().cluster_id();
-  resp.controller_id = c.image().controller_id().value();
+  if (req.endpoint_type == 2) {
+    // The quorum's voters, at their controller listeners; the controller id is the active one.
+    resp.controller_id = c.image().controller_id().value();
+    if (auto* q = c.quorum()) {
+      for (const auto& v : q->voters()) {
+        auto& out = resp.brokers.emplace_back();
+        out.broker_id = v.id.value();
+        out.host = v.host;
+        out.port = v.port;
+      }
+    }
+    co_return resp;
+  }
+  resp.controller_id = c.client_controller_id().value();
   for (const auto& [id, b] : c.image().brokers()) {
+    if (b.fenced && !(ctx.version() >= 2 && req.include_fenced_brokers)) continue;
     auto& out = resp.brokers.emplace_back();
+    out.is_fenced = b.fenced;
     out.broker_id = id.value();
     auto endpoint = c.endpoint_of(b, ctx.conn.listener_name);
     out.host = endpoint.host;

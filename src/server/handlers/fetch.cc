@@ -11,6 +11,8 @@
 #include "gregor/protocol/messages/fetch.h"
 #include "handlers.h"
 #include "../http_admin.h"
+#include "../metadata_quorum.h"
+#include "../raft_wire.h"
 
 namespace gregor::server {
 namespace {
@@ -115,8 +117,28 @@ void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
   }
 }
 
+// A replica of the controller quorum fetching __cluster_metadata: answered by the raft node.
+boost::asio::awaitable<resp_t> quorum_fetch(metadata_quorum& q, request_context& ctx, req_t& req) {
+  auto m = from_wire(req, ctx.version(), q.cluster_id());
+  if (!m) co_return error_response<resp_t>(m.error().error);
+  auto answer = co_await q.raft().handle(m->replica, raft::message{std::move(*m)});
+  const auto* a = std::get_if<raft::fetch_response>(&answer);
+  if (!a) co_return error_response<resp_t>(error_code::unknown_server_error);
+  auto& storage = ctx.owned_buffers.emplace_back();
+  std::vector<uint8_t> records;
+  resp_t out = to_wire(*a, ctx.version(), records);
+  // The response views `records`: move the bytes into storage the encoder keeps alive.
+  storage.assign(records.begin(), records.end());
+  for (auto& t : out.responses)
+    for (auto& p : t.partitions)
+      if (p.records) p.records = std::span<const uint8_t>(storage.data(), storage.size());
+  co_return out;
+}
+
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   const int16_t v = ctx.version();
+  if (auto* q = c.quorum(); q && v >= raft_fetch_min_version && is_metadata_fetch(req, v))
+    co_return co_await quorum_fetch(*q, ctx, req);
   const int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
   if (replica >= 0) {
     // Only brokers fetch as replicas (CVE-2018-1288); we have no followers yet.

@@ -34,6 +34,20 @@ api_route consumer_group_heartbeat_route();
 api_route consumer_group_describe_route();
 api_route init_producer_id_route();
 api_route describe_producers_route();
+// The controller quorum (quorum_rpcs.cc) and broker-to-controller RPCs (broker_rpcs.cc).
+api_route vote_route();
+api_route begin_quorum_epoch_route();
+api_route end_quorum_epoch_route();
+api_route fetch_snapshot_route();
+api_route describe_quorum_route();
+api_route broker_registration_route();
+api_route broker_heartbeat_route();
+api_route allocate_producer_ids_route();
+
+// The controller_client a request must use (controller listener: never forwarded again).
+inline controller_client& controller_for(core& c, const request_context& ctx) {
+  return c.controller_for(ctx.conn.listener_name);
+}
 
 inline int16_t code(protocol::error_code e) { return protocol::code_of(e); }
 

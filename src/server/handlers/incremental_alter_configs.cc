@@ -40,7 +40,7 @@ std::string join_list(const std::vector<std::string>& items) {
   return out;
 }
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   for (const auto& res : req.resources) {
     auto& out = resp.responses.emplace_back();
@@ -125,8 +125,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
       continue;
     }
     std::pair<error_code, std::string> applied;
-    if (broker) applied = co_await apply_broker_config_changes(c, res.resource_name, changes, req.validate_only);
-    else applied = co_await apply_topic_config_changes(c, res.resource_name, changes, req.validate_only);
+    if (broker) applied = co_await apply_broker_config_changes(c, controller_for(c, ctx), res.resource_name, changes, req.validate_only);
+    else applied = co_await apply_topic_config_changes(c, controller_for(c, ctx), res.resource_name, changes, req.validate_only);
     if (applied.first != error_code::none) set_error(applied.first, applied.second);
   }
   co_return resp;

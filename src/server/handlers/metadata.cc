@@ -34,6 +34,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp_t resp;
   const int16_t v = ctx.version();
   for (const auto& [id, b] : c.image().brokers()) {
+    if (b.fenced) continue;  // only live brokers, as Kafka lists them
     auto& out = resp.brokers.emplace_back();
     out.node_id = id.value();
     auto endpoint = c.endpoint_of(b, ctx.conn.listener_name);
@@ -42,7 +43,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.rack = b.rack;
   }
   resp.cluster_id = c.image().cluster_id();
-  resp.controller_id = c.image().controller_id().value();
+  resp.controller_id = c.client_controller_id().value();
 
   const bool all_topics = !req.topics.has_value() || (v == 0 && req.topics->empty());
   if (all_topics) {

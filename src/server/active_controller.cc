@@ -1,0 +1,190 @@
+#include "active_controller.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "gregor/base/log.h"
+#include "handlers/topic_errors.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+using protocol::error_code;
+namespace {
+
+spdlog::logger& lg() { return log::get("controller"); }
+
+// The metadata.version an empty cluster is bootstrapped with (the same level as a single node's).
+constexpr int16_t bootstrap_metadata_version = 30;
+constexpr int64_t tick_interval_ms = 250;
+
+admin_error not_controller() {
+  return admin_error{error_code::not_controller, "this node is not the active controller"};
+}
+
+}  // namespace
+
+active_controller::active_controller(asio::io_context& io, metadata_quorum& quorum, const config::broker_config& cfg,
+                                     clock& clk)
+    : _io(io), _quorum(quorum), _clock(clk) {
+  _settings.broker_session_timeout_ms = cfg.broker_session_timeout_ms;
+  _settings.unclean_leader_election_enable = cfg.unclean_leader_election_enable;
+  _settings.metadata_version = bootstrap_metadata_version;
+}
+
+active_controller::~active_controller() {
+  _life.reset();
+  if (_tick_timer) _tick_timer->cancel();
+}
+
+void active_controller::activate(leader_epoch epoch) {
+  _epoch = epoch;
+  _qc = std::make_unique<controller::quorum_controller>(_settings);
+  _qc->activate(_quorum.image(), _clock.monotonic_ms());
+  _needs_reset = false;
+  auto boot = _qc->bootstrap_records();
+  if (!boot.empty()) {
+    lg().info("bootstrapping the cluster metadata (metadata.version {})", _settings.metadata_version);
+    asio::co_spawn(
+        _io,
+        [this, life = std::weak_ptr<int>(_life), boot = std::move(boot)]() mutable -> asio::awaitable<void> {
+          auto r = co_await _quorum.raft().propose(std::move(boot));
+          if (!life.expired() && !r) lg().warn("bootstrap records not committed: {}", r.error());
+        },
+        asio::detached);
+  }
+  if (!_tick_timer) {
+    _tick_timer = std::make_shared<asio::steady_timer>(_io);
+    asio::co_spawn(_io, tick_loop(_tick_timer), asio::detached);
+  }
+}
+
+void active_controller::deactivate() {
+  if (_qc) lg().info("controller epoch {} ends", _epoch);
+  _qc.reset();
+}
+
+void active_controller::maybe_reset() {
+  if (_needs_reset && _in_flight == 0 && _qc && _quorum.raft().is_leader()) {
+    lg().info("re-activating the controller from the committed metadata (a proposal was refused)");
+    _qc->activate(_quorum.image(), _clock.monotonic_ms());
+    _needs_reset = false;
+  }
+}
+
+template <class T>
+active_controller::outcome<T> active_controller::commit(result<controller::decision<T>, controller::controller_error> d) {
+  if (!d) co_return failure{admin_error{to_kafka(d.error().code), d.error().message}};
+  if (d->records.empty()) co_return std::move(d->reply);
+  std::weak_ptr<int> life = _life;
+  ++_in_flight;
+  auto r = co_await _quorum.raft().propose(std::move(d->records));
+  if (life.expired()) co_return failure{not_controller()};
+  --_in_flight;
+  if (!r) {
+    lg().info("metadata change not committed: {}", r.error());
+    if (_quorum.raft().is_leader()) _needs_reset = true;
+    maybe_reset();
+    co_return failure{admin_error{error_code::not_controller, r.error()}};
+  }
+  maybe_reset();
+  co_return std::move(d->reply);
+}
+
+active_controller::outcome<created_topic> active_controller::create_topic(topic_spec spec, bool validate_only) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  controller::topic_request req;
+  req.name = std::move(spec.name);
+  req.partitions = spec.partitions;
+  req.replication_factor = spec.replication_factor;
+  req.assignments = std::move(spec.assignments);
+  req.configs = std::move(spec.configs);
+  auto r = co_await commit(_qc->create_topic(req, validate_only));
+  if (!r) co_return failure{r.error()};
+  const auto* t = _quorum.image().topic(req.name);
+  created_topic out;
+  out.id = validate_only ? uuid{} : *r;
+  if (t) {
+    out.partitions = int32_t(t->partitions.size());
+    out.replication_factor = t->partitions.empty() ? 0 : int16_t(t->partitions.front().replicas.size());
+  } else {
+    out.partitions = req.assignments.empty() ? req.partitions : int32_t(req.assignments.size());
+    out.replication_factor =
+        req.assignments.empty() ? req.replication_factor : int16_t(req.assignments.front().size());
+  }
+  co_return out;
+}
+
+active_controller::outcome<void> active_controller::delete_topic(std::string name) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  auto r = co_await commit(_qc->delete_topic(name));
+  if (!r) co_return failure{r.error()};
+  co_return ok;
+}
+
+active_controller::outcome<void> active_controller::create_partitions(std::string name, int32_t total,
+                                                                      std::vector<std::vector<node_id>> assignments,
+                                                                      bool validate_only) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  auto r = co_await commit(_qc->create_partitions(name, total, assignments, validate_only));
+  if (!r) co_return failure{r.error()};
+  co_return ok;
+}
+
+active_controller::outcome<void> active_controller::alter_configs(int8_t resource_type, std::string name,
+                                                                  config_changes changes) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  auto r = co_await commit(_qc->alter_configs(resource_type, name, changes));
+  if (!r) co_return failure{r.error()};
+  co_return ok;
+}
+
+active_controller::outcome<producer_id_range> active_controller::allocate_producer_ids(node_id broker,
+                                                                                       int64_t broker_epoch,
+                                                                                       int32_t count) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  auto r = co_await commit(_qc->allocate_producer_ids(broker, broker_epoch, count));
+  if (!r) co_return failure{r.error()};
+  co_return producer_id_range{r->first, r->size};
+}
+
+active_controller::outcome<int64_t> active_controller::register_broker(controller::broker_registration reg) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  // The registration record is the first record of the next batch: its offset is the log end now
+  // (nothing is appended between this call and the proposal).
+  const int64_t at = _quorum.raft().log_end_offset().value();
+  auto r = co_await commit(_qc->register_broker(reg, at, _clock.monotonic_ms()));
+  if (!r) co_return failure{r.error()};
+  lg().info("broker {} registered with epoch {}", reg.id.value(), *r);
+  co_return *r;
+}
+
+active_controller::outcome<controller::heartbeat_reply> active_controller::heartbeat(controller::broker_heartbeat h) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  co_return co_await commit(_qc->heartbeat(h, _clock.monotonic_ms()));
+}
+
+asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_timer> timer) {
+  std::weak_ptr<int> life = _life;
+  for (;;) {
+    timer->expires_after(std::chrono::milliseconds(tick_interval_ms));
+    auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (life.expired() || ec == asio::error::operation_aborted) co_return;
+    if (!_qc || _needs_reset) continue;
+    auto records = _qc->tick(_clock.monotonic_ms());
+    if (records.empty()) continue;
+    lg().info("broker liveness: proposing {} record(s) (fencing, leader re-election)", records.size());
+    controller::decision<bool> d;
+    d.records = std::move(records);
+    asio::co_spawn(
+        _io,
+        [this, life, d = std::move(d)]() mutable -> asio::awaitable<void> {
+          if (life.expired()) co_return;
+          (void)co_await commit(result<controller::decision<bool>, controller::controller_error>(std::move(d)));
+        },
+        asio::detached);
+  }
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,72 @@
+#pragma once
+// server::active_controller: the shell of controller::quorum_controller on the node that leads
+// the quorum. Between metadata_quorum's controller_ready and controller_lost it holds a
+// quorum_controller activated from the committed image; each operation asks it for the records,
+// proposes them as one batch through the raft node and answers once that batch is committed
+// (and so applied to this node's image). A tick every few hundred milliseconds fences brokers
+// whose session expired (broker.session.timeout.ms), which moves their leaderships away.
+//
+// When not active, every operation fails with NOT_CONTROLLER (the caller forwards or retries).
+// If a proposal fails while this node still leads (the quorum refused it), the speculative state
+// may hold records that will never commit: operations are refused until the in-flight ones have
+// settled, then the controller is re-activated from the committed image.
+//
+// Threading: the io thread.
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gregor/base/clock.h"
+#include "gregor/config/broker_config.h"
+#include "gregor/controller/quorum_controller.h"
+#include "controller_client.h"
+#include "metadata_quorum.h"
+
+namespace gregor::server {
+
+class active_controller {
+ public:
+  template <class T>
+  using outcome = boost::asio::awaitable<result<T, admin_error>>;
+
+  active_controller(boost::asio::io_context& io, metadata_quorum& quorum, const config::broker_config& cfg,
+                    clock& clk);
+  ~active_controller();
+
+  // metadata_quorum hooks.
+  void activate(leader_epoch epoch);
+  void deactivate();
+  bool active() const { return _qc != nullptr; }
+
+  outcome<created_topic> create_topic(topic_spec spec, bool validate_only);
+  outcome<void> delete_topic(std::string name);
+  outcome<void> create_partitions(std::string name, int32_t total, std::vector<std::vector<node_id>> assignments,
+                                  bool validate_only);
+  // resource_type: controller::config_resource_topic or config_resource_broker.
+  outcome<void> alter_configs(int8_t resource_type, std::string name, config_changes changes);
+  outcome<producer_id_range> allocate_producer_ids(node_id broker, int64_t broker_epoch, int32_t count);
+  // The broker's new epoch.
+  outcome<int64_t> register_broker(controller::broker_registration r);
+  outcome<controller::heartbeat_reply> heartbeat(controller::broker_heartbeat h);
+
+ private:
+  template <class T>
+  outcome<T> commit(result<controller::decision<T>, controller::controller_error> d);
+  boost::asio::awaitable<void> tick_loop(std::shared_ptr<boost::asio::steady_timer> timer);
+  void maybe_reset();
+
+  boost::asio::io_context& _io;
+  metadata_quorum& _quorum;
+  controller::quorum_controller_settings _settings;
+  clock& _clock;
+  std::unique_ptr<controller::quorum_controller> _qc;
+  leader_epoch _epoch{-1};
+  size_t _in_flight = 0;
+  bool _needs_reset = false;
+  std::shared_ptr<boost::asio::steady_timer> _tick_timer;
+  std::shared_ptr<int> _life = std::make_shared<int>(0);
+};
+
+}  // namespace gregor::server

@@ -1,0 +1,295 @@
+#include "cluster_controller_client.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/allocate_producer_ids.h"
+#include "gregor/protocol/messages/create_partitions.h"
+#include "gregor/protocol/messages/create_topics.h"
+#include "gregor/protocol/messages/delete_topics.h"
+#include "gregor/protocol/messages/incremental_alter_configs.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+using protocol::error_code;
+namespace {
+
+spdlog::logger& lg() { return log::get("cluster"); }
+
+admin_error not_controller() {
+  return admin_error{error_code::not_controller, "this node is not the active controller"};
+}
+
+admin_error from_wire(int16_t code, const std::optional<std::string>& message) {
+  auto e = static_cast<error_code>(code);
+  return admin_error{e, message.value_or(std::string(protocol::error_name(e)))};
+}
+
+constexpr int64_t retry_backoff_ms = 100;
+// After the controller committed a change, how long to wait for it to reach this broker's image.
+constexpr int64_t propagation_timeout_ms = 10000;
+
+asio::awaitable<void> sleep_ms(int64_t ms) {
+  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+}  // namespace
+
+// ---- active_only_controller_client ----
+
+controller_client::outcome<created_topic> active_only_controller_client::create_topic(topic_spec spec,
+                                                                                      bool validate_only) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->create_topic(std::move(spec), validate_only);
+}
+
+controller_client::outcome<void> active_only_controller_client::delete_topic(std::string name) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->delete_topic(std::move(name));
+}
+
+controller_client::outcome<void> active_only_controller_client::create_partitions(
+    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->create_partitions(std::move(name), total, std::move(assignments), validate_only);
+}
+
+controller_client::outcome<void> active_only_controller_client::alter_topic_configs(std::string name,
+                                                                                    config_changes changes) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->alter_configs(controller::config_resource_topic, std::move(name), std::move(changes));
+}
+
+controller_client::outcome<void> active_only_controller_client::alter_broker_configs(std::string resource,
+                                                                                     config_changes changes) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->alter_configs(controller::config_resource_broker, std::move(resource),
+                                            std::move(changes));
+}
+
+controller_client::outcome<producer_id_range> active_only_controller_client::allocate_producer_ids(node_id, int32_t) {
+  co_return failure{admin_error{error_code::invalid_request, "producer ids are allocated through AllocateProducerIds"}};
+}
+
+// ---- forwarding_controller_client ----
+
+bool forwarding_controller_client::local_active() const {
+  return _local && _local->active() && _quorum.leader() == _self;
+}
+
+template <class Req, class Resp>
+asio::awaitable<result<Resp, admin_error>> forwarding_controller_client::send(
+    const Req& req, std::function<bool(const Resp&)> is_not_controller) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(controller_request_timeout_ms);
+  auto remaining = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+  };
+  std::string last = "no active controller is known";
+  while (remaining() > 0) {
+    auto leader = _quorum.leader();
+    if (!leader) {
+      co_await sleep_ms(retry_backoff_ms);
+      continue;
+    }
+    // (This node itself when it leads but its controller is not active yet: its controller
+    // listener answers NOT_CONTROLLER until it is.)
+    rpc::call_options opts;
+    opts.timeout_ms = remaining();
+    auto r = co_await _quorum.controllers().call<Req, Resp>(*leader, req, opts);
+    if (!r) {
+      last = fmt::format("controller {}: {}", leader->value(), r.error().message);
+      lg().debug("forwarding to the controller failed: {}", last);
+      co_await sleep_ms(retry_backoff_ms);
+      continue;
+    }
+    if (is_not_controller(*r)) {
+      last = fmt::format("node {} is no longer the active controller", leader->value());
+      co_await sleep_ms(retry_backoff_ms);
+      continue;
+    }
+    co_return std::move(*r);
+  }
+  co_return failure{admin_error{error_code::request_timed_out, "the controller did not answer in time: " + last}};
+}
+
+controller_client::outcome<created_topic> forwarding_controller_client::create_topic(topic_spec spec,
+                                                                                     bool validate_only) {
+  if (local_active()) co_return co_await _local->create_topic(std::move(spec), validate_only);
+  protocol::create_topics_request req;
+  req.timeout_ms = int32_t(controller_request_timeout_ms);
+  req.validate_only = validate_only;
+  auto& t = req.topics.emplace_back();
+  t.name = spec.name;
+  if (spec.assignments.empty()) {
+    t.num_partitions = spec.partitions;
+    t.replication_factor = spec.replication_factor;
+  } else {
+    t.num_partitions = -1;
+    t.replication_factor = -1;
+    for (size_t i = 0; i < spec.assignments.size(); ++i) {
+      auto& a = t.assignments.emplace_back();
+      a.partition_index = int32_t(i);
+      for (auto b : spec.assignments[i]) a.broker_ids.push_back(b.value());
+    }
+  }
+  for (const auto& [k, v] : spec.configs) t.configs.push_back({k, v, {}});
+  std::function<bool(const protocol::create_topics_response&)> not_controller_answer = [](const protocol::create_topics_response& resp) {
+        return !resp.topics.empty() && resp.topics[0].error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::create_topics_request, protocol::create_topics_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->topics.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty CreateTopics response"}};
+  const auto& res = r->topics[0];
+  if (res.error_code != 0) co_return failure{from_wire(res.error_code, res.error_message)};
+  created_topic out{res.topic_id, res.num_partitions, res.replication_factor};
+  if (!validate_only) {
+    const uuid id = res.topic_id;
+    const std::string name = spec.name;
+    std::function<bool()> shows_change = [this, id, name] {
+      const auto* t = _quorum.image().topic(name);
+      return t && (id.is_zero() || t->id == id);
+    };
+    co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  }
+  co_return out;
+}
+
+controller_client::outcome<void> forwarding_controller_client::delete_topic(std::string name) {
+  if (local_active()) co_return co_await _local->delete_topic(std::move(name));
+  const auto* before = _quorum.image().topic(name);
+  const uuid old_id = before ? before->id : uuid{};
+  protocol::delete_topics_request req;
+  req.timeout_ms = int32_t(controller_request_timeout_ms);
+  req.topic_names.push_back(name);
+  auto& t = req.topics.emplace_back();
+  t.name = name;
+  std::function<bool(const protocol::delete_topics_response&)> not_controller_answer = [](const protocol::delete_topics_response& resp) {
+        return !resp.responses.empty() && resp.responses[0].error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::delete_topics_request, protocol::delete_topics_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->responses.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty DeleteTopics response"}};
+  if (r->responses[0].error_code != 0)
+    co_return failure{from_wire(r->responses[0].error_code, r->responses[0].error_message)};
+  std::function<bool()> shows_change = [this, name, old_id] {
+    const auto* t = _quorum.image().topic(name);
+    return !t || t->id != old_id;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  co_return ok;
+}
+
+controller_client::outcome<void> forwarding_controller_client::create_partitions(
+    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only) {
+  if (local_active())
+    co_return co_await _local->create_partitions(std::move(name), total, std::move(assignments), validate_only);
+  protocol::create_partitions_request req;
+  req.timeout_ms = int32_t(controller_request_timeout_ms);
+  req.validate_only = validate_only;
+  auto& t = req.topics.emplace_back();
+  t.name = name;
+  t.count = total;
+  if (!assignments.empty()) {
+    t.assignments.emplace();
+    for (const auto& replicas : assignments) {
+      auto& a = t.assignments->emplace_back();
+      for (auto b : replicas) a.broker_ids.push_back(b.value());
+    }
+  }
+  std::function<bool(const protocol::create_partitions_response&)> not_controller_answer = [](const protocol::create_partitions_response& resp) {
+        return !resp.results.empty() && resp.results[0].error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::create_partitions_request, protocol::create_partitions_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->results.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty CreatePartitions response"}};
+  if (r->results[0].error_code != 0) co_return failure{from_wire(r->results[0].error_code, r->results[0].error_message)};
+  if (!validate_only) {
+    std::function<bool()> shows_change = [this, name, total] {
+      const auto* t = _quorum.image().topic(name);
+      return !t || int32_t(t->partitions.size()) >= total;
+    };
+    co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  }
+  co_return ok;
+}
+
+controller_client::outcome<void> forwarding_controller_client::alter_configs(int8_t type, std::string name,
+                                                                             config_changes changes) {
+  protocol::incremental_alter_configs_request req;
+  auto& res = req.resources.emplace_back();
+  res.resource_type = type;
+  res.resource_name = name;
+  for (const auto& [k, v] : changes) {
+    auto& c = res.configs.emplace_back();
+    c.name = k;
+    c.config_operation = v ? 0 : 1;  // SET : DELETE
+    c.value = v;
+  }
+  std::function<bool(const protocol::incremental_alter_configs_response&)> not_controller_answer = [](const protocol::incremental_alter_configs_response& resp) {
+        return !resp.responses.empty() && resp.responses[0].error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::incremental_alter_configs_request, protocol::incremental_alter_configs_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->responses.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty IncrementalAlterConfigs response"}};
+  if (r->responses[0].error_code != 0)
+    co_return failure{from_wire(r->responses[0].error_code, r->responses[0].error_message)};
+  std::function<bool()> shows_change = [this, type, name, changes] {
+    const std::map<std::string, std::string>* now = nullptr;
+    if (type == controller::config_resource_topic) {
+      const auto* t = _quorum.image().topic(name);
+      if (!t) return true;
+      now = &t->configs;
+    } else {
+      now = &_quorum.image().broker_configs(name);
+    }
+    for (const auto& [k, v] : changes) {
+      auto it = now->find(k);
+      if (v ? (it == now->end() || it->second != *v) : it != now->end()) return false;
+    }
+    return true;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  co_return ok;
+}
+
+controller_client::outcome<void> forwarding_controller_client::alter_topic_configs(std::string name,
+                                                                                   config_changes changes) {
+  if (local_active())
+    co_return co_await _local->alter_configs(controller::config_resource_topic, std::move(name), std::move(changes));
+  co_return co_await alter_configs(controller::config_resource_topic, std::move(name), std::move(changes));
+}
+
+controller_client::outcome<void> forwarding_controller_client::alter_broker_configs(std::string resource,
+                                                                                    config_changes changes) {
+  if (local_active())
+    co_return co_await _local->alter_configs(controller::config_resource_broker, std::move(resource),
+                                             std::move(changes));
+  co_return co_await alter_configs(controller::config_resource_broker, std::move(resource), std::move(changes));
+}
+
+controller_client::outcome<producer_id_range> forwarding_controller_client::allocate_producer_ids(node_id broker,
+                                                                                                 int32_t count) {
+  // The broker must be registered: its epoch proves which incarnation asks.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(controller_request_timeout_ms);
+  while (_broker_epoch() < 0 && std::chrono::steady_clock::now() < deadline) co_await sleep_ms(retry_backoff_ms);
+  const int64_t epoch = _broker_epoch();
+  if (epoch < 0) co_return failure{admin_error{error_code::broker_not_available, "this broker is not registered yet"}};
+  if (local_active()) co_return co_await _local->allocate_producer_ids(broker, epoch, count);
+  protocol::allocate_producer_ids_request req;
+  req.broker_id = broker.value();
+  req.broker_epoch = epoch;
+  std::function<bool(const protocol::allocate_producer_ids_response&)> not_controller_answer = [](const protocol::allocate_producer_ids_response& resp) {
+        return resp.error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::allocate_producer_ids_request, protocol::allocate_producer_ids_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->error_code != 0) co_return failure{from_wire(r->error_code, std::nullopt)};
+  co_return producer_id_range{r->producer_id_start, r->producer_id_len};
+}
+
+}  // namespace gregor::server

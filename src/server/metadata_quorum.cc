@@ -1,0 +1,229 @@
+#include "metadata_quorum.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "gregor/base/log.h"
+#include "raft_wire.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+namespace {
+
+spdlog::logger& lg() { return log::get("cluster"); }
+
+// FNV-1a, used only to derive a stable id from the voters string.
+uint64_t fnv1a(std::string_view s, uint64_t h) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::string describe(const rpc::rpc_error& e) { return e.message; }
+
+}  // namespace
+
+bool cluster_mode(const config::broker_config& cfg) {
+  return !cfg.quorum_voters.empty() || !cfg.controller_quorum_bootstrap_servers.empty();
+}
+
+std::string derived_cluster_id(const config::broker_config& cfg) {
+  std::string voters;
+  for (const auto& v : cfg.quorum_voters) voters += fmt::format("{}@{}:{},", v.id.value(), v.host, v.port);
+  uuid u;
+  u.hi = fnv1a(voters, 0xcbf29ce484222325ULL);
+  u.lo = fnv1a(voters, u.hi ^ 0x9e3779b97f4a7c15ULL);
+  // Never the zero or the reserved "one" uuid.
+  if (u.hi == 0 && u.lo <= 1) u.lo = 2;
+  return u.to_base64();
+}
+
+// ---- quorum_transport ----
+
+asio::awaitable<result<raft::message, std::string>> quorum_transport::call(node_id to, raft::message request) {
+  rpc::call_options opts;
+  opts.timeout_ms = _timeout_ms;
+  auto refused = [](const wire_refusal& r) { return fmt::format("{} ({})", r.why, protocol::error_name(r.error)); };
+  switch (request.index()) {
+    case 0: {  // Vote
+      const auto& req = std::get<raft::vote_request>(request);
+      opts.version = raft_vote_version;
+      auto r = co_await _pool.call_reply<protocol::vote_request, protocol::vote_response>(
+          to, to_wire(req, _cluster_id, raft_vote_version), opts);
+      if (!r) co_return failure{describe(r.error())};
+      auto m = from_wire(r->body, r->version);
+      if (!m) co_return failure{refused(m.error())};
+      m->pre_vote = req.pre_vote;
+      co_return raft::message{std::move(*m)};
+    }
+    case 2: {  // BeginQuorumEpoch
+      const auto& req = std::get<raft::begin_quorum_epoch_request>(request);
+      opts.version = raft_begin_quorum_epoch_version;
+      auto r = co_await _pool.call_reply<protocol::begin_quorum_epoch_request, protocol::begin_quorum_epoch_response>(
+          to, to_wire(req, _cluster_id, raft_begin_quorum_epoch_version), opts);
+      if (!r) co_return failure{describe(r.error())};
+      auto m = from_wire(r->body, r->version);
+      if (!m) co_return failure{refused(m.error())};
+      co_return raft::message{std::move(*m)};
+    }
+    case 4: {  // EndQuorumEpoch
+      const auto& req = std::get<raft::end_quorum_epoch_request>(request);
+      opts.version = raft_end_quorum_epoch_version;
+      auto r = co_await _pool.call_reply<protocol::end_quorum_epoch_request, protocol::end_quorum_epoch_response>(
+          to, to_wire(req, _cluster_id, raft_end_quorum_epoch_version), opts);
+      if (!r) co_return failure{describe(r.error())};
+      auto m = from_wire(r->body, r->version);
+      if (!m) co_return failure{refused(m.error())};
+      co_return raft::message{std::move(*m)};
+    }
+    case 6: {  // Fetch
+      const auto& req = std::get<raft::fetch_request>(request);
+      opts.version = raft_fetch_version;
+      auto r = co_await _pool.call_reply<protocol::fetch_request, protocol::fetch_response>(
+          to, to_wire(req, _cluster_id, 0, raft_fetch_version), opts);
+      if (!r) co_return failure{describe(r.error())};
+      auto m = from_wire(r->body, r->version);  // copies the records out of r->frame
+      if (!m) co_return failure{refused(m.error())};
+      m->request_token = req.request_token;
+      co_return raft::message{std::move(*m)};
+    }
+    case 8: {  // FetchSnapshot
+      const auto& req = std::get<raft::fetch_snapshot_request>(request);
+      opts.version = raft_fetch_snapshot_version;
+      auto r = co_await _pool.call_reply<protocol::fetch_snapshot_request, protocol::fetch_snapshot_response>(
+          to, to_wire(req, _cluster_id, raft_fetch_snapshot_version), opts);
+      if (!r) co_return failure{describe(r.error())};
+      auto m = from_wire(r->body, r->version);
+      if (!m) co_return failure{refused(m.error())};
+      m->request_token = req.request_token;
+      co_return raft::message{std::move(*m)};
+    }
+    default:
+      co_return failure{std::string("not a quorum request")};
+  }
+}
+
+// ---- metadata_quorum ----
+
+metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_config& cfg, std::string cluster_id,
+                                 clock& clk)
+    : _io(io), _cfg(cfg), _cluster_id(std::move(cluster_id)), _clock(clk), _voters(cfg.quorum_voters) {
+  _controller_listener = cfg.controller_listener_names.empty() ? "CONTROLLER" : cfg.controller_listener_names.front();
+  _voter = std::any_of(_voters.begin(), _voters.end(), [&](const auto& v) { return v.id == cfg.node_id; });
+  auto pool_opts = [&](std::string role) {
+    rpc::pool_options o;
+    o.client_id = fmt::format("gregor-{}-{}", role, cfg.node_id.value());
+    o.connection.connect_timeout_ms = cfg.controller_quorum_request_timeout_ms;
+    o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x9e3779b97f4a7c15ULL;
+    return o;
+  };
+  _raft_pool = std::make_unique<rpc::node_pool>(io.get_executor(), pool_opts("raft"));
+  _controller_pool = std::make_unique<rpc::node_pool>(io.get_executor(), pool_opts("broker"));
+  for (const auto& v : _voters) {
+    if (v.id == cfg.node_id) continue;
+    _raft_pool->set_endpoint(v.id, rpc::endpoint{v.host, uint16_t(v.port)});
+  }
+  for (const auto& v : _voters) _controller_pool->set_endpoint(v.id, rpc::endpoint{v.host, uint16_t(v.port)});
+  _transport = std::make_unique<quorum_transport>(*_raft_pool, _cluster_id, cfg.controller_quorum_request_timeout_ms);
+  _image.set_identity(_cluster_id, no_node);
+}
+
+metadata_quorum::~metadata_quorum() = default;
+
+result<void, std::string> metadata_quorum::start(std::filesystem::path metadata_dir, hooks h) {
+  _hooks = std::move(h);
+  raft_node::options o;
+  o.core.self = _cfg.node_id;
+  for (const auto& v : _voters) o.core.voters.push_back(v.id);
+  o.core.election_timeout_ms = _cfg.controller_quorum_election_timeout_ms;
+  o.core.fetch_timeout_ms = _cfg.controller_quorum_fetch_timeout_ms;
+  o.core.election_backoff_max_ms = _cfg.controller_quorum_election_backoff_max_ms;
+  o.core.request_timeout_ms = _cfg.controller_quorum_request_timeout_ms;
+  o.core.retry_backoff_ms = _cfg.controller_quorum_retry_backoff_ms;
+  o.core.seed = uint64_t(_clock.now_ms()) * 0x9e3779b97f4a7c15ULL ^ uint64_t(_cfg.node_id.value());
+  o.dir = std::move(metadata_dir);
+  raft_node::hooks rh;
+  rh.apply = [this](const committed_batch& b) { on_apply(b); };
+  rh.load_snapshot = [this](offset end, const std::vector<controller::framed_record>& records) {
+    on_snapshot(end, records);
+  };
+  rh.leadership = [this](const raft::leadership_change& ch) { on_leadership(ch); };
+  rh.leader_ready = [this](leader_epoch e) { on_leader_ready(e); };
+  _raft = std::make_unique<raft_node>(_io, std::move(o), *_transport, std::move(rh), _clock);
+  if (auto r = _raft->start(); !r) return r;
+  lg().info("node {} joined the controller quorum as {} (voters {}, cluster {})", _cfg.node_id.value(),
+            _voter ? "a voter" : "an observer", fmt::join(_cfg.controller_quorum_voters, ","), _cluster_id);
+  return ok;
+}
+
+asio::awaitable<void> metadata_quorum::stop() {
+  if (_raft) co_await _raft->stop();
+  co_await _raft_pool->stop();
+  co_await _controller_pool->stop();
+  _changed.notify_all();
+}
+
+std::optional<node_id> metadata_quorum::leader() const {
+  if (!_raft) return std::nullopt;
+  auto l = _raft->leader();
+  if (l.leader == no_node) return std::nullopt;
+  return l.leader;
+}
+
+void metadata_quorum::on_apply(const committed_batch& b) {
+  for (const auto& r : b.records) {
+    if (auto why = _image.apply(r.message); !why.empty())
+      lg().warn("metadata record at offset {} not applied: {}", b.base, why);
+  }
+  _applied = b.end;
+  if (_hooks.applied) _hooks.applied();
+  _changed.notify_all();
+}
+
+void metadata_quorum::on_snapshot(offset end, const std::vector<controller::framed_record>& records) {
+  controller::metadata_image fresh;
+  for (const auto& r : records)
+    if (auto why = fresh.apply(r.message); !why.empty()) lg().warn("snapshot record not applied: {}", why);
+  fresh.set_identity(_cluster_id, _image.controller_id());
+  _image = std::move(fresh);
+  _applied = end;
+  lg().info("loaded the metadata snapshot ending at offset {}", end);
+  if (_hooks.applied) _hooks.applied();
+  _changed.notify_all();
+}
+
+void metadata_quorum::on_leadership(const raft::leadership_change& ch) {
+  _image.set_identity(_cluster_id, ch.leader.leader);
+  if (ch.self_role != raft::role::leader && _leading) {
+    _leading = false;
+    lg().info("this node is no longer the active controller (epoch {})", ch.leader.epoch);
+    if (_hooks.controller_lost) _hooks.controller_lost();
+  }
+  _changed.notify_all();
+}
+
+void metadata_quorum::on_leader_ready(leader_epoch epoch) {
+  _leading = true;
+  lg().info("this node is the active controller in epoch {} (metadata applied up to offset {})", epoch, _applied);
+  if (_hooks.controller_ready) _hooks.controller_ready(epoch);
+  _changed.notify_all();
+}
+
+asio::awaitable<bool> metadata_quorum::wait_for(std::function<bool()> pred, int64_t timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    co_await _changed.wait_until(deadline);
+  }
+  co_return true;
+}
+
+int64_t metadata_quorum::to_wall_ms(int64_t monotonic_ms) const {
+  if (monotonic_ms < 0) return monotonic_ms;
+  return _clock.now_ms() - (_clock.monotonic_ms() - monotonic_ms);
+}
+
+}  // namespace gregor::server
