@@ -50,6 +50,13 @@ bench: setup build
 
 # Side by side with Apache Kafka 4.x (fetched with Maven): build/bin/gregor and bin/gregor_loadgen vs
 # Kafka, one broker at a time (~15 min; BENCH_QUICK=1 for a smoke run). See bench/compare/run.sh.
+# The long multi-node fault runs (controller SIGKILLed 20 times, SIGSTOP/fencing, cut links,
+# rolling restarts, acks=all under leader kills): minutes each, not part of `make test`.
+# GREGOR_CLUSTER_IMPL=kafka runs them against a 3-node Apache Kafka instead.
+.PHONY: cluster-test
+cluster-test: setup build
+	GREGOR_CLUSTER_TESTS=1 tests/integration/run.sh -m cluster -s
+
 .PHONY: bench-compare
 bench-compare: setup build
 	bench/compare/run.sh

@@ -49,10 +49,22 @@ result<void, std::string> core::open() {
   if (ec) return failure{fmt::format("cannot create log directory {}: {}", dir.string(), ec.message())};
 
   if (cluster_mode(_cfg)) {
-    if (_cfg.quorum_voters.empty())
-      return failure{std::string("controller.quorum.bootstrap.servers without controller.quorum.voters (a dynamic "
-                                 "quorum, KIP-853) is not supported yet: set 'controller.quorum.voters'")};
-    auto cid = controller::claim_meta_properties(dir, _cfg.node_id, _cfg.cluster_id, derived_cluster_id(_cfg));
+    std::string new_cluster_id;
+    if (_cfg.quorum_voters.empty()) {
+      // A broker given only controller.quorum.bootstrap.servers: learn the voters (and the cluster
+      // id) from the controllers. A voter must know the voter set itself (no dynamic quorum yet).
+      if (_cfg.is_controller())
+        return failure{std::string("a controller needs 'controller.quorum.voters' (a dynamic quorum, KIP-853, is "
+                                   "not supported yet)")};
+      auto found = discover_quorum(_cfg.controller_quorum_bootstrap_servers, 300000);
+      if (!found) return failure{found.error()};
+      _static_cfg.quorum_voters = found->voters;
+      _cfg.quorum_voters = found->voters;
+      new_cluster_id = found->cluster_id;
+    } else {
+      new_cluster_id = derived_cluster_id(_cfg);
+    }
+    auto cid = controller::claim_meta_properties(dir, _cfg.node_id, _cfg.cluster_id, new_cluster_id);
     if (!cid) return failure{fmt::format("cannot use log directory {}: {}", dir.string(), cid.error().message)};
     _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock);
     if (_cfg.is_controller()) _active = std::make_shared<active_controller>(_io, *_quorum, _static_cfg, _clock);

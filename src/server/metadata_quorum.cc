@@ -1,10 +1,13 @@
 #include "metadata_quorum.h"
 
 #include <algorithm>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "gregor/base/log.h"
+#include "gregor/client/client.h"
+#include "gregor/protocol/messages/describe_cluster.h"
 #include "raft_wire.h"
 
 namespace gregor::server {
@@ -39,6 +42,57 @@ std::string derived_cluster_id(const config::broker_config& cfg) {
   // Never the zero or the reserved "one" uuid.
   if (u.hi == 0 && u.lo <= 1) u.lo = 2;
   return u.to_base64();
+}
+
+result<discovered_quorum, std::string> discover_quorum(const std::vector<std::string>& bootstrap_servers,
+                                                       int64_t timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last = "no bootstrap server answered";
+  auto next_log = std::chrono::steady_clock::now();
+  for (;;) {
+    for (const auto& server : bootstrap_servers) {
+      std::string host;
+      uint16_t port = 0;
+      if (auto bad = client::parse_host_port(server, host, port); !bad.empty()) {
+        return failure{fmt::format("config 'controller.quorum.bootstrap.servers': '{}': {}", server, bad)};
+      }
+      asio::io_context io;
+      client::options o;
+      o.client_id = "gregor-bootstrap";
+      o.timeout_ms = 5000;
+      client::connection conn(io, o);
+      if (auto r = conn.open(host, port); !r) {
+        last = r.error();
+        continue;
+      }
+      protocol::describe_cluster_request req;
+      req.endpoint_type = 2;  // controllers
+      auto r = conn.call<protocol::describe_cluster_request, protocol::describe_cluster_response>(req);
+      if (!r) {
+        last = fmt::format("{}: {}", server, r.error());
+        continue;
+      }
+      if (r->error_code != 0 || r->brokers.empty()) {
+        last = fmt::format("{}: DescribeCluster for controllers answered {} {}", server,
+                           protocol::error_name(protocol::error_code(r->error_code)), r->error_message.value_or(""));
+        continue;
+      }
+      discovered_quorum out;
+      out.cluster_id = r->cluster_id;
+      for (const auto& b : r->brokers)
+        out.voters.push_back(config::quorum_voter{node_id(b.broker_id), b.host, int32_t(b.port)});
+      lg().info("controller quorum discovered through {}: {} voter(s), cluster {}", server, out.voters.size(),
+                out.cluster_id);
+      return out;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return failure{fmt::format("cannot discover the controller quorum: {}", last)};
+    if (now >= next_log) {
+      lg().info("waiting for the controllers ({}): {}", fmt::join(bootstrap_servers, ","), last);
+      next_log = now + std::chrono::seconds(10);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 // ---- quorum_transport ----
@@ -181,6 +235,17 @@ void metadata_quorum::on_apply(const committed_batch& b) {
   _applied = b.end;
   if (_hooks.applied) _hooks.applied();
   _changed.notify_all();
+  _bytes_since_snapshot += b.bytes;
+  const int64_t now = _clock.monotonic_ms();
+  if (_last_snapshot_ms == 0) _last_snapshot_ms = now;
+  const bool by_bytes = int64_t(_bytes_since_snapshot) >= _cfg.metadata_log_max_record_bytes_between_snapshots;
+  const bool by_time = _cfg.metadata_log_max_snapshot_interval_ms > 0 &&
+                       now - _last_snapshot_ms >= _cfg.metadata_log_max_snapshot_interval_ms;
+  if (_bytes_since_snapshot > 0 && (by_bytes || by_time)) {
+    _raft->take_snapshot(b.end, b.epoch, _image.to_records());
+    _bytes_since_snapshot = 0;
+    _last_snapshot_ms = now;
+  }
 }
 
 void metadata_quorum::on_snapshot(offset end, const std::vector<controller::framed_record>& records) {
@@ -190,6 +255,7 @@ void metadata_quorum::on_snapshot(offset end, const std::vector<controller::fram
   fresh.set_identity(_cluster_id, _image.controller_id());
   _image = std::move(fresh);
   _applied = end;
+  _bytes_since_snapshot = 0;
   lg().info("loaded the metadata snapshot ending at offset {}", end);
   if (_hooks.applied) _hooks.applied();
   _changed.notify_all();

@@ -102,10 +102,24 @@ class metadata_quorum {
   std::unique_ptr<raft_node> _raft;
   controller::metadata_image _image;
   offset _applied{0};
+  // Snapshots (metadata.log.max.record.bytes.between.snapshots / .max.snapshot.interval.ms).
+  size_t _bytes_since_snapshot = 0;
+  int64_t _last_snapshot_ms = 0;
   hooks _hooks;
   bool _leading = false;  // controller_ready was called and controller_lost not since
   rpc::wait_list _changed;
 };
+
+// controller.quorum.bootstrap.servers without controller.quorum.voters (a broker of a split
+// cluster, as Kafka 4 configures them): asks each bootstrap server in turn for the controllers
+// (DescribeCluster with EndpointType 2 on its controller listener) until one answers with the
+// voters and the cluster id, retrying for up to `timeout_ms`. Blocking: start-up only.
+struct discovered_quorum {
+  std::vector<config::quorum_voter> voters;
+  std::string cluster_id;
+};
+result<discovered_quorum, std::string> discover_quorum(const std::vector<std::string>& bootstrap_servers,
+                                                       int64_t timeout_ms);
 
 // Cluster mode: this node takes part in a multi-node quorum (voters or bootstrap servers set).
 bool cluster_mode(const config::broker_config& cfg);

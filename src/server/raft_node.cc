@@ -233,7 +233,7 @@ void raft_node::deliver_committed(const raft::output& out) {
       auto b = controller::decode_batch(entry_to_batch(e));
       if (!b) lg().error("committed batch at {} does not decode: {}", e.base, b.error());
       else if (!b->control && !b->records.empty() && _hooks.apply)
-        _hooks.apply(committed_batch{e.base, e.end(), e.epoch, std::move(b->records)});
+        _hooks.apply(committed_batch{e.base, e.end(), e.epoch, std::move(b->records), e.payload.size()});
     }
     // A proposal succeeded only if the entry committed at its offsets is the one it appended (same
     // end, same epoch); anything else there means a leader change replaced it.
@@ -338,6 +338,34 @@ asio::awaitable<raft::message> raft_node::handle(node_id from, raft::message req
     }
   }
   co_return none;
+}
+
+void raft_node::take_snapshot(offset end, leader_epoch epoch, std::vector<controller::framed_record> records) {
+  if (_stopped || _snapshotting || !_replica) return;
+  _snapshotting = true;
+  controller::snapshot_options o;
+  o.append_time_ms = _clock.now_ms();
+  o.last_contained_log_timestamp_ms = o.append_time_ms;
+  const controller::snapshot_id id{end, epoch};
+  auto data = std::make_shared<const raft::bytes>(controller::encode_snapshot(id, records, o));
+  ++_disk_queue;
+  asio::post(_disk, [this, life = std::weak_ptr<int>(_life), id, data] {
+    std::string error;
+    if (auto r = _log->write_snapshot(id, *data); !r) error = r.error().message;
+    asio::post(_io, [this, life, id, data, error] {
+      if (life.expired()) return;
+      if (--_disk_queue == 0) _disk_idle->cancel();
+      _snapshotting = false;
+      if (_stopped) return;
+      if (!error.empty()) {
+        lg().error("cannot write the metadata snapshot at offset {}: {}", id.end_offset, error);
+        return;
+      }
+      lg().info("metadata snapshot written at offset {} (epoch {}, {} bytes)", id.end_offset, id.epoch, data->size());
+      _replica->snapshot_taken(id.end_offset, id.epoch, data);
+      pump();
+    });
+  });
 }
 
 asio::awaitable<result<offset, std::string>> raft_node::propose(std::vector<controller::framed_record> records) {

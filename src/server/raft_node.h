@@ -44,6 +44,7 @@ struct committed_batch {
   offset end{0};  // one past its last offset
   leader_epoch epoch{0};
   std::vector<controller::framed_record> records;
+  size_t bytes = 0;  // the batch's size in the log
 };
 
 class raft_node {
@@ -86,6 +87,11 @@ class raft_node {
   // Proposes records as one batch (leader only); completes when it is committed (or fails when
   // the leadership is lost first, or the core refuses).
   boost::asio::awaitable<result<offset, std::string>> propose(std::vector<controller::framed_record> records);
+
+  // The state machine's snapshot at `end` (the end of a committed batch of `epoch` it applied):
+  // written on the disk thread, then handed to the core, which drops the log below it. Lagging
+  // replicas are then sent the snapshot (FetchSnapshot) instead of the entries.
+  void take_snapshot(offset end, leader_epoch epoch, std::vector<controller::framed_record> records);
 
   raft::leader_and_epoch leader() const { return _replica->leader(); }
   bool is_leader() const { return _replica && _replica->current_role() == raft::role::leader; }
@@ -133,6 +139,7 @@ class raft_node {
   // Expires when the node is destroyed: coroutines and posted handlers that outlive it check it
   // after every suspension before touching a member.
   std::shared_ptr<int> _life = std::make_shared<int>(0);
+  bool _snapshotting = false;  // a take_snapshot() write is in flight
   bool _pumping = false;     // inside pump(): re-entrant calls only set _pump_again
   bool _pump_again = false;
 };

@@ -23,11 +23,16 @@ def kafka_classpath() -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("GREGOR_CLUSTER_TESTS") != "1":
-        skip_cluster = pytest.mark.skip(reason="cluster: multi-node tests run only with GREGOR_CLUSTER_TESTS=1 "
-                                               "(GREGOR_CLUSTER_IMPL=gregor|kafka picks the implementation)")
+    # GREGOR_CLUSTER_TESTS: unset = the short cluster tests (seconds each) run, the long fault runs
+    # (marker cluster_long) do not; 1 = all of them (make cluster-test); 0 = none.
+    mode = os.environ.get("GREGOR_CLUSTER_TESTS", "")
+    if mode != "1":
+        reason = ("cluster: multi-node tests are off (GREGOR_CLUSTER_TESTS=0)" if mode == "0" else
+                  "cluster_long: long fault runs only with GREGOR_CLUSTER_TESTS=1 (make cluster-test)")
+        skip_cluster = pytest.mark.skip(reason=reason)
         for item in items:
-            if item.get_closest_marker("cluster") is not None:
+            long_run = item.get_closest_marker("cluster_long") is not None
+            if (mode == "0" and item.get_closest_marker("cluster") is not None) or long_run:
                 item.add_marker(skip_cluster)
     if harness.external_bootstrap():
         skip = pytest.mark.skip(reason="gregor_only: KAFKA_BOOTSTRAP points at an external broker")
@@ -37,11 +42,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    if os.environ.get("GREGOR_CLUSTER_TESTS") == "1":
-        import cluster_harness
-        config_line = f"cluster tests: on, implementation {cluster_harness.impl_name()}"
+    mode = os.environ.get("GREGOR_CLUSTER_TESTS", "")
+    if mode == "0":
+        config_line = "cluster tests: off (GREGOR_CLUSTER_TESTS=0)"
     else:
-        config_line = "cluster tests: off (GREGOR_CLUSTER_TESTS=1 turns them on)"
+        import cluster_harness
+        config_line = (f"cluster tests: {'all' if mode == '1' else 'short ones (GREGOR_CLUSTER_TESTS=1: all)'}, "
+                       f"implementation {cluster_harness.impl_name()}")
     return [config_line, _broker_header()]
 
 

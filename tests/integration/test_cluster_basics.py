@@ -2,7 +2,7 @@
 Metadata and DescribeCluster see three brokers and a three-voter quorum, and topics created through
 any broker reach every broker with replicas on distinct brokers.
 
-Runs only with GREGOR_CLUSTER_TESTS=1; GREGOR_CLUSTER_IMPL=kafka checks the assertions against
+Runs unless GREGOR_CLUSTER_TESTS=0 (short); GREGOR_CLUSTER_IMPL=kafka checks the assertions against
 Apache Kafka 4.3.1.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 import cluster_harness as ch
 import harness
 
-pytestmark = [pytest.mark.cluster]
+pytestmark = [pytest.mark.cluster, pytest.mark.cluster_long]
 
 KILLS = int(os.environ.get("GREGOR_CLUSTER_KILLS", "20"))
 FENCE_TIMEOUT_S = 90.0      # Kafka fences after broker.session.timeout.ms (9 s) without heartbeats

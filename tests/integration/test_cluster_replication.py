@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import cluster_harness as ch
 import harness
 
-pytestmark = [pytest.mark.cluster]
+pytestmark = [pytest.mark.cluster, pytest.mark.cluster_long]
 
 LEADER_KILLS = int(os.environ.get("GREGOR_CLUSTER_LEADER_KILLS", "5"))
 PARTITIONS = 3
