@@ -18,7 +18,7 @@ std::vector<api_route> build() {
       leave_group_route(), offset_commit_route(), offset_fetch_route(), offset_delete_route(),
       list_groups_route(), describe_groups_route(), delete_groups_route(),
       consumer_group_heartbeat_route(), consumer_group_describe_route(),
-      init_producer_id_route(), describe_producers_route(),
+      init_producer_id_route(), describe_producers_route(), describe_topic_partitions_route(),
       vote_route(), begin_quorum_epoch_route(), end_quorum_epoch_route(), fetch_snapshot_route(),
       describe_quorum_route(), broker_registration_route(), broker_heartbeat_route(),
       allocate_producer_ids_route(),
