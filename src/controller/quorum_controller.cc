@@ -418,6 +418,59 @@ bool quorum_controller::unclean_allowed(const topic_info& t) const {
   return _settings.unclean_leader_election_enable;
 }
 
+result<decision<partition_state>, controller_error> quorum_controller::alter_partition(
+    const alter_partition_request& req) {
+  auto b = _image.brokers().find(req.broker);
+  if (b == _image.brokers().end())
+    return failure(err(controller_errc::broker_not_registered, fmt::format("Broker {} is not registered.", req.broker.value())));
+  if (req.broker_epoch >= 0 && req.broker_epoch != b->second.epoch)
+    return failure(err(controller_errc::stale_broker_epoch,
+                       fmt::format("Broker {} has epoch {}, not {}.", req.broker.value(), b->second.epoch, req.broker_epoch)));
+  const topic_info* t = _image.topic(req.topic_id);
+  if (!t) return failure(err(controller_errc::unknown_topic_id, "Unknown topic id."));
+  if (req.partition < 0 || size_t(req.partition) >= t->partitions.size())
+    return failure(err(controller_errc::not_leader_or_follower, fmt::format("No partition {}-{}.", t->name, req.partition)));
+  const partition_info& p = t->partitions[size_t(req.partition)];
+  if (req.epoch != p.leader_epoch)
+    return failure(err(controller_errc::fenced_leader_epoch,
+                       fmt::format("{}-{}: leader epoch {} is not the current {}.", t->name, req.partition,
+                                   req.epoch.value(), p.leader_epoch.value())));
+  if (p.leader != req.broker)
+    return failure(err(controller_errc::not_leader_or_follower,
+                       fmt::format("Broker {} does not lead {}-{}.", req.broker.value(), t->name, req.partition)));
+  if (req.partition_epoch != p.partition_epoch)
+    return failure(err(controller_errc::invalid_update_version,
+                       fmt::format("{}-{}: partition epoch {} is not the current {}.", t->name, req.partition,
+                                   req.partition_epoch, p.partition_epoch)));
+  if (!contains(req.new_isr, req.broker))
+    return failure(err(controller_errc::invalid_request, "The new ISR must contain the leader."));
+  for (size_t i = 0; i < req.new_isr.size(); ++i) {
+    const node_id r = req.new_isr[i];
+    for (size_t j = 0; j < i; ++j)
+      if (req.new_isr[j] == r) return failure(err(controller_errc::invalid_request, "Duplicate broker in the new ISR."));
+    auto rb = _image.brokers().find(r);
+    const bool was_in_isr = contains(p.isr, r);
+    if (!contains(p.replicas, r) || rb == _image.brokers().end() ||
+        (!was_in_isr && (rb->second.fenced || rb->second.in_controlled_shutdown)))
+      return failure(err(controller_errc::ineligible_replica,
+                         fmt::format("Broker {} cannot join the ISR of {}-{}.", r.value(), t->name, req.partition)));
+  }
+  decision<partition_state> d;
+  std::vector<node_id> sorted_new = req.new_isr, sorted_old = p.isr;
+  std::sort(sorted_new.begin(), sorted_new.end());
+  std::sort(sorted_old.begin(), sorted_old.end());
+  if (sorted_new != sorted_old) {
+    md::partition_change_record r;
+    r.topic_id = t->id;
+    r.partition_id = req.partition;
+    r.isr = ids(req.new_isr);
+    apply(d.records, r, 0);
+  }
+  const partition_info& now = _image.topic(req.topic_id)->partitions[size_t(req.partition)];
+  d.reply = partition_state{now.leader, now.leader_epoch, now.isr, now.partition_epoch};
+  return d;
+}
+
 void quorum_controller::move_away_from(node_id broker, record_batch_t& out) {
   const auto usable = usable_brokers();
   struct change {

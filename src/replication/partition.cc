@@ -4,8 +4,12 @@
 
 namespace gregor::replication {
 
-partition::partition(storage::partition_log& log, node_id self, replica_set replicas)
+partition::partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms)
     : _log(log), _self(self), _replicas(std::move(replicas)) {
+  _epoch_start = _log.log_end_offset();
+  if (is_leader())
+    for (node_id r : _replicas.isr)
+      if (r != _self) _followers[r].last_caught_up_ms = now_ms;
   recompute_high_watermark();
 }
 
@@ -21,18 +25,103 @@ void partition::update_follower_end_offset(node_id follower, offset end_offset) 
   recompute_high_watermark();
 }
 
-void partition::update_replicas(replica_set replicas) {
+void partition::update_replicas(replica_set replicas, int64_t now_ms) {
+  const bool new_term = replicas.epoch != _replicas.epoch || replicas.leader != _replicas.leader;
+  const bool new_partition_epoch = replicas.partition_epoch != _replicas.partition_epoch;
   _replicas = std::move(replicas);
+  if (new_term) {
+    // A new leadership: what followers reported to an earlier leader means nothing now. Every ISR
+    // member starts as caught up (Kafka does the same), so a fresh leader does not shrink at once.
+    _follower_end_offsets.clear();
+    _followers.clear();
+    _pending_isr.reset();
+    _epoch_start = _log.log_end_offset();
+    if (is_leader())
+      for (node_id r : _replicas.isr)
+        if (r != _self) _followers[r].last_caught_up_ms = now_ms;
+  } else if (new_partition_epoch) {
+    _pending_isr.reset();
+  }
   recompute_high_watermark();
 }
 
+bool partition::on_follower_fetch(node_id follower, offset fetch_offset, int64_t now_ms) {
+  const offset before = _high_watermark;
+  auto& f = _followers[follower];
+  const offset leader_end = _log.log_end_offset();
+  if (fetch_offset >= leader_end) f.last_caught_up_ms = now_ms;
+  else if (f.last_fetch_ms > 0 && fetch_offset >= f.leader_end_at_last_fetch)
+    f.last_caught_up_ms = std::max(f.last_caught_up_ms, f.last_fetch_ms);
+  f.end = fetch_offset;
+  f.last_fetch_ms = now_ms;
+  f.leader_end_at_last_fetch = leader_end;
+  _follower_end_offsets[follower] = fetch_offset;
+  recompute_high_watermark();
+  return _high_watermark > before;
+}
+
+std::optional<std::vector<node_id>> partition::isr_change(int64_t now_ms, int64_t lag_max_ms) const {
+  if (!is_leader() || _pending_isr) return std::nullopt;
+  std::vector<node_id> next;
+  bool changed = false;
+  for (node_id r : _replicas.replicas) {
+    const bool in_isr = std::find(_replicas.isr.begin(), _replicas.isr.end(), r) != _replicas.isr.end();
+    if (r == _self) {
+      next.push_back(r);
+      changed |= !in_isr;
+      continue;
+    }
+    auto it = _followers.find(r);
+    if (in_isr) {
+      const int64_t caught_up = it == _followers.end() ? 0 : it->second.last_caught_up_ms;
+      if (now_ms - caught_up > lag_max_ms) {
+        changed = true;  // shrink
+        continue;
+      }
+      next.push_back(r);
+    } else if (it != _followers.end() && it->second.end >= _high_watermark && it->second.end >= _epoch_start) {
+      next.push_back(r);  // expand
+      changed = true;
+    }
+  }
+  if (!changed) return std::nullopt;
+  return next;
+}
+
+void partition::set_pending_isr(std::vector<node_id> isr) {
+  _pending_isr = std::move(isr);
+  recompute_high_watermark();
+}
+
+void partition::set_follower_high_watermark(offset leader_hw) {
+  if (is_leader()) return;
+  _high_watermark = std::max(_log.log_start_offset(), std::min(leader_hw, _log.log_end_offset()));
+}
+
+std::optional<offset> partition::follower_end_offset(node_id follower) const {
+  auto it = _follower_end_offsets.find(follower);
+  if (it == _follower_end_offsets.end()) return std::nullopt;
+  return it->second;
+}
+
 void partition::recompute_high_watermark() {
+  if (!is_leader()) {
+    // A follower's high watermark comes from its leader (set_follower_high_watermark); a
+    // truncation may have cut the log below it.
+    _high_watermark = std::max(_log.log_start_offset(), std::min(_high_watermark, _log.log_end_offset()));
+    return;
+  }
   offset hw = _log.log_end_offset();
-  for (node_id r : _replicas.isr) {
-    if (r == _self) continue;
+  auto count = [&](node_id r) {
+    if (r == _self) return;
     auto it = _follower_end_offsets.find(r);
     hw = std::min(hw, it == _follower_end_offsets.end() ? offset{0} : it->second);
-  }
+  };
+  // While an ISR change is pending, both the current and the proposed members count (Kafka's
+  // "maximal ISR"): the high watermark never passes a replica that may still be in the ISR.
+  for (node_id r : _replicas.isr) count(r);
+  if (_pending_isr)
+    for (node_id r : *_pending_isr) count(r);
   // The high watermark never moves backwards while this replica leads.
   _high_watermark = std::max(_high_watermark, std::min(hw, _log.log_end_offset()));
   _high_watermark = std::max(_high_watermark, _log.log_start_offset());

@@ -11,20 +11,21 @@ replica_transition transition_of(const topic_partition& tp, const replica_set& r
 }  // namespace
 
 result<std::optional<replica_transition>, storage::storage_error> partition_manager::apply(
-    const topic_partition& tp, uuid topic_id, const storage::log_config& cfg, replica_set replicas) {
+    const topic_partition& tp, uuid topic_id, const storage::log_config& cfg, replica_set replicas,
+    int64_t now_ms) {
   if (auto it = _partitions.find(tp); it != _partitions.end()) {
     partition& p = *it->second;
     p.log().set_config(cfg);
     const bool new_epoch = replicas.epoch != p.epoch() || replicas.leader != p.replicas().leader;
     std::optional<replica_transition> t;
     if (new_epoch) t = transition_of(tp, replicas, _self);
-    p.update_replicas(std::move(replicas));
+    p.update_replicas(std::move(replicas), now_ms);
     return t;
   }
   auto log = _logs.open_partition(tp, topic_id, cfg);
   if (!log) return failure{log.error()};
   replica_transition t = transition_of(tp, replicas, _self);
-  _partitions.emplace(tp, std::make_unique<partition>(**log, _self, std::move(replicas)));
+  _partitions.emplace(tp, std::make_unique<partition>(**log, _self, std::move(replicas), now_ms));
   return std::optional<replica_transition>(t);
 }
 

@@ -165,6 +165,12 @@ active_controller::outcome<controller::heartbeat_reply> active_controller::heart
   co_return co_await commit(_qc->heartbeat(h, _clock.monotonic_ms()));
 }
 
+active_controller::outcome<controller::partition_state> active_controller::alter_partition(
+    controller::alter_partition_request r) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  co_return co_await commit(_qc->alter_partition(r));
+}
+
 asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_timer> timer) {
   std::weak_ptr<int> life = _life;
   for (;;) {

@@ -50,6 +50,7 @@ class active_controller {
   // The broker's new epoch.
   outcome<int64_t> register_broker(controller::broker_registration r);
   outcome<controller::heartbeat_reply> heartbeat(controller::broker_heartbeat h);
+  outcome<controller::partition_state> alter_partition(controller::alter_partition_request r);
 
  private:
   template <class T>

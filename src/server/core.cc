@@ -4,6 +4,7 @@
 #include "broker_lifecycle.h"
 #include "cluster_controller_client.h"
 #include "metadata_quorum.h"
+#include "replica_manager.h"
 #include "single_node_controller.h"
 
 #include "gregor/base/log.h"
@@ -86,6 +87,11 @@ result<void, std::string> core::open() {
     for (const auto& t : ts) _waiters.notify(t.tp);
   });
 
+  if (_lifecycle) {
+    _replication = std::make_shared<replica_manager>(_io, *this, *_quorum, _active.get(), *_lifecycle, _static_cfg,
+                                                     _clock);
+    on_transitions([this](std::span<const replication::replica_transition> ts) { _replication->on_transitions(ts); });
+  }
   auto logs = storage::log_manager::open(dir, _clock);
   if (!logs) return failure{fmt::format("cannot open log directory {}: {}", dir.string(), logs.error().message)};
   _logs = std::move(*logs);
@@ -148,6 +154,7 @@ result<void, std::string> core::start_cluster() {
     }
     _lifecycle->start(std::move(endpoints));
   }
+  if (_replication) _replication->start();
   return ok;
 }
 
@@ -157,6 +164,7 @@ boost::asio::awaitable<void> core::controlled_shutdown() {
 
 boost::asio::awaitable<void> core::stop_cluster() {
   if (_lifecycle) _lifecycle->stop();
+  if (_replication) co_await _replication->stop();
   if (_active) _active->deactivate();
   if (_quorum) co_await _quorum->stop();
 }
@@ -196,7 +204,7 @@ void core::apply_metadata() {
       if (!mine) continue;
       replication::replica_set rs{p.leader_epoch, p.leader, p.replicas, p.isr, p.partition_epoch};
       topic_partition tp{name, p.id};
-      auto r = _partitions->apply(tp, t.id, rt.log, rs);
+      auto r = _partitions->apply(tp, t.id, rt.log, rs, _clock.monotonic_ms());
       if (!r) lg().error("cannot open partition {}: {}", tp, r.error().message);
       else if (*r) transitions.push_back(**r);
     }

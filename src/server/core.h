@@ -70,6 +70,7 @@ class core {
   class metadata_quorum* quorum() { return _quorum.get(); }
   class active_controller* active_controller_if_any() { return _active.get(); }
   class broker_lifecycle* lifecycle() { return _lifecycle.get(); }
+  class replica_manager* replica_manager_if_any() { return _replication.get(); }
   // Cluster mode: joins the quorum and starts registering (after the listeners are bound, before
   // the io thread runs). A no-op on a single node.
   result<void, std::string> start_cluster();
@@ -141,6 +142,7 @@ class core {
   std::shared_ptr<class metadata_quorum> _quorum;      // shared_ptr: the types are incomplete here
   std::shared_ptr<class active_controller> _active;
   std::shared_ptr<class broker_lifecycle> _lifecycle;
+  std::shared_ptr<class replica_manager> _replication;  // cluster mode, broker role
   std::filesystem::path _metadata_dir;
   std::vector<transition_listener> _transition_listeners;
   std::unique_ptr<storage::log_manager> _logs;

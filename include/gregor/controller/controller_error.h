@@ -19,6 +19,12 @@ enum class controller_errc {
   broker_not_registered,          // a heartbeat or request from a broker the controller does not know
   stale_broker_epoch,             // from an older incarnation of the broker
   duplicate_broker_registration,  // another live process registered this broker id
+  // AlterPartition (an ISR change from a partition leader):
+  unknown_topic_id,               // no topic with that id
+  not_leader_or_follower,         // the sender does not lead the partition (or no such partition)
+  fenced_leader_epoch,            // the sender's leader epoch is not the partition's
+  invalid_update_version,         // the sender's partition epoch is stale
+  ineligible_replica,             // a new ISR member is fenced, shutting down or not a replica
 };
 struct controller_error {
   controller_errc code = controller_errc::io_error;

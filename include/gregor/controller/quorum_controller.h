@@ -73,6 +73,25 @@ struct heartbeat_reply {
   bool should_shutdown = false;
 };
 
+// AlterPartition for one partition: its leader proposes a new ISR.
+struct alter_partition_request {
+  node_id broker = no_node;
+  int64_t broker_epoch = -1;
+  uuid topic_id;
+  int32_t partition = 0;
+  leader_epoch epoch{0};
+  int32_t partition_epoch = 0;
+  std::vector<node_id> new_isr;
+};
+
+// The partition as it is once the change commits.
+struct partition_state {
+  node_id leader = no_node;
+  leader_epoch epoch{0};
+  std::vector<node_id> isr;
+  int32_t partition_epoch = 0;
+};
+
 // What an operation decided: records to propose (empty = nothing to commit) and its answer.
 template <class T>
 struct decision {
@@ -111,6 +130,11 @@ class quorum_controller {
   // fences on request; controlled shutdown moves leadership away. Errors: broker_not_registered,
   // stale_broker_epoch.
   result<decision<heartbeat_reply>, controller_error> heartbeat(const broker_heartbeat& h, int64_t now_ms);
+  // AlterPartition (Kafka's rules): the sender must be the registered leader of the partition at
+  // its leader and partition epochs; the new ISR must contain it and only unfenced replicas not
+  // shutting down. Errors: stale_broker_epoch, unknown_topic_id, not_leader_or_follower,
+  // fenced_leader_epoch, invalid_update_version, ineligible_replica, invalid_request.
+  result<decision<partition_state>, controller_error> alter_partition(const alter_partition_request& req);
   // Fences brokers whose session expired and re-elects the leaders they held.
   record_batch_t tick(int64_t now_ms);
 

@@ -7,6 +7,7 @@
 // Threading: called only from the broker's io thread. No Asio here: waking waiters on append is the
 // caller's business (append returns what changed).
 #include <map>
+#include <optional>
 #include <memory>
 #include <vector>
 
@@ -29,7 +30,7 @@ struct replica_set {
 
 class partition {
  public:
-  partition(storage::partition_log& log, node_id self, replica_set replicas);
+  partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms = 0);
 
   const topic_partition& tp() const { return _log.tp(); }
   storage::partition_log& log() { return _log; }
@@ -51,15 +52,44 @@ class partition {
 
   // Records a follower's log end offset (from its fetch); recomputes the high watermark.
   void update_follower_end_offset(node_id follower, offset end_offset);
-  void update_replicas(replica_set replicas);
+  // Leader: `follower` fetched from `fetch_offset` (its log end offset) at now_ms. Tracks when it
+  // was last caught up (Kafka's rule: it fetched from at least the leader's log end offset, or from
+  // at least the leader's log end offset of its previous fetch, as of that previous fetch).
+  // Returns true when the high watermark advanced.
+  bool on_follower_fetch(node_id follower, offset fetch_offset, int64_t now_ms);
+  // Leader: the ISR this replica should propose now, or nullopt (no change, or a change is
+  // pending at the controller). Shrinks: followers not caught up for more than lag_max_ms
+  // (replica.lag.time.max.ms). Expands: replicas whose log end offset reached the high watermark
+  // and the start of this leader's epoch.
+  std::optional<std::vector<node_id>> isr_change(int64_t now_ms, int64_t lag_max_ms) const;
+  // Leader: an ISR change was sent to the controller; until the metadata shows a new partition
+  // epoch no other is proposed, and the high watermark counts the union of both ISRs.
+  void set_pending_isr(std::vector<node_id> isr);
+  void clear_pending_isr() { _pending_isr.reset(); recompute_high_watermark(); }
+  bool isr_change_pending() const { return _pending_isr.has_value(); }
+  // Follower: the leader's high watermark (kept at or below this replica's log end offset).
+  void set_follower_high_watermark(offset leader_hw);
+  // The follower's log end offset as the leader last saw it (DescribeLogDirs, lag metrics).
+  std::optional<offset> follower_end_offset(node_id follower) const;
+  void update_replicas(replica_set replicas, int64_t now_ms = 0);
 
  private:
   void recompute_high_watermark();
+
+  struct follower_state {
+    offset end{-1};
+    int64_t last_caught_up_ms = 0;
+    int64_t last_fetch_ms = 0;
+    offset leader_end_at_last_fetch{0};
+  };
 
   storage::partition_log& _log;
   node_id _self;
   replica_set _replicas;
   std::map<node_id, offset> _follower_end_offsets;
+  std::map<node_id, follower_state> _followers;
+  std::optional<std::vector<node_id>> _pending_isr;
+  offset _epoch_start{0};  // log end offset when this replica became leader in this epoch
   offset _high_watermark{0};
 };
 

@@ -43,7 +43,8 @@ class partition_manager {
   // Returns the transition when the replica is new or its leader epoch changed (a change of ISR
   // or replicas alone with the same leader epoch is no transition).
   result<std::optional<replica_transition>, storage::storage_error> apply(
-      const topic_partition& tp, uuid topic_id, const storage::log_config& cfg, replica_set replicas);
+      const topic_partition& tp, uuid topic_id, const storage::log_config& cfg, replica_set replicas,
+      int64_t now_ms = 0);
   // Closes the replica and deletes its data (the topic or partition is gone, or this broker was
   // removed from its replicas). Returns the stop transition.
   result<replica_transition, storage::storage_error> stop(const topic_partition& tp);

@@ -2,6 +2,7 @@
 // BrokerRegistration (62), BrokerHeartbeat (63), AllocateProducerIds (67). Any other node answers
 // NOT_CONTROLLER, and the broker looks for the leader again.
 #include "gregor/protocol/messages/allocate_producer_ids.h"
+#include "gregor/protocol/messages/alter_partition.h"
 #include "gregor/protocol/messages/broker_heartbeat.h"
 #include "gregor/protocol/messages/broker_registration.h"
 #include "gregor/txn/producer_id_allocator.h"
@@ -87,7 +88,52 @@ asio::awaitable<std::optional<protocol::allocate_producer_ids_response>> allocat
   co_return resp;
 }
 
+// AlterPartition: each partition is decided (and committed) on its own, in request order.
+asio::awaitable<std::optional<protocol::alter_partition_response>> alter_partition(
+    core& c, request_context& ctx, protocol::alter_partition_request& req) {
+  protocol::alter_partition_response resp;
+  auto* a = active(c);
+  if (!a) {
+    resp.error_code = code(error_code::not_controller);
+    co_return resp;
+  }
+  for (const auto& t : req.topics) {
+    auto& tout = resp.topics.emplace_back();
+    tout.topic_id = t.topic_id;
+    for (const auto& p : t.partitions) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition_index = p.partition_index;
+      controller::alter_partition_request r;
+      r.broker = node_id(req.broker_id);
+      r.broker_epoch = req.broker_epoch;
+      r.topic_id = t.topic_id;
+      r.partition = p.partition_index;
+      r.epoch = leader_epoch(p.leader_epoch);
+      r.partition_epoch = p.partition_epoch;
+      if (ctx.version() >= 3)
+        for (const auto& m : p.new_isr_with_epochs) r.new_isr.push_back(node_id(m.broker_id));
+      else
+        for (auto id : p.new_isr) r.new_isr.push_back(node_id(id));
+      auto out = co_await a->alter_partition(std::move(r));
+      if (!out) {
+        pout.error_code = code(out.error().code);
+        continue;
+      }
+      pout.leader_id = out->leader.value();
+      pout.leader_epoch = out->epoch.value();
+      for (auto id : out->isr) pout.isr.push_back(id.value());
+      pout.partition_epoch = out->partition_epoch;
+    }
+  }
+  co_return resp;
+}
+
 }  // namespace
+
+api_route alter_partition_route() {
+  return make_route<protocol::alter_partition_request, protocol::alter_partition_response, &alter_partition, 2, 3>(
+      "AlterPartition");
+}
 
 api_route broker_registration_route() {
   return make_route<protocol::broker_registration_request, protocol::broker_registration_response, &registration, 0,

@@ -41,9 +41,14 @@ int64_t count_records(std::span<const uint8_t> data) {
   return n;
 }
 
+// `follower`: a replica of the partitions fetching (no_node for a consumer). A follower reads up
+// to the log end offset, not the high watermark; its fetch offset is its log end offset, which
+// the leader records (first pass only) to advance the high watermark; and a fetch whose last
+// fetched epoch the leader's log does not have up to that offset gets the diverging epoch instead
+// of records, so the follower truncates first.
 void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
-              std::vector<topic_partition>& wanted) {
-  const bool read_committed = req.isolation_level == 1;
+              std::vector<topic_partition>& wanted, node_id follower = no_node, bool first_pass = true) {
+  const bool read_committed = req.isolation_level == 1 && follower == no_node;
   size_t budget = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
   wanted.clear();
   for (const auto& topic : req.topics) {
@@ -75,14 +80,38 @@ void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
         continue;
       }
       replication::partition* p = *leader;
+      const offset start{part.fetch_offset};
+      if (follower != no_node) {
+        const auto& replicas = p->replicas().replicas;
+        if (std::find(replicas.begin(), replicas.end(), follower) == replicas.end()) {
+          pout.error_code = code(error_code::not_leader_or_follower);
+          pass.any_error = true;
+          continue;
+        }
+        if (v >= 12 && part.last_fetched_epoch >= 0) {
+          const auto eo = p->log().end_offset_for_epoch(leader_epoch(part.last_fetched_epoch));
+          if (eo.epoch < leader_epoch(part.last_fetched_epoch) || eo.end_offset < start) {
+            pout.diverging_epoch.epoch = eo.epoch.value();
+            pout.diverging_epoch.end_offset = eo.end_offset.value();
+            pout.high_watermark = p->high_watermark().value();
+            pout.last_stable_offset = p->last_stable_offset().value();
+            pout.log_start_offset = p->log().log_start_offset().value();
+            pass.any_error = true;  // answer at once
+            continue;
+          }
+        }
+        if (first_pass && start <= p->log().log_end_offset() && start >= p->log().log_start_offset() &&
+            p->on_follower_fetch(follower, start, c.clk().monotonic_ms()))
+          c.waiters().notify(tp);  // acks=all producers waiting for the high watermark
+      }
       const offset hw = p->high_watermark();
-      const offset upper = read_committed ? p->last_stable_offset() : hw;
+      const offset upper = follower != no_node ? p->log().log_end_offset()
+                                               : (read_committed ? p->last_stable_offset() : hw);
       pout.high_watermark = hw.value();
       pout.last_stable_offset = p->last_stable_offset().value();
       pout.log_start_offset = p->log().log_start_offset().value();
       wanted.push_back(tp);
-      const offset start{part.fetch_offset};
-      if (start > hw || start < p->log().log_start_offset()) {
+      if (start > upper || start < p->log().log_start_offset()) {
         // Between the high watermark and the log end offset is not an error for Kafka, but on a
         // single-replica partition they are equal.
         if (start > p->log().log_end_offset() || start < p->log().log_start_offset()) {
@@ -140,8 +169,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   if (auto* q = c.quorum(); q && v >= raft_fetch_min_version && is_metadata_fetch(req, v))
     co_return co_await quorum_fetch(*q, ctx, req);
   const int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
-  if (replica >= 0) {
-    // Only brokers fetch as replicas (CVE-2018-1288); we have no followers yet.
+  // A follower of a cluster broker: only registered brokers fetch as replicas (CVE-2018-1288).
+  const bool follower = replica >= 0 && c.quorum() && c.image().brokers().contains(node_id(replica));
+  if (replica >= 0 && !follower) {
     resp_t resp;
     resp.error_code = code(error_code::not_leader_or_follower);
     for (const auto& topic : req.topics) {
@@ -166,9 +196,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   const int64_t deadline = c.clk().monotonic_ms() + std::max(req.max_wait_ms, 0);
   std::vector<topic_partition> wanted;
   auto pass = std::make_shared<fetch_pass>();
-  for (;;) {
+  for (bool first = true;; first = false) {
     *pass = fetch_pass{};
-    read_all(c, req, v, *pass, wanted);
+    read_all(c, req, v, *pass, wanted, follower ? node_id(replica) : no_node, first);
     const int64_t now = c.clk().monotonic_ms();
     if (pass->any_error || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
         wanted.empty())
@@ -178,7 +208,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
   for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
-  for (const auto& [topic, out] : pass->out_by_topic) record_fetched(topic, out.first, out.second);
+  if (!follower)
+    for (const auto& [topic, out] : pass->out_by_topic) record_fetched(topic, out.first, out.second);
   resp_t out = std::move(pass->resp);
   co_return out;
 }

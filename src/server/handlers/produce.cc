@@ -28,6 +28,16 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   const int16_t v = ctx.version();
   const bool acks_valid = req.acks == -1 || req.acks == 0 || req.acks == 1;
   const int64_t now_ms = c.clk().now_ms();
+  // acks=all appends still waiting for the high watermark: (topic index, partition index) in the
+  // response, the partition, the offset the high watermark must reach, min.insync.replicas.
+  struct commit_wait {
+    size_t topic;
+    size_t partition;
+    topic_partition tp;
+    offset end;
+    int32_t min_insync;
+  };
+  std::vector<commit_wait> waits;
 
   for (auto& topic : req.topic_data) {
     auto& tout = resp.responses.emplace_back();
@@ -137,7 +147,45 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       pout.log_start_offset = appended->log_start_offset.value();
       c.producers().record(*p, *valid, appended->base_offset);
       c.waiters().notify(tp);
+      if (req.acks == -1 && p->high_watermark() <= appended->last_offset)
+        waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
+                                    appended->last_offset + 1, rt->settings.min_insync_replicas});
       record_produced(name, bytes.size(), appended->last_offset.value() - appended->base_offset.value() + 1);
+    }
+  }
+  if (!waits.empty()) {
+    // acks=all: answer once the ISR has the records (the high watermark covers them), as Kafka's
+    // delayed produce does; REQUEST_TIMED_OUT after the request's timeout; the replica losing
+    // leadership meanwhile answers NOT_LEADER_OR_FOLLOWER.
+    const int64_t deadline = c.clk().monotonic_ms() + std::max(req.timeout_ms, 0);
+    for (;;) {
+      std::vector<topic_partition> pending;
+      for (auto& w : waits) {
+        if (w.end < offset(0)) continue;  // settled
+        auto& pout = resp.responses[w.topic].partition_responses[w.partition];
+        auto* p = c.partition(w.tp);
+        if (!p || !p->is_leader()) {
+          set_error(pout, error_code::not_leader_or_follower);
+          w.end = offset(-1);
+        } else if (p->high_watermark() >= w.end) {
+          if (int32_t(p->isr_size()) < w.min_insync)
+            set_error(pout, error_code::not_enough_replicas_after_append,
+                      fmt::format("ISR size {} is below min.insync.replicas {}", p->isr_size(), w.min_insync));
+          w.end = offset(-1);
+        } else {
+          pending.push_back(w.tp);
+        }
+      }
+      const int64_t now = c.clk().monotonic_ms();
+      if (pending.empty()) break;
+      if (now >= deadline) {
+        for (auto& w : waits)
+          if (w.end >= offset(0))
+            set_error(resp.responses[w.topic].partition_responses[w.partition], error_code::request_timed_out,
+                      "the in-sync replicas did not acknowledge the records in time");
+        break;
+      }
+      co_await c.waiters().wait(pending, deadline - now);
     }
   }
   if (req.acks == 0) co_return std::nullopt;

@@ -22,6 +22,11 @@ inline protocol::error_code to_kafka(controller::controller_errc e) {
     case controller_errc::broker_not_registered: return error_code::broker_id_not_registered;
     case controller_errc::stale_broker_epoch: return error_code::stale_broker_epoch;
     case controller_errc::duplicate_broker_registration: return error_code::duplicate_broker_registration;
+    case controller_errc::unknown_topic_id: return error_code::unknown_topic_id;
+    case controller_errc::not_leader_or_follower: return error_code::not_leader_or_follower;
+    case controller_errc::fenced_leader_epoch: return error_code::fenced_leader_epoch;
+    case controller_errc::invalid_update_version: return error_code::invalid_update_version;
+    case controller_errc::ineligible_replica: return error_code::ineligible_replica;
   }
   return error_code::unknown_server_error;
 }

@@ -1,0 +1,334 @@
+#include "replica_manager.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/alter_partition.h"
+#include "gregor/protocol/messages/fetch.h"
+#include "active_controller.h"
+#include "broker_lifecycle.h"
+#include "core.h"
+#include "metadata_quorum.h"
+
+namespace gregor::server {
+namespace asio = boost::asio;
+using protocol::error_code;
+namespace {
+
+spdlog::logger& lg() { return log::get("replication"); }
+
+constexpr int64_t isr_check_interval_ms = 250;
+// An ISR change the metadata has not shown after this long is proposed again.
+constexpr int64_t isr_pending_max_ms = 10000;
+
+}  // namespace
+
+replica_manager::replica_manager(asio::io_context& io, core& c, metadata_quorum& quorum, active_controller* local,
+                                 broker_lifecycle& lifecycle, const config::broker_config& cfg, clock& clk)
+    : _io(io), _core(c), _quorum(quorum), _local(local), _lifecycle(lifecycle), _cfg(cfg), _clock(clk) {
+  _listener = cfg.inter_broker_listener();
+  rpc::pool_options o;
+  o.client_id = fmt::format("gregor-replica-{}", cfg.node_id.value());
+  o.connection.connect_timeout_ms = cfg.replica_socket_timeout_ms;
+  o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x2545f4914f6cdd1dULL;
+  _pool = std::make_unique<rpc::node_pool>(io.get_executor(), o);
+}
+
+replica_manager::~replica_manager() { _life.reset(); }
+
+void replica_manager::start() { asio::co_spawn(_io, isr_loop(), asio::detached); }
+
+size_t replica_manager::followed() const {
+  size_t n = 0;
+  for (const auto& [id, f] : _fetchers) n += f->parts.size();
+  return n;
+}
+
+std::shared_ptr<replica_manager::fetcher> replica_manager::fetcher_for(node_id leader) {
+  auto& f = _fetchers[leader];
+  if (!f) {
+    f = std::make_shared<fetcher>();
+    f->leader = leader;
+  }
+  if (!f->running && !_stopped) {
+    f->running = true;
+    asio::co_spawn(_io, fetch_loop(f), asio::detached);
+  }
+  return f;
+}
+
+void replica_manager::on_transitions(std::span<const replication::replica_transition> ts) {
+  for (const auto& t : ts) {
+    for (auto& [id, f] : _fetchers) f->parts.erase(t.tp);
+    _pending_since.erase(t.tp);
+    if (t.kind == replication::transition_kind::become_follower && t.leader != no_node && t.leader != _cfg.node_id) {
+      auto f = fetcher_for(t.leader);
+      f->parts.insert(t.tp);
+      f->wake.notify_all();
+    }
+  }
+}
+
+bool replica_manager::resolve(node_id broker) {
+  const auto& brokers = _core.image().brokers();
+  auto it = brokers.find(broker);
+  if (it == brokers.end()) return false;
+  const auto ep = _core.endpoint_of(it->second, _listener);
+  if (ep.host.empty() || ep.port <= 0) return false;
+  rpc::endpoint want{ep.host, uint16_t(ep.port)};
+  if (_pool->endpoint_of(broker) != want) _pool->set_endpoint(broker, want);
+  return true;
+}
+
+asio::awaitable<void> replica_manager::fetch_loop(std::shared_ptr<fetcher> f) {
+  std::weak_ptr<int> life = _life;
+  while (!life.expired() && !_stopped) {
+    if (f->parts.empty()) {
+      co_await f->wake.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+      continue;
+    }
+    const bool fetched = co_await fetch_once(*f);
+    if (life.expired() || _stopped) break;
+    if (!fetched)
+      co_await f->wake.wait_until(std::chrono::steady_clock::now() +
+                                  std::chrono::milliseconds(std::min(_cfg.replica_fetch_backoff_ms, 500)));
+  }
+  if (!life.expired()) f->running = false;
+}
+
+asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
+  std::weak_ptr<int> life = _life;
+  if (!resolve(f.leader)) co_return false;
+  protocol::fetch_request req;
+  req.replica_id = _cfg.node_id.value();
+  req.replica_state.replica_id = _cfg.node_id.value();
+  req.replica_state.replica_epoch = _lifecycle.broker_epoch();
+  req.max_wait_ms = _cfg.replica_fetch_wait_max_ms;
+  req.min_bytes = _cfg.replica_fetch_min_bytes;
+  req.max_bytes = _cfg.replica_fetch_response_max_bytes;
+  // What was asked, to check the answer against (the replica may have changed meanwhile).
+  struct asked {
+    topic_partition tp;
+    leader_epoch epoch;
+  };
+  std::map<std::pair<uuid, int32_t>, asked> sent;
+  std::vector<topic_partition> gone;
+  for (const auto& tp : f.parts) {
+    auto* p = _core.partition(tp);
+    const auto* rt = _core.topic(tp.topic);
+    if (!p || !rt || p->is_leader() || p->replicas().leader != f.leader) {
+      gone.push_back(tp);
+      continue;
+    }
+    protocol::fetch_request::fetch_topic* topic = nullptr;
+    for (auto& t : req.topics)
+      if (t.topic == tp.topic) topic = &t;
+    if (!topic) {
+      topic = &req.topics.emplace_back();
+      topic->topic = tp.topic;
+      topic->topic_id = rt->id;
+    }
+    auto& part = topic->partitions.emplace_back();
+    part.partition = tp.partition.value();
+    part.current_leader_epoch = p->epoch().value();
+    part.fetch_offset = p->log().log_end_offset().value();
+    const auto last = p->log().latest_epoch();
+    part.last_fetched_epoch = last == no_leader_epoch ? -1 : last.value();
+    part.log_start_offset = p->log().log_start_offset().value();
+    part.partition_max_bytes = _cfg.replica_fetch_max_bytes;
+    sent[{rt->id, tp.partition.value()}] = asked{tp, p->epoch()};
+  }
+  for (const auto& tp : gone) f.parts.erase(tp);
+  if (sent.empty()) co_return true;
+
+  rpc::call_options opts;
+  opts.timeout_ms = int64_t(_cfg.replica_fetch_wait_max_ms) + _cfg.replica_socket_timeout_ms;
+  opts.max_version = 15;  // topic ids and ReplicaState; no KIP-853 fields needed
+  auto r = co_await _pool->call_reply<protocol::fetch_request, protocol::fetch_response>(f.leader, req, opts);
+  if (life.expired() || _stopped) co_return false;
+  if (!r) {
+    lg().debug("fetch from leader {}: {}", f.leader.value(), r.error().message);
+    co_return false;
+  }
+  const auto& resp = r->body;
+  if (resp.error_code != 0) {
+    lg().debug("fetch from leader {}: {}", f.leader.value(), protocol::error_name(error_code(resp.error_code)));
+    co_return false;
+  }
+  bool any_error = false;
+  for (const auto& t : resp.responses) {
+    for (const auto& pd : t.partitions) {
+      uuid id = t.topic_id;
+      if (r->version < 13) {
+        const auto* rt = _core.topic(t.topic);
+        if (!rt) continue;
+        id = rt->id;
+      }
+      auto it = sent.find({id, pd.partition_index});
+      if (it == sent.end()) continue;
+      const topic_partition& tp = it->second.tp;
+      auto* p = _core.partition(tp);
+      if (!p || p->is_leader() || p->epoch() != it->second.epoch || p->replicas().leader != f.leader) continue;
+      const auto err = error_code(pd.error_code);
+      if (err == error_code::offset_out_of_range) {
+        // The leader's log starts after our end (retention, or a replica replaced): start over there.
+        if (pd.log_start_offset > p->log().log_end_offset().value()) {
+          lg().info("{}: log end {} is below the leader's log start {}: starting there", tp,
+                    p->log().log_end_offset(), pd.log_start_offset);
+          if (auto tr = p->log().truncate_fully_and_start_at(offset(pd.log_start_offset)); !tr)
+            lg().error("{}: {}", tp, tr.error().message);
+        }
+        any_error = true;
+        continue;
+      }
+      if (err != error_code::none) {
+        // NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH, ...: the metadata will say more.
+        any_error = true;
+        continue;
+      }
+      if (pd.diverging_epoch.epoch >= 0 || pd.diverging_epoch.end_offset >= 0) {
+        // Our tail was written in an epoch the leader does not have (or ends later): cut it at
+        // the leader's boundary of that epoch, or ours if it ends sooner.
+        const auto mine = p->log().end_offset_for_epoch(leader_epoch(pd.diverging_epoch.epoch));
+        offset target(pd.diverging_epoch.end_offset);
+        if (mine.end_offset >= offset(0) && mine.epoch == leader_epoch(pd.diverging_epoch.epoch))
+          target = std::min(target, mine.end_offset);
+        target = std::min(target, p->log().log_end_offset());
+        lg().info("{}: truncating to {} (diverging epoch {} ends at {} on leader {})", tp, target,
+                  pd.diverging_epoch.epoch, pd.diverging_epoch.end_offset, f.leader.value());
+        if (target < p->log().log_start_offset()) {
+          if (auto tr = p->log().truncate_fully_and_start_at(target); !tr)
+            lg().error("{}: truncation failed: {}", tp, tr.error().message);
+        } else if (auto tr = p->log().truncate_to(target); !tr) {
+          lg().error("{}: truncation failed: {}", tp, tr.error().message);
+        }
+        continue;
+      }
+      if (pd.records && !pd.records->empty()) {
+        auto appended = p->log().append_with_offsets(*pd.records);
+        if (!appended) {
+          lg().error("{}: cannot append the leader's batches at {}: {}", tp, p->log().log_end_offset(),
+                     appended.error().message);
+          any_error = true;
+          continue;
+        }
+      }
+      p->set_follower_high_watermark(offset(pd.high_watermark));
+    }
+  }
+  co_return !any_error;
+}
+
+asio::awaitable<void> replica_manager::isr_loop() {
+  std::weak_ptr<int> life = _life;
+  while (!life.expired() && !_stopped) {
+    co_await _isr_wake.wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(isr_check_interval_ms));
+    if (life.expired() || _stopped) co_return;
+    if (_lifecycle.broker_epoch() < 0) continue;
+    const int64_t now = _clock.monotonic_ms();
+    struct change {
+      topic_partition tp;
+      uuid topic_id;
+      leader_epoch epoch;
+      int32_t partition_epoch;
+      std::vector<node_id> isr;
+    };
+    std::vector<change> changes;
+    _core.partitions().for_each([&](replication::partition& p) {
+      if (!p.is_leader()) return;
+      if (p.isr_change_pending()) {
+        auto it = _pending_since.find(p.tp());
+        if (it != _pending_since.end() && now - it->second > isr_pending_max_ms) {
+          p.clear_pending_isr();
+          _pending_since.erase(it);
+        }
+        return;
+      }
+      auto next = p.isr_change(now, _cfg.replica_lag_time_max_ms);
+      if (!next) return;
+      const auto* rt = _core.topic(p.tp().topic);
+      if (!rt) return;
+      changes.push_back(change{p.tp(), rt->id, p.epoch(), p.replicas().partition_epoch, *next});
+    });
+    for (auto& ch : changes) {
+      auto* p = _core.partition(ch.tp);
+      if (!p) continue;
+      lg().info("{}: proposing ISR {} (was {})", ch.tp, fmt::join(ch.isr, ","), fmt::join(p->replicas().isr, ","));
+      p->set_pending_isr(ch.isr);
+      _pending_since[ch.tp] = now;
+      asio::co_spawn(_io, alter_isr(ch.tp, ch.topic_id, ch.epoch, ch.partition_epoch, std::move(ch.isr)),
+                     asio::detached);
+    }
+  }
+}
+
+asio::awaitable<void> replica_manager::alter_isr(topic_partition tp, uuid topic_id, leader_epoch epoch,
+                                                 int32_t partition_epoch, std::vector<node_id> isr) {
+  std::weak_ptr<int> life = _life;
+  error_code err = error_code::none;
+  std::string why;
+  const int64_t broker_epoch = _lifecycle.broker_epoch();
+  if (_local && _local->active() && _quorum.leader() == _cfg.node_id) {
+    controller::alter_partition_request r{_cfg.node_id, broker_epoch, topic_id, tp.partition.value(), epoch,
+                                          partition_epoch, isr};
+    auto out = co_await _local->alter_partition(std::move(r));
+    if (life.expired()) co_return;
+    if (!out) {
+      err = out.error().code;
+      why = out.error().message;
+    }
+  } else {
+    auto leader = _quorum.leader();
+    if (!leader) {
+      err = error_code::not_controller;
+    } else {
+      protocol::alter_partition_request req;
+      req.broker_id = _cfg.node_id.value();
+      req.broker_epoch = broker_epoch;
+      auto& t = req.topics.emplace_back();
+      t.topic_id = topic_id;
+      auto& pd = t.partitions.emplace_back();
+      pd.partition_index = tp.partition.value();
+      pd.leader_epoch = epoch.value();
+      pd.partition_epoch = partition_epoch;
+      for (auto id : isr) {
+        pd.new_isr.push_back(id.value());
+        pd.new_isr_with_epochs.push_back({id.value(), -1, {}});
+      }
+      rpc::call_options opts;
+      opts.timeout_ms = 10000;
+      auto r = co_await _quorum.controllers()
+                   .call<protocol::alter_partition_request, protocol::alter_partition_response>(*leader, req, opts);
+      if (life.expired()) co_return;
+      if (!r) {
+        err = error_code::request_timed_out;
+        why = r.error().message;
+      } else if (r->error_code != 0) {
+        err = error_code(r->error_code);
+      } else if (!r->topics.empty() && !r->topics[0].partitions.empty()) {
+        err = error_code(r->topics[0].partitions[0].error_code);
+      }
+    }
+  }
+  if (err == error_code::none) {
+    lg().info("{}: ISR {} committed", tp, fmt::join(isr, ","));
+    co_return;
+  }
+  lg().info("{}: ISR change to {} refused: {} {}", tp, fmt::join(isr, ","), protocol::error_name(err), why);
+  // Propose again on a later round (with whatever the metadata then says).
+  if (auto* p = _core.partition(tp); p && p->epoch() == epoch && p->isr_change_pending()) p->clear_pending_isr();
+  _pending_since.erase(tp);
+}
+
+asio::awaitable<void> replica_manager::stop() {
+  _stopped = true;
+  for (auto& [id, f] : _fetchers) f->wake.notify_all();
+  _isr_wake.notify_all();
+  co_await _pool->stop();
+}
+
+}  // namespace gregor::server

@@ -1,0 +1,87 @@
+#pragma once
+// server::replica_manager: the Asio shell of data replication on a broker in cluster mode.
+//
+//   - Followers: one fetcher per leader broker (Kafka's ReplicaFetcherThread, on the io thread as
+//     a coroutine). It sends Fetch with this broker's replica id for every partition it follows
+//     from that leader (fetch offset = log end offset, last fetched epoch, current leader epoch),
+//     appends the leader's batches verbatim with their offsets (partition_log::append_with_offsets),
+//     truncates to the leader's epoch boundary when the answer names a diverging epoch, and takes
+//     the leader's high watermark. Partitions join and leave fetchers on replica transitions.
+//   - Leaders: every few hundred milliseconds each led partition is asked for an ISR change
+//     (replication::partition::isr_change: shrink followers not caught up for
+//     replica.lag.time.max.ms, expand caught-up ones); a change is sent to the active controller
+//     as AlterPartition with the partition epoch and stays pending until the metadata shows it.
+//
+// The leader side of follower Fetch (tracking follower offsets, the high watermark, divergence)
+// is in handlers/fetch.cc and replication::partition.
+//
+// Threading: the io thread.
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "gregor/base/clock.h"
+#include "gregor/config/broker_config.h"
+#include "gregor/replication/partition_manager.h"
+#include "gregor/rpc/node_pool.h"
+#include "gregor/rpc/wait_list.h"
+
+namespace gregor::server {
+
+class core;
+class metadata_quorum;
+class active_controller;
+class broker_lifecycle;
+
+class replica_manager {
+ public:
+  replica_manager(boost::asio::io_context& io, core& c, metadata_quorum& quorum, active_controller* local,
+                  broker_lifecycle& lifecycle, const config::broker_config& cfg, clock& clk);
+  ~replica_manager();
+
+  void start();
+  void on_transitions(std::span<const replication::replica_transition> ts);
+  boost::asio::awaitable<void> stop();
+
+  // Follower partitions being fetched, per leader (tests, metrics).
+  size_t followed() const;
+
+ private:
+  struct fetcher {
+    node_id leader;
+    std::set<topic_partition> parts;
+    rpc::wait_list wake;
+    bool running = false;
+  };
+
+  std::shared_ptr<fetcher> fetcher_for(node_id leader);
+  boost::asio::awaitable<void> fetch_loop(std::shared_ptr<fetcher> f);
+  // One Fetch round to f->leader; false when it failed (back off).
+  boost::asio::awaitable<bool> fetch_once(fetcher& f);
+  boost::asio::awaitable<void> isr_loop();
+  boost::asio::awaitable<void> alter_isr(topic_partition tp, uuid topic_id, leader_epoch epoch, int32_t partition_epoch,
+                                         std::vector<node_id> isr);
+  // Points the pool at `broker`'s inter-broker endpoint from the image; false when unknown.
+  bool resolve(node_id broker);
+
+  boost::asio::io_context& _io;
+  core& _core;
+  metadata_quorum& _quorum;
+  active_controller* _local;
+  broker_lifecycle& _lifecycle;
+  const config::broker_config& _cfg;
+  clock& _clock;
+  std::string _listener;  // inter-broker listener name
+  std::unique_ptr<rpc::node_pool> _pool;
+  std::map<node_id, std::shared_ptr<fetcher>> _fetchers;
+  std::map<topic_partition, int64_t> _pending_since;  // ISR changes sent, by partition
+  bool _stopped = false;
+  rpc::wait_list _isr_wake;
+  std::shared_ptr<int> _life = std::make_shared<int>(0);
+};
+
+}  // namespace gregor::server
