@@ -232,3 +232,69 @@ TEST_F(cluster_fixture, reactivation_from_the_committed_image_forgets_uncommitte
 
 }  // namespace
 }  // namespace gregor::controller
+
+namespace gregor::controller {
+namespace {
+
+class alter_partition_fixture : public cluster_fixture {
+ protected:
+  alter_partition_request shrink_to(std::vector<node_id> isr) {
+    const auto* t = qc.image().topic("t");
+    const auto& p = t->partitions.at(0);
+    return alter_partition_request{p.leader, epochs[p.leader.value()], t->id, 0, p.leader_epoch, p.partition_epoch,
+                                   std::move(isr)};
+  }
+};
+
+TEST_F(alter_partition_fixture, the_leader_shrinks_and_expands_the_isr_and_each_change_bumps_the_partition_epoch) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {{node_id(1), node_id(2), node_id(3)}}, {}}, false));
+  const int32_t epoch0 = part("t", 0).partition_epoch;
+  auto d = qc.alter_partition(shrink_to({node_id(1), node_id(2)}));
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->records.size(), 1u);
+  EXPECT_EQ(part("t", 0).isr, (std::vector<node_id>{node_id(1), node_id(2)}));
+  EXPECT_EQ(d->reply.partition_epoch, epoch0 + 1);
+  EXPECT_EQ(d->reply.epoch, part("t", 0).leader_epoch) << "an ISR change keeps the leader epoch";
+  auto back = qc.alter_partition(shrink_to({node_id(1), node_id(2), node_id(3)}));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(part("t", 0).isr.size(), 3u);
+  EXPECT_EQ(back->reply.partition_epoch, epoch0 + 2);
+  // The same ISR again: nothing to write.
+  auto same = qc.alter_partition(shrink_to({node_id(1), node_id(2), node_id(3)}));
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->records.empty());
+}
+
+TEST_F(alter_partition_fixture, stale_epochs_other_senders_and_fenced_newcomers_are_refused) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {{node_id(1), node_id(2), node_id(3)}}, {}}, false));
+  auto stale = shrink_to({node_id(1), node_id(2)});
+  ASSERT_TRUE(qc.alter_partition(stale));
+  // The same request again carries the old partition epoch.
+  auto again = qc.alter_partition(stale);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, controller_errc::invalid_update_version);
+  auto old_leader_epoch = shrink_to({node_id(1)});
+  old_leader_epoch.epoch = old_leader_epoch.epoch - 1;
+  EXPECT_EQ(qc.alter_partition(old_leader_epoch).error().code, controller_errc::fenced_leader_epoch);
+  auto not_leader = shrink_to({node_id(2)});
+  not_leader.broker = node_id(2);
+  not_leader.broker_epoch = epochs[2];
+  EXPECT_EQ(qc.alter_partition(not_leader).error().code, controller_errc::not_leader_or_follower);
+  EXPECT_EQ(qc.alter_partition(shrink_to({node_id(2), node_id(3)})).error().code, controller_errc::invalid_request)
+      << "the ISR must keep the leader";
+  // Broker 3 falls silent and is fenced: it may not rejoin the ISR.
+  now += session_ms + 1;
+  heartbeat_all_but({3});
+  qc.tick(now);
+  ASSERT_TRUE(qc.image().brokers().at(node_id(3)).fenced);
+  EXPECT_EQ(qc.alter_partition(shrink_to({node_id(1), node_id(2), node_id(3)})).error().code,
+            controller_errc::ineligible_replica);
+  auto unknown = shrink_to({node_id(1)});
+  unknown.topic_id = uuid::random();
+  EXPECT_EQ(qc.alter_partition(unknown).error().code, controller_errc::unknown_topic_id);
+}
+
+}  // namespace
+}  // namespace gregor::controller

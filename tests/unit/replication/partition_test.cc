@@ -69,5 +69,73 @@ TEST(partition, follower_replica_is_not_leader) {
   EXPECT_FALSE(p.is_leader());
 }
 
+replica_set three(leader_epoch e, std::vector<node_id> isr, int32_t partition_epoch = 0) {
+  return {e, node_id{1}, {node_id{1}, node_id{2}, node_id{3}}, std::move(isr), partition_epoch};
+}
+
+TEST(partition, a_follower_silent_past_the_lag_bound_is_dropped_from_the_isr) {
+  fixture f;
+  partition p(*f.log, node_id{1}, three(leader_epoch{1}, {node_id{1}, node_id{2}, node_id{3}}), /*now_ms=*/1000);
+  auto b = fixture::batch(4);
+  ASSERT_TRUE(p.append(b));
+  // Follower 2 keeps up, follower 3 never fetches again.
+  EXPECT_TRUE(p.on_follower_fetch(node_id{2}, offset{4}, 2000) == false);  // 3 still holds the HW
+  EXPECT_EQ(p.isr_change(1000 + 30000, 30000), std::nullopt) << "exactly at the bound is not lagging";
+  p.on_follower_fetch(node_id{2}, offset{4}, 31000);
+  auto next = p.isr_change(31001, 30000);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*next, (std::vector<node_id>{node_id{1}, node_id{2}}));
+  // While the change is pending nothing else is proposed, and the HW still waits for 3.
+  p.set_pending_isr(*next);
+  EXPECT_EQ(p.isr_change(40000, 30000), std::nullopt);
+  EXPECT_EQ(p.high_watermark(), offset{0});
+  // The controller committed it: a new partition epoch in the metadata.
+  p.update_replicas(three(leader_epoch{1}, {node_id{1}, node_id{2}}, 1), 40000);
+  EXPECT_FALSE(p.isr_change_pending());
+  EXPECT_EQ(p.high_watermark(), offset{4});
+}
+
+TEST(partition, a_follower_that_reaches_the_high_watermark_rejoins_the_isr) {
+  fixture f;
+  partition p(*f.log, node_id{1}, three(leader_epoch{1}, {node_id{1}, node_id{2}}), 0);
+  auto b = fixture::batch(6);
+  ASSERT_TRUE(p.append(b));
+  p.on_follower_fetch(node_id{2}, offset{6}, 10);
+  EXPECT_EQ(p.high_watermark(), offset{6});
+  p.on_follower_fetch(node_id{3}, offset{2}, 20);
+  EXPECT_EQ(p.isr_change(30, 30000), std::nullopt) << "3 is behind the high watermark";
+  p.on_follower_fetch(node_id{3}, offset{6}, 40);
+  auto next = p.isr_change(50, 30000);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*next, (std::vector<node_id>{node_id{1}, node_id{2}, node_id{3}}));
+}
+
+TEST(partition, a_new_leader_term_forgets_follower_progress_and_keeps_its_high_watermark) {
+  fixture f;
+  partition p(*f.log, node_id{1}, three(leader_epoch{1}, {node_id{1}, node_id{2}, node_id{3}}), 0);
+  auto b = fixture::batch(3);
+  ASSERT_TRUE(p.append(b));
+  p.on_follower_fetch(node_id{2}, offset{3}, 1);
+  p.on_follower_fetch(node_id{3}, offset{3}, 1);
+  EXPECT_EQ(p.high_watermark(), offset{3});
+  p.update_replicas(three(leader_epoch{2}, {node_id{1}, node_id{2}, node_id{3}}, 1), 100);
+  EXPECT_EQ(p.follower_end_offset(node_id{2}), std::nullopt);
+  EXPECT_EQ(p.high_watermark(), offset{3});
+  // ISR members start caught up in the new term: no shrink before the lag bound.
+  EXPECT_EQ(p.isr_change(100 + 30000, 30000), std::nullopt);
+}
+
+TEST(partition, a_follower_takes_the_leaders_high_watermark_up_to_its_own_log_end) {
+  fixture f;
+  partition p(*f.log, node_id{2}, {leader_epoch{1}, node_id{1}, {node_id{1}, node_id{2}}, {node_id{1}, node_id{2}}});
+  auto b = fixture::batch(2);
+  ASSERT_TRUE(f.log->append(b, leader_epoch{1}));
+  p.set_follower_high_watermark(offset{10});
+  EXPECT_EQ(p.high_watermark(), offset{2});
+  p.set_follower_high_watermark(offset{1});
+  EXPECT_EQ(p.high_watermark(), offset{1});
+  EXPECT_EQ(p.isr_change(1000000, 30000), std::nullopt) << "followers never propose ISR changes";
+}
+
 }  // namespace
 }  // namespace gregor::replication
