@@ -93,6 +93,16 @@ void partition::set_pending_isr(std::vector<node_id> isr) {
   recompute_high_watermark();
 }
 
+storage::epoch_end_offset partition::end_offset_for_epoch(leader_epoch e) const {
+  auto eo = _log.end_offset_for_epoch(e);
+  if (eo.epoch == no_leader_epoch && e >= leader_epoch(0) && e <= _replicas.epoch) {
+    const leader_epoch latest = _log.latest_epoch();
+    eo.epoch = latest == no_leader_epoch ? e : std::min(latest, e);
+    eo.end_offset = _log.log_end_offset();
+  }
+  return eo;
+}
+
 void partition::set_follower_high_watermark(offset leader_hw) {
   if (is_leader()) return;
   _high_watermark = std::max(_log.log_start_offset(), std::min(leader_hw, _log.log_end_offset()));

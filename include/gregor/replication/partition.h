@@ -67,6 +67,11 @@ class partition {
   void set_pending_isr(std::vector<node_id> isr);
   void clear_pending_isr() { _pending_isr.reset(); recompute_high_watermark(); }
   bool isr_change_pending() const { return _pending_isr.has_value(); }
+  // Leader: OffsetForLeaderEpoch / the diverging-epoch check of follower fetches. The log's answer
+  // (storage::partition_log::end_offset_for_epoch), except for an epoch newer than any batch in
+  // the log but not newer than this leader's epoch: Kafka's leader records its epoch's start when
+  // it is elected, so there the answer is (latest epoch in the log, log end offset).
+  storage::epoch_end_offset end_offset_for_epoch(leader_epoch e) const;
   // Follower: the leader's high watermark (kept at or below this replica's log end offset).
   void set_follower_high_watermark(offset leader_hw);
   // The follower's log end offset as the leader last saw it (DescribeLogDirs, lag metrics).

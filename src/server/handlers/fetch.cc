@@ -89,7 +89,7 @@ void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
           continue;
         }
         if (v >= 12 && part.last_fetched_epoch >= 0) {
-          const auto eo = p->log().end_offset_for_epoch(leader_epoch(part.last_fetched_epoch));
+          const auto eo = p->end_offset_for_epoch(leader_epoch(part.last_fetched_epoch));
           if (eo.epoch < leader_epoch(part.last_fetched_epoch) || eo.end_offset < start) {
             pout.diverging_epoch.epoch = eo.epoch.value();
             pout.diverging_epoch.end_offset = eo.end_offset.value();
