@@ -13,8 +13,11 @@
 #include "gregor/base/log.h"
 #include "gregor/config/broker_config.h"
 #include "gregor/protocol/error_code.h"
+#include "active_controller.h"
+#include "broker_lifecycle.h"
 #include "core.h"
 #include "group_service.h"
+#include "metadata_quorum.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -82,6 +85,71 @@ void collect_group_lag(metrics::sample_writer& w, core& c) {
   }
 }
 
+// The KRaft quorum as this node sees it. In cluster mode from the raft node (the voters' lag only
+// on the leader, the one node that tracks the others' log end offsets); on a single node, the
+// one-voter quorum of the metadata store, as DescribeQuorum answers it.
+void collect_quorum(metrics::sample_writer& w, core& c) {
+  metadata_quorum* q = c.quorum();
+  const bool single = q == nullptr;
+  if (single && !c.has_metadata_store()) return;
+  int64_t leader_id = c.self().value();
+  int64_t leader_epoch_value = 0;
+  int64_t high_watermark = 0;
+  int64_t log_end = 0;
+  int64_t applied = 0;
+  bool leading = true;
+  bool voter = true;
+  if (q) {
+    const raft_node& r = q->raft();
+    const auto l = r.leader();
+    leader_id = l.leader.value();
+    leader_epoch_value = l.epoch.value();
+    high_watermark = r.high_watermark().value();
+    log_end = r.log_end_offset().value();
+    applied = q->applied_offset().value();
+    leading = r.is_leader();
+    voter = q->is_voter();
+  } else {
+    leader_epoch_value = c.metadata().epoch().value();
+    log_end = c.metadata().log().log_end_offset().value();
+    high_watermark = log_end;  // every append is committed at once
+    applied = log_end;
+  }
+  w.gauge("gregor_quorum_leader_id", "Node id of the KRaft quorum leader (-1 when unknown).", {},
+          double(leader_id));
+  w.gauge("gregor_quorum_leader_epoch", "Leader epoch of the KRaft quorum.", {}, double(leader_epoch_value));
+  w.gauge("gregor_quorum_high_watermark", "High watermark of the metadata log (committed end).", {},
+          double(high_watermark));
+  w.gauge("gregor_quorum_log_end_offset", "Log end offset of this node's metadata log.", {}, double(log_end));
+  w.gauge("gregor_quorum_is_leader", "1 when this node leads the KRaft quorum.", {}, leading ? 1 : 0);
+  w.gauge("gregor_quorum_is_voter", "1 when this node is a voter of the KRaft quorum.", {}, voter ? 1 : 0);
+  w.gauge("gregor_metadata_applied_offset", "End of the last metadata batch applied to the image.", {},
+          double(applied));
+  if (q && leading) {
+    for (const auto& v : q->raft().describe_quorum().voters) {
+      if (v.log_end_offset.value() < 0) continue;  // not heard from since this node leads
+      w.gauge("gregor_quorum_voter_lag", "Leader's log end offset minus the voter's (leader only).",
+              {{"voter", std::to_string(v.id.value())}},
+              double(std::max<int64_t>(0, log_end - v.log_end_offset.value())));
+    }
+  }
+  int64_t fenced = 0, unfenced = 0;
+  for (const auto& [id, b] : c.image().brokers()) ++(b.fenced ? fenced : unfenced);
+  const char* brokers_help = "Registered brokers in the metadata image, by state.";
+  w.gauge("gregor_cluster_brokers", brokers_help, {{"state", "fenced"}}, double(fenced));
+  w.gauge("gregor_cluster_brokers", brokers_help, {{"state", "unfenced"}}, double(unfenced));
+  if (broker_lifecycle* lc = c.lifecycle()) {
+    w.gauge("gregor_broker_epoch", "This broker's epoch from its registration (-1 until registered).", {},
+            double(lc->broker_epoch()));
+    w.gauge("gregor_broker_fenced", "1 while the controller keeps this broker fenced.", {},
+            lc->fenced() ? 1 : 0);
+  }
+  // A single node is its own controller.
+  const active_controller* ac = c.active_controller_if_any();
+  w.gauge("gregor_controller_active", "1 when this node is the active controller.", {},
+          single || (ac && ac->active()) ? 1 : 0);
+}
+
 }  // namespace
 
 result<std::unique_ptr<http_admin>, std::string> start_http_admin(asio::io_context& io, core& c,
@@ -102,6 +170,7 @@ result<std::unique_ptr<http_admin>, std::string> open_http_admin(asio::io_contex
 
 void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& kafka) {
   admin.add_collector([&c](metrics::sample_writer& w) { collect_group_lag(w, c); });
+  admin.add_collector([&c](metrics::sample_writer& w) { collect_quorum(w, c); });
   admin.add_collector([&c, &kafka](metrics::sample_writer& w) {
     auto s = kafka.counters();
     w.gauge("gregor_connections_active", "Open Kafka client connections.", {},
