@@ -1,6 +1,7 @@
 // Admin CLI commands: cluster info, topic create|list|describe|delete|alter,
 // group list|describe|reset-offsets|delete.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "gregor/protocol/messages/describe_cluster.h"
 #include "gregor/protocol/messages/describe_configs.h"
 #include "gregor/protocol/messages/describe_groups.h"
+#include "gregor/protocol/messages/describe_quorum.h"
 #include "gregor/protocol/messages/incremental_alter_configs.h"
 #include "gregor/protocol/messages/list_groups.h"
 #include "gregor/protocol/messages/list_offsets.h"
@@ -72,18 +74,109 @@ cli_args parse(const std::vector<std::string>& args, const std::vector<std::stri
 
 // ---- cluster ----
 
+constexpr const char* k_metadata_topic = "__cluster_metadata";
+
+// Every broker with its fenced state (DescribeCluster v2 with fenced brokers included), or null
+// with the reason on stderr when the broker cannot tell (no DescribeCluster v2).
+std::optional<p::describe_cluster_response> describe_brokers(client::connection& conn) {
+  p::describe_cluster_request req;
+  auto v = conn.version_for(req.api_key, req.min_version, req.max_version);
+  if (!v || *v < 2) {
+    std::fprintf(stderr, "gregor: fenced state unknown: %s\n",
+                 v ? "the broker has no DescribeCluster v2" : v.error().c_str());
+    return std::nullopt;
+  }
+  req.include_fenced_brokers = true;
+  auto resp = conn.call<p::describe_cluster_request, p::describe_cluster_response>(req);
+  if (!resp || resp->error_code) {
+    std::fprintf(stderr, "gregor: fenced state unknown: %s\n",
+                 resp ? fail_sentence("DescribeCluster", resp->error_code, resp->error_message).c_str()
+                      : resp.error().c_str());
+    return std::nullopt;
+  }
+  return std::move(*resp);
+}
+
+// The metadata quorum (DescribeQuorum on __cluster_metadata-0; a broker forwards it to the active
+// controller), or null with the reason on stderr.
+std::optional<p::describe_quorum_response::partition_data> describe_quorum(client::connection& conn) {
+  p::describe_quorum_request req;
+  auto& t = req.topics.emplace_back();
+  t.topic_name = k_metadata_topic;
+  t.partitions.emplace_back().partition_index = 0;
+  auto resp = conn.call<p::describe_quorum_request, p::describe_quorum_response>(req);
+  std::string why;
+  if (!resp) why = resp.error();
+  else if (resp->error_code) why = fail_sentence("DescribeQuorum", resp->error_code, resp->error_message);
+  else if (resp->topics.size() != 1 || resp->topics[0].partitions.size() != 1)
+    why = "DescribeQuorum answered without __cluster_metadata-0";
+  else if (const auto& pt = resp->topics[0].partitions[0]; pt.error_code)
+    why = fail_sentence("DescribeQuorum", pt.error_code, pt.error_message);
+  if (!why.empty()) {
+    std::fprintf(stderr, "gregor: quorum unknown: %s\n", why.c_str());
+    return std::nullopt;
+  }
+  return std::move(resp->topics[0].partitions[0]);
+}
+
+// Milliseconds since a wall-clock timestamp from the broker ("" when unknown, 0 when ahead of us).
+std::string age_ms(int64_t timestamp_ms, int64_t now_ms) {
+  return timestamp_ms < 0 ? "" : std::to_string(std::max<int64_t>(0, now_ms - timestamp_ms));
+}
+
+table quorum_replicas(const p::describe_quorum_response::partition_data& q) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  // Lag against the leader's log end offset (as gregor_quorum_voter_lag), else the high watermark.
+  int64_t leader_end = q.high_watermark;
+  for (const auto& v : q.current_voters)
+    if (v.replica_id == q.leader_id) leader_end = v.log_end_offset;
+  table t{"replicas",
+          {"id", "role", "log_end_offset", "lag", "last_fetch_ms_ago", "last_caught_up_ms_ago"},
+          {}};
+  auto add = [&](const p::describe_quorum_response::replica_state& r, std::string role) {
+    const std::string lag =
+        r.log_end_offset < 0 ? "" : std::to_string(std::max<int64_t>(0, leader_end - r.log_end_offset));
+    t.rows.push_back({std::to_string(r.replica_id), std::move(role), std::to_string(r.log_end_offset), lag,
+                      age_ms(r.last_fetch_timestamp, now_ms), age_ms(r.last_caught_up_timestamp, now_ms)});
+  };
+  for (const auto& v : q.current_voters) add(v, v.replica_id == q.leader_id ? "leader" : "follower");
+  for (const auto& o : q.observers) add(o, "observer");
+  return t;
+}
+
 int cluster_info(const cli_args& a) {
   auto& c = connect_client(a);
   auto md = must(c.metadata(std::vector<std::string>{}));
+  auto described = describe_brokers(c.bootstrap());
+  table brokers{"brokers", {"id", "host", "port", "rack", "fenced"}, {}};
+  if (described) {
+    auto sorted = described->brokers;
+    std::sort(sorted.begin(), sorted.end(), [](auto& x, auto& y) { return x.broker_id < y.broker_id; });
+    for (const auto& b : sorted)
+      brokers.rows.push_back({std::to_string(b.broker_id), b.host, std::to_string(b.port),
+                              b.rack.value_or(""), b.is_fenced ? "true" : "false"});
+  } else {
+    auto sorted = md.brokers;
+    std::sort(sorted.begin(), sorted.end(), [](auto& x, auto& y) { return x.node_id < y.node_id; });
+    for (const auto& b : sorted)
+      brokers.rows.push_back({std::to_string(b.node_id), b.host, std::to_string(b.port),
+                              b.rack.value_or(""), ""});
+  }
   table info{"cluster", {"cluster_id", "controller_id", "brokers"}, {}};
   info.rows.push_back({md.cluster_id.value_or(""), std::to_string(md.controller_id),
-                       std::to_string(md.brokers.size())});
-  table brokers{"brokers", {"id", "host", "port", "rack"}, {}};
-  std::vector<p::metadata_response::metadata_response_broker> sorted = md.brokers;
-  std::sort(sorted.begin(), sorted.end(), [](auto& x, auto& y) { return x.node_id < y.node_id; });
-  for (const auto& b : sorted)
-    brokers.rows.push_back({std::to_string(b.node_id), b.host, std::to_string(b.port), b.rack.value_or("")});
-  print_tables({info, brokers}, json_of(a));
+                       std::to_string(brokers.rows.size())});
+  std::vector<table> out{info, brokers};
+  if (auto q = describe_quorum(c.bootstrap())) {
+    table quorum{"quorum", {"leader_id", "leader_epoch", "high_watermark", "voters", "observers"}, {}};
+    quorum.rows.push_back({std::to_string(q->leader_id), std::to_string(q->leader_epoch),
+                           std::to_string(q->high_watermark), std::to_string(q->current_voters.size()),
+                           std::to_string(q->observers.size())});
+    out.push_back(std::move(quorum));
+    out.push_back(quorum_replicas(*q));
+  }
+  print_tables(out, json_of(a));
   return 0;
 }
 
