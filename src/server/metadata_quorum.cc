@@ -25,8 +25,6 @@ uint64_t fnv1a(std::string_view s, uint64_t h) {
   return h;
 }
 
-std::string describe(const rpc::rpc_error& e) { return e.message; }
-
 }  // namespace
 
 bool cluster_mode(const config::broker_config& cfg) {
@@ -97,67 +95,62 @@ result<discovered_quorum, std::string> discover_quorum(const std::vector<std::st
 
 // ---- quorum_transport ----
 
-asio::awaitable<result<raft::message, std::string>> quorum_transport::call(node_id to, raft::message request) {
+namespace {
+
+// One quorum RPC: sends `wire` at `version`, translates the answer back (raft_wire::from_wire) and
+// lets `complete` copy what the wire does not carry from the request.
+template <class WireReq, class WireResp, class Complete>
+asio::awaitable<result<raft::message, std::string>> exchange(rpc::node_pool& pool, node_id to, const WireReq& wire,
+                                                            int16_t version, int64_t timeout_ms, Complete complete) {
   rpc::call_options opts;
-  opts.timeout_ms = _timeout_ms;
-  auto refused = [](const wire_refusal& r) { return fmt::format("{} ({})", r.why, protocol::error_name(r.error)); };
-  switch (request.index()) {
-    case 0: {  // Vote
-      const auto& req = std::get<raft::vote_request>(request);
-      opts.version = raft_vote_version;
-      auto r = co_await _pool.call_reply<protocol::vote_request, protocol::vote_response>(
-          to, to_wire(req, _cluster_id, raft_vote_version), opts);
-      if (!r) co_return failure{describe(r.error())};
-      auto m = from_wire(r->body, r->version);
-      if (!m) co_return failure{refused(m.error())};
-      m->pre_vote = req.pre_vote;
-      co_return raft::message{std::move(*m)};
-    }
-    case 2: {  // BeginQuorumEpoch
-      const auto& req = std::get<raft::begin_quorum_epoch_request>(request);
-      opts.version = raft_begin_quorum_epoch_version;
-      auto r = co_await _pool.call_reply<protocol::begin_quorum_epoch_request, protocol::begin_quorum_epoch_response>(
-          to, to_wire(req, _cluster_id, raft_begin_quorum_epoch_version), opts);
-      if (!r) co_return failure{describe(r.error())};
-      auto m = from_wire(r->body, r->version);
-      if (!m) co_return failure{refused(m.error())};
-      co_return raft::message{std::move(*m)};
-    }
-    case 4: {  // EndQuorumEpoch
-      const auto& req = std::get<raft::end_quorum_epoch_request>(request);
-      opts.version = raft_end_quorum_epoch_version;
-      auto r = co_await _pool.call_reply<protocol::end_quorum_epoch_request, protocol::end_quorum_epoch_response>(
-          to, to_wire(req, _cluster_id, raft_end_quorum_epoch_version), opts);
-      if (!r) co_return failure{describe(r.error())};
-      auto m = from_wire(r->body, r->version);
-      if (!m) co_return failure{refused(m.error())};
-      co_return raft::message{std::move(*m)};
-    }
-    case 6: {  // Fetch
-      const auto& req = std::get<raft::fetch_request>(request);
-      opts.version = raft_fetch_version;
-      auto r = co_await _pool.call_reply<protocol::fetch_request, protocol::fetch_response>(
-          to, to_wire(req, _cluster_id, 0, raft_fetch_version), opts);
-      if (!r) co_return failure{describe(r.error())};
-      auto m = from_wire(r->body, r->version);  // copies the records out of r->frame
-      if (!m) co_return failure{refused(m.error())};
-      m->request_token = req.request_token;
-      co_return raft::message{std::move(*m)};
-    }
-    case 8: {  // FetchSnapshot
-      const auto& req = std::get<raft::fetch_snapshot_request>(request);
-      opts.version = raft_fetch_snapshot_version;
-      auto r = co_await _pool.call_reply<protocol::fetch_snapshot_request, protocol::fetch_snapshot_response>(
-          to, to_wire(req, _cluster_id, raft_fetch_snapshot_version), opts);
-      if (!r) co_return failure{describe(r.error())};
-      auto m = from_wire(r->body, r->version);
-      if (!m) co_return failure{refused(m.error())};
-      m->request_token = req.request_token;
-      co_return raft::message{std::move(*m)};
-    }
-    default:
-      co_return failure{std::string("not a quorum request")};
+  opts.timeout_ms = timeout_ms;
+  opts.version = version;
+  auto r = co_await pool.call_reply<WireReq, WireResp>(to, wire, opts);
+  if (!r) co_return failure{r.error().message};
+  auto m = from_wire(r->body, r->version);  // copies any records out of r->frame
+  if (!m) co_return failure{fmt::format("{} ({})", m.error().why, protocol::error_name(m.error().error))};
+  complete(*m);
+  co_return raft::message{std::move(*m)};
+}
+
+}  // namespace
+
+asio::awaitable<result<raft::message, std::string>> quorum_transport::call(node_id to, raft::message request) {
+  // Named locals only in the co_await expressions below (GCC 12 may destroy temporaries of a
+  // co_await operand twice).
+  const auto none = [](auto&) {};
+  if (const auto* v = std::get_if<raft::vote_request>(&request)) {
+    const bool pre_vote = v->pre_vote;
+    const auto fix = [pre_vote](raft::vote_response& m) { m.pre_vote = pre_vote; };
+    const auto wire = to_wire(*v, _cluster_id, raft_vote_version);
+    co_return co_await exchange<protocol::vote_request, protocol::vote_response>(_pool, to, wire, raft_vote_version,
+                                                                                 _timeout_ms, fix);
   }
+  if (const auto* b = std::get_if<raft::begin_quorum_epoch_request>(&request)) {
+    const auto wire = to_wire(*b, _cluster_id, raft_begin_quorum_epoch_version);
+    co_return co_await exchange<protocol::begin_quorum_epoch_request, protocol::begin_quorum_epoch_response>(
+        _pool, to, wire, raft_begin_quorum_epoch_version, _timeout_ms, none);
+  }
+  if (const auto* e = std::get_if<raft::end_quorum_epoch_request>(&request)) {
+    const auto wire = to_wire(*e, _cluster_id, raft_end_quorum_epoch_version);
+    co_return co_await exchange<protocol::end_quorum_epoch_request, protocol::end_quorum_epoch_response>(
+        _pool, to, wire, raft_end_quorum_epoch_version, _timeout_ms, none);
+  }
+  if (const auto* f = std::get_if<raft::fetch_request>(&request)) {
+    const uint64_t token = f->request_token;
+    const auto fix = [token](raft::fetch_response& m) { m.request_token = token; };
+    const auto wire = to_wire(*f, _cluster_id, 0, raft_fetch_version);
+    co_return co_await exchange<protocol::fetch_request, protocol::fetch_response>(_pool, to, wire, raft_fetch_version,
+                                                                                   _timeout_ms, fix);
+  }
+  if (const auto* s = std::get_if<raft::fetch_snapshot_request>(&request)) {
+    const uint64_t token = s->request_token;
+    const auto fix = [token](raft::fetch_snapshot_response& m) { m.request_token = token; };
+    const auto wire = to_wire(*s, _cluster_id, raft_fetch_snapshot_version);
+    co_return co_await exchange<protocol::fetch_snapshot_request, protocol::fetch_snapshot_response>(
+        _pool, to, wire, raft_fetch_snapshot_version, _timeout_ms, fix);
+  }
+  co_return failure{std::string("not a quorum request")};
 }
 
 // ---- metadata_quorum ----
