@@ -204,9 +204,14 @@ void core::apply_metadata() {
       if (!mine) continue;
       replication::replica_set rs{p.leader_epoch, p.leader, p.replicas, p.isr, p.partition_epoch};
       topic_partition tp{name, p.id};
+      const auto* before = _partitions->get(tp);
+      const offset hw_before = before ? before->high_watermark() : offset(-1);
       auto r = _partitions->apply(tp, t.id, rt.log, rs, _clock.monotonic_ms());
       if (!r) lg().error("cannot open partition {}: {}", tp, r.error().message);
       else if (*r) transitions.push_back(**r);
+      // An ISR shrink can advance the high watermark: acks=all produces waiting for it answer now.
+      if (const auto* after = _partitions->get(tp); after && before && after->high_watermark() > hw_before)
+        _waiters.notify(tp);
     }
     next.emplace(name, std::move(rt));
   }

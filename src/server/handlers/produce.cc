@@ -123,6 +123,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       if (idem.duplicate_of) {
         pout.error_code = 0;
         pout.base_offset = idem.duplicate_of->first_offset.value();
+        // A retry of batches already appended is acknowledged under the same rule as the first
+        // attempt: with acks=all, once the high watermark covers them.
+        if (req.acks == -1 && p->high_watermark() <= idem.duplicate_of->last_offset)
+          waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
+                                      idem.duplicate_of->last_offset + 1, rt->settings.min_insync_replicas});
         continue;
       }
       int64_t append_time = -1;
