@@ -41,7 +41,6 @@ asio::awaitable<std::optional<WireResp>> to_quorum(core& c, request_context& ctx
 node_id vote_sender(const raft::vote_request& r) { return r.candidate; }
 node_id bqe_sender(const raft::begin_quorum_epoch_request& r) { return r.leader.leader; }
 node_id eqe_sender(const raft::end_quorum_epoch_request& r) { return r.leader.leader; }
-node_id snapshot_sender(const raft::fetch_snapshot_request& r) { return r.replica; }
 
 asio::awaitable<std::optional<protocol::vote_response>> vote(core& c, request_context& ctx,
                                                              protocol::vote_request& req) {
