@@ -39,6 +39,9 @@ class active_controller {
   void activate(leader_epoch epoch);
   void deactivate();
   bool active() const { return _qc != nullptr; }
+  // Active and still the quorum leader: a caller on this node may use it directly instead of
+  // sending the request to the leader's controller listener.
+  bool serves_here() const { return _qc != nullptr && _quorum.raft().is_leader(); }
 
   outcome<created_topic> create_topic(topic_spec spec, bool validate_only);
   outcome<void> delete_topic(std::string name);

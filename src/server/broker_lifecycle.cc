@@ -38,9 +38,7 @@ void broker_lifecycle::stop() {
   _wake->notify_all();
 }
 
-bool broker_lifecycle::local_active() const {
-  return _local && _local->active() && _quorum.leader() == _cfg.node_id;
-}
+bool broker_lifecycle::local_active() const { return _local && _local->serves_here(); }
 
 asio::awaitable<void> broker_lifecycle::run() {
   std::weak_ptr<int> life = _life;

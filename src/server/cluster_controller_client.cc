@@ -78,9 +78,7 @@ controller_client::outcome<producer_id_range> active_only_controller_client::all
 
 // ---- forwarding_controller_client ----
 
-bool forwarding_controller_client::local_active() const {
-  return _local && _local->active() && _quorum.leader() == _self;
-}
+bool forwarding_controller_client::local_active() const { return _local && _local->serves_here(); }
 
 template <class Req, class Resp>
 asio::awaitable<result<Resp, admin_error>> forwarding_controller_client::send(

@@ -44,9 +44,9 @@ class active_only_controller_client final : public controller_client {
 class forwarding_controller_client final : public controller_client {
  public:
   // `broker_epoch` tells this broker's current epoch (AllocateProducerIds carries it).
-  forwarding_controller_client(metadata_quorum& quorum, active_controller* local, node_id self,
+  forwarding_controller_client(metadata_quorum& quorum, active_controller* local,
                                std::function<int64_t()> broker_epoch)
-      : _quorum(quorum), _local(local), _self(self), _broker_epoch(std::move(broker_epoch)) {}
+      : _quorum(quorum), _local(local), _broker_epoch(std::move(broker_epoch)) {}
 
   outcome<created_topic> create_topic(topic_spec spec, bool validate_only) override;
   outcome<void> delete_topic(std::string name) override;
@@ -67,7 +67,6 @@ class forwarding_controller_client final : public controller_client {
 
   metadata_quorum& _quorum;
   active_controller* _local;
-  node_id _self;
   std::function<int64_t()> _broker_epoch;
 };
 

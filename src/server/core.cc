@@ -72,7 +72,7 @@ result<void, std::string> core::open() {
     if (_cfg.is_broker())
       _lifecycle = std::make_shared<broker_lifecycle>(_io, *_quorum, _active.get(), _static_cfg, _clock);
     _controller = std::make_unique<forwarding_controller_client>(
-        *_quorum, _active.get(), _cfg.node_id, [this] { return _lifecycle ? _lifecycle->broker_epoch() : -1; });
+        *_quorum, _active.get(), [this] { return _lifecycle ? _lifecycle->broker_epoch() : -1; });
     _controller_listener_client = std::make_unique<active_only_controller_client>(_active.get());
     _metadata_dir = dir / controller::metadata_dir_name;
   } else {

@@ -272,7 +272,7 @@ asio::awaitable<void> replica_manager::alter_isr(topic_partition tp, uuid topic_
   error_code err = error_code::none;
   std::string why;
   const int64_t broker_epoch = _lifecycle.broker_epoch();
-  if (_local && _local->active() && _quorum.leader() == _cfg.node_id) {
+  if (_local && _local->serves_here()) {
     controller::alter_partition_request r{_cfg.node_id, broker_epoch, topic_id, tp.partition.value(), epoch,
                                           partition_epoch, isr};
     auto out = co_await _local->alter_partition(std::move(r));
