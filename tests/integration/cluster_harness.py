@@ -29,6 +29,8 @@ from __future__ import annotations
 import atexit
 import base64
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -134,19 +136,24 @@ class netns_network:
         self.bridge = f"gcbr{self.index}"
         self.node_ids: list[int] = []
         self._created_ns: list[str] = []
+        self._veths: list[str] = []
         self._bridge_created = False
         self.cut_links: set[tuple[int, int]] = set()
 
     @staticmethod
     def _free_index() -> int:
         remove_stale_networks()
-        existing = _run("ip", "-o", "link", "show", check=False).stdout
+        # Namespace teardown is asynchronous in the kernel: a deleted namespace's veth can outlive
+        # it for a while, so an index is free only when no link or namespace of it is left.
+        links = set(re.findall(r"^\d+:\s+([^:@\s]+)", _run("ip", "-o", "link", "show", check=False).stdout,
+                               re.M))
         names = set(_run("ip", "netns", "list", check=False).stdout.split())
-        start = os.getpid() % 200
+        start = random.randrange(200)
         for k in range(200):
             index = (start + k) % 200 + 20
-            if f"gcbr{index}:" not in existing and f"gc{index}n1" not in names \
-                    and not (OWNERS_DIR / str(index)).exists():
+            taken = any(re.fullmatch(rf"gc(br{index}|{index}v\d+)", n) for n in links) \
+                or any(n.startswith(f"gc{index}n") for n in names)
+            if not taken and not (OWNERS_DIR / str(index)).exists():
                 return index
         raise RuntimeError("no free 10.213.K.0/24 index for the cluster bridge")
 
@@ -181,7 +188,12 @@ class netns_network:
         _run("ip", "netns", "add", ns)
         self._created_ns.append(ns)
         self.node_ids.append(node_id)
-        _run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        self._veths.append(veth)
+        if _run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+                check=False).returncode != 0:
+            # A veth of that name left by an earlier cluster whose namespace is still being torn down.
+            _run("ip", "link", "del", veth, check=False)
+            _run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
         _run("ip", "link", "set", veth, "master", self.bridge)
         _run("ip", "link", "set", veth, "up")
         _run("ip", "-n", ns, "addr", "add", f"{self.host(node_id)}/24", "dev", "eth0")
@@ -210,7 +222,11 @@ class netns_network:
         self.cut_links.discard((min(a, b), max(a, b)))
 
     def close(self) -> None:
-        # Deleting a namespace deletes its veth end, which deletes the peer on the bridge.
+        # Deleting a namespace deletes its veths too, but asynchronously: delete our ends first so
+        # that the names are free when this call returns.
+        for veth in self._veths:
+            _run("ip", "link", "del", veth, check=False)
+        self._veths.clear()
         for ns in self._created_ns:
             _run("ip", "netns", "del", ns, check=False)
         self._created_ns.clear()
@@ -243,6 +259,7 @@ def remove_stale_networks() -> list[int]:
     if not OWNERS_DIR.is_dir():
         return cleaned
     names = _run("ip", "netns", "list", check=False).stdout.split()
+    links = _run("ip", "-o", "link", "show", check=False).stdout
     for owner in OWNERS_DIR.iterdir():
         try:
             index, pid = int(owner.name), int(owner.read_text().split()[0])
@@ -257,6 +274,8 @@ def remove_stale_networks() -> list[int]:
                 except (ProcessLookupError, ValueError):
                     pass
             _run("ip", "netns", "del", ns, check=False)
+        for veth in re.findall(rf"^\d+:\s+(gc{index}v\d+)[@:]", links, re.M):
+            _run("ip", "link", "del", veth, check=False)
         _run("ip", "link", "del", f"gcbr{index}", check=False)
         owner.unlink(missing_ok=True)
         cleaned.append(index)
