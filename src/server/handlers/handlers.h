@@ -35,6 +35,7 @@ api_route consumer_group_describe_route();
 api_route init_producer_id_route();
 api_route describe_producers_route();
 api_route describe_topic_partitions_route();
+api_route describe_log_dirs_route();
 // The controller quorum (quorum_rpcs.cc) and broker-to-controller RPCs (broker_rpcs.cc).
 api_route vote_route();
 api_route begin_quorum_epoch_route();

@@ -22,6 +22,7 @@ std::vector<api_route> build() {
       vote_route(), begin_quorum_epoch_route(), end_quorum_epoch_route(), fetch_snapshot_route(),
       describe_quorum_route(), broker_registration_route(), broker_heartbeat_route(),
       allocate_producer_ids_route(), alter_partition_route(), offset_for_leader_epoch_route(),
+      describe_log_dirs_route(),
   };
   std::sort(routes.begin(), routes.end(),
             [](const api_route& a, const api_route& b) { return a.key < b.key; });
