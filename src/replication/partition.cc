@@ -35,6 +35,7 @@ void partition::update_replicas(replica_set replicas, int64_t now_ms) {
     _follower_end_offsets.clear();
     _followers.clear();
     _pending_isr.reset();
+    _leader_high_watermark = offset(-1);
     _epoch_start = _log.log_end_offset();
     if (is_leader())
       for (node_id r : _replicas.isr)
@@ -105,6 +106,7 @@ storage::epoch_end_offset partition::end_offset_for_epoch(leader_epoch e) const 
 
 void partition::set_follower_high_watermark(offset leader_hw) {
   if (is_leader()) return;
+  _leader_high_watermark = leader_hw;
   _high_watermark = std::max(_log.log_start_offset(), std::min(leader_hw, _log.log_end_offset()));
 }
 

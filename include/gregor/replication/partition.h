@@ -77,6 +77,9 @@ class partition {
   // The follower's log end offset as the leader last saw it (DescribeLogDirs, lag metrics).
   std::optional<offset> follower_end_offset(node_id follower) const;
   void update_replicas(replica_set replicas, int64_t now_ms = 0);
+  // Follower: the leader's high watermark as last received, uncapped (-1 before the first
+  // fetch). Kafka's follower lag (FetcherLagMetrics ConsumerLag) is this minus the log end offset.
+  offset leader_high_watermark() const { return _leader_high_watermark; }
 
  private:
   void recompute_high_watermark();
@@ -96,6 +99,7 @@ class partition {
   std::optional<std::vector<node_id>> _pending_isr;
   offset _epoch_start{0};  // log end offset when this replica became leader in this epoch
   offset _high_watermark{0};
+  offset _leader_high_watermark{-1};
 };
 
 }  // namespace gregor::replication
