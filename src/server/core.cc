@@ -5,6 +5,7 @@
 #include "cluster_controller_client.h"
 #include "metadata_quorum.h"
 #include "replica_manager.h"
+#include "replication_metrics.h"
 #include "single_node_controller.h"
 
 #include "gregor/base/log.h"
@@ -206,7 +207,9 @@ void core::apply_metadata() {
       topic_partition tp{name, p.id};
       const auto* before = _partitions->get(tp);
       const offset hw_before = before ? before->high_watermark() : offset(-1);
+      const auto rs_before = before && before->is_leader() ? std::optional(before->replicas()) : std::nullopt;
       auto r = _partitions->apply(tp, t.id, rt.log, rs, _clock.monotonic_ms());
+      if (rs_before) record_isr_change(*rs_before, rs, self());  // gregor_isr_shrinks/expands_total
       if (!r) lg().error("cannot open partition {}: {}", tp, r.error().message);
       else if (*r) transitions.push_back(**r);
       // An ISR shrink can advance the high watermark: acks=all produces waiting for it answer now.

@@ -18,6 +18,7 @@
 #include "core.h"
 #include "group_service.h"
 #include "metadata_quorum.h"
+#include "replication_metrics.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -171,6 +172,7 @@ result<std::unique_ptr<http_admin>, std::string> open_http_admin(asio::io_contex
 void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& kafka) {
   admin.add_collector([&c](metrics::sample_writer& w) { collect_group_lag(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_quorum(w, c); });
+  admin.add_collector(replication_collector(c));
   admin.add_collector([&c, &kafka](metrics::sample_writer& w) {
     auto s = kafka.counters();
     w.gauge("gregor_connections_active", "Open Kafka client connections.", {},
