@@ -1177,3 +1177,41 @@ def create_topics(bootstrap: str, names: list[str], partitions: int = 1, replica
         err = r.take(">h")
         out[name] = (err, r.string())
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading partitions back (confluent_kafka, through the whole cluster).
+# --------------------------------------------------------------------------------------------
+
+def read_partitions(bootstrap: str, topic: str, partitions: int, timeout_s: float = 300.0
+                    ) -> tuple[dict[int, dict[int, bytes]], dict[int, int], dict[int, int]]:
+    """Every partition of topic from its log start offset to its high watermark, as
+    ({partition: {offset: value}}, {partition: log start}, {partition: end})."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"itest-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "enable.partition.eof": True, "log_level": 3})
+    try:
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in range(partitions)}
+        starts = {p: lo for p, (lo, _) in marks.items()}
+        ends = {p: hi for p, (_, hi) in marks.items()}
+        consumer.assign([TopicPartition(topic, p, starts[p]) for p in range(partitions)])
+        got: dict[int, dict[int, bytes]] = {p: {} for p in range(partitions)}
+        done = {p for p in range(partitions) if ends[p] <= starts[p]}
+        deadline = time.monotonic() + timeout_s
+        while len(done) < partitions and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    if msg.offset() >= ends[msg.partition()]:
+                        done.add(msg.partition())
+                    continue
+                raise AssertionError(f"consume error: {msg.error()}")
+            got[msg.partition()][msg.offset()] = msg.value()
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done.add(msg.partition())
+        assert len(done) == partitions, f"did not read {topic} to the end: ends {ends}, done {done}"
+        return got, starts, ends
+    finally:
+        consumer.close()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import cluster_harness as ch
@@ -65,34 +64,6 @@ class _acks_all_stream:
         self._thread.join(timeout=180)
 
 
-def _read_all(bootstrap: str, topic: str) -> dict[tuple[int, int], bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"itest-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    try:
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(PARTITIONS)}
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-        got: dict[tuple[int, int], bytes] = {}
-        done = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + 120
-        while len(done) < PARTITIONS and time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    if msg.offset() >= ends[msg.partition()]:
-                        done.add(msg.partition())
-                    continue
-                raise AssertionError(f"consume error: {msg.error()}")
-            got[(msg.partition(), msg.offset())] = msg.value()
-            if msg.offset() + 1 >= ends[msg.partition()]:
-                done.add(msg.partition())
-        assert len(done) == PARTITIONS, f"did not read to the end: ends {ends}, done {done}"
-        return got
-    finally:
-        consumer.close()
-
-
 @pytest.mark.timeout(1800)
 def test_acks_all_records_survive_repeated_sigkill_of_partition_leaders(cluster):
     topic = harness.unique_topic("repl")
@@ -139,7 +110,8 @@ def test_acks_all_records_survive_repeated_sigkill_of_partition_leaders(cluster)
     print(f"  acknowledged {len(acked)} records; delivery errors {len(stream.errors)}")
     assert not stream.errors, f"acks=all deliveries failed: {stream.errors[:5]}"
 
-    got = _read_all(cluster.bootstrap(), topic)
+    parts, _, _ = ch.read_partitions(cluster.bootstrap(), topic, PARTITIONS)
+    got = {(p, o): v for p, records in parts.items() for o, v in records.items()}
     missing = [(k, v) for k, v in acked.items() if got.get(k) != v]
     assert not missing, f"{len(missing)} acknowledged records lost or changed, e.g. {missing[:5]}"
     values = list(got.values())
