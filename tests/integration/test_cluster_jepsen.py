@@ -13,9 +13,12 @@ no acknowledged record lost or found at another offset than acknowledged, no dup
 never jumped over a record nor saw one the log lacks, its committed offsets at the end of the log,
 and every replica's segment files byte-identical once the brokers stopped.
 
-GREGOR_JEPSEN_ROUNDS (default 5: one of each kind), GREGOR_JEPSEN_SEED (default random, printed).
-Runs only with GREGOR_CLUSTER_TESTS=1 (`make jepsen`: 50 rounds); GREGOR_CLUSTER_IMPL=kafka runs
-it against Kafka 4.3.1. `-s` prints the rounds, the acknowledged counts and the recovery times.
+Two tests: the short one (3 rounds: leader SIGKILL, leader cut off or fenced by SIGSTOP, follower
+SIGKILL; about a minute against Gregor) runs in every suite run unless GREGOR_CLUSTER_TESTS=0; the
+long one (cluster_long, GREGOR_CLUSTER_TESTS=1) runs GREGOR_JEPSEN_ROUNDS rounds (default 5, one of
+each kind; `make jepsen`: 50). GREGOR_JEPSEN_SEED (default random, printed) replays the choices.
+GREGOR_CLUSTER_IMPL=kafka runs both against Kafka 4.3.1. `-s` prints the rounds, the acknowledged
+counts and the recovery times.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import cluster_harness as ch
 import harness
 import jepsen_checker
 
-pytestmark = [pytest.mark.cluster, pytest.mark.cluster_long]
+pytestmark = [pytest.mark.cluster, pytest.mark.java]
 
 ROUNDS = int(os.environ.get("GREGOR_JEPSEN_ROUNDS", "5"))
 SEED = int(os.environ.get("GREGOR_JEPSEN_SEED", str(random.randrange(1 << 31))))
@@ -422,12 +425,33 @@ def _compile_java(out_dir, classpath: str) -> None:
     assert proc.returncode == 0, f"javac failed:\n{proc.stdout}\n{proc.stderr}"
 
 
-@pytest.mark.java
+@pytest.mark.timeout(600 + 3 * 240)
+def test_jepsen_short_leader_kill_leader_cut_follower_kill(cluster, tmp_path, kafka_classpath):
+    """Three rounds (part of every suite run): a partition leader SIGKILLed, a partition leader cut
+    off (SIGSTOPped until fenced without network namespaces), a follower SIGKILLed."""
+    cut_or_pause = "isolate_leader" if cluster.can_cut else "pause_long"
+    _jepsen(cluster, tmp_path, kafka_classpath, ["kill_leader", cut_or_pause, "kill_follower"])
+
+
+@pytest.mark.cluster_long
 @pytest.mark.timeout(600 + ROUNDS * 240)
-def test_jepsen_acknowledged_records_survive_kills_pauses_and_partitions(cluster, tmp_path, kafka_classpath):
+def test_jepsen_long_acknowledged_records_survive_kills_pauses_and_partitions(cluster, tmp_path, kafka_classpath):
+    """GREGOR_JEPSEN_ROUNDS rounds; every cycle of len(KINDS) rounds runs each kind once, in an order
+    drawn from GREGOR_JEPSEN_SEED."""
     rng = random.Random(SEED)
     kinds = [k for k in KINDS if k != "isolate_leader" or cluster.can_cut]
-    print(f"\n[{cluster.impl_name}] jepsen: {ROUNDS} rounds, seed {SEED} (GREGOR_JEPSEN_SEED), kinds {kinds}")
+    plan: list[str] = []
+    while len(plan) < ROUNDS:
+        cycle = list(kinds)
+        rng.shuffle(cycle)
+        plan += cycle
+    _jepsen(cluster, tmp_path, kafka_classpath, plan[:ROUNDS])
+
+
+def _jepsen(cluster, tmp_path, kafka_classpath, plan: list[str]) -> None:
+    rng = random.Random(SEED)
+    kinds = sorted(set(plan), key=KINDS.index)
+    print(f"\n[{cluster.impl_name}] jepsen: {len(plan)} rounds, seed {SEED} (GREGOR_JEPSEN_SEED), kinds {kinds}")
     _compile_java(tmp_path / "classes", kafka_classpath)
 
     topic = harness.unique_topic("jepsen")
@@ -447,13 +471,7 @@ def test_jepsen_acknowledged_records_survive_kills_pauses_and_partitions(cluster
         reader.start()
         ch.wait_for(lambda: _progress(writers, [{}, {}], per_partition=True, at_least=5), 180,
                     "both writers acknowledged on every partition (the JVM starts slowly)")
-        # Each cycle runs every kind once, in a random order.
-        plan: list[str] = []
-        while len(plan) < ROUNDS:
-            cycle = list(kinds)
-            rng.shuffle(cycle)
-            plan += cycle
-        for i, kind in enumerate(plan[:ROUNDS]):
+        for i, kind in enumerate(plan):
             r = _run_round(cluster, topic, kind, rng, writers)
             rounds.append(r)
             print(f"  round {i + 1:3d} {kind:14s} node {r['victim']} (partition {r['partition']}): "
