@@ -119,17 +119,29 @@ class python_writer(_writer_base):
     def _delivered(self, err, msg) -> None:
         if err is None:
             self._ack(msg.partition(), msg.offset(), msg.value())
-        elif self._fatal_seen.is_set() or err.fatal() or err.code() == KafkaError._FATAL:
+        elif (self._fatal_seen.is_set() or err.fatal()
+              or err.code() in (KafkaError._FATAL, KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)):
             with self.lock:
                 self.purged += 1
         else:
             self._fail(f"{msg.partition()} {msg.value()!r}: {err}")
 
-    def _replace_producer(self) -> None:
+    def _call(self, fn, *args, **kwargs):
+        """fn(*args) on the producer; a fatal error (raised by produce/poll/flush as KafkaException)
+        marks this incarnation done, any other KafkaException is a failed write."""
         try:
-            self.producer.flush(30)   # fails what is queued (fatal), delivering the callbacks
-        except KafkaException:
-            pass
+            return fn(*args, **kwargs)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and (err.fatal() or err.code() == KafkaError._FATAL):
+                self.fatal.append(f"{self.incarnations[-1]}: {err}")
+                self._fatal_seen.set()
+            else:
+                self._fail(f"{fn.__name__}: {exc}")
+            return None
+
+    def _replace_producer(self) -> None:
+        self._call(self.producer.flush, 30)   # fails what is queued (fatal), delivering the callbacks
         self.incarnations.append(f"{self.name}.{len(self.incarnations) + 1}")
         self.producer = self._new_producer()
         self._fatal_seen.clear()
@@ -142,20 +154,16 @@ class python_writer(_writer_base):
                 seq = 0
             seq += 1
             value = f"{self.incarnations[-1]}-{seq:010d}".encode()
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._fatal_seen.is_set():
                 try:
-                    self.producer.produce(self.topic, value=value, partition=seq % PARTITIONS,
-                                          on_delivery=self._delivered)
+                    self._call(self.producer.produce, self.topic, value=value, partition=seq % PARTITIONS,
+                               on_delivery=self._delivered)
                     break
                 except BufferError:
-                    self.producer.poll(0.1)
-                except KafkaException as exc:  # fatal: the next turn replaces the producer
-                    self._fatal_seen.set()
-                    self.fatal.append(f"{self.incarnations[-1]}: produce: {exc}")
-                    break
-            self.producer.poll(0)
+                    self._call(self.producer.poll, 0.1)
+            self._call(self.producer.poll, 0)
             self._stop.wait(WRITE_INTERVAL_S)
-        self.unflushed = self.producer.flush(330)
+        self.unflushed = self._call(self.producer.flush, 330)
         if self._fatal_seen.is_set():
             self.unflushed = 0      # what the fatal error failed is counted as purged
         self.producer = None  # destroyed here: no connections left to brokers that are gone later
