@@ -443,6 +443,28 @@ def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
         c.close()
 
 
+def _create_topic(cluster, topic: str) -> None:
+    """Creates the topic (RF 3, min.insync.replicas=2), retrying while fewer than 3 brokers are
+    registered: after the previous test stopped every node, the restarted brokers' registrations are
+    refused (DUPLICATE_BROKER_REGISTRATION) until their old sessions expire, while Metadata already
+    lists them from the metadata log, so `serving` does not imply that yet."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap(), "log_level": 3})
+
+    def created():
+        future = admin.create_topics([NewTopic(topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})])[topic]
+        try:
+            future.result(60)
+        except KafkaException as exc:
+            code = exc.args[0].code()
+            if code == KafkaError.TOPIC_ALREADY_EXISTS:     # an earlier, unanswered attempt made it
+                return True
+            if code == KafkaError.INVALID_REPLICATION_FACTOR:
+                return False
+            raise AssertionError(f"creating {topic}: {exc}") from None
+        return True
+    ch.wait_for(created, 120, f"{topic} created with 3 replicas (every broker registered)", interval_s=1.0)
+
+
 def _compile_java(out_dir, classpath: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(["javac", "-d", str(out_dir), "-cp", classpath, str(JAVA_SOURCE)],
@@ -480,9 +502,7 @@ def _jepsen(cluster, tmp_path, kafka_classpath, plan: list[str]) -> None:
     _compile_java(tmp_path / "classes", kafka_classpath)
 
     topic = harness.unique_topic("jepsen")
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap()})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})])[topic].result(60)
-    del admin
+    _create_topic(cluster, topic)
     ch.wait_for(lambda: _full_isr(cluster, topic), 120, f"{topic} fully in sync")
 
     bootstrap = cluster.bootstrap()
