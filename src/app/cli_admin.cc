@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -197,21 +199,99 @@ int topic_list(const cli_args& a) {
   return 0;
 }
 
+// Kafka's ListOffsets replica id for debugging: any replica answers, with its log end offset.
+constexpr int32_t k_debugging_replica_id = -2;
+constexpr int64_t k_latest_timestamp = -1;
+
+// (topic, partition, broker) → that replica's log end offset. Each broker hosting a replica is asked
+// once (ListOffsets latest with the debugging replica id); a broker that cannot be reached or a
+// partition it answers with an error is left out (its lag shows as unknown).
+using replica_key = std::tuple<std::string, int32_t, int32_t>;
+std::map<replica_key, int64_t> replica_end_offsets(client::client& c, const p::metadata_response& md) {
+  std::map<int32_t, p::list_offsets_request> by_broker;
+  for (const auto& t : md.topics)
+    for (const auto& pt : t.partitions)
+      for (int32_t r : pt.replica_nodes) {
+        auto& req = by_broker[r];
+        req.replica_id = k_debugging_replica_id;
+        if (req.topics.empty() || req.topics.back().name != t.name.value_or(""))
+          req.topics.emplace_back().name = t.name.value_or("");
+        auto& rp = req.topics.back().partitions.emplace_back();
+        rp.partition_index = pt.partition_index;
+        rp.timestamp = k_latest_timestamp;
+      }
+  std::map<replica_key, int64_t> out;
+  for (auto& [broker, req] : by_broker) {
+    auto conn = c.broker(broker);
+    if (!conn) {
+      std::fprintf(stderr, "note: no lag from broker %d: %s\n", broker, conn.error().c_str());
+      continue;
+    }
+    auto resp = (*conn)->call<p::list_offsets_request, p::list_offsets_response>(req);
+    if (!resp) {
+      std::fprintf(stderr, "note: no lag from broker %d: %s\n", broker, resp.error().c_str());
+      continue;
+    }
+    for (const auto& t : resp->topics)
+      for (const auto& pt : t.partitions)
+        if (pt.error_code == 0 && pt.offset >= 0) out[{t.name, pt.partition_index, broker}] = pt.offset;
+  }
+  return out;
+}
+
+// Each follower's lag behind the leader's log end offset: "2:0,3:5" in replica order, "?" when
+// unknown, and the largest as a number ("-" when any is unknown).
+std::pair<std::string, std::string> replica_lags(const std::map<replica_key, int64_t>& ends, const std::string& topic,
+                                                 const p::metadata_response::metadata_response_partition& pt) {
+  auto end_of = [&](int32_t broker) -> std::optional<int64_t> {
+    auto it = ends.find({topic, pt.partition_index, broker});
+    return it == ends.end() ? std::nullopt : std::optional(it->second);
+  };
+  const auto leader_end = end_of(pt.leader_id);
+  std::string each;
+  int64_t max_lag = 0;
+  bool known = leader_end.has_value();
+  for (int32_t r : pt.replica_nodes) {
+    if (r == pt.leader_id) continue;
+    const auto end = end_of(r);
+    std::string cell = "?";
+    if (leader_end && end) {
+      const int64_t lag = std::max<int64_t>(0, *leader_end - *end);
+      max_lag = std::max(max_lag, lag);
+      cell = std::to_string(lag);
+    } else {
+      known = false;
+    }
+    each += (each.empty() ? "" : ",") + std::to_string(r) + ":" + cell;
+  }
+  return {known ? std::to_string(max_lag) : "-", each};
+}
+
 int topic_describe(const cli_args& a) {
   if (a.positional.empty()) throw cli_error{"topic describe needs at least one topic name", 2};
   auto& c = connect_client(a);
   auto md = must(c.metadata(a.positional));
-  table parts{"partitions", {"topic", "partition", "leader", "leader_epoch", "replicas", "isr"}, {}};
-  for (const auto& topic : md.topics) {
+  for (const auto& topic : md.topics)
     if (topic.error_code)
       throw cli_error{fail_sentence(fmt::format("cannot describe topic '{}'", topic.name.value_or("")),
                                     topic.error_code, std::nullopt)};
+  const auto ends = replica_end_offsets(c, md);
+  table parts{"partitions",
+              {"topic", "partition", "leader", "leader_epoch", "replicas", "isr", "log_end_offset", "lag",
+               "replica_lag"},
+              {},
+              {"replica_lag"}};
+  for (const auto& topic : md.topics) {
+    const std::string name = topic.name.value_or("");
     auto ps = topic.partitions;
     std::sort(ps.begin(), ps.end(), [](auto& x, auto& y) { return x.partition_index < y.partition_index; });
-    for (const auto& pt : ps)
-      parts.rows.push_back({topic.name.value_or(""), std::to_string(pt.partition_index),
-                            std::to_string(pt.leader_id), std::to_string(pt.leader_epoch),
-                            join_ids(pt.replica_nodes), join_ids(pt.isr_nodes)});
+    for (const auto& pt : ps) {
+      auto leader_end = ends.find({name, pt.partition_index, pt.leader_id});
+      auto [lag, each] = replica_lags(ends, name, pt);
+      parts.rows.push_back({name, std::to_string(pt.partition_index), std::to_string(pt.leader_id),
+                            std::to_string(pt.leader_epoch), join_ids(pt.replica_nodes), join_ids(pt.isr_nodes),
+                            leader_end == ends.end() ? "-" : std::to_string(leader_end->second), lag, each});
+    }
   }
   p::describe_configs_request req;
   for (const auto& name : a.positional) {

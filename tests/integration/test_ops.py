@@ -219,6 +219,8 @@ def test_cli_topic_create_list_describe_alter_delete(bootstrap):
     assert topic in names
     desc = cli_json(bootstrap, "topic", "describe", topic)
     assert [p["partition"] for p in desc["partitions"]] == [0, 1]
+    # One replica each: the leader's log end offset, no follower to lag.
+    assert all(p["log_end_offset"] == 0 and p["lag"] == 0 and p["replica_lag"] == "" for p in desc["partitions"])
     assert {"topic": topic, "name": "retention.ms", "value": "3600000", "source": "topic"} in desc["configs"]
     cli_ok(bootstrap, "topic", "alter", topic, "--partitions", "3", "--config", "cleanup.policy=compact")
     harness.wait_until(lambda: len(cli_json(bootstrap, "topic", "describe", topic)["partitions"]) == 3,

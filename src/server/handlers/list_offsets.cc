@@ -3,6 +3,9 @@
 // Special timestamps: -1 latest (high watermark, or last stable offset for read_committed), -2
 // earliest (log start offset), -3 the record with the largest timestamp, -4 earliest local (= -2
 // without tiered storage), -5 latest tiered and -6 earliest pending upload (none: -1).
+// ReplicaId, as Kafka reads it: -1 is a consumer (latest = high watermark or last stable offset);
+// any other id reads up to the log end offset, and the debugging id -2 may ask any replica of this
+// broker, leader or follower (`gregor topic describe` uses it for each replica's lag).
 #include "gregor/protocol/messages/list_offsets.h"
 #include "handlers.h"
 
@@ -18,6 +21,25 @@ constexpr int64_t max_timestamp = -3;
 constexpr int64_t earliest_local_timestamp = -4;
 constexpr int64_t latest_tiered_timestamp = -5;
 constexpr int64_t earliest_pending_upload_timestamp = -6;
+constexpr int32_t consumer_replica_id = -1;
+constexpr int32_t debugging_replica_id = -2;
+
+// The replica that answers: the leader, or for the debugging replica id any replica hosted here,
+// with Kafka's checks of the caller's leader epoch.
+result<replication::partition*, error_code> replica_for(core& c, const topic_partition& tp, int32_t replica_id,
+                                                        int32_t current_leader_epoch) {
+  if (replica_id != debugging_replica_id) return c.leader_partition(tp, current_leader_epoch);
+  const topic_runtime* t = c.topic(tp.topic);
+  replication::partition* p = t ? c.partition(tp) : nullptr;
+  if (!p)
+    return failure{t && tp.partition.value() >= 0 && tp.partition.value() < t->partition_count
+                       ? error_code::not_leader_or_follower
+                       : error_code::unknown_topic_or_partition};
+  if (current_leader_epoch >= 0 && current_leader_epoch != p->epoch().value())
+    return failure{current_leader_epoch < p->epoch().value() ? error_code::fenced_leader_epoch
+                                                             : error_code::unknown_leader_epoch};
+  return p;
+}
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
@@ -30,15 +52,17 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       pout.partition_index = part.partition_index;
       pout.timestamp = -1;
       pout.offset = -1;
-      auto leader = c.leader_partition(topic_partition{topic.name, partition_id{part.partition_index}},
-                                       part.current_leader_epoch);
-      if (!leader) {
-        pout.error_code = code(leader.error());
+      auto replica = replica_for(c, topic_partition{topic.name, partition_id{part.partition_index}}, req.replica_id,
+                                 part.current_leader_epoch);
+      if (!replica) {
+        pout.error_code = code(replica.error());
         continue;
       }
-      replication::partition* p = *leader;
+      replication::partition* p = *replica;
       pout.leader_epoch = p->epoch().value();
-      const offset latest = read_committed ? p->last_stable_offset() : p->high_watermark();
+      const offset latest = req.replica_id != consumer_replica_id ? p->log().log_end_offset()
+                            : read_committed                      ? p->last_stable_offset()
+                                                                  : p->high_watermark();
       std::optional<int64_t> found_offset;
       int64_t found_ts = -1;
       switch (part.timestamp) {
