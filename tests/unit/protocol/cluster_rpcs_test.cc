@@ -1,5 +1,5 @@
 // Proves the generated cluster RPC messages (KRaft Vote, BrokerHeartbeat, DescribeTopicPartitions
-// with its nullable Cursor struct, FetchSnapshot with zero-copy records) encode byte for byte as
+// with its nullable Cursor struct, FetchSnapshot with zero-copy records, DescribeLogDirs) encode byte for byte as
 // Kafka 4.3.1's own message classes do, and decode Kafka's bytes back to the same values.
 #include <string>
 #include <vector>
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "gregor/protocol/messages/broker_heartbeat.h"
+#include "gregor/protocol/messages/describe_log_dirs.h"
 #include "gregor/protocol/messages/describe_topic_partitions.h"
 #include "gregor/protocol/messages/fetch_snapshot.h"
 #include "gregor/protocol/messages/vote.h"
@@ -35,6 +36,24 @@ constexpr const char* kafka_describe_topic_partitions_request_v0_cursor =
 constexpr const char* kafka_fetch_snapshot_response_v0 =
     "00000000000002135f5f636c75737465725f6d6574616461746102000000000000000000000000000a000000"
     "02000000000000000003000000000000000004010203000000";
+
+constexpr const char* kafka_describe_log_dirs_request_v1_all = "ffffffff";
+constexpr const char* kafka_describe_log_dirs_request_v1_some =
+    "0000000100066f7264657273000000020000000000000002";
+constexpr const char* kafka_describe_log_dirs_request_v2_all = "0000";
+constexpr const char* kafka_describe_log_dirs_request_v2_some = "02076f72646572730300000000000000020000";
+constexpr const char* kafka_describe_log_dirs_response_v1 =
+    "0000000000000001000000052f646174610000000100066f726465727300000002000000000000000000001000000000"
+    "00000000000000000002000000000000004d000000000000000300";
+constexpr const char* kafka_describe_log_dirs_response_v3 =
+    "000000000000020000062f6461746102076f726465727303000000000000000000001000000000000000000000000000"
+    "0002000000000000004d00000000000000030000000000";
+constexpr const char* kafka_describe_log_dirs_response_v4 =
+    "000000000000020000062f6461746102076f726465727303000000000000000000001000000000000000000000000000"
+    "0002000000000000004d000000000000000300000000000000000f42400000000000061a800000";
+constexpr const char* kafka_describe_log_dirs_response_v5 =
+    "000000000000020000062f6461746102076f726465727303000000000000000000001000000000000000000000000000"
+    "0002000000000000004d000000000000000300000000000000000f42400000000000061a80000000";
 
 const uuid dir_a{0x1111111111111111ULL, 0x2222222222222222ULL};
 const uuid dir_b{0x3333333333333333ULL, 0x4444444444444444ULL};
@@ -162,6 +181,74 @@ TEST(cluster_rpcs, fetch_snapshot_response_carries_unaligned_records_like_kafka)
   p.position = 0;
   p.unaligned_records = std::span<const uint8_t>(chunk);
   expect_like_kafka(resp, 0, kafka_fetch_snapshot_response_v0);
+}
+
+describe_log_dirs_request sample_log_dirs_request() {
+  describe_log_dirs_request req;
+  req.topics.emplace();
+  auto& t = req.topics->emplace_back();
+  t.topic = "orders";
+  t.partitions = {0, 2};
+  return req;
+}
+
+TEST(cluster_rpcs, describe_log_dirs_request_null_topics_means_all_like_kafka) {
+  describe_log_dirs_request all;
+  EXPECT_FALSE(all.topics.has_value());
+  expect_like_kafka(all, 1, kafka_describe_log_dirs_request_v1_all);
+  expect_like_kafka(all, 2, kafka_describe_log_dirs_request_v2_all);
+  expect_like_kafka(sample_log_dirs_request(), 1, kafka_describe_log_dirs_request_v1_some);
+  expect_like_kafka(sample_log_dirs_request(), 2, kafka_describe_log_dirs_request_v2_some);
+}
+
+describe_log_dirs_response sample_log_dirs_response() {
+  describe_log_dirs_response resp;
+  auto& d = resp.results.emplace_back();
+  d.log_dir = "/data";
+  d.total_bytes = 1000000;
+  d.usable_bytes = 400000;
+  auto& t = d.topics.emplace_back();
+  t.name = "orders";
+  auto& p0 = t.partitions.emplace_back();
+  p0.partition_index = 0;
+  p0.partition_size = 4096;
+  auto& p2 = t.partitions.emplace_back();
+  p2.partition_index = 2;
+  p2.partition_size = 77;
+  p2.offset_lag = 3;
+  return resp;
+}
+
+// The volume sizes (v4+) are ignorable: earlier versions leave them out, as Kafka does.
+std::vector<uint8_t> encoded(const describe_log_dirs_response& m, int16_t version) {
+  std::vector<uint8_t> out;
+  writer w(out);
+  m.encode(w, version);
+  return out;
+}
+
+TEST(cluster_rpcs, describe_log_dirs_response_is_like_kafka_in_every_version) {
+  const auto resp = sample_log_dirs_response();
+  EXPECT_EQ(encoded(resp, 1), from_hex(kafka_describe_log_dirs_response_v1));
+  EXPECT_EQ(encoded(resp, 3), from_hex(kafka_describe_log_dirs_response_v3));
+  expect_like_kafka(resp, 4, kafka_describe_log_dirs_response_v4);
+  expect_like_kafka(resp, 5, kafka_describe_log_dirs_response_v5);
+}
+
+TEST(cluster_rpcs, describe_log_dirs_response_defaults_volume_sizes_to_unknown) {
+  describe_log_dirs_response::describe_log_dirs_result d;
+  EXPECT_EQ(d.total_bytes, -1);
+  EXPECT_EQ(d.usable_bytes, -1);
+  EXPECT_FALSE(d.is_cordoned);
+}
+
+TEST(cluster_rpcs, describe_log_dirs_request_with_a_partition_count_past_the_end_fails_cleanly) {
+  auto bytes = from_hex(kafka_describe_log_dirs_request_v1_some);
+  bytes[12] = 0x7f;  // the partitions array claims ~2 billion entries
+  reader r(bytes);
+  describe_log_dirs_request req;
+  req.decode(r, 1);
+  EXPECT_FALSE(r.ok());
 }
 
 }  // namespace
