@@ -1,6 +1,7 @@
 // Proves the generated cluster RPC messages (KRaft Vote, BrokerHeartbeat, DescribeTopicPartitions
-// with its nullable Cursor struct, FetchSnapshot with zero-copy records, DescribeLogDirs) encode byte for byte as
-// Kafka 4.3.1's own message classes do, and decode Kafka's bytes back to the same values.
+// with its nullable Cursor struct, FetchSnapshot with zero-copy records, DescribeLogDirs) encode
+// byte for byte as Kafka 4.3.1's own message classes do, and decode Kafka's bytes back to the same
+// values.
 #include <string>
 #include <vector>
 
