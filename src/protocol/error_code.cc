@@ -100,6 +100,9 @@ std::string_view error_name(error_code code) {
     case error_code::duplicate_resource: return "DUPLICATE_RESOURCE";
     case error_code::unacceptable_credential: return "UNACCEPTABLE_CREDENTIAL";
     case error_code::inconsistent_voter_set: return "INCONSISTENT_VOTER_SET";
+    case error_code::invalid_voter_key: return "INVALID_VOTER_KEY";
+    case error_code::duplicate_voter: return "DUPLICATE_VOTER";
+    case error_code::voter_not_found: return "VOTER_NOT_FOUND";
     case error_code::invalid_update_version: return "INVALID_UPDATE_VERSION";
     case error_code::feature_update_failed: return "FEATURE_UPDATE_FAILED";
     case error_code::principal_deserialization_failure: return "PRINCIPAL_DESERIALIZATION_FAILURE";

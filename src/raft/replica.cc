@@ -19,7 +19,7 @@ std::string_view to_string(role r) {
 
 bool output::empty() const {
   return !quorum && log_ops.empty() && messages.empty() && !high_watermark && !snapshot_to_load &&
-         committed.empty() && !leadership;
+         committed.empty() && !leadership && !voters;
 }
 
 namespace {
@@ -36,7 +36,8 @@ replica::replica(config cfg, persisted_state state, int64_t now_ms)
     : _cfg(std::move(cfg)), _now_ms(now_ms) {
   GREGOR_ASSERT(_cfg.self != no_node);
   GREGOR_ASSERT(!_cfg.voters.empty());
-  _is_voter = is_voter_id(_cfg.self);
+  _voter_history.push_back({no_offset, base_voters(state.snapshot ? state.snapshot_bytes : nullptr)});
+  voters_changed();
   _rng = _cfg.seed ^ (uint64_t(uint32_t(_cfg.self.value())) * 0xd1b54a32d192ed03ULL);
   _quorum = state.quorum;
   if (state.snapshot) {
@@ -75,7 +76,7 @@ replica::replica(config cfg, persisted_state state, int64_t now_ms)
     _role = role::unattached;
     // A quorum of one elects itself at the first tick.
     _election_deadline_ms =
-        _cfg.voters.size() == 1 ? _now_ms : _now_ms + random_election_timeout_ms();
+        _voter_ids.size() == 1 && _is_voter ? _now_ms : _now_ms + random_election_timeout_ms();
     _request_deadline_ms = _now_ms;
   }
   note_leadership();
@@ -94,7 +95,136 @@ leader_and_epoch replica::advertised_leader() const {
 }
 
 bool replica::is_voter_id(node_id id) const {
-  return std::find(_cfg.voters.begin(), _cfg.voters.end(), id) != _cfg.voters.end();
+  return std::binary_search(_voter_ids.begin(), _voter_ids.end(), id);
+}
+
+size_t replica::granted_voters() const {
+  return size_t(std::count_if(_granted.begin(), _granted.end(),
+                              [&](node_id id) { return is_voter_id(id); }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Voters (KIP-853): the latest voters entry of the log rules, committed or not; truncating it
+// away brings back the one before; below the log start the snapshot's (or the config's) rules.
+
+voter_set replica::base_voters(const shared_bytes& snapshot_bytes) const {
+  if (snapshot_bytes && _cfg.snapshot_voters) {
+    if (auto v = _cfg.snapshot_voters(*snapshot_bytes)) return *v;
+  }
+  voter_set set;
+  for (node_id id : _cfg.voters) {
+    voter v;
+    v.id = id;
+    if (auto it = _cfg.voter_endpoints.find(id); it != _cfg.voter_endpoints.end())
+      v.endpoints = it->second;
+    set.push_back(std::move(v));
+  }
+  std::sort(set.begin(), set.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  return set;
+}
+
+const voter_set& replica::voters_at(offset end) const {
+  for (size_t i = _voter_history.size(); i-- > 1;) {
+    if (_voter_history[i].at < end) return _voter_history[i].set;
+  }
+  return _voter_history.front().set;
+}
+
+void replica::voters_changed() {
+  std::vector<node_id> ids;
+  for (const auto& v : voters()) ids.push_back(v.id);
+  std::sort(ids.begin(), ids.end());
+  const bool same = ids == _voter_ids;
+  _voter_ids = std::move(ids);
+  _is_voter = is_voter_id(_cfg.self);
+  _out.voters = voters();
+  if (same) return;
+  if (_role == role::leader) {
+    // Peers move between the voter and observer progress maps, keeping what they reported.
+    for (auto it = _voter_progress.begin(); it != _voter_progress.end();) {
+      if (is_voter_id(it->first)) {
+        ++it;
+        continue;
+      }
+      _observer_progress[it->first] = it->second;
+      it = _voter_progress.erase(it);
+    }
+    for (node_id v : _voter_ids) {
+      if (v == _cfg.self || _voter_progress.contains(v)) continue;
+      auto o = _observer_progress.find(v);
+      peer_state p = o == _observer_progress.end() ? peer_state{} : o->second;
+      p.begin_epoch_acked = o != _observer_progress.end();  // it fetches from us already
+      if (o != _observer_progress.end()) _observer_progress.erase(o);
+      _voter_progress[v] = p;
+    }
+    return;
+  }
+  // A replica that is no longer a voter stops campaigning; it keeps following as an observer.
+  if (!_is_voter && (_role == role::prospective || _role == role::candidate))
+    become_unattached(_quorum.epoch, _quorum.voted_for);
+}
+
+bool replica::voter_change_pending() const {
+  // Kafka's rule: no change before this epoch has committed an entry (the leader then knows the
+  // committed voter set), and one uncommitted change at a time.
+  return _hw <= _epoch_start_offset || _voter_history.back().at >= _hw;
+}
+
+result<offset_range, propose_error> replica::append_voters(voter_set next) {
+  std::sort(next.begin(), next.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  entry e;
+  e.base = log_end_offset();
+  e.record_count = 1;
+  e.epoch = _quorum.epoch;
+  e.kind = entry_kind::voters;
+  e.voters = std::move(next);
+  _out.log_ops.push_back(append_log{{e}});
+  append(std::move(e));
+  send_begin_quorum_epoch(_now_ms, false);  // a new voter learns the leader at once
+  update_leader_high_watermark();
+  return offset_range{_log.back().base, _log.back().end()};
+}
+
+result<offset_range, propose_error> replica::add_voter(voter v) {
+  if (_role != role::leader) return failure(propose_error{raft_error::not_leader, advertised_leader()});
+  if (v.id == no_node || v.id.value() < 0)
+    return failure(propose_error{raft_error::invalid_voter, leader()});
+  if (is_voter_id(v.id)) return failure(propose_error{raft_error::duplicate_voter, leader()});
+  if (voter_change_pending()) return failure(propose_error{raft_error::change_pending, leader()});
+  auto o = _observer_progress.find(v.id);
+  const bool caught_up = o != _observer_progress.end() && o->second.directory_id == v.directory_id &&
+                         o->second.last_fetch_ms != no_timestamp &&
+                         _now_ms - o->second.last_fetch_ms < _cfg.fetch_timeout_ms &&
+                         o->second.end + _cfg.voter_catch_up_lag_max >= log_end_offset();
+  if (!caught_up) return failure(propose_error{raft_error::not_caught_up, leader()});
+  voter_set next = voters();
+  next.push_back(std::move(v));
+  return append_voters(std::move(next));
+}
+
+result<offset_range, propose_error> replica::remove_voter(node_id id, uuid directory_id) {
+  if (_role != role::leader) return failure(propose_error{raft_error::not_leader, advertised_leader()});
+  voter_set next = voters();
+  auto it = std::find_if(next.begin(), next.end(), [&](const voter& v) {
+    return v.id == id && v.directory_id == directory_id;
+  });
+  if (it == next.end()) return failure(propose_error{raft_error::voter_not_found, leader()});
+  if (next.size() == 1) return failure(propose_error{raft_error::invalid_voter, leader()});
+  if (voter_change_pending()) return failure(propose_error{raft_error::change_pending, leader()});
+  next.erase(it);
+  return append_voters(std::move(next));
+}
+
+result<offset_range, propose_error> replica::update_voter(voter v) {
+  if (_role != role::leader) return failure(propose_error{raft_error::not_leader, advertised_leader()});
+  voter_set next = voters();
+  auto it = std::find_if(next.begin(), next.end(), [&](const voter& x) {
+    return x.id == v.id && x.directory_id == v.directory_id;
+  });
+  if (it == next.end()) return failure(propose_error{raft_error::voter_not_found, leader()});
+  if (voter_change_pending()) return failure(propose_error{raft_error::change_pending, leader()});
+  *it = std::move(v);
+  return append_voters(std::move(next));
 }
 
 uint64_t replica::next_random() { return splitmix64(_rng); }
@@ -150,7 +280,12 @@ size_t replica::index_of(offset o) const {
 
 void replica::append(entry e) {
   if (_epochs.empty() || e.epoch > _epochs.back().epoch) _epochs.push_back({e.epoch, e.base});
+  const bool sets_voters = e.kind == entry_kind::voters;
   _log.push_back(std::move(e));
+  if (sets_voters) {
+    _voter_history.push_back({_log.back().base, _log.back().voters});
+    voters_changed();
+  }
 }
 
 void replica::truncate(offset end) {
@@ -166,6 +301,12 @@ void replica::truncate(offset end) {
   _persisted_end = std::min(_persisted_end, end);
   for (auto& u : _unacked) u.second = std::min(u.second, end);
   _out.log_ops.push_back(truncate_log{end});
+  bool voters_dropped = false;
+  while (_voter_history.size() > 1 && _voter_history.back().at >= end) {
+    _voter_history.pop_back();
+    voters_dropped = true;
+  }
+  if (voters_dropped) voters_changed();
 }
 
 std::optional<diverging_epoch> replica::end_offset_for_epoch(leader_epoch epoch) const {
@@ -266,7 +407,7 @@ void replica::become_leader() {
   _leader_since_ms = _now_ms;
   _voter_progress.clear();
   _observer_progress.clear();
-  for (node_id v : _cfg.voters) {
+  for (node_id v : _voter_ids) {
     if (v != _cfg.self) _voter_progress[v] = peer_state{};
   }
   // KRaft's first entry of every epoch: a LeaderChangeMessage. The high watermark may only move
@@ -277,7 +418,7 @@ void replica::become_leader() {
   e.epoch = _quorum.epoch;
   e.kind = entry_kind::leader_change;
   e.leader_change.leader = _cfg.self;
-  e.leader_change.voters = _cfg.voters;
+  e.leader_change.voters = _voter_ids;
   e.leader_change.granting_voters = _granted;
   std::sort(e.leader_change.granting_voters.begin(), e.leader_change.granting_voters.end());
   _epoch_start_offset = e.base;
@@ -341,7 +482,7 @@ void replica::tick(int64_t now_ms) {
       // Check-quorum: a leader that has not heard a Fetch from a majority (itself included)
       // within quorum.fetch.timeout.ms may be cut off; it resigns so the others can elect.
       if (_now_ms - _leader_since_ms >= _cfg.fetch_timeout_ms) {
-        size_t heard = 1;
+        size_t heard = _is_voter ? 1 : 0;
         for (auto& [id, p] : _voter_progress) {
           if (p.last_fetch_ms != no_timestamp && _now_ms - p.last_fetch_ms < _cfg.fetch_timeout_ms)
             ++heard;
@@ -374,6 +515,13 @@ void replica::tick(int64_t now_ms) {
       return;
     case role::prospective:
     case role::resigned:
+      if (!_is_voter) {
+        // Removed from the voters (a leader that removed itself, here after resigning): follow
+        // as an observer once the others had their time to elect.
+        if (_role == role::prospective || _now_ms >= _election_deadline_ms)
+          become_unattached(_quorum.epoch, _quorum.voted_for);
+        return;
+      }
       if (_now_ms >= _election_deadline_ms) {
         // KIP-996: a prospective that still knows a leader in its epoch goes back to following it
         // (and fetching) when its pre-vote round fails; one that knows none asks again.
@@ -407,7 +555,7 @@ void replica::step(node_id from, const message& m) {
 
 void replica::send_votes(bool pre_vote, bool only_unanswered) {
   _vote_retry_ms = _now_ms + _cfg.vote_retry_ms;
-  for (node_id v : _cfg.voters) {
+  for (node_id v : _voter_ids) {
     if (v == _cfg.self) continue;
     if (only_unanswered && (std::find(_granted.begin(), _granted.end(), v) != _granted.end() ||
                             std::find(_rejected.begin(), _rejected.end(), v) != _rejected.end()))
@@ -431,7 +579,11 @@ void replica::on(node_id from, const vote_request& m) {
     resp.leader = advertised_leader();
     send(from, resp);
   };
-  if (!_is_voter || !is_voter_id(m.candidate) || m.candidate != from) return answer(false);
+  // KIP-853: neither our own voter set nor the candidate's membership in it is checked. Either
+  // may be stale (a voter that has not fetched the entry adding it, a candidate added after our
+  // log ends); the candidate counts only its own voters' grants, and our vote is still one per
+  // epoch, persisted, for an up-to-date log. Only a request meant for another replica is refused.
+  if (m.candidate != from || (m.voter != no_node && m.voter != _cfg.self)) return answer(false);
   if (m.candidate_epoch < _quorum.epoch) {
     resp.error = wire_error::fenced_leader_epoch;
     return answer(false);
@@ -479,12 +631,12 @@ void replica::on(node_id from, const vote_response& m) {
   }
   if (m.pre_vote && _role == role::prospective && m.leader.epoch == _quorum.epoch) {
     count_vote(from, m.vote_granted);
-    if (_granted.size() >= majority()) become_candidate();
+    if (granted_voters() >= majority()) become_candidate();
     return;
   }
   if (!m.pre_vote && _role == role::candidate && m.leader.epoch == _quorum.epoch) {
     count_vote(from, m.vote_granted);
-    if (_granted.size() >= majority()) become_leader();
+    if (granted_voters() >= majority()) become_leader();
   }
 }
 
@@ -531,12 +683,12 @@ void replica::on(node_id from, const end_quorum_epoch_request& m) {
     // list of preferred successors, so the best-placed voter usually wins without a split.
     auto it = std::find(m.preferred_candidates.begin(), m.preferred_candidates.end(), _cfg.self);
     int64_t position = it == m.preferred_candidates.end()
-                           ? int64_t(_cfg.voters.size())
+                           ? int64_t(_voter_ids.size())
                            : int64_t(it - m.preferred_candidates.begin());
     become_unattached(_quorum.epoch, _quorum.voted_for);
     _last_leader_contact_ms = no_timestamp;
     int64_t step_ms =
-        _cfg.election_backoff_max_ms / int64_t(std::max<size_t>(1, _cfg.voters.size()));
+        _cfg.election_backoff_max_ms / int64_t(std::max<size_t>(1, _voter_ids.size()));
     _election_deadline_ms = _now_ms + position * step_ms + (position ? random_backoff_ms() / 4 : 0);
   }
   resp.leader = leader();
@@ -553,12 +705,16 @@ void replica::on(node_id from, const end_quorum_epoch_response& m) {
 void replica::update_leader_high_watermark() {
   GREGOR_ASSERT(_role == role::leader);
   std::vector<offset> ends;
-  ends.push_back(std::min(_persisted_end, log_end_offset()));
+  // A leader that removed itself leads until the removal commits, without counting itself.
+  if (_is_voter) ends.push_back(std::min(_persisted_end, log_end_offset()));
   for (auto& [id, p] : _voter_progress) ends.push_back(p.end);
   std::sort(ends.begin(), ends.end(), std::greater<>());
+  if (ends.size() < majority()) return;
   offset candidate = ends[majority() - 1];
   // Only an entry of our own epoch may be counted committed by replication (Raft's rule).
   if (candidate > _epoch_start_offset) advance_high_watermark(candidate);
+  // The removal of this leader committed: it resigns and follows as an observer.
+  if (!_is_voter && _voter_history.back().at < _hw && _role == role::leader) become_resigned(true);
 }
 
 fetch_response replica::make_fetch_response(const fetch_request& m) {
@@ -597,6 +753,7 @@ fetch_response replica::make_fetch_response(const fetch_request& m) {
     p = &_observer_progress[m.replica];
   }
   p->end = m.fetch_offset;
+  p->directory_id = m.directory_id;
   p->last_fetch_ms = _now_ms;
   p->begin_epoch_acked = true;
   if (m.fetch_offset >= log_end_offset()) p->last_caught_up_ms = _now_ms;
@@ -677,7 +834,12 @@ void replica::send_fetch() {
   if (_role != role::follower || to == no_node) {
     // An observer that does not know the leader asks the voters in turn; any answer names it.
     if (_is_voter) return;
-    to = _cfg.voters[_observer_cursor++ % _cfg.voters.size()];
+    std::vector<node_id> others;
+    for (node_id v : _voter_ids) {
+      if (v != _cfg.self) others.push_back(v);
+    }
+    if (others.empty()) return;
+    to = others[_observer_cursor++ % others.size()];
   }
   fetch_request req;
   req.replica = _cfg.self;
@@ -686,6 +848,7 @@ void replica::send_fetch() {
   req.last_fetched_epoch = last_epoch();
   req.log_start_offset = _log_start;
   req.max_bytes = _cfg.fetch_bytes_max;
+  req.directory_id = _cfg.directory_id;
   req.request_token = ++_fetch_token;
   _fetch_in_flight = true;
   _request_deadline_ms = _now_ms + _cfg.request_timeout_ms;
@@ -827,6 +990,8 @@ void replica::on(node_id from, const fetch_snapshot_response& m) {
   _snapshot_bytes = data;
   _log_start = id.end_offset;
   _epochs.push_back({id.epoch, _log_start});
+  _voter_history.assign(1, voters_since{no_offset, base_voters(data)});
+  voters_changed();
   _persisted_end = std::min(_persisted_end, _log_start);
   for (auto& u : _unacked) u.second = std::min(u.second, _log_start);
   _out.log_ops.push_back(install_snapshot{id, data});
@@ -892,6 +1057,11 @@ void replica::snapshot_taken(offset end, leader_epoch epoch, shared_bytes data) 
     if (e.epoch > epoch) kept.push_back(e);
   }
   _epochs = std::move(kept);
+  // The voter set at `end` becomes the base (the state machine wrote it into the snapshot).
+  size_t base = 0;
+  while (base + 1 < _voter_history.size() && _voter_history[base + 1].at < end) ++base;
+  _voter_history.erase(_voter_history.begin(), _voter_history.begin() + ptrdiff_t(base));
+  _voter_history.front().at = no_offset;
   _out.log_ops.push_back(delete_log_prefix{end});
 }
 
@@ -900,19 +1070,22 @@ quorum_info replica::describe_quorum() const {
   info.leader = leader();
   info.high_watermark = _hw;
   if (_role != role::leader) {
-    for (node_id v : _cfg.voters) info.voters.push_back(replica_progress{v});
+    for (const voter& v : voters()) info.voters.push_back(replica_progress{v.id, v.directory_id});
     return info;
   }
-  for (node_id v : _cfg.voters) {
-    if (v == _cfg.self) {
-      info.voters.push_back(replica_progress{v, log_end_offset(), _now_ms, _now_ms});
+  for (const voter& v : voters()) {
+    if (v.id == _cfg.self) {
+      info.voters.push_back(
+          replica_progress{v.id, v.directory_id, log_end_offset(), _now_ms, _now_ms});
       continue;
     }
-    auto& p = _voter_progress.at(v);
-    info.voters.push_back(replica_progress{v, p.end, p.last_fetch_ms, p.last_caught_up_ms});
+    auto& p = _voter_progress.at(v.id);
+    info.voters.push_back(
+        replica_progress{v.id, v.directory_id, p.end, p.last_fetch_ms, p.last_caught_up_ms});
   }
   for (auto& [id, p] : _observer_progress) {
-    info.observers.push_back(replica_progress{id, p.end, p.last_fetch_ms, p.last_caught_up_ms});
+    info.observers.push_back(
+        replica_progress{id, p.directory_id, p.end, p.last_fetch_ms, p.last_caught_up_ms});
   }
   return info;
 }

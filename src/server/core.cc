@@ -53,11 +53,10 @@ result<void, std::string> core::open() {
   if (cluster_mode(_cfg)) {
     std::string new_cluster_id;
     if (_cfg.quorum_voters.empty()) {
-      // A broker given only controller.quorum.bootstrap.servers: learn the voters (and the cluster
-      // id) from the controllers. A voter must know the voter set itself (no dynamic quorum yet).
-      if (_cfg.is_controller())
-        return failure{std::string("a controller needs 'controller.quorum.voters' (a dynamic quorum, KIP-853, is "
-                                   "not supported yet)")};
+      // A node given only controller.quorum.bootstrap.servers (a broker of a split cluster, or a
+      // controller about to be added with AddRaftVoter, KIP-853): learn the voters and the cluster
+      // id from the controllers. It joins as an observer unless it is already among the voters;
+      // the quorum's log then says who the voters are.
       auto found = discover_quorum(_cfg.controller_quorum_bootstrap_servers, 300000);
       if (!found) return failure{found.error()};
       _static_cfg.quorum_voters = found->voters;

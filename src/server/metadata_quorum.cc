@@ -7,6 +7,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/client/client.h"
+#include "gregor/controller/metadata_store.h"
 #include "gregor/protocol/messages/describe_cluster.h"
 #include "raft_wire.h"
 
@@ -184,7 +185,15 @@ result<void, std::string> metadata_quorum::start(std::filesystem::path metadata_
   _hooks = std::move(h);
   raft_node::options o;
   o.core.self = _cfg.node_id;
-  for (const auto& v : _voters) o.core.voters.push_back(v.id);
+  for (const auto& v : _voters) {
+    o.core.voters.push_back(v.id);
+    o.core.voter_endpoints[v.id].push_back(raft::voter_endpoint{_controller_listener, v.host, uint16_t(v.port)});
+  }
+  // The directory id AddRaftVoter names this replica by (KIP-853): meta.properties of the log
+  // directory that holds the metadata log.
+  if (auto meta = controller::read_meta_properties(metadata_dir.parent_path()); meta && *meta)
+    uuid::from_base64((*meta)->directory_id, _directory_id);
+  o.core.directory_id = _directory_id;
   o.core.election_timeout_ms = _cfg.controller_quorum_election_timeout_ms;
   o.core.fetch_timeout_ms = _cfg.controller_quorum_fetch_timeout_ms;
   o.core.election_backoff_max_ms = _cfg.controller_quorum_election_backoff_max_ms;
@@ -199,6 +208,7 @@ result<void, std::string> metadata_quorum::start(std::filesystem::path metadata_
   };
   rh.leadership = [this](const raft::leadership_change& ch) { on_leadership(ch); };
   rh.leader_ready = [this](leader_epoch e) { on_leader_ready(e); };
+  rh.voters = [this](const raft::voter_set& v) { on_voters(v); };
   _raft = std::make_unique<raft_node>(_io, std::move(o), *_transport, std::move(rh), _clock);
   if (auto r = _raft->start(); !r) return r;
   lg().info("node {} joined the controller quorum as {} (voters {}, cluster {})", _cfg.node_id.value(),
@@ -261,6 +271,38 @@ void metadata_quorum::on_leadership(const raft::leadership_change& ch) {
     lg().info("this node is no longer the active controller (epoch {})", ch.leader.epoch);
     if (_hooks.controller_lost) _hooks.controller_lost();
   }
+  _changed.notify_all();
+}
+
+void metadata_quorum::on_voters(const raft::voter_set& voters) {
+  std::vector<config::quorum_voter> next;
+  for (const auto& v : voters) {
+    // The controller listener's endpoint; a voter that lists none under that name keeps the one
+    // we knew (or its first).
+    const raft::voter_endpoint* ep = nullptr;
+    for (const auto& e : v.endpoints)
+      if (e.name == _controller_listener) ep = &e;
+    if (!ep && !v.endpoints.empty()) ep = &v.endpoints.front();
+    if (ep) {
+      next.push_back(config::quorum_voter{v.id, ep->host, int32_t(ep->port)});
+      continue;
+    }
+    auto known = std::find_if(_voters.begin(), _voters.end(), [&](const auto& k) { return k.id == v.id; });
+    if (known != _voters.end()) next.push_back(*known);
+  }
+  const bool was_voter = _voter;
+  _voter = std::any_of(voters.begin(), voters.end(), [&](const auto& v) { return v.id == _cfg.node_id; });
+  for (const auto& v : next) {
+    if (std::find(_voters.begin(), _voters.end(), v) != _voters.end()) continue;  // known as it is
+    if (v.id != _cfg.node_id) _raft_pool->set_endpoint(v.id, rpc::endpoint{v.host, uint16_t(v.port)});
+    _controller_pool->set_endpoint(v.id, rpc::endpoint{v.host, uint16_t(v.port)});
+  }
+  if (next != _voters || was_voter != _voter) {
+    std::string ids;
+    for (const auto& v : voters) ids += fmt::format("{}{}", ids.empty() ? "" : ",", v.id.value());
+    lg().info("controller quorum voters now {} (this node is {})", ids, _voter ? "a voter" : "an observer");
+  }
+  _voters = std::move(next);
   _changed.notify_all();
 }
 

@@ -73,8 +73,13 @@ class metadata_quorum {
   std::optional<node_id> leader() const;
   // Connections for broker-to-controller requests, keyed by voter id.
   rpc::node_pool& controllers() { return *_controller_pool; }
-  // The voters' controller endpoints (DescribeQuorum's Nodes, DescribeCluster for controllers).
+  // The voters' controller endpoints (DescribeQuorum's Nodes, DescribeCluster for controllers):
+  // controller.quorum.voters at first, then the quorum's current voter set (KIP-853).
   const std::vector<config::quorum_voter>& voters() const { return _voters; }
+  // The current voter set with directory ids and every endpoint.
+  const raft::voter_set& voter_set() const { return _raft->voters(); }
+  // This node's metadata log directory id (meta.properties' directory.id; zero if none).
+  const uuid& directory_id() const { return _directory_id; }
   const std::string& controller_listener_name() const { return _controller_listener; }
 
   // Waits until `pred()` holds (checked after every applied change and leader change) or the
@@ -88,6 +93,7 @@ class metadata_quorum {
   void on_snapshot(offset end, const std::vector<controller::framed_record>& records);
   void on_leadership(const raft::leadership_change& ch);
   void on_leader_ready(leader_epoch epoch);
+  void on_voters(const raft::voter_set& voters);
 
   boost::asio::io_context& _io;
   const config::broker_config& _cfg;
@@ -96,6 +102,7 @@ class metadata_quorum {
   std::vector<config::quorum_voter> _voters;
   std::string _controller_listener;
   bool _voter = false;
+  uuid _directory_id;
   std::unique_ptr<rpc::node_pool> _raft_pool;
   std::unique_ptr<rpc::node_pool> _controller_pool;
   std::unique_ptr<quorum_transport> _transport;

@@ -1,5 +1,7 @@
 #include "raft_node.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -53,6 +55,12 @@ raft::bytes raft_node::encode_payload(const std::vector<controller::framed_recor
 }
 
 result<void, std::string> raft_node::start() {
+  // A snapshot's voter set (KIP-853) is its VotersRecord, after the header.
+  _opts.core.snapshot_voters = [](const raft::bytes& b) -> std::optional<raft::voter_set> {
+    auto d = controller::decode_snapshot(b);
+    if (!d || !d->voters) return std::nullopt;
+    return from_voters_record(*d->voters);
+  };
   auto opened = controller::metadata_log::open(_opts.dir, _clock);
   if (!opened) return failure{fmt::format("cannot open the metadata log in {}: {}", _opts.dir.string(), opened.error().message)};
   _log = std::move(*opened);
@@ -73,8 +81,14 @@ result<void, std::string> raft_node::start() {
       const auto* lc = b.controls.empty() || !b.controls.front().body
                            ? nullptr
                            : std::get_if<md::leader_change_message>(&*b.controls.front().body);
+      const auto* vr = b.controls.size() != 1 || !b.controls.front().body
+                           ? nullptr
+                           : std::get_if<md::voters_record>(&*b.controls.front().body);
       raft::entry e = entry_of(b, {});
-      if (lc) {
+      if (vr) {
+        e.kind = raft::entry_kind::voters;
+        e.voters = from_voters_record(*vr);
+      } else if (lc) {
         e.kind = raft::entry_kind::leader_change;
         e.leader_change.leader = node_id(lc->leader_id);
         for (const auto& v : lc->voters) e.leader_change.voters.push_back(node_id(v.voter_id));
@@ -208,6 +222,7 @@ void raft_node::after_persisted(raft::output out, std::string disk_error) {
     return;
   }
   _replica->persisted(out.sequence);
+  if (out.voters && _hooks.voters) _hooks.voters(*out.voters);
   for (auto& m : out.messages) dispatch(std::move(m));
   if (out.snapshot_to_load && _hooks.load_snapshot) {
     auto decoded = controller::decode_snapshot(*out.snapshot_to_load->data);
@@ -347,6 +362,16 @@ void raft_node::take_snapshot(offset end, leader_epoch epoch, std::vector<contro
   o.append_time_ms = _clock.now_ms();
   o.last_contained_log_timestamp_ms = o.append_time_ms;
   const controller::snapshot_id id{end, epoch};
+  // A dynamic voter set (KIP-853) travels in the snapshot: KRaftVersionRecord 1 and VotersRecord.
+  const raft::voter_set& voters = _replica->voters_at(end);
+  bool dynamic = voters.size() != _opts.core.voters.size();
+  for (const auto& v : voters)
+    dynamic |= !v.directory_id.is_zero() ||
+               std::find(_opts.core.voters.begin(), _opts.core.voters.end(), v.id) == _opts.core.voters.end();
+  if (dynamic) {
+    o.kraft_version = 1;
+    o.voters = to_voters_record(voters);
+  }
   auto data = std::make_shared<const raft::bytes>(controller::encode_snapshot(id, records, o));
   ++_disk_queue;
   asio::post(_disk, [this, life = std::weak_ptr<int>(_life), id, data] {
@@ -386,6 +411,52 @@ asio::awaitable<result<offset, std::string>> raft_node::propose(std::vector<cont
   co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
   if (*error) co_return failure{**error};
   co_return r->first;
+}
+
+asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::finish_voter_change(
+    const result<raft::offset_range, raft::propose_error>& r) {
+  if (!r) {
+    std::string why;
+    switch (r.error().error) {
+      case raft::raft_error::not_leader: why = "this node is not the quorum leader"; break;
+      case raft::raft_error::change_pending:
+        why = "another voter change is not committed yet, or the leader has not committed in its epoch";
+        break;
+      case raft::raft_error::duplicate_voter: why = "the replica is already a voter"; break;
+      case raft::raft_error::voter_not_found: why = "no voter has that id and directory id"; break;
+      case raft::raft_error::not_caught_up:
+        why = "the replica is not an observer fetching with that directory id and caught up";
+        break;
+      case raft::raft_error::invalid_voter: why = "the change would leave no valid voter set"; break;
+      default: why = "the leader refused the change"; break;
+    }
+    co_return failure{voter_change_error{r.error().error, std::move(why)}};
+  }
+  auto done = std::make_shared<asio::steady_timer>(_io, asio::steady_timer::time_point::max());
+  auto error = std::make_shared<std::optional<std::string>>();
+  _proposals.push_back(pending_proposal{r->last_end, _replica->epoch(), done, error});
+  pump();
+  co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
+  if (*error) co_return failure{voter_change_error{raft::raft_error::not_leader, **error}};
+  co_return ok;
+}
+
+asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::add_voter(raft::voter v) {
+  if (_stopped || !_replica) co_return failure{voter_change_error{raft::raft_error::not_leader, "the node is stopping"}};
+  const auto r = _replica->add_voter(std::move(v));
+  co_return co_await finish_voter_change(r);
+}
+
+asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::remove_voter(node_id id, uuid directory_id) {
+  if (_stopped || !_replica) co_return failure{voter_change_error{raft::raft_error::not_leader, "the node is stopping"}};
+  const auto r = _replica->remove_voter(id, directory_id);
+  co_return co_await finish_voter_change(r);
+}
+
+asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::update_voter(raft::voter v) {
+  if (_stopped || !_replica) co_return failure{voter_change_error{raft::raft_error::not_leader, "the node is stopping"}};
+  const auto r = _replica->update_voter(std::move(v));
+  co_return co_await finish_voter_change(r);
 }
 
 }  // namespace gregor::server

@@ -66,6 +66,15 @@ class raft_node {
     // This node leads and the LeaderChange entry of its epoch committed: every entry before it
     // has been applied, so the state machine is complete (the active controller may start).
     std::function<void(leader_epoch)> leader_ready;
+    // The voter set changed (KIP-853; also once at start): called before any message of that
+    // output leaves, so a new voter's endpoint is known when the leader first writes to it.
+    std::function<void(const raft::voter_set&)> voters;
+  };
+  // Why a voter change failed: the core's reason (not_leader also when the leadership was lost
+  // before the change committed) and a message for the answer.
+  struct voter_change_error {
+    raft::raft_error error = raft::raft_error::not_leader;
+    std::string message;
   };
 
   raft_node(boost::asio::io_context& io, options opts, raft_transport& transport, hooks h, clock& clk);
@@ -93,6 +102,12 @@ class raft_node {
   // replicas are then sent the snapshot (FetchSnapshot) instead of the entries.
   void take_snapshot(offset end, leader_epoch epoch, std::vector<controller::framed_record> records);
 
+  // KIP-853 on the leader (see raft::replica::add_voter): complete when the voters entry commits.
+  boost::asio::awaitable<result<void, voter_change_error>> add_voter(raft::voter v);
+  boost::asio::awaitable<result<void, voter_change_error>> remove_voter(node_id id, uuid directory_id);
+  boost::asio::awaitable<result<void, voter_change_error>> update_voter(raft::voter v);
+  const raft::voter_set& voters() const { return _replica->voters(); }
+
   raft::leader_and_epoch leader() const { return _replica->leader(); }
   bool is_leader() const { return _replica && _replica->current_role() == raft::role::leader; }
   offset high_watermark() const { return _replica->high_watermark(); }
@@ -117,6 +132,8 @@ class raft_node {
   boost::asio::awaitable<void> send_request(raft::outbound_message m);
   void deliver_committed(const raft::output& out);
   void fail_proposals(const std::string& why);
+  boost::asio::awaitable<result<void, voter_change_error>> finish_voter_change(
+      const result<raft::offset_range, raft::propose_error>& r);
   // The payload of a data entry: one v2 batch (offset and epoch are stamped at write time).
   static raft::bytes encode_payload(const std::vector<controller::framed_record>& records, int64_t now_ms);
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <variant>
 
@@ -289,6 +290,7 @@ protocol::fetch_request to_wire(const raft::fetch_request& req, std::string_view
   p.last_fetched_epoch = req.last_fetched_epoch.value();
   p.log_start_offset = req.log_start_offset.value();
   p.partition_max_bytes = req.max_bytes;
+  if (version >= 17) p.replica_directory_id = req.directory_id;
   return out;
 }
 
@@ -319,6 +321,7 @@ result<raft::fetch_request, wire_refusal> from_wire(const protocol::fetch_reques
   out.last_fetched_epoch = leader_epoch((*p)->last_fetched_epoch);
   out.log_start_offset = offset((*p)->log_start_offset);
   out.max_bytes = (*p)->partition_max_bytes;
+  if (version >= 17) out.directory_id = (*p)->replica_directory_id;
   return out;
 }
 
@@ -469,7 +472,40 @@ result<raft::fetch_snapshot_response, wire_refusal> from_wire(
 
 // ---- entries <-> batches ----
 
+protocol::metadata::voters_record to_voters_record(const raft::voter_set& voters) {
+  protocol::metadata::voters_record r;
+  r.version = 0;
+  for (const auto& v : voters) {
+    auto& w = r.voters.emplace_back();
+    w.voter_id = v.id.value();
+    w.voter_directory_id = v.directory_id;
+    for (const auto& ep : v.endpoints) w.endpoints.push_back({ep.name, ep.host, ep.port, {}});
+    // KRaft protocol versions this voter supports: 0 (static) and 1 (KIP-853).
+    w.kraft_version_feature.min_supported_version = 0;
+    w.kraft_version_feature.max_supported_version = 1;
+  }
+  return r;
+}
+
+raft::voter_set from_voters_record(const protocol::metadata::voters_record& r) {
+  raft::voter_set out;
+  for (const auto& w : r.voters) {
+    raft::voter v;
+    v.id = node_id(w.voter_id);
+    v.directory_id = w.voter_directory_id;
+    for (const auto& ep : w.endpoints) v.endpoints.push_back({ep.name, ep.host, ep.port});
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
 std::vector<uint8_t> entry_to_batch(const raft::entry& e, int64_t append_time_ms) {
+  if (e.kind == raft::entry_kind::voters) {
+    protocol::metadata::any_control_record rec = to_voters_record(e.voters);
+    return controller::encode_control_batch(e.base, e.epoch, append_time_ms,
+                                            std::span<const protocol::metadata::any_control_record>(&rec, 1));
+  }
   if (e.kind == raft::entry_kind::leader_change) {
     protocol::metadata::leader_change_message m;
     m.version = 0;
@@ -525,6 +561,13 @@ result<std::vector<raft::entry>, std::string> batches_to_entries(std::span<const
     }
     auto b = controller::decode_batch(s);
     if (!b) return failure{b.error()};
+    if (b->controls.size() == 1 && b->controls.front().body &&
+        std::holds_alternative<protocol::metadata::voters_record>(*b->controls.front().body)) {
+      e.kind = raft::entry_kind::voters;
+      e.voters = from_voters_record(std::get<protocol::metadata::voters_record>(*b->controls.front().body));
+      out.push_back(std::move(e));
+      continue;
+    }
     if (b->controls.size() != 1 || !b->controls.front().body ||
         !std::holds_alternative<protocol::metadata::leader_change_message>(*b->controls.front().body)) {
       return failure{fmt::format(

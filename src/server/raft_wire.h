@@ -17,14 +17,16 @@
 //
 // Not on the wire (the shell supplies them from its record of the request, see src/raft/README.md):
 // vote_response::pre_vote and the request_token of fetch/fetch_snapshot requests and responses;
-// `from_wire` leaves them at their defaults. Directory ids and node endpoints are not sent (zero /
-// empty: Gregor's voters are a fixed set of node ids, KIP-853 is out of scope).
+// `from_wire` leaves them at their defaults. Fetch carries the replica's directory id (v17+, the
+// key AddRaftVoter checks); Vote and BeginQuorumEpoch send no directory ids or endpoints.
 //
 // Entries: one raft::entry is one v2 record batch.
 //   data:          payload = one complete data batch (controller::encode_data_batch); the batch's
 //                  base offset and partition leader epoch are stamped from the entry.
 //   leader_change: a control batch holding one LeaderChangeMessage (v0) with leader, voters and
 //                  granting voters; the payload stays empty.
+//   voters:        a control batch holding one VotersRecord (v0): id, directory id, endpoints and
+//                  kraft.version range 0-1 of each voter (KIP-853).
 // A Fetch response's Records are the entries' batches back to back.
 #include <cstdint>
 #include <span>
@@ -40,6 +42,7 @@
 #include "gregor/protocol/messages/fetch.h"
 #include "gregor/protocol/messages/fetch_snapshot.h"
 #include "gregor/protocol/messages/vote.h"
+#include "gregor/protocol/metadata/voters_record.h"
 #include "gregor/raft/messages.h"
 
 namespace gregor::server {
@@ -143,13 +146,17 @@ result<raft::fetch_snapshot_response, wire_refusal> from_wire(
 // CRC) overwritten. leader_change: a control batch with one LeaderChangeMessage whose CreateTime
 // is `append_time_ms` (0 by default, so every replica's copy is byte-identical).
 std::vector<uint8_t> entry_to_batch(const raft::entry& e, int64_t append_time_ms = 0);
+// The VotersRecord of a voter set and back (ids sorted).
+protocol::metadata::voters_record to_voters_record(const raft::voter_set& voters);
+raft::voter_set from_voters_record(const protocol::metadata::voters_record& r);
 // Appends entry_to_batch(e) for each entry to `out`.
 void entries_to_batches(std::span<const raft::entry> entries, std::vector<uint8_t>& out);
 // Whole v2 batches back to back -> entries (CRC checked). record_count = lastOffsetDelta + 1,
 // which must equal the batch's record count. A data batch becomes a data entry whose payload is the
 // whole batch; a control batch whose single record is a LeaderChangeMessage becomes a
-// leader_change entry; any other control batch (snapshot header/footer, KRaft version, voters,
-// transaction markers) is refused, as is a trailing partial batch.
+// leader_change entry, one whose single record is a VotersRecord a voters entry; any other control
+// batch (snapshot header/footer, KRaft version, transaction markers) is refused, as is a trailing
+// partial batch.
 result<std::vector<raft::entry>, std::string> batches_to_entries(std::span<const uint8_t> bytes);
 
 }  // namespace gregor::server

@@ -311,6 +311,9 @@ class node:
     starts: int = 0
     stopped: bool = False           # SIGSTOPped and not yet continued
     log_mark: int = 0               # log size when the current test began
+    # A controller added later (add_controller): it finds the quorum through
+    # controller.quorum.bootstrap.servers and starts as an observer until AddRaftVoter adds it.
+    added: bool = False
 
     @property
     def log_dir(self) -> Path:
@@ -430,15 +433,20 @@ class kafka_impl:
         n.log_dir.mkdir(parents=True, exist_ok=True)
         props = cl.node_config(n)
         format_args = []
-        if cl.layout == "split" and n.is_controller:
+        if n.added:
+            # A controller to be added to a dynamic quorum (KIP-853): formatted without initial
+            # controllers; it fetches as an observer until add-controller makes it a voter.
+            format_args = ["--no-initial-controllers"]
+        elif cl.layout == "split" and n.is_controller:
             # Kafka's broker-only nodes find the controllers' endpoints through bootstrap servers
             # only with a dynamic quorum (kraft.version 1, KIP-853): the controllers get the same
             # bootstrap list and are formatted with the initial voter set, directory ids included.
             props.pop("controller.quorum.voters")
             props["controller.quorum.bootstrap.servers"] = ",".join(
-                f"{c.host}:{c.controller_port}" for c in cl.controllers)
+                f"{c.host}:{c.controller_port}" for c in cl.initial_controllers)
             format_args = ["--initial-controllers", ",".join(
-                f"{c.node_id}@{c.host}:{c.controller_port}:{self._directory_id(c.node_id)}" for c in cl.controllers)]
+                f"{c.node_id}@{c.host}:{c.controller_port}:{self._directory_id(c.node_id)}"
+                for c in cl.initial_controllers)]
         props.update(cl.kafka_extra_props)
         path = n.work_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
@@ -516,8 +524,13 @@ class cluster:
         return [n for n in self.nodes.values() if n.is_controller]
 
     @property
+    def initial_controllers(self) -> list[node]:
+        """The controllers the cluster was started with (the initial voters)."""
+        return [n for n in self.controllers if not n.added]
+
+    @property
     def voter_ids(self) -> set[int]:
-        return {n.node_id for n in self.controllers}
+        return {n.node_id for n in self.initial_controllers}
 
     @property
     def broker_ids(self) -> set[int]:
@@ -529,7 +542,7 @@ class cluster:
 
     def node_config(self, n: node) -> dict[str, str]:
         """The settings both implementations get, by Kafka's names, in the brief's order."""
-        voters = ",".join(f"{c.node_id}@{c.host}:{c.controller_port}" for c in self.controllers)
+        voters = ",".join(f"{c.node_id}@{c.host}:{c.controller_port}" for c in self.initial_controllers)
         listeners, protocol_map = [], ["CONTROLLER:PLAINTEXT"]
         if n.is_broker:
             listeners.append(f"PLAINTEXT://{n.host}:{n.port}")
@@ -537,11 +550,11 @@ class cluster:
         if n.is_controller:
             listeners.append(f"CONTROLLER://{n.host}:{n.controller_port}")
         sets = {"process.roles": ",".join(n.roles), "node.id": str(n.node_id)}
-        if n.is_controller:
+        if n.is_controller and not n.added:
             sets["controller.quorum.voters"] = voters
         else:
             sets["controller.quorum.bootstrap.servers"] = ",".join(
-                f"{c.host}:{c.controller_port}" for c in self.controllers)
+                f"{c.host}:{c.controller_port}" for c in self.initial_controllers)
         sets["listeners"] = ",".join(listeners)
         if n.is_broker:
             sets["advertised.listeners"] = f"PLAINTEXT://{n.host}:{n.port}"
@@ -567,6 +580,20 @@ class cluster:
         if wait:
             self.wait_serving(timeout_s=timeout_s)
         return self
+
+    def add_controller(self, node_id: int) -> node:
+        """A new controller-only node (not started): process.roles=controller with
+        controller.quorum.bootstrap.servers, so it joins the running quorum as an observer
+        (KIP-853's add-controller then makes it a voter). Not among voter_ids."""
+        assert node_id not in self.nodes, node_id
+        if isinstance(self.network, netns_network):
+            self.network.add_node(node_id)
+        port, cport, hport = self.network.ports(node_id)
+        n = node(node_id, ("controller",), self.network.host(node_id), port, cport, hport,
+                 self.base / f"node{node_id}", added=True)
+        n.work_dir.mkdir(parents=True, exist_ok=True)
+        self.nodes[node_id] = n
+        return n
 
     def start_node(self, node_id: int, wait: bool = True, timeout_s: float = START_TIMEOUT_S) -> node:
         """Starts one node on its directory (a restart keeps its data); with wait, until its

@@ -129,6 +129,9 @@ enum class error_code : int16_t {
   telemetry_too_large = 118,
   invalid_registration = 119,
   transaction_abortable = 120,
+  invalid_voter_key = 125,
+  duplicate_voter = 126,
+  voter_not_found = 127,
   invalid_regular_expression = 128,
 };
 

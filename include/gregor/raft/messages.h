@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -33,7 +34,27 @@ enum class wire_error : int16_t {
 enum class entry_kind : uint8_t {
   data,           // a batch of the state machine's records; payload is opaque
   leader_change,  // KRaft's LeaderChangeMessage control batch, written first in every epoch
+  voters,         // KRaft's VotersRecord control batch (KIP-853): the voter set from here on
 };
+
+// One listener of a voter (VotersRecord.Endpoints): carried for the shell, never used here.
+struct voter_endpoint {
+  std::string name;
+  std::string host;
+  uint16_t port = 0;
+  bool operator==(const voter_endpoint&) const = default;
+};
+
+// One voter (KIP-853's ReplicaKey plus its endpoints). A voter from the static
+// controller.quorum.voters config has the zero directory id.
+struct voter {
+  node_id id = no_node;
+  uuid directory_id;
+  std::vector<voter_endpoint> endpoints;
+  bool operator==(const voter&) const = default;
+};
+// Sorted by id; ids are unique.
+using voter_set = std::vector<voter>;
 
 // What a LeaderChangeMessage control record says (the shell encodes it; the payload stays empty).
 struct leader_change_info {
@@ -51,6 +72,7 @@ struct entry {
   entry_kind kind = entry_kind::data;
   bytes payload;                    // data: the state machine's bytes
   leader_change_info leader_change; // leader_change: who won, with whose votes
+  voter_set voters;                 // voters: the complete voter set from this entry on
   offset end() const { return base + record_count; }
   bool operator==(const entry&) const = default;
 };
@@ -122,6 +144,7 @@ struct fetch_request {
   leader_epoch last_fetched_epoch{0};          // LastFetchedEpoch: epoch of its last entry
   offset log_start_offset{0};                  // LogStartOffset
   int32_t max_bytes = 1 << 20;                 // MaxBytes (partition)
+  uuid directory_id;                           // ReplicaState.ReplicaDirectoryId (v17+)
   uint64_t request_token = 0;  // not on the wire: see `request_token` below
 };
 

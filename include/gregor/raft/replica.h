@@ -3,6 +3,7 @@
 // threads. See src/raft/README.md for the shell's contract (what to persist, when to send).
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -17,7 +18,11 @@ namespace gregor::raft {
 // Kafka's config names in the comments; defaults are Kafka's.
 struct config {
   node_id self = no_node;
-  std::vector<node_id> voters;           // controller.quorum.voters (ids; endpoints: the shell's)
+  // controller.quorum.voters: the initial voter set (kraft.version 0), used until the log (or the
+  // snapshot) holds a voters entry. Their endpoints are only copied into the first voters entry.
+  std::vector<node_id> voters;
+  std::map<node_id, std::vector<voter_endpoint>> voter_endpoints;
+  uuid directory_id;                     // this replica's metadata log directory id (KIP-853)
   int64_t election_timeout_ms = 1000;    // quorum.election.timeout.ms
   int64_t fetch_timeout_ms = 2000;       // quorum.fetch.timeout.ms
   int64_t election_backoff_max_ms = 1000;  // quorum.election.backoff.max.ms
@@ -31,6 +36,13 @@ struct config {
   int32_t snapshot_chunk_bytes_max = 1 << 20;  // per FetchSnapshot response
   int32_t uncommitted_entries_max = 1024;  // leader: propose() refuses beyond this many
   int32_t observers_max = 1024;            // leader: observers tracked for DescribeQuorum
+  // AddVoter: the new voter must be an observer that fetched within fetch_timeout_ms with the
+  // given directory id and whose log end is at most this many offsets behind the leader's.
+  int64_t voter_catch_up_lag_max = 1000;
+  // The voter set a snapshot's bytes carry (the shell writes it into the snapshot, Kafka's
+  // VotersRecord after the header); nullopt when it holds none. A pure function of the bytes.
+  // Unset: snapshots carry no voter set (the state machine's own business).
+  std::function<std::optional<voter_set>(const bytes&)> snapshot_voters;
   uint64_t seed = 0;                       // the only source of randomness (election timeouts)
 };
 
@@ -82,6 +94,9 @@ struct output {
   std::optional<install_snapshot> snapshot_to_load;  // state machine: replace your state with it
   std::vector<entry> committed;          // apply in order (data and leader_change entries)
   std::optional<leadership_change> leadership;  // set when the known leader or our role changed
+  // Set when the voter set changed (a voters entry appended or truncated away, a snapshot
+  // installed): the shell updates its endpoints. Not a durability matter: it follows the log.
+  std::optional<voter_set> voters;
   bool empty() const;
 };
 
@@ -89,6 +104,12 @@ enum class raft_error : uint8_t {
   not_leader,         // `leader` says who is, if known
   too_many_pending,   // uncommitted_entries_max reached: retry after the high watermark moves
   invalid_proposal,   // empty batch or record_count < 1
+  // Voter changes (KIP-853):
+  change_pending,     // another voter change is uncommitted, or this epoch has no commit yet
+  duplicate_voter,    // AddVoter: the id is already a voter
+  voter_not_found,    // RemoveVoter: no voter with that id and directory id
+  not_caught_up,      // AddVoter: not an observer fetching with that directory id, or lagging
+  invalid_voter,      // bad id, or the change would leave no voter
 };
 struct propose_error {
   raft_error error = raft_error::not_leader;
@@ -103,6 +124,7 @@ struct offset_range {
 // DescribeQuorum's data for one replica.
 struct replica_progress {
   node_id id = no_node;
+  uuid directory_id;
   offset log_end_offset = no_offset;
   int64_t last_fetch_ms = no_timestamp;
   int64_t last_caught_up_ms = no_timestamp;
@@ -133,6 +155,14 @@ class replica {
   void snapshot_taken(offset end, leader_epoch epoch, shared_bytes data);
   // Graceful shutdown of a leader: resign and tell the voters (EndQuorumEpoch).
   void resign();
+  // KIP-853 on the leader: append a voters entry with `v` added (or the voter removed). The new
+  // set rules at once (uncommitted, as on every replica that appends it); the change is done
+  // when the high watermark passes the returned range. One change at a time, and only once this
+  // epoch has a commit. A leader that removes itself resigns when the removal commits.
+  result<offset_range, propose_error> add_voter(voter v);
+  result<offset_range, propose_error> remove_voter(node_id id, uuid directory_id);
+  // KIP-853's UpdateVoter: the voter with v's id and directory id gets v's endpoints (same rules).
+  result<offset_range, propose_error> update_voter(voter v);
 
   output take_output();
 
@@ -145,6 +175,10 @@ class replica {
   offset log_end_offset() const;
   const std::deque<entry>& log() const { return _log; }
   quorum_info describe_quorum() const;
+  // The voter set now (the latest voters entry of the log, else the snapshot's, else the config).
+  const voter_set& voters() const { return _voter_history.back().set; }
+  // The voter set in force at `end` (for a snapshot ending there): the last voters entry below it.
+  const voter_set& voters_at(offset end) const;
 
  private:
   struct peer_state {
@@ -153,6 +187,13 @@ class replica {
     int64_t last_caught_up_ms = no_timestamp;
     bool begin_epoch_acked = false;
     int64_t begin_epoch_sent_ms = no_timestamp;
+    uuid directory_id;               // as its last Fetch said
+  };
+  // A voter set and the offset of the entry that set it (no_offset: the base, from the config or
+  // the snapshot, below the log start).
+  struct voters_since {
+    offset at = no_offset;
+    voter_set set;
   };
   struct epoch_start {
     leader_epoch epoch;
@@ -212,7 +253,13 @@ class replica {
   int64_t random_election_timeout_ms();
   int64_t random_backoff_ms();
   uint64_t next_random();
-  size_t majority() const { return _cfg.voters.size() / 2 + 1; }
+  size_t majority() const { return _voter_ids.size() / 2 + 1; }
+  size_t granted_voters() const;
+  // Voters.
+  voter_set base_voters(const shared_bytes& snapshot_bytes) const;
+  void voters_changed();
+  result<offset_range, propose_error> append_voters(voter_set next);
+  bool voter_change_pending() const;
   bool is_voter_id(node_id id) const;
   leader_and_epoch advertised_leader() const;
   void persist_quorum();
@@ -221,6 +268,8 @@ class replica {
 
   config _cfg;
   bool _is_voter = false;
+  std::vector<voters_since> _voter_history;  // ascending `at`; front is the base, never empty
+  std::vector<node_id> _voter_ids;           // ids of voters(), sorted
   uint64_t _rng;
   int64_t _now_ms;
   role _role = role::unattached;

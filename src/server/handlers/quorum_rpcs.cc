@@ -85,9 +85,10 @@ asio::awaitable<std::optional<protocol::fetch_snapshot_response>> fetch_snapshot
 using dq_req = protocol::describe_quorum_request;
 using dq_resp = protocol::describe_quorum_response;
 
-dq_resp::replica_state replica_state(const metadata_quorum* q, const raft::replica_progress& p) {
+dq_resp::replica_state replica_state(const metadata_quorum* q, const raft::replica_progress& p, int16_t version) {
   dq_resp::replica_state s;
   s.replica_id = p.id.value();
+  if (version >= 2) s.replica_directory_id = p.directory_id;
   s.log_end_offset = p.log_end_offset.value();
   s.last_fetch_timestamp = q ? q->to_wall_ms(p.last_fetch_ms) : p.last_fetch_ms;
   s.last_caught_up_timestamp = q ? q->to_wall_ms(p.last_caught_up_ms) : p.last_caught_up_ms;
@@ -114,13 +115,14 @@ dq_resp answer_describe_quorum(core& c, int16_t version) {
     p.leader_id = info.leader.leader.value();
     p.leader_epoch = info.leader.epoch.value();
     p.high_watermark = info.high_watermark.value();
-    for (const auto& v : info.voters) p.current_voters.push_back(replica_state(q, v));
-    for (const auto& o : info.observers) p.observers.push_back(replica_state(q, o));
+    for (const auto& v : info.voters) p.current_voters.push_back(replica_state(q, v, version));
+    for (const auto& o : info.observers) p.observers.push_back(replica_state(q, o, version));
     if (version >= 2) {
-      for (const auto& v : q->voters()) {
+      // The current voters (KIP-853: the latest VotersRecord, else controller.quorum.voters).
+      for (const auto& v : q->voter_set()) {
         auto& n = resp.nodes.emplace_back();
         n.node_id = v.id.value();
-        n.listeners.push_back({q->controller_listener_name(), v.host, uint16_t(v.port), {}});
+        for (const auto& ep : v.endpoints) n.listeners.push_back({ep.name, ep.host, ep.port, {}});
       }
     }
     return resp;

@@ -23,6 +23,7 @@ std::vector<api_route> build() {
       describe_quorum_route(), broker_registration_route(), broker_heartbeat_route(),
       allocate_producer_ids_route(), alter_partition_route(), offset_for_leader_epoch_route(),
       describe_log_dirs_route(),
+      add_raft_voter_route(), remove_raft_voter_route(), update_raft_voter_route(),
   };
   std::sort(routes.begin(), routes.end(),
             [](const api_route& a, const api_route& b) { return a.key < b.key; });

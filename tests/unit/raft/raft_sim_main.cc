@@ -40,22 +40,23 @@ int main(int argc, char** argv) {
     total.crashes += o.counters.crashes;
     total.snapshots += o.counters.snapshots;
     total.messages += o.counters.messages;
+    total.voter_changes += o.counters.voter_changes;
     if (o.counters.liveness_ms > liveness_ms_max) liveness_ms_max = o.counters.liveness_ms;
     if (one) {
       std::printf("seed=%llu ok=%d elections=%lld committed=%lld crashes=%lld snapshots=%lld "
-                  "messages=%lld liveness_ms=%lld\n",
+                  "messages=%lld liveness_ms=%lld voter_changes=%lld\n",
                   (unsigned long long)s, int(o.ok), (long long)o.counters.elections,
                   (long long)o.counters.committed, (long long)o.counters.crashes,
                   (long long)o.counters.snapshots, (long long)o.counters.messages,
-                  (long long)o.counters.liveness_ms);
+                  (long long)o.counters.liveness_ms, (long long)o.counters.voter_changes);
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("seeds=%llu..%llu failed=%llu elections=%lld committed=%lld crashes=%lld "
-              "snapshot_loads=%lld messages=%lld worst_liveness_ms=%lld wall_s=%.1f\n",
+              "snapshot_loads=%lld messages=%lld voter_changes=%lld worst_liveness_ms=%lld wall_s=%.1f\n",
               (unsigned long long)first, (unsigned long long)(first + seeds - 1),
               (unsigned long long)failed, (long long)total.elections, (long long)total.committed,
               (long long)total.crashes, (long long)total.snapshots, (long long)total.messages,
-              (long long)liveness_ms_max, secs);
+              (long long)total.voter_changes, (long long)liveness_ms_max, secs);
   return failed ? 1 : 0;
 }

@@ -24,6 +24,11 @@ uint64_t mix(uint64_t x) {
 
 // Data payloads start with their 8-byte proposal id; a leader change is named by its epoch.
 uint64_t payload_id(const entry& e) {
+  if (e.kind == entry_kind::voters) {
+    uint64_t h = 3ULL << 61;
+    for (auto& v : e.voters) h = mix(h ^ uint64_t(uint32_t(v.id.value())));
+    return (3ULL << 61) | (h >> 3);
+  }
   if (e.kind == entry_kind::leader_change) {
     return (1ULL << 62) | (uint64_t(uint32_t(e.epoch.value())) << 20) |
            uint64_t(uint32_t(e.leader_change.leader.value()));
@@ -36,6 +41,41 @@ uint64_t payload_id(const entry& e) {
 uint64_t identity(const entry& e) {
   return mix(payload_id(e) ^ mix(uint64_t(uint32_t(e.epoch.value())) << 32 |
                                  uint64_t(uint32_t(e.record_count))));
+}
+
+uuid directory_of(node_id id) { return uuid{0xd1d1, uint64_t(id.value())}; }
+
+// Snapshot bytes: the voter count and ids (8 bytes each; none while the config's set rules), then
+// 24 bytes per applied entry.
+bytes encode_snapshot_voters(const std::vector<node_id>& voters) {
+  bytes b(8 + voters.size() * 8);
+  uint64_t n = voters.size();
+  std::memcpy(b.data(), &n, 8);
+  for (size_t i = 0; i < voters.size(); ++i) {
+    int64_t id = voters[i].value();
+    std::memcpy(b.data() + 8 + i * 8, &id, 8);
+  }
+  return b;
+}
+
+size_t snapshot_voters_size(const bytes& b) {
+  uint64_t n = 0;
+  if (b.size() >= 8) std::memcpy(&n, b.data(), 8);
+  return 8 + size_t(n) * 8;
+}
+
+std::optional<voter_set> decode_snapshot_voters(const bytes& b) {
+  if (b.size() < 8) return std::nullopt;
+  uint64_t n = 0;
+  std::memcpy(&n, b.data(), 8);
+  if (n == 0 || b.size() < 8 + n * 8) return std::nullopt;
+  voter_set s;
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t id = 0;
+    std::memcpy(&id, b.data() + 8 + i * 8, 8);
+    s.push_back(voter{node_id{int32_t(id)}, directory_of(node_id{int32_t(id)}), {}});
+  }
+  return s;
 }
 
 offset disk_log_end(const persisted_state& d) {
@@ -64,6 +104,7 @@ struct cluster::node_state {
   std::set<uint64_t> applied_ids;
   offset applied_end{0};
   leader_epoch applied_last_epoch{0};
+  std::vector<node_id> applied_voters;  // the latest committed voters entry (empty: the config's)
   offset snapshot_end{0};
   // Checker state for this incarnation.
   int64_t restart_at_ms = -1;      // buggify: a quick reboot is due then
@@ -101,6 +142,8 @@ config cluster::make_config(node_id id) const {
   c.fetch_entries_max = _opts.fetch_entries_max;
   c.snapshot_chunk_bytes_max = 200;  // snapshots come in several chunks
   c.uncommitted_entries_max = 64;
+  c.directory_id = directory_of(id);
+  c.snapshot_voters = decode_snapshot_voters;
   c.seed = mix(_rng ^ uint64_t(id.value()));
   return c;
 }
@@ -180,7 +223,10 @@ void cluster::sync(node_state& n) {
       const bytes& b = *out.snapshot_to_load->data;
       n.applied.clear();
       n.applied_ids.clear();
-      for (size_t i = 0; i + 24 <= b.size(); i += 24) {
+      n.applied_voters.clear();
+      if (auto v = decode_snapshot_voters(b))
+        for (auto& x : *v) n.applied_voters.push_back(x.id);
+      for (size_t i = snapshot_voters_size(b); i + 24 <= b.size(); i += 24) {
         int64_t base;
         uint64_t ident, id;
         std::memcpy(&base, b.data() + i, 8);
@@ -220,17 +266,30 @@ void cluster::apply(node_state& n, const entry& e) {
                      e.base));
   n.applied.push_back({e.base.value(), ident, payload_id(e)});
   n.applied_ids.insert(payload_id(e));
+  if (e.kind == entry_kind::voters) {
+    n.applied_voters.clear();
+    for (auto& v : e.voters) n.applied_voters.push_back(v.id);
+  }
   n.applied_end = e.end();
   n.applied_last_epoch = e.epoch;
 }
 
 void cluster::maybe_snapshot(node_state& n) {
   if (!n.up || n.applied_end - n.snapshot_end < 12 || !chance(0.3)) return;
-  bytes b(n.applied.size() * 24);
+  // The state machine's voter set at its applied end is the core's there: check, then write it.
+  std::vector<node_id> core_voters;
+  for (auto& v : n.core->voters_at(n.applied_end)) core_voters.push_back(v.id);
+  std::vector<node_id> sm_voters = n.applied_voters.empty() ? _voters : n.applied_voters;
+  if (core_voters != sm_voters)
+    fail(fmt::format("node {} core's voter set at {} differs from its state machine's", n.id,
+                     n.applied_end));
+  bytes b = encode_snapshot_voters(n.applied_voters);
+  const size_t head = b.size();
+  b.resize(head + n.applied.size() * 24);
   for (size_t i = 0; i < n.applied.size(); ++i) {
-    std::memcpy(b.data() + i * 24, &n.applied[i].base, 8);
-    std::memcpy(b.data() + i * 24 + 8, &n.applied[i].ident, 8);
-    std::memcpy(b.data() + i * 24 + 16, &n.applied[i].id, 8);
+    std::memcpy(b.data() + head + i * 24, &n.applied[i].base, 8);
+    std::memcpy(b.data() + head + i * 24 + 8, &n.applied[i].ident, 8);
+    std::memcpy(b.data() + head + i * 24 + 16, &n.applied[i].id, 8);
   }
   auto data = std::make_shared<const bytes>(std::move(b));
   // The state machine writes its snapshot durably, then tells the core.
@@ -305,6 +364,10 @@ void cluster::check_leader(node_state& n) {
   }
   if (!fresh) return;
   ++_outcome.counters.elections;
+  if (!r.is_voter()) {
+    fail(fmt::format("node {} leads epoch {} without being a voter", n.id, epoch));
+    return;
+  }
   // Leader completeness: a new leader holds every entry committed so far.
   const auto& log = r.log();
   for (auto c = _committed.lower_bound(r.log_start_offset().value()); c != _committed.end(); ++c) {
@@ -323,7 +386,33 @@ void cluster::check() {
     if (!n->up) continue;
     record_committed(*n);
     check_leader(*n);
+    check_voter_changes(*n);
   }
+}
+
+// KIP-853's rules as every replica sees them: its voter set is its log's latest voters entry (or
+// the base below its log start), and a leader never has two voters entries of its own epoch above
+// its high watermark (one change at a time; entries of earlier epochs it inherited may be
+// committed without it knowing yet).
+void cluster::check_voter_changes(node_state& n) {
+  replica& r = *n.core;
+  const entry* latest = nullptr;
+  for (auto it = r.log().rbegin(); it != r.log().rend() && !latest; ++it) {
+    if (it->kind == entry_kind::voters) latest = &*it;
+  }
+  if (latest && latest->voters != r.voters())
+    fail(fmt::format("node {}'s voter set is not its latest voters entry (at {})", n.id,
+                     latest->base));
+  if (r.current_role() == role::leader) {
+    int mine = 0;  // one change at a time: at most one of this epoch's voters entries uncommitted
+    for (auto& e : r.log())
+      mine += e.kind == entry_kind::voters && e.epoch == r.epoch() && e.base >= r.high_watermark();
+    if (mine > 1) fail(fmt::format("leader {} has {} uncommitted voter changes", n.id, mine));
+  }
+  bool self_listed = false;
+  for (auto& v : r.voters()) self_listed |= v.id == n.id;
+  if (self_listed != r.is_voter())
+    fail(fmt::format("node {} is_voter() disagrees with its voter set", n.id));
 }
 
 // Log matching: two logs holding an entry with the same base offset and epoch are identical up to
@@ -427,6 +516,7 @@ void cluster::restart(node_id id) {
   n.restart_at_ms = -1;
   n.applied.clear();
   n.applied_ids.clear();
+  n.applied_voters.clear();
   n.applied_end = offset{0};
   n.applied_last_epoch = leader_epoch{0};
   n.snapshot_end = offset{0};
@@ -517,9 +607,29 @@ void cluster::nemesis() {
   }
 }
 
+void cluster::maybe_change_voters() {
+  if (!chance(0.02)) return;
+  auto l = leader();
+  if (!l) return;
+  replica& r = *node(*l);
+  node_id target{1 + int32_t(random() % _nodes.size())};
+  bool is_voter = false;
+  for (auto& v : r.voters()) is_voter |= v.id == target;
+  bool accepted = false;
+  if (is_voter) {
+    if (r.voters().size() <= 2) return;  // keep a quorum that can lose one node to a crash
+    accepted = r.remove_voter(target, directory_of(target)).has_value();
+  } else {
+    accepted = r.add_voter(voter{target, directory_of(target), {}}).has_value();
+  }
+  if (accepted) ++_outcome.counters.voter_changes;
+  drain(state(*l));
+}
+
 outcome cluster::run() {
   while (_now_ms < _opts.fault_ms && _outcome.ok) {
     if (_opts.faults) nemesis();
+    if (_opts.faults) maybe_change_voters();
     maybe_propose();
     advance(step_ms);
   }
@@ -546,8 +656,11 @@ outcome cluster::run() {
   if (_outcome.ok && !done) {
     std::string roles;
     for (auto& n : _nodes) {
-      roles += fmt::format(" n{}:{}@{} hw={} end={}", n->id, to_string(n->core->current_role()),
-                           n->core->epoch(), n->core->high_watermark(), n->core->log_end_offset());
+      std::string voters;
+      for (auto& v : n->core->voters()) voters += fmt::format("{}{}", voters.empty() ? "" : ",", v.id);
+      roles += fmt::format(" n{}:{}@{} hw={} end={} voters={{{}}}", n->id,
+                           to_string(n->core->current_role()), n->core->epoch(),
+                           n->core->high_watermark(), n->core->log_end_offset(), voters);
     }
     fail(fmt::format("liveness: no new commit applied everywhere {} ms after the faults stopped;{}",
                      _opts.liveness_ms_max, roles));

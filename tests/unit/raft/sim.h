@@ -40,6 +40,7 @@ struct stats {
   int64_t snapshots = 0;       // snapshots installed from a leader
   int64_t messages = 0;
   int64_t liveness_ms = 0;     // time from the end of the faults to the commit everywhere
+  int64_t voter_changes = 0;   // AddVoter / RemoveVoter the leader accepted (KIP-853)
 };
 
 struct outcome {
@@ -51,6 +52,10 @@ struct outcome {
 // Unlike a real shell, which pairs answers with requests by correlation id, the simulated network
 // lets the responder's copy of `request_token` travel back, so answers meant for an earlier run
 // of a node reach its next run: a harsher test of the core's own defences.
+//
+// Voter changes (KIP-853): during the faults the leader is asked now and then to add a node that
+// is not a voter (an observer, or a voter removed earlier) or to remove a voter (itself included);
+// the state machine's snapshots carry the voter set, so restarts and snapshot installs keep it.
 //
 // A simple scripted-or-random cluster. `run(seed)` is the randomized nemesis; the step-by-step
 // methods let unit tests script a scenario.
@@ -105,6 +110,8 @@ class cluster {
   void nemesis();
   void maybe_propose();
   void maybe_snapshot(node_state& n);
+  void maybe_change_voters();
+  void check_voter_changes(node_state& n);
   config make_config(node_id id) const;
   node_state& state(node_id id);
 

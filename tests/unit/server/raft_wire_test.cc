@@ -436,6 +436,33 @@ TEST(raft_wire, leader_change_entry_becomes_a_leader_change_control_batch_and_ba
   EXPECT_EQ(back->front(), e);
 }
 
+TEST(raft_wire, voters_entry_becomes_a_voters_record_control_batch_and_back) {
+  raft::entry e;
+  e.base = offset(7);
+  e.epoch = leader_epoch(3);
+  e.kind = raft::entry_kind::voters;
+  e.voters = {raft::voter{node_id(1), uuid{}, {{"CONTROLLER", "10.0.0.1", 9093}}},
+              raft::voter{node_id(4), uuid{0x1234, 0x5678}, {{"CONTROLLER", "10.0.0.4", 9093}, {"OTHER", "h", 1}}}};
+  auto batch = entry_to_batch(e);
+  auto decoded = controller::decode_batch(batch);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error();
+  EXPECT_TRUE(decoded->control);
+  ASSERT_EQ(decoded->controls.size(), 1u);
+  EXPECT_EQ(decoded->controls[0].type, protocol::metadata::voters_record::control_type);
+  auto back = batches_to_entries(batch);
+  ASSERT_TRUE(back.has_value()) << back.error();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ(back->front(), e);
+}
+
+TEST(raft_wire, fetch_request_carries_the_directory_id_from_v17) {
+  raft::fetch_request f;
+  f.replica = node_id(9);
+  f.directory_id = uuid{7, 8};
+  EXPECT_EQ(request_trip(f, raft_fetch_version).directory_id, f.directory_id);
+  EXPECT_TRUE(request_trip(f, 15).directory_id.is_zero());  // no such field before v17
+}
+
 TEST(raft_wire, several_entries_survive_back_to_back_batches) {
   std::vector<raft::entry> in{leader_change_entry(0, 1), data_entry(1, 1), data_entry(3, 1),
                               leader_change_entry(5, 2), data_entry(6, 2)};

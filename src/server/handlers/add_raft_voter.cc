@@ -1,0 +1,51 @@
+// AddRaftVoter (key 80, KIP-853; always flexible). v1: AckWhenCommitted (Gregor always answers
+// once the new voter set is committed, which satisfies both). Served by the quorum leader on any
+// listener; another node forwards it there. The replica must be an observer fetching with the
+// given directory id and caught up; until it is (or until a pending change commits) the leader
+// retries for up to TimeoutMs, then answers REQUEST_TIMED_OUT as Kafka does.
+#include <algorithm>
+
+#include "gregor/protocol/messages/add_raft_voter.h"
+#include "voter_changes.h"
+
+namespace gregor::server {
+namespace {
+using protocol::error_code;
+namespace asio = boost::asio;
+using req_t = protocol::add_raft_voter_request;
+using resp_t = protocol::add_raft_voter_response;
+
+resp_t answer(error_code e, std::string message) {
+  resp_t r;
+  r.error_code = protocol::code_of(e);
+  if (e != error_code::none) r.error_message = std::move(message);
+  return r;
+}
+
+asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  auto* q = c.quorum();
+  if (!q) co_return answer(error_code::invalid_request, "this node is not part of a multi-node controller quorum");
+  if (req.cluster_id && *req.cluster_id != q->cluster_id())
+    co_return answer(error_code::inconsistent_cluster_id, "the request names another cluster");
+  if (req.voter_id < 0) co_return answer(error_code::invalid_request, "the voter id is negative");
+  if (req.listeners.empty()) co_return answer(error_code::invalid_request, "the new voter has no listeners");
+  const int64_t timeout_ms = std::clamp<int64_t>(req.timeout_ms > 0 ? req.timeout_ms : voter_changes::default_timeout_ms,
+                                                 0, voter_changes::timeout_ms_max);
+  if (auto fwd = co_await voter_changes::forward_to_leader<req_t, resp_t>(*q, req, ctx.version(), timeout_ms))
+    co_return std::move(*fwd);
+  raft::voter v;
+  v.id = node_id(req.voter_id);
+  v.directory_id = req.voter_directory_id;
+  for (const auto& l : req.listeners) v.endpoints.push_back({l.name, l.host, l.port});
+  raft_node& node = q->raft();
+  const auto attempt = [&node, &v]() { return node.add_voter(v); };
+  auto failed = co_await voter_changes::retry(attempt, timeout_ms);
+  if (!failed) co_return answer(error_code::none, {});
+  co_return answer(voter_changes::error_of(failed->error), failed->message);
+}
+
+}  // namespace
+
+api_route add_raft_voter_route() { return make_route<req_t, resp_t, &handle, 0, 1>("AddRaftVoter"); }
+
+}  // namespace gregor::server

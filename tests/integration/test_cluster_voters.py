@@ -1,0 +1,111 @@
+"""A dynamic controller quorum (KIP-853): Kafka's own `kafka-metadata-quorum` tool adds a new
+controller-only node, which joined through controller.quorum.bootstrap.servers as an observer, to
+the voters (AddRaftVoter), `describe --status` then lists four voters with their endpoints, the
+quorum keeps committing (a topic created afterwards is served), and `remove-controller`
+(RemoveRaftVoter) takes it out again, leaving it an observer that keeps fetching.
+
+Split layout (3 controller-only voters, 1 broker) so that Kafka runs a dynamic quorum too (formatted
+with --initial-controllers; the new node with --no-initial-controllers). Gregor's initial voters
+come from controller.quorum.voters (kraft.version 0); its first voter change writes the first
+VotersRecord. Runs unless GREGOR_CLUSTER_TESTS=0; GREGOR_CLUSTER_IMPL=kafka checks it against
+Apache Kafka 4.3.1.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import cluster_harness as ch
+import harness
+
+pytestmark = [pytest.mark.cluster]
+
+QUORUM_COMMAND = "org.apache.kafka.tools.MetadataQuorumCommand"
+NEW_CONTROLLER = 9
+
+
+def status(classpath: str, bootstrap_controller: str) -> dict[str, str]:
+    """`Key: value` lines of `kafka-metadata-quorum --bootstrap-controller ... describe --status`."""
+    text = harness.ok(harness.run_java_tool(classpath, QUORUM_COMMAND, "--bootstrap-controller",
+                                            bootstrap_controller, "describe", "--status"))
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and " " not in key.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+def replicas(value: str) -> dict[int, dict]:
+    """CurrentVoters / CurrentObservers of Kafka 4.x: JSON objects with id, directoryId, endpoints."""
+    return {int(v["id"]): v for v in json.loads(value)}
+
+
+def directory_id(log_dir) -> str:
+    text = (log_dir / "meta.properties").read_text()
+    m = re.search(r"^directory\.id=(\S+)$", text, re.M)
+    assert m, text
+    return m.group(1)
+
+
+@pytest.mark.timeout(600)
+def test_add_controller_and_remove_controller_change_the_voter_set(cluster_factory, kafka_classpath, tmp_path):
+    cluster = cluster_factory(layout="split", controllers=3, nodes=1)
+    initial = set(cluster.voter_ids)
+    bootstrap_controller = ",".join(f"{c.host}:{c.controller_port}" for c in cluster.initial_controllers)
+
+    new = cluster.add_controller(NEW_CONTROLLER)
+    cluster.start_node(NEW_CONTROLLER)
+
+    def observing():
+        q = cluster.quorum()
+        return q if q.error_code == 0 and NEW_CONTROLLER in {o.replica_id for o in q.observers} else None
+    ch._wait(observing, 120, f"node {NEW_CONTROLLER} fetching as an observer")
+    before = status(kafka_classpath, bootstrap_controller)
+    assert set(replicas(before["CurrentVoters"])) == initial, before
+
+    config = tmp_path / "controller.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in {
+        "node.id": str(NEW_CONTROLLER),
+        "process.roles": "controller",
+        "log.dirs": str(new.log_dir),
+        "listeners": f"CONTROLLER://{new.host}:{new.controller_port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+    }.items()))
+    added = harness.ok(harness.run_java_tool(kafka_classpath, QUORUM_COMMAND, "--bootstrap-controller",
+                                             bootstrap_controller, "--command-config", str(config),
+                                             "add-controller", timeout_s=120))
+    print(f"\n[{cluster.impl_name}] {added.strip()}")
+    assert re.search(rf"Added\s+(KRaft\s+)?controller {NEW_CONTROLLER}\b", added), added
+
+    after_add = status(kafka_classpath, bootstrap_controller)
+    voters = replicas(after_add["CurrentVoters"])
+    assert set(voters) == initial | {NEW_CONTROLLER}, after_add
+    assert voters[NEW_CONTROLLER]["directoryId"] == directory_id(new.log_dir), after_add
+    assert any(f"{new.host}:{new.controller_port}" in e for e in voters[NEW_CONTROLLER]["endpoints"]), after_add
+    assert NEW_CONTROLLER not in replicas(after_add.get("CurrentObservers", "[]")), after_add
+
+    # Four voters still commit: a topic created now is served by the broker.
+    broker = cluster.brokers[0]
+    topic = harness.unique_topic("voters")
+    assert ch.create_topics(broker.bootstrap, [topic], 1, 1)[topic][0] == ch.ERROR_NONE
+
+    removed = harness.ok(harness.run_java_tool(
+        kafka_classpath, QUORUM_COMMAND, "--bootstrap-controller", bootstrap_controller, "remove-controller",
+        "--controller-id", str(NEW_CONTROLLER), "--controller-directory-id", directory_id(new.log_dir),
+        timeout_s=120))
+    print(f"[{cluster.impl_name}] {removed.strip()}")
+    assert re.search(rf"Removed\s+(KRaft\s+)?controller {NEW_CONTROLLER}\b", removed), removed
+
+    after_remove = status(kafka_classpath, bootstrap_controller)
+    assert set(replicas(after_remove["CurrentVoters"])) == initial, after_remove
+
+    # The removed controller keeps running and fetching, as an observer.
+    def observer_again():
+        s = status(kafka_classpath, bootstrap_controller)
+        return s if NEW_CONTROLLER in replicas(s.get("CurrentObservers", "[]")) else None
+    ch._wait(observer_again, 60, f"node {NEW_CONTROLLER} an observer again")
+    assert new.running()
