@@ -24,13 +24,17 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
 TEST(raft_simulation, every_seed_keeps_safety_and_recovers_liveness_after_faults) {
   uint64_t seeds = env_u64("GREGOR_RAFT_SEEDS", default_seeds);
   uint64_t failures = 0;
+  int64_t voter_changes = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     outcome o = run_seed(seed);
+    voter_changes += o.counters.voter_changes;
     if (!o.ok) {
       ADD_FAILURE() << o.failure;  // prints seed=N: replay with GREGOR_RAFT_SEED=N
       if (++failures >= 5) break;
     }
   }
+  // The sweep exercised KIP-853 voter changes (additions and removals under the faults).
+  if (seeds >= 100) EXPECT_GT(voter_changes, int64_t(seeds / 10));
 }
 
 TEST(raft_simulation, replays_one_seed_from_GREGOR_RAFT_SEED) {
