@@ -2,7 +2,9 @@
 controller-only node, which joined through controller.quorum.bootstrap.servers as an observer, to
 the voters (AddRaftVoter), `describe --status` then lists four voters with their endpoints, the
 quorum keeps committing (a topic created afterwards is served), and `remove-controller`
-(RemoveRaftVoter) takes it out again, leaving it an observer that keeps fetching.
+(RemoveRaftVoter) takes it out again, leaving it an observer that keeps fetching. Removing the
+active controller itself: it leads until the removal commits, then resigns; the others elect a
+new leader among the remaining voters and it keeps running as an observer.
 
 Split layout (3 controller-only voters, 1 broker) so that Kafka runs a dynamic quorum too (formatted
 with --initial-controllers; the new node with --no-initial-controllers). Gregor's initial voters
@@ -24,6 +26,7 @@ pytestmark = [pytest.mark.cluster]
 
 QUORUM_COMMAND = "org.apache.kafka.tools.MetadataQuorumCommand"
 NEW_CONTROLLER = 9
+ZERO_UUID = "AAAAAAAAAAAAAAAAAAAAAA"
 
 
 def status(classpath: str, bootstrap_controller: str) -> dict[str, str]:
@@ -43,11 +46,74 @@ def replicas(value: str) -> dict[int, dict]:
     return {int(v["id"]): v for v in json.loads(value)}
 
 
+def voter_directory_id(voter: dict) -> str:
+    """The tool leaves out the zero directory id (a voter from controller.quorum.voters)."""
+    return voter.get("directoryId", ZERO_UUID)
+
+
 def directory_id(log_dir) -> str:
     text = (log_dir / "meta.properties").read_text()
     m = re.search(r"^directory\.id=(\S+)$", text, re.M)
     assert m, text
     return m.group(1)
+
+
+def add_controller(cluster, classpath: str, bootstrap_controller: str, node_id: int, tmp_path) -> str:
+    """Starts controller-only node `node_id` as an observer and adds it with add-controller."""
+    new = cluster.add_controller(node_id)
+    cluster.start_node(node_id)
+
+    def observing():
+        q = cluster.quorum()
+        return q if q.error_code == 0 and node_id in {o.replica_id for o in q.observers} else None
+    ch._wait(observing, 120, f"node {node_id} fetching as an observer")
+    config = tmp_path / f"controller{node_id}.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in {
+        "node.id": str(node_id),
+        "process.roles": "controller",
+        "log.dirs": str(new.log_dir),
+        "listeners": f"CONTROLLER://{new.host}:{new.controller_port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+    }.items()))
+    return harness.ok(harness.run_java_tool(classpath, QUORUM_COMMAND, "--bootstrap-controller",
+                                            bootstrap_controller, "--command-config", str(config),
+                                            "add-controller", timeout_s=120))
+
+
+@pytest.mark.timeout(600)
+def test_removing_the_active_controller_hands_leadership_to_the_remaining_voters(cluster_factory, kafka_classpath,
+                                                                                tmp_path):
+    cluster = cluster_factory(layout="split", controllers=3, nodes=1)
+    bootstrap_controller = ",".join(f"{c.host}:{c.controller_port}" for c in cluster.initial_controllers)
+    add_controller(cluster, kafka_classpath, bootstrap_controller, NEW_CONTROLLER, tmp_path)
+    before = status(kafka_classpath, bootstrap_controller)
+    voters = replicas(before["CurrentVoters"])
+    assert set(voters) == cluster.voter_ids | {NEW_CONTROLLER}, before
+    leader = int(before["LeaderId"])
+    epoch = int(before["LeaderEpoch"])
+
+    removed = harness.ok(harness.run_java_tool(
+        kafka_classpath, QUORUM_COMMAND, "--bootstrap-controller", bootstrap_controller, "remove-controller",
+        "--controller-id", str(leader), "--controller-directory-id", voter_directory_id(voters[leader]),
+        timeout_s=120))
+    print(f"\n[{cluster.impl_name}] active controller {leader}: {removed.strip()}")
+    remaining = set(voters) - {leader}
+
+    def new_leader():
+        s = status(kafka_classpath, bootstrap_controller)
+        ok = (set(replicas(s["CurrentVoters"])) == remaining and int(s["LeaderId"]) in remaining
+              and int(s["LeaderEpoch"]) > epoch and leader in replicas(s.get("CurrentObservers", "[]")))
+        return s if ok else None
+    after = ch._wait(new_leader, 90, f"a new leader among {sorted(remaining)} with {leader} an observer")
+    print(f"[{cluster.impl_name}] new leader {after['LeaderId']} in epoch {after['LeaderEpoch']}")
+    assert cluster.nodes[leader].running()
+
+    broker = cluster.brokers[0]
+    topic = harness.unique_topic("after-removal")
+    result = ch.wait_for(lambda: ch.create_topics(broker.bootstrap, [topic], 1, 1).get(topic, (-1,))[0]
+                         in (ch.ERROR_NONE, ch.ERROR_TOPIC_ALREADY_EXISTS), 60, "CreateTopics after the removal")
+    assert result
 
 
 @pytest.mark.timeout(600)
