@@ -4,6 +4,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "gregor/base/log.h"
 
@@ -376,14 +377,23 @@ result<decision<heartbeat_reply>, controller_error> quorum_controller::heartbeat
     restore_leaders_with(h.id, d.records);
     lg().info("broker {} unfenced", h.id.value());
   }
-  const broker_info& now = _image.brokers().at(h.id);
-  d.reply.is_caught_up = caught_up;
-  d.reply.is_fenced = now.fenced;
   // A broker in controlled shutdown may stop once it leads nothing.
   bool leads = false;
   for (const auto& [name, t] : _image.topics())
     for (const auto& p : t.partitions) leads = leads || p.leader == h.id;
   d.reply.should_shutdown = h.want_shutdown && !leads;
+  if (d.reply.should_shutdown && !_image.brokers().at(h.id).fenced) {
+    // Kafka fences a broker as it lets it stop: its next incarnation may register at once.
+    md::broker_registration_change_record c;
+    c.broker_id = h.id.value();
+    c.broker_epoch = b.epoch;
+    c.fenced = 1;
+    apply(d.records, c, 1);
+    lg().info("broker {} finished its controlled shutdown: fenced", h.id.value());
+  }
+  const broker_info& now = _image.brokers().at(h.id);
+  d.reply.is_caught_up = caught_up;
+  d.reply.is_fenced = now.fenced;
   return d;
 }
 
@@ -465,6 +475,7 @@ result<decision<partition_state>, controller_error> quorum_controller::alter_par
     r.partition_id = req.partition;
     r.isr = ids(req.new_isr);
     apply(d.records, r, 0);
+    maybe_complete_reassignment(t->id, req.partition, d.records);
   }
   const partition_info& now = _image.topic(req.topic_id)->partitions[size_t(req.partition)];
   d.reply = partition_state{now.leader, now.leader_epoch, now.isr, now.partition_epoch};
@@ -520,6 +531,7 @@ void quorum_controller::move_away_from(node_id broker, record_batch_t& out) {
     r.isr = std::move(c.isr);
     r.leader = c.leader;
     apply(out, r, 0);
+    maybe_complete_reassignment(c.topic, c.partition, out);
   }
 }
 
@@ -534,7 +546,218 @@ void quorum_controller::restore_leaders_with(node_id broker, record_batch_t& out
     r.partition_id = partition;
     r.leader = broker.value();
     apply(out, r, 0);
+    maybe_complete_reassignment(topic, partition, out);
   }
+}
+
+bool quorum_controller::usable(node_id b) const {
+  auto it = _image.brokers().find(b);
+  return it != _image.brokers().end() && !it->second.fenced && !it->second.in_controlled_shutdown;
+}
+
+void quorum_controller::maybe_complete_reassignment(const uuid& topic, int32_t partition, record_batch_t& out) {
+  const topic_info* t = _image.topic(topic);
+  if (!t || partition < 0 || size_t(partition) >= t->partitions.size()) return;
+  const partition_info& p = t->partitions[size_t(partition)];
+  if (p.adding_replicas.empty() && p.removing_replicas.empty()) return;
+  std::vector<node_id> replicas, isr;
+  for (node_id r : p.replicas)
+    if (!contains(p.removing_replicas, r)) replicas.push_back(r);
+  for (node_id r : p.isr)
+    if (!contains(p.removing_replicas, r)) isr.push_back(r);
+  for (node_id a : p.adding_replicas)
+    if (!contains(isr, a)) return;  // an added replica has not caught up yet
+  if (isr.empty()) return;
+  md::partition_change_record r;
+  r.topic_id = topic;
+  r.partition_id = partition;
+  r.replicas = ids(replicas);
+  r.isr = ids(isr);
+  r.adding_replicas = std::vector<int32_t>{};
+  r.removing_replicas = std::vector<int32_t>{};
+  if (!contains(isr, p.leader) || !usable(p.leader)) {
+    node_id leader = no_node;
+    for (node_id c : replicas)
+      if (contains(isr, c) && usable(c)) {
+        leader = c;
+        break;
+      }
+    r.leader = leader.value();
+  } else if (!p.removing_replicas.empty()) {
+    // Kafka bumps the leader epoch when replicas leave, so the removed ones' fetches are fenced.
+    r.leader = p.leader.value();
+  }
+  lg().info("reassignment of {}-{} completes: replicas {}", t->name, partition, fmt::join(r.replicas.value(), ","));
+  apply(out, r, 0);
+}
+
+decision<std::vector<partition_result>> quorum_controller::alter_partition_reassignments(
+    const std::vector<reassignment_request>& reqs) {
+  decision<std::vector<partition_result>> d;
+  for (const auto& rq : reqs) {
+    auto& res = d.reply.emplace_back(partition_result{rq.topic, rq.partition, std::nullopt});
+    const topic_info* t = _image.topic(rq.topic);
+    if (!t || rq.partition < 0 || size_t(rq.partition) >= t->partitions.size()) {
+      res.error = err(controller_errc::unknown_topic,
+                      fmt::format("Unable to find partition {}-{}.", rq.topic, rq.partition));
+      continue;
+    }
+    const uuid topic_id = t->id;
+    const partition_info p = t->partitions[size_t(rq.partition)];  // copy: records change the image
+    const bool ongoing = !p.adding_replicas.empty() || !p.removing_replicas.empty();
+    md::partition_change_record r;
+    r.topic_id = topic_id;
+    r.partition_id = rq.partition;
+    if (!rq.target) {
+      if (!ongoing) {
+        res.error = err(controller_errc::no_reassignment_in_progress,
+                        fmt::format("No ongoing reassignment for partition {}-{}.", rq.topic, rq.partition));
+        continue;
+      }
+      // Cancel: the replicas being added go, the ones being removed stay.
+      std::vector<node_id> original, isr;
+      for (node_id x : p.replicas)
+        if (!contains(p.adding_replicas, x)) original.push_back(x);
+      for (node_id x : p.isr)
+        if (contains(original, x)) isr.push_back(x);
+      if (isr.empty()) isr.push_back(original.front());  // an ISR is never empty
+      r.replicas = ids(original);
+      r.isr = ids(isr);
+      r.adding_replicas = std::vector<int32_t>{};
+      r.removing_replicas = std::vector<int32_t>{};
+      if (!contains(isr, p.leader)) {
+        node_id leader = no_node;
+        for (node_id c : isr)
+          if (usable(c)) {
+            leader = c;
+            break;
+          }
+        r.leader = leader.value();
+      }
+      apply(d.records, r, 0);
+      lg().info("reassignment of {}-{} cancelled", rq.topic, rq.partition);
+      continue;
+    }
+    const auto& target = *rq.target;
+    if (target.empty()) {
+      res.error = err(controller_errc::invalid_replica_assignment,
+                      "The manual partition assignment includes an empty replica list.");
+      continue;
+    }
+    std::string bad;
+    for (size_t i = 0; i < target.size() && bad.empty(); ++i) {
+      if (!_image.brokers().contains(target[i]))
+        bad = fmt::format("The manual partition assignment includes broker {}, but no such broker is registered.",
+                          target[i].value());
+      for (size_t j = 0; j < i && bad.empty(); ++j)
+        if (target[j] == target[i])
+          bad = fmt::format("The manual partition assignment includes the broker {} more than once.",
+                            target[i].value());
+    }
+    if (!bad.empty()) {
+      res.error = err(controller_errc::invalid_replica_assignment, bad);
+      continue;
+    }
+    std::vector<node_id> removing, adding, merged = target;
+    for (node_id x : p.replicas)
+      if (!contains(target, x)) removing.push_back(x);
+    for (node_id x : target)
+      if (!contains(p.replicas, x)) adding.push_back(x);
+    merged.insert(merged.end(), removing.begin(), removing.end());
+    if (merged == p.replicas && removing == p.removing_replicas && adding == p.adding_replicas) {
+      continue;  // already so (a reassignment to the current replicas is a no-op)
+    }
+    r.replicas = ids(merged);
+    r.removing_replicas = ids(removing);
+    r.adding_replicas = ids(adding);
+    apply(d.records, r, 0);
+    lg().info("reassignment of {}-{}: adding [{}] removing [{}]", rq.topic, rq.partition, fmt::join(ids(adding), ","),
+              fmt::join(ids(removing), ","));
+    maybe_complete_reassignment(topic_id, rq.partition, d.records);
+  }
+  return d;
+}
+
+std::optional<controller_error> quorum_controller::elect(const topic_info& t, const partition_info& p,
+                                                         election_type type, record_batch_t& out) {
+  md::partition_change_record r;
+  r.topic_id = t.id;
+  r.partition_id = p.id.value();
+  if (type == election_type::preferred) {
+    const node_id preferred = p.replicas.empty() ? no_node : p.replicas.front();
+    if (p.leader == preferred)
+      return err(controller_errc::election_not_needed, "Leader election not needed for topic partition.");
+    if (!contains(p.isr, preferred) || !usable(preferred))
+      return err(controller_errc::preferred_leader_not_available,
+                 fmt::format("Failed to elect leader for partition {}-{} under strategy PreferredReplicaPartitionLeaderElectionStrategy",
+                             t.name, p.id.value()));
+    r.leader = preferred.value();
+    apply(out, r, 0);
+    return std::nullopt;
+  }
+  if (p.leader != no_node)
+    return err(controller_errc::election_not_needed, "Leader election not needed for topic partition.");
+  for (node_id c : p.isr)
+    if (usable(c)) {
+      r.leader = c.value();
+      apply(out, r, 0);
+      return std::nullopt;
+    }
+  for (node_id c : p.replicas)
+    if (usable(c)) {
+      r.leader = c.value();
+      r.isr = std::vector<int32_t>{c.value()};
+      lg().warn("unclean leader election of {}-{} (ElectLeaders): broker {} leads with possible data loss", t.name,
+                p.id.value(), c.value());
+      apply(out, r, 0);
+      return std::nullopt;
+    }
+  return err(controller_errc::eligible_leaders_not_available,
+             fmt::format("Failed to elect leader for partition {}-{} under strategy UncleanLeaderElectionStrategy",
+                         t.name, p.id.value()));
+}
+
+decision<std::vector<partition_result>> quorum_controller::elect_leaders(
+    election_type type, const std::optional<std::vector<std::pair<std::string, int32_t>>>& partitions) {
+  decision<std::vector<partition_result>> d;
+  if (!partitions) {
+    std::vector<std::pair<std::string, int32_t>> all;
+    for (const auto& [name, t] : _image.topics())
+      for (const auto& p : t.partitions) all.emplace_back(name, p.id.value());
+    for (const auto& [name, id] : all) {
+      const topic_info& t = *_image.topic(name);
+      auto e = elect(t, t.partitions[size_t(id)], type, d.records);
+      if (e && e->code == controller_errc::election_not_needed) continue;
+      d.reply.push_back(partition_result{name, id, e});
+    }
+    return d;
+  }
+  for (const auto& [name, id] : *partitions) {
+    auto& res = d.reply.emplace_back(partition_result{name, id, std::nullopt});
+    const topic_info* t = _image.topic(name);
+    if (!t || id < 0 || size_t(id) >= t->partitions.size()) {
+      res.error = err(controller_errc::unknown_topic, fmt::format("Unable to find partition {}-{}.", name, id));
+      continue;
+    }
+    res.error = elect(*t, t->partitions[size_t(id)], type, d.records);
+  }
+  return d;
+}
+
+record_batch_t quorum_controller::balance_leaders() {
+  record_batch_t out;
+  std::vector<std::pair<std::string, int32_t>> imbalanced;
+  for (const auto& [name, t] : _image.topics())
+    for (const auto& p : t.partitions)
+      if (!p.replicas.empty() && p.leader != p.replicas.front() && contains(p.isr, p.replicas.front()) &&
+          usable(p.replicas.front()))
+        imbalanced.emplace_back(name, p.id.value());
+  for (const auto& [name, id] : imbalanced) {
+    const topic_info& t = *_image.topic(name);
+    (void)elect(t, t.partitions[size_t(id)], election_type::preferred, out);
+  }
+  if (!imbalanced.empty()) lg().info("auto leader rebalance: {} partition(s) back to their preferred leader", imbalanced.size());
+  return out;
 }
 
 }  // namespace gregor::controller

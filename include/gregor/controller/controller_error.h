@@ -25,6 +25,11 @@ enum class controller_errc {
   fenced_leader_epoch,            // the sender's leader epoch is not the partition's
   invalid_update_version,         // the sender's partition epoch is stale
   ineligible_replica,             // a new ISR member is fenced, shutting down or not a replica
+  // Reassignments and leader elections:
+  no_reassignment_in_progress,    // a cancellation for a partition that is not being reassigned
+  election_not_needed,            // the partition already has the leader the election would pick
+  preferred_leader_not_available, // the preferred replica is not in the ISR or not live
+  eligible_leaders_not_available, // no live replica may lead (an unclean election found none)
 };
 struct controller_error {
   controller_errc code = controller_errc::io_error;

@@ -92,6 +92,23 @@ struct partition_state {
   int32_t partition_epoch = 0;
 };
 
+// AlterPartitionReassignments for one partition: `target` is the new replica list, nullopt
+// cancels the reassignment in progress.
+struct reassignment_request {
+  std::string topic;
+  int32_t partition = 0;
+  std::optional<std::vector<node_id>> target;
+};
+
+enum class election_type : int8_t { preferred = 0, unclean = 1 };
+
+// The answer for one partition of a multi-partition operation: no error, or the reason.
+struct partition_result {
+  std::string topic;
+  int32_t partition = 0;
+  std::optional<controller_error> error;
+};
+
 // What an operation decided: records to propose (empty = nothing to commit) and its answer.
 template <class T>
 struct decision {
@@ -135,6 +152,24 @@ class quorum_controller {
   // shutting down. Errors: stale_broker_epoch, unknown_topic_id, not_leader_or_follower,
   // fenced_leader_epoch, invalid_update_version, ineligible_replica, invalid_request.
   result<decision<partition_state>, controller_error> alter_partition(const alter_partition_request& req);
+  // AlterPartitionReassignments (KIP-455, as KRaft does it): the partition's replicas become the
+  // target followed by the replicas being removed; the added ones join as followers and, once every
+  // one of them is in the ISR, the reassignment completes in the same change that lets them in:
+  // replicas = target, the removed ones leave the ISR (and the leadership, with a bumped leader
+  // epoch). A target already covered by the ISR completes at once. Errors per partition:
+  // unknown_topic, invalid_replica_assignment, no_reassignment_in_progress (cancel of none).
+  decision<std::vector<partition_result>> alter_partition_reassignments(const std::vector<reassignment_request>& reqs);
+  // ElectLeaders. Preferred: the first replica leads if it is in the ISR and live
+  // (preferred_leader_not_available otherwise, election_not_needed if it leads already).
+  // Unclean: a leaderless partition gets a leader from its ISR, else from any live replica
+  // (eligible_leaders_not_available if none; election_not_needed if it has a leader).
+  // `partitions` nullopt = every partition, and then only partitions that needed an election are
+  // reported, as Kafka does.
+  decision<std::vector<partition_result>> elect_leaders(
+      election_type type, const std::optional<std::vector<std::pair<std::string, int32_t>>>& partitions);
+  // auto.leader.rebalance.enable: preferred elections wherever the preferred replica is in the
+  // ISR and live but does not lead.
+  record_batch_t balance_leaders();
   // Fences brokers whose session expired and re-elects the leaders they held.
   record_batch_t tick(int64_t now_ms);
 
@@ -147,6 +182,13 @@ class quorum_controller {
   void move_away_from(node_id broker, record_batch_t& out);
   // Records that give leaderless partitions whose ISR holds `broker` that broker as leader.
   void restore_leaders_with(node_id broker, record_batch_t& out);
+  // After a change of the partition: completes its reassignment if every added replica is now in
+  // the ISR (one more PartitionChangeRecord).
+  void maybe_complete_reassignment(const uuid& topic, int32_t partition, record_batch_t& out);
+  // The error of electing a leader of the kind `type` for partition `p` of `t` now, or the record.
+  std::optional<controller_error> elect(const topic_info& t, const partition_info& p, election_type type,
+                                        record_batch_t& out);
+  bool usable(node_id b) const;
 
   quorum_controller_settings _settings;
   metadata_image _image;

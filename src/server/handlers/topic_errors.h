@@ -27,6 +27,10 @@ inline protocol::error_code to_kafka(controller::controller_errc e) {
     case controller_errc::fenced_leader_epoch: return error_code::fenced_leader_epoch;
     case controller_errc::invalid_update_version: return error_code::invalid_update_version;
     case controller_errc::ineligible_replica: return error_code::ineligible_replica;
+    case controller_errc::no_reassignment_in_progress: return error_code::no_reassignment_in_progress;
+    case controller_errc::election_not_needed: return error_code::election_not_needed;
+    case controller_errc::preferred_leader_not_available: return error_code::preferred_leader_not_available;
+    case controller_errc::eligible_leaders_not_available: return error_code::eligible_leaders_not_available;
   }
   return error_code::unknown_server_error;
 }

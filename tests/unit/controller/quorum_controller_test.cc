@@ -202,10 +202,18 @@ TEST_F(cluster_fixture, controlled_shutdown_moves_leadership_before_the_broker_m
   EXPECT_TRUE(qc.image().brokers().at(node_id(1)).in_controlled_shutdown);
   EXPECT_EQ(part("t", 0).leader, node_id(2));
   EXPECT_TRUE(d->reply.should_shutdown);
+  EXPECT_TRUE(qc.image().brokers().at(node_id(1)).fenced) << "Kafka fences a broker as it lets it stop";
   // New topics avoid a broker that is shutting down.
   auto t2 = qc.create_topic(topic_request{"t2", 4, 1, {}, {}}, false);
   ASSERT_TRUE(t2);
   for (int p = 0; p < 4; ++p) EXPECT_EQ(part("t2", p).leader, node_id(2));
+  // Its next incarnation registers at once (its old session no longer counts).
+  broker_registration r;
+  r.id = node_id(1);
+  r.incarnation_id = uuid::random();
+  r.endpoints.push_back(broker_endpoint{"PLAINTEXT", "127.0.0.1", 9001, 0});
+  auto again = qc.register_broker(r, ++offset, now);
+  EXPECT_TRUE(again) << again.error().message;
 }
 
 TEST_F(cluster_fixture, producer_id_blocks_never_overlap) {
@@ -294,6 +302,172 @@ TEST_F(alter_partition_fixture, stale_epochs_other_senders_and_fenced_newcomers_
   auto unknown = shrink_to({node_id(1)});
   unknown.topic_id = uuid::random();
   EXPECT_EQ(qc.alter_partition(unknown).error().code, controller_errc::unknown_topic_id);
+}
+
+}  // namespace
+}  // namespace gregor::controller
+
+namespace gregor::controller {
+namespace {
+
+// Reassignments (KIP-455 as KRaft runs them) and leader elections.
+class reassignment_fixture : public alter_partition_fixture {
+ protected:
+  std::vector<node_id> ns(std::initializer_list<int32_t> v) {
+    std::vector<node_id> out;
+    for (int32_t x : v) out.push_back(node_id(x));
+    return out;
+  }
+  std::optional<controller_errc> reassign(std::optional<std::vector<node_id>> target) {
+    auto d = qc.alter_partition_reassignments({reassignment_request{"t", 0, std::move(target)}});
+    EXPECT_EQ(d.reply.size(), 1u);
+    if (d.reply.at(0).error) return d.reply.at(0).error->code;
+    return std::nullopt;
+  }
+  // The leader reports the ISR `isr` (AlterPartition), as its ISR loop would.
+  void leader_sets_isr(std::vector<node_id> isr) {
+    auto d = qc.alter_partition(shrink_to(std::move(isr)));
+    ASSERT_TRUE(d) << d.error().message;
+  }
+};
+
+TEST_F(reassignment_fixture, a_new_replica_joins_and_the_old_one_leaves_only_once_it_is_in_the_isr) {
+  for (int id = 1; id <= 4; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2, 3})}, {}}, false));
+  const leader_epoch epoch0 = part("t", 0).leader_epoch;
+  EXPECT_FALSE(reassign(ns({1, 2, 4})));
+  EXPECT_EQ(part("t", 0).replicas, ns({1, 2, 4, 3})) << "target first, then the replicas being removed";
+  EXPECT_EQ(part("t", 0).adding_replicas, ns({4}));
+  EXPECT_EQ(part("t", 0).removing_replicas, ns({3}));
+  EXPECT_EQ(part("t", 0).isr, ns({1, 2, 3})) << "nothing leaves before the new replica caught up";
+  EXPECT_EQ(part("t", 0).leader_epoch, epoch0);
+  // Broker 4 caught up: the leader adds it to the ISR, which completes the reassignment.
+  leader_sets_isr(ns({1, 2, 3, 4}));
+  EXPECT_EQ(part("t", 0).replicas, ns({1, 2, 4}));
+  EXPECT_EQ(part("t", 0).isr, ns({1, 2, 4}));
+  EXPECT_TRUE(part("t", 0).adding_replicas.empty());
+  EXPECT_TRUE(part("t", 0).removing_replicas.empty());
+  EXPECT_EQ(part("t", 0).leader, node_id(1));
+  EXPECT_GT(part("t", 0).leader_epoch, epoch0) << "a removed replica's fetches are fenced by a new leader epoch";
+}
+
+TEST_F(reassignment_fixture, moving_the_leader_away_elects_a_target_replica_at_completion) {
+  for (int id = 1; id <= 4; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2})}, {}}, false));
+  EXPECT_FALSE(reassign(ns({3, 4})));
+  EXPECT_EQ(part("t", 0).leader, node_id(1)) << "the old leader leads until the new replicas caught up";
+  leader_sets_isr(ns({1, 2, 3}));
+  EXPECT_FALSE(part("t", 0).adding_replicas.empty()) << "broker 4 is not in the ISR yet";
+  leader_sets_isr(ns({1, 2, 3, 4}));
+  EXPECT_EQ(part("t", 0).replicas, ns({3, 4}));
+  EXPECT_EQ(part("t", 0).isr, ns({3, 4}));
+  EXPECT_EQ(part("t", 0).leader, node_id(3));
+}
+
+TEST_F(reassignment_fixture, a_target_inside_the_isr_completes_at_once_and_a_repeat_is_a_no_op) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2, 3})}, {}}, false));
+  EXPECT_FALSE(reassign(ns({2, 3})));
+  EXPECT_EQ(part("t", 0).replicas, ns({2, 3}));
+  EXPECT_EQ(part("t", 0).isr, ns({2, 3}));
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+  auto again = qc.alter_partition_reassignments({reassignment_request{"t", 0, ns({2, 3})}});
+  EXPECT_FALSE(again.reply.at(0).error);
+  EXPECT_TRUE(again.records.empty());
+}
+
+TEST_F(reassignment_fixture, a_cancel_drops_the_added_replicas_and_keeps_the_original_ones) {
+  for (int id = 1; id <= 4; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2, 3})}, {}}, false));
+  EXPECT_EQ(reassign(std::nullopt), controller_errc::no_reassignment_in_progress);
+  EXPECT_FALSE(reassign(ns({1, 2, 4})));
+  EXPECT_FALSE(reassign(std::nullopt));
+  EXPECT_EQ(part("t", 0).replicas, ns({1, 2, 3}));
+  EXPECT_EQ(part("t", 0).isr, ns({1, 2, 3}));
+  EXPECT_TRUE(part("t", 0).adding_replicas.empty());
+  EXPECT_TRUE(part("t", 0).removing_replicas.empty());
+}
+
+TEST_F(reassignment_fixture, bad_targets_are_refused_per_partition) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2})}, {}}, false));
+  EXPECT_EQ(reassign(ns({})), controller_errc::invalid_replica_assignment);
+  EXPECT_EQ(reassign(ns({1, 1})), controller_errc::invalid_replica_assignment);
+  EXPECT_EQ(reassign(ns({1, 9})), controller_errc::invalid_replica_assignment);
+  auto d = qc.alter_partition_reassignments(
+      {reassignment_request{"t", 5, ns({1})}, reassignment_request{"nope", 0, ns({1})},
+       reassignment_request{"t", 0, ns({2, 3})}});
+  ASSERT_EQ(d.reply.size(), 3u);
+  EXPECT_EQ(d.reply[0].error->code, controller_errc::unknown_topic);
+  EXPECT_EQ(d.reply[1].error->code, controller_errc::unknown_topic);
+  EXPECT_FALSE(d.reply[2].error) << "one bad partition does not fail the others";
+  EXPECT_EQ(part("t", 0).adding_replicas, ns({3}));
+}
+
+TEST_F(reassignment_fixture, preferred_election_moves_leadership_back_to_the_first_replica) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2, 3})}, {}}, false));
+  using tp_list = std::vector<std::pair<std::string, int32_t>>;
+  auto not_needed = qc.elect_leaders(election_type::preferred, tp_list{{"t", 0}});
+  EXPECT_EQ(not_needed.reply.at(0).error->code, controller_errc::election_not_needed);
+  // Broker 1 shuts down and comes back: broker 2 leads, 1 is back in the ISR.
+  ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(1), epochs[1], offset, false, true}, now));
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+  broker_registration r;
+  r.id = node_id(1);
+  r.incarnation_id = uuid::random();
+  r.endpoints.push_back(broker_endpoint{"PLAINTEXT", "127.0.0.1", 9001, 0});
+  r.previous_broker_epoch = epochs[1];
+  auto reg = qc.register_broker(r, ++offset, now);
+  ASSERT_TRUE(reg) << reg.error().message;
+  epochs[1] = reg->reply;
+  ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(1), epochs[1], offset, false, false}, now));
+  EXPECT_EQ(qc.elect_leaders(election_type::preferred, tp_list{{"t", 0}}).reply.at(0).error->code,
+            controller_errc::preferred_leader_not_available)
+      << "broker 1 is not in the ISR yet";
+  leader_sets_isr(ns({2, 3, 1}));
+  // Every partition (null list): only those that needed an election are reported.
+  auto all = qc.elect_leaders(election_type::preferred, std::nullopt);
+  ASSERT_EQ(all.reply.size(), 1u);
+  EXPECT_FALSE(all.reply[0].error);
+  EXPECT_EQ(part("t", 0).leader, node_id(1));
+  EXPECT_TRUE(qc.elect_leaders(election_type::preferred, std::nullopt).reply.empty());
+}
+
+TEST_F(reassignment_fixture, auto_rebalance_elects_every_available_preferred_leader) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2}), ns({2, 3})}, {}}, false));
+  // Broker 1 is fenced and comes back: partition 0 stays with broker 2.
+  now += session_ms + 1;
+  heartbeat_all_but({1});
+  qc.tick(now);
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+  EXPECT_TRUE(qc.balance_leaders().empty()) << "broker 1 is fenced and out of the ISR";
+  ASSERT_TRUE(qc.heartbeat(broker_heartbeat{node_id(1), epochs[1], offset, false, false}, now));
+  leader_sets_isr(ns({2, 1}));
+  auto records = qc.balance_leaders();
+  EXPECT_EQ(records.size(), 1u);
+  EXPECT_EQ(part("t", 0).leader, node_id(1));
+  EXPECT_EQ(part("t", 1).leader, node_id(2));
+}
+
+TEST_F(reassignment_fixture, unclean_election_only_for_leaderless_partitions) {
+  for (int id = 1; id <= 2; ++id) add_broker(id);
+  ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {ns({1, 2})}, {}}, false));
+  using tp_list = std::vector<std::pair<std::string, int32_t>>;
+  EXPECT_EQ(qc.elect_leaders(election_type::unclean, tp_list{{"t", 0}}).reply.at(0).error->code,
+            controller_errc::election_not_needed);
+  leader_sets_isr(ns({1}));  // broker 2 fell behind
+  now += session_ms + 1;
+  heartbeat_all_but({1});
+  qc.tick(now);
+  EXPECT_EQ(part("t", 0).leader, no_node) << "the only ISR member is fenced";
+  EXPECT_EQ(qc.elect_leaders(election_type::preferred, tp_list{{"t", 0}}).reply.at(0).error->code,
+            controller_errc::preferred_leader_not_available);
+  auto d = qc.elect_leaders(election_type::unclean, tp_list{{"t", 0}});
+  EXPECT_FALSE(d.reply.at(0).error);
+  EXPECT_EQ(part("t", 0).leader, node_id(2));
+  EXPECT_EQ(part("t", 0).isr, ns({2}));
 }
 
 }  // namespace
