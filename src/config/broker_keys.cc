@@ -338,13 +338,17 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("num.replica.fetchers", &B::num_replica_fetchers, 1, k_no_max, "Fetcher threads per source broker."));
   t.push_back(int_key("replica.high.watermark.checkpoint.interval.ms", &B::replica_high_watermark_checkpoint_interval_ms, 0, k_no_max, "How often high watermarks are checkpointed."));
   t.push_back(bool_key("auto.leader.rebalance.enable", &B::auto_leader_rebalance_enable, "Move leadership back to preferred replicas."));
+  t.push_back(int_key("leader.replication.throttled.rate", &B::leader_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the leader, bytes/s (accepted, not enforced yet)."));
+  t.push_back(int_key("follower.replication.throttled.rate", &B::follower_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the follower, bytes/s (accepted, not enforced yet)."));
+  t.push_back(int_key("replica.alter.log.dirs.io.max.bytes.per.second", &B::replica_alter_log_dirs_io_max_bytes_per_second, 1, k_no_max, "Throttle of moves between log dirs, bytes/s (accepted, not enforced yet)."));
+  t.push_back(int_key("leader.imbalance.check.interval.seconds", &B::leader_imbalance_check_interval_seconds, 1, k_no_max, "How often the active controller moves leadership back to preferred replicas."));
   t.push_back(int_key("fetch.max.bytes", &B::fetch_max_bytes, 1024, k_no_max, "The maximum bytes returned by one Fetch."));
   t.push_back(int_key("broker.heartbeat.interval.ms", &B::broker_heartbeat_interval_ms, 1, k_no_max, "Interval of broker heartbeats to the controller."));
   t.push_back(int_key("broker.session.timeout.ms", &B::broker_session_timeout_ms, 1, k_no_max, "A broker silent this long is fenced."));
 
   // groups and offsets
   t.push_back(int_key("offsets.topic.num.partitions", &B::offsets_topic_num_partitions, 1, k_no_max, "Partitions of __consumer_offsets."));
-  t.push_back(int_key("offsets.topic.replication.factor", &B::offsets_topic_replication_factor, 1, k_no_max, "Replication factor of __consumer_offsets (capped to live brokers)."));
+  t.push_back(int_key("offsets.topic.replication.factor", &B::offsets_topic_replication_factor, 1, k_no_max, "Replication factor of __consumer_offsets (a cluster waits for that many brokers; a single node uses 1)."));
   t.push_back(int_key("offsets.topic.segment.bytes", &B::offsets_topic_segment_bytes, 1, k_no_max, "Segment size of __consumer_offsets."));
   t.push_back(int_key("offsets.load.buffer.size", &B::offsets_load_buffer_size, 1, k_no_max, "Read buffer when loading offsets, in bytes."));
   t.push_back(int_key("offset.metadata.max.bytes", &B::offset_metadata_max_bytes, k_no_min, k_no_max, "Maximum size of offset commit metadata."));

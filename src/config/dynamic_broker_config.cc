@@ -25,6 +25,9 @@ constexpr std::string_view k_extra_dynamic[] = {
     "num.replica.fetchers",
     "num.recovery.threads.per.data.dir",
     "producer.id.expiration.ms",
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",
 };
 
 const std::set<std::string, std::less<>>& dynamic_names() {

@@ -31,6 +31,8 @@ active_controller::active_controller(asio::io_context& io, metadata_quorum& quor
   _settings.broker_session_timeout_ms = cfg.broker_session_timeout_ms;
   _settings.unclean_leader_election_enable = cfg.unclean_leader_election_enable;
   _settings.metadata_version = bootstrap_metadata_version;
+  _auto_rebalance = cfg.auto_leader_rebalance_enable;
+  _rebalance_interval_ms = cfg.leader_imbalance_check_interval_seconds * 1000;
 }
 
 active_controller::~active_controller() {
@@ -43,6 +45,7 @@ void active_controller::activate(leader_epoch epoch) {
   _qc = std::make_unique<controller::quorum_controller>(_settings);
   _qc->activate(_quorum.image(), _clock.monotonic_ms());
   _needs_reset = false;
+  _next_rebalance_ms = _clock.monotonic_ms() + _rebalance_interval_ms;
   auto boot = _qc->bootstrap_records();
   if (!boot.empty()) {
     lg().info("bootstrapping the cluster metadata (metadata.version {})", _settings.metadata_version);
@@ -171,6 +174,48 @@ active_controller::outcome<controller::partition_state> active_controller::alter
   co_return co_await commit(_qc->alter_partition(r));
 }
 
+namespace {
+
+std::vector<partition_outcome> to_outcomes(const std::vector<controller::partition_result>& in) {
+  std::vector<partition_outcome> out;
+  out.reserve(in.size());
+  for (const auto& r : in) {
+    auto& o = out.emplace_back(partition_outcome{r.topic, r.partition, std::nullopt});
+    if (r.error) o.error = admin_error{to_kafka(r.error->code), r.error->message};
+  }
+  return out;
+}
+
+}  // namespace
+
+active_controller::outcome<std::vector<partition_outcome>> active_controller::alter_partition_reassignments(
+    std::vector<reassignment> items) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  std::vector<controller::reassignment_request> reqs;
+  for (auto& i : items) reqs.push_back(controller::reassignment_request{i.topic, i.partition, i.target});
+  auto d = _qc->alter_partition_reassignments(reqs);
+  auto outcomes = to_outcomes(d.reply);
+  controller::decision<bool> change;
+  change.records = std::move(d.records);
+  result<controller::decision<bool>, controller::controller_error> decided(std::move(change));
+  auto r = co_await commit(std::move(decided));
+  if (!r) co_return failure{r.error()};
+  co_return outcomes;
+}
+
+active_controller::outcome<std::vector<partition_outcome>> active_controller::elect_leaders(
+    election_kind kind, std::optional<partition_list> partitions) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  auto d = _qc->elect_leaders(static_cast<controller::election_type>(kind), partitions);
+  auto outcomes = to_outcomes(d.reply);
+  controller::decision<bool> change;
+  change.records = std::move(d.records);
+  result<controller::decision<bool>, controller::controller_error> decided(std::move(change));
+  auto r = co_await commit(std::move(decided));
+  if (!r) co_return failure{r.error()};
+  co_return outcomes;
+}
+
 asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_timer> timer) {
   std::weak_ptr<int> life = _life;
   for (;;) {
@@ -178,9 +223,15 @@ asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_
     auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     if (life.expired() || ec == asio::error::operation_aborted) co_return;
     if (!_qc || _needs_reset) continue;
-    auto records = _qc->tick(_clock.monotonic_ms());
+    const int64_t now = _clock.monotonic_ms();
+    auto records = _qc->tick(now);
+    if (!records.empty())
+      lg().info("broker liveness: proposing {} record(s) (fencing, leader re-election)", records.size());
+    if (_auto_rebalance && now >= _next_rebalance_ms) {
+      _next_rebalance_ms = now + _rebalance_interval_ms;
+      for (auto& r : _qc->balance_leaders()) records.push_back(std::move(r));
+    }
     if (records.empty()) continue;
-    lg().info("broker liveness: proposing {} record(s) (fencing, leader re-election)", records.size());
     controller::decision<bool> d;
     d.records = std::move(records);
     asio::co_spawn(

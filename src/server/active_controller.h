@@ -4,7 +4,9 @@
 // quorum_controller activated from the committed image; each operation asks it for the records,
 // proposes them as one batch through the raft node and answers once that batch is committed
 // (and so applied to this node's image). A tick every few hundred milliseconds fences brokers
-// whose session expired (broker.session.timeout.ms), which moves their leaderships away.
+// whose session expired (broker.session.timeout.ms), which moves their leaderships away, and every
+// leader.imbalance.check.interval.seconds, when auto.leader.rebalance.enable, leaderships go back
+// to preferred replicas that are in sync.
 //
 // When not active, every operation fails with NOT_CONTROLLER (the caller forwards or retries).
 // If a proposal fails while this node still leads (the quorum refused it), the speculative state
@@ -54,6 +56,8 @@ class active_controller {
   outcome<int64_t> register_broker(controller::broker_registration r);
   outcome<controller::heartbeat_reply> heartbeat(controller::broker_heartbeat h);
   outcome<controller::partition_state> alter_partition(controller::alter_partition_request r);
+  outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items);
+  outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions);
 
  private:
   template <class T>
@@ -65,6 +69,9 @@ class active_controller {
   metadata_quorum& _quorum;
   controller::quorum_controller_settings _settings;
   clock& _clock;
+  bool _auto_rebalance = true;
+  int64_t _rebalance_interval_ms = 300'000;
+  int64_t _next_rebalance_ms = 0;
   std::unique_ptr<controller::quorum_controller> _qc;
   leader_epoch _epoch{-1};
   size_t _in_flight = 0;

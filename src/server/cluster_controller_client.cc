@@ -1,5 +1,7 @@
 #include "cluster_controller_client.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -10,7 +12,9 @@
 #include "gregor/protocol/messages/allocate_producer_ids.h"
 #include "gregor/protocol/messages/create_partitions.h"
 #include "gregor/protocol/messages/create_topics.h"
+#include "gregor/protocol/messages/alter_partition_reassignments.h"
 #include "gregor/protocol/messages/delete_topics.h"
+#include "gregor/protocol/messages/elect_leaders.h"
 #include "gregor/protocol/messages/incremental_alter_configs.h"
 
 namespace gregor::server {
@@ -74,6 +78,18 @@ controller_client::outcome<void> active_only_controller_client::alter_broker_con
 
 controller_client::outcome<producer_id_range> active_only_controller_client::allocate_producer_ids(node_id, int32_t) {
   co_return failure{admin_error{error_code::invalid_request, "producer ids are allocated through AllocateProducerIds"}};
+}
+
+controller_client::outcome<std::vector<partition_outcome>> active_only_controller_client::alter_partition_reassignments(
+    std::vector<reassignment> items) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->alter_partition_reassignments(std::move(items));
+}
+
+controller_client::outcome<std::vector<partition_outcome>> active_only_controller_client::elect_leaders(
+    election_kind kind, std::optional<partition_list> partitions) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->elect_leaders(kind, std::move(partitions));
 }
 
 // ---- forwarding_controller_client ----
@@ -288,6 +304,102 @@ controller_client::outcome<producer_id_range> forwarding_controller_client::allo
   if (!r) co_return failure{r.error()};
   if (r->error_code != 0) co_return failure{from_wire(r->error_code, std::nullopt)};
   co_return producer_id_range{r->producer_id_start, r->producer_id_len};
+}
+
+controller_client::outcome<std::vector<partition_outcome>> forwarding_controller_client::alter_partition_reassignments(
+    std::vector<reassignment> items) {
+  if (local_active()) co_return co_await _local->alter_partition_reassignments(std::move(items));
+  protocol::alter_partition_reassignments_request req;
+  req.timeout_ms = int32_t(controller_request_timeout_ms);
+  for (const auto& i : items) {
+    if (req.topics.empty() || req.topics.back().name != i.topic) req.topics.emplace_back().name = i.topic;
+    auto& p = req.topics.back().partitions.emplace_back();
+    p.partition_index = i.partition;
+    if (i.target) {
+      p.replicas.emplace();
+      for (node_id b : *i.target) p.replicas->push_back(b.value());
+    }
+  }
+  std::function<bool(const protocol::alter_partition_reassignments_response&)> not_controller_answer =
+      [](const protocol::alter_partition_reassignments_response& resp) {
+        return resp.error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::alter_partition_reassignments_request,
+                         protocol::alter_partition_reassignments_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->error_code != 0) co_return failure{from_wire(r->error_code, r->error_message)};
+  std::vector<partition_outcome> out;
+  for (const auto& t : r->responses)
+    for (const auto& p : t.partitions) {
+      auto& o = out.emplace_back(partition_outcome{t.name, p.partition_index, std::nullopt});
+      if (p.error_code != 0) o.error = from_wire(p.error_code, p.error_message);
+    }
+  // Answer once this broker's image shows every accepted change.
+  std::vector<reassignment> accepted;
+  for (const auto& i : items)
+    for (const auto& o : out)
+      if (o.topic == i.topic && o.partition == i.partition && !o.error) accepted.push_back(i);
+  std::function<bool()> shows_change = [this, accepted] {
+    for (const auto& i : accepted) {
+      const auto* t = _quorum.image().topic(i.topic);
+      if (!t || size_t(i.partition) >= t->partitions.size()) continue;
+      const auto& p = t->partitions[size_t(i.partition)];
+      if (!i.target) {
+        if (!p.adding_replicas.empty()) return false;
+        continue;
+      }
+      for (node_id b : *i.target)
+        if (std::find(p.replicas.begin(), p.replicas.end(), b) == p.replicas.end()) return false;
+    }
+    return true;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  co_return out;
+}
+
+controller_client::outcome<std::vector<partition_outcome>> forwarding_controller_client::elect_leaders(
+    election_kind kind, std::optional<partition_list> partitions) {
+  if (local_active()) co_return co_await _local->elect_leaders(kind, std::move(partitions));
+  protocol::elect_leaders_request req;
+  req.election_type = int8_t(kind);
+  req.timeout_ms = int32_t(controller_request_timeout_ms);
+  if (partitions) {
+    req.topic_partitions.emplace();
+    for (const auto& [topic, partition] : *partitions) {
+      if (req.topic_partitions->empty() || req.topic_partitions->back().topic != topic)
+        req.topic_partitions->emplace_back().topic = topic;
+      req.topic_partitions->back().partitions.push_back(partition);
+    }
+  }
+  std::function<bool(const protocol::elect_leaders_response&)> not_controller_answer =
+      [](const protocol::elect_leaders_response& resp) {
+        return resp.error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::elect_leaders_request, protocol::elect_leaders_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->error_code != 0) co_return failure{from_wire(r->error_code, std::nullopt)};
+  std::vector<partition_outcome> out;
+  for (const auto& t : r->replica_election_results)
+    for (const auto& p : t.partition_result) {
+      auto& o = out.emplace_back(partition_outcome{t.topic, p.partition_id, std::nullopt});
+      if (p.error_code != 0) o.error = from_wire(p.error_code, p.error_message);
+    }
+  std::vector<std::pair<std::string, int32_t>> elected;
+  for (const auto& o : out)
+    if (!o.error) elected.emplace_back(o.topic, o.partition);
+  std::function<bool()> shows_change = [this, elected, kind] {
+    for (const auto& [topic, partition] : elected) {
+      const auto* t = _quorum.image().topic(topic);
+      if (!t || size_t(partition) >= t->partitions.size()) continue;
+      const auto& p = t->partitions[size_t(partition)];
+      if (kind == election_kind::preferred ? (p.replicas.empty() || p.leader != p.replicas.front())
+                                           : p.leader == no_node)
+        return false;
+    }
+    return true;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  co_return out;
 }
 
 }  // namespace gregor::server

@@ -4,7 +4,7 @@
 //   - forwarding_controller_client: what a broker's handlers use. When this node is the active
 //     controller the change goes straight to active_controller; otherwise the request is sent
 //     (CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs, AllocateProducerIds,
-//     as Kafka's brokers forward them) to the quorum leader's controller listener, retried on
+//     AlterPartitionReassignments, ElectLeaders, as Kafka's brokers forward them) to the quorum leader's controller listener, retried on
 //     NOT_CONTROLLER or a lost connection until the request's deadline, and answered only once
 //     this broker's own image shows the change (so the client's next request here sees it).
 //   - active_only_controller_client: what requests arriving on a controller listener use. They
@@ -36,6 +36,8 @@ class active_only_controller_client final : public controller_client {
   outcome<void> alter_broker_configs(std::string resource, config_changes changes) override;
   // Only through AllocateProducerIds (which names the broker epoch): refused here.
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
+  outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
+  outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
 
  private:
   active_controller* _active;  // null on a broker-only node
@@ -55,6 +57,8 @@ class forwarding_controller_client final : public controller_client {
   outcome<void> alter_topic_configs(std::string name, config_changes changes) override;
   outcome<void> alter_broker_configs(std::string resource, config_changes changes) override;
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
+  outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
+  outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
 
  private:
   // This node leads and its controller is active.

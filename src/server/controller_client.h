@@ -59,6 +59,24 @@ struct producer_id_range {
   int32_t size = 0;
 };
 
+// One partition of AlterPartitionReassignments: the new replicas, or nullopt to cancel.
+struct reassignment {
+  std::string topic;
+  int32_t partition = 0;
+  std::optional<std::vector<node_id>> target;
+};
+
+// The outcome for one partition of a multi-partition change (reassignment, election).
+struct partition_outcome {
+  std::string topic;
+  int32_t partition = 0;
+  std::optional<admin_error> error;
+};
+
+// ElectLeaders' ElectionType.
+enum class election_kind : int8_t { preferred = 0, unclean = 1 };
+using partition_list = std::vector<std::pair<std::string, int32_t>>;
+
 class controller_client {
  public:
   template <class T>
@@ -76,6 +94,11 @@ class controller_client {
   // resource: "" for the cluster-wide default, else a broker id in decimal.
   virtual outcome<void> alter_broker_configs(std::string resource, config_changes changes) = 0;
   virtual outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) = 0;
+  // Starts or cancels reassignments; one outcome per item, in order.
+  virtual outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) = 0;
+  // nullopt = every partition (then only partitions that needed an election are reported).
+  virtual outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind,
+                                                                std::optional<partition_list> partitions) = 0;
 };
 
 }  // namespace gregor::server

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core.h"
+#include "gregor/controller/quorum_controller.h"
 #include "handlers/topic_errors.h"
 
 namespace gregor::server {
@@ -25,7 +26,39 @@ std::string check_assignments(const controller::metadata_image& img,
   return "";
 }
 
+// Reassignments and elections on a single node are decided by the same rules as in a cluster
+// (controller::quorum_controller, on a copy of the image). With one broker every valid request is
+// a no-op: the only broker already holds every replica and leads every partition.
+std::vector<partition_outcome> decided_without_change(const std::vector<controller::partition_result>& results,
+                                                      bool changed) {
+  std::vector<partition_outcome> out;
+  for (const auto& r : results) {
+    auto& o = out.emplace_back(partition_outcome{r.topic, r.partition, std::nullopt});
+    if (r.error) o.error = admin_error{to_kafka(r.error->code), r.error->message};
+    else if (changed) o.error = admin_error{protocol::error_code::invalid_request, "a single node cannot change this"};
+  }
+  return out;
+}
+
 }  // namespace
+
+controller_client::outcome<std::vector<partition_outcome>> single_node_controller::alter_partition_reassignments(
+    std::vector<reassignment> items) {
+  controller::quorum_controller qc{controller::quorum_controller_settings{}};
+  qc.activate(_core.image(), 0);
+  std::vector<controller::reassignment_request> reqs;
+  for (auto& i : items) reqs.push_back(controller::reassignment_request{i.topic, i.partition, i.target});
+  auto d = qc.alter_partition_reassignments(reqs);
+  co_return decided_without_change(d.reply, !d.records.empty());
+}
+
+controller_client::outcome<std::vector<partition_outcome>> single_node_controller::elect_leaders(
+    election_kind kind, std::optional<partition_list> partitions) {
+  controller::quorum_controller qc{controller::quorum_controller_settings{}};
+  qc.activate(_core.image(), 0);
+  auto d = qc.elect_leaders(static_cast<controller::election_type>(kind), partitions);
+  co_return decided_without_change(d.reply, !d.records.empty());
+}
 
 controller_client::outcome<created_topic> single_node_controller::create_topic(topic_spec spec,
                                                                                bool validate_only) {

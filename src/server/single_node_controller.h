@@ -23,6 +23,8 @@ class single_node_controller final : public controller_client {
   outcome<void> alter_topic_configs(std::string name, config_changes changes) override;
   outcome<void> alter_broker_configs(std::string resource, config_changes changes) override;
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
+  outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
+  outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
 
  private:
   core& _core;

@@ -139,6 +139,12 @@ struct broker_config {
   int32_t num_replica_fetchers = 1;                    // num.replica.fetchers
   int64_t replica_high_watermark_checkpoint_interval_ms = 5000;  // replica.high.watermark.checkpoint.interval.ms
   bool auto_leader_rebalance_enable = true;            // auto.leader.rebalance.enable
+  int64_t leader_imbalance_check_interval_seconds = 300;  // leader.imbalance.check.interval.seconds
+  // Reassignment throttles (kafka-reassign-partitions --throttle sets them, --verify clears them).
+  // Accepted and stored as Kafka's dynamic configs; not enforced yet.
+  int64_t leader_replication_throttled_rate = INT64_MAX;    // leader.replication.throttled.rate
+  int64_t follower_replication_throttled_rate = INT64_MAX;  // follower.replication.throttled.rate
+  int64_t replica_alter_log_dirs_io_max_bytes_per_second = INT64_MAX;  // replica.alter.log.dirs.io.max.bytes.per.second
   int32_t fetch_max_bytes = 57671680;                  // fetch.max.bytes
   int32_t broker_heartbeat_interval_ms = 2000;         // broker.heartbeat.interval.ms
   int32_t broker_session_timeout_ms = 9000;            // broker.session.timeout.ms

@@ -36,6 +36,10 @@ api_route init_producer_id_route();
 api_route describe_producers_route();
 api_route describe_topic_partitions_route();
 api_route describe_log_dirs_route();
+// Reassignments and leader elections (partition_reassignments.cc, elect_leaders.cc).
+api_route alter_partition_reassignments_route();
+api_route list_partition_reassignments_route();
+api_route elect_leaders_route();
 // The controller quorum (quorum_rpcs.cc) and broker-to-controller RPCs (broker_rpcs.cc).
 api_route vote_route();
 api_route begin_quorum_epoch_route();
