@@ -110,6 +110,10 @@ void partition::set_follower_high_watermark(offset leader_hw) {
   _high_watermark = std::max(_log.log_start_offset(), std::min(leader_hw, _log.log_end_offset()));
 }
 
+void partition::restore_high_watermark(offset hw) {
+  _high_watermark = std::max(_high_watermark, std::max(_log.log_start_offset(), std::min(hw, _log.log_end_offset())));
+}
+
 std::optional<offset> partition::follower_end_offset(node_id follower) const {
   auto it = _follower_end_offsets.find(follower);
   if (it == _follower_end_offsets.end()) return std::nullopt;

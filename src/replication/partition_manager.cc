@@ -25,7 +25,9 @@ result<std::optional<replica_transition>, storage::storage_error> partition_mana
   auto log = _logs.open_partition(tp, topic_id, cfg);
   if (!log) return failure{log.error()};
   replica_transition t = transition_of(tp, replicas, _self);
-  _partitions.emplace(tp, std::make_unique<partition>(**log, _self, std::move(replicas), now_ms));
+  auto p = std::make_unique<partition>(**log, _self, std::move(replicas), now_ms);
+  if (auto hw = _logs.checkpointed_high_watermark(tp)) p->restore_high_watermark(offset(*hw));
+  _partitions.emplace(tp, std::move(p));
   return std::optional<replica_transition>(t);
 }
 
@@ -45,6 +47,12 @@ result<replica_transition, storage::storage_error> partition_manager::stop(const
 partition* partition_manager::get(const topic_partition& tp) {
   auto it = _partitions.find(tp);
   return it == _partitions.end() ? nullptr : it->second.get();
+}
+
+std::map<topic_partition, int64_t> partition_manager::high_watermarks() const {
+  std::map<topic_partition, int64_t> out;
+  for (const auto& [tp, p] : _partitions) out[tp] = p->high_watermark().value();
+  return out;
 }
 
 void partition_manager::for_each(const std::function<void(partition&)>& fn) {

@@ -172,6 +172,10 @@ boost::asio::awaitable<void> core::stop_cluster() {
 void core::close() {
   _waiters.notify_all();
   snapshot_producers();
+  if (_logs && _partitions) {
+    if (auto r = _logs->checkpoint_high_watermarks(_partitions->high_watermarks()); !r)
+      lg().error("high watermark checkpoint: {}", r.error().message);
+  }
   if (_logs) {
     if (auto r = _logs->close_all(); !r) lg().error("closing logs: {}", r.error().message);
   }
@@ -267,8 +271,14 @@ const topic_runtime* core::topic(uuid id, std::string* name_out) const {
 result<replication::partition*, protocol::error_code> core::leader_partition(
     const topic_partition& tp, int32_t current_leader_epoch) {
   using protocol::error_code;
-  replication::partition* p = topic(tp.topic) ? _partitions->get(tp) : nullptr;
-  if (!p) return failure{error_code::unknown_topic_or_partition};
+  const topic_runtime* rt = topic(tp.topic);
+  replication::partition* p = rt ? _partitions->get(tp) : nullptr;
+  if (!p) {
+    // Kafka: a partition the metadata knows but this broker holds no replica of is
+    // NOT_LEADER_OR_FOLLOWER (the client refreshes its metadata), not an unknown partition.
+    const bool known = rt && tp.partition.value() >= 0 && tp.partition.value() < rt->partition_count;
+    return failure{known ? error_code::not_leader_or_follower : error_code::unknown_topic_or_partition};
+  }
   if (!p->is_leader()) return failure{error_code::not_leader_or_follower};
   if (current_leader_epoch >= 0 && current_leader_epoch != p->epoch().value())
     return failure{current_leader_epoch < p->epoch().value() ? error_code::fenced_leader_epoch

@@ -25,6 +25,7 @@ log_maintenance::log_maintenance(core& c) : _core(c), _timer(c.io()) {
   _next_retention_ms = now + std::max<int64_t>(cfg.log_retention_check_interval_ms, 1);
   _next_checkpoint_ms = now + std::max<int64_t>(cfg.log_flush_offset_checkpoint_interval_ms, 1);
   _next_clean_ms = now + std::max<int64_t>(cfg.log_cleaner_backoff_ms, 1);
+  _next_hw_checkpoint_ms = now + std::max<int64_t>(cfg.replica_high_watermark_checkpoint_interval_ms, 1);
   _tick_ms = std::min(_tick_ms, std::clamp<int64_t>(cfg.log_cleaner_backoff_ms, 10, 1000));
 }
 
@@ -138,6 +139,11 @@ void log_maintenance::run_once(int64_t now_ms) {
     _next_retention_ms = now_ms + std::max<int64_t>(cfg.log_retention_check_interval_ms, 1);
   }
   if (clean_due) _next_clean_ms = now_ms + std::max<int64_t>(cfg.log_cleaner_backoff_ms, 1);
+  if (now_ms >= _next_hw_checkpoint_ms) {
+    if (auto c = _core.logs().checkpoint_high_watermarks(_core.partitions().high_watermarks()); !c)
+      lg().error("high watermark checkpoint failed: {}", c.error().message);
+    _next_hw_checkpoint_ms = now_ms + std::max<int64_t>(cfg.replica_high_watermark_checkpoint_interval_ms, 1);
+  }
   if (checkpoint_due) {
     if (auto c = _core.logs().checkpoint(); !c) lg().error("checkpoint failed: {}", c.error().message);
     _next_checkpoint_ms = now_ms + std::max<int64_t>(cfg.log_flush_offset_checkpoint_interval_ms, 1);

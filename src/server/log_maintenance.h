@@ -56,6 +56,7 @@ class log_maintenance {
   boost::asio::steady_timer _timer;
   int64_t _tick_ms = 1000;
   int64_t _next_retention_ms = 0;
+  int64_t _next_hw_checkpoint_ms = 0;  // replica.high.watermark.checkpoint.interval.ms
   int64_t _next_checkpoint_ms = 0;
   int64_t _next_clean_ms = 0;
   bool _running = false;

@@ -20,6 +20,7 @@ bool valid_topic_char(char c) {
 constexpr const char* recovery_point_file = "recovery-point-offset-checkpoint";
 constexpr const char* log_start_file = "log-start-offset-checkpoint";
 constexpr const char* cleaner_offset_file = "cleaner-offset-checkpoint";
+constexpr const char* high_watermark_file = "replication-offset-checkpoint";
 constexpr const char* clean_shutdown_file = ".kafka_cleanshutdown";
 constexpr int checkpoint_version = 0;
 
@@ -95,6 +96,7 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
   m->_recovery_points = read_checkpoint(m->_dir / recovery_point_file);
   m->_log_starts = read_checkpoint(m->_dir / log_start_file);
   m->_cleaner_offsets = read_checkpoint(m->_dir / cleaner_offset_file);
+  m->_high_watermarks = read_checkpoint(m->_dir / high_watermark_file);
   m->_clean_at_open = fs::exists(m->_dir / clean_shutdown_file, ec);
   if (m->_clean_at_open) {
     fs::remove(m->_dir / clean_shutdown_file, ec);
@@ -227,6 +229,20 @@ result<void, storage_error> log_manager::checkpoint_locked() {
   if (!r) return r;
   // Only compacted partitions that were cleaned have entries.
   return write_file_atomic(_dir / cleaner_offset_file, format_checkpoint(_cleaner_offsets));
+}
+
+std::optional<int64_t> log_manager::checkpointed_high_watermark(const topic_partition& tp) const {
+  std::lock_guard lock(_mutex);
+  auto it = _high_watermarks.find(tp);
+  if (it == _high_watermarks.end()) return std::nullopt;
+  return it->second;
+}
+
+result<void, storage_error> log_manager::checkpoint_high_watermarks(std::map<topic_partition, int64_t> hws) {
+  std::lock_guard lock(_mutex);
+  if (hws == _high_watermarks) return ok;
+  _high_watermarks = std::move(hws);
+  return write_file_atomic(_dir / high_watermark_file, format_checkpoint(_high_watermarks));
 }
 
 result<void, storage_error> log_manager::close_all() {

@@ -74,6 +74,9 @@ class partition {
   storage::epoch_end_offset end_offset_for_epoch(leader_epoch e) const;
   // Follower: the leader's high watermark (kept at or below this replica's log end offset).
   void set_follower_high_watermark(offset leader_hw);
+  // At open: the high watermark from replication-offset-checkpoint (kept within the log), so a
+  // restarted leader serves what was committed before without waiting for its followers.
+  void restore_high_watermark(offset hw);
   // The follower's log end offset as the leader last saw it (DescribeLogDirs, lag metrics).
   std::optional<offset> follower_end_offset(node_id follower) const;
   void update_replicas(replica_set replicas, int64_t now_ms = 0);

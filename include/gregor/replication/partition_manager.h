@@ -39,7 +39,7 @@ class partition_manager {
   partition_manager(storage::log_manager& logs, node_id self) : _logs(logs), _self(self) {}
 
   // Brings the local replica of tp in line with the metadata's assignment (this broker must be in
-  // replicas.replicas): opens it when new, updates its replica set and log config otherwise.
+  // replicas.replicas): opens it when new (with its checkpointed high watermark), updates its replica set and log config otherwise.
   // Returns the transition when the replica is new or its leader epoch changed (a change of ISR
   // or replicas alone with the same leader epoch is no transition).
   result<std::optional<replica_transition>, storage::storage_error> apply(
@@ -50,6 +50,8 @@ class partition_manager {
   result<replica_transition, storage::storage_error> stop(const topic_partition& tp);
 
   partition* get(const topic_partition& tp);
+  // Every replica's high watermark (for replication-offset-checkpoint).
+  std::map<topic_partition, int64_t> high_watermarks() const;
   void for_each(const std::function<void(partition&)>& fn);
   size_t size() const { return _partitions.size(); }
 

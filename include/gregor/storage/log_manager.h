@@ -11,6 +11,8 @@
 //   log-start-offset-checkpoint       log start offsets moved by DeleteRecords/retention
 //   cleaner-offset-checkpoint         compacted partitions: offsets below were cleaned (a restart
 //                                     resumes the cleaner there instead of recleaning)
+//   replication-offset-checkpoint     high watermarks, given by replication (a restarted replica
+//                                     does not start from 0)
 //   .kafka_cleanshutdown              written by close_all(); present at open = no scan needed.
 // open() reads them and removes the marker, so a crash afterwards is seen as unclean.
 #include <filesystem>
@@ -46,6 +48,11 @@ class log_manager {
   // removes it. not_found when neither open nor on disk.
   result<void, storage_error> remove_partition(const topic_partition& tp);
   result<void, storage_error> flush_all();
+  // replication-offset-checkpoint (Kafka's name and text format): each replica's high watermark.
+  // Replication owns the values; storage keeps the file. The one read at open, and a rewrite of
+  // the whole file with `hws` (skipped when nothing changed).
+  std::optional<int64_t> checkpointed_high_watermark(const topic_partition& tp) const;
+  result<void, storage_error> checkpoint_high_watermarks(std::map<topic_partition, int64_t> hws);
   // Writes both checkpoint files from the open logs (entries of unopened partitions are kept).
   result<void, storage_error> checkpoint();
   // Closes every log, writes the checkpoints and the clean-shutdown marker.
@@ -67,6 +74,7 @@ class log_manager {
   std::map<topic_partition, int64_t> _recovery_points;
   std::map<topic_partition, int64_t> _log_starts;
   std::map<topic_partition, int64_t> _cleaner_offsets;
+  std::map<topic_partition, int64_t> _high_watermarks;  // replication-offset-checkpoint
   result<void, storage_error> checkpoint_locked();
 };
 

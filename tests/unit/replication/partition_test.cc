@@ -139,3 +139,39 @@ TEST(partition, a_follower_takes_the_leaders_high_watermark_up_to_its_own_log_en
 
 }  // namespace
 }  // namespace gregor::replication
+
+namespace gregor::replication {
+namespace {
+
+// replication-offset-checkpoint: a restarted leader keeps the high watermark it had, instead of
+// waiting for its followers to report again; a value beyond the log is cut to the log end.
+TEST(partition, a_restarted_leader_restores_its_checkpointed_high_watermark) {
+  fixture f;
+  const topic_partition tp{"t", partition_id{0}};
+  replica_set rs{leader_epoch{1}, node_id{1}, {node_id{1}, node_id{2}}, {node_id{1}, node_id{2}}};
+  {
+    partition p(*f.log, node_id{1}, rs);
+    auto b = fixture::batch(5);
+    ASSERT_TRUE(p.append(b));
+    p.update_follower_end_offset(node_id{2}, offset{4});
+    ASSERT_EQ(p.high_watermark(), offset{4});
+    ASSERT_TRUE(f.logs->checkpoint_high_watermarks({{tp, p.high_watermark().value()}}));
+  }
+  const uuid topic_id = f.log->topic_id();
+  ASSERT_TRUE(f.logs->close_all());
+  f.logs.reset();
+  f.logs = storage::log_manager::open(f.dir, f.clk).value();
+  ASSERT_EQ(f.logs->checkpointed_high_watermark(tp), std::optional<int64_t>(4));
+  auto* log = f.logs->open_partition(tp, topic_id, {}).value();
+  partition p(*log, node_id{1}, rs);
+  EXPECT_EQ(p.high_watermark(), offset{0}) << "without the checkpoint the follower's offset is unknown";
+  p.restore_high_watermark(offset{4});
+  EXPECT_EQ(p.high_watermark(), offset{4});
+  p.update_follower_end_offset(node_id{2}, offset{2});
+  EXPECT_EQ(p.high_watermark(), offset{4}) << "never backwards";
+  p.restore_high_watermark(offset{99});
+  EXPECT_EQ(p.high_watermark(), offset{5}) << "never beyond the log end";
+}
+
+}  // namespace
+}  // namespace gregor::replication
