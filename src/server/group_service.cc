@@ -77,8 +77,11 @@ asio::awaitable<void> group_service::start() {
   const auto& cfg = _core.config();
   std::string name(offsets_topic);
   if (!_core.topic(name)) {
-    const int16_t rf = int16_t(std::clamp<size_t>(size_t(std::max<int16_t>(cfg.offsets_topic_replication_factor, 1)),
-                                                  1, std::max<size_t>(_core.live_broker_count(), 1)));
+    // A cluster creates it with offsets.topic.replication.factor or not at all (Kafka refuses
+    // rather than silently weakening it: FindCoordinator answers COORDINATOR_NOT_AVAILABLE until
+    // enough brokers are up). A single node, which can never have more, caps it at 1.
+    const int16_t wanted = std::max<int16_t>(cfg.offsets_topic_replication_factor, 1);
+    const int16_t rf = _core.quorum() ? wanted : int16_t(1);
     topic_spec spec;
     spec.name = name;
     spec.partitions = std::max(cfg.offsets_topic_num_partitions, 1);
@@ -92,7 +95,14 @@ asio::awaitable<void> group_service::start() {
     else if (r)
       lg().info("created {} with {} partitions", name, cfg.offsets_topic_num_partitions);
   }
-  if (const auto* rt = _core.topic(name)) _partitions = rt->partition_count;
+  if (const auto* rt = _core.topic(name)) {
+    _partitions = rt->partition_count;
+  } else {
+    // Not created (too few brokers, no controller): the next request that needs it tries again.
+    _starting = false;
+    _ready->cancel();
+    co_return;
+  }
   load();
   // From now on, offsets partitions are loaded when this broker becomes their leader and their
   // groups unloaded when it stops leading them.

@@ -1,5 +1,6 @@
 #include "replica_manager.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -250,6 +251,16 @@ asio::awaitable<void> replica_manager::isr_loop() {
       }
       auto next = p.isr_change(now, _cfg.replica_lag_time_max_ms);
       if (!next) return;
+      // KIP-841: a fenced broker, or one shutting down, does not join the ISR (the controller
+      // would refuse it with INELIGIBLE_REPLICA); it is proposed again once the image says it may.
+      const auto& brokers = _core.image().brokers();
+      const auto& isr_now = p.replicas().isr;
+      std::erase_if(*next, [&](node_id r) {
+        if (std::find(isr_now.begin(), isr_now.end(), r) != isr_now.end()) return false;
+        auto b = brokers.find(r);
+        return b == brokers.end() || b->second.fenced || b->second.in_controlled_shutdown;
+      });
+      if (std::is_permutation(next->begin(), next->end(), isr_now.begin(), isr_now.end())) return;
       const auto* rt = _core.topic(p.tp().topic);
       if (!rt) return;
       changes.push_back(change{p.tp(), rt->id, p.epoch(), p.replicas().partition_epoch, *next});

@@ -8,12 +8,14 @@ Apache Kafka 4.3.1.
 from __future__ import annotations
 
 import json
+import struct
 import re
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 import cluster_harness as ch
+import kafka_wire
 import harness
 
 pytestmark = [pytest.mark.cluster]
@@ -159,3 +161,103 @@ def test_create_topics_through_each_broker_is_forwarded_and_reaches_every_broker
     # Creating the same topic again, through another broker, is refused as a duplicate.
     again = ch.create_topics(cluster.brokers[-1].bootstrap, [created[0]], 2, 3)
     assert again[created[0]][0] == ch.ERROR_TOPIC_ALREADY_EXISTS, again
+
+
+def _produce_v10(bootstrap: str, topic: str, partition: int, batch: bytes) -> tuple[int, int, int, dict]:
+    """Produce v10 (flexible, KIP-951) sent to exactly this broker, acks=1. Returns (error code,
+    CurrentLeader id, CurrentLeader epoch, NodeEndpoints as {node id: (host, port)})."""
+    from kafka_wire import encode_uvarint
+    body = encode_uvarint(0) + struct.pack(">hi", 1, 10000)  # null transactional id, acks, timeout
+    body += encode_uvarint(2) + kafka_wire.encode_compact_string(topic)
+    body += encode_uvarint(2) + struct.pack(">i", partition) + encode_uvarint(len(batch) + 1) + batch
+    body += encode_uvarint(0) + encode_uvarint(0) + encode_uvarint(0)
+    r = ch._exchange(bootstrap, 0, 10, body, True, 15.0)
+    error, leader, epoch = None, -1, -1
+    for _ in range(ch._compact_count(r)):
+        ch._compact_string(r)
+        for _ in range(ch._compact_count(r)):
+            r.take(">i")
+            error = r.take(">h")
+            r.take(">qqq")
+            for _ in range(ch._compact_count(r)):
+                r.take(">i")
+                ch._compact_string(r)
+                r.skip_tagged_fields()
+            ch._compact_string(r)
+            for _ in range(r.uvarint()):
+                tag, size = r.uvarint(), r.uvarint()
+                if tag == 0:
+                    leader, epoch = r.take(">ii")
+                    r.skip_tagged_fields()
+                else:
+                    r.pos += size
+        r.skip_tagged_fields()
+    r.take(">i")  # throttle
+    endpoints = {}
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        if tag != 0:
+            r.pos += size
+            continue
+        for _ in range(ch._compact_count(r)):
+            node = r.take(">i")
+            host = ch._compact_string(r)
+            port = r.take(">i")
+            ch._compact_string(r)
+            r.skip_tagged_fields()
+            endpoints[node] = (host, port)
+    return error, leader, epoch, endpoints
+
+
+def test_not_leader_answers_name_the_current_leader_and_its_endpoint(cluster, kafka_classpath):
+    """KIP-951: Produce v10+ to a follower, or to a broker without a replica, gets
+    NOT_LEADER_OR_FOLLOWER with CurrentLeader (id, epoch) and the leader's NodeEndpoint."""
+    from test_idempotence import record_batch
+    topic = "leader-hint"
+    harness.ok(harness.run_java_tool(kafka_classpath, TOPIC_COMMAND, "--bootstrap-server", cluster.bootstrap(),
+                                     "--create", "--if-not-exists", "--topic", topic, "--replica-assignment", "1:2"))
+
+    def leader_known():
+        view = ch.metadata(cluster.nodes[3].bootstrap, [topic])
+        t = view.topics.get(topic)
+        return t if t and t.partitions and t.partitions[0].leader == 1 else None
+    ch.wait_for(leader_known, 60, "broker 1 leading leader-hint-0 everywhere")
+    batch = record_batch(-1, -1, -1, [b"v"])
+    for via in (2, 3):
+        error, leader, epoch, endpoints = _produce_v10(cluster.nodes[via].bootstrap, topic, 0, batch)
+        assert error == 6, f"broker {via}: error {error}"  # NOT_LEADER_OR_FOLLOWER
+        assert leader == 1 and epoch >= 0, (via, leader, epoch)
+        assert endpoints.get(1) == (cluster.nodes[1].host, cluster.nodes[1].port), endpoints
+    error, _, _, _ = _produce_v10(cluster.nodes[1].bootstrap, topic, 0, batch)
+    assert error == 0
+
+
+def _checkpointed(path, topic: str) -> dict[int, int]:
+    """{partition: offset} of `topic` in a Kafka offset checkpoint file (version 0)."""
+    try:
+        lines = path.read_text().split("\n")
+    except FileNotFoundError:
+        return {}
+    if len(lines) < 2 or lines[0].strip() != "0":
+        return {}
+    out = {}
+    for line in lines[2:2 + int(lines[1])]:
+        name, partition, off = line.split()
+        if name == topic:
+            out[int(partition)] = int(off)
+    return out
+
+
+def test_every_replica_checkpoints_the_high_watermark_in_kafkas_file(cluster):
+    """replication-offset-checkpoint in each log dir holds the partition's high watermark on the
+    leader and on the followers (replica.high.watermark.checkpoint.interval.ms, 5 s)."""
+    from confluent_kafka import Producer
+    topic = "hw-checkpoint"
+    ch.create_topics(cluster.bootstrap().split(",")[0], [topic], partitions=1, replication_factor=3)
+    p = Producer({"bootstrap.servers": cluster.bootstrap(), "acks": "all"})
+    for i in range(10):
+        p.produce(topic, value=f"r{i}".encode())
+    assert p.flush(60) == 0
+    for n in cluster.brokers:
+        path = n.log_dir / "replication-offset-checkpoint"
+        ch.wait_for(lambda: _checkpointed(path, topic).get(0) == 10, 60, f"{path} holding {topic} 0 10")

@@ -10,6 +10,7 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/fetch.h"
 #include "handlers.h"
+#include "leader_hint.h"
 #include "../http_admin.h"
 #include "../metadata_quorum.h"
 #include "../raft_wire.h"
@@ -211,6 +212,22 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   if (!follower)
     for (const auto& [topic, out] : pass->out_by_topic) record_fetched(topic, out.first, out.second);
   resp_t out = std::move(pass->resp);
+  if (v >= 12) {
+    for (auto& tout : out.responses) {
+      std::string name = tout.topic;
+      if (v >= 13 && !c.topic(tout.topic_id, &name)) continue;
+      for (auto& pout : tout.partitions) {
+        if (pout.error_code != code(error_code::not_leader_or_follower) &&
+            pout.error_code != code(error_code::fenced_leader_epoch))
+          continue;
+        if (auto l = current_leader(c, name, pout.partition_index)) {
+          pout.current_leader.leader_id = l->id;
+          pout.current_leader.leader_epoch = l->epoch;
+          if (v >= 16) add_node_endpoint(c, ctx.conn.listener_name, out.node_endpoints, l->id);
+        }
+      }
+    }
+  }
   co_return out;
 }
 

@@ -7,6 +7,7 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/produce.h"
 #include "handlers.h"
+#include "leader_hint.h"
 #include "../idempotence.h"
 #include "../http_admin.h"
 
@@ -194,6 +195,20 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     }
   }
   if (req.acks == 0) co_return std::nullopt;
+  if (v >= 10) {
+    for (size_t ti = 0; ti < resp.responses.size() && ti < req.topic_data.size(); ++ti) {
+      std::string name = req.topic_data[ti].name;
+      if (v >= 13 && !c.topic(req.topic_data[ti].topic_id, &name)) continue;
+      for (auto& pout : resp.responses[ti].partition_responses) {
+        if (pout.error_code != code(error_code::not_leader_or_follower)) continue;
+        if (auto l = current_leader(c, name, pout.index)) {
+          pout.current_leader.leader_id = l->id;
+          pout.current_leader.leader_epoch = l->epoch;
+          add_node_endpoint(c, ctx.conn.listener_name, resp.node_endpoints, l->id);
+        }
+      }
+    }
+  }
   co_return resp;
 }
 
