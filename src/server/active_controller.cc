@@ -188,12 +188,8 @@ std::vector<partition_outcome> to_outcomes(const std::vector<controller::partiti
 
 }  // namespace
 
-active_controller::outcome<std::vector<partition_outcome>> active_controller::alter_partition_reassignments(
-    std::vector<reassignment> items) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
-  std::vector<controller::reassignment_request> reqs;
-  for (auto& i : items) reqs.push_back(controller::reassignment_request{i.topic, i.partition, i.target});
-  auto d = _qc->alter_partition_reassignments(reqs);
+active_controller::outcome<std::vector<partition_outcome>> active_controller::commit_per_partition(
+    controller::decision<std::vector<controller::partition_result>> d) {
   auto outcomes = to_outcomes(d.reply);
   controller::decision<bool> change;
   change.records = std::move(d.records);
@@ -203,17 +199,20 @@ active_controller::outcome<std::vector<partition_outcome>> active_controller::al
   co_return outcomes;
 }
 
+active_controller::outcome<std::vector<partition_outcome>> active_controller::alter_partition_reassignments(
+    std::vector<reassignment> items) {
+  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  std::vector<controller::reassignment_request> reqs;
+  for (auto& i : items) reqs.push_back(controller::reassignment_request{i.topic, i.partition, i.target});
+  auto decided = _qc->alter_partition_reassignments(reqs);
+  co_return co_await commit_per_partition(std::move(decided));
+}
+
 active_controller::outcome<std::vector<partition_outcome>> active_controller::elect_leaders(
     election_kind kind, std::optional<partition_list> partitions) {
   if (!_qc || _needs_reset) co_return failure{not_controller()};
-  auto d = _qc->elect_leaders(static_cast<controller::election_type>(kind), partitions);
-  auto outcomes = to_outcomes(d.reply);
-  controller::decision<bool> change;
-  change.records = std::move(d.records);
-  result<controller::decision<bool>, controller::controller_error> decided(std::move(change));
-  auto r = co_await commit(std::move(decided));
-  if (!r) co_return failure{r.error()};
-  co_return outcomes;
+  auto decided = _qc->elect_leaders(static_cast<controller::election_type>(kind), partitions);
+  co_return co_await commit_per_partition(std::move(decided));
 }
 
 asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_timer> timer) {

@@ -62,6 +62,9 @@ class active_controller {
  private:
   template <class T>
   outcome<T> commit(result<controller::decision<T>, controller::controller_error> d);
+  // Commits the records of a multi-partition decision; the per-partition answers once committed.
+  outcome<std::vector<partition_outcome>> commit_per_partition(
+      controller::decision<std::vector<controller::partition_result>> d);
   boost::asio::awaitable<void> tick_loop(std::shared_ptr<boost::asio::steady_timer> timer);
   void maybe_reset();
 

@@ -1207,6 +1207,56 @@ def create_topics(bootstrap: str, names: list[str], partitions: int = 1, replica
 
 
 # --------------------------------------------------------------------------------------------
+# Writing under faults (confluent_kafka, through the whole cluster).
+# --------------------------------------------------------------------------------------------
+
+class acks_all_stream:
+    """An idempotent acks=all producer in a thread until the `with` ends, recording every
+    acknowledged record as {(partition, offset): value} and every failed delivery in `errors`.
+    `partition` pins every record to one partition; otherwise keys spread them."""
+
+    def __init__(self, bootstrap: str, topic: str, partition: int | None = None):
+        from confluent_kafka import Producer
+        self.topic = topic
+        self.partition = partition
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                  "linger.ms": 5, "message.timeout.ms": 120000})
+        self.acked: dict[tuple[int, int], bytes] = {}
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="acks-all", daemon=True)
+
+    def _delivered(self, err, msg):
+        if err is None:
+            self.acked[(msg.partition(), msg.offset())] = msg.value()
+        else:
+            self.errors.append(str(err))
+
+    def _run(self):
+        seq = 0
+        pin = {} if self.partition is None else {"partition": self.partition}
+        while not self._stop.is_set():
+            seq += 1
+            try:
+                self.producer.produce(self.topic, value=f"r{seq:08d}".encode(), key=str(seq % 97).encode(),
+                                      on_delivery=self._delivered, **pin)
+            except BufferError:
+                self.producer.poll(0.1)
+                continue
+            self.producer.poll(0)
+            self._stop.wait(0.004)
+        self.producer.flush(120)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=180)
+
+
+# --------------------------------------------------------------------------------------------
 # Reading partitions back (confluent_kafka, through the whole cluster).
 # --------------------------------------------------------------------------------------------
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 import cluster_harness as ch
 import harness
@@ -46,47 +45,6 @@ def create_assigned(cl, classpath: str, topic: str, assignment: str) -> None:
 
 def full_isr(parts: dict[int, dict]) -> bool:
     return all(sorted(p["isr"]) == sorted(p["replicas"]) for p in parts.values())
-
-
-class _producer_thread:
-    """An idempotent acks=all producer writing to partition 0 until stopped; keeps what was acked."""
-
-    def __init__(self, bootstrap: str, topic: str):
-        self.topic = topic
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 5, "message.timeout.ms": 120000})
-        self.acked: dict[int, bytes] = {}
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reassign-producer", daemon=True)
-
-    def _delivered(self, err, msg):
-        if err is None:
-            self.acked[msg.offset()] = msg.value()
-        else:
-            self.errors.append(str(err))
-
-    def _run(self):
-        seq = 0
-        while not self._stop.is_set():
-            seq += 1
-            try:
-                self.producer.produce(self.topic, value=f"v{seq:08d}".encode(), partition=0,
-                                      on_delivery=self._delivered)
-            except BufferError:
-                self.producer.poll(0.1)
-                continue
-            self.producer.poll(0)
-            self._stop.wait(0.003)
-        self.producer.flush(120)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(150)
 
 
 def read_partition(bootstrap: str, topic: str, end: int) -> dict[int, bytes]:
@@ -127,7 +85,7 @@ def test_reassignment_moves_a_partition_and_its_leader_to_a_fourth_broker_under_
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [4, 2, 3],
                                                                "log_dirs": ["any", "any", "any"]}]}))
-    with _producer_thread(cl.bootstrap(), topic) as writer:
+    with ch.acks_all_stream(cl.bootstrap(), topic, partition=0) as writer:
         ch.wait_for(lambda: len(writer.acked) >= 200, 60, "records acknowledged before the move")
         out = harness.ok(harness.run_java_tool(kafka_classpath, REASSIGN_COMMAND, "--bootstrap-server",
                                                cl.bootstrap(), "--reassignment-json-file", str(plan), "--execute"))
@@ -152,8 +110,8 @@ def test_reassignment_moves_a_partition_and_its_leader_to_a_fourth_broker_under_
     ch.wait_for(lambda: not old.exists(), 60, f"{old} deleted")
     assert (cl.nodes[4].log_dir / f"{topic}-0").is_dir()
     # Nothing acknowledged was lost, and every record sits at the offset it was acknowledged with.
-    got = read_partition(cl.bootstrap(), topic, max(writer.acked) + 1)
-    missing = [o for o, v in writer.acked.items() if got.get(o) != v]
+    got = read_partition(cl.bootstrap(), topic, max(o for _, o in writer.acked) + 1)
+    missing = [o for (_, o), v in writer.acked.items() if got.get(o) != v]
     assert not missing, f"{len(missing)} acknowledged records lost or moved, first {missing[:5]}"
     print(f"reassignment under load: {len(writer.acked)} records acknowledged, none lost")
 

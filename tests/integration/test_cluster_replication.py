@@ -7,11 +7,9 @@ Runs only with GREGOR_CLUSTER_TESTS=1 (GREGOR_CLUSTER_IMPL=kafka checks it again
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import cluster_harness as ch
@@ -21,47 +19,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.cluster_long]
 
 LEADER_KILLS = int(os.environ.get("GREGOR_CLUSTER_LEADER_KILLS", "5"))
 PARTITIONS = 3
-
-
-class _acks_all_stream:
-    """An idempotent acks=all producer in a thread, recording every acknowledged record."""
-
-    def __init__(self, bootstrap: str, topic: str):
-        self.topic = topic
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 5, "message.timeout.ms": 120000})
-        self.acked: dict[tuple[int, int], bytes] = {}
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="acks-all", daemon=True)
-
-    def _delivered(self, err, msg):
-        if err is None:
-            self.acked[(msg.partition(), msg.offset())] = msg.value()
-        else:
-            self.errors.append(str(err))
-
-    def _run(self):
-        seq = 0
-        while not self._stop.is_set():
-            seq += 1
-            try:
-                self.producer.produce(self.topic, value=f"r{seq:08d}".encode(), key=str(seq % 97).encode(),
-                                      on_delivery=self._delivered)
-            except BufferError:
-                self.producer.poll(0.1)
-                continue
-            self.producer.poll(0)
-            self._stop.wait(0.004)
-        self.producer.flush(120)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=180)
 
 
 @pytest.mark.timeout(1800)
@@ -78,7 +35,7 @@ def test_acks_all_records_survive_repeated_sigkill_of_partition_leaders(cluster)
     ch.wait_for(in_sync, 60, f"{topic} fully in sync")
 
     print(f"\n[{cluster.impl_name}] {LEADER_KILLS} SIGKILLs of a partition leader under acks=all")
-    with _acks_all_stream(cluster.bootstrap(), topic) as stream:
+    with ch.acks_all_stream(cluster.bootstrap(), topic) as stream:
         ch.wait_for(lambda: len(stream.acked) >= 50, 60, "first acknowledged records")
         for i in range(LEADER_KILLS):
             t = ch.metadata(cluster.brokers[0].bootstrap, [topic]).topics[topic]
