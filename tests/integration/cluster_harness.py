@@ -1207,6 +1207,19 @@ def create_topics(bootstrap: str, names: list[str], partitions: int = 1, replica
 
 
 # --------------------------------------------------------------------------------------------
+# Kafka's metadata shell on a node's metadata files.
+# --------------------------------------------------------------------------------------------
+
+METADATA_SHELL = "org.apache.kafka.shell.MetadataShell"
+
+
+def metadata_shell(classpath: str, path: Path, *command: str) -> str:
+    """`kafka-metadata-shell.sh --snapshot <path> <command...>` (a .checkpoint snapshot or a
+    metadata log segment); its stdout, after asserting it exited 0."""
+    return harness.ok(harness.run_java_tool(classpath, METADATA_SHELL, "--snapshot", str(path), *command))
+
+
+# --------------------------------------------------------------------------------------------
 # Writing under faults (confluent_kafka, through the whole cluster).
 # --------------------------------------------------------------------------------------------
 

@@ -261,3 +261,21 @@ def test_every_replica_checkpoints_the_high_watermark_in_kafkas_file(cluster):
     for n in cluster.brokers:
         path = n.log_dir / "replication-offset-checkpoint"
         ch.wait_for(lambda: _checkpointed(path, topic).get(0) == 10, 60, f"{path} holding {topic} 0 10")
+
+
+def test_metadata_shell_reads_every_nodes_metadata_log(cluster, kafka_classpath):
+    """kafka-metadata-shell.sh on each node's first __cluster_metadata segment shows a topic created
+    through the cluster, with its partitions' replicas, as Kafka's own nodes' logs do."""
+    topic = "shell-view"
+    harness.ok(harness.run_java_tool(kafka_classpath, TOPIC_COMMAND, "--bootstrap-server", cluster.bootstrap(),
+                                     "--create", "--if-not-exists", "--topic", topic, "--replica-assignment",
+                                     "1:2:3,2:3:1"))
+    for n in cluster.controllers:
+        segment = n.log_dir / f"{ch.METADATA_TOPIC}-0" / "00000000000000000000.log"
+
+        def shows_topic():
+            listed = ch.metadata_shell(kafka_classpath, segment, "ls", f"/image/topics/byName/{topic}").split()
+            return set(listed) >= {"0", "1", "id", "name"}
+        ch.wait_for(shows_topic, 60, f"{topic}'s two partitions in node {n.node_id}'s metadata log", interval_s=1.0)
+        second = ch.metadata_shell(kafka_classpath, segment, "cat", f"/image/topics/byName/{topic}/1")
+        assert "replicas=[2, 3, 1]" in second, second

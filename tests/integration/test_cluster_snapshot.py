@@ -48,7 +48,7 @@ def _log_since(node, position: int) -> str:
         return f.read().decode(errors="replace")
 
 
-def test_a_lagging_voter_catches_up_by_snapshot(cluster_factory):
+def test_a_lagging_voter_catches_up_by_snapshot(cluster_factory, kafka_classpath):
     cl = cluster_factory(extra_config={"metadata.log.max.record.bytes.between.snapshots": str(SNAPSHOT_BYTES)})
     gregor = cl.impl_name == "gregor"
     leader_id = cl.leader().leader_id
@@ -102,3 +102,13 @@ def test_a_lagging_voter_catches_up_by_snapshot(cluster_factory):
         loaded = [int(x) for x in _LOADED.findall(_log_since(cl.nodes[lagging], log_position))]
         assert any(x > leader_end_at_pause for x in loaded), (
             f"voter {lagging} did not load a snapshot past {leader_end_at_pause} (loaded {loaded})")
+
+    # Kafka's metadata shell reads the leader's newest snapshot: the topics created before it are
+    # there, each partition with its replicas and leader.
+    directory = leader.log_dir / f"{ch.METADATA_TOPIC}-0"
+    snapshot = max(directory.glob("*.checkpoint"))
+    listed = set(ch.metadata_shell(kafka_classpath, snapshot, "ls", "/image/topics/byName").split())
+    ours = sorted(n for n in names if n in listed)
+    assert ours, f"kafka-metadata-shell lists none of our topics in {snapshot.name}: {sorted(listed)[:10]}"
+    partition = ch.metadata_shell(kafka_classpath, snapshot, "cat", f"/image/topics/byName/{ours[0]}/0")
+    assert re.search(r"replicas=\[\d+\].*leader=\d+", partition), partition
