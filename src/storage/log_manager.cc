@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "gregor/base/log.h"
 
@@ -22,6 +27,7 @@ constexpr const char* log_start_file = "log-start-offset-checkpoint";
 constexpr const char* cleaner_offset_file = "cleaner-offset-checkpoint";
 constexpr const char* high_watermark_file = "replication-offset-checkpoint";
 constexpr const char* clean_shutdown_file = ".kafka_cleanshutdown";
+constexpr const char* lock_file = ".lock";
 constexpr int checkpoint_version = 0;
 
 // Parses Kafka's offset checkpoint text; a malformed file is ignored (logged) as if absent, which
@@ -93,6 +99,22 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
   fs::create_directories(log_dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", log_dir.string(), ec.message());
   std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
+  {
+    const fs::path lock_path = m->_dir / lock_file;
+    m->_closed_all = true;  // until the lock is ours, destroying m must not touch the directory
+    m->_lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m->_lock_fd < 0)
+      return fail(storage_errc::io_error, "open {}: {}", lock_path.string(), std::strerror(errno));
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (::fcntl(m->_lock_fd, F_SETLK, &fl) != 0)
+      return fail(storage_errc::io_error,
+                  "Failed to acquire lock on file .lock in {}. A Kafka instance in another process or thread is "
+                  "using this directory.",
+                  m->_dir.string());
+    m->_closed_all = false;
+  }
   m->_recovery_points = read_checkpoint(m->_dir / recovery_point_file);
   m->_log_starts = read_checkpoint(m->_dir / log_start_file);
   m->_cleaner_offsets = read_checkpoint(m->_dir / cleaner_offset_file);
@@ -127,7 +149,10 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
   return m;
 }
 
-log_manager::~log_manager() { (void)close_all(); }
+log_manager::~log_manager() {
+  (void)close_all();
+  if (_lock_fd >= 0) ::close(_lock_fd);  // releases the lock
+}
 
 std::vector<topic_partition> log_manager::discovered() const {
   std::lock_guard lock(_mutex);

@@ -1215,8 +1215,14 @@ METADATA_SHELL = "org.apache.kafka.shell.MetadataShell"
 
 def metadata_shell(classpath: str, path: Path, *command: str) -> str:
     """`kafka-metadata-shell.sh --snapshot <path> <command...>` (a .checkpoint snapshot or a
-    metadata log segment); its stdout, after asserting it exited 0."""
-    return harness.ok(harness.run_java_tool(classpath, METADATA_SHELL, "--snapshot", str(path), *command))
+    metadata log segment); its stdout, after asserting it exited 0. The shell refuses a file whose
+    log directory a running node has locked (`.lock`), so it reads a copy, as an operator would."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="gregor-shell-") as tmp:
+        copy = Path(tmp) / path.parent.name / path.name
+        copy.parent.mkdir()
+        shutil.copyfile(path, copy)
+        return harness.ok(harness.run_java_tool(classpath, METADATA_SHELL, "--snapshot", str(copy), *command))
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@
 //                                     does not start from 0)
 //   .kafka_cleanshutdown              written by close_all(); present at open = no scan needed.
 // open() reads them and removes the marker, so a crash afterwards is seen as unclean.
+// `.lock` (Kafka's): open() takes a POSIX write lock on it for the manager's lifetime and refuses a
+// directory another process holds (another broker, or Kafka's own tools such as the metadata shell
+// see the directory in use, as they do with Kafka's broker).
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -71,6 +74,7 @@ class log_manager {
   std::map<topic_partition, std::unique_ptr<partition_log>> _logs;
   bool _clean_at_open = false;
   bool _closed_all = false;
+  int _lock_fd = -1;  // <dir>/.lock, write-locked (fcntl) while this manager lives
   std::map<topic_partition, int64_t> _recovery_points;
   std::map<topic_partition, int64_t> _log_starts;
   std::map<topic_partition, int64_t> _cleaner_offsets;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -833,7 +834,7 @@ TEST_F(log_manager_test, open_append_reopen_and_remove) {
   for (const auto& e : fs::directory_iterator(tmp.path())) {
     auto name = e.path().filename().string();
     if (name == "recovery-point-offset-checkpoint" || name == "log-start-offset-checkpoint" ||
-        name == "cleaner-offset-checkpoint")
+        name == "cleaner-offset-checkpoint" || name == ".lock")
       continue;
     ADD_FAILURE() << e.path();
   }
@@ -842,6 +843,37 @@ TEST_F(log_manager_test, open_append_reopen_and_remove) {
   auto fresh = (*m)->open_partition(tp, uuid{5, 5}, {});
   ASSERT_TRUE(fresh.has_value());
   EXPECT_EQ((**fresh).log_end_offset(), offset(0));
+}
+
+}  // namespace
+}  // namespace gregor::storage
+
+namespace gregor::storage {
+namespace {
+
+// Kafka's `.lock`: a log directory another process holds is refused (and left untouched), and
+// taken once that process let it go. (POSIX locks are per process: the rival runs in a child.)
+TEST(log_manager_lock, a_directory_another_process_holds_is_refused_until_it_lets_go) {
+  temp_dir tmp;
+  manual_clock clk{1'000'000};
+  auto holder = log_manager::open(tmp.path(), clk);
+  ASSERT_TRUE(holder) << holder.error().message;
+  auto rival_opens = [&] {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      manual_clock child_clk{1'000'000};
+      auto rival = log_manager::open(tmp.path(), child_clk);
+      const bool refused = !rival && rival.error().message.find("Failed to acquire lock") != std::string::npos;
+      ::_exit(rival ? 0 : refused ? 1 : 2);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(rival_opens(), 1) << "the rival must be refused with Kafka's message";
+  EXPECT_FALSE(fs::exists(tmp.path() / ".kafka_cleanshutdown")) << "a refused open writes nothing";
+  holder->reset();
+  EXPECT_EQ(rival_opens(), 0);
 }
 
 }  // namespace
