@@ -105,10 +105,15 @@ def test_a_lagging_voter_catches_up_by_snapshot(cluster_factory, kafka_classpath
 
     # Kafka's metadata shell reads the leader's newest snapshot: the topics created before it are
     # there, each partition with its replicas and leader.
+    # (A snapshot taken before the creations committed has none of them: wait for a later one.)
     directory = leader.log_dir / f"{ch.METADATA_TOPIC}-0"
-    snapshot = max(directory.glob("*.checkpoint"))
-    listed = set(ch.metadata_shell(kafka_classpath, snapshot, "ls", "/image/topics/byName").split())
-    ours = sorted(n for n in names if n in listed)
-    assert ours, f"kafka-metadata-shell lists none of our topics in {snapshot.name}: {sorted(listed)[:10]}"
+
+    def newest_with_our_topics():
+        snapshot = max(directory.glob("*.checkpoint"))
+        listed = set(ch.metadata_shell(kafka_classpath, snapshot, "ls", "/image/topics/byName").split())
+        ours = sorted(n for n in names if n in listed)
+        return (snapshot, ours) if ours else None
+    snapshot, ours = ch.wait_for(newest_with_our_topics, SNAPSHOT_TIMEOUT_S,
+                                 f"a snapshot of node {leader.node_id} holding our topics", interval_s=1.0)
     partition = ch.metadata_shell(kafka_classpath, snapshot, "cat", f"/image/topics/byName/{ours[0]}/0")
     assert re.search(r"replicas=\[\d+\].*leader=\d+", partition), partition
