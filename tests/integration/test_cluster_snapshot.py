@@ -115,5 +115,8 @@ def test_a_lagging_voter_catches_up_by_snapshot(cluster_factory, kafka_classpath
         return (snapshot, ours) if ours else None
     snapshot, ours = ch.wait_for(newest_with_our_topics, SNAPSHOT_TIMEOUT_S,
                                  f"a snapshot of node {leader.node_id} holding our topics", interval_s=1.0)
-    partition = ch.metadata_shell(kafka_classpath, snapshot, "cat", f"/image/topics/byName/{ours[0]}/0")
-    assert re.search(r"replicas=\[\d+\].*leader=\d+", partition), partition
+    # (The shell may answer before it has applied the whole file: it is asked again until it has.)
+    def partition_shown():
+        text = ch.metadata_shell(kafka_classpath, snapshot, "cat", f"/image/topics/byName/{ours[0]}/0")
+        return text if re.search(r"replicas=\[\d+\].*leader=\d+", text) else None
+    ch.wait_for(partition_shown, 60, f"{ours[0]}-0 with replicas and leader in {snapshot.name}", interval_s=0.5)
