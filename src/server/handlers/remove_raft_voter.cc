@@ -12,18 +12,11 @@ namespace asio = boost::asio;
 using req_t = protocol::remove_raft_voter_request;
 using resp_t = protocol::remove_raft_voter_response;
 
-resp_t answer(error_code e, std::string message) {
-  resp_t r;
-  r.error_code = protocol::code_of(e);
-  if (e != error_code::none) r.error_message = std::move(message);
-  return r;
-}
+resp_t answer(error_code e, std::string message) { return voter_changes::answer<resp_t>(e, std::move(message)); }
 
 asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   auto* q = c.quorum();
-  if (!q) co_return answer(error_code::invalid_request, "this node is not part of a multi-node controller quorum");
-  if (req.cluster_id && *req.cluster_id != q->cluster_id())
-    co_return answer(error_code::inconsistent_cluster_id, "the request names another cluster");
+  if (auto refused = voter_changes::refusal<resp_t>(q, req)) co_return std::move(*refused);
   const int64_t timeout_ms = voter_changes::default_timeout_ms;
   if (auto fwd = co_await voter_changes::forward_to_leader<req_t, resp_t>(*q, req, ctx.version(), timeout_ms))
     co_return std::move(*fwd);

@@ -39,6 +39,24 @@ inline bool transient(raft::raft_error e) {
 }
 
 // How long a change may take on the leader: the request's TimeoutMs where it has one.
+// The answer of AddRaftVoter / RemoveRaftVoter: the error code, and its message when it is one.
+template <class Resp>
+Resp answer(protocol::error_code e, std::string message) {
+  Resp r;
+  r.error_code = protocol::code_of(e);
+  if (e != protocol::error_code::none) r.error_message = std::move(message);
+  return r;
+}
+
+// What both refuse before anything else: a node outside a multi-node quorum, another cluster.
+template <class Resp, class Req>
+std::optional<Resp> refusal(const metadata_quorum* q, const Req& req) {
+  if (!q) return answer<Resp>(protocol::error_code::invalid_request, "this node is not part of a multi-node controller quorum");
+  if (req.cluster_id && *req.cluster_id != q->cluster_id())
+    return answer<Resp>(protocol::error_code::inconsistent_cluster_id, "the request names another cluster");
+  return std::nullopt;
+}
+
 inline constexpr int64_t default_timeout_ms = 30000;
 inline constexpr int64_t timeout_ms_max = 120000;
 inline constexpr int64_t retry_ms = 100;
