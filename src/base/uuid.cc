@@ -17,7 +17,10 @@ uuid uuid::random() {
     // Version 4, variant 1, as java.util.UUID.randomUUID() produces.
     u.hi = (u.hi & ~0xF000ULL) | 0x4000ULL;
     u.lo = (u.lo & ~(0xC000000000000000ULL)) | 0x8000000000000000ULL;
-  } while (u.is_zero());
+    // Kafka's Uuid.randomUuid() never hands out an id whose text holds a '-': such an id,
+    // first character '-', reads as an option to the CLI tools (kafka-metadata-quorum.sh
+    // remove-controller --controller-directory-id -xyz). Draw again, as Kafka does.
+  } while (u.is_zero() || u.to_base64().find('-') != std::string::npos);
   return u;
 }
 

@@ -100,7 +100,7 @@ def test_removing_the_active_controller_hands_leadership_to_the_remaining_voters
 
     removed = harness.ok(harness.run_java_tool(
         kafka_classpath, QUORUM_COMMAND, "--bootstrap-controller", bootstrap_controller, "remove-controller",
-        "--controller-id", str(leader), "--controller-directory-id", voter_directory_id(voters[leader]),
+        "--controller-id", str(leader), "--controller-directory-id=" + voter_directory_id(voters[leader]),
         timeout_s=120))
     print(f"\n[{cluster.impl_name}] active controller {leader}: {removed.strip()}")
     remaining = set(voters) - {leader}
@@ -166,7 +166,7 @@ def test_add_controller_and_remove_controller_change_the_voter_set(cluster_facto
 
     removed = harness.ok(harness.run_java_tool(
         kafka_classpath, QUORUM_COMMAND, "--bootstrap-controller", bootstrap_controller, "remove-controller",
-        "--controller-id", str(NEW_CONTROLLER), "--controller-directory-id", directory_id(new.log_dir),
+        "--controller-id", str(NEW_CONTROLLER), "--controller-directory-id=" + directory_id(new.log_dir),
         timeout_s=120))
     print(f"[{cluster.impl_name}] {removed.strip()}")
     assert re.search(rf"Removed\s+(KRaft\s+)?controller {NEW_CONTROLLER}\b", removed), removed

@@ -47,4 +47,13 @@ TEST(uuid, base64_round_trip_matches_kafka_form) {
   EXPECT_FALSE(uuid::from_base64("AAAAAAAAAAAAAAAAAAAA*A", out));
 }
 
+TEST(uuid, random_ids_never_hold_a_dash_as_kafka_draws_them) {
+  // One id in three holds a '-' when drawn plainly (22 characters, 1/64 each); a thousand
+  // draws without one cannot happen by chance.
+  for (int i = 0; i < 1000; ++i) {
+    std::string text = uuid::random().to_base64();
+    ASSERT_EQ(text.find('-'), std::string::npos) << text;
+  }
+}
+
 }  // namespace gregor
