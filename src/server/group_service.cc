@@ -129,6 +129,7 @@ void group_service::on_transitions(std::span<const replication::replica_transiti
     }
     // Groups of a partition this broker no longer leads are answered with NOT_COORDINATOR by
     // check_coordinator(); drop their state so a later leadership reloads it from the log.
+    fail_pending(t.tp, error_code::not_coordinator);
     size_t unloaded = 0;
     for (const auto& g : _coordinator->list()) {
       if (group::offsets_partition_for(g.group_id, _partitions) != t.tp.partition.value()) continue;
@@ -155,6 +156,9 @@ asio::awaitable<void> group_service::tick_loop() {
     _coordinator->tick();
     _consumer_groups->tick();
     flush();
+    std::vector<topic_partition> queued;
+    for (const auto& [tp, q] : _uncommitted) queued.push_back(tp);
+    for (const auto& tp : queued) apply_committed(tp);
     const int64_t now = _core.clk().monotonic_ms();
     if (now - _last_expiry_check_ms >= _core.config().offsets_retention_check_interval_ms) {
       _last_expiry_check_ms = now;
@@ -169,7 +173,7 @@ void group_service::expire_offsets() {
   for (auto& [gid, tp] : _coordinator->expired_offsets(retention_ms)) by_group[gid].emplace_back(tp, std::nullopt);
   for (auto& [gid, tombstones] : by_group) {
     if (check_coordinator(gid) != error_code::none) continue;
-    if (write_offsets(gid, tombstones) != error_code::none) continue;
+    if (write_offsets(gid, std::move(tombstones)) != error_code::none) continue;
     lg().info("group {}: {} committed offsets expired", gid, tombstones.size());
     if (_coordinator->offsets_of(gid).empty() && _coordinator->state_of(gid) == group::group_state::empty) {
       std::vector<topic_partition> ignored;
@@ -348,7 +352,7 @@ void group_service::flush() {
 
 // ---- the offsets topic ----
 error_code group_service::append_records(const std::string& group_id,
-                                         std::vector<protocol::record_input> records) {
+                                         std::vector<protocol::record_input> records, offset* end) {
   replication::partition* p = partition_for(group_id);
   if (!p) return error_code::coordinator_not_available;
   if (!p->is_leader()) return error_code::not_coordinator;
@@ -360,14 +364,21 @@ error_code group_service::append_records(const std::string& group_id,
     lg().error("append to {} failed: {}", p->tp(), r.error().message);
     return error_code::coordinator_not_available;
   }
+  if (end) *end = offset{r->last_offset.value() + 1};
   _core.waiters().notify(p->tp());
   return error_code::none;
 }
 
-error_code group_service::write_offsets(
-    const std::string& group_id,
-    const std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>>& offsets) {
+error_code group_service::write_offsets(const std::string& group_id, offset_writes offsets,
+                                         std::shared_ptr<pending_write>* queued) {
   if (offsets.empty()) return error_code::none;
+  replication::partition* p = partition_for(group_id);
+  if (!p) return error_code::coordinator_not_available;
+  if (!p->is_leader()) return error_code::not_coordinator;
+  // acks=all, as Kafka writes offsets: refused before the append when the ISR is too small.
+  if (const topic_runtime* rt = _core.topic(std::string(offsets_topic));
+      rt && int32_t(p->isr_size()) < rt->settings.min_insync_replicas)
+    return error_code::coordinator_not_available;
   std::vector<protocol::record_input> recs;
   for (const auto& [tp, o] : offsets) {
     protocol::record_input rec;
@@ -379,12 +390,65 @@ error_code group_service::write_offsets(
     }
     recs.push_back(std::move(rec));
   }
-  if (auto e = append_records(group_id, std::move(recs)); e != error_code::none) return e;
-  for (const auto& [tp, o] : offsets) {
-    if (o) _coordinator->store_offset(group_id, tp, *o);
-    else _coordinator->erase_offset(group_id, tp);
-  }
+  offset end{0};
+  if (auto e = append_records(group_id, std::move(recs), &end); e != error_code::none) return e;
+  auto w = std::make_shared<pending_write>();
+  w->end = end;
+  w->group_id = group_id;
+  w->offsets = std::move(offsets);
+  const topic_partition tp = p->tp();
+  _uncommitted[tp].push_back(w);
+  apply_committed(tp);
+  if (queued) *queued = std::move(w);
   return error_code::none;
+}
+
+asio::awaitable<error_code> group_service::commit_offsets(const std::string& group_id, offset_writes offsets) {
+  std::shared_ptr<pending_write> w;
+  const error_code e = write_offsets(group_id, std::move(offsets), &w);
+  if (e != error_code::none || !w) co_return e;
+  replication::partition* p = partition_for(group_id);
+  if (!p) co_return error_code::coordinator_not_available;
+  const topic_partition tp = p->tp();
+  const int64_t deadline = _core.clk().monotonic_ms() + std::max(_core.config().offsets_commit_timeout_ms, 1);
+  while (!w->settled) {
+    const int64_t now = _core.clk().monotonic_ms();
+    if (now >= deadline || _stopped) co_return error_code::coordinator_not_available;
+    std::vector<topic_partition> wanted{tp};
+    co_await _core.waiters().wait(wanted, deadline - now);
+    auto* cur = _core.partition(tp);
+    if (!cur || !cur->is_leader()) fail_pending(tp, error_code::not_coordinator);
+    else apply_committed(tp);
+  }
+  co_return w->error;
+}
+
+void group_service::apply_committed(const topic_partition& tp) {
+  auto it = _uncommitted.find(tp);
+  if (it == _uncommitted.end()) return;
+  auto* p = _core.partition(tp);
+  if (!p || !p->is_leader()) return;
+  auto& queue = it->second;
+  while (!queue.empty() && p->high_watermark() >= queue.front()->end) {
+    auto w = std::move(queue.front());
+    queue.pop_front();
+    for (const auto& [otp, o] : w->offsets) {
+      if (o) _coordinator->store_offset(w->group_id, otp, *o);
+      else _coordinator->erase_offset(w->group_id, otp);
+    }
+    w->settled = true;
+  }
+  if (queue.empty()) _uncommitted.erase(it);
+}
+
+void group_service::fail_pending(const topic_partition& tp, error_code e) {
+  auto it = _uncommitted.find(tp);
+  if (it == _uncommitted.end()) return;
+  for (auto& w : it->second) {
+    w->settled = true;
+    w->error = e;
+  }
+  _uncommitted.erase(it);
 }
 
 void group_service::load() {

@@ -4,10 +4,13 @@
 // them to the broker: parks JoinGroup/SyncGroup requests until the coordinator answers (one
 // asio timer per parked request), ticks the coordinator's timers every 100 ms, writes group
 // metadata and offset commits to `__consumer_offsets` (creating the topic on first use) before
-// answering, and replays that topic when first used after start-up.
+// answering, and replays that topic when first used after start-up. An offset commit is answered,
+// and becomes visible to OffsetFetch, once the offsets partition's high watermark covers it (the
+// ISR has it), as Kafka appends offsets with acks=all; writes apply in their log order.
 //
 // Who calls it: the group handlers (find_coordinator.cc ... delete_groups.cc) through
 // core::groups(). Threading: the broker's io thread only.
+#include <deque>
 #include <map>
 #include <span>
 #include <memory>
@@ -72,22 +75,41 @@ class group_service {
   // error of the write; the changes stay pending then and the next call retries them.
   protocol::error_code flush_consumer_groups();
 
-  // Writes offset commits (or tombstones for nullopt) of one group to its offsets partition; on
-  // success stores them in the coordinator. Returns the Kafka error for the whole write.
-  protocol::error_code write_offsets(
-      const std::string& group_id,
-      const std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>>& offsets);
+  using offset_writes = std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>>;
+  // Appends offset commits (or tombstones for nullopt) of one group to its offsets partition and
+  // answers once the partition's high watermark covers them (offsets.commit.timeout.ms at most);
+  // the coordinator stores them then, in log order. Kafka's errors for the whole write:
+  // NOT_COORDINATOR when leadership moved, COORDINATOR_NOT_AVAILABLE when the ISR is below the
+  // offsets topic's min.insync.replicas or the commit timed out (Kafka maps NOT_ENOUGH_REPLICAS
+  // and REQUEST_TIMED_OUT so). A timed-out write that commits later still applies.
+  boost::asio::awaitable<protocol::error_code> commit_offsets(const std::string& group_id, offset_writes offsets);
 
  private:
   struct waiter;
+  // An offset write appended to an offsets partition and not yet under its high watermark.
+  struct pending_write {
+    offset end;  // log end offset right after the append
+    std::string group_id;
+    offset_writes offsets;
+    bool settled = false;
+    protocol::error_code error = protocol::error_code::none;
+  };
+  // Appends the write and queues it; applies it at once when the high watermark already covers it.
+  protocol::error_code write_offsets(const std::string& group_id, offset_writes offsets,
+                                     std::shared_ptr<pending_write>* queued = nullptr);
+  // Stores, in append order, every queued write of `tp` that its leader's high watermark covers.
+  void apply_committed(const topic_partition& tp);
+  // Settles every queued write of `tp` with `e` (leadership lost).
+  void fail_pending(const topic_partition& tp, protocol::error_code e);
   boost::asio::awaitable<void> tick_loop();
   void load();
   void on_transitions(std::span<const replication::replica_transition> ts);
   void expire_offsets();
   void load_partition(replication::partition& p);
   replication::partition* partition_for(const std::string& group_id);
+  // `end`, when given, receives the partition's log end offset after the append.
   protocol::error_code append_records(const std::string& group_id,
-                                      std::vector<protocol::record_input> records);
+                                      std::vector<protocol::record_input> records, offset* end = nullptr);
   boost::asio::awaitable<void> park(uint64_t ticket, const std::shared_ptr<waiter>& w,
                                     int64_t timeout_ms);
 
@@ -95,6 +117,7 @@ class group_service {
   std::unique_ptr<group::group_coordinator> _coordinator;
   std::unique_ptr<group::consumer_group_coordinator> _consumer_groups;
   std::map<uint64_t, std::shared_ptr<waiter>> _waiters;
+  std::map<topic_partition, std::deque<std::shared_ptr<pending_write>>> _uncommitted;
   std::shared_ptr<boost::asio::steady_timer> _tick_timer;
   uint64_t _next_ticket = 1;
   bool _started = false;

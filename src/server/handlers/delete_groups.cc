@@ -35,7 +35,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       // Offsets first (tombstones), then the group itself.
       std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>> tombstones;
       for (const auto& [tp, o] : groups.coordinator().offsets_of(id)) tombstones.emplace_back(tp, std::nullopt);
-      e = groups.write_offsets(id, tombstones);
+      e = co_await groups.commit_offsets(id, std::move(tombstones));
       if (e == error_code::none) {
         std::vector<topic_partition> ignored;
         e = groups.coordinator().delete_group(id, &ignored);

@@ -46,7 +46,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       written.emplace_back(ti, pi);
     }
   }
-  const error_code we = groups.write_offsets(req.group_id, tombstones);
+  const error_code we = co_await groups.commit_offsets(req.group_id, std::move(tombstones));
   for (auto [ti, pi] : written) resp.topics[ti].partitions[pi].error_code = code(we);
   co_return resp;
 }
