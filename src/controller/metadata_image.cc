@@ -26,6 +26,15 @@ void metadata_image::put_broker(broker_info b) {
   ++_version;
 }
 
+std::vector<protocol::metadata::feature_level_record> bootstrap_features() {
+  std::vector<protocol::metadata::feature_level_record> out(2);
+  out[0].name = metadata_version_feature;
+  out[0].feature_level = latest_metadata_version;
+  out[1].name = group_version_feature;
+  out[1].feature_level = 1;
+  return out;
+}
+
 int16_t metadata_image::metadata_version() const {
   auto it = _features.find(metadata_version_feature);
   return it == _features.end() ? 0 : it->second;

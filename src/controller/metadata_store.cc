@@ -14,9 +14,6 @@ namespace md = protocol::metadata;
 namespace fs = std::filesystem;
 
 constexpr const char* k_legacy_file = "metadata.log";
-// metadata.version written when a metadata log is created: 30, what Kafka 4.3.1 bootstraps a new
-// cluster with (checked against its own log).
-constexpr int16_t bootstrap_metadata_version = 30;
 
 spdlog::logger& lg() { return log::get("controller"); }
 
@@ -173,13 +170,14 @@ result<void, controller_error> metadata_store::start_epoch(const recovered_metad
   if (!a) return failure(a.error());
   auto f = _log->flush();
   if (!f) return f;
-  if (fresh) {
-    md::feature_level_record mv;
-    mv.name = metadata_version_feature;
-    mv.feature_level = bootstrap_metadata_version;
-    return append({mv});
-  }
+  if (fresh) return append_bootstrap_features();
   return ok;
+}
+
+result<void, controller_error> metadata_store::append_bootstrap_features() {
+  std::vector<md::any_record> records;
+  for (auto& f : bootstrap_features()) records.push_back(std::move(f));
+  return append(std::move(records));
 }
 
 result<void, controller_error> metadata_store::convert_legacy(const fs::path& legacy) {
@@ -218,10 +216,7 @@ result<void, controller_error> metadata_store::convert_legacy(const fs::path& le
     ++frames;
     pos += f.frame_bytes;
   }
-  md::feature_level_record mv;
-  mv.name = metadata_version_feature;
-  mv.feature_level = bootstrap_metadata_version;
-  auto a = append({mv});
+  auto a = append_bootstrap_features();
   if (!a) return a;
   std::error_code ec;
   fs::remove(legacy, ec);

@@ -53,10 +53,10 @@ void quorum_controller::apply(record_batch_t& out, md::any_record r, int16_t ver
 record_batch_t quorum_controller::bootstrap_records() const {
   record_batch_t out;
   if (_image.features().contains(metadata_version_feature)) return out;
-  md::feature_level_record f;
-  f.name = metadata_version_feature;
-  f.feature_level = _settings.metadata_version;
-  out.push_back(md::api_message_and_version{f, 0});
+  for (auto& f : bootstrap_features()) {
+    if (f.name == metadata_version_feature) f.feature_level = _settings.metadata_version;
+    out.push_back(md::api_message_and_version{std::move(f), 0});
+  }
   return out;
 }
 
@@ -327,8 +327,8 @@ result<decision<int64_t>, controller_error> quorum_controller::register_broker(c
   }
   md::register_broker_record::broker_feature f;
   f.name = metadata_version_feature;
-  f.min_supported_version = 1;
-  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, 1);
+  f.min_supported_version = 7;  // 3.3-IV3, Kafka 4.x's minimum
+  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, 7);
   rec.features.push_back(f);
   rec.rack = r.rack;
   rec.fenced = true;

@@ -15,8 +15,6 @@ namespace {
 
 spdlog::logger& lg() { return log::get("controller"); }
 
-// The metadata.version an empty cluster is bootstrapped with (the same level as a single node's).
-constexpr int16_t bootstrap_metadata_version = 30;
 constexpr int64_t tick_interval_ms = 250;
 
 admin_error not_controller() {
@@ -30,7 +28,7 @@ active_controller::active_controller(asio::io_context& io, metadata_quorum& quor
     : _io(io), _quorum(quorum), _clock(clk) {
   _settings.broker_session_timeout_ms = cfg.broker_session_timeout_ms;
   _settings.unclean_leader_election_enable = cfg.unclean_leader_election_enable;
-  _settings.metadata_version = bootstrap_metadata_version;
+  _settings.metadata_version = controller::latest_metadata_version;
   _auto_rebalance = cfg.auto_leader_rebalance_enable;
   _rebalance_interval_ms = cfg.leader_imbalance_check_interval_seconds * 1000;
 }

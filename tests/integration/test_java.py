@@ -4,6 +4,7 @@ against the broker."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -98,3 +99,24 @@ def test_kafka_cli_tools_create_describe_produce_consume_and_delete(bootstrap, k
     check(run_tool(kafka_classpath, topics, "--bootstrap-server", bootstrap, "--delete", "--topic", topic))
     a = clients.admin(bootstrap)
     harness.wait_until(lambda: topic not in a.list_topics(timeout=10).topics, what=f"{topic} deleted")
+
+
+@pytest.mark.timeout(180)
+def test_kafka_features_tool_describes_the_supported_and_finalized_features(bootstrap, kafka_classpath):
+    """`kafka-features.sh describe` (Admin.describeFeatures: ApiVersions v3's tagged feature fields)."""
+    out = check(run_tool(kafka_classpath, "org.apache.kafka.tools.FeatureCommand",
+                         "--bootstrap-server", bootstrap, "describe"))
+    features = {}
+    for line in out.splitlines():
+        fields = dict(re.findall(r"(\w+):\s+(\S+)", line))
+        if "Feature" in fields:
+            features[fields["Feature"]] = fields
+    assert "metadata.version" in features, out
+    mv = features["metadata.version"]
+    # Kafka 4.x supports metadata.version from 3.3-IV3 on, and a new cluster is finalized at a
+    # 4.x level (the tool prints levels as release names).
+    assert mv["SupportedMinVersion"] == "3.3-IV3", out
+    assert mv["FinalizedVersionLevel"].startswith("4."), out
+    assert int(mv["Epoch"]) >= 0, out
+    assert features.get("kraft.version", {}).get("SupportedMaxVersion") == "1", out
+    assert features.get("group.version", {}).get("SupportedMaxVersion") == "1", out

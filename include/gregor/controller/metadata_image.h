@@ -69,6 +69,15 @@ struct broker_info {
 inline constexpr int8_t config_resource_topic = 2;
 inline constexpr int8_t config_resource_broker = 4;
 inline constexpr const char* metadata_version_feature = "metadata.version";
+// The metadata.version level Gregor writes when it creates a metadata log and supports at most:
+// 30, what Kafka 4.3.1 bootstraps a new cluster with (checked against its own log).
+inline constexpr int16_t latest_metadata_version = 30;
+// group.version 1: the consumer group protocol (KIP-848), which Gregor serves.
+inline constexpr const char* group_version_feature = "group.version";
+
+// The FeatureLevelRecords a new metadata log starts with, as `kafka-storage format` writes them:
+// metadata.version at latest_metadata_version and group.version 1.
+std::vector<protocol::metadata::feature_level_record> bootstrap_features();
 
 class metadata_image {
  public:

@@ -104,6 +104,8 @@ class metadata_store {
  private:
   metadata_store(std::filesystem::path dir, node_id self, clock& clk);
   result<void, controller_error> append(std::vector<protocol::metadata::any_record> records);
+  // The FeatureLevelRecords a new log starts with (bootstrap_features()).
+  result<void, controller_error> append_bootstrap_features();
   result<void, controller_error> replay(recovered_metadata_log& rec);
   result<void, controller_error> convert_legacy(const std::filesystem::path& legacy);
   result<void, controller_error> start_epoch(const recovered_metadata_log& rec, bool fresh);
