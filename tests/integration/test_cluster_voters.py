@@ -85,7 +85,6 @@ def add_controller(cluster, classpath: str, bootstrap_controller: str, node_id: 
 # right after the active controller was removed, `describe --status --bootstrap-controller` timed
 # out in listNodes for 60 s while the quorum already had a new leader (suspect: a DescribeCluster
 # answer naming the removed controller as the active one, which the Admin client then waits for).
-@pytest.mark.cluster_long
 @pytest.mark.timeout(600)
 def test_removing_the_active_controller_hands_leadership_to_the_remaining_voters(cluster_factory, kafka_classpath,
                                                                                 tmp_path):

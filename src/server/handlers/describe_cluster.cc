@@ -23,13 +23,28 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp.cluster_id = c.image().cluster_id();
   if (req.endpoint_type == 2) {
     // The quorum's voters, at their controller listeners; the controller id is the active one.
-    resp.controller_id = c.image().controller_id().value();
+    const node_id leader = c.image().controller_id();
+    resp.controller_id = leader.value();
     if (auto* q = c.quorum()) {
+      bool leader_listed = false;
       for (const auto& v : q->voters()) {
         auto& out = resp.brokers.emplace_back();
         out.broker_id = v.id.value();
         out.host = v.host;
         out.port = v.port;
+        leader_listed |= v.id == leader;
+      }
+      // A leader that removed itself from the voters (KIP-853) stays the controller this node
+      // knows until the others elect: list it too, as Kafka lists every registered controller.
+      // The Java Admin client never refreshes metadata that names a controller missing from
+      // the node list: it waits for a node assignment until its call times out.
+      if (!leader_listed && leader != no_node) {
+        if (auto ep = q->controllers().endpoint_of(leader)) {
+          auto& out = resp.brokers.emplace_back();
+          out.broker_id = leader.value();
+          out.host = ep->host;
+          out.port = ep->port;
+        }
       }
     }
     co_return resp;
