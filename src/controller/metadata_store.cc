@@ -370,6 +370,13 @@ result<void, controller_error> metadata_store::set_topic_configs(const std::stri
   return append(std::move(records));
 }
 
+result<void, controller_error> metadata_store::set_feature_levels(std::vector<md::feature_level_record> records) {
+  if (records.empty()) return ok;
+  std::vector<md::any_record> out;
+  for (auto& r : records) out.emplace_back(std::move(r));
+  return append(std::move(out));
+}
+
 result<void, controller_error> metadata_store::set_broker_configs(
     const std::string& resource, std::map<std::string, std::optional<std::string>> changes) {
   if (changes.empty()) return ok;

@@ -278,6 +278,45 @@ result<decision<bool>, controller_error> quorum_controller::alter_configs(
   return d;
 }
 
+result<decision<bool>, controller_error> quorum_controller::update_features(const std::vector<feature_update>& updates,
+                                                                            bool validate_only) {
+  auto refuse = [](const feature_update& u, std::string why) {
+    return failure(err(controller_errc::invalid_update_version,
+                       fmt::format("Invalid update version {} for feature {}. {}", u.level, u.feature, why)));
+  };
+  std::vector<md::feature_level_record> changes;
+  for (const auto& u : updates) {
+    const feature_range* range = nullptr;
+    for (const auto& f : supported_features)
+      if (u.feature == f.name) range = &f;
+    if (!range) return refuse(u, "The controller does not support the given feature.");
+    if (u.feature == kraft_version_feature)
+      return refuse(u, "kraft.version follows the controller quorum's voter set (kafka-metadata-quorum add-controller).");
+    if (u.level < range->min || u.level > range->max)
+      return refuse(u, fmt::format("The controller only supports versions {}-{}.", range->min, range->max));
+    auto it = _image.features().find(u.feature);
+    const int16_t current = it == _image.features().end() ? 0 : it->second;
+    if (u.level < current) {
+      if (u.type == feature_upgrade::upgrade)
+        return refuse(u, "Can't downgrade the version of this feature without setting the upgrade type to either "
+                         "safe or unsafe downgrade.");
+      if (u.feature == metadata_version_feature) return refuse(u, "Downgrading metadata.version is not supported.");
+    } else if (u.level > current && u.type != feature_upgrade::upgrade) {
+      return refuse(u, "Can't downgrade to a newer version.");
+    }
+    if (u.level == current) continue;
+    md::feature_level_record f;
+    f.name = u.feature;
+    f.feature_level = u.level;
+    changes.push_back(std::move(f));
+  }
+  decision<bool> d;
+  d.reply = true;
+  if (validate_only) return d;
+  for (auto& f : changes) apply(d.records, std::move(f), 0);
+  return d;
+}
+
 result<decision<producer_id_block>, controller_error> quorum_controller::allocate_producer_ids(node_id broker,
                                                                                                int64_t broker_epoch,
                                                                                                int32_t count) {
@@ -327,8 +366,8 @@ result<decision<int64_t>, controller_error> quorum_controller::register_broker(c
   }
   md::register_broker_record::broker_feature f;
   f.name = metadata_version_feature;
-  f.min_supported_version = 7;  // 3.3-IV3, Kafka 4.x's minimum
-  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, 7);
+  f.min_supported_version = supported_features[0].min;
+  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, supported_features[0].min);
   rec.features.push_back(f);
   rec.rack = r.rack;
   rec.fenced = true;

@@ -58,6 +58,7 @@ class active_controller {
   outcome<controller::partition_state> alter_partition(controller::alter_partition_request r);
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items);
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions);
+  outcome<void> update_features(std::vector<feature_change> changes, bool validate_only);
 
  private:
   template <class T>

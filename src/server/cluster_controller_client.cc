@@ -16,6 +16,7 @@
 #include "gregor/protocol/messages/delete_topics.h"
 #include "gregor/protocol/messages/elect_leaders.h"
 #include "gregor/protocol/messages/incremental_alter_configs.h"
+#include "gregor/protocol/messages/update_features.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -90,6 +91,12 @@ controller_client::outcome<std::vector<partition_outcome>> active_only_controlle
     election_kind kind, std::optional<partition_list> partitions) {
   if (!_active) co_return failure{not_controller()};
   co_return co_await _active->elect_leaders(kind, std::move(partitions));
+}
+
+controller_client::outcome<void> active_only_controller_client::update_features(std::vector<feature_change> changes,
+                                                                                bool validate_only) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->update_features(std::move(changes), validate_only);
 }
 
 // ---- forwarding_controller_client ----
@@ -400,6 +407,38 @@ controller_client::outcome<std::vector<partition_outcome>> forwarding_controller
   };
   co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
   co_return out;
+}
+
+controller_client::outcome<void> forwarding_controller_client::update_features(std::vector<feature_change> changes,
+                                                                                bool validate_only) {
+  if (local_active()) co_return co_await _local->update_features(std::move(changes), validate_only);
+  protocol::update_features_request req;
+  req.timeout_ms = int32_t(controller_request_timeout_ms);
+  req.validate_only = validate_only;
+  for (const auto& c : changes) {
+    auto& u = req.feature_updates.emplace_back();
+    u.feature = c.feature;
+    u.max_version_level = c.level;
+    u.upgrade_type = c.upgrade_type;
+  }
+  std::function<bool(const protocol::update_features_response&)> not_controller_answer =
+      [](const protocol::update_features_response& resp) {
+        return resp.error_code == protocol::code_of(error_code::not_controller);
+      };
+  auto r = co_await send<protocol::update_features_request, protocol::update_features_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  if (r->error_code != 0) co_return failure{from_wire(r->error_code, r->error_message)};
+  if (!validate_only) {
+    std::function<bool()> shows_change = [this, changes] {
+      for (const auto& c : changes) {
+        auto it = _quorum.image().features().find(c.feature);
+        if ((it == _quorum.image().features().end() ? 0 : it->second) != c.level) return false;
+      }
+      return true;
+    };
+    co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  }
+  co_return ok;
 }
 
 }  // namespace gregor::server

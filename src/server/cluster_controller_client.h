@@ -4,7 +4,7 @@
 //   - forwarding_controller_client: what a broker's handlers use. When this node is the active
 //     controller the change goes straight to active_controller; otherwise the request is sent
 //     (CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs, AllocateProducerIds,
-//     AlterPartitionReassignments, ElectLeaders, as Kafka's brokers forward them) to the quorum leader's controller listener, retried on
+//     AlterPartitionReassignments, ElectLeaders, UpdateFeatures, as Kafka's brokers forward them) to the quorum leader's controller listener, retried on
 //     NOT_CONTROLLER or a lost connection until the request's deadline, and answered only once
 //     this broker's own image shows the change (so the client's next request here sees it).
 //   - active_only_controller_client: what requests arriving on a controller listener use. They
@@ -38,6 +38,7 @@ class active_only_controller_client final : public controller_client {
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
+  outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) override;
 
  private:
   active_controller* _active;  // null on a broker-only node
@@ -59,6 +60,7 @@ class forwarding_controller_client final : public controller_client {
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
+  outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) override;
 
  private:
   // This node leads and its controller is active.

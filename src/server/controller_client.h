@@ -75,6 +75,13 @@ struct partition_outcome {
 
 // ElectLeaders' ElectionType.
 enum class election_kind : int8_t { preferred = 0, unclean = 1 };
+// UpdateFeatures for one feature: the new finalized level (0 removes it); upgrade_type 1 upgrade,
+// 2 safe downgrade, 3 unsafe downgrade (Kafka's UpgradeType).
+struct feature_change {
+  std::string feature;
+  int16_t level = 0;
+  int8_t upgrade_type = 1;
+};
 using partition_list = std::vector<std::pair<std::string, int32_t>>;
 
 class controller_client {
@@ -99,6 +106,8 @@ class controller_client {
   // nullopt = every partition (then only partitions that needed an election are reported).
   virtual outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind,
                                                                 std::optional<partition_list> partitions) = 0;
+  // All or nothing (Kafka's rules: controller::quorum_controller::update_features).
+  virtual outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) = 0;
 };
 
 }  // namespace gregor::server

@@ -109,6 +109,26 @@ controller_client::outcome<void> single_node_controller::alter_broker_configs(st
   co_return ok;
 }
 
+// Decided by the cluster's rules on a copy of the image, then written to this node's log.
+controller_client::outcome<void> single_node_controller::update_features(std::vector<feature_change> changes,
+                                                                         bool validate_only) {
+  controller::quorum_controller qc{controller::quorum_controller_settings{}};
+  qc.activate(_core.image(), 0);
+  std::vector<controller::feature_update> updates;
+  for (auto& c : changes)
+    updates.push_back({std::move(c.feature), c.level, static_cast<controller::feature_upgrade>(c.upgrade_type)});
+  auto d = qc.update_features(updates, validate_only);
+  if (!d) co_return failure{to_admin(d.error())};
+  std::vector<protocol::metadata::feature_level_record> records;
+  for (auto& r : d->records)
+    if (auto* f = std::get_if<protocol::metadata::feature_level_record>(&r.message)) records.push_back(std::move(*f));
+  if (records.empty()) co_return ok;
+  auto w = _core.metadata().set_feature_levels(std::move(records));
+  if (!w) co_return failure{to_admin(w.error())};
+  _core.apply_metadata();
+  co_return ok;
+}
+
 controller_client::outcome<producer_id_range> single_node_controller::allocate_producer_ids(node_id broker,
                                                                                             int32_t count) {
   auto r = _core.metadata().allocate_producer_ids(broker, count);

@@ -25,6 +25,7 @@ class single_node_controller final : public controller_client {
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
+  outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) override;
 
  private:
   core& _core;

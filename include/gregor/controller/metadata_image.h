@@ -74,6 +74,22 @@ inline constexpr const char* metadata_version_feature = "metadata.version";
 inline constexpr int16_t latest_metadata_version = 30;
 // group.version 1: the consumer group protocol (KIP-848), which Gregor serves.
 inline constexpr const char* group_version_feature = "group.version";
+inline constexpr const char* kraft_version_feature = "kraft.version";
+
+// The feature levels Gregor supports (ApiVersions' SupportedFeatures, the bounds of
+// UpdateFeatures, a broker's registration): metadata.version from 3.3-IV3 (level 7, Kafka 4.x's
+// minimum) to latest_metadata_version; kraft.version 1 is the dynamic quorum (KIP-853);
+// group.version 1 the consumer group protocol (KIP-848).
+struct feature_range {
+  const char* name;
+  int16_t min;
+  int16_t max;
+};
+inline constexpr feature_range supported_features[] = {
+    {metadata_version_feature, 7, latest_metadata_version},
+    {kraft_version_feature, 0, 1},
+    {group_version_feature, 0, 1},
+};
 
 // The FeatureLevelRecords a new metadata log starts with, as `kafka-storage format` writes them:
 // metadata.version at latest_metadata_version and group.version 1.

@@ -74,6 +74,9 @@ class metadata_store {
   // nullopt = remove the override.
   result<void, controller_error> set_topic_configs(const std::string& name,
                                                    std::map<std::string, std::optional<std::string>> changes);
+  // Finalized feature levels (UpdateFeatures, decided by quorum_controller::update_features):
+  // one fsynced frame of these records.
+  result<void, controller_error> set_feature_levels(std::vector<protocol::metadata::feature_level_record> records);
   // Dynamic broker configs of `resource` ("" = cluster-wide default, else a broker id in decimal):
   // one fsynced frame of broker_config_records (nullopt = remove). Values are validated by the
   // caller (config::validate_dynamic_broker_changes).

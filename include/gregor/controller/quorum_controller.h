@@ -102,6 +102,14 @@ struct reassignment_request {
 
 enum class election_type : int8_t { preferred = 0, unclean = 1 };
 
+// UpdateFeatures for one feature: the new finalized level (0 removes it) and how it may move.
+enum class feature_upgrade : int8_t { upgrade = 1, safe_downgrade = 2, unsafe_downgrade = 3 };
+struct feature_update {
+  std::string feature;
+  int16_t level = 0;
+  feature_upgrade type = feature_upgrade::upgrade;
+};
+
 // The answer for one partition of a multi-partition operation: no error, or the reason.
 struct partition_result {
   std::string topic;
@@ -136,6 +144,12 @@ class quorum_controller {
   // nullopt = remove. resource_type is config_resource_topic or config_resource_broker.
   result<decision<bool>, controller_error> alter_configs(int8_t resource_type, const std::string& resource_name,
                                                          const std::map<std::string, std::optional<std::string>>& changes);
+  // UpdateFeatures, all or nothing as Kafka's FeatureControlManager decides it: one
+  // FeatureLevelRecord per level that changes. INVALID_UPDATE_VERSION (naming the feature) for a
+  // feature or level outside supported_features, a lower level without a downgrade type, a higher
+  // one with a downgrade type, any metadata.version downgrade, or kraft.version (the quorum's own).
+  result<decision<bool>, controller_error> update_features(const std::vector<feature_update>& updates,
+                                                           bool validate_only);
   result<decision<producer_id_block>, controller_error> allocate_producer_ids(node_id broker, int64_t broker_epoch,
                                                                               int32_t count);
 

@@ -12,20 +12,6 @@ namespace {
 using req_t = protocol::api_versions_request;
 using resp_t = protocol::api_versions_response;
 
-// The feature ranges this broker supports (Kafka's BrokerFeatures): metadata.version from 3.3-IV3
-// (level 7, Kafka 4.x's minimum) to the level Gregor bootstraps; kraft.version 1 is the dynamic
-// quorum (KIP-853); group.version 1 the consumer group protocol (KIP-848).
-struct supported_feature {
-  const char* name;
-  int16_t min;
-  int16_t max;
-};
-constexpr supported_feature supported_features[] = {
-    {controller::metadata_version_feature, 7, controller::latest_metadata_version},
-    {"kraft.version", 0, 1},
-    {"group.version", 0, 1},
-};
-
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   for (const auto& r : all_routes()) {
@@ -38,7 +24,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     // Tagged fields: what `kafka-features.sh describe` (Admin.describeFeatures) shows. The
     // finalized levels are the metadata image's FeatureLevelRecords; their epoch is the image's
     // offset, as Kafka's brokers report it.
-    for (const auto& f : supported_features)
+    for (const auto& f : controller::supported_features)
       resp.supported_features.push_back({f.name, f.min, f.max, {}});
     const auto& image = c.image();
     for (const auto& [name, level] : image.features())

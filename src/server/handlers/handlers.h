@@ -40,6 +40,8 @@ api_route describe_log_dirs_route();
 api_route alter_partition_reassignments_route();
 api_route list_partition_reassignments_route();
 api_route elect_leaders_route();
+// Finalized feature levels (update_features.cc).
+api_route update_features_route();
 // The controller quorum (quorum_rpcs.cc) and broker-to-controller RPCs (broker_rpcs.cc).
 api_route vote_route();
 api_route begin_quorum_epoch_route();

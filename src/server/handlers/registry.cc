@@ -23,7 +23,7 @@ std::vector<api_route> build() {
       describe_quorum_route(), broker_registration_route(), broker_heartbeat_route(),
       allocate_producer_ids_route(), alter_partition_route(), offset_for_leader_epoch_route(),
       describe_log_dirs_route(), alter_partition_reassignments_route(),
-      list_partition_reassignments_route(), elect_leaders_route(),
+      list_partition_reassignments_route(), elect_leaders_route(), update_features_route(),
       add_raft_voter_route(), remove_raft_voter_route(), update_raft_voter_route(),
   };
   std::sort(routes.begin(), routes.end(),

@@ -470,5 +470,41 @@ TEST_F(reassignment_fixture, unclean_election_only_for_leaderless_partitions) {
   EXPECT_EQ(part("t", 0).isr, ns({2}));
 }
 
+TEST_F(cluster_fixture, update_features_follows_kafkas_upgrade_and_downgrade_rules) {
+  auto level = [&](const char* name) {
+    auto it = qc.image().features().find(name);
+    return it == qc.image().features().end() ? int16_t(0) : it->second;
+  };
+  // An upgrade within the supported range writes one FeatureLevelRecord; the same level is a no-op.
+  auto up = qc.update_features({{group_version_feature, 1, feature_upgrade::upgrade}}, false);
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(level(group_version_feature), 1);
+  auto again = qc.update_features({{group_version_feature, 1, feature_upgrade::upgrade}}, false);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->records.empty());
+  // A lower level needs a downgrade type; a downgrade type cannot raise a level.
+  auto e = qc.update_features({{group_version_feature, 0, feature_upgrade::upgrade}}, false);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, controller_errc::invalid_update_version);
+  auto validate = qc.update_features({{group_version_feature, 0, feature_upgrade::safe_downgrade}}, true);
+  ASSERT_TRUE(validate);
+  EXPECT_TRUE(validate->records.empty());
+  EXPECT_EQ(level(group_version_feature), 1) << "validate_only changed the image";
+  auto down = qc.update_features({{group_version_feature, 0, feature_upgrade::safe_downgrade}}, false);
+  ASSERT_TRUE(down) << down.error().message;
+  EXPECT_EQ(level(group_version_feature), 0);
+  EXPECT_FALSE(qc.update_features({{group_version_feature, 1, feature_upgrade::safe_downgrade}}, false));
+  // Unknown features, levels outside the range, kraft.version and metadata.version downgrades
+  // are refused, and nothing of a refused request is applied.
+  EXPECT_FALSE(qc.update_features({{"no.such.feature", 1, feature_upgrade::upgrade}}, false));
+  EXPECT_FALSE(qc.update_features({{group_version_feature, 2, feature_upgrade::upgrade}}, false));
+  EXPECT_FALSE(qc.update_features({{kraft_version_feature, 1, feature_upgrade::upgrade}}, false));
+  EXPECT_FALSE(qc.update_features({{metadata_version_feature, 7, feature_upgrade::unsafe_downgrade}}, false));
+  auto mixed = qc.update_features({{group_version_feature, 1, feature_upgrade::upgrade},
+                                   {"no.such.feature", 1, feature_upgrade::upgrade}}, false);
+  EXPECT_FALSE(mixed);
+  EXPECT_EQ(level(group_version_feature), 0);
+}
+
 }  // namespace
 }  // namespace gregor::controller
