@@ -15,6 +15,14 @@ partition::partition(storage::partition_log& log, node_id self, replica_set repl
 
 result<storage::append_result, storage::storage_error> partition::append(
     std::span<uint8_t> batches) {
+  // Never in a leader epoch older than one the log already holds: a broker acting on stale
+  // metadata (replaying its metadata log after a restart) would otherwise write an older epoch
+  // after a newer one, a tail that the diverging-epoch check of follower fetches cannot find.
+  const leader_epoch latest = _log.latest_epoch();
+  if (latest != no_leader_epoch && _replicas.epoch < latest)
+    return storage::fail(storage::storage_errc::invalid_argument,
+                         "leader epoch {} is older than the epoch {} the log already holds", _replicas.epoch.value(),
+                         latest.value());
   auto r = _log.append(batches, _replicas.epoch);
   if (r) recompute_high_watermark();
   return r;

@@ -46,6 +46,25 @@ TEST(partition, high_watermark_follows_log_end_with_a_single_replica) {
   EXPECT_EQ(p.last_stable_offset(), offset{3});
 }
 
+// Found by the cluster simulation: a restarted broker replaying its metadata log led the partition
+// again in an old epoch and appended after its followers' newer epoch, leaving a tail no
+// diverging-epoch check could find.
+TEST(partition, a_leader_never_appends_in_an_epoch_older_than_its_log_holds) {
+  fixture f;
+  replica_set rs{leader_epoch{2}, node_id{1}, {node_id{1}}, {node_id{1}}};
+  partition p(*f.log, node_id{1}, rs);
+  auto b = fixture::batch(2);
+  ASSERT_TRUE(p.append(b));
+  p.update_replicas({leader_epoch{1}, node_id{1}, {node_id{1}}, {node_id{1}}});  // stale metadata
+  auto c = fixture::batch(1);
+  EXPECT_FALSE(p.append(c));
+  EXPECT_EQ(f.log->log_end_offset(), offset{2});
+  p.update_replicas({leader_epoch{3}, node_id{1}, {node_id{1}}, {node_id{1}}});
+  auto d = fixture::batch(1);
+  EXPECT_TRUE(p.append(d));
+  EXPECT_EQ(f.log->log_end_offset(), offset{3});
+}
+
 TEST(partition, high_watermark_waits_for_the_slowest_in_sync_follower) {
   fixture f;
   replica_set rs{leader_epoch{2}, node_id{1}, {node_id{1}, node_id{2}, node_id{3}},
