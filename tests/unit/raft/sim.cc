@@ -221,7 +221,7 @@ void cluster::apply(node_state& n, const entry& e) {
     return;
   }
   uint64_t ident = identity(e);
-  if (auto why = _checker.record_applied(n.id, e); !why.empty()) fail(why);
+  if (auto why = _checker.record_applied(n.id, e, n.core->epoch()); !why.empty()) fail(why);
   n.applied.push_back({e.base.value(), ident, payload_id(e)});
   n.applied_ids.insert(payload_id(e));
   if (e.kind == entry_kind::voters) {

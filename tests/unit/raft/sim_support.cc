@@ -87,6 +87,7 @@ std::string raft_checker::check_leader(node_id id, const replica& r) {
   if (!r.is_voter()) return fmt::format("node {} leads epoch {} without being a voter", id, epoch);
   const auto& log = r.log();
   for (auto c = _committed.lower_bound(r.log_start_offset().value()); c != _committed.end(); ++c) {
+    if (auto ce = _commit_epoch.find(c->first); ce != _commit_epoch.end() && ce->second >= epoch) continue;
     auto e = std::lower_bound(log.begin(), log.end(), offset{c->first},
                               [](const entry& x, offset o) { return x.base < o; });
     if (e == log.end() || e->base.value() != c->first || entry_identity(*e) != c->second)
@@ -110,12 +111,19 @@ std::string raft_checker::record_committed(node_id id, const replica& r) {
     auto [c, fresh] = _committed.emplace(it->base.value(), ident);
     if (!fresh && c->second != ident)
       return fmt::format("node {} commits a different entry at {} than another node", id, it->base);
+    note_commit_epoch(it->base.value(), r.epoch());
   }
   n.committed_recorded = std::max(n.committed_recorded, hw);
   return "";
 }
 
-std::string raft_checker::record_applied(node_id id, const entry& e) {
+void raft_checker::note_commit_epoch(int64_t base, leader_epoch epoch) {
+  auto [it, fresh] = _commit_epoch.emplace(base, epoch.value());
+  if (!fresh) it->second = std::min(it->second, epoch.value());
+}
+
+std::string raft_checker::record_applied(node_id id, const entry& e, leader_epoch epoch) {
+  note_commit_epoch(e.base.value(), epoch);
   uint64_t ident = entry_identity(e);
   auto [it, fresh] = _committed.emplace(e.base.value(), ident);
   if (!fresh && it->second != ident)

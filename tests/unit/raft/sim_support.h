@@ -47,14 +47,17 @@ uint64_t entry_identity(const entry& e);
 // The Raft safety properties over a set of replicas. Each method returns "" or the violation.
 class raft_checker {
  public:
-  // Election safety (one leader per epoch) and leader completeness (a new leader holds every
-  // entry committed so far), for a replica in the leader role.
+  // Election safety (one leader per epoch) and leader completeness (a new leader of epoch T holds
+  // every entry committed in an epoch before T), for a replica in the leader role. The epoch an
+  // entry committed in is bounded from above by the epoch of the nodes that saw it committed (a
+  // leader of an old epoch can win late, after a pause, and need not hold later commits).
   std::string check_leader(node_id id, const replica& r);
   // The replica's high watermark never moves back within one run of it, never passes its log
   // end, and what it covers agrees with what every other replica committed.
   std::string record_committed(node_id id, const replica& r);
   // State-machine safety: the entry applied at e.base is the one every other node applied there.
-  std::string record_applied(node_id id, const entry& e);
+  // `epoch` is the applying node's current epoch.
+  std::string record_applied(node_id id, const entry& e, leader_epoch epoch);
   // A node (re)started: its high watermark starts again from what the new core says.
   void restarted(node_id id, const replica& r);
   // Log matching over the replicas that are up.
@@ -72,6 +75,8 @@ class raft_checker {
   };
   std::map<int32_t, int32_t> _epoch_leaders;  // epoch -> leader
   std::map<int64_t, uint64_t> _committed;     // base offset -> entry identity
+  std::map<int64_t, int32_t> _commit_epoch;   // base offset -> epoch it committed in (at most)
+  void note_commit_epoch(int64_t base, leader_epoch epoch);
   std::map<int32_t, per_node> _nodes;
   int64_t _elections = 0;
 };
