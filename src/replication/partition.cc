@@ -4,6 +4,15 @@
 
 namespace gregor::replication {
 
+offset follower_truncation_offset(const storage::partition_log& log, leader_epoch diverging_epoch,
+                                  offset diverging_end) {
+  const auto mine = log.end_offset_for_epoch(diverging_epoch);
+  offset target = log.log_start_offset();
+  if (mine.epoch != no_leader_epoch && mine.end_offset >= offset(0))
+    target = mine.epoch == diverging_epoch ? std::min(mine.end_offset, diverging_end) : mine.end_offset;
+  return std::min(target, log.log_end_offset());
+}
+
 partition::partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms)
     : _log(log), _self(self), _replicas(std::move(replicas)) {
   _epoch_start = _log.log_end_offset();

@@ -28,6 +28,16 @@ struct replica_set {
   int32_t partition_epoch = 0;
 };
 
+// Follower: where to cut `log` after the leader answered a fetch with a diverging epoch (the
+// largest epoch <= the follower's last fetched epoch the leader has, and where it ends there).
+// Kafka's rule (AbstractFetcherThread): when the follower has that epoch, the earlier of the two
+// ends; when its largest epoch at or below it is an older one, the end of that older epoch (the
+// next fetch asks again from there); when it has none at or below it, its log start. Never past
+// the log end. The result is below the log end whenever the log holds a batch of a newer epoch
+// than the leader's answer, so the follower always makes progress.
+offset follower_truncation_offset(const storage::partition_log& log, leader_epoch diverging_epoch,
+                                  offset diverging_end);
+
 class partition {
  public:
   partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms = 0);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -144,6 +145,16 @@ struct in_flight {
   }
 };
 
+// GREGOR_SIM_TRACE=1: the events of a run (crashes, replica transitions, acknowledgements,
+// truncations, ISR changes) on stdout, to read a failing seed's story.
+bool tracing() {
+  static const bool on = [] {
+    const char* v = std::getenv("GREGOR_SIM_TRACE");
+    return v && *v && *v != '0';
+  }();
+  return on;
+}
+
 std::string tp_name(const topic_partition& tp) { return fmt::format("{}-{}", tp.topic, tp.partition.value()); }
 
 uint64_t hash_bytes(std::span<const uint8_t> b, uint64_t h = 0) {
@@ -237,9 +248,11 @@ struct node {
   std::map<topic_partition, fetcher> fetchers;
   std::map<topic_partition, int64_t> pending_since;
   struct alter_wait {
-    uint64_t token = 0;
+    uint64_t token = 0;        // 0: not in flight, resend at resend_ms
     int64_t deadline_ms = 0;
+    int64_t resend_ms = 0;
     leader_epoch epoch{0};
+    controller::alter_partition_request request;
   };
   std::map<topic_partition, alter_wait> alters;
   int64_t next_isr_ms = 0;
@@ -293,6 +306,7 @@ class cluster {
   // broker
   void apply_metadata(node& n);
   void broker_tick(node& n);
+  void send_alter(node& n, const topic_partition& tp);
   void on_fetch(node& n, node_id from, uint64_t token, const fetch_req& r);
   void on_fetch_response(node& n, node_id from, uint64_t token, fetch_resp& r);
   void on_produce(node& n, node_id from, uint64_t token, const produce_req& r);
@@ -307,6 +321,7 @@ class cluster {
   void check_step();
   void check_images();
   bool quiescent(std::string& why);
+  const node* active_controller() const;
   std::string dump();
   void final_checks();
 
@@ -377,6 +392,11 @@ cluster::~cluster() {
   std::error_code ec;
   fs::remove_all(_root, ec);
 }
+
+#define TRACE(...)                                                    \
+  do {                                                                \
+    if (tracing()) fmt::print("t={} {}\n", _now_ms, fmt::format(__VA_ARGS__)); \
+  } while (0)
 
 void cluster::fail(const std::string& what) {
   if (!_outcome.ok) return;
@@ -482,10 +502,24 @@ void cluster::deliver(in_flight& f) {
     auto it = n.alters.find(r->tp);
     if (it == n.alters.end() || it->second.token != f.token) return;
     const leader_epoch epoch = it->second.epoch;
-    n.alters.erase(it);
     if (r->status.ok()) {
+      n.alters.erase(it);
       ++_outcome.counters.isr_changes;
       return;  // the pending ISR clears when the metadata shows the new partition epoch
+    }
+    if (_opts.alter_partition_keeps_pending) {
+      const auto e = r->status.error;
+      if (r->status.not_controller) {
+        it->second.token = 0;  // the outcome is unknown: the same request again
+        it->second.resend_ms = _now_ms + lifecycle_retry_ms;
+        return;
+      }
+      n.alters.erase(it);
+      // Only an answer saying the change was not applied at the current partition epoch lets the
+      // leader drop its pending ISR; otherwise the metadata will show what happened.
+      if (e != controller_errc::ineligible_replica && e != controller_errc::invalid_request) return;
+    } else {
+      n.alters.erase(it);
     }
     if (auto* p = n.pm->get(r->tp); p && p->epoch() == epoch && p->isr_change_pending()) p->clear_pending_isr();
     n.pending_since.erase(r->tp);
@@ -536,6 +570,7 @@ void cluster::sync(node& n) {
   }
   if (!n.is_controller && !n.metadata_caught_up &&
       (!_opts.metadata_catch_up || (n.leader_hw_seen >= offset(0) && n.applied >= n.leader_hw_seen))) {
+    TRACE("broker {} caught up with the metadata at {}", n.id, n.applied);
     n.metadata_caught_up = true;
     metadata_changed = true;
   }
@@ -747,6 +782,12 @@ void cluster::apply_metadata(node& n) {
   }
   // replica_manager::on_transitions
   for (const auto& t : ts) {
+    TRACE("broker {} {} {} in epoch {} (leader {}, metadata applied to {}, isr {})", n.id,
+          t.kind == replication::transition_kind::become_leader     ? "leads"
+          : t.kind == replication::transition_kind::become_follower ? "follows"
+                                                                     : "stops",
+          tp_name(t.tp), t.epoch, t.leader, n.applied,
+          n.pm->get(t.tp) ? fmt::format("{}", fmt::join(n.pm->get(t.tp)->replicas().isr, ",")) : std::string("-"));
     n.fetchers.erase(t.tp);
     n.pending_since.erase(t.tp);
     if (t.kind == replication::transition_kind::become_follower && t.leader != no_node && t.leader != n.id)
@@ -814,14 +855,24 @@ void cluster::broker_tick(node& n) {
   }
   // replica_manager::isr_loop
   for (auto it = n.alters.begin(); it != n.alters.end();) {
-    if (_now_ms < it->second.deadline_ms) {
-      ++it;
+    auto* p = n.pm->get(it->first);
+    if (!p || p->epoch() != it->second.epoch || !p->isr_change_pending()) {
+      it = n.alters.erase(it);  // the metadata moved on
       continue;
     }
-    if (auto* p = n.pm->get(it->first); p && p->epoch() == it->second.epoch && p->isr_change_pending())
-      p->clear_pending_isr();
-    n.pending_since.erase(it->first);
-    it = n.alters.erase(it);
+    if (it->second.token && _now_ms >= it->second.deadline_ms) {
+      if (_opts.alter_partition_keeps_pending) {
+        it->second.token = 0;
+        it->second.resend_ms = _now_ms;
+      } else {
+        p->clear_pending_isr();  // REQUEST_TIMED_OUT: replica_manager drops the pending ISR
+        n.pending_since.erase(it->first);
+        it = n.alters.erase(it);
+        continue;
+      }
+    }
+    if (!it->second.token && _now_ms >= it->second.resend_ms) send_alter(n, it->first);
+    ++it;
   }
   if (_now_ms >= n.next_isr_ms && n.broker_epoch >= 0) {
     n.next_isr_ms = _now_ms + isr_check_interval_ms;
@@ -837,7 +888,8 @@ void cluster::broker_tick(node& n) {
       if (!p.is_leader()) return;
       if (p.isr_change_pending()) {
         auto it = n.pending_since.find(p.tp());
-        if (it != n.pending_since.end() && _now_ms - it->second > isr_pending_max_ms) {
+        if (!_opts.alter_partition_keeps_pending && it != n.pending_since.end() &&
+            _now_ms - it->second > isr_pending_max_ms) {
           p.clear_pending_isr();
           n.pending_since.erase(it);
         }
@@ -859,21 +911,16 @@ void cluster::broker_tick(node& n) {
     });
     for (auto& ch : changes) {
       auto* p = n.pm->get(ch.tp);
+      TRACE("broker {} proposes ISR {} for {} (epoch {}, partition epoch {})", n.id, fmt::join(ch.isr, ","),
+            tp_name(ch.tp), ch.epoch, ch.partition_epoch);
       p->set_pending_isr(ch.isr);
       n.pending_since[ch.tp] = _now_ms;
-      node_id leader = n.core->leader().leader;
-      if (leader == no_node || leader == n.id) {
-        p->clear_pending_isr();  // NOT_CONTROLLER at once
-        n.pending_since.erase(ch.tp);
-        continue;
-      }
-      uint64_t token = _next_token++;
-      n.alters[ch.tp] = node::alter_wait{token, _now_ms + alter_timeout_ms, ch.epoch};
-      alter_req r;
-      r.tp = ch.tp;
-      r.r = controller::alter_partition_request{n.id,     n.broker_epoch,     ch.topic_id, ch.tp.partition.value(),
-                                                ch.epoch, ch.partition_epoch, ch.isr};
-      send(n.id, leader, token, std::move(r));
+      node::alter_wait w;
+      w.epoch = ch.epoch;
+      w.request = controller::alter_partition_request{n.id,     n.broker_epoch,     ch.topic_id, ch.tp.partition.value(),
+                                                      ch.epoch, ch.partition_epoch, ch.isr};
+      n.alters[ch.tp] = std::move(w);
+      send_alter(n, ch.tp);
     }
   }
   if (_now_ms >= n.next_checkpoint_ms) {
@@ -882,6 +929,25 @@ void cluster::broker_tick(node& n) {
       fail(fmt::format("broker {}: checkpoint failed: {}", n.id, r.error().message));
   }
   settle_produce(n);
+}
+
+// replica_manager::alter_isr: one AlterPartition to the controller the quorum names.
+void cluster::send_alter(node& n, const topic_partition& tp) {
+  auto& w = n.alters.at(tp);
+  node_id leader = n.core->leader().leader;
+  if (leader == no_node || leader == n.id) {
+    if (_opts.alter_partition_keeps_pending) {
+      w.resend_ms = _now_ms + lifecycle_retry_ms;
+      return;
+    }
+    if (auto* p = n.pm->get(tp)) p->clear_pending_isr();  // NOT_CONTROLLER at once
+    n.pending_since.erase(tp);
+    n.alters.erase(tp);
+    return;
+  }
+  w.token = _next_token++;
+  w.deadline_ms = _now_ms + alter_timeout_ms;
+  send(n.id, leader, w.token, alter_req{w.request, tp});
 }
 
 // handlers/fetch.cc, the follower branch of read_all.
@@ -939,12 +1005,17 @@ void cluster::on_fetch_response(node& n, node_id from, uint64_t token, fetch_res
   }
   if (r.err != perr::none) return;
   if (r.diverging_epoch >= 0 || r.diverging_end >= 0) {
-    const auto mine = p->log().end_offset_for_epoch(leader_epoch(r.diverging_epoch));
-    offset target(r.diverging_end);
-    if (mine.end_offset >= offset(0) && mine.epoch == leader_epoch(r.diverging_epoch))
-      target = std::min(target, mine.end_offset);
-    target = std::min(target, p->log().log_end_offset());
+    // replica_manager.cc cuts at min(leader's end, log end) unless it has the leader's epoch,
+    // which never ends when its largest epoch below is an older one: the core's rule instead.
+    const offset target = replication::follower_truncation_offset(p->log(), leader_epoch(r.diverging_epoch),
+                                                                 offset(r.diverging_end));
     ++_outcome.counters.truncations;
+    TRACE("broker {} truncates {} from {} to {} (leader {} says epoch {} ends at {}; epochs here {})", n.id, tp_name(r.tp),
+          p->log().log_end_offset(), target, from, r.diverging_epoch, r.diverging_end, [&] {
+            std::string e;
+            for (auto& x : p->log().epochs().entries()) e += fmt::format("{}@{} ", x.epoch, x.start_offset);
+            return e;
+          }());
     if (target < p->log().log_start_offset()) {
       if (auto tr = p->log().truncate_fully_and_start_at(target); !tr) fail(tr.error().message);
     } else if (auto tr = p->log().truncate_to(target); !tr) {
@@ -998,6 +1069,9 @@ void cluster::settle_produce(node& n) {
       ++it;
       continue;
     }
+    if (e == perr::none)
+      TRACE("broker {} acks write {} at {} {} (epoch {}, hw {}, isr {}, end {})", n.id, it->write_id, tp_name(it->tp),
+            it->base, p->epoch(), p->high_watermark(), fmt::join(p->replicas().isr, ","), p->log().log_end_offset());
     send(n.id, client_id, it->token, produce_resp{it->tp, it->write_id, e, it->base.value()});
     it = n.produce_waits.erase(it);
   }
@@ -1098,6 +1172,7 @@ void cluster::on_client_message(node_id, body& b) {
 
 void cluster::crash(node& n) {
   if (!n.up) return;
+  TRACE("node {} crashes", n.id);
 
 
   ++_outcome.counters.crashes;
@@ -1129,6 +1204,7 @@ void cluster::open_broker_storage(node& n) {
 
 void cluster::restart(node& n) {
   if (n.up && n.core) return;
+  TRACE("node {} starts", n.id);
   n.up = true;
   n.paused_until = -1;
   ++n.incarnation;
@@ -1167,6 +1243,7 @@ void cluster::nemesis() {
       ++_outcome.counters.pauses;
       // Shorter or longer than the session timeout: some pauses get the broker fenced.
       n->paused_until = _now_ms + 100 + int64_t(_rng.below(2 * session_timeout_ms));
+      TRACE("node {} paused until {}", n->id, n->paused_until);
     }
   }
   if (_rng.chance(0.003)) {
@@ -1256,12 +1333,19 @@ void cluster::check_images() {
   if (auto why = _raft.check_logs(up); !why.empty()) fail(why);
 }
 
+// The controller that is active with the most of the log applied (a deposed one may still think
+// it is active until it hears of the new epoch).
+const node* cluster::active_controller() const {
+  const node* ctl = nullptr;
+  for (auto& n : _nodes)
+    if (n->is_controller && n->up && n->qc && (!ctl || n->applied > ctl->applied)) ctl = n.get();
+  return ctl;
+}
+
 // After the faults: every partition has a leader, its whole replica set in the ISR, every
 // replica's log as long as the leader's and the high watermark at the log end.
 bool cluster::quiescent(std::string& why) {
-  const node* ctl = nullptr;
-  for (auto& n : _nodes)
-    if (n->is_controller && n->qc && (!ctl || n->applied > ctl->applied)) ctl = n.get();
+  const node* ctl = active_controller();
   if (!ctl) return why = "no active controller", false;
   for (const auto& [id, b] : ctl->image.brokers())
     if (b.fenced) return why = fmt::format("broker {} is fenced", id), false;
@@ -1324,10 +1408,8 @@ void cluster::final_checks() {
   for (auto& n : _nodes)
     if (auto why = _raft.check_committed_kept(n->id, *n->core); !why.empty()) fail(why);
   check_images();
-  const node* ctl = nullptr;
-  for (auto& n : _nodes)
-    if (n->is_controller && n->qc) ctl = n.get();
-  if (!ctl) return;
+  const node* ctl = active_controller();
+  if (!ctl) return fail("no active controller at the end");
   for (const auto& tp : _tps) {
     const auto& pi = ctl->image.topic(tp.topic)->partitions[size_t(tp.partition.value())];
     auto* lp = at(pi.leader).pm->get(tp);
@@ -1451,9 +1533,10 @@ outcome run(uint64_t seed, const options& opts) {
   cluster c(seed, opts);
   outcome o = c.run();
   if (!o.ok)
-    o.failure = fmt::format("seed={} {} (replay: build/bin/cluster_sim {}--seed {}, or GREGOR_CLUSTER_SEED={} "
+    o.failure = fmt::format("seed={} {} (replay: build/bin/cluster_sim {}{}--seed {}, or GREGOR_CLUSTER_SEED={} "
                             "build/bin/cluster_sim_tests)",
-                            seed, o.failure, opts.metadata_catch_up ? "" : "--no-metadata-catch-up ", seed, seed);
+                            seed, o.failure, opts.metadata_catch_up ? "" : "--no-metadata-catch-up ",
+                            opts.alter_partition_keeps_pending ? "" : "--alter-partition-drops-pending ", seed, seed);
   return o;
 }
 

@@ -33,6 +33,15 @@ struct options {
   // restart leads and acknowledges writes in a stale leader epoch (seed 139 loses an
   // acknowledged write). See README.md.
   bool metadata_catch_up = true;
+  // Kafka's AlterPartitionManager rule: a leader keeps its pending ("maximal") ISR, which holds
+  // the high watermark back, until the controller's answer is definitive; an unanswered request
+  // or NOT_CONTROLLER sends the same request again; only INELIGIBLE_REPLICA-like answers ("not
+  // applied at this partition epoch") drop it, other errors wait for the metadata. Gregor's
+  // replica_manager drops the pending ISR on any error, on a timeout and after 10 s: with false
+  // the simulation does that, and an expansion the controller committed although the leader saw
+  // it fail lets the high watermark pass the new member, which then leads without the
+  // acknowledged writes (seed 922). See README.md.
+  bool alter_partition_keeps_pending = true;
 };
 
 struct stats {

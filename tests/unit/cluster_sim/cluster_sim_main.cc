@@ -1,7 +1,8 @@
 // cluster_sim: the long run of the cluster simulation. `cluster_sim --seeds 5000 [--first 1]`
 // sweeps seeds and prints a summary; `cluster_sim --seed N` replays one seed and prints its
-// counters. --no-metadata-catch-up runs brokers that act on their metadata image at once after a
-// restart, as Gregor's server does today (see cluster_sim.h).
+// counters. --no-metadata-catch-up (brokers act on their metadata image at once after a restart)
+// and --alter-partition-drops-pending (a leader drops its pending ISR on any AlterPartition error
+// or timeout) run the brokers as Gregor's server does today (see cluster_sim.h).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -45,14 +46,20 @@ void print(const char* head, const stats& s) {
 
 int main(int argc, char** argv) {
   uint64_t first = 1, seeds = 100;
-  bool one = false, catch_up = true;
-  for (int i = 1; i < argc; ++i)
-    if (!std::strcmp(argv[i], "--no-metadata-catch-up")) {
-      catch_up = false;  // as Gregor's server does today: see cluster_sim.h
-      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
-      --argc;
-      break;
+  bool one = false, catch_up = true, keeps_pending = true;
+  // As Gregor's server does today (see cluster_sim.h): flags without a value, anywhere.
+  for (int i = 1; i < argc;) {
+    bool flag = true;
+    if (!std::strcmp(argv[i], "--no-metadata-catch-up")) catch_up = false;
+    else if (!std::strcmp(argv[i], "--alter-partition-drops-pending")) keeps_pending = false;
+    else flag = false;
+    if (!flag) {
+      ++i;
+      continue;
     }
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds")) seeds = std::strtoull(argv[i + 1], nullptr, 10);
     else if (!std::strcmp(argv[i], "--first")) first = std::strtoull(argv[i + 1], nullptr, 10);
@@ -61,12 +68,12 @@ int main(int argc, char** argv) {
       seeds = 1;
       one = true;
     } else {
-      std::fprintf(stderr, "usage: cluster_sim [--no-metadata-catch-up] [--seeds N] [--first S] | --seed S\n");
+      std::fprintf(stderr, "usage: cluster_sim [--no-metadata-catch-up] [--alter-partition-drops-pending] [--seeds N] [--first S] | --seed S\n");
       return 2;
     }
   }
   if (argc % 2 == 0) {
-    std::fprintf(stderr, "usage: cluster_sim [--no-metadata-catch-up] [--seeds N] [--first S] | --seed S\n");
+    std::fprintf(stderr, "usage: cluster_sim [--no-metadata-catch-up] [--alter-partition-drops-pending] [--seeds N] [--first S] | --seed S\n");
     return 2;
   }
   auto start = std::chrono::steady_clock::now();
@@ -75,6 +82,7 @@ int main(int argc, char** argv) {
   for (uint64_t s = first; s < first + seeds; ++s) {
     options opts = options_for_seed(s);
     opts.metadata_catch_up = catch_up;
+    opts.alter_partition_keeps_pending = keeps_pending;
     outcome o = run(s, opts);
     if (!o.ok) {
       ++failed;
