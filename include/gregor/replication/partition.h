@@ -46,7 +46,17 @@ class partition {
   storage::partition_log& log() { return _log; }
   const storage::partition_log& log() const { return _log; }
 
-  bool is_leader() const { return _replicas.leader == _self; }
+  // This broker leads per the metadata, and that metadata is not older than the log: a log that
+  // holds a newer leader epoch than the one this replica is told to lead in means its metadata is
+  // stale (a broker replaying its metadata log after a restart, behind a deposed controller).
+  // Such a replica is no leader: it takes no writes, answers no follower (whose truncation it
+  // would direct from a log it got in a later epoch) and proposes no ISR until the metadata
+  // catches up.
+  bool is_leader() const { return _replicas.leader == _self && !stale_leader_epoch(); }
+  bool stale_leader_epoch() const {
+    const leader_epoch latest = _log.latest_epoch();
+    return latest != no_leader_epoch && _replicas.epoch < latest;
+  }
   leader_epoch epoch() const { return _replicas.epoch; }
   const replica_set& replicas() const { return _replicas; }
   size_t isr_size() const { return _replicas.isr.size(); }

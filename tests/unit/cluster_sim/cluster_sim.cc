@@ -226,8 +226,7 @@ struct node {
   int64_t next_rebalance_ms = 0;
 
   // Broker (core + broker_lifecycle + replica_manager).
-  offset leader_hw_seen = no_offset;  // the highest high watermark a quorum Fetch answer carried
-  bool metadata_caught_up = false;    // the image may drive the replicas (see options)
+  bool metadata_caught_up = false;  // the image may drive the replicas (see options)
   fs::path dir;
   std::unique_ptr<storage::log_manager> logs;
   std::unique_ptr<replication::partition_manager> pm;
@@ -305,6 +304,7 @@ class cluster {
   void on_controller_request(node& n, node_id from, uint64_t token, body& b);
   // broker
   void apply_metadata(node& n);
+  void maybe_publish(node& n);
   void broker_tick(node& n);
   void send_alter(node& n, const topic_partition& tp);
   void on_fetch(node& n, node_id from, uint64_t token, const fetch_req& r);
@@ -460,7 +460,6 @@ void cluster::deliver_due() {
 void cluster::deliver(in_flight& f) {
   node& n = at(f.to);
   if (auto* m = std::get_if<raft::message>(&f.b)) {
-    if (auto* fr = std::get_if<raft::fetch_response>(m)) n.leader_hw_seen = std::max(n.leader_hw_seen, fr->high_watermark);
     n.core->step(f.from, *m);
     drain(n);
     return;
@@ -479,6 +478,7 @@ void cluster::deliver(in_flight& f) {
       n.broker_epoch = n.previous_epoch = r->epoch;
       n.fenced = true;
       n.next_lifecycle_ms = _now_ms;  // heartbeat at once
+      maybe_publish(n);
     } else {
       n.next_lifecycle_ms = _now_ms + lifecycle_retry_ms;
     }
@@ -502,6 +502,10 @@ void cluster::deliver(in_flight& f) {
     auto it = n.alters.find(r->tp);
     if (it == n.alters.end() || it->second.token != f.token) return;
     const leader_epoch epoch = it->second.epoch;
+    TRACE("broker {} AlterPartition of {}: {}", n.id, tp_name(r->tp),
+          r->status.ok() ? std::string("ok")
+          : r->status.not_controller ? std::string("NOT_CONTROLLER")
+                                     : fmt::format("error {}", int(*r->status.error)));
     if (r->status.ok()) {
       n.alters.erase(it);
       ++_outcome.counters.isr_changes;
@@ -509,15 +513,18 @@ void cluster::deliver(in_flight& f) {
     }
     if (_opts.alter_partition_keeps_pending) {
       const auto e = r->status.error;
-      if (r->status.not_controller) {
-        it->second.token = 0;  // the outcome is unknown: the same request again
+      // Only an answer saying the change was not applied at the current partition epoch lets the
+      // leader drop its pending ISR. Otherwise the outcome is unknown (NOT_CONTROLLER), or the
+      // metadata will show what happened (a stale epoch): the same request again until it does
+      // (Gregor's controller answers errors from its speculative image at once, and a deposed
+      // one that does not know it yet answers from a stale image).
+      if (r->status.not_controller ||
+          (e != controller_errc::ineligible_replica && e != controller_errc::invalid_request)) {
+        it->second.token = 0;
         it->second.resend_ms = _now_ms + lifecycle_retry_ms;
         return;
       }
       n.alters.erase(it);
-      // Only an answer saying the change was not applied at the current partition epoch lets the
-      // leader drop its pending ISR; otherwise the metadata will show what happened.
-      if (e != controller_errc::ineligible_replica && e != controller_errc::invalid_request) return;
     } else {
       n.alters.erase(it);
     }
@@ -568,13 +575,11 @@ void cluster::sync(node& n) {
     }
     if (!n.up) return;
   }
-  if (!n.is_controller && !n.metadata_caught_up &&
-      (!_opts.metadata_catch_up || (n.leader_hw_seen >= offset(0) && n.applied >= n.leader_hw_seen))) {
-    TRACE("broker {} caught up with the metadata at {}", n.id, n.applied);
-    n.metadata_caught_up = true;
-    metadata_changed = true;
+  if (!n.is_controller && !n.metadata_caught_up) {
+    maybe_publish(n);
+  } else if (metadata_changed && !n.is_controller) {
+    apply_metadata(n);
   }
-  if (metadata_changed && !n.is_controller && n.metadata_caught_up) apply_metadata(n);
   drain(n);
   maybe_snapshot(n);
 }
@@ -642,6 +647,19 @@ void cluster::maybe_snapshot(node& n) {
   n.snapshot_end = n.applied;
   n.core->snapshot_taken(n.applied, n.applied_epoch, data);
   drain(n);
+}
+
+// Kafka's BrokerServer installs its metadata publishers (the replica manager among them) only once
+// the broker has caught up to its own registration record: by then the image holds what the
+// registration did (a new incarnation is fenced and its old leaderships have moved on), so a
+// restarted broker never acts on what its previous incarnation was. Gregor's core applies every
+// batch at once (options::metadata_catch_up = false).
+void cluster::maybe_publish(node& n) {
+  if (n.metadata_caught_up) return;
+  if (_opts.metadata_catch_up && (n.broker_epoch < 0 || n.applied.value() <= n.broker_epoch)) return;
+  TRACE("broker {} caught up with the metadata at {} (registration at {})", n.id, n.applied, n.broker_epoch);
+  n.metadata_caught_up = true;
+  apply_metadata(n);
 }
 
 // ---- controller: active_controller ----
@@ -1226,7 +1244,6 @@ void cluster::restart(node& n) {
   n.alters.clear();
   n.produce_waits.clear();
   n.leader_hw.clear();
-  n.leader_hw_seen = no_offset;
   n.metadata_caught_up = false;
   n.incarnation_id = uuid{_rng.next() | 1, _rng.next() | 1};
   if (!n.is_controller) open_broker_storage(n);

@@ -26,17 +26,19 @@ struct options {
   double pause_chance = 0.0008;    // a broker stops (SIGSTOP) for a while
   int64_t disk_latency_ms_max = 10;  // metadata log fsync latency
   double write_chance = 0.3;       // per step: the client sends one write
-  // Kafka's MetadataLoader rule: a (re)started broker acts on its metadata image (opens replicas,
-  // leads, follows) only once it has applied the log up to the high watermark the quorum leader
-  // reported. Gregor's server (core::apply_metadata on every applied batch) does not wait: with
-  // false the simulation does as Gregor does, and a broker replaying its metadata log after a
-  // restart leads and acknowledges writes in a stale leader epoch (seed 139 loses an
-  // acknowledged write). See README.md.
+  // Kafka's BrokerServer rule: a (re)started broker acts on its metadata image (opens replicas,
+  // leads, follows) only once it has applied its own registration record, so it never acts on what
+  // its previous incarnation was (the registration fences it and moves its leaderships on).
+  // Gregor's server (core::apply_metadata on every applied batch) does not wait: with false the
+  // simulation does as Gregor does, and a broker replaying its metadata log after a restart leads
+  // and acknowledges writes in a stale leader epoch, or with the ISR its previous incarnation had
+  // before an expansion it proposed commits (seeds 139, 3558 lose acknowledged writes).
   bool metadata_catch_up = true;
   // Kafka's AlterPartitionManager rule: a leader keeps its pending ("maximal") ISR, which holds
-  // the high watermark back, until the controller's answer is definitive; an unanswered request
-  // or NOT_CONTROLLER sends the same request again; only INELIGIBLE_REPLICA-like answers ("not
-  // applied at this partition epoch") drop it, other errors wait for the metadata. Gregor's
+  // the high watermark back, until the controller's answer is definitive: only
+  // INELIGIBLE_REPLICA-like answers ("not applied at this partition epoch") drop it; an
+  // unanswered request, NOT_CONTROLLER or a stale-epoch answer sends the same request again until
+  // the metadata shows a new partition epoch (which ends the pending ISR). Gregor's
   // replica_manager drops the pending ISR on any error, on a timeout and after 10 s: with false
   // the simulation does that, and an expansion the controller committed although the leader saw
   // it fail lets the high watermark pass the new member, which then leads without the

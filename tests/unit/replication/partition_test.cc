@@ -48,7 +48,8 @@ TEST(partition, high_watermark_follows_log_end_with_a_single_replica) {
 
 // Found by the cluster simulation: a restarted broker replaying its metadata log led the partition
 // again in an old epoch and appended after its followers' newer epoch, leaving a tail no
-// diverging-epoch check could find.
+// diverging-epoch check could find; and, answering a follower from its later-epoch log, made it
+// cut acknowledged records.
 TEST(partition, a_leader_never_appends_in_an_epoch_older_than_its_log_holds) {
   fixture f;
   replica_set rs{leader_epoch{2}, node_id{1}, {node_id{1}}, {node_id{1}}};
@@ -56,10 +57,14 @@ TEST(partition, a_leader_never_appends_in_an_epoch_older_than_its_log_holds) {
   auto b = fixture::batch(2);
   ASSERT_TRUE(p.append(b));
   p.update_replicas({leader_epoch{1}, node_id{1}, {node_id{1}}, {node_id{1}}});  // stale metadata
+  EXPECT_FALSE(p.is_leader());  // nor does it serve followers or propose an ISR
+  EXPECT_TRUE(p.stale_leader_epoch());
+  EXPECT_FALSE(p.isr_change(0, 1000));
   auto c = fixture::batch(1);
   EXPECT_FALSE(p.append(c));
   EXPECT_EQ(f.log->log_end_offset(), offset{2});
   p.update_replicas({leader_epoch{3}, node_id{1}, {node_id{1}}, {node_id{1}}});
+  EXPECT_TRUE(p.is_leader());
   auto d = fixture::batch(1);
   EXPECT_TRUE(p.append(d));
   EXPECT_EQ(f.log->log_end_offset(), offset{3});
