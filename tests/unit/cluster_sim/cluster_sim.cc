@@ -1550,10 +1550,13 @@ outcome run(uint64_t seed, const options& opts) {
   cluster c(seed, opts);
   outcome o = c.run();
   if (!o.ok)
-    o.failure = fmt::format("seed={} {} (replay: build/bin/cluster_sim {}{}--seed {}, or GREGOR_CLUSTER_SEED={} "
-                            "build/bin/cluster_sim_tests)",
-                            seed, o.failure, opts.metadata_catch_up ? "" : "--no-metadata-catch-up ",
-                            opts.alter_partition_keeps_pending ? "" : "--alter-partition-drops-pending ", seed, seed);
+    o.failure = fmt::format(
+        "seed={} {} (replay: build/bin/cluster_sim {}{}--seed {}{})", seed, o.failure,
+        opts.metadata_catch_up ? "" : "--no-metadata-catch-up ",
+        opts.alter_partition_keeps_pending ? "" : "--alter-partition-drops-pending ", seed,
+        opts.metadata_catch_up && opts.alter_partition_keeps_pending
+            ? fmt::format(", or GREGOR_CLUSTER_SEED={} build/bin/cluster_sim_tests --gtest_filter='*replays*'", seed)
+            : std::string());
   return o;
 }
 
