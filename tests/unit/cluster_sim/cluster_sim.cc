@@ -343,6 +343,7 @@ class cluster {
   int64_t _steps = 0;
   rs::raft_checker _raft;
   std::map<int64_t, uint64_t> _image_at;  // applied offset -> image fingerprint
+  offset _counted_until{0};               // committed entries counted in the stats
   std::map<std::pair<topic_partition, int32_t>, int32_t> _partition_leaders;  // (tp, epoch) -> broker
   // client
   std::vector<topic_partition> _tps;
@@ -599,11 +600,12 @@ void cluster::apply_entry(node& n, const raft::entry& e, bool& metadata_changed)
     for (const auto& r : b->records) {
       if (auto why = n.image.apply(r.message); !why.empty())
         fail(fmt::format("node {}: metadata record at {} not applied: {}", n.id, e.base, why));
-      if (n.id == _voters.front() && (std::holds_alternative<md::fence_broker_record>(r.message)))
-        ++_outcome.counters.fencings;
+      if (e.base >= _counted_until && std::holds_alternative<md::fence_broker_record>(r.message))
+        ++_outcome.counters.fencings;  // once per committed entry, whichever node applies it first
     }
     metadata_changed = true;
   }
+  _counted_until = std::max(_counted_until, e.end());
   n.applied = e.end();
   n.applied_epoch = e.epoch;
   if (n.is_controller && e.kind == raft::entry_kind::leader_change && e.leader_change.leader == n.id &&
@@ -1056,6 +1058,7 @@ void cluster::on_fetch_response(node& n, node_id from, uint64_t token, fetch_res
 
 // handlers/produce.cc with acks=all.
 void cluster::on_produce(node& n, node_id from, uint64_t token, const produce_req& r) {
+  // The answer goes to the client (from) when the wait settles.
   auto answer = [&](perr e, int64_t base) { send(n.id, from, token, produce_resp{r.tp, r.write_id, e, base}); };
   auto* p = n.pm->get(r.tp);
   if (!p || !p->is_leader()) return answer(perr::not_leader, -1);
@@ -1069,7 +1072,6 @@ void cluster::on_produce(node& n, node_id from, uint64_t token, const produce_re
   if (!appended) return answer(perr::storage, -1);
   n.produce_waits.push_back(node::produce_wait{token, r.tp, r.write_id, appended->base_offset,
                                                appended->last_offset + 1, _now_ms + produce_timeout_ms});
-  (void)from;
   settle_produce(n);
 }
 
