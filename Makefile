@@ -83,3 +83,12 @@ test-container:
 
 test-container-if-usable:
 	docker/test-container.sh --if-usable
+
+# The deterministic cluster simulation (tests/unit/cluster_sim/README.md): controllers, brokers and
+# data partitions on Gregor's cores under crashes, pauses and a faulty network, CLUSTER_SIM_SEEDS
+# seeds (a failure prints its seed and the command that replays it).
+CLUSTER_SIM_SEEDS ?= 5000
+.PHONY: cluster-sim
+cluster-sim: configure
+	@cmake --build --preset release -j $(JOBS) --target cluster_sim
+	./build/bin/cluster_sim --seeds $(CLUSTER_SIM_SEEDS)

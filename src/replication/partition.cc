@@ -4,6 +4,15 @@
 
 namespace gregor::replication {
 
+offset follower_truncation_offset(const storage::partition_log& log, leader_epoch diverging_epoch,
+                                  offset diverging_end) {
+  const auto mine = log.end_offset_for_epoch(diverging_epoch);
+  offset target = log.log_start_offset();
+  if (mine.epoch != no_leader_epoch && mine.end_offset >= offset(0))
+    target = mine.epoch == diverging_epoch ? std::min(mine.end_offset, diverging_end) : mine.end_offset;
+  return std::min(target, log.log_end_offset());
+}
+
 partition::partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms)
     : _log(log), _self(self), _replicas(std::move(replicas)) {
   _epoch_start = _log.log_end_offset();
@@ -15,6 +24,14 @@ partition::partition(storage::partition_log& log, node_id self, replica_set repl
 
 result<storage::append_result, storage::storage_error> partition::append(
     std::span<uint8_t> batches) {
+  // Never in a leader epoch older than one the log already holds: a broker acting on stale
+  // metadata (replaying its metadata log after a restart) would otherwise write an older epoch
+  // after a newer one, a tail that the diverging-epoch check of follower fetches cannot find.
+  const leader_epoch latest = _log.latest_epoch();
+  if (latest != no_leader_epoch && _replicas.epoch < latest)
+    return storage::fail(storage::storage_errc::invalid_argument,
+                         "leader epoch {} is older than the epoch {} the log already holds", _replicas.epoch.value(),
+                         latest.value());
   auto r = _log.append(batches, _replicas.epoch);
   if (r) recompute_high_watermark();
   return r;

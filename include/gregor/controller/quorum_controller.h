@@ -133,8 +133,9 @@ class quorum_controller {
   void activate(const metadata_image& committed, int64_t now_ms);
   const metadata_image& image() const { return _image; }
 
-  // Records an empty cluster needs first (metadata.version). Empty when already there.
-  record_batch_t bootstrap_records() const;
+  // Records an empty cluster needs first (metadata.version), applied to the speculative image
+  // like any decision. Empty when already there.
+  record_batch_t bootstrap_records();
 
   result<decision<uuid>, controller_error> create_topic(const topic_request& req, bool validate_only);
   result<decision<bool>, controller_error> delete_topic(const std::string& name);

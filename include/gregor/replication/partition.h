@@ -28,6 +28,16 @@ struct replica_set {
   int32_t partition_epoch = 0;
 };
 
+// Follower: where to cut `log` after the leader answered a fetch with a diverging epoch (the
+// largest epoch <= the follower's last fetched epoch the leader has, and where it ends there).
+// Kafka's rule (AbstractFetcherThread): when the follower has that epoch, the earlier of the two
+// ends; when its largest epoch at or below it is an older one, the end of that older epoch (the
+// next fetch asks again from there); when it has none at or below it, its log start. Never past
+// the log end. The result is below the log end whenever the log holds a batch of a newer epoch
+// than the leader's answer, so the follower always makes progress.
+offset follower_truncation_offset(const storage::partition_log& log, leader_epoch diverging_epoch,
+                                  offset diverging_end);
+
 class partition {
  public:
   partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms = 0);
@@ -36,7 +46,17 @@ class partition {
   storage::partition_log& log() { return _log; }
   const storage::partition_log& log() const { return _log; }
 
-  bool is_leader() const { return _replicas.leader == _self; }
+  // This broker leads per the metadata, and that metadata is not older than the log: a log that
+  // holds a newer leader epoch than the one this replica is told to lead in means its metadata is
+  // stale (a broker replaying its metadata log after a restart, behind a deposed controller).
+  // Such a replica is no leader: it takes no writes, answers no follower (whose truncation it
+  // would direct from a log it got in a later epoch) and proposes no ISR until the metadata
+  // catches up.
+  bool is_leader() const { return _replicas.leader == _self && !stale_leader_epoch(); }
+  bool stale_leader_epoch() const {
+    const leader_epoch latest = _log.latest_epoch();
+    return latest != no_leader_epoch && _replicas.epoch < latest;
+  }
   leader_epoch epoch() const { return _replicas.epoch; }
   const replica_set& replicas() const { return _replicas; }
   size_t isr_size() const { return _replicas.isr.size(); }

@@ -55,6 +55,22 @@ class cluster_fixture : public ::testing::Test {
   std::map<int32_t, int64_t> epochs;
 };
 
+// Found by the cluster simulation: the bootstrap records were returned but not applied to the
+// speculative image, which then lacked metadata.version until the next activation.
+TEST(quorum_controller, bootstrap_records_are_part_of_the_speculative_image) {
+  quorum_controller_settings s;
+  s.metadata_version = 30;
+  quorum_controller qc(s);
+  qc.activate(metadata_image{}, 0);
+  auto boot = qc.bootstrap_records();
+  ASSERT_FALSE(boot.empty());
+  EXPECT_EQ(qc.image().metadata_version(), 30);
+  metadata_image committed;
+  for (auto& r : boot) ASSERT_EQ(committed.apply(r.message), "");
+  EXPECT_EQ(committed.features(), qc.image().features());
+  EXPECT_TRUE(qc.bootstrap_records().empty());  // proposed once
+}
+
 TEST_F(cluster_fixture, new_topic_spreads_leaders_and_replicas_over_unfenced_brokers) {
   for (int id = 1; id <= 3; ++id) add_broker(id);
   auto d = qc.create_topic(topic_request{"user_events", 3, 2, {}, {}}, false);

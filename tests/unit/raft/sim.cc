@@ -14,14 +14,6 @@ namespace {
 
 constexpr int64_t step_ms = 5;
 
-uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
-}
-
 // Data payloads start with their 8-byte proposal id; a leader change is named by its epoch.
 uint64_t payload_id(const entry& e) {
   if (e.kind == entry_kind::voters) {
@@ -38,10 +30,7 @@ uint64_t payload_id(const entry& e) {
   return id;
 }
 
-uint64_t identity(const entry& e) {
-  return mix(payload_id(e) ^ mix(uint64_t(uint32_t(e.epoch.value())) << 32 |
-                                 uint64_t(uint32_t(e.record_count))));
-}
+uint64_t identity(const entry& e) { return entry_identity(e); }
 
 uuid directory_of(node_id id) { return uuid{0xd1d1, uint64_t(id.value())}; }
 
@@ -78,11 +67,6 @@ std::optional<voter_set> decode_snapshot_voters(const bytes& b) {
   return s;
 }
 
-offset disk_log_end(const persisted_state& d) {
-  if (!d.log.empty()) return d.log.back().end();
-  return d.snapshot ? d.snapshot->end_offset : offset{0};
-}
-
 }  // namespace
 
 // One simulated machine: its durable disk, its volatile outputs, its state machine.
@@ -106,10 +90,7 @@ struct cluster::node_state {
   leader_epoch applied_last_epoch{0};
   std::vector<node_id> applied_voters;  // the latest committed voters entry (empty: the config's)
   offset snapshot_end{0};
-  // Checker state for this incarnation.
   int64_t restart_at_ms = -1;      // buggify: a quick reboot is due then
-  offset hw_seen{0};
-  offset committed_recorded{0};
 };
 
 cluster::cluster(uint64_t seed, options opts) : _rng(mix(seed + 0x1234567)), _opts(opts) {
@@ -182,29 +163,9 @@ void cluster::sync(node_state& n) {
   while (!n.pending.empty()) {
     output out = std::move(n.pending.front());
     n.pending.pop_front();
-    if (out.quorum) n.disk.quorum = *out.quorum;
-    for (auto& op : out.log_ops) {
-      if (auto* t = std::get_if<truncate_log>(&op)) {
-        while (!n.disk.log.empty() && n.disk.log.back().base >= t->end) n.disk.log.pop_back();
-        if (disk_log_end(n.disk) != t->end && disk_log_end(n.disk) > t->end)
-          fail(fmt::format("node {} truncation to {} splits an entry", n.id, t->end));
-      } else if (auto* a = std::get_if<append_log>(&op)) {
-        for (auto& e : a->entries) {
-          if (e.base != disk_log_end(n.disk)) {
-            fail(fmt::format("node {} appends {} at disk log end {}", n.id, e.base,
-                             disk_log_end(n.disk)));
-            return;
-          }
-          n.disk.log.push_back(e);
-        }
-      } else if (auto* s = std::get_if<install_snapshot>(&op)) {
-        n.disk.snapshot = s->id;
-        n.disk.snapshot_bytes = s->data;
-        n.disk.log.clear();
-      } else if (auto* d = std::get_if<delete_log_prefix>(&op)) {
-        while (!n.disk.log.empty() && n.disk.log.front().end() <= d->log_start)
-          n.disk.log.erase(n.disk.log.begin());
-      }
+    if (auto why = persist(n.disk, out); !why.empty()) {
+      fail(fmt::format("node {}: {}", n.id, why));
+      return;
     }
     last = out.sequence;
     done.push_back(std::move(out));
@@ -233,8 +194,8 @@ void cluster::sync(node_state& n) {
         std::memcpy(&ident, b.data() + i + 8, 8);
         std::memcpy(&id, b.data() + i + 16, 8);
         n.applied_ids.insert(id);
-        auto it = _committed.find(base);
-        if (it != _committed.end() && it->second != ident)
+        auto it = _checker.committed().find(base);
+        if (it != _checker.committed().end() && it->second != ident)
           fail(fmt::format("node {} loaded a snapshot disagreeing at offset {}", n.id, base));
         n.applied.push_back({base, ident, id});
       }
@@ -260,10 +221,7 @@ void cluster::apply(node_state& n, const entry& e) {
     return;
   }
   uint64_t ident = identity(e);
-  auto [it, fresh] = _committed.emplace(e.base.value(), ident);
-  if (!fresh && it->second != ident)
-    fail(fmt::format("state machine safety: node {} applies a different entry at {}", n.id,
-                     e.base));
+  if (auto why = _checker.record_applied(n.id, e, n.core->epoch()); !why.empty()) fail(why);
   n.applied.push_back({e.base.value(), ident, payload_id(e)});
   n.applied_ids.insert(payload_id(e));
   if (e.kind == entry_kind::voters) {
@@ -333,52 +291,11 @@ void cluster::deliver_due() {
 // Checks
 
 void cluster::record_committed(node_state& n) {
-  offset hw = n.core->high_watermark();
-  if (hw < n.hw_seen)
-    fail(fmt::format("node {} high watermark went back {} -> {}", n.id, n.hw_seen, hw));
-  n.hw_seen = hw;
-  if (hw > n.core->log_end_offset())
-    fail(fmt::format("node {} high watermark {} past its log end", n.id, hw));
-  const auto& log = n.core->log();
-  offset from = std::max(n.committed_recorded, n.core->log_start_offset());
-  auto it = std::lower_bound(log.begin(), log.end(), from,
-                             [](const entry& e, offset o) { return e.base < o; });
-  for (; it != log.end() && it->end() <= hw; ++it) {
-    uint64_t ident = identity(*it);
-    auto [c, fresh] = _committed.emplace(it->base.value(), ident);
-    if (!fresh && c->second != ident)
-      fail(fmt::format("node {} commits a different entry at {} than another node", n.id,
-                       it->base));
-  }
-  n.committed_recorded = std::max(n.committed_recorded, hw);
+  if (auto why = _checker.record_committed(n.id, *n.core); !why.empty()) fail(why);
 }
 
 void cluster::check_leader(node_state& n) {
-  replica& r = *n.core;
-  if (r.current_role() != role::leader) return;
-  int32_t epoch = r.epoch().value();
-  auto [it, fresh] = _epoch_leaders.emplace(epoch, n.id.value());
-  if (!fresh && it->second != n.id.value()) {
-    fail(fmt::format("election safety: epoch {} has leaders {} and {}", epoch, it->second, n.id));
-    return;
-  }
-  if (!fresh) return;
-  ++_outcome.counters.elections;
-  if (!r.is_voter()) {
-    fail(fmt::format("node {} leads epoch {} without being a voter", n.id, epoch));
-    return;
-  }
-  // Leader completeness: a new leader holds every entry committed so far.
-  const auto& log = r.log();
-  for (auto c = _committed.lower_bound(r.log_start_offset().value()); c != _committed.end(); ++c) {
-    auto e = std::lower_bound(log.begin(), log.end(), offset{c->first},
-                              [](const entry& x, offset o) { return x.base < o; });
-    if (e == log.end() || e->base.value() != c->first || identity(*e) != c->second) {
-      fail(fmt::format("leader completeness: leader {} of epoch {} lacks committed offset {}",
-                       n.id, epoch, c->first));
-      return;
-    }
-  }
+  if (auto why = _checker.check_leader(n.id, *n.core); !why.empty()) fail(why);
 }
 
 void cluster::check() {
@@ -418,30 +335,10 @@ void cluster::check_voter_changes(node_state& n) {
 // Log matching: two logs holding an entry with the same base offset and epoch are identical up to
 // and including it.
 void cluster::check_logs() {
-  for (size_t a = 0; a < _nodes.size(); ++a) {
-    if (!_nodes[a]->up) continue;
-    const auto& la = _nodes[a]->core->log();
-    std::unordered_map<int64_t, const entry*> by_base;
-    for (auto& e : la) by_base.emplace(e.base.value(), &e);
-    for (size_t b = a + 1; b < _nodes.size(); ++b) {
-      if (!_nodes[b]->up) continue;
-      const auto& lb = _nodes[b]->core->log();
-      bool matched = false;
-      for (auto it = lb.rbegin(); it != lb.rend(); ++it) {
-        auto f = by_base.find(it->base.value());
-        if (!matched) {
-          if (f != by_base.end() && f->second->epoch == it->epoch) matched = true;
-          else continue;
-        }
-        if (f == by_base.end()) break;  // below a's log start
-        if (identity(*f->second) != identity(*it)) {
-          fail(fmt::format("log matching: nodes {} and {} differ at {} below a common entry",
-                           _nodes[a]->id, _nodes[b]->id, it->base));
-          return;
-        }
-      }
-    }
-  }
+  std::vector<std::pair<node_id, const replica*>> up;
+  for (auto& n : _nodes)
+    if (n->up) up.emplace_back(n->id, n->core.get());
+  if (auto why = _checker.check_logs(up); !why.empty()) fail(why);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,16 +418,9 @@ void cluster::restart(node_id id) {
   n.applied_last_epoch = leader_epoch{0};
   n.snapshot_end = offset{0};
   n.next_sync_ms = _now_ms;
-  persisted_state restored = n.disk;
-  if (restored.snapshot) {
-    // The state machine may have written a snapshot the log prefix deletion did not follow yet.
-    auto& log = restored.log;
-    while (!log.empty() && log.front().end() <= restored.snapshot->end_offset)
-      log.erase(log.begin());
-  }
-  n.core = std::make_unique<replica>(make_config(id), std::move(restored), _now_ms);
-  n.hw_seen = n.core->high_watermark();
-  n.committed_recorded = n.core->log_start_offset();
+  // The state machine may have written a snapshot the log prefix deletion did not follow yet.
+  n.core = std::make_unique<replica>(make_config(id), restore(n.disk), _now_ms);
+  _checker.restarted(id, *n.core);
   drain(n);
 }
 
@@ -671,19 +561,10 @@ outcome cluster::run() {
   // holds every entry committed below its high watermark, unchanged.
   for (auto& n : _nodes) {
     if (!_outcome.ok) break;
-    for (auto& [base, ident] : _committed) {
-      if (base < n->core->log_start_offset().value()) continue;
-      if (base >= n->core->high_watermark().value()) break;
-      const auto& log = n->core->log();
-      auto e = std::lower_bound(log.begin(), log.end(), offset{base},
-                                [](const entry& x, offset o) { return x.base < o; });
-      if (e == log.end() || e->base.value() != base || identity(*e) != ident) {
-        fail(fmt::format("node {} lost or changed committed offset {}", n->id, base));
-        break;
-      }
-    }
+    if (auto why = _checker.check_committed_kept(n->id, *n->core); !why.empty()) fail(why);
   }
-  _outcome.counters.committed = int64_t(_committed.size());
+  _outcome.counters.committed = int64_t(_checker.committed().size());
+  _outcome.counters.elections = _checker.elections();
   return _outcome;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gregor/raft/replica.h"
+#include "sim_support.h"
 
 namespace gregor::raft::sim {
 
@@ -126,8 +127,7 @@ class cluster {
   std::set<std::pair<int32_t, int32_t>> _blocked;  // (from, to)
   double _loss = 0, _duplication = 0;
   int64_t _delay_max_ms = 1;
-  std::map<int32_t, int32_t> _epoch_leaders;  // election safety
-  std::map<int64_t, uint64_t> _committed;     // base offset -> entry identity
+  raft_checker _checker;  // election safety, completeness, state-machine safety, log matching
   uint64_t _next_id = 1;
   int64_t _steps = 0;
 };

@@ -46,6 +46,47 @@ TEST(partition, high_watermark_follows_log_end_with_a_single_replica) {
   EXPECT_EQ(p.last_stable_offset(), offset{3});
 }
 
+// Found by the cluster simulation: a restarted broker replaying its metadata log led the partition
+// again in an old epoch and appended after its followers' newer epoch, leaving a tail no
+// diverging-epoch check could find; and, answering a follower from its later-epoch log, made it
+// cut acknowledged records.
+TEST(partition, a_leader_never_appends_in_an_epoch_older_than_its_log_holds) {
+  fixture f;
+  replica_set rs{leader_epoch{2}, node_id{1}, {node_id{1}}, {node_id{1}}};
+  partition p(*f.log, node_id{1}, rs);
+  auto b = fixture::batch(2);
+  ASSERT_TRUE(p.append(b));
+  p.update_replicas({leader_epoch{1}, node_id{1}, {node_id{1}}, {node_id{1}}});  // stale metadata
+  EXPECT_FALSE(p.is_leader());  // nor does it serve followers or propose an ISR
+  EXPECT_TRUE(p.stale_leader_epoch());
+  EXPECT_FALSE(p.isr_change(0, 1000));
+  auto c = fixture::batch(1);
+  EXPECT_FALSE(p.append(c));
+  EXPECT_EQ(f.log->log_end_offset(), offset{2});
+  p.update_replicas({leader_epoch{3}, node_id{1}, {node_id{1}}, {node_id{1}}});
+  EXPECT_TRUE(p.is_leader());
+  auto d = fixture::batch(1);
+  EXPECT_TRUE(p.append(d));
+  EXPECT_EQ(f.log->log_end_offset(), offset{3});
+}
+
+// Found by the cluster simulation: a follower whose newest epoch (5) the leader lacks, and whose
+// largest epoch below the leader's answer (4) is an older one (2), must cut at the end of that
+// older epoch; cutting at min(leader's end, log end) cut nothing and it fetched and "truncated"
+// forever.
+TEST(partition, follower_truncation_falls_back_to_the_end_of_its_own_older_epoch) {
+  fixture f;
+  auto b1 = fixture::batch(1), b2 = fixture::batch(1), b3 = fixture::batch(1);
+  ASSERT_TRUE(f.log->append(b1, leader_epoch{2}));
+  ASSERT_TRUE(f.log->append(b2, leader_epoch{2}));
+  ASSERT_TRUE(f.log->append(b3, leader_epoch{5}));  // log: e2 e2 e5, end 3
+  EXPECT_EQ(follower_truncation_offset(*f.log, leader_epoch{4}, offset{5}), offset{2});
+  EXPECT_EQ(follower_truncation_offset(*f.log, leader_epoch{2}, offset{1}), offset{1});
+  EXPECT_EQ(follower_truncation_offset(*f.log, leader_epoch{2}, offset{9}), offset{2});
+  EXPECT_EQ(follower_truncation_offset(*f.log, leader_epoch{5}, offset{9}), offset{3});
+  EXPECT_EQ(follower_truncation_offset(*f.log, leader_epoch{1}, offset{0}), offset{0});
+}
+
 TEST(partition, high_watermark_waits_for_the_slowest_in_sync_follower) {
   fixture f;
   replica_set rs{leader_epoch{2}, node_id{1}, {node_id{1}, node_id{2}, node_id{3}},
