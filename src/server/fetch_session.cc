@@ -138,6 +138,7 @@ int32_t fetch_session_cache::finish(const context& ctx, std::span<const fetch_pa
     c.log_start_offset = outcomes[i].log_start_offset;
   }
   _sessions.emplace(s->id(), s);
+  ++_created;
   touch(*s, now_ms);
   return s->id();
 }

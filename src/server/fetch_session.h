@@ -151,6 +151,7 @@ class fetch_session_cache {
   // Partitions cached over all sessions (Kafka's NumIncrementalFetchPartitionsCached).
   size_t partitions_cached() const { return _partitions_cached; }
   uint64_t evictions() const { return _evictions; }
+  uint64_t created() const { return _created; }
   const fetch_session* find(int32_t id) const;
 
  private:
@@ -173,6 +174,7 @@ class fetch_session_cache {
   std::set<evictable_key> _evictable_by_privileged;  // the above plus every unprivileged session
   size_t _partitions_cached = 0;
   uint64_t _evictions = 0;
+  uint64_t _created = 0;
 };
 
 }  // namespace gregor::server

@@ -43,6 +43,15 @@ def records_out(cl, node_id: int, topic: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+def gauge(cl, node_id: int, name: str) -> float:
+    n = cl.nodes[node_id]
+    with urllib.request.urlopen(f"http://{n.host}:{n.http_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    assert m, f"{name} missing on node {node_id}"
+    return float(m.group(1))
+
+
 @pytest.fixture(scope="module")
 def rack_cluster(tmp_path_factory):
     yield from ch.module_cluster(tmp_path_factory.mktemp("rack"),
@@ -92,3 +101,14 @@ def test_leader_points_consumers_at_the_replica_in_their_rack_and_followers_serv
     assert sorted(m.value() for m in got) == sorted(b"v%d" % i for i in range(RECORDS))
     if cl.impl_name != "kafka":
         assert records_out(cl, 3, topic) - before >= RECORDS, "broker 3 (rack r3) did not serve the consumer"
+        # KIP-227: each follower keeps one fetch session on the leader (Kafka's
+        # NumIncrementalFetchSessions has no stable name to scrape on Kafka, so Gregor only).
+        assert gauge(cl, 1, "gregor_fetch_sessions") >= 2
+        assert gauge(cl, 1, "gregor_fetch_session_evictions_total") == 0
+        # The followers' sessions carry on across rounds with new records: none is created again.
+        created = gauge(cl, 1, "gregor_fetch_sessions_created_total")
+        clients.produce_all(cl.bootstrap(), topic, [{"value": b"w%d" % i, "partition": 0} for i in range(RECORDS)],
+                            acks="all")
+        ch.wait_for(lambda: fetch_v11(cl.nodes[2].bootstrap, topic, 0, "r2")["high_watermark"] == 2 * RECORDS, 30,
+                    "broker 2 following the second batch of records")
+        assert gauge(cl, 1, "gregor_fetch_sessions_created_total") == created

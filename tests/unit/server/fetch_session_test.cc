@@ -51,6 +51,7 @@ TEST(fetch_session_cache, full_request_with_epoch_zero_creates_a_session_with_it
   EXPECT_EQ(s->epoch(), 1);
   EXPECT_EQ(cache.size(), 1u);
   EXPECT_EQ(cache.partitions_cached(), 3u);
+  EXPECT_EQ(cache.created(), 1u);
 }
 
 TEST(fetch_session_cache, final_epoch_and_old_versions_are_sessionless) {
