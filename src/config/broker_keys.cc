@@ -336,6 +336,14 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("replica.fetch.backoff.ms", &B::replica_fetch_backoff_ms, 0, k_no_max, "Backoff of a follower after a fetch error."));
   t.push_back(int_key("replica.socket.timeout.ms", &B::replica_socket_timeout_ms, k_no_min, k_no_max, "Socket timeout of follower fetches."));
   t.push_back(int_key("num.replica.fetchers", &B::num_replica_fetchers, 1, k_no_max, "Fetcher threads per source broker."));
+  {
+    broker_key k = string_key("replica.selector.class", &B::replica_selector_class,
+                              {"", "org.apache.kafka.common.replica.RackAwareReplicaSelector"},
+                              "KIP-392: how the leader picks a replica for a consumer to fetch from (Fetch v11+ rack id); empty = the leader.",
+                              config_type::class_);
+    k.null_default = true;
+    t.push_back(std::move(k));
+  }
   t.push_back(int_key("replica.high.watermark.checkpoint.interval.ms", &B::replica_high_watermark_checkpoint_interval_ms, 0, k_no_max, "How often high watermarks are checkpointed."));
   t.push_back(bool_key("auto.leader.rebalance.enable", &B::auto_leader_rebalance_enable, "Move leadership back to preferred replicas."));
   t.push_back(int_key("leader.replication.throttled.rate", &B::leader_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the leader, bytes/s (accepted, not enforced yet)."));
@@ -373,7 +381,7 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("transactional.id.expiration.ms", &B::transactional_id_expiration_ms, 1, k_no_max, "Idle transactional ids expire after this long."));
   t.push_back(int_key("transaction.abort.timed.out.transaction.cleanup.interval.ms", &B::transaction_abort_timed_out_transaction_cleanup_interval_ms, 1, k_no_max, "How often timed-out transactions are aborted."));
   t.push_back(int_key("producer.id.expiration.ms", &B::producer_id_expiration_ms, 1, k_no_max, "Idle producer ids expire after this long."));
-  t.push_back(int_key("max.incremental.fetch.session.cache.slots", &B::max_incremental_fetch_session_cache_slots, 0, k_no_max, "Incremental fetch sessions kept."));
+  t.push_back(int_key("max.incremental.fetch.session.cache.slots", &B::max_incremental_fetch_session_cache_slots, 0, k_no_max, "KIP-227: the most incremental fetch sessions this broker keeps (0 = none)."));
 
   // Gregor
   t.push_back(string_key("log.level", &B::log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"}, "Gregor: log level."));

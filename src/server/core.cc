@@ -38,7 +38,9 @@ storage::log_config to_log_config(const config::topic_settings& s) {
 }
 
 core::core(boost::asio::io_context& io, config::broker_config cfg, clock& clk)
-    : _io(io), _cfg(cfg), _static_cfg(std::move(cfg)), _clock(clk), _waiters(io) {}
+    : _io(io), _cfg(cfg), _static_cfg(std::move(cfg)), _clock(clk), _waiters(io),
+      _fetch_sessions(size_t(std::max(_static_cfg.max_incremental_fetch_session_cache_slots, 0)),
+                      fetch_session_eviction_ms_default, uint64_t(uuid::random().lo)) {}
 
 result<void, std::string> core::open() {
   if (_cfg.log_dirs.empty()) return failure{std::string("config 'log.dirs' is empty")};

@@ -19,6 +19,7 @@
 #include "gregor/replication/partition_manager.h"
 #include "gregor/storage/log_manager.h"
 #include "controller_client.h"
+#include "fetch_session.h"
 #include "fetch_waiters.h"
 
 namespace gregor::server {
@@ -106,6 +107,8 @@ class core {
   bool has_metadata_store() const { return _metadata != nullptr; }
   const controller::metadata_image& image() const;
   fetch_waiters& waiters() { return _waiters; }
+  // KIP-227 incremental fetch sessions (handlers/fetch.cc).
+  fetch_session_cache& fetch_sessions() { return _fetch_sessions; }
   // The log directory and the hosted replicas (log_maintenance.cc: flush, retention, checkpoints).
   storage::log_manager& logs() { return *_logs; }
   replication::partition_manager& partitions() { return *_partitions; }
@@ -149,6 +152,7 @@ class core {
   std::unique_ptr<replication::partition_manager> _partitions;
   std::unordered_map<std::string, topic_runtime> _topics;
   fetch_waiters _waiters;
+  fetch_session_cache _fetch_sessions;
   std::vector<uint16_t> _bound_ports;
   std::shared_ptr<class idempotence> _producers;  // shared_ptr: the type is incomplete here
   std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here

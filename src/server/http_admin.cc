@@ -204,6 +204,15 @@ void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& ka
                 double(p->high_watermark().value()));
       }
     }
+    w.gauge("gregor_fetch_sessions", "KIP-227 incremental fetch sessions cached (Kafka's NumIncrementalFetchSessions).",
+            {}, double(c.fetch_sessions().size()));
+    w.gauge("gregor_fetch_session_partitions",
+            "Partitions cached over all fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", {},
+            double(c.fetch_sessions().partitions_cached()));
+    w.counter("gregor_fetch_session_evictions_total", "Fetch sessions evicted to make room for new ones.", {},
+              double(c.fetch_sessions().evictions()));
+    w.counter("gregor_fetch_sessions_created_total", "Fetch sessions created (full fetches with epoch 0).", {},
+              double(c.fetch_sessions().created()));
     w.gauge("gregor_partitions", "Partition replicas hosted by this broker.", {}, partitions);
     w.gauge("gregor_partitions_leader", "Partitions this broker leads.", {}, leaders);
   });

@@ -111,12 +111,14 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
   req.max_wait_ms = _cfg.replica_fetch_wait_max_ms;
   req.min_bytes = _cfg.replica_fetch_min_bytes;
   req.max_bytes = _cfg.replica_fetch_response_max_bytes;
-  // What was asked, to check the answer against (the replica may have changed meanwhile).
+  // What the session holds, to check the answer against (the replica may have changed meanwhile):
+  // an incremental answer may carry any partition of the session, not only those sent this time.
   struct asked {
     topic_partition tp;
     leader_epoch epoch;
   };
-  std::map<std::pair<uuid, int32_t>, asked> sent;
+  std::map<std::pair<uuid, int32_t>, asked> asked_of;
+  std::map<topic_partition, sent_partition> next;
   std::vector<topic_partition> gone;
   for (const auto& tp : f.parts) {
     auto* p = _core.partition(tp);
@@ -125,26 +127,65 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
       gone.push_back(tp);
       continue;
     }
+    sent_partition sp;
+    sp.topic_id = rt->id;
+    sp.fetch_offset = p->log().log_end_offset().value();
+    sp.current_leader_epoch = p->epoch().value();
+    const auto last = p->log().latest_epoch();
+    sp.last_fetched_epoch = last == no_leader_epoch ? -1 : last.value();
+    sp.log_start_offset = p->log().log_start_offset().value();
+    sp.max_bytes = _cfg.replica_fetch_max_bytes;
+    next[tp] = sp;
+    asked_of[{rt->id, tp.partition.value()}] = asked{tp, p->epoch()};
+  }
+  for (const auto& tp : gone) f.parts.erase(tp);
+  if (next.empty()) co_return true;
+
+  // KIP-227 (Kafka's FetchSessionHandler.build): a full request sends every partition; an
+  // incremental one only those added or changed since the last request, and forgets the rest.
+  const bool full = f.session_epoch == 0;
+  auto add = [&req](const topic_partition& tp, const sent_partition& sp) {
     protocol::fetch_request::fetch_topic* topic = nullptr;
     for (auto& t : req.topics)
-      if (t.topic == tp.topic) topic = &t;
+      if (t.topic_id == sp.topic_id) topic = &t;
     if (!topic) {
       topic = &req.topics.emplace_back();
       topic->topic = tp.topic;
-      topic->topic_id = rt->id;
+      topic->topic_id = sp.topic_id;
     }
     auto& part = topic->partitions.emplace_back();
     part.partition = tp.partition.value();
-    part.current_leader_epoch = p->epoch().value();
-    part.fetch_offset = p->log().log_end_offset().value();
-    const auto last = p->log().latest_epoch();
-    part.last_fetched_epoch = last == no_leader_epoch ? -1 : last.value();
-    part.log_start_offset = p->log().log_start_offset().value();
-    part.partition_max_bytes = _cfg.replica_fetch_max_bytes;
-    sent[{rt->id, tp.partition.value()}] = asked{tp, p->epoch()};
+    part.current_leader_epoch = sp.current_leader_epoch;
+    part.fetch_offset = sp.fetch_offset;
+    part.last_fetched_epoch = sp.last_fetched_epoch;
+    part.log_start_offset = sp.log_start_offset;
+    part.partition_max_bytes = sp.max_bytes;
+  };
+  auto forget = [&req](const topic_partition& tp, const sent_partition& sp) {
+    protocol::fetch_request::forgotten_topic* topic = nullptr;
+    for (auto& t : req.forgotten_topics_data)
+      if (t.topic_id == sp.topic_id) topic = &t;
+    if (!topic) {
+      topic = &req.forgotten_topics_data.emplace_back();
+      topic->topic = tp.topic;
+      topic->topic_id = sp.topic_id;
+    }
+    topic->partitions.push_back(tp.partition.value());
+  };
+  for (const auto& [tp, sp] : next) {
+    auto it = f.session.find(tp);
+    if (full || it == f.session.end() || it->second != sp) add(tp, sp);
   }
-  for (const auto& tp : gone) f.parts.erase(tp);
-  if (sent.empty()) co_return true;
+  if (!full) {
+    for (const auto& [tp, sp] : f.session) {
+      auto it = next.find(tp);
+      // A topic recreated under the same name is another partition to the leader (topic ids).
+      if (it == next.end() || it->second.topic_id != sp.topic_id) forget(tp, sp);
+    }
+  }
+  req.session_id = f.session_id;
+  req.session_epoch = f.session_epoch;
+  f.session = std::move(next);
 
   rpc::call_options opts;
   opts.timeout_ms = int64_t(_cfg.replica_fetch_wait_max_ms) + _cfg.replica_socket_timeout_ms;
@@ -153,12 +194,28 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
   if (life.expired() || _stopped) co_return false;
   if (!r) {
     lg().debug("fetch from leader {}: {}", f.leader.value(), r.error().message);
+    f.session_epoch = 0;  // the leader may or may not have seen it: start over with a full request
     co_return false;
   }
   const auto& resp = r->body;
   if (resp.error_code != 0) {
-    lg().debug("fetch from leader {}: {}", f.leader.value(), protocol::error_name(error_code(resp.error_code)));
-    co_return false;
+    const auto err = error_code(resp.error_code);
+    lg().debug("fetch from leader {}: {}", f.leader.value(), protocol::error_name(err));
+    // Session errors: the next request is full at once (closing the old session unless unknown).
+    if (err == error_code::fetch_session_id_not_found) f.session_id = 0;
+    f.session_epoch = 0;
+    co_return err == error_code::fetch_session_id_not_found || err == error_code::invalid_fetch_session_epoch ||
+              err == error_code::fetch_session_topic_id_error;
+  }
+  if (r->version < 7 || resp.session_id == 0) {
+    // No session (the leader's cache is full, or it closed ours): every request is full.
+    f.session_id = 0;
+    f.session_epoch = 0;
+  } else if (full) {
+    f.session_id = resp.session_id;
+    f.session_epoch = 1;
+  } else {
+    f.session_epoch = f.session_epoch == INT32_MAX ? 1 : f.session_epoch + 1;
   }
   bool any_error = false;
   for (const auto& t : resp.responses) {
@@ -169,8 +226,8 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
         if (!rt) continue;
         id = rt->id;
       }
-      auto it = sent.find({id, pd.partition_index});
-      if (it == sent.end()) continue;
+      auto it = asked_of.find({id, pd.partition_index});
+      if (it == asked_of.end()) continue;
       const topic_partition& tp = it->second.tp;
       auto* p = _core.partition(tp);
       if (!p || p->is_leader() || p->epoch() != it->second.epoch || p->replicas().leader != f.leader) continue;
@@ -218,7 +275,10 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
           continue;
         }
       }
+      const offset hw_before = p->high_watermark();
       p->set_follower_high_watermark(offset(pd.high_watermark));
+      // KIP-392: consumers may be parked on this follower's high watermark.
+      if (p->high_watermark() != hw_before) _core.waiters().notify(tp);
     }
   }
   co_return !any_error;

@@ -3,7 +3,11 @@
 //
 //   - Followers: one fetcher per leader broker (Kafka's ReplicaFetcherThread, on the io thread as
 //     a coroutine). It sends Fetch with this broker's replica id for every partition it follows
-//     from that leader (fetch offset = log end offset, last fetched epoch, current leader epoch),
+//     from that leader (fetch offset = log end offset, last fetched epoch, current leader epoch)
+//     in ONE KIP-227 fetch session per leader (Kafka's FetchSessionHandler): a full request opens
+//     it, then each request carries only the partitions whose fetch parameters changed plus the
+//     ones it stopped following (forgotten); a session error (unknown id, wrong epoch) or a failed
+//     round makes the next request full again. It
 //     appends the leader's batches verbatim with their offsets (partition_log::append_with_offsets),
 //     truncates to the leader's epoch boundary when the answer names a diverging epoch, and takes
 //     the leader's high watermark. Partitions join and leave fetchers on replica transitions.
@@ -51,9 +55,23 @@ class replica_manager {
   size_t followed() const;
 
  private:
+  // What the leader's fetch session holds for one partition, as last sent.
+  struct sent_partition {
+    uuid topic_id;
+    int64_t fetch_offset = 0;
+    int32_t current_leader_epoch = -1;
+    int32_t last_fetched_epoch = -1;
+    int64_t log_start_offset = -1;
+    int32_t max_bytes = 0;
+    friend bool operator==(const sent_partition&, const sent_partition&) = default;
+  };
   struct fetcher {
     node_id leader;
     std::set<topic_partition> parts;
+    // The KIP-227 session with the leader: id 0 = none yet; epoch 0 = the next request is full.
+    int32_t session_id = 0;
+    int32_t session_epoch = 0;
+    std::map<topic_partition, sent_partition> session;
     rpc::wait_list wake;
     bool running = false;
   };

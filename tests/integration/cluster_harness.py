@@ -479,7 +479,10 @@ class cluster:
 
     def __init__(self, base: Path, nodes: int = 3, layout: str = "combined", controllers: int = 3,
                  impl: str | None = None, extra_config: dict[str, str] | None = None,
-                 kafka_extra_props: dict[str, str] | None = None):
+                 kafka_extra_props: dict[str, str] | None = None,
+                 node_extra_config: dict[int, dict[str, str]] | None = None):
+        """node_extra_config: settings of single nodes ({node id: {name: value}}, e.g. broker.rack),
+        applied after extra_config, for both implementations."""
         assert layout in ("combined", "split"), layout
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
@@ -487,6 +490,7 @@ class cluster:
         self.impl_name = impl or impl_name()
         self.extra_config = dict(extra_config or {})
         self.kafka_extra_props = dict(kafka_extra_props or {})
+        self.node_extra_config = {i: dict(c) for i, c in (node_extra_config or {}).items()}
         self.network = None
         self.nodes: dict[int, node] = {}
         self._closed = False
@@ -564,6 +568,7 @@ class cluster:
             sets["inter.broker.listener.name"] = "PLAINTEXT"
         sets["log.dirs"] = str(n.log_dir)
         sets.update(self.extra_config)
+        sets.update(self.node_extra_config.get(n.node_id, {}))
         return sets
 
     # ---- process control

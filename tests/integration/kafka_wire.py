@@ -12,6 +12,7 @@ import struct
 import time
 
 API_PRODUCE = 0
+API_FETCH = 1
 API_METADATA = 3
 API_VERSIONS = 18
 
@@ -205,3 +206,63 @@ def wait_closed(sock: socket.socket, timeout_s: float = 10.0) -> bool:
         if not chunk:
             return True
     return False
+
+
+def fetch_request_v11(correlation_id: int, topics: dict[str, dict[int, int]], session_id: int = 0,
+                      session_epoch: int = -1, forgotten: dict[str, list[int]] | None = None,
+                      rack_id: str = "", max_wait_ms: int = 0, min_bytes: int = 1,
+                      partition_max_bytes: int = 1 << 20, replica_id: int = -1) -> bytes:
+    """Fetch v11 (sessions: KIP-227; rack id: KIP-392): topics = {topic: {partition: fetch_offset}}
+    (current leader epoch -1: unchecked), forgotten = {topic: [partition]}."""
+    body = struct.pack(">iiiibii", replica_id, max_wait_ms, min_bytes, 50 << 20, 0, session_id, session_epoch)
+    body += struct.pack(">i", len(topics))
+    for topic, parts in topics.items():
+        body += encode_string(topic) + struct.pack(">i", len(parts))
+        for partition, offset in parts.items():
+            body += struct.pack(">iiqqi", partition, -1, offset, -1, partition_max_bytes)
+    forgotten = forgotten or {}
+    body += struct.pack(">i", len(forgotten))
+    for topic, parts in forgotten.items():
+        body += encode_string(topic) + struct.pack(">i", len(parts)) + b"".join(struct.pack(">i", p) for p in parts)
+    body += encode_string(rack_id)
+    return request(API_FETCH, 11, correlation_id, body)
+
+
+def batch_offsets(records: bytes) -> list[tuple[int, int]]:
+    """(base offset, record count) of each whole record batch (v2) in a Fetch records field."""
+    out, pos = [], 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break
+        (count,) = struct.unpack_from(">i", records, pos + 57)
+        out.append((base, count))
+        pos += 12 + length
+    return out
+
+
+def parse_fetch_v11(body: bytes) -> dict:
+    """A Fetch v11 response: {"error_code", "session_id", "partitions": {(topic, partition): {...}}}
+    with each partition's error_code, high_watermark, last_stable_offset, log_start_offset,
+    preferred_read_replica and batches (batch_offsets of its records)."""
+    r = reader(body)
+    r.take(">i")  # correlation id
+    _throttle, error, session = r.take(">ihi")
+    parts = {}
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            index, perr, hw, lso, lss = r.take(">ihqqq")
+            n_aborted = r.take(">i")
+            for _ in range(max(n_aborted, 0)):
+                r.take(">qq")
+            preferred = r.take(">i")
+            size = r.take(">i")
+            records = b""
+            if size > 0:
+                records = r.data[r.pos:r.pos + size]
+                r.pos += size
+            parts[(topic, index)] = {"error_code": perr, "high_watermark": hw, "last_stable_offset": lso,
+                                     "log_start_offset": lss, "preferred_read_replica": preferred,
+                                     "batches": batch_offsets(records)}
+    return {"error_code": error, "session_id": session, "partitions": parts}

@@ -137,6 +137,10 @@ struct broker_config {
   int32_t replica_fetch_backoff_ms = 1000;             // replica.fetch.backoff.ms
   int32_t replica_socket_timeout_ms = 30000;           // replica.socket.timeout.ms
   int32_t num_replica_fetchers = 1;                    // num.replica.fetchers
+  // KIP-392: the leader's choice of a replica for consumers to fetch from. Empty = the leader only
+  // (Kafka's default); org.apache.kafka.common.replica.RackAwareReplicaSelector = an in-sync replica
+  // in the consumer's rack (Fetch v11+ rack_id).
+  std::string replica_selector_class;                  // replica.selector.class
   int64_t replica_high_watermark_checkpoint_interval_ms = 5000;  // replica.high.watermark.checkpoint.interval.ms
   bool auto_leader_rebalance_enable = true;            // auto.leader.rebalance.enable
   int64_t leader_imbalance_check_interval_seconds = 300;  // leader.imbalance.check.interval.seconds

@@ -1,10 +1,13 @@
 // Fetch (key 1). We serve v4+ (record batch v2 era). v4: isolation level, last stable offset,
-// aborted transactions. v5: log start offset. v7: fetch sessions (KIP-227; we never create one:
-// session id 0 makes clients send full requests). v9: current leader epoch. v10: zstd. v11: rack
-// id, preferred read replica. v12: flexible, last fetched epoch, diverging epoch. v13: topic ids.
-// v15: replica state (tagged). v16: node endpoints. v17: replica directory id.
+// aborted transactions. v5: log start offset. v7: fetch sessions (KIP-227, fetch_session.h). v9:
+// current leader epoch. v10: zstd. v11: rack id, preferred read replica (KIP-392). v12: flexible,
+// last fetched epoch, diverging epoch. v13: topic ids. v15: replica state (tagged). v16: node
+// endpoints. v17: replica directory id.
 // Whole batches are returned; the client skips records below its fetch offset. Long polling: when
 // fewer than min_bytes are available the request parks until an append or max_wait_ms.
+// KIP-392: a consumer fetch (v11+) may be served by a follower, up to the follower's high
+// watermark; the leader, when replica.selector.class is the rack-aware selector and the consumer
+// names its rack, answers with a preferred read replica in that rack instead of records.
 #include <map>
 
 #include "gregor/base/log.h"
@@ -21,12 +24,15 @@ using req_t = protocol::fetch_request;
 using resp_t = protocol::fetch_response;
 using protocol::error_code;
 
+constexpr std::string_view rack_aware_selector = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
 // The data of one response: buffers owned here, viewed by the encoded response's records.
 struct fetch_pass {
   resp_t resp;
   std::vector<byte_buffer> buffers;
   size_t bytes = 0;
-  bool any_error = false;
+  // Errors, diverging epochs and preferred read replicas are answered without waiting.
+  bool answer_now = false;
   // Bytes and records returned per topic, for the metrics of the pass that is finally sent.
   std::map<std::string, std::pair<size_t, int64_t>> out_by_topic;
 };
@@ -42,109 +48,210 @@ int64_t count_records(std::span<const uint8_t> data) {
   return n;
 }
 
+// The request's partitions as the session cache sees them (v13+: by topic id, else by name).
+std::vector<fetch_partition_params> requested_of(const req_t& req, int16_t v) {
+  std::vector<fetch_partition_params> out;
+  for (const auto& t : req.topics) {
+    for (const auto& p : t.partitions) {
+      auto& o = out.emplace_back();
+      if (v >= 13) o.key.topic_id = t.topic_id;
+      else o.key.topic = t.topic;
+      o.key.partition = p.partition;
+      o.fetch_offset = p.fetch_offset;
+      o.log_start_offset = p.log_start_offset;
+      o.max_bytes = p.partition_max_bytes;
+      o.current_leader_epoch = p.current_leader_epoch;
+      o.last_fetched_epoch = p.last_fetched_epoch;
+    }
+  }
+  return out;
+}
+
+std::vector<fetch_key> forgotten_of(const req_t& req, int16_t v) {
+  std::vector<fetch_key> out;
+  for (const auto& t : req.forgotten_topics_data)
+    for (int32_t p : t.partitions) out.push_back(v >= 13 ? fetch_key{t.topic_id, {}, p} : fetch_key{{}, t.topic, p});
+  return out;
+}
+
+// The replica a fetch reads. Followers and pre-KIP-392 consumers need the leader; a v11+ consumer
+// may read any replica hosted here (Kafka's fetchOnlyFromLeader = false), checked against its
+// current leader epoch the same way.
+result<replication::partition*, error_code> replica_for(core& c, const topic_partition& tp, int32_t epoch,
+                                                        bool leader_only) {
+  if (leader_only) return c.leader_partition(tp, epoch);
+  replication::partition* p = c.partition(tp);
+  if (!p) return c.leader_partition(tp, epoch);  // the error a missing replica gets
+  if (epoch >= 0 && epoch != p->epoch().value())
+    return failure{epoch < p->epoch().value() ? error_code::fenced_leader_epoch : error_code::unknown_leader_epoch};
+  return p;
+}
+
+// Kafka's RackAwareReplicaSelector on the leader: among the leader and the in-sync followers whose
+// log reaches fetch_offset, those in the consumer's rack; the leader if it is one of them (or none
+// is), else the most caught-up. nullopt = read here.
+std::optional<node_id> preferred_read_replica(core& c, replication::partition& p, const std::string& rack,
+                                              offset fetch_offset) {
+  if (rack.empty() || c.config().replica_selector_class != rack_aware_selector) return std::nullopt;
+  if (c.config().broker_rack == rack) return std::nullopt;  // the leader is in the consumer's rack
+  const auto& brokers = c.image().brokers();
+  std::optional<node_id> best;
+  offset best_end{-1};
+  for (node_id r : p.replicas().isr) {
+    if (r == c.self()) continue;
+    auto b = brokers.find(r);
+    if (b == brokers.end() || b->second.fenced || b->second.rack != rack) continue;
+    const auto end = p.follower_end_offset(r);
+    if (!end || *end < fetch_offset) continue;
+    if (!best || *end > best_end) {
+      best = r;
+      best_end = *end;
+    }
+  }
+  return best;
+}
+
 // `follower`: a replica of the partitions fetching (no_node for a consumer). A follower reads up
 // to the log end offset, not the high watermark; its fetch offset is its log end offset, which
 // the leader records (first pass only) to advance the high watermark; and a fetch whose last
 // fetched epoch the leader's log does not have up to that offset gets the diverging epoch instead
-// of records, so the follower truncates first.
-void read_all(core& c, const req_t& req, int16_t v, fetch_pass& pass,
+// of records, so the follower truncates first. `items` are read in order; consecutive partitions
+// of one topic share a topic entry of the response.
+void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partition_params> items, fetch_pass& pass,
               std::vector<topic_partition>& wanted, node_id follower = no_node, bool first_pass = true) {
   const bool read_committed = req.isolation_level == 1 && follower == no_node;
+  // KIP-392: consumers of v11+ carry client metadata and may read followers.
+  const bool leader_only = follower != no_node || v < 11;
   size_t budget = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
   wanted.clear();
-  for (const auto& topic : req.topics) {
-    auto& tout = pass.resp.responses.emplace_back();
-    tout.topic = topic.topic;
-    tout.topic_id = topic.topic_id;
-    std::string name = topic.topic;
-    const topic_runtime* rt = v >= 13 ? c.topic(topic.topic_id, &name) : c.topic(name);
-    for (const auto& part : topic.partitions) {
-      auto& pout = tout.partitions.emplace_back();
-      pout.partition_index = part.partition;
-      pout.high_watermark = -1;
-      pout.last_stable_offset = -1;
-      pout.log_start_offset = -1;
-      // An empty record set, never null: librdkafka rejects a -1 size.
-      pout.records = std::span<const uint8_t>();
-      if (v >= 4) pout.aborted_transactions = std::vector<resp_t::aborted_transaction>{};
-      if (!rt) {
-        pout.error_code = code(v >= 13 ? error_code::unknown_topic_id
-                                       : error_code::unknown_topic_or_partition);
-        pass.any_error = true;
+  resp_t::fetchable_topic_response* tout = nullptr;
+  std::string name;
+  const topic_runtime* rt = nullptr;
+  for (const auto& part : items) {
+    if (!tout || tout->topic != part.key.topic || tout->topic_id != part.key.topic_id) {
+      tout = &pass.resp.responses.emplace_back();
+      tout->topic = part.key.topic;
+      tout->topic_id = part.key.topic_id;
+      name = part.key.topic;
+      rt = v >= 13 ? c.topic(part.key.topic_id, &name) : c.topic(name);
+    }
+    auto& pout = tout->partitions.emplace_back();
+    pout.partition_index = part.key.partition;
+    pout.high_watermark = -1;
+    pout.last_stable_offset = -1;
+    pout.log_start_offset = -1;
+    // An empty record set, never null: librdkafka rejects a -1 size.
+    pout.records = std::span<const uint8_t>();
+    if (v >= 4) pout.aborted_transactions = std::vector<resp_t::aborted_transaction>{};
+    if (!rt) {
+      pout.error_code = code(v >= 13 ? error_code::unknown_topic_id : error_code::unknown_topic_or_partition);
+      pass.answer_now = true;
+      continue;
+    }
+    topic_partition tp{name, partition_id{part.key.partition}};
+    auto replica = replica_for(c, tp, part.current_leader_epoch, leader_only);
+    if (!replica) {
+      pout.error_code = code(replica.error());
+      pass.answer_now = true;
+      continue;
+    }
+    replication::partition* p = *replica;
+    const offset start{part.fetch_offset};
+    if (follower != no_node) {
+      const auto& replicas = p->replicas().replicas;
+      if (std::find(replicas.begin(), replicas.end(), follower) == replicas.end()) {
+        pout.error_code = code(error_code::not_leader_or_follower);
+        pass.answer_now = true;
         continue;
       }
-      topic_partition tp{name, partition_id{part.partition}};
-      auto leader = c.leader_partition(tp, part.current_leader_epoch);
-      if (!leader) {
-        pout.error_code = code(leader.error());
-        pass.any_error = true;
-        continue;
-      }
-      replication::partition* p = *leader;
-      const offset start{part.fetch_offset};
-      if (follower != no_node) {
-        const auto& replicas = p->replicas().replicas;
-        if (std::find(replicas.begin(), replicas.end(), follower) == replicas.end()) {
-          pout.error_code = code(error_code::not_leader_or_follower);
-          pass.any_error = true;
+      if (v >= 12 && part.last_fetched_epoch >= 0) {
+        const auto eo = p->end_offset_for_epoch(leader_epoch(part.last_fetched_epoch));
+        if (eo.epoch < leader_epoch(part.last_fetched_epoch) || eo.end_offset < start) {
+          pout.diverging_epoch.epoch = eo.epoch.value();
+          pout.diverging_epoch.end_offset = eo.end_offset.value();
+          pout.high_watermark = p->high_watermark().value();
+          pout.last_stable_offset = p->last_stable_offset().value();
+          pout.log_start_offset = p->log().log_start_offset().value();
+          pass.answer_now = true;
           continue;
         }
-        if (v >= 12 && part.last_fetched_epoch >= 0) {
-          const auto eo = p->end_offset_for_epoch(leader_epoch(part.last_fetched_epoch));
-          if (eo.epoch < leader_epoch(part.last_fetched_epoch) || eo.end_offset < start) {
-            pout.diverging_epoch.epoch = eo.epoch.value();
-            pout.diverging_epoch.end_offset = eo.end_offset.value();
-            pout.high_watermark = p->high_watermark().value();
-            pout.last_stable_offset = p->last_stable_offset().value();
-            pout.log_start_offset = p->log().log_start_offset().value();
-            pass.any_error = true;  // answer at once
-            continue;
-          }
-        }
-        if (first_pass && start <= p->log().log_end_offset() && start >= p->log().log_start_offset() &&
-            p->on_follower_fetch(follower, start, c.clk().monotonic_ms()))
-          c.waiters().notify(tp);  // acks=all producers waiting for the high watermark
       }
-      const offset hw = p->high_watermark();
-      const offset upper = follower != no_node ? p->log().log_end_offset()
-                                               : (read_committed ? p->last_stable_offset() : hw);
-      pout.high_watermark = hw.value();
-      pout.last_stable_offset = p->last_stable_offset().value();
-      pout.log_start_offset = p->log().log_start_offset().value();
-      wanted.push_back(tp);
-      if (start > upper || start < p->log().log_start_offset()) {
-        // Between the high watermark and the log end offset is not an error for Kafka, but on a
-        // single-replica partition they are equal.
-        if (start > p->log().log_end_offset() || start < p->log().log_start_offset()) {
-          pout.error_code = code(error_code::offset_out_of_range);
-          pass.any_error = true;
-        }
-        continue;
-      }
-      if (start == upper) continue;
-      const size_t limit = std::min<size_t>(budget, size_t(std::max(part.partition_max_bytes, 0)));
-      auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0);
-      if (!data) {
-        if (data.error().code == storage::storage_errc::offset_out_of_range) {
-          pout.error_code = code(error_code::offset_out_of_range);
-        } else {
-          log::get("server").error("read from {} failed: {}", tp, data.error().message);
-          pout.error_code = code(error_code::kafka_storage_error);
-        }
-        pass.any_error = true;
-        continue;
-      }
-      if (data->data.empty()) continue;
-      pass.bytes += data->data.size();
-      auto& out = pass.out_by_topic[name];
-      out.first += data->data.size();
-      out.second += count_records(data->data);
-      budget = budget > data->data.size() ? budget - data->data.size() : 0;
-      pass.buffers.push_back(std::move(data->data));
-      const auto& buf = pass.buffers.back();
-      pout.records = std::span<const uint8_t>(buf.data(), buf.size());
+      if (first_pass && start <= p->log().log_end_offset() && start >= p->log().log_start_offset() &&
+          p->on_follower_fetch(follower, start, c.clk().monotonic_ms()))
+        c.waiters().notify(tp);  // acks=all producers waiting for the high watermark
     }
+    const offset hw = p->high_watermark();
+    const offset upper = follower != no_node ? p->log().log_end_offset()
+                                             : (read_committed ? p->last_stable_offset() : hw);
+    pout.high_watermark = hw.value();
+    pout.last_stable_offset = p->last_stable_offset().value();
+    pout.log_start_offset = p->log().log_start_offset().value();
+    if (follower == no_node && v >= 11 && p->is_leader()) {
+      if (auto r = preferred_read_replica(c, *p, req.rack_id, start)) {
+        // Kafka skips the read and answers at once; the consumer fetches from r next.
+        pout.preferred_read_replica = r->value();
+        pass.answer_now = true;
+        continue;
+      }
+    }
+    wanted.push_back(tp);
+    if (start > upper || start < p->log().log_start_offset()) {
+      // Between the high watermark and the log end offset is not an error (Kafka answers no
+      // records); past the log end offset or before its start is.
+      if (start > p->log().log_end_offset() || start < p->log().log_start_offset()) {
+        pout.error_code = code(error_code::offset_out_of_range);
+        pass.answer_now = true;
+      }
+      continue;
+    }
+    if (start == upper) continue;
+    const size_t limit = std::min<size_t>(budget, size_t(std::max(part.max_bytes, 0)));
+    auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0);
+    if (!data) {
+      if (data.error().code == storage::storage_errc::offset_out_of_range) {
+        pout.error_code = code(error_code::offset_out_of_range);
+      } else {
+        log::get("server").error("read from {} failed: {}", tp, data.error().message);
+        pout.error_code = code(error_code::kafka_storage_error);
+      }
+      pass.answer_now = true;
+      continue;
+    }
+    if (data->data.empty()) continue;
+    pass.bytes += data->data.size();
+    auto& out = pass.out_by_topic[name];
+    out.first += data->data.size();
+    out.second += count_records(data->data);
+    budget = budget > data->data.size() ? budget - data->data.size() : 0;
+    pass.buffers.push_back(std::move(data->data));
+    const auto& buf = pass.buffers.back();
+    pout.records = std::span<const uint8_t>(buf.data(), buf.size());
   }
+}
+
+// What the session cache needs of each answered partition, in read order.
+std::vector<fetch_partition_outcome> outcomes_of(const resp_t& resp) {
+  std::vector<fetch_partition_outcome> out;
+  for (const auto& t : resp.responses)
+    for (const auto& p : t.partitions)
+      out.push_back(fetch_partition_outcome{p.records && !p.records->empty(), p.high_watermark, p.log_start_offset,
+                                            p.error_code != 0,
+                                            p.diverging_epoch.epoch >= 0 || p.diverging_epoch.end_offset >= 0,
+                                            p.preferred_read_replica >= 0});
+  return out;
+}
+
+// Drops the partitions an incremental answer leaves out (keep: one flag per partition, in order)
+// and the topics left empty.
+void keep_only(resp_t& resp, const std::vector<bool>& keep) {
+  size_t i = 0;
+  for (auto& t : resp.responses) {
+    std::vector<resp_t::partition_data> kept;
+    for (auto& p : t.partitions)
+      if (keep[i++]) kept.push_back(std::move(p));
+    t.partitions = std::move(kept);
+  }
+  std::erase_if(resp.responses, [](const auto& t) { return t.partitions.empty(); });
 }
 
 // A replica of the controller quorum fetching __cluster_metadata: answered by the raft node.
@@ -188,9 +295,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     }
     co_return resp;
   }
-  if (req.session_id != 0) {
+  auto& sessions = c.fetch_sessions();
+  std::vector<fetch_key> forgotten = forgotten_of(req, v);
+  auto fctx = sessions.open(v, req.session_id, req.session_epoch, follower, requested_of(req, v), forgotten,
+                           c.clk().monotonic_ms());
+  if (fctx.what == fetch_session_cache::context::kind::error) {
     resp_t resp;
-    resp.error_code = code(error_code::fetch_session_id_not_found);
+    resp.error_code = code(fctx.error);
     co_return resp;
   }
 
@@ -199,12 +310,18 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   auto pass = std::make_shared<fetch_pass>();
   for (bool first = true;; first = false) {
     *pass = fetch_pass{};
-    read_all(c, req, v, *pass, wanted, follower ? node_id(replica) : no_node, first);
+    read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first);
     const int64_t now = c.clk().monotonic_ms();
-    if (pass->any_error || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
+    if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
         wanted.empty())
       break;
     co_await c.waiters().wait(wanted, deadline - now);
+  }
+  {
+    const auto outcomes = outcomes_of(pass->resp);
+    std::vector<bool> keep;
+    pass->resp.session_id = sessions.finish(fctx, outcomes, keep, c.clk().monotonic_ms());
+    if (fctx.what == fetch_session_cache::context::kind::incremental) keep_only(pass->resp, keep);
   }
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
