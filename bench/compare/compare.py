@@ -10,6 +10,10 @@ log.direct.io=false (everything through the page cache, as Kafka does), then Kaf
 (figure, both Gregor runs, Kafka, the ratios, which direction is better) and writes JSON to
 bench/results/.
 
+With --cluster 3 (BENCH_CLUSTER=3) it compares a 3-node Gregor cluster with a 3-node Kafka cluster
+instead (issue #12): replication factor 3, min.insync.replicas 2, acks=all, clusters started by
+tests/integration/cluster_harness.py; see README.md, "3-broker mode".
+
 Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a tiny version.
 """
 from __future__ import annotations
