@@ -215,7 +215,7 @@ CLUSTER_SETTINGS = {
     "default.replication.factor": "3",
     "offsets.topic.replication.factor": "3",
 }
-CLUSTER_LATENCY_RATE_MBPS = 20.0  # fixed rate of the latency run (3 replicas share the 2 cores)
+CLUSTER_LATENCY_RATE_MBPS = 10.0  # fixed rate of the latency run: below either cluster's maximum here
 
 
 def cluster_harness_module():
