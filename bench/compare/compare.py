@@ -19,6 +19,7 @@ Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -292,7 +294,12 @@ def bench_kafka_impl(ch, base: Path):
                     f"-Dlog4j.configuration=file:{self.log4j}", f"-Dkafka.logs.dir={self._logs_dir}",
                     "-cp", self.classpath, main_class, *args]
 
-    return impl(base)
+    k = impl(base)
+    # Kafka's Uuid.randomUuid never starts an id with '-' (it would read as an option to
+    # kafka-storage format -t); cluster_harness draws a plain random one, so draw again here.
+    while k.cluster_id.startswith("-"):
+        k.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return k
 
 
 class runner:
