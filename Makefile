@@ -66,9 +66,15 @@ GREGOR_JEPSEN_ROUNDS ?= 50
 jepsen: setup build
 	GREGOR_CLUSTER_TESTS=1 GREGOR_JEPSEN_ROUNDS=$(GREGOR_JEPSEN_ROUNDS) tests/integration/run.sh -m cluster -k jepsen_long -s
 
-.PHONY: bench-compare
+.PHONY: bench-compare bench-compare-cluster
 bench-compare: setup build
 	bench/compare/run.sh
+
+# Three-node Gregor vs three-node Apache Kafka (combined roles, RF=3, min.insync.replicas=2,
+# acks=all), one cluster at a time (~10 min; BENCH_QUICK=1 for a smoke run). Same as
+# `BENCH_CLUSTER=3 make bench-compare`; results in bench/results/cluster-latest.json.
+bench-compare-cluster: setup build
+	BENCH_CLUSTER=3 bench/compare/run.sh
 
 clean:
 	rm -rf build build-asan

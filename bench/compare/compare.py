@@ -10,11 +10,16 @@ log.direct.io=false (everything through the page cache, as Kafka does), then Kaf
 (figure, both Gregor runs, Kafka, the ratios, which direction is better) and writes JSON to
 bench/results/.
 
+With --cluster 3 (BENCH_CLUSTER=3) it compares a 3-node Gregor cluster with a 3-node Kafka cluster
+instead (issue #12): replication factor 3, min.insync.replicas 2, acks=all, clusters started by
+tests/integration/cluster_harness.py; see README.md, "3-broker mode".
+
 Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a tiny version.
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import os
@@ -26,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,6 +127,9 @@ class broker:
     def pid(self) -> int:
         return self.proc.pid
 
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.pid)
+
     def _wait_listening(self, t0: float, timeout_s: float) -> None:
         while time.monotonic() - t0 < timeout_s:
             if self.proc.poll() is not None:
@@ -197,6 +206,102 @@ class kafka_broker(broker):
         self._wait_listening(time.monotonic(), 120)
 
 
+# ---- 3-broker mode (--cluster 3, BENCH_CLUSTER=3) -------------------------------------------------
+# The clusters are the ones the cluster tests run (tests/integration/cluster_harness.py): every node
+# broker+controller (process.roles=broker,controller, Kafka's combined KRaft mode), node ids 1..N,
+# controller.quorum.voters listing all of them, started with Kafka's config names for both
+# implementations. Nodes share 127.0.0.1 with their own ports (GREGOR_CLUSTER_NET=loopback unless
+# set otherwise), so the numbers measure the brokers, not a network.
+CLUSTER_SETTINGS = {
+    "min.insync.replicas": "2",
+    "default.replication.factor": "3",
+    "offsets.topic.replication.factor": "3",
+}
+CLUSTER_LATENCY_RATE_MBPS = 10.0  # fixed rate of the latency run: below either cluster's maximum here
+
+
+def cluster_harness_module():
+    sys.path.insert(0, str(REPO / "tests" / "integration"))
+    os.environ.setdefault("GREGOR_CLUSTER_NET", "loopback")
+    import cluster_harness  # noqa: PLC0415 - only the cluster mode needs it
+    return cluster_harness
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+class cluster_target:
+    """N nodes of one implementation (a cluster_harness.cluster), seen by the runner like one broker:
+    bootstrap lists every node, CPU is the sum over the nodes' processes."""
+
+    def __init__(self, name: str, work_dir: Path, nodes: int, gregor_bin: Path):
+        self.name = name
+        self.work_dir = work_dir
+        self.nodes = nodes
+        self.gregor_bin = gregor_bin
+        self.cl = None
+        self.start_ms: float | None = None
+        self.settings: dict = {}
+
+    def start(self) -> None:
+        ch = cluster_harness_module()
+        os.environ["GREGOR_BIN"] = str(self.gregor_bin)  # what cluster_harness.gregor_impl runs
+        os.environ.pop("GREGOR_TEST_SETS", None)
+        common = {k: v for k, v in COMMON_SETTINGS.items() if k != "offsets.topic.replication.factor"}
+        self.cl = ch.cluster(self.work_dir, nodes=self.nodes, layout="combined", impl=self.name,
+                             extra_config={**common, **CLUSTER_SETTINGS})
+        if self.name == "kafka":
+            self.cl.impl = bench_kafka_impl(ch, self.work_dir)
+        self.cl.start(wait=True, timeout_s=240)
+        # From the launch of the node processes (Kafka's directories are formatted before it).
+        self.start_ms = (time.monotonic() - self.cl.launched_at) * 1000
+        first = self.cl.nodes[1]
+        self.settings = {"layout": f"{self.nodes} nodes, combined broker+controller",
+                         "network": self.cl.network.kind, "node_1_config": self.cl.node_config(first)}
+        if self.name == "kafka":
+            self.settings["jvm_opts"] = KAFKA_JVM_OPTS
+        else:
+            self.settings["node_1_command"] = " ".join(self.cl.impl.command(self.cl, first))
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cl.bootstrap()
+
+    @property
+    def pids(self) -> dict[int, int]:
+        return {i: n.pid for i, n in self.cl.nodes.items() if n.running()}
+
+    @property
+    def pid(self) -> int:  # --perf profiles node 1
+        return self.pids[1]
+
+    def cpu_s(self) -> float:
+        return sum(proc_cpu_s(pid) for pid in self.pids.values())
+
+    def stop(self) -> None:
+        if self.cl is not None:
+            self.cl.close()
+
+
+def bench_kafka_impl(ch, base: Path):
+    """cluster_harness's Kafka nodes with the JVM options of the single-broker mode (Kafka's own start
+    scripts): the test harness's small heap and C1-only JIT would handicap Kafka here."""
+
+    class impl(ch.kafka_impl):
+        def _java(self, main_class: str, *args: str) -> list[str]:
+            return ["java", *KAFKA_JVM_OPTS.split(), f"-Dlog4j2.configurationFile={self.log4j2}",
+                    f"-Dlog4j.configuration=file:{self.log4j}", f"-Dkafka.logs.dir={self._logs_dir}",
+                    "-cp", self.classpath, main_class, *args]
+
+    k = impl(base)
+    # Kafka's Uuid.randomUuid never starts an id with '-' (it would read as an option to
+    # kafka-storage format -t); cluster_harness draws a plain random one, so draw again here.
+    while k.cluster_id.startswith("-"):
+        k.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return k
+
+
 class runner:
     """Runs the load tools against one broker and collects their figures."""
 
@@ -206,6 +311,7 @@ class runner:
         self.logs = logs
         self.quick = args.quick
         self.duration_s = 2 if args.quick else args.duration_s
+        self.replication_factor = args.cluster if args.cluster > 1 else 1
 
     def loadgen(self, b: broker, *argv: str, timeout_s: float = 600) -> dict | None:
         cmd = [str(self.args.loadgen), argv[0], "--bootstrap", b.bootstrap, *argv[1:]]
@@ -268,33 +374,36 @@ class runner:
         """The port accepts before the broker serves metadata; create a topic until that works."""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            r = self.loadgen(b, "create", "--topic", "bench-ready", "--partitions", "1", timeout_s=70)
+            r = self.loadgen(b, "create", "--topic", "bench-ready", "--partitions", "1",
+                             "--replication-factor", str(self.replication_factor), timeout_s=70)
             if r and r.get("ok"):
                 return
             time.sleep(0.5)
         raise RuntimeError(f"{b.name} did not create a topic within 90 s")
 
     def produce_native(self, b: broker, topic: str, partitions: int, acks: str, extra: list[str]) -> dict | None:
-        cpu0 = proc_cpu_s(b.pid)
-        r = self.loadgen(b, "produce", "--topic", topic, "--partitions", str(partitions), "--acks", acks,
+        cpu0 = b.cpu_s()
+        r = self.loadgen(b, "produce", "--topic", topic, "--partitions", str(partitions),
+                         "--replication-factor", str(self.replication_factor), "--acks", acks,
                          "--record-size", str(RECORD_SIZE_BYTES), *extra)
         if r is not None:
-            r["broker_cpu_s"] = proc_cpu_s(b.pid) - cpu0
+            r["broker_cpu_s"] = b.cpu_s() - cpu0
         return r
 
     def produce_java(self, b: broker, topic: str, partitions: int, acks: str, records: int,
                      throughput: int, linger_ms: int) -> dict | None:
-        self.loadgen(b, "create", "--topic", topic, "--partitions", str(partitions))
+        self.loadgen(b, "create", "--topic", topic, "--partitions", str(partitions),
+                     "--replication-factor", str(self.replication_factor))
         props = [f"bootstrap.servers={b.bootstrap}", f"acks={acks}", f"linger.ms={linger_ms}",
                  "batch.size=1000000", "buffer.memory=268435456", "compression.type=none",
                  "enable.idempotence=false", "max.in.flight.requests.per.connection=5"]
-        cpu0 = proc_cpu_s(b.pid)
+        cpu0 = b.cpu_s()
         t0 = time.monotonic()
         out, ok = self.java("org.apache.kafka.tools.ProducerPerformance",
                             ["--topic", topic, "--num-records", str(records), "--record-size",
                              str(RECORD_SIZE_BYTES), "--throughput", str(throughput),
                              "--producer-props", *props], timeout_s=max(60, self.duration_s * 6 + 30))
-        cpu = proc_cpu_s(b.pid) - cpu0
+        cpu = b.cpu_s() - cpu0
         final = re.search(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                           r"([\d.]+) ms max latency, ([\d.]+) ms 50th, ([\d.]+) ms 95th, ([\d.]+) ms 99th, "
                           r"([\d.]+) ms 99.9th", out)
@@ -390,6 +499,76 @@ class runner:
         return res
 
 
+    def warm_topic(self, c: cluster_target, topic: str, partitions: int) -> None:
+        """Creates the topic and writes 1000 acks=all records to it, so a measured run does not
+        include the new partitions' leaders and followers starting up (both implementations answer
+        the first produces to a just-created partition with retriable errors for a while)."""
+        self.loadgen(c, "produce", "--topic", topic, "--partitions", str(partitions), "--replication-factor",
+                     str(self.replication_factor), "--acks", "all", "--record-size", str(RECORD_SIZE_BYTES),
+                     "--count", "1000")
+
+    def run_cluster(self, c: cluster_target) -> dict:
+        """The 3-broker workloads: every topic has replication factor N (min.insync.replicas 2),
+        every produce is acks=all."""
+        res: dict = {"start_to_serving_ms": c.start_ms, "settings": c.settings, "workloads": {},
+                     "uptime_at_start": uptime(), "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3]}
+        w = res["workloads"]
+        self.wait_ready(c)
+        dur = str(self.duration_s)
+        # 1. Maximum acks=all throughput, native loadgen then ProducerPerformance, fresh topic each.
+        native_rates = {}
+        for partitions in (1, 8):
+            key = f"produce_p{partitions}_acksall"
+            log(f"{c.name}: {key} native ({dur} s)")
+            self.warm_topic(c, f"max-p{partitions}-native", partitions)
+            perf = self.start_perf(c) if partitions == 8 else None
+            r = self.produce_native(c, f"max-p{partitions}-native", partitions, "all", ["--duration-s", dur])
+            self.finish_perf(c, perf)
+            w[key + "_native"] = r
+            native_rates[key] = r["records_per_s"] if r else 20000
+            self.loadgen(c, "delete", "--topic", f"max-p{partitions}-native")
+        for partitions in (1, 8):
+            key = f"produce_p{partitions}_acksall"
+            records = int(min(native_rates[key], 400_000) * self.duration_s)
+            log(f"{c.name}: {key} ProducerPerformance ({records} records)")
+            self.warm_topic(c, f"max-p{partitions}-java", partitions)
+            w[key + "_java"] = self.produce_java(c, f"max-p{partitions}-java", partitions, "all", records, -1, 5)
+            self.loadgen(c, "delete", "--topic", f"max-p{partitions}-java")
+        # 2. Latency at a fixed rate, 1 partition, acks=all, linger.ms 0.
+        rate = self.args.cluster_latency_rate_mbps
+        lat_dur = str(2 if self.quick else self.args.latency_duration_s)
+        log(f"{c.name}: latency at {rate} MB/s native ({lat_dur} s)")
+        self.warm_topic(c, "lat-native", 1)
+        w["latency_native"] = self.produce_native(
+            c, "lat-native", 1, "all", ["--duration-s", lat_dur, "--rate-mbps", str(rate), "--linger-ms", "0"])
+        self.loadgen(c, "delete", "--topic", "lat-native")
+        rate_records = int(rate * 1e6 / RECORD_SIZE_BYTES)
+        log(f"{c.name}: latency at {rate} MB/s ProducerPerformance")
+        self.warm_topic(c, "lat-java", 1)
+        w["latency_java"] = self.produce_java(c, "lat-java", 1, "all", int(rate_records * float(lat_dur)),
+                                              rate_records, 0)
+        self.loadgen(c, "delete", "--topic", "lat-java")
+        # 3. Consume: write 1 GiB (acks=all) to 8 partitions, then read it all with each tool.
+        total = (100 << 20) if self.quick else (1 << 30)
+        records = total // RECORD_SIZE_BYTES
+        log(f"{c.name}: filling consume topic ({records} records)")
+        w["consume_fill"] = self.produce_native(c, "consume-p8", 8, "all", ["--count", str(records)])
+        log(f"{c.name}: consume native")
+        w["consume_native"] = self.loadgen(c, "consume", "--topic", "consume-p8", "--timeout-s", "300")
+        log(f"{c.name}: consume ConsumerPerformance")
+        w["consume_java"] = self.consume_java(c, "consume-p8", records)
+        # 4. Footprint and CPU, per node and summed.
+        res["peak_rss_mib_per_node"] = {str(i): proc_status_kib(pid, "VmHWM") / 1024 for i, pid in c.pids.items()}
+        res["rss_mib_per_node_at_end"] = {str(i): proc_status_kib(pid, "VmRSS") / 1024 for i, pid in c.pids.items()}
+        res["peak_rss_mib_sum"] = sum(res["peak_rss_mib_per_node"].values())
+        res["uptime_at_end"] = uptime()
+        res["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        runs = [w[k] for k in w if k.startswith("produce_") and k.endswith("_native") and w[k]]
+        gb = sum(r["bytes"] for r in runs) / 1e9
+        res["cpu_s_per_gb_produced"] = sum(r["broker_cpu_s"] for r in runs) / gb if gb > 0 else None
+        return res
+
+
 # (figure, key path or function, unit, better)
 def figures(r: dict) -> list[tuple[str, object, str]]:
     w = r.get("workloads", {})
@@ -460,14 +639,132 @@ def table(results: dict) -> tuple[str, list[dict]]:
     return "\n".join(lines), rows
 
 
+# The issue's targets for the 3-broker cluster, as Gregor/Kafka ratios: (figure prefix, test, text).
+CLUSTER_TARGETS = (("produce MB/s", lambda x: x >= 1.5, ">= 1.5x"),
+                   ("produce latency p99 ", lambda x: x <= 0.5, "<= 0.5x"))
+
+
+def cluster_figures(r: dict, nodes: int, rate: float) -> list[tuple[str, object, str]]:
+    w = r.get("workloads", {})
+
+    def get(name, field):
+        v = w.get(name)
+        return v.get(field) if v else None
+
+    rows = []
+    for tool in ("native", "java"):
+        for p in (1, 8):
+            rows.append((f"produce MB/s, {p} partition{'s' if p > 1 else ''}, acks=all ({tool})",
+                         get(f"produce_p{p}_acksall_{tool}", "mb_per_s"), "higher"))
+    for tool in ("native", "java"):
+        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            rows.append((f"produce latency {label} ms at {rate:g} MB/s ({tool})",
+                         get(f"latency_{tool}", f"latency_ms_{q}"), "lower"))
+    for tool in ("native", "java"):
+        rows.append((f"  achieved MB/s in the {rate:g} MB/s run ({tool})", get(f"latency_{tool}", "mb_per_s"), "info"))
+    rows.append(("consume MB/s, 8 partitions (native)", get("consume_native", "mb_per_s"), "higher"))
+    rows.append(("consume MB/s, 8 partitions (java)", get("consume_java", "mb_per_s"), "higher"))
+    rows.append((f"broker peak RSS MiB (VmHWM), sum of {nodes} nodes", r.get("peak_rss_mib_sum"), "lower"))
+    per_node = r.get("peak_rss_mib_per_node", {})
+    for i in range(1, nodes + 1):
+        rows.append((f"  node {i} peak RSS MiB", per_node.get(str(i)), "lower"))
+    rows.append(("broker CPU s per GB produced, all nodes (native max runs)", r.get("cpu_s_per_gb_produced"), "lower"))
+    rows.append(("start to serving ms (quorum formed, every broker registered)", r.get("start_to_serving_ms"), "lower"))
+    return rows
+
+
+def cluster_table(results: dict, nodes: int, rate: float) -> tuple[str, list[dict]]:
+    """Gregor's cluster, Kafka's cluster, the ratio, and whether the ratio meets the issue's target."""
+    g = cluster_figures(results.get("gregor", {}), nodes, rate)
+    k = cluster_figures(results.get("kafka", {}), nodes, rate)
+    rows = []
+    for (name, gv, better), (_, kv, _) in zip(g, k):
+        ratio = gv / kv if gv is not None and kv not in (None, 0) else None
+        target = next(((text, test) for prefix, test, text in CLUSTER_TARGETS if name.startswith(prefix)), None)
+        rows.append({"figure": name, "gregor": gv, "kafka": kv, "ratio": ratio, "better": better,
+                     "target": target[0] if target else None,
+                     "meets_target": (target[1](ratio) if target and ratio is not None else None)})
+    width = max(len(r["figure"]) for r in rows)
+    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} | {'target':>13} | better |",
+             f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|{'-' * 14}:|--------|"]
+    for r in rows:
+        info = r["better"] == "info"
+        ratio = "" if info else (f"{r['ratio']:.2f}x" if r["ratio"] is not None else "n/a")
+        target = ""
+        if r["target"]:
+            target = r["target"] + (" n/a" if r["meets_target"] is None else " yes" if r["meets_target"] else " no")
+        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['kafka']):>8} | {ratio:>12} "
+                     f"| {target:>13} | {'' if info else r['better']:<6} |")
+    return "\n".join(lines), rows
+
+
+def main_cluster(args, classpath: str, work: Path) -> int:
+    """--cluster N: Gregor's N-node cluster, then Apache Kafka's (one at a time), same workloads."""
+    names = args.brokers.split(",")
+    started = dt.datetime.now(dt.timezone.utc)
+    quick = " BENCH_QUICK=1" if args.quick else ""
+    results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick, "nodes": args.cluster,
+                     "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,
+                     "command": f"BENCH_CLUSTER={args.cluster}{quick} make bench-compare",
+                     "settings": {"replication_factor": args.cluster, "acks": "all", **CLUSTER_SETTINGS,
+                                  **{k: v for k, v in COMMON_SETTINGS.items()
+                                     if k != "offsets.topic.replication.factor"},
+                                  "latency_rate_mbps": args.cluster_latency_rate_mbps},
+                     **{n: {} for n in names}}
+    run = runner(args, classpath, work)
+    for name in names:
+        bdir = work / name
+        bdir.mkdir()
+        c = cluster_target(name, bdir, args.cluster, args.gregor_bin.resolve())
+        log(f"starting {name} ({args.cluster} nodes); {uptime()}")
+        try:
+            c.start()
+            log(f"{name} serving on {c.bootstrap} after {c.start_ms:.0f} ms (pids {c.pids})")
+            results[name] = run.run_cluster(c)
+        except Exception as exc:  # one cluster failing still reports the other
+            log(f"{name}: {exc}")
+            results[name]["error"] = str(exc)
+        finally:
+            c.stop()
+            for n in range(1, args.cluster + 1):
+                shutil.rmtree(bdir / f"node{n}" / "data", ignore_errors=True)
+        log(f"{name} done; {uptime()}")
+    text, rows = cluster_table(results, args.cluster, args.cluster_latency_rate_mbps)
+    results["table"] = rows
+    m = results["machine"]
+    print(f"\n{args.cluster}-broker Gregor vs {args.cluster}-broker Apache Kafka 4.3.1, {results['date']}, "
+          f"{m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM; RF={args.cluster}, min.insync.replicas=2, "
+          f"acks=all, {RECORD_SIZE_BYTES} B records; Kafka JVM per node: {KAFKA_JVM_OPTS.split(' -server')[0]}"
+          f"{' (QUICK)' if args.quick else ''}\n")
+    print(text)
+    for n in names:
+        print(f"\n{n}: before: {results[n].get('uptime_at_start', 'n/a')}\n{' ' * len(n)}  after:  "
+              f"{results[n].get('uptime_at_end', 'n/a')}")
+    print(f"(figures are noisy when other work shares the {m['nproc']} cores)")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stem = "cluster-latest-quick" if args.quick else "cluster-latest"
+    (args.results_dir / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    if not args.quick:
+        (args.results_dir / f"cluster-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json").write_text(
+            json.dumps(results, indent=1) + "\n")
+    log(f"wrote {args.results_dir}/{stem}.json; logs in {work}")
+    return 0 if all("error" not in results[n] for n in names) else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gregor-bin", type=Path, default=REPO / "build" / "bin" / "gregor")
     ap.add_argument("--loadgen", type=Path, default=None, help="default: gregor_loadgen next to --gregor-bin")
     ap.add_argument("--work-dir", type=Path, default=None, help="fresh broker dirs (default: <build>/bench-compare)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
-    ap.add_argument("--brokers", default="gregor,gregor-buffered,kafka",
-                    help="comma-separated subset of gregor,gregor-buffered,kafka (gregor-buffered: log.direct.io=false)")
+    ap.add_argument("--brokers", default=None,
+                    help="comma-separated subset of gregor,gregor-buffered,kafka (gregor-buffered: log.direct.io=false); "
+                         "default all three, with --cluster gregor,kafka")
+    ap.add_argument("--cluster", type=int, default=int(os.environ.get("BENCH_CLUSTER") or 0),
+                    help="N > 1: compare an N-node Gregor cluster with an N-node Kafka cluster (replication "
+                         "factor N, min.insync.replicas 2, acks=all); default $BENCH_CLUSTER or single brokers")
+    ap.add_argument("--cluster-latency-rate-mbps", type=float, default=CLUSTER_LATENCY_RATE_MBPS,
+                    help="fixed produce rate of the cluster latency run")
     ap.add_argument("--duration-s", type=float, default=12)
     ap.add_argument("--latency-duration-s", type=float, default=15)
     ap.add_argument("--perf", action="store_true", default=os.environ.get("BENCH_PERF") == "1",
@@ -475,6 +772,16 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
     args = ap.parse_args()
     args.loadgen = args.loadgen or args.gregor_bin.parent / "gregor_loadgen"
+    if args.cluster == 1:
+        args.cluster = 0
+    if args.cluster < 0 or (args.cluster and args.cluster < 3):
+        print("compare.py: --cluster needs at least 3 nodes (min.insync.replicas is 2)", file=sys.stderr)
+        return 2
+    if args.brokers is None:
+        args.brokers = "gregor,kafka" if args.cluster else "gregor,gregor-buffered,kafka"
+    if args.cluster and "gregor-buffered" in args.brokers.split(","):
+        print("compare.py: --cluster runs gregor and kafka only", file=sys.stderr)
+        return 2
     for path in (args.gregor_bin, args.loadgen):
         if not path.exists():
             print(f"compare.py: {path} not found (make build; librdkafka-dev for gregor_loadgen)", file=sys.stderr)
@@ -484,6 +791,8 @@ def main() -> int:
     work.mkdir(parents=True)
     classpath = subprocess.run([str(TOOLS / "kafka-classpath.sh")], capture_output=True, text=True,
                                check=True).stdout.strip()
+    if args.cluster:
+        return main_cluster(args, classpath, work)
     started = dt.datetime.now(dt.timezone.utc)
     results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
                      "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,

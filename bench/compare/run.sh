@@ -6,7 +6,8 @@
 # table (also bench/results/latest.json and a dated copy).
 #
 # Environment: GREGOR_BIN (default build/bin/gregor; gregor_loadgen is taken from the same dir),
-# BENCH_QUICK=1 (a few seconds per workload, for smoke tests; writes latest-quick.json).
+# BENCH_QUICK=1 (a few seconds per workload, for smoke tests; writes latest-quick.json),
+# BENCH_CLUSTER=3 (3-node Gregor vs 3-node Kafka, RF=3, acks=all; writes cluster-latest.json).
 # Arguments are passed to compare.py (--help lists them).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

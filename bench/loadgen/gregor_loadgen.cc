@@ -1,11 +1,11 @@
 // gregor_loadgen: a native Kafka load generator on librdkafka, used by bench/compare to drive Gregor
 // and Apache Kafka with the same client, tuned so the client is not the bottleneck.
 //
-//   gregor_loadgen produce --bootstrap H:P --topic T [--partitions N] [--record-size B]
-//                          [--count N | --duration-s S] [--acks 0|1|all] [--rate-mbps R (0 = max)]
-//                          [--linger-ms L] [--batch-size B]
+//   gregor_loadgen produce --bootstrap H:P --topic T [--partitions N] [--replication-factor R]
+//                          [--record-size B] [--count N | --duration-s S] [--acks 0|1|all]
+//                          [--rate-mbps R (0 = max)] [--linger-ms L] [--batch-size B]
 //   gregor_loadgen consume --bootstrap H:P --topic T [--timeout-s S]
-//   gregor_loadgen create  --bootstrap H:P --topic T --partitions N
+//   gregor_loadgen create  --bootstrap H:P --topic T --partitions N [--replication-factor R]
 //   gregor_loadgen delete  --bootstrap H:P --topic T
 //
 // Every mode prints one JSON object on stdout (the figures) and progress/errors on stderr; the exit
@@ -52,6 +52,7 @@ struct options {
   std::string bootstrap = "127.0.0.1:9092";
   std::string topic;
   int32_t partitions = 0;  // 0 = do not create the topic (produce), required for create
+  int32_t replication_factor = 1;  // of a topic this run creates
   int32_t record_size_bytes = 1024;
   int64_t count = 0;        // records to produce; 0 = use duration
   double duration_s = 10;   // produce duration when count is 0
@@ -74,6 +75,7 @@ options parse(int argc, char** argv) {
       if (name == "--bootstrap") o.bootstrap = value;
       else if (name == "--topic") o.topic = value;
       else if (name == "--partitions") o.partitions = std::stoi(value);
+      else if (name == "--replication-factor") o.replication_factor = std::stoi(value);
       else if (name == "--record-size") o.record_size_bytes = std::stoi(value);
       else if (name == "--count") o.count = std::stoll(value);
       else if (name == "--duration-s") o.duration_s = std::stod(value);
@@ -89,6 +91,7 @@ options parse(int argc, char** argv) {
   }
   if (o.topic.empty()) die("--topic is required");
   if (o.record_size_bytes < 1) die("--record-size must be >= 1");
+  if (o.replication_factor < 1) die("--replication-factor must be >= 1");
   if (o.acks != "0" && o.acks != "1" && o.acks != "all" && o.acks != "-1") die("--acks must be 0, 1 or all");
   return o;
 }
@@ -138,7 +141,7 @@ bool admin_topic(const options& o, bool create) {
   rd_kafka_NewTopic_t* new_topic = nullptr;
   rd_kafka_DeleteTopic_t* delete_topic = nullptr;
   if (create) {
-    new_topic = rd_kafka_NewTopic_new(o.topic.c_str(), o.partitions, 1, err, sizeof err);
+    new_topic = rd_kafka_NewTopic_new(o.topic.c_str(), o.partitions, o.replication_factor, err, sizeof err);
     if (new_topic == nullptr) die(std::string("NewTopic: ") + err);
     rd_kafka_CreateTopics(rk, &new_topic, 1, admin_options, queue);
   } else {

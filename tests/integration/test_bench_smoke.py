@@ -1,6 +1,8 @@
 """Proves the native load generator (bin/gregor_loadgen, used by bench/compare) reports true figures:
 the records and bytes it says it produced are exactly what an independent consumer reads back, per
-partition, and its consume mode counts the same. Runs in the normal suite (a few seconds)."""
+partition, and its consume mode counts the same. Runs in the normal suite (a few seconds). The
+`cluster` test does the same against a 3-node cluster with the topic bench-compare's 3-broker mode
+creates (replication factor 3, acks=all)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +14,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 import clients
+import cluster_harness
 import harness
 
 
@@ -85,6 +88,34 @@ def test_loadgen_count_mode_at_full_speed_writes_exactly_count_records(bootstrap
     assert (low, high) == (0, 20000)
 
 
+@pytest.mark.cluster
+def test_loadgen_replicates_to_every_node_of_a_three_node_cluster(cluster, loadgen):
+    boot = cluster.bootstrap()
+    topic = harness.unique_topic("loadgen-rf3")
+    code, produced = run_loadgen(loadgen, "produce", "--bootstrap", boot, "--topic", topic,
+                                 "--partitions", "3", "--replication-factor", "3", "--record-size", "1000",
+                                 "--acks", "all", "--count", "5000")
+    assert code == 0, produced
+    assert produced["delivered"] == 5000 and produced["failed"] == 0
+    assert produced["bytes"] == 5000 * 1000
+
+    # Created with three replicas on distinct nodes, every one in sync (the acks=all writes needed them).
+    def in_sync():
+        md = cluster_harness.metadata(cluster.brokers[0].bootstrap, topics=[topic])
+        parts = md.topics[topic].partitions
+        return len(parts) == 3 and all(sorted(p.replicas) == [1, 2, 3] and sorted(p.isr) == [1, 2, 3]
+                                       for p in parts)
+    harness.wait_until(in_sync, timeout_s=30, what=f"{topic}: 3 partitions with replicas and ISR 1,2,3")
+
+    got = clients.consume_all(boot, topic, partitions=3, expected=5000, timeout_s=60)
+    assert len(got) == 5000
+    per_partition = {str(p): sum(1 for m in got if m.partition() == p) for p in range(3)}
+    assert per_partition == {str(p): produced["per_partition"].get(str(p), 0) for p in range(3)}
+    code, consumed = run_loadgen(loadgen, "consume", "--bootstrap", boot, "--topic", topic, "--timeout-s", "60")
+    assert code == 0, consumed
+    assert consumed["records"] == 5000 and consumed["errors"] == 0
+
+
 def test_loadgen_refuses_unknown_options_and_bad_values(loadgen):
     bad = subprocess.run([str(loadgen), "produce", "--topic", "t", "--no-such-option", "1"],
                          capture_output=True, text=True, timeout=10)
@@ -92,3 +123,6 @@ def test_loadgen_refuses_unknown_options_and_bad_values(loadgen):
     bad = subprocess.run([str(loadgen), "produce", "--topic", "t", "--acks", "2"],
                          capture_output=True, text=True, timeout=10)
     assert bad.returncode == 2 and "--acks" in bad.stderr
+    bad = subprocess.run([str(loadgen), "create", "--topic", "t", "--partitions", "1", "--replication-factor", "0"],
+                         capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2 and "--replication-factor" in bad.stderr
