@@ -380,6 +380,15 @@ class gregor_impl:
         return cmd
 
 
+def kafka_uuid() -> str:
+    """A random id in Kafka's text form without '-', as Kafka's Uuid.randomUuid() draws them (an id
+    starting with '-' reads as an option to kafka-storage format and the other tools)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if "-" not in text:
+            return text
+
+
 class kafka_impl:
     """Starts nodes as Apache Kafka 4.3.1 (kafka.Kafka with a generated server.properties), each
     directory formatted once with the cluster's one cluster id."""
@@ -389,7 +398,7 @@ class kafka_impl:
 
     def __init__(self, base: Path):
         self.classpath = harness.kafka_classpath()
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = kafka_uuid()
         self._directory_ids: dict[int, str] = {}
         self.log4j2 = base / "log4j2.properties"
         self.log4j = base / "log4j.properties"
@@ -459,7 +468,7 @@ class kafka_impl:
 
     def _directory_id(self, node_id: int) -> str:
         if node_id not in self._directory_ids:
-            self._directory_ids[node_id] = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            self._directory_ids[node_id] = kafka_uuid()
         return self._directory_ids[node_id]
 
     def command(self, cl: "cluster", n: node) -> list[str]:

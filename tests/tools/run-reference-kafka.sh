@@ -76,7 +76,11 @@ PROPS
                "-Dlog4j.configuration=file:$here/log4j.properties"
                "-Dlog4j2.configurationFile=$here/log4j2.properties")
     if [[ ! -f "$dir/data/meta.properties" ]]; then
-        cluster_id="$(/usr/bin/python3 -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+        cluster_id="$(/usr/bin/python3 -c 'import uuid,base64
+while True:
+    t = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if "-" not in t: break
+print(t)')"
         java "${JAVA_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool format \
             -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
             || { cat "$dir/format.log" >&2; exit 1; }
