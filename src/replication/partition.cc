@@ -13,6 +13,13 @@ offset follower_truncation_offset(const storage::partition_log& log, leader_epoc
   return std::min(target, log.log_end_offset());
 }
 
+result<offset, storage::storage_error> truncate_after_divergence(storage::partition_log& log,
+                                                                 leader_epoch diverging_epoch, offset diverging_end) {
+  const offset target = follower_truncation_offset(log, diverging_epoch, diverging_end);
+  if (auto r = log.truncate_to(target); !r) return failure(r.error());
+  return target;
+}
+
 partition::partition(storage::partition_log& log, node_id self, replica_set replicas, int64_t now_ms)
     : _log(log), _self(self), _replicas(std::move(replicas)) {
   _epoch_start = _log.log_end_offset();

@@ -249,21 +249,14 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
         continue;
       }
       if (pd.diverging_epoch.epoch >= 0 || pd.diverging_epoch.end_offset >= 0) {
-        // Our tail was written in an epoch the leader does not have (or ends later): cut it at
-        // the leader's boundary of that epoch, or ours if it ends sooner.
-        const auto mine = p->log().end_offset_for_epoch(leader_epoch(pd.diverging_epoch.epoch));
-        offset target(pd.diverging_epoch.end_offset);
-        if (mine.end_offset >= offset(0) && mine.epoch == leader_epoch(pd.diverging_epoch.epoch))
-          target = std::min(target, mine.end_offset);
-        target = std::min(target, p->log().log_end_offset());
-        lg().info("{}: truncating to {} (diverging epoch {} ends at {} on leader {})", tp, target,
-                  pd.diverging_epoch.epoch, pd.diverging_epoch.end_offset, f.leader.value());
-        if (target < p->log().log_start_offset()) {
-          if (auto tr = p->log().truncate_fully_and_start_at(target); !tr)
-            lg().error("{}: truncation failed: {}", tp, tr.error().message);
-        } else if (auto tr = p->log().truncate_to(target); !tr) {
-          lg().error("{}: truncation failed: {}", tp, tr.error().message);
-        }
+        // Our tail was written in an epoch the leader does not have (or ends later): cut it
+        // where Kafka's fetcher does (replication::follower_truncation_offset).
+        auto tr = replication::truncate_after_divergence(p->log(), leader_epoch(pd.diverging_epoch.epoch),
+                                                         offset(pd.diverging_epoch.end_offset));
+        if (!tr) lg().error("{}: truncation failed: {}", tp, tr.error().message);
+        else
+          lg().info("{}: truncated to {} (diverging epoch {} ends at {} on leader {})", tp, *tr,
+                    pd.diverging_epoch.epoch, pd.diverging_epoch.end_offset, f.leader.value());
         continue;
       }
       if (pd.records && !pd.records->empty()) {

@@ -37,6 +37,9 @@ struct replica_set {
 // than the leader's answer, so the follower always makes progress.
 offset follower_truncation_offset(const storage::partition_log& log, leader_epoch diverging_epoch,
                                   offset diverging_end);
+// Cuts `log` there (the follower fetcher's and the simulation's one way to do it); the offset cut to.
+result<offset, storage::storage_error> truncate_after_divergence(storage::partition_log& log,
+                                                                 leader_epoch diverging_epoch, offset diverging_end);
 
 class partition {
  public:

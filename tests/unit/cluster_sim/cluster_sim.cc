@@ -1025,22 +1025,13 @@ void cluster::on_fetch_response(node& n, node_id from, uint64_t token, fetch_res
   }
   if (r.err != perr::none) return;
   if (r.diverging_epoch >= 0 || r.diverging_end >= 0) {
-    // replica_manager.cc cuts at min(leader's end, log end) unless it has the leader's epoch,
-    // which never ends when its largest epoch below is an older one: the core's rule instead.
-    const offset target = replication::follower_truncation_offset(p->log(), leader_epoch(r.diverging_epoch),
-                                                                 offset(r.diverging_end));
     ++_outcome.counters.truncations;
-    TRACE("broker {} truncates {} from {} to {} (leader {} says epoch {} ends at {}; epochs here {})", n.id, tp_name(r.tp),
-          p->log().log_end_offset(), target, from, r.diverging_epoch, r.diverging_end, [&] {
-            std::string e;
-            for (auto& x : p->log().epochs().entries()) e += fmt::format("{}@{} ", x.epoch, x.start_offset);
-            return e;
-          }());
-    if (target < p->log().log_start_offset()) {
-      if (auto tr = p->log().truncate_fully_and_start_at(target); !tr) fail(tr.error().message);
-    } else if (auto tr = p->log().truncate_to(target); !tr) {
-      fail(fmt::format("broker {}: truncation of {} failed: {}", n.id, tp_name(r.tp), tr.error().message));
-    }
+    const offset before = p->log().log_end_offset();
+    auto tr = replication::truncate_after_divergence(p->log(), leader_epoch(r.diverging_epoch), offset(r.diverging_end));
+    if (!tr) fail(fmt::format("broker {}: truncation of {} failed: {}", n.id, tp_name(r.tp), tr.error().message));
+    else
+      TRACE("broker {} truncates {} from {} to {} (leader {} says epoch {} ends at {})", n.id, tp_name(r.tp), before, *tr,
+            from, r.diverging_epoch, r.diverging_end);
     f.next_ms = _now_ms;
     return;
   }
