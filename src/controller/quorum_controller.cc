@@ -288,9 +288,7 @@ result<decision<bool>, controller_error> quorum_controller::update_features(cons
   };
   std::vector<md::feature_level_record> changes;
   for (const auto& u : updates) {
-    const feature_range* range = nullptr;
-    for (const auto& f : supported_features)
-      if (u.feature == f.name) range = &f;
+    const feature_range* range = supported_feature(u.feature);
     if (!range) return refuse(u, "The controller does not support the given feature.");
     if (u.feature == kraft_version_feature)
       return refuse(u, "kraft.version follows the controller quorum's voter set (kafka-metadata-quorum add-controller).");
@@ -368,8 +366,8 @@ result<decision<int64_t>, controller_error> quorum_controller::register_broker(c
   }
   md::register_broker_record::broker_feature f;
   f.name = metadata_version_feature;
-  f.min_supported_version = supported_features[0].min;
-  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, supported_features[0].min);
+  f.min_supported_version = metadata_version_range.min;
+  f.max_supported_version = std::max<int16_t>(_settings.metadata_version, metadata_version_range.min);
   rec.features.push_back(f);
   rec.rack = r.rack;
   rec.fenced = true;

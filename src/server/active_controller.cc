@@ -213,12 +213,17 @@ active_controller::outcome<std::vector<partition_outcome>> active_controller::el
   co_return co_await commit_per_partition(std::move(decided));
 }
 
+std::vector<controller::feature_update> to_feature_updates(std::vector<feature_change> changes) {
+  std::vector<controller::feature_update> out;
+  for (auto& c : changes)
+    out.push_back({std::move(c.feature), c.level, static_cast<controller::feature_upgrade>(c.upgrade_type)});
+  return out;
+}
+
 active_controller::outcome<void> active_controller::update_features(std::vector<feature_change> changes,
                                                                     bool validate_only) {
   if (!_qc || _needs_reset) co_return failure{not_controller()};
-  std::vector<controller::feature_update> updates;
-  for (auto& c : changes)
-    updates.push_back({std::move(c.feature), c.level, static_cast<controller::feature_upgrade>(c.upgrade_type)});
+  const auto updates = to_feature_updates(std::move(changes));
   auto r = co_await commit(_qc->update_features(updates, validate_only));
   if (!r) co_return failure{r.error()};
   co_return ok;

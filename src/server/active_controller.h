@@ -28,6 +28,9 @@
 
 namespace gregor::server {
 
+// UpdateFeatures' changes as the controller core takes them.
+std::vector<controller::feature_update> to_feature_updates(std::vector<feature_change> changes);
+
 class active_controller {
  public:
   template <class T>

@@ -80,8 +80,8 @@ asio::awaitable<bool> broker_lifecycle::register_once() {
     req.incarnation_id = reg.incarnation_id;
     for (const auto& e : reg.endpoints)
       req.listeners.push_back({e.listener, e.host, uint16_t(e.port), e.security_protocol, {}});
-    req.features.push_back({controller::metadata_version_feature, controller::supported_features[0].min,
-                             controller::supported_features[0].max, {}});
+    req.features.push_back({controller::metadata_version_feature, controller::metadata_version_range.min,
+                             controller::metadata_version_range.max, {}});
     req.rack = reg.rack;
     req.previous_broker_epoch = reg.previous_broker_epoch;
     rpc::call_options opts;

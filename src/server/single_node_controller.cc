@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "active_controller.h"
 #include "core.h"
 #include "gregor/controller/quorum_controller.h"
 #include "handlers/topic_errors.h"
@@ -114,9 +115,7 @@ controller_client::outcome<void> single_node_controller::update_features(std::ve
                                                                          bool validate_only) {
   controller::quorum_controller qc{controller::quorum_controller_settings{}};
   qc.activate(_core.image(), 0);
-  std::vector<controller::feature_update> updates;
-  for (auto& c : changes)
-    updates.push_back({std::move(c.feature), c.level, static_cast<controller::feature_upgrade>(c.upgrade_type)});
+  const auto updates = to_feature_updates(std::move(changes));
   auto d = qc.update_features(updates, validate_only);
   if (!d) co_return failure{to_admin(d.error())};
   std::vector<protocol::metadata::feature_level_record> records;

@@ -90,6 +90,14 @@ inline constexpr feature_range supported_features[] = {
     {kraft_version_feature, 0, 1},
     {group_version_feature, 0, 1},
 };
+// The range of `name` in supported_features, null when Gregor does not know it.
+constexpr const feature_range* supported_feature(std::string_view name) {
+  for (const auto& f : supported_features)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+// metadata.version's range (a broker registers with it).
+inline constexpr const feature_range& metadata_version_range = supported_features[0];
 
 // The FeatureLevelRecords a new metadata log starts with, as `kafka-storage format` writes them:
 // metadata.version at latest_metadata_version and group.version 1.
