@@ -259,11 +259,21 @@ asio::awaitable<group::join_output> group_service::join(group::join_input in) {
   _waiters.emplace(ticket, w);
   const int64_t timeout = int64_t(std::max(in.rebalance_timeout_ms, in.session_timeout_ms)) +
                           _core.config().group_initial_rebalance_delay_ms + park_margin_ms;
+  const std::string group_id = in.group_id;
   _coordinator->join(ticket, std::move(in));
   flush();
   co_await park(ticket, w, timeout);
   _waiters.erase(ticket);
-  if (w->join) co_return std::move(*w->join);
+  if (w->join) {
+    // Nobody hears of a generation the offsets partition has not committed.
+    if (auto e = co_await await_committed(group_id); e != error_code::none) {
+      group::join_output failed;
+      failed.error = e;
+      failed.member_id = w->join->member_id;
+      co_return failed;
+    }
+    co_return std::move(*w->join);
+  }
   _coordinator->cancel(ticket);
   group::join_output o;
   o.error = _stopped ? error_code::coordinator_not_available : error_code::rebalance_in_progress;
@@ -275,11 +285,20 @@ asio::awaitable<group::sync_output> group_service::sync(group::sync_input in) {
   auto w = std::make_shared<waiter>(_core.io());
   _waiters.emplace(ticket, w);
   const int64_t timeout = int64_t(_core.config().group_max_session_timeout_ms) + park_margin_ms;
+  const std::string group_id = in.group_id;
   _coordinator->sync(ticket, std::move(in));
   flush();
   co_await park(ticket, w, timeout);
   _waiters.erase(ticket);
-  if (w->sync) co_return std::move(*w->sync);
+  if (w->sync) {
+    // Nobody hears of an assignment the offsets partition has not committed.
+    if (auto e = co_await await_committed(group_id); e != error_code::none) {
+      group::sync_output failed;
+      failed.error = e;
+      co_return failed;
+    }
+    co_return std::move(*w->sync);
+  }
   _coordinator->cancel(ticket);
   group::sync_output o;
   o.error = _stopped ? error_code::coordinator_not_available : error_code::rebalance_in_progress;
@@ -409,18 +428,36 @@ asio::awaitable<error_code> group_service::commit_offsets(const std::string& gro
   if (e != error_code::none || !w) co_return e;
   replication::partition* p = partition_for(group_id);
   if (!p) co_return error_code::coordinator_not_available;
-  const topic_partition tp = p->tp();
+  const error_code waited = co_await await_high_watermark(p->tp(), w->end, p->epoch());
+  // A write settled by a leadership change carries that error; one the wait gave up on stays
+  // queued and still applies if it commits later.
+  if (w->settled) co_return w->error;
+  co_return waited == error_code::none ? error_code::coordinator_not_available : waited;
+}
+
+asio::awaitable<error_code> group_service::await_committed(const std::string& group_id) {
+  replication::partition* p = partition_for(group_id);
+  if (!p) co_return error_code::coordinator_not_available;
+  if (!p->is_leader()) co_return error_code::not_coordinator;
+  co_return co_await await_high_watermark(p->tp(), p->log().log_end_offset(), p->epoch());
+}
+
+asio::awaitable<error_code> group_service::await_high_watermark(topic_partition tp, offset end, leader_epoch epoch) {
   const int64_t deadline = _core.clk().monotonic_ms() + std::max(_core.config().offsets_commit_timeout_ms, 1);
-  while (!w->settled) {
+  for (;;) {
+    auto* cur = _core.partition(tp);
+    if (!cur || !cur->is_leader() || cur->epoch() != epoch) {
+      // A new epoch may have truncated what this broker appended: nothing of it is vouched for.
+      fail_pending(tp, error_code::not_coordinator);
+      co_return error_code::not_coordinator;
+    }
+    apply_committed(tp);
+    if (cur->high_watermark() >= end) co_return error_code::none;
     const int64_t now = _core.clk().monotonic_ms();
     if (now >= deadline || _stopped) co_return error_code::coordinator_not_available;
     std::vector<topic_partition> wanted{tp};
     co_await _core.waiters().wait(wanted, deadline - now);
-    auto* cur = _core.partition(tp);
-    if (!cur || !cur->is_leader()) fail_pending(tp, error_code::not_coordinator);
-    else apply_committed(tp);
   }
-  co_return w->error;
 }
 
 void group_service::apply_committed(const topic_partition& tp) {

@@ -6,7 +6,9 @@
 // metadata and offset commits to `__consumer_offsets` (creating the topic on first use) before
 // answering, and replays that topic when first used after start-up. An offset commit is answered,
 // and becomes visible to OffsetFetch, once the offsets partition's high watermark covers it (the
-// ISR has it), as Kafka appends offsets with acks=all; writes apply in their log order.
+// ISR has it), as Kafka appends offsets with acks=all; writes apply in their log order. JoinGroup,
+// SyncGroup, LeaveGroup and ConsumerGroupHeartbeat are answered likewise only once the high
+// watermark covers everything appended to the group's offsets partition before the answer.
 //
 // Who calls it: the group handlers (find_coordinator.cc ... delete_groups.cc) through
 // core::groups(). Threading: the broker's io thread only.
@@ -83,6 +85,11 @@ class group_service {
   // offsets topic's min.insync.replicas or the commit timed out (Kafka maps NOT_ENOUGH_REPLICAS
   // and REQUEST_TIMED_OUT so). A timed-out write that commits later still applies.
   boost::asio::awaitable<protocol::error_code> commit_offsets(const std::string& group_id, offset_writes offsets);
+  // Waits until the high watermark of the group's offsets partition covers everything appended to
+  // it so far, as Kafka's coordinator runtime answers every group request only once the records it
+  // wrote (and those written before it) are committed. NONE; NOT_COORDINATOR when leadership moved
+  // meanwhile; COORDINATOR_NOT_AVAILABLE after offsets.commit.timeout.ms.
+  boost::asio::awaitable<protocol::error_code> await_committed(const std::string& group_id);
 
  private:
   struct waiter;
@@ -97,6 +104,10 @@ class group_service {
   // Appends the write and queues it; applies it at once when the high watermark already covers it.
   protocol::error_code write_offsets(const std::string& group_id, offset_writes offsets,
                                      std::shared_ptr<pending_write>* queued = nullptr);
+  // Waits until `tp`'s high watermark reaches `end` while this broker leads it in `epoch`, storing
+  // the queued writes it covers (see await_committed for the errors).
+  boost::asio::awaitable<protocol::error_code> await_high_watermark(topic_partition tp, offset end,
+                                                                   leader_epoch epoch);
   // Stores, in append order, every queued write of `tp` that its leader's high watermark covers.
   void apply_committed(const topic_partition& tp);
   // Settles every queued write of `tp` with `e` (leadership lost).

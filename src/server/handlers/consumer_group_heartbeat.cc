@@ -57,6 +57,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   if (out.error != error_code::none) co_return resp;
   // Nobody hears about an epoch or assignment the log does not hold.
   if (auto e = groups.flush_consumer_groups(); e != error_code::none) co_return fail(e, "");
+  if (const error_code committed = co_await groups.await_committed(req.group_id); committed != error_code::none)
+    co_return fail(committed, "");
   if (out.assignment) {
     auto& a = resp.assignment.emplace();
     for (const auto& tp : *out.assignment) {

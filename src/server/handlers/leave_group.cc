@@ -26,6 +26,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   error_code group_error = error_code::none;
   auto errors = groups.coordinator().leave(req.group_id, members, &group_error);
   groups.flush();
+  // Answered once the offsets partition has committed what the departure wrote.
+  if (const error_code committed = co_await groups.await_committed(req.group_id); committed != error_code::none) {
+    resp.error_code = code(committed);
+    co_return resp;
+  }
   if (group_error != error_code::none) {
     resp.error_code = code(group_error);
     co_return resp;
