@@ -391,7 +391,10 @@ class runner:
         return r
 
     def produce_java(self, b: broker, topic: str, partitions: int, acks: str, records: int,
-                     throughput: int, linger_ms: int) -> dict | None:
+                     throughput: int, linger_ms: int, warmup_records: int = 0) -> dict | None:
+        """Kafka's ProducerPerformance. With warmup_records, the figures are its steady-state summary
+        (KIP-1052: the first records, sent while the client JVM compiles its hot paths, are left out;
+        the same for both brokers), and `records` counts the steady-state records."""
         self.loadgen(b, "create", "--topic", topic, "--partitions", str(partitions),
                      "--replication-factor", str(self.replication_factor))
         props = [f"bootstrap.servers={b.bootstrap}", f"acks={acks}", f"linger.ms={linger_ms}",
@@ -399,12 +402,14 @@ class runner:
                  "enable.idempotence=false", "max.in.flight.requests.per.connection=5"]
         cpu0 = b.cpu_s()
         t0 = time.monotonic()
+        warmup = ["--warmup-records", str(warmup_records)] if warmup_records > 0 else []
         out, ok = self.java("org.apache.kafka.tools.ProducerPerformance",
-                            ["--topic", topic, "--num-records", str(records), "--record-size",
-                             str(RECORD_SIZE_BYTES), "--throughput", str(throughput),
+                            ["--topic", topic, "--num-records", str(records + warmup_records), "--record-size",
+                             str(RECORD_SIZE_BYTES), "--throughput", str(throughput), *warmup,
                              "--producer-props", *props], timeout_s=max(60, self.duration_s * 6 + 30))
         cpu = b.cpu_s() - cpu0
-        final = re.search(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+        steady = " steady state" if warmup_records > 0 else ""
+        final = re.search(r"(\d+)" + steady + r" records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                           r"([\d.]+) ms max latency, ([\d.]+) ms 50th, ([\d.]+) ms 95th, ([\d.]+) ms 99th, "
                           r"([\d.]+) ms 99.9th", out)
         if final:
@@ -545,8 +550,9 @@ class runner:
         rate_records = int(rate * 1e6 / RECORD_SIZE_BYTES)
         log(f"{c.name}: latency at {rate} MB/s ProducerPerformance")
         self.warm_topic(c, "lat-java", 1)
+        # The first 5 s of records warm the client JVM up and are left out (--warmup-records).
         w["latency_java"] = self.produce_java(c, "lat-java", 1, "all", int(rate_records * float(lat_dur)),
-                                              rate_records, 0)
+                                              rate_records, 0, warmup_records=0 if self.quick else rate_records * 5)
         self.loadgen(c, "delete", "--topic", "lat-java")
         # 3. Consume: write 1 GiB (acks=all) to 8 partitions, then read it all with each tool.
         total = (100 << 20) if self.quick else (1 << 30)
