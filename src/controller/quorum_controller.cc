@@ -522,7 +522,6 @@ result<decision<partition_state>, controller_error> quorum_controller::alter_par
 }
 
 void quorum_controller::move_away_from(node_id broker, record_batch_t& out) {
-  const auto usable = usable_brokers();
   struct change {
     uuid topic;
     int32_t partition;
@@ -541,21 +540,14 @@ void quorum_controller::move_away_from(node_id broker, record_batch_t& out) {
       if (isr.empty()) isr.push_back(broker);
       node_id leader = p.leader;
       if (p.leader == broker || p.leader == no_node) {
-        leader = no_node;
-        for (node_id r : isr)
-          if (contains(usable, r)) {
-            leader = r;
-            break;
-          }
+        leader = first_usable(p.replicas, isr);
         if (leader == no_node && unclean_allowed(t)) {
-          for (node_id r : p.replicas)
-            if (contains(usable, r)) {
-              leader = r;
-              isr = {r};
-              lg().warn("unclean leader election of {}-{}: broker {} leads with possible data loss", name,
-                        p.id.value(), r.value());
-              break;
-            }
+          leader = first_usable(p.replicas, p.replicas);
+          if (leader != no_node) {
+            isr = {leader};
+            lg().warn("unclean leader election of {}-{}: broker {} leads with possible data loss", name,
+                      p.id.value(), leader.value());
+          }
         }
       }
       if (leader == p.leader && isr == p.isr) continue;
@@ -594,6 +586,13 @@ bool quorum_controller::usable(node_id b) const {
   return it != _image.brokers().end() && !it->second.fenced && !it->second.in_controlled_shutdown;
 }
 
+node_id quorum_controller::first_usable(const std::vector<node_id>& replicas,
+                                        const std::vector<node_id>& eligible) const {
+  for (node_id r : replicas)
+    if (contains(eligible, r) && usable(r)) return r;
+  return no_node;
+}
+
 void quorum_controller::maybe_complete_reassignment(const uuid& topic, int32_t partition, record_batch_t& out) {
   const topic_info* t = _image.topic(topic);
   if (!t || partition < 0 || size_t(partition) >= t->partitions.size()) return;
@@ -615,13 +614,7 @@ void quorum_controller::maybe_complete_reassignment(const uuid& topic, int32_t p
   r.adding_replicas = std::vector<int32_t>{};
   r.removing_replicas = std::vector<int32_t>{};
   if (!contains(isr, p.leader) || !usable(p.leader)) {
-    node_id leader = no_node;
-    for (node_id c : replicas)
-      if (contains(isr, c) && usable(c)) {
-        leader = c;
-        break;
-      }
-    r.leader = leader.value();
+    r.leader = first_usable(replicas, isr).value();
   } else if (!p.removing_replicas.empty()) {
     // Kafka bumps the leader epoch when replicas leave, so the removed ones' fetches are fenced.
     r.leader = p.leader.value();
@@ -664,15 +657,7 @@ decision<std::vector<partition_result>> quorum_controller::alter_partition_reass
       r.isr = ids(isr);
       r.adding_replicas = std::vector<int32_t>{};
       r.removing_replicas = std::vector<int32_t>{};
-      if (!contains(isr, p.leader)) {
-        node_id leader = no_node;
-        for (node_id c : isr)
-          if (usable(c)) {
-            leader = c;
-            break;
-          }
-        r.leader = leader.value();
-      }
+      if (!contains(isr, p.leader)) r.leader = first_usable(original, isr).value();
       apply(d.records, r, 0);
       lg().info("reassignment of {}-{} cancelled", rq.topic, rq.partition);
       continue;
@@ -736,21 +721,19 @@ std::optional<controller_error> quorum_controller::elect(const topic_info& t, co
   }
   if (p.leader != no_node)
     return err(controller_errc::election_not_needed, "Leader election not needed for topic partition.");
-  for (node_id c : p.isr)
-    if (usable(c)) {
-      r.leader = c.value();
-      apply(out, r, 0);
-      return std::nullopt;
-    }
-  for (node_id c : p.replicas)
-    if (usable(c)) {
-      r.leader = c.value();
-      r.isr = std::vector<int32_t>{c.value()};
-      lg().warn("unclean leader election of {}-{} (ElectLeaders): broker {} leads with possible data loss", t.name,
-                p.id.value(), c.value());
-      apply(out, r, 0);
-      return std::nullopt;
-    }
+  if (const node_id c = first_usable(p.replicas, p.isr); c != no_node) {
+    r.leader = c.value();
+    apply(out, r, 0);
+    return std::nullopt;
+  }
+  if (const node_id c = first_usable(p.replicas, p.replicas); c != no_node) {
+    r.leader = c.value();
+    r.isr = std::vector<int32_t>{c.value()};
+    lg().warn("unclean leader election of {}-{} (ElectLeaders): broker {} leads with possible data loss", t.name,
+              p.id.value(), c.value());
+    apply(out, r, 0);
+    return std::nullopt;
+  }
   return err(controller_errc::eligible_leaders_not_available,
              fmt::format("Failed to elect leader for partition {}-{} under strategy UncleanLeaderElectionStrategy",
                          t.name, p.id.value()));

@@ -204,6 +204,9 @@ class quorum_controller {
   std::optional<controller_error> elect(const topic_info& t, const partition_info& p, election_type type,
                                         record_batch_t& out);
   bool usable(node_id b) const;
+  // Kafka's leader choice: the first of `replicas`, in their order, that is in `eligible` and
+  // usable; no_node when none is.
+  node_id first_usable(const std::vector<node_id>& replicas, const std::vector<node_id>& eligible) const;
 
   quorum_controller_settings _settings;
   metadata_image _image;
