@@ -36,6 +36,7 @@ active_controller::active_controller(asio::io_context& io, metadata_quorum& quor
 active_controller::~active_controller() {
   _life.reset();
   if (_tick_timer) _tick_timer->cancel();
+  _settled->notify_all();
 }
 
 void active_controller::activate(leader_epoch epoch) {
@@ -43,6 +44,8 @@ void active_controller::activate(leader_epoch epoch) {
   _qc = std::make_unique<controller::quorum_controller>(_settings);
   _qc->activate(_quorum.image(), _clock.monotonic_ms());
   _needs_reset = false;
+  _barrier.reset();
+  _settled->notify_all();
   _next_rebalance_ms = _clock.monotonic_ms() + _rebalance_interval_ms;
   auto boot = _qc->bootstrap_records();
   if (!boot.empty()) {
@@ -50,7 +53,7 @@ void active_controller::activate(leader_epoch epoch) {
     asio::co_spawn(
         _io,
         [this, life = std::weak_ptr<int>(_life), boot = std::move(boot)]() mutable -> asio::awaitable<void> {
-          auto r = co_await _quorum.raft().propose(std::move(boot));
+          auto r = co_await propose(std::move(boot));
           if (!life.expired() && !r) lg().warn("bootstrap records not committed: {}", r.error());
         },
         asio::detached);
@@ -64,6 +67,8 @@ void active_controller::activate(leader_epoch epoch) {
 void active_controller::deactivate() {
   if (_qc) lg().info("controller epoch {} ends", _epoch);
   _qc.reset();
+  _barrier.reset();
+  _settled->notify_all();
 }
 
 void active_controller::maybe_reset() {
@@ -71,16 +76,50 @@ void active_controller::maybe_reset() {
     lg().info("re-activating the controller from the committed metadata (a proposal was refused)");
     _qc->activate(_quorum.image(), _clock.monotonic_ms());
     _needs_reset = false;
+    _barrier.reset();
+    _settled->notify_all();
+  }
+}
+
+asio::awaitable<result<offset, std::string>> active_controller::propose(std::vector<controller::framed_record> records) {
+  std::weak_ptr<int> life = _life;
+  auto settled = _settled;
+  const uint64_t ticket = _barrier.begin();
+  auto r = co_await _quorum.raft().propose(std::move(records));
+  if (life.expired()) co_return r;
+  _barrier.end(ticket, bool(r));
+  settled->notify_all();
+  co_return r;
+}
+
+asio::awaitable<bool> active_controller::after_proposed() {
+  if (_barrier.idle()) co_return _qc != nullptr;
+  std::weak_ptr<int> life = _life;
+  auto settled = _settled;
+  const auto mark = _barrier.mark();
+  for (;;) {
+    const auto s = _barrier.check(mark);
+    if (s == proposal_barrier::state::failed) co_return false;
+    if (s == proposal_barrier::state::ready) co_return _qc != nullptr;
+    // Every settle and reset notifies; the deadline only bounds a wait for a missed wake-up.
+    co_await settled->wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    if (life.expired()) co_return false;
   }
 }
 
 template <class T>
 active_controller::outcome<T> active_controller::commit(result<controller::decision<T>, controller::controller_error> d) {
-  if (!d) co_return failure{admin_error{to_kafka(d.error().code), d.error().message}};
-  if (d->records.empty()) co_return std::move(d->reply);
+  if (!d || d->records.empty()) {
+    // Decided from the speculative image: answered once what was proposed before has committed
+    // (Kafka's deferred event queue), or NOT_CONTROLLER if it never does.
+    const bool settled = co_await after_proposed();
+    if (!settled) co_return failure{not_controller()};
+    if (!d) co_return failure{admin_error{to_kafka(d.error().code), d.error().message}};
+    co_return std::move(d->reply);
+  }
   std::weak_ptr<int> life = _life;
   ++_in_flight;
-  auto r = co_await _quorum.raft().propose(std::move(d->records));
+  auto r = co_await propose(std::move(d->records));
   if (life.expired()) co_return failure{not_controller()};
   --_in_flight;
   if (!r) {

@@ -8,6 +8,11 @@
 // leader.imbalance.check.interval.seconds, when auto.leader.rebalance.enable, leaderships go back
 // to preferred replicas that are in sync.
 //
+// A decision that produces no records (a no-op, or an error read from the speculative image such
+// as TOPIC_ALREADY_EXISTS or FENCED_LEADER_EPOCH) is answered only once every proposal made before
+// it has committed, as Kafka's QuorumController defers such answers (proposal_barrier.h); if one of
+// those proposals fails or the controller term ends first, it fails with NOT_CONTROLLER.
+//
 // When not active, every operation fails with NOT_CONTROLLER (the caller forwards or retries).
 // If a proposal fails while this node still leads (the quorum refused it), the speculative state
 // may hold records that will never commit: operations are refused until the in-flight ones have
@@ -25,6 +30,7 @@
 #include "gregor/controller/quorum_controller.h"
 #include "controller_client.h"
 #include "metadata_quorum.h"
+#include "proposal_barrier.h"
 
 namespace gregor::server {
 
@@ -69,6 +75,11 @@ class active_controller {
   // Commits the records of a multi-partition decision; the per-partition answers once committed.
   outcome<std::vector<partition_outcome>> commit_per_partition(
       controller::decision<std::vector<controller::partition_result>> d);
+  // Waits until every proposal made so far has committed; false when one failed or the
+  // controller term ended (answer NOT_CONTROLLER).
+  boost::asio::awaitable<bool> after_proposed();
+  // Proposes `records` as one batch through the barrier; the raft node's answer.
+  boost::asio::awaitable<result<offset, std::string>> propose(std::vector<controller::framed_record> records);
   boost::asio::awaitable<void> tick_loop(std::shared_ptr<boost::asio::steady_timer> timer);
   void maybe_reset();
 
@@ -83,6 +94,8 @@ class active_controller {
   leader_epoch _epoch{-1};
   size_t _in_flight = 0;
   bool _needs_reset = false;
+  proposal_barrier _barrier;
+  std::shared_ptr<rpc::wait_list> _settled = std::make_shared<rpc::wait_list>();  // a proposal settled, or reset
   std::shared_ptr<boost::asio::steady_timer> _tick_timer;
   std::shared_ptr<int> _life = std::make_shared<int>(0);
 };

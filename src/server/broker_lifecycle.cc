@@ -104,6 +104,7 @@ asio::awaitable<bool> broker_lifecycle::register_once() {
   _previous_epoch = epoch;
   _fenced = true;
   lg().info("registered with the controller: broker {} epoch {}", _cfg.node_id.value(), epoch);
+  if (_on_registered) _on_registered();
   // Heartbeat at once: the controller unfences this broker as soon as it has caught up.
   _wake->notify_all();
   co_return true;

@@ -15,6 +15,7 @@
 // listener of the quorum leader (metadata_quorum::controllers()).
 //
 // Threading: the io thread.
+#include <functional>
 #include <memory>
 
 #include <boost/asio/awaitable.hpp>
@@ -24,6 +25,7 @@
 #include "gregor/config/broker_config.h"
 #include "gregor/controller/quorum_controller.h"
 #include "active_controller.h"
+#include "cluster_rules.h"
 #include "metadata_quorum.h"
 
 namespace gregor::server {
@@ -41,7 +43,15 @@ class broker_lifecycle {
   boost::asio::awaitable<void> controlled_shutdown(int64_t timeout_ms);
   void stop();
 
-  // -1 until registered.
+  // Called after every successful registration (the broker epoch is known from then on).
+  void on_registered(std::function<void()> fn) { _on_registered = std::move(fn); }
+
+  // Whether this incarnation's metadata publishing started (core::apply_metadata, which sets it
+  // once caught_up_with_registration holds; it stays set).
+  bool metadata_published() const { return _metadata_published; }
+  void set_metadata_published() { _metadata_published = true; }
+
+  // -1 until registered. The offset of this incarnation's RegisterBrokerRecord in the metadata log.
   int64_t broker_epoch() const { return _epoch; }
   bool fenced() const { return _fenced; }
 
@@ -58,6 +68,8 @@ class broker_lifecycle {
   const config::broker_config& _cfg;
   clock& _clock;
   std::vector<controller::broker_endpoint> _endpoints;
+  std::function<void()> _on_registered;
+  bool _metadata_published = false;
   uuid _incarnation = uuid::random();
   int64_t _epoch = -1;
   int64_t _previous_epoch = -1;

@@ -71,8 +71,9 @@ result<void, std::string> core::open() {
     if (!cid) return failure{fmt::format("cannot use log directory {}: {}", dir.string(), cid.error().message)};
     _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock);
     if (_cfg.is_controller()) _active = std::make_shared<active_controller>(_io, *_quorum, _static_cfg, _clock);
-    if (_cfg.is_broker())
+    if (_cfg.is_broker()) {
       _lifecycle = std::make_shared<broker_lifecycle>(_io, *_quorum, _active.get(), _static_cfg, _clock);
+    }
     _controller = std::make_unique<forwarding_controller_client>(
         *_quorum, _active.get(), [this] { return _lifecycle ? _lifecycle->broker_epoch() : -1; });
     _controller_listener_client = std::make_unique<active_only_controller_client>(_active.get());
@@ -154,6 +155,8 @@ result<void, std::string> core::start_cluster() {
       auto a = advertised_for(l.name);
       endpoints.push_back(controller::broker_endpoint{l.name, a.host, a.port, 0});
     }
+    // The registration's answer may come after its record was applied here: check again then.
+    _lifecycle->on_registered([this] { apply_metadata(); });
     _lifecycle->start(std::move(endpoints));
   }
   if (_replication) _replication->start();
@@ -184,6 +187,21 @@ void core::close() {
 }
 
 void core::apply_metadata() {
+  // Cluster mode, broker role: as Kafka's BrokerServer installs its metadata publishers only once
+  // the broker caught up to its own registration record, nothing is published (no replica
+  // transitions, no topic_runtime, no dynamic configs) until the metadata this node applied holds
+  // the RegisterBrokerRecord of this incarnation. A restarted broker replaying its old metadata log
+  // thus never leads or follows in what its previous incarnation was; clients meanwhile get
+  // NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION.
+  if (_lifecycle && !_lifecycle->metadata_published()) {
+    const int64_t registration = _lifecycle->broker_epoch();
+    const offset applied = _quorum->applied_offset();
+    if (!caught_up_with_registration(registration, applied)) return;
+    _lifecycle->set_metadata_published();
+    lg().info("caught up with the metadata log at offset {} (this broker's registration at {}): publishing the "
+              "metadata image",
+              applied.value(), registration);
+  }
   const auto& img = image();
   // Dynamic broker configs (metadata log) over the static config; recomputed only when they change.
   const auto& dyn_default = img.broker_configs("");
@@ -240,8 +258,17 @@ void core::apply_metadata() {
     else transitions.push_back(*r);
   }
   _topics = std::move(next);
-  if (!transitions.empty())
-    for (const auto& fn : _transition_listeners) fn(transitions);
+  if (transitions.empty()) return;
+  if (_quorum) {
+    size_t leads = 0, follows = 0, stops = 0;
+    for (const auto& t : transitions)
+      (t.kind == replication::transition_kind::become_leader     ? leads
+       : t.kind == replication::transition_kind::become_follower ? follows
+                                                                 : stops)++;
+    lg().info("replica transitions at metadata offset {}: {} to leader, {} to follower, {} stopped",
+              _quorum->applied_offset().value(), leads, follows, stops);
+  }
+  for (const auto& fn : _transition_listeners) fn(transitions);
 }
 
 boost::asio::awaitable<protocol::error_code> core::auto_create_topic(const std::string& name) {

@@ -23,8 +23,9 @@ namespace {
 spdlog::logger& lg() { return log::get("replication"); }
 
 constexpr int64_t isr_check_interval_ms = 250;
-// An ISR change the metadata has not shown after this long is proposed again.
-constexpr int64_t isr_pending_max_ms = 10000;
+// AlterPartition: back-off before the same request goes again, and the wait for one answer.
+constexpr int64_t alter_partition_retry_ms = 250;
+constexpr int64_t alter_partition_timeout_ms = 10000;
 
 }  // namespace
 
@@ -65,7 +66,6 @@ std::shared_ptr<replica_manager::fetcher> replica_manager::fetcher_for(node_id l
 void replica_manager::on_transitions(std::span<const replication::replica_transition> ts) {
   for (const auto& t : ts) {
     for (auto& [id, f] : _fetchers) f->parts.erase(t.tp);
-    _pending_since.erase(t.tp);
     if (t.kind == replication::transition_kind::become_follower && t.leader != no_node && t.leader != _cfg.node_id) {
       auto f = fetcher_for(t.leader);
       f->parts.insert(t.tp);
@@ -294,14 +294,7 @@ asio::awaitable<void> replica_manager::isr_loop() {
     std::vector<change> changes;
     _core.partitions().for_each([&](replication::partition& p) {
       if (!p.is_leader()) return;
-      if (p.isr_change_pending()) {
-        auto it = _pending_since.find(p.tp());
-        if (it != _pending_since.end() && now - it->second > isr_pending_max_ms) {
-          p.clear_pending_isr();
-          _pending_since.erase(it);
-        }
-        return;
-      }
+      if (p.isr_change_pending()) return;  // alter_isr() sends it until the answer is definitive
       auto next = p.isr_change(now, _cfg.replica_lag_time_max_ms);
       if (!next) return;
       // KIP-841: a fenced broker, or one shutting down, does not join the ISR (the controller
@@ -323,7 +316,6 @@ asio::awaitable<void> replica_manager::isr_loop() {
       if (!p) continue;
       lg().info("{}: proposing ISR {} (was {})", ch.tp, fmt::join(ch.isr, ","), fmt::join(p->replicas().isr, ","));
       p->set_pending_isr(ch.isr);
-      _pending_since[ch.tp] = now;
       asio::co_spawn(_io, alter_isr(ch.tp, ch.topic_id, ch.epoch, ch.partition_epoch, std::move(ch.isr)),
                      asio::detached);
     }
@@ -333,59 +325,79 @@ asio::awaitable<void> replica_manager::isr_loop() {
 asio::awaitable<void> replica_manager::alter_isr(topic_partition tp, uuid topic_id, leader_epoch epoch,
                                                  int32_t partition_epoch, std::vector<node_id> isr) {
   std::weak_ptr<int> life = _life;
-  error_code err = error_code::none;
-  std::string why;
+  // The pending ISR this request is for still stands (same leadership, same partition epoch).
+  auto still_pending = [this, &tp, epoch, partition_epoch] {
+    auto* p = _core.partition(tp);
+    return p && p->is_leader() && p->epoch() == epoch && p->replicas().partition_epoch == partition_epoch &&
+           p->isr_change_pending();
+  };
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) {
+      co_await _isr_wake.wait_until(std::chrono::steady_clock::now() +
+                                    std::chrono::milliseconds(alter_partition_retry_ms));
+      if (life.expired() || _stopped) co_return;
+    }
+    if (!still_pending()) co_return;  // the metadata moved on: the pending ISR has ended
+    error_code err = co_await send_alter_partition(tp, topic_id, epoch, partition_epoch, isr);
+    if (life.expired() || _stopped) co_return;
+    switch (after_alter_partition(err)) {
+      case alter_partition_next::done:
+        lg().info("{}: ISR {} committed", tp, fmt::join(isr, ","));
+        co_return;
+      case alter_partition_next::drop_pending:
+        lg().info("{}: ISR change to {} refused: {}", tp, fmt::join(isr, ","), protocol::error_name(err));
+        // Proposed again on a later round, with whatever the metadata then says.
+        if (still_pending()) _core.partition(tp)->clear_pending_isr();
+        co_return;
+      case alter_partition_next::retry:
+        if (attempt == 0 || attempt % 40 == 0)
+          lg().info("{}: ISR change to {} not settled ({}): sending it again until it is", tp, fmt::join(isr, ","),
+                    protocol::error_name(err));
+        break;
+    }
+  }
+}
+
+asio::awaitable<error_code> replica_manager::send_alter_partition(const topic_partition& tp, uuid topic_id,
+                                                                  leader_epoch epoch, int32_t partition_epoch,
+                                                                  const std::vector<node_id>& isr) {
+  std::weak_ptr<int> life = _life;
   const int64_t broker_epoch = _lifecycle.broker_epoch();
+  if (broker_epoch < 0) co_return error_code::stale_broker_epoch;  // registering again
   if (_local && _local->serves_here()) {
     controller::alter_partition_request r{_cfg.node_id, broker_epoch, topic_id, tp.partition.value(), epoch,
                                           partition_epoch, isr};
     auto out = co_await _local->alter_partition(std::move(r));
-    if (life.expired()) co_return;
-    if (!out) {
-      err = out.error().code;
-      why = out.error().message;
-    }
-  } else {
-    auto leader = _quorum.leader();
-    if (!leader) {
-      err = error_code::not_controller;
-    } else {
-      protocol::alter_partition_request req;
-      req.broker_id = _cfg.node_id.value();
-      req.broker_epoch = broker_epoch;
-      auto& t = req.topics.emplace_back();
-      t.topic_id = topic_id;
-      auto& pd = t.partitions.emplace_back();
-      pd.partition_index = tp.partition.value();
-      pd.leader_epoch = epoch.value();
-      pd.partition_epoch = partition_epoch;
-      for (auto id : isr) {
-        pd.new_isr.push_back(id.value());
-        pd.new_isr_with_epochs.push_back({id.value(), -1, {}});
-      }
-      rpc::call_options opts;
-      opts.timeout_ms = 10000;
-      auto r = co_await _quorum.controllers()
-                   .call<protocol::alter_partition_request, protocol::alter_partition_response>(*leader, req, opts);
-      if (life.expired()) co_return;
-      if (!r) {
-        err = error_code::request_timed_out;
-        why = r.error().message;
-      } else if (r->error_code != 0) {
-        err = error_code(r->error_code);
-      } else if (!r->topics.empty() && !r->topics[0].partitions.empty()) {
-        err = error_code(r->topics[0].partitions[0].error_code);
-      }
-    }
+    if (life.expired()) co_return error_code::request_timed_out;
+    co_return out ? error_code::none : out.error().code;
   }
-  if (err == error_code::none) {
-    lg().info("{}: ISR {} committed", tp, fmt::join(isr, ","));
-    co_return;
+  auto leader = _quorum.leader();
+  if (!leader) co_return error_code::not_controller;
+  protocol::alter_partition_request req;
+  req.broker_id = _cfg.node_id.value();
+  req.broker_epoch = broker_epoch;
+  auto& t = req.topics.emplace_back();
+  t.topic_id = topic_id;
+  auto& pd = t.partitions.emplace_back();
+  pd.partition_index = tp.partition.value();
+  pd.leader_epoch = epoch.value();
+  pd.partition_epoch = partition_epoch;
+  for (auto id : isr) {
+    pd.new_isr.push_back(id.value());
+    pd.new_isr_with_epochs.push_back({id.value(), -1, {}});
   }
-  lg().info("{}: ISR change to {} refused: {} {}", tp, fmt::join(isr, ","), protocol::error_name(err), why);
-  // Propose again on a later round (with whatever the metadata then says).
-  if (auto* p = _core.partition(tp); p && p->epoch() == epoch && p->isr_change_pending()) p->clear_pending_isr();
-  _pending_since.erase(tp);
+  rpc::call_options opts;
+  opts.timeout_ms = alter_partition_timeout_ms;
+  auto r = co_await _quorum.controllers()
+               .call<protocol::alter_partition_request, protocol::alter_partition_response>(*leader, req, opts);
+  if (life.expired()) co_return error_code::request_timed_out;
+  if (!r) {
+    lg().debug("{}: AlterPartition to controller {}: {}", tp, leader->value(), r.error().message);
+    co_return error_code::request_timed_out;
+  }
+  if (r->error_code != 0) co_return error_code(r->error_code);
+  if (!r->topics.empty() && !r->topics[0].partitions.empty()) co_return error_code(r->topics[0].partitions[0].error_code);
+  co_return error_code::none;
 }
 
 asio::awaitable<void> replica_manager::stop() {

@@ -15,6 +15,14 @@
 //     (replication::partition::isr_change: shrink followers not caught up for
 //     replica.lag.time.max.ms, expand caught-up ones); a change is sent to the active controller
 //     as AlterPartition with the partition epoch and stays pending until the metadata shows it.
+//     As Kafka's AlterPartitionManager and Partition do, the pending ("maximal") ISR, over which
+//     the high watermark is computed, is kept until the answer is definitive: the same request is
+//     sent again (every 250 ms) after a lost answer, a timeout, NOT_CONTROLLER or any other error,
+//     until the metadata shows a new partition epoch or leader epoch (which ends the pending ISR);
+//     only an answer that proves the change was not applied (INELIGIBLE_REPLICA,
+//     OPERATION_NOT_ATTEMPTED, INVALID_REQUEST) drops it. Dropping it on a failure the controller
+//     in fact committed would let the high watermark pass a new ISR member that could then be
+//     elected without the acknowledged records.
 //
 // The leader side of follower Fetch (tracking follower offsets, the high watermark, divergence)
 // is in handlers/fetch.cc and replication::partition.
@@ -30,6 +38,7 @@
 
 #include "gregor/base/clock.h"
 #include "gregor/config/broker_config.h"
+#include "cluster_rules.h"
 #include "gregor/replication/partition_manager.h"
 #include "gregor/rpc/node_pool.h"
 #include "gregor/rpc/wait_list.h"
@@ -38,6 +47,7 @@ namespace gregor::server {
 
 class core;
 class metadata_quorum;
+
 class active_controller;
 class broker_lifecycle;
 
@@ -83,6 +93,11 @@ class replica_manager {
   boost::asio::awaitable<void> isr_loop();
   boost::asio::awaitable<void> alter_isr(topic_partition tp, uuid topic_id, leader_epoch epoch, int32_t partition_epoch,
                                          std::vector<node_id> isr);
+  // One AlterPartition to the active controller (in-process or over the controller listener);
+  // its error (REQUEST_TIMED_OUT when unanswered).
+  boost::asio::awaitable<protocol::error_code> send_alter_partition(const topic_partition& tp, uuid topic_id,
+                                                                    leader_epoch epoch, int32_t partition_epoch,
+                                                                    const std::vector<node_id>& isr);
   // Points the pool at `broker`'s inter-broker endpoint from the image; false when unknown.
   bool resolve(node_id broker);
 
@@ -96,7 +111,6 @@ class replica_manager {
   std::string _listener;  // inter-broker listener name
   std::unique_ptr<rpc::node_pool> _pool;
   std::map<node_id, std::shared_ptr<fetcher>> _fetchers;
-  std::map<topic_partition, int64_t> _pending_since;  // ISR changes sent, by partition
   bool _stopped = false;
   rpc::wait_list _isr_wake;
   std::shared_ptr<int> _life = std::make_shared<int>(0);

@@ -32,6 +32,9 @@
 #include "gregor/replication/partition_manager.h"
 #include "gregor/storage/log_manager.h"
 #include "sim_support.h"
+#include "../../../src/server/cluster_rules.h"
+#include "../../../src/server/handlers/topic_errors.h"
+#include "../../../src/server/proposal_barrier.h"
 
 namespace gregor::cluster_sim {
 namespace {
@@ -222,6 +225,13 @@ struct node {
   bool needs_reset = false;
   int in_flight = 0;
   std::deque<proposal_wait> proposals;
+  // Answers decided without records wait for the proposals made before them (proposal_barrier).
+  server::proposal_barrier barrier;
+  struct deferred_answer {
+    server::proposal_barrier::mark_t mark;
+    std::function<void(bool)> answer;  // false: NOT_CONTROLLER
+  };
+  std::deque<deferred_answer> deferred;
   int64_t next_controller_tick_ms = 0;
   int64_t next_rebalance_ms = 0;
 
@@ -300,6 +310,11 @@ class cluster {
   void deactivate(node& n);
   void maybe_reset(node& n);
   void commit(node& n, controller::record_batch_t records, std::function<void(bool)> done);
+  // active_controller::after_proposed: `answer(true)` once every proposal made so far committed,
+  // `answer(false)` (NOT_CONTROLLER) if one failed or the controller term ended first.
+  void defer(node& n, std::function<void(bool)> answer);
+  void settle_deferred(node& n);
+  void reset_barrier(node& n);
   void controller_tick(node& n);
   void on_controller_request(node& n, node_id from, uint64_t token, body& b);
   // broker
@@ -513,14 +528,13 @@ void cluster::deliver(in_flight& f) {
       return;  // the pending ISR clears when the metadata shows the new partition epoch
     }
     if (_opts.alter_partition_keeps_pending) {
-      const auto e = r->status.error;
-      // Only an answer saying the change was not applied at the current partition epoch lets the
-      // leader drop its pending ISR. Otherwise the outcome is unknown (NOT_CONTROLLER), or the
-      // metadata will show what happened (a stale epoch): the same request again until it does
-      // (Gregor's controller answers errors from its speculative image at once, and a deposed
-      // one that does not know it yet answers from a stale image).
-      if (r->status.not_controller ||
-          (e != controller_errc::ineligible_replica && e != controller_errc::invalid_request)) {
+      // replica_manager::alter_isr: only an answer saying the change was not applied at the
+      // current partition epoch lets the leader drop its pending ISR. Otherwise the outcome is
+      // unknown (NOT_CONTROLLER), or the metadata will show what happened (a stale epoch): the
+      // same request again until it does.
+      const auto err = r->status.not_controller ? protocol::error_code::not_controller
+                                                : server::to_kafka(*r->status.error);
+      if (server::after_alter_partition(err) == server::alter_partition_next::retry) {
         it->second.token = 0;
         it->second.resend_ms = _now_ms + lifecycle_retry_ms;
         return;
@@ -658,7 +672,7 @@ void cluster::maybe_snapshot(node& n) {
 // batch at once (options::metadata_catch_up = false).
 void cluster::maybe_publish(node& n) {
   if (n.metadata_caught_up) return;
-  if (_opts.metadata_catch_up && (n.broker_epoch < 0 || n.applied.value() <= n.broker_epoch)) return;
+  if (_opts.metadata_catch_up && !server::caught_up_with_registration(n.broker_epoch, n.applied)) return;
   TRACE("broker {} caught up with the metadata at {} (registration at {})", n.id, n.applied, n.broker_epoch);
   n.metadata_caught_up = true;
   apply_metadata(n);
@@ -673,6 +687,7 @@ void cluster::activate(node& n) {
   n.qc = std::make_unique<controller::quorum_controller>(s);
   n.qc->activate(n.image, _now_ms);
   n.needs_reset = false;
+  reset_barrier(n);
   n.next_rebalance_ms = _now_ms + rebalance_interval_ms;
   auto boot = n.qc->bootstrap_records();
   if (!boot.empty()) commit(n, std::move(boot), [](bool) {});
@@ -681,12 +696,38 @@ void cluster::activate(node& n) {
 void cluster::deactivate(node& n) {
   n.qc.reset();
   n.needs_reset = false;
+  reset_barrier(n);
+}
+
+void cluster::reset_barrier(node& n) {
+  n.barrier.reset();
+  settle_deferred(n);
+}
+
+void cluster::defer(node& n, std::function<void(bool)> answer) {
+  if (n.barrier.idle()) {
+    answer(n.qc != nullptr);
+    return;
+  }
+  n.deferred.push_back(node::deferred_answer{n.barrier.mark(), std::move(answer)});
+}
+
+void cluster::settle_deferred(node& n) {
+  std::vector<std::pair<std::function<void(bool)>, bool>> due;
+  std::erase_if(n.deferred, [&](node::deferred_answer& d) {
+    const auto st = n.barrier.check(d.mark);
+    if (st == server::proposal_barrier::state::wait) return false;
+    due.emplace_back(std::move(d.answer), st == server::proposal_barrier::state::ready);
+    return true;
+  });
+  for (auto& [fn, ok] : due) fn(ok);
 }
 
 void cluster::maybe_reset(node& n) {
   if (n.needs_reset && n.in_flight == 0 && n.qc && n.core->current_role() == raft::role::leader) {
     n.qc->activate(n.image, _now_ms);
     n.needs_reset = false;
+    reset_barrier(n);
   }
 }
 
@@ -698,21 +739,26 @@ void cluster::commit(node& n, controller::record_batch_t records, std::function<
   raft::proposal p;
   p.record_count = int32_t(records.size());
   p.payload = controller::encode_data_batch(offset(0), leader_epoch(0), _clk.now_ms(), records);
+  const uint64_t ticket = n.barrier.begin();
   auto r = n.core->propose({std::move(p)});
   drain(n);
   if (!r) {
+    n.barrier.end(ticket, false);
     if (n.core->current_role() == raft::role::leader) n.needs_reset = true;
     maybe_reset(n);
+    settle_deferred(n);
     done(false);
     return;
   }
   ++n.in_flight;
   node* np = &n;
-  n.proposals.push_back(node::proposal_wait{r->last_end, n.core->epoch(), [this, np, done](bool ok) {
+  n.proposals.push_back(node::proposal_wait{r->last_end, n.core->epoch(), [this, np, ticket, done](bool ok) {
+                                               np->barrier.end(ticket, ok);
                                                --np->in_flight;
                                                if (!ok && np->core && np->core->current_role() == raft::role::leader)
                                                  np->needs_reset = true;
                                                maybe_reset(*np);
+                                               settle_deferred(*np);
                                                done(ok);
                                              }});
 }
@@ -736,7 +782,12 @@ void cluster::on_controller_request(node& n, node_id from, uint64_t token, body&
     if (!active) return send(n.id, from, token, register_resp{not_controller, -1});
     const int64_t at_offset = n.core->log_end_offset().value();
     auto d = n.qc->register_broker(r->reg, at_offset, _now_ms);
-    if (!d) return send(n.id, from, token, register_resp{status_of(d.error()), -1});
+    if (!d) {
+      const ctl_status st = status_of(d.error());
+      return defer(n, [this, &n, from, token, st, not_controller](bool ok) {
+        send(n.id, from, token, register_resp{ok ? st : not_controller, -1});
+      });
+    }
     const int64_t epoch = d->reply;
     commit(n, std::move(d->records), [this, &n, from, token, epoch, not_controller](bool ok) {
       send(n.id, from, token, register_resp{ok ? ctl_status{} : not_controller, epoch});
@@ -744,27 +795,50 @@ void cluster::on_controller_request(node& n, node_id from, uint64_t token, body&
   } else if (auto* r = std::get_if<heartbeat_req>(&b)) {
     if (!active) return send(n.id, from, token, heartbeat_resp{not_controller, {}});
     auto d = n.qc->heartbeat(r->h, _now_ms);
-    if (!d) return send(n.id, from, token, heartbeat_resp{status_of(d.error()), {}});
+    if (!d) {
+      const ctl_status st = status_of(d.error());
+      return defer(n, [this, &n, from, token, st, not_controller](bool ok) {
+        send(n.id, from, token, heartbeat_resp{ok ? st : not_controller, {}});
+      });
+    }
     const auto reply = d->reply;
-    commit(n, std::move(d->records), [this, &n, from, token, reply, not_controller](bool ok) {
+    auto answer = [this, &n, from, token, reply, not_controller](bool ok) {
       send(n.id, from, token, heartbeat_resp{ok ? ctl_status{} : not_controller, reply});
-    });
+    };
+    if (d->records.empty()) return defer(n, std::move(answer));
+    commit(n, std::move(d->records), std::move(answer));
   } else if (auto* r = std::get_if<alter_req>(&b)) {
     const topic_partition tp = r->tp;
     if (!active) return send(n.id, from, token, alter_resp{not_controller, tp});
     auto d = n.qc->alter_partition(r->r);
-    if (!d) return send(n.id, from, token, alter_resp{status_of(d.error()), tp});
-    commit(n, std::move(d->records), [this, &n, from, token, tp, not_controller](bool ok) {
+    if (!d) {
+      const ctl_status st = status_of(d.error());
+      return defer(n, [this, &n, from, token, st, tp, not_controller](bool ok) {
+        send(n.id, from, token, alter_resp{ok ? st : not_controller, tp});
+      });
+    }
+    auto answer = [this, &n, from, token, tp, not_controller](bool ok) {
       send(n.id, from, token, alter_resp{ok ? ctl_status{} : not_controller, tp});
-    });
+    };
+    if (d->records.empty()) return defer(n, std::move(answer));
+    commit(n, std::move(d->records), std::move(answer));
   } else if (auto* r = std::get_if<create_topic_req>(&b)) {
     const std::string name = r->t.name;
     if (!active) return send(n.id, from, token, create_topic_resp{not_controller, name});
     auto d = n.qc->create_topic(r->t, false);
-    if (!d) return send(n.id, from, token, create_topic_resp{status_of(d.error()), name});
-    commit(n, std::move(d->records), [this, &n, from, token, name, not_controller](bool ok) {
+    if (!d) {
+      // e.g. TOPIC_ALREADY_EXISTS for a creation proposed but not yet committed: answered only
+      // once it commits (NOT_CONTROLLER if a failover drops it).
+      const ctl_status st = status_of(d.error());
+      return defer(n, [this, &n, from, token, st, name, not_controller](bool ok) {
+        send(n.id, from, token, create_topic_resp{ok ? st : not_controller, name});
+      });
+    }
+    auto answer = [this, &n, from, token, name, not_controller](bool ok) {
       send(n.id, from, token, create_topic_resp{ok ? ctl_status{} : not_controller, name});
-    });
+    };
+    if (d->records.empty()) return defer(n, std::move(answer));
+    commit(n, std::move(d->records), std::move(answer));
   }
 }
 
@@ -1113,11 +1187,6 @@ const controller::metadata_image* cluster::freshest_image() {
 
 void cluster::client_tick(bool writes) {
   if (_topics_created.size() < size_t(_opts.topics)) {
-    for (auto& n : _nodes)
-      if (!n->is_controller && n->up)
-        for (const auto& [name, t] : n->image.topics()) _topics_created.insert(name);
-  }
-  if (_topics_created.size() < size_t(_opts.topics)) {
     if (_now_ms < _next_admin_ms) return;
     _next_admin_ms = _now_ms + 500;
     auto leader = known_controller_leader();
@@ -1160,9 +1229,9 @@ void cluster::client_tick(bool writes) {
 
 void cluster::on_client_message(node_id, body& b) {
   if (auto* r = std::get_if<create_topic_resp>(&b)) {
-    // Not taken as proof: Gregor's active controller answers TOPIC_ALREADY_EXISTS from its
-    // speculative image, before the creation it saw has committed (Kafka waits for the commit of
-    // the pending writes first), and a failover may drop that creation. Only the metadata counts.
+    // Taken as proof, as a Kafka client does: the active controller answers (success, or
+    // TOPIC_ALREADY_EXISTS for a creation already proposed) only once the creation committed.
+    if (r->status.ok() || r->status.error == controller_errc::topic_already_exists) _topics_created.insert(r->name);
     return;
   }
   auto* r = std::get_if<produce_resp>(&b);
@@ -1192,6 +1261,8 @@ void cluster::crash(node& n) {
   n.pending.clear();  // not yet durable: lost
   n.qc.reset();
   n.proposals.clear();
+  n.deferred.clear();  // the process is gone: nobody answers
+  n.barrier = server::proposal_barrier{};
   n.in_flight = 0;
   if (!n.is_controller) {
     // A process crash: the partition logs keep what was written (the page cache survives), the
@@ -1228,6 +1299,8 @@ void cluster::restart(node& n) {
   n.needs_reset = false;
   n.in_flight = 0;
   n.proposals.clear();
+  n.deferred.clear();
+  n.barrier = server::proposal_barrier{};
   n.broker_epoch = -1;
   n.fenced = true;
   n.lifecycle_token = 0;

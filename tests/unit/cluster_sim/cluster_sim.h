@@ -29,8 +29,8 @@ struct options {
   // Kafka's BrokerServer rule: a (re)started broker acts on its metadata image (opens replicas,
   // leads, follows) only once it has applied its own registration record, so it never acts on what
   // its previous incarnation was (the registration fences it and moves its leaderships on).
-  // Gregor's server (core::apply_metadata on every applied batch) does not wait: with false the
-  // simulation does as Gregor does, and a broker replaying its metadata log after a restart leads
+  // Gregor's server (core::apply_metadata) waits the same way since it was found here; with false
+  // the simulation does as Gregor did (publish on every applied batch), and a broker replaying its metadata log after a restart leads
   // and acknowledges writes in a stale leader epoch, or with the ISR its previous incarnation had
   // before an expansion it proposed commits (seeds 139, 3558 lose acknowledged writes).
   bool metadata_catch_up = true;
@@ -39,8 +39,9 @@ struct options {
   // INELIGIBLE_REPLICA-like answers ("not applied at this partition epoch") drop it; an
   // unanswered request, NOT_CONTROLLER or a stale-epoch answer sends the same request again until
   // the metadata shows a new partition epoch (which ends the pending ISR). Gregor's
-  // replica_manager drops the pending ISR on any error, on a timeout and after 10 s: with false
-  // the simulation does that, and an expansion the controller committed although the leader saw
+  // replica_manager does the same since it was found here (server::after_alter_partition); it
+  // dropped the pending ISR on any error, on a timeout and after 10 s: with false the simulation
+  // does that, and an expansion the controller committed although the leader saw
   // it fail lets the high watermark pass the new member, which then leads without the
   // acknowledged writes (seed 922). See README.md.
   bool alter_partition_keeps_pending = true;

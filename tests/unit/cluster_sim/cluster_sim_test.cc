@@ -75,10 +75,10 @@ TEST(cluster_simulation, a_fault_free_cluster_elects_once_and_acknowledges_write
   EXPECT_GE(o.counters.writes_acked * 10, o.counters.writes_sent * 9);
 }
 
-// The checker finds what Gregor's server glue does today (see cluster_sim.h and README.md): a
-// broker acting on its metadata image before it has applied its own registration, and a leader
-// dropping its pending ISR on an AlterPartition error, each lose an acknowledged write on a known
-// seed. Pinned seeds: a change of the simulation may move them (search with `cluster_sim
+// The checker finds what Gregor's server glue did before it was fixed (see cluster_sim.h and
+// README.md): a broker acting on its metadata image before it has applied its own registration,
+// and a leader dropping its pending ISR on an AlterPartition error, each lose an acknowledged
+// write on a known seed. Pinned seeds: a change of the simulation may move them (search with `cluster_sim
 // --no-metadata-catch-up --seeds 1000`, `--alter-partition-drops-pending`).
 TEST(cluster_simulation, finds_the_lost_write_of_publishing_metadata_before_the_registration) {
   options opts = options_for_seed(139);

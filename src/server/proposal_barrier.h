@@ -1,0 +1,68 @@
+#pragma once
+// server::proposal_barrier: when the active controller may answer a request whose decision
+// produced no records (a no-op, or an error such as TOPIC_ALREADY_EXISTS or FENCED_LEADER_EPOCH).
+// Such a decision was read from the speculative image, which holds every record already proposed
+// but maybe not committed; answering at once could tell a client about a state a failover then
+// drops. Kafka's QuorumController parks these answers in its deferred event queue, keyed by the
+// last offset proposed, and completes them once that offset commits, or fails them with
+// NOT_CONTROLLER when the leadership ends first. This is the same rule, counted in proposals
+// instead of offsets (proposals commit in the order they were made):
+//   - begin() when a proposal is handed to the raft node, end(ticket, committed) when it settles;
+//   - mark() when a no-record decision is made, then check(mark) until it is not `wait`:
+//     `ready` once every proposal begun before the mark committed, `failed` when one of them
+//     failed, or the controller was re-activated or deactivated in between (reset()): the
+//     decision may rest on records that will never commit.
+// Pure (no clock, no I/O); the owner wakes its waiters when end() or reset() is called.
+//
+// Threading: the io thread.
+#include <cstdint>
+#include <iterator>
+#include <set>
+
+namespace gregor::server {
+
+class proposal_barrier {
+ public:
+  enum class state { wait, ready, failed };
+  struct mark_t {
+    uint64_t upto = 0;        // tickets below this must commit first
+    uint64_t failures = 0;    // failed tickets when the mark was taken
+    uint64_t generation = 0;  // reset() count when the mark was taken
+  };
+
+  uint64_t begin() {
+    const uint64_t t = _next++;
+    _in_flight.insert(t);
+    return t;
+  }
+  void end(uint64_t ticket, bool committed) {
+    _in_flight.erase(ticket);
+    if (!committed) _failed.insert(ticket);
+  }
+  // A new controller term (activate, re-activation from the committed image) or its end
+  // (deactivate): nothing decided before counts.
+  void reset() {
+    ++_generation;
+    _failed.clear();
+  }
+
+  mark_t mark() const { return mark_t{_next, _failed.size(), _generation}; }
+  state check(const mark_t& m) const {
+    if (m.generation != _generation) return state::failed;
+    // Failed tickets below the mark: those known when it was taken, plus any since.
+    if (uint64_t(std::distance(_failed.begin(), _failed.lower_bound(m.upto))) != m.failures) return state::failed;
+    if (!_in_flight.empty() && *_in_flight.begin() < m.upto) return state::wait;
+    return state::ready;
+  }
+  // Nothing in flight: a no-record decision may be answered at once.
+  bool idle() const { return _in_flight.empty(); }
+  size_t in_flight() const { return _in_flight.size(); }
+
+ private:
+  uint64_t _next = 0;
+  uint64_t _generation = 0;
+  std::set<uint64_t> _in_flight;
+  std::set<uint64_t> _failed;  // since the last reset()
+};
+
+}  // namespace gregor::server
