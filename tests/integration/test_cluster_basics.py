@@ -299,7 +299,7 @@ def _this_start(n) -> str:
 def test_a_restarted_broker_acts_on_its_metadata_only_after_applying_its_own_registration(cluster):
     """Kafka's BrokerServer installs its metadata publishers once the broker caught up to its own
     new RegisterBrokerRecord; before that a restarted broker replaying its metadata log would lead
-    and follow in what its previous incarnation was (the cluster simulation's seed 139 loses an
+    and follow in what its previous incarnation was (the cluster simulation's seed 323 loses an
     acknowledged write that way)."""
     if cluster.impl_name == "kafka":
         pytest.skip("reads Gregor's log lines")
