@@ -93,7 +93,6 @@ asio::awaitable<result<offset, std::string>> active_controller::propose(std::vec
 }
 
 asio::awaitable<bool> active_controller::after_proposed() {
-  if (_barrier.idle()) co_return _qc != nullptr;
   std::weak_ptr<int> life = _life;
   auto settled = _settled;
   const auto mark = _barrier.mark();
@@ -124,7 +123,9 @@ active_controller::outcome<T> active_controller::commit(result<controller::decis
   --_in_flight;
   if (!r) {
     lg().info("metadata change not committed: {}", r.error());
-    if (_quorum.raft().is_leader()) _needs_reset = true;
+    // The speculative image holds records that will never commit: refuse everything until the
+    // controller starts again from the committed image (re-activation here, or a new term).
+    _needs_reset = true;
     maybe_reset();
     co_return failure{admin_error{error_code::not_controller, r.error()}};
   }

@@ -14,9 +14,10 @@
 // those proposals fails or the controller term ends first, it fails with NOT_CONTROLLER.
 //
 // When not active, every operation fails with NOT_CONTROLLER (the caller forwards or retries).
-// If a proposal fails while this node still leads (the quorum refused it), the speculative state
-// may hold records that will never commit: operations are refused until the in-flight ones have
-// settled, then the controller is re-activated from the committed image.
+// If a proposal fails (the quorum refused it, or the leadership went), the speculative state may
+// hold records that will never commit: operations are refused until the in-flight ones have
+// settled, then, if this node still leads, the controller is re-activated from the committed
+// image (else the end of the term deactivates it).
 //
 // Threading: the io thread.
 #include <memory>

@@ -9,14 +9,15 @@
 // instead of offsets (proposals commit in the order they were made):
 //   - begin() when a proposal is handed to the raft node, end(ticket, committed) when it settles;
 //   - mark() when a no-record decision is made, then check(mark) until it is not `wait`:
-//     `ready` once every proposal begun before the mark committed, `failed` when one of them
-//     failed, or the controller was re-activated or deactivated in between (reset()): the
-//     decision may rest on records that will never commit.
+//     `ready` once every proposal begun before the mark committed; `failed` once any proposal
+//     failed since the controller was (re-)activated, or when it was re-activated or deactivated
+//     after the mark (reset()). A failed proposal leaves records in the speculative image that
+//     will never commit, so nothing read from it is answered until the controller starts again
+//     from the committed image (Kafka's controller renounces and fails its deferred events).
 // Pure (no clock, no I/O); the owner wakes its waiters when end() or reset() is called.
 //
 // Threading: the io thread.
 #include <cstdint>
-#include <iterator>
 #include <set>
 
 namespace gregor::server {
@@ -26,7 +27,6 @@ class proposal_barrier {
   enum class state { wait, ready, failed };
   struct mark_t {
     uint64_t upto = 0;        // tickets below this must commit first
-    uint64_t failures = 0;    // failed tickets when the mark was taken
     uint64_t generation = 0;  // reset() count when the mark was taken
   };
 
@@ -37,32 +37,28 @@ class proposal_barrier {
   }
   void end(uint64_t ticket, bool committed) {
     _in_flight.erase(ticket);
-    if (!committed) _failed.insert(ticket);
+    if (!committed) ++_failures;
   }
   // A new controller term (activate, re-activation from the committed image) or its end
-  // (deactivate): nothing decided before counts.
+  // (deactivate): nothing decided before counts, and the speculative image is the committed one.
   void reset() {
     ++_generation;
-    _failed.clear();
+    _failures = 0;
   }
 
-  mark_t mark() const { return mark_t{_next, _failed.size(), _generation}; }
+  mark_t mark() const { return mark_t{_next, _generation}; }
   state check(const mark_t& m) const {
-    if (m.generation != _generation) return state::failed;
-    // Failed tickets below the mark: those known when it was taken, plus any since.
-    if (uint64_t(std::distance(_failed.begin(), _failed.lower_bound(m.upto))) != m.failures) return state::failed;
+    if (m.generation != _generation || _failures > 0) return state::failed;
     if (!_in_flight.empty() && *_in_flight.begin() < m.upto) return state::wait;
     return state::ready;
   }
-  // Nothing in flight: a no-record decision may be answered at once.
-  bool idle() const { return _in_flight.empty(); }
   size_t in_flight() const { return _in_flight.size(); }
 
  private:
   uint64_t _next = 0;
   uint64_t _generation = 0;
+  uint64_t _failures = 0;  // failed proposals since the last reset()
   std::set<uint64_t> _in_flight;
-  std::set<uint64_t> _failed;  // since the last reset()
 };
 
 }  // namespace gregor::server

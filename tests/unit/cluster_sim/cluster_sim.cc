@@ -705,11 +705,13 @@ void cluster::reset_barrier(node& n) {
 }
 
 void cluster::defer(node& n, std::function<void(bool)> answer) {
-  if (n.barrier.idle()) {
-    answer(n.qc != nullptr);
+  const auto mark = n.barrier.mark();
+  const auto st = n.barrier.check(mark);
+  if (st != server::proposal_barrier::state::wait) {
+    answer(st == server::proposal_barrier::state::ready && n.qc != nullptr);
     return;
   }
-  n.deferred.push_back(node::deferred_answer{n.barrier.mark(), std::move(answer)});
+  n.deferred.push_back(node::deferred_answer{mark, std::move(answer)});
 }
 
 void cluster::settle_deferred(node& n) {
@@ -744,7 +746,7 @@ void cluster::commit(node& n, controller::record_batch_t records, std::function<
   drain(n);
   if (!r) {
     n.barrier.end(ticket, false);
-    if (n.core->current_role() == raft::role::leader) n.needs_reset = true;
+    n.needs_reset = true;  // active_controller: refuse everything until re-activated
     maybe_reset(n);
     settle_deferred(n);
     done(false);
@@ -755,8 +757,7 @@ void cluster::commit(node& n, controller::record_batch_t records, std::function<
   n.proposals.push_back(node::proposal_wait{r->last_end, n.core->epoch(), [this, np, ticket, done](bool ok) {
                                                np->barrier.end(ticket, ok);
                                                --np->in_flight;
-                                               if (!ok && np->core && np->core->current_role() == raft::role::leader)
-                                                 np->needs_reset = true;
+                                               if (!ok && np->qc) np->needs_reset = true;
                                                maybe_reset(*np);
                                                settle_deferred(*np);
                                                done(ok);
@@ -1231,6 +1232,10 @@ void cluster::on_client_message(node_id, body& b) {
   if (auto* r = std::get_if<create_topic_resp>(&b)) {
     // Taken as proof, as a Kafka client does: the active controller answers (success, or
     // TOPIC_ALREADY_EXISTS for a creation already proposed) only once the creation committed.
+    TRACE("client: CreateTopics {}: {}", r->name,
+          r->status.ok() ? std::string("ok")
+          : r->status.not_controller ? std::string("NOT_CONTROLLER")
+                                     : fmt::format("error {}", int(*r->status.error)));
     if (r->status.ok() || r->status.error == controller_errc::topic_already_exists) _topics_created.insert(r->name);
     return;
   }

@@ -61,11 +61,10 @@ TEST(alter_partition_retry, only_a_change_proven_not_applied_drops_the_pending_i
 
 TEST(proposal_barrier, an_answer_without_records_is_at_once_when_nothing_is_in_flight) {
   proposal_barrier b;
-  EXPECT_TRUE(b.idle());
   EXPECT_EQ(b.check(b.mark()), state::ready);
   auto t = b.begin();
   b.end(t, true);
-  EXPECT_TRUE(b.idle());
+  EXPECT_EQ(b.in_flight(), 0u);
   EXPECT_EQ(b.check(b.mark()), state::ready);
 }
 
@@ -80,7 +79,7 @@ TEST(proposal_barrier, an_answer_waits_for_every_proposal_made_before_it) {
   auto t3 = b.begin();  // proposed after the answer was decided: not waited for
   b.end(t2, true);
   EXPECT_EQ(b.check(m), state::ready);
-  EXPECT_FALSE(b.idle());
+  EXPECT_EQ(b.in_flight(), 1u);
   b.end(t3, true);
   EXPECT_EQ(b.check(m), state::ready);
 }
@@ -93,24 +92,17 @@ TEST(proposal_barrier, an_answer_fails_when_a_proposal_before_it_fails) {
   EXPECT_EQ(b.check(m), state::failed);
 }
 
-TEST(proposal_barrier, a_later_failure_does_not_fail_an_answer_whose_proposals_committed) {
-  proposal_barrier b;
-  auto t1 = b.begin();
-  auto m = b.mark();
-  auto t2 = b.begin();
-  b.end(t1, true);
-  b.end(t2, false);
-  EXPECT_EQ(b.check(m), state::ready);
-}
-
-TEST(proposal_barrier, earlier_failures_known_when_the_mark_was_taken_do_not_count_again) {
+TEST(proposal_barrier, after_a_failed_proposal_nothing_is_answered_until_the_controller_starts_again) {
+  // The failed proposal's records stay in the speculative image: a TOPIC_ALREADY_EXISTS read from
+  // it later, with nothing in flight, would name a topic that never commits (cluster_sim seed
+  // 3249 when the failure only counted for answers already waiting).
   proposal_barrier b;
   auto t1 = b.begin();
   b.end(t1, false);
-  auto t2 = b.begin();
-  auto m = b.mark();
-  b.end(t2, true);
-  EXPECT_EQ(b.check(m), state::ready);
+  EXPECT_EQ(b.in_flight(), 0u);
+  EXPECT_EQ(b.check(b.mark()), state::failed);
+  b.reset();  // re-activated from the committed image
+  EXPECT_EQ(b.check(b.mark()), state::ready);
 }
 
 TEST(proposal_barrier, the_end_of_the_controller_term_fails_waiting_answers) {
