@@ -17,30 +17,10 @@ namespace {
 
 spdlog::logger& lg() { return log::get("cluster"); }
 
-// FNV-1a, used only to derive a stable id from the voters string.
-uint64_t fnv1a(std::string_view s, uint64_t h) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 }  // namespace
 
 bool cluster_mode(const config::broker_config& cfg) {
   return !cfg.quorum_voters.empty() || !cfg.controller_quorum_bootstrap_servers.empty();
-}
-
-std::string derived_cluster_id(const config::broker_config& cfg) {
-  std::string voters;
-  for (const auto& v : cfg.quorum_voters) voters += fmt::format("{}@{}:{},", v.id.value(), v.host, v.port);
-  uuid u;
-  u.hi = fnv1a(voters, 0xcbf29ce484222325ULL);
-  u.lo = fnv1a(voters, u.hi ^ 0x9e3779b97f4a7c15ULL);
-  // Never the zero or the reserved "one" uuid.
-  if (u.hi == 0 && u.lo <= 1) u.lo = 2;
-  return u.to_base64();
 }
 
 result<discovered_quorum, std::string> discover_quorum(const std::vector<std::string>& bootstrap_servers,
@@ -157,8 +137,9 @@ asio::awaitable<result<raft::message, std::string>> quorum_transport::call(node_
 // ---- metadata_quorum ----
 
 metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_config& cfg, std::string cluster_id,
-                                 clock& clk)
-    : _io(io), _cfg(cfg), _cluster_id(std::move(cluster_id)), _clock(clk), _voters(cfg.quorum_voters) {
+                                 clock& clk, std::filesystem::path log_dir)
+    : _io(io), _cfg(cfg), _cluster_id(std::move(cluster_id)), _clock(clk), _log_dir(std::move(log_dir)),
+      _voters(cfg.quorum_voters) {
   _controller_listener = cfg.controller_listener_names.empty() ? "CONTROLLER" : cfg.controller_listener_names.front();
   _voter = std::any_of(_voters.begin(), _voters.end(), [&](const auto& v) { return v.id == cfg.node_id; });
   auto pool_opts = [&](std::string role) {
@@ -212,7 +193,8 @@ result<void, std::string> metadata_quorum::start(std::filesystem::path metadata_
   _raft = std::make_unique<raft_node>(_io, std::move(o), *_transport, std::move(rh), _clock);
   if (auto r = _raft->start(); !r) return r;
   lg().info("node {} joined the controller quorum as {} (voters {}, cluster {})", _cfg.node_id.value(),
-            _voter ? "a voter" : "an observer", fmt::join(_cfg.controller_quorum_voters, ","), _cluster_id);
+            _voter ? "a voter" : "an observer", fmt::join(_cfg.controller_quorum_voters, ","),
+            _cluster_id.empty() ? "id not known yet" : _cluster_id);
   return ok;
 }
 
@@ -236,6 +218,7 @@ void metadata_quorum::on_apply(const committed_batch& b) {
       lg().warn("metadata record at offset {} not applied: {}", b.base, why);
   }
   _applied = b.end;
+  adopt_cluster_id();
   if (_hooks.applied) _hooks.applied();
   _changed.notify_all();
   _bytes_since_snapshot += b.bytes;
@@ -259,9 +242,32 @@ void metadata_quorum::on_snapshot(offset end, const std::vector<controller::fram
   _image = std::move(fresh);
   _applied = end;
   _bytes_since_snapshot = 0;
+  adopt_cluster_id();
   lg().info("loaded the metadata snapshot ending at offset {}", end);
   if (_hooks.applied) _hooks.applied();
   _changed.notify_all();
+}
+
+void metadata_quorum::adopt_cluster_id() {
+  const std::string& logged = _image.log_cluster_id();
+  if (logged.empty() || logged == _cluster_id) return;
+  if (!_cluster_id.empty()) {
+    // Only a node started with another cluster.id (or another cluster's meta.properties) gets
+    // here; its requests carry its own id, which the quorum refuses (INCONSISTENT_CLUSTER_ID).
+    lg().error("the metadata log belongs to cluster '{}', but this node is of cluster '{}'", logged, _cluster_id);
+    return;
+  }
+  if (!_log_dir.empty()) {
+    auto r = controller::claim_meta_properties(_log_dir, _cfg.node_id, logged, logged);
+    if (!r) {
+      lg().error("cannot record cluster id '{}' in {}/meta.properties: {}", logged, _log_dir.string(),
+                 r.error().message);
+      return;  // tried again at the next applied batch
+    }
+  }
+  _cluster_id = logged;
+  _image.set_identity(_cluster_id, _image.controller_id());
+  lg().info("this node is of cluster {} (from the metadata log)", _cluster_id);
 }
 
 void metadata_quorum::on_leadership(const raft::leadership_change& ch) {

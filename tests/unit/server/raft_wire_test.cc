@@ -349,6 +349,23 @@ TEST(raft_wire, request_without_a_cluster_id_is_accepted) {
   EXPECT_TRUE(from_wire(wire, raft_vote_version, cluster).has_value());
 }
 
+// A node that has not learnt its cluster's id yet (the first leader creates it in the log) sends
+// ClusterId null and accepts any id; once it knows the id it refuses others again.
+TEST(raft_wire, a_node_without_a_cluster_id_sends_null_and_accepts_any_id) {
+  const std::string unknown;
+  EXPECT_FALSE(to_wire(raft::vote_request{}, unknown, raft_vote_version).cluster_id.has_value());
+  EXPECT_FALSE(to_wire(raft::begin_quorum_epoch_request{}, unknown, raft_begin_quorum_epoch_version).cluster_id);
+  EXPECT_FALSE(to_wire(raft::end_quorum_epoch_request{}, unknown, raft_end_quorum_epoch_version).cluster_id);
+  EXPECT_FALSE(to_wire(raft::fetch_request{}, unknown, 0, raft_fetch_version).cluster_id.has_value());
+  EXPECT_FALSE(to_wire(raft::fetch_snapshot_request{}, unknown, raft_fetch_snapshot_version).cluster_id);
+
+  auto fetch = to_wire(raft::fetch_request{}, "some-cluster", 0, raft_fetch_version);
+  EXPECT_TRUE(from_wire(fetch, raft_fetch_version, unknown).has_value());
+  auto vote = to_wire(raft::vote_request{}, "some-cluster", raft_vote_version);
+  EXPECT_TRUE(from_wire(vote, raft_vote_version, unknown).has_value());
+  EXPECT_EQ(from_wire(vote, raft_vote_version, cluster).error().error, error_code::inconsistent_cluster_id);
+}
+
 TEST(raft_wire, fetch_below_v12_is_refused_with_unsupported_version) {
   protocol::fetch_request old;
   auto out = from_wire(old, 11, cluster);
