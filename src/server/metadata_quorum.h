@@ -101,6 +101,10 @@ class metadata_quorum {
   void on_voters(const raft::voter_set& voters);
   // Takes the cluster id of the applied records if this node has none yet.
   void adopt_cluster_id();
+  // KIP-853 on a follower voter: sends UpdateRaftVoter to the leader when the voter set's entry
+  // for this node has other endpoints than its controller listener (voter_update.h); one request
+  // at a time, again after controller.quorum.retry.backoff.ms when it failed.
+  void maybe_update_voter();
 
   boost::asio::io_context& _io;
   const config::broker_config& _cfg;
@@ -122,6 +126,9 @@ class metadata_quorum {
   int64_t _last_snapshot_ms = 0;
   hooks _hooks;
   bool _leading = false;  // controller_ready was called and controller_lost not since
+  bool _voter_update_in_flight = false;
+  // Expires with this object: coroutines that outlive it check it after every suspension.
+  std::shared_ptr<int> _life = std::make_shared<int>(0);
   rpc::wait_list _changed;
 };
 
