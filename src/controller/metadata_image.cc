@@ -54,14 +54,9 @@ void set_record_cluster_id(protocol::metadata::feature_level_record& r, std::str
             [](const auto& a, const auto& b) { return a.tag < b.tag; });
 }
 
-std::string new_cluster_id() {
-  for (;;) {
-    const uuid u = uuid::random();
-    if (u.hi == 0 && u.lo <= 1) continue;  // the zero and the reserved "one" uuid
-    std::string s = u.to_base64();
-    if (s.find('-') == std::string::npos) return s;
-  }
-}
+// uuid::random is version 4 (never the zero or the reserved "one" uuid) and, as Kafka's
+// Uuid.randomUuid, never has a '-' in its text.
+std::string new_cluster_id() { return uuid::random().to_base64(); }
 
 int16_t metadata_image::metadata_version() const {
   auto it = _features.find(metadata_version_feature);

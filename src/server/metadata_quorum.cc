@@ -337,13 +337,7 @@ void metadata_quorum::maybe_update_voter() {
       if (!own && x.name == _controller_listener && !x.host.empty() && x.port > 0) own = &x;
   if (own) in.endpoints.push_back(raft::voter_endpoint{own->name, own->host, uint16_t(own->port)});
   in.follower = _voter && l.leader != no_node && l.leader != _cfg.node_id && !_raft->is_leader();
-  // kraft.version 1: the set came from a VotersRecord (a directory id, or other voters than
-  // controller.quorum.voters), as raft_node decides what a snapshot carries.
-  in.dynamic_quorum = set.size() != _cfg.quorum_voters.size();
-  for (const auto& v : set)
-    in.dynamic_quorum |= !v.directory_id.is_zero() ||
-                         std::none_of(_cfg.quorum_voters.begin(), _cfg.quorum_voters.end(),
-                                      [&](const auto& q) { return q.id == v.id; });
+  in.dynamic_quorum = _raft->voters_are_dynamic();
   in.voters = &set;
   auto update = voter_update_needed(in);
   if (!update) return;

@@ -10,6 +10,7 @@
 
 #include "gregor/base/log.h"
 #include "raft_wire.h"
+#include "voter_update.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -364,11 +365,7 @@ void raft_node::take_snapshot(offset end, leader_epoch epoch, std::vector<contro
   const controller::snapshot_id id{end, epoch};
   // A dynamic voter set (KIP-853) travels in the snapshot: KRaftVersionRecord 1 and VotersRecord.
   const raft::voter_set& voters = _replica->voters_at(end);
-  bool dynamic = voters.size() != _opts.core.voters.size();
-  for (const auto& v : voters)
-    dynamic |= !v.directory_id.is_zero() ||
-               std::find(_opts.core.voters.begin(), _opts.core.voters.end(), v.id) == _opts.core.voters.end();
-  if (dynamic) {
+  if (voter_set_is_dynamic(voters, _opts.core.voters)) {
     o.kraft_version = 1;
     o.voters = to_voters_record(voters);
   }
@@ -467,5 +464,7 @@ asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::update_v
   const auto r = _replica->update_voter(std::move(v));
   co_return co_await finish_voter_change(r);
 }
+
+bool raft_node::voters_are_dynamic() const { return voter_set_is_dynamic(voters(), _opts.core.voters); }
 
 }  // namespace gregor::server

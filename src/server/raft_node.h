@@ -109,6 +109,8 @@ class raft_node {
   boost::asio::awaitable<result<void, voter_change_error>> remove_voter(node_id id, uuid directory_id);
   boost::asio::awaitable<result<void, voter_change_error>> update_voter(raft::voter v);
   const raft::voter_set& voters() const { return _replica->voters(); }
+  // The current voter set came from a VotersRecord (kraft.version 1), not controller.quorum.voters.
+  bool voters_are_dynamic() const;
 
   raft::leader_and_epoch leader() const { return _replica->leader(); }
   bool is_leader() const { return _replica && _replica->current_role() == raft::role::leader; }

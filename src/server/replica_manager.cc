@@ -74,13 +74,6 @@ void replica_manager::on_transitions(std::span<const replication::replica_transi
   }
 }
 
-bool replica_manager::follower_throttled(const topic_partition& tp) const {
-  const auto* t = _core.image().topic(tp.topic);
-  if (!t) return false;
-  auto it = t->configs.find("follower.replication.throttled.replicas");
-  return it != t->configs.end() && replica_throttled(it->second, tp.partition.value(), _cfg.node_id);
-}
-
 bool replica_manager::resolve(node_id broker) {
   const auto& brokers = _core.image().brokers();
   auto it = brokers.find(broker);
@@ -141,7 +134,8 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
       gone.push_back(tp);
       continue;
     }
-    if (follower_throttled(tp)) {
+    if (replica_throttled(_core.image(), "follower.replication.throttled.replicas", tp.topic, tp.partition.value(),
+                          _cfg.node_id)) {
       throttled.insert(tp);
       const bool caught_up =
           p->leader_high_watermark() >= offset(0) && p->log().log_end_offset() >= p->leader_high_watermark();

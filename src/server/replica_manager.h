@@ -86,8 +86,6 @@ class replica_manager {
   boost::asio::awaitable<void> isr_loop();
   boost::asio::awaitable<void> alter_isr(topic_partition tp, uuid topic_id, leader_epoch epoch, int32_t partition_epoch,
                                          std::vector<node_id> isr);
-  // Whether the topic's follower.replication.throttled.replicas names tp on this broker.
-  bool follower_throttled(const topic_partition& tp) const;
   // Points the pool at `broker`'s inter-broker endpoint from the image; false when unknown.
   bool resolve(node_id broker);
 

@@ -1,5 +1,7 @@
 #include "replication_quota.h"
 
+#include "gregor/controller/metadata_image.h"
+
 #include <algorithm>
 #include <charconv>
 #include <climits>
@@ -70,6 +72,14 @@ bool replica_throttled(std::string_view list, int32_t partition, node_id broker)
       return true;
   }
   return false;
+}
+
+bool replica_throttled(const controller::metadata_image& image, std::string_view list_key, const std::string& topic,
+                       int32_t partition, node_id broker) {
+  const auto* t = image.topic(topic);
+  if (!t) return false;
+  auto it = t->configs.find(std::string(list_key));
+  return it != t->configs.end() && replica_throttled(it->second, partition, broker);
 }
 
 }  // namespace gregor::server

@@ -22,9 +22,14 @@
 // Threading: the owner's (the io thread).
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <string_view>
 
 #include "gregor/base/types.h"
+
+namespace gregor::controller {
+class metadata_image;
+}
 
 namespace gregor::server {
 
@@ -55,6 +60,10 @@ class rate_quota {
 // "partition:broker,...") throttles `partition` on `broker`. Whitespace around items is ignored;
 // a malformed item (the config validator refuses them) throttles nothing.
 bool replica_throttled(std::string_view list, int32_t partition, node_id broker);
+// The same for the topic's `list_key` config (leader.replication.throttled.replicas on the
+// leader's Fetch path, follower.replication.throttled.replicas in the follower's fetcher).
+bool replica_throttled(const controller::metadata_image& image, std::string_view list_key, const std::string& topic,
+                       int32_t partition, node_id broker);
 
 // The two quotas of one broker.
 struct replication_quotas {

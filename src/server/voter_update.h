@@ -14,6 +14,15 @@
 
 namespace gregor::server {
 
+// kraft.version 1 (KIP-853): the voter set came from a VotersRecord, i.e. a voter has a directory
+// id, or the voters are not the static controller.quorum.voters (`static_ids`).
+inline bool voter_set_is_dynamic(const raft::voter_set& set, const std::vector<node_id>& static_ids) {
+  bool dynamic = set.size() != static_ids.size();
+  for (const auto& v : set)
+    dynamic |= !v.directory_id.is_zero() || std::find(static_ids.begin(), static_ids.end(), v.id) == static_ids.end();
+  return dynamic;
+}
+
 struct voter_update_input {
   node_id self = no_node;
   uuid directory_id;                             // this node's metadata directory id

@@ -40,14 +40,6 @@ struct fetch_pass {
   int64_t throttled_bytes = 0;
 };
 
-// Whether the topic's leader.replication.throttled.replicas names this partition on this broker.
-bool leader_throttled(core& c, const std::string& topic, int32_t partition) {
-  const auto* t = c.image().topic(topic);
-  if (!t) return false;
-  auto it = t->configs.find("leader.replication.throttled.replicas");
-  return it != t->configs.end() && replica_throttled(it->second, partition, c.self());
-}
-
 // Records in whole batches laid back to back (the batch headers carry the counts).
 int64_t count_records(std::span<const uint8_t> data) {
   int64_t n = 0;
@@ -190,7 +182,8 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     }
     // Reassignment throttle (Kafka's shouldLeaderThrottle): a follower outside the ISR gets no
     // records for a throttled partition while the leader's quota is exceeded.
-    const bool throttled = follower != no_node && leader_throttled(c, name, part.key.partition);
+    const bool throttled = follower != no_node && replica_throttled(c.image(), "leader.replication.throttled.replicas",
+                                                                    name, part.key.partition, c.self());
     const offset hw = p->high_watermark();
     const offset upper = follower != no_node ? p->log().log_end_offset()
                                              : (read_committed ? p->last_stable_offset() : hw);
