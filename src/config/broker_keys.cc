@@ -346,8 +346,8 @@ std::vector<broker_key> build_table() {
   }
   t.push_back(int_key("replica.high.watermark.checkpoint.interval.ms", &B::replica_high_watermark_checkpoint_interval_ms, 0, k_no_max, "How often high watermarks are checkpointed."));
   t.push_back(bool_key("auto.leader.rebalance.enable", &B::auto_leader_rebalance_enable, "Move leadership back to preferred replicas."));
-  t.push_back(int_key("leader.replication.throttled.rate", &B::leader_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the leader, bytes/s (accepted, not enforced yet)."));
-  t.push_back(int_key("follower.replication.throttled.rate", &B::follower_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the follower, bytes/s (accepted, not enforced yet)."));
+  t.push_back(int_key("leader.replication.throttled.rate", &B::leader_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the leader, bytes/s: above it, replicas named by leader.replication.throttled.replicas get no records for followers outside the ISR (rate over 11 one-second windows)."));
+  t.push_back(int_key("follower.replication.throttled.rate", &B::follower_replication_throttled_rate, 1, k_no_max, "Reassignment throttle on the follower, bytes/s: above it, replicas named by follower.replication.throttled.replicas that are not caught up are left out of replica fetches (rate over 11 one-second windows)."));
   t.push_back(int_key("replica.alter.log.dirs.io.max.bytes.per.second", &B::replica_alter_log_dirs_io_max_bytes_per_second, 1, k_no_max, "Throttle of moves between log dirs, bytes/s (accepted, not enforced yet)."));
   t.push_back(int_key("leader.imbalance.check.interval.seconds", &B::leader_imbalance_check_interval_seconds, 1, k_no_max, "How often the active controller moves leadership back to preferred replicas."));
   t.push_back(int_key("fetch.max.bytes", &B::fetch_max_bytes, 1024, k_no_max, "The maximum bytes returned by one Fetch."));

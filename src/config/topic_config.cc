@@ -114,11 +114,11 @@ std::vector<topic_key> build_topic_table() {
   add("flush.ms", config_type::long_, {"log.flush.interval.ms", "log.flush.scheduler.interval.ms"},
       int_check(0, k_no_max), num(flush_ms_of), "Milliseconds a message may stay unflushed.");
   add("follower.replication.throttled.replicas", config_type::list, {}, &throttled_check, constant(""),
-      "Replicas whose follower-side replication is throttled: '*' or partition:broker pairs.");
+      "Replicas whose follower-side replication is throttled (follower.replication.throttled.rate of the broker named): '*' or partition:broker pairs.");
   add("index.interval.bytes", config_type::int_, {"log.index.interval.bytes"}, int_check(0, i32),
       num([](const B& b) { return b.log_index_interval_bytes; }), "Bytes between offset index entries.");
   add("leader.replication.throttled.replicas", config_type::list, {}, &throttled_check, constant(""),
-      "Replicas whose leader-side replication is throttled: '*' or partition:broker pairs.");
+      "Replicas whose leader-side replication is throttled (leader.replication.throttled.rate of the broker named): '*' or partition:broker pairs.");
   add("local.retention.bytes", config_type::long_, {"log.local.retention.bytes"}, int_check(-2, k_no_max),
       num([](const B& b) { return b.log_local_retention_bytes; }),
       "Local bytes kept with tiered storage; -2 = retention.bytes.");

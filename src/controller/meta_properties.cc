@@ -96,7 +96,9 @@ result<void, controller_error> write_meta_properties(const std::filesystem::path
   text += fmt::format("node.id={}\n", m.node_id.value());
   if (!m.directory_id.empty()) text += fmt::format("directory.id={}\n", m.directory_id);
   text += fmt::format("version={}\n", m.version);
-  text += fmt::format("cluster.id={}\n", m.cluster_id);
+  // A cluster-mode node that has not learnt its cluster's id yet writes none (the first leader
+  // creates it in the metadata log, and the node writes it here when it applies it).
+  if (!m.cluster_id.empty()) text += fmt::format("cluster.id={}\n", m.cluster_id);
   const auto tmp = dir / "meta.properties.tmp";
   const auto path = dir / "meta.properties";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -134,15 +136,17 @@ result<std::string, controller_error> claim_meta_properties(const std::filesyste
     if (cluster_id.empty()) cluster_id = m.cluster_id;
   }
   if (cluster_id.empty()) cluster_id = new_cluster_id;
-  if (!existing.value() || existing.value()->cluster_id.empty()) {
+  if (!existing.value() || (existing.value()->cluster_id.empty() && !cluster_id.empty())) {
     meta_properties m;
     m.cluster_id = cluster_id;
     m.node_id = self;
-    m.directory_id = uuid::random().to_base64();
+    // The directory id stays what it was (AddRaftVoter names the replica by it).
+    m.directory_id = existing.value() && !existing.value()->directory_id.empty() ? existing.value()->directory_id
+                                                                               : uuid::random().to_base64();
     auto w = write_meta_properties(log_dir, m);
     if (!w) return failure(w.error());
-    log::get("controller").info("wrote {}/meta.properties: cluster.id={} node.id={}", log_dir.string(), cluster_id,
-                                self.value());
+    log::get("controller").info("wrote {}/meta.properties: cluster.id={} node.id={}", log_dir.string(),
+                                cluster_id.empty() ? "(not known yet)" : cluster_id, self.value());
   }
   return cluster_id;
 }

@@ -1,5 +1,7 @@
 #include "gregor/controller/metadata_image.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace gregor::controller {
@@ -34,6 +36,27 @@ std::vector<protocol::metadata::feature_level_record> bootstrap_features() {
   out[1].feature_level = 1;
   return out;
 }
+
+std::string record_cluster_id(const protocol::metadata::feature_level_record& r) {
+  for (const auto& t : r.unknown_tagged_fields)
+    if (t.tag == cluster_id_tag) return std::string(t.data.begin(), t.data.end());
+  return {};
+}
+
+void set_record_cluster_id(protocol::metadata::feature_level_record& r, std::string_view cluster_id) {
+  std::erase_if(r.unknown_tagged_fields, [](const auto& t) { return t.tag == cluster_id_tag; });
+  if (cluster_id.empty()) return;
+  protocol::tagged_field t;
+  t.tag = cluster_id_tag;
+  t.data.assign(cluster_id.begin(), cluster_id.end());
+  r.unknown_tagged_fields.push_back(std::move(t));
+  std::sort(r.unknown_tagged_fields.begin(), r.unknown_tagged_fields.end(),
+            [](const auto& a, const auto& b) { return a.tag < b.tag; });
+}
+
+// uuid::random is version 4 (never the zero or the reserved "one" uuid) and, as Kafka's
+// Uuid.randomUuid, never has a '-' in its text.
+std::string new_cluster_id() { return uuid::random().to_base64(); }
 
 int16_t metadata_image::metadata_version() const {
   auto it = _features.find(metadata_version_feature);
@@ -185,6 +208,7 @@ std::string metadata_image::apply(const md::any_record& r) {
         } else if constexpr (std::is_same_v<T, md::feature_level_record>) {
           if (x.feature_level == 0) _features.erase(x.name);
           else _features[x.name] = x.feature_level;
+          if (_log_cluster_id.empty()) _log_cluster_id = record_cluster_id(x);
           return "";
         } else if constexpr (std::is_same_v<T, md::producer_ids_record>) {
           if (x.next_producer_id < _next_producer_id)
@@ -211,6 +235,7 @@ std::vector<md::api_message_and_version> metadata_image::to_records() const {
     md::feature_level_record f;
     f.name = name;
     f.feature_level = level;
+    if (name == metadata_version_feature) set_record_cluster_id(f, _log_cluster_id);
     add(std::move(f));
   }
   for (const auto& [id, b] : _brokers) {

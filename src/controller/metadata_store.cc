@@ -96,7 +96,7 @@ result<std::unique_ptr<metadata_store>, controller_error> metadata_store::open(s
   std::filesystem::create_directories(log_dir, ec);
   if (ec) return failure(io(fmt::format("cannot create log dir {}: {}", log_dir.string(), ec.message())));
 
-  auto claimed = claim_meta_properties(log_dir, self, cluster_id_or_empty, uuid::random().to_base64());
+  auto claimed = claim_meta_properties(log_dir, self, cluster_id_or_empty, new_cluster_id());
   if (!claimed) return failure(claimed.error());
   const std::string cluster_id = *claimed;
 

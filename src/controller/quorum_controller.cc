@@ -50,13 +50,16 @@ void quorum_controller::apply(record_batch_t& out, md::any_record r, int16_t ver
   out.push_back(md::api_message_and_version{std::move(r), version});
 }
 
-record_batch_t quorum_controller::bootstrap_records() {
+record_batch_t quorum_controller::bootstrap_records(std::string_view cluster_id) {
   record_batch_t out;
   if (_image.features().contains(metadata_version_feature)) return out;
   // Applied to the speculative image like every other decision, so it matches the committed
   // image once the bootstrap batch commits (and is not proposed twice).
   for (auto& f : bootstrap_features()) {
-    if (f.name == metadata_version_feature) f.feature_level = _settings.metadata_version;
+    if (f.name == metadata_version_feature) {
+      f.feature_level = _settings.metadata_version;
+      set_record_cluster_id(f, cluster_id);
+    }
     apply(out, std::move(f), 0);
   }
   return out;

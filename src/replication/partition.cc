@@ -144,6 +144,12 @@ std::optional<offset> partition::follower_end_offset(node_id follower) const {
   return it->second;
 }
 
+std::optional<int64_t> partition::follower_last_caught_up_ms(node_id follower) const {
+  auto it = _followers.find(follower);
+  if (it == _followers.end()) return std::nullopt;
+  return it->second.last_caught_up_ms;
+}
+
 void partition::recompute_high_watermark() {
   if (!is_leader()) {
     // A follower's high watermark comes from its leader (set_follower_high_watermark); a

@@ -147,39 +147,35 @@ asio::awaitable<result<void, rpc_error>> connection::open() {
 }
 
 asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time deadline) {
-  // A watchdog closes the socket (and cancels the resolver) at the deadline; it shares its flags
-  // with this coroutine through a shared_ptr because its handler may run after we return.
+  // A watchdog closes the socket at the deadline; it shares its flags with this coroutine through
+  // a shared_ptr because its handler may run after we return. The name lookup has the same
+  // deadline (host_resolver: never queued behind another name's slow lookup).
   struct watchdog_state {
     bool finished = false;
     bool fired = false;
-    tcp::resolver resolver;
-    explicit watchdog_state(asio::any_io_executor ex) : resolver(std::move(ex)) {}
   };
-  auto watch = std::make_shared<watchdog_state>(_executor);
+  auto watch = std::make_shared<watchdog_state>();
   asio::steady_timer timer(_executor, deadline);
   timer.async_wait([self = shared_from_this(), watch](const error_code& ec) {
     if (ec || watch->finished) return;
     watch->fired = true;
-    watch->resolver.cancel();
     error_code ignored;
     self->_socket.close(ignored);
   });
 
   error_code ec;
-  const asio::ip::address literal = asio::ip::make_address(_endpoint.host, ec);
-  if (!ec) {
-    auto [e] = co_await _socket.async_connect(tcp::endpoint(literal, _endpoint.port),
-                                              asio::as_tuple(asio::use_awaitable));
+  std::string lookup_error;
+  const auto resolver = _opts.resolver ? _opts.resolver : host_resolver::shared();
+  std::string host = _endpoint.host;
+  auto lookup = resolver->resolve(_executor, host, deadline);
+  auto addrs = co_await std::move(lookup);
+  if (!addrs) {
+    lookup_error = addrs.error();
+  } else if (!watch->fired && _state != state::closed) {
+    std::vector<tcp::endpoint> eps;
+    for (const auto& a : *addrs) eps.emplace_back(a, _endpoint.port);
+    auto [e, chosen] = co_await asio::async_connect(_socket, eps, asio::as_tuple(asio::use_awaitable));
     ec = e;
-  } else {
-    auto [e, results] = co_await watch->resolver.async_resolve(
-        _endpoint.host, std::to_string(_endpoint.port), asio::as_tuple(asio::use_awaitable));
-    ec = e;
-    if (!ec && !watch->fired && _state != state::closed) {
-      auto [e2, chosen] =
-          co_await asio::async_connect(_socket, results, asio::as_tuple(asio::use_awaitable));
-      ec = e2;
-    }
   }
   watch->finished = true;
   timer.cancel();
@@ -188,6 +184,9 @@ asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time 
     co_return failure{
         make_error(rpc_error_kind::connect_failed,
                    fmt::format("could not connect within {} ms", _opts.connect_timeout_ms))};
+  if (!lookup_error.empty())
+    co_return failure{make_error(rpc_error_kind::connect_failed,
+                                 fmt::format("could not resolve {}: {}", _endpoint.host, lookup_error))};
   if (ec)
     co_return failure{make_error(rpc_error_kind::connect_failed,
                                  fmt::format("could not connect: {}", ec.message()))};

@@ -47,9 +47,14 @@ void active_controller::activate(leader_epoch epoch) {
   _barrier.reset();
   _settled->notify_all();
   _next_rebalance_ms = _clock.monotonic_ms() + _rebalance_interval_ms;
-  auto boot = _qc->bootstrap_records();
+  // The first leader of a new cluster creates its id (cluster.id or the one this node stored,
+  // else a random one) and commits it with the bootstrap records: the log decides it, so a
+  // leader that fails before the commit leaves no id behind and the next one draws again.
+  const std::string cluster_id = _quorum.cluster_id().empty() ? controller::new_cluster_id() : _quorum.cluster_id();
+  auto boot = _qc->bootstrap_records(cluster_id);
   if (!boot.empty()) {
-    lg().info("bootstrapping the cluster metadata (metadata.version {})", _settings.metadata_version);
+    lg().info("bootstrapping the cluster metadata (metadata.version {}, cluster id {})", _settings.metadata_version,
+              cluster_id);
     asio::co_spawn(
         _io,
         [this, life = std::weak_ptr<int>(_life), boot = std::move(boot)]() mutable -> asio::awaitable<void> {

@@ -63,6 +63,9 @@ asio::awaitable<bool> broker_lifecycle::register_once() {
   reg.rack = _cfg.broker_rack;
   reg.previous_broker_epoch = _previous_epoch;
   int64_t epoch = -1;
+  // Not before this node knows the cluster's id (it registers with it; the first leader commits
+  // it with the bootstrap records).
+  if (_quorum.cluster_id().empty()) co_return false;
   if (local_active()) {
     auto r = co_await _local->register_broker(reg);
     if (life.expired()) co_return false;

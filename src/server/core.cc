@@ -64,12 +64,13 @@ result<void, std::string> core::open() {
       _static_cfg.quorum_voters = found->voters;
       _cfg.quorum_voters = found->voters;
       new_cluster_id = found->cluster_id;
-    } else {
-      new_cluster_id = derived_cluster_id(_cfg);
     }
+    // Without cluster.id and meta.properties' id the node starts not knowing its cluster's id
+    // (empty): the first elected leader creates it in the metadata log, and every node adopts
+    // it from there (metadata_quorum::adopt_cluster_id).
     auto cid = controller::claim_meta_properties(dir, _cfg.node_id, _cfg.cluster_id, new_cluster_id);
     if (!cid) return failure{fmt::format("cannot use log directory {}: {}", dir.string(), cid.error().message)};
-    _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock);
+    _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock, dir);
     if (_cfg.is_controller()) _active = std::make_shared<active_controller>(_io, *_quorum, _static_cfg, _clock);
     if (_cfg.is_broker()) {
       _lifecycle = std::make_shared<broker_lifecycle>(_io, *_quorum, _active.get(), _static_cfg, _clock);

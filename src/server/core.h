@@ -21,6 +21,7 @@
 #include "controller_client.h"
 #include "fetch_session.h"
 #include "fetch_waiters.h"
+#include "replication_quota.h"
 
 namespace gregor::server {
 
@@ -109,6 +110,8 @@ class core {
   fetch_waiters& waiters() { return _waiters; }
   // KIP-227 incremental fetch sessions (handlers/fetch.cc).
   fetch_session_cache& fetch_sessions() { return _fetch_sessions; }
+  // Reassignment throttles: the leader- and follower-side byte-rate quotas (replication_quota.h).
+  replication_quotas& quotas() { return _quotas; }
   // The log directory and the hosted replicas (log_maintenance.cc: flush, retention, checkpoints).
   storage::log_manager& logs() { return *_logs; }
   replication::partition_manager& partitions() { return *_partitions; }
@@ -153,6 +156,7 @@ class core {
   std::unordered_map<std::string, topic_runtime> _topics;
   fetch_waiters _waiters;
   fetch_session_cache _fetch_sessions;
+  replication_quotas _quotas;
   std::vector<uint16_t> _bound_ports;
   std::shared_ptr<class idempotence> _producers;  // shared_ptr: the type is incomplete here
   std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here

@@ -3,13 +3,21 @@
 #include <algorithm>
 #include <thread>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <fmt/format.h>
 
 #include "gregor/base/log.h"
 #include "gregor/client/client.h"
 #include "gregor/controller/metadata_store.h"
 #include "gregor/protocol/messages/describe_cluster.h"
+#include "gregor/protocol/messages/update_raft_voter.h"
 #include "raft_wire.h"
+#include "voter_update.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -17,30 +25,10 @@ namespace {
 
 spdlog::logger& lg() { return log::get("cluster"); }
 
-// FNV-1a, used only to derive a stable id from the voters string.
-uint64_t fnv1a(std::string_view s, uint64_t h) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 }  // namespace
 
 bool cluster_mode(const config::broker_config& cfg) {
   return !cfg.quorum_voters.empty() || !cfg.controller_quorum_bootstrap_servers.empty();
-}
-
-std::string derived_cluster_id(const config::broker_config& cfg) {
-  std::string voters;
-  for (const auto& v : cfg.quorum_voters) voters += fmt::format("{}@{}:{},", v.id.value(), v.host, v.port);
-  uuid u;
-  u.hi = fnv1a(voters, 0xcbf29ce484222325ULL);
-  u.lo = fnv1a(voters, u.hi ^ 0x9e3779b97f4a7c15ULL);
-  // Never the zero or the reserved "one" uuid.
-  if (u.hi == 0 && u.lo <= 1) u.lo = 2;
-  return u.to_base64();
 }
 
 result<discovered_quorum, std::string> discover_quorum(const std::vector<std::string>& bootstrap_servers,
@@ -157,8 +145,9 @@ asio::awaitable<result<raft::message, std::string>> quorum_transport::call(node_
 // ---- metadata_quorum ----
 
 metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_config& cfg, std::string cluster_id,
-                                 clock& clk)
-    : _io(io), _cfg(cfg), _cluster_id(std::move(cluster_id)), _clock(clk), _voters(cfg.quorum_voters) {
+                                 clock& clk, std::filesystem::path log_dir)
+    : _io(io), _cfg(cfg), _cluster_id(std::move(cluster_id)), _clock(clk), _log_dir(std::move(log_dir)),
+      _voters(cfg.quorum_voters) {
   _controller_listener = cfg.controller_listener_names.empty() ? "CONTROLLER" : cfg.controller_listener_names.front();
   _voter = std::any_of(_voters.begin(), _voters.end(), [&](const auto& v) { return v.id == cfg.node_id; });
   auto pool_opts = [&](std::string role) {
@@ -179,7 +168,7 @@ metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_conf
   _image.set_identity(_cluster_id, no_node);
 }
 
-metadata_quorum::~metadata_quorum() = default;
+metadata_quorum::~metadata_quorum() { _life.reset(); }
 
 result<void, std::string> metadata_quorum::start(std::filesystem::path metadata_dir, hooks h) {
   _hooks = std::move(h);
@@ -212,7 +201,8 @@ result<void, std::string> metadata_quorum::start(std::filesystem::path metadata_
   _raft = std::make_unique<raft_node>(_io, std::move(o), *_transport, std::move(rh), _clock);
   if (auto r = _raft->start(); !r) return r;
   lg().info("node {} joined the controller quorum as {} (voters {}, cluster {})", _cfg.node_id.value(),
-            _voter ? "a voter" : "an observer", fmt::join(_cfg.controller_quorum_voters, ","), _cluster_id);
+            _voter ? "a voter" : "an observer", fmt::join(_cfg.controller_quorum_voters, ","),
+            _cluster_id.empty() ? "id not known yet" : _cluster_id);
   return ok;
 }
 
@@ -236,6 +226,8 @@ void metadata_quorum::on_apply(const committed_batch& b) {
       lg().warn("metadata record at offset {} not applied: {}", b.base, why);
   }
   _applied = b.end;
+  adopt_cluster_id();
+  maybe_update_voter();
   if (_hooks.applied) _hooks.applied();
   _changed.notify_all();
   _bytes_since_snapshot += b.bytes;
@@ -259,13 +251,37 @@ void metadata_quorum::on_snapshot(offset end, const std::vector<controller::fram
   _image = std::move(fresh);
   _applied = end;
   _bytes_since_snapshot = 0;
+  adopt_cluster_id();
   lg().info("loaded the metadata snapshot ending at offset {}", end);
   if (_hooks.applied) _hooks.applied();
   _changed.notify_all();
 }
 
+void metadata_quorum::adopt_cluster_id() {
+  const std::string& logged = _image.log_cluster_id();
+  if (logged.empty() || logged == _cluster_id) return;
+  if (!_cluster_id.empty()) {
+    // Only a node started with another cluster.id (or another cluster's meta.properties) gets
+    // here; its requests carry its own id, which the quorum refuses (INCONSISTENT_CLUSTER_ID).
+    lg().error("the metadata log belongs to cluster '{}', but this node is of cluster '{}'", logged, _cluster_id);
+    return;
+  }
+  if (!_log_dir.empty()) {
+    auto r = controller::claim_meta_properties(_log_dir, _cfg.node_id, logged, logged);
+    if (!r) {
+      lg().error("cannot record cluster id '{}' in {}/meta.properties: {}", logged, _log_dir.string(),
+                 r.error().message);
+      return;  // tried again at the next applied batch
+    }
+  }
+  _cluster_id = logged;
+  _image.set_identity(_cluster_id, _image.controller_id());
+  lg().info("this node is of cluster {} (from the metadata log)", _cluster_id);
+}
+
 void metadata_quorum::on_leadership(const raft::leadership_change& ch) {
   _image.set_identity(_cluster_id, ch.leader.leader);
+  maybe_update_voter();
   if (ch.self_role != raft::role::leader && _leading) {
     _leading = false;
     lg().info("this node is no longer the active controller (epoch {})", ch.leader.epoch);
@@ -304,6 +320,59 @@ void metadata_quorum::on_voters(const raft::voter_set& voters) {
   }
   _voters = std::move(next);
   _changed.notify_all();
+  maybe_update_voter();
+}
+
+void metadata_quorum::maybe_update_voter() {
+  if (!_raft || _voter_update_in_flight) return;
+  const raft::leader_and_epoch l = _raft->leader();
+  const raft::voter_set& set = _raft->voters();
+  voter_update_input in;
+  in.self = _cfg.node_id;
+  in.directory_id = _directory_id;
+  // This node's controller listener, as advertised (else as bound by name).
+  const config::listener* own = nullptr;
+  for (const auto* list : {&_cfg.advertised_listeners, &_cfg.listeners})
+    for (const auto& x : *list)
+      if (!own && x.name == _controller_listener && !x.host.empty() && x.port > 0) own = &x;
+  if (own) in.endpoints.push_back(raft::voter_endpoint{own->name, own->host, uint16_t(own->port)});
+  in.follower = _voter && l.leader != no_node && l.leader != _cfg.node_id && !_raft->is_leader();
+  in.dynamic_quorum = _raft->voters_are_dynamic();
+  in.voters = &set;
+  auto update = voter_update_needed(in);
+  if (!update) return;
+  _voter_update_in_flight = true;
+  lg().info("this voter's controller endpoint is {}:{}, the voter set says otherwise: asking leader {} to update it",
+            update->endpoints.front().host, update->endpoints.front().port, l.leader.value());
+  asio::co_spawn(
+      _io,
+      [this, life = std::weak_ptr<int>(_life), v = std::move(*update), l]() -> asio::awaitable<void> {
+        protocol::update_raft_voter_request req;
+        if (!_cluster_id.empty()) req.cluster_id = _cluster_id;
+        req.current_leader_epoch = l.epoch.value();
+        req.voter_id = v.id.value();
+        req.voter_directory_id = v.directory_id;
+        for (const auto& e : v.endpoints) req.listeners.push_back({e.name, e.host, e.port, {}});
+        req.kraft_version_feature.min_supported_version = 0;
+        req.kraft_version_feature.max_supported_version = 1;
+        rpc::call_options opts;
+        opts.timeout_ms = 30000;
+        auto r = co_await _controller_pool->call<protocol::update_raft_voter_request,
+                                                 protocol::update_raft_voter_response>(l.leader, req, opts);
+        if (life.expired()) co_return;
+        if (!r) lg().info("UpdateRaftVoter to leader {}: {}", l.leader.value(), r.error().message);
+        else if (r->error_code != 0)
+          lg().info("UpdateRaftVoter to leader {}: {}", l.leader.value(),
+                    protocol::error_name(protocol::error_code(r->error_code)));
+        else lg().info("leader {} committed this voter's endpoints", l.leader.value());
+        // Also after a success: this node's voter set shows the new entry once it fetched it.
+        asio::steady_timer t(_io, std::chrono::milliseconds(std::max<int64_t>(_cfg.controller_quorum_retry_backoff_ms, 500)));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (life.expired()) co_return;
+        _voter_update_in_flight = false;
+        maybe_update_voter();  // still differing (a failure, a newer set): ask again
+      },
+      asio::detached);
 }
 
 void metadata_quorum::on_leader_ready(leader_epoch epoch) {

@@ -36,13 +36,14 @@ namespace gregor::server {
 // what the wire does not carry (request tokens, the pre-vote flag).
 class quorum_transport final : public raft_transport {
  public:
-  quorum_transport(rpc::node_pool& pool, std::string cluster_id, int64_t timeout_ms)
-      : _pool(pool), _cluster_id(std::move(cluster_id)), _timeout_ms(timeout_ms) {}
+  // `cluster_id` is the quorum's, read at every call: empty (ClusterId null) until it is known.
+  quorum_transport(rpc::node_pool& pool, const std::string& cluster_id, int64_t timeout_ms)
+      : _pool(pool), _cluster_id(cluster_id), _timeout_ms(timeout_ms) {}
   boost::asio::awaitable<result<raft::message, std::string>> call(node_id to, raft::message request) override;
 
  private:
   rpc::node_pool& _pool;
-  std::string _cluster_id;
+  const std::string& _cluster_id;
   int64_t _timeout_ms;
 };
 
@@ -54,8 +55,11 @@ class metadata_quorum {
     std::function<void()> controller_lost;              // this node no longer leads
   };
 
+  // `cluster_id`: the configured or stored one, or empty when this node does not know it yet; it
+  // then adopts the id the metadata log carries (controller::cluster_id_tag) when it applies it
+  // and writes it to meta.properties in `log_dir`.
   metadata_quorum(boost::asio::io_context& io, const config::broker_config& cfg, std::string cluster_id,
-                  clock& clk);
+                  clock& clk, std::filesystem::path log_dir = {});
   ~metadata_quorum();
 
   // Opens the metadata log under `metadata_dir` and joins the quorum.
@@ -65,6 +69,7 @@ class metadata_quorum {
 
   const controller::metadata_image& image() const { return _image; }
   offset applied_offset() const { return _applied; }
+  // Empty until known (see the constructor).
   const std::string& cluster_id() const { return _cluster_id; }
   raft_node& raft() { return *_raft; }
   const raft_node& raft() const { return *_raft; }
@@ -94,11 +99,18 @@ class metadata_quorum {
   void on_leadership(const raft::leadership_change& ch);
   void on_leader_ready(leader_epoch epoch);
   void on_voters(const raft::voter_set& voters);
+  // Takes the cluster id of the applied records if this node has none yet.
+  void adopt_cluster_id();
+  // KIP-853 on a follower voter: sends UpdateRaftVoter to the leader when the voter set's entry
+  // for this node has other endpoints than its controller listener (voter_update.h); one request
+  // at a time, again after controller.quorum.retry.backoff.ms when it failed.
+  void maybe_update_voter();
 
   boost::asio::io_context& _io;
   const config::broker_config& _cfg;
   std::string _cluster_id;
   clock& _clock;
+  std::filesystem::path _log_dir;  // holds meta.properties
   std::vector<config::quorum_voter> _voters;
   std::string _controller_listener;
   bool _voter = false;
@@ -114,6 +126,9 @@ class metadata_quorum {
   int64_t _last_snapshot_ms = 0;
   hooks _hooks;
   bool _leading = false;  // controller_ready was called and controller_lost not since
+  bool _voter_update_in_flight = false;
+  // Expires with this object: coroutines that outlive it check it after every suspension.
+  std::shared_ptr<int> _life = std::make_shared<int>(0);
   rpc::wait_list _changed;
 };
 
@@ -130,9 +145,5 @@ result<discovered_quorum, std::string> discover_quorum(const std::vector<std::st
 
 // Cluster mode: this node takes part in a multi-node quorum (voters or bootstrap servers set).
 bool cluster_mode(const config::broker_config& cfg);
-// The cluster id used when none is configured nor stored: derived from controller.quorum.voters,
-// so every node of the cluster computes the same one before any message is exchanged (22
-// characters of URL-safe base64, as Kafka prints cluster ids).
-std::string derived_cluster_id(const config::broker_config& cfg);
 
 }  // namespace gregor::server

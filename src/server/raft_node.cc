@@ -10,6 +10,7 @@
 
 #include "gregor/base/log.h"
 #include "raft_wire.h"
+#include "voter_update.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -364,11 +365,7 @@ void raft_node::take_snapshot(offset end, leader_epoch epoch, std::vector<contro
   const controller::snapshot_id id{end, epoch};
   // A dynamic voter set (KIP-853) travels in the snapshot: KRaftVersionRecord 1 and VotersRecord.
   const raft::voter_set& voters = _replica->voters_at(end);
-  bool dynamic = voters.size() != _opts.core.voters.size();
-  for (const auto& v : voters)
-    dynamic |= !v.directory_id.is_zero() ||
-               std::find(_opts.core.voters.begin(), _opts.core.voters.end(), v.id) == _opts.core.voters.end();
-  if (dynamic) {
+  if (voter_set_is_dynamic(voters, _opts.core.voters)) {
     o.kraft_version = 1;
     o.voters = to_voters_record(voters);
   }
@@ -414,7 +411,7 @@ asio::awaitable<result<offset, std::string>> raft_node::propose(std::vector<cont
 }
 
 asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::finish_voter_change(
-    const result<raft::offset_range, raft::propose_error>& r) {
+    const result<raft::offset_range, raft::propose_error>& r, bool ack_when_committed) {
   if (!r) {
     std::string why;
     switch (r.error().error) {
@@ -432,6 +429,14 @@ asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::finish_v
     }
     co_return failure{voter_change_error{r.error().error, std::move(why)}};
   }
+  if (!ack_when_committed) {
+    pump();  // the entry is in the leader's log; replication and the commit go on without us
+    co_return ok;
+  }
+  if (!ack_when_committed) {
+    pump();  // the entry is in the leader's log; replication and the commit go on without us
+    co_return ok;
+  }
   auto done = std::make_shared<asio::steady_timer>(_io, asio::steady_timer::time_point::max());
   auto error = std::make_shared<std::optional<std::string>>();
   _proposals.push_back(pending_proposal{r->last_end, _replica->epoch(), done, error});
@@ -441,10 +446,11 @@ asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::finish_v
   co_return ok;
 }
 
-asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::add_voter(raft::voter v) {
+asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::add_voter(raft::voter v,
+                                                                                 bool ack_when_committed) {
   if (_stopped || !_replica) co_return failure{voter_change_error{raft::raft_error::not_leader, "the node is stopping"}};
   const auto r = _replica->add_voter(std::move(v));
-  co_return co_await finish_voter_change(r);
+  co_return co_await finish_voter_change(r, ack_when_committed);
 }
 
 asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::remove_voter(node_id id, uuid directory_id) {
@@ -458,5 +464,7 @@ asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::update_v
   const auto r = _replica->update_voter(std::move(v));
   co_return co_await finish_voter_change(r);
 }
+
+bool raft_node::voters_are_dynamic() const { return voter_set_is_dynamic(voters(), _opts.core.voters); }
 
 }  // namespace gregor::server

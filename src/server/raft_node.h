@@ -102,11 +102,15 @@ class raft_node {
   // replicas are then sent the snapshot (FetchSnapshot) instead of the entries.
   void take_snapshot(offset end, leader_epoch epoch, std::vector<controller::framed_record> records);
 
-  // KIP-853 on the leader (see raft::replica::add_voter): complete when the voters entry commits.
-  boost::asio::awaitable<result<void, voter_change_error>> add_voter(raft::voter v);
+  // KIP-853 on the leader (see raft::replica::add_voter): complete when the voters entry commits,
+  // or for add_voter with `ack_when_committed` false (AddRaftVoter v1's AckWhenCommitted, as
+  // Kafka's leader does) as soon as the leader has appended it.
+  boost::asio::awaitable<result<void, voter_change_error>> add_voter(raft::voter v, bool ack_when_committed = true);
   boost::asio::awaitable<result<void, voter_change_error>> remove_voter(node_id id, uuid directory_id);
   boost::asio::awaitable<result<void, voter_change_error>> update_voter(raft::voter v);
   const raft::voter_set& voters() const { return _replica->voters(); }
+  // The current voter set came from a VotersRecord (kraft.version 1), not controller.quorum.voters.
+  bool voters_are_dynamic() const;
 
   raft::leader_and_epoch leader() const { return _replica->leader(); }
   bool is_leader() const { return _replica && _replica->current_role() == raft::role::leader; }
@@ -133,7 +137,7 @@ class raft_node {
   void deliver_committed(const raft::output& out);
   void fail_proposals(const std::string& why);
   boost::asio::awaitable<result<void, voter_change_error>> finish_voter_change(
-      const result<raft::offset_range, raft::propose_error>& r);
+      const result<raft::offset_range, raft::propose_error>& r, bool ack_when_committed = true);
   // The payload of a data entry: one v2 batch (offset and epoch are stamped at write time).
   static raft::bytes encode_payload(const std::vector<controller::framed_record>& records, int64_t now_ms);
 

@@ -23,10 +23,17 @@ constexpr int32_t metadata_partition = 0;
 
 wire_refusal refuse(error_code e, std::string why) { return wire_refusal{e, std::move(why)}; }
 
-// Checks a request's ClusterId: null is accepted (Kafka's tools send none), another id is not.
+// The ClusterId a request carries: null while this node does not know it.
+std::optional<std::string> wire_cluster(std::string_view cluster_id) {
+  if (cluster_id.empty()) return std::nullopt;
+  return std::string(cluster_id);
+}
+
+// Checks a request's ClusterId: null is accepted (Kafka's tools send none), and any id while ours
+// is not known yet (empty: the first leader has not committed one); another id is not.
 std::optional<wire_refusal> check_cluster(const std::optional<std::string>& theirs,
                                           std::string_view ours) {
-  if (theirs && *theirs != ours) {
+  if (theirs && !ours.empty() && *theirs != ours) {
     return refuse(error_code::inconsistent_cluster_id,
                   fmt::format("request for cluster '{}', this is '{}'", *theirs, ours));
   }
@@ -93,7 +100,7 @@ protocol::vote_request to_wire(const raft::vote_request& req, std::string_view c
                                int16_t version) {
   GREGOR_ASSERT(!req.pre_vote || version >= 2);
   protocol::vote_request out;
-  out.cluster_id = std::string(cluster_id);
+  out.cluster_id = wire_cluster(cluster_id);
   out.voter_id = req.voter.value();
   auto& t = out.topics.emplace_back();
   t.topic_name = std::string(metadata_topic_name);
@@ -152,7 +159,7 @@ result<raft::vote_response, wire_refusal> from_wire(const protocol::vote_respons
 protocol::begin_quorum_epoch_request to_wire(const raft::begin_quorum_epoch_request& req,
                                              std::string_view cluster_id, int16_t /*version*/) {
   protocol::begin_quorum_epoch_request out;
-  out.cluster_id = std::string(cluster_id);
+  out.cluster_id = wire_cluster(cluster_id);
   out.voter_id = req.voter.value();
   auto& t = out.topics.emplace_back();
   t.topic_name = std::string(metadata_topic_name);
@@ -203,7 +210,7 @@ result<raft::begin_quorum_epoch_response, wire_refusal> from_wire(
 protocol::end_quorum_epoch_request to_wire(const raft::end_quorum_epoch_request& req,
                                            std::string_view cluster_id, int16_t version) {
   protocol::end_quorum_epoch_request out;
-  out.cluster_id = std::string(cluster_id);
+  out.cluster_id = wire_cluster(cluster_id);
   auto& t = out.topics.emplace_back();
   t.topic_name = std::string(metadata_topic_name);
   auto& p = t.partitions.emplace_back();
@@ -265,7 +272,7 @@ protocol::fetch_request to_wire(const raft::fetch_request& req, std::string_view
                                 int32_t max_wait_ms, int16_t version) {
   GREGOR_ASSERT(version >= raft_fetch_min_version);
   protocol::fetch_request out;
-  out.cluster_id = std::string(cluster_id);
+  out.cluster_id = wire_cluster(cluster_id);
   if (version >= 15) {
     out.replica_state.replica_id = req.replica.value();
   } else {
@@ -401,7 +408,7 @@ result<raft::fetch_response, wire_refusal> from_wire(const protocol::fetch_respo
 protocol::fetch_snapshot_request to_wire(const raft::fetch_snapshot_request& req,
                                          std::string_view cluster_id, int16_t /*version*/) {
   protocol::fetch_snapshot_request out;
-  out.cluster_id = std::string(cluster_id);
+  out.cluster_id = wire_cluster(cluster_id);
   out.replica_id = req.replica.value();
   out.max_bytes = req.max_bytes;
   auto& t = out.topics.emplace_back();

@@ -120,12 +120,29 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
   std::map<std::pair<uuid, int32_t>, asked> asked_of;
   std::map<topic_partition, sent_partition> next;
   std::vector<topic_partition> gone;
+  // Reassignment throttle (Kafka's shouldFollowerThrottle): while this broker's follower quota is
+  // exceeded, throttled partitions not caught up with the leader's high watermark stay out of the
+  // request (an incremental session forgets them until they are sent again).
+  const bool over_quota =
+      _core.quotas().follower.exceeded(_core.config().follower_replication_throttled_rate, _clock.monotonic_ms());
+  std::set<topic_partition> throttled;
+  size_t skipped = 0;
   for (const auto& tp : f.parts) {
     auto* p = _core.partition(tp);
     const auto* rt = _core.topic(tp.topic);
     if (!p || !rt || p->is_leader() || p->replicas().leader != f.leader) {
       gone.push_back(tp);
       continue;
+    }
+    if (replica_throttled(_core.image(), "follower.replication.throttled.replicas", tp.topic, tp.partition.value(),
+                          _cfg.node_id)) {
+      throttled.insert(tp);
+      const bool caught_up =
+          p->leader_high_watermark() >= offset(0) && p->log().log_end_offset() >= p->leader_high_watermark();
+      if (over_quota && !caught_up) {
+        ++skipped;
+        continue;
+      }
     }
     sent_partition sp;
     sp.topic_id = rt->id;
@@ -139,7 +156,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
     asked_of[{rt->id, tp.partition.value()}] = asked{tp, p->epoch()};
   }
   for (const auto& tp : gone) f.parts.erase(tp);
-  if (next.empty()) co_return true;
+  if (next.empty()) co_return skipped == 0;  // all throttled: back off, then look again
 
   // KIP-227 (Kafka's FetchSessionHandler.build): a full request sends every partition; an
   // incremental one only those added or changed since the last request, and forgets the rest.
@@ -218,6 +235,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
     f.session_epoch = f.session_epoch == INT32_MAX ? 1 : f.session_epoch + 1;
   }
   bool any_error = false;
+  int64_t throttled_bytes = 0;
   for (const auto& t : resp.responses) {
     for (const auto& pd : t.partitions) {
       uuid id = t.topic_id;
@@ -267,6 +285,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
           any_error = true;
           continue;
         }
+        if (throttled.contains(tp)) throttled_bytes += int64_t(pd.records->size());
       }
       const offset hw_before = p->high_watermark();
       p->set_follower_high_watermark(offset(pd.high_watermark));
@@ -274,6 +293,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
       if (p->high_watermark() != hw_before) _core.waiters().notify(tp);
     }
   }
+  if (throttled_bytes > 0) _core.quotas().follower.record(throttled_bytes, _clock.monotonic_ms());
   co_return !any_error;
 }
 

@@ -11,6 +11,9 @@
 //     appends the leader's batches verbatim with their offsets (partition_log::append_with_offsets),
 //     truncates to the leader's epoch boundary when the answer names a diverging epoch, and takes
 //     the leader's high watermark. Partitions join and leave fetchers on replica transitions.
+//     Reassignment throttle: while the follower quota (core::quotas(), replication_quota.h) is
+//     exceeded, throttled partitions not caught up with the leader's high watermark are left out
+//     of the request (the session forgets them until they are sent again).
 //   - Leaders: every few hundred milliseconds each led partition is asked for an ISR change
 //     (replication::partition::isr_change: shrink followers not caught up for
 //     replica.lag.time.max.ms, expand caught-up ones); a change is sent to the active controller

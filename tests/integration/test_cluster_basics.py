@@ -137,6 +137,50 @@ def test_metadata_lists_every_broker_and_describe_cluster_controller_is_a_voter(
     assert len(cluster_ids) == 1, f"brokers disagree on the cluster id: {cluster_ids}"
 
 
+def cluster_ids_by_broker(cl: ch.cluster) -> dict[int, str]:
+    """{broker id: DescribeCluster's ClusterId from that broker}."""
+    out = {}
+    for b in cl.brokers:
+        desc = ch.describe_cluster(b.bootstrap)
+        assert desc.error_code == 0, (b.node_id, desc)
+        out[b.node_id] = desc.cluster_id
+    return out
+
+
+def meta_properties(path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def test_separately_started_clusters_get_different_ids_and_all_nodes_of_one_agree(cluster_factory):
+    """Three nodes started without cluster.id make a cluster: the first elected leader creates the
+    id (Kafka's form: 22 characters, no '-') and every node adopts it, from the log, into
+    meta.properties. A second cluster started the same way draws its own id. (Against Kafka the
+    harness formats each cluster with its own random id.)"""
+    ids = []
+    for _ in range(2):
+        cl = cluster_factory()
+        cl.wait_serving()
+        seen = cluster_ids_by_broker(cl)
+        assert len(set(seen.values())) == 1, f"brokers disagree on the cluster id: {seen}"
+        cluster_id = next(iter(seen.values()))
+        assert cluster_id and len(cluster_id) == 22 and "-" not in cluster_id, cluster_id
+        for n in cl.nodes.values():
+            assert meta_properties(n.log_dir / "meta.properties").get("cluster.id") == cluster_id, n.node_id
+        if cl.impl_name == "gregor":
+            # A restarted node keeps it (meta.properties), and so does the cluster.
+            cl.restart_node(2)
+            cl.wait_serving()
+            assert set(cluster_ids_by_broker(cl).values()) == {cluster_id}
+        ids.append(cluster_id)
+        cl.close()
+    assert ids[0] != ids[1], ids
+
+
 def test_create_topics_through_each_broker_is_forwarded_and_reaches_every_broker(cluster):
     created = []
     for b in cluster.brokers:

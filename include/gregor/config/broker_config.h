@@ -145,7 +145,7 @@ struct broker_config {
   bool auto_leader_rebalance_enable = true;            // auto.leader.rebalance.enable
   int64_t leader_imbalance_check_interval_seconds = 300;  // leader.imbalance.check.interval.seconds
   // Reassignment throttles (kafka-reassign-partitions --throttle sets them, --verify clears them).
-  // Accepted and stored as Kafka's dynamic configs; not enforced yet.
+  // Enforced on replica fetches (server/replication_quota.h); the log-dir move one is not enforced.
   int64_t leader_replication_throttled_rate = INT64_MAX;    // leader.replication.throttled.rate
   int64_t follower_replication_throttled_rate = INT64_MAX;  // follower.replication.throttled.rate
   int64_t replica_alter_log_dirs_io_max_bytes_per_second = INT64_MAX;  // replica.alter.log.dirs.io.max.bytes.per.second

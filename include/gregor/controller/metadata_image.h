@@ -103,9 +103,24 @@ inline constexpr const feature_range& metadata_version_range = supported_feature
 // metadata.version at latest_metadata_version and group.version 1.
 std::vector<protocol::metadata::feature_level_record> bootstrap_features();
 
+// The cluster id in the metadata log (cluster mode): the first elected leader draws one (or takes
+// cluster.id) and commits it with the bootstrap metadata.version FeatureLevelRecord, as an unknown
+// tagged field (tag `cluster_id_tag`, the id's characters), which Kafka's generated readers skip.
+// Snapshots carry it on their metadata.version record. Every node adopts the id it applies.
+inline constexpr uint32_t cluster_id_tag = 10000;
+// The id a FeatureLevelRecord carries, empty when none.
+std::string record_cluster_id(const protocol::metadata::feature_level_record& r);
+void set_record_cluster_id(protocol::metadata::feature_level_record& r, std::string_view cluster_id);
+// A fresh random cluster id as Kafka prints them (22 characters of URL-safe base64), never the
+// zero uuid and never containing '-' (so no tool takes it for an option).
+std::string new_cluster_id();
+
 class metadata_image {
  public:
   const std::string& cluster_id() const { return _cluster_id; }
+  // The cluster id the applied records carry (see cluster_id_tag), empty when none; the first
+  // one applied stays.
+  const std::string& log_cluster_id() const { return _log_cluster_id; }
   node_id controller_id() const { return _controller_id; }
   const topic_info* topic(std::string_view name) const;
   const topic_info* topic(uuid id) const;
@@ -154,6 +169,7 @@ class metadata_image {
 
  private:
   std::string _cluster_id;
+  std::string _log_cluster_id;
   node_id _controller_id = no_node;
   std::map<std::string, topic_info> _topics;
   std::unordered_map<uuid, std::string> _names_by_id;

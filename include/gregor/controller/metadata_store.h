@@ -134,7 +134,9 @@ result<std::optional<meta_properties>, controller_error> read_meta_properties(co
 result<void, controller_error> write_meta_properties(const std::filesystem::path& dir, const meta_properties& m);
 // The cluster id of `log_dir`: meta.properties must name `self` (and `cluster_id_or_empty` when
 // set); the configured id, else the stored one, else `new_cluster_id`, which is then written with
-// node.id and a fresh directory.id when meta.properties has none.
+// node.id and a directory.id (kept if there is one, else fresh) when meta.properties has none.
+// All three may be empty (a cluster-mode node before it learns the id): meta.properties then gets
+// node.id and directory.id only, and the id is written by a later call that names it.
 result<std::string, controller_error> claim_meta_properties(const std::filesystem::path& log_dir, node_id self,
                                                              const std::string& cluster_id_or_empty,
                                                              const std::string& new_cluster_id);

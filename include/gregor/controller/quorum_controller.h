@@ -134,8 +134,9 @@ class quorum_controller {
   const metadata_image& image() const { return _image; }
 
   // Records an empty cluster needs first (metadata.version), applied to the speculative image
-  // like any decision. Empty when already there.
-  record_batch_t bootstrap_records();
+  // like any decision. Empty when already there. A non-empty `cluster_id` rides on the
+  // metadata.version record (cluster_id_tag): the log then decides the cluster's id.
+  record_batch_t bootstrap_records(std::string_view cluster_id = {});
 
   result<decision<uuid>, controller_error> create_topic(const topic_request& req, bool validate_only);
   result<decision<bool>, controller_error> delete_topic(const std::string& name);

@@ -102,6 +102,10 @@ class partition {
   void restore_high_watermark(offset hw);
   // The follower's log end offset as the leader last saw it (DescribeLogDirs, lag metrics).
   std::optional<offset> follower_end_offset(node_id follower) const;
+  // Leader: when `follower` was last caught up (monotonic ms, Kafka's lastCaughtUpTimeMs), as
+  // on_follower_fetch tracks it; nullopt for a replica not tracked (never fetched, not in the ISR
+  // at election).
+  std::optional<int64_t> follower_last_caught_up_ms(node_id follower) const;
   void update_replicas(replica_set replicas, int64_t now_ms = 0);
   // Follower: the leader's high watermark as last received, uncapped (-1 before the first
   // fetch). Kafka's follower lag (FetcherLagMetrics ConsumerLag) is this minus the log end offset.

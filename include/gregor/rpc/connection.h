@@ -45,6 +45,7 @@
 #include "gregor/base/result.h"
 #include "gregor/base/types.h"
 #include "gregor/protocol/api.h"
+#include "gregor/rpc/resolver.h"
 #include "gregor/rpc/rpc_error.h"
 #include "gregor/rpc/wait_list.h"
 
@@ -66,6 +67,9 @@ struct connection_options {
   // Software name/version sent in ApiVersions v3+ (brokers show them in their request log).
   std::string software_name = "gregor";
   std::string software_version = "0.1.0";
+  // Host name lookups (null = host_resolver::shared(): one thread per name being looked up, last
+  // good addresses kept; see resolver.h).
+  std::shared_ptr<host_resolver> resolver;
 };
 
 struct call_options {

@@ -824,7 +824,9 @@ def emit_struct_decl(e, msg, name_cpp, fields):
         e(member_decl(f, msg))
     e("std::vector<tagged_field> unknown_tagged_fields;")
     e()
-    e(f"friend bool operator==(const {name_cpp}& a, const {name_cpp}& b) {{")
+    # `struct` keeps the type visible when a member has the struct's own name
+    # (DescribeTransactions' TransactionState.TransactionState).
+    e(f"friend bool operator==(const struct {name_cpp}& a, const struct {name_cpp}& b) {{")
     conds = [eq_expr(f, "a", "b") for f in fields] + ["a.unknown_tagged_fields == b.unknown_tagged_fields"]
     e("  return " + " &&\n         ".join(conds) + ";")
     e("}")

@@ -1,5 +1,6 @@
-// AddRaftVoter (key 80, KIP-853; always flexible). v1: AckWhenCommitted (Gregor always answers
-// once the new voter set is committed, which satisfies both). Served by the quorum leader on any
+// AddRaftVoter (key 80, KIP-853; always flexible). v1: AckWhenCommitted: true (v0's behaviour)
+// answers once the new voter set is committed, false as soon as the leader has appended it (as
+// Kafka's leader does; the answer then says nothing about the commit). Served by the quorum leader on any
 // listener; another node forwards it there. The replica must be an observer fetching with the
 // given directory id and caught up; until it is (or until a pending change commits) the leader
 // retries for up to TimeoutMs, then answers REQUEST_TIMED_OUT as Kafka does.
@@ -31,7 +32,8 @@ asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req
   v.directory_id = req.voter_directory_id;
   for (const auto& l : req.listeners) v.endpoints.push_back({l.name, l.host, l.port});
   raft_node& node = q->raft();
-  const auto attempt = [&node, &v]() { return node.add_voter(v); };
+  const bool ack_when_committed = ctx.version() < 1 || req.ack_when_committed;
+  const auto attempt = [&node, &v, ack_when_committed]() { return node.add_voter(v, ack_when_committed); };
   auto failed = co_await voter_changes::retry(attempt, timeout_ms);
   if (!failed) co_return answer(error_code::none, {});
   co_return answer(voter_changes::error_of(failed->error), failed->message);

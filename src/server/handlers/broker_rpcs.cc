@@ -28,6 +28,10 @@ asio::awaitable<std::optional<protocol::broker_registration_response>> registrat
     resp.error_code = code(error_code::not_controller);
     co_return resp;
   }
+  if (c.quorum()->cluster_id().empty()) {  // the bootstrap records (and the id) not applied yet
+    resp.error_code = code(error_code::not_controller);
+    co_return resp;
+  }
   if (req.cluster_id != c.quorum()->cluster_id()) {
     resp.error_code = code(error_code::inconsistent_cluster_id);
     co_return resp;

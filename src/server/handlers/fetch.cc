@@ -17,6 +17,7 @@
 #include "../http_admin.h"
 #include "../metadata_quorum.h"
 #include "../raft_wire.h"
+#include "../read_replica_selector.h"
 
 namespace gregor::server {
 namespace {
@@ -35,6 +36,8 @@ struct fetch_pass {
   bool answer_now = false;
   // Bytes and records returned per topic, for the metrics of the pass that is finally sent.
   std::map<std::string, std::pair<size_t, int64_t>> out_by_topic;
+  // Follower fetches: bytes of partitions under the leader's reassignment throttle.
+  int64_t throttled_bytes = 0;
 };
 
 // Records in whole batches laid back to back (the batch headers carry the counts).
@@ -89,26 +92,23 @@ result<replication::partition*, error_code> replica_for(core& c, const topic_par
 
 // Kafka's RackAwareReplicaSelector on the leader: among the leader and the in-sync followers whose
 // log reaches fetch_offset, those in the consumer's rack; the leader if it is one of them (or none
-// is), else the most caught-up. nullopt = read here.
+// is), else the most caught-up (highest log end offset, then latest last-caught-up time:
+// read_replica_selector.h). nullopt = read here.
 std::optional<node_id> preferred_read_replica(core& c, replication::partition& p, const std::string& rack,
                                               offset fetch_offset) {
   if (rack.empty() || c.config().replica_selector_class != rack_aware_selector) return std::nullopt;
   if (c.config().broker_rack == rack) return std::nullopt;  // the leader is in the consumer's rack
   const auto& brokers = c.image().brokers();
-  std::optional<node_id> best;
-  offset best_end{-1};
+  std::vector<read_replica_candidate> in_rack;
   for (node_id r : p.replicas().isr) {
     if (r == c.self()) continue;
     auto b = brokers.find(r);
     if (b == brokers.end() || b->second.fenced || b->second.rack != rack) continue;
     const auto end = p.follower_end_offset(r);
     if (!end || *end < fetch_offset) continue;
-    if (!best || *end > best_end) {
-      best = r;
-      best_end = *end;
-    }
+    in_rack.push_back(read_replica_candidate{r, *end, p.follower_last_caught_up_ms(r).value_or(0)});
   }
-  return best;
+  return most_caught_up_replica(in_rack);
 }
 
 // `follower`: a replica of the partitions fetching (no_node for a consumer). A follower reads up
@@ -180,6 +180,10 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
           p->on_follower_fetch(follower, start, c.clk().monotonic_ms()))
         c.waiters().notify(tp);  // acks=all producers waiting for the high watermark
     }
+    // Reassignment throttle (Kafka's shouldLeaderThrottle): a follower outside the ISR gets no
+    // records for a throttled partition while the leader's quota is exceeded.
+    const bool throttled = follower != no_node && replica_throttled(c.image(), "leader.replication.throttled.replicas",
+                                                                    name, part.key.partition, c.self());
     const offset hw = p->high_watermark();
     const offset upper = follower != no_node ? p->log().log_end_offset()
                                              : (read_committed ? p->last_stable_offset() : hw);
@@ -205,6 +209,12 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
       continue;
     }
     if (start == upper) continue;
+    if (throttled) {
+      const auto& isr = p->replicas().isr;
+      if (std::find(isr.begin(), isr.end(), follower) == isr.end() &&
+          c.quotas().leader.exceeded(c.config().leader_replication_throttled_rate, c.clk().monotonic_ms()))
+        continue;
+    }
     const size_t limit = std::min<size_t>(budget, size_t(std::max(part.max_bytes, 0)));
     auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0);
     if (!data) {
@@ -219,6 +229,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     }
     if (data->data.empty()) continue;
     pass.bytes += data->data.size();
+    if (throttled) pass.throttled_bytes += int64_t(data->data.size());
     auto& out = pass.out_by_topic[name];
     out.first += data->data.size();
     out.second += count_records(data->data);
@@ -326,6 +337,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
   for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
+  // The bytes sent for throttled partitions count against the leader's quota (Kafka records them
+  // whether or not the follower is in the ISR).
+  if (follower && pass->throttled_bytes > 0) c.quotas().leader.record(pass->throttled_bytes, c.clk().monotonic_ms());
   if (!follower)
     for (const auto& [topic, out] : pass->out_by_topic) record_fetched(topic, out.first, out.second);
   resp_t out = std::move(pass->resp);

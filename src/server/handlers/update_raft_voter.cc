@@ -31,7 +31,7 @@ resp_t answer(const metadata_quorum* q, error_code e) {
 asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   auto* q = c.quorum();
   if (!q || !c.is_controller_listener(ctx.conn.listener_name)) co_return answer(q, error_code::invalid_request);
-  if (req.cluster_id && *req.cluster_id != q->cluster_id()) co_return answer(q, error_code::inconsistent_cluster_id);
+  if (req.cluster_id && !q->cluster_id().empty() && *req.cluster_id != q->cluster_id()) co_return answer(q, error_code::inconsistent_cluster_id);
   if (req.listeners.empty()) co_return answer(q, error_code::invalid_request);
   const auto l = q->raft().leader();
   if (!q->raft().is_leader()) co_return answer(q, error_code::not_leader_or_follower);

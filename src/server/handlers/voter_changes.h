@@ -52,7 +52,7 @@ Resp answer(protocol::error_code e, std::string message) {
 template <class Resp, class Req>
 std::optional<Resp> refusal(const metadata_quorum* q, const Req& req) {
   if (!q) return answer<Resp>(protocol::error_code::invalid_request, "this node is not part of a multi-node controller quorum");
-  if (req.cluster_id && *req.cluster_id != q->cluster_id())
+  if (req.cluster_id && !q->cluster_id().empty() && *req.cluster_id != q->cluster_id())
     return answer<Resp>(protocol::error_code::inconsistent_cluster_id, "the request names another cluster");
   return std::nullopt;
 }

@@ -294,6 +294,39 @@ TEST_F(metadata_store_test, cluster_id_is_generated_and_persisted) {
   EXPECT_EQ(open(node_id(1), id)->image().cluster_id(), id);
 }
 
+// Cluster mode before the first leader commits the id: meta.properties gets node.id and
+// directory.id but no cluster.id; the id learnt later is added, the directory id kept; after that
+// another id is refused.
+TEST_F(metadata_store_test, meta_properties_without_a_cluster_id_gets_it_later_and_keeps_the_directory_id) {
+  std::filesystem::create_directories(_dir);
+  auto first = claim_meta_properties(_dir, node_id(2), "", "");
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(*first, "");
+  auto m = read_meta_properties(_dir);
+  ASSERT_TRUE(m.has_value() && m.value().has_value());
+  EXPECT_EQ(m.value()->cluster_id, "");
+  const std::string dir_id = m.value()->directory_id;
+  EXPECT_EQ(dir_id.size(), 22u);
+
+  auto again = claim_meta_properties(_dir, node_id(2), "", "");  // a restart, still not known
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, "");
+
+  const std::string id = new_cluster_id();
+  auto adopted = claim_meta_properties(_dir, node_id(2), id, id);
+  ASSERT_TRUE(adopted.has_value()) << adopted.error().message;
+  EXPECT_EQ(*adopted, id);
+  m = read_meta_properties(_dir);
+  ASSERT_TRUE(m.has_value() && m.value().has_value());
+  EXPECT_EQ(m.value()->cluster_id, id);
+  EXPECT_EQ(m.value()->directory_id, dir_id);
+  EXPECT_EQ(*claim_meta_properties(_dir, node_id(2), "", ""), id);  // the next start knows it
+
+  auto other = claim_meta_properties(_dir, node_id(2), new_cluster_id(), "");
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, controller_errc::inconsistent_cluster_id);
+}
+
 TEST_F(metadata_store_test, given_cluster_id_is_used) {
   EXPECT_EQ(open(node_id(1), "MkU3OEVBNTcwNTJENDM2Qk")->image().cluster_id(), "MkU3OEVBNTcwNTJENDM2Qk");
 }

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "gregor/controller/metadata_batch.h"
 #include "gregor/controller/quorum_controller.h"
 
 namespace gregor::controller {
@@ -69,6 +70,70 @@ TEST(quorum_controller, bootstrap_records_are_part_of_the_speculative_image) {
   for (auto& r : boot) ASSERT_EQ(committed.apply(r.message), "");
   EXPECT_EQ(committed.features(), qc.image().features());
   EXPECT_TRUE(qc.bootstrap_records().empty());  // proposed once
+}
+
+// The cluster id rides on the bootstrap metadata.version record (cluster_id_tag): encoded in a
+// batch and decoded again it is still there, an image that applies it knows it, and the image's
+// snapshot records carry it on to the next image.
+TEST(quorum_controller, bootstrap_records_carry_the_cluster_id_through_the_log_and_snapshots) {
+  quorum_controller_settings settings;
+  settings.metadata_version = latest_metadata_version;
+  quorum_controller qc(settings);
+  qc.activate(metadata_image{}, 0);
+  const std::string id = new_cluster_id();
+  auto boot = qc.bootstrap_records(id);
+  ASSERT_FALSE(boot.empty());
+  EXPECT_EQ(qc.image().log_cluster_id(), id);
+
+  const auto bytes = encode_data_batch(offset(0), leader_epoch(1), 0, boot);
+  auto decoded = decode_batch(bytes);
+  ASSERT_TRUE(decoded) << decoded.error();
+  metadata_image committed;
+  EXPECT_EQ(committed.log_cluster_id(), "");
+  for (auto& r : decoded->records) ASSERT_EQ(committed.apply(r.message), "");
+  EXPECT_EQ(committed.log_cluster_id(), id);
+  EXPECT_EQ(committed.cluster_id(), "");  // the identity is the node's to set once it adopts the id
+
+  // A later metadata.version change (UpdateFeatures) carries no id and keeps the first one.
+  protocol::metadata::feature_level_record upgrade;
+  upgrade.name = metadata_version_feature;
+  upgrade.feature_level = committed.metadata_version();
+  ASSERT_EQ(committed.apply(protocol::metadata::any_record{upgrade}), "");
+  EXPECT_EQ(committed.log_cluster_id(), id);
+
+  metadata_image from_snapshot;
+  int carriers = 0;
+  for (const auto& r : committed.to_records()) {
+    ASSERT_EQ(from_snapshot.apply(r.message), "");
+    if (const auto* f = std::get_if<protocol::metadata::feature_level_record>(&r.message))
+      carriers += record_cluster_id(*f).empty() ? 0 : 1;
+  }
+  EXPECT_EQ(carriers, 1);
+  EXPECT_EQ(from_snapshot.log_cluster_id(), id);
+}
+
+TEST(quorum_controller, bootstrap_records_without_a_cluster_id_carry_none) {
+  quorum_controller qc(quorum_controller_settings{});
+  qc.activate(metadata_image{}, 0);
+  auto boot = qc.bootstrap_records();
+  ASSERT_FALSE(boot.empty());
+  for (const auto& r : boot)
+    if (const auto* f = std::get_if<protocol::metadata::feature_level_record>(&r.message))
+      EXPECT_TRUE(f->unknown_tagged_fields.empty());
+  EXPECT_EQ(qc.image().log_cluster_id(), "");
+}
+
+TEST(quorum_controller, new_cluster_ids_are_random_22_characters_without_a_dash) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = new_cluster_id();
+    ASSERT_EQ(id.size(), 22u) << id;
+    ASSERT_EQ(id.find('-'), std::string::npos) << id;
+    uuid u;
+    ASSERT_TRUE(uuid::from_base64(id, u)) << id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 2000u);
 }
 
 TEST_F(cluster_fixture, new_topic_spreads_leaders_and_replicas_over_unfenced_brokers) {

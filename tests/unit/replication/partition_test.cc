@@ -151,6 +151,27 @@ TEST(partition, a_follower_that_reaches_the_high_watermark_rejoins_the_isr) {
   EXPECT_EQ(*next, (std::vector<node_id>{node_id{1}, node_id{2}, node_id{3}}));
 }
 
+// KIP-392's tie-break reads this: a follower is caught up when it fetches from the leader's log end
+// offset, or from the log end offset the leader had at its previous fetch (then as of that fetch).
+TEST(partition, the_leader_tracks_when_each_follower_was_last_caught_up) {
+  fixture f;
+  partition p(*f.log, node_id{1}, three(leader_epoch{1}, {node_id{1}}), 0);
+  EXPECT_EQ(p.follower_last_caught_up_ms(node_id{2}), std::nullopt);
+  auto b = fixture::batch(6);
+  ASSERT_TRUE(p.append(b));
+  p.on_follower_fetch(node_id{2}, offset{6}, 100);
+  p.on_follower_fetch(node_id{3}, offset{2}, 100);
+  EXPECT_EQ(p.follower_last_caught_up_ms(node_id{2}), 100);
+  EXPECT_EQ(p.follower_last_caught_up_ms(node_id{3}), 0);
+  auto more = fixture::batch(2);
+  ASSERT_TRUE(p.append(more));
+  // 3 reaches the end the leader had at its previous fetch (6 < 8 now): caught up as of then.
+  p.on_follower_fetch(node_id{3}, offset{6}, 200);
+  EXPECT_EQ(p.follower_last_caught_up_ms(node_id{3}), 100);
+  p.on_follower_fetch(node_id{2}, offset{8}, 300);
+  EXPECT_EQ(p.follower_last_caught_up_ms(node_id{2}), 300);
+}
+
 TEST(partition, a_new_leader_term_forgets_follower_progress_and_keeps_its_high_watermark) {
   fixture f;
   partition p(*f.log, node_id{1}, three(leader_epoch{1}, {node_id{1}, node_id{2}, node_id{3}}), 0);

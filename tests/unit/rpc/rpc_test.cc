@@ -14,7 +14,10 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <condition_variable>
+#include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -928,4 +931,176 @@ TEST_F(rpc_test, talks_to_a_running_apache_kafka) {
   const auto port = uint16_t(std::stoi(port_text));
   const std::string topic = "rpc-test-" + std::to_string(::getpid());
   run([&]() -> awaitable<void> { co_await exercise_real_broker(io, port, topic, 4, 4); });
+}
+
+// ---- host_resolver: one slow name never delays another ----------------------------------------
+
+namespace {
+
+using gregor::rpc::host_resolver;
+using lookup_result = gregor::result<host_resolver::addresses, std::string>;
+
+// A fake lookup: names in `slow` block until release(); others answer at once from `table`.
+struct fake_dns {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  std::set<std::string> slow;
+  std::map<std::string, std::string> table;
+  std::map<std::string, int> calls;
+
+  host_resolver::lookup_fn fn() {
+    return [this](const std::string& host) -> lookup_result {
+      std::unique_lock lock(mu);
+      ++calls[host];
+      if (slow.contains(host)) cv.wait(lock, [&] { return released; });
+      auto it = table.find(host);
+      if (it == table.end()) return gregor::failure{std::string("Name or service not known")};
+      return host_resolver::addresses{asio::ip::make_address(it->second)};
+    };
+  }
+  void release() {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  int calls_of(const std::string& host) {
+    std::lock_guard lock(mu);
+    return calls[host];
+  }
+};
+
+awaitable<lookup_result> resolve(host_resolver& r, asio::any_io_executor ex, std::string host,
+                                 std::chrono::milliseconds within) {
+  auto op = r.resolve(ex, host, after(within));
+  co_return co_await std::move(op);
+}
+
+std::string first_address(const lookup_result& r) {
+  return r && !r->empty() ? r->front().to_string() : "<none>";
+}
+
+}  // namespace
+
+TEST_F(rpc_test, a_slow_name_lookup_does_not_delay_the_lookup_of_another_name) {
+  fake_dns dns;
+  dns.slow = {"dead-broker"};
+  dns.table = {{"live-broker", "127.0.0.1"}};
+  host_resolver r(dns.fn(), 200);
+  run([&]() -> awaitable<void> {
+    std::optional<lookup_result> dead;
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          dead.emplace(co_await resolve(r, io.get_executor(), "dead-broker", 10000ms));
+          ev.notify();
+        },
+        asio::detached);
+    EXPECT_TRUE(co_await ev.until([&] { return dns.calls_of("dead-broker") == 1; }));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto live = co_await resolve(r, io.get_executor(), "live-broker", 10000ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms);
+    EXPECT_EQ(first_address(live), "127.0.0.1");
+    EXPECT_FALSE(dead.has_value()) << "the dead name's lookup is still running";
+    // A numeric host never reaches the lookup.
+    auto numeric = co_await resolve(r, io.get_executor(), "10.0.0.7", 10000ms);
+    EXPECT_EQ(first_address(numeric), "10.0.0.7");
+    EXPECT_EQ(dns.calls_of("10.0.0.7"), 0);
+    dns.release();
+    EXPECT_TRUE(co_await ev.until([&] { return dead.has_value(); }));
+    EXPECT_TRUE(dead && !dead->has_value());
+    EXPECT_TRUE(co_await ev.until([&] { return r.lookups_in_flight() == 0; }));
+  });
+}
+
+TEST_F(rpc_test, callers_of_one_slow_name_share_its_lookup_and_time_out_at_their_deadline) {
+  fake_dns dns;
+  dns.slow = {"dead-broker"};
+  host_resolver r(dns.fn(), 200);
+  run([&]() -> awaitable<void> {
+    int timed_out = 0;
+    for (int i = 0; i < 5; ++i)
+      asio::co_spawn(
+          io,
+          [&]() -> awaitable<void> {
+            auto res = co_await resolve(r, io.get_executor(), "dead-broker", 300ms);
+            if (!res && res.error().find("timed out") != std::string::npos) ++timed_out;
+            ev.notify();
+          },
+          asio::detached);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(co_await ev.until([&] { return timed_out == 5; }, 5000ms));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+    EXPECT_EQ(dns.calls_of("dead-broker"), 1) << "one lookup for all five callers";
+    dns.release();
+    EXPECT_TRUE(co_await ev.until([&] { return r.lookups_in_flight() == 0; }));
+  });
+}
+
+TEST_F(rpc_test, the_last_good_addresses_answer_while_a_new_lookup_of_the_name_is_slow) {
+  fake_dns dns;
+  dns.table = {{"broker-b", "10.1.2.3"}};
+  host_resolver r(dns.fn(), 200);
+  run([&]() -> awaitable<void> {
+    auto first = co_await resolve(r, io.get_executor(), "broker-b", 5000ms);
+    EXPECT_EQ(first_address(first), "10.1.2.3");
+    {
+      std::lock_guard lock(dns.mu);
+      dns.slow = {"broker-b"};
+      dns.table["broker-b"] = "10.1.2.4";
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto again = co_await resolve(r, io.get_executor(), "broker-b", 10000ms);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(first_address(again), "10.1.2.3");
+    EXPECT_GE(took, 150ms);
+    EXPECT_LT(took, 2000ms) << "waited beyond the grace for a slow lookup";
+    EXPECT_EQ(r.lookups_in_flight(), 1u);
+    // The lookup goes on and refreshes the addresses kept.
+    dns.release();
+    EXPECT_TRUE(co_await ev.until([&] { return r.lookups_in_flight() == 0; }));
+    auto kept = r.cached("broker-b");
+    EXPECT_TRUE(kept && !kept->empty() && kept->front().to_string() == "10.1.2.4");
+  });
+}
+
+TEST_F(rpc_test, a_pool_reaches_a_named_broker_while_another_name_hangs) {
+  fake_broker broker(io, ev);
+  fake_dns dns;
+  dns.slow = {"dead-broker"};
+  dns.table = {{"live-broker", "127.0.0.1"}};
+  auto r = std::make_shared<host_resolver>(dns.fn(), 200);
+  run([&]() -> awaitable<void> {
+    auto opts = test_pool_options();
+    opts.connection.connect_timeout_ms = 8000;
+    opts.connection.resolver = r;
+    node_pool pool(io.get_executor(), opts);
+    pool.set_endpoint(node_id{1}, {"live-broker", broker.port()});
+    pool.set_endpoint(node_id{2}, {"dead-broker", broker.port()});
+    std::optional<metadata_result> dead;
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          auto req = metadata_for("x");
+          dead.emplace(co_await pool.call<protocol::metadata_request, protocol::metadata_response>(
+              node_id{2}, req, {.timeout_ms = 8000}));
+          ev.notify();
+        },
+        asio::detached);
+    EXPECT_TRUE(co_await ev.until([&] { return dns.calls_of("dead-broker") == 1; }));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto live = co_await metadata(pool, "a");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2000ms);
+    EXPECT_EQ(topic_of(live), "a");
+    EXPECT_FALSE(dead.has_value());
+    dns.release();
+    EXPECT_TRUE(co_await ev.until([&] { return dead.has_value(); }));
+    if (dead && !dead->has_value())
+      EXPECT_NE(dead->error().message.find("could not resolve dead-broker"), std::string::npos)
+          << dead->error().message;
+    else
+      ADD_FAILURE() << "a name that does not resolve cannot be reached";
+    co_await pool.stop();
+    EXPECT_TRUE(co_await ev.until([&] { return r->lookups_in_flight() == 0; }));
+  });
 }

@@ -58,8 +58,10 @@ struct node_slot {
 };
 
 struct test_cluster {
-  explicit test_cluster(int n) : slots(size_t(n)) {
-    for (int i = 0; i < n; ++i) voters.push_back(node_id(i + 1));
+  // `n` nodes, the first `voter_count` (all by default) voters, the others observers.
+  explicit test_cluster(int n, int voter_count = -1) : dirs(size_t(n)), slots(size_t(n)) {
+    for (int i = 0; i < (voter_count < 0 ? n : voter_count); ++i) voters.push_back(node_id(i + 1));
+    for (int i = 0; i < n; ++i) directory_ids.push_back(uuid::random());
   }
 
   void start(int i) {
@@ -68,6 +70,7 @@ struct test_cluster {
     raft_node::options o;
     o.core.self = node_id(i + 1);
     o.core.voters = voters;
+    o.core.directory_id = directory_ids[size_t(i)];
     o.core.seed = 1000 + uint64_t(i) + 17 * restarts;
     o.dir = dirs[size_t(i)].path() / "__cluster_metadata-0";
     raft_node::hooks h;
@@ -134,9 +137,10 @@ struct test_cluster {
   }
 
   asio::io_context io;
-  std::vector<temp_dir> dirs{3};
+  std::vector<temp_dir> dirs;
   std::vector<node_slot> slots;
   std::vector<node_id> voters;
+  std::vector<uuid> directory_ids;
   std::set<int> cut;
   uint64_t restarts = 0;
 };
@@ -203,6 +207,75 @@ TEST(raft_node, a_cut_off_leader_loses_leadership_and_its_proposal_fails_or_comm
   ASSERT_TRUE(c.run_until([&] { return c.slots[size_t(old_leader)].applied.size() >= 2; }));
   EXPECT_EQ(c.slots[size_t(old_leader)].applied, (std::vector<std::string>{"x", "y"}));
   for (int i = 0; i < 3; ++i) c.stop(i);
+}
+
+// AddRaftVoter v1 with AckWhenCommitted false (Kafka's semantics): the leader answers once it has
+// appended the new voters entry, before it commits; here nothing can commit (both other voters
+// are cut off) and the answer still comes. The change then commits once they are back.
+TEST(raft_node, add_voter_without_ack_when_committed_answers_before_the_commit) {
+  test_cluster c(4, 3);
+  for (int i = 0; i < 4; ++i) c.start(i);
+  ASSERT_TRUE(c.create("x"));
+  ASSERT_TRUE(c.run_until([&] { return c.slots[3].applied.size() >= 1; })) << "the observer did not catch up";
+  const int lead = c.leader();
+  ASSERT_GE(lead, 0);
+  for (int i = 0; i < 3; ++i)
+    if (i != lead) c.cut.insert(i);
+  raft::voter v;
+  v.id = node_id(4);
+  v.directory_id = c.directory_ids[3];
+  v.endpoints.push_back(raft::voter_endpoint{"CONTROLLER", "localhost", 9094});
+  std::optional<std::string> outcome;
+  raft_node& leader = *c.slots[size_t(lead)].node;
+  asio::co_spawn(c.io, [&]() -> asio::awaitable<void> {
+    auto r = co_await leader.add_voter(v, false);
+    outcome = r ? std::string() : r.error().message;
+  }, asio::detached);
+  ASSERT_TRUE(c.run_until([&] { return outcome.has_value(); }));
+  EXPECT_EQ(*outcome, "");
+  ASSERT_TRUE(leader.is_leader());
+  EXPECT_LT(leader.high_watermark(), leader.log_end_offset()) << "answered only after the commit";
+  EXPECT_EQ(leader.voters().size(), 4u);  // the appended entry rules at once
+
+  c.cut.clear();
+  ASSERT_TRUE(c.run_until([&] {
+    for (auto& s : c.slots)
+      if (s.node->voters().size() != 4) return false;
+    const int l = c.leader();
+    return l >= 0 && c.slots[size_t(l)].node->high_watermark() == c.slots[size_t(l)].node->log_end_offset();
+  }));
+  ASSERT_TRUE(c.create("y"));  // the four voters commit
+  for (int i = 0; i < 4; ++i) c.stop(i);
+}
+
+// The same change with AckWhenCommitted true (v0's behaviour) is not answered while it cannot
+// commit, and is answered once it has.
+TEST(raft_node, add_voter_with_ack_when_committed_answers_after_the_commit) {
+  test_cluster c(4, 3);
+  for (int i = 0; i < 4; ++i) c.start(i);
+  ASSERT_TRUE(c.create("x"));
+  ASSERT_TRUE(c.run_until([&] { return c.slots[3].applied.size() >= 1; })) << "the observer did not catch up";
+  const int lead = c.leader();
+  ASSERT_GE(lead, 0);
+  const int other = lead == 0 ? 1 : 0;
+  c.cut.insert(other);  // one voter away: the quorum still commits, a little later
+  raft::voter v;
+  v.id = node_id(4);
+  v.directory_id = c.directory_ids[3];
+  v.endpoints.push_back(raft::voter_endpoint{"CONTROLLER", "localhost", 9094});
+  std::optional<std::string> outcome;
+  raft_node& leader = *c.slots[size_t(lead)].node;
+  offset committed_at{-1};
+  asio::co_spawn(c.io, [&]() -> asio::awaitable<void> {
+    auto r = co_await leader.add_voter(v, true);
+    committed_at = leader.high_watermark();
+    outcome = r ? std::string() : r.error().message;
+  }, asio::detached);
+  ASSERT_TRUE(c.run_until([&] { return outcome.has_value(); }));
+  EXPECT_EQ(*outcome, "");
+  EXPECT_EQ(committed_at, leader.log_end_offset()) << "answered before the commit";
+  c.cut.clear();
+  for (int i = 0; i < 4; ++i) c.stop(i);
 }
 
 }  // namespace

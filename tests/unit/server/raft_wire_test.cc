@@ -2,6 +2,7 @@
 // at the versions the shell uses, from_wire) unchanged, that entries survive record batches, and
 // that requests or batches not for this cluster's metadata partition are refused, not asserted.
 #include "../../../src/server/raft_wire.h"
+#include "../../../src/server/voter_update.h"
 
 #include <gtest/gtest.h>
 
@@ -349,6 +350,23 @@ TEST(raft_wire, request_without_a_cluster_id_is_accepted) {
   EXPECT_TRUE(from_wire(wire, raft_vote_version, cluster).has_value());
 }
 
+// A node that has not learnt its cluster's id yet (the first leader creates it in the log) sends
+// ClusterId null and accepts any id; once it knows the id it refuses others again.
+TEST(raft_wire, a_node_without_a_cluster_id_sends_null_and_accepts_any_id) {
+  const std::string unknown;
+  EXPECT_FALSE(to_wire(raft::vote_request{}, unknown, raft_vote_version).cluster_id.has_value());
+  EXPECT_FALSE(to_wire(raft::begin_quorum_epoch_request{}, unknown, raft_begin_quorum_epoch_version).cluster_id);
+  EXPECT_FALSE(to_wire(raft::end_quorum_epoch_request{}, unknown, raft_end_quorum_epoch_version).cluster_id);
+  EXPECT_FALSE(to_wire(raft::fetch_request{}, unknown, 0, raft_fetch_version).cluster_id.has_value());
+  EXPECT_FALSE(to_wire(raft::fetch_snapshot_request{}, unknown, raft_fetch_snapshot_version).cluster_id);
+
+  auto fetch = to_wire(raft::fetch_request{}, "some-cluster", 0, raft_fetch_version);
+  EXPECT_TRUE(from_wire(fetch, raft_fetch_version, unknown).has_value());
+  auto vote = to_wire(raft::vote_request{}, "some-cluster", raft_vote_version);
+  EXPECT_TRUE(from_wire(vote, raft_vote_version, unknown).has_value());
+  EXPECT_EQ(from_wire(vote, raft_vote_version, cluster).error().error, error_code::inconsistent_cluster_id);
+}
+
 TEST(raft_wire, fetch_below_v12_is_refused_with_unsupported_version) {
   protocol::fetch_request old;
   auto out = from_wire(old, 11, cluster);
@@ -502,6 +520,53 @@ TEST(raft_wire, control_batches_other_than_leader_change_are_refused) {
                                                 std::span<const protocol::metadata::any_control_record>(&rec, 1));
   auto out = batches_to_entries(batch);
   ASSERT_FALSE(out.has_value());
+}
+
+// UpdateRaftVoter, the voter's side: a follower of a dynamic quorum (kraft.version 1) whose
+// controller endpoint differs from its VotersRecord entry asks for its own; nothing otherwise.
+TEST(voter_update, a_follower_whose_endpoint_moved_asks_for_its_current_one) {
+  const uuid dir = uuid::random();
+  raft::voter_set voters{
+      raft::voter{node_id(1), uuid::random(), {{"CONTROLLER", "10.0.0.1", 9093}}},
+      raft::voter{node_id(2), dir, {{"CONTROLLER", "10.0.0.2", 9093}}},
+  };
+  voter_update_input in;
+  in.self = node_id(2);
+  in.directory_id = dir;
+  in.endpoints = {{"CONTROLLER", "10.0.0.2", 9193}};
+  in.follower = true;
+  in.dynamic_quorum = true;
+  in.voters = &voters;
+  auto v = voter_update_needed(in);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->id, node_id(2));
+  EXPECT_EQ(v->directory_id, dir);
+  EXPECT_EQ(v->endpoints, in.endpoints);
+
+  auto same = in;
+  same.endpoints = {{"CONTROLLER", "10.0.0.2", 9093}};
+  EXPECT_FALSE(voter_update_needed(same)) << "nothing differs";
+  auto reordered = in;
+  voters[1].endpoints = {{"A", "h", 1}, {"B", "h", 2}};
+  reordered.endpoints = {{"B", "h", 2}, {"A", "h", 1}};
+  EXPECT_FALSE(voter_update_needed(reordered)) << "the order of the endpoints does not count";
+  voters[1].endpoints = {{"CONTROLLER", "10.0.0.2", 9093}};
+
+  auto static_quorum = in;
+  static_quorum.dynamic_quorum = false;
+  EXPECT_FALSE(voter_update_needed(static_quorum)) << "kraft.version 0";
+  auto leading = in;
+  leading.follower = false;
+  EXPECT_FALSE(voter_update_needed(leading)) << "only a follower asks";
+  auto other_directory = in;
+  other_directory.directory_id = uuid::random();
+  EXPECT_FALSE(voter_update_needed(other_directory)) << "another replica of the same id";
+  auto observer = in;
+  observer.self = node_id(3);
+  EXPECT_FALSE(voter_update_needed(observer)) << "not a voter";
+  auto no_endpoints = in;
+  no_endpoints.endpoints.clear();
+  EXPECT_FALSE(voter_update_needed(no_endpoints));
 }
 
 }  // namespace
