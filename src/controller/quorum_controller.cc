@@ -44,6 +44,18 @@ void quorum_controller::activate(const metadata_image& committed, int64_t now_ms
   }
 }
 
+void quorum_controller::rewind(const metadata_image& committed, int64_t now_ms) {
+  _image = committed;
+  std::map<node_id, int64_t> heartbeats;
+  _registration_offset.clear();
+  for (const auto& [id, b] : _image.brokers()) {
+    auto hb = _last_heartbeat_ms.find(id);
+    heartbeats[id] = hb == _last_heartbeat_ms.end() ? now_ms : hb->second;
+    _registration_offset[id] = b.epoch;
+  }
+  _last_heartbeat_ms = std::move(heartbeats);
+}
+
 void quorum_controller::apply(record_batch_t& out, md::any_record r, int16_t version) {
   const std::string why = _image.apply(r);
   GREGOR_ASSERT(why.empty());  // every record is built from the image it is applied to

@@ -79,7 +79,7 @@ void active_controller::deactivate() {
 void active_controller::maybe_reset() {
   if (_needs_reset && _in_flight == 0 && _qc && _quorum.raft().is_leader()) {
     lg().info("re-activating the controller from the committed metadata (a proposal was refused)");
-    _qc->activate(_quorum.image(), _clock.monotonic_ms());
+    _qc->rewind(_quorum.image(), _clock.monotonic_ms());
     _needs_reset = false;
     _barrier.reset();
     _settled->notify_all();

@@ -433,10 +433,6 @@ asio::awaitable<result<void, raft_node::voter_change_error>> raft_node::finish_v
     pump();  // the entry is in the leader's log; replication and the commit go on without us
     co_return ok;
   }
-  if (!ack_when_committed) {
-    pump();  // the entry is in the leader's log; replication and the commit go on without us
-    co_return ok;
-  }
   auto done = std::make_shared<asio::steady_timer>(_io, asio::steady_timer::time_point::max());
   auto error = std::make_shared<std::optional<std::string>>();
   _proposals.push_back(pending_proposal{r->last_end, _replica->epoch(), done, error});

@@ -131,6 +131,10 @@ class quorum_controller {
   // Starts a term as active controller from the committed image. Every registered broker gets a
   // full session from now (liveness is not in the log, as in Kafka).
   void activate(const metadata_image& committed, int64_t now_ms);
+  // Same term, back to the committed image after a proposal was refused (what it had applied to
+  // the speculative image will never commit). Liveness goes on: a broker keeps the heartbeat it
+  // last sent (a silent broker is still fenced on time); only brokers new to the map start now.
+  void rewind(const metadata_image& committed, int64_t now_ms);
   const metadata_image& image() const { return _image; }
 
   // Records an empty cluster needs first (metadata.version), applied to the speculative image

@@ -727,7 +727,7 @@ void cluster::settle_deferred(node& n) {
 
 void cluster::maybe_reset(node& n) {
   if (n.needs_reset && n.in_flight == 0 && n.qc && n.core->current_role() == raft::role::leader) {
-    n.qc->activate(n.image, _now_ms);
+    n.qc->rewind(n.image, _now_ms);
     n.needs_reset = false;
     reset_barrier(n);
   }

@@ -241,6 +241,30 @@ TEST_F(cluster_fixture, a_silent_broker_is_fenced_and_its_leaderships_move_to_th
   EXPECT_TRUE(qc.tick(now).empty());
 }
 
+// Found by the SIGSTOP fault test: the shell went back to the committed image after a refused
+// proposal with activate(), which gave every broker a fresh session, so a stopped broker was never
+// fenced while proposals kept failing. rewind() keeps liveness; a new term (activate) does not.
+TEST_F(cluster_fixture, rewinding_to_the_committed_image_keeps_each_brokers_last_heartbeat) {
+  for (int id = 1; id <= 3; ++id) add_broker(id);
+  const metadata_image committed = qc.image();
+  ASSERT_TRUE(qc.create_topic(topic_request{"lost", 1, 3, {}, {}}, false));
+  now += session_ms - 1;
+  heartbeat_all_but({1});
+  qc.rewind(committed, now);
+  EXPECT_FALSE(qc.image().topic("lost")) << "the speculative topic is gone";
+  now += 2;
+  heartbeat_all_but({1});
+  EXPECT_FALSE(qc.tick(now).empty());
+  EXPECT_TRUE(qc.image().brokers().at(node_id(1)).fenced);
+  EXPECT_FALSE(qc.image().brokers().at(node_id(2)).fenced);
+
+  // A new term starts every session afresh (Kafka's new active controller does too).
+  quorum_controller fresh(settings());
+  fresh.activate(committed, now);
+  now += session_ms - 1;
+  EXPECT_TRUE(fresh.tick(now).empty());
+}
+
 TEST_F(cluster_fixture, an_out_of_sync_replica_never_becomes_leader_without_unclean_election) {
   for (int id = 1; id <= 2; ++id) add_broker(id);
   ASSERT_TRUE(qc.create_topic(topic_request{"t", 0, 0, {{node_id(1), node_id(2)}}, {}}, false));
