@@ -27,6 +27,7 @@ void cleaner_thread::stop() {
     _stopping = true;
     _jobs.clear();
     _wake.notify_all();
+    _idle.notify_all();
   }
   if (_thread.joinable()) _thread.join();
 }
@@ -34,6 +35,11 @@ void cleaner_thread::stop() {
 size_t cleaner_thread::pending() const {
   std::lock_guard lock(_mutex);
   return _jobs.size() + _running;
+}
+
+void cleaner_thread::wait_idle() {
+  std::unique_lock lock(_mutex);
+  _idle.wait(lock, [&] { return _stopping || (_jobs.empty() && _running == 0); });
 }
 
 void cleaner_thread::run() {
@@ -54,6 +60,7 @@ void cleaner_thread::run() {
     }
     std::lock_guard lock(_mutex);
     --_running;
+    if (_jobs.empty() && _running == 0) _idle.notify_all();
   }
 }
 

@@ -199,8 +199,7 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
   std::lock_guard lock(_mutex);
   auto& lg = log::get("storage");
   if (auto it = _logs.find(tp); it != _logs.end()) {
-    auto c = it->second->close();
-    if (!c) lg.warn("{}: close before delete failed: {}", tp, c.error().message);
+    it->second->abandon();
     _logs.erase(it);
   }
   auto path = _dir / partition_dir_name(tp);
@@ -217,14 +216,18 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
   _recovery_points.erase(tp);
   _log_starts.erase(tp);
   _cleaner_offsets.erase(tp);
-  fs::remove_all(doomed, ec);
-  if (ec) {
-    // The "-delete" leftover is removed at the next open.
-    lg.warn("{}: could not remove {}: {}", tp, doomed.string(), ec.message());
-  }
-  lg.info("{}: deleted", tp);
+  auto remove = [tp, doomed] {
+    std::error_code rm;
+    fs::remove_all(doomed, rm);
+    // A "-delete" leftover is removed at the next open.
+    if (rm) log::get("storage").warn("{}: could not remove {}: {}", tp, doomed.string(), rm.message());
+  };
+  if (!_deleter->submit(remove)) remove();
+  lg.info("{}: deleted (its files are removed in the background)", tp);
   return ok;
 }
+
+void log_manager::wait_for_deletions() { _deleter->wait_idle(); }
 
 result<void, storage_error> log_manager::flush_all() {
   std::lock_guard lock(_mutex);

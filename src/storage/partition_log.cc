@@ -813,6 +813,12 @@ void partition_log::remove_deleted_files(int64_t now_ms, bool force) {
   _pending_deletes.erase(it, _pending_deletes.end());
 }
 
+void partition_log::abandon() {
+  if (_closed) return;
+  for (auto& s : _segments) s->close();
+  _closed = true;
+}
+
 result<void, storage_error> partition_log::close() {
   if (_closed) return ok;
   auto f = flush();

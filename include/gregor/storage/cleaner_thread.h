@@ -1,6 +1,7 @@
 #pragma once
-// cleaner_thread: the log cleaner's background thread (log.cleaner.threads; Gregor runs one). Runs
-// submitted jobs one at a time, in order, off the io thread. A job must touch no partition_log
+// cleaner_thread: a background job thread. The log cleaner's (log.cleaner.threads; Gregor runs
+// one), and log_manager's deleter of removed partition directories. Runs
+// submitted jobs one at a time, in order, off the io thread. A cleaner job must touch no partition_log
 // state: it gets a compaction_plan and produces a compaction_output
 // (partition_log::run_compaction), and hands the output back to the log's owner thread itself (the
 // server posts to its io_context).
@@ -29,6 +30,8 @@ class cleaner_thread {
   void stop();
   // Jobs waiting or running.
   size_t pending() const;
+  // Blocks until no job waits or runs (or the thread stopped).
+  void wait_idle();
 
  private:
   void run();
@@ -36,6 +39,7 @@ class cleaner_thread {
   const size_t _queue_max;
   mutable std::mutex _mutex;
   std::condition_variable _wake;
+  std::condition_variable _idle;
   std::deque<std::function<void()>> _jobs;
   size_t _running = 0;
   bool _stopping = false;

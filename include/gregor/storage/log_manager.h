@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gregor/storage/cleaner_thread.h"
 #include "gregor/storage/partition_log.h"
 
 namespace gregor::storage {
@@ -47,9 +48,13 @@ class log_manager {
   result<partition_log*, storage_error> open_partition(const topic_partition& tp, uuid topic_id,
                                                        log_config cfg);
   partition_log* get(const topic_partition& tp);  // nullptr if not open
-  // Closes the partition (if open), renames its directory to "<topic>-<p>.<hex>-delete" and
-  // removes it. not_found when neither open nor on disk.
+  // Closes the partition (if open, without flushing it), renames its directory to
+  // "<topic>-<p>.<hex>-delete" and removes that on a background thread (unlinking gigabytes takes
+  // long and must not stall the io thread; Kafka deletes asynchronously too). A crash leaves the
+  // "-delete" directory to the next open. not_found when neither open nor on disk.
   result<void, storage_error> remove_partition(const topic_partition& tp);
+  // Blocks until every removed partition's files are gone (tests, shutdown tooling).
+  void wait_for_deletions();
   result<void, storage_error> flush_all();
   // replication-offset-checkpoint (Kafka's name and text format): each replica's high watermark.
   // Replication owns the values; storage keeps the file. The one read at open, and a rewrite of
@@ -75,6 +80,9 @@ class log_manager {
   bool _clean_at_open = false;
   bool _closed_all = false;
   int _lock_fd = -1;  // <dir>/.lock, write-locked (fcntl) while this manager lives
+  // Removes deleted partitions' directories. Declared last: destroyed first, it drops what is
+  // still queued (left to the next open) and waits for the directory being removed.
+  std::unique_ptr<cleaner_thread> _deleter = std::make_unique<cleaner_thread>(size_t(1) << 20);
   std::map<topic_partition, int64_t> _recovery_points;
   std::map<topic_partition, int64_t> _log_starts;
   std::map<topic_partition, int64_t> _cleaner_offsets;

@@ -215,6 +215,9 @@ class partition_log {
   // Removes `.deleted` files whose delay passed (all of them when force).
   void remove_deleted_files(int64_t now_ms, bool force = false);
   result<void, storage_error> close();  // flush; the log is unusable afterwards
+  // Closes the files without flushing them: the log is about to be deleted (Kafka does not flush
+  // a deleted log either). The log is unusable afterwards.
+  void abandon();
   bool closed() const { return _closed; }
   // Called after every roll with the new active segment's base offset, before anything is appended
   // to it (the idempotence module snapshots producer state there). Empty = none.

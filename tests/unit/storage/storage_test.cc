@@ -831,6 +831,7 @@ TEST_F(log_manager_test, open_append_reopen_and_remove) {
   EXPECT_EQ((*m)->get(tp), nullptr);
   EXPECT_TRUE((*m)->discovered().empty());
   EXPECT_FALSE(fs::exists(dir()));
+  (*m)->wait_for_deletions();  // the renamed directory is removed on the deleter thread
   for (const auto& e : fs::directory_iterator(tmp.path())) {
     auto name = e.path().filename().string();
     if (name == "recovery-point-offset-checkpoint" || name == "log-start-offset-checkpoint" ||
