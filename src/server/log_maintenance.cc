@@ -16,7 +16,25 @@ namespace {
 spdlog::logger& lg() { return log::get("storage"); }
 // Partitions whose pass may wait for the cleaner thread at once (one per partition in flight).
 constexpr size_t cleaner_queue_max = 1024;
+// Checkpoint writes waiting for the writer thread; a tick that finds it full skips its write (the
+// next one collects newer contents anyway).
+constexpr size_t checkpoint_queue_max = 4;
 }  // namespace
+
+void log_maintenance::write_checkpoint(std::optional<storage::log_manager::checkpoint_contents> c,
+                                       const char* what) {
+  if (!c) return;
+  auto write = [&logs = _core.logs(), c = std::move(*c), what] {
+    if (auto r = logs.write_checkpoint(c); !r) lg().error("{} checkpoint failed: {}", what, r.error().message);
+  };
+  // Off the io thread: each file is written and fsynced, then renamed and its directory fsynced,
+  // which can take long while the disk is busy (Kafka's scheduler threads write them too).
+  if (!_checkpoint_writer) {
+    write();  // not started (or stopped): inline
+  } else if (!_checkpoint_writer->submit(write)) {
+    lg().debug("{} checkpoint skipped: earlier writes are still queued", what);
+  }
+}
 
 log_maintenance::log_maintenance(core& c) : _core(c), _timer(c.io()) {
   const auto& cfg = c.config();
@@ -34,6 +52,7 @@ void log_maintenance::start() {
   _running = true;
   if (!_alive) _alive = std::make_shared<int>(0);
   if (!_cleaner) _cleaner = std::make_unique<storage::cleaner_thread>(cleaner_queue_max);
+  if (!_checkpoint_writer) _checkpoint_writer = std::make_unique<storage::cleaner_thread>(checkpoint_queue_max);
   arm();
 }
 
@@ -43,6 +62,9 @@ void log_maintenance::stop() {
   _alive.reset();
   if (_cleaner) _cleaner->stop();
   _cleaner.reset();
+  // A write in progress finishes; queued ones are dropped (core::close writes the last ones).
+  if (_checkpoint_writer) _checkpoint_writer->stop();
+  _checkpoint_writer.reset();
   _cleaning.clear();
 }
 
@@ -97,7 +119,7 @@ void log_maintenance::finish_clean(const topic_partition& tp, const storage::par
     lg().error("{}: compaction swap failed: {}", tp, r.error().message);
     return;
   }
-  if (auto c = _core.logs().checkpoint(); !c) lg().error("checkpoint failed: {}", c.error().message);
+  write_checkpoint(_core.logs().collect_checkpoint(), "offsets");
 }
 
 void log_maintenance::arm() {
@@ -140,12 +162,11 @@ void log_maintenance::run_once(int64_t now_ms) {
   }
   if (clean_due) _next_clean_ms = now_ms + std::max<int64_t>(cfg.log_cleaner_backoff_ms, 1);
   if (now_ms >= _next_hw_checkpoint_ms) {
-    if (auto c = _core.logs().checkpoint_high_watermarks(_core.partitions().high_watermarks()); !c)
-      lg().error("high watermark checkpoint failed: {}", c.error().message);
+    write_checkpoint(_core.logs().collect_high_watermarks(_core.partitions().high_watermarks()), "high watermark");
     _next_hw_checkpoint_ms = now_ms + std::max<int64_t>(cfg.replica_high_watermark_checkpoint_interval_ms, 1);
   }
   if (checkpoint_due) {
-    if (auto c = _core.logs().checkpoint(); !c) lg().error("checkpoint failed: {}", c.error().message);
+    write_checkpoint(_core.logs().collect_checkpoint(), "offsets");
     _next_checkpoint_ms = now_ms + std::max<int64_t>(cfg.log_flush_offset_checkpoint_interval_ms, 1);
   }
 }

@@ -12,7 +12,9 @@
 //     cleaner offsets are checkpointed after every swap. log.cleaner.threads=0 cleans inline;
 //   - producer state follows the log start (idempotence::log_start_moved) every tick;
 //   - checkpoints (recovery points, log start offsets) every
-//     log.flush.offset.checkpoint.interval.ms, and at once when retention moved a log start.
+//     log.flush.offset.checkpoint.interval.ms, and at once when retention moved a log start; high
+//     watermarks every replica.high.watermark.checkpoint.interval.ms. Collected here, written and
+//     fsynced on a writer thread (storage::cleaner_thread), never on the io thread.
 // Owned by the broker (started after core::open, stopped before core::close). Single-threaded.
 #include <cstdint>
 #include <memory>
@@ -22,6 +24,7 @@
 
 #include "gregor/base/types.h"
 #include "gregor/storage/cleaner_thread.h"
+#include "gregor/storage/log_manager.h"
 #include "gregor/storage/partition_log.h"
 
 namespace gregor::server {
@@ -47,6 +50,8 @@ class log_maintenance {
 
  private:
   void arm();
+  // Queues the write of collected checkpoint contents (nothing when nullopt) on the writer thread.
+  void write_checkpoint(std::optional<storage::log_manager::checkpoint_contents> c, const char* what);
   void start_clean(storage::partition_log& log, int64_t now_ms);
   void finish_clean(const topic_partition& tp, const storage::partition_log* target, uuid topic_id,
                     const std::filesystem::path& dir,
@@ -61,6 +66,7 @@ class log_maintenance {
   int64_t _next_clean_ms = 0;
   bool _running = false;
   std::unique_ptr<storage::cleaner_thread> _cleaner;
+  std::unique_ptr<storage::cleaner_thread> _checkpoint_writer;
   std::set<topic_partition> _cleaning;  // a pass is on the cleaner thread
   std::shared_ptr<int> _alive = std::make_shared<int>(0);  // posted completions check it
 };

@@ -241,22 +241,39 @@ result<void, storage_error> log_manager::flush_all() {
 
 result<void, storage_error> log_manager::checkpoint() {
   std::lock_guard lock(_mutex);
-  return checkpoint_locked();
+  return write_checkpoint(collect_locked());
 }
 
-result<void, storage_error> log_manager::checkpoint_locked() {
+log_manager::checkpoint_contents log_manager::collect_checkpoint() {
+  std::lock_guard lock(_mutex);
+  return collect_locked();
+}
+
+log_manager::checkpoint_contents log_manager::collect_locked() {
   for (auto& [tp, pl] : _logs) {
     if (pl->closed()) continue;
     _recovery_points[tp] = pl->recovery_point().value();
     _log_starts[tp] = pl->log_start_offset().value();
     if (pl->cleaner_offset().value() > 0) _cleaner_offsets[tp] = pl->cleaner_offset().value();
   }
-  auto r = write_file_atomic(_dir / recovery_point_file, format_checkpoint(_recovery_points));
-  if (!r) return r;
-  r = write_file_atomic(_dir / log_start_file, format_checkpoint(_log_starts));
-  if (!r) return r;
+  checkpoint_contents out;
+  out.seq = ++_checkpoint_seq;
+  out.files.emplace_back(recovery_point_file, format_checkpoint(_recovery_points));
+  out.files.emplace_back(log_start_file, format_checkpoint(_log_starts));
   // Only compacted partitions that were cleaned have entries.
-  return write_file_atomic(_dir / cleaner_offset_file, format_checkpoint(_cleaner_offsets));
+  out.files.emplace_back(cleaner_offset_file, format_checkpoint(_cleaner_offsets));
+  return out;
+}
+
+result<void, storage_error> log_manager::write_checkpoint(const checkpoint_contents& c) {
+  std::lock_guard lock(_write_mutex);
+  for (const auto& [name, text] : c.files) {
+    auto& written = _written[name];
+    if (written > c.seq) continue;  // newer contents are there already
+    if (auto r = write_file_atomic(_dir / name, text); !r) return r;
+    written = c.seq;
+  }
+  return ok;
 }
 
 std::optional<int64_t> log_manager::checkpointed_high_watermark(const topic_partition& tp) const {
@@ -267,10 +284,19 @@ std::optional<int64_t> log_manager::checkpointed_high_watermark(const topic_part
 }
 
 result<void, storage_error> log_manager::checkpoint_high_watermarks(std::map<topic_partition, int64_t> hws) {
+  auto c = collect_high_watermarks(std::move(hws));
+  return c ? write_checkpoint(*c) : ok;
+}
+
+std::optional<log_manager::checkpoint_contents> log_manager::collect_high_watermarks(
+    std::map<topic_partition, int64_t> hws) {
   std::lock_guard lock(_mutex);
-  if (hws == _high_watermarks) return ok;
+  if (hws == _high_watermarks) return std::nullopt;
   _high_watermarks = std::move(hws);
-  return write_file_atomic(_dir / high_watermark_file, format_checkpoint(_high_watermarks));
+  checkpoint_contents out;
+  out.seq = ++_checkpoint_seq;
+  out.files.emplace_back(high_watermark_file, format_checkpoint(_high_watermarks));
+  return out;
 }
 
 result<void, storage_error> log_manager::close_all() {
@@ -281,7 +307,7 @@ result<void, storage_error> log_manager::close_all() {
     auto f = pl->flush();
     if (!f && first) first = f;
   }
-  auto cp = checkpoint_locked();
+  auto cp = write_checkpoint(collect_locked());
   if (!cp && first) first = cp;
   for (auto& [tp, pl] : _logs) {
     auto c = pl->close();

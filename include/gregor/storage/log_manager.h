@@ -24,6 +24,8 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "gregor/storage/cleaner_thread.h"
@@ -61,8 +63,21 @@ class log_manager {
   // the whole file with `hws` (skipped when nothing changed).
   std::optional<int64_t> checkpointed_high_watermark(const topic_partition& tp) const;
   result<void, storage_error> checkpoint_high_watermarks(std::map<topic_partition, int64_t> hws);
-  // Writes both checkpoint files from the open logs (entries of unopened partitions are kept).
+  // Writes the checkpoint files from the open logs (entries of unopened partitions are kept).
   result<void, storage_error> checkpoint();
+
+  // The same in two steps, so the fsyncs can run off the io thread: collect on the logs' owner
+  // thread (it reads the open logs), write from any thread. Writes are serialised, and a file is
+  // never replaced by contents collected before the ones it holds (a late background write
+  // cannot move a checkpoint back).
+  struct checkpoint_contents {
+    std::vector<std::pair<std::string, std::string>> files;  // file name in the log dir, text
+    uint64_t seq = 0;                                         // collection order
+  };
+  checkpoint_contents collect_checkpoint();
+  // nullopt when `hws` is what was collected last time.
+  std::optional<checkpoint_contents> collect_high_watermarks(std::map<topic_partition, int64_t> hws);
+  result<void, storage_error> write_checkpoint(const checkpoint_contents& c);
   // Closes every log, writes the checkpoints and the clean-shutdown marker.
   result<void, storage_error> close_all();
   // True when the directory's clean-shutdown marker was present at open.
@@ -87,7 +102,10 @@ class log_manager {
   std::map<topic_partition, int64_t> _log_starts;
   std::map<topic_partition, int64_t> _cleaner_offsets;
   std::map<topic_partition, int64_t> _high_watermarks;  // replication-offset-checkpoint
-  result<void, storage_error> checkpoint_locked();
+  checkpoint_contents collect_locked();
+  uint64_t _checkpoint_seq = 0;               // under _mutex
+  std::mutex _write_mutex;                    // taken after _mutex, never before
+  std::map<std::string, uint64_t> _written;  // file name -> seq of the contents it holds
 };
 
 }  // namespace gregor::storage

@@ -247,6 +247,35 @@ TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
   }
 }
 
+// The server collects checkpoints on the io thread and writes them on another: a write that
+// comes late must not replace newer contents, and unchanged high watermarks are not written again.
+TEST_F(durability, a_checkpoint_collected_earlier_never_replaces_a_newer_one) {
+  auto m = log_manager::open(tmp.path, clk);
+  ASSERT_TRUE(m.has_value());
+  auto p = (*m)->open_partition(tp, id, {});
+  ASSERT_TRUE(p.has_value());
+  append(**p, 5);
+  ASSERT_TRUE((**p).advance_log_start_offset(offset(1), clk.now_ms()).has_value());
+  const auto older = (*m)->collect_checkpoint();
+  ASSERT_TRUE((**p).advance_log_start_offset(offset(3), clk.now_ms()).has_value());
+  const auto newer = (*m)->collect_checkpoint();
+  EXPECT_LT(older.seq, newer.seq);
+  ASSERT_TRUE((*m)->write_checkpoint(newer).has_value());
+  ASSERT_TRUE((*m)->write_checkpoint(older).has_value());
+  auto ls = slurp(tmp.path / "log-start-offset-checkpoint");
+  EXPECT_EQ(std::string(ls.begin(), ls.end()), "0\n1\npay 0 3\n");
+
+  const auto hw1 = (*m)->collect_high_watermarks({{tp, 4}});
+  ASSERT_TRUE(hw1);
+  EXPECT_FALSE((*m)->collect_high_watermarks({{tp, 4}})) << "unchanged: nothing to write";
+  const auto hw2 = (*m)->collect_high_watermarks({{tp, 5}});
+  ASSERT_TRUE(hw2);
+  ASSERT_TRUE((*m)->write_checkpoint(*hw2).has_value());
+  ASSERT_TRUE((*m)->write_checkpoint(*hw1).has_value());
+  auto hw = slurp(tmp.path / "replication-offset-checkpoint");
+  EXPECT_EQ(std::string(hw.begin(), hw.end()), "0\n1\npay 0 5\n");
+}
+
 TEST_F(durability, malformed_checkpoints_are_ignored_and_the_log_is_scanned) {
   {
     auto m = log_manager::open(tmp.path, clk);
