@@ -20,7 +20,9 @@ namespace asio = boost::asio;
 namespace {
 
 // One caller waiting for a lookup: the lookup's thread posts the answer to the caller's executor,
-// which stores it and wakes the caller's timer.
+// which stores it and wakes the caller's timer. Only the caller's coroutine (and a handler posted
+// to its executor) own a waiter, so its timer is never destroyed on the lookup's thread, nor after
+// its io_context is gone: the lookup holds weak references.
 struct waiter {
   explicit waiter(asio::any_io_executor ex) : executor(ex), timer(ex) {}
   asio::any_io_executor executor;
@@ -35,7 +37,7 @@ struct host_resolver::state {
   int64_t grace_ms;
   mutable std::mutex mu;
   // Per name being looked up: its waiters.
-  std::map<std::string, std::vector<std::shared_ptr<waiter>>> in_flight;
+  std::map<std::string, std::vector<std::weak_ptr<waiter>>> in_flight;
   std::map<std::string, addresses> last_good;
 };
 
@@ -106,7 +108,7 @@ asio::awaitable<result<host_resolver::addresses, std::string>> host_resolver::re
       // The worker holds the state, not this object: it may finish after the resolver is gone.
       std::thread([st = _state, host] {
         auto r = st->fn(host);
-        std::vector<std::shared_ptr<waiter>> waiters;
+        std::vector<std::weak_ptr<waiter>> waiters;
         {
           std::lock_guard lock(st->mu);
           if (r) st->last_good[host] = *r;
@@ -116,11 +118,16 @@ asio::awaitable<result<host_resolver::addresses, std::string>> host_resolver::re
             st->in_flight.erase(it);
           }
         }
-        for (auto& w : waiters)
-          asio::post(w->executor, [w, r] {
+        for (auto& weak : waiters) {
+          auto w = weak.lock();
+          if (!w) continue;  // its caller is gone, and perhaps its io_context with it
+          auto ex = w->executor;
+          // The handler takes the only reference this thread had: the waiter ends on its executor.
+          asio::post(ex, [w = std::move(w), r] {
             w->answer = r;
             w->timer.cancel();
           });
+        }
       }).detach();
     }
   }
@@ -132,7 +139,11 @@ asio::awaitable<result<host_resolver::addresses, std::string>> host_resolver::re
   {
     // Leave the lookup: its answer must not be posted to an executor that may be gone by then.
     std::lock_guard lock(_state->mu);
-    if (auto it = _state->in_flight.find(host); it != _state->in_flight.end()) std::erase(it->second, w);
+    if (auto it = _state->in_flight.find(host); it != _state->in_flight.end())
+      std::erase_if(it->second, [&](const std::weak_ptr<waiter>& x) {
+        auto s = x.lock();
+        return !s || s == w;
+      });
   }
   // An answer posted before we left runs later and finds w alive (the posted handler holds it).
   if (stale) co_return std::move(*stale);

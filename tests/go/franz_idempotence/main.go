@@ -1,6 +1,8 @@
 // franz_idempotence: produces records with franz-go's default settings (idempotent producer, up to
 // 5 in-flight requests per broker) to a new topic, reads them back and exits non-zero unless every
-// record is there exactly once, in order. Used by tests/integration/test_idempotence.py.
+// record is there exactly once, in order. Used by tests/integration/test_idempotence.py and, with
+// -replication-factor 3 -interval-ms N (records paced while the test kills the partition's leader),
+// by tests/integration/test_cluster_clients.py.
 //
 //	go run . -bootstrap 127.0.0.1:9092 -topic t -count 2000
 package main
@@ -10,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,22 +25,26 @@ func fail(format string, args ...any) {
 }
 
 func main() {
-	bootstrap := flag.String("bootstrap", "127.0.0.1:9092", "broker host:port")
+	bootstrap := flag.String("bootstrap", "127.0.0.1:9092", "broker host:port[,host:port...]")
 	topic := flag.String("topic", "franz-idempotence", "topic to create and write")
 	count := flag.Int("count", 2000, "records to produce")
+	rf := flag.Int("replication-factor", 1, "replication factor of the topic")
+	intervalMs := flag.Int("interval-ms", 0, "pause between two records")
+	timeoutS := flag.Int("timeout-s", 90, "time for the whole run")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*timeoutS)*time.Second)
 	defer cancel()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(*bootstrap))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...))
 	if err != nil {
 		fail("client: %v", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, *topic); err != nil {
+	if _, err := adm.CreateTopic(ctx, 1, int16(*rf), nil, *topic); err != nil {
 		fail("create topic: %v", err)
 	}
+	fmt.Printf("created %s\n", *topic)
 
 	for i := 0; i < *count; i++ {
 		cl.Produce(ctx, &kgo.Record{Topic: *topic, Value: []byte(fmt.Sprintf("f%05d", i))}, func(r *kgo.Record, err error) {
@@ -45,12 +52,15 @@ func main() {
 				fail("produce %s: %v", r.Value, err)
 			}
 		})
+		if *intervalMs > 0 {
+			time.Sleep(time.Duration(*intervalMs) * time.Millisecond)
+		}
 	}
 	if err := cl.Flush(ctx); err != nil {
 		fail("flush: %v", err)
 	}
 
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(*bootstrap), kgo.ConsumeTopics(*topic),
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...), kgo.ConsumeTopics(*topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		fail("consumer: %v", err)

@@ -1013,6 +1013,33 @@ TEST_F(rpc_test, a_slow_name_lookup_does_not_delay_the_lookup_of_another_name) {
   });
 }
 
+// Found by ASan in CI: a lookup's thread held the last reference to a waiter whose caller had
+// ended with its io_context, and destroyed the waiter's timer after the timer's service (and
+// posted to the dead executor). The lookup holds weak references now: nothing of a caller that is
+// gone is touched.
+TEST_F(rpc_test, a_lookup_ending_after_its_callers_io_context_is_gone_touches_nothing_of_it) {
+  fake_dns dns;
+  dns.slow = {"dead-broker"};
+  host_resolver r(dns.fn(), 200);
+  {
+    asio::io_context gone;
+    asio::co_spawn(
+        gone, [&]() -> awaitable<void> { (void)co_await resolve(r, gone.get_executor(), "dead-broker", 60000ms); },
+        asio::detached);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (dns.calls_of("dead-broker") == 0 && std::chrono::steady_clock::now() < deadline) gone.run_for(10ms);
+    ASSERT_EQ(dns.calls_of("dead-broker"), 1);
+  }  // the caller's coroutine and its io_context end while the lookup still runs
+  dns.release();
+  run([&]() -> awaitable<void> {
+    EXPECT_TRUE(co_await ev.until([&] { return r.lookups_in_flight() == 0; }));
+    // The name is looked up afresh for a new caller (the failed lookup cached nothing).
+    auto again = co_await resolve(r, io.get_executor(), "dead-broker", 10000ms);
+    EXPECT_FALSE(again.has_value());
+    EXPECT_EQ(dns.calls_of("dead-broker"), 2);
+  });
+}
+
 TEST_F(rpc_test, callers_of_one_slow_name_share_its_lookup_and_time_out_at_their_deadline) {
   fake_dns dns;
   dns.slow = {"dead-broker"};
