@@ -8,8 +8,6 @@ Runs only with GREGOR_CLUSTER_TESTS=1 (GREGOR_CLUSTER_IMPL=kafka checks it again
 """
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -54,14 +52,7 @@ def _kill_leader_once_records_flow(cluster, topic: str, min_records: int = 300) 
 
 @pytest.mark.timeout(600)
 def test_franz_go_carries_on_across_a_leader_failover_writing_each_record_once_in_order(cluster, tmp_path):
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
-    if go is None:
-        pytest.skip("Go toolchain not installed")
-    src = harness.REPO_ROOT / "tests" / "go" / "franz_idempotence"
-    binary = tmp_path / "franz_idempotence"
-    build = subprocess.run([go, "build", "-o", str(binary), "."], cwd=src, capture_output=True, text=True,
-                           timeout=240)
-    assert build.returncode == 0, f"go build failed:\n{build.stderr}"
+    binary = harness.build_franz_idempotence(tmp_path)
     topic = harness.unique_topic("failover-franz")
     print(f"\n[{cluster.impl_name}] franz-go writing {topic}")
     proc = subprocess.Popen([str(binary), "-bootstrap", cluster.bootstrap(), "-topic", topic, "-count", "4000",

@@ -6,7 +6,6 @@ order, while a proxy kills its connections before Produce responses arrive and w
 SIGKILLed and restarted; DescribeProducers lists the producers of a partition."""
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import socket
@@ -367,14 +366,7 @@ def test_sigkill_and_restart_while_an_idempotent_producer_retries_loses_and_dupl
 @pytest.mark.timeout(300)
 def test_franz_go_with_default_settings_writes_each_record_once_in_order(broker, tmp_path):
     # franz-go enables idempotence by default; the program lives in tests/go/franz_idempotence.
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
-    if go is None:
-        pytest.skip("Go toolchain not installed")
-    src = harness.REPO_ROOT / "tests" / "go" / "franz_idempotence"
-    binary = tmp_path / "franz_idempotence"
-    build = subprocess.run([go, "build", "-o", str(binary), "."], cwd=src, capture_output=True, text=True,
-                           timeout=240)
-    assert build.returncode == 0, f"go build failed:\n{build.stderr}"
+    binary = harness.build_franz_idempotence(tmp_path)
     topic = harness.unique_topic("idem-franz")
     run = subprocess.run([str(binary), "-bootstrap", broker.bootstrap, "-topic", topic, "-count", "2000"],
                          capture_output=True, text=True, timeout=120)
