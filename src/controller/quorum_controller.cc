@@ -35,13 +35,8 @@ std::vector<int32_t> ids(const std::vector<node_id>& v) {
 }  // namespace
 
 void quorum_controller::activate(const metadata_image& committed, int64_t now_ms) {
-  _image = committed;
-  _last_heartbeat_ms.clear();
-  _registration_offset.clear();
-  for (const auto& [id, b] : _image.brokers()) {
-    _last_heartbeat_ms[id] = now_ms;
-    _registration_offset[id] = b.epoch;
-  }
+  _last_heartbeat_ms.clear();  // a new term: every broker gets a full session from now
+  rewind(committed, now_ms);
 }
 
 void quorum_controller::rewind(const metadata_image& committed, int64_t now_ms) {

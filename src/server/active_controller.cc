@@ -43,7 +43,6 @@ void active_controller::activate(leader_epoch epoch) {
   _epoch = epoch;
   _qc = std::make_unique<controller::quorum_controller>(_settings);
   _qc->activate(_quorum.image(), _clock.monotonic_ms());
-  _needs_reset = false;
   _barrier.reset();
   _settled->notify_all();
   _next_rebalance_ms = _clock.monotonic_ms() + _rebalance_interval_ms;
@@ -77,10 +76,9 @@ void active_controller::deactivate() {
 }
 
 void active_controller::maybe_reset() {
-  if (_needs_reset && _in_flight == 0 && _qc && _quorum.raft().is_leader()) {
-    lg().info("re-activating the controller from the committed metadata (a proposal was refused)");
+  if (_barrier.failed() && _barrier.in_flight() == 0 && _qc && _quorum.raft().is_leader()) {
+    lg().info("rewinding the controller to the committed metadata (a proposal was refused)");
     _qc->rewind(_quorum.image(), _clock.monotonic_ms());
-    _needs_reset = false;
     _barrier.reset();
     _settled->notify_all();
   }
@@ -93,6 +91,8 @@ asio::awaitable<result<offset, std::string>> active_controller::propose(std::vec
   auto r = co_await _quorum.raft().propose(std::move(records));
   if (life.expired()) co_return r;
   _barrier.end(ticket, bool(r));
+  if (!r) lg().info("metadata change not committed: {}", r.error());
+  maybe_reset();
   settled->notify_all();
   co_return r;
 }
@@ -121,25 +121,17 @@ active_controller::outcome<T> active_controller::commit(result<controller::decis
     if (!d) co_return failure{admin_error{to_kafka(d.error().code), d.error().message}};
     co_return std::move(d->reply);
   }
+  // A refused proposal leaves records in the speculative image that will never commit: everything
+  // is refused until propose() rewinds the controller to the committed image (or a new term).
   std::weak_ptr<int> life = _life;
-  ++_in_flight;
   auto r = co_await propose(std::move(d->records));
   if (life.expired()) co_return failure{not_controller()};
-  --_in_flight;
-  if (!r) {
-    lg().info("metadata change not committed: {}", r.error());
-    // The speculative image holds records that will never commit: refuse everything until the
-    // controller starts again from the committed image (re-activation here, or a new term).
-    _needs_reset = true;
-    maybe_reset();
-    co_return failure{admin_error{error_code::not_controller, r.error()}};
-  }
-  maybe_reset();
+  if (!r) co_return failure{admin_error{error_code::not_controller, r.error()}};
   co_return std::move(d->reply);
 }
 
 active_controller::outcome<created_topic> active_controller::create_topic(topic_spec spec, bool validate_only) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   controller::topic_request req;
   req.name = std::move(spec.name);
   req.partitions = spec.partitions;
@@ -163,7 +155,7 @@ active_controller::outcome<created_topic> active_controller::create_topic(topic_
 }
 
 active_controller::outcome<void> active_controller::delete_topic(std::string name) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   auto r = co_await commit(_qc->delete_topic(name));
   if (!r) co_return failure{r.error()};
   co_return ok;
@@ -172,7 +164,7 @@ active_controller::outcome<void> active_controller::delete_topic(std::string nam
 active_controller::outcome<void> active_controller::create_partitions(std::string name, int32_t total,
                                                                       std::vector<std::vector<node_id>> assignments,
                                                                       bool validate_only) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   auto r = co_await commit(_qc->create_partitions(name, total, assignments, validate_only));
   if (!r) co_return failure{r.error()};
   co_return ok;
@@ -180,7 +172,7 @@ active_controller::outcome<void> active_controller::create_partitions(std::strin
 
 active_controller::outcome<void> active_controller::alter_configs(int8_t resource_type, std::string name,
                                                                   config_changes changes) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   auto r = co_await commit(_qc->alter_configs(resource_type, name, changes));
   if (!r) co_return failure{r.error()};
   co_return ok;
@@ -189,14 +181,14 @@ active_controller::outcome<void> active_controller::alter_configs(int8_t resourc
 active_controller::outcome<producer_id_range> active_controller::allocate_producer_ids(node_id broker,
                                                                                        int64_t broker_epoch,
                                                                                        int32_t count) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   auto r = co_await commit(_qc->allocate_producer_ids(broker, broker_epoch, count));
   if (!r) co_return failure{r.error()};
   co_return producer_id_range{r->first, r->size};
 }
 
 active_controller::outcome<int64_t> active_controller::register_broker(controller::broker_registration reg) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   // The registration record is the first record of the next batch: its offset is the log end now
   // (nothing is appended between this call and the proposal).
   const int64_t at = _quorum.raft().log_end_offset().value();
@@ -207,13 +199,13 @@ active_controller::outcome<int64_t> active_controller::register_broker(controlle
 }
 
 active_controller::outcome<controller::heartbeat_reply> active_controller::heartbeat(controller::broker_heartbeat h) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   co_return co_await commit(_qc->heartbeat(h, _clock.monotonic_ms()));
 }
 
 active_controller::outcome<controller::partition_state> active_controller::alter_partition(
     controller::alter_partition_request r) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   co_return co_await commit(_qc->alter_partition(r));
 }
 
@@ -244,7 +236,7 @@ active_controller::outcome<std::vector<partition_outcome>> active_controller::co
 
 active_controller::outcome<std::vector<partition_outcome>> active_controller::alter_partition_reassignments(
     std::vector<reassignment> items) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   std::vector<controller::reassignment_request> reqs;
   for (auto& i : items) reqs.push_back(controller::reassignment_request{i.topic, i.partition, i.target});
   auto decided = _qc->alter_partition_reassignments(reqs);
@@ -253,7 +245,7 @@ active_controller::outcome<std::vector<partition_outcome>> active_controller::al
 
 active_controller::outcome<std::vector<partition_outcome>> active_controller::elect_leaders(
     election_kind kind, std::optional<partition_list> partitions) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   auto decided = _qc->elect_leaders(static_cast<controller::election_type>(kind), partitions);
   co_return co_await commit_per_partition(std::move(decided));
 }
@@ -267,7 +259,7 @@ std::vector<controller::feature_update> to_feature_updates(std::vector<feature_c
 
 active_controller::outcome<void> active_controller::update_features(std::vector<feature_change> changes,
                                                                     bool validate_only) {
-  if (!_qc || _needs_reset) co_return failure{not_controller()};
+  if (!accepting()) co_return failure{not_controller()};
   const auto updates = to_feature_updates(std::move(changes));
   auto r = co_await commit(_qc->update_features(updates, validate_only));
   if (!r) co_return failure{r.error()};
@@ -280,7 +272,7 @@ asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_
     timer->expires_after(std::chrono::milliseconds(tick_interval_ms));
     auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     if (life.expired() || ec == asio::error::operation_aborted) co_return;
-    if (!_qc || _needs_reset) continue;
+    if (!accepting()) continue;
     const int64_t now = _clock.monotonic_ms();
     auto records = _qc->tick(now);
     if (!records.empty())

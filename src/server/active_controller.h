@@ -16,7 +16,7 @@
 // When not active, every operation fails with NOT_CONTROLLER (the caller forwards or retries).
 // If a proposal fails (the quorum refused it, or the leadership went), the speculative state may
 // hold records that will never commit: operations are refused until the in-flight ones have
-// settled, then, if this node still leads, the controller is re-activated from the committed
+// settled, then, if this node still leads, the controller is rewound to the committed
 // image (else the end of the term deactivates it).
 //
 // Threading: the io thread.
@@ -82,7 +82,10 @@ class active_controller {
   // Proposes `records` as one batch through the barrier; the raft node's answer.
   boost::asio::awaitable<result<offset, std::string>> propose(std::vector<controller::framed_record> records);
   boost::asio::awaitable<void> tick_loop(std::shared_ptr<boost::asio::steady_timer> timer);
+  // Back to the committed image once a refused proposal and everything in flight have settled.
   void maybe_reset();
+  // Active, and no refused proposal pending a rewind.
+  bool accepting() const { return _qc && !_barrier.failed(); }
 
   boost::asio::io_context& _io;
   metadata_quorum& _quorum;
@@ -93,8 +96,6 @@ class active_controller {
   int64_t _next_rebalance_ms = 0;
   std::unique_ptr<controller::quorum_controller> _qc;
   leader_epoch _epoch{-1};
-  size_t _in_flight = 0;
-  bool _needs_reset = false;
   proposal_barrier _barrier;
   std::shared_ptr<rpc::wait_list> _settled = std::make_shared<rpc::wait_list>();  // a proposal settled, or reset
   std::shared_ptr<boost::asio::steady_timer> _tick_timer;

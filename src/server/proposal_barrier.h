@@ -53,6 +53,9 @@ class proposal_barrier {
     return state::ready;
   }
   size_t in_flight() const { return _in_flight.size(); }
+  // A proposal failed since the last reset(): the speculative image holds records that will
+  // never commit (the owner refuses everything until it resets from the committed image).
+  bool failed() const { return _failures > 0; }
 
  private:
   uint64_t _next = 0;

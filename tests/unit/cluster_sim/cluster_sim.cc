@@ -222,8 +222,6 @@ struct node {
     std::function<void(bool)> done;
   };
   std::unique_ptr<controller::quorum_controller> qc;
-  bool needs_reset = false;
-  int in_flight = 0;
   std::deque<proposal_wait> proposals;
   // Answers decided without records wait for the proposals made before them (proposal_barrier).
   server::proposal_barrier barrier;
@@ -686,7 +684,6 @@ void cluster::activate(node& n) {
   s.metadata_version = bootstrap_metadata_version;
   n.qc = std::make_unique<controller::quorum_controller>(s);
   n.qc->activate(n.image, _now_ms);
-  n.needs_reset = false;
   reset_barrier(n);
   n.next_rebalance_ms = _now_ms + rebalance_interval_ms;
   auto boot = n.qc->bootstrap_records();
@@ -695,7 +692,6 @@ void cluster::activate(node& n) {
 
 void cluster::deactivate(node& n) {
   n.qc.reset();
-  n.needs_reset = false;
   reset_barrier(n);
 }
 
@@ -726,9 +722,8 @@ void cluster::settle_deferred(node& n) {
 }
 
 void cluster::maybe_reset(node& n) {
-  if (n.needs_reset && n.in_flight == 0 && n.qc && n.core->current_role() == raft::role::leader) {
+  if (n.barrier.failed() && n.barrier.in_flight() == 0 && n.qc && n.core->current_role() == raft::role::leader) {
     n.qc->rewind(n.image, _now_ms);
-    n.needs_reset = false;
     reset_barrier(n);
   }
 }
@@ -745,19 +740,15 @@ void cluster::commit(node& n, controller::record_batch_t records, std::function<
   auto r = n.core->propose({std::move(p)});
   drain(n);
   if (!r) {
-    n.barrier.end(ticket, false);
-    n.needs_reset = true;  // active_controller: refuse everything until re-activated
+    n.barrier.end(ticket, false);  // active_controller: refuse everything until rewound
     maybe_reset(n);
     settle_deferred(n);
     done(false);
     return;
   }
-  ++n.in_flight;
   node* np = &n;
   n.proposals.push_back(node::proposal_wait{r->last_end, n.core->epoch(), [this, np, ticket, done](bool ok) {
                                                np->barrier.end(ticket, ok);
-                                               --np->in_flight;
-                                               if (!ok && np->qc) np->needs_reset = true;
                                                maybe_reset(*np);
                                                settle_deferred(*np);
                                                done(ok);
@@ -765,7 +756,7 @@ void cluster::commit(node& n, controller::record_batch_t records, std::function<
 }
 
 void cluster::controller_tick(node& n) {
-  if (!n.qc || n.needs_reset || _now_ms < n.next_controller_tick_ms) return;
+  if (!n.qc || n.barrier.failed() || _now_ms < n.next_controller_tick_ms) return;
   n.next_controller_tick_ms = _now_ms + controller_tick_ms;
   auto records = n.qc->tick(_now_ms);
   if (_now_ms >= n.next_rebalance_ms) {
@@ -776,7 +767,7 @@ void cluster::controller_tick(node& n) {
 }
 
 void cluster::on_controller_request(node& n, node_id from, uint64_t token, body& b) {
-  const bool active = n.qc && !n.needs_reset;
+  const bool active = n.qc && !n.barrier.failed();
   auto status_of = [](const controller::controller_error& e) { return ctl_status{false, e.code}; };
   const ctl_status not_controller{true, std::nullopt};
   if (auto* r = std::get_if<register_req>(&b)) {
@@ -1268,7 +1259,6 @@ void cluster::crash(node& n) {
   n.proposals.clear();
   n.deferred.clear();  // the process is gone: nobody answers
   n.barrier = server::proposal_barrier{};
-  n.in_flight = 0;
   if (!n.is_controller) {
     // A process crash: the partition logs keep what was written (the page cache survives), the
     // in-memory replica state is gone, and the next open scans the logs as after a crash.
@@ -1301,8 +1291,6 @@ void cluster::restart(node& n) {
   n.snapshot_end = offset{0};
   n.next_sync_ms = _now_ms;
   n.qc.reset();
-  n.needs_reset = false;
-  n.in_flight = 0;
   n.proposals.clear();
   n.deferred.clear();
   n.barrier = server::proposal_barrier{};
@@ -1414,7 +1402,7 @@ void cluster::check_images() {
       }
     }
     // The active controller's speculative image is the committed one once nothing is in flight.
-    if (n->qc && !n->needs_reset && n->in_flight == 0 && n->proposals.empty() && fingerprint(n->qc->image()) != fp)
+    if (n->qc && !n->barrier.failed() && n->barrier.in_flight() == 0 && n->proposals.empty() && fingerprint(n->qc->image()) != fp)
       fail(fmt::format("controller {}: its image with nothing in flight differs from the committed one at {}", n->id,
                        n->applied));
   }
@@ -1470,7 +1458,8 @@ std::string cluster::dump() {
                        raft::to_string(n->core->current_role()), n->core->epoch(), n->applied,
                        n->core->high_watermark(), n->core->log_end_offset());
     if (n->is_controller) {
-      out += fmt::format(" active={} needs_reset={} in_flight={}", bool(n->qc), n->needs_reset, n->in_flight);
+      out += fmt::format(" active={} refused_pending_rewind={} in_flight={}", bool(n->qc), n->barrier.failed(),
+                         n->barrier.in_flight());
       continue;
     }
     out += fmt::format(" broker_epoch={} fenced={}", n->broker_epoch, n->fenced);
