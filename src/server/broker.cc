@@ -87,7 +87,9 @@ void broker::request_stop() {
           _impl->server->stop_accepting();
           _impl->c.waiters().notify_all();
           _impl->c.stop_groups();
+          _impl->c.stop_transactions();
           co_await _impl->server->drain_and_close(10000);
+          co_await _impl->c.shutdown_transactions();
           co_await _impl->c.stop_cluster();
           if (_impl->maintenance) _impl->maintenance->stop();
           _impl->c.close();

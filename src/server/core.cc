@@ -91,6 +91,10 @@ result<void, std::string> core::open() {
     for (const auto& t : ts) _waiters.notify(t.tp);
   });
 
+  // Becoming a leader of __transaction_state starts the transaction coordinator, which loads the
+  // partition and finishes the transactions it left prepared (txn_service.cc).
+  on_transitions([this](std::span<const replication::replica_transition> ts) { start_transactions_on_leadership(ts); });
+
   if (_lifecycle) {
     _replication = std::make_shared<replica_manager>(_io, *this, *_quorum, _active.get(), *_lifecycle, _static_cfg,
                                                      _clock);

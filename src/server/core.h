@@ -122,6 +122,16 @@ class core {
   class group_service* groups_if_started() { return _groups.get(); }
   // Wakes parked JoinGroup/SyncGroup requests and stops the group timers (graceful stop).
   void stop_groups();
+  // Transactions (txn_service.cc): the coordinator side, started (and __transaction_state
+  // created) on first use; transaction_service() without starting it, for the partition-leader
+  // side (markers, KIP-890 verification), which needs no topic of its own.
+  boost::asio::awaitable<class txn_service*> transactions();
+  class txn_service& transaction_service();
+  // Graceful stop: wakes parked transaction requests and stops marker retries; then closes the
+  // service's inter-broker connections.
+  void stop_transactions();
+  void start_transactions_on_leadership(std::span<const replication::replica_transition> ts);
+  boost::asio::awaitable<void> shutdown_transactions();
   // Producer ids and per-partition idempotence state (idempotence.cc; created on first use).
   class idempotence& producers();
   // Snapshots the producer state of every loaded partition (graceful stop, before logs close).
@@ -160,6 +170,7 @@ class core {
   std::vector<uint16_t> _bound_ports;
   std::shared_ptr<class idempotence> _producers;  // shared_ptr: the type is incomplete here
   std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here
+  std::shared_ptr<class txn_service> _txns;      // shared_ptr: the type is incomplete here
 };
 
 // Builds the storage config of a topic from its effective settings.

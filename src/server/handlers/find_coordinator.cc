@@ -5,6 +5,7 @@
 // of __consumer_offsets (created on first use), so moving that leadership moves the coordinator.
 #include "gregor/protocol/messages/find_coordinator.h"
 #include "../group_service.h"
+#include "../txn_service.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -15,16 +16,36 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = *co_await c.groups();
+  // Key type 0: a group (the leader of its __consumer_offsets partition); 1: a transactional id
+  // (the leader of its __transaction_state partition). Each topic is created on first use.
+  group_service* groups = nullptr;
+  txn_service* txns = nullptr;
+  if (req.key_type == 1) txns = co_await c.transactions();
+  else groups = co_await c.groups();
   auto answer = [&](const std::string& key) {
     resp_t::coordinator out;
     out.key = key;
-    auto info = groups.find_coordinator(key, req.key_type, ctx.conn.listener_name);
-    out.error_code = code(info.error);
-    out.node_id = info.error == error_code::none ? info.node.value() : -1;
-    out.host = info.error == error_code::none ? info.host : "";
-    out.port = info.error == error_code::none ? info.port : -1;
-    if (req.key_type == 0 && key.empty()) {
+    error_code e = error_code::none;
+    if (txns) {
+      auto info = txns->find_coordinator(key, ctx.conn.listener_name);
+      e = info.error;
+      out.node_id = info.node.value();
+      out.host = info.host;
+      out.port = info.port;
+    } else {
+      auto info = groups->find_coordinator(key, req.key_type, ctx.conn.listener_name);
+      e = info.error;
+      out.node_id = info.node.value();
+      out.host = info.host;
+      out.port = info.port;
+    }
+    out.error_code = code(e);
+    if (e != error_code::none) {
+      out.node_id = -1;
+      out.host = "";
+      out.port = -1;
+    }
+    if ((req.key_type == 0 || req.key_type == 1) && key.empty()) {
       out.error_code = code(error_code::invalid_request);
       out.node_id = -1;
       out.host = "";

@@ -3,12 +3,14 @@
 // PRODUCER_FENCED error. v5: no wire change (KIP-890). v6: enable_2pc and keep_prepared_txn
 // (KIP-939).
 //
-// Transactions are not supported yet: a transactional id (or enable_2pc) is answered with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients report as a fatal, clearly named error
-// (the Java client: TransactionalIdAuthorizationException from initTransactions()), rather than a
-// retriable code they would loop on. Produce refuses transactional batches with the same code.
+// With a transactional id the transaction coordinator (txn_service) answers: NOT_COORDINATOR when
+// this broker does not lead the id's __transaction_state partition, INVALID_TRANSACTION_TIMEOUT,
+// CONCURRENT_TRANSACTIONS while a previous instance's transaction is being aborted (the client
+// retries), PRODUCER_FENCED for a stale KIP-360 epoch. Two-phase commit (enable_2pc, KIP-939) is
+// refused as Kafka refuses it unless transaction.two.phase.commit.enable is set.
 #include "gregor/protocol/messages/init_producer_id.h"
 #include "../idempotence.h"
+#include "../txn_service.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -21,8 +23,23 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
   resp_t resp;
   resp.producer_id = no_producer_id.value();
   resp.producer_epoch = no_producer_epoch.value();
-  if ((req.transactional_id && !req.transactional_id->empty()) || req.enable2_pc) {
+  if (req.enable2_pc) {
     resp.error_code = code(error_code::transactional_id_authorization_failed);
+    co_return resp;
+  }
+  if (req.transactional_id && !req.transactional_id->empty()) {
+    txn_service& txns = *co_await c.transactions();
+    txn::init_input in;
+    in.transactional_id = *req.transactional_id;
+    in.timeout_ms = req.transaction_timeout_ms;
+    in.expected_producer_id = req.producer_id;
+    in.expected_producer_epoch = req.producer_epoch;
+    auto r = co_await txns.init_producer_id(std::move(in));
+    resp.error_code = code(r.error);
+    if (r.error == error_code::none) {
+      resp.producer_id = r.producer_id;
+      resp.producer_epoch = r.producer_epoch;
+    }
     co_return resp;
   }
   auto np = co_await c.producers().init_producer_id(producer_id(req.producer_id),

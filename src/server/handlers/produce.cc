@@ -10,6 +10,7 @@
 #include "leader_hint.h"
 #include "../idempotence.h"
 #include "../http_admin.h"
+#include "../txn_service.h"
 
 namespace gregor::server {
 namespace {
@@ -22,6 +23,27 @@ void set_error(PartOut& out, error_code e, std::string message = {}) {
   out.error_code = code(e);
   out.base_offset = -1;
   if (!message.empty()) out.error_message = std::move(message);
+}
+
+// The answer to a transactional batch whose verification with the coordinator failed, as Kafka's
+// AddPartitionsToTxnManager gives it: a coordinator that cannot answer now is NOT_ENOUGH_REPLICAS
+// (retriable for every client); a partition not in the transaction is TRANSACTION_ABORTABLE from
+// v11 on and INVALID_TXN_STATE before; a stale epoch is INVALID_PRODUCER_EPOCH.
+error_code produce_error_of_verification(error_code e, int16_t version) {
+  switch (e) {
+    case error_code::not_coordinator:
+    case error_code::coordinator_not_available:
+    case error_code::coordinator_load_in_progress:
+    case error_code::concurrent_transactions:
+      return error_code::not_enough_replicas;
+    case error_code::producer_fenced:
+      return error_code::invalid_producer_epoch;
+    case error_code::invalid_txn_state:
+    case error_code::transaction_abortable:
+      return version > 10 ? error_code::transaction_abortable : error_code::invalid_txn_state;
+    default:
+      return e;
+  }
 }
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
@@ -111,9 +133,40 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         continue;
       }
       if (transactional) {
-        set_error(pout, error_code::transactional_id_authorization_failed,
-                  "transactions are not supported by this broker yet");
-        continue;
+        // KIP-890 part 1 (part 2 from v12: the leader adds the partition for the producer).
+        const auto& first = valid->front().header;
+        if (!req.transactional_id || req.transactional_id->empty()) {
+          set_error(pout, error_code::invalid_record, "transactional records without a transactional id");
+          continue;
+        }
+        const int64_t pid = first.producer_id;
+        const int16_t pepoch = first.producer_epoch;
+        txn_service& txns = c.transaction_service();
+        std::string txn_id = *req.transactional_id;
+        topic_partition vtp = tp;
+        const error_code verified = co_await txns.verify_produce(std::move(txn_id), std::move(vtp), pid, pepoch, v >= 12);
+        if (verified != error_code::none) {
+          set_error(pout, produce_error_of_verification(verified, v),
+                    fmt::format("the partition is not part of producer {}'s transaction ({})", pid,
+                                protocol::code_of(verified)));
+          continue;
+        }
+        // The wait may have moved leadership, or a marker may have ended the transaction since.
+        auto again = c.leader_partition(tp);
+        if (!again) {
+          set_error(pout, again.error());
+          continue;
+        }
+        p = *again;
+        rt = v >= 13 ? c.topic(topic.topic_id, &name) : c.topic(name);
+        if (!rt) {
+          set_error(pout, v >= 13 ? error_code::unknown_topic_id : error_code::unknown_topic_or_partition);
+          continue;
+        }
+        if (!txns.still_verified(tp, pid)) {
+          set_error(pout, produce_error_of_verification(error_code::invalid_txn_state, v));
+          continue;
+        }
       }
       // Idempotence (idempotence.cc): a retry already in the log gets its original offset.
       auto idem = c.producers().check(*p, *valid);

@@ -25,6 +25,8 @@ std::vector<api_route> build() {
       describe_log_dirs_route(), alter_partition_reassignments_route(),
       list_partition_reassignments_route(), elect_leaders_route(), update_features_route(),
       add_raft_voter_route(), remove_raft_voter_route(), update_raft_voter_route(),
+      add_partitions_to_txn_route(), add_offsets_to_txn_route(), end_txn_route(), write_txn_markers_route(),
+      describe_transactions_route(), list_transactions_route(),
   };
   std::sort(routes.begin(), routes.end(),
             [](const api_route& a, const api_route& b) { return a.key < b.key; });

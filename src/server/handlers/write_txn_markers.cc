@@ -1,0 +1,49 @@
+// WriteTxnMarkers (key 27): a transaction coordinator asks this broker, as leader, to write
+// COMMIT/ABORT control batches for a producer into partitions. Each partition is answered once its
+// marker is replicated (the high watermark covers it, as Kafka appends markers with acks=all):
+// NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION (the coordinator retries elsewhere),
+// INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED (a stale coordinator). v1: flexible
+// (Kafka 4 serves v1+). v2: the transaction version (informational here).
+#include "gregor/protocol/messages/write_txn_markers.h"
+#include "../txn_service.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using req_t = protocol::write_txn_markers_request;
+using resp_t = protocol::write_txn_markers_response;
+using protocol::error_code;
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+  resp_t resp;
+  txn_service& txns = c.transaction_service();
+  std::vector<txn_service::marker_write> writes;
+  for (const auto& m : req.markers)
+    for (const auto& t : m.topics)
+      for (int32_t p : t.partition_indexes)
+        writes.push_back(txn_service::marker_write{topic_partition{t.name, partition_id{p}}, m.producer_id,
+                                                   m.producer_epoch, m.transaction_result, m.coordinator_epoch});
+  auto results = co_await txns.write_markers(std::move(writes));
+  size_t i = 0;
+  for (const auto& m : req.markers) {
+    auto& mout = resp.markers.emplace_back();
+    mout.producer_id = m.producer_id;
+    for (const auto& t : m.topics) {
+      auto& tout = mout.topics.emplace_back();
+      tout.name = t.name;
+      for (int32_t p : t.partition_indexes) {
+        auto& pout = tout.partitions.emplace_back();
+        pout.partition_index = p;
+        pout.error_code = code(i < results.size() ? results[i] : error_code::unknown_server_error);
+        ++i;
+      }
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+api_route write_txn_markers_route() { return make_route<req_t, resp_t, &handle, 1, 2>("WriteTxnMarkers"); }
+
+}  // namespace gregor::server
