@@ -29,11 +29,13 @@ void metadata_image::put_broker(broker_info b) {
 }
 
 std::vector<protocol::metadata::feature_level_record> bootstrap_features() {
-  std::vector<protocol::metadata::feature_level_record> out(2);
+  std::vector<protocol::metadata::feature_level_record> out(3);
   out[0].name = metadata_version_feature;
   out[0].feature_level = latest_metadata_version;
   out[1].name = group_version_feature;
   out[1].feature_level = 1;
+  out[2].name = transaction_version_feature;
+  out[2].feature_level = 2;
   return out;
 }
 

@@ -120,3 +120,6 @@ def test_kafka_features_tool_describes_the_supported_and_finalized_features(boot
     assert int(mv["Epoch"]) >= 0, out
     assert features.get("kraft.version", {}).get("SupportedMaxVersion") == "1", out
     assert features.get("group.version", {}).get("SupportedMaxVersion") == "1", out
+    # Transactions with KIP-890 part 2, which a new Kafka 4.x cluster is finalized at.
+    tv = features.get("transaction.version", {})
+    assert tv.get("SupportedMaxVersion") == "2" and tv.get("FinalizedVersionLevel") == "2", out

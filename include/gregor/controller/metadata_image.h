@@ -75,6 +75,10 @@ inline constexpr int16_t latest_metadata_version = 30;
 // group.version 1: the consumer group protocol (KIP-848), which Gregor serves.
 inline constexpr const char* group_version_feature = "group.version";
 inline constexpr const char* kraft_version_feature = "kraft.version";
+// transaction.version 2: KIP-890 part 2 (an epoch bump per transaction, partitions added by their
+// leaders on Produce v12+, EndTxn v5); 1: flexible transaction log records; 0: neither. Kafka 4.x
+// bootstraps a new cluster at 2, and so do we; clients read the finalized level from ApiVersions.
+inline constexpr const char* transaction_version_feature = "transaction.version";
 
 // The feature levels Gregor supports (ApiVersions' SupportedFeatures, the bounds of
 // UpdateFeatures, a broker's registration): metadata.version from 3.3-IV3 (level 7, Kafka 4.x's
@@ -89,6 +93,7 @@ inline constexpr feature_range supported_features[] = {
     {metadata_version_feature, 7, latest_metadata_version},
     {kraft_version_feature, 0, 1},
     {group_version_feature, 0, 1},
+    {transaction_version_feature, 0, 2},
 };
 // The range of `name` in supported_features, null when Gregor does not know it.
 constexpr const feature_range* supported_feature(std::string_view name) {
@@ -100,7 +105,7 @@ constexpr const feature_range* supported_feature(std::string_view name) {
 inline constexpr const feature_range& metadata_version_range = supported_features[0];
 
 // The FeatureLevelRecords a new metadata log starts with, as `kafka-storage format` writes them:
-// metadata.version at latest_metadata_version and group.version 1.
+// metadata.version at latest_metadata_version, group.version 1 and transaction.version 2.
 std::vector<protocol::metadata::feature_level_record> bootstrap_features();
 
 // The cluster id in the metadata log (cluster mode): the first elected leader draws one (or takes
