@@ -1,0 +1,195 @@
+"""Proves TxnOffsetCommit's group side with hand-built frames: the error answers Kafka gives per
+partition (unknown topic or partition, oversized metadata, unknown member and illegal generation
+from v3), and that offsets committed in a transaction stay pending: OffsetFetch keeps answering
+the last committed offset, with require_stable (v7+) UNSTABLE_OFFSET_COMMIT, also after a
+restart replays the transactional batch from __consumer_offsets.
+
+The pending part relies on the transaction coordinator check being absent (the group's offsets
+partition is not added to any transaction here); once TxnOffsetCommit checks AddOffsetsToTxn it
+must run a real transaction first (InitProducerId, AddOffsetsToTxn)."""
+from __future__ import annotations
+
+import struct
+
+import clients
+import harness
+import kafka_wire as kw
+
+API_OFFSET_COMMIT = 8
+API_OFFSET_FETCH = 9
+API_FIND_COORDINATOR = 10
+API_TXN_OFFSET_COMMIT = 28
+NONE = 0
+UNKNOWN_TOPIC_OR_PARTITION = 3
+OFFSET_METADATA_TOO_LARGE = 12
+COORDINATOR_LOAD_IN_PROGRESS = 14
+COORDINATOR_NOT_AVAILABLE = 15
+ILLEGAL_GENERATION = 22
+INVALID_GROUP_ID = 24
+UNKNOWN_MEMBER_ID = 25
+UNSTABLE_OFFSET_COMMIT = 88
+
+
+def compact_array(items: list[bytes]) -> bytes:
+    return kw.encode_uvarint(len(items) + 1) + b"".join(items)
+
+
+def compact_nullable_string(s: str | None) -> bytes:
+    return b"\x00" if s is None else kw.encode_compact_string(s)
+
+
+def txn_offset_commit(corr: int, version: int, group: str, producer_id: int,
+                      offsets: dict[tuple[str, int], tuple[int, str]], generation: int = -1,
+                      member: str = "", instance: str | None = None) -> bytes:
+    """TxnOffsetCommit v0-v5; offsets = {(topic, partition): (offset, metadata)}."""
+    by_topic: dict[str, list[tuple[int, int, str]]] = {}
+    for (topic, partition), (offset, meta) in offsets.items():
+        by_topic.setdefault(topic, []).append((partition, offset, meta))
+    if version >= 3:
+        body = (kw.encode_compact_string("txn-id") + kw.encode_compact_string(group)
+                + struct.pack(">qh", producer_id, 0) + struct.pack(">i", generation)
+                + kw.encode_compact_string(member) + compact_nullable_string(instance))
+        topics = []
+        for topic, parts in by_topic.items():
+            ps = [struct.pack(">iqi", p, o, -1) + kw.encode_compact_string(m) + b"\x00" for p, o, m in parts]
+            topics.append(kw.encode_compact_string(topic) + compact_array(ps) + b"\x00")
+        body += compact_array(topics) + b"\x00"
+        return kw.request(API_TXN_OFFSET_COMMIT, version, corr, body, flexible=True)
+    body = kw.encode_string("txn-id") + kw.encode_string(group) + struct.pack(">qh", producer_id, 0)
+    body += struct.pack(">i", len(by_topic))
+    for topic, parts in by_topic.items():
+        body += kw.encode_string(topic) + struct.pack(">i", len(parts))
+        for p, o, m in parts:
+            body += struct.pack(">iq", p, o) + (struct.pack(">i", -1) if version >= 2 else b"") + kw.encode_string(m)
+    return kw.request(API_TXN_OFFSET_COMMIT, version, corr, body)
+
+
+def parse_txn_offset_commit(body: bytes, version: int) -> dict[tuple[str, int], int]:
+    r = kw.reader(body)
+    r.take(">i")  # correlation id
+    flexible = version >= 3
+    if flexible:
+        r.skip_tagged_fields()  # response header v1
+    r.take(">i")  # throttle
+    out = {}
+    for _ in range((r.uvarint() - 1) if flexible else r.take(">i")):
+        name = compact_string(r) if flexible else r.string()
+        for _ in range((r.uvarint() - 1) if flexible else r.take(">i")):
+            p, err = r.take(">ih")
+            if flexible:
+                r.skip_tagged_fields()
+            out[(name, p)] = err
+        if flexible:
+            r.skip_tagged_fields()
+    return out
+
+
+def compact_string(r: kw.reader) -> str | None:
+    n = r.uvarint() - 1
+    if n < 0:
+        return None
+    raw = r.data[r.pos:r.pos + n]
+    r.pos += n
+    return raw.decode()
+
+
+def offset_fetch_v7(corr: int, group: str, topic: str, partition: int, require_stable: bool) -> bytes:
+    topics = compact_array([kw.encode_compact_string(topic) + compact_array([struct.pack(">i", partition)]) + b"\x00"])
+    body = kw.encode_compact_string(group) + topics + struct.pack(">?", require_stable) + b"\x00"
+    return kw.request(API_OFFSET_FETCH, 7, corr, body, flexible=True)
+
+
+def parse_offset_fetch_v7(body: bytes) -> dict[tuple[str, int], tuple[int, int]]:
+    """{(topic, partition): (committed offset, error code)}"""
+    r = kw.reader(body)
+    r.take(">i")
+    r.skip_tagged_fields()
+    r.take(">i")  # throttle
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        name = compact_string(r)
+        for _ in range(r.uvarint() - 1):
+            p, off, _epoch = r.take(">iqi")
+            compact_string(r)  # metadata
+            err = r.take(">h")
+            r.skip_tagged_fields()
+            out[(name, p)] = (off, err)
+        r.skip_tagged_fields()
+    return out
+
+
+def offset_commit_v2(corr: int, group: str, topic: str, partition: int, offset: int) -> bytes:
+    body = (kw.encode_string(group) + struct.pack(">i", -1) + kw.encode_string("") + struct.pack(">q", -1)
+            + struct.pack(">i", 1) + kw.encode_string(topic) + struct.pack(">i", 1)
+            + struct.pack(">iq", partition, offset) + kw.encode_string(""))
+    return kw.request(API_OFFSET_COMMIT, 2, corr, body)
+
+
+def wait_for_coordinator(bootstrap: str, group: str) -> None:
+    def ready():
+        body = kw.round_trip(bootstrap, kw.request(API_FIND_COORDINATOR, 0, 1, kw.encode_string(group)))
+        return body is not None and kw.reader(body[4:]).take(">h") == 0
+    harness.wait_until(ready, timeout_s=60, interval_s=0.5, what="a group coordinator")
+
+
+def commit_simple(bootstrap: str, group: str, topic: str, offset: int) -> None:
+    errors: dict = {}
+
+    def committed():
+        r = kw.reader(kw.round_trip(bootstrap, offset_commit_v2(2, group, topic, 0, offset)))
+        r.take(">ii")  # correlation id, topic count
+        r.string()
+        r.take(">ii")  # partition count, index
+        errors["e"] = r.take(">h")
+        return errors["e"] not in (COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS)
+    harness.wait_until(committed, timeout_s=30, interval_s=0.5, what="the commit to reach a coordinator")
+    assert errors["e"] == NONE
+
+
+def fetch(bootstrap: str, group: str, topic: str, require_stable: bool) -> tuple[int, int]:
+    body = kw.round_trip(bootstrap, offset_fetch_v7(3, group, topic, 0, require_stable))
+    return parse_offset_fetch_v7(body)[(topic, 0)]
+
+
+def test_txn_offset_commit_error_answers_like_kafka(bootstrap):
+    topic = harness.unique_topic("txnoc")
+    group = harness.unique_topic("txng")
+    clients.create_topic(bootstrap, topic, partitions=1)
+    wait_for_coordinator(bootstrap, group)
+    commit_simple(bootstrap, group, topic, 42)  # an Empty simple group
+
+    def send(version, grp, offsets, **kwargs):
+        return parse_txn_offset_commit(kw.round_trip(bootstrap, txn_offset_commit(5, version, grp, 1000, offsets, **kwargs)),
+                                       version)
+
+    # Per partition: unknown topic / partition, oversized metadata; the group's error for the rest.
+    mixed = {(topic, 0): (7, ""), (topic, 3): (7, ""), ("no-such-topic-txn", 0): (7, "")}
+    assert send(3, group, mixed, generation=1, member="nobody") == {
+        (topic, 0): UNKNOWN_MEMBER_ID, (topic, 3): UNKNOWN_TOPIC_OR_PARTITION,
+        ("no-such-topic-txn", 0): UNKNOWN_TOPIC_OR_PARTITION}
+    # A group that does not exist: fine without a generation, ILLEGAL_GENERATION with one.
+    missing = harness.unique_topic("txnmissing")
+    assert send(4, missing, {(topic, 0): (7, "")}, generation=3, member="m") == {(topic, 0): ILLEGAL_GENERATION}
+    assert send(5, "", {(topic, 0): (7, "")}) == {(topic, 0): INVALID_GROUP_ID}
+    assert send(2, group, {(topic, 0): (7, "x" * 5000)}) == {(topic, 0): OFFSET_METADATA_TOO_LARGE}
+    # Nothing was written by any of these.
+    assert fetch(bootstrap, group, topic, True) == (42, NONE)
+
+
+def test_txn_offsets_stay_pending_across_a_restart(gregor_factory):
+    g = gregor_factory()
+    topic = harness.unique_topic("txnpend")
+    group = harness.unique_topic("txnpg")
+    clients.create_topic(g.bootstrap, topic, partitions=1)
+    wait_for_coordinator(g.bootstrap, group)
+    commit_simple(g.bootstrap, group, topic, 42)
+    for version in (0, 3):
+        body = kw.round_trip(g.bootstrap, txn_offset_commit(6, version, group, 1000, {(topic, 0): (100, "t")}))
+        assert parse_txn_offset_commit(body, version) == {(topic, 0): NONE}
+    assert fetch(g.bootstrap, group, topic, False) == (42, NONE)
+    assert fetch(g.bootstrap, group, topic, True) == (-1, UNSTABLE_OFFSET_COMMIT)
+    g.restart()
+    wait_for_coordinator(g.bootstrap, group)
+    # The replay keeps the transactional batch pending (no marker in the log).
+    assert fetch(g.bootstrap, group, topic, False) == (42, NONE)
+    assert fetch(g.bootstrap, group, topic, True) == (-1, UNSTABLE_OFFSET_COMMIT)
