@@ -193,3 +193,90 @@ def test_txn_offsets_stay_pending_across_a_restart(gregor_factory):
     # The replay keeps the transactional batch pending (no marker in the log).
     assert fetch(g.bootstrap, group, topic, False) == (42, NONE)
     assert fetch(g.bootstrap, group, topic, True) == (-1, UNSTABLE_OFFSET_COMMIT)
+
+
+# ---------------------------------------------------------------- markers written into the log
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def varint(n: int) -> bytes:
+    return kw.encode_uvarint((n << 1) ^ (n >> 63))
+
+
+def control_batch(base_offset: int, leader_epoch: int, producer_id: int, commit: bool) -> bytes:
+    """A COMMIT/ABORT marker as WriteTxnMarkers appends it: control + transactional attributes,
+    key (version 0, type 1/0), value (version 0, coordinator epoch 0)."""
+    key = struct.pack(">hh", 0, 1 if commit else 0)
+    value = struct.pack(">hi", 0, 0)
+    body = b"\x00" + varint(0) + varint(0) + varint(len(key)) + key + varint(len(value)) + value + varint(0)
+    record = varint(len(body)) + body
+    now = 1_700_000_000_000
+    after_crc = struct.pack(">hiqqqhii", 0x30, 0, now, now, producer_id, 0, -1, 1) + record
+    batch = struct.pack(">ib", leader_epoch, 2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", base_offset, len(batch)) + batch
+
+
+def append_markers(log_dir, group: str, markers: list[tuple[int, bool]]) -> None:
+    """Appends control batches to the tail of the group's __consumer_offsets partition (the broker
+    is stopped; the crash recovery at start-up validates and keeps them)."""
+    segments = [p for d in log_dir.glob("__consumer_offsets-*") for p in d.glob("*.log")
+                if group.encode() in p.read_bytes()]
+    assert segments, f"no __consumer_offsets segment holds {group}"
+    segment = max(segments, key=lambda p: (p.parent.name, p.name))
+    data = segment.read_bytes()
+    pos, end, epoch = 0, None, 0
+    while pos + 61 <= len(data):
+        base, length = struct.unpack_from(">qi", data, pos)
+        if length <= 0 or pos + 12 + length > len(data):
+            break
+        epoch = struct.unpack_from(">i", data, pos + 12)[0]
+        end = base + struct.unpack_from(">i", data, pos + 23)[0] + 1
+        pos += 12 + length
+    assert end is not None
+    with open(segment, "r+b") as f:
+        f.seek(pos)
+        f.truncate()
+        for producer_id, commit in markers:
+            f.write(control_batch(end, epoch, producer_id, commit))
+            end += 1
+
+
+def test_replay_completes_txn_offsets_at_their_markers(gregor_factory):
+    g = gregor_factory()
+    topic = harness.unique_topic("txnmark")
+    group = harness.unique_topic("txnmg")
+    clients.create_topic(g.bootstrap, topic, partitions=2)
+    wait_for_coordinator(g.bootstrap, group)
+    commit_simple(g.bootstrap, group, topic, 42)
+    for producer_id, partition, offset in ((1000, 0, 100), (2000, 1, 200)):
+        body = kw.round_trip(g.bootstrap, txn_offset_commit(6, 3, group, producer_id, {(topic, partition): (offset, "")}))
+        assert parse_txn_offset_commit(body, 3) == {(topic, partition): NONE}
+    g.kill()
+    append_markers(g.log_dir, group, [(1000, True), (2000, False)])
+    g.start()
+    wait_for_coordinator(g.bootstrap, group)
+    assert fetch(g.bootstrap, group, topic, True) == (100, NONE)  # committed by its marker
+
+    def partition1(require_stable):
+        body = kw.round_trip(g.bootstrap, offset_fetch_v7(3, group, topic, 1, require_stable))
+        return parse_offset_fetch_v7(body)[(topic, 1)]
+    assert partition1(True) == (-1, NONE)  # aborted: nothing, and stable again
