@@ -188,6 +188,11 @@ def test_txn_offsets_stay_pending_across_a_restart(gregor_factory):
         assert parse_txn_offset_commit(body, version) == {(topic, 0): NONE}
     assert fetch(g.bootstrap, group, topic, False) == (42, NONE)
     assert fetch(g.bootstrap, group, topic, True) == (-1, UNSTABLE_OFFSET_COMMIT)
+    # Written as Kafka's coordinator writes them: transactional, the producer's id and epoch, no
+    # sequence.
+    txn = [h for h in batch_headers(offsets_segment(g.log_dir, group).read_bytes()) if h["producer_id"] == 1000]
+    assert len(txn) == 2
+    assert all(h["attributes"] & 0x30 == 0x10 and h["producer_epoch"] == 0 and h["base_sequence"] == -1 for h in txn)
     g.restart()
     wait_for_coordinator(g.bootstrap, group)
     # The replay keeps the transactional batch pending (no marker in the log).
@@ -235,23 +240,37 @@ def control_batch(base_offset: int, leader_epoch: int, producer_id: int, commit:
     return struct.pack(">qi", base_offset, len(batch)) + batch
 
 
-def append_markers(log_dir, group: str, markers: list[tuple[int, bool]]) -> None:
-    """Appends control batches to the tail of the group's __consumer_offsets partition (the broker
-    is stopped; the crash recovery at start-up validates and keeps them)."""
+def offsets_segment(log_dir, group: str):
+    """The newest segment file of the group's __consumer_offsets partition."""
     segments = [p for d in log_dir.glob("__consumer_offsets-*") for p in d.glob("*.log")
                 if group.encode() in p.read_bytes()]
     assert segments, f"no __consumer_offsets segment holds {group}"
-    segment = max(segments, key=lambda p: (p.parent.name, p.name))
-    data = segment.read_bytes()
-    pos, end, epoch = 0, None, 0
+    return max(segments, key=lambda p: (p.parent.name, p.name))
+
+
+def batch_headers(data: bytes) -> list[dict]:
+    """The whole v2 batches of a segment file: offsets, leader epoch, attributes, producer fields."""
+    out, pos = [], 0
     while pos + 61 <= len(data):
-        base, length = struct.unpack_from(">qi", data, pos)
+        base, length, epoch = struct.unpack_from(">qii", data, pos)
         if length <= 0 or pos + 12 + length > len(data):
             break
-        epoch = struct.unpack_from(">i", data, pos + 12)[0]
-        end = base + struct.unpack_from(">i", data, pos + 23)[0] + 1
+        attributes, last_delta = struct.unpack_from(">hi", data, pos + 21)
+        producer_id, producer_epoch, base_sequence = struct.unpack_from(">qhi", data, pos + 43)
+        out.append({"base": base, "end": base + last_delta + 1, "epoch": epoch, "attributes": attributes,
+                    "producer_id": producer_id, "producer_epoch": producer_epoch, "base_sequence": base_sequence,
+                    "pos": pos, "size": 12 + length})
         pos += 12 + length
-    assert end is not None
+    return out
+
+
+def append_markers(log_dir, group: str, markers: list[tuple[int, bool]]) -> None:
+    """Appends control batches to the tail of the group's __consumer_offsets partition (the broker
+    is stopped; the crash recovery at start-up validates and keeps them)."""
+    segment = offsets_segment(log_dir, group)
+    headers = batch_headers(segment.read_bytes())
+    assert headers
+    pos, end, epoch = headers[-1]["pos"] + headers[-1]["size"], headers[-1]["end"], headers[-1]["epoch"]
     with open(segment, "r+b") as f:
         f.seek(pos)
         f.truncate()
