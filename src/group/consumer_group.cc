@@ -577,6 +577,21 @@ error_code consumer_group_coordinator::validate_commit(const std::string& group_
   return error_code::none;
 }
 
+error_code consumer_group_coordinator::validate_txn_commit(const std::string& group_id,
+                                                           const std::string& member_id,
+                                                           const std::optional<std::string>& instance_id,
+                                                           int32_t member_epoch) const {
+  auto git = _groups.find(group_id);
+  if (git == _groups.end()) return member_epoch < 0 ? error_code::none : error_code::illegal_generation;
+  const group& g = git->second;
+  if (member_epoch < 0 && g.members.empty()) return error_code::none;
+  if (member_epoch == -1 && member_id.empty() && !instance_id) return error_code::none;
+  auto mit = g.members.find(member_id);
+  if (mit == g.members.end()) return error_code::unknown_member_id;
+  if (member_epoch != mit->second.epoch) return error_code::illegal_generation;
+  return error_code::none;
+}
+
 std::string consumer_group_coordinator::state_of(const group& g) const {
   if (g.members.empty()) return "Empty";
   for (const auto& [id, m] : g.members) {

@@ -60,6 +60,9 @@ struct group_coordinator::group {
   int64_t initial_delay_cap_ms = 0;  // the latest the initial delay may extend to
   int64_t state_timestamp_ms = -1;
   std::map<topic_partition, committed_offset> offsets;
+  std::map<topic_partition, int64_t> record_offsets;  // log offset of each committed offset's record
+  // Pending transactional offsets: producer id -> partition -> (offset, its record's log offset).
+  std::map<int64_t, std::map<topic_partition, std::pair<committed_offset, int64_t>>> pending_txn;
 
   bool all_joined() const {
     if (!pending_members.empty()) return false;
@@ -674,12 +677,94 @@ error_code group_coordinator::validate_commit(const std::string& group_id, int32
 }
 
 void group_coordinator::store_offset(const std::string& group_id, const topic_partition& tp,
-                                     committed_offset o) {
-  get_or_create(group_id).offsets[tp] = std::move(o);
+                                     committed_offset o, int64_t record_offset) {
+  group& g = get_or_create(group_id);
+  g.offsets[tp] = std::move(o);
+  g.record_offsets[tp] = record_offset;
 }
 
 void group_coordinator::erase_offset(const std::string& group_id, const topic_partition& tp) {
-  if (group* g = find(group_id)) g->offsets.erase(tp);
+  group* g = find(group_id);
+  if (!g) return;
+  g->offsets.erase(tp);
+  g->record_offsets.erase(tp);
+  for (auto it = g->pending_txn.begin(); it != g->pending_txn.end();) {
+    it->second.erase(tp);
+    if (it->second.empty()) it = g->pending_txn.erase(it);
+    else ++it;
+  }
+}
+
+// ---------------------------------------------------------------- transactional offsets
+error_code group_coordinator::validate_txn_commit(const std::string& group_id, int32_t generation,
+                                                  const std::string& member_id,
+                                                  const std::optional<std::string>& instance_id) const {
+  const group* g = find(group_id);
+  if (!g) return generation < 0 ? error_code::none : error_code::illegal_generation;
+  if (g->state == group_state::dead) return error_code::coordinator_not_available;
+  if (generation < 0 && g->state == group_state::empty) return error_code::none;
+  // Transactional commits need no member (v0-v2 cannot name one): they are only checked when the
+  // request names a generation, a member or an instance.
+  if (generation < 0 && member_id.empty() && !instance_id) return error_code::none;
+  if (instance_id) {
+    auto sit = g->static_members.find(*instance_id);
+    if (sit == g->static_members.end()) return error_code::unknown_member_id;
+    if (sit->second != member_id) return error_code::fenced_instance_id;
+  } else if (!g->members.count(member_id)) {
+    return error_code::unknown_member_id;
+  }
+  if (generation != g->generation) return error_code::illegal_generation;
+  return error_code::none;
+}
+
+void group_coordinator::store_txn_offset(const std::string& group_id, int64_t producer_id,
+                                         const topic_partition& tp, committed_offset o,
+                                         int64_t record_offset) {
+  get_or_create(group_id).pending_txn[producer_id][tp] = {std::move(o), record_offset};
+}
+
+void group_coordinator::complete_txn(int64_t producer_id, bool commit, int32_t offsets_partition,
+                                     int32_t partitions) {
+  for (auto& [id, g] : _groups) {
+    auto pit = g->pending_txn.find(producer_id);
+    if (pit == g->pending_txn.end()) continue;
+    if (offsets_partition_for(id, partitions) != offsets_partition) continue;
+    auto pending = std::move(pit->second);
+    g->pending_txn.erase(pit);
+    if (!commit) {
+      lg().debug("group {}: transactional offsets of producer {} aborted", id, producer_id);
+      continue;
+    }
+    for (auto& [tp, entry] : pending) {
+      auto rit = g->record_offsets.find(tp);
+      // A regular commit written after the transactional one wins, whatever the marker says.
+      if (g->offsets.count(tp) && rit != g->record_offsets.end() && rit->second >= entry.second) continue;
+      g->offsets[tp] = std::move(entry.first);
+      g->record_offsets[tp] = entry.second;
+    }
+    lg().debug("group {}: transactional offsets of producer {} committed", id, producer_id);
+  }
+}
+
+bool group_coordinator::has_pending_txn_offset(const std::string& group_id,
+                                               const topic_partition& tp) const {
+  const group* g = find(group_id);
+  if (!g) return false;
+  for (const auto& [pid, offsets] : g->pending_txn)
+    if (offsets.count(tp)) return true;
+  return false;
+}
+
+std::vector<topic_partition> group_coordinator::pending_txn_partitions(const std::string& group_id) const {
+  std::set<topic_partition> out;
+  if (const group* g = find(group_id))
+    for (const auto& [pid, offsets] : g->pending_txn)
+      for (const auto& [tp, entry] : offsets) out.insert(tp);
+  return {out.begin(), out.end()};
+}
+
+void group_coordinator::drop_pending_txn_offsets(const std::string& group_id) {
+  if (group* g = find(group_id)) g->pending_txn.clear();
 }
 
 std::optional<committed_offset> group_coordinator::offset_of(const std::string& group_id,
@@ -725,7 +810,8 @@ std::vector<std::pair<std::string, topic_partition>> group_coordinator::expired_
     const bool whole_group = !g->protocol_type.empty();
     for (const auto& [tp, o] : g->offsets) {
       const int64_t since = whole_group ? g->state_timestamp_ms : o.commit_timestamp_ms;
-      if (since + retention_ms <= now) out.emplace_back(id, tp);
+      // Kept while a transaction may still commit an offset for it.
+      if (since + retention_ms <= now && !has_pending_txn_offset(id, tp)) out.emplace_back(id, tp);
     }
   }
   return out;
@@ -772,6 +858,10 @@ error_code group_coordinator::delete_group(const std::string& group_id,
   if (!g || g->state == group_state::dead) return error_code::group_id_not_found;
   if (g->state != group_state::empty) return error_code::non_empty_group;
   for (const auto& [tp, o] : g->offsets) deleted_offsets->push_back(tp);
+  // Partitions with only pending transactional offsets get a tombstone too (Kafka's
+  // deleteAllOffsets), so a replay drops those pending offsets as well.
+  for (const auto& tp : pending_txn_partitions(group_id))
+    if (!g->offsets.count(tp)) deleted_offsets->push_back(tp);
   _out.persist.emplace_back(group_id, std::nullopt);
   _groups.erase(group_id);
   lg().info("group {} deleted", group_id);
@@ -820,8 +910,9 @@ void group_coordinator::load_group(const std::string& group_id, const group_snap
 void group_coordinator::unload_group(const std::string& group_id) {
   auto it = _groups.find(group_id);
   if (it == _groups.end()) return;
-  // A group tombstone removes the group's metadata; its offsets are separate records.
-  if (it->second->offsets.empty()) {
+  // A group tombstone removes the group's metadata; its offsets (committed and pending
+  // transactional ones) are separate records.
+  if (it->second->offsets.empty() && it->second->pending_txn.empty()) {
     _groups.erase(it);
     return;
   }

@@ -19,6 +19,17 @@ spdlog::logger& lg() { return log::get("group"); }
 constexpr int64_t tick_interval_ms = 100;
 // A parked JoinGroup/SyncGroup never waits longer than its rebalance timeout plus this margin.
 constexpr int64_t park_margin_ms = 5000;
+
+// A control record's key is (version int16, type int16): 0 = ABORT, 1 = COMMIT. nullopt for any
+// other type (or a malformed key), which replay ignores.
+std::optional<bool> control_record_commit(const std::optional<std::string_view>& key) {
+  if (!key || key->size() < 4) return std::nullopt;
+  const auto b = [&](size_t i) { return uint8_t((*key)[i]); };
+  const int16_t type = int16_t(uint16_t(b(2)) << 8 | b(3));
+  if (type == 0) return false;
+  if (type == 1) return true;
+  return std::nullopt;
+}
 }  // namespace
 
 // ---- core hooks (declared in core.h) ----
@@ -133,6 +144,7 @@ void group_service::on_transitions(std::span<const replication::replica_transiti
     size_t unloaded = 0;
     for (const auto& g : _coordinator->list()) {
       if (group::offsets_partition_for(g.group_id, _partitions) != t.tp.partition.value()) continue;
+      _coordinator->drop_pending_txn_offsets(g.group_id);
       _coordinator->unload_group(g.group_id);
       ++unloaded;
     }
@@ -175,7 +187,9 @@ void group_service::expire_offsets() {
     if (check_coordinator(gid) != error_code::none) continue;
     if (write_offsets(gid, std::move(tombstones)) != error_code::none) continue;
     lg().info("group {}: {} committed offsets expired", gid, tombstones.size());
-    if (_coordinator->offsets_of(gid).empty() && _coordinator->state_of(gid) == group::group_state::empty) {
+    // Not while a transaction may still commit offsets of the group (Kafka keeps it too).
+    if (_coordinator->offsets_of(gid).empty() && _coordinator->pending_txn_partitions(gid).empty() &&
+        _coordinator->state_of(gid) == group::group_state::empty) {
       std::vector<topic_partition> ignored;
       _coordinator->delete_group(gid, &ignored);
     }
@@ -371,12 +385,20 @@ void group_service::flush() {
 
 // ---- the offsets topic ----
 error_code group_service::append_records(const std::string& group_id,
-                                         std::vector<protocol::record_input> records, offset* end) {
+                                         std::vector<protocol::record_input> records, offset* end,
+                                         int64_t producer_id, int16_t producer_epoch) {
   replication::partition* p = partition_for(group_id);
   if (!p) return error_code::coordinator_not_available;
   if (!p->is_leader()) return error_code::not_coordinator;
   protocol::batch_options opts;
   opts.base_timestamp = _core.clk().now_ms();
+  if (producer_id >= 0) {
+    // As Kafka's coordinator writes a transactional offset commit: no sequence (-1).
+    opts.producer_id = producer_id;
+    opts.producer_epoch = producer_epoch;
+    opts.base_sequence = -1;
+    opts.transactional = true;
+  }
   auto batch = protocol::build_batch(records, opts);
   auto r = p->append(std::span<uint8_t>(batch));
   if (!r) {
@@ -389,7 +411,8 @@ error_code group_service::append_records(const std::string& group_id,
 }
 
 error_code group_service::write_offsets(const std::string& group_id, offset_writes offsets,
-                                         std::shared_ptr<pending_write>* queued) {
+                                         std::shared_ptr<pending_write>* queued, int64_t producer_id,
+                                         int16_t producer_epoch) {
   if (offsets.empty()) return error_code::none;
   replication::partition* p = partition_for(group_id);
   if (!p) return error_code::coordinator_not_available;
@@ -410,22 +433,56 @@ error_code group_service::write_offsets(const std::string& group_id, offset_writ
     recs.push_back(std::move(rec));
   }
   offset end{0};
-  if (auto e = append_records(group_id, std::move(recs), &end); e != error_code::none) return e;
+  if (auto e = append_records(group_id, std::move(recs), &end, producer_id, producer_epoch); e != error_code::none)
+    return e;
   auto w = std::make_shared<pending_write>();
   w->end = end;
   w->group_id = group_id;
   w->offsets = std::move(offsets);
-  const topic_partition tp = p->tp();
-  _uncommitted[tp].push_back(w);
-  apply_committed(tp);
-  if (queued) *queued = std::move(w);
+  w->producer_id = producer_id;
+  if (queued) *queued = w;
+  enqueue(p->tp(), std::move(w));
   return error_code::none;
+}
+
+void group_service::enqueue(const topic_partition& tp, std::shared_ptr<pending_write> w) {
+  auto& queue = _uncommitted[tp];
+  // Appends happen in queue order on the io thread; a marker reported late still lands in place.
+  auto at = std::upper_bound(queue.begin(), queue.end(), w->end,
+                             [](offset end, const std::shared_ptr<pending_write>& q) { return end < q->end; });
+  queue.insert(at, std::move(w));
+  apply_committed(tp);
 }
 
 asio::awaitable<error_code> group_service::commit_offsets(const std::string& group_id, offset_writes offsets) {
   std::shared_ptr<pending_write> w;
   const error_code e = write_offsets(group_id, std::move(offsets), &w);
   if (e != error_code::none || !w) co_return e;
+  co_return co_await await_write(group_id, std::move(w));
+}
+
+asio::awaitable<error_code> group_service::txn_offset_commit(const std::string& group_id, int64_t producer_id,
+                                                             int16_t producer_epoch, offset_writes offsets) {
+  if (producer_id < 0) co_return error_code::invalid_producer_id_mapping;
+  std::shared_ptr<pending_write> w;
+  const error_code e = write_offsets(group_id, std::move(offsets), &w, producer_id, producer_epoch);
+  if (e != error_code::none || !w) co_return e;
+  co_return co_await await_write(group_id, std::move(w));
+}
+
+void group_service::txn_marker_appended(const topic_partition& offsets_tp, int64_t producer_id, bool commit,
+                                        offset end) {
+  if (offsets_tp.topic != offsets_topic) return;
+  auto* p = _core.partition(offsets_tp);
+  if (!p || !p->is_leader()) return;
+  auto w = std::make_shared<pending_write>();
+  w->end = end;
+  w->producer_id = producer_id;
+  w->marker = commit;
+  enqueue(offsets_tp, std::move(w));
+}
+
+asio::awaitable<error_code> group_service::await_write(const std::string& group_id, std::shared_ptr<pending_write> w) {
   replication::partition* p = partition_for(group_id);
   if (!p) co_return error_code::coordinator_not_available;
   const error_code waited = co_await await_high_watermark(p->tp(), w->end, p->epoch());
@@ -469,9 +526,17 @@ void group_service::apply_committed(const topic_partition& tp) {
   while (!queue.empty() && p->high_watermark() >= queue.front()->end) {
     auto w = std::move(queue.front());
     queue.pop_front();
-    for (const auto& [otp, o] : w->offsets) {
-      if (o) _coordinator->store_offset(w->group_id, otp, *o);
-      else _coordinator->erase_offset(w->group_id, otp);
+    if (w->marker) {
+      _coordinator->complete_txn(w->producer_id, *w->marker, tp.partition.value(), _partitions);
+    } else {
+      // The batch's records sit at end - size .. end - 1.
+      int64_t record_offset = w->end.value() - int64_t(w->offsets.size());
+      for (const auto& [otp, o] : w->offsets) {
+        if (!o) _coordinator->erase_offset(w->group_id, otp);
+        else if (w->producer_id >= 0) _coordinator->store_txn_offset(w->group_id, w->producer_id, otp, *o, record_offset);
+        else _coordinator->store_offset(w->group_id, otp, *o, record_offset);
+        ++record_offset;
+      }
     }
     w->settled = true;
   }
@@ -521,7 +586,16 @@ void group_service::load_partition(replication::partition& p) {
       auto batch = data.first(h->total_size());
       data = data.subspan(h->total_size());
       next = offset{h->last_offset() + 1};
-      if (h->is_control()) continue;
+      if (h->is_control()) {
+        // A transaction marker (WriteTxnMarkers): completes that producer's pending offsets.
+        auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
+          if (auto commit = control_record_commit(rec.key))
+            _coordinator->complete_txn(h->producer_id, *commit, p.tp().partition.value(), _partitions);
+        });
+        if (!rr) lg().warn("loading {}: bad control batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
+        continue;
+      }
+      const int64_t txn_producer = h->is_transactional() ? h->producer_id : -1;
       auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
         if (!rec.key) return;
         auto key = group::decode_key(*rec.key);
@@ -531,7 +605,10 @@ void group_service::load_partition(replication::partition& p) {
             _coordinator->erase_offset(ok->group, ok->tp);
             return;
           }
-          if (auto v = group::decode_offset_value(*rec.value)) _coordinator->store_offset(ok->group, ok->tp, *v);
+          auto v = group::decode_offset_value(*rec.value);
+          if (!v) return;
+          if (txn_producer >= 0) _coordinator->store_txn_offset(ok->group, txn_producer, ok->tp, *v, rec.offset);
+          else _coordinator->store_offset(ok->group, ok->tp, *v, rec.offset);
         } else if (auto* gk = std::get_if<group::group_key>(&*key)) {
           if (!rec.value) {
             _coordinator->unload_group(gk->group);

@@ -16,6 +16,7 @@
 #include <map>
 #include <span>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,20 @@ class group_service {
   // offsets topic's min.insync.replicas or the commit timed out (Kafka maps NOT_ENOUGH_REPLICAS
   // and REQUEST_TIMED_OUT so). A timed-out write that commits later still applies.
   boost::asio::awaitable<protocol::error_code> commit_offsets(const std::string& group_id, offset_writes offsets);
+  // TxnOffsetCommit: appends the offsets of one group as ONE transactional batch of `producer_id`
+  // and `producer_epoch` (transactional attribute, base sequence -1, as Kafka's coordinator writes
+  // them) and answers like commit_offsets. Once under the high watermark they are pending
+  // transactional offsets of that producer (invisible to OffsetFetch) until txn_marker_appended.
+  // The caller validated the group, the member and the transaction.
+  boost::asio::awaitable<protocol::error_code> txn_offset_commit(const std::string& group_id, int64_t producer_id,
+                                                                 int16_t producer_epoch, offset_writes offsets);
+  // Called by the transaction side (WriteTxnMarkers) right after it appended a COMMIT or ABORT
+  // control batch of `producer_id` to the offsets partition `offsets_tp`; `end` is the log end
+  // offset after it. Applied in log order with the offset writes once the high watermark covers
+  // `end`: the producer's pending transactional offsets of every group on that partition are then
+  // materialised (commit) or dropped. Ignored when this broker does not lead `offsets_tp` (a later
+  // leadership replays the marker from the log).
+  void txn_marker_appended(const topic_partition& offsets_tp, int64_t producer_id, bool commit, offset end);
   // Waits until the high watermark of the group's offsets partition covers everything appended to
   // it so far, as Kafka's coordinator runtime answers every group request only once the records it
   // wrote (and those written before it) are committed. NONE; NOT_COORDINATOR when leadership moved
@@ -97,13 +112,22 @@ class group_service {
   struct pending_write {
     offset end;  // log end offset right after the append
     std::string group_id;
-    offset_writes offsets;
+    offset_writes offsets;  // the batch's records, in order (its last record is at end - 1)
+    int64_t producer_id = -1;  // >= 0: transactional offsets of that producer, or a marker's producer
+    std::optional<bool> marker;  // a COMMIT (true) / ABORT (false) control batch: no offsets
     bool settled = false;
     protocol::error_code error = protocol::error_code::none;
   };
   // Appends the write and queues it; applies it at once when the high watermark already covers it.
+  // `producer_id`/`producer_epoch` >= 0: one transactional batch of that producer.
   protocol::error_code write_offsets(const std::string& group_id, offset_writes offsets,
-                                     std::shared_ptr<pending_write>* queued = nullptr);
+                                     std::shared_ptr<pending_write>* queued = nullptr,
+                                     int64_t producer_id = -1, int16_t producer_epoch = -1);
+  // Queues `w` in end-offset order and applies what the high watermark covers.
+  void enqueue(const topic_partition& tp, std::shared_ptr<pending_write> w);
+  // commit_offsets / txn_offset_commit after the append: waits for the high watermark.
+  boost::asio::awaitable<protocol::error_code> await_write(const std::string& group_id,
+                                                           std::shared_ptr<pending_write> w);
   // Waits until `tp`'s high watermark reaches `end` while this broker leads it in `epoch`, storing
   // the queued writes it covers (see await_committed for the errors).
   boost::asio::awaitable<protocol::error_code> await_high_watermark(topic_partition tp, offset end,
@@ -118,9 +142,11 @@ class group_service {
   void expire_offsets();
   void load_partition(replication::partition& p);
   replication::partition* partition_for(const std::string& group_id);
-  // `end`, when given, receives the partition's log end offset after the append.
+  // `end`, when given, receives the partition's log end offset after the append. `producer_id`
+  // >= 0: a transactional batch of that producer and epoch (base sequence -1).
   protocol::error_code append_records(const std::string& group_id,
-                                      std::vector<protocol::record_input> records, offset* end = nullptr);
+                                      std::vector<protocol::record_input> records, offset* end = nullptr,
+                                      int64_t producer_id = -1, int16_t producer_epoch = -1);
   boost::asio::awaitable<void> park(uint64_t ticket, const std::shared_ptr<waiter>& w,
                                     int64_t timeout_ms);
 

@@ -144,6 +144,12 @@ class consumer_group_coordinator {
   // OffsetCommit with a member epoch: NONE, UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH.
   protocol::error_code validate_commit(const std::string& group_id, const std::string& member_id,
                                        int32_t member_epoch) const;
+  // TxnOffsetCommit v3+ (Kafka's ConsumerGroup.validateOffsetCommit, transactional): NONE when the
+  // group has no members and the epoch is < 0, or when no member, epoch (-1) or instance is named;
+  // else UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION (a stale member epoch, as Kafka maps it).
+  protocol::error_code validate_txn_commit(const std::string& group_id, const std::string& member_id,
+                                           const std::optional<std::string>& instance_id,
+                                           int32_t member_epoch) const;
   std::vector<std::pair<std::string, std::string>> list() const;  // (group id, state)
   std::optional<cg_description> describe(const std::string& group_id) const;
   // Deletes an empty group: NONE, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP.

@@ -184,8 +184,12 @@ class group_coordinator {
   error_code validate_commit(const std::string& group_id, int32_t generation,
                              const std::string& member_id,
                              const std::optional<std::string>& instance_id);
-  // Stores an offset (after it was written to the log). Creates an Empty group if needed.
-  void store_offset(const std::string& group_id, const topic_partition& tp, committed_offset o);
+  // Stores an offset (after it was written to the log at `record_offset`; -1 when unknown).
+  // Creates an Empty group if needed.
+  void store_offset(const std::string& group_id, const topic_partition& tp, committed_offset o,
+                    int64_t record_offset = -1);
+  // An offset tombstone: removes the committed offset and every producer's pending transactional
+  // offset of `tp` in the group (as Kafka's replay of a tombstone does).
   void erase_offset(const std::string& group_id, const topic_partition& tp);
   std::optional<committed_offset> offset_of(const std::string& group_id,
                                             const topic_partition& tp) const;
@@ -195,16 +199,49 @@ class group_coordinator {
   error_code check_offset_delete(const std::string& group_id) const;
   bool subscribed(const std::string& group_id, const std::string& topic) const;
 
+  // ---- transactional offsets (TxnOffsetCommit, Kafka's pending transactional offset commits) ----
+  // Kafka's ClassicGroup.validateOffsetCommit for a transactional commit: a group that does not
+  // exist is accepted with generation < 0 (ILLEGAL_GENERATION otherwise); generation -1 with no
+  // member id and no instance id (what v0-v2 always send) is accepted in every live state; else
+  // the member must be known (UNKNOWN_MEMBER_ID; an instance id mapped to another member:
+  // FENCED_INSTANCE_ID; an unknown instance id: UNKNOWN_MEMBER_ID) and in the group's generation
+  // (ILLEGAL_GENERATION). Unlike OffsetCommit, never REBALANCE_IN_PROGRESS. Dead group:
+  // COORDINATOR_NOT_AVAILABLE.
+  error_code validate_txn_commit(const std::string& group_id, int32_t generation,
+                                 const std::string& member_id,
+                                 const std::optional<std::string>& instance_id) const;
+  // A transactional offset commit record of `producer_id`, at log offset `record_offset`, was
+  // committed to the log (or replayed): it stays pending, invisible to offset_of()/offsets_of(),
+  // until complete_txn() for that producer. Creates an Empty group if needed.
+  void store_txn_offset(const std::string& group_id, int64_t producer_id, const topic_partition& tp,
+                        committed_offset o, int64_t record_offset);
+  // A COMMIT (commit = true) or ABORT marker of `producer_id` in offsets partition
+  // `offsets_partition` (of `partitions`): that producer's pending offsets of every group placed
+  // on that partition are materialised, each only if its record is later in the log than the
+  // committed offset it would replace (Kafka keeps the most recent commit), or dropped.
+  void complete_txn(int64_t producer_id, bool commit, int32_t offsets_partition, int32_t partitions);
+  // Whether some producer has a pending transactional offset for `tp` in the group (OffsetFetch
+  // with require_stable answers UNSTABLE_OFFSET_COMMIT for it).
+  bool has_pending_txn_offset(const std::string& group_id, const topic_partition& tp) const;
+  // The partitions with a pending transactional offset in the group (any producer), sorted.
+  std::vector<topic_partition> pending_txn_partitions(const std::string& group_id) const;
+  // Leadership of the group's offsets partition lost: its pending offsets are forgotten (a later
+  // leadership replays them from the log).
+  void drop_pending_txn_offsets(const std::string& group_id);
+
   // offsets.retention.minutes: offsets of groups that have been Empty for longer than the
   // retention (consumer groups), or whose commit is older than it (groups never joined: simple
-  // commits). The caller tombstones them (write) and then calls delete_group on groups left empty.
+  // commits); never one with a pending transactional offset for the same partition. The caller
+  // tombstones them (write) and then calls delete_group on groups left empty (and without pending
+  // transactional offsets).
   std::vector<std::pair<std::string, topic_partition>> expired_offsets(int64_t retention_ms) const;
 
   // ---- admin ----
   std::vector<group_listing> list() const;
   group_description describe(const std::string& group_id) const;
   // NONE (deleted: tombstones go to the outbox), GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP.
-  // Offsets deleted are reported through `deleted_offsets` for tombstoning.
+  // Offsets deleted are reported through `deleted_offsets` for tombstoning, including partitions
+  // with only a pending transactional offset (their pending offsets go with the group).
   error_code delete_group(const std::string& group_id, std::vector<topic_partition>* deleted_offsets);
 
   // ---- loading from the log ----

@@ -34,7 +34,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     if (e == error_code::none) {
       // Offsets first (tombstones), then the group itself.
       std::vector<std::pair<topic_partition, std::optional<group::committed_offset>>> tombstones;
-      for (const auto& [tp, o] : groups.coordinator().offsets_of(id)) tombstones.emplace_back(tp, std::nullopt);
+      const auto committed = groups.coordinator().offsets_of(id);
+      for (const auto& [tp, o] : committed) tombstones.emplace_back(tp, std::nullopt);
+      // Partitions with only pending transactional offsets too (Kafka's deleteAllOffsets).
+      for (const auto& tp : groups.coordinator().pending_txn_partitions(id))
+        if (!committed.count(tp)) tombstones.emplace_back(tp, std::nullopt);
       e = co_await groups.commit_offsets(id, std::move(tombstones));
       if (e == error_code::none) {
         std::vector<topic_partition> ignored;

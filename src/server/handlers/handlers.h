@@ -27,6 +27,7 @@ api_route leave_group_route();
 api_route offset_commit_route();
 api_route offset_fetch_route();
 api_route offset_delete_route();
+api_route txn_offset_commit_route();  // transactional offsets (txn_offset_commit.cc)
 api_route list_groups_route();
 api_route describe_groups_route();
 api_route delete_groups_route();

@@ -41,7 +41,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         continue;
       }
       topic_partition tp{t.name, partition_id{pout.partition_index}};
-      if (!groups.coordinator().offset_of(req.group_id, tp)) continue;
+      // A tombstone when an offset is committed or pending in a transaction (Kafka's deleteOffsets).
+      if (!groups.coordinator().offset_of(req.group_id, tp) && !groups.coordinator().has_pending_txn_offset(req.group_id, tp))
+        continue;
       tombstones.emplace_back(tp, std::nullopt);
       written.emplace_back(ti, pi);
     }

@@ -1,6 +1,8 @@
 // OffsetFetch (key 9). v1: one group, listed partitions. v2: null topics = every committed
 // offset of the group, top-level error. v3: throttle time. v5: committed leader epoch. v6:
-// flexible. v7: require_stable (no pending transactional offsets exist yet, so always stable).
+// flexible. v7: require_stable: a partition with a pending transactional offset (TxnOffsetCommit of
+// a transaction not completed yet) answers UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka does
+// (without it, the last committed offset is answered and the pending one stays invisible).
 // v8: several groups per request. v9: member id/epoch (consumer protocol; not checked for classic
 // groups). v10: topic ids. A partition without a committed offset answers -1 and "" metadata.
 #include "gregor/protocol/messages/offset_fetch.h"
@@ -13,24 +15,41 @@ using req_t = protocol::offset_fetch_request;
 using resp_t = protocol::offset_fetch_response;
 using protocol::error_code;
 
+// One partition's answer: the committed offset, or UNSTABLE_OFFSET_COMMIT (no offset).
+struct fetched_partition {
+  int32_t index = 0;
+  std::optional<group::committed_offset> offset;
+  error_code error = error_code::none;
+};
 struct fetched {
   std::string topic;
   uuid topic_id;
-  std::vector<std::pair<int32_t, std::optional<group::committed_offset>>> partitions;
+  std::vector<fetched_partition> partitions;
 };
 
-// The offsets of one group: the asked topics/partitions, or all when `topics` is null.
+// The offsets of one group: the asked topics/partitions, or all committed ones when `topics` is
+// null. `require_stable`: partitions with a pending transactional offset are UNSTABLE_OFFSET_COMMIT
+// (for "all", only among the committed ones, as Kafka's fetchAllOffsets).
 std::vector<fetched> lookup(core& c, group_service& groups, const std::string& group_id,
-                            const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics) {
+                            const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics,
+                            bool require_stable) {
   std::vector<fetched> out;
   auto& coord = groups.coordinator();
+  auto entry = [&](const topic_partition& tp, std::optional<group::committed_offset> o) {
+    fetched_partition f{tp.partition.value(), std::move(o), error_code::none};
+    if (require_stable && coord.has_pending_txn_offset(group_id, tp)) {
+      f.offset.reset();
+      f.error = error_code::unstable_offset_commit;
+    }
+    return f;
+  };
   if (!topics) {
     for (const auto& [tp, o] : coord.offsets_of(group_id)) {
       if (out.empty() || out.back().topic != tp.topic) {
         out.emplace_back().topic = tp.topic;
         if (const auto* rt = c.topic(tp.topic)) out.back().topic_id = rt->id;
       }
-      out.back().partitions.emplace_back(tp.partition.value(), o);
+      out.back().partitions.push_back(entry(tp, o));
     }
     return out;
   }
@@ -38,19 +57,22 @@ std::vector<fetched> lookup(core& c, group_service& groups, const std::string& g
     auto& f = out.emplace_back();
     f.topic = name;
     if (const auto* rt = c.topic(name)) f.topic_id = rt->id;
-    for (int32_t p : parts)
-      f.partitions.emplace_back(p, coord.offset_of(group_id, topic_partition{name, partition_id{p}}));
+    for (int32_t p : parts) {
+      topic_partition tp{name, partition_id{p}};
+      f.partitions.push_back(entry(tp, coord.offset_of(group_id, tp)));
+    }
   }
   return out;
 }
 
 template <class P>
-void fill_partition(P& out, int32_t index, const std::optional<group::committed_offset>& o) {
+void fill_partition(P& out, int32_t index, const std::optional<group::committed_offset>& o,
+                    error_code e = error_code::none) {
   out.partition_index = index;
   out.committed_offset = o ? o->offset : -1;
   out.committed_leader_epoch = o ? o->leader_epoch : -1;
   out.metadata = o ? o->metadata : std::string();
-  out.error_code = 0;
+  out.error_code = code(e);
 }
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
@@ -78,10 +100,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         }
       co_return resp;
     }
-    for (auto& f : lookup(c, groups, req.group_id, asked)) {
+    const bool require_stable = ctx.version() >= 7 && req.require_stable;
+    for (auto& f : lookup(c, groups, req.group_id, asked, require_stable)) {
       auto& tout = resp.topics.emplace_back();
       tout.name = f.topic;
-      for (auto& [p, o] : f.partitions) fill_partition(tout.partitions.emplace_back(), p, o);
+      for (auto& p : f.partitions) fill_partition(tout.partitions.emplace_back(), p.index, p.offset, p.error);
     }
     co_return resp;
   }
@@ -113,11 +136,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         asked->emplace_back(name, t.partition_indexes);
       }
     }
-    for (auto& f : lookup(c, groups, g.group_id, asked)) {
+    for (auto& f : lookup(c, groups, g.group_id, asked, req.require_stable)) {
       auto& tout = gout.topics.emplace_back();
       tout.name = f.topic;
       tout.topic_id = f.topic_id;
-      for (auto& [p, o] : f.partitions) fill_partition(tout.partitions.emplace_back(), p, o);
+      for (auto& p : f.partitions) fill_partition(tout.partitions.emplace_back(), p.index, p.offset, p.error);
     }
   }
   co_return resp;

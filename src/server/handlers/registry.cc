@@ -16,6 +16,7 @@ std::vector<api_route> build() {
       delete_records_route(), alter_configs_route(), incremental_alter_configs_route(),
       find_coordinator_route(), join_group_route(), sync_group_route(), heartbeat_route(),
       leave_group_route(), offset_commit_route(), offset_fetch_route(), offset_delete_route(),
+      txn_offset_commit_route(),
       list_groups_route(), describe_groups_route(), delete_groups_route(),
       consumer_group_heartbeat_route(), consumer_group_describe_route(),
       init_producer_id_route(), describe_producers_route(), describe_topic_partitions_route(),

@@ -94,6 +94,21 @@ TEST_F(consumer_group_test, errors_match_kafka) {
   EXPECT_FALSE(coord.has_group("g"));
 }
 
+TEST_F(consumer_group_test, txn_commit_checks_member_epoch_as_generation) {
+  using protocol::error_code;
+  EXPECT_EQ(coord.validate_txn_commit("none", "", std::nullopt, -1), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("none", "a", std::nullopt, 1), error_code::illegal_generation);
+  hb("a", 0);
+  // Nothing named (v0-v2): accepted although the group has members.
+  EXPECT_EQ(coord.validate_txn_commit("g", "", std::nullopt, -1), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("g", "a", std::nullopt, 1), error_code::none);
+  // A stale member epoch is ILLEGAL_GENERATION for TxnOffsetCommit (STALE_MEMBER_EPOCH for OffsetCommit).
+  EXPECT_EQ(coord.validate_txn_commit("g", "a", std::nullopt, 0), error_code::illegal_generation);
+  EXPECT_EQ(coord.validate_commit("g", "a", 0), error_code::stale_member_epoch);
+  EXPECT_EQ(coord.validate_txn_commit("g", "x", std::nullopt, 1), error_code::unknown_member_id);
+  EXPECT_EQ(coord.validate_txn_commit("g", "", std::string("i"), -1), error_code::unknown_member_id);
+}
+
 TEST_F(consumer_group_test, join_without_subscription_is_invalid) {
   cg_heartbeat_input in;
   in.group_id = "g";

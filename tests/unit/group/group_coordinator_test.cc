@@ -446,6 +446,190 @@ TEST_F(group_test, offsets_expire_after_retention_only_for_empty_groups) {
   EXPECT_EQ(coord.expired_offsets(10000).size(), 2u);
 }
 
+// ---- transactional offsets (TxnOffsetCommit) ----
+
+TEST_F(group_test, txn_commit_rules_follow_kafka_per_version) {
+  // No group: accepted without a generation (a simple group), ILLEGAL_GENERATION with one.
+  EXPECT_EQ(coord.validate_txn_commit("missing", -1, "", std::nullopt), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("missing", -1, "m", std::nullopt), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("missing", 3, "m", std::nullopt), error_code::illegal_generation);
+  std::string a = stable_single();
+  // v0-v2 send no generation, member or instance: accepted by a live group (OffsetCommit would
+  // answer UNKNOWN_MEMBER_ID here).
+  EXPECT_EQ(coord.validate_txn_commit("g", -1, "", std::nullopt), error_code::none);
+  EXPECT_EQ(coord.validate_commit("g", -1, "", std::nullopt), error_code::unknown_member_id);
+  // v3+: checked against the group like OffsetCommit.
+  EXPECT_EQ(coord.validate_txn_commit("g", 1, a, std::nullopt), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("g", 0, a, std::nullopt), error_code::illegal_generation);
+  EXPECT_EQ(coord.validate_txn_commit("g", 1, "x", std::nullopt), error_code::unknown_member_id);
+  EXPECT_EQ(coord.validate_txn_commit("g", -1, "x", std::nullopt), error_code::unknown_member_id);
+  EXPECT_EQ(coord.validate_txn_commit("g", 1, a, std::string("nobody")), error_code::unknown_member_id);
+  // A rebalance that completes: the member is still accepted (no REBALANCE_IN_PROGRESS).
+  std::string b = join_new(10);
+  coord.join(11, join_in(a));
+  drain();
+  ASSERT_EQ(coord.state_of("g"), group_state::completing_rebalance);
+  EXPECT_EQ(coord.validate_txn_commit("g", 2, a, std::nullopt), error_code::none);
+  EXPECT_EQ(coord.validate_commit("g", 2, a, std::nullopt), error_code::rebalance_in_progress);
+  EXPECT_EQ(coord.validate_txn_commit("g", 2, b, std::nullopt), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("g", 1, b, std::nullopt), error_code::illegal_generation);
+}
+
+TEST_F(group_test, txn_commit_of_static_member_checks_its_instance) {
+  coord.join(1, join_in("", std::string("inst")));
+  auto j = join_answer(1);
+  ASSERT_TRUE(j);
+  ASSERT_EQ(j->error, error_code::none);
+  coord.sync(2, sync_in(j->member_id, j->generation, {{j->member_id, {1}}}));
+  ASSERT_TRUE(sync_answer(2));
+  EXPECT_EQ(coord.validate_txn_commit("g", j->generation, j->member_id, std::string("inst")), error_code::none);
+  EXPECT_EQ(coord.validate_txn_commit("g", j->generation, "old-id", std::string("inst")),
+            error_code::fenced_instance_id);
+}
+
+TEST_F(group_test, txn_offsets_stay_pending_until_the_commit_marker) {
+  const topic_partition tp{"t", partition_id{0}};
+  coord.store_offset("g", tp, committed_offset{10, -1, "", 0}, 3);
+  coord.store_txn_offset("g", 7, tp, committed_offset{20, 2, "txn", 0}, 5);
+  // Invisible: OffsetFetch still answers the committed offset.
+  EXPECT_EQ(coord.offset_of("g", tp)->offset, 10);
+  EXPECT_EQ(coord.offsets_of("g").at(tp).offset, 10);
+  EXPECT_TRUE(coord.has_pending_txn_offset("g", tp));
+  EXPECT_FALSE(coord.has_pending_txn_offset("g", topic_partition{"t", partition_id{1}}));
+  // Another producer's marker changes nothing.
+  coord.complete_txn(8, true, 0, 1);
+  EXPECT_EQ(coord.offset_of("g", tp)->offset, 10);
+  coord.complete_txn(7, true, 0, 1);
+  auto o = coord.offset_of("g", tp);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(*o, (committed_offset{20, 2, "txn", 0}));
+  EXPECT_FALSE(coord.has_pending_txn_offset("g", tp));
+  EXPECT_TRUE(coord.pending_txn_partitions("g").empty());
+}
+
+TEST_F(group_test, abort_marker_drops_pending_txn_offsets) {
+  const topic_partition tp{"t", partition_id{0}};
+  coord.store_txn_offset("fresh", 7, tp, committed_offset{20, -1, "", 0}, 5);
+  EXPECT_TRUE(coord.has_group("fresh"));  // a simple group, as Kafka creates
+  EXPECT_FALSE(coord.offset_of("fresh", tp));
+  coord.complete_txn(7, false, 0, 1);
+  EXPECT_FALSE(coord.offset_of("fresh", tp));
+  EXPECT_FALSE(coord.has_pending_txn_offset("fresh", tp));
+  // The producer's next transaction starts from nothing: a later commit marker finds no offsets.
+  coord.complete_txn(7, true, 0, 1);
+  EXPECT_FALSE(coord.offset_of("fresh", tp));
+}
+
+TEST_F(group_test, two_producers_in_one_group_complete_independently) {
+  const topic_partition t0{"t", partition_id{0}}, t1{"t", partition_id{1}};
+  coord.store_txn_offset("g", 1, t0, committed_offset{100, -1, "", 0}, 10);
+  coord.store_txn_offset("g", 2, t0, committed_offset{200, -1, "", 0}, 11);
+  coord.store_txn_offset("g", 2, t1, committed_offset{201, -1, "", 0}, 12);
+  EXPECT_EQ(coord.pending_txn_partitions("g"), (std::vector<topic_partition>{t0, t1}));
+  coord.complete_txn(2, true, 0, 1);
+  EXPECT_EQ(coord.offset_of("g", t0)->offset, 200);
+  EXPECT_EQ(coord.offset_of("g", t1)->offset, 201);
+  EXPECT_TRUE(coord.has_pending_txn_offset("g", t0));  // producer 1's is still open
+  EXPECT_FALSE(coord.has_pending_txn_offset("g", t1));
+  // Producer 1 commits later, but its record is older in the log than producer 2's: Kafka keeps
+  // the most recent record.
+  coord.complete_txn(1, true, 0, 1);
+  EXPECT_EQ(coord.offset_of("g", t0)->offset, 200);
+  EXPECT_FALSE(coord.has_pending_txn_offset("g", t0));
+}
+
+TEST_F(group_test, later_record_wins_between_regular_and_txn_commits) {
+  const topic_partition tp{"t", partition_id{0}};
+  coord.store_txn_offset("g", 7, tp, committed_offset{20, -1, "", 0}, 5);
+  coord.store_offset("g", tp, committed_offset{30, -1, "", 0}, 8);  // regular commit after it
+  coord.complete_txn(7, true, 0, 1);
+  EXPECT_EQ(coord.offset_of("g", tp)->offset, 30);
+  coord.store_txn_offset("g", 7, tp, committed_offset{40, -1, "", 0}, 9);
+  coord.complete_txn(7, true, 0, 1);
+  EXPECT_EQ(coord.offset_of("g", tp)->offset, 40);
+}
+
+TEST_F(group_test, replay_in_log_order_with_markers) {
+  // Log: txn(p7, 5) ABORT(p7) txn(p7, 7) regular(9) ... COMMIT(p7): what a replay applies.
+  const topic_partition tp{"t", partition_id{0}};
+  const topic_partition other{"u", partition_id{0}};
+  coord.store_txn_offset("g", 7, tp, committed_offset{5, -1, "", 0}, 0);
+  coord.complete_txn(7, false, 0, 1);
+  coord.store_txn_offset("g", 7, tp, committed_offset{7, -1, "", 0}, 2);
+  coord.store_txn_offset("g", 7, other, committed_offset{70, -1, "", 0}, 3);
+  coord.store_offset("g", other, committed_offset{90, -1, "", 0}, 4);
+  EXPECT_FALSE(coord.offset_of("g", tp));
+  coord.complete_txn(7, true, 0, 1);
+  EXPECT_EQ(coord.offset_of("g", tp)->offset, 7);
+  EXPECT_EQ(coord.offset_of("g", other)->offset, 90);
+}
+
+TEST_F(group_test, marker_completes_only_groups_of_its_offsets_partition) {
+  // Two groups on different offsets partitions (of 50), both with offsets of producer 7.
+  std::string g1 = "g", g2;
+  const int32_t p1 = offsets_partition_for(g1, 50);
+  for (int i = 0; g2.empty(); ++i)
+    if (std::string c = "other-" + std::to_string(i); offsets_partition_for(c, 50) != p1) g2 = c;
+  const topic_partition tp{"t", partition_id{0}};
+  coord.store_txn_offset(g1, 7, tp, committed_offset{1, -1, "", 0}, 1);
+  coord.store_txn_offset(g2, 7, tp, committed_offset{2, -1, "", 0}, 1);
+  coord.complete_txn(7, true, p1, 50);
+  EXPECT_EQ(coord.offset_of(g1, tp)->offset, 1);
+  EXPECT_FALSE(coord.offset_of(g2, tp));
+  EXPECT_TRUE(coord.has_pending_txn_offset(g2, tp));
+  coord.complete_txn(7, false, offsets_partition_for(g2, 50), 50);
+  EXPECT_FALSE(coord.has_pending_txn_offset(g2, tp));
+  EXPECT_FALSE(coord.offset_of(g2, tp));
+}
+
+TEST_F(group_test, tombstone_drops_pending_txn_offsets_of_its_partition) {
+  const topic_partition t0{"t", partition_id{0}}, t1{"t", partition_id{1}};
+  coord.store_offset("g", t0, committed_offset{10, -1, "", 0}, 1);
+  coord.store_txn_offset("g", 7, t0, committed_offset{20, -1, "", 0}, 2);
+  coord.store_txn_offset("g", 8, t0, committed_offset{21, -1, "", 0}, 3);
+  coord.store_txn_offset("g", 7, t1, committed_offset{30, -1, "", 0}, 4);
+  coord.erase_offset("g", t0);  // OffsetDelete / expiry tombstone
+  EXPECT_FALSE(coord.offset_of("g", t0));
+  EXPECT_FALSE(coord.has_pending_txn_offset("g", t0));
+  EXPECT_TRUE(coord.has_pending_txn_offset("g", t1));
+  coord.complete_txn(7, true, 0, 1);
+  coord.complete_txn(8, true, 0, 1);
+  EXPECT_FALSE(coord.offset_of("g", t0));
+  EXPECT_EQ(coord.offset_of("g", t1)->offset, 30);
+}
+
+TEST_F(group_test, delete_group_tombstones_pending_txn_partitions_too) {
+  const topic_partition t0{"t", partition_id{0}}, t1{"t", partition_id{1}};
+  coord.store_offset("e", t0, committed_offset{10, -1, "", 0}, 1);
+  coord.store_txn_offset("e", 7, t0, committed_offset{20, -1, "", 0}, 2);
+  coord.store_txn_offset("e", 7, t1, committed_offset{30, -1, "", 0}, 3);
+  std::vector<topic_partition> deleted;
+  ASSERT_EQ(coord.delete_group("e", &deleted), error_code::none);
+  EXPECT_EQ(deleted, (std::vector<topic_partition>{t0, t1}));  // t0 once
+  coord.complete_txn(7, true, 0, 1);  // the transaction commits after the deletion
+  EXPECT_FALSE(coord.has_group("e"));
+  EXPECT_FALSE(coord.offset_of("e", t1));
+}
+
+TEST_F(group_test, pending_txn_offsets_hold_back_expiry_and_keep_the_group) {
+  const topic_partition t0{"t", partition_id{0}}, t1{"t", partition_id{1}};
+  coord.store_offset("simple", t0, committed_offset{1, -1, "", clk.now_ms()}, 1);
+  coord.store_offset("simple", t1, committed_offset{1, -1, "", clk.now_ms()}, 2);
+  coord.store_txn_offset("simple", 7, t0, committed_offset{2, -1, "", clk.now_ms()}, 3);
+  clk.advance(20000);
+  auto expired = coord.expired_offsets(10000);
+  ASSERT_EQ(expired.size(), 1u);  // t0 waits for its transaction
+  EXPECT_EQ(expired[0].second, t1);
+  coord.complete_txn(7, false, 0, 1);
+  EXPECT_EQ(coord.expired_offsets(10000).size(), 2u);
+  // A group tombstone (replay) keeps a group whose only state is a pending offset.
+  coord.store_txn_offset("only-pending", 9, t0, committed_offset{3, -1, "", 0}, 4);
+  coord.unload_group("only-pending");
+  EXPECT_TRUE(coord.has_pending_txn_offset("only-pending", t0));
+  coord.drop_pending_txn_offsets("only-pending");
+  EXPECT_FALSE(coord.has_pending_txn_offset("only-pending", t0));
+}
+
 TEST(group_placement, java_hash_and_partition_match_kafka) {
   EXPECT_EQ(java_string_hash(""), 0);
   EXPECT_EQ(java_string_hash("a"), 97);
