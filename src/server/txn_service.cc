@@ -614,7 +614,9 @@ asio::awaitable<std::vector<error_code>> txn_service::write_markers(std::vector<
     }
     const offset end{written->value() + 1};
     _verified.erase({m.tp, m.producer_id});
-    // MERGE(h-txngroup): if (m.tp.topic == offsets_topic) groups->txn_marker_appended(m.tp, m.producer_id, m.commit, end);
+    // The group coordinator completes the producer's pending offsets once the marker commits.
+    if (m.tp.topic == offsets_topic)
+      if (auto* g = _core.groups_if_started()) g->txn_marker_appended(m.tp, m.producer_id, m.commit, end);
     _core.waiters().notify(m.tp);
     waits[i] = appended{p->epoch(), end};
   }

@@ -972,6 +972,7 @@ def _tcp_accepts(host: str, port: int) -> bool:
 # Wire: a few requests sent to one chosen node.
 # --------------------------------------------------------------------------------------------
 
+API_FIND_COORDINATOR = 10
 API_CREATE_TOPICS = 19
 API_DESCRIBE_QUORUM = 55
 API_DESCRIBE_CLUSTER = 60
@@ -1218,6 +1219,21 @@ def create_topics(bootstrap: str, names: list[str], partitions: int = 1, replica
         err = r.take(">h")
         out[name] = (err, r.string())
     return out
+
+
+def find_coordinator(bootstrap: str, key: str, key_type: int = 0, timeout_s: float = 10.0) -> int | None:
+    """FindCoordinator v1 (key type 0 group, 1 transactional id) sent to this broker; the
+    coordinator's node id, None while the answer is an error."""
+    try:
+        r = _exchange(bootstrap, API_FIND_COORDINATOR, 1, kafka_wire.encode_string(key) + struct.pack(">b", key_type),
+                      False, timeout_s)
+    except (OSError, ConnectionError):
+        return None
+    r.take(">i")  # throttle
+    err = r.take(">h")
+    r.string()  # error message
+    node = r.take(">i")
+    return node if err == 0 else None
 
 
 # --------------------------------------------------------------------------------------------

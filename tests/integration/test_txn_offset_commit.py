@@ -4,9 +4,9 @@ from v3), and that offsets committed in a transaction stay pending: OffsetFetch 
 the last committed offset, with require_stable (v7+) UNSTABLE_OFFSET_COMMIT, also after a
 restart replays the transactional batch from __consumer_offsets.
 
-The pending part relies on the transaction coordinator check being absent (the group's offsets
-partition is not added to any transaction here); once TxnOffsetCommit checks AddOffsetsToTxn it
-must run a real transaction first (InitProducerId, AddOffsetsToTxn)."""
+Each test runs a real transaction first (InitProducerId with a transactional id, AddOffsetsToTxn
+for the group), since the broker, as Kafka, checks with the transaction coordinator that the
+group's offsets partition is part of the producer's ongoing transaction."""
 from __future__ import annotations
 
 import struct
@@ -18,6 +18,8 @@ import kafka_wire as kw
 API_OFFSET_COMMIT = 8
 API_OFFSET_FETCH = 9
 API_FIND_COORDINATOR = 10
+API_INIT_PRODUCER_ID = 22
+API_ADD_OFFSETS_TO_TXN = 25
 API_TXN_OFFSET_COMMIT = 28
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -28,6 +30,9 @@ ILLEGAL_GENERATION = 22
 INVALID_GROUP_ID = 24
 UNKNOWN_MEMBER_ID = 25
 UNSTABLE_OFFSET_COMMIT = 88
+NOT_COORDINATOR = 16
+CONCURRENT_TRANSACTIONS = 51
+RETRIABLE = (COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS)
 
 
 def compact_array(items: list[bytes]) -> bytes:
@@ -38,16 +43,55 @@ def compact_nullable_string(s: str | None) -> bytes:
     return b"\x00" if s is None else kw.encode_compact_string(s)
 
 
+def begin_txn(bootstrap: str, txn_id: str, groups: list[str]) -> tuple[int, int]:
+    """InitProducerId v1 for `txn_id` (after FindCoordinator v1 key type 1 answers), then
+    AddOffsetsToTxn v1 for each group; returns (producer id, epoch). Retries the retriable
+    coordinator errors."""
+    def coordinator_ready():
+        body = kw.round_trip(bootstrap, kw.request(API_FIND_COORDINATOR, 1, 1, kw.encode_string(txn_id) + b"\x01"))
+        if body is None:
+            return False
+        r = kw.reader(body[4:])
+        r.take(">i")  # throttle
+        return r.take(">h") == NONE
+    harness.wait_until(coordinator_ready, timeout_s=60, interval_s=0.5, what="a transaction coordinator")
+    got: dict = {}
+
+    def init():
+        body = kw.round_trip(bootstrap, kw.request(API_INIT_PRODUCER_ID, 1, 2,
+                                                   kw.encode_string(txn_id) + struct.pack(">i", 120000)))
+        r = kw.reader(body[4:])
+        r.take(">i")  # throttle
+        err, pid, epoch = r.take(">hqh")
+        got.update(err=err, pid=pid, epoch=epoch)
+        return err not in RETRIABLE
+    harness.wait_until(init, timeout_s=60, interval_s=0.2, what="InitProducerId")
+    assert got["err"] == NONE, got
+    for group in groups:
+        def add():
+            body = kw.round_trip(bootstrap, kw.request(API_ADD_OFFSETS_TO_TXN, 1, 3,
+                                                       kw.encode_string(txn_id) + struct.pack(">qh", got["pid"], got["epoch"])
+                                                       + kw.encode_string(group)))
+            r = kw.reader(body[4:])
+            r.take(">i")  # throttle
+            got["add"] = r.take(">h")
+            return got["add"] not in RETRIABLE
+        harness.wait_until(add, timeout_s=60, interval_s=0.2, what="AddOffsetsToTxn")
+        assert got["add"] == NONE, got
+    return got["pid"], got["epoch"]
+
+
 def txn_offset_commit(corr: int, version: int, group: str, producer_id: int,
                       offsets: dict[tuple[str, int], tuple[int, str]], generation: int = -1,
-                      member: str = "", instance: str | None = None) -> bytes:
+                      member: str = "", instance: str | None = None, txn_id: str = "txn-id",
+                      epoch: int = 0) -> bytes:
     """TxnOffsetCommit v0-v5; offsets = {(topic, partition): (offset, metadata)}."""
     by_topic: dict[str, list[tuple[int, int, str]]] = {}
     for (topic, partition), (offset, meta) in offsets.items():
         by_topic.setdefault(topic, []).append((partition, offset, meta))
     if version >= 3:
-        body = (kw.encode_compact_string("txn-id") + kw.encode_compact_string(group)
-                + struct.pack(">qh", producer_id, 0) + struct.pack(">i", generation)
+        body = (kw.encode_compact_string(txn_id) + kw.encode_compact_string(group)
+                + struct.pack(">qh", producer_id, epoch) + struct.pack(">i", generation)
                 + kw.encode_compact_string(member) + compact_nullable_string(instance))
         topics = []
         for topic, parts in by_topic.items():
@@ -55,7 +99,7 @@ def txn_offset_commit(corr: int, version: int, group: str, producer_id: int,
             topics.append(kw.encode_compact_string(topic) + compact_array(ps) + b"\x00")
         body += compact_array(topics) + b"\x00"
         return kw.request(API_TXN_OFFSET_COMMIT, version, corr, body, flexible=True)
-    body = kw.encode_string("txn-id") + kw.encode_string(group) + struct.pack(">qh", producer_id, 0)
+    body = kw.encode_string(txn_id) + kw.encode_string(group) + struct.pack(">qh", producer_id, epoch)
     body += struct.pack(">i", len(by_topic))
     for topic, parts in by_topic.items():
         body += kw.encode_string(topic) + struct.pack(">i", len(parts))
@@ -158,9 +202,13 @@ def test_txn_offset_commit_error_answers_like_kafka(bootstrap):
     wait_for_coordinator(bootstrap, group)
     commit_simple(bootstrap, group, topic, 42)  # an Empty simple group
 
+    missing = harness.unique_topic("txnmissing")
+    txn_id = harness.unique_topic("txnid")
+    pid, epoch = begin_txn(bootstrap, txn_id, [group, missing])
+
     def send(version, grp, offsets, **kwargs):
-        return parse_txn_offset_commit(kw.round_trip(bootstrap, txn_offset_commit(5, version, grp, 1000, offsets, **kwargs)),
-                                       version)
+        frame = txn_offset_commit(5, version, grp, pid, offsets, txn_id=txn_id, epoch=epoch, **kwargs)
+        return parse_txn_offset_commit(kw.round_trip(bootstrap, frame), version)
 
     # Per partition: unknown topic / partition, oversized metadata; the group's error for the rest.
     mixed = {(topic, 0): (7, ""), (topic, 3): (7, ""), ("no-such-topic-txn", 0): (7, "")}
@@ -168,7 +216,6 @@ def test_txn_offset_commit_error_answers_like_kafka(bootstrap):
         (topic, 0): UNKNOWN_MEMBER_ID, (topic, 3): UNKNOWN_TOPIC_OR_PARTITION,
         ("no-such-topic-txn", 0): UNKNOWN_TOPIC_OR_PARTITION}
     # A group that does not exist: fine without a generation, ILLEGAL_GENERATION with one.
-    missing = harness.unique_topic("txnmissing")
     assert send(4, missing, {(topic, 0): (7, "")}, generation=3, member="m") == {(topic, 0): ILLEGAL_GENERATION}
     assert send(5, "", {(topic, 0): (7, "")}) == {(topic, 0): INVALID_GROUP_ID}
     assert send(2, group, {(topic, 0): (7, "x" * 5000)}) == {(topic, 0): OFFSET_METADATA_TOO_LARGE}
@@ -183,16 +230,20 @@ def test_txn_offsets_stay_pending_across_a_restart(gregor_factory):
     clients.create_topic(g.bootstrap, topic, partitions=1)
     wait_for_coordinator(g.bootstrap, group)
     commit_simple(g.bootstrap, group, topic, 42)
+    txn_id = harness.unique_topic("txnid")
+    pid, epoch = begin_txn(g.bootstrap, txn_id, [group])
     for version in (0, 3):
-        body = kw.round_trip(g.bootstrap, txn_offset_commit(6, version, group, 1000, {(topic, 0): (100, "t")}))
+        body = kw.round_trip(g.bootstrap, txn_offset_commit(6, version, group, pid, {(topic, 0): (100, "t")},
+                                                            txn_id=txn_id, epoch=epoch))
         assert parse_txn_offset_commit(body, version) == {(topic, 0): NONE}
     assert fetch(g.bootstrap, group, topic, False) == (42, NONE)
     assert fetch(g.bootstrap, group, topic, True) == (-1, UNSTABLE_OFFSET_COMMIT)
     # Written as Kafka's coordinator writes them: transactional, the producer's id and epoch, no
     # sequence.
-    txn = [h for h in batch_headers(offsets_segment(g.log_dir, group).read_bytes()) if h["producer_id"] == 1000]
+    txn = [h for h in batch_headers(offsets_segment(g.log_dir, group).read_bytes()) if h["producer_id"] == pid]
     assert len(txn) == 2
-    assert all(h["attributes"] & 0x30 == 0x10 and h["producer_epoch"] == 0 and h["base_sequence"] == -1 for h in txn)
+    assert all(h["attributes"] & 0x30 == 0x10 and h["producer_epoch"] == epoch and h["base_sequence"] == -1
+               for h in txn)
     g.restart()
     wait_for_coordinator(g.bootstrap, group)
     # The replay keeps the transactional batch pending (no marker in the log).
@@ -286,11 +337,16 @@ def test_replay_completes_txn_offsets_at_their_markers(gregor_factory):
     clients.create_topic(g.bootstrap, topic, partitions=2)
     wait_for_coordinator(g.bootstrap, group)
     commit_simple(g.bootstrap, group, topic, 42)
-    for producer_id, partition, offset in ((1000, 0, 100), (2000, 1, 200)):
-        body = kw.round_trip(g.bootstrap, txn_offset_commit(6, 3, group, producer_id, {(topic, partition): (offset, "")}))
+    pids = []
+    for partition, offset in ((0, 100), (1, 200)):
+        txn_id = harness.unique_topic("txnid")
+        producer_id, epoch = begin_txn(g.bootstrap, txn_id, [group])
+        pids.append(producer_id)
+        body = kw.round_trip(g.bootstrap, txn_offset_commit(6, 3, group, producer_id, {(topic, partition): (offset, "")},
+                                                            txn_id=txn_id, epoch=epoch))
         assert parse_txn_offset_commit(body, 3) == {(topic, partition): NONE}
     g.kill()
-    append_markers(g.log_dir, group, [(1000, True), (2000, False)])
+    append_markers(g.log_dir, group, [(pids[0], True), (pids[1], False)])
     g.start()
     wait_for_coordinator(g.bootstrap, group)
     assert fetch(g.bootstrap, group, topic, True) == (100, NONE)  # committed by its marker

@@ -14,6 +14,7 @@
 // marker reaches that partition (group_service::txn_marker_appended).
 #include "gregor/protocol/messages/txn_offset_commit.h"
 #include "../group_service.h"
+#include "../txn_service.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -27,12 +28,35 @@ using protocol::error_code;
 // Kafka does), and the group's offsets partition must have been added to the ongoing transaction
 // with AddOffsetsToTxn (v0-v4; v5 adds it implicitly under transactions v2), else
 // INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v4).
-// TODO(lead): the transaction coordinator check (src/txn); it answers NONE until then.
+// Kafka's group coordinator asks the transaction coordinator (AddPartitionsToTxn, VerifyOnly
+// below v5, an implicit add from v5) through the same path as a partition leader verifying a
+// transactional Produce (txn_service::verify_produce). A coordinator that cannot answer now is
+// COORDINATOR_NOT_AVAILABLE, which the client retries after looking the coordinator up again.
 boost::asio::awaitable<error_code> verify_txn_offset_commit(core& c, const req_t& req, int16_t version) {
-  (void)c;
-  (void)req;
-  (void)version;
-  co_return error_code::none;
+  const topic_runtime* offsets = c.topic(std::string(offsets_topic));
+  if (!offsets) co_return error_code::coordinator_not_available;
+  topic_partition tp{std::string(offsets_topic),
+                     partition_id{group::offsets_partition_for(req.group_id, offsets->partition_count)}};
+  std::string txn_id = req.transactional_id;
+  const error_code e = co_await c.transaction_service().verify_produce(std::move(txn_id), std::move(tp), req.producer_id,
+                                                                       req.producer_epoch, version >= 5);
+  switch (e) {
+    case error_code::none:
+      co_return e;
+    case error_code::not_coordinator:
+    case error_code::coordinator_not_available:
+    case error_code::coordinator_load_in_progress:
+    case error_code::concurrent_transactions:
+      co_return error_code::coordinator_not_available;
+    case error_code::producer_fenced:
+    case error_code::invalid_producer_epoch:
+      co_return version >= 2 ? error_code::producer_fenced : error_code::invalid_producer_epoch;
+    case error_code::invalid_txn_state:
+    case error_code::transaction_abortable:
+      co_return version >= 4 ? error_code::transaction_abortable : error_code::invalid_txn_state;
+    default:
+      co_return e;
+  }
 }
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
