@@ -215,15 +215,20 @@ def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.2, what
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
-def build_franz_idempotence(out_dir: Path) -> Path:
-    """Builds tests/go/franz_idempotence (franz-go) into out_dir; skips the test without Go."""
+def build_go_program(name: str, out_dir: Path) -> Path:
+    """Builds tests/go/<name> (a franz-go program) into out_dir; skips the test without Go."""
     import shutil
     import pytest
     go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
     if go is None:
         pytest.skip("Go toolchain not installed")
-    binary = Path(out_dir) / "franz_idempotence"
-    build = subprocess.run([go, "build", "-o", str(binary), "."], cwd=REPO_ROOT / "tests" / "go" / "franz_idempotence",
+    binary = Path(out_dir) / name
+    build = subprocess.run([go, "build", "-o", str(binary), "."], cwd=REPO_ROOT / "tests" / "go" / name,
                            capture_output=True, text=True, timeout=240)
-    assert build.returncode == 0, f"go build failed:\n{build.stderr}"
+    assert build.returncode == 0, f"go build of {name} failed:\n{build.stderr}"
     return binary
+
+
+def build_franz_idempotence(out_dir: Path) -> Path:
+    """Builds tests/go/franz_idempotence (franz-go) into out_dir; skips the test without Go."""
+    return build_go_program("franz_idempotence", out_dir)

@@ -1,7 +1,8 @@
 """Transactions on a 3-node cluster (issue #13): the Java client's transaction suite
 (tests/java TransactionsTest) against the cluster, and a fault run: a librdkafka transactional
 producer commits numbered transactions into a replication-factor-3 topic while the broker that
-coordinates its transactional id is SIGKILLed and, later, a partition leader; afterwards a
+coordinates its transactional id is SIGKILLed and, later, a partition leader (every fifth
+transaction is aborted on purpose after its records were written); afterwards a
 read_committed consumer must see every transaction whose commit was acknowledged exactly once and
 whole, no transaction whose abort was acknowledged, and no transaction in part.
 
@@ -87,6 +88,12 @@ class _txn_writer:
                 p.begin_transaction()
                 for i in range(RECORDS_PER_TXN):
                     p.produce(self.topic, key=f"{n}".encode(), value=f"{n}:{i}".encode(), partition=i % PARTITIONS)
+                if n % 5 == 0:
+                    # Every fifth transaction is aborted on purpose, its records already written.
+                    if p.flush(60) == 0:
+                        p.abort_transaction(60)
+                        self.outcome[n] = "aborted"
+                        continue
                 while True:
                     try:
                         p.commit_transaction(60)
@@ -183,4 +190,4 @@ def test_committed_transactions_survive_the_coordinator_and_a_leader_being_kille
     assert not missing, f"acknowledged commits not readable: {missing[:20]}"
     assert not partial, f"transactions seen in part or more than once: {dict(list(partial.items())[:10])}"
     assert not seen_aborted, f"aborted transactions read by read_committed: {seen_aborted[:20]}"
-    assert len(committed) >= 60
+    assert len(committed) >= 60 and len(aborted) >= 10

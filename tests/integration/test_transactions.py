@@ -6,6 +6,7 @@ transactions are tests/java's TransactionsTest (test_java.py)."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -78,6 +79,16 @@ def test_librdkafka_consume_transform_produce_is_exactly_once_across_an_abort(bo
     finally:
         reader.close()
     assert sum(tp.offset for tp in committed) == 60
+
+
+def test_franz_go_group_transact_session_transforms_each_record_exactly_once(bootstrap, tmp_path):
+    binary = harness.build_go_program("franz_txn", tmp_path)
+    proc = subprocess.run([str(binary), "-bootstrap", bootstrap, "-in", harness.unique_topic("franz-in"),
+                           "-out", harness.unique_topic("franz-out"), "-group", harness.unique_topic("franz-group"),
+                           "-txn-id", harness.unique_topic("franz-txn"), "-count", "500", "-timeout-s", "150"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, f"franz-go check failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert "ok: 500 records transformed exactly once" in proc.stdout, proc.stdout
 
 
 def test_a_fenced_librdkafka_producer_gets_a_fatal_error_and_its_transaction_is_aborted(bootstrap):
