@@ -665,6 +665,10 @@ asio::awaitable<error_code> txn_service::verify_produce(std::string transactiona
   parts[tp.topic].insert(tp.partition.value());
   error_code result = error_code::none;
   if (coordinator == _core.self()) {
+    // This broker coordinates the id but has not loaded its partition yet (a leadership just
+    // moved here): load it first.
+    if (!_started) co_await start();
+    if (life.expired()) co_return error_code::not_coordinator;
     if (_started && add) {
       txn::add_input in;
       in.transactional_id = transactional_id;

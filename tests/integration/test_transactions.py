@@ -150,3 +150,35 @@ def test_kafka_transactions_tool_lists_describes_finds_hanging_and_aborts(bootst
     finally:
         c.close()
     assert read_committed_values(bootstrap, topic, 1, 0) == []
+
+
+def _java_transactions_suite(bootstrap: str) -> subprocess.CompletedProcess:
+    import shutil
+    if shutil.which("mvn") is None:
+        pytest.fail("mvn not installed")
+    project = harness.REPO_ROOT / "tests" / "java"
+    cmd = ["mvn", "-o", "-B", "-q", "-f", str(project / "pom.xml"), "test", f"-Dbootstrap={bootstrap}",
+           "-Dtest=TransactionsTest", "-Dsurefire.failIfNoSpecifiedTests=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
+    if proc.returncode != 0 and not (project / "target" / "surefire-reports").exists():
+        proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True, timeout=280)
+    return proc
+
+
+@pytest.mark.java
+@pytest.mark.timeout(360)
+def test_the_java_client_uses_the_transaction_version_1_protocol_when_the_cluster_is_finalized_at_1(
+        bootstrap, kafka_classpath):
+    """kafka-features.sh downgrade --feature transaction.version=1: the Java client then adds
+    partitions with AddPartitionsToTxn and ends with EndTxn v4 (no epoch bump per transaction);
+    the transaction suite passes the same. The level is restored to 2 afterwards."""
+    features = "org.apache.kafka.tools.FeatureCommand"
+    out = harness.ok(harness.run_java_tool(kafka_classpath, features, "--bootstrap-server", bootstrap,
+                                           "downgrade", "--feature", "transaction.version=1"))
+    assert "downgraded to 1" in out, out
+    try:
+        proc = _java_transactions_suite(bootstrap)
+        assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+    finally:
+        harness.ok(harness.run_java_tool(kafka_classpath, features, "--bootstrap-server", bootstrap,
+                                         "upgrade", "--feature", "transaction.version=2"))
