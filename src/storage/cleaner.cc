@@ -347,7 +347,7 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
     cr.records_removed += c.records_removed;
     cr.bytes_before += seg->size_bytes();
     cr.bytes_after += c.size_bytes;
-    auto old = seg->mark_deleted();
+    auto old = seg->mark_deleted(/*keep_txn_index=*/true);
     if (!old) return failure{old.error()};
     _pending_deletes.push_back(pending_delete{std::move(*old), now_ms});
     fs::rename(swap, log_path, ec);

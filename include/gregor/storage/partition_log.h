@@ -15,6 +15,7 @@
 // leader epoch started; it is updated (and persisted before the data is written) by appends whose
 // epoch is newer than the latest, cut by truncate_to and by log start moves, and rebuilt from the
 // batch headers when missing or malformed. Invariant: every entry starts below log_end_offset().
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -30,6 +31,7 @@
 #include "gregor/storage/log_config.h"
 #include "gregor/storage/segment.h"
 #include "gregor/storage/storage_error.h"
+#include "gregor/storage/transaction_index.h"
 
 namespace gregor::storage {
 
@@ -229,6 +231,26 @@ class partition_log {
   void set_truncate_listener(std::function<void(offset new_log_end)> fn) {
     _on_truncate = std::move(fn);
   }
+  // ---- aborted-transaction index (`.txnindex` per segment, transaction_index.h) ----
+  // Records an aborted transaction in the segment holding its ABORT marker (e.last_offset, which
+  // must be in the log and after the last entry of that segment).
+  result<void, storage_error> add_aborted_txn(const aborted_txn& e);
+  // Drops every entry whose marker is at or after `from` (a producer state rebuild replays them).
+  result<void, storage_error> remove_aborted_txns_from(offset from);
+  // Kafka's collectAbortedTransactions: the aborted transactions overlapping
+  // [fetch_offset, upper_bound) (last offset >= fetch_offset, first offset < upper_bound), from the
+  // segment holding fetch_offset on, stopping at the first entry whose last stable offset reaches
+  // upper_bound.
+  std::vector<aborted_txn> collect_aborted_txns(offset fetch_offset, offset upper_bound) const;
+  // Every ABORT marker below this offset has its index entry. At open: the log end after a clean
+  // shutdown, else the base of the first segment recovery scanned (its entries may be stale or
+  // missing); lowered by truncation. The owner of producer state replays from at most here when it
+  // rebuilds (re-adding entries) and raises it once its state follows every append.
+  offset txn_index_complete_below() const { return offset(_txn_index_complete_below); }
+  void set_txn_index_complete_below(offset o) {
+    _txn_index_complete_below = std::min(o.value(), log_end_offset().value());
+  }
+
   // Base offsets of all segments, oldest first (tests, admin tools).
   std::vector<int64_t> segment_base_offsets() const;
 
@@ -264,6 +286,7 @@ class partition_log {
   int64_t _log_start = 0;
   int64_t _cleaned_up_to = 0;  // compaction: offsets below were cleaned (checkpointed)
   int64_t _recovery_point = 0;
+  int64_t _txn_index_complete_below = INT64_MAX;  // lowered at open (recovery), by truncation
   struct pending_delete {
     std::vector<std::filesystem::path> files;
     int64_t since_ms = 0;

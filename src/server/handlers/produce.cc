@@ -110,12 +110,15 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         set_error(pout, error_code::unsupported_compression_type, "zstd needs Produce v7 or later");
         continue;
       }
-      if (transactional) {
+      // Kafka authorizes transactional records against the request's transactional id: none, no
+      // authorization.
+      if (transactional && (!req.transactional_id || req.transactional_id->empty())) {
         set_error(pout, error_code::transactional_id_authorization_failed,
-                  "transactions are not supported by this broker yet");
+                  "transactional records need a transactional id");
         continue;
       }
-      // Idempotence (idempotence.cc): a retry already in the log gets its original offset.
+      // Idempotence and transaction state (idempotence.cc): a retry already in the log gets its
+      // original offset; a non-transactional batch during the producer's transaction is refused.
       auto idem = c.producers().check(*p, *valid);
       if (idem.error != error_code::none) {
         set_error(pout, idem.error, idem.message);
