@@ -76,16 +76,30 @@ boost::asio::awaitable<new_producer> idempotence::init_producer_id(producer_id p
 txn::producer_state* idempotence::load(replication::partition& p) {
   storage::partition_log& log = p.log();
   auto& entry = _partitions[p.tp()];
-  const bool fresh = entry.log == &log && entry.topic_id == log.topic_id() && entry.state && !entry.stale &&
-                     entry.state->end_offset() == log.log_end_offset();
+  // The state of this very log, never cut under it since it was built.
+  const bool same = entry.log == &log && entry.topic_id == log.topic_id() && entry.state && !entry.stale &&
+                    entry.truncated && !*entry.truncated;
   const int64_t now_ms = _clock.now_ms();
-  if (!fresh) {
+  const offset end = same ? entry.state->end_offset() : offset(-1);
+  if (same && end < log.log_end_offset() && end >= log.log_start_offset()) {
+    // Someone appended without telling us (a coordinator writing its own records): replay just
+    // what is new rather than rebuilding.
+    auto c = txn::catch_up(log, *entry.state, now_ms);
+    if (!c) {
+      lg().error("{}: cannot catch producer state up with the log: {}", p.tp(), c.error().message);
+      entry.stale = true;
+      return load(p);
+    }
+  } else if (!same || end != log.log_end_offset()) {
     // The listener may point at the state about to be replaced.
     log.set_roll_listener(nullptr);
     entry.log = &log;
     entry.topic_id = log.topic_id();
     entry.state = std::make_unique<txn::producer_state>(_cfg.producer_id_expiration_ms);
     entry.stale = false;
+    // A truncation (follower divergence, restart at the leader's log start) invalidates the state.
+    entry.truncated = std::make_shared<bool>(false);
+    log.set_truncate_listener([flag = entry.truncated](offset) { *flag = true; });
     entry.last_expiry_ms = now_ms;
     auto r = txn::rebuild(log, *entry.state, now_ms);
     if (!r) {
@@ -160,7 +174,8 @@ txn::producer_state* idempotence::loaded_at(replication::partition& p, offset en
   auto it = _partitions.find(p.tp());
   if (it == _partitions.end()) return nullptr;
   loaded& e = it->second;
-  if (e.log != &p.log() || e.topic_id != p.log().topic_id() || !e.state || e.stale || e.state->end_offset() != end)
+  if (e.log != &p.log() || e.topic_id != p.log().topic_id() || !e.state || e.stale || !e.truncated ||
+      *e.truncated || e.state->end_offset() != end)
     return nullptr;
   return e.state.get();
 }

@@ -12,8 +12,9 @@
 // ListOffsets (last_stable_offset), InitProducerId and DescribeProducers, and core::close().
 // Threading: the broker's single io thread.
 // Invariant: a loaded state's end offset equals its log's end offset between requests; when it
-// does not (someone appended elsewhere, or the log was replaced) the state is rebuilt (which also
-// rebuilds the aborted-transaction index over the replayed range).
+// does not, the state catches up with the log (someone appended elsewhere: the new batches are
+// replayed) or, when the log was replaced or truncated, is rebuilt (both also index the ABORTs of
+// the replayed range).
 #include <functional>
 #include <map>
 #include <memory>
@@ -124,6 +125,7 @@ class idempotence {
     int64_t last_expiry_ms = 0;
     int64_t log_start = -1;  // the log start last trimmed to (log_start_moved)
     bool stale = false;      // rebuild at next use (an index write failed, a replay disagreed)
+    std::shared_ptr<bool> truncated;  // set by the log's truncate listener: rebuild at next use
   };
   txn::producer_state* load(replication::partition& p);
   // The loaded state of `p` when it covers exactly the log below `end` (nullptr otherwise).

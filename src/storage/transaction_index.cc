@@ -1,5 +1,7 @@
 #include "gregor/storage/transaction_index.h"
 
+#include <algorithm>
+
 #include "endian.h"
 #include "gregor/base/log.h"
 
@@ -79,6 +81,21 @@ result<void, storage_error> transaction_index::truncate_from(int64_t from) {
   auto o = ensure_open();
   if (!o) return o;
   return _file.truncate(keep * entry_bytes);
+}
+
+result<void, storage_error> transaction_index::remove_markers(const std::vector<int64_t>& last_offsets) {
+  const size_t before = _entries.size();
+  std::erase_if(_entries, [&](const aborted_txn& e) {
+    return std::find(last_offsets.begin(), last_offsets.end(), e.last_offset) != last_offsets.end();
+  });
+  if (_entries.size() == before) return ok;
+  auto o = ensure_open();
+  if (!o) return o;
+  std::vector<uint8_t> bytes(_entries.size() * entry_bytes);
+  for (size_t i = 0; i < _entries.size(); ++i) encode(_entries[i], bytes.data() + i * entry_bytes);
+  auto t = _file.truncate(0);
+  if (!t) return t;
+  return _file.pwrite(0, bytes);
 }
 
 bool transaction_index::collect(int64_t fetch_offset, int64_t upper_bound, std::vector<aborted_txn>& out) const {

@@ -110,6 +110,17 @@ result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& lo
     remove_quietly(p);
   }
 
+  auto c = catch_up(log, state, now_ms);
+  if (!c) return failure{c.error()};
+  stats.batches_replayed = *c;
+  stats.producers = int64_t(state.producers().size());
+  return stats;
+}
+
+result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state,
+                                                 int64_t now_ms) {
+  int64_t replayed = 0;
+  const offset log_end = log.log_end_offset();
   offset from = std::max(state.end_offset(), log.log_start_offset());
   // Every marker from here on is replayed and indexed again.
   if (auto t = log.remove_aborted_txns_from(from); !t) return failure{t.error()};
@@ -140,15 +151,14 @@ result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& lo
         state.replay(b, offset(h->base_offset), offset(h->last_offset()), now_ms);
       }
       from = offset(h->last_offset() + 1);
-      ++stats.batches_replayed;
+      ++replayed;
     }
     if (from == before) break;  // nothing usable: do not spin
   }
   state.set_end_offset(log_end);
   state.truncate_head(log.log_start_offset());  // a snapshot may predate retention/DeleteRecords
   log.set_txn_index_complete_below(log_end);
-  stats.producers = int64_t(state.producers().size());
-  return stats;
+  return replayed;
 }
 
 std::optional<completed_txn> replay_control_batch(producer_state& state, const protocol::batch_header& h,

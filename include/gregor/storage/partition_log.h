@@ -89,6 +89,9 @@ struct compaction_plan {
   // log.cleaner.dedupe.buffer.size: the key map stops growing at this many bytes (key bytes + 24
   // per entry, as Kafka's 16-byte hash + offset); the pass then cleans only up to where it got.
   size_t key_map_bytes_max = SIZE_MAX;
+  // The aborted transactions overlapping the cleanable segments (from their `.txnindex`es and
+  // later ones), by first offset: their data batches go, their markers follow Kafka's rules.
+  std::vector<aborted_txn> aborted;
 };
 struct compaction_output {
   struct cleaned {
@@ -96,6 +99,8 @@ struct compaction_output {
     uint64_t source_size_bytes = 0;
     uint64_t size_bytes = 0;  // of the .cleaned file
     size_t records_removed = 0;
+    // ABORT markers the pass removed: their `.txnindex` entries go with the swap.
+    std::vector<int64_t> removed_abort_markers;
   };
   std::vector<cleaned> segments;  // `.cleaned` files written and fsynced, to swap in
   int64_t cleaned_up_to = 0;      // the key map covered every offset below it
@@ -202,14 +207,22 @@ class partition_log {
   // Each segment is swapped in crash-safely: `.cleaned` written and fsynced, renamed `.swap`, the
   // old files renamed `.deleted`, `.swap` renamed into place (a `.swap` found at open completes it).
   // Synchronous: plan_compaction + run_compaction + apply_compaction.
+  // Transactions (Kafka's rules): nothing at or past `first_unstable` (the partition's last stable
+  // offset, which the caller knows) is cleanable; records of aborted transactions go; a COMMIT or
+  // ABORT marker whose transaction has no data left in the cleaned range is stamped with a delete
+  // horizon (now + delete.retention.ms, Kafka's KIP-534 batch attribute) and removed by the first
+  // pass after it (an ABORT's `.txnindex` entry with it), unless it is the newest batch of a
+  // producer that wrote within producer.id.expiration.ms.
   result<compaction_result, storage_error> compact(int64_t now_ms, bool force = false,
-                                                   size_t key_map_bytes_max = SIZE_MAX);
+                                                   size_t key_map_bytes_max = SIZE_MAX,
+                                                   int64_t first_unstable = INT64_MAX);
   // The cleaner-thread split of compact(): nullopt when nothing is due. run_compaction uses only
   // the plan and the files (callable from any thread while the owner keeps appending, reading,
   // even deleting segments); apply_compaction swaps in every cleaned segment that is still the
   // same closed segment it was planned from (others' `.cleaned` files are removed).
   std::optional<compaction_plan> plan_compaction(int64_t now_ms, bool force,
-                                                 size_t key_map_bytes_max = SIZE_MAX) const;
+                                                 size_t key_map_bytes_max = SIZE_MAX,
+                                                 int64_t first_unstable = INT64_MAX) const;
   static result<compaction_output, storage_error> run_compaction(const compaction_plan& plan);
   result<compaction_result, storage_error> apply_compaction(const compaction_output& out, int64_t now_ms);
   // Offsets below it have been compacted (kept in cleaner-offset-checkpoint).

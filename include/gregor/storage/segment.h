@@ -86,6 +86,9 @@ class segment {
   const transaction_index& txn_index() const { return _txn_index; }
   result<void, storage_error> append_aborted_txn(const aborted_txn& e) { return _txn_index.append(e); }
   result<void, storage_error> truncate_aborted_txns_from(int64_t from) { return _txn_index.truncate_from(from); }
+  result<void, storage_error> remove_aborted_txns(const std::vector<int64_t>& markers) {
+    return _txn_index.remove_markers(markers);
+  }
 
   // Appends whole batches (offsets already assigned; headers parsed from `bytes`, in order).
   result<void, storage_error> append(std::span<const uint8_t> bytes,

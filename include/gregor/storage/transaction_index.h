@@ -40,6 +40,8 @@ class transaction_index {
 
   // Appends an entry; its last offset must be above the last entry's (invalid_argument otherwise).
   result<void, storage_error> append(const aborted_txn& e);
+  // Drops the entries of these markers (compaction removed them) and rewrites the file.
+  result<void, storage_error> remove_markers(const std::vector<int64_t>& last_offsets);
   // Drops every entry whose last offset is >= `from` (log truncation, producer state rebuild).
   result<void, storage_error> truncate_from(int64_t from);
   // Kafka's collectAbortedTxns: appends to `out` the entries with last offset >= fetch_offset and

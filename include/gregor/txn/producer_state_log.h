@@ -49,6 +49,11 @@ struct rebuild_stats {
 // Replayed producers count as active at `now_ms`.
 result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& log,
                                                       producer_state& state, int64_t now_ms);
+// Brings `state` (which covers the log below its end offset, at or above the log start) up to the
+// log end: replays the batches after it as rebuild() does, re-indexing the ABORTs from there.
+// Returns the number of batches replayed.
+result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state,
+                                                 int64_t now_ms);
 // Applies one stored control batch (`batch`, whole, with header `h`) to `state`: a COMMIT/ABORT
 // marker ends its producer's transaction (producer_state::record_marker), other control batches
 // only move the end offset. The completed transaction, if any; the caller indexes an abort.
