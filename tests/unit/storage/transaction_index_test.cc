@@ -249,5 +249,155 @@ TEST_F(txn_index_test, after_a_crash_only_the_segments_before_the_recovery_point
   EXPECT_EQ(log->txn_index_complete_below(), offset(5));
 }
 
+// ---- compaction of transactional data (Kafka's CleanedTransactionMetadata rules) ----
+
+std::vector<uint8_t> txn_record(int64_t pid, const std::string& key, const std::string& value, int64_t ts = t0) {
+  protocol::record_input r;
+  r.key = key;
+  r.value = value;
+  r.timestamp = ts;
+  protocol::batch_options o;
+  o.base_timestamp = ts;
+  o.producer_id = pid;
+  o.producer_epoch = 0;
+  o.base_sequence = 0;
+  o.transactional = true;
+  return protocol::build_batch({r}, o);
+}
+
+std::vector<uint8_t> marker(int64_t pid, bool commit, int64_t ts = t0) {
+  protocol::record_input r;
+  r.key = std::string("\0\0\0", 3) + char(commit ? 1 : 0);
+  r.value = std::string(6, '\0');
+  r.timestamp = ts;
+  protocol::batch_options o;
+  o.base_timestamp = ts;
+  o.producer_id = pid;
+  o.producer_epoch = 0;
+  o.control = true;
+  o.transactional = true;
+  return protocol::build_batch({r}, o);
+}
+
+struct batch_seen {
+  int64_t base;
+  bool control;
+  int32_t records;
+  bool delete_horizon;
+  std::vector<std::string> values;
+  bool operator==(const batch_seen&) const = default;
+};
+
+std::vector<batch_seen> everything(const partition_log& log) {
+  auto r = log.read(log.log_start_offset(), 1 << 24, log.log_end_offset(), true);
+  EXPECT_TRUE(r);
+  std::vector<batch_seen> out;
+  std::span<const uint8_t> data(r->data.data(), r->data.size());
+  while (auto h = protocol::parse_batch_header(data)) {
+    batch_seen b{h->base_offset, h->is_control(), h->records_count, h->has_delete_horizon(), {}};
+    EXPECT_TRUE(protocol::for_each_record(data.first(h->total_size()), [&](const protocol::record_view& rv) {
+      b.values.push_back(rv.value ? std::string(*rv.value) : "<null>");
+    }));
+    out.push_back(std::move(b));
+    data = data.subspan(h->total_size());
+  }
+  return out;
+}
+
+struct txn_compaction_test : txn_index_test {
+  log_config cfg() {
+    log_config c;
+    c.segment_bytes = 1;  // one batch per segment: everything but the last is cleanable
+    c.compact = true;
+    c.delete_enabled = false;
+    c.delete_retention_ms = 1000;
+    c.producer_id_expiration_ms = 1;  // no producer is kept for its sequence here
+    return c;
+  }
+  void add(partition_log& log, std::vector<uint8_t> b) { ASSERT_TRUE(log.append(b, leader_epoch(0))); }
+};
+
+TEST_F(txn_compaction_test, aborted_records_go_and_never_supersede_committed_ones) {
+  auto log = open_log(cfg());
+  add(*log, one_record("k"));                 // 0: committed value of k (plain)
+  add(*log, txn_record(7, "k", "aborted"));   // 1: aborted, newer value of k
+  add(*log, marker(7, false));                // 2: ABORT
+  ASSERT_TRUE(log->add_aborted_txn(aborted_txn{7, 1, 2, 3}));
+  add(*log, txn_record(8, "j", "committed"));  // 3
+  add(*log, marker(8, true));                  // 4: COMMIT
+  add(*log, one_record("z"));                  // 5: active segment
+  clk.advance(10);
+  auto c = log->compact(clk.now_ms(), true);
+  ASSERT_TRUE(c) << c.error().message;
+  const auto after = everything(*log);
+  // k's plain value survives (the aborted record is no newer value), the aborted record is gone,
+  // both markers stay for now, stamped with a delete horizon only where their data is gone.
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_EQ(after[0].base, 0);
+  EXPECT_EQ(after[1], (batch_seen{2, true, 1, false, {std::string(6, '\0')}}));
+  EXPECT_EQ(after[2].values, (std::vector<std::string>{"committed"}));
+  EXPECT_EQ(after[3], (batch_seen{4, true, 1, false, {std::string(6, '\0')}}));
+}
+
+TEST_F(txn_compaction_test, markers_go_delete_retention_ms_after_their_data) {
+  auto log = open_log(cfg());
+  add(*log, txn_record(7, "k", "aborted"));  // 0
+  add(*log, marker(7, false));               // 1: ABORT
+  ASSERT_TRUE(log->add_aborted_txn(aborted_txn{7, 0, 1, 2}));
+  add(*log, txn_record(8, "k", "v1"));       // 2
+  add(*log, marker(8, true));                // 3: COMMIT
+  add(*log, txn_record(9, "k", "v2"));       // 4: supersedes 2
+  add(*log, marker(9, true));                // 5
+  add(*log, one_record("z"));                // 6: active
+  clk.advance(10);
+  // Pass 1: the aborted data and the superseded committed record go; the ABORT marker's data was
+  // seen in this pass, so it stays unstamped; producer 8's batch was read, so its COMMIT stays too.
+  ASSERT_TRUE(log->compact(clk.now_ms(), true));
+  auto after = everything(*log);
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_EQ(after[0].base, 1);
+  EXPECT_FALSE(after[0].delete_horizon);
+  EXPECT_EQ(after[1].base, 3);
+  EXPECT_FALSE(after[1].delete_horizon);
+  // Pass 2: nothing of producers 7 and 8 is left: both markers get a delete horizon.
+  clk.advance(10);
+  ASSERT_TRUE(log->compact(clk.now_ms(), true));
+  after = everything(*log);
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_TRUE(after[0].delete_horizon);
+  EXPECT_TRUE(after[1].delete_horizon);
+  EXPECT_FALSE(after[3].delete_horizon);  // producer 9's COMMIT: its data is still there
+  EXPECT_EQ(log->collect_aborted_txns(offset(0), offset(7)).size(), 1u);
+  // Before the horizon a pass keeps them; after it they go, the ABORT's index entry with it.
+  clk.advance(500);
+  ASSERT_TRUE(log->compact(clk.now_ms(), true));
+  EXPECT_EQ(everything(*log).size(), 5u);
+  clk.advance(600);
+  ASSERT_TRUE(log->compact(clk.now_ms(), true));
+  after = everything(*log);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[0].base, 4);
+  EXPECT_EQ(after[1].base, 5);
+  EXPECT_TRUE(log->collect_aborted_txns(offset(0), offset(7)).empty());
+  EXPECT_TRUE(fs::exists(txnindex(1)));
+  EXPECT_EQ(file_bytes(txnindex(1)).size(), 0u);
+}
+
+TEST_F(txn_compaction_test, nothing_at_or_past_the_first_unstable_offset_is_cleaned) {
+  auto log = open_log(cfg());
+  add(*log, one_record("k"));                // 0
+  add(*log, txn_record(7, "k", "open"));     // 1: transaction still open
+  add(*log, one_record("k"));                // 2
+  add(*log, one_record("z"));                // 3: active
+  clk.advance(10);
+  auto c = log->compact(clk.now_ms(), true, SIZE_MAX, /*first_unstable=*/1);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->records_removed, 0u);  // only segment 0 is cleanable, and its key map has no newer k
+  EXPECT_EQ(everything(*log).size(), 4u);
+  c = log->compact(clk.now_ms(), true);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->records_removed, 2u);
+}
+
 }  // namespace
 }  // namespace gregor::storage
