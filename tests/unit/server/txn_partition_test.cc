@@ -315,5 +315,57 @@ TEST_F(txn_partition_test, a_restarted_broker_finds_its_ongoing_transactions_and
             (std::vector<storage::aborted_txn>{{7, 0, 2, 1}}));
 }
 
+TEST_F(txn_partition_test, appends_it_was_not_told_of_are_caught_up_with) {
+  // A coordinator writing its own records straight to the log (transactional offset commits).
+  auto& p = leader.open(led_by(leader_node, {leader_node}));
+  ASSERT_TRUE(produce(leader, 8, 0, 0, false));  // 0: the state is loaded here
+  protocol::record_input r;
+  r.key = "offset-key";
+  r.value = "v";
+  protocol::batch_options o;
+  o.base_timestamp = t0;
+  o.producer_id = 7;
+  o.producer_epoch = 0;
+  o.transactional = true;  // base sequence -1: a coordinator's batch
+  std::vector<uint8_t> data = protocol::build_batch({r}, o);
+  ASSERT_TRUE(p.append(data));  // 1
+  EXPECT_EQ(leader.idem->last_stable_offset(p), offset(1));
+  std::vector<uint8_t> abort = txn::build_end_txn_marker_batch(producer_id(7), producer_epoch(0), {false, 0}, t0);
+  ASSERT_TRUE(p.append(abort));  // 2
+  EXPECT_EQ(leader.idem->last_stable_offset(p), offset(3));
+  EXPECT_EQ(leader.log->collect_aborted_txns(offset(0), offset(3)),
+            (std::vector<storage::aborted_txn>{{7, 1, 2, 3}}));
+  // Still the same state (caught up, not rebuilt): producer 8 continues its sequence.
+  EXPECT_TRUE(produce(leader, 8, 0, 1, false));
+}
+
+TEST_F(txn_partition_test, a_follower_cut_back_after_a_leader_change_rebuilds_its_state) {
+  auto& p = leader.open(led_by(leader_node, {leader_node, follower_node}));
+  broker other{tmp.path() / "b2", clk, follower_node};
+  auto& fp = other.open(led_by(leader_node, {leader_node, follower_node}));
+  ASSERT_TRUE(produce(leader, 7, 0, 0, true));                                             // 0
+  ASSERT_TRUE(leader.idem->write_marker(p, producer_id(7), producer_epoch(0), false, 0));  // 1
+  replicate(leader, other);
+  EXPECT_EQ(other.log->collect_aborted_txns(offset(0), offset(2)).size(), 1u);
+  // The leader's marker never became committed: the new leader's log ends at 1, with the
+  // transaction still open. The follower cuts its tail (its truncate listener fires).
+  ASSERT_TRUE(other.log->truncate_to(offset(1)));
+  EXPECT_TRUE(other.log->collect_aborted_txns(offset(0), offset(2)).empty());
+  // The new leader's records follow at 1 and 2, past where the old state ended.
+  for (int64_t at : {1, 2}) {
+    protocol::record_input r;
+    r.value = "new";
+    protocol::batch_options o;
+    o.base_offset = at;
+    o.base_timestamp = t0;
+    std::vector<uint8_t> b = protocol::build_batch({r}, o);
+    protocol::set_partition_leader_epoch(b, 1);
+    ASSERT_TRUE(other.log->append_with_offsets(b));
+  }
+  fp.set_follower_high_watermark(offset(3));
+  EXPECT_EQ(other.idem->last_stable_offset(fp), offset(0));
+  EXPECT_EQ(other.idem->state(fp)->find(producer_id(7))->current_txn_first_offset, offset(0));
+}
+
 }  // namespace
 }  // namespace gregor::server
