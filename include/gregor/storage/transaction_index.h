@@ -53,11 +53,6 @@ class transaction_index {
   const std::filesystem::path& path() const { return _path; }
   result<void, storage_error> sync();
   void close() { _file.close(); }
-  // The file was renamed (segment deletion) or removed: later appends recreate it at the new path.
-  void set_path(std::filesystem::path p) {
-    _file.close();
-    _path = std::move(p);
-  }
 
  private:
   result<void, storage_error> ensure_open();
