@@ -17,7 +17,7 @@ spdlog::logger& lg() {
 
 txn::batch_identity identity_of(const protocol::batch_header& h) {
   return txn::batch_identity{producer_id(h.producer_id), producer_epoch(h.producer_epoch),
-                             h.base_sequence, h.last_offset_delta};
+                             h.base_sequence, h.last_offset_delta, h.is_transactional()};
 }
 
 // Idle producers are looked for at most this often per partition (Kafka checks every 10 minutes;
@@ -34,6 +34,12 @@ protocol::error_code to_error_code(txn::producer_errc e) {
       return protocol::error_code::out_of_order_sequence_number;
     case txn::producer_errc::unknown_producer_id:
       return protocol::error_code::unknown_producer_id;
+    case txn::producer_errc::invalid_txn_state:
+      return protocol::error_code::invalid_txn_state;
+    case txn::producer_errc::coordinator_fenced:
+      return protocol::error_code::transaction_coordinator_fenced;
+    case txn::producer_errc::invalid_record:
+      return protocol::error_code::invalid_record;
   }
   return protocol::error_code::unknown_server_error;
 }
@@ -70,15 +76,30 @@ boost::asio::awaitable<new_producer> idempotence::init_producer_id(producer_id p
 txn::producer_state* idempotence::load(replication::partition& p) {
   storage::partition_log& log = p.log();
   auto& entry = _partitions[p.tp()];
-  const bool fresh = entry.log == &log && entry.topic_id == log.topic_id() && entry.state &&
-                     entry.state->end_offset() == log.log_end_offset();
+  // The state of this very log, never cut under it since it was built.
+  const bool same = entry.log == &log && entry.topic_id == log.topic_id() && entry.state && !entry.stale &&
+                    entry.truncated && !*entry.truncated;
   const int64_t now_ms = _clock.now_ms();
-  if (!fresh) {
+  const offset end = same ? entry.state->end_offset() : offset(-1);
+  if (same && end < log.log_end_offset() && end >= log.log_start_offset()) {
+    // Someone appended without telling us (a coordinator writing its own records): replay just
+    // what is new rather than rebuilding.
+    auto c = txn::catch_up(log, *entry.state, now_ms);
+    if (!c) {
+      lg().error("{}: cannot catch producer state up with the log: {}", p.tp(), c.error().message);
+      entry.stale = true;
+      return load(p);
+    }
+  } else if (!same || end != log.log_end_offset()) {
     // The listener may point at the state about to be replaced.
     log.set_roll_listener(nullptr);
     entry.log = &log;
     entry.topic_id = log.topic_id();
     entry.state = std::make_unique<txn::producer_state>(_cfg.producer_id_expiration_ms);
+    entry.stale = false;
+    // A truncation (follower divergence, restart at the leader's log start) invalidates the state.
+    entry.truncated = std::make_shared<bool>(false);
+    log.set_truncate_listener([flag = entry.truncated](offset) { *flag = true; });
     entry.last_expiry_ms = now_ms;
     auto r = txn::rebuild(log, *entry.state, now_ms);
     if (!r) {
@@ -110,7 +131,8 @@ txn::producer_state* idempotence::load(replication::partition& p) {
 }
 
 idempotence_verdict idempotence::check(replication::partition& p,
-                                       std::span<const protocol::validated_batch> batches) {
+                                       std::span<const protocol::validated_batch> batches,
+                                       txn::append_origin origin) {
   idempotence_verdict out;
   txn::producer_state* st = load(p);
   if (!st) {
@@ -119,7 +141,7 @@ idempotence_verdict idempotence::check(replication::partition& p,
     return out;
   }
   for (size_t i = 0; i < batches.size(); ++i) {
-    auto v = st->check(identity_of(batches[i].header));
+    auto v = st->check(identity_of(batches[i].header), origin);
     if (!v) {
       out.error = to_error_code(v.error().code);
       out.message = std::move(v.error().message);
@@ -145,6 +167,100 @@ void idempotence::record(replication::partition& p,
     it->second.state->record(identity_of(b.header), next, last, now_ms);
     next = last + 1;
   }
+  note_current(p);
+}
+
+txn::producer_state* idempotence::loaded_at(replication::partition& p, offset end) {
+  auto it = _partitions.find(p.tp());
+  if (it == _partitions.end()) return nullptr;
+  loaded& e = it->second;
+  if (e.log != &p.log() || e.topic_id != p.log().topic_id() || !e.state || e.stale || !e.truncated ||
+      *e.truncated || e.state->end_offset() != end)
+    return nullptr;
+  return e.state.get();
+}
+
+void idempotence::note_current(replication::partition& p) {
+  // A state that follows every append keeps the aborted-transaction index complete: a later
+  // rebuild need not replay from further back than here.
+  if (loaded_at(p, p.log().log_end_offset())) p.log().set_txn_index_complete_below(p.log().log_end_offset());
+}
+
+void idempotence::index_aborted(replication::partition& p, txn::producer_state& st, const txn::completed_txn& t) {
+  const storage::aborted_txn entry{t.pid.value(), t.first_offset.value(), t.last_offset.value(),
+                                   st.last_stable_offset_after(t).value()};
+  auto a = p.log().add_aborted_txn(entry);
+  if (a) return;
+  lg().error("{}: cannot index the aborted transaction of producer {} [{}, {}]: {}; rebuilding at next use", p.tp(),
+             t.pid, t.first_offset, t.last_offset, a.error().message);
+  p.log().set_txn_index_complete_below(std::min(p.log().txn_index_complete_below(), t.last_offset));
+  if (auto it = _partitions.find(p.tp()); it != _partitions.end()) it->second.stale = true;
+}
+
+result<offset, protocol::error_code> idempotence::write_marker(replication::partition& p, producer_id pid,
+                                                                producer_epoch epoch, bool commit,
+                                                                int32_t coordinator_epoch) {
+  if (!p.is_leader()) return failure{protocol::error_code::not_leader_or_follower};
+  txn::producer_state* st = load(p);
+  if (!st) return failure{protocol::error_code::kafka_storage_error};
+  if (auto c = st->check_marker(pid, epoch, coordinator_epoch); !c) {
+    lg().debug("{}: marker refused: {}", p.tp(), c.error().message);
+    return failure{to_error_code(c.error().code)};
+  }
+  const int64_t now_ms = _clock.now_ms();
+  const txn::end_txn_marker m{commit, coordinator_epoch};
+  std::vector<uint8_t> batch = txn::build_end_txn_marker_batch(pid, epoch, m, now_ms);
+  auto appended = p.append(batch);
+  if (!appended) {
+    lg().error("{}: cannot append the {} marker of producer {}: {}", p.tp(), commit ? "COMMIT" : "ABORT", pid,
+               appended.error().message);
+    return failure{protocol::error_code::kafka_storage_error};
+  }
+  const offset at = appended->base_offset;
+  // The append may have rolled: `st` is still the partition's state (load() is not called again).
+  auto done = st->record_marker(pid, epoch, m, at, now_ms);
+  if (done && done->aborted) index_aborted(p, *st, *done);
+  note_current(p);
+  if (_on_stable_offset) _on_stable_offset(p.tp());
+  return at;
+}
+
+void idempotence::appended(replication::partition& p, std::span<const uint8_t> batches, offset end_before) {
+  txn::producer_state* st = loaded_at(p, end_before);
+  if (!st) {
+    // Not following this log yet (or it moved under us): rebuild, which covers these batches.
+    load(p);
+    if (_on_stable_offset) _on_stable_offset(p.tp());
+    return;
+  }
+  const int64_t now_ms = _clock.now_ms();
+  bool markers = false;
+  while (auto h = protocol::parse_batch_header(batches)) {
+    if (h->batch_length <= 0 || h->total_size() > batches.size()) break;
+    const auto whole = batches.first(h->total_size());
+    batches = batches.subspan(h->total_size());
+    if (h->is_control()) {
+      markers = true;
+      auto done = txn::replay_control_batch(*st, *h, whole);
+      if (done && done->aborted) index_aborted(p, *st, *done);
+    } else {
+      st->replay(identity_of(*h), offset(h->base_offset), offset(h->last_offset()), now_ms);
+    }
+  }
+  if (st->end_offset() != p.log().log_end_offset()) {
+    lg().warn("{}: producer state ends at {} after an append ending at {}; rebuilding at next use", p.tp(),
+              st->end_offset(), p.log().log_end_offset());
+    if (auto it = _partitions.find(p.tp()); it != _partitions.end()) it->second.stale = true;
+    return;
+  }
+  note_current(p);
+  if (markers && _on_stable_offset) _on_stable_offset(p.tp());
+}
+
+offset idempotence::last_stable_offset(replication::partition& p, bool load_if_needed) {
+  txn::producer_state* st = load_if_needed ? load(p) : loaded_at(p, p.log().log_end_offset());
+  if (!st) return p.high_watermark();
+  return st->last_stable_offset(p.high_watermark());
 }
 
 const txn::producer_state* idempotence::state(replication::partition& p) {
@@ -180,7 +296,10 @@ void idempotence::snapshot_all(
 namespace gregor::server {
 
 idempotence& core::producers() {
-  if (!_producers) _producers = std::make_shared<idempotence>(_cfg, _clock, image(), *_controller);
+  if (!_producers) {
+    _producers = std::make_shared<idempotence>(_cfg, _clock, image(), *_controller);
+    _producers->set_stable_offset_listener([this](const topic_partition& tp) { waiters().notify(tp); });
+  }
   return *_producers;
 }
 

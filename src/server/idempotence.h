@@ -2,12 +2,19 @@
 // server::idempotence: wires the txn module into the broker. Owns the producer id allocator (its
 // blocks come from the controller, AllocateProducerIds) and the producer state of every partition it has seen,
 // loaded lazily on first use (newest snapshot plus the log after it) and snapshotted at every
-// segment roll (storage's roll listener) and at close.
+// segment roll (storage's roll listener) and at close. It is the partition-leader side of
+// transactions: ongoing transactions per producer, the transaction markers (write_marker), the
+// aborted-transaction index of the log (`.txnindex`, appended when an ABORT ends a transaction,
+// on leaders and followers alike) and the last stable offset.
 //
-// Callers: the Produce handler (check() before append, record() after), InitProducerId and
-// DescribeProducers, and core::close(). Threading: the broker's single io thread.
+// Callers: the Produce handler (check() before append, record() after), WriteTxnMarkers
+// (write_marker), the follower fetcher and any other writer of a log (appended()), Fetch and
+// ListOffsets (last_stable_offset), InitProducerId and DescribeProducers, and core::close().
+// Threading: the broker's single io thread.
 // Invariant: a loaded state's end offset equals its log's end offset between requests; when it
-// does not (someone appended elsewhere, or the log was replaced) the state is rebuilt.
+// does not, the state catches up with the log (someone appended elsewhere: the new batches are
+// replayed) or, when the log was replaced or truncated, is rebuilt (both also index the ABORTs of
+// the replayed range).
 #include <functional>
 #include <map>
 #include <memory>
@@ -55,12 +62,48 @@ class idempotence {
   // epoch bumped (a new id once the epoch is exhausted).
   boost::asio::awaitable<new_producer> init_producer_id(producer_id pid, producer_epoch epoch);
 
-  // Kafka's idempotence rules for the validated batches of one partition's produce.
+  // Kafka's idempotence and transaction-state rules for the validated batches of one partition's
+  // produce (INVALID_TXN_STATE for a non-transactional batch during the producer's transaction).
+  // A coordinator writing its own batches (transactional offset commits: a producer id, no
+  // sequence) passes txn::append_origin::coordinator.
   idempotence_verdict check(replication::partition& p,
-                            std::span<const protocol::validated_batch> batches);
-  // After a successful append of those batches starting at `base`.
+                            std::span<const protocol::validated_batch> batches,
+                            txn::append_origin origin = txn::append_origin::client);
+  // After a successful append of those batches starting at `base`: a transactional batch starts
+  // its producer's transaction (the last stable offset stops there until its marker).
   void record(replication::partition& p, std::span<const protocol::validated_batch> batches,
               offset base);
+
+  // Appends a COMMIT or ABORT control batch of producer `pid` at `epoch` to the leader
+  // partition `p`, ends the producer's ongoing transaction (the LSO moves; an ABORT is
+  // indexed in .txnindex). Returns the marker's offset, or INVALID_PRODUCER_EPOCH,
+  // TRANSACTION_COORDINATOR_FENCED, NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR.
+  // A marker for a producer with no ongoing transaction is still written (as Kafka does); the
+  // caller (WriteTxnMarkers) then waits for the high watermark to pass the returned offset.
+  result<offset, protocol::error_code> write_marker(replication::partition& p, producer_id pid,
+                                                    producer_epoch epoch, bool commit,
+                                                    int32_t coordinator_epoch);
+
+  // Batches appended to `p`'s log by another path than produce/write_marker, offsets assigned:
+  // the follower fetcher (append_with_offsets) and coordinators writing their own records.
+  // `end_before` is the log end offset before that append. Applied without checks (Kafka's
+  // AppendOrigin.REPLICATION): data batches, transaction markers, ABORTs indexed. A state that did
+  // not cover exactly the log up to `end_before` is rebuilt from the log instead (so a follower
+  // always has the state and index it needs the day it becomes leader).
+  void appended(replication::partition& p, std::span<const uint8_t> batches, offset end_before);
+
+  // The partition's last stable offset: min(high watermark, first offset of an ongoing
+  // transaction or of a completed one whose marker is not yet below the high watermark). Loads
+  // the state if needed; the high watermark when it cannot be loaded (logged).
+  // `load_if_needed` false: only a state already following the log is used (the high watermark
+  // otherwise), for callers that must not trigger a rebuild (follower fetches on the leader).
+  offset last_stable_offset(replication::partition& p, bool load_if_needed = true);
+
+  // Called with a partition whose last stable offset may have moved without its high watermark
+  // moving (a marker landed): core wires it to the fetch waiters.
+  void set_stable_offset_listener(std::function<void(const topic_partition&)> fn) {
+    _on_stable_offset = std::move(fn);
+  }
 
   // The partition's producer state, loaded if needed (nullptr if it cannot be rebuilt).
   const txn::producer_state* state(replication::partition& p);
@@ -81,8 +124,16 @@ class idempotence {
     std::unique_ptr<txn::producer_state> state;
     int64_t last_expiry_ms = 0;
     int64_t log_start = -1;  // the log start last trimmed to (log_start_moved)
+    bool stale = false;      // rebuild at next use (an index write failed, a replay disagreed)
+    std::shared_ptr<bool> truncated;  // set by the log's truncate listener: rebuild at next use
   };
   txn::producer_state* load(replication::partition& p);
+  // The loaded state of `p` when it covers exactly the log below `end` (nullptr otherwise).
+  txn::producer_state* loaded_at(replication::partition& p, offset end);
+  // The state follows the log to its end: raise the log's txn_index_complete_below().
+  void note_current(replication::partition& p);
+  // An ABORT ended `t`: index it (and on failure have the index rebuilt from before it).
+  void index_aborted(replication::partition& p, txn::producer_state& st, const txn::completed_txn& t);
 
   const config::broker_config& _cfg;
   clock& _clock;
@@ -90,6 +141,7 @@ class idempotence {
   controller_client& _controller;
   txn::producer_id_allocator _ids;
   std::map<topic_partition, loaded> _partitions;
+  std::function<void(const topic_partition&)> _on_stable_offset;
 };
 
 // The one place producer-state refusals become Kafka error codes.

@@ -68,18 +68,18 @@ void log_maintenance::stop() {
   _cleaning.clear();
 }
 
-void log_maintenance::start_clean(storage::partition_log& log, int64_t now_ms) {
+void log_maintenance::start_clean(storage::partition_log& log, int64_t now_ms, offset last_stable) {
   const auto& cfg = _core.config();
   const int64_t threads = std::max<int32_t>(cfg.log_cleaner_threads, 1);
   const size_t map_bytes_max = size_t(std::max<int64_t>(cfg.log_cleaner_dedupe_buffer_size / threads, 1));
   if (cfg.log_cleaner_threads == 0 || !_cleaner) {
-    if (auto c = log.compact(now_ms, false, map_bytes_max); !c) {
+    if (auto c = log.compact(now_ms, false, map_bytes_max, last_stable.value()); !c) {
       lg().error("{}: compaction failed: {}", log.tp(), c.error().message);
     }
     return;
   }
   if (_cleaning.contains(log.tp())) return;
-  auto plan = log.plan_compaction(now_ms, false, map_bytes_max);
+  auto plan = log.plan_compaction(now_ms, false, map_bytes_max, last_stable.value());
   if (!plan) return;
   const topic_partition tp = log.tp();
   const storage::partition_log* target = &log;
@@ -143,7 +143,8 @@ void log_maintenance::run_once(int64_t now_ms) {
     if (auto f = log.maybe_flush(now_ms); !f) {
       lg().error("{}: timed flush failed: {}", log.tp(), f.error().message);
     }
-    if (clean_due && log.config().compact) start_clean(log, now_ms);
+    // Never past the last stable offset: an open transaction may still abort (Kafka's rule).
+    if (clean_due && log.config().compact) start_clean(log, now_ms, _core.producers().last_stable_offset(p));
     if (retention_due) {
       const auto start_before = log.log_start_offset();
       auto r = log.enforce_retention(now_ms);

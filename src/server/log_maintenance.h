@@ -52,7 +52,7 @@ class log_maintenance {
   void arm();
   // Queues the write of collected checkpoint contents (nothing when nullopt) on the writer thread.
   void write_checkpoint(std::optional<storage::log_manager::checkpoint_contents> c, const char* what);
-  void start_clean(storage::partition_log& log, int64_t now_ms);
+  void start_clean(storage::partition_log& log, int64_t now_ms, offset last_stable);
   void finish_clean(const topic_partition& tp, const storage::partition_log* target, uuid topic_id,
                     const std::filesystem::path& dir,
                     result<storage::compaction_output, storage::storage_error> out);

@@ -13,6 +13,7 @@
 #include "active_controller.h"
 #include "broker_lifecycle.h"
 #include "core.h"
+#include "idempotence.h"
 #include "metadata_quorum.h"
 
 namespace gregor::server {
@@ -278,6 +279,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
         continue;
       }
       if (pd.records && !pd.records->empty()) {
+        const offset end_before = p->log().log_end_offset();
         auto appended = p->log().append_with_offsets(*pd.records);
         if (!appended) {
           lg().error("{}: cannot append the leader's batches at {}: {}", tp, p->log().log_end_offset(),
@@ -285,6 +287,8 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
           any_error = true;
           continue;
         }
+        // Producer state and the aborted-transaction index follow the leader's (idempotence.h).
+        _core.producers().appended(*p, *pd.records, end_before);
         if (throttled.contains(tp)) throttled_bytes += int64_t(pd.records->size());
       }
       const offset hw_before = p->high_watermark();

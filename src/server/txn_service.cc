@@ -563,34 +563,6 @@ asio::awaitable<void> txn_service::tick_loop() {
 }
 
 // ---- partition leader side ----
-// MERGE(h-txnread): replaced by idempotence::write_marker (producer state, LSO, .txnindex).
-result<offset, error_code> txn_service::append_marker(replication::partition& p, int64_t producer_id,
-                                                       int16_t producer_epoch, bool commit, int32_t coordinator_epoch) {
-  protocol::record_input rec;
-  std::vector<uint8_t> kb, vb;
-  protocol::writer k(kb), v(vb);
-  k.write_int16(0);
-  k.write_int16(commit ? 1 : 0);
-  v.write_int16(0);
-  v.write_int32(coordinator_epoch);
-  rec.key = std::string(kb.begin(), kb.end());
-  rec.value = std::string(vb.begin(), vb.end());
-  protocol::batch_options opts;
-  opts.base_timestamp = _core.clk().now_ms();
-  opts.producer_id = producer_id;
-  opts.producer_epoch = producer_epoch;
-  opts.transactional = true;
-  opts.control = true;
-  std::vector<protocol::record_input> recs{std::move(rec)};
-  auto batch = protocol::build_batch(recs, opts);
-  auto r = p.append(std::span<uint8_t>(batch));
-  if (!r) {
-    lg().error("marker append to {} failed: {}", p.tp(), r.error().message);
-    return failure{error_code::kafka_storage_error};
-  }
-  return r->last_offset;
-}
-
 asio::awaitable<std::vector<error_code>> txn_service::write_markers(std::vector<marker_write> markers) {
   std::weak_ptr<int> life = _life;
   std::vector<error_code> out(markers.size(), error_code::none);
@@ -607,7 +579,8 @@ asio::awaitable<std::vector<error_code>> txn_service::write_markers(std::vector<
       continue;
     }
     replication::partition* p = *leader;
-    auto written = append_marker(*p, m.producer_id, m.producer_epoch, m.commit, m.coordinator_epoch);
+    auto written = _core.producers().write_marker(*p, producer_id(m.producer_id), producer_epoch(m.producer_epoch),
+                                                  m.commit, m.coordinator_epoch);
     if (!written) {
       out[i] = written.error();
       continue;

@@ -124,8 +124,6 @@ class txn_service {
   // A fresh producer id for the core (from a one-id stash refilled before each request).
   boost::asio::awaitable<void> refill_producer_id();
   bool leads(int32_t partition, leader_epoch epoch);
-  result<offset, protocol::error_code> append_marker(replication::partition& p, int64_t producer_id,
-                                                     int16_t producer_epoch, bool commit, int32_t coordinator_epoch);
 
   core& _core;
   std::unique_ptr<txn::transaction_coordinator> _coordinator;

@@ -2,6 +2,7 @@
 // Kept apart from partition_log.cc: it is the only code that rewrites batches.
 #include <algorithm>
 #include <map>
+#include <set>
 #include <system_error>
 
 #include "batch_scanner.h"
@@ -133,13 +134,73 @@ result<file, storage_error> open_source(const compaction_plan& plan, const compa
 
 }  // namespace
 
+namespace {
+
+// Kafka's CleanedTransactionMetadata: walks a range of the log in offset order with the aborted
+// transactions overlapping it and tells, batch by batch, what the cleaner may drop.
+class txn_tracker {
+ public:
+  explicit txn_tracker(const std::vector<aborted_txn>& aborted) : _aborted(aborted) {}
+
+  // A data batch: true when it belongs to an aborted transaction (all its records go).
+  bool aborted_batch(const protocol::batch_header& h) {
+    consume_up_to(h.last_offset());
+    if (!h.is_transactional() || h.producer_id < 0) return false;
+    if (auto it = _ongoing_aborted.find(h.producer_id); it != _ongoing_aborted.end()) {
+      it->second = true;  // data of this aborted transaction seen in the range
+      return true;
+    }
+    _ongoing_committed.insert(h.producer_id);
+    return false;
+  }
+  // A COMMIT/ABORT marker: true when no data of its transaction was seen in the range (the marker
+  // may go once its delete horizon passed).
+  bool marker_discardable(const protocol::batch_header& h, bool commit) {
+    consume_up_to(h.last_offset());
+    if (commit) return _ongoing_committed.erase(h.producer_id) == 0;
+    auto it = _ongoing_aborted.find(h.producer_id);
+    if (it == _ongoing_aborted.end()) return true;
+    const bool seen = it->second;
+    _ongoing_aborted.erase(it);
+    return !seen;
+  }
+
+ private:
+  void consume_up_to(int64_t off) {
+    while (_next < _aborted.size() && _aborted[_next].first_offset <= off)
+      _ongoing_aborted.emplace(_aborted[_next++].producer_id, false);
+  }
+  const std::vector<aborted_txn>& _aborted;
+  size_t _next = 0;
+  std::map<int64_t, bool> _ongoing_aborted;  // producer -> data seen
+  std::set<int64_t> _ongoing_committed;
+};
+
+// The marker type of a transaction control batch: true = COMMIT, false = ABORT, nullopt for other
+// control records (key: version i16, type i16).
+std::optional<bool> marker_type(std::span<const uint8_t> whole) {
+  std::optional<bool> out;
+  auto r = protocol::for_each_record(whole, [&](const protocol::record_view& rv) {
+    if (!rv.key || rv.key->size() < 4) return;
+    const int16_t type = int16_t((uint16_t(uint8_t((*rv.key)[2])) << 8) | uint8_t((*rv.key)[3]));
+    if (type == 0 || type == 1) out = type == 1;
+  });
+  if (!r) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
 std::optional<compaction_plan> partition_log::plan_compaction(int64_t now_ms, bool force,
-                                                              size_t key_map_bytes_max) const {
+                                                              size_t key_map_bytes_max,
+                                                              int64_t first_unstable) const {
   if (_closed || !_cfg.compact || _segments.size() < 2) return std::nullopt;
   // Cleanable: closed segments whose newest record is older than min.compaction.lag.ms.
   size_t cleanable = 0;
   while (cleanable + 1 < _segments.size()) {
     const auto& seg = *_segments[cleanable];
+    // Kafka never cleans at or past the last stable offset: an open transaction may still abort.
+    if (seg.next_offset() > first_unstable) break;
     if (_cfg.min_compaction_lag_ms > 0 && seg.max_timestamp() >= 0 &&
         now_ms - seg.max_timestamp() < _cfg.min_compaction_lag_ms)
       break;
@@ -183,6 +244,10 @@ std::optional<compaction_plan> partition_log::plan_compaction(int64_t now_ms, bo
     plan.segments.push_back({_segments[i]->base_offset(), _segments[i]->next_offset(),
                              uint64_t(_segments[i]->size_bytes())});
   }
+  plan.aborted = collect_aborted_txns(offset(_segments.front()->base_offset()),
+                                      offset(_segments[cleanable - 1]->next_offset()));
+  std::sort(plan.aborted.begin(), plan.aborted.end(),
+            [](const aborted_txn& a, const aborted_txn& b) { return a.first_offset < b.first_offset; });
   return plan;
 }
 
@@ -192,6 +257,7 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
   const auto& cfg = plan.cfg;
   // Pass 1a (headers only): the newest batch of every producer in the cleanable segments.
   std::map<int64_t, int64_t> producer_last;
+  std::map<int64_t, int64_t> producer_newest;  // data or marker
   for (const auto& src : plan.segments) {
     auto f = open_source(plan, src);
     if (!f) return failure{f.error()};
@@ -200,6 +266,10 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
                               if (!h.is_control() && h.producer_id >= 0) {
                                 auto& last = producer_last[h.producer_id];
                                 last = std::max(last, h.last_offset());
+                              }
+                              if (h.producer_id >= 0) {
+                                auto& newest = producer_newest[h.producer_id];
+                                newest = std::max(newest, h.last_offset());
                               }
                               return ok;
                             });
@@ -213,6 +283,8 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
   bool full = false;
   size_t end = plan.segments.size();  // segments [0, end) are cleaned
   int64_t map_end = plan.segments.empty() ? 0 : plan.segments.back().next_offset;
+  // Records of aborted transactions never enter the map: they must not supersede anything.
+  txn_tracker map_txns(plan.aborted);
   for (size_t i = plan.first_dirty; i < plan.segments.size() && !full; ++i) {
     const auto& src = plan.segments[i];
     auto f = open_source(plan, src);
@@ -220,7 +292,12 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
     auto scanned = for_each_batch(*f, src.size_bytes, tp, src.base_offset, false,
                                   [&](const protocol::batch_header& h, std::span<const uint8_t> whole)
                                       -> result<void, storage_error> {
-      if (full || h.is_control()) return ok;
+      if (full) return ok;
+      if (h.is_control()) {
+        if (auto type = marker_type(whole); type && h.producer_id >= 0) map_txns.marker_discardable(h, *type);
+        return ok;
+      }
+      if (map_txns.aborted_batch(h)) return ok;
       auto r = protocol::for_each_record(whole, [&](const protocol::record_view& rv) {
         if (full || !rv.key) return;
         auto it = newest.find(*rv.key);
@@ -250,6 +327,13 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
 
   // Pass 2: rewrite each segment up to where the map reached into `<seg>.log.cleaned`.
   std::error_code ec;
+  txn_tracker txns(plan.aborted);
+  // Kafka retains the newest batch of a producer active within producer.id.expiration.ms.
+  auto producer_keeps = [&](const protocol::batch_header& h, const std::map<int64_t, int64_t>& newest) {
+    auto last = newest.find(h.producer_id);
+    return h.producer_id >= 0 && last != newest.end() && last->second == h.last_offset() &&
+           plan.now_ms - h.max_timestamp < cfg.producer_id_expiration_ms;
+  };
   for (size_t i = 0; i < end; ++i) {
     const auto& src = plan.segments[i];
     auto in = open_source(plan, src);
@@ -266,16 +350,43 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
       return ok;
     };
     size_t removed = 0;
+    bool rewritten = false;  // a batch changed without losing records (a marker's delete horizon)
+    std::vector<int64_t> removed_aborts;
     auto pass = for_each_batch(*in, src.size_bytes, tp, src.base_offset, false,
                                [&](const protocol::batch_header& hh, std::span<const uint8_t> whole)
                                    -> result<void, storage_error> {
       const protocol::batch_header* h = &hh;
-      if (h->is_control()) return emit(whole);
+      if (h->is_control()) {
+        const auto type = h->producer_id >= 0 ? marker_type(whole) : std::nullopt;
+        if (!type || !txns.marker_discardable(*h, *type) || producer_keeps(*h, producer_newest)) return emit(whole);
+        if (h->has_delete_horizon()) {
+          if (plan.now_ms < h->base_timestamp) return emit(whole);
+          removed += size_t(std::max(h->records_count, 0));
+          if (!*type) removed_aborts.push_back(h->base_offset);
+          return ok;
+        }
+        // Its transaction's data is gone: the marker stays delete.retention.ms more (KIP-534).
+        protocol::batch_header stamped = *h;
+        stamped.attributes = int16_t(stamped.attributes | 0x40);
+        stamped.base_timestamp = plan.now_ms + cfg.delete_retention_ms;
+        std::vector<std::vector<uint8_t>> recs;
+        auto r = protocol::for_each_record(whole, [&](const protocol::record_view& rv) {
+          recs.emplace_back();
+          encode_record(recs.back(), rv, stamped);
+        });
+        if (!r) return fail(storage_errc::corrupt, "{}: {}", tp, r.error().message);
+        auto b = rebuild_batch(stamped, recs);
+        if (!b) return failure{b.error()};
+        rewritten = true;
+        return emit(*b);
+      }
+      const bool aborted = txns.aborted_batch(*h);
       const bool tombstones_expire = plan.now_ms - h->max_timestamp > cfg.delete_retention_ms;
       std::vector<std::vector<uint8_t>> kept;
       int32_t total = 0;
       auto r = protocol::for_each_record(whole, [&](const protocol::record_view& rv) {
         ++total;
+        if (aborted) return;  // an aborted transaction's records go, whatever their keys
         // Only offsets the key map covers may go: a newer record of the key exists, or it is a
         // tombstone past delete.retention.ms (whose older records went in earlier passes).
         if (rv.key && rv.offset < map_end) {
@@ -292,17 +403,13 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
       if (kept.empty()) {
         // Kafka keeps the last batch of an active producer, emptied, so the producer's sequence
         // and epoch survive in the log and its retry after compaction is still deduplicated.
-        auto last = producer_last.find(h->producer_id);
-        const bool active_producer = h->producer_id >= 0 && last != producer_last.end() &&
-                                     last->second == h->last_offset() &&
-                                     plan.now_ms - h->max_timestamp < cfg.producer_id_expiration_ms;
-        if (!active_producer) return ok;
+        if (!producer_keeps(*h, producer_last)) return ok;
       }
       auto b = rebuild_batch(*h, kept);
       if (!b) return failure{b.error()};
       return emit(*b);
     });
-    if (!pass || removed == 0) {
+    if (!pass || (removed == 0 && !rewritten)) {
       cf->close();
       fs::remove(cleaned, ec);
       if (!pass) {
@@ -314,7 +421,7 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
     }
     if (auto sy = cf->sync(); !sy) return failure{sy.error()};
     cf->close();
-    out.segments.push_back({src.base_offset, src.size_bytes, written, removed});
+    out.segments.push_back({src.base_offset, src.size_bytes, written, removed, std::move(removed_aborts)});
   }
   return out;
 }
@@ -347,7 +454,7 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
     cr.records_removed += c.records_removed;
     cr.bytes_before += seg->size_bytes();
     cr.bytes_after += c.size_bytes;
-    auto old = seg->mark_deleted();
+    auto old = seg->mark_deleted(/*keep_txn_index=*/true);
     if (!old) return failure{old.error()};
     _pending_deletes.push_back(pending_delete{std::move(*old), now_ms});
     fs::rename(swap, log_path, ec);
@@ -357,6 +464,12 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
     auto reopened = segment::open(_dir, c.base_offset, limits(), /*active=*/false, now_ms, /*full_recovery=*/true);
     if (!reopened) return failure{reopened.error()};
     seg = std::move(*reopened);
+    // The removed ABORT markers' index entries go too: a consumer must not wait for a marker that
+    // is no longer there. (A crash between the swap and this rewrite leaves such an entry behind.)
+    if (!c.removed_abort_markers.empty()) {
+      auto t = seg->remove_aborted_txns(c.removed_abort_markers);
+      if (!t) return failure{t.error()};
+    }
   }
   if (!_closed) _cleaned_up_to = std::max(_cleaned_up_to, std::min(out.cleaned_up_to, _segments.back()->base_offset()));
   if (cr.segments_cleaned > 0) {
@@ -367,8 +480,8 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
 }
 
 result<compaction_result, storage_error> partition_log::compact(int64_t now_ms, bool force,
-                                                                size_t key_map_bytes_max) {
-  auto plan = plan_compaction(now_ms, force, key_map_bytes_max);
+                                                                size_t key_map_bytes_max, int64_t first_unstable) {
+  auto plan = plan_compaction(now_ms, force, key_map_bytes_max, first_unstable);
   if (!plan) return compaction_result{};
   auto out = run_compaction(*plan);
   if (!out) return failure{out.error()};

@@ -91,6 +91,7 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
     if (!f) return failure{f.error()};
   }
   pl->_recovery_point = pl->_segments.back()->next_offset();
+  pl->_txn_index_complete_below = std::min(pl->_txn_index_complete_below, pl->_recovery_point);
   auto e = pl->load_epochs();
   if (!e) return failure{e.error()};
   pl->_cleaned_up_to = std::clamp<int64_t>(hints.cleaner_offset.value_or(0), 0, pl->_recovery_point);
@@ -181,7 +182,7 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     }
     if (ext == ".log" && is_segment_stem(stem)) {
       bases.insert(std::stoll(stem));
-    } else if ((ext == ".index" || ext == ".timeindex") && is_segment_stem(stem)) {
+    } else if ((ext == ".index" || ext == ".timeindex" || ext == ".txnindex") && is_segment_stem(stem)) {
       index_files.push_back(entry.path());
     } else if (ext == ".snapshot" && is_segment_stem(stem)) {
       continue;  // producer state snapshots, owned by the txn module
@@ -218,6 +219,7 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     const int64_t base = base_list[i];
     const bool active = i + 1 == base_list.size();
     const bool full = !hints.clean_shutdown && (active || base_list[i + 1] > recovery_point);
+    if (full) _txn_index_complete_below = std::min(_txn_index_complete_below, base);
     auto s = segment::open(_dir, base, limits(), active, _clk.now_ms(), full);
     if (!s) return failure{s.error()};
     if (!_segments.empty() && _segments.back()->next_offset() > base) {
@@ -234,7 +236,7 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
       // Kafka's rule: what follows a truncated segment cannot be trusted to be contiguous.
       for (size_t j = i + 1; j < base_list.size(); ++j) {
         lg.warn("{}: dropping segment {} after the truncated segment {}", _tp, base_list[j], base);
-        for (const char* ext : {".log", ".index", ".timeindex"}) {
+        for (const char* ext : {".log", ".index", ".timeindex", ".txnindex"}) {
           fs::remove(_dir / (segment_file_stem(base_list[j]) + ext), ec);
         }
       }
@@ -251,6 +253,32 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
 }
 
 offset partition_log::log_start_offset() const { return offset(_log_start); }
+
+result<void, storage_error> partition_log::add_aborted_txn(const aborted_txn& e) {
+  if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (e.last_offset < _segments.front()->base_offset() || e.last_offset >= log_end_offset().value())
+    return fail(storage_errc::invalid_argument, "{}: aborted transaction marker {} is outside the log [{}, {})", _tp,
+                e.last_offset, _segments.front()->base_offset(), log_end_offset());
+  return _segments[segment_for(e.last_offset)]->append_aborted_txn(e);
+}
+
+result<void, storage_error> partition_log::remove_aborted_txns_from(offset from) {
+  for (auto it = _segments.rbegin(); it != _segments.rend(); ++it) {
+    auto t = (*it)->truncate_aborted_txns_from(from.value());
+    if (!t) return t;
+    if ((*it)->base_offset() <= from.value()) break;
+  }
+  return ok;
+}
+
+std::vector<aborted_txn> partition_log::collect_aborted_txns(offset fetch_offset, offset upper_bound) const {
+  std::vector<aborted_txn> out;
+  if (_segments.empty() || fetch_offset >= upper_bound) return out;
+  size_t i = fetch_offset.value() < _segments.front()->base_offset() ? 0 : segment_for(fetch_offset.value());
+  for (; i < _segments.size(); ++i)
+    if (_segments[i]->txn_index().collect(fetch_offset.value(), upper_bound.value(), out)) break;
+  return out;
+}
 offset partition_log::log_end_offset() const { return offset(_segments.back()->next_offset()); }
 
 size_t partition_log::size_bytes() const {
@@ -465,6 +493,7 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   if (!d) return failure{d.error()};
   const int64_t leo = log_end_offset().value();
   _recovery_point = std::min(_recovery_point, leo);
+  _txn_index_complete_below = std::min(_txn_index_complete_below, leo);
   _cleaned_up_to = std::min(_cleaned_up_to, leo);
   _unflushed_records = 0;
   auto e = _epochs->truncate_from_end(log_end_offset());
@@ -486,6 +515,7 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   if (!d) return failure{d.error()};
   _log_start = start.value();
   _recovery_point = start.value();
+  _txn_index_complete_below = start.value();
   _cleaned_up_to = start.value();
   _unflushed_records = 0;
   auto e = _epochs->clear();

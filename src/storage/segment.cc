@@ -65,6 +65,9 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
       c = s->_time_index.clear();
       if (!c) return failure{c.error()};
     }
+    auto tx = transaction_index::open(with_ext(dir, base_offset, ".txnindex"), s->_next);
+    if (!tx) return failure{tx.error()};
+    s->_txn_index = std::move(*tx);
     if (lim.direct_io) {
       auto d = s->start_direct(active);
       if (!d) return failure{d.error()};
@@ -87,6 +90,10 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
     auto a = s->_time_index.maybe_append(s->_max_ts, s->_offset_of_max_ts, true);
     if (!a) return failure{a.error()};
   }
+  // After recovery: entries whose marker the log no longer holds go.
+  auto tx = transaction_index::open(with_ext(dir, base_offset, ".txnindex"), s->_next);
+  if (!tx) return failure{tx.error()};
+  s->_txn_index = std::move(*tx);
   if (lim.direct_io) {
     auto d = s->start_direct(active);
     if (!d) return failure{d.error()};
@@ -490,6 +497,8 @@ result<void, storage_error> segment::flush() {
   if (!s) return s;
   s = _offset_index.sync();
   if (!s) return s;
+  s = _txn_index.sync();
+  if (!s) return s;
   return _time_index.sync();
 }
 
@@ -500,11 +509,13 @@ void segment::close() {
   _log.close();
   _offset_index.close();
   _time_index.close();
+  _txn_index.close();
 }
 
-result<std::vector<fs::path>, storage_error> segment::mark_deleted() {
+result<std::vector<fs::path>, storage_error> segment::mark_deleted(bool keep_txn_index) {
   std::vector<fs::path> out;
-  for (const char* ext : {".log", ".index", ".timeindex"}) {
+  for (const char* ext : {".log", ".index", ".timeindex", ".txnindex"}) {
+    if (keep_txn_index && std::string_view(ext) == ".txnindex") continue;
     auto from = with_ext(_dir, _base, ext);
     auto to = from;
     to += ".deleted";
@@ -529,7 +540,7 @@ int64_t segment::last_modified_ms() const {
 
 result<void, storage_error> segment::remove_files() {
   close();
-  for (const char* ext : {".log", ".index", ".timeindex"}) {
+  for (const char* ext : {".log", ".index", ".timeindex", ".txnindex"}) {
     std::error_code ec;
     fs::remove(with_ext(_dir, _base, ext), ec);
     if (ec) return fail(storage_errc::io_error, "remove {}: {}", with_ext(_dir, _base, ext).string(), ec.message());

@@ -75,11 +75,13 @@ size_t on_log_start_moved(const fs::path& dir, producer_state& state, offset log
   return dropped;
 }
 
-result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_log& log,
+result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& log,
                                                       producer_state& state, int64_t now_ms) {
   rebuild_stats stats;
   state.clear();
   const offset log_end = log.log_end_offset();
+  // The aborted-transaction index is complete only below this: replay at least from there.
+  const offset usable_max = std::min(log_end, log.txn_index_complete_below());
   auto snaps = list_snapshots(log.dir());
   for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
     const fs::path p = snapshot_path(log.dir(), offset(*it));
@@ -89,6 +91,7 @@ result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_l
       remove_quietly(p);
       continue;
     }
+    if (*it > usable_max.value()) continue;  // kept: a later rebuild may use it
     auto bytes = storage::read_small_file(p, 256u << 20);
     if (bytes) {
       auto d = state.decode_snapshot(*bytes);
@@ -107,7 +110,20 @@ result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_l
     remove_quietly(p);
   }
 
+  auto c = catch_up(log, state, now_ms);
+  if (!c) return failure{c.error()};
+  stats.batches_replayed = *c;
+  stats.producers = int64_t(state.producers().size());
+  return stats;
+}
+
+result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state,
+                                                 int64_t now_ms) {
+  int64_t replayed = 0;
+  const offset log_end = log.log_end_offset();
   offset from = std::max(state.end_offset(), log.log_start_offset());
+  // Every marker from here on is replayed and indexed again.
+  if (auto t = log.remove_aborted_txns_from(from); !t) return failure{t.error()};
   while (from < log_end) {
     auto r = log.read(from, replay_read_bytes, log_end, true);
     if (!r) return failure{r.error()};
@@ -118,22 +134,41 @@ result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_l
     while (pos < data.size()) {
       auto h = protocol::parse_batch_header(data.subspan(pos));
       if (!h || h->batch_length <= 0 || h->total_size() > data.size() - pos) break;
+      const auto whole = data.subspan(pos, h->total_size());
       pos += h->total_size();
       if (h->last_offset() < from.value()) continue;  // the batch holding `from` starts before it
-      batch_identity b{producer_id(h->producer_id), producer_epoch(h->producer_epoch),
-                       h->base_sequence, h->last_offset_delta};
-      // Control batches (transaction markers) carry no sequences.
-      if (h->is_control()) b.pid = no_producer_id;
-      state.replay(b, offset(h->base_offset), offset(h->last_offset()), now_ms);
+      if (h->is_control()) {
+        auto done = replay_control_batch(state, *h, whole);
+        if (done && done->aborted) {
+          auto a = log.add_aborted_txn(storage::aborted_txn{done->pid.value(), done->first_offset.value(),
+                                                            done->last_offset.value(),
+                                                            state.last_stable_offset_after(*done).value()});
+          if (!a) return failure{a.error()};
+        }
+      } else {
+        batch_identity b{producer_id(h->producer_id), producer_epoch(h->producer_epoch),
+                         h->base_sequence, h->last_offset_delta, h->is_transactional()};
+        state.replay(b, offset(h->base_offset), offset(h->last_offset()), now_ms);
+      }
       from = offset(h->last_offset() + 1);
-      ++stats.batches_replayed;
+      ++replayed;
     }
     if (from == before) break;  // nothing usable: do not spin
   }
   state.set_end_offset(log_end);
   state.truncate_head(log.log_start_offset());  // a snapshot may predate retention/DeleteRecords
-  stats.producers = int64_t(state.producers().size());
-  return stats;
+  log.set_txn_index_complete_below(log_end);
+  return replayed;
+}
+
+std::optional<completed_txn> replay_control_batch(producer_state& state, const protocol::batch_header& h,
+                                                  std::span<const uint8_t> batch) {
+  state.set_end_offset(std::max(state.end_offset(), offset(h.last_offset() + 1)));
+  if (h.producer_id < 0) return std::nullopt;
+  auto m = parse_end_txn_marker(batch);
+  if (!m) return std::nullopt;
+  return state.record_marker(producer_id(h.producer_id), producer_epoch(h.producer_epoch), *m,
+                             offset(h.base_offset), h.max_timestamp);
 }
 
 }  // namespace gregor::txn

@@ -211,10 +211,13 @@ def wait_closed(sock: socket.socket, timeout_s: float = 10.0) -> bool:
 def fetch_request_v11(correlation_id: int, topics: dict[str, dict[int, int]], session_id: int = 0,
                       session_epoch: int = -1, forgotten: dict[str, list[int]] | None = None,
                       rack_id: str = "", max_wait_ms: int = 0, min_bytes: int = 1,
-                      partition_max_bytes: int = 1 << 20, replica_id: int = -1) -> bytes:
+                      partition_max_bytes: int = 1 << 20, replica_id: int = -1,
+                      isolation_level: int = 0) -> bytes:
     """Fetch v11 (sessions: KIP-227; rack id: KIP-392): topics = {topic: {partition: fetch_offset}}
-    (current leader epoch -1: unchecked), forgotten = {topic: [partition]}."""
-    body = struct.pack(">iiiibii", replica_id, max_wait_ms, min_bytes, 50 << 20, 0, session_id, session_epoch)
+    (current leader epoch -1: unchecked), forgotten = {topic: [partition]}; isolation_level 1 is
+    read_committed."""
+    body = struct.pack(">iiiibii", replica_id, max_wait_ms, min_bytes, 50 << 20, isolation_level, session_id,
+                       session_epoch)
     body += struct.pack(">i", len(topics))
     for topic, parts in topics.items():
         body += encode_string(topic) + struct.pack(">i", len(parts))
@@ -244,7 +247,8 @@ def batch_offsets(records: bytes) -> list[tuple[int, int]]:
 def parse_fetch_v11(body: bytes) -> dict:
     """A Fetch v11 response: {"error_code", "session_id", "partitions": {(topic, partition): {...}}}
     with each partition's error_code, high_watermark, last_stable_offset, log_start_offset,
-    preferred_read_replica and batches (batch_offsets of its records)."""
+    preferred_read_replica, aborted_transactions [(producer id, first offset)] and batches
+    (batch_offsets of its records)."""
     r = reader(body)
     r.take(">i")  # correlation id
     _throttle, error, session = r.take(">ihi")
@@ -254,8 +258,7 @@ def parse_fetch_v11(body: bytes) -> dict:
         for _ in range(r.take(">i")):
             index, perr, hw, lso, lss = r.take(">ihqqq")
             n_aborted = r.take(">i")
-            for _ in range(max(n_aborted, 0)):
-                r.take(">qq")
+            aborted = [r.take(">qq") for _ in range(max(n_aborted, 0))]
             preferred = r.take(">i")
             size = r.take(">i")
             records = b""
@@ -264,5 +267,5 @@ def parse_fetch_v11(body: bytes) -> dict:
                 r.pos += size
             parts[(topic, index)] = {"error_code": perr, "high_watermark": hw, "last_stable_offset": lso,
                                      "log_start_offset": lss, "preferred_read_replica": preferred,
-                                     "batches": batch_offsets(records)}
+                                     "aborted_transactions": aborted, "batches": batch_offsets(records)}
     return {"error_code": error, "session_id": session, "partitions": parts}

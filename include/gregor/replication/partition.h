@@ -67,7 +67,8 @@ class partition {
   // The offset below which records are committed (visible to consumers). Minimum log end offset
   // over the ISR; with ISR = {self} it equals the log end offset.
   offset high_watermark() const { return _high_watermark; }
-  // Last stable offset: equals the high watermark until transactions exist.
+  // The high watermark: this replica knows nothing of transactions. The last stable offset (which
+  // ongoing transactions hold back) is server::idempotence::last_stable_offset.
   offset last_stable_offset() const { return _high_watermark; }
 
   // Leader append of validated batches; advances the high watermark as the ISR allows.

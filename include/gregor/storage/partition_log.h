@@ -15,6 +15,7 @@
 // leader epoch started; it is updated (and persisted before the data is written) by appends whose
 // epoch is newer than the latest, cut by truncate_to and by log start moves, and rebuilt from the
 // batch headers when missing or malformed. Invariant: every entry starts below log_end_offset().
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -30,6 +31,7 @@
 #include "gregor/storage/log_config.h"
 #include "gregor/storage/segment.h"
 #include "gregor/storage/storage_error.h"
+#include "gregor/storage/transaction_index.h"
 
 namespace gregor::storage {
 
@@ -87,6 +89,9 @@ struct compaction_plan {
   // log.cleaner.dedupe.buffer.size: the key map stops growing at this many bytes (key bytes + 24
   // per entry, as Kafka's 16-byte hash + offset); the pass then cleans only up to where it got.
   size_t key_map_bytes_max = SIZE_MAX;
+  // The aborted transactions overlapping the cleanable segments (from their `.txnindex`es and
+  // later ones), by first offset: their data batches go, their markers follow Kafka's rules.
+  std::vector<aborted_txn> aborted;
 };
 struct compaction_output {
   struct cleaned {
@@ -94,6 +99,8 @@ struct compaction_output {
     uint64_t source_size_bytes = 0;
     uint64_t size_bytes = 0;  // of the .cleaned file
     size_t records_removed = 0;
+    // ABORT markers the pass removed: their `.txnindex` entries go with the swap.
+    std::vector<int64_t> removed_abort_markers;
   };
   std::vector<cleaned> segments;  // `.cleaned` files written and fsynced, to swap in
   int64_t cleaned_up_to = 0;      // the key map covered every offset below it
@@ -200,14 +207,22 @@ class partition_log {
   // Each segment is swapped in crash-safely: `.cleaned` written and fsynced, renamed `.swap`, the
   // old files renamed `.deleted`, `.swap` renamed into place (a `.swap` found at open completes it).
   // Synchronous: plan_compaction + run_compaction + apply_compaction.
+  // Transactions (Kafka's rules): nothing at or past `first_unstable` (the partition's last stable
+  // offset, which the caller knows) is cleanable; records of aborted transactions go; a COMMIT or
+  // ABORT marker whose transaction has no data left in the cleaned range is stamped with a delete
+  // horizon (now + delete.retention.ms, Kafka's KIP-534 batch attribute) and removed by the first
+  // pass after it (an ABORT's `.txnindex` entry with it), unless it is the newest batch of a
+  // producer that wrote within producer.id.expiration.ms.
   result<compaction_result, storage_error> compact(int64_t now_ms, bool force = false,
-                                                   size_t key_map_bytes_max = SIZE_MAX);
+                                                   size_t key_map_bytes_max = SIZE_MAX,
+                                                   int64_t first_unstable = INT64_MAX);
   // The cleaner-thread split of compact(): nullopt when nothing is due. run_compaction uses only
   // the plan and the files (callable from any thread while the owner keeps appending, reading,
   // even deleting segments); apply_compaction swaps in every cleaned segment that is still the
   // same closed segment it was planned from (others' `.cleaned` files are removed).
   std::optional<compaction_plan> plan_compaction(int64_t now_ms, bool force,
-                                                 size_t key_map_bytes_max = SIZE_MAX) const;
+                                                 size_t key_map_bytes_max = SIZE_MAX,
+                                                 int64_t first_unstable = INT64_MAX) const;
   static result<compaction_output, storage_error> run_compaction(const compaction_plan& plan);
   result<compaction_result, storage_error> apply_compaction(const compaction_output& out, int64_t now_ms);
   // Offsets below it have been compacted (kept in cleaner-offset-checkpoint).
@@ -229,6 +244,26 @@ class partition_log {
   void set_truncate_listener(std::function<void(offset new_log_end)> fn) {
     _on_truncate = std::move(fn);
   }
+  // ---- aborted-transaction index (`.txnindex` per segment, transaction_index.h) ----
+  // Records an aborted transaction in the segment holding its ABORT marker (e.last_offset, which
+  // must be in the log and after the last entry of that segment).
+  result<void, storage_error> add_aborted_txn(const aborted_txn& e);
+  // Drops every entry whose marker is at or after `from` (a producer state rebuild replays them).
+  result<void, storage_error> remove_aborted_txns_from(offset from);
+  // Kafka's collectAbortedTransactions: the aborted transactions overlapping
+  // [fetch_offset, upper_bound) (last offset >= fetch_offset, first offset < upper_bound), from the
+  // segment holding fetch_offset on, stopping at the first entry whose last stable offset reaches
+  // upper_bound.
+  std::vector<aborted_txn> collect_aborted_txns(offset fetch_offset, offset upper_bound) const;
+  // Every ABORT marker below this offset has its index entry. At open: the log end after a clean
+  // shutdown, else the base of the first segment recovery scanned (its entries may be stale or
+  // missing); lowered by truncation. The owner of producer state replays from at most here when it
+  // rebuilds (re-adding entries) and raises it once its state follows every append.
+  offset txn_index_complete_below() const { return offset(_txn_index_complete_below); }
+  void set_txn_index_complete_below(offset o) {
+    _txn_index_complete_below = std::min(o.value(), log_end_offset().value());
+  }
+
   // Base offsets of all segments, oldest first (tests, admin tools).
   std::vector<int64_t> segment_base_offsets() const;
 
@@ -264,6 +299,7 @@ class partition_log {
   int64_t _log_start = 0;
   int64_t _cleaned_up_to = 0;  // compaction: offsets below were cleaned (checkpointed)
   int64_t _recovery_point = 0;
+  int64_t _txn_index_complete_below = INT64_MAX;  // lowered at open (recovery), by truncation
   struct pending_delete {
     std::vector<std::filesystem::path> files;
     int64_t since_ms = 0;

@@ -18,6 +18,7 @@
 #include "gregor/storage/file.h"
 #include "gregor/storage/offset_index.h"
 #include "gregor/storage/time_index.h"
+#include "gregor/storage/transaction_index.h"
 
 namespace gregor::storage {
 namespace detail {
@@ -80,6 +81,14 @@ class segment {
   size_t truncated_bytes_at_open() const { return _truncated_at_open; }
   const offset_index& index() const { return _offset_index; }
   const time_index& timeindex() const { return _time_index; }
+  // The aborted transactions whose ABORT marker lies in this segment (`.txnindex`, created on the
+  // first append; entries past the segment's end are dropped at open).
+  const transaction_index& txn_index() const { return _txn_index; }
+  result<void, storage_error> append_aborted_txn(const aborted_txn& e) { return _txn_index.append(e); }
+  result<void, storage_error> truncate_aborted_txns_from(int64_t from) { return _txn_index.truncate_from(from); }
+  result<void, storage_error> remove_aborted_txns(const std::vector<int64_t>& markers) {
+    return _txn_index.remove_markers(markers);
+  }
 
   // Appends whole batches (offsets already assigned; headers parsed from `bytes`, in order).
   result<void, storage_error> append(std::span<const uint8_t> bytes,
@@ -111,9 +120,10 @@ class segment {
   void close();
   // Removes the three files (retention/delete); the segment is unusable afterwards.
   result<void, storage_error> remove_files();
-  // Renames the three files to `<name>.deleted` and closes them (removal comes later); returns the
+  // Renames the files (and the `.txnindex`, unless keep_txn_index: a compaction swap keeps it for
+  // the cleaned segment) to `<name>.deleted` and closes them (removal comes later); returns the
   // new paths. The segment is unusable afterwards.
-  result<std::vector<std::filesystem::path>, storage_error> mark_deleted();
+  result<std::vector<std::filesystem::path>, storage_error> mark_deleted(bool keep_txn_index = false);
   // Last modification time of the .log file in ms (retention of segments without timestamps).
   int64_t last_modified_ms() const;
 
@@ -147,6 +157,7 @@ class segment {
   file _log;
   offset_index _offset_index;
   time_index _time_index;
+  transaction_index _txn_index;
   int64_t _max_ts = -1;
   int64_t _offset_of_max_ts = -1;
   int64_t _first_batch_ms = -1;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gregor/base/result.h"
+#include "gregor/protocol/record_batch.h"
 #include "gregor/storage/partition_log.h"
 #include "gregor/storage/storage_error.h"
 #include "gregor/txn/producer_state.h"
@@ -39,10 +40,24 @@ struct rebuild_stats {
   int64_t batches_replayed = 0;
   int64_t producers = 0;
 };
-// Replaces `state` with the partition's: loads the newest snapshot at or below the log end offset
-// that decodes (corrupt ones and ones past the end are deleted, logged), then replays the headers
-// of the batches from there to the log end. Replayed producers count as active at `now_ms`.
-result<rebuild_stats, storage::storage_error> rebuild(const storage::partition_log& log,
+// Replaces `state` with the partition's: loads the newest snapshot at or below both the log end
+// offset and the log's txn_index_complete_below() that decodes (corrupt ones and ones past the end
+// are deleted, logged), then replays the batches from there to the log end: data batch headers,
+// and the COMMIT/ABORT markers of control batches. The aborted-transaction index is rebuilt over
+// the replayed range (its entries from the replay start are dropped, every ABORT that ends a
+// transaction is appended again) and the log's txn_index_complete_below() raised to its end.
+// Replayed producers count as active at `now_ms`.
+result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& log,
                                                       producer_state& state, int64_t now_ms);
+// Brings `state` (which covers the log below its end offset, at or above the log start) up to the
+// log end: replays the batches after it as rebuild() does, re-indexing the ABORTs from there.
+// Returns the number of batches replayed.
+result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state,
+                                                 int64_t now_ms);
+// Applies one stored control batch (`batch`, whole, with header `h`) to `state`: a COMMIT/ABORT
+// marker ends its producer's transaction (producer_state::record_marker), other control batches
+// only move the end offset. The completed transaction, if any; the caller indexes an abort.
+std::optional<completed_txn> replay_control_batch(producer_state& state, const protocol::batch_header& h,
+                                                  std::span<const uint8_t> batch);
 
 }  // namespace gregor::txn

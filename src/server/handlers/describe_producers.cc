@@ -41,8 +41,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
         out.producer_epoch = e.epoch.value();
         out.last_sequence = e.last_sequence();
         out.last_timestamp = e.last_timestamp_ms;
-        out.coordinator_epoch = -1;
-        out.current_txn_start_offset = -1;
+        out.coordinator_epoch = e.coordinator_epoch;
+        out.current_txn_start_offset = e.current_txn_first_offset ? e.current_txn_first_offset->value() : -1;
       }
     }
   }

@@ -13,6 +13,7 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/fetch.h"
 #include "handlers.h"
+#include "../idempotence.h"
 #include "leader_hint.h"
 #include "../http_admin.h"
 #include "../metadata_quorum.h"
@@ -49,6 +50,17 @@ int64_t count_records(std::span<const uint8_t> data) {
     data = data.subspan(h->total_size());
   }
   return n;
+}
+
+// One past the last offset of the whole batches in `data` (`from` when there are none).
+offset end_of(std::span<const uint8_t> data, offset from) {
+  offset end = from;
+  while (auto h = protocol::parse_batch_header(data)) {
+    if (h->total_size() > data.size()) break;
+    end = offset(h->last_offset() + 1);
+    data = data.subspan(h->total_size());
+  }
+  return end;
 }
 
 // The request's partitions as the session cache sees them (v13+: by topic id, else by name).
@@ -170,7 +182,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
           pout.diverging_epoch.epoch = eo.epoch.value();
           pout.diverging_epoch.end_offset = eo.end_offset.value();
           pout.high_watermark = p->high_watermark().value();
-          pout.last_stable_offset = p->last_stable_offset().value();
+          pout.last_stable_offset = c.producers().last_stable_offset(*p, /*load_if_needed=*/false).value();
           pout.log_start_offset = p->log().log_start_offset().value();
           pass.answer_now = true;
           continue;
@@ -185,10 +197,11 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     const bool throttled = follower != no_node && replica_throttled(c.image(), "leader.replication.throttled.replicas",
                                                                     name, part.key.partition, c.self());
     const offset hw = p->high_watermark();
-    const offset upper = follower != no_node ? p->log().log_end_offset()
-                                             : (read_committed ? p->last_stable_offset() : hw);
+    // The last stable offset (idempotence.h); a follower's fetch never loads producer state.
+    const offset lso = c.producers().last_stable_offset(*p, /*load_if_needed=*/follower == no_node);
+    const offset upper = follower != no_node ? p->log().log_end_offset() : (read_committed ? lso : hw);
     pout.high_watermark = hw.value();
-    pout.last_stable_offset = p->last_stable_offset().value();
+    pout.last_stable_offset = lso.value();
     pout.log_start_offset = p->log().log_start_offset().value();
     if (follower == no_node && v >= 11 && p->is_leader()) {
       if (auto r = preferred_read_replica(c, *p, req.rack_id, start)) {
@@ -237,6 +250,15 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     pass.buffers.push_back(std::move(data->data));
     const auto& buf = pass.buffers.back();
     pout.records = std::span<const uint8_t>(buf.data(), buf.size());
+    if (read_committed) {
+      // Kafka's collectAbortedTransactions over what is returned: the consumer drops the records
+      // of these producers from these first offsets up to their ABORT markers.
+      for (const auto& a : p->log().collect_aborted_txns(start, end_of(*pout.records, start))) {
+        auto& out = pout.aborted_transactions->emplace_back();
+        out.producer_id = a.producer_id;
+        out.first_offset = a.first_offset;
+      }
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 // broker, leader or follower (`gregor topic describe` uses it for each replica's lag).
 #include "gregor/protocol/messages/list_offsets.h"
 #include "handlers.h"
+#include "../idempotence.h"
 
 namespace gregor::server {
 namespace {
@@ -61,7 +62,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       replication::partition* p = *replica;
       pout.leader_epoch = p->epoch().value();
       const offset latest = req.replica_id != consumer_replica_id ? p->log().log_end_offset()
-                            : read_committed                      ? p->last_stable_offset()
+                            : read_committed                      ? c.producers().last_stable_offset(*p)
                                                                   : p->high_watermark();
       std::optional<int64_t> found_offset;
       int64_t found_ts = -1;

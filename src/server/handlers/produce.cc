@@ -135,8 +135,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       if (transactional) {
         // KIP-890 part 1 (part 2 from v12: the leader adds the partition for the producer).
         const auto& first = valid->front().header;
+        // Kafka authorizes transactional records against the request's transactional id: none,
+        // no authorization.
         if (!req.transactional_id || req.transactional_id->empty()) {
-          set_error(pout, error_code::invalid_record, "transactional records without a transactional id");
+          set_error(pout, error_code::transactional_id_authorization_failed,
+                    "transactional records need a transactional id");
           continue;
         }
         const int64_t pid = first.producer_id;
@@ -168,7 +171,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
           continue;
         }
       }
-      // Idempotence (idempotence.cc): a retry already in the log gets its original offset.
+      // Idempotence and transaction state (idempotence.cc): a retry already in the log gets its
+      // original offset; a non-transactional batch during the producer's transaction is refused.
       auto idem = c.producers().check(*p, *valid);
       if (idem.error != error_code::none) {
         set_error(pout, idem.error, idem.message);

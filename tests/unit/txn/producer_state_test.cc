@@ -220,8 +220,10 @@ struct log_fixture {
   void open(int64_t segment_bytes = 1 << 30) {
     storage::log_config cfg;
     cfg.segment_bytes = segment_bytes;
+    storage::open_hints hints;
+    hints.clean_shutdown = true;  // reopen() closes the log first
     auto l = storage::partition_log::open(tmp.path() / "t-0", topic_partition{"t", partition_id(0)},
-                                          uuid{}, cfg, clk);
+                                          uuid{}, cfg, clk, hints);
     ASSERT_TRUE(l) << l.error().message;
     log = std::move(*l);
     fs::path dir = log->dir();
@@ -243,6 +245,8 @@ struct log_fixture {
     auto a = log->append(bytes, leader_epoch(0));
     ASSERT_TRUE(a) << a.error().message;
     state.record(b, a->base_offset, a->last_offset, clk.now_ms());
+    // As server::idempotence: the state follows every append, so the index is complete.
+    log->set_txn_index_complete_below(log->log_end_offset());
   }
   int64_t log_segment_bytes = 1 << 30;
 };
