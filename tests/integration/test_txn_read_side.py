@@ -1,6 +1,6 @@
-"""Proves the partition-leader side of transactions over the wire, up to what can be done without a
-transaction coordinator (no markers yet): a transactional batch is accepted with a transactional
-id and holds the last stable offset at its first offset; read_committed Fetch returns nothing from
+"""Proves the partition-leader side of an open transaction over the wire (the transaction is
+opened with InitProducerId and AddPartitionsToTxn frames, no marker is written): a transactional
+batch is accepted with a transactional id and holds the last stable offset at its first offset; read_committed Fetch returns nothing from
 there while read_uncommitted returns everything; ListOffsets read_committed answers the last
 stable offset; DescribeProducers shows the transaction's start; a plain batch from the producer in
 its transaction is INVALID_TXN_STATE; and all of it survives a clean or SIGKILL restart."""
@@ -15,6 +15,7 @@ import clients
 import harness
 import kafka_wire
 import test_idempotence as idem
+import test_txn_offset_commit as txoc
 
 API_LIST_OFFSETS = 2
 ERR_INVALID_TXN_STATE = 48
@@ -47,6 +48,22 @@ def produce(bootstrap: str, topic: str, batch: bytes, transactional_id: str | No
     assert r.take(">i") == 1
     _index, err, base, _append_time = r.take(">ihqq")
     return err, base
+
+
+def open_txn(bootstrap: str, txn_id: str, topic: str) -> tuple[int, int]:
+    """InitProducerId for `txn_id`, then AddPartitionsToTxn v1 for topic-0; (producer id, epoch)."""
+    pid, epoch = txoc.begin_txn(bootstrap, txn_id, [])
+    body = (kafka_wire.encode_string(txn_id) + struct.pack(">qh", pid, epoch) + struct.pack(">i", 1)
+            + kafka_wire.encode_string(topic) + struct.pack(">ii", 1, 0))
+    resp = kafka_wire.round_trip(bootstrap, kafka_wire.request(24, 1, 7, body))
+    r = kafka_wire.reader(resp)
+    assert r.take(">i") == 7
+    r.take(">i")  # throttle
+    assert r.take(">i") == 1
+    assert r.string() == topic
+    assert r.take(">i") == 1
+    assert r.take(">ih") == (0, 0)
+    return pid, epoch
 
 
 def fetch(bootstrap: str, topic: str, isolation_level: int, max_wait_ms: int = 0) -> dict:
@@ -122,12 +139,13 @@ def check_open_transaction(bootstrap: str, topic: str, txn_pid: int, plain_pid: 
 def test_an_open_transaction_holds_the_last_stable_offset(broker):
     topic = harness.unique_topic("txn-read")
     clients.create_topic(broker.bootstrap, topic)
-    _, txn_pid, epoch = idem.init_producer_id(broker.bootstrap)
+    txn_id = harness.unique_topic("txn-read-id")
+    txn_pid, epoch = open_txn(broker.bootstrap, txn_id, topic)
     _, plain_pid, _ = idem.init_producer_id(broker.bootstrap)
     # Transactional records need a transactional id (Kafka: authorization against it).
     assert produce(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), None)[0] == \
         ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    assert produce(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), "tx-1") == (0, 0)
+    assert produce(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), txn_id) == (0, 0)
     assert produce(broker.bootstrap, topic, txn_batch(plain_pid, 0, 0, [b"p0", b"p1"], attributes=0), None) == (0, 1)
     check_open_transaction(broker.bootstrap, topic, txn_pid, plain_pid)
     # A plain batch of the producer inside its transaction is refused and changes nothing.
@@ -142,9 +160,10 @@ def test_an_open_transaction_survives_a_restart(gregor_factory, how):
     g = gregor_factory()
     topic = harness.unique_topic("txn-restart")
     clients.create_topic(g.bootstrap, topic)
-    _, txn_pid, epoch = idem.init_producer_id(g.bootstrap)
+    txn_id = harness.unique_topic("txn-restart-id")
+    txn_pid, epoch = open_txn(g.bootstrap, txn_id, topic)
     _, plain_pid, _ = idem.init_producer_id(g.bootstrap)
-    assert produce(g.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), "tx-1") == (0, 0)
+    assert produce(g.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), txn_id) == (0, 0)
     assert produce(g.bootstrap, topic, txn_batch(plain_pid, 0, 0, [b"p0", b"p1"], attributes=0), None) == (0, 1)
     if how == "clean":
         g.restart()
@@ -153,4 +172,4 @@ def test_an_open_transaction_survives_a_restart(gregor_factory, how):
     check_open_transaction(g.bootstrap, topic, txn_pid, plain_pid)
     err, _ = produce(g.bootstrap, topic, txn_batch(txn_pid, epoch, 1, [b"plain"], attributes=0), None)
     assert err == ERR_INVALID_TXN_STATE
-    assert produce(g.bootstrap, topic, txn_batch(txn_pid, epoch, 1, [b"t1"]), "tx-1") == (0, 3)
+    assert produce(g.bootstrap, topic, txn_batch(txn_pid, epoch, 1, [b"t1"]), txn_id) == (0, 3)

@@ -32,7 +32,7 @@ struct options {
   // Gregor's server (core::apply_metadata) waits the same way since it was found here; with false
   // the simulation does as Gregor did (publish on every applied batch), and a broker replaying its metadata log after a restart leads
   // and acknowledges writes in a stale leader epoch, or with the ISR its previous incarnation had
-  // before an expansion it proposed commits (seeds 323, 461 lose acknowledged writes).
+  // before an expansion it proposed commits (seed 856 loses acknowledged writes).
   bool metadata_catch_up = true;
   // Kafka's AlterPartitionManager rule: a leader keeps its pending ("maximal") ISR, which holds
   // the high watermark back, until the controller's answer is definitive: only
@@ -43,7 +43,7 @@ struct options {
   // dropped the pending ISR on any error, on a timeout and after 10 s: with false the simulation
   // does that, and an expansion the controller committed although the leader saw
   // it fail lets the high watermark pass the new member, which then leads without the
-  // acknowledged writes (seed 1058). See README.md.
+  // acknowledged writes (seed 5268). See README.md.
   bool alter_partition_keeps_pending = true;
 };
 
