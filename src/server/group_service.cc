@@ -214,11 +214,7 @@ group_service::coordinator_info group_service::find_coordinator(const std::strin
     out.host = adv.host;
     out.port = adv.port;
   };
-  if (key_type == 1) {
-    self();
-    return out;
-  }
-  if (key_type != 0) {
+  if (key_type != 0) {  // transactional ids: txn_service::find_coordinator
     out.error = error_code::invalid_request;
     return out;
   }

@@ -55,7 +55,7 @@ class group_service {
     std::string host;
     int32_t port = -1;
   };
-  // key_type 0 = group, 1 = transaction (answered with this broker for now).
+  // key_type 0 = group (others: INVALID_REQUEST; transactional ids are txn_service's).
   coordinator_info find_coordinator(const std::string& key, int8_t key_type,
                                     const std::string& listener);
   // NONE when this broker coordinates the group; NOT_COORDINATOR otherwise;

@@ -317,6 +317,9 @@ asio::awaitable<txn::reply> txn_service::park(uint64_t ticket) {
 }
 
 asio::awaitable<txn::reply> txn_service::init_producer_id(txn::init_input in) {
+  // As Kafka: the timeout is checked before whether this broker coordinates the id.
+  if (in.timeout_ms <= 0 || in.timeout_ms > _core.config().transaction_max_timeout_ms)
+    co_return txn::reply{error_code::invalid_transaction_timeout};
   co_await refill_producer_id();
   if (auto e = check_coordinator(in.transactional_id); e != error_code::none) co_return txn::reply{e};
   in.partition = partition_of(in.transactional_id);

@@ -25,6 +25,8 @@ API_DESCRIBE_PRODUCERS = 61
 ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 ERR_INVALID_PRODUCER_EPOCH = 47
 ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+ERR_INVALID_TRANSACTION_TIMEOUT = 50
+ERR_INVALID_REQUEST = 42
 ERR_UNKNOWN_PRODUCER_ID = 59
 
 # ---------------------------------------------------------------- record batch v2 by hand
@@ -69,9 +71,10 @@ def record_batch(pid: int, epoch: int, seq: int, values: list[bytes]) -> bytes:
 # ---------------------------------------------------------------- requests by hand
 
 
-def init_producer_id(bootstrap: str, transactional_id: str | None = None) -> tuple[int, int, int]:
+def init_producer_id(bootstrap: str, transactional_id: str | None = None,
+                     timeout_ms: int = 60000) -> tuple[int, int, int]:
     """InitProducerId v0 → (error_code, producer_id, epoch)."""
-    body = kafka_wire.encode_string(transactional_id) + struct.pack(">i", 60000)
+    body = kafka_wire.encode_string(transactional_id) + struct.pack(">i", timeout_ms)
     resp = kafka_wire.round_trip(bootstrap, kafka_wire.request(API_INIT_PRODUCER_ID, 0, 7, body))
     assert resp is not None, "broker closed the connection on InitProducerId"
     corr, _throttle, err, pid, epoch = struct.unpack(">iihqh", resp[:20])
@@ -170,10 +173,16 @@ def test_gap_stale_epoch_and_unknown_producer_are_refused_with_kafkas_codes(brok
     assert values_in(broker.bootstrap, topic, 2) == [b"x", b"y"]
 
 
-def test_transactional_id_is_answered_with_a_clear_fatal_error(broker):
-    err, pid, _ = init_producer_id(broker.bootstrap, transactional_id="txn-1")
-    assert err == ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    assert pid == -1
+def test_a_transactional_id_gets_a_producer_id_and_bad_ids_and_timeouts_are_refused(broker):
+    import test_txn_offset_commit as txoc
+    pid, epoch = txoc.begin_txn(broker.bootstrap, harness.unique_topic("txn"), [])
+    assert pid >= 0 and epoch == 0
+    # Above transaction.max.timeout.ms (15 minutes by default), and an empty transactional id.
+    err, pid, _ = init_producer_id(broker.bootstrap, transactional_id=harness.unique_topic("txn"),
+                                   timeout_ms=900001)
+    assert (err, pid) == (ERR_INVALID_TRANSACTION_TIMEOUT, -1)
+    err, pid, _ = init_producer_id(broker.bootstrap, transactional_id="")
+    assert (err, pid) == (ERR_INVALID_REQUEST, -1)
 
 
 @pytest.mark.parametrize("how", ["clean", "sigkill"])

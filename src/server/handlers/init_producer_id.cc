@@ -27,7 +27,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
     resp.error_code = code(error_code::transactional_id_authorization_failed);
     co_return resp;
   }
-  if (req.transactional_id && !req.transactional_id->empty()) {
+  // An empty transactional id is a malformed request in Kafka, not an idempotent producer.
+  if (req.transactional_id && req.transactional_id->empty()) {
+    resp.error_code = code(error_code::invalid_request);
+    co_return resp;
+  }
+  if (req.transactional_id) {
     txn_service& txns = *co_await c.transactions();
     txn::init_input in;
     in.transactional_id = *req.transactional_id;
