@@ -9,6 +9,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/group/offsets_records.h"
+#include "internal_topic.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -88,23 +89,10 @@ asio::awaitable<void> group_service::start() {
   const auto& cfg = _core.config();
   std::string name(offsets_topic);
   if (!_core.topic(name)) {
-    // A cluster creates it with offsets.topic.replication.factor or not at all (Kafka refuses
-    // rather than silently weakening it: FindCoordinator answers COORDINATOR_NOT_AVAILABLE until
-    // enough brokers are up). A single node, which can never have more, caps it at 1.
-    const int16_t wanted = std::max<int16_t>(cfg.offsets_topic_replication_factor, 1);
-    const int16_t rf = _core.quorum() ? wanted : int16_t(1);
-    topic_spec spec;
-    spec.name = name;
-    spec.partitions = std::max(cfg.offsets_topic_num_partitions, 1);
-    spec.replication_factor = rf;
-    spec.configs = {{"cleanup.policy", "compact"},
-                    {"compression.type", "producer"},
-                    {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
-    auto r = co_await _core.controller().create_topic(std::move(spec), false);
-    if (!r && r.error().code != error_code::topic_already_exists)
-      lg().error("cannot create {}: {}", name, r.error().message);
-    else if (r)
-      lg().info("created {} with {} partitions", name, cfg.offsets_topic_num_partitions);
+    std::map<std::string, std::string> configs{
+        {"compression.type", "producer"}, {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
+    co_await create_internal_topic(_core, name, cfg.offsets_topic_num_partitions, cfg.offsets_topic_replication_factor,
+                                   std::move(configs), lg());
   }
   if (const auto* rt = _core.topic(name)) {
     _partitions = rt->partition_count;

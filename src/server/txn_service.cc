@@ -14,6 +14,7 @@
 #include "gregor/txn/transaction_log.h"
 #include "group_service.h"
 #include "idempotence.h"
+#include "internal_topic.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -116,26 +117,13 @@ asio::awaitable<void> txn_service::start() {
   const auto& cfg = _core.config();
   std::string name(transaction_state_topic);
   if (!_core.topic(name)) {
-    // As __consumer_offsets: a cluster creates it with the configured replication factor or not at
-    // all (FindCoordinator answers COORDINATOR_NOT_AVAILABLE until enough brokers are up); a single
-    // node caps the factor, and the topic's min.insync.replicas, at 1.
-    const int16_t wanted = std::max<int16_t>(cfg.transaction_state_log_replication_factor, 1);
-    const int16_t rf = _core.quorum() ? wanted : int16_t(1);
-    const int32_t min_isr = std::clamp<int32_t>(cfg.transaction_state_log_min_isr, 1, rf);
-    topic_spec spec;
-    spec.name = name;
-    spec.partitions = std::max(cfg.transaction_state_log_num_partitions, 1);
-    spec.replication_factor = rf;
-    spec.configs = {{"cleanup.policy", "compact"},
-                    {"compression.type", "uncompressed"},
-                    {"min.insync.replicas", std::to_string(min_isr)},
-                    {"unclean.leader.election.enable", "false"},
-                    {"segment.bytes", std::to_string(cfg.transaction_state_log_segment_bytes)}};
-    auto r = co_await _core.controller().create_topic(std::move(spec), false);
-    if (!r && r.error().code != error_code::topic_already_exists)
-      lg().error("cannot create {}: {}", name, r.error().message);
-    else if (r)
-      lg().info("created {} with {} partitions", name, cfg.transaction_state_log_num_partitions);
+    std::map<std::string, std::string> configs{
+        {"compression.type", "uncompressed"},
+        {"min.insync.replicas", std::to_string(cfg.transaction_state_log_min_isr)},
+        {"unclean.leader.election.enable", "false"},
+        {"segment.bytes", std::to_string(cfg.transaction_state_log_segment_bytes)}};
+    co_await create_internal_topic(_core, name, cfg.transaction_state_log_num_partitions,
+                                   cfg.transaction_state_log_replication_factor, std::move(configs), lg());
   }
   const auto* rt = _core.topic(name);
   if (!rt || _stopped) {

@@ -11,7 +11,6 @@ Runs only with GREGOR_CLUSTER_TESTS=1 (GREGOR_CLUSTER_IMPL=kafka checks it again
 from __future__ import annotations
 
 import collections
-import shutil
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 import cluster_harness as ch
 import harness
+import test_transactions
 
 pytestmark = [pytest.mark.cluster, pytest.mark.cluster_long]
 
@@ -30,14 +30,7 @@ PARTITIONS = 3
 
 @pytest.mark.timeout(400)
 def test_the_java_transaction_suite_passes_on_the_cluster(cluster):
-    if shutil.which("mvn") is None:
-        pytest.fail("mvn not installed")
-    project = harness.REPO_ROOT / "tests" / "java"
-    cmd = ["mvn", "-o", "-B", "-q", "-f", str(project / "pom.xml"), "test", f"-Dbootstrap={cluster.bootstrap()}",
-           "-Dtest=TransactionsTest", "-Dsurefire.failIfNoSpecifiedTests=false"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=380)
-    if proc.returncode != 0 and not (project / "target" / "surefire-reports").exists():
-        proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True, timeout=380)
+    proc = test_transactions.java_transactions_suite(cluster.bootstrap())
     assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
 
 

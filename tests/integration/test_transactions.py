@@ -152,7 +152,9 @@ def test_kafka_transactions_tool_lists_describes_finds_hanging_and_aborts(bootst
     assert read_committed_values(bootstrap, topic, 1, 0) == []
 
 
-def _java_transactions_suite(bootstrap: str) -> subprocess.CompletedProcess:
+def java_transactions_suite(bootstrap: str) -> subprocess.CompletedProcess:
+    """tests/java's TransactionsTest against `bootstrap` (mvn offline first, online once if that
+    could not resolve); the finished process."""
     import shutil
     if shutil.which("mvn") is None:
         pytest.fail("mvn not installed")
@@ -161,7 +163,7 @@ def _java_transactions_suite(bootstrap: str) -> subprocess.CompletedProcess:
            "-Dtest=TransactionsTest", "-Dsurefire.failIfNoSpecifiedTests=false"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
     if proc.returncode != 0 and not (project / "target" / "surefire-reports").exists():
-        proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True, timeout=280)
+        proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True, timeout=380)
     return proc
 
 
@@ -177,7 +179,7 @@ def test_the_java_client_uses_the_transaction_version_1_protocol_when_the_cluste
                                            "downgrade", "--feature", "transaction.version=1"))
     assert "downgraded to 1" in out, out
     try:
-        proc = _java_transactions_suite(bootstrap)
+        proc = java_transactions_suite(bootstrap)
         assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
     finally:
         harness.ok(harness.run_java_tool(kafka_classpath, features, "--bootstrap-server", bootstrap,

@@ -14,6 +14,7 @@ import struct
 import clients
 import harness
 import kafka_wire as kw
+import test_idempotence as idem
 
 API_OFFSET_COMMIT = 8
 API_OFFSET_FETCH = 9
@@ -254,28 +255,8 @@ def test_txn_offsets_stay_pending_across_a_restart(gregor_factory):
 # ---------------------------------------------------------------- markers written into the log
 
 
-def _crc32c_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def varint(n: int) -> bytes:
-    return kw.encode_uvarint((n << 1) ^ (n >> 63))
+crc32c = idem.crc32c
+varint = idem.varint
 
 
 def control_batch(base_offset: int, leader_epoch: int, producer_id: int, commit: bool) -> bytes:
