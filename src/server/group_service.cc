@@ -10,6 +10,7 @@
 #include "gregor/base/log.h"
 #include "gregor/group/offsets_records.h"
 #include "internal_topic.h"
+#include "log_replay.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -552,70 +553,52 @@ void group_service::load() {
 }
 
 void group_service::load_partition(replication::partition& p) {
-  const auto& log = p.log();
-  offset pos = log.log_start_offset();
-  const offset end = log.log_end_offset();
-  while (pos < end) {
-    auto r = log.read(pos, size_t(std::max(_core.config().offsets_load_buffer_size, 1 << 16)), end, true);
-    if (!r) {
-      lg().error("loading {} at {}: {}", p.tp(), pos.value(), r.error().message);
+  replay_log(p, size_t(_core.config().offsets_load_buffer_size), lg(),
+             [&](const protocol::batch_header& header, std::span<const uint8_t> batch) {
+    const protocol::batch_header* h = &header;
+    if (h->is_control()) {
+      // A transaction marker (WriteTxnMarkers): completes that producer's pending offsets.
+      auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
+        if (auto commit = control_record_commit(rec.key))
+          _coordinator->complete_txn(h->producer_id, *commit, p.tp().partition.value(), _partitions);
+      });
+      if (!rr) lg().warn("loading {}: bad control batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
       return;
     }
-    std::span<const uint8_t> data(r->data);
-    if (data.empty()) return;
-    offset next = pos;
-    while (data.size() >= protocol::batch_header_size) {
-      auto h = protocol::parse_batch_header(data);
-      if (!h || h->total_size() > data.size()) break;
-      auto batch = data.first(h->total_size());
-      data = data.subspan(h->total_size());
-      next = offset{h->last_offset() + 1};
-      if (h->is_control()) {
-        // A transaction marker (WriteTxnMarkers): completes that producer's pending offsets.
-        auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
-          if (auto commit = control_record_commit(rec.key))
-            _coordinator->complete_txn(h->producer_id, *commit, p.tp().partition.value(), _partitions);
-        });
-        if (!rr) lg().warn("loading {}: bad control batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
-        continue;
-      }
-      const int64_t txn_producer = h->is_transactional() ? h->producer_id : -1;
-      auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
-        if (!rec.key) return;
-        auto key = group::decode_key(*rec.key);
-        if (!key) return;
-        if (auto* ok = std::get_if<group::offset_key>(&*key)) {
-          if (!rec.value) {
-            _coordinator->erase_offset(ok->group, ok->tp);
-            return;
-          }
-          auto v = group::decode_offset_value(*rec.value);
-          if (!v) return;
-          if (txn_producer >= 0) _coordinator->store_txn_offset(ok->group, txn_producer, ok->tp, *v, rec.offset);
-          else _coordinator->store_offset(ok->group, ok->tp, *v, rec.offset);
-        } else if (auto* gk = std::get_if<group::group_key>(&*key)) {
-          if (!rec.value) {
-            _coordinator->unload_group(gk->group);
-            return;
-          }
-          if (auto v = group::decode_group_value(*rec.value)) _coordinator->load_group(gk->group, *v);
-        } else if (auto* ck = std::get_if<group::cg_key>(&*key)) {
-          std::optional<std::string_view> value;
-          if (rec.value) value = std::string_view(*rec.value);
-          auto names = [this](const uuid& id) -> std::optional<std::string> {
-            std::string name;
-            if (!_core.topic(id, &name)) return std::nullopt;
-            return name;
-          };
-          if (auto r = group::decode_cg_record(*ck, value, names)) _consumer_groups->replay(*r);
-          else lg().warn("loading {}: bad consumer group record for {}", p.tp(), ck->group);
+    const int64_t txn_producer = h->is_transactional() ? h->producer_id : -1;
+    auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
+      if (!rec.key) return;
+      auto key = group::decode_key(*rec.key);
+      if (!key) return;
+      if (auto* ok = std::get_if<group::offset_key>(&*key)) {
+        if (!rec.value) {
+          _coordinator->erase_offset(ok->group, ok->tp);
+          return;
         }
-      });
-      if (!rr) lg().warn("loading {}: bad batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
-    }
-    if (next <= pos) return;  // no progress (should not happen)
-    pos = next;
-  }
+        auto v = group::decode_offset_value(*rec.value);
+        if (!v) return;
+        if (txn_producer >= 0) _coordinator->store_txn_offset(ok->group, txn_producer, ok->tp, *v, rec.offset);
+        else _coordinator->store_offset(ok->group, ok->tp, *v, rec.offset);
+      } else if (auto* gk = std::get_if<group::group_key>(&*key)) {
+        if (!rec.value) {
+          _coordinator->unload_group(gk->group);
+          return;
+        }
+        if (auto v = group::decode_group_value(*rec.value)) _coordinator->load_group(gk->group, *v);
+      } else if (auto* ck = std::get_if<group::cg_key>(&*key)) {
+        std::optional<std::string_view> value;
+        if (rec.value) value = std::string_view(*rec.value);
+        auto names = [this](const uuid& id) -> std::optional<std::string> {
+          std::string name;
+          if (!_core.topic(id, &name)) return std::nullopt;
+          return name;
+        };
+        if (auto r = group::decode_cg_record(*ck, value, names)) _consumer_groups->replay(*r);
+        else lg().warn("loading {}: bad consumer group record for {}", p.tp(), ck->group);
+      }
+    });
+    if (!rr) lg().warn("loading {}: bad batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
+  });
 }
 
 }  // namespace gregor::server

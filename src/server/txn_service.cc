@@ -15,6 +15,7 @@
 #include "group_service.h"
 #include "idempotence.h"
 #include "internal_topic.h"
+#include "log_replay.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -236,48 +237,28 @@ void txn_service::on_transitions(std::span<const replication::replica_transition
 void txn_service::load_partition(replication::partition& p) {
   const int32_t idx = p.tp().partition.value();
   _coordinator->unload(idx);
-  const auto& log = p.log();
-  offset pos = log.log_start_offset();
-  const offset end = log.log_end_offset();
   size_t records = 0;
-  while (pos < end) {
-    auto r = log.read(pos, 1 << 20, end, true);
-    if (!r) {
-      lg().error("loading {} at {}: {}", p.tp(), pos.value(), r.error().message);
-      break;
-    }
-    std::span<const uint8_t> data(r->data);
-    if (data.empty()) break;
-    offset next = pos;
-    while (data.size() >= protocol::batch_header_size) {
-      auto h = protocol::parse_batch_header(data);
-      if (!h || h->total_size() > data.size()) break;
-      auto batch = data.first(h->total_size());
-      data = data.subspan(h->total_size());
-      next = offset{h->last_offset() + 1};
-      if (h->is_control()) continue;
-      auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
-        if (!rec.key) return;
-        auto key = txn::decode_txn_key(std::span<const uint8_t>(
-            reinterpret_cast<const uint8_t*>(rec.key->data()), rec.key->size()));
-        if (!key) return;
-        std::optional<txn::txn_value> value;
-        if (rec.value) {
-          value = txn::decode_txn_value(std::span<const uint8_t>(
-              reinterpret_cast<const uint8_t*>(rec.value->data()), rec.value->size()));
-          if (!value) {
-            lg().warn("loading {}: undecodable state of transactional id {}", p.tp(), *key);
-            return;
-          }
+  replay_log(p, 1 << 20, lg(), [&](const protocol::batch_header& h, std::span<const uint8_t> batch) {
+    if (h.is_control()) return;
+    auto rr = protocol::for_each_record(batch, [&](const protocol::record_view& rec) {
+      if (!rec.key) return;
+      auto key = txn::decode_txn_key(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(rec.key->data()), rec.key->size()));
+      if (!key) return;
+      std::optional<txn::txn_value> value;
+      if (rec.value) {
+        value = txn::decode_txn_value(std::span<const uint8_t>(
+            reinterpret_cast<const uint8_t*>(rec.value->data()), rec.value->size()));
+        if (!value) {
+          lg().warn("loading {}: undecodable state of transactional id {}", p.tp(), *key);
+          return;
         }
-        _coordinator->load(idx, *key, value);
-        ++records;
-      });
-      if (!rr) lg().warn("loading {}: bad batch at {}: {}", p.tp(), h->base_offset, rr.error().message);
-    }
-    if (next <= pos) break;
-    pos = next;
-  }
+      }
+      _coordinator->load(idx, *key, value);
+      ++records;
+    });
+    if (!rr) lg().warn("loading {}: bad batch at {}: {}", p.tp(), h.base_offset, rr.error().message);
+  });
   _coordinator->finish_loading(idx);
   _loaded[idx] = p.epoch();
   lg().info("became transaction coordinator of {} (coordinator epoch {}): {} records loaded", p.tp(),
