@@ -273,7 +273,10 @@ void core::apply_metadata() {
     lg().info("replica transitions at metadata offset {}: {} to leader, {} to follower, {} stopped",
               _quorum->applied_offset().value(), leads, follows, stops);
   }
-  for (const auto& fn : _transition_listeners) fn(transitions);
+  // A listener may subscribe another one (a service starting as it sees a transition): iterate over
+  // the subscribers as they were, so the vector may grow meanwhile; new ones see the next batch.
+  const auto listeners = _transition_listeners;
+  for (const auto& fn : listeners) fn(transitions);
 }
 
 boost::asio::awaitable<protocol::error_code> core::auto_create_topic(const std::string& name) {

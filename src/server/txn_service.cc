@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "gregor/base/log.h"
@@ -68,7 +69,10 @@ void core::start_transactions_on_leadership(std::span<const replication::replica
   if (_txns && (_txns->started() || _txns->stopping())) return;
   for (const auto& t : ts) {
     if (t.tp.topic != transaction_state_topic || t.kind != replication::transition_kind::become_leader) continue;
-    asio::co_spawn(_io, [this]() -> asio::awaitable<void> { co_await transactions(); }, asio::detached);
+    // Posted: the service starts after this metadata batch has been applied, not in the middle of it.
+    asio::post(_io, [this] {
+      asio::co_spawn(_io, [this]() -> asio::awaitable<void> { co_await transactions(); }, asio::detached);
+    });
     return;
   }
 }
