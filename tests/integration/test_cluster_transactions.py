@@ -1,5 +1,6 @@
 """Transactions on a 3-node cluster (issue #13): the Java client's transaction suite
-(tests/java TransactionsTest) against the cluster, and a fault run: a librdkafka transactional
+(tests/java TransactionsTest) and franz-go's GroupTransactSession against the cluster, and a fault
+run: a librdkafka transactional
 producer commits numbered transactions into a replication-factor-3 topic while the broker that
 coordinates its transactional id is SIGKILLed and, later, a partition leader (every fifth
 transaction is aborted on purpose after its records were written); afterwards a
@@ -32,6 +33,18 @@ PARTITIONS = 3
 def test_the_java_transaction_suite_passes_on_the_cluster(cluster):
     proc = test_transactions.java_transactions_suite(cluster.bootstrap())
     assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.timeout(300)
+def test_franz_go_group_transact_session_is_exactly_once_on_the_cluster(cluster, tmp_path):
+    binary = harness.build_go_program("franz_txn", tmp_path)
+    proc = subprocess.run([str(binary), "-bootstrap", cluster.bootstrap(), "-in", harness.unique_topic("franz-in"),
+                           "-out", harness.unique_topic("franz-out"), "-group", harness.unique_topic("franz-group"),
+                           "-txn-id", harness.unique_topic("franz-txn"), "-count", "1000", "-partitions", "3",
+                           "-replication-factor", "3", "-timeout-s", "240"],
+                          capture_output=True, text=True, timeout=270)
+    assert proc.returncode == 0, f"franz-go check failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert "ok: 1000 records transformed exactly once" in proc.stdout, proc.stdout
 
 
 class _txn_writer:
