@@ -12,6 +12,7 @@
 #include "gregor/protocol/messages/fetch.h"
 #include "active_controller.h"
 #include "broker_lifecycle.h"
+#include "broker_endpoint.h"
 #include "core.h"
 #include "idempotence.h"
 #include "metadata_quorum.h"
@@ -75,16 +76,7 @@ void replica_manager::on_transitions(std::span<const replication::replica_transi
   }
 }
 
-bool replica_manager::resolve(node_id broker) {
-  const auto& brokers = _core.image().brokers();
-  auto it = brokers.find(broker);
-  if (it == brokers.end()) return false;
-  const auto ep = _core.endpoint_of(it->second, _listener);
-  if (ep.host.empty() || ep.port <= 0) return false;
-  rpc::endpoint want{ep.host, uint16_t(ep.port)};
-  if (_pool->endpoint_of(broker) != want) _pool->set_endpoint(broker, want);
-  return true;
-}
+bool replica_manager::resolve(node_id broker) { return point_pool_at(*_pool, _core, broker, _listener); }
 
 asio::awaitable<void> replica_manager::fetch_loop(std::shared_ptr<fetcher> f) {
   std::weak_ptr<int> life = _life;

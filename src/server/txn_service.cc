@@ -1,5 +1,7 @@
 #include "txn_service.h"
 
+#include "broker_endpoint.h"
+
 #include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
@@ -514,16 +516,7 @@ asio::awaitable<std::set<topic_partition>> txn_service::send_markers(node_id lea
   co_return done;
 }
 
-bool txn_service::resolve(node_id broker) {
-  const auto& brokers = _core.image().brokers();
-  auto it = brokers.find(broker);
-  if (it == brokers.end()) return false;
-  const auto ep = _core.endpoint_of(it->second, _listener);
-  if (ep.host.empty() || ep.port <= 0) return false;
-  rpc::endpoint want{ep.host, uint16_t(ep.port)};
-  if (_pool->endpoint_of(broker) != want) _pool->set_endpoint(broker, want);
-  return true;
-}
+bool txn_service::resolve(node_id broker) { return point_pool_at(*_pool, _core, broker, _listener); }
 
 asio::awaitable<void> txn_service::tick_loop() {
   auto timer = _tick_timer;
