@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -81,6 +82,28 @@ bool contains(const std::vector<std::string>& v, std::string_view x) {
 }
 
 // Kafka's KRaft rules for process.roles, the quorum and the listeners (KafkaConfig's validation).
+// A SASL listener serves only the mechanisms Gregor implements, and PLAIN needs its users.
+std::string check_sasl_listener(const broker_config& b, const std::string& listener_name) {
+  const auto mechanisms = listener_sasl_mechanisms(b, listener_name);
+  const std::string lname = detail::lower(listener_name);
+  const bool prefixed = b.is_set(fmt::format("listener.name.{}.sasl.enabled.mechanisms", lname));
+  const std::string key = prefixed ? fmt::format("listener.name.{}.sasl.enabled.mechanisms", lname)
+                                   : std::string("sasl.enabled.mechanisms");
+  if (mechanisms.empty())
+    return fmt::format("SASL listener '{}' has no mechanism: set '{}'", listener_name, key);
+  for (const auto& m : mechanisms) {
+    if (m != "PLAIN" && m != "SCRAM-SHA-256" && m != "SCRAM-SHA-512")
+      return fmt::format("config '{}' of SASL listener '{}': mechanism '{}' is not supported (Gregor serves PLAIN, "
+                         "SCRAM-SHA-256 and SCRAM-SHA-512)",
+                         key, listener_name, m);
+    if (m == "PLAIN" && !b.is_set(fmt::format("listener.name.{}.plain.sasl.jaas.config", lname)))
+      return fmt::format("SASL listener '{}' enables PLAIN but 'listener.name.{}.plain.sasl.jaas.config' is not set "
+                         "(org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\" ...;)",
+                         listener_name, lname);
+  }
+  return "";
+}
+
 std::string check_cluster(broker_config& b) {
   if (b.process_roles.empty()) return "config 'process.roles' is empty: expected broker, controller or broker,controller";
   for (const auto& r : b.process_roles)
@@ -148,14 +171,24 @@ std::string check_cluster(broker_config& b) {
   // Without a map every listener is PLAINTEXT (Gregor's behaviour before the map was read; Kafka
   // would require the map for names that are not protocols).
   if (protocols.empty()) return "";
+  for (const auto& [name, proto] : protocols)
+    if (proto != "PLAINTEXT" && proto != "SSL" && proto != "SASL_PLAINTEXT" && proto != "SASL_SSL")
+      return fmt::format("config 'listener.security.protocol.map': '{}' is not a security protocol (PLAINTEXT, SSL, "
+                         "SASL_PLAINTEXT or SASL_SSL)",
+                         proto);
   for (const auto& l : b.listeners) {
     auto it = protocols.find(l.name);
     const std::string proto = it != protocols.end() ? it->second : l.name;
     if (proto == "PLAINTEXT") continue;
-    if (proto == "SSL" || proto == "SASL_PLAINTEXT" || proto == "SASL_SSL")
+    if (proto == "SSL" || proto == "SASL_SSL")
       return fmt::format("listener '{}' uses security protocol {}, which this version of Gregor does not serve yet "
-                         "(PLAINTEXT only)",
+                         "(PLAINTEXT and SASL_PLAINTEXT only)",
                          l.name, proto);
+    if (proto == "SASL_PLAINTEXT") {
+      std::string err = check_sasl_listener(b, l.name);
+      if (!err.empty()) return err;
+      continue;
+    }
     return fmt::format("listener '{}' has no security protocol: add {}:PLAINTEXT to 'listener.security.protocol.map'",
                        l.name, l.name);
   }
@@ -290,6 +323,81 @@ std::vector<std::string> known_broker_config_names() {
   return out;
 }
 
+namespace {
+
+constexpr std::string_view k_listener_prefix = "listener.name.";
+
+bool is_listener_prefixed(std::string_view name) { return name.starts_with(k_listener_prefix); }
+
+// SASL mechanisms whose JAAS config may be set per listener (listener.name.<l>.<mech>.sasl.jaas.config).
+const std::set<std::string>& jaas_mechanisms() {
+  static const std::set<std::string> m{"plain", "scram-sha-256", "scram-sha-512", "oauthbearer", "gssapi"};
+  return m;
+}
+
+// Broker keys that Kafka lets a listener override with listener.name.<listener>.<key>.
+bool listener_overridable(std::string_view key) {
+  return key.starts_with("ssl.") || key.starts_with("sasl.") || key == "connections.max.reauth.ms" ||
+         key == "max.connections" || key == "max.connections.per.ip" || key == "max.connection.creation.rate";
+}
+
+// "" when `name` = listener.name.<listener>.<key> names an overridable key (or a mechanism's JAAS
+// config) and `value` is valid for it; else the error, naming the key.
+std::string check_listener_prefixed(const std::string& name, const std::string& value) {
+  std::string_view rest = std::string_view(name).substr(k_listener_prefix.size());
+  const size_t dot = rest.find('.');
+  if (dot == 0 || dot == std::string_view::npos || dot + 1 == rest.size())
+    return fmt::format("config '{}': expected listener.name.<listener>.<config>", name);
+  const std::string listener_part(rest.substr(0, dot));
+  const std::string key(rest.substr(dot + 1));
+  if (listener_part != detail::lower(listener_part))
+    return fmt::format("config '{}': the listener name in a listener.name. prefix is written in lower case ('{}')",
+                       name, detail::lower(listener_part));
+  if (key.ends_with(".sasl.jaas.config")) {
+    const std::string mech = key.substr(0, key.size() - std::string_view(".sasl.jaas.config").size());
+    if (!jaas_mechanisms().count(mech))
+      return fmt::format("config '{}': unknown SASL mechanism '{}' (expected one of plain, scram-sha-256, "
+                         "scram-sha-512, oauthbearer)",
+                         name, mech);
+    if (detail::trim(value).empty()) return fmt::format("config '{}' is empty", name);
+    return "";
+  }
+  const detail::broker_key* k = detail::find_broker_key(key);
+  if (!k || !listener_overridable(key))
+    return fmt::format("config '{}': '{}' cannot be set per listener{}", name, key, k ? "" : suggestion(key));
+  broker_config scratch;
+  std::string expected = k->set(scratch, value);
+  if (!expected.empty()) return fmt::format("config '{}' = '{}': expected {}", name, value, expected);
+  return "";
+}
+
+}  // namespace
+
+std::string security_protocol_of(const broker_config& b, std::string_view listener_name) {
+  for (const auto& item : detail::split_list(b.listener_security_protocol_map)) {
+    auto colon = item.find(':');
+    if (colon != std::string::npos && item.substr(0, colon) == listener_name) return item.substr(colon + 1);
+  }
+  return b.listener_security_protocol_map.empty() ? "PLAINTEXT" : std::string(listener_name);
+}
+
+std::optional<std::string> listener_value(const broker_config& b, std::string_view listener_name,
+                                          std::string_view key) {
+  auto it = b.explicit_values.find(fmt::format("{}{}.{}", k_listener_prefix, detail::lower(listener_name), key));
+  if (it != b.explicit_values.end()) return it->second;
+  it = b.explicit_values.find(std::string(key));
+  if (it != b.explicit_values.end()) return it->second;
+  return std::nullopt;
+}
+
+std::vector<std::string> listener_sasl_mechanisms(const broker_config& b, std::string_view listener_name) {
+  auto v = listener_value(b, listener_name, "sasl.enabled.mechanisms");
+  if (!v) return b.sasl_enabled_mechanisms;
+  std::vector<std::string> out;
+  for (auto& m : detail::split_list(*v)) out.push_back(std::string(detail::trim(m)));
+  return out;
+}
+
 result<broker_config, std::string> load_yaml(std::string_view yaml_text, std::string_view origin,
                                              const std::vector<std::pair<std::string, std::string>>& sets) {
   flat_map from_file;
@@ -303,16 +411,23 @@ result<broker_config, std::string> load_yaml(std::string_view yaml_text, std::st
   } catch (const YAML::Exception& e) {
     return failure(fmt::format("{} is not valid YAML: {}", origin, e.what()));
   }
-  for (const auto& [name, value] : from_file)
+  for (const auto& [name, value] : from_file) {
+    if (is_listener_prefixed(name)) continue;
     if (!detail::find_broker_key(name))
       return failure(fmt::format("unknown config '{}' in {}{}", name, origin, suggestion(name)));
+  }
 
   flat_map all = from_file;
   for (const auto& [name, value] : sets) {
     std::string key(detail::trim(name));
-    if (!detail::find_broker_key(key))
+    if (!is_listener_prefixed(key) && !detail::find_broker_key(key))
       return failure(fmt::format("unknown config '{}' in --set{}", key, suggestion(key)));
     all[key] = value;
+  }
+  for (const auto& [name, value] : all) {
+    if (!is_listener_prefixed(name)) continue;
+    std::string err = check_listener_prefixed(name, value);
+    if (!err.empty()) return failure(err);
   }
 
   broker_config b;

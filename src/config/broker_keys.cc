@@ -263,6 +263,16 @@ std::vector<broker_key> build_table() {
     t.push_back(std::move(k));
   }
 
+  // security
+  t.push_back(list_key("sasl.enabled.mechanisms", &B::sasl_enabled_mechanisms, {}, false, "SASL mechanisms served on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512."));
+  t.push_back(string_key("sasl.mechanism.inter.broker.protocol", &B::sasl_mechanism_inter_broker_protocol, {}, "SASL mechanism brokers use towards each other on a SASL inter-broker listener."));
+  t.push_back(int_key("sasl.server.max.receive.size", &B::sasl_server_max_receive_size, 1, k_no_max, "The largest frame accepted before authentication completes."));
+  t.push_back(int_key("connections.max.reauth.ms", &B::connections_max_reauth_ms, 0, k_no_max, "Session lifetime of SASL connections (KIP-368); 0 = unlimited."));
+  t.push_back(string_key("authorizer.class.name", &B::authorizer_class_name, {}, "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns on ACLs; empty = no authorization."));
+  t.push_back(string_key("super.users", &B::super_users, {}, "Principals allowed every operation, separated by ';' (User:admin;User:broker)."));
+  t.push_back(bool_key("allow.everyone.if.no.acl.found", &B::allow_everyone_if_no_acl_found, "Allow an operation on a resource that has no ACL at all."));
+  t.push_back(string_key("principal.builder.class", &B::principal_builder_class, {}, "Accepted for compatibility; Gregor builds principals as Kafka's default builder does."));
+
   // topics and log
   t.push_back(list_key("log.dir", &B::log_dirs, {}, true, "The directory for log data (log.dirs wins when both are set)."));
   t.push_back(list_key("log.dirs", &B::log_dirs, {}, true, "Comma-separated directories for log data."));

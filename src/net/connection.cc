@@ -35,10 +35,12 @@ const char* guess_foreign_protocol(const uint8_t* raw) {
 
 }  // namespace
 
-connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info)
+connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info,
+                       bool authenticate_first)
     : _core(std::move(core)),
       _socket(std::move(socket)),
       _info(std::move(info)),
+      _authenticated(!authenticate_first),
       _rbuf(read_buffer_bytes),
       _read_signal(_socket.get_executor()),
       _write_signal(_socket.get_executor()),
@@ -136,6 +138,10 @@ bool connection::check_frame_size(int32_t size_bytes, const uint8_t* raw) {
   } else if (size_bytes < frame_bytes_min) {
     reason = fmt::format("frame size {} is below a minimal request header ({} bytes)", size_bytes,
                          frame_bytes_min);
+  } else if (!_authenticated && size_bytes > _core->opts.pre_auth_request_bytes_max) {
+    reason = fmt::format("frame size {} before authentication exceeds sasl.server.max.receive.size {}{}",
+                         size_bytes, _core->opts.pre_auth_request_bytes_max,
+                         guess_foreign_protocol(raw));
   } else if (size_bytes > _core->opts.request_bytes_max) {
     reason = fmt::format("frame size {} exceeds socket.request.max.bytes {}{}", size_bytes,
                          _core->opts.request_bytes_max, guess_foreign_protocol(raw));
@@ -244,6 +250,7 @@ asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vect
   }
   _core->pool_release(pool_bytes);
   if (_closed) co_return;
+  if (out.authenticated) _authenticated = true;
   if (out.what == frame_outcome::kind::respond) {
     const auto n = static_cast<uint32_t>(out.frame_bytes());
     s->size_prefix = {uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)};

@@ -31,7 +31,8 @@ namespace gregor::net::detail {
 // on_close was called exactly once; nothing is written afterwards.
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info);
+  connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info,
+             bool authenticate_first = false);
   void start();
   // Idempotent; logs the reason once at `level`.
   void close(const std::string& reason, spdlog::level::level_enum level);
@@ -63,6 +64,7 @@ class connection : public std::enable_shared_from_this<connection> {
   tcp::socket _socket;
   connection_info _info;
   bool _closed = false;
+  bool _authenticated;  // false until a SASL listener's connection authenticates
 
   std::vector<uint8_t> _rbuf;
   size_t _rbegin = 0, _rend = 0;

@@ -120,7 +120,8 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
     }
     const uint64_t id = _next_connection_id++;
     auto conn = std::make_shared<connection>(self, std::move(socket),
-                                             connection_info{id, peer, spec.name});
+                                             connection_info{id, peer, spec.name, spec.security_protocol},
+                                             spec.authenticate_first);
     _connections.emplace(id, conn);
     connection_count.store(_connections.size());
     lg.debug("accepted connection {} from {} on {}", id, peer, spec.name);

@@ -82,6 +82,16 @@ struct broker_config {
   int32_t request_timeout_ms = 30000;                  // request.timeout.ms
   std::vector<std::string> http_listeners{"http://0.0.0.0:9644"};  // http.listeners (Gregor)
 
+  // --- security (listener-prefixed forms listener.name.<name>.<key> win: listener_value()) ---
+  std::vector<std::string> sasl_enabled_mechanisms{"GSSAPI"};  // sasl.enabled.mechanisms
+  std::string sasl_mechanism_inter_broker_protocol = "GSSAPI";  // sasl.mechanism.inter.broker.protocol
+  int32_t sasl_server_max_receive_size = 524288;       // sasl.server.max.receive.size
+  int64_t connections_max_reauth_ms = 0;               // connections.max.reauth.ms (0 = never)
+  std::string authorizer_class_name;                   // authorizer.class.name ("" = no authorizer)
+  std::string super_users;                             // super.users (User:a;User:b)
+  bool allow_everyone_if_no_acl_found = false;         // allow.everyone.if.no.acl.found
+  std::string principal_builder_class;                 // principal.builder.class (accepted)
+
   // --- topics and log ---
   std::vector<std::string> log_dirs{"./data"};         // log.dirs (or log.dir)
   int32_t num_partitions = 1;                          // num.partitions
@@ -228,6 +238,17 @@ std::string parse_listener(std::string_view text, listener& out);
 
 // Every broker config name we know (for did-you-mean and tooling), sorted.
 std::vector<std::string> known_broker_config_names();
+
+// Security protocol of a listener from listener.security.protocol.map (a name that is itself a
+// protocol maps to it; without a map every listener is PLAINTEXT).
+std::string security_protocol_of(const broker_config& b, std::string_view listener_name);
+// A config as set for one listener: `listener.name.<lowercase listener>.<key>` when set, else the
+// plain `<key>` when set explicitly, else nullopt (the caller applies the default). SASL JAAS
+// configs are mechanism-prefixed: key = "<lowercase mechanism>.sasl.jaas.config".
+std::optional<std::string> listener_value(const broker_config& b, std::string_view listener_name,
+                                          std::string_view key);
+// The listener's sasl.enabled.mechanisms (listener-prefixed value, else the broker-wide one).
+std::vector<std::string> listener_sasl_mechanisms(const broker_config& b, std::string_view listener_name);
 
 // ---- topic-level configs ----
 

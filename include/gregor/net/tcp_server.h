@@ -20,6 +20,8 @@ struct connection_info {
   uint64_t id;
   std::string peer;           // "ip:port" of the client
   std::string listener_name;  // listener_spec::name the connection arrived on
+  // listener_spec::security_protocol of that listener (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
+  std::string security_protocol = "PLAINTEXT";
 };
 
 struct frame_outcome {
@@ -37,6 +39,9 @@ struct frame_outcome {
   std::vector<splice> splices;
   // Memory the splices view; released once the response is written.
   std::vector<byte_buffer> owned;
+  // The connection completed authentication with this request (SaslAuthenticate): frames larger
+  // than server_options::pre_auth_request_bytes_max are accepted from now on.
+  bool authenticated = false;
 
   // Size of the whole response frame (without the size prefix).
   size_t frame_bytes() const {
@@ -66,6 +71,10 @@ struct listener_spec {
   std::string name;
   std::string host;
   uint16_t port;  // 0 = ephemeral
+  std::string security_protocol = "PLAINTEXT";  // copied into connection_info
+  // SASL listeners: until a frame_outcome says `authenticated`, frames are capped at
+  // server_options::pre_auth_request_bytes_max (Kafka's sasl.server.max.receive.size).
+  bool authenticate_first = false;
 };
 
 struct server_options {
@@ -81,6 +90,10 @@ struct server_options {
   // A connection stops reading while its answered-but-unwritten responses exceed this (a client
   // that never reads its responses). One response larger than this is still written.
   size_t unwritten_response_bytes_max = 16u << 20;
+  // Largest frame an unauthenticated connection of an authenticate_first listener may send
+  // (sasl.server.max.receive.size; CVE-2022-34917 is a broker that allocates whatever the
+  // stranger's size prefix says).
+  int32_t pre_auth_request_bytes_max = 524288;
 };
 
 namespace detail {
