@@ -218,6 +218,40 @@ std::string metadata_image::apply(const md::any_record& r) {
                                _next_producer_id);
           _next_producer_id = x.next_producer_id;
           return "";
+        } else if constexpr (std::is_same_v<T, md::user_scram_credential_record>) {
+          if (x.name.empty()) return std::string("SCRAM credential without a user name");
+          _scram[x.name][x.mechanism] = scram_credential_entry{x.salt, x.stored_key, x.server_key, x.iterations};
+          return "";
+        } else if constexpr (std::is_same_v<T, md::remove_user_scram_credential_record>) {
+          auto it = _scram.find(x.name);
+          if (it != _scram.end()) {
+            it->second.erase(x.mechanism);
+            if (it->second.empty()) _scram.erase(it);
+          }
+          return "";
+        } else if constexpr (std::is_same_v<T, md::access_control_entry_record>) {
+          _acls[x.id] = acl_entry{x.id, x.resource_type, x.resource_name, x.pattern_type, x.principal, x.host,
+                                  x.operation, x.permission_type};
+          ++_acl_version;
+          return "";
+        } else if constexpr (std::is_same_v<T, md::remove_access_control_entry_record>) {
+          if (_acls.erase(x.id) == 0) return fmt::format("removal of unknown ACL {}", x.id.to_base64());
+          ++_acl_version;
+          return "";
+        } else if constexpr (std::is_same_v<T, md::client_quota_record>) {
+          quota_entity e;
+          for (const auto& d : x.entity) e.emplace_back(d.entity_type, d.entity_name);
+          std::sort(e.begin(), e.end());
+          if (x.remove) {
+            auto it = _quotas.find(e);
+            if (it != _quotas.end()) {
+              it->second.erase(x.key);
+              if (it->second.empty()) _quotas.erase(it);
+            }
+          } else {
+            _quotas[e][x.key] = x.value;
+          }
+          return "";
         } else {
           return "";  // kept elsewhere or not at all
         }
@@ -305,6 +339,43 @@ std::vector<md::api_message_and_version> metadata_image::to_records() const {
     p.broker_id = _controller_id.value();
     p.next_producer_id = _next_producer_id;
     add(std::move(p));
+  }
+  for (const auto& [entity, values] : _quotas) {
+    for (const auto& [key, value] : values) {
+      md::client_quota_record q;
+      for (const auto& [type, name] : entity) {
+        auto& d = q.entity.emplace_back();
+        d.entity_type = type;
+        d.entity_name = name;
+      }
+      q.key = key;
+      q.value = value;
+      add(std::move(q));
+    }
+  }
+  for (const auto& [user, by_mechanism] : _scram) {
+    for (const auto& [mechanism, c] : by_mechanism) {
+      md::user_scram_credential_record u;
+      u.name = user;
+      u.mechanism = mechanism;
+      u.salt = c.salt;
+      u.stored_key = c.stored_key;
+      u.server_key = c.server_key;
+      u.iterations = c.iterations;
+      add(std::move(u));
+    }
+  }
+  for (const auto& [id, a] : _acls) {
+    md::access_control_entry_record r;
+    r.id = a.id;
+    r.resource_type = a.resource_type;
+    r.resource_name = a.resource_name;
+    r.pattern_type = a.pattern_type;
+    r.principal = a.principal;
+    r.host = a.host;
+    r.operation = a.operation;
+    r.permission_type = a.permission_type;
+    add(std::move(r));
   }
   return out;
 }

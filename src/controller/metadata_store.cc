@@ -248,6 +248,14 @@ result<void, controller_error> metadata_store::append(std::vector<md::any_record
   return ok;
 }
 
+result<void, controller_error> metadata_store::commit_records(const std::vector<md::api_message_and_version>& records) {
+  if (records.empty()) return ok;
+  std::vector<md::any_record> plain;
+  plain.reserve(records.size());
+  for (const auto& r : records) plain.push_back(r.message);
+  return append(std::move(plain));
+}
+
 result<producer_id_block, controller_error> metadata_store::allocate_producer_ids(node_id broker, int32_t count) {
   GREGOR_ASSERT(count >= 1);
   const int64_t first = _image.next_producer_id();

@@ -290,6 +290,86 @@ result<decision<bool>, controller_error> quorum_controller::alter_configs(
   return d;
 }
 
+decision<bool> quorum_controller::create_acls(const std::vector<acl_entry>& acls,
+                                              const std::function<uuid()>& new_id) {
+  decision<bool> d;
+  auto same_binding = [](const acl_entry& a, const acl_entry& b) {
+    return a.resource_type == b.resource_type && a.resource_name == b.resource_name &&
+           a.pattern_type == b.pattern_type && a.principal == b.principal && a.host == b.host &&
+           a.operation == b.operation && a.permission_type == b.permission_type;
+  };
+  for (const auto& a : acls) {
+    bool present = false;
+    for (const auto& [id, existing] : _image.acls())
+      if (same_binding(existing, a)) present = true;
+    if (present) continue;
+    md::access_control_entry_record r;
+    do {
+      r.id = new_id();
+    } while (r.id.is_zero() || _image.acls().contains(r.id));
+    r.resource_type = a.resource_type;
+    r.resource_name = a.resource_name;
+    r.pattern_type = a.pattern_type;
+    r.principal = a.principal;
+    r.host = a.host;
+    r.operation = a.operation;
+    r.permission_type = a.permission_type;
+    apply(d.records, std::move(r), 0);
+  }
+  d.reply = true;
+  return d;
+}
+
+decision<std::vector<std::vector<acl_entry>>> quorum_controller::delete_acls(
+    const std::vector<std::function<bool(const acl_entry&)>>& filters) {
+  decision<std::vector<std::vector<acl_entry>>> d;
+  std::set<uuid> removed;
+  for (const auto& f : filters) {
+    auto& matched = d.reply.emplace_back();
+    for (const auto& [id, a] : _image.acls())
+      if (f(a)) {
+        matched.push_back(a);
+        removed.insert(id);
+      }
+  }
+  for (const auto& id : removed) {
+    md::remove_access_control_entry_record r;
+    r.id = id;
+    apply(d.records, std::move(r), 0);
+  }
+  return d;
+}
+
+decision<std::vector<std::optional<controller_error>>> quorum_controller::alter_scram_credentials(
+    const std::vector<scram_change>& changes) {
+  decision<std::vector<std::optional<controller_error>>> d;
+  for (const auto& c : changes) {
+    auto& outcome = d.reply.emplace_back();
+    if (!c.credential) {
+      auto it = _image.scram_credentials().find(c.user);
+      if (it == _image.scram_credentials().end() || !it->second.contains(c.mechanism)) {
+        outcome = err(controller_errc::resource_not_found,
+                      "Attempt to delete a user credential that does not exist");
+        continue;
+      }
+      md::remove_user_scram_credential_record r;
+      r.name = c.user;
+      r.mechanism = c.mechanism;
+      apply(d.records, std::move(r), 0);
+      continue;
+    }
+    md::user_scram_credential_record r;
+    r.name = c.user;
+    r.mechanism = c.mechanism;
+    r.salt = c.credential->salt;
+    r.stored_key = c.credential->stored_key;
+    r.server_key = c.credential->server_key;
+    r.iterations = c.credential->iterations;
+    apply(d.records, std::move(r), 0);
+  }
+  return d;
+}
+
 result<decision<bool>, controller_error> quorum_controller::update_features(const std::vector<feature_update>& updates,
                                                                             bool validate_only) {
   auto refuse = [](const feature_update& u, std::string why) {

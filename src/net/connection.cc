@@ -251,7 +251,8 @@ asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vect
   _core->pool_release(pool_bytes);
   if (_closed) co_return;
   if (out.authenticated) _authenticated = true;
-  if (out.what == frame_outcome::kind::respond) {
+  if (out.what == frame_outcome::kind::respond ||
+      (out.what == frame_outcome::kind::close && !out.response.empty())) {
     const auto n = static_cast<uint32_t>(out.frame_bytes());
     s->size_prefix = {uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)};
     _unwritten_bytes += size_t(n) + 4;
@@ -279,7 +280,9 @@ asio::awaitable<void> connection::write_loop() {
       const size_t slots_needed = 2 + 2 * s->outcome.splices.size();
       if (popped > 0 && _gather.size() + slots_needed > gather_slots_max) break;
       ++popped;
-      if (s->outcome.what == frame_outcome::kind::respond) {
+      // A close may carry a last response (a failed SASL authentication's error), written first.
+      if (s->outcome.what == frame_outcome::kind::respond ||
+          (s->outcome.what == frame_outcome::kind::close && !s->outcome.response.empty())) {
         _gather.push_back(asio::buffer(s->size_prefix));
         const auto& resp = s->outcome.response;
         size_t at = 0;
@@ -290,7 +293,8 @@ asio::awaitable<void> connection::write_loop() {
         }
         if (resp.size() > at) _gather.push_back(asio::buffer(resp.data() + at, resp.size() - at));
         bytes += s->outcome.frame_bytes() + 4;
-      } else if (s->outcome.what == frame_outcome::kind::close) {
+      }
+      if (s->outcome.what == frame_outcome::kind::close) {
         closing = s.get();
         break;
       }

@@ -1,5 +1,7 @@
 #include "active_controller.h"
 
+#include "security_rules.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -264,6 +266,38 @@ active_controller::outcome<void> active_controller::update_features(std::vector<
   auto r = co_await commit(_qc->update_features(updates, validate_only));
   if (!r) co_return failure{r.error()};
   co_return ok;
+}
+
+active_controller::outcome<void> active_controller::create_acls(std::vector<controller::acl_entry> acls) {
+  if (!accepting()) co_return failure{not_controller()};
+  using decided_t = result<controller::decision<bool>, controller::controller_error>;
+  decided_t d = _qc->create_acls(acls, [] { return uuid::random(); });
+  auto r = co_await commit(std::move(d));
+  if (!r) co_return failure{r.error()};
+  co_return ok;
+}
+
+active_controller::outcome<std::vector<std::vector<controller::acl_entry>>> active_controller::delete_acls(
+    std::vector<acl_filter> filters) {
+  if (!accepting()) co_return failure{not_controller()};
+  using reply_t = std::vector<std::vector<controller::acl_entry>>;
+  const auto predicates = acl_filter_predicates(filters);
+  result<controller::decision<reply_t>, controller::controller_error> d = _qc->delete_acls(predicates);
+  co_return co_await commit(std::move(d));
+}
+
+active_controller::outcome<std::vector<std::optional<admin_error>>> active_controller::alter_scram_credentials(
+    std::vector<scram_alteration> changes) {
+  if (!accepting()) co_return failure{not_controller()};
+  using reply_t = std::vector<std::optional<controller::controller_error>>;
+  const auto scram = to_scram_changes(changes);
+  result<controller::decision<reply_t>, controller::controller_error> d = _qc->alter_scram_credentials(scram);
+  auto r = co_await commit(std::move(d));
+  if (!r) co_return failure{r.error()};
+  std::vector<std::optional<admin_error>> out;
+  for (const auto& e : *r)
+    out.push_back(e ? std::optional<admin_error>(admin_error{to_kafka(e->code), e->message}) : std::nullopt);
+  co_return out;
 }
 
 asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_timer> timer) {

@@ -69,6 +69,9 @@ class active_controller {
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items);
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions);
   outcome<void> update_features(std::vector<feature_change> changes, bool validate_only);
+  outcome<void> create_acls(std::vector<controller::acl_entry> acls);
+  outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters);
+  outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes);
 
  private:
   template <class T>

@@ -17,6 +17,9 @@
 #include "gregor/protocol/messages/elect_leaders.h"
 #include "gregor/protocol/messages/incremental_alter_configs.h"
 #include "gregor/protocol/messages/update_features.h"
+#include "gregor/protocol/messages/create_acls.h"
+#include "gregor/protocol/messages/delete_acls.h"
+#include "gregor/protocol/messages/alter_user_scram_credentials.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -97,6 +100,23 @@ controller_client::outcome<void> active_only_controller_client::update_features(
                                                                                 bool validate_only) {
   if (!_active) co_return failure{not_controller()};
   co_return co_await _active->update_features(std::move(changes), validate_only);
+}
+
+controller_client::outcome<void> active_only_controller_client::create_acls(std::vector<controller::acl_entry> acls) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->create_acls(std::move(acls));
+}
+
+controller_client::outcome<std::vector<std::vector<controller::acl_entry>>> active_only_controller_client::delete_acls(
+    std::vector<acl_filter> filters) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->delete_acls(std::move(filters));
+}
+
+controller_client::outcome<std::vector<std::optional<admin_error>>>
+active_only_controller_client::alter_scram_credentials(std::vector<scram_alteration> changes) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->alter_scram_credentials(std::move(changes));
 }
 
 // ---- forwarding_controller_client ----
@@ -439,6 +459,132 @@ controller_client::outcome<void> forwarding_controller_client::update_features(s
     co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
   }
   co_return ok;
+}
+
+controller_client::outcome<void> forwarding_controller_client::create_acls(std::vector<controller::acl_entry> acls) {
+  if (local_active()) co_return co_await _local->create_acls(std::move(acls));
+  protocol::create_acls_request req;
+  for (const auto& a : acls) {
+    auto& c = req.creations.emplace_back();
+    c.resource_type = a.resource_type;
+    c.resource_name = a.resource_name;
+    c.resource_pattern_type = a.pattern_type;
+    c.principal = a.principal;
+    c.host = a.host;
+    c.operation = a.operation;
+    c.permission_type = a.permission_type;
+  }
+  std::function<bool(const protocol::create_acls_response&)> not_controller_answer =
+      [](const protocol::create_acls_response& resp) {
+        for (const auto& r : resp.results)
+          if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
+        return false;
+      };
+  auto r = co_await send<protocol::create_acls_request, protocol::create_acls_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  for (const auto& res : r->results)
+    if (res.error_code != 0) co_return failure{from_wire(res.error_code, res.error_message)};
+  std::function<bool()> shows_change = [this, acls] {
+    for (const auto& a : acls) {
+      bool found = false;
+      for (const auto& [id, e] : _quorum.image().acls())
+        if (e.resource_type == a.resource_type && e.resource_name == a.resource_name &&
+            e.pattern_type == a.pattern_type && e.principal == a.principal && e.host == a.host &&
+            e.operation == a.operation && e.permission_type == a.permission_type)
+          found = true;
+      if (!found) return false;
+    }
+    return true;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  co_return ok;
+}
+
+controller_client::outcome<std::vector<std::vector<controller::acl_entry>>> forwarding_controller_client::delete_acls(
+    std::vector<acl_filter> filters) {
+  if (local_active()) co_return co_await _local->delete_acls(std::move(filters));
+  protocol::delete_acls_request req;
+  for (const auto& f : filters) {
+    auto& w = req.filters.emplace_back();
+    w.resource_type_filter = f.resource_type;
+    w.resource_name_filter = f.resource_name;
+    w.pattern_type_filter = f.pattern_type;
+    w.principal_filter = f.principal;
+    w.host_filter = f.host;
+    w.operation = f.operation;
+    w.permission_type = f.permission_type;
+  }
+  std::function<bool(const protocol::delete_acls_response&)> not_controller_answer =
+      [](const protocol::delete_acls_response& resp) {
+        for (const auto& r : resp.filter_results)
+          if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
+        return false;
+      };
+  auto r = co_await send<protocol::delete_acls_request, protocol::delete_acls_response>(req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  std::vector<std::vector<controller::acl_entry>> out;
+  for (const auto& fr : r->filter_results) {
+    if (fr.error_code != 0) co_return failure{from_wire(fr.error_code, fr.error_message)};
+    auto& matched = out.emplace_back();
+    for (const auto& m : fr.matching_acls)
+      matched.push_back(controller::acl_entry{uuid{}, m.resource_type, m.resource_name, m.pattern_type, m.principal,
+                                              m.host, m.operation, m.permission_type});
+  }
+  std::function<bool()> shows_change = [this, out] {
+    for (const auto& matched : out)
+      for (const auto& a : matched)
+        for (const auto& [id, e] : _quorum.image().acls())
+          if (e.resource_type == a.resource_type && e.resource_name == a.resource_name &&
+              e.pattern_type == a.pattern_type && e.principal == a.principal && e.host == a.host &&
+              e.operation == a.operation && e.permission_type == a.permission_type)
+            return false;
+    return true;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  co_return out;
+}
+
+controller_client::outcome<std::vector<std::optional<admin_error>>>
+forwarding_controller_client::alter_scram_credentials(std::vector<scram_alteration> changes) {
+  if (local_active()) co_return co_await _local->alter_scram_credentials(std::move(changes));
+  // One change per request keeps the answer per change (the response has one result per user).
+  std::vector<std::optional<admin_error>> out;
+  for (const auto& c : changes) {
+    protocol::alter_user_scram_credentials_request req;
+    if (c.remove) {
+      auto& d = req.deletions.emplace_back();
+      d.name = c.user;
+      d.mechanism = c.mechanism;
+    } else {
+      auto& u = req.upsertions.emplace_back();
+      u.name = c.user;
+      u.mechanism = c.mechanism;
+      u.iterations = c.iterations;
+      u.salt = c.salt;
+      u.salted_password = c.salted_password;
+    }
+    std::function<bool(const protocol::alter_user_scram_credentials_response&)> not_controller_answer =
+        [](const protocol::alter_user_scram_credentials_response& resp) {
+          for (const auto& r : resp.results)
+            if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
+          return false;
+        };
+    auto r = co_await send<protocol::alter_user_scram_credentials_request,
+                           protocol::alter_user_scram_credentials_response>(req, not_controller_answer);
+    if (!r) co_return failure{r.error()};
+    if (!r->results.empty() && r->results[0].error_code != 0) {
+      out.push_back(from_wire(r->results[0].error_code, r->results[0].error_message));
+      continue;
+    }
+    out.push_back(std::nullopt);
+    std::function<bool()> shows_change = [this, c] {
+      auto it = _quorum.image().scram_credentials().find(c.user);
+      const bool has = it != _quorum.image().scram_credentials().end() && it->second.contains(c.mechanism);
+      return c.remove ? !has : has;
+    };
+    co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
+  }
+  co_return out;
 }
 
 }  // namespace gregor::server

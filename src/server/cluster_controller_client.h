@@ -39,6 +39,9 @@ class active_only_controller_client final : public controller_client {
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
   outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) override;
+  outcome<void> create_acls(std::vector<controller::acl_entry> acls) override;
+  outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters) override;
+  outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes) override;
 
  private:
   active_controller* _active;  // null on a broker-only node
@@ -61,6 +64,9 @@ class forwarding_controller_client final : public controller_client {
   outcome<std::vector<partition_outcome>> alter_partition_reassignments(std::vector<reassignment> items) override;
   outcome<std::vector<partition_outcome>> elect_leaders(election_kind kind, std::optional<partition_list> partitions) override;
   outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) override;
+  outcome<void> create_acls(std::vector<controller::acl_entry> acls) override;
+  outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters) override;
+  outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes) override;
 
  private:
   // This node leads and its controller is active.

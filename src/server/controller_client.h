@@ -23,6 +23,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "gregor/base/result.h"
+#include "gregor/controller/metadata_image.h"
 #include "gregor/base/types.h"
 #include "gregor/protocol/error_code.h"
 
@@ -84,6 +85,29 @@ struct feature_change {
 };
 using partition_list = std::vector<std::pair<std::string, int32_t>>;
 
+// An ACL filter as DescribeAcls/DeleteAcls carry it: Kafka's wire codes (1 = ANY; pattern type 2
+// = MATCH), nullopt strings match anything.
+struct acl_filter {
+  int8_t resource_type = 1;
+  std::optional<std::string> resource_name;
+  int8_t pattern_type = 1;
+  std::optional<std::string> principal;
+  std::optional<std::string> host;
+  int8_t operation = 1;
+  int8_t permission_type = 1;
+};
+
+// One change of AlterUserScramCredentials: a deletion (remove), or an upsertion with the salt and
+// salted password the client computed (the server keeps only StoredKey and ServerKey).
+struct scram_alteration {
+  std::string user;
+  int8_t mechanism = 0;  // 1 SCRAM-SHA-256, 2 SCRAM-SHA-512
+  bool remove = false;
+  int32_t iterations = 0;
+  std::vector<uint8_t> salt;
+  std::vector<uint8_t> salted_password;
+};
+
 class controller_client {
  public:
   template <class T>
@@ -108,6 +132,13 @@ class controller_client {
                                                                 std::optional<partition_list> partitions) = 0;
   // All or nothing (Kafka's rules: controller::quorum_controller::update_features).
   virtual outcome<void> update_features(std::vector<feature_change> changes, bool validate_only) = 0;
+  // ACLs (validated by the handler): existing equal bindings are kept, not duplicated.
+  virtual outcome<void> create_acls(std::vector<controller::acl_entry> acls) = 0;
+  // Per filter, the ACLs it matched (all of them removed).
+  virtual outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters) = 0;
+  // One result per change, in order (validated by the handler: mechanism, iterations, duplicates).
+  virtual outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(
+      std::vector<scram_alteration> changes) = 0;
 };
 
 }  // namespace gregor::server

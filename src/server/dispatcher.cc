@@ -33,7 +33,30 @@ net::frame_outcome unsupported_api_versions(int32_t correlation_id) {
   return out;
 }
 
+constexpr int16_t sasl_handshake_key = 17;
+constexpr int16_t api_versions_key = 18;
+constexpr int16_t sasl_authenticate_key = 36;
+
+// The address part of "ip:port" ("[v6]:port" too).
+std::string host_of(const std::string& peer) {
+  const auto colon = peer.rfind(':');
+  std::string host = colon == std::string::npos ? peer : peer.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host;
+}
+
 }  // namespace
+
+std::shared_ptr<client_session> dispatcher::session_for(const net::connection_info& conn) {
+  auto& s = _sessions[conn.id];
+  if (!s) {
+    s = std::make_shared<client_session>();
+    s->host = host_of(conn.peer);
+    s->sasl = conn.security_protocol == "SASL_PLAINTEXT" || conn.security_protocol == "SASL_SSL";
+    if (s->sasl) s->at = client_session::stage::need_handshake;
+  }
+  return s;
+}
 
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
                                                        std::vector<uint8_t> frame) {
@@ -54,10 +77,23 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
   protocol::request_header header;
   if (!protocol::decode_request_header(r, header))
     co_return close_connection(fmt::format("malformed request header: {}", r.error()));
-  request_context ctx{conn, header, {}, {}};
+  std::shared_ptr<client_session> session = session_for(conn);
+  const bool sasl_api = key == api_versions_key || key == sasl_handshake_key || key == sasl_authenticate_key;
+  if (session->at != client_session::stage::authenticated && !sasl_api)
+    co_return close_connection(fmt::format("{} (api key {}) before SASL authentication completed", route->name, key));
+  if (session->at == client_session::stage::authenticated && !sasl_api &&
+      std::chrono::steady_clock::now() >= session->expires)
+    co_return close_connection(fmt::format("{} after the SASL session of {} expired (connections.max.reauth.ms)",
+                                           route->name, session->principal));
+  request_context ctx{conn, header, {}, {}, session};
   try {
     const auto started = std::chrono::steady_clock::now();
     net::frame_outcome out = co_await route->invoke(_core, ctx, r);
+    if (ctx.authenticated_now) out.authenticated = true;
+    if (ctx.close_after_response && out.what == net::frame_outcome::kind::respond) {
+      out.what = net::frame_outcome::kind::close;
+      out.close_reason = fmt::format("{} failed for {}", route->name, conn.peer);
+    }
     record_request(route->name, version, conn, header.client_id,
                    std::chrono::steady_clock::now() - started, out);
     for (int16_t code : ctx.error_codes) record_response_error(route->name, code);

@@ -2,9 +2,16 @@
 // dispatcher: the net::frame_handler of the Kafka listeners. Reads the request header, finds the
 // route for the API key, refuses unknown keys and unsupported versions (closing the connection,
 // except ApiVersions, which answers UNSUPPORTED_VERSION with our list so the client can retry
-// lower), and runs the route. One per broker; called on the io thread.
+// lower), and runs the route. Keeps each connection's client_session (session.h): on a SASL
+// listener nothing but ApiVersions, SaslHandshake and SaslAuthenticate is served before the
+// connection authenticates, and nothing at all once its KIP-368 session expired. One per broker;
+// called on the io thread.
+#include <memory>
+#include <unordered_map>
+
 #include "core.h"
 #include "gregor/net/tcp_server.h"
+#include "session.h"
 
 namespace gregor::server {
 
@@ -13,9 +20,14 @@ class dispatcher final : public net::frame_handler {
   explicit dispatcher(core& c) : _core(c) {}
   boost::asio::awaitable<net::frame_outcome> handle(const net::connection_info& conn,
                                                     std::vector<uint8_t> frame) override;
+  void on_close(const net::connection_info& conn) override { _sessions.erase(conn.id); }
 
  private:
+  // The connection's session, created with its first frame.
+  std::shared_ptr<client_session> session_for(const net::connection_info& conn);
+
   core& _core;
+  std::unordered_map<uint64_t, std::shared_ptr<client_session>> _sessions;
 };
 
 }  // namespace gregor::server

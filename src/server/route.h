@@ -2,6 +2,7 @@
 // Routes: how a decoded request reaches its handler. Each handler file under handlers/ defines one
 // route with its version range (the only place that range is written) and a typed handler
 // function; make_route glues decoding, the call and encoding around it.
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "gregor/protocol/headers.h"
 #include "gregor/protocol/wire.h"
 #include "core.h"
+#include "session.h"
 
 namespace gregor::server {
 
@@ -25,6 +27,12 @@ struct request_context {
   // Non-zero error codes of the response, every level (invoke_route fills it; the dispatcher
   // counts them per API in /metrics).
   std::vector<int16_t> error_codes = {};
+  // The connection's security state (never null when called by the dispatcher).
+  std::shared_ptr<client_session> session = nullptr;
+  // Set by the SASL handlers: the response is the last one (authentication failed; the connection
+  // closes after it is written), or the connection has just authenticated.
+  bool close_after_response = false;
+  bool authenticated_now = false;
 };
 
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,

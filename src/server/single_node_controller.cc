@@ -1,5 +1,9 @@
 #include "single_node_controller.h"
 
+#include <functional>
+
+#include "security_rules.h"
+
 #include <fmt/format.h>
 
 #include "active_controller.h"
@@ -126,6 +130,49 @@ controller_client::outcome<void> single_node_controller::update_features(std::ve
   if (!w) co_return failure{to_admin(w.error())};
   _core.apply_metadata();
   co_return ok;
+}
+
+namespace {
+// A decision taken by the cluster's rules on a copy of this node's image, written to its log.
+template <class T>
+controller_client::outcome<T> decide_locally(core& c, std::function<controller::decision<T>(controller::quorum_controller&)> decide) {
+  controller::quorum_controller qc{controller::quorum_controller_settings{}};
+  qc.activate(c.image(), 0);
+  controller::decision<T> d = decide(qc);
+  auto w = c.metadata().commit_records(d.records);
+  if (!w) co_return failure{to_admin(w.error())};
+  if (!d.records.empty()) c.apply_metadata();
+  co_return std::move(d.reply);
+}
+}  // namespace
+
+controller_client::outcome<void> single_node_controller::create_acls(std::vector<controller::acl_entry> acls) {
+  std::function<controller::decision<bool>(controller::quorum_controller&)> decide =
+      [&acls](controller::quorum_controller& qc) { return qc.create_acls(acls, [] { return uuid::random(); }); };
+  auto r = co_await decide_locally<bool>(_core, decide);
+  if (!r) co_return failure{r.error()};
+  co_return ok;
+}
+
+controller_client::outcome<std::vector<std::vector<controller::acl_entry>>> single_node_controller::delete_acls(
+    std::vector<acl_filter> filters) {
+  const auto predicates = acl_filter_predicates(filters);
+  std::function<controller::decision<std::vector<std::vector<controller::acl_entry>>>(controller::quorum_controller&)>
+      decide = [&predicates](controller::quorum_controller& qc) { return qc.delete_acls(predicates); };
+  co_return co_await decide_locally<std::vector<std::vector<controller::acl_entry>>>(_core, decide);
+}
+
+controller_client::outcome<std::vector<std::optional<admin_error>>> single_node_controller::alter_scram_credentials(
+    std::vector<scram_alteration> changes) {
+  const auto scram = to_scram_changes(changes);
+  std::function<controller::decision<std::vector<std::optional<controller::controller_error>>>(
+      controller::quorum_controller&)>
+      decide = [&scram](controller::quorum_controller& qc) { return qc.alter_scram_credentials(scram); };
+  auto r = co_await decide_locally<std::vector<std::optional<controller::controller_error>>>(_core, decide);
+  if (!r) co_return failure{r.error()};
+  std::vector<std::optional<admin_error>> out;
+  for (const auto& e : *r) out.push_back(e ? std::optional<admin_error>(to_admin(*e)) : std::nullopt);
+  co_return out;
 }
 
 controller_client::outcome<producer_id_range> single_node_controller::allocate_producer_ids(node_id broker,

@@ -30,6 +30,8 @@ enum class controller_errc {
   election_not_needed,            // the partition already has the leader the election would pick
   preferred_leader_not_available, // the preferred replica is not in the ISR or not live
   eligible_leaders_not_available, // no live replica may lead (an unclean election found none)
+  // Credentials:
+  resource_not_found,             // deletion of a SCRAM credential the user does not have
 };
 struct controller_error {
   controller_errc code = controller_errc::io_error;

@@ -65,6 +65,31 @@ struct broker_info {
   bool in_controlled_shutdown = false;
 };
 
+// A user's SCRAM credential for one mechanism (UserScramCredentialRecord): what the server needs
+// to check a SCRAM exchange; the password itself is never stored.
+struct scram_credential_entry {
+  std::vector<uint8_t> salt, stored_key, server_key;
+  int32_t iterations = 0;
+  bool operator==(const scram_credential_entry&) const = default;
+};
+
+// One ACL (AccessControlEntryRecord), with Kafka's wire codes for the enums.
+struct acl_entry {
+  uuid id;
+  int8_t resource_type = 0;
+  std::string resource_name;
+  int8_t pattern_type = 0;
+  std::string principal;
+  std::string host;
+  int8_t operation = 0;
+  int8_t permission_type = 0;
+  bool operator==(const acl_entry&) const = default;
+};
+
+// A client quota entity (ClientQuotaRecord's Entity): (entity type, name or nullopt = default),
+// sorted by type, e.g. {("client-id", "app"), ("user", nullopt)}.
+using quota_entity = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
 // Kafka's config resource types in ConfigRecord.
 inline constexpr int8_t config_resource_topic = 2;
 inline constexpr int8_t config_resource_broker = 4;
@@ -142,6 +167,16 @@ class metadata_image {
   // One resource's dynamic configs (empty when none).
   const std::map<std::string, std::string>& broker_configs(const std::string& resource) const;
 
+  // SCRAM credentials by user, then by mechanism type (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+  const std::map<std::string, std::map<int8_t, scram_credential_entry>>& scram_credentials() const {
+    return _scram;
+  }
+  // ACLs by id, and a counter that bumps on every ACL change (authorizer caches rebuild on it).
+  const std::map<uuid, acl_entry>& acls() const { return _acls; }
+  int64_t acl_version() const { return _acl_version; }
+  // Client quotas by entity: quota name (producer_byte_rate, ...) -> value.
+  const std::map<quota_entity, std::map<std::string, double>>& client_quotas() const { return _quotas; }
+
   // Finalized feature levels by name (FeatureLevelRecord), e.g. "metadata.version".
   const std::map<std::string, int16_t>& features() const { return _features; }
   // metadata.version's feature level, 0 when none was recorded.
@@ -149,8 +184,8 @@ class metadata_image {
 
   // Applies one of Kafka's records. Returns "" or why the record does not fit the image (a
   // partition of an unknown topic, a topic id reused, a fence of an unknown broker); such a record
-  // changes nothing. Record types the image does not keep (ACLs, quotas, SCRAM credentials,
-  // delegation tokens, transactions markers of the log, NoOp) are accepted and ignored.
+  // changes nothing. Record types the image does not keep (delegation tokens, transaction markers
+  // of the log, NoOp) are accepted and ignored.
   std::string apply(const protocol::metadata::any_record& r);
 
   // A record of Gregor's former GRGMETA format (metadata_records.h) as Kafka's records, given this
@@ -162,7 +197,7 @@ class metadata_image {
   std::string apply(const metadata_record& legacy);
 
   // The whole image as Kafka's records, in the order Kafka writes a snapshot: features, brokers,
-  // topics with their partitions, configs, producer ids. Applying them to an empty image gives
+  // topics with their partitions, configs, producer ids, client quotas, SCRAM credentials, ACLs. Applying them to an empty image gives
   // this image back (less the identity set by set_identity).
   std::vector<protocol::metadata::api_message_and_version> to_records() const;
 
@@ -183,6 +218,10 @@ class metadata_image {
   int64_t _next_producer_id = 0;
   std::map<std::string, std::map<std::string, std::string>> _broker_configs;
   std::map<std::string, int16_t> _features;
+  std::map<std::string, std::map<int8_t, scram_credential_entry>> _scram;
+  std::map<uuid, acl_entry> _acls;
+  int64_t _acl_version = 0;
+  std::map<quota_entity, std::map<std::string, double>> _quotas;
 };
 
 }  // namespace gregor::controller

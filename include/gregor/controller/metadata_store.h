@@ -82,6 +82,9 @@ class metadata_store {
   // caller (config::validate_dynamic_broker_changes).
   result<void, controller_error> set_broker_configs(const std::string& resource,
                                                     std::map<std::string, std::optional<std::string>> changes);
+  // Records decided by quorum_controller on a copy of the image (ACLs, SCRAM credentials): one
+  // fsynced frame, then applied.
+  result<void, controller_error> commit_records(const std::vector<protocol::metadata::api_message_and_version>& records);
   // Leader/ISR change of one partition (for replication; bumps nothing by itself: pass the epoch).
   result<void, controller_error> change_partition(const std::string& name, partition_id p, node_id leader,
                                                   leader_epoch epoch, std::vector<node_id> isr);

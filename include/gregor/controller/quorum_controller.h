@@ -18,6 +18,7 @@
 //
 // Threading: one thread (the shell's). Time comes in as arguments only.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -156,6 +157,24 @@ class quorum_controller {
   // one with a downgrade type, any metadata.version downgrade, or kraft.version (the quorum's own).
   result<decision<bool>, controller_error> update_features(const std::vector<feature_update>& updates,
                                                            bool validate_only);
+  // CreateAcls: one AccessControlEntryRecord per ACL not already there (an equal binding under
+  // any id counts as there, as in Kafka), with ids from `new_id` (the acl's own id is ignored).
+  decision<bool> create_acls(const std::vector<acl_entry>& acls, const std::function<uuid()>& new_id);
+  // DeleteAcls: for each filter (a predicate built by the caller from Kafka's filter), the ACLs it
+  // matches; each is removed once (one RemoveAccessControlEntryRecord) even when several filters
+  // match it, and reported under every filter that matched it, as Kafka does.
+  decision<std::vector<std::vector<acl_entry>>> delete_acls(
+      const std::vector<std::function<bool(const acl_entry&)>>& filters);
+  // AlterUserScramCredentials, after the request-level checks: credential = nullopt deletes the
+  // user's credential for that mechanism (resource_not_found when it has none); otherwise it is
+  // set. One result per change, in order; failed changes write nothing.
+  struct scram_change {
+    std::string user;
+    int8_t mechanism = 0;
+    std::optional<scram_credential_entry> credential;
+  };
+  decision<std::vector<std::optional<controller_error>>> alter_scram_credentials(const std::vector<scram_change>& changes);
+
   result<decision<producer_id_block>, controller_error> allocate_producer_ids(node_id broker, int64_t broker_epoch,
                                                                               int32_t count);
 

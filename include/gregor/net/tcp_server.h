@@ -34,7 +34,9 @@ struct frame_outcome {
     size_t size = 0;
   };
   kind what = kind::respond;
-  std::vector<uint8_t> response;  // header + body, WITHOUT the 4-byte size prefix (net adds it)
+  // Header + body, WITHOUT the 4-byte size prefix (net adds it). With kind::close, a non-empty
+  // response is written before the connection closes (a failed authentication's answer).
+  std::vector<uint8_t> response;
   std::string close_reason;       // logged once when what == close
   std::vector<splice> splices;
   // Memory the splices view; released once the response is written.

@@ -30,6 +30,7 @@ inline protocol::error_code to_kafka(controller::controller_errc e) {
     case controller_errc::no_reassignment_in_progress: return error_code::no_reassignment_in_progress;
     case controller_errc::election_not_needed: return error_code::election_not_needed;
     case controller_errc::preferred_leader_not_available: return error_code::preferred_leader_not_available;
+    case controller_errc::resource_not_found: return error_code::resource_not_found;
     case controller_errc::eligible_leaders_not_available: return error_code::eligible_leaders_not_available;
   }
   return error_code::unknown_server_error;

@@ -1,0 +1,38 @@
+#pragma once
+// client_session: the security state of one client connection: who it is (the principal), and
+// where it stands in SASL authentication. Owned by the dispatcher (created with the connection's
+// first frame, dropped when it closes) and shared with the handlers of its requests.
+//
+// Stages (Kafka's SaslServerAuthenticator): a SASL listener's connection starts at
+// need_handshake; SaslHandshake picks a mechanism (need_authenticate); SaslAuthenticate exchanges
+// tokens until the mechanism succeeds (authenticated) or fails (the connection is closed after
+// the error). Before authenticated, only ApiVersions, SaslHandshake and SaslAuthenticate are
+// served. Other listeners start authenticated (principal User:ANONYMOUS, or the TLS peer).
+// KIP-368: with connections.max.reauth.ms, the session expires; the client re-authenticates with
+// a new SaslHandshake + SaslAuthenticate on the same connection (same principal), else the
+// connection is closed at its first request after expiry.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace gregor::security {
+class scram_server;
+}
+
+namespace gregor::server {
+
+struct client_session {
+  enum class stage { need_handshake, need_authenticate, authenticated };
+  stage at = stage::authenticated;
+  bool sasl = false;               // the connection arrived on a SASL listener
+  bool reauthenticating = false;   // a KIP-368 re-authentication is in progress
+  std::string mechanism;           // chosen by SaslHandshake
+  std::shared_ptr<security::scram_server> scram;  // SCRAM exchange in progress
+  std::string principal = "User:ANONYMOUS";
+  std::string host;                // the peer's address, for ACLs
+  // KIP-368: the session ends here (steady clock); max() = never.
+  std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
+};
+
+}  // namespace gregor::server
