@@ -1,0 +1,40 @@
+#pragma once
+// SASL/PLAIN (RFC 4616) as Kafka's PlainSaslServer handles it: one client message
+// `[authzid] NUL authcid NUL passwd`, checked against the users of the listener's JAAS config
+// (see jaas.h, plain_users()).
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+
+#include "gregor/base/result.h"
+
+namespace gregor::security {
+
+struct plain_credentials {
+  std::string authzid, username, password;
+};
+
+// Splits the message as Kafka does (at the first two NULs; a third field keeps any further NULs)
+// and refuses what Kafka refuses before checking the password: an empty username
+// ("Authentication failed: username not specified"), an empty password ("Authentication failed:
+// password not specified"), and an authzid that is neither empty nor the username
+// ("Authentication failed: Client requested an authorization id that is different from username").
+result<plain_credentials, std::string> parse_plain_message(std::span<const uint8_t> message);
+
+struct plain_failure {
+  std::string message;
+  // True when Kafka sends `message` to the client (SaslAuthenticationException); otherwise the
+  // response carries sasl_generic_failure_message() (scram.h).
+  bool is_public = false;
+};
+
+// The whole PLAIN exchange in Kafka's order: parse, then the password check ("Authentication
+// failed: Invalid username or password", public), then the authzid check (public). `users` maps
+// username → password (plain_users() of the JAAS entry); passwords are compared in constant time.
+// Returns the authenticated username.
+result<std::string, plain_failure> authenticate_plain(std::span<const uint8_t> message,
+                                                      const std::map<std::string, std::string>& users);
+
+}  // namespace gregor::security
