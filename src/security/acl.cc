@@ -225,6 +225,23 @@ verdict find_result(const authz_request& r, const acl_binding& acl) {
 
 }  // namespace
 
+result<std::set<std::string>, std::string> parse_super_users(std::string_view value) {
+  std::set<std::string> users;
+  const auto is_space = [](char c) { return static_cast<unsigned char>(c) <= ' '; };
+  while (!value.empty()) {
+    size_t semi = value.find(';');
+    std::string_view item = value.substr(0, semi);
+    value = semi == std::string_view::npos ? std::string_view{} : value.substr(semi + 1);
+    while (!item.empty() && is_space(item.front())) item.remove_prefix(1);
+    while (!item.empty() && is_space(item.back())) item.remove_suffix(1);
+    if (item.empty()) continue;
+    if (item.find(':') == std::string_view::npos)
+      return failure{fmt::format("expected a string in format principalType:principalName but got {}", item)};
+    users.emplace(item);
+  }
+  return users;
+}
+
 bool authorize(const acl_set& acls, const authorizer_config& config, const authz_request& request) {
   if (config.super_users.contains(request.principal)) return true;
   bool any_acl_on_resource = false, allowed = false, denied = false;

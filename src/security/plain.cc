@@ -56,4 +56,16 @@ result<std::string, plain_failure> authenticate_plain(std::span<const uint8_t> m
   return std::move(creds->username);
 }
 
+std::vector<uint8_t> plain_client_message(std::string_view username, std::string_view password,
+                                          std::string_view authzid) {
+  std::vector<uint8_t> out;
+  out.reserve(authzid.size() + username.size() + password.size() + 2);
+  out.insert(out.end(), authzid.begin(), authzid.end());
+  out.push_back(0);
+  out.insert(out.end(), username.begin(), username.end());
+  out.push_back(0);
+  out.insert(out.end(), password.begin(), password.end());
+  return out;
+}
+
 }  // namespace gregor::security

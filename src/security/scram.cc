@@ -328,4 +328,68 @@ scram_step scram_server::handle_final(std::string_view msg) {
   return scram_step{scram_step::state::done, std::vector<uint8_t>(server_final.begin(), server_final.end()), {}, false};
 }
 
+scram_client::scram_client(scram_mechanism m, std::string username, std::string password, nonce_fn nonce)
+    : _mechanism(m), _username(std::move(username)), _password(std::move(password)), _nonce(std::move(nonce)) {}
+
+std::vector<uint8_t> scram_client::first_message() {
+  _client_nonce = _nonce ? _nonce() : random_nonce();
+  GREGOR_ASSERT(is_printable_nonce(_client_nonce));
+  _first_bare = fmt::format("n={},r={}", scram_encode_saslname(_username), _client_nonce);
+  std::string msg = "n,," + _first_bare;
+  return {msg.begin(), msg.end()};
+}
+
+result<std::vector<uint8_t>, std::string> scram_client::handle_server_first(std::span<const uint8_t> server_first) {
+  std::string_view msg = text_of(server_first);
+  auto tokens = split_commas(msg);
+  // server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count ["," extensions]
+  size_t at = !tokens.empty() && tokens[0].starts_with("m=") ? 1 : 0;
+  if (tokens.size() < at + 3 || !tokens[at].starts_with("r=") || !tokens[at + 1].starts_with("s=") ||
+      !tokens[at + 2].starts_with("i="))
+    return failure{std::string("Invalid SCRAM server first message format")};
+  std::string_view nonce = tokens[at].substr(2);
+  auto salt = base64_decode(tokens[at + 1].substr(2));
+  std::string_view iterations_text = tokens[at + 2].substr(2);
+  int64_t iterations = 0;
+  for (char c : iterations_text) {
+    if (c < '0' || c > '9' || iterations > scram_max_iterations * int64_t(1000))
+      return failure{std::string("Invalid SCRAM server first message format: invalid iterations")};
+    iterations = iterations * 10 + (c - '0');
+  }
+  if (!salt || iterations_text.empty() || !is_printable_nonce(nonce))
+    return failure{std::string("Invalid SCRAM server first message format")};
+  if (!nonce.starts_with(_client_nonce) || nonce.size() == _client_nonce.size())
+    return failure{std::string("Invalid server nonce: does not start with client nonce")};
+  if (iterations < scram_min_iterations)
+    return failure{fmt::format("Requested iterations {} is less than the minimum {} for {}", iterations,
+                               scram_min_iterations, scram_mechanism_name(_mechanism))};
+  // An upper bound too, so a hostile server cannot make us spin: Kafka's brokers never store more.
+  if (iterations > scram_max_iterations)
+    return failure{fmt::format("Requested iterations {} is more than the maximum {}", iterations, scram_max_iterations)};
+
+  _salted_password = scram_salted_password(_mechanism, _password, *salt, int32_t(iterations));
+  std::string without_proof = fmt::format("c=biws,r={}", nonce);
+  _auth_message = fmt::format("{},{},{}", _first_bare, msg, without_proof);
+  auto client_key = scram_hmac(_mechanism, _salted_password, bytes_of("Client Key"));
+  auto stored_key = scram_hash(_mechanism, client_key);
+  auto signature = scram_hmac(_mechanism, stored_key, bytes_of(_auth_message));
+  for (size_t i = 0; i < client_key.size(); ++i) client_key[i] ^= signature[i];
+  std::string final_msg = fmt::format("{},p={}", without_proof, base64_encode(client_key));
+  return std::vector<uint8_t>(final_msg.begin(), final_msg.end());
+}
+
+result<void, std::string> scram_client::handle_server_final(std::span<const uint8_t> server_final) {
+  std::string_view msg = text_of(server_final);
+  if (_auth_message.empty()) return failure{std::string("Unexpected server final message")};
+  if (msg.starts_with("e=")) return failure{fmt::format("Sasl authentication using {} failed with error: {}",
+                                                        scram_mechanism_name(_mechanism), msg.substr(2))};
+  if (!msg.starts_with("v=")) return failure{std::string("Invalid SCRAM server final message format")};
+  auto signature = base64_decode(split_commas(msg.substr(2))[0]);
+  if (!signature) return failure{std::string("Invalid SCRAM server final message format")};
+  auto server_key = scram_hmac(_mechanism, _salted_password, bytes_of("Server Key"));
+  auto expected = scram_hmac(_mechanism, server_key, bytes_of(_auth_message));
+  if (!constant_time_equal(*signature, expected)) return failure{std::string("Invalid server signature in server final message")};
+  return ok;
+}
+
 }  // namespace gregor::security

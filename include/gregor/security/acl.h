@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gregor/base/result.h"
 #include "gregor/base/types.h"
 
 namespace gregor::security {
@@ -128,10 +129,19 @@ struct authz_request {
   std::string name;  // the literal resource name
 };
 
+// The principal of a connection that did not authenticate (PLAINTEXT, SSL without a client
+// certificate), as Kafka's DefaultKafkaPrincipalBuilder names it.
+inline constexpr std::string_view anonymous_principal = "User:ANONYMOUS";
+
 struct authorizer_config {
   std::set<std::string> super_users;  // super.users, split at ';': {"User:admin", ...}
   bool allow_everyone_if_no_acl_found = false;
 };
+
+// `super.users`: principals separated by ';', blanks trimmed, empty items skipped; each must be
+// "Type:name" (Kafka's StandardAuthorizer.getConfiguredSuperUsers). Error: Kafka's message
+// "expected a string in format principalType:principalName but got <item>".
+result<std::set<std::string>, std::string> parse_super_users(std::string_view value);
 
 // Kafka's StandardAuthorizer decision:
 // 1. a super user is allowed everything;

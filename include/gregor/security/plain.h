@@ -7,6 +7,8 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gregor/base/result.h"
 
@@ -36,5 +38,10 @@ struct plain_failure {
 // Returns the authenticated username.
 result<std::string, plain_failure> authenticate_plain(std::span<const uint8_t> message,
                                                       const std::map<std::string, std::string>& users);
+
+// The client's PLAIN message: authzid NUL username NUL password (Kafka's client sends an empty
+// authzid).
+std::vector<uint8_t> plain_client_message(std::string_view username, std::string_view password,
+                                          std::string_view authzid = {});
 
 }  // namespace gregor::security

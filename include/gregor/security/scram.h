@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gregor/base/result.h"
+
 namespace gregor::security {
 
 enum class scram_mechanism { sha256, sha512 };
@@ -114,6 +116,30 @@ class scram_server {
   scram_credential _credential;
 };
 using scram_step = scram_server::scram_step;
+
+// The client side of one exchange, Kafka's ScramSaslClient, for a broker that authenticates to
+// another listener (inter-broker or controller SASL). Sends no authzid and no extensions, as
+// Kafka's client. Not thread-safe.
+class scram_client {
+ public:
+  using nonce_fn = std::function<std::string()>;
+  scram_client(scram_mechanism m, std::string username, std::string password, nonce_fn nonce = {});
+
+  // "n,,n=<saslname>,r=<client nonce>".
+  std::vector<uint8_t> first_message();
+  // Checks the server-first message (nonce extends ours, salt is base64, iterations at least
+  // scram_min_iterations) and returns the client-final message with the proof.
+  result<std::vector<uint8_t>, std::string> handle_server_first(std::span<const uint8_t> server_first);
+  // Checks the server's signature (or reports its e= error). Success means the server knows the
+  // credential, not just that it accepted us.
+  result<void, std::string> handle_server_final(std::span<const uint8_t> server_final);
+
+ private:
+  scram_mechanism _mechanism;
+  std::string _username, _password, _client_nonce, _first_bare, _auth_message;
+  std::vector<uint8_t> _salted_password;
+  nonce_fn _nonce;
+};
 
 // Kafka's SaslAuthenticate error message when the mechanism failed with a non-public error
 // (SaslServerAuthenticator): "Authentication failed during authentication due to invalid

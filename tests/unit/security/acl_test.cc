@@ -305,3 +305,19 @@ TEST(acl, authorize_by_resource_type_follows_kafka) {
 
 }  // namespace
 }  // namespace gregor::security
+
+namespace gregor::security {
+namespace {
+
+TEST(acl, super_users_config_is_split_and_checked) {
+  auto users = parse_super_users(" User:admin ;User:bob;; ");
+  ASSERT_TRUE(users.has_value()) << users.error();
+  EXPECT_EQ(*users, (std::set<std::string>{"User:admin", "User:bob"}));
+  EXPECT_TRUE(parse_super_users("")->empty());
+  auto bad = parse_super_users("User:admin;bob");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error(), "expected a string in format principalType:principalName but got bob");
+}
+
+}  // namespace
+}  // namespace gregor::security

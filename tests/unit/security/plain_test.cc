@@ -67,5 +67,13 @@ TEST(plain, authenticate_against_jaas_users) {
   EXPECT_FALSE(empty.error().is_public);
 }
 
+TEST(plain, client_message_round_trips) {
+  std::map<std::string, std::string> users{{"alice", "alice-secret"}};
+  auto ok = authenticate_plain(plain_client_message("alice", "alice-secret"), users);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(*ok, "alice");
+  EXPECT_EQ(plain_client_message("u", "p", "z"), msg("z\0u\0p"s));
+}
+
 }  // namespace
 }  // namespace gregor::security

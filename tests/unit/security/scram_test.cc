@@ -378,5 +378,58 @@ TEST_F(scram512, malformed_client_final_messages_fail) {
   }
 }
 
+TEST(scram_client, rfc7677_client_messages_are_reproduced_exactly) {
+  scram_client client(scram_mechanism::sha256, "user", "pencil", [] { return std::string("rOprNGfwEbeRWgbNEkqO"); });
+  EXPECT_EQ(text(client.first_message()), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+  auto final = client.handle_server_first(
+      bytes("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+  ASSERT_TRUE(final.has_value()) << final.error();
+  EXPECT_EQ(text(*final),
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+  EXPECT_TRUE(client.handle_server_final(bytes("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")).has_value());
+}
+
+TEST(scram_client, refuses_a_server_that_does_not_know_the_credential) {
+  scram_client client(scram_mechanism::sha256, "user", "pencil", [] { return std::string("rOprNGfwEbeRWgbNEkqO"); });
+  (void)client.first_message();
+  ASSERT_TRUE(client
+                  .handle_server_first(bytes(
+                      "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"))
+                  .has_value());
+  EXPECT_FALSE(client.handle_server_final(bytes("v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")).has_value());
+  auto err = client.handle_server_final(bytes("e=invalid-proof"));
+  ASSERT_FALSE(err.has_value());
+  EXPECT_EQ(err.error(), "Sasl authentication using SCRAM-SHA-256 failed with error: invalid-proof");
+}
+
+TEST(scram_client, refuses_bad_server_first_messages) {
+  for (std::string_view m : {
+           "r=other%hv,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",        // nonce not ours
+           "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",  // no server part
+           "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4095",  // too few iterations
+           "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999999",
+           "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ=,i=4096",
+           "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=",
+           "r=rOprNGfwEbeRWgbNEkqOx,i=4096",
+           "",
+       }) {
+    scram_client client(scram_mechanism::sha256, "user", "pencil", [] { return std::string("rOprNGfwEbeRWgbNEkqO"); });
+    (void)client.first_message();
+    EXPECT_FALSE(client.handle_server_first(bytes(m)).has_value()) << m;
+  }
+}
+
+TEST_F(scram512, library_client_and_server_agree) {
+  auto server = make_server();
+  scram_client client(scram_mechanism::sha512, "alice", "alice-secret");
+  auto s1 = server.handle(client.first_message());
+  ASSERT_EQ(s1.what, scram_step::state::next) << s1.error;
+  auto c2 = client.handle_server_first(s1.response);
+  ASSERT_TRUE(c2.has_value()) << c2.error();
+  auto s2 = server.handle(*c2);
+  ASSERT_EQ(s2.what, scram_step::state::done) << s2.error;
+  EXPECT_TRUE(client.handle_server_final(s2.response).has_value());
+}
+
 }  // namespace
 }  // namespace gregor::security
