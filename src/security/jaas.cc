@@ -167,6 +167,14 @@ result<std::vector<jaas_entry>, std::string> parse_jaas_config(std::string_view 
   return entries;
 }
 
+result<jaas_entry, std::string> parse_jaas_config_entry(std::string_view text) {
+  auto entries = parse_jaas_config(text);
+  if (!entries) return failure{entries.error()};
+  if (entries->size() != 1)
+    return failure{fmt::format("JAAS config property contains {} login modules, should be 1 module", entries->size())};
+  return std::move(entries->front());
+}
+
 std::map<std::string, std::string> plain_users(const jaas_entry& entry) {
   std::map<std::string, std::string> users;
   for (const auto& [key, value] : entry.options)

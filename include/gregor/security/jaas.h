@@ -24,6 +24,10 @@ struct jaas_entry {
 // in one way: an unterminated quoted value or /* comment is an error, not silently closed.
 result<std::vector<jaas_entry>, std::string> parse_jaas_config(std::string_view text);
 
+// A `sasl.jaas.config` property, which Kafka requires to hold exactly one login module
+// (JaasContext): "JAAS config property contains 2 login modules, should be 1 module".
+result<jaas_entry, std::string> parse_jaas_config_entry(std::string_view text);
+
 // The PLAIN users of an entry: options `user_<name>="<password>"` → {name: password} (Kafka's
 // PlainServerCallbackHandler). `username`/`password` (the broker's own client login) are not users.
 std::map<std::string, std::string> plain_users(const jaas_entry& entry);

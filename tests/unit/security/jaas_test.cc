@@ -68,6 +68,16 @@ TEST(jaas, errors_name_the_problem_and_position) {
   }
 }
 
+TEST(jaas, a_property_holds_exactly_one_login_module) {
+  auto one = parse_jaas_config_entry("a.B required user_x=\"y\";");
+  ASSERT_TRUE(one.has_value()) << one.error();
+  EXPECT_EQ(plain_users(*one).at("x"), "y");
+  auto two = parse_jaas_config_entry("a.B required; c.D required;");
+  ASSERT_FALSE(two.has_value());
+  EXPECT_EQ(two.error(), "JAAS config property contains 2 login modules, should be 1 module");
+  EXPECT_FALSE(parse_jaas_config_entry("a.B required").has_value());
+}
+
 TEST(jaas, plain_users_ignores_other_options) {
   jaas_entry e{std::string(plain_login_module), "required", {{"user_", "x"}, {"username", "u"}, {"user_bob", "pw"}}};
   EXPECT_EQ(plain_users(e), (std::map<std::string, std::string>{{"bob", "pw"}}));
