@@ -98,6 +98,16 @@ bool matches(const acl_binding_filter& f, const acl_binding& b) {
   return true;
 }
 
+bool has_unknown_element(const acl_binding& b) {
+  return b.rtype == resource_type::unknown || b.pattern == pattern_type::unknown || b.op == acl_operation::unknown ||
+         b.permission == acl_permission::unknown;
+}
+
+bool has_unknown_element(const acl_binding_filter& f) {
+  return f.rtype == resource_type::unknown || f.pattern == pattern_type::unknown || f.op == acl_operation::unknown ||
+         f.permission == acl_permission::unknown;
+}
+
 std::optional<std::string> validate_acl_binding(const acl_binding& b) {
   // AclApis.handleCreateAcls, on the broker.
   if (b.rtype == resource_type::cluster && b.name != cluster_resource_name)

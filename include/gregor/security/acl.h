@@ -79,6 +79,12 @@ struct acl_binding_filter {
 
 bool matches(const acl_binding_filter& filter, const acl_binding& binding);
 
+// Kafka refuses a whole CreateAcls request with an UNKNOWN resource type, pattern type, operation
+// or permission while parsing it ("CreatableAcls contain unknown elements"), and likewise
+// DescribeAcls/DeleteAcls filters ("... contains UNKNOWN elements"), before any per-item check.
+bool has_unknown_element(const acl_binding& binding);
+bool has_unknown_element(const acl_binding_filter& filter);
+
 // CreateAcls, per binding: nullopt when the binding may be stored, otherwise the message Kafka
 // returns with INVALID_REQUEST (AclApis and AclControlManager.validateNewAcl, in their order):
 // "The only valid name for the CLUSTER resource is kafka-cluster", "Invalid empty resource name",

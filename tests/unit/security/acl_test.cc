@@ -247,6 +247,13 @@ TEST(acl, create_validation_gives_kafkas_reasons) {
   };
   for (const auto& c : cases) EXPECT_EQ(validate_acl_binding(c.b), c.reason) << c.reason;
 
+  EXPECT_FALSE(has_unknown_element(good));
+  auto unknown_op = good;
+  unknown_op.op = op::unknown;
+  EXPECT_TRUE(has_unknown_element(unknown_op));
+  EXPECT_FALSE(has_unknown_element(acl_binding_filter{}));
+  EXPECT_TRUE(has_unknown_element(pattern_filter(rt::topic, std::nullopt, pt::unknown)));
+
   EXPECT_EQ(validate_acl_filter({}), std::nullopt);
   EXPECT_EQ(validate_acl_filter(pattern_filter(rt::unknown)), "Unknown patternFilter.");
   EXPECT_EQ(validate_acl_filter(pattern_filter(rt::topic, std::nullopt, pt::unknown)), "Unknown patternFilter.");
