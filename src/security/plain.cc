@@ -56,6 +56,15 @@ result<std::string, plain_failure> authenticate_plain(std::span<const uint8_t> m
   return std::move(creds->username);
 }
 
+sasl_step plain_server::handle(std::span<const uint8_t> client_message) {
+  if (_used) return sasl_step{sasl_step::state::failed, {}, "Unexpected SASL/PLAIN message after the first", false};
+  _used = true;
+  auto user = authenticate_plain(client_message, _users);
+  if (!user) return sasl_step{sasl_step::state::failed, {}, user.error().message, user.error().is_public};
+  _username = std::move(user).value();
+  return sasl_step{sasl_step::state::done, {}, {}, false};
+}
+
 std::vector<uint8_t> plain_client_message(std::string_view username, std::string_view password,
                                           std::string_view authzid) {
   std::vector<uint8_t> out;

@@ -196,11 +196,6 @@ std::optional<std::string> scram_decode_saslname(std::string_view saslname) {
   return out;
 }
 
-std::string sasl_generic_failure_message(std::string_view mechanism, bool reauthentication) {
-  return fmt::format("Authentication failed during {} due to invalid credentials with SASL mechanism {}",
-                     reauthentication ? "re-authentication" : "authentication", mechanism);
-}
-
 scram_server::scram_server(scram_mechanism m, lookup_fn lookup, nonce_fn nonce)
     : _mechanism(m), _lookup(std::move(lookup)), _nonce(std::move(nonce)) {
   GREGOR_ASSERT(_lookup != nullptr);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gregor/base/result.h"
+#include "gregor/security/sasl.h"
 
 namespace gregor::security {
 
@@ -38,6 +39,21 @@ struct plain_failure {
 // Returns the authenticated username.
 result<std::string, plain_failure> authenticate_plain(std::span<const uint8_t> message,
                                                       const std::map<std::string, std::string>& users);
+
+// PLAIN behind the common mechanism interface: one message, then done (empty response) or failed,
+// with the errors and publicity of authenticate_plain(). Holds a copy of the users.
+class plain_server final : public sasl_server {
+ public:
+  explicit plain_server(std::map<std::string, std::string> users) : _users(std::move(users)) {}
+  sasl_step handle(std::span<const uint8_t> client_message) override;
+  std::string_view mechanism_name() const override { return "PLAIN"; }
+  const std::string& username() const override { return _username; }
+
+ private:
+  std::map<std::string, std::string> _users;
+  std::string _username;
+  bool _used = false;
+};
 
 // The client's PLAIN message: authzid NUL username NUL password (Kafka's client sends an empty
 // authzid).

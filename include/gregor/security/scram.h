@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gregor/base/result.h"
+#include "gregor/security/sasl.h"
 
 namespace gregor::security {
 
@@ -72,17 +73,10 @@ scram_credential scram_credential_from_password(scram_mechanism m, std::string_v
 //   prove knowledge of the password (compared in constant time).
 //
 // Owned by one connection's SASL state; not thread-safe. The lookup runs inside handle().
-class scram_server {
+class scram_server final : public sasl_server {
  public:
-  struct scram_step {
-    enum class state { next, done, failed } what;
-    std::vector<uint8_t> response;
-    // Why the step failed; empty unless what == failed. For the broker's log.
-    std::string error;
-    // True when Kafka would send `error` to the client verbatim (SaslAuthenticationException);
-    // otherwise the SaslAuthenticate response carries sasl_generic_failure_message().
-    bool error_is_public = false;
-  };
+  // sasl_step (sasl.h): { state { next, done, failed } what; response; error; error_is_public }.
+  using scram_step = sasl_step;
   using lookup_fn = std::function<std::optional<scram_credential>(const std::string& username)>;
   using nonce_fn = std::function<std::string()>;
 
@@ -90,13 +84,14 @@ class scram_server {
   // injected nonce must be non-empty printable ASCII without ','.
   scram_server(scram_mechanism m, lookup_fn lookup, nonce_fn nonce = {});
 
-  scram_step handle(std::span<const uint8_t> client_message);
+  scram_step handle(std::span<const uint8_t> client_message) override;
+  std::string_view mechanism_name() const override { return scram_mechanism_name(_mechanism); }
 
   scram_mechanism mechanism() const { return _mechanism; }
   bool done() const { return _state == state::done; }
   // The authenticated username (the saslname with =2C and =3D decoded). Valid once done; during
   // the exchange it holds the name the client claimed.
-  const std::string& username() const { return _username; }
+  const std::string& username() const override { return _username; }
 
  private:
   enum class state { client_first, client_final, done, failed };
@@ -140,11 +135,6 @@ class scram_client {
   std::vector<uint8_t> _salted_password;
   nonce_fn _nonce;
 };
-
-// Kafka's SaslAuthenticate error message when the mechanism failed with a non-public error
-// (SaslServerAuthenticator): "Authentication failed during authentication due to invalid
-// credentials with SASL mechanism <mechanism>" ("re-authentication" when reauthenticating).
-std::string sasl_generic_failure_message(std::string_view mechanism, bool reauthentication = false);
 
 // RFC 5802 saslname encoding: ',' → "=2C", '=' → "=3D", and back. decode returns nullopt for an
 // '=' that starts neither escape.

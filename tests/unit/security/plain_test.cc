@@ -1,5 +1,7 @@
 // Proves that SASL/PLAIN messages are split and refused as Kafka's PlainSaslServer does, and that
 // authentication checks the password before the authorization id.
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "gregor/security/plain.h"
@@ -73,6 +75,22 @@ TEST(plain, client_message_round_trips) {
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(*ok, "alice");
   EXPECT_EQ(plain_client_message("u", "p", "z"), msg("z\0u\0p"s));
+}
+
+TEST(plain, server_interface_completes_once) {
+  std::unique_ptr<sasl_server> server = std::make_unique<plain_server>(std::map<std::string, std::string>{{"alice", "pw"}});
+  EXPECT_EQ(server->mechanism_name(), "PLAIN");
+  auto step = server->handle(plain_client_message("alice", "pw"));
+  EXPECT_EQ(step.what, sasl_step::state::done) << step.error;
+  EXPECT_TRUE(step.response.empty());
+  EXPECT_EQ(server->username(), "alice");
+  EXPECT_EQ(server->handle(plain_client_message("alice", "pw")).what, sasl_step::state::failed);
+
+  plain_server wrong(std::map<std::string, std::string>{{"alice", "pw"}});
+  auto bad = wrong.handle(plain_client_message("alice", "nope"));
+  EXPECT_EQ(bad.what, sasl_step::state::failed);
+  EXPECT_TRUE(bad.error_is_public);
+  EXPECT_EQ(bad.error, "Authentication failed: Invalid username or password");
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Proves that the SCRAM server reproduces RFC 7677's SCRAM-SHA-256 exchange byte for byte, completes
 // a SCRAM-SHA-512 exchange with an independent client, and fails (never crashes) on wrong
 // passwords, wrong nonces, tampered proofs, unknown users, refused extensions and malformed input.
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "gregor/security/encoding.h"
@@ -419,16 +421,18 @@ TEST(scram_client, refuses_bad_server_first_messages) {
   }
 }
 
-TEST_F(scram512, library_client_and_server_agree) {
-  auto server = make_server();
+TEST_F(scram512, library_client_and_server_agree_through_the_sasl_interface) {
+  std::unique_ptr<sasl_server> server = std::make_unique<scram_server>(make_server());
+  EXPECT_EQ(server->mechanism_name(), "SCRAM-SHA-512");
   scram_client client(scram_mechanism::sha512, "alice", "alice-secret");
-  auto s1 = server.handle(client.first_message());
-  ASSERT_EQ(s1.what, scram_step::state::next) << s1.error;
+  auto s1 = server->handle(client.first_message());
+  ASSERT_EQ(s1.what, sasl_step::state::next) << s1.error;
   auto c2 = client.handle_server_first(s1.response);
   ASSERT_TRUE(c2.has_value()) << c2.error();
-  auto s2 = server.handle(*c2);
-  ASSERT_EQ(s2.what, scram_step::state::done) << s2.error;
+  auto s2 = server->handle(*c2);
+  ASSERT_EQ(s2.what, sasl_step::state::done) << s2.error;
   EXPECT_TRUE(client.handle_server_final(s2.response).has_value());
+  EXPECT_EQ(server->username(), "alice");
 }
 
 }  // namespace
