@@ -4,6 +4,9 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <cstdint>
+#include <map>
+
 #include <fmt/format.h>
 
 #include "gregor/base/assert.h"
@@ -159,6 +162,82 @@ scram_credential scram_credential_from_password(scram_mechanism m, std::string_v
   auto salt = random_bytes(32);
   auto salted = scram_salted_password(m, password, salt, iterations);
   return scram_credential_from_salted_password(m, std::move(salt), salted, iterations);
+}
+
+result<scram_user_credential, std::string> parse_scram_credential_spec(std::string_view spec) {
+  const auto is_space = [](char c) { return static_cast<unsigned char>(c) <= ' '; };
+  while (!spec.empty() && is_space(spec.front())) spec.remove_prefix(1);
+  while (!spec.empty() && is_space(spec.back())) spec.remove_suffix(1);
+  size_t eq = spec.find('=');
+  if (eq == std::string_view::npos)
+    return failure{fmt::format("Failed to find equals sign in SCRAM argument '{}'", spec)};
+  std::string_view mechanism_name = spec.substr(0, eq);
+  std::string_view config = spec.substr(eq + 1);
+  auto mechanism = scram_mechanism_from_name(mechanism_name);
+  if (!mechanism) return failure{fmt::format("The add-scram mechanism {} is not supported.", mechanism_name)};
+  if (!config.starts_with("[")) return failure{std::string("Expected configuration string to start with [")};
+  if (!config.ends_with("]") || config.size() < 2)
+    return failure{std::string("Expected configuration string to end with ]")};
+  config = config.substr(1, config.size() - 2);
+
+  std::map<std::string, std::string, std::less<>> components;
+  for (std::string_view component : split_commas(config)) {
+    size_t ceq = component.find('=');
+    if (ceq == std::string_view::npos)
+      return failure{fmt::format("No equals sign found in SCRAM component: {}", component)};
+    std::string_view value = component.substr(ceq + 1);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    components[std::string(component.substr(0, ceq))] = std::string(value);
+  }
+  const auto take = [&](std::string_view key) -> std::optional<std::string> {
+    auto it = components.find(key);
+    if (it == components.end()) return std::nullopt;
+    std::string v = std::move(it->second);
+    components.erase(it);
+    return v;
+  };
+  scram_user_credential out;
+  out.mechanism = *mechanism;
+  auto name = take("name");
+  if (!name) return failure{std::string("You must supply 'name' to add-scram")};
+  out.name = std::move(*name);
+  std::optional<std::vector<uint8_t>> salt;
+  if (auto text = take("salt")) {
+    salt = base64_decode(*text);
+    if (!salt) return failure{fmt::format("Failed to decode given salt: {}", *text)};
+  }
+  int32_t iterations = scram_min_iterations;
+  if (auto text = take("iterations")) {
+    int64_t v = 0;
+    bool ok = !text->empty() && text->size() <= 10;
+    for (char c : *text) ok = ok && c >= '0' && c <= '9' && (v = v * 10 + (c - '0')) <= INT32_MAX;
+    if (!ok) return failure{fmt::format("Failed to parse iterations count: {}", *text)};
+    iterations = int32_t(v);
+  }
+  auto password = take("password");
+  auto salted_text = take("saltedpassword");
+  std::optional<std::vector<uint8_t>> salted;
+  if (!password) {
+    if (!salted_text) return failure{std::string("You must supply one of 'password' or 'saltedpassword' to add-scram")};
+    if (!salt) return failure{std::string("You must supply 'salt' with 'saltedpassword' to add-scram")};
+    salted = base64_decode(*salted_text);
+    if (!salted) return failure{fmt::format("Failed to decode given saltedPassword: {}", *salted_text)};
+  }
+  if (!components.empty()) {
+    std::string keys;
+    for (const auto& [k, v] : components) keys += (keys.empty() ? "" : ", ") + k;
+    return failure{fmt::format("Unknown SCRAM configurations: {}", keys)};
+  }
+  if (iterations < scram_min_iterations)
+    return failure{fmt::format("The 'iterations' value must be >= {} for add-scram using {}", scram_min_iterations,
+                               scram_mechanism_name(*mechanism))};
+  if (iterations > scram_max_iterations)
+    return failure{fmt::format("The 'iterations' value must be <= {} for add-scram using {}", scram_max_iterations,
+                               scram_mechanism_name(*mechanism))};
+  if (!salt) salt = random_bytes(32);
+  if (!salted) salted = scram_salted_password(*mechanism, *password, *salt, iterations);
+  out.credential = scram_credential_from_salted_password(*mechanism, std::move(*salt), *salted, iterations);
+  return out;
 }
 
 std::string scram_encode_saslname(std::string_view username) {

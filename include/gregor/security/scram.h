@@ -56,6 +56,19 @@ scram_credential scram_credential_from_salted_password(scram_mechanism m, std::v
 scram_credential scram_credential_from_password(scram_mechanism m, std::string_view password,
                                                 int32_t iterations);
 
+// A credential given in Kafka's `kafka-storage format --add-scram` syntax (ScramParser), e.g.
+//   SCRAM-SHA-256=[name=alice,password=alice-secret]
+//   SCRAM-SHA-512=[name=alice,iterations=8192,salt="<base64>",saltedpassword="<base64>"]
+// for bootstrapping the first SCRAM users before any AlterUserScramCredentials. Defaults: 4096
+// iterations, 32 random salt bytes. Errors use Kafka's messages ("You must supply 'name' to
+// add-scram", "The 'iterations' value must be >= 4096 for add-scram using SCRAM-SHA-256", ...).
+struct scram_user_credential {
+  std::string name;
+  scram_mechanism mechanism = scram_mechanism::sha256;
+  scram_credential credential;
+};
+result<scram_user_credential, std::string> parse_scram_credential_spec(std::string_view spec);
+
 // The server side of one SCRAM exchange, Kafka's ScramSaslServer: handle(client-first) returns the
 // server-first message, handle(client-final) returns the server-final message `v=<signature>` and
 // completes. Any failure is final; later calls fail too.

@@ -84,6 +84,54 @@ TEST(scram, iteration_bounds_match_kafka) {
   EXPECT_EQ(validate_scram_iterations(16385), "Too many iterations");
 }
 
+TEST(scram, add_scram_specs_parse_as_kafka_storage_does) {
+  auto a = parse_scram_credential_spec("SCRAM-SHA-256=[name=user,password=pencil,salt=\"W22ZaJ0SNY7soEsUEjb6gQ==\"]");
+  ASSERT_TRUE(a.has_value()) << a.error();
+  EXPECT_EQ(a->name, "user");
+  EXPECT_EQ(a->mechanism, scram_mechanism::sha256);
+  auto rfc = rfc7677_credential();
+  EXPECT_EQ(a->credential.iterations, 4096);
+  EXPECT_EQ(a->credential.salt, rfc.salt);
+  EXPECT_EQ(a->credential.stored_key, rfc.stored_key);
+  EXPECT_EQ(a->credential.server_key, rfc.server_key);
+
+  // The salted password form gives the same keys without the password.
+  auto salted = scram_salted_password(scram_mechanism::sha256, "pencil", rfc.salt, 4096);
+  auto b = parse_scram_credential_spec("SCRAM-SHA-256=[name=user,salt=W22ZaJ0SNY7soEsUEjb6gQ==,saltedpassword=" +
+                                       base64_encode(salted) + ",iterations=4096]");
+  ASSERT_TRUE(b.has_value()) << b.error();
+  EXPECT_EQ(b->credential.stored_key, rfc.stored_key);
+
+  auto c = parse_scram_credential_spec(" SCRAM-SHA-512=[name=alice,password=alice-secret,iterations=8192] ");
+  ASSERT_TRUE(c.has_value()) << c.error();
+  EXPECT_EQ(c->credential.iterations, 8192);
+  EXPECT_EQ(c->credential.salt.size(), 32u);
+  EXPECT_EQ(c->credential.stored_key.size(), 64u);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"SCRAM-SHA-256", "Failed to find equals sign in SCRAM argument 'SCRAM-SHA-256'"},
+      {"SCRAM-SHA-1=[name=a,password=b]", "The add-scram mechanism SCRAM-SHA-1 is not supported."},
+      {"SCRAM-SHA-256=name=a,password=b]", "Expected configuration string to start with ["},
+      {"SCRAM-SHA-256=[name=a,password=b", "Expected configuration string to end with ]"},
+      {"SCRAM-SHA-256=[password=b]", "You must supply 'name' to add-scram"},
+      {"SCRAM-SHA-256=[name=a]", "You must supply one of 'password' or 'saltedpassword' to add-scram"},
+      {"SCRAM-SHA-256=[name=a,saltedpassword=AAAA]", "You must supply 'salt' with 'saltedpassword' to add-scram"},
+      {"SCRAM-SHA-256=[name=a,password=b,iterations=4095]",
+       "The 'iterations' value must be >= 4096 for add-scram using SCRAM-SHA-256"},
+      {"SCRAM-SHA-256=[name=a,password=b,iterations=16385]",
+       "The 'iterations' value must be <= 16384 for add-scram using SCRAM-SHA-256"},
+      {"SCRAM-SHA-256=[name=a,password=b,iterations=x]", "Failed to parse iterations count: x"},
+      {"SCRAM-SHA-256=[name=a,password=b,salt=***]", "Failed to decode given salt: ***"},
+      {"SCRAM-SHA-256=[name=a,password=b,color=red]", "Unknown SCRAM configurations: color"},
+      {"SCRAM-SHA-256=[name=a,password]", "No equals sign found in SCRAM component: password"},
+  };
+  for (const auto& [spec, error] : bad) {
+    auto r = parse_scram_credential_spec(spec);
+    ASSERT_FALSE(r.has_value()) << spec;
+    EXPECT_EQ(r.error(), error) << spec;
+  }
+}
+
 TEST(scram, saslname_escapes_round_trip) {
   EXPECT_EQ(scram_encode_saslname("a,b=c"), "a=2Cb=3Dc");
   EXPECT_EQ(scram_decode_saslname("a=2Cb=3Dc"), "a,b=c");
