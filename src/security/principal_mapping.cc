@@ -188,3 +188,136 @@ result<principal_mapper, std::string> parse_principal_mapping_rules(std::string_
 }
 
 }  // namespace gregor::security
+
+// ---- x509_name_rfc2253 ----
+
+#include <openssl/asn1.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+namespace gregor::security {
+namespace {
+
+// The attributes Java's AVAKeyword marks as RFC 2253 keywords.
+const char* rfc2253_keyword(int nid) {
+  switch (nid) {
+    case NID_commonName: return "CN";
+    case NID_countryName: return "C";
+    case NID_localityName: return "L";
+    case NID_stateOrProvinceName: return "ST";
+    case NID_organizationName: return "O";
+    case NID_organizationalUnitName: return "OU";
+    case NID_streetAddress: return "STREET";
+    case NID_domainComponent: return "DC";
+    case NID_userId: return "UID";
+    default: return nullptr;
+  }
+}
+
+// Java's DerValue.isDerString: the string types it prints as text.
+bool is_der_string(int type) {
+  switch (type) {
+    case V_ASN1_PRINTABLESTRING:
+    case V_ASN1_T61STRING:
+    case V_ASN1_IA5STRING:
+    case V_ASN1_GENERALSTRING:
+    case V_ASN1_BMPSTRING:
+    case V_ASN1_UTF8STRING:
+    case V_ASN1_UNIVERSALSTRING:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void append_hex_der(std::string& out, const ASN1_STRING* value) {
+  // DER of a universal primitive: tag, length, contents (the ASN.1 type numbers are the tags).
+  int len = ASN1_STRING_length(value);
+  std::vector<uint8_t> der;
+  der.push_back(uint8_t(ASN1_STRING_type(value) & 0x1f));
+  if (len < 0x80) {
+    der.push_back(uint8_t(len));
+  } else {
+    std::vector<uint8_t> bytes;
+    for (int l = len; l > 0; l >>= 8) bytes.insert(bytes.begin(), uint8_t(l & 0xff));
+    der.push_back(uint8_t(0x80 | bytes.size()));
+    der.insert(der.end(), bytes.begin(), bytes.end());
+  }
+  const uint8_t* data = ASN1_STRING_get0_data(value);
+  der.insert(der.end(), data, data + len);
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('#');
+  for (uint8_t b : der) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+}
+
+void append_escaped(std::string& out, std::string_view value) {
+  std::string body;
+  for (char c : value) {
+    if (c == '\0') {
+      body += "\\00";
+      continue;
+    }
+    if (std::string_view(",=+<>#;\"\\").find(c) != std::string_view::npos) body.push_back('\\');
+    body.push_back(c);
+  }
+  size_t lead = 0;
+  while (lead < body.size() && (body[lead] == ' ' || body[lead] == '\r')) ++lead;
+  size_t trail = body.size();
+  while (trail > lead && (body[trail - 1] == ' ' || body[trail - 1] == '\r')) --trail;
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (i < lead || i >= trail) out.push_back('\\');
+    out.push_back(body[i]);
+  }
+}
+
+void append_ava(std::string& out, const X509_NAME_ENTRY* entry) {
+  const ASN1_OBJECT* object = X509_NAME_ENTRY_get_object(entry);
+  const ASN1_STRING* value = X509_NAME_ENTRY_get_data(entry);
+  const char* keyword = rfc2253_keyword(OBJ_obj2nid(object));
+  if (keyword) {
+    out += keyword;
+  } else {
+    char oid[128];
+    int n = OBJ_obj2txt(oid, sizeof(oid), object, 1);
+    out.append(oid, n > 0 ? std::min<size_t>(size_t(n), sizeof(oid) - 1) : 0);
+  }
+  out.push_back('=');
+  if (!keyword || !is_der_string(ASN1_STRING_type(value))) {
+    append_hex_der(out, value);
+    return;
+  }
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, value);
+  if (len < 0) {
+    append_hex_der(out, value);
+    return;
+  }
+  append_escaped(out, std::string_view(reinterpret_cast<const char*>(utf8), size_t(len)));
+  OPENSSL_free(utf8);
+}
+
+}  // namespace
+
+std::string x509_name_rfc2253(const X509_NAME* name) {
+  std::string out;
+  int count = X509_NAME_entry_count(name);
+  // Entries come first RDN first; RFC 2253 prints the last RDN first, the AVAs of one RDN in order.
+  int end = count;
+  while (end > 0) {
+    int set = X509_NAME_ENTRY_set(X509_NAME_get_entry(name, end - 1));
+    int begin = end - 1;
+    while (begin > 0 && X509_NAME_ENTRY_set(X509_NAME_get_entry(name, begin - 1)) == set) --begin;
+    if (!out.empty()) out.push_back(',');
+    for (int i = begin; i < end; ++i) {
+      if (i > begin) out.push_back('+');
+      append_ava(out, X509_NAME_get_entry(name, i));
+    }
+    end = begin;
+  }
+  return out;
+}
+
+}  // namespace gregor::security

@@ -126,3 +126,67 @@ TEST(principal_mapping, overlong_dn_skips_rules_but_not_default) {
 
 }  // namespace
 }  // namespace gregor::security
+
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+namespace gregor::security {
+namespace {
+
+struct x509_name_deleter {
+  void operator()(X509_NAME* n) const { X509_NAME_free(n); }
+};
+using name_ptr = std::unique_ptr<X509_NAME, x509_name_deleter>;
+
+// Builds a subject from (attribute, value, set) triples in certificate order; set -1 adds the entry
+// to the previous RDN (a multi-valued RDN).
+name_ptr make_name(std::initializer_list<std::tuple<const char*, std::string, int>> entries) {
+  name_ptr n(X509_NAME_new());
+  for (const auto& [field, value, set] : entries)
+    EXPECT_EQ(X509_NAME_add_entry_by_txt(n.get(), field, MBSTRING_UTF8,
+                                         reinterpret_cast<const unsigned char*>(value.data()), int(value.size()), -1,
+                                         set),
+              1)
+        << field;
+  return n;
+}
+
+TEST(principal_mapping, certificate_subject_prints_as_java_rfc2253) {
+  auto duke = make_name({{"C", "US", 0}, {"O", "Org", 0}, {"OU", "ServiceUsers", 0}, {"CN", "Duke", 0}});
+  EXPECT_EQ(x509_name_rfc2253(duke.get()), "CN=Duke,OU=ServiceUsers,O=Org,C=US");
+  // And that string is what Kafka's documented rule maps.
+  auto mapper = *parse_principal_mapping_rules("RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L, DEFAULT");
+  EXPECT_EQ(mapper.map(x509_name_rfc2253(duke.get())), "duke");
+
+  auto dc = make_name({{"DC", "com", 0}, {"DC", "example", 0}, {"UID", "jsmith", 0}, {"street", "Main St", 0},
+                       {"ST", "MD", 0}, {"L", "Fulton", 0}});
+  EXPECT_EQ(x509_name_rfc2253(dc.get()), "L=Fulton,ST=MD,STREET=Main St,UID=jsmith,DC=example,DC=com");
+}
+
+TEST(principal_mapping, rfc2253_escapes_and_non_keyword_attributes) {
+  auto escaped = make_name({{"CN", " Tkac, Adam=#1+<x>;\"q\"\\ ", 0}});
+  EXPECT_EQ(x509_name_rfc2253(escaped.get()), R"(CN=\ Tkac\, Adam\=\#1\+\<x\>\;\"q\"\\\ )");
+
+  // emailAddress is not an RFC 2253 keyword for Java: dotted OID and the hex of its DER value
+  // (IA5String, tag 0x16).
+  auto email = make_name({{"emailAddress", "a@b.c", 0}, {"CN", "x", 0}});
+  EXPECT_EQ(x509_name_rfc2253(email.get()), "CN=x,1.2.840.113549.1.9.1=#16056140622e63");
+
+  auto multi = make_name({{"O", "Org", 0}, {"CN", "a", 0}, {"UID", "7", -1}});
+  EXPECT_EQ(x509_name_rfc2253(multi.get()), "CN=a+UID=7,O=Org");
+
+  auto utf8 = make_name({{"CN", "Jos\xc3\xa9", 0}});
+  EXPECT_EQ(x509_name_rfc2253(utf8.get()), "CN=Jos\xc3\xa9");
+
+  // Attributes Java has no RFC 2253 keyword for (GN, title, serialNumber) print as OIDs; characters
+  // outside PrintableString that need no escape stay as they are. (Checked against
+  // javax.security.auth.x500.X500Principal.getName() on the same DER.)
+  auto others = make_name({{"CN", "a_b@c*d", 0}, {"serialNumber", "123", 0}, {"title", "boss", 0}, {"GN", "g", 0}});
+  EXPECT_EQ(x509_name_rfc2253(others.get()), "2.5.4.42=#0c0167,2.5.4.12=#0c04626f7373,2.5.4.5=#1303313233,CN=a_b@c*d");
+
+  name_ptr empty(X509_NAME_new());
+  EXPECT_EQ(x509_name_rfc2253(empty.get()), "");
+}
+
+}  // namespace
+}  // namespace gregor::security
