@@ -59,6 +59,10 @@ TEST(principal_mapping, replacement_escapes_and_missing_groups) {
   // Multi-digit references take as many digits as name a group: $12 with one group is $1 then "2".
   auto m2 = parse_ok("RULE:^CN=([a-z]+)$/$12/");
   EXPECT_EQ(m2.map("CN=abc"), "abc2");
+  // Java's replaceAll replaces every match, the empty one at the end included (outputs checked
+  // against the JDK with Kafka's escaping).
+  EXPECT_EQ(parse_ok("RULE:(CN=)?([a-z]*)/[$2]/").map("CN=abc"), "[abc][]");
+  EXPECT_EQ(parse_ok("RULE:.*/$0!/").map("abc"), "abc!!");
 }
 
 TEST(principal_mapping, rules_splitting_matches_kafka) {
