@@ -235,6 +235,22 @@ verdict find_result(const authz_request& r, const acl_binding& acl) {
 
 }  // namespace
 
+std::string host_address_text(std::span<const uint8_t> a) {
+  if (a.size() == 16) {
+    bool mapped = std::all_of(a.begin(), a.begin() + 10, [](uint8_t b) { return b == 0; }) && a[10] == 0xff &&
+                  a[11] == 0xff;
+    if (mapped) return host_address_text(a.subspan(12));
+    std::string out;
+    for (size_t i = 0; i < 16; i += 2) {
+      if (i > 0) out.push_back(':');
+      out += fmt::format("{:x}", (unsigned(a[i]) << 8) | a[i + 1]);
+    }
+    return out;
+  }
+  if (a.size() == 4) return fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+  return {};
+}
+
 result<std::set<std::string>, std::string> parse_super_users(std::string_view value) {
   std::set<std::string> users;
   const auto is_space = [](char c) { return static_cast<unsigned char>(c) <= ' '; };

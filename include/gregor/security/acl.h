@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,13 @@ class acl_set {
   index _literal[8];
   index _prefixed[8];
 };
+
+// A client address as Kafka's authorizer sees it (Java's InetAddress.getHostAddress()), the text
+// ACL hosts are compared with: IPv4 dotted ("10.0.0.1"); IPv6 as eight lower-case hex groups
+// without leading zeros or "::" compression ("0:0:0:0:0:0:0:1"); IPv4-mapped IPv6
+// (::ffff:a.b.c.d) as its IPv4 address, as Java does. `address` holds 4 or 16 network-order
+// bytes; any other length gives "". The scope id of a link-local address is the caller's to add.
+std::string host_address_text(std::span<const uint8_t> address);
 
 struct authz_request {
   std::string principal;  // "User:alice"

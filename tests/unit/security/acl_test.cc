@@ -316,6 +316,19 @@ TEST(acl, authorize_by_resource_type_follows_kafka) {
 namespace gregor::security {
 namespace {
 
+TEST(acl, host_addresses_print_as_java_does) {
+  const std::vector<uint8_t> v4{10, 0, 0, 1};
+  EXPECT_EQ(host_address_text(v4), "10.0.0.1");
+  std::vector<uint8_t> loopback6(16, 0);
+  loopback6[15] = 1;
+  EXPECT_EQ(host_address_text(loopback6), "0:0:0:0:0:0:0:1");
+  const std::vector<uint8_t> doc6{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x0a, 0xbc, 0xde};
+  EXPECT_EQ(host_address_text(doc6), "2001:db8:0:0:0:0:a:bcde");
+  const std::vector<uint8_t> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 2};
+  EXPECT_EQ(host_address_text(mapped), "192.168.1.2");
+  EXPECT_EQ(host_address_text(std::vector<uint8_t>{1, 2, 3}), "");
+}
+
 TEST(acl, super_users_config_is_split_and_checked) {
   auto users = parse_super_users(" User:admin ;User:bob;; ");
   ASSERT_TRUE(users.has_value()) << users.error();
