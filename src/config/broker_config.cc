@@ -197,6 +197,11 @@ std::string check_cluster(broker_config& b) {
 
 // Cross-key rules applied after every key is parsed.
 std::string finish(broker_config& b) {
+  if (!b.authorizer_class_name.empty() &&
+      b.authorizer_class_name != "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+    return fmt::format("config 'authorizer.class.name' = '{}': Gregor's built-in authorizer is selected with "
+                       "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or leave it empty for none)",
+                       b.authorizer_class_name);
   if (b.is_set("broker.id") && b.is_set("node.id")) {
     int64_t a = 0, c = 0;
     detail::parse_int64(b.explicit_values.at("broker.id"), a);

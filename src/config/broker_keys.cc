@@ -266,6 +266,7 @@ std::vector<broker_key> build_table() {
   // security
   t.push_back(list_key("sasl.enabled.mechanisms", &B::sasl_enabled_mechanisms, {}, false, "SASL mechanisms served on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512."));
   t.push_back(string_key("sasl.mechanism.inter.broker.protocol", &B::sasl_mechanism_inter_broker_protocol, {}, "SASL mechanism brokers use towards each other on a SASL inter-broker listener."));
+  t.push_back(string_key("sasl.mechanism.controller.protocol", &B::sasl_mechanism_controller_protocol, {}, "SASL mechanism used towards the controllers on a SASL controller listener."));
   t.push_back(int_key("sasl.server.max.receive.size", &B::sasl_server_max_receive_size, 1, k_no_max, "The largest frame accepted before authentication completes."));
   t.push_back(int_key("connections.max.reauth.ms", &B::connections_max_reauth_ms, 0, k_no_max, "Session lifetime of SASL connections (KIP-368); 0 = unlimited."));
   t.push_back(string_key("authorizer.class.name", &B::authorizer_class_name, {}, "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns on ACLs; empty = no authorization."));

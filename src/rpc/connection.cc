@@ -15,6 +15,10 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/error_code.h"
 #include "gregor/protocol/messages/api_versions.h"
+#include "gregor/protocol/messages/sasl_authenticate.h"
+#include "gregor/protocol/messages/sasl_handshake.h"
+#include "gregor/security/plain.h"
+#include "gregor/security/scram.h"
 
 namespace gregor::rpc {
 namespace asio = boost::asio;
@@ -141,8 +145,62 @@ asio::awaitable<result<void, rpc_error>> connection::open() {
   if (auto n = co_await negotiate(deadline); !n) co_return failure{fail(n.error())};
   if (_state == state::closed) co_return failure{_close_error};
   _state = state::ready;
+  if (_opts.sasl) {
+    // Nobody else has the connection before open() returns: the exchange is its only traffic.
+    if (auto a = co_await authenticate(deadline); !a) co_return failure{fail(a.error())};
+    if (_state == state::closed) co_return failure{_close_error};
+  }
   logger().debug("connected to {}, ApiVersions v{}, {} APIs", _name, _api_versions_version,
                  _peer_versions.size());
+  co_return ok;
+}
+
+asio::awaitable<result<void, rpc_error>> connection::authenticate(steady_time deadline) {
+  const auto& login = *_opts.sasl;
+  auto remaining_ms = [deadline] {
+    return std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+  };
+  auto refused = [&](std::string_view why) {
+    return make_error(rpc_error_kind::connect_failed, fmt::format("SASL {} authentication as {} failed: {}",
+                                                                 login.mechanism, login.username, why));
+  };
+  call_options o;
+  o.timeout_ms = remaining_ms();
+  protocol::sasl_handshake_request hs;
+  hs.mechanism = login.mechanism;
+  auto h = co_await call<protocol::sasl_handshake_request, protocol::sasl_handshake_response>(hs, o);
+  if (!h) co_return failure{h.error()};
+  if (h->error_code != 0)
+    co_return failure{refused(fmt::format("SaslHandshake answered {}", protocol::error_name(static_cast<protocol::error_code>(h->error_code))))};
+  // One token exchange: the peer's answer, or its error.
+  auto exchange = [&](std::vector<uint8_t> token) -> asio::awaitable<result<std::vector<uint8_t>, rpc_error>> {
+    protocol::sasl_authenticate_request req;
+    req.auth_bytes = std::move(token);
+    call_options co;
+    co.timeout_ms = remaining_ms();
+    auto r = co_await call<protocol::sasl_authenticate_request, protocol::sasl_authenticate_response>(req, co);
+    if (!r) co_return failure{r.error()};
+    if (r->error_code != 0)
+      co_return failure{refused(fmt::format("{}: {}", protocol::error_name(static_cast<protocol::error_code>(r->error_code)), r->error_message.value_or("")))};
+    co_return std::move(r->auth_bytes);
+  };
+  if (login.mechanism == "PLAIN") {
+    auto token = security::plain_client_message(login.username, login.password);
+    auto r = co_await exchange(std::move(token));
+    if (!r) co_return failure{r.error()};
+    co_return ok;
+  }
+  auto m = security::scram_mechanism_from_name(login.mechanism);
+  if (!m) co_return failure{refused("unsupported mechanism")};
+  security::scram_client client(*m, login.username, login.password);
+  auto first = client.first_message();
+  auto server_first = co_await exchange(std::move(first));
+  if (!server_first) co_return failure{server_first.error()};
+  auto final_message = client.handle_server_first(*server_first);
+  if (!final_message) co_return failure{refused(final_message.error())};
+  auto server_final = co_await exchange(std::move(*final_message));
+  if (!server_final) co_return failure{server_final.error()};
+  if (auto v = client.handle_server_final(*server_final); !v) co_return failure{refused(v.error())};
   co_return ok;
 }
 

@@ -7,6 +7,8 @@
 
 #include "core.h"
 #include "dispatcher.h"
+#include "sasl_login.h"
+#include "gregor/security/acl.h"
 #include "log_maintenance.h"
 #include "http_admin.h"
 #include "gregor/base/log.h"
@@ -22,8 +24,13 @@ struct broker::impl {
   net::server_options net_options() const {
     const auto& cfg = c.config();
     net::server_options o;
-    for (const auto& l : cfg.listeners)
-      o.listeners.push_back(net::listener_spec{l.name, l.host, uint16_t(l.port)});
+    for (const auto& l : cfg.listeners) {
+      const std::string protocol = config::security_protocol_of(cfg, l.name);
+      net::listener_spec spec{l.name, l.host, uint16_t(l.port), protocol,
+                              protocol == "SASL_PLAINTEXT" || protocol == "SASL_SSL"};
+      o.listeners.push_back(std::move(spec));
+    }
+    o.pre_auth_request_bytes_max = cfg.sasl_server_max_receive_size;
     o.request_bytes_max = cfg.socket_request_max_bytes;
     o.idle_timeout_ms = cfg.connections_max_idle_ms;
     o.connections_max = size_t(std::max(cfg.max_connections, 1));
@@ -46,6 +53,9 @@ broker::broker(config::broker_config cfg) : _impl(std::make_unique<impl>(std::mo
 broker::~broker() = default;
 
 result<void, std::string> broker::start() {
+  if (std::string why = check_sasl_configs(_impl->c.config()); !why.empty()) return failure{why};
+  if (auto su = security::parse_super_users(_impl->c.config().super_users); !su)
+    return failure{fmt::format("config 'super.users': {}", su.error())};
   // The admin listener first: /health answers 503 "starting" (from a helper thread) while the
   // logs open and recover, and turns 200 only once the Kafka listener is bound.
   auto opened = open_http_admin(_impl->io, _impl->c);

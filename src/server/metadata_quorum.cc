@@ -1,5 +1,7 @@
 #include "metadata_quorum.h"
 
+#include "sasl_login.h"
+
 #include <algorithm>
 #include <thread>
 
@@ -155,6 +157,8 @@ metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_conf
     o.client_id = fmt::format("gregor-{}-{}", role, cfg.node_id.value());
     o.connection.connect_timeout_ms = cfg.controller_quorum_request_timeout_ms;
     o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x9e3779b97f4a7c15ULL;
+    if (auto login = sasl_login_for(cfg, _controller_listener, cfg.sasl_mechanism_controller_protocol); login)
+      o.connection.sasl = *login;
     return o;
   };
   _raft_pool = std::make_unique<rpc::node_pool>(io.get_executor(), pool_opts("raft"));

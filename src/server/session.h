@@ -17,7 +17,7 @@
 #include <string>
 
 namespace gregor::security {
-class scram_server;
+class sasl_server;
 }
 
 namespace gregor::server {
@@ -28,7 +28,7 @@ struct client_session {
   bool sasl = false;               // the connection arrived on a SASL listener
   bool reauthenticating = false;   // a KIP-368 re-authentication is in progress
   std::string mechanism;           // chosen by SaslHandshake
-  std::shared_ptr<security::scram_server> scram;  // SCRAM exchange in progress
+  std::shared_ptr<security::sasl_server> exchange;  // the SASL exchange in progress
   std::string principal = "User:ANONYMOUS";
   std::string host;                // the peer's address, for ACLs
   // KIP-368: the session ends here (steady clock); max() = never.

@@ -1,5 +1,7 @@
 #include "txn_service.h"
 
+#include "sasl_login.h"
+
 #include "broker_endpoint.h"
 
 #include <algorithm>
@@ -107,6 +109,7 @@ txn_service::txn_service(core& c) : _core(c) {
   rpc::pool_options o;
   o.client_id = fmt::format("gregor-txn-{}", cfg.node_id.value());
   o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x9e3779b97f4a7c15ULL;
+  if (auto login = sasl_login_for(cfg, _listener, cfg.sasl_mechanism_inter_broker_protocol); login) o.connection.sasl = *login;
   _pool = std::make_unique<rpc::node_pool>(c.io().get_executor(), o);
 }
 

@@ -314,6 +314,11 @@ class node:
     # A controller added later (add_controller): it finds the quorum through
     # controller.quorum.bootstrap.servers and starts as an observer until AddRaftVoter adds it.
     added: bool = False
+    # Listeners besides PLAINTEXT (cluster's extra_listeners): listener name -> port.
+    extra_ports: dict = field(default_factory=dict)
+
+    def bootstrap_for(self, listener: str) -> str:
+        return f"{self.host}:{self.extra_ports[listener]}"
 
     @property
     def log_dir(self) -> Path:
@@ -489,9 +494,17 @@ class cluster:
     def __init__(self, base: Path, nodes: int = 3, layout: str = "combined", controllers: int = 3,
                  impl: str | None = None, extra_config: dict[str, str] | None = None,
                  kafka_extra_props: dict[str, str] | None = None,
-                 node_extra_config: dict[int, dict[str, str]] | None = None):
+                 node_extra_config: dict[int, dict[str, str]] | None = None,
+                 extra_listeners: dict[str, str] | None = None, inter_broker_listener: str = "PLAINTEXT",
+                 controller_protocol: str = "PLAINTEXT"):
         """node_extra_config: settings of single nodes ({node id: {name: value}}, e.g. broker.rack),
-        applied after extra_config, for both implementations."""
+        applied after extra_config, for both implementations.
+        extra_listeners: more broker listeners besides PLAINTEXT (which the harness itself uses),
+        {name: security protocol}, each on its own port (node.extra_ports, node.bootstrap_for);
+        inter_broker_listener may name one of them, and controller_protocol secures CONTROLLER."""
+        self.extra_listeners = dict(extra_listeners or {})
+        self.inter_broker_listener = inter_broker_listener
+        self.controller_protocol = controller_protocol
         assert layout in ("combined", "split"), layout
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
@@ -518,6 +531,7 @@ class cluster:
                 port, cport, hport = self.network.ports(node_id)
                 self.nodes[node_id] = node(node_id, roles, self.network.host(node_id), port, cport, hport,
                                            self.base / f"node{node_id}")
+                self.nodes[node_id].extra_ports = {name: harness.free_port() for name in self.extra_listeners}
                 self.nodes[node_id].work_dir.mkdir(parents=True, exist_ok=True)
         except BaseException:
             self.close()
@@ -556,10 +570,16 @@ class cluster:
     def node_config(self, n: node) -> dict[str, str]:
         """The settings both implementations get, by Kafka's names, in the brief's order."""
         voters = ",".join(f"{c.node_id}@{c.host}:{c.controller_port}" for c in self.initial_controllers)
-        listeners, protocol_map = [], ["CONTROLLER:PLAINTEXT"]
+        listeners, protocol_map = [], [f"CONTROLLER:{self.controller_protocol}"]
+        advertised = []
         if n.is_broker:
             listeners.append(f"PLAINTEXT://{n.host}:{n.port}")
+            advertised.append(f"PLAINTEXT://{n.host}:{n.port}")
             protocol_map.insert(0, "PLAINTEXT:PLAINTEXT")
+            for name, protocol in self.extra_listeners.items():
+                listeners.append(f"{name}://{n.host}:{n.extra_ports[name]}")
+                advertised.append(f"{name}://{n.host}:{n.extra_ports[name]}")
+                protocol_map.insert(-1, f"{name}:{protocol}")
         if n.is_controller:
             listeners.append(f"CONTROLLER://{n.host}:{n.controller_port}")
         sets = {"process.roles": ",".join(n.roles), "node.id": str(n.node_id)}
@@ -570,11 +590,11 @@ class cluster:
                 f"{c.host}:{c.controller_port}" for c in self.initial_controllers)
         sets["listeners"] = ",".join(listeners)
         if n.is_broker:
-            sets["advertised.listeners"] = f"PLAINTEXT://{n.host}:{n.port}"
+            sets["advertised.listeners"] = ",".join(advertised)
         sets["controller.listener.names"] = "CONTROLLER"
         sets["listener.security.protocol.map"] = ",".join(protocol_map)
         if n.is_broker:
-            sets["inter.broker.listener.name"] = "PLAINTEXT"
+            sets["inter.broker.listener.name"] = self.inter_broker_listener
         sets["log.dirs"] = str(n.log_dir)
         sets.update(self.extra_config)
         sets.update(self.node_extra_config.get(n.node_id, {}))

@@ -85,6 +85,7 @@ struct broker_config {
   // --- security (listener-prefixed forms listener.name.<name>.<key> win: listener_value()) ---
   std::vector<std::string> sasl_enabled_mechanisms{"GSSAPI"};  // sasl.enabled.mechanisms
   std::string sasl_mechanism_inter_broker_protocol = "GSSAPI";  // sasl.mechanism.inter.broker.protocol
+  std::string sasl_mechanism_controller_protocol = "GSSAPI";    // sasl.mechanism.controller.protocol
   int32_t sasl_server_max_receive_size = 524288;       // sasl.server.max.receive.size
   int64_t connections_max_reauth_ms = 0;               // connections.max.reauth.ms (0 = never)
   std::string authorizer_class_name;                   // authorizer.class.name ("" = no authorizer)

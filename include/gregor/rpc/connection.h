@@ -70,6 +70,15 @@ struct connection_options {
   // Host name lookups (null = host_resolver::shared(): one thread per name being looked up, last
   // good addresses kept; see resolver.h).
   std::shared_ptr<host_resolver> resolver;
+  // SASL authentication after ApiVersions (the peer's listener is SASL_PLAINTEXT/SASL_SSL):
+  // mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with this user. A refusal fails open() with
+  // connect_failed naming the mechanism and the peer's message.
+  struct sasl_login {
+    std::string mechanism;
+    std::string username;
+    std::string password;
+  };
+  std::optional<sasl_login> sasl;
 };
 
 struct call_options {
@@ -165,6 +174,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // "node 2 (10.0.0.7:9092): <what>".
   rpc_error make_error(rpc_error_kind kind, std::string_view what) const;
+  boost::asio::awaitable<result<void, rpc_error>> authenticate(steady_time deadline);
 
  private:
   struct pending {

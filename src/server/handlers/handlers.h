@@ -49,6 +49,14 @@ api_route list_partition_reassignments_route();
 api_route elect_leaders_route();
 // Finalized feature levels (update_features.cc).
 api_route update_features_route();
+// Security: SASL (sasl.cc), ACLs (acls.cc), SCRAM credentials (scram_credentials.cc).
+api_route sasl_handshake_route();
+api_route sasl_authenticate_route();
+api_route create_acls_route();
+api_route describe_acls_route();
+api_route delete_acls_route();
+api_route alter_user_scram_credentials_route();
+api_route describe_user_scram_credentials_route();
 // The controller quorum (quorum_rpcs.cc) and broker-to-controller RPCs (broker_rpcs.cc).
 api_route vote_route();
 api_route begin_quorum_epoch_route();

@@ -28,6 +28,8 @@ std::vector<api_route> build() {
       add_raft_voter_route(), remove_raft_voter_route(), update_raft_voter_route(),
       add_partitions_to_txn_route(), add_offsets_to_txn_route(), end_txn_route(), write_txn_markers_route(),
       describe_transactions_route(), list_transactions_route(),
+      sasl_handshake_route(), sasl_authenticate_route(), create_acls_route(), describe_acls_route(),
+      delete_acls_route(), alter_user_scram_credentials_route(), describe_user_scram_credentials_route(),
   };
   std::sort(routes.begin(), routes.end(),
             [](const api_route& a, const api_route& b) { return a.key < b.key; });

@@ -64,6 +64,13 @@ class no_controller final : public controller_client {
     return refuse<std::vector<partition_outcome>>();
   }
   outcome<void> update_features(std::vector<feature_change>, bool) override { return refuse<void>(); }
+  outcome<void> create_acls(std::vector<controller::acl_entry>) override { return refuse<void>(); }
+  outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter>) override {
+    return refuse<std::vector<std::vector<controller::acl_entry>>>();
+  }
+  outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration>) override {
+    return refuse<std::vector<std::optional<admin_error>>>();
+  }
 };
 
 // One broker: its logs, replicas and idempotence registry.

@@ -1,0 +1,153 @@
+// SaslHandshake (key 17, v0-1) and SaslAuthenticate (key 36, v0-2): SASL authentication on
+// SASL_PLAINTEXT / SASL_SSL listeners, as Kafka's SaslServerAuthenticator does it. The mechanism
+// servers are the security module's (PLAIN against the listener's JAAS users, SCRAM against the
+// credentials in the metadata image); the connection's state is its client_session (session.h).
+// A failed exchange answers SASL_AUTHENTICATION_FAILED and closes the connection, as Kafka does.
+// KIP-368: with connections.max.reauth.ms, SaslAuthenticate v1+ tells the session lifetime and a
+// later SaslHandshake + SaslAuthenticate re-authenticates the same principal.
+#include <algorithm>
+
+#include "gregor/base/log.h"
+#include "gregor/protocol/messages/sasl_authenticate.h"
+#include "gregor/protocol/messages/sasl_handshake.h"
+#include "gregor/security/jaas.h"
+#include "gregor/security/plain.h"
+#include "gregor/security/sasl.h"
+#include "gregor/security/scram.h"
+#include "handlers.h"
+
+namespace gregor::server {
+namespace {
+using protocol::error_code;
+
+// The PLAIN users of a listener (listener.name.<l>.plain.sasl.jaas.config; checked at start-up).
+std::map<std::string, std::string> plain_users_of(const config::broker_config& cfg, const std::string& listener) {
+  auto text = config::listener_value(cfg, listener, "plain.sasl.jaas.config");
+  if (!text) return {};
+  auto entry = security::parse_jaas_config_entry(*text);
+  if (!entry) return {};
+  return security::plain_users(*entry);
+}
+
+std::shared_ptr<security::sasl_server> new_exchange(core& c, const std::string& listener, const std::string& mechanism) {
+  if (mechanism == "PLAIN") return std::make_shared<security::plain_server>(plain_users_of(c.config(), listener));
+  auto m = security::scram_mechanism_from_name(mechanism);
+  if (!m) return nullptr;
+  const int8_t type = security::scram_mechanism_type(*m);
+  core* cp = &c;
+  security::scram_server::lookup_fn lookup = [cp, type](const std::string& user) -> std::optional<security::scram_credential> {
+    const auto& all = cp->image().scram_credentials();
+    auto it = all.find(user);
+    if (it == all.end()) return std::nullopt;
+    auto cred = it->second.find(type);
+    if (cred == it->second.end()) return std::nullopt;
+    return security::scram_credential{cred->second.salt, cred->second.stored_key, cred->second.server_key,
+                                      cred->second.iterations};
+  };
+  return std::make_shared<security::scram_server>(*m, std::move(lookup));
+}
+
+using hs_req_t = protocol::sasl_handshake_request;
+using hs_resp_t = protocol::sasl_handshake_response;
+
+boost::asio::awaitable<std::optional<hs_resp_t>> handshake(core& c, request_context& ctx, hs_req_t& req) {
+  hs_resp_t resp;
+  auto& s = *ctx.session;
+  if (!s.sasl) {
+    resp.error_code = code(error_code::illegal_sasl_state);
+    co_return resp;
+  }
+  const bool reauth = s.at == client_session::stage::authenticated;
+  if (reauth && c.config().connections_max_reauth_ms <= 0) {
+    // Re-authentication is offered only with a session lifetime (KIP-368).
+    resp.error_code = code(error_code::illegal_sasl_state);
+    ctx.close_after_response = true;
+    co_return resp;
+  }
+  if (s.at == client_session::stage::need_authenticate) {
+    resp.error_code = code(error_code::illegal_sasl_state);
+    ctx.close_after_response = true;
+    co_return resp;
+  }
+  resp.mechanisms = config::listener_sasl_mechanisms(c.config(), ctx.conn.listener_name);
+  const bool enabled = std::find(resp.mechanisms.begin(), resp.mechanisms.end(), req.mechanism) != resp.mechanisms.end();
+  auto exchange = enabled ? new_exchange(c, ctx.conn.listener_name, req.mechanism) : nullptr;
+  if (!exchange || (reauth && req.mechanism != s.mechanism)) {
+    log::get("server").info("SASL handshake from {} refused: mechanism '{}' is not enabled on listener {}",
+                            ctx.conn.peer, req.mechanism, ctx.conn.listener_name);
+    resp.error_code = code(error_code::unsupported_sasl_mechanism);
+    ctx.close_after_response = true;
+    co_return resp;
+  }
+  s.mechanism = req.mechanism;
+  s.exchange = std::move(exchange);
+  if (reauth) {
+    s.reauthenticating = true;
+  } else {
+    s.at = client_session::stage::need_authenticate;
+  }
+  co_return resp;
+}
+
+using auth_req_t = protocol::sasl_authenticate_request;
+using auth_resp_t = protocol::sasl_authenticate_response;
+
+boost::asio::awaitable<std::optional<auth_resp_t>> authenticate(core& c, request_context& ctx, auth_req_t& req) {
+  auth_resp_t resp;
+  auto& s = *ctx.session;
+  if (!s.exchange) {
+    resp.error_code = code(error_code::illegal_sasl_state);
+    resp.error_message = s.at == client_session::stage::authenticated
+                             ? "SaslAuthenticate request received after successful authentication"
+                             : "Unexpected SaslAuthenticate request: no SaslHandshake first";
+    ctx.close_after_response = true;
+    co_return resp;
+  }
+  const security::sasl_step step = s.exchange->handle(req.auth_bytes);
+  if (step.what == security::sasl_step::state::next) {
+    resp.auth_bytes = step.response;
+    co_return resp;
+  }
+  if (step.what == security::sasl_step::state::failed) {
+    log::get("server").info("SASL {} authentication from {} on {} failed: {}", s.mechanism, ctx.conn.peer,
+                            ctx.conn.listener_name, step.error);
+    resp.error_code = code(error_code::sasl_authentication_failed);
+    resp.error_message = step.error_is_public ? step.error
+                                              : security::sasl_generic_failure_message(s.mechanism, s.reauthenticating);
+    s.exchange.reset();
+    ctx.close_after_response = true;
+    co_return resp;
+  }
+  const std::string principal = "User:" + s.exchange->username();
+  s.exchange.reset();
+  if (s.reauthenticating && principal != s.principal) {
+    log::get("server").info("SASL re-authentication from {} refused: principal {} is not the connection's {}",
+                            ctx.conn.peer, principal, s.principal);
+    resp.error_code = code(error_code::sasl_authentication_failed);
+    resp.error_message = "Cannot change principals during re-authentication from " + s.principal + ": " + principal;
+    ctx.close_after_response = true;
+    co_return resp;
+  }
+  s.principal = principal;
+  s.at = client_session::stage::authenticated;
+  s.reauthenticating = false;
+  resp.auth_bytes = step.response;
+  const int64_t lifetime = c.config().connections_max_reauth_ms;
+  if (lifetime > 0) {
+    s.expires = std::chrono::steady_clock::now() + std::chrono::milliseconds(lifetime);
+    resp.session_lifetime_ms = lifetime;
+  }
+  ctx.authenticated_now = true;
+  log::get("server").debug("connection {} from {} authenticated as {} ({})", ctx.conn.id, ctx.conn.peer, principal,
+                           s.mechanism);
+  co_return resp;
+}
+
+}  // namespace
+
+api_route sasl_handshake_route() { return make_route<hs_req_t, hs_resp_t, &handshake, 0, 1>("SaslHandshake"); }
+api_route sasl_authenticate_route() {
+  return make_route<auth_req_t, auth_resp_t, &authenticate, 0, 2>("SaslAuthenticate");
+}
+
+}  // namespace gregor::server
