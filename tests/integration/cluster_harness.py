@@ -42,6 +42,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import broker_health
 import harness
 import kafka_wire
 
@@ -314,6 +315,8 @@ class node:
     # A controller added later (add_controller): it finds the quorum through
     # controller.quorum.bootstrap.servers and starts as an observer until AddRaftVoter adds it.
     added: bool = False
+    # Exit codes, signals and sanitizer reports of every launch, checked after every test.
+    health: broker_health.watch | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -623,6 +626,11 @@ class cluster:
             out.flush()
             n.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                       cwd=n.work_dir, start_new_session=True)
+        if n.health is None:
+            kafka = self.impl_name == "kafka"  # a JVM ends a SIGTERM with 143 and may stop slowly
+            n.health = broker_health.watch(f"{self.impl_name} node {n.node_id}", n.stderr_path,
+                                           clean_codes=(0, 143) if kafka else (0,), strict_stop=not kafka)
+        n.health.started(n.proc)
         n.stopped = False
         if wait:
             self.wait_node_listening(node_id, timeout_s=timeout_s)
@@ -644,6 +652,7 @@ class cluster:
     def signal_node(self, node_id: int, sig: int) -> None:
         n = self.nodes[node_id]
         assert n.proc is not None, f"node {node_id} was never started"
+        n.health.sending(sig)
         os.kill(n.proc.pid, sig)
 
     def kill_node(self, node_id: int) -> None:
@@ -651,11 +660,12 @@ class cluster:
         n = self.nodes[node_id]
         if n.proc is None:
             return
+        n.health.sending(signal.SIGKILL)
         try:
             os.killpg(n.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        n.proc.wait(timeout=STOP_TIMEOUT_S)
+        n.health.reaped(n.proc.wait(timeout=STOP_TIMEOUT_S))
         n.proc = None
         n.stopped = False
 
@@ -667,13 +677,16 @@ class cluster:
         if n.stopped:
             self.cont_node(node_id)
         if n.proc.poll() is None:
+            n.health.sending(signal.SIGTERM)
             n.proc.send_signal(signal.SIGTERM)
             try:
                 n.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                n.health.stop_timed_out(timeout_s)
                 self.kill_node(node_id)
                 return -signal.SIGKILL
         code = n.proc.returncode
+        n.health.reaped(code)
         n.proc = None
         return code
 
@@ -849,6 +862,7 @@ class cluster:
             for n in self.nodes.values():
                 try:
                     if n.proc is not None and n.stopped:
+                        n.health.sending(signal.SIGCONT)
                         os.kill(n.proc.pid, signal.SIGCONT)
                         n.stopped = False
                 except ProcessLookupError:
@@ -860,6 +874,7 @@ class cluster:
                 for n in group:
                     if n.proc is not None and n.proc.poll() is None:
                         try:
+                            n.health.sending(signal.SIGTERM)
                             n.proc.send_signal(signal.SIGTERM)
                         except ProcessLookupError:
                             pass
@@ -868,18 +883,21 @@ class cluster:
                     if n.proc is None:
                         continue
                     try:
-                        n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                        n.health.reaped(n.proc.wait(timeout=max(0.1, deadline - time.monotonic())))
                     except subprocess.TimeoutExpired:
                         errors.append(f"node {n.node_id} ignored SIGTERM for {STOP_TIMEOUT_S}s")
+                        n.health.stop_timed_out(STOP_TIMEOUT_S)
+                        n.health.sending(signal.SIGKILL)
                         try:
                             os.killpg(n.proc.pid, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
-                        n.proc.wait()
+                        n.health.reaped(n.proc.wait())
                     n.proc = None
         finally:
             for n in self.nodes.values():  # only if the orderly stop above was interrupted
                 if n.proc is not None and n.proc.poll() is None:
+                    n.health.sending(signal.SIGKILL)
                     try:
                         os.killpg(n.proc.pid, signal.SIGKILL)
                     except ProcessLookupError:
