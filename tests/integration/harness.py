@@ -229,6 +229,21 @@ def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.2, what
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
+def wait_older_than(acked_at: float, ms: float, what: str = "time-based rule") -> None:
+    """Waits until more than ms have passed on this host's clock since acked_at (time.time() taken
+    when the broker acknowledged an append). For the broker's time-based rules (segment.ms counts
+    from a segment's first append, on the broker's clock, the same clock as ours): the append
+    happened before its acknowledgement, so once this returns the rule holds on the broker too.
+    The caller then checks the rule's effect (e.g. with segment_bases), which makes the wait honest."""
+    wait_until(lambda: (time.time() - acked_at) * 1000 > ms, timeout_s=max(15.0, ms / 1000 * 3),
+               interval_s=min(0.05, ms / 4000), what=f"{what}: {ms}ms after the append")
+
+
+def segment_bases(log_dir: Path, topic: str, partition: int = 0) -> list[int]:
+    """Base offsets of the partition's segments (its *.log files), ascending."""
+    return sorted(int(f.stem) for f in (Path(log_dir) / f"{topic}-{partition}").glob("*.log"))
+
+
 def build_go_program(name: str, out_dir: Path) -> Path:
     """Builds tests/go/<name> (a franz-go program) into out_dir; skips the test without Go."""
     import shutil

@@ -118,6 +118,18 @@ def test_garbage_appended_to_a_segment_while_stopped_is_truncated(gregor_factory
     assert "truncat" in g.stderr_tail()
 
 
+def retention_passes_ran(g, passes: int) -> None:
+    """Returns once `passes` retention passes ran after the call: a witness topic with retention.ms=1
+    gets one record at a time, each deleted by the first pass after its append. Every log is
+    checked by each pass (log.retention.check.interval.ms apart), so the other logs were too."""
+    witness = harness.unique_topic("witness")
+    clients.create_topic(g.bootstrap, witness, config={"retention.ms": "1", "file.delete.delay.ms": "0"})
+    for n in range(1, passes + 1):
+        clients.produce_all(g.bootstrap, witness, [{"value": b"w%d" % n}], acks="all")
+        harness.wait_until(lambda: watermarks(g.bootstrap, witness)[0] == n, timeout_s=15,
+                           what=f"retention pass {n} after the check began")
+
+
 def test_retention_by_size_deletes_old_segments_and_moves_the_log_start(gregor_factory):
     g = gregor_factory({"log.retention.check.interval.ms": "200"})
     topic = harness.unique_topic("rbytes")
@@ -136,8 +148,12 @@ def test_retention_by_size_deletes_old_segments_and_moves_the_log_start(gregor_f
     harness.wait_until(lambda: log_bytes() < 3 * 1024 * 1024, timeout_s=20, what="retention by size")
     harness.wait_until(lambda: not list(pdir.glob("*.deleted")), what=".deleted files removed")
     assert log_bytes() >= 2 * 1024 * 1024
-    time.sleep(0.5)  # a further retention pass changes nothing
-    low, high = watermarks(g.bootstrap, topic)
+    # Further retention passes change nothing: the same log start, segments and bytes after two
+    # more passes as before them.
+    before = (watermarks(g.bootstrap, topic), harness.segment_bases(g.log_dir, topic), log_bytes())
+    retention_passes_ran(g, passes=2)
+    assert (watermarks(g.bootstrap, topic), harness.segment_bases(g.log_dir, topic), log_bytes()) == before
+    low, high = before[0]
     assert high == 500 and low > 0
     got = clients.consume_all(g.bootstrap, topic, expected=high - low)
     assert got[0].offset() == low and got[-1].offset() == 499
@@ -254,10 +270,15 @@ def test_compaction_keeps_the_newest_value_per_key_and_drops_tombstones(gregor_f
         "delete.retention.ms": "0", "file.delete.delay.ms": "0"})
     rounds = [[{"key": b"k%d" % k, "value": b"v%d-%d" % (r, k)} for k in range(10)] for r in range(3)]
     rounds.append([{"key": b"k%d" % k, "value": None} for k in range(5)])  # tombstones
-    for msgs in rounds:
+    first = 0
+    for msgs in rounds + [[{"key": b"filler", "value": b"x"}]]:
+        if first:  # segment.ms has passed since the active segment's first append: this append rolls
+            harness.wait_older_than(acked_at, 100, "segment.ms")
         clients.produce_all(g.bootstrap, topic, msgs, acks="all")
-        time.sleep(0.15)  # segment.ms passes: the next append rolls
-    clients.produce_all(g.bootstrap, topic, [{"key": b"filler", "value": b"x"}], acks="all")
+        acked_at = time.time()
+        # The round began a segment (the cleaner never touches the active one).
+        assert first in harness.segment_bases(g.log_dir, topic), harness.segment_bases(g.log_dir, topic)
+        first += len(msgs)
 
     def compacted():
         got = clients.consume_all(g.bootstrap, topic)

@@ -196,9 +196,12 @@ def test_retry_after_restart_is_still_a_duplicate_and_ids_are_not_reused(gregor_
     batches = [record_batch(pid, epoch, i * 2, [b"r%d" % (i * 2), b"r%d" % (i * 2 + 1)]) for i in range(12)]
     with kafka_wire.connect(g.bootstrap) as sock:
         for i, b in enumerate(batches):
+            if i and i % 3 == 0:  # segment.ms has passed since the last append, so since the active
+                harness.wait_older_than(acked_at, 10, "segment.ms")  # segment's first: this one rolls
             assert produce(sock, topic, b, i + 1) == (0, i * 2)
-            if i % 3 == 2:
-                time.sleep(0.03)  # segment.ms passes: the next append rolls
+            acked_at = time.time()
+            if i and i % 3 == 0:  # (other appends may roll too on a slow machine: 10ms is short)
+                assert i * 2 in harness.segment_bases(g.log_dir, topic), harness.segment_bases(g.log_dir, topic)
     if how == "clean":
         g.restart()
     else:
@@ -222,7 +225,9 @@ def test_idle_producer_expires_after_producer_id_expiration_ms(gregor_factory):
     with kafka_wire.connect(g.bootstrap) as sock:
         assert produce(sock, topic, record_batch(pid, epoch, 0, [b"a"]), 1) == (0, 0)
         assert produce(sock, topic, record_batch(pid, epoch, 1, [b"b"]), 2) == (0, 1)
-        time.sleep(1.0)
+        # Expired: DescribeProducers (a read, which does not refresh the producer) stops listing it.
+        harness.wait_until(lambda: describe_producers(g.bootstrap, topic) == [], timeout_s=15,
+                           interval_s=0.1, what="the idle producer to expire")
         err, _ = produce(sock, topic, record_batch(pid, epoch, 2, [b"c"]), 3)
         assert err == ERR_UNKNOWN_PRODUCER_ID
         # Starting over at sequence 0 is accepted, as after an epoch bump.
