@@ -1280,7 +1280,8 @@ def metadata_shell(classpath: str, path: Path, *command: str) -> str:
 class acks_all_stream:
     """An idempotent acks=all producer in a thread until the `with` ends, recording every
     acknowledged record as {(partition, offset): value} and every failed delivery in `errors`.
-    `partition` pins every record to one partition; otherwise keys spread them."""
+    `partition` pins every record to one partition; otherwise keys spread them. The end of the
+    `with` (in the test's thread) fails when a (partition, offset) was acknowledged twice."""
 
     def __init__(self, bootstrap: str, topic: str, partition: int | None = None):
         from confluent_kafka import Producer
@@ -1289,13 +1290,17 @@ class acks_all_stream:
         self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                                   "linger.ms": 5, "message.timeout.ms": 120000})
         self.acked: dict[tuple[int, int], bytes] = {}
+        self.acked_twice: list[tuple[int, int]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="acks-all", daemon=True)
 
     def _delivered(self, err, msg):
-        if err is None:
-            self.acked[(msg.partition(), msg.offset())] = msg.value()
+        if err is None:  # records only: an exception here would end the producer thread, not the test
+            key = (msg.partition(), msg.offset())
+            if key in self.acked:
+                self.acked_twice.append(key)
+            self.acked[key] = msg.value()
         else:
             self.errors.append(str(err))
 
@@ -1321,6 +1326,8 @@ class acks_all_stream:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=180)
+        if exc[0] is None:
+            assert not self.acked_twice, f"(partition, offset) acknowledged twice: {self.acked_twice[:10]}"
 
 
 # --------------------------------------------------------------------------------------------
