@@ -137,7 +137,7 @@ import json, sys, time
 from confluent_kafka import Consumer
 bootstrap, group, topic, strategy = sys.argv[1:5]
 c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-              "enable.auto.commit": False, "session.timeout.ms": 3000, "heartbeat.interval.ms": 300,
+              "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
               "partition.assignment.strategy": strategy})
 # Ownership events, stamped with the host's wall clock (shared by every member process): "assign"
 # when the assignment arrives (eager: the whole set; cooperative: the added partitions), "revoke"

@@ -83,11 +83,17 @@ def init_producer_id(bootstrap: str, transactional_id: str | None = None,
 
 
 def produce(sock: socket.socket, topic: str, batch: bytes, corr: int = 1) -> tuple[int, int]:
-    """Produce v3, acks=-1, one partition (0) → (error_code, base_offset)."""
+    """Produce v8, acks=-1, one partition (0) → (error_code, base_offset)."""
+    err, base, _message = produce_with_message(sock, topic, batch, corr)
+    return err, base
+
+
+def produce_with_message(sock: socket.socket, topic: str, batch: bytes, corr: int = 1) -> tuple[int, int, str | None]:
+    """Produce v8, acks=-1, one partition (0) → (error_code, base_offset, error_message)."""
     body = (kafka_wire.encode_string(None) + struct.pack(">hi", -1, 30000) + struct.pack(">i", 1)
             + kafka_wire.encode_string(topic) + struct.pack(">i", 1) + struct.pack(">ii", 0, len(batch))
             + batch)
-    sock.sendall(kafka_wire.request(kafka_wire.API_PRODUCE, 3, corr, body))
+    sock.sendall(kafka_wire.request(kafka_wire.API_PRODUCE, 8, corr, body))
     resp = kafka_wire.read_response(sock)
     assert resp is not None, "broker closed the connection on Produce"
     r = kafka_wire.reader(resp)
@@ -98,8 +104,12 @@ def produce(sock: socket.socket, topic: str, batch: bytes, corr: int = 1) -> tup
     r.string()
     nparts = r.take(">i")
     assert nparts == 1
-    _index, err, base, _append_time = r.take(">ihqq")
-    return err, base
+    _index, err, base, _append_time, _log_start = r.take(">ihqqq")
+    for _ in range(r.take(">i")):  # record_errors
+        r.take(">i")
+        r.string()
+    message = r.string()
+    return err, base, message
 
 
 def describe_producers(bootstrap: str, topic: str) -> list[tuple[int, int, int]]:
@@ -160,15 +170,18 @@ def test_gap_stale_epoch_and_unknown_producer_are_refused_with_kafkas_codes(brok
     _, pid, _ = init_producer_id(broker.bootstrap)
     with kafka_wire.connect(broker.bootstrap) as sock:
         assert produce(sock, topic, record_batch(pid, 5, 0, [b"x"]), 1) == (0, 0)
-        err, _ = produce(sock, topic, record_batch(pid, 5, 2, [b"gap"]), 2)
-        assert err == ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
-        err, _ = produce(sock, topic, record_batch(pid, 4, 1, [b"old epoch"]), 3)
-        assert err == ERR_INVALID_PRODUCER_EPOCH
-        err, _ = produce(sock, topic, record_batch(pid + 1, 0, 7, [b"unknown"]), 4)
-        assert err == ERR_UNKNOWN_PRODUCER_ID
+        # Each refusal: Kafka's code, and a message naming the producer and the numbers at fault.
+        assert produce_with_message(sock, topic, record_batch(pid, 5, 2, [b"gap"]), 2) == (
+            ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, -1,
+            f"producer {pid} epoch 5: batch sequence 2 does not follow the last sequence 0")
+        assert produce_with_message(sock, topic, record_batch(pid, 4, 1, [b"old epoch"]), 3) == (
+            ERR_INVALID_PRODUCER_EPOCH, -1, f"producer {pid} epoch 4 is older than its current epoch 5")
+        assert produce_with_message(sock, topic, record_batch(pid + 1, 0, 7, [b"unknown"]), 4) == (
+            ERR_UNKNOWN_PRODUCER_ID, -1, f"producer {pid + 1} has no state on this partition (expired or "
+            "never written) and its batch starts at sequence 7, not 0")
         # A new epoch must restart at sequence 0, and then it is accepted.
-        err, _ = produce(sock, topic, record_batch(pid, 6, 1, [b"bad new epoch"]), 5)
-        assert err == ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce_with_message(sock, topic, record_batch(pid, 6, 1, [b"bad new epoch"]), 5) == (
+            ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, -1, f"producer {pid} new epoch 6 must start at sequence 0, not 1")
         assert produce(sock, topic, record_batch(pid, 6, 0, [b"y"]), 6) == (0, 1)
     assert values_in(broker.bootstrap, topic, 2) == [b"x", b"y"]
 
