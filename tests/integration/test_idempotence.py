@@ -384,7 +384,7 @@ def test_sigkill_and_restart_while_an_idempotent_producer_retries_loses_and_dupl
             p.flush(0.05)  # some requests in flight
             g.kill_and_restart()
         elif i % 100 == 0:
-            time.sleep(0.01)
+            time.sleep(0.01)  # pacing the load, not a wait
     assert p.flush(120) == 0
     assert not errors, f"delivery errors: {errors[:5]}"
     assert values_in(g.bootstrap, topic, len(values)) == values
