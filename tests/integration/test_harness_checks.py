@@ -1,7 +1,9 @@
 """The suite's own checks can fail: a fake `gregor` (a shell script started through
 harness.gregor_process, readiness probe stubbed) that prints a sanitizer report, exits non-zero or
 dies of a signal makes broker_health.check() raise; a SIGKILL or SIGSTOP the harness sent does not.
-Also the expected-skips matching of conftest. No broker, no client: runs in well under a second."""
+Also the expected-skips matching, and the wiring: probe modules run in a pytest of their own with the
+suite's hooks and autouse checks (a module broker's leak report at shutdown; an unlisted skip in a
+strict run). No broker, no client: a few seconds."""
 from __future__ import annotations
 
 import signal
@@ -182,3 +184,78 @@ def test_expected_skips_match_by_node_id_or_reason():
     # The shipped list parses, and each entry is justified.
     shipped = conftest.load_expected_skips()
     assert shipped and all(why for _, why in shipped)
+
+
+# ---- the wiring: the conftest's fixtures and hooks, run on probe modules in a pytest of their own
+
+SUITE_DIR = harness.REPO_ROOT / "tests" / "integration"
+PROBE_CONFTEST = f"""
+import importlib.util, sys
+sys.path.insert(0, {str(SUITE_DIR)!r})
+spec = importlib.util.spec_from_file_location("suite_conftest", {str(SUITE_DIR / "conftest.py")!r})
+suite = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(suite)
+# The suite's hooks and its autouse health checks (this probe brings its own broker fixture).
+globals().update({{k: v for k, v in vars(suite).items() if k.startswith(("pytest_", "_brokers_stay"))}})
+"""
+
+PROBE_MODULE = """
+import pytest, harness
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    # A module's own broker that prints a leak report and exits 23 on SIGTERM (as LeakSanitizer does).
+    d = tmp_path_factory.mktemp("fake")
+    script = d / "fake-gregor"
+    script.write_text("#!/bin/bash\\n"
+                      "trap 'echo ==1==ERROR: LeakSanitizer: detected memory leaks; exit 23' TERM\\n"
+                      "echo FAKE-READY\\n"
+                      "while true; do sleep 0.05 & wait $!; done\\n")
+    script.chmod(0o755)
+    g = harness.gregor_process(d / "g", binary=script)
+    real = harness.kafka_wire.broker_answers
+    harness.kafka_wire.broker_answers = lambda *a, **k: "FAKE-READY" in g.stderr_tail()
+    try:
+        g.start()
+    finally:
+        harness.kafka_wire.broker_answers = real
+    yield g
+    g.stop()
+
+
+def test_passes_while_its_broker_runs(broker):
+    assert broker.running()
+"""
+
+
+def _run_probe(tmp_path, module: str, **env) -> subprocess.CompletedProcess:
+    import os
+    import sys
+    (tmp_path / "conftest.py").write_text(PROBE_CONFTEST)
+    (tmp_path / "test_probe.py").write_text(module)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path), str(tmp_path / "test_probe.py")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+def test_a_module_brokers_leak_report_at_shutdown_fails_the_run(tmp_path):
+    run = _run_probe(tmp_path, PROBE_MODULE)
+    assert run.returncode == 1, run.stdout
+    assert "1 passed, 1 error" in run.stdout, run.stdout
+    assert "ERROR at teardown of test_passes_while_its_broker_runs" in run.stdout, run.stdout
+    assert "exited with 23" in run.stdout and "ERROR: LeakSanitizer" in run.stdout, run.stdout
+
+
+def test_an_unlisted_skip_fails_a_strict_run_and_a_listed_one_does_not(tmp_path):
+    module = ("import pytest\n"
+              "def test_skipped():\n    pytest.skip('nobody listed this')\n"
+              "@pytest.mark.skip(reason='cluster_long: listed in expected_skips.txt')\n"
+              "def test_listed():\n    pass\n")
+    strict = _run_probe(tmp_path, module, GREGOR_STRICT_SKIPS="1")
+    assert strict.returncode == 1, strict.stdout
+    assert "test_probe.py::test_skipped: nobody listed this" in strict.stdout, strict.stdout
+    assert "1 unexpected skip(s)" in strict.stdout, strict.stdout
+    lenient = _run_probe(tmp_path, module, GREGOR_STRICT_SKIPS="0")
+    assert lenient.returncode == 0, lenient.stdout
+    assert "SKIPPED [1] test_probe.py:3: nobody listed this" in lenient.stdout, lenient.stdout
