@@ -42,6 +42,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import broker_health
 import harness
 import kafka_wire
 
@@ -314,6 +315,8 @@ class node:
     # A controller added later (add_controller): it finds the quorum through
     # controller.quorum.bootstrap.servers and starts as an observer until AddRaftVoter adds it.
     added: bool = False
+    # Exit codes, signals and sanitizer reports of every launch, checked after every test.
+    health: broker_health.watch | None = None
     # Listeners besides PLAINTEXT (cluster's extra_listeners): listener name -> port.
     extra_ports: dict = field(default_factory=dict)
 
@@ -643,6 +646,11 @@ class cluster:
             out.flush()
             n.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                       cwd=n.work_dir, start_new_session=True)
+        if n.health is None:
+            kafka = self.impl_name == "kafka"  # a JVM ends a SIGTERM with 143 and may stop slowly
+            n.health = broker_health.watch(f"{self.impl_name} node {n.node_id}", n.stderr_path,
+                                           clean_codes=(0, 143) if kafka else (0,), strict_stop=not kafka)
+        n.health.started(n.proc)
         n.stopped = False
         if wait:
             self.wait_node_listening(node_id, timeout_s=timeout_s)
@@ -664,6 +672,7 @@ class cluster:
     def signal_node(self, node_id: int, sig: int) -> None:
         n = self.nodes[node_id]
         assert n.proc is not None, f"node {node_id} was never started"
+        n.health.sending(sig)
         os.kill(n.proc.pid, sig)
 
     def kill_node(self, node_id: int) -> None:
@@ -671,11 +680,12 @@ class cluster:
         n = self.nodes[node_id]
         if n.proc is None:
             return
+        n.health.sending(signal.SIGKILL)
         try:
             os.killpg(n.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        n.proc.wait(timeout=STOP_TIMEOUT_S)
+        n.health.reaped(n.proc.wait(timeout=STOP_TIMEOUT_S))
         n.proc = None
         n.stopped = False
 
@@ -687,13 +697,16 @@ class cluster:
         if n.stopped:
             self.cont_node(node_id)
         if n.proc.poll() is None:
+            n.health.sending(signal.SIGTERM)
             n.proc.send_signal(signal.SIGTERM)
             try:
                 n.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                n.health.stop_timed_out(timeout_s)
                 self.kill_node(node_id)
                 return -signal.SIGKILL
         code = n.proc.returncode
+        n.health.reaped(code)
         n.proc = None
         return code
 
@@ -869,6 +882,7 @@ class cluster:
             for n in self.nodes.values():
                 try:
                     if n.proc is not None and n.stopped:
+                        n.health.sending(signal.SIGCONT)
                         os.kill(n.proc.pid, signal.SIGCONT)
                         n.stopped = False
                 except ProcessLookupError:
@@ -880,6 +894,7 @@ class cluster:
                 for n in group:
                     if n.proc is not None and n.proc.poll() is None:
                         try:
+                            n.health.sending(signal.SIGTERM)
                             n.proc.send_signal(signal.SIGTERM)
                         except ProcessLookupError:
                             pass
@@ -888,18 +903,21 @@ class cluster:
                     if n.proc is None:
                         continue
                     try:
-                        n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                        n.health.reaped(n.proc.wait(timeout=max(0.1, deadline - time.monotonic())))
                     except subprocess.TimeoutExpired:
                         errors.append(f"node {n.node_id} ignored SIGTERM for {STOP_TIMEOUT_S}s")
+                        n.health.stop_timed_out(STOP_TIMEOUT_S)
+                        n.health.sending(signal.SIGKILL)
                         try:
                             os.killpg(n.proc.pid, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
-                        n.proc.wait()
+                        n.health.reaped(n.proc.wait())
                     n.proc = None
         finally:
             for n in self.nodes.values():  # only if the orderly stop above was interrupted
                 if n.proc is not None and n.proc.poll() is None:
+                    n.health.sending(signal.SIGKILL)
                     try:
                         os.killpg(n.proc.pid, signal.SIGKILL)
                     except ProcessLookupError:
@@ -1282,7 +1300,8 @@ def metadata_shell(classpath: str, path: Path, *command: str) -> str:
 class acks_all_stream:
     """An idempotent acks=all producer in a thread until the `with` ends, recording every
     acknowledged record as {(partition, offset): value} and every failed delivery in `errors`.
-    `partition` pins every record to one partition; otherwise keys spread them."""
+    `partition` pins every record to one partition; otherwise keys spread them. The end of the
+    `with` (in the test's thread) fails when a (partition, offset) was acknowledged twice."""
 
     def __init__(self, bootstrap: str, topic: str, partition: int | None = None):
         from confluent_kafka import Producer
@@ -1291,13 +1310,17 @@ class acks_all_stream:
         self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                                   "linger.ms": 5, "message.timeout.ms": 120000})
         self.acked: dict[tuple[int, int], bytes] = {}
+        self.acked_twice: list[tuple[int, int]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="acks-all", daemon=True)
 
     def _delivered(self, err, msg):
-        if err is None:
-            self.acked[(msg.partition(), msg.offset())] = msg.value()
+        if err is None:  # records only: an exception here would end the producer thread, not the test
+            key = (msg.partition(), msg.offset())
+            if key in self.acked:
+                self.acked_twice.append(key)
+            self.acked[key] = msg.value()
         else:
             self.errors.append(str(err))
 
@@ -1323,6 +1346,8 @@ class acks_all_stream:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=180)
+        if exc[0] is None:
+            assert not self.acked_twice, f"(partition, offset) acknowledged twice: {self.acked_twice[:10]}"
 
 
 # --------------------------------------------------------------------------------------------

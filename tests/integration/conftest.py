@@ -1,8 +1,15 @@
 """Fixtures for the integration suite: one broker per test module (Gregor started by the suite, or an
 external broker named by KAFKA_BOOTSTRAP), a factory of Gregor processes for restart tests, and the
-plumbing that prints the broker's stderr when a test fails."""
+plumbing that prints the broker's stderr when a test fails.
+
+Also the suite's rules, which no test can opt out of:
+- every broker a test ran is checked after the test and after its module (broker_health): an exit
+  that is not clean, a signal the harness did not send, a sanitizer report in its log fail the test;
+- pytest-timeout is required (pytest.ini sets the default per-test timeout);
+- with GREGOR_STRICT_SKIPS=1 (CI) a skip not listed in expected_skips.txt fails the run."""
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
 from pathlib import Path
@@ -11,9 +18,96 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import broker_health  # noqa: E402
 import harness  # noqa: E402
 
-_brokers_by_node: dict[str, list] = {}
+HERE = Path(__file__).resolve().parent
+EXPECTED_SKIPS = HERE / "expected_skips.txt"
+STRICT_SKIPS_ENV = "GREGOR_STRICT_SKIPS"
+
+
+def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("the integration suite needs pytest-timeout (Debian: python3-pytest-timeout; "
+                                "`make setup` installs it): a hung broker must fail a test, not the CI job")
+
+
+@pytest.fixture(autouse=True)
+def _brokers_stay_healthy():
+    """After every test: each broker it ran exited cleanly (or by a signal the harness sent) and
+    printed no sanitizer report (broker_health.check raises broker_failure otherwise)."""
+    yield
+    broker_health.check("during the test")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _brokers_stay_healthy_to_the_end():
+    """After each module's own brokers stopped (module fixtures are torn down before this one):
+    the same check, covering shutdown (LeakSanitizer reports at exit, a non-zero exit on SIGTERM)."""
+    yield
+    broker_health.check("at the end of the module (shutdown included)")
+
+
+def load_expected_skips(path: Path = EXPECTED_SKIPS) -> list[tuple[str, str]]:
+    """(pattern, justification) pairs. A line is `PATTERN :: justification`; PATTERN is an fnmatch
+    pattern on the test's node id, or `reason:` + an fnmatch pattern on the skip reason."""
+    entries = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern, sep, why = line.partition("::")
+        if not sep or not why.strip():
+            raise pytest.UsageError(f"{path}: every line needs 'PATTERN :: justification': {raw!r}")
+        entries.append((pattern.strip(), why.strip()))
+    return entries
+
+
+def skip_is_expected(nodeid: str, reason: str, entries: list[tuple[str, str]]) -> bool:
+    for pattern, _ in entries:
+        if pattern.startswith("reason:"):
+            if fnmatch.fnmatchcase(reason, pattern[len("reason:"):].strip()):
+                return True
+        elif fnmatch.fnmatchcase(nodeid, pattern):
+            return True
+    return False
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+    else:
+        reason = str(longrepr)
+    return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+
+
+_skips_seen: list[tuple[str, str]] = []  # (node id, reason) of every skipped test of the run
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skips_seen.append((report.nodeid, _skip_reason(report)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get(STRICT_SKIPS_ENV) != "1" or not _skips_seen:
+        return
+    entries = load_expected_skips()
+    unexpected = [(n, r) for n, r in _skips_seen if not skip_is_expected(n, r, entries)]
+    session.config._gregor_unexpected_skips = unexpected
+    if unexpected and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    unexpected = getattr(config, "_gregor_unexpected_skips", [])
+    if unexpected:
+        terminalreporter.section("unexpected skips (not in expected_skips.txt)", red=True)
+        for nodeid, reason in unexpected:
+            terminalreporter.line(f"{nodeid}: {reason}")
+        terminalreporter.line(f"{len(unexpected)} unexpected skip(s): list each in {EXPECTED_SKIPS} with "
+                              f"its justification, or make the test run")
 
 
 @pytest.fixture(scope="session")
@@ -96,9 +190,7 @@ def broker(tmp_path_factory):
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield proc
-    code = proc.stop()
-    if code not in (0, None):
-        sys.stderr.write(f"gregor exited with {code} on SIGTERM; stderr tail:\n{proc.stderr_tail()}\n")
+    proc.stop()  # its exit code is judged by _brokers_stay_healthy_to_the_end
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import broker_health
 import kafka_wire
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +115,8 @@ class gregor_process:
         self.extra_sets = dict(extra_sets or {})
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        # Exit codes, signals and sanitizer reports, checked after every test (broker_health).
+        self.health = broker_health.watch(f"gregor {self.bootstrap}", self.stderr_path)
 
     def command(self) -> list[str]:
         sets = {
@@ -143,10 +146,12 @@ class gregor_process:
             err.flush()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=err,
                                          stderr=err, cwd=self.work_dir, start_new_session=True)
+        self.health.started(self.proc)
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code is not None:
+                self.health.reaped(code)
                 raise RuntimeError(f"gregor exited with {code} during start; stderr:\n{self.stderr_tail()}")
             if kafka_wire.broker_answers(self.bootstrap, timeout_s=2.0):
                 return self
@@ -163,24 +168,28 @@ class gregor_process:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
+            self.health.sending(signal.SIGTERM)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                self.health.stop_timed_out(timeout_s)
                 self.kill()
                 return -signal.SIGKILL
         code = self.proc.returncode
+        self.health.reaped(code)
         self.proc = None
         return code
 
     def kill(self) -> None:
         """SIGKILL to the whole process group (the broker and anything it started)."""
         if self.proc is not None:
+            self.health.sending(signal.SIGKILL)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait()
+            self.health.reaped(self.proc.wait())
         self.proc = None
 
     def restart(self) -> "gregor_process":
@@ -196,9 +205,14 @@ class gregor_process:
 
 
 def run_gregor_once(args: list[str], timeout_s: float = 20.0) -> subprocess.CompletedProcess:
-    """Runs the gregor binary with args to completion (for config error checks)."""
-    return subprocess.run([str(gregor_binary())] + args, capture_output=True, text=True,
+    """Runs the gregor binary with args to completion (for config error checks); fails the test
+    when it printed a sanitizer report or died of a signal (a non-zero exit is the caller's to judge)."""
+    proc = subprocess.run([str(gregor_binary())] + args, capture_output=True, text=True,
                           timeout=timeout_s, stdin=subprocess.DEVNULL)
+    broker_health.check_output(f"gregor {' '.join(args)}", proc.stdout + proc.stderr)
+    if proc.returncode < 0:
+        raise broker_health.broker_failure(f"gregor {' '.join(args)} {broker_health.describe_exit(proc.returncode)}")
+    return proc
 
 
 def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.2, what: str = "condition"):
@@ -213,6 +227,21 @@ def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.2, what
             last_error = exc
         time.sleep(interval_s)
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
+
+
+def wait_older_than(acked_at: float, ms: float, what: str = "time-based rule") -> None:
+    """Waits until more than ms have passed on this host's clock since acked_at (time.time() taken
+    when the broker acknowledged an append). For the broker's time-based rules (segment.ms counts
+    from a segment's first append, on the broker's clock, the same clock as ours): the append
+    happened before its acknowledgement, so once this returns the rule holds on the broker too.
+    The caller then checks the rule's effect (e.g. with segment_bases), which makes the wait honest."""
+    wait_until(lambda: (time.time() - acked_at) * 1000 > ms, timeout_s=max(15.0, ms / 1000 * 3),
+               interval_s=min(0.05, ms / 4000), what=f"{what}: {ms}ms after the append")
+
+
+def segment_bases(log_dir: Path, topic: str, partition: int = 0) -> list[int]:
+    """Base offsets of the partition's segments (its *.log files), ascending."""
+    return sorted(int(f.stem) for f in (Path(log_dir) / f"{topic}-{partition}").glob("*.log"))
 
 
 def build_go_program(name: str, out_dir: Path) -> Path:

@@ -6,7 +6,9 @@
 # Environment: GREGOR_BIN (default build/bin/gregor), KAFKA_BOOTSTRAP=host:port to test an
 # external broker instead (gregor_only tests are then skipped), PYTEST_ARGS (extra pytest args,
 # split on spaces; arguments to run.sh are passed to pytest as they are),
-# ITEST_TIMEOUT_S (per-test timeout, default 300), ITEST_JUNIT_XML (report path).
+# ITEST_TIMEOUT_S (per-test timeout, default 300), ITEST_JUNIT_XML (report path),
+# GREGOR_STRICT_SKIPS=1 (CI: a skip not listed in expected_skips.txt fails the run; -ra lists
+# every skip in the summary either way).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -31,12 +33,11 @@ else
     echo "run.sh: mvn/java missing; the java tests will fail" >&2
 fi
 
-timeout_args=()
-if "$python" -c 'import pytest_timeout' 2>/dev/null; then
-    timeout_args=(--timeout "${ITEST_TIMEOUT_S:-300}")
-else
-    echo "run.sh: python3-pytest-timeout not installed; running without per-test timeouts" >&2
+if ! "$python" -c 'import pytest_timeout' 2>/dev/null; then
+    echo "run.sh: python3-pytest-timeout is required (make setup installs it)" >&2
+    exit 1
 fi
+timeout_args=(--timeout "${ITEST_TIMEOUT_S:-300}")
 
 cd "$here"
 set +e

@@ -26,18 +26,20 @@ def _produce(bootstrap: str, topic: str, values: list[bytes], timeout_s: float =
     """acks=all, no retries: {offset: value} of what was acknowledged, and the errors of the rest."""
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False, "retries": 0,
                   "request.timeout.ms": 10000, "message.timeout.ms": 60000, "linger.ms": 0})
-    acked: dict[int, bytes] = {}
+    acks: list[tuple[int, bytes]] = []
     errors: list[KafkaError] = []
 
-    def delivered(err, msg):
+    def delivered(err, msg):  # records; the assertions below check
         if err is None:
-            acked[msg.offset()] = msg.value()
+            acks.append((msg.offset(), msg.value()))
         else:
             errors.append(err)
     for v in values:
         p.produce(topic, value=v, partition=0, on_delivery=delivered)
     remaining = p.flush(timeout_s)
     assert remaining == 0, f"{remaining} records still in flight after {timeout_s}s"
+    acked = dict(acks)
+    assert len(acked) == len(acks), f"an offset acknowledged twice: {sorted(o for o, _ in acks)}"
     return acked, errors
 
 

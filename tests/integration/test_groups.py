@@ -133,15 +133,19 @@ def test_fresh_group_committed_is_invalid_offset(bootstrap):
 
 
 MEMBER_SCRIPT = r"""
-import json, sys
+import json, sys, time
 from confluent_kafka import Consumer
 bootstrap, group, topic, strategy = sys.argv[1:5]
 c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-              "enable.auto.commit": False, "session.timeout.ms": 3000, "heartbeat.interval.ms": 300,
+              "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
               "partition.assignment.strategy": strategy})
-def on_assign(consumer, parts):
-    print(json.dumps({"assigned": [p.partition for p in parts]}), flush=True)
-c.subscribe([topic], on_assign=on_assign)
+# Ownership events, stamped with the host's wall clock (shared by every member process): "assign"
+# when the assignment arrives (eager: the whole set; cooperative: the added partitions), "revoke"
+# when partitions are taken away, stamped before the callback returns, so before the member lets them go.
+def event(kind, parts):
+    print(json.dumps({kind: [p.partition for p in parts], "t": time.time()}), flush=True)
+c.subscribe([topic], on_assign=lambda _c, parts: event("assign", parts),
+            on_revoke=lambda _c, parts: event("revoke", parts))
 while True:
     m = c.poll(0.2)
     if m is None or m.error():
@@ -152,9 +156,15 @@ while True:
 
 
 class member_process:
+    """A group member in its own process (so that it can be SIGKILLed); tracks the partitions it
+    owns and the times it owned each (`intervals`, [start, end) on the host's wall clock)."""
+
     def __init__(self, bootstrap, group, topic, strategy):
         self.values: list[str] = []
-        self.assignments: list[list[int]] = []
+        self.owned: set[int] = set()
+        self.intervals: list[tuple[int, float, float]] = []  # (partition, start, end) of ended ownerships
+        self._since: dict[int, float] = {}
+        self.lock = threading.Lock()
         self.proc = subprocess.Popen([sys.executable, "-c", MEMBER_SCRIPT, bootstrap, group, topic, strategy],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
@@ -167,15 +177,65 @@ class member_process:
                 ev = json.loads(line)
             except ValueError:
                 continue
-            if "value" in ev:
-                self.values.append(ev["value"])
-            elif "assigned" in ev:
-                self.assignments.append(ev["assigned"])
+            with self.lock:
+                if "value" in ev:
+                    self.values.append(ev["value"])
+                elif "assign" in ev:
+                    for p in ev["assign"]:
+                        self.owned.add(p)
+                        self._since.setdefault(p, ev["t"])
+                elif "revoke" in ev:
+                    self._end(ev["revoke"], ev["t"])
+
+    def _end(self, parts, t):
+        for p in parts:
+            self.owned.discard(p)
+            if p in self._since:
+                self.intervals.append((p, self._since.pop(p), t))
+
+    def ownership(self, now: float) -> list[tuple[int, float, float]]:
+        """Every ownership so far, the current ones ending at now."""
+        with self.lock:
+            return self.intervals + [(p, start, now) for p, start in self._since.items()]
+
+    def current(self) -> set[int]:
+        with self.lock:
+            return set(self.owned)
 
     def kill(self):
         if self.proc.poll() is None:
+            killed_at = time.time()  # it owns nothing from here on
             os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.reader.join(10)
+            with self.lock:
+                self._end(list(self._since), killed_at)
         self.proc.wait()
+
+
+def assert_never_owned_twice(members: list[member_process]) -> None:
+    """No partition was owned by two members at overlapping times (the recorded spans lie within
+    the broker's grants: "assign" is stamped after it, "revoke" before the member lets go)."""
+    now = time.time()
+    by_partition: dict[int, list[tuple[float, float, int]]] = {}
+    for i, m in enumerate(members):
+        for p, start, end in m.ownership(now):
+            by_partition.setdefault(p, []).append((start, end, i))
+    for p, spans in by_partition.items():
+        spans.sort()
+        for k, (start, end, owner) in enumerate(spans):
+            for s2, e2, o2 in spans[k + 1:]:
+                if s2 >= end:
+                    break
+                assert o2 == owner, (f"partition {p} owned by member {owner} ({start:.3f}..{end:.3f}) and "
+                                     f"by member {o2} ({s2:.3f}..{e2:.3f}) at once")
+
+
+def settled(members: list[member_process], partitions: int) -> bool:
+    """Every member owns something and together they own each partition exactly once."""
+    owned = [m.current() for m in members]
+    return (all(owned) and sum(len(o) for o in owned) == partitions
+            and set().union(*owned) == set(range(partitions)))
 
 
 @pytest.mark.timeout(180)
@@ -189,9 +249,10 @@ def test_three_members_share_partitions_and_survive_a_sigkilled_member(bootstrap
     try:
         all_values = lambda: set(v for m in members for v in m.values)  # noqa: E731
         harness.wait_until(lambda: len(all_values()) == 60, timeout_s=60, what="the first 60 records")
-        # Once settled, every member owns partitions and together they own all six.
-        harness.wait_until(lambda: all(m.assignments and m.assignments[-1] for m in members)
-                           or strategy == "cooperative-sticky", timeout_s=30, what="three owners")
+        # Once settled, every member owns partitions and together they own all six, each once.
+        harness.wait_until(lambda: settled(members, 6), timeout_s=60,
+                           what=f"three owners of six partitions: {[sorted(m.current()) for m in members]}")
+        assert_never_owned_twice(members)
         victim = members[0]
         victim.kill()
         clients.produce_all(bootstrap, topic, [{"value": f"b-{i}".encode(), "partition": i % 6} for i in range(60)])
@@ -200,6 +261,9 @@ def test_three_members_share_partitions_and_survive_a_sigkilled_member(bootstrap
         harness.wait_until(lambda: {f"b-{i}" for i in range(60)} <= survivor_values(), timeout_s=60,
                            what="the survivors to read every new record after the session timeout")
         assert {f"a-{i}" for i in range(60)} <= all_values()
+        harness.wait_until(lambda: settled(survivors, 6), timeout_s=30,
+                           what=f"two owners of six partitions: {[sorted(m.current()) for m in survivors]}")
+        assert_never_owned_twice(members)
     finally:
         for m in members:
             m.kill()

@@ -83,11 +83,17 @@ def init_producer_id(bootstrap: str, transactional_id: str | None = None,
 
 
 def produce(sock: socket.socket, topic: str, batch: bytes, corr: int = 1) -> tuple[int, int]:
-    """Produce v3, acks=-1, one partition (0) → (error_code, base_offset)."""
+    """Produce v8, acks=-1, one partition (0) → (error_code, base_offset)."""
+    err, base, _message = produce_with_message(sock, topic, batch, corr)
+    return err, base
+
+
+def produce_with_message(sock: socket.socket, topic: str, batch: bytes, corr: int = 1) -> tuple[int, int, str | None]:
+    """Produce v8, acks=-1, one partition (0) → (error_code, base_offset, error_message)."""
     body = (kafka_wire.encode_string(None) + struct.pack(">hi", -1, 30000) + struct.pack(">i", 1)
             + kafka_wire.encode_string(topic) + struct.pack(">i", 1) + struct.pack(">ii", 0, len(batch))
             + batch)
-    sock.sendall(kafka_wire.request(kafka_wire.API_PRODUCE, 3, corr, body))
+    sock.sendall(kafka_wire.request(kafka_wire.API_PRODUCE, 8, corr, body))
     resp = kafka_wire.read_response(sock)
     assert resp is not None, "broker closed the connection on Produce"
     r = kafka_wire.reader(resp)
@@ -98,8 +104,12 @@ def produce(sock: socket.socket, topic: str, batch: bytes, corr: int = 1) -> tup
     r.string()
     nparts = r.take(">i")
     assert nparts == 1
-    _index, err, base, _append_time = r.take(">ihqq")
-    return err, base
+    _index, err, base, _append_time, _log_start = r.take(">ihqqq")
+    for _ in range(r.take(">i")):  # record_errors
+        r.take(">i")
+        r.string()
+    message = r.string()
+    return err, base, message
 
 
 def describe_producers(bootstrap: str, topic: str) -> list[tuple[int, int, int]]:
@@ -160,15 +170,18 @@ def test_gap_stale_epoch_and_unknown_producer_are_refused_with_kafkas_codes(brok
     _, pid, _ = init_producer_id(broker.bootstrap)
     with kafka_wire.connect(broker.bootstrap) as sock:
         assert produce(sock, topic, record_batch(pid, 5, 0, [b"x"]), 1) == (0, 0)
-        err, _ = produce(sock, topic, record_batch(pid, 5, 2, [b"gap"]), 2)
-        assert err == ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
-        err, _ = produce(sock, topic, record_batch(pid, 4, 1, [b"old epoch"]), 3)
-        assert err == ERR_INVALID_PRODUCER_EPOCH
-        err, _ = produce(sock, topic, record_batch(pid + 1, 0, 7, [b"unknown"]), 4)
-        assert err == ERR_UNKNOWN_PRODUCER_ID
+        # Each refusal: Kafka's code, and a message naming the producer and the numbers at fault.
+        assert produce_with_message(sock, topic, record_batch(pid, 5, 2, [b"gap"]), 2) == (
+            ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, -1,
+            f"producer {pid} epoch 5: batch sequence 2 does not follow the last sequence 0")
+        assert produce_with_message(sock, topic, record_batch(pid, 4, 1, [b"old epoch"]), 3) == (
+            ERR_INVALID_PRODUCER_EPOCH, -1, f"producer {pid} epoch 4 is older than its current epoch 5")
+        assert produce_with_message(sock, topic, record_batch(pid + 1, 0, 7, [b"unknown"]), 4) == (
+            ERR_UNKNOWN_PRODUCER_ID, -1, f"producer {pid + 1} has no state on this partition (expired or "
+            "never written) and its batch starts at sequence 7, not 0")
         # A new epoch must restart at sequence 0, and then it is accepted.
-        err, _ = produce(sock, topic, record_batch(pid, 6, 1, [b"bad new epoch"]), 5)
-        assert err == ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce_with_message(sock, topic, record_batch(pid, 6, 1, [b"bad new epoch"]), 5) == (
+            ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, -1, f"producer {pid} new epoch 6 must start at sequence 0, not 1")
         assert produce(sock, topic, record_batch(pid, 6, 0, [b"y"]), 6) == (0, 1)
     assert values_in(broker.bootstrap, topic, 2) == [b"x", b"y"]
 
@@ -196,9 +209,12 @@ def test_retry_after_restart_is_still_a_duplicate_and_ids_are_not_reused(gregor_
     batches = [record_batch(pid, epoch, i * 2, [b"r%d" % (i * 2), b"r%d" % (i * 2 + 1)]) for i in range(12)]
     with kafka_wire.connect(g.bootstrap) as sock:
         for i, b in enumerate(batches):
+            if i and i % 3 == 0:  # segment.ms has passed since the last append, so since the active
+                harness.wait_older_than(acked_at, 10, "segment.ms")  # segment's first: this one rolls
             assert produce(sock, topic, b, i + 1) == (0, i * 2)
-            if i % 3 == 2:
-                time.sleep(0.03)  # segment.ms passes: the next append rolls
+            acked_at = time.time()
+            if i and i % 3 == 0:  # (other appends may roll too on a slow machine: 10ms is short)
+                assert i * 2 in harness.segment_bases(g.log_dir, topic), harness.segment_bases(g.log_dir, topic)
     if how == "clean":
         g.restart()
     else:
@@ -222,7 +238,9 @@ def test_idle_producer_expires_after_producer_id_expiration_ms(gregor_factory):
     with kafka_wire.connect(g.bootstrap) as sock:
         assert produce(sock, topic, record_batch(pid, epoch, 0, [b"a"]), 1) == (0, 0)
         assert produce(sock, topic, record_batch(pid, epoch, 1, [b"b"]), 2) == (0, 1)
-        time.sleep(1.0)
+        # Expired: DescribeProducers (a read, which does not refresh the producer) stops listing it.
+        harness.wait_until(lambda: describe_producers(g.bootstrap, topic) == [], timeout_s=15,
+                           interval_s=0.1, what="the idle producer to expire")
         err, _ = produce(sock, topic, record_batch(pid, epoch, 2, [b"c"]), 3)
         assert err == ERR_UNKNOWN_PRODUCER_ID
         # Starting over at sequence 0 is accepted, as after an epoch bump.
@@ -366,7 +384,7 @@ def test_sigkill_and_restart_while_an_idempotent_producer_retries_loses_and_dupl
             p.flush(0.05)  # some requests in flight
             g.kill_and_restart()
         elif i % 100 == 0:
-            time.sleep(0.01)
+            time.sleep(0.01)  # pacing the load, not a wait
     assert p.flush(120) == 0
     assert not errors, f"delivery errors: {errors[:5]}"
     assert values_in(g.bootstrap, topic, len(values)) == values

@@ -3,6 +3,7 @@ code in /metrics (top level and per partition), consumer group lag is the high w
 committed offset, and /health answers 503 "starting" while a broker recovers its logs, then 200."""
 from __future__ import annotations
 
+import select
 import signal
 import struct
 import subprocess
@@ -119,6 +120,7 @@ def test_health_is_503_starting_while_logs_recover_then_200(gregor_factory):
     with open(g.stderr_path, "ab") as err:
         g.proc = subprocess.Popen(g.command(), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                   cwd=g.work_dir, start_new_session=True)
+    g.health.started(g.proc)  # checked like every harness start (broker_health)
     deadline = time.monotonic() + 120
     while True:
         assert time.monotonic() < deadline, f"broker did not start; stderr:\n{g.stderr_tail()}"
@@ -159,8 +161,18 @@ def test_health_is_503_stopping_while_a_long_poll_drains(gregor_factory):
     body += struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1 << 20)
     sock = kafka_wire.connect(g.bootstrap)
     try:
+        frames_before = metrics(g)["gregor_network_frames_in_total"]
         sock.sendall(kafka_wire.request(1, 4, 7, body))
-        time.sleep(0.3)  # the fetch is parked, waiting for data
+
+        def parked():
+            # The broker has read the fetch (its frame counted) and has not answered it.
+            if metrics(g)["gregor_network_frames_in_total"] < frames_before + 1:
+                return False
+            readable, _, _ = select.select([sock], [], [], 0)
+            assert not readable, "the fetch on an empty partition was answered before its max wait"
+            return True
+
+        harness.wait_until(parked, timeout_s=3, interval_s=0.02, what="the fetch read and parked")
         sent_at = time.monotonic()
         g.proc.send_signal(signal.SIGTERM)
         seen = []

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import broker_health
 import clients
 import harness
 
@@ -75,8 +76,10 @@ def metrics(g) -> dict[str, float]:
 
 
 def cli(bootstrap: str, *args: str, stdin: str | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(harness.gregor_binary()), *args, "-b", bootstrap], input=stdin,
-                          capture_output=True, text=True, timeout=timeout_s)
+    p = subprocess.run([str(harness.gregor_binary()), *args, "-b", bootstrap], input=stdin,
+                       capture_output=True, text=True, timeout=timeout_s)
+    broker_health.check_output(f"gregor {' '.join(args)}", p.stdout + p.stderr)
+    return p
 
 
 def cli_ok(bootstrap: str, *args: str, stdin: str | None = None) -> str:

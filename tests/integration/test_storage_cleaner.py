@@ -34,11 +34,18 @@ def test_background_cleaner_compacts_checkpoints_and_keeps_serving(gregor_factor
         "cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
         "file.delete.delay.ms": "0"})
     # One idempotent producer overwrites the same ten keys in several segments.
-    for r in range(4):
-        clients.produce_all(g.bootstrap, topic, [{"key": b"k%d" % k, "value": b"v%d-%d" % (r, k)} for k in range(10)],
-                            acks="all", **{"enable.idempotence": True})
-        time.sleep(0.15)  # segment.ms passes: the next append rolls
-    clients.produce_all(g.bootstrap, topic, [{"key": b"filler", "value": b"x"}], acks="all")
+    for r in range(5):
+        if r:  # segment.ms has passed since the active segment's first append: this append rolls
+            harness.wait_older_than(acked_at, 100, "segment.ms")
+        if r < 4:
+            clients.produce_all(g.bootstrap, topic,
+                                [{"key": b"k%d" % k, "value": b"v%d-%d" % (r, k)} for k in range(10)],
+                                acks="all", **{"enable.idempotence": True})
+        else:
+            clients.produce_all(g.bootstrap, topic, [{"key": b"filler", "value": b"x"}], acks="all")
+        acked_at = time.time()
+        # The round began a segment (the cleaner never touches the active one).
+        assert 10 * r in harness.segment_bases(g.log_dir, topic), harness.segment_bases(g.log_dir, topic)
 
     def compacted():
         got = clients.consume_all(g.bootstrap, topic)

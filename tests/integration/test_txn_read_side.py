@@ -36,18 +36,27 @@ def txn_batch(pid: int, epoch: int, seq: int, values: list[bytes], attributes: i
 
 
 def produce(bootstrap: str, topic: str, batch: bytes, transactional_id: str | None) -> tuple[int, int]:
-    """Produce v3, acks=-1, partition 0, with a transactional id → (error_code, base_offset)."""
+    """Produce v8, acks=-1, partition 0, with a transactional id → (error_code, base_offset)."""
+    return produce_with_message(bootstrap, topic, batch, transactional_id)[:2]
+
+
+def produce_with_message(bootstrap: str, topic: str, batch: bytes,
+                         transactional_id: str | None) -> tuple[int, int, str | None]:
+    """Produce v8, acks=-1, partition 0 → (error_code, base_offset, error_message)."""
     body = (kafka_wire.encode_string(transactional_id) + struct.pack(">hi", -1, 30000) + struct.pack(">i", 1)
             + kafka_wire.encode_string(topic) + struct.pack(">i", 1) + struct.pack(">ii", 0, len(batch)) + batch)
-    resp = kafka_wire.round_trip(bootstrap, kafka_wire.request(kafka_wire.API_PRODUCE, 3, 5, body))
+    resp = kafka_wire.round_trip(bootstrap, kafka_wire.request(kafka_wire.API_PRODUCE, 8, 5, body))
     assert resp is not None, "broker closed the connection on Produce"
     r = kafka_wire.reader(resp)
     assert r.take(">i") == 5
     assert r.take(">i") == 1
     r.string()
     assert r.take(">i") == 1
-    _index, err, base, _append_time = r.take(">ihqq")
-    return err, base
+    _index, err, base, _append_time, _log_start = r.take(">ihqqq")
+    for _ in range(r.take(">i")):  # record_errors
+        r.take(">i")
+        r.string()
+    return err, base, r.string()
 
 
 def open_txn(bootstrap: str, txn_id: str, topic: str) -> tuple[int, int]:
@@ -143,14 +152,15 @@ def test_an_open_transaction_holds_the_last_stable_offset(broker):
     txn_pid, epoch = open_txn(broker.bootstrap, txn_id, topic)
     _, plain_pid, _ = idem.init_producer_id(broker.bootstrap)
     # Transactional records need a transactional id (Kafka: authorization against it).
-    assert produce(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), None)[0] == \
-        ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    assert produce_with_message(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), None) == (
+        ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, "transactional records need a transactional id")
     assert produce(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 0, [b"t0"]), txn_id) == (0, 0)
     assert produce(broker.bootstrap, topic, txn_batch(plain_pid, 0, 0, [b"p0", b"p1"], attributes=0), None) == (0, 1)
     check_open_transaction(broker.bootstrap, topic, txn_pid, plain_pid)
     # A plain batch of the producer inside its transaction is refused and changes nothing.
-    err, _ = produce(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 1, [b"plain"], attributes=0), None)
-    assert err == ERR_INVALID_TXN_STATE
+    assert produce_with_message(broker.bootstrap, topic, txn_batch(txn_pid, epoch, 1, [b"plain"], attributes=0),
+                                None) == (ERR_INVALID_TXN_STATE, -1, f"producer {txn_pid} sent a non-transactional "
+                                          "batch while its transaction from offset 0 is ongoing")
     check_open_transaction(broker.bootstrap, topic, txn_pid, plain_pid)
 
 
