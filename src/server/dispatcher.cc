@@ -60,6 +60,17 @@ std::shared_ptr<client_session> dispatcher::session_for(const net::connection_in
 
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
                                                        std::vector<uint8_t> frame) {
+  std::shared_ptr<client_session> session = session_for(conn);
+  if (session->raw_tokens && session->exchange) {
+    // A bare SASL token after SaslHandshake v0.
+    sasl_result step = sasl_step(_core, *session, conn, frame);
+    if (step.what == sasl_result::state::failed)
+      co_return close_connection(fmt::format("SASL {} authentication failed: {}", session->mechanism, step.error_message));
+    net::frame_outcome out;
+    out.response = std::move(step.response);
+    out.authenticated = step.what == sasl_result::state::done;
+    co_return out;
+  }
   if (frame.size() < 8) co_return close_connection("request shorter than a request header");
   const int16_t key = be16(frame.data());
   const int16_t version = be16(frame.data() + 2);
@@ -77,7 +88,6 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
   protocol::request_header header;
   if (!protocol::decode_request_header(r, header))
     co_return close_connection(fmt::format("malformed request header: {}", r.error()));
-  std::shared_ptr<client_session> session = session_for(conn);
   const bool sasl_api = key == api_versions_key || key == sasl_handshake_key || key == sasl_authenticate_key;
   if (session->at != client_session::stage::authenticated && !sasl_api)
     co_return close_connection(fmt::format("{} (api key {}) before SASL authentication completed", route->name, key));

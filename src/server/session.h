@@ -14,7 +14,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace gregor::security {
 class sasl_server;
@@ -27,6 +29,7 @@ struct client_session {
   stage at = stage::authenticated;
   bool sasl = false;               // the connection arrived on a SASL listener
   bool reauthenticating = false;   // a KIP-368 re-authentication is in progress
+  bool raw_tokens = false;         // SaslHandshake v0: tokens come as bare frames
   std::string mechanism;           // chosen by SaslHandshake
   std::shared_ptr<security::sasl_server> exchange;  // the SASL exchange in progress
   std::string principal = "User:ANONYMOUS";
@@ -34,5 +37,25 @@ struct client_session {
   // KIP-368: the session ends here (steady clock); max() = never.
   std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
 };
+
+// One SASL token of the connection's exchange (SaslAuthenticate, or a bare token after
+// SaslHandshake v0): the mechanism's answer; on done the session is authenticated (principal,
+// KIP-368 expiry). Implemented in handlers/sasl.cc.
+struct sasl_result {
+  enum class state { next, done, failed } what = state::next;
+  std::vector<uint8_t> response;
+  std::string error_message;        // for the client, on failed
+  int64_t session_lifetime_ms = 0;  // on done, with connections.max.reauth.ms
+};
+
+}  // namespace gregor::server
+
+namespace gregor::net {
+struct connection_info;
+}
+
+namespace gregor::server {
+class core;
+sasl_result sasl_step(core& c, client_session& s, const net::connection_info& conn, std::span<const uint8_t> token);
 
 }  // namespace gregor::server

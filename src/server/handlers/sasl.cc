@@ -3,6 +3,8 @@
 // servers are the security module's (PLAIN against the listener's JAAS users, SCRAM against the
 // credentials in the metadata image); the connection's state is its client_session (session.h).
 // A failed exchange answers SASL_AUTHENTICATION_FAILED and closes the connection, as Kafka does.
+// After SaslHandshake v0 the tokens travel as bare frames (no request header) and are answered
+// the same way: the dispatcher hands them to sasl_step() and closes the connection on failure.
 // KIP-368: with connections.max.reauth.ms, SaslAuthenticate v1+ tells the session lifetime and a
 // later SaslHandshake + SaslAuthenticate re-authenticates the same principal.
 #include <algorithm>
@@ -81,6 +83,8 @@ boost::asio::awaitable<std::optional<hs_resp_t>> handshake(core& c, request_cont
   }
   s.mechanism = req.mechanism;
   s.exchange = std::move(exchange);
+  // v0: the tokens follow as bare size-prefixed frames, not SaslAuthenticate (kafka-python 2.0).
+  s.raw_tokens = ctx.version() == 0;
   if (reauth) {
     s.reauthenticating = true;
   } else {
@@ -103,47 +107,63 @@ boost::asio::awaitable<std::optional<auth_resp_t>> authenticate(core& c, request
     ctx.close_after_response = true;
     co_return resp;
   }
-  const security::sasl_step step = s.exchange->handle(req.auth_bytes);
-  if (step.what == security::sasl_step::state::next) {
-    resp.auth_bytes = step.response;
-    co_return resp;
-  }
-  if (step.what == security::sasl_step::state::failed) {
-    log::get("server").info("SASL {} authentication from {} on {} failed: {}", s.mechanism, ctx.conn.peer,
-                            ctx.conn.listener_name, step.error);
+  sasl_result r = sasl_step(c, s, ctx.conn, req.auth_bytes);
+  resp.auth_bytes = std::move(r.response);
+  if (r.what == sasl_result::state::failed) {
     resp.error_code = code(error_code::sasl_authentication_failed);
-    resp.error_message = step.error_is_public ? step.error
-                                              : security::sasl_generic_failure_message(s.mechanism, s.reauthenticating);
-    s.exchange.reset();
+    resp.error_message = r.error_message;
     ctx.close_after_response = true;
-    co_return resp;
+  } else if (r.what == sasl_result::state::done) {
+    resp.session_lifetime_ms = r.session_lifetime_ms;
+    ctx.authenticated_now = true;
+  }
+  co_return resp;
+}
+
+}  // namespace
+
+sasl_result sasl_step(core& c, client_session& s, const net::connection_info& conn, std::span<const uint8_t> token) {
+  sasl_result out;
+  if (!s.exchange) {
+    out.what = sasl_result::state::failed;
+    out.error_message = "Unexpected SASL token: no SaslHandshake first";
+    return out;
+  }
+  const security::sasl_step step = s.exchange->handle(token);
+  out.response = step.response;
+  if (step.what == security::sasl_step::state::next) return out;
+  if (step.what == security::sasl_step::state::failed) {
+    log::get("server").info("SASL {} authentication from {} on {} failed: {}", s.mechanism, conn.peer,
+                            conn.listener_name, step.error);
+    out.what = sasl_result::state::failed;
+    out.error_message = step.error_is_public ? step.error
+                                             : security::sasl_generic_failure_message(s.mechanism, s.reauthenticating);
+    s.exchange.reset();
+    return out;
   }
   const std::string principal = "User:" + s.exchange->username();
   s.exchange.reset();
   if (s.reauthenticating && principal != s.principal) {
     log::get("server").info("SASL re-authentication from {} refused: principal {} is not the connection's {}",
-                            ctx.conn.peer, principal, s.principal);
-    resp.error_code = code(error_code::sasl_authentication_failed);
-    resp.error_message = "Cannot change principals during re-authentication from " + s.principal + ": " + principal;
-    ctx.close_after_response = true;
-    co_return resp;
+                            conn.peer, principal, s.principal);
+    out.what = sasl_result::state::failed;
+    out.error_message = "Cannot change principals during re-authentication from " + s.principal + ": " + principal;
+    return out;
   }
   s.principal = principal;
   s.at = client_session::stage::authenticated;
   s.reauthenticating = false;
-  resp.auth_bytes = step.response;
+  s.raw_tokens = false;
   const int64_t lifetime = c.config().connections_max_reauth_ms;
   if (lifetime > 0) {
     s.expires = std::chrono::steady_clock::now() + std::chrono::milliseconds(lifetime);
-    resp.session_lifetime_ms = lifetime;
+    out.session_lifetime_ms = lifetime;
   }
-  ctx.authenticated_now = true;
-  log::get("server").debug("connection {} from {} authenticated as {} ({})", ctx.conn.id, ctx.conn.peer, principal,
+  out.what = sasl_result::state::done;
+  log::get("server").debug("connection {} from {} authenticated as {} ({})", conn.id, conn.peer, principal,
                            s.mechanism);
-  co_return resp;
+  return out;
 }
-
-}  // namespace
 
 api_route sasl_handshake_route() { return make_route<hs_req_t, hs_resp_t, &handshake, 0, 1>("SaslHandshake"); }
 api_route sasl_authenticate_route() {
