@@ -1,0 +1,213 @@
+"""Proves TLS listeners with real clients: kafka-python and confluent-kafka (librdkafka) produce and
+consume over SSL (server certificate verified, host name checked) and over mutual TLS (a PKCS12 key
+store on that listener, client certificates required); a client certificate from an untrusted CA,
+a client without a certificate and a plaintext client are refused and the broker logs why.
+
+Certificates are made at run time with the `openssl` CLI in a temporary directory.
+Runs against Gregor only: the reference Kafka script starts plaintext listeners only."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError as KafkaPythonError
+from kafka.errors import NoBrokersAvailable
+
+import clients
+import harness
+import kafka_wire
+
+pytestmark = pytest.mark.gregor_only
+
+KEYSTORE_PASSWORD = "ks-secret"
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _ca(d: Path, name: str) -> None:
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+             "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=d)
+
+
+def _leaf(d: Path, name: str, subject: str, ca: str, san: str | None = None) -> None:
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", cwd=d)
+    ext = d / f"{name}.ext"
+    ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-days", "2", "-extfile", ext.name, "-out", f"{name}.pem", cwd=d)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("pki")
+    _ca(d, "ca")
+    _ca(d, "rogue-ca")
+    _leaf(d, "server", "/O=Example/CN=localhost", "ca", san="DNS:localhost,IP:127.0.0.1")
+    _leaf(d, "alice", "/C=US/O=Example/OU=eng/CN=alice", "ca")
+    _leaf(d, "mallory", "/CN=mallory", "rogue-ca")
+    # PEM key store (key + chain in one file) and a PKCS12 one with a password.
+    (d / "server-keystore.pem").write_text((d / "server.key").read_text() + (d / "server.pem").read_text())
+    _openssl("pkcs12", "-export", "-inkey", "server.key", "-in", "server.pem", "-certfile", "ca.pem",
+             "-passout", f"pass:{KEYSTORE_PASSWORD}", "-out", "server.p12", cwd=d)
+    return d
+
+
+class tls_broker:
+    def __init__(self, proc: harness.gregor_process, ssl_port: int, mtls_port: int):
+        self.proc = proc
+        self.plain = proc.bootstrap
+        self.ssl = f"localhost:{ssl_port}"
+        self.mtls = f"localhost:{mtls_port}"
+
+    def log(self) -> str:
+        return harness.tail(self.proc.stderr_path, 200000)
+
+
+@pytest.fixture(scope="module")
+def broker_tls(tmp_path_factory, pki):
+    port, ssl_port, mtls_port = harness.free_port(), harness.free_port(), harness.free_port()
+    listeners = (f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port},MTLS://127.0.0.1:{mtls_port}")
+    advertised = (f"PLAINTEXT://127.0.0.1:{port},SSL://localhost:{ssl_port},MTLS://localhost:{mtls_port}")
+    proc = harness.gregor_process(tmp_path_factory.mktemp("gregor-tls"), port=port, extra_sets={
+        "listeners": listeners,
+        "advertised.listeners": advertised,
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.name.ssl.ssl.keystore.location": str(pki / "server-keystore.pem"),
+        "listener.name.mtls.ssl.keystore.type": "PKCS12",
+        "listener.name.mtls.ssl.keystore.location": str(pki / "server.p12"),
+        "listener.name.mtls.ssl.keystore.password": KEYSTORE_PASSWORD,
+        "listener.name.mtls.ssl.truststore.type": "PEM",
+        "listener.name.mtls.ssl.truststore.location": str(pki / "ca.pem"),
+        "listener.name.mtls.ssl.client.auth": "required",
+    })
+    try:
+        proc.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield tls_broker(proc, ssl_port, mtls_port)
+    proc.stop()
+
+
+def _kp_ssl(pki: Path, cert: str | None = None) -> dict:
+    conf = {"security_protocol": "SSL", "ssl_cafile": str(pki / "ca.pem"), "ssl_check_hostname": True}
+    if cert:
+        conf.update(ssl_certfile=str(pki / f"{cert}.pem"), ssl_keyfile=str(pki / f"{cert}.key"))
+    return conf
+
+
+def _rd_ssl(pki: Path, cert: str | None = None) -> dict:
+    conf = {"security.protocol": "SSL", "ssl.ca.location": str(pki / "ca.pem"),
+            "ssl.endpoint.identification.algorithm": "https"}
+    if cert:
+        conf.update({"ssl.certificate.location": str(pki / f"{cert}.pem"),
+                     "ssl.key.location": str(pki / f"{cert}.key")})
+    return conf
+
+
+def _kafka_python_round_trip(bootstrap: str, conf: dict, topic: str) -> list[bytes]:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10000, **conf)
+    try:
+        for i in range(20):
+            producer.send(topic, key=f"k{i}".encode(), value=(f"tls-{i}-" * 50).encode())
+        producer.flush(timeout=15)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=10000, enable_auto_commit=False, **conf)
+    try:
+        return [m.value for m in consumer]
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("listener", ["ssl", "mtls"])
+def test_kafka_python_produces_and_consumes_over_tls(broker_tls, pki, listener):
+    topic = harness.unique_topic(f"kp-{listener}")
+    clients.create_topic(broker_tls.plain, topic)
+    bootstrap = broker_tls.ssl if listener == "ssl" else broker_tls.mtls
+    got = _kafka_python_round_trip(bootstrap, _kp_ssl(pki, "alice" if listener == "mtls" else None), topic)
+    assert got == [(f"tls-{i}-" * 50).encode() for i in range(20)]
+
+
+@pytest.mark.parametrize("listener", ["ssl", "mtls"])
+def test_librdkafka_produces_and_consumes_over_tls(broker_tls, pki, listener):
+    topic = harness.unique_topic(f"rd-{listener}")
+    bootstrap = broker_tls.ssl if listener == "ssl" else broker_tls.mtls
+    conf = _rd_ssl(pki, "alice" if listener == "mtls" else None)
+    clients.create_topic(broker_tls.plain, topic, partitions=2)
+    sent = [{"key": f"k{i}".encode(), "value": (f"v{i}" * 3000).encode(), "partition": i % 2}
+            for i in range(40)]
+    delivered = clients.produce_all(bootstrap, topic, sent, **conf, linger_ms=5)
+    assert len(delivered) == 40
+    got = clients.consume_all(bootstrap, topic, partitions=2, expected=40, **conf)
+    assert sorted(m.value() for m in got) == sorted(s["value"] for s in sent)
+
+
+def _librdkafka_metadata_fails(bootstrap: str, conf: dict) -> bool:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **conf})
+    try:
+        admin.list_topics(timeout=5)
+    except Exception:  # KafkaException(_TRANSPORT / _TIMED_OUT): no broker reachable over TLS
+        return True
+    return False
+
+
+def _wait_for_log(broker_tls: tls_broker, needle: str) -> str:
+    harness.wait_until(lambda: needle in broker_tls.log(), timeout_s=10, what=f"log line {needle!r}")
+    return next(line for line in broker_tls.log().splitlines() if needle in line)
+
+
+def test_mtls_refuses_a_client_certificate_from_an_untrusted_ca(broker_tls, pki):
+    assert _librdkafka_metadata_fails(broker_tls.mtls, _rd_ssl(pki, "mallory"))
+    line = _wait_for_log(broker_tls, "TLS handshake failed")
+    assert "MTLS" in line
+    # kafka-python 2.0 lets the ssl module's error (an OSError) escape from send().
+    with pytest.raises((NoBrokersAvailable, KafkaPythonError, OSError)):
+        _kafka_python_round_trip(broker_tls.mtls, _kp_ssl(pki, "mallory"), harness.unique_topic("kp-rogue"))
+
+
+def test_mtls_refuses_a_client_without_certificate(broker_tls, pki):
+    assert _librdkafka_metadata_fails(broker_tls.mtls, _rd_ssl(pki))
+
+
+def test_the_client_sees_the_server_certificate_it_trusts_only(broker_tls, pki):
+    conf = _rd_ssl(pki)
+    conf["ssl.ca.location"] = str(pki / "rogue-ca.pem")
+    assert _librdkafka_metadata_fails(broker_tls.ssl, conf)
+
+
+def test_a_plaintext_client_on_the_tls_port_is_closed_with_a_reason(broker_tls):
+    host, port = broker_tls.ssl.split(":")
+    assert not kafka_wire.broker_answers(f"127.0.0.1:{port}", timeout_s=3.0)
+    line = _wait_for_log(broker_tls, "plaintext bytes on a TLS listener")
+    assert "looks like a plaintext Kafka request" in line
+
+
+def test_an_ssl_listener_without_key_store_is_a_config_error(tmp_path):
+    port = harness.free_port()
+    proc = harness.run_gregor_once([
+        "serve", "--set", f"listeners=SSL://127.0.0.1:{port}", "--set", f"advertised.listeners=SSL://127.0.0.1:{port}",
+        "--set", "listener.security.protocol.map=SSL:SSL", "--set", "inter.broker.listener.name=SSL",
+        "--set", f"log.dirs={tmp_path}", "--set", "http.listeners="])
+    assert proc.returncode != 0
+    assert "ssl.keystore.location" in proc.stderr + proc.stdout
+
+
+def test_an_unreadable_key_store_names_the_file(tmp_path, pki):
+    port = harness.free_port()
+    proc = harness.run_gregor_once([
+        "serve", "--set", f"listeners=SSL://127.0.0.1:{port}", "--set", f"advertised.listeners=SSL://127.0.0.1:{port}",
+        "--set", "listener.security.protocol.map=SSL:SSL", "--set", "inter.broker.listener.name=SSL",
+        "--set", f"ssl.keystore.location={pki / 'server.p12'}", "--set", "ssl.keystore.password=wrong",
+        "--set", f"log.dirs={tmp_path}", "--set", "http.listeners="])
+    assert proc.returncode != 0
+    out = proc.stderr + proc.stdout
+    assert "server.p12" in out and "ssl.keystore.location" in out, out
