@@ -54,8 +54,9 @@ def pki(tmp_path_factory) -> Path:
     _leaf(d, "mallory", "/CN=mallory", "rogue-ca")
     # PEM key store (key + chain in one file) and a PKCS12 one with a password.
     (d / "server-keystore.pem").write_text((d / "server.key").read_text() + (d / "server.pem").read_text())
-    _openssl("pkcs12", "-export", "-inkey", "server.key", "-in", "server.pem", "-certfile", "ca.pem",
-             "-passout", f"pass:{KEYSTORE_PASSWORD}", "-out", "server.p12", cwd=d)
+    for name in ("server", "alice", "mallory"):
+        _openssl("pkcs12", "-export", "-inkey", f"{name}.key", "-in", f"{name}.pem",
+                 "-passout", f"pass:{KEYSTORE_PASSWORD}", "-out", f"{name}.p12", cwd=d)
     return d
 
 
@@ -211,3 +212,41 @@ def test_an_unreadable_key_store_names_the_file(tmp_path, pki):
     assert proc.returncode != 0
     out = proc.stderr + proc.stdout
     assert "server.p12" in out and "ssl.keystore.location" in out, out
+
+
+def _java_client_properties(pki: Path, path: Path, cert: str | None) -> Path:
+    lines = ["security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={pki / 'ca.pem'}"]
+    if cert:
+        lines += ["ssl.keystore.type=PKCS12", f"ssl.keystore.location={pki / f'{cert}.p12'}",
+                  f"ssl.keystore.password={KEYSTORE_PASSWORD}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.java
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("listener", ["ssl", "mtls"])
+def test_java_console_clients_over_tls(broker_tls, pki, tmp_path, kafka_classpath, listener):
+    topic = harness.unique_topic(f"java-{listener}")
+    clients.create_topic(broker_tls.plain, topic)
+    bootstrap = broker_tls.ssl if listener == "ssl" else broker_tls.mtls
+    props = _java_client_properties(pki, tmp_path / "client.properties", "alice" if listener == "mtls" else None)
+    lines = [f"java line {i}" for i in range(10)]
+    harness.ok(harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.ConsoleProducer",
+                                     "--bootstrap-server", bootstrap, "--topic", topic,
+                                     "--command-config", str(props), stdin="\n".join(lines) + "\n"))
+    consumed = harness.ok(harness.run_java_tool(
+        kafka_classpath, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", bootstrap,
+        "--topic", topic, "--from-beginning", "--max-messages", "10", "--timeout-ms", "30000",
+        "--command-config", str(props)))
+    assert consumed.splitlines() == lines
+
+
+@pytest.mark.java
+@pytest.mark.timeout(300)
+def test_java_client_with_an_untrusted_certificate_is_refused(broker_tls, pki, tmp_path, kafka_classpath):
+    props = _java_client_properties(pki, tmp_path / "rogue.properties", "mallory")
+    proc = harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                                 broker_tls.mtls, "--list", "--command-config", str(props), timeout_s=120)
+    assert proc.returncode != 0
+    assert "SSL" in proc.stderr + proc.stdout
