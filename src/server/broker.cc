@@ -40,6 +40,14 @@ struct broker::impl {
       o.listeners.push_back(std::move(spec));
     }
     o.pre_auth_request_bytes_max = cfg.sasl_server_max_receive_size;
+    // The broker's own TLS connections (inter-broker and controller listeners): refuse to start
+    // on a store the pools could not load (they are built later, without a way to fail).
+    std::vector<std::string> outgoing{cfg.inter_broker_listener()};
+    if (!cfg.controller_listener_names.empty()) outgoing.push_back(cfg.controller_listener_names.front());
+    for (const auto& l : outgoing) {
+      rpc::connection_options probe;
+      if (auto r = use_outgoing_tls(probe, cfg, l); !r) return failure{r.error()};
+    }
     o.request_bytes_max = cfg.socket_request_max_bytes;
     o.idle_timeout_ms = cfg.connections_max_idle_ms;
     o.connections_max = size_t(std::max(cfg.max_connections, 1));

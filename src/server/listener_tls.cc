@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "gregor/base/log.h"
+
 namespace gregor::server {
 
 namespace {
@@ -49,6 +51,24 @@ net::tls_settings listener_tls_settings(const config::broker_config& cfg, std::s
   if (auto v = value("ssl.enabled.protocols")) s.enabled_protocols = split_commas(*v);
   if (auto v = value("ssl.cipher.suites")) s.cipher_suites = split_commas(*v);
   return s;
+}
+
+result<void, std::string> use_outgoing_tls(rpc::connection_options& opts, const config::broker_config& cfg,
+                                           std::string_view listener_name) {
+  const std::string proto = config::security_protocol_of(cfg, listener_name);
+  if (proto != "SSL" && proto != "SASL_SSL") return ok;
+  auto ctx = net::make_client_tls_context(listener_tls_settings(cfg, listener_name));
+  if (!ctx) return failure{ctx.error()};
+  opts.tls = std::move(*ctx);
+  const auto algorithm = config::listener_value(cfg, listener_name, "ssl.endpoint.identification.algorithm");
+  opts.tls_verify_host = !algorithm || !trimmed(*algorithm).empty();
+  return ok;
+}
+
+void use_outgoing_tls_or_log(rpc::connection_options& opts, const config::broker_config& cfg,
+                             std::string_view listener_name) {
+  if (auto r = use_outgoing_tls(opts, cfg, listener_name); !r)
+    log::get("server").error("outgoing TLS to listener {}: {}", listener_name, r.error());
 }
 
 }  // namespace gregor::server

@@ -250,3 +250,39 @@ def test_java_client_with_an_untrusted_certificate_is_refused(broker_tls, pki, t
                                  broker_tls.mtls, "--list", "--command-config", str(props), timeout_s=120)
     assert proc.returncode != 0
     assert "SSL" in proc.stderr + proc.stdout
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(300)
+def test_a_cluster_whose_controller_listener_is_mutual_tls_forms_and_replicates(cluster_factory, tmp_path):
+    """Raft between the controllers and the brokers' controller connections go over mTLS (the
+    controller listener's own key store doubles as the client certificate)."""
+    import cluster_harness as ch
+    cl = cluster_factory(start=False, nodes=3, impl="gregor")
+    d = tmp_path / "pki"
+    d.mkdir()
+    _ca(d, "ca")
+    hosts = sorted({n.host for n in cl.nodes.values()} | {"127.0.0.1"})
+    _leaf(d, "node", "/CN=gregor-node", "ca", san=",".join(f"IP:{h}" for h in hosts))
+    (d / "node-keystore.pem").write_text((d / "node.key").read_text() + (d / "node.pem").read_text())
+    cl.extra_config.update({
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        "listener.name.controller.ssl.keystore.location": str(d / "node-keystore.pem"),
+        "listener.name.controller.ssl.truststore.location": str(d / "ca.pem"),
+        "listener.name.controller.ssl.client.auth": "required",
+    })
+    cl.start()
+    topic = harness.unique_topic("ctl-tls")
+    assert ch.create_topics(cl.brokers[0].bootstrap, [topic], partitions=1, replication_factor=3)[topic][0] == 0
+    clients.wait_for_topic(cl.bootstrap(), topic, 1)
+    delivered = clients.produce_all(cl.bootstrap(), topic, [{"value": b"v%d" % i} for i in range(20)], acks="all")
+    assert len(delivered) == 20
+    # The controller listener really is TLS: a plaintext client is closed there, with the reason.
+    first = cl.controllers[0]
+    assert not kafka_wire.broker_answers(f"{first.host}:{first.controller_port}", timeout_s=3.0)
+    harness.wait_until(lambda: "plaintext bytes on a TLS listener" in harness.tail(first.stderr_path, 500000),
+                       timeout_s=10, what="the plaintext refusal in the controller's log")
+    for n in cl.nodes.values():
+        log = harness.tail(n.stderr_path, 500000)
+        assert "TLS handshake failed" not in log, f"node {n.node_id}"
+        assert "outgoing TLS" not in log, f"node {n.node_id}"
