@@ -254,9 +254,10 @@ def test_java_client_with_an_untrusted_certificate_is_refused(broker_tls, pki, t
 
 @pytest.mark.cluster
 @pytest.mark.timeout(300)
-def test_a_cluster_whose_controller_listener_is_mutual_tls_forms_and_replicates(cluster_factory, tmp_path):
+def test_a_cluster_over_tls_between_its_nodes_forms_and_replicates(cluster_factory, tmp_path):
     """Raft between the controllers and the brokers' controller connections go over mTLS (the
-    controller listener's own key store doubles as the client certificate)."""
+    controller listener's own key store doubles as the client certificate); followers fetch from
+    leaders over the SSL inter-broker listener REPL; clients use PLAINTEXT."""
     import cluster_harness as ch
     cl = cluster_factory(start=False, nodes=3, impl="gregor")
     d = tmp_path / "pki"
@@ -265,8 +266,19 @@ def test_a_cluster_whose_controller_listener_is_mutual_tls_forms_and_replicates(
     hosts = sorted({n.host for n in cl.nodes.values()} | {"127.0.0.1"})
     _leaf(d, "node", "/CN=gregor-node", "ca", san=",".join(f"IP:{h}" for h in hosts))
     (d / "node-keystore.pem").write_text((d / "node.key").read_text() + (d / "node.pem").read_text())
+    # Each broker also listens on REPL (SSL), the inter-broker listener: followers fetch over TLS.
+    for n in cl.nodes.values():
+        repl_port = 9094 if n.host != "127.0.0.1" else harness.free_port()
+        cl.node_extra_config.setdefault(n.node_id, {}).update({
+            "listeners": f"PLAINTEXT://{n.host}:{n.port},CONTROLLER://{n.host}:{n.controller_port},"
+                         f"REPL://{n.host}:{repl_port}",
+            "advertised.listeners": f"PLAINTEXT://{n.host}:{n.port},REPL://{n.host}:{repl_port}",
+        })
     cl.extra_config.update({
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        "inter.broker.listener.name": "REPL",
+        "listener.name.repl.ssl.keystore.location": str(d / "node-keystore.pem"),
+        "listener.name.repl.ssl.truststore.location": str(d / "ca.pem"),
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL,REPL:SSL",
         "listener.name.controller.ssl.keystore.location": str(d / "node-keystore.pem"),
         "listener.name.controller.ssl.truststore.location": str(d / "ca.pem"),
         "listener.name.controller.ssl.client.auth": "required",
@@ -277,12 +289,29 @@ def test_a_cluster_whose_controller_listener_is_mutual_tls_forms_and_replicates(
     clients.wait_for_topic(cl.bootstrap(), topic, 1)
     delivered = clients.produce_all(cl.bootstrap(), topic, [{"value": b"v%d" % i} for i in range(20)], acks="all")
     assert len(delivered) == 20
+
+    def replicated():  # every follower has fetched all 20 records over REPL
+        t = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics.get(topic)
+        return t and t.partitions and sorted(t.partitions[0].isr) == [1, 2, 3]
+    ch.wait_for(replicated, 30, "ISR 1,2,3")
+    # The leader goes; the records are read from a follower that fetched them over REPL.
+    leader = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics[topic].partitions[0].leader
+    cl.kill_node(leader)
+    survivors = cl.bootstrap(exclude={leader})
+
+    def new_leader():
+        t = ch.metadata(survivors.split(",")[0], [topic]).topics.get(topic)
+        return t and t.partitions and t.partitions[0].leader not in (-1, leader)
+    ch.wait_for(new_leader, 30, "a new leader")
+    got = clients.consume_all(survivors, topic, expected=20)
+    assert [m.value() for m in got] == [b"v%d" % i for i in range(20)]
+
     # The controller listener really is TLS: a plaintext client is closed there, with the reason.
-    first = cl.controllers[0]
+    first = next(n for n in cl.controllers if n.node_id != leader)
     assert not kafka_wire.broker_answers(f"{first.host}:{first.controller_port}", timeout_s=3.0)
     harness.wait_until(lambda: "plaintext bytes on a TLS listener" in harness.tail(first.stderr_path, 500000),
                        timeout_s=10, what="the plaintext refusal in the controller's log")
     for n in cl.nodes.values():
-        log = harness.tail(n.stderr_path, 500000)
+        log = harness.tail(n.stderr_path, 2000000)
         assert "TLS handshake failed" not in log, f"node {n.node_id}"
         assert "outgoing TLS" not in log, f"node {n.node_id}"
