@@ -1,4 +1,4 @@
-"""Proves TLS listeners with real clients: kafka-python and confluent-kafka (librdkafka) produce and
+"""Proves TLS listeners with real clients: kafka-python, confluent-kafka (librdkafka) and the Java clients produce and
 consume over SSL (server certificate verified, host name checked) and over mutual TLS (a PKCS12 key
 store on that listener, client certificates required); a client certificate from an untrusted CA,
 a client without a certificate and a plaintext client are refused and the broker logs why.
@@ -31,6 +31,8 @@ gregor_only = pytest.mark.skipif(REFERENCE, reason="Gregor's own log or process 
 pytestmark = [] if REFERENCE else [pytest.mark.gregor_only]
 
 KEYSTORE_PASSWORD = "ks-secret"
+PLAIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+              'password="admin-secret" user_alice="alice-secret";')
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -68,10 +70,11 @@ def pki(tmp_path_factory) -> Path:
 
 
 class tls_broker:
-    def __init__(self, plain: str, ssl_port: int, mtls_port: int, log_path: Path | None):
+    def __init__(self, plain: str, ssl_port: int, mtls_port: int, sasl_ssl_port: int, log_path: Path | None):
         self.plain = plain
         self.ssl = f"localhost:{ssl_port}"
         self.mtls = f"localhost:{mtls_port}"
+        self.sasl_ssl = f"localhost:{sasl_ssl_port}"
         self.log_path = log_path
 
     def log(self) -> str:
@@ -91,32 +94,42 @@ def _tls_listener_configs(pki: Path, pem_on_ssl: bool) -> dict[str, str]:
         "listener.name.mtls.ssl.truststore.type": "PEM",
         "listener.name.mtls.ssl.truststore.location": str(pki / "ca.pem"),
         "listener.name.mtls.ssl.client.auth": "required",
+        # SASL_SSL: PLAIN over TLS (the PKCS12 key store, no client certificate).
+        "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(pki / "server.p12"),
+        "listener.name.sasl_ssl.ssl.keystore.password": KEYSTORE_PASSWORD,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
     }
 
 
 @pytest.fixture(scope="module")
 def broker_tls(tmp_path_factory, pki):
     port, ssl_port, mtls_port = harness.free_port(), harness.free_port(), harness.free_port()
+    sasl_ssl_port = harness.free_port()
     if REFERENCE:
         d = tmp_path_factory.mktemp("kafka-tls")
         script = harness.REPO_ROOT / "tests" / "tools" / "run-reference-kafka.sh"
         env = dict(os.environ,
-                   KAFKA_EXTRA_LISTENERS=f"SSL:SSL://localhost:{ssl_port},MTLS:SSL://localhost:{mtls_port}",
+                   KAFKA_EXTRA_LISTENERS=(f"SSL:SSL://localhost:{ssl_port},MTLS:SSL://localhost:{mtls_port},"
+                                          f"SASL_SSL:SASL_SSL://localhost:{sasl_ssl_port}"),
                    KAFKA_EXTRA_PROPS="\n".join(f"{k}={v}" for k, v in _tls_listener_configs(pki, False).items()))
         started = subprocess.run([str(script), str(port), str(d)], env=env, capture_output=True, text=True,
                                  timeout=300)
         assert started.returncode == 0, started.stderr
         try:
-            yield tls_broker(f"127.0.0.1:{port}", ssl_port, mtls_port, None)
+            yield tls_broker(f"127.0.0.1:{port}", ssl_port, mtls_port, sasl_ssl_port, None)
         finally:
             subprocess.run([str(script), "stop", str(d)], capture_output=True, timeout=120)
         return
-    listeners = (f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port},MTLS://127.0.0.1:{mtls_port}")
-    advertised = (f"PLAINTEXT://127.0.0.1:{port},SSL://localhost:{ssl_port},MTLS://localhost:{mtls_port}")
+    listeners = (f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port},MTLS://127.0.0.1:{mtls_port},"
+                 f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
+    advertised = (f"PLAINTEXT://127.0.0.1:{port},SSL://localhost:{ssl_port},MTLS://localhost:{mtls_port},"
+                  f"SASL_SSL://localhost:{sasl_ssl_port}")
     proc = harness.gregor_process(tmp_path_factory.mktemp("gregor-tls"), port=port, extra_sets={
         "listeners": listeners,
         "advertised.listeners": advertised,
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL",
         "inter.broker.listener.name": "PLAINTEXT",
         **_tls_listener_configs(pki, True),
     })
@@ -124,7 +137,7 @@ def broker_tls(tmp_path_factory, pki):
         proc.start()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    yield tls_broker(proc.bootstrap, ssl_port, mtls_port, proc.stderr_path)
+    yield tls_broker(proc.bootstrap, ssl_port, mtls_port, sasl_ssl_port, proc.stderr_path)
     proc.stop()
 
 
@@ -181,6 +194,19 @@ def test_librdkafka_produces_and_consumes_over_tls(broker_tls, pki, listener):
     assert len(delivered) == 40
     got = clients.consume_all(bootstrap, topic, partitions=2, expected=40, **conf)
     assert sorted(m.value() for m in got) == sorted(s["value"] for s in sent)
+
+
+def test_librdkafka_sasl_plain_over_tls(broker_tls, pki):
+    topic = harness.unique_topic("rd-sasl-ssl")
+    clients.create_topic(broker_tls.plain, topic)
+    conf = {**_rd_ssl(pki), "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+            "sasl.username": "alice", "sasl.password": "alice-secret"}
+    sent = [{"value": b"sasl-ssl-%d" % i} for i in range(10)]
+    assert len(clients.produce_all(broker_tls.sasl_ssl, topic, sent, **conf)) == 10
+    got = clients.consume_all(broker_tls.sasl_ssl, topic, expected=10, **conf)
+    assert [m.value() for m in got] == [m["value"] for m in sent]
+    # TLS is fine but the password is not: refused.
+    assert _librdkafka_metadata_fails(broker_tls.sasl_ssl, {**conf, "sasl.password": "wrong"})
 
 
 def _librdkafka_metadata_fails(bootstrap: str, conf: dict) -> bool:
