@@ -1,7 +1,8 @@
-"""Proves TLS listeners with real clients: kafka-python, confluent-kafka (librdkafka) and the Java clients produce and
-consume over SSL (server certificate verified, host name checked) and over mutual TLS (a PKCS12 key
-store on that listener, client certificates required); a client certificate from an untrusted CA,
-a client without a certificate and a plaintext client are refused and the broker logs why.
+"""Proves TLS listeners with real clients: kafka-python, confluent-kafka (librdkafka) and the Java
+clients produce and consume over SSL (server certificate verified, host name checked), over mutual
+TLS (a PKCS12 key store on that listener, client certificates required) and over SASL_SSL (PLAIN);
+a client certificate from an untrusted CA, a client without a certificate and a plaintext client
+are refused and the broker logs why. A 3-node cluster runs raft (mTLS) and replication over TLS.
 
 Certificates are made at run time with the `openssl` CLI in a temporary directory.
 TLS_REFERENCE_KAFKA=1 runs the client-facing tests against Apache Kafka instead
