@@ -52,7 +52,8 @@ void log_effective_config(const gregor::config::broker_config& cfg) {
     bool explicit_value = e.source == gregor::config::config_source::static_broker_config;
     set += explicit_value;
     std::string value = e.is_null ? "null" : e.value;
-    if ((e.sensitive || is_secret(e.name)) && !e.is_null) value = "[hidden]";
+    // Sensitive keys are described as null (as Kafka does): say that a value was given.
+    if ((e.sensitive && explicit_value) || (is_secret(e.name) && !e.is_null)) value = "[hidden]";
     if (explicit_value) l.info("effective {}={} (set)", e.name, value);
     else l.debug("effective {}={} (default)", e.name, value);
   }

@@ -104,6 +104,38 @@ std::string check_sasl_listener(const broker_config& b, const std::string& liste
   return "";
 }
 
+// The name a listener's ssl.* key is set under (listener-prefixed when that form is set).
+std::string ssl_key_name(const broker_config& b, const std::string& listener_name, std::string_view key) {
+  const std::string prefixed = fmt::format("listener.name.{}.{}", detail::lower(listener_name), key);
+  return b.is_set(prefixed) ? prefixed : std::string(key);
+}
+
+// An SSL listener needs a key store Gregor can read (the files themselves are read by net when the
+// server starts, which names the file on error).
+std::string check_ssl_listener(const broker_config& b, const std::string& listener_name) {
+  const auto location = listener_value(b, listener_name, "ssl.keystore.location");
+  const auto inline_key = listener_value(b, listener_name, "ssl.keystore.key");
+  const auto inline_chain = listener_value(b, listener_name, "ssl.keystore.certificate.chain");
+  const bool has_location = location && !detail::trim(*location).empty();
+  const bool has_inline = inline_key && !detail::trim(*inline_key).empty();
+  if (!has_location && !has_inline)
+    return fmt::format("SSL listener '{}' has no key store: set '{}' (or 'listener.name.{}.ssl.keystore.location'), "
+                       "or ssl.keystore.key with ssl.keystore.certificate.chain",
+                       listener_name, ssl_key_name(b, listener_name, "ssl.keystore.location"), detail::lower(listener_name));
+  if (has_inline && !(inline_chain && !detail::trim(*inline_chain).empty()))
+    return fmt::format("SSL listener '{}': '{}' is set but '{}' is not", listener_name,
+                       ssl_key_name(b, listener_name, "ssl.keystore.key"),
+                       ssl_key_name(b, listener_name, "ssl.keystore.certificate.chain"));
+  for (const char* key : {"ssl.keystore.type", "ssl.truststore.type"}) {
+    auto type = listener_value(b, listener_name, key);
+    if (type && detail::trim(*type) == "JKS")
+      return fmt::format("config '{}' of SSL listener '{}': JKS is not supported; convert the store with keytool "
+                         "-importkeystore -deststoretype PKCS12 and set PKCS12 (or use PEM)",
+                         ssl_key_name(b, listener_name, key), listener_name);
+  }
+  return "";
+}
+
 std::string check_cluster(broker_config& b) {
   if (b.process_roles.empty()) return "config 'process.roles' is empty: expected broker, controller or broker,controller";
   for (const auto& r : b.process_roles)
@@ -180,10 +212,12 @@ std::string check_cluster(broker_config& b) {
     auto it = protocols.find(l.name);
     const std::string proto = it != protocols.end() ? it->second : l.name;
     if (proto == "PLAINTEXT") continue;
-    if (proto == "SSL" || proto == "SASL_SSL")
-      return fmt::format("listener '{}' uses security protocol {}, which this version of Gregor does not serve yet "
-                         "(PLAINTEXT and SASL_PLAINTEXT only)",
-                         l.name, proto);
+    if (proto == "SSL" || proto == "SASL_SSL") {
+      std::string err = check_ssl_listener(b, l.name);
+      if (err.empty() && proto == "SASL_SSL") err = check_sasl_listener(b, l.name);
+      if (!err.empty()) return err;
+      continue;
+    }
     if (proto == "SASL_PLAINTEXT") {
       std::string err = check_sasl_listener(b, l.name);
       if (!err.empty()) return err;

@@ -121,6 +121,33 @@ broker_key string_key(std::string name, std::string broker_config::*member, std:
   return k;
 }
 
+// A key kept only as text in broker_config::explicit_values (read back per listener with
+// listener_value(): the ssl.* keys). `allowed` (compared upper-cased when `upper`) restricts a
+// single value; `list_allowed` restricts every item of a comma-separated list.
+broker_key text_key(std::string name, std::optional<std::string> default_text, std::vector<std::string> allowed,
+                    bool is_list, int8_t type, bool sensitive, std::string doc) {
+  broker_key k;
+  k.name = name;
+  k.type = type;
+  k.doc = std::move(doc);
+  k.sensitive = sensitive;
+  k.null_default = !default_text.has_value();
+  k.set = [allowed, is_list](broker_config&, std::string_view text) -> std::string {
+    if (allowed.empty()) return "";
+    std::vector<std::string> items = is_list ? split_list(text) : std::vector<std::string>{std::string(trim(text))};
+    for (const auto& item : items)
+      if (std::find(allowed.begin(), allowed.end(), item) == allowed.end())
+        return is_list ? "a comma-separated list of " + join_list(allowed) : one_of_phrase(allowed);
+    return "";
+  };
+  k.get = [name, default_text](const broker_config& b) -> std::string {
+    auto it = b.explicit_values.find(name);
+    if (it != b.explicit_values.end()) return it->second;
+    return default_text.value_or("");
+  };
+  return k;
+}
+
 // A comma-separated list (or YAML sequence), each item optionally restricted to `allowed`.
 broker_key list_key(std::string name, std::vector<std::string> broker_config::*member,
                     std::vector<std::string> allowed, bool non_empty, std::string doc) {
@@ -234,7 +261,7 @@ std::vector<broker_key> build_table() {
   // network
   t.push_back(listeners_key("listeners", &B::listeners, "Listeners as NAME://host:port; an empty host binds every interface."));
   t.push_back(listeners_key("advertised.listeners", &B::advertised_listeners, "Listeners published to clients; default: listeners with 0.0.0.0 replaced by localhost."));
-  t.push_back(string_key("listener.security.protocol.map", &B::listener_security_protocol_map, {}, "Map of listener name to security protocol, NAME:PROTOCOL,...; PLAINTEXT only for now."));
+  t.push_back(string_key("listener.security.protocol.map", &B::listener_security_protocol_map, {}, "Map of listener name to security protocol, NAME:PROTOCOL,... (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."));
   t.push_back(string_key("inter.broker.listener.name", &B::inter_broker_listener_name, {}, "Listener brokers use to reach each other; default: the first non-controller listener."));
   t.push_back(int_key("socket.request.max.bytes", &B::socket_request_max_bytes, 1, k_no_max, "The maximum size of a request in bytes."));
   t.push_back(int_key("socket.send.buffer.bytes", &B::socket_send_buffer_bytes, -1, k_no_max, "SO_SNDBUF of sockets; -1 uses the OS default."));
@@ -273,6 +300,29 @@ std::vector<broker_key> build_table() {
   t.push_back(string_key("super.users", &B::super_users, {}, "Principals allowed every operation, separated by ';' (User:admin;User:broker)."));
   t.push_back(bool_key("allow.everyone.if.no.acl.found", &B::allow_everyone_if_no_acl_found, "Allow an operation on a resource that has no ACL at all."));
   t.push_back(string_key("principal.builder.class", &B::principal_builder_class, {}, "Accepted for compatibility; Gregor builds principals as Kafka's default builder does."));
+
+  // ssl (all overridable per listener: listener.name.<listener>.ssl.*; read by server/broker.cc)
+  {
+    using config_type::password;
+    using config_type::string;
+    using config_type::list;
+    t.push_back(text_key("ssl.keystore.type", "JKS", {"JKS", "PKCS12", "PEM"}, false, string, false, "Format of the key store: PKCS12 or PEM (JKS is not supported; convert it with keytool -importkeystore -deststoretype PKCS12). Unset: detected from the file."));
+    t.push_back(text_key("ssl.keystore.location", std::nullopt, {}, false, string, false, "File of the broker's certificate and private key (PKCS12, or PEM with the key and the certificate chain)."));
+    t.push_back(text_key("ssl.keystore.password", std::nullopt, {}, false, password, true, "Password of the key store file (PKCS12)."));
+    t.push_back(text_key("ssl.key.password", std::nullopt, {}, false, password, true, "Password of the private key (an encrypted PEM key, or a PKCS12 key with its own password)."));
+    t.push_back(text_key("ssl.keystore.certificate.chain", std::nullopt, {}, false, password, true, "The certificate chain in PEM, inline (ssl.keystore.type=PEM)."));
+    t.push_back(text_key("ssl.keystore.key", std::nullopt, {}, false, password, true, "The private key in PEM, inline (ssl.keystore.type=PEM)."));
+    t.push_back(text_key("ssl.truststore.type", "JKS", {"JKS", "PKCS12", "PEM"}, false, string, false, "Format of the trust store: PKCS12 or PEM (JKS is not supported). Unset: detected from the file."));
+    t.push_back(text_key("ssl.truststore.location", std::nullopt, {}, false, string, false, "File of the CA certificates trusted for client certificates (PKCS12 or PEM)."));
+    t.push_back(text_key("ssl.truststore.password", std::nullopt, {}, false, password, true, "Password of the trust store file (PKCS12)."));
+    t.push_back(text_key("ssl.truststore.certificates", std::nullopt, {}, false, password, true, "Trusted CA certificates in PEM, inline (ssl.truststore.type=PEM)."));
+    t.push_back(text_key("ssl.client.auth", "none", {"none", "requested", "required"}, false, string, false, "Client certificates: none, requested (verified when sent) or required."));
+    t.push_back(text_key("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", {"TLSv1.2", "TLSv1.3"}, true, list, false, "TLS versions served."));
+    t.push_back(text_key("ssl.protocol", "TLSv1.3", {"TLS", "TLSv1.2", "TLSv1.3"}, false, string, false, "Accepted for compatibility; ssl.enabled.protocols decides the versions."));
+    t.push_back(text_key("ssl.cipher.suites", "", {}, true, list, false, "Cipher suites by their standard names (TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, ...); empty = OpenSSL's defaults."));
+    t.push_back(text_key("ssl.endpoint.identification.algorithm", "https", {}, false, string, false, "Host name verification of the server certificate by clients (https) or none (empty); the broker's own outgoing connections follow it."));
+    t.push_back(text_key("ssl.principal.mapping.rules", "DEFAULT", {}, false, string, false, "Rules mapping a client certificate's distinguished name to a principal name (as Kafka's)."));
+  }
 
   // topics and log
   t.push_back(list_key("log.dir", &B::log_dirs, {}, true, "The directory for log data (log.dirs wins when both are set)."));

@@ -17,6 +17,8 @@ struct broker_key {
   std::string doc;
   // Kafka's default for this key is null (the *.ms twins of *.hours keys, log.flush.interval.ms).
   bool null_default = false;
+  // A secret (passwords, inline private keys): DescribeConfigs reports it as null, isSensitive.
+  bool sensitive = false;
   // Parses `value` into the config: "" on success, else the expected form ("an integer >= 1").
   std::function<std::string(broker_config&, std::string_view)> set;
   // The current value as Kafka prints it.

@@ -301,7 +301,7 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
     e.type = k.type;
     e.documentation = k.doc;
     e.read_only = !is_dynamic_broker_config(k.name);
-    e.sensitive = false;
+    e.sensitive = k.sensitive;
     auto dyn_broker = b.dynamic_broker_values.find(k.name);
     auto dyn_default = b.dynamic_default_values.find(k.name);
     auto it = b.explicit_values.find(k.name);
@@ -323,6 +323,14 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
       e.is_null = !d.has_value() && e.value.empty();
     }
     if (auto d = detail::broker_default_text(k)) e.synonyms.push_back({k.name, *d, false, config_source::default_config});
+    if (k.sensitive) {  // Kafka: a secret's value (and its synonyms' values) are null
+      e.value.clear();
+      e.is_null = true;
+      for (auto& syn : e.synonyms) {
+        syn.value.clear();
+        syn.is_null = true;
+      }
+    }
     out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.name < y.name; });

@@ -8,10 +8,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "gregor/base/log.h"
+#include "gregor/net/tls.h"
 
 namespace gregor::net::detail {
 
@@ -24,6 +26,9 @@ constexpr size_t read_buffer_bytes = 64 * 1024;
 constexpr int32_t frame_bytes_min = 10;
 // Upper bound on buffers in one gathered write (two per response, two more per splice).
 constexpr size_t gather_slots_max = 64;
+// TLS writes: buffers at least this large go to the stream as they are; smaller ones are copied
+// together first, so that a size prefix does not become a TLS record of its own.
+constexpr size_t tls_record_bytes = 16 * 1024;
 
 // What the four bytes read as a size probably were, for the log line.
 const char* guess_foreign_protocol(const uint8_t* raw) {
@@ -36,9 +41,10 @@ const char* guess_foreign_protocol(const uint8_t* raw) {
 }  // namespace
 
 connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info,
-                       bool authenticate_first)
+                       bool authenticate_first, std::shared_ptr<asio::ssl::context> tls)
     : _core(std::move(core)),
       _socket(std::move(socket)),
+      _tls_context(std::move(tls)),
       _info(std::move(info)),
       _authenticated(!authenticate_first),
       _rbuf(read_buffer_bytes),
@@ -47,6 +53,7 @@ connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, co
       _watchdog(_socket.get_executor()) {
   _read_signal.expires_at(steady::time_point::max());
   _write_signal.expires_at(steady::time_point::max());
+  if (_tls_context) _tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(_socket, *_tls_context);
 }
 
 void connection::start() {
@@ -116,8 +123,9 @@ asio::awaitable<bool> connection::fill_buffer() {
     _rend -= _rbegin;
     _rbegin = 0;
   }
-  auto [ec, n] = co_await _socket.async_read_some(
-      asio::buffer(_rbuf.data() + _rend, _rbuf.size() - _rend), use_tuple);
+  const auto into = asio::buffer(_rbuf.data() + _rend, _rbuf.size() - _rend);
+  auto [ec, n] = _tls ? co_await _tls->async_read_some(into, use_tuple)
+                      : co_await _socket.async_read_some(into, use_tuple);
   if (ec) {
     if (!_closed) {
       close(_in_partial_frame ? "peer closed mid-frame (" + ec.message() + ")"
@@ -153,10 +161,94 @@ bool connection::check_frame_size(int32_t size_bytes, const uint8_t* raw) {
   return false;
 }
 
+asio::awaitable<bool> connection::tls_handshake() {
+  auto self = shared_from_this();
+  _handshaking = true;
+  begin_partial_frame();  // the handshake must complete within the partial-frame timeout
+  // A TLS connection starts with a handshake record (content type 22); anything else is a
+  // plaintext client (or another protocol) on a TLS port, which OpenSSL would only call a
+  // "wrong version number". Peek so that the handshake still sees every byte.
+  std::array<uint8_t, 4> head{};
+  auto [pec, got] = co_await _socket.async_receive(asio::buffer(head), tcp::socket::message_peek, use_tuple);
+  if (pec || got == 0) {
+    if (!_closed) {
+      close("peer closed before the TLS handshake (" + (pec ? pec.message() : std::string("end of stream")) + ")",
+            spdlog::level::debug);
+    }
+    co_return false;
+  }
+  if (_closed) co_return false;
+  if (head[0] != 0x16) {
+    const bool kafka_like = head[0] == 0 && got >= 2;  // a Kafka size prefix's first byte
+    close(fmt::format("plaintext bytes on a TLS listener{} (first bytes {:02x} {:02x}); the client must use SSL",
+                      kafka_like ? " (looks like a plaintext Kafka request)" : "", head[0], got > 1 ? head[1] : 0),
+          spdlog::level::warn);
+    co_return false;
+  }
+  auto [ec] = co_await _tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  if (_closed) co_return false;
+  if (ec) {
+    // OpenSSL's reason ("certificate verify failed", "no shared cipher", "wrong version number"),
+    // and for a refused client certificate, the verification's.
+    std::string reason = ec.message();
+    const long verify = SSL_get_verify_result(_tls->native_handle());
+    if (verify != X509_V_OK) reason += fmt::format(": {}", X509_verify_cert_error_string(verify));
+    close("TLS handshake failed: " + reason, spdlog::level::warn);
+    co_return false;
+  }
+  X509* peer = SSL_get1_peer_certificate(_tls->native_handle());
+  if (peer != nullptr) {
+    _info.tls_peer_subject = subject_rfc2253(peer);
+    X509_free(peer);
+  }
+  gregor::log::get("net").debug("connection {} from {} on {}: TLS {} {}{}", _info.id, _info.peer,
+                                _info.listener_name, SSL_get_version(_tls->native_handle()),
+                                SSL_get_cipher_name(_tls->native_handle()),
+                                _info.tls_peer_subject.empty() ? "" : ", client " + _info.tls_peer_subject);
+  _handshaking = false;
+  _in_partial_frame = false;
+  _last_activity = steady::now();
+  co_return true;
+}
+
+asio::awaitable<std::pair<boost::system::error_code, size_t>> connection::tls_write_gathered() {
+  auto self = shared_from_this();
+  size_t total = 0;
+  size_t i = 0, off = 0;  // next byte to send: _gather[i] at offset off
+  _tls_stage.clear();
+  while (i < _gather.size() || !_tls_stage.empty()) {
+    const size_t rest = i < _gather.size() ? _gather[i].size() - off : 0;
+    const bool large_next = i < _gather.size() && rest >= tls_record_bytes;
+    if (i < _gather.size() && !large_next && _tls_stage.size() < tls_record_bytes) {
+      const auto* p = static_cast<const uint8_t*>(_gather[i].data()) + off;
+      const size_t take = std::min(rest, tls_record_bytes - _tls_stage.size());
+      _tls_stage.insert(_tls_stage.end(), p, p + take);
+      off += take;
+      if (off == _gather[i].size()) ++i, off = 0;
+      if (_tls_stage.size() < tls_record_bytes && i < _gather.size()) continue;
+    }
+    if (!_tls_stage.empty()) {
+      auto [ec, n] = co_await asio::async_write(*_tls, asio::buffer(_tls_stage), use_tuple);
+      total += n;
+      _tls_stage.clear();
+      if (ec) co_return std::pair{ec, total};
+      continue;
+    }
+    // A large buffer and nothing staged: straight from the response's memory.
+    const auto big = asio::buffer(static_cast<const uint8_t*>(_gather[i].data()) + off, rest);
+    auto [ec, n] = co_await asio::async_write(*_tls, big, use_tuple);
+    total += n;
+    if (ec) co_return std::pair{ec, total};
+    ++i, off = 0;
+  }
+  co_return std::pair{boost::system::error_code{}, total};
+}
+
 asio::awaitable<void> connection::read_loop() {
   auto self = shared_from_this();
   const auto idle_timeout = std::chrono::milliseconds(_core->opts.idle_timeout_ms);
   const auto partial_timeout = std::chrono::milliseconds(_core->opts.partial_frame_timeout_ms);
+  if (_tls && !co_await tls_handshake()) co_return;
   while (!_closed) {
     // Backpressure, and no new frames while the server drains. No read deadline meanwhile: the
     // wait is ours, not the client's.
@@ -209,8 +301,9 @@ asio::awaitable<void> connection::read_loop() {
     std::memcpy(frame.data(), _rbuf.data() + _rbegin, from_buffer);
     _rbegin += from_buffer;
     if (from_buffer < frame_bytes) {
-      auto [ec, n] = co_await asio::async_read(
-          _socket, asio::buffer(frame.data() + from_buffer, frame_bytes - from_buffer), use_tuple);
+      const auto rest = asio::buffer(frame.data() + from_buffer, frame_bytes - from_buffer);
+      auto [ec, n] = _tls ? co_await asio::async_read(*_tls, rest, use_tuple)
+                          : co_await asio::async_read(_socket, rest, use_tuple);
       _core->bytes_in += n;
       if (ec) {
         _core->pool_release(frame_bytes);
@@ -303,7 +396,7 @@ asio::awaitable<void> connection::write_loop() {
       _writing = true;
       _write_deadline = steady::now() + stall_timeout;
       if (_write_deadline < _watchdog.expiry()) _watchdog.cancel();
-      auto [ec, n] = co_await asio::async_write(_socket, _gather, use_tuple);
+      auto [ec, n] = _tls ? co_await tls_write_gathered() : co_await asio::async_write(_socket, _gather, use_tuple);
       _writing = false;
       _write_deadline = steady::time_point::max();
       _core->bytes_out += n;
@@ -341,6 +434,10 @@ asio::awaitable<void> connection::watchdog() {
         // A request is still being handled (a long poll, say): the connection is not idle.
         _last_activity = now;
         _read_deadline = now + std::chrono::milliseconds(_core->opts.idle_timeout_ms);
+      } else if (_handshaking) {
+        close(fmt::format("TLS handshake not completed within {} ms (partial frame timeout)",
+                          _core->opts.partial_frame_timeout_ms),
+              spdlog::level::info);
       } else if (_in_partial_frame) {
         close(fmt::format("frame not completed within {} ms (partial frame timeout)",
                           _core->opts.partial_frame_timeout_ms),

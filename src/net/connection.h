@@ -11,6 +11,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/common.h>
 
@@ -26,13 +28,17 @@ namespace gregor::net::detail {
 //  - write_loop: writes ready responses strictly in slot (= request) order, gathering several
 //    into one write.
 //  - watchdog: enforces the idle, partial-frame and write-stall deadlines.
+// On a TLS listener the read loop first handshakes (bounded by the partial-frame timeout); all
+// reads and writes then go through the ssl::stream layered on the socket. Plaintext connections
+// branch once per I/O call and never touch the TLS code.
 // Kept alive by shared_ptr from the server's table and from each of its coroutines.
 // Invariant: after close() the socket is closed, the connection is out of the server table and
 // on_close was called exactly once; nothing is written afterwards.
 class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info,
-             bool authenticate_first = false);
+             bool authenticate_first = false,
+             std::shared_ptr<asio::ssl::context> tls = nullptr);
   void start();
   // Idempotent; logs the reason once at `level`.
   void close(const std::string& reason, spdlog::level::level_enum level);
@@ -58,10 +64,20 @@ class connection : public std::enable_shared_from_this<connection> {
   void set_read_deadline(steady::time_point deadline);
   void begin_partial_frame();
   bool check_frame_size(int32_t size_bytes, const uint8_t* raw);
+  // TLS: refuses non-TLS first bytes, handshakes, records the peer's subject. False: closed.
+  asio::awaitable<bool> tls_handshake();
+  // TLS: writes the gather list, coalescing small buffers into TLS-record-sized writes.
+  asio::awaitable<std::pair<boost::system::error_code, size_t>> tls_write_gathered();
   size_t buffered() const { return _rend - _rbegin; }
 
   std::shared_ptr<server_core> _core;
   tcp::socket _socket;
+  // TLS listeners only (null on plaintext): the context (kept alive for the stream) and the
+  // stream over _socket.
+  std::shared_ptr<asio::ssl::context> _tls_context;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> _tls;
+  bool _handshaking = false;
+  std::vector<uint8_t> _tls_stage;  // coalesced small buffers of a gathered TLS write
   connection_info _info;
   bool _closed = false;
   bool _authenticated;  // false until a SASL listener's connection authenticates

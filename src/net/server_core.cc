@@ -1,6 +1,7 @@
 #include "server_core.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -8,6 +9,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/ranges.h>
 
 #include "connection.h"
 #include "gregor/base/log.h"
@@ -36,6 +39,22 @@ result<tcp::endpoint, std::string> resolve(asio::io_context& io, const listener_
                                ec ? ec.message() : "no addresses")};
   }
   return results.begin()->endpoint();
+}
+
+// What identifies a file's version: modification time and size ("" when it cannot be read).
+std::string file_state(const std::string& path) {
+  std::error_code ec;
+  const auto t = std::filesystem::last_write_time(path, ec);
+  if (ec) return "";
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return "";
+  return fmt::format("{}:{}", t.time_since_epoch().count(), size);
+}
+
+std::vector<std::string> file_states(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) out.push_back(file_state(p));
+  return out;
 }
 
 // Restores a pointer member to nullptr when a coroutine frame unwinds or is destroyed.
@@ -74,10 +93,19 @@ result<void, std::string> server_core::start() {
     ports.push_back(ec ? 0 : local.port());
     lg.info("listening on {} ({})", ec ? where : endpoint_text(local), spec.name);
     _acceptors.push_back(std::move(acceptor));
+    _tls_contexts.push_back(spec.tls);
+    _tls_file_states.push_back(file_states(spec.tls_watched_files));
   }
   auto self = shared_from_this();
   for (size_t i = 0; i < _acceptors.size(); ++i) {
     asio::co_spawn(io, [self, i]() { return self->accept_loop(i); }, asio::detached);
+  }
+  const bool reloadable = std::any_of(opts.listeners.begin(), opts.listeners.end(), [](const auto& l) {
+    return l.tls && l.tls_rebuild && !l.tls_watched_files.empty();
+  });
+  if (reloadable) {
+    _tls_reload_timer = std::make_unique<asio::steady_timer>(io);
+    asio::co_spawn(io, [self]() { return self->tls_reload_loop(); }, asio::detached);
   }
   return ok;
 }
@@ -121,7 +149,7 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
     const uint64_t id = _next_connection_id++;
     auto conn = std::make_shared<connection>(self, std::move(socket),
                                              connection_info{id, peer, spec.name, spec.security_protocol},
-                                             spec.authenticate_first);
+                                             spec.authenticate_first, _tls_contexts[listener_index]);
     _connections.emplace(id, conn);
     connection_count.store(_connections.size());
     lg.debug("accepted connection {} from {} on {}", id, peer, spec.name);
@@ -129,7 +157,37 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
   }
 }
 
+asio::awaitable<void> server_core::tls_reload_loop() {
+  auto self = shared_from_this();
+  auto& lg = gregor::log::get("net");
+  while (!_stopped) {
+    _tls_reload_timer->expires_after(std::chrono::milliseconds(opts.tls_reload_check_ms));
+    co_await _tls_reload_timer->async_wait(use_tuple);
+    if (_stopped) co_return;
+    for (size_t i = 0; i < opts.listeners.size(); ++i) {
+      const auto& spec = opts.listeners[i];
+      if (!spec.tls || !spec.tls_rebuild || spec.tls_watched_files.empty()) continue;
+      auto now = file_states(spec.tls_watched_files);
+      if (now == _tls_file_states[i]) continue;
+      // Remember this version even if it fails to load: a fixed file is a new change.
+      _tls_file_states[i] = now;
+      auto ctx = spec.tls_rebuild();
+      if (!ctx) {
+        lg.error("listener {}: TLS key store or trust store changed but cannot be loaded, keeping the previous "
+                 "certificates: {}",
+                 spec.name, ctx.error());
+        continue;
+      }
+      _tls_contexts[i] = std::move(*ctx);
+      lg.info("listener {}: reloaded TLS certificates ({}); new connections use them", spec.name,
+              fmt::join(spec.tls_watched_files, ", "));
+    }
+  }
+}
+
 void server_core::stop_accepting() {
+  _stopped = true;
+  if (_tls_reload_timer) _tls_reload_timer->cancel();
   boost::system::error_code ec;
   for (auto& a : _acceptors) a.close(ec);
 }

@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "gregor/net/tcp_server.h"
@@ -61,9 +62,18 @@ class server_core : public std::enable_shared_from_this<server_core> {
 
  private:
   asio::awaitable<void> accept_loop(size_t listener_index);
+  // Polls the TLS listeners' watched files every opts.tls_reload_check_ms; a changed file
+  // rebuilds that listener's context (kept on failure).
+  asio::awaitable<void> tls_reload_loop();
   bool all_idle() const;
 
   std::vector<tcp::acceptor> _acceptors;
+  // Per listener: the TLS context new connections use (null = plaintext), and the watched files'
+  // last seen state ("mtime:size" per file).
+  std::vector<std::shared_ptr<asio::ssl::context>> _tls_contexts;
+  std::vector<std::vector<std::string>> _tls_file_states;
+  bool _stopped = false;
+  std::unique_ptr<asio::steady_timer> _tls_reload_timer;  // cancelled by stop_accepting()
   std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;
   uint64_t _next_connection_id = 1;
   size_t _pool_used_bytes = 0;

@@ -4,10 +4,14 @@
 #include <array>
 
 #include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -248,6 +252,50 @@ asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time 
   if (ec)
     co_return failure{make_error(rpc_error_kind::connect_failed,
                                  fmt::format("could not connect: {}", ec.message()))};
+  if (_opts.tls) {
+    // The handshake runs under the same deadline: the watchdog closes the socket.
+    watch->finished = false;
+    asio::steady_timer tls_timer(_executor, deadline);
+    tls_timer.async_wait([self = shared_from_this(), watch](const error_code& e) {
+      if (e || watch->finished) return;
+      watch->fired = true;
+      error_code ignored;
+      self->_socket.close(ignored);
+    });
+    auto h = co_await tls_handshake();
+    watch->finished = true;
+    tls_timer.cancel();
+    if (_state == state::closed) co_return failure{_close_error};
+    if (watch->fired)
+      co_return failure{make_error(rpc_error_kind::connect_failed,
+                                   fmt::format("TLS handshake not done within {} ms", _opts.connect_timeout_ms))};
+    if (!h) co_return h;
+  }
+  co_return ok;
+}
+
+asio::awaitable<result<void, rpc_error>> connection::tls_handshake() {
+  auto self = shared_from_this();
+  _tls = std::make_shared<asio::ssl::stream<tcp::socket&>>(_socket, *_opts.tls);
+  SSL* ssl = _tls->native_handle();
+  error_code addr_ec;
+  const auto addr = asio::ip::make_address(_endpoint.host, addr_ec);
+  if (addr_ec) SSL_set_tlsext_host_name(ssl, _endpoint.host.c_str());  // SNI: names only
+  if (_opts.tls_verify_host) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (addr_ec) {
+      X509_VERIFY_PARAM_set1_host(param, _endpoint.host.c_str(), 0);
+    } else {
+      X509_VERIFY_PARAM_set1_ip_asc(param, addr.to_string().c_str());
+    }
+  }
+  auto [ec] = co_await _tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    std::string reason = ec.message();
+    const long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) reason += fmt::format(": {}", X509_verify_cert_error_string(verify));
+    co_return failure{make_error(rpc_error_kind::connect_failed, "TLS handshake failed: " + reason)};
+  }
   co_return ok;
 }
 
@@ -417,8 +465,9 @@ void connection::start_loops() {
 asio::awaitable<void> connection::read_loop() {
   std::array<uint8_t, 4> size_prefix{};
   while (_state != state::closed) {
-    auto [ec, n] = co_await asio::async_read(_socket, asio::buffer(size_prefix),
-                                             asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = _tls ? co_await asio::async_read(*_tls, asio::buffer(size_prefix), asio::as_tuple(asio::use_awaitable))
+                        : co_await asio::async_read(_socket, asio::buffer(size_prefix),
+                                                    asio::as_tuple(asio::use_awaitable));
     if (ec) {
       close(make_error(rpc_error_kind::disconnected,
                        ec == asio::error::eof ? "the peer closed the connection"
@@ -433,8 +482,9 @@ asio::awaitable<void> connection::read_loop() {
       break;
     }
     std::vector<uint8_t> frame(static_cast<size_t>(size_bytes));
-    auto [ec2, n2] = co_await asio::async_read(_socket, asio::buffer(frame),
-                                               asio::as_tuple(asio::use_awaitable));
+    auto [ec2, n2] = _tls ? co_await asio::async_read(*_tls, asio::buffer(frame), asio::as_tuple(asio::use_awaitable))
+                          : co_await asio::async_read(_socket, asio::buffer(frame),
+                                                      asio::as_tuple(asio::use_awaitable));
     if (ec2) {
       close(make_error(
           rpc_error_kind::disconnected,
@@ -482,6 +532,7 @@ asio::awaitable<void> connection::write_loop() {
   std::vector<std::vector<uint8_t>> batch;
   std::vector<std::array<uint8_t, 4>> prefixes;
   std::vector<asio::const_buffer> buffers;
+  std::vector<uint8_t> tls_out;
   while (true) {
     while (_write_queue.empty() && _state != state::closed)
       co_await _write_signal.wait_until(steady_time::max());
@@ -499,8 +550,16 @@ asio::awaitable<void> connection::write_loop() {
       buffers.push_back(asio::buffer(prefixes[i]));
       buffers.push_back(asio::buffer(batch[i]));
     }
-    auto [ec, n] =
-        co_await asio::async_write(_socket, buffers, asio::as_tuple(asio::use_awaitable));
+    if (_tls) {
+      // One TLS record per buffer otherwise: write the batch as one piece.
+      tls_out.clear();
+      for (const auto& b : buffers) {
+        const auto* p = static_cast<const uint8_t*>(b.data());
+        tls_out.insert(tls_out.end(), p, p + b.size());
+      }
+    }
+    auto [ec, n] = _tls ? co_await asio::async_write(*_tls, asio::buffer(tls_out), asio::as_tuple(asio::use_awaitable))
+                        : co_await asio::async_write(_socket, buffers, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       close(
           make_error(rpc_error_kind::disconnected, fmt::format("write failed: {}", ec.message())));

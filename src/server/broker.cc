@@ -11,6 +11,7 @@
 #include "gregor/security/acl.h"
 #include "log_maintenance.h"
 #include "http_admin.h"
+#include "listener_tls.h"
 #include "gregor/base/log.h"
 #include "gregor/net/tcp_server.h"
 
@@ -21,16 +22,32 @@ struct broker::impl {
   explicit impl(config::broker_config cfg)
       : c(io, std::move(cfg), system_clock::instance()), disp(c) {}
 
-  net::server_options net_options() const {
+  result<net::server_options, std::string> net_options() const {
     const auto& cfg = c.config();
     net::server_options o;
     for (const auto& l : cfg.listeners) {
       const std::string protocol = config::security_protocol_of(cfg, l.name);
       net::listener_spec spec{l.name, l.host, uint16_t(l.port), protocol,
                               protocol == "SASL_PLAINTEXT" || protocol == "SASL_SSL"};
+      if (protocol == "SSL" || protocol == "SASL_SSL") {
+        auto settings = listener_tls_settings(cfg, l.name);
+        auto ctx = net::make_server_tls_context(settings);
+        if (!ctx) return failure{ctx.error()};
+        spec.tls = std::move(*ctx);
+        spec.tls_watched_files = settings.watched_files();
+        spec.tls_rebuild = [settings] { return net::make_server_tls_context(settings); };
+      }
       o.listeners.push_back(std::move(spec));
     }
     o.pre_auth_request_bytes_max = cfg.sasl_server_max_receive_size;
+    // The broker's own TLS connections (inter-broker and controller listeners): refuse to start
+    // on a store the pools could not load (they are built later, without a way to fail).
+    std::vector<std::string> outgoing{cfg.inter_broker_listener()};
+    if (!cfg.controller_listener_names.empty()) outgoing.push_back(cfg.controller_listener_names.front());
+    for (const auto& l : outgoing) {
+      rpc::connection_options probe;
+      if (auto r = use_outgoing_tls(probe, cfg, l); !r) return failure{r.error()};
+    }
     o.request_bytes_max = cfg.socket_request_max_bytes;
     o.idle_timeout_ms = cfg.connections_max_idle_ms;
     o.connections_max = size_t(std::max(cfg.max_connections, 1));
@@ -67,7 +84,9 @@ result<void, std::string> broker::start() {
   }
   _impl->maintenance = std::make_unique<log_maintenance>(_impl->c);
   _impl->maintenance->start();
-  _impl->server = std::make_unique<net::tcp_server>(_impl->io, _impl->net_options(), _impl->disp);
+  auto net_opts = _impl->net_options();
+  if (!net_opts) return failure{net_opts.error()};
+  _impl->server = std::make_unique<net::tcp_server>(_impl->io, std::move(*net_opts), _impl->disp);
   if (auto r = _impl->server->start(); !r) return r;
   _impl->c.set_bound_ports(_impl->server->bound_ports());
   if (auto r = _impl->c.start_cluster(); !r) return r;

@@ -18,6 +18,7 @@
 #include "gregor/controller/metadata_store.h"
 #include "gregor/protocol/messages/describe_cluster.h"
 #include "gregor/protocol/messages/update_raft_voter.h"
+#include "listener_tls.h"
 #include "raft_wire.h"
 #include "voter_update.h"
 
@@ -159,6 +160,7 @@ metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_conf
     o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x9e3779b97f4a7c15ULL;
     if (auto login = sasl_login_for(cfg, _controller_listener, cfg.sasl_mechanism_controller_protocol); login)
       o.connection.sasl = *login;
+    use_outgoing_tls_or_log(o.connection, cfg, _controller_listener);
     return o;
   };
   _raft_pool = std::make_unique<rpc::node_pool>(io.get_executor(), pool_opts("raft"));

@@ -4,6 +4,8 @@
 # suite except the `gregor_only` and `cluster` ones, through KAFKA_BOOTSTRAP (tests that need a Gregor
 # process of their own skip themselves, and are listed as skipped). Exits non-zero when any test
 # fails, so a test asserting something Kafka does not do shows up here. Stops the broker on exit.
+# Then test_tls.py runs with TLS_REFERENCE_KAFKA=1: it starts a second Kafka with SSL and mTLS
+# listeners (KAFKA_EXTRA_LISTENERS) and runs its client tests against it.
 #
 # Environment: REFERENCE_DIR (default: a new temporary directory, removed afterwards),
 # REFERENCE_PORT (default: a free port); other arguments go to pytest (through run.sh).
@@ -33,6 +35,11 @@ KAFKA_BOOTSTRAP="127.0.0.1:$port" GREGOR_STRICT_SKIPS=0 \
     ITEST_JUNIT_XML="${ITEST_JUNIT_XML:-$here/.report-reference.xml}" \
     "$here/run.sh" -m "not gregor_only and not cluster" "$@"
 code=$?
+# TLS: test_tls.py starts its own Kafka with SSL and mTLS listeners (TLS_REFERENCE_KAFKA=1).
+(cd "$here" && TLS_REFERENCE_KAFKA=1 /usr/bin/python3 -m pytest -ra -m "not cluster" \
+    --junitxml="$here/.report-reference-tls.xml" test_tls.py)
+tls_code=$?
+[[ $code -ne 0 ]] || code=$tls_code
 set -e
 echo "test-reference: done in $(( $(date +%s) - start ))s (exit $code)"
 exit $code

@@ -8,7 +8,9 @@
 #
 # DIR holds server.properties, the log dirs, kafka.pid and kafka.log (broker stdout/stderr).
 # Environment: KAFKA_HEAP_OPTS (default -Xmx512m -Xms256m), KAFKA_EXTRA_PROPS (extra lines for
-# server.properties, newline separated).
+# server.properties, newline separated), KAFKA_EXTRA_LISTENERS (more listeners, NAME:PROTOCOL://host:port
+# comma separated, e.g. MTLS:SSL://localhost:9094; their ssl.* settings go in KAFKA_EXTRA_PROPS as
+# listener.name.<name>.ssl.*).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -48,13 +50,23 @@ prepare() {
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
     controller_port="$(free_port)"
+    # KAFKA_EXTRA_LISTENERS items NAME:PROTOCOL://host:port → listener NAME://host:port, map NAME:PROTOCOL.
+    local extra_listeners="" extra_map="" item name rest
+    IFS=',' read -ra items <<<"${KAFKA_EXTRA_LISTENERS:-}"
+    for item in "${items[@]}"; do
+        [[ -n "$item" ]] || continue
+        name="${item%%:*}"
+        rest="${item#*:}"
+        extra_listeners+=",${name}://${rest#*://}"
+        extra_map+=",${name}:${rest%%://*}"
+    done
     cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controller_port}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port}${extra_listeners}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}${extra_listeners}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${extra_map}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=${dir}/data

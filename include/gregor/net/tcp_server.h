@@ -4,12 +4,17 @@
 // responses are written back strictly in request order.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 #include "gregor/base/byte_buffer.h"
 #include "gregor/base/result.h"
@@ -22,6 +27,9 @@ struct connection_info {
   std::string listener_name;  // listener_spec::name the connection arrived on
   // listener_spec::security_protocol of that listener (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
   std::string security_protocol = "PLAINTEXT";
+  // TLS listeners: the client certificate's subject distinguished name in RFC 2253 form, as
+  // Kafka's X500Principal.getName() ("CN=alice,OU=eng,O=Example,C=US"); empty without one.
+  std::string tls_peer_subject;
 };
 
 struct frame_outcome {
@@ -77,6 +85,14 @@ struct listener_spec {
   // SASL listeners: until a frame_outcome says `authenticated`, frames are capped at
   // server_options::pre_auth_request_bytes_max (Kafka's sasl.server.max.receive.size).
   bool authenticate_first = false;
+  // SSL and SASL_SSL listeners: the TLS context (make_server_tls_context, gregor/net/tls.h);
+  // null = plaintext. Each accepted connection handshakes with the context current at accept.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  // Reload: when set, the server polls these files' modification times and, on a change, builds
+  // a new context with `tls_rebuild` for new connections (a failure is logged and the old one
+  // kept). Filled by the caller, typically from tls_settings::watched_files().
+  std::vector<std::string> tls_watched_files;
+  std::function<result<std::shared_ptr<boost::asio::ssl::context>, std::string>()> tls_rebuild;
 };
 
 struct server_options {
@@ -96,6 +112,8 @@ struct server_options {
   // (sasl.server.max.receive.size; CVE-2022-34917 is a broker that allocates whatever the
   // stranger's size prefix says).
   int32_t pre_auth_request_bytes_max = 524288;
+  // How often TLS listeners' key store and trust store files are checked for changes.
+  int64_t tls_reload_check_ms = 5000;
 };
 
 namespace detail {

@@ -49,6 +49,12 @@
 #include "gregor/rpc/rpc_error.h"
 #include "gregor/rpc/wait_list.h"
 
+namespace boost::asio::ssl {
+class context;
+template <typename Stream>
+class stream;
+}  // namespace boost::asio::ssl
+
 namespace gregor::rpc {
 
 struct endpoint {
@@ -79,6 +85,12 @@ struct connection_options {
     std::string password;
   };
   std::optional<sasl_login> sasl;
+  // TLS, when the peer's listener is SSL or SASL_SSL: the client context
+  // (net::make_client_tls_context); null = plaintext. The handshake is part of the connect
+  // (same timeout). tls_verify_host: the server certificate must name the endpoint's host (DNS
+  // name or IP address; Kafka's ssl.endpoint.identification.algorithm=https).
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  bool tls_verify_host = true;
 };
 
 struct call_options {
@@ -201,6 +213,8 @@ class connection : public std::enable_shared_from_this<connection> {
   boost::asio::awaitable<result<void, rpc_error>> acquire_slot(steady_time deadline);
   void release_slot();
   boost::asio::awaitable<result<void, rpc_error>> connect_socket(steady_time deadline);
+  // After the TCP connect, with opts.tls: SNI, host name check, handshake.
+  boost::asio::awaitable<result<void, rpc_error>> tls_handshake();
   boost::asio::awaitable<result<void, rpc_error>> negotiate(steady_time deadline);
   boost::asio::awaitable<void> read_loop();
   boost::asio::awaitable<void> write_loop();
@@ -217,6 +231,8 @@ class connection : public std::enable_shared_from_this<connection> {
   endpoint _endpoint;
   connection_options _opts;
   boost::asio::ip::tcp::socket _socket;
+  // TLS connections: the stream over _socket (null on plaintext).
+  std::shared_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> _tls;
   state _state = state::idle;
   rpc_error _close_error;
   steady_time _closed_at{};

@@ -321,3 +321,59 @@ TEST(cluster_config, bad_quorum_settings_are_refused_with_the_key_named) {
 
 }  // namespace
 }  // namespace gregor::config
+
+namespace gregor::config {
+namespace {
+
+TEST(ssl_config, an_ssl_listener_needs_a_key_store_named_in_the_error) {
+  const std::vector<std::pair<std::string, std::string>> ssl_listener{
+      {"listeners", "SSL://127.0.0.1:9093"}, {"advertised.listeners", "SSL://127.0.0.1:9093"},
+      {"listener.security.protocol.map", "SSL:SSL"}, {"inter.broker.listener.name", "SSL"}};
+  EXPECT_NE(load_error("", ssl_listener).find("ssl.keystore.location"), std::string::npos);
+
+  auto with_store = ssl_listener;
+  with_store.emplace_back("listener.name.ssl.ssl.keystore.location", "/etc/gregor/broker.p12");
+  with_store.emplace_back("ssl.keystore.password", "secret");
+  with_store.emplace_back("ssl.client.auth", "required");
+  broker_config b = must_load("", with_store);
+  EXPECT_EQ(listener_value(b, "SSL", "ssl.keystore.location"), "/etc/gregor/broker.p12");
+  EXPECT_EQ(listener_value(b, "SSL", "ssl.client.auth"), "required");
+
+  // Passwords are sensitive: DescribeConfigs reports them as null.
+  for (const auto& e : describe_broker_configs(b)) {
+    if (e.name == "ssl.keystore.password" || e.name == "ssl.keystore.key") {
+      EXPECT_TRUE(e.sensitive) << e.name;
+      EXPECT_TRUE(e.is_null) << e.name;
+      EXPECT_TRUE(e.value.empty()) << e.name;
+      for (const auto& syn : e.synonyms) EXPECT_TRUE(syn.is_null) << e.name;
+    }
+    if (e.name == "ssl.client.auth") {
+      EXPECT_FALSE(e.sensitive);
+      EXPECT_EQ(e.value, "required");
+    }
+    if (e.name == "ssl.enabled.protocols") {
+      EXPECT_EQ(e.value, "TLSv1.2,TLSv1.3");
+    }
+  }
+
+  auto jks = with_store;
+  jks.emplace_back("ssl.keystore.type", "JKS");
+  EXPECT_NE(load_error("", jks).find("JKS is not supported"), std::string::npos);
+  auto inline_key_only = ssl_listener;
+  inline_key_only.emplace_back("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----");
+  EXPECT_NE(load_error("", inline_key_only).find("ssl.keystore.certificate.chain"), std::string::npos);
+}
+
+TEST(ssl_config, bad_ssl_values_are_refused_with_the_key_named) {
+  EXPECT_NE(load_error("", {{"ssl.client.auth", "always"}}).find("ssl.client.auth"), std::string::npos);
+  EXPECT_NE(load_error("", {{"ssl.enabled.protocols", "TLSv1.2,SSLv3"}}).find("ssl.enabled.protocols"),
+            std::string::npos);
+  EXPECT_NE(load_error("", {{"listener.name.ssl.ssl.client.auth", "sometimes"}}).find("listener.name.ssl.ssl.client.auth"),
+            std::string::npos);
+  // Stored as text for the principal builder.
+  broker_config b = must_load("", {{"ssl.principal.mapping.rules", "RULE:^CN=(.*?),.*$/$1/,DEFAULT"}});
+  EXPECT_EQ(listener_value(b, "SSL", "ssl.principal.mapping.rules"), "RULE:^CN=(.*?),.*$/$1/,DEFAULT");
+}
+
+}  // namespace
+}  // namespace gregor::config

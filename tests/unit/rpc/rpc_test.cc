@@ -33,6 +33,8 @@
 #include <boost/asio/write.hpp>
 
 #include "gregor/net/tcp_server.h"
+#include "gregor/net/tls.h"
+#include "../net/test_certs.h"
 #include "gregor/protocol/api.h"
 #include "gregor/protocol/error_code.h"
 #include "gregor/protocol/messages/api_versions.h"
@@ -117,9 +119,12 @@ protocol::api_versions_response api_list(int16_t api_versions_max, bool list_api
 // is called, other topics at once. Responses go out in request order (tcp_server's rule).
 class fake_broker : public gregor::net::frame_handler {
  public:
-  fake_broker(asio::io_context& io, events& ev, uint16_t port = 0) : _ev(ev) {
+  fake_broker(asio::io_context& io, events& ev, uint16_t port = 0,
+              std::shared_ptr<asio::ssl::context> tls = nullptr)
+      : _ev(ev) {
     gregor::net::server_options opts;
     opts.listeners.push_back({"PLAINTEXT", "127.0.0.1", port});
+    opts.listeners.back().tls = std::move(tls);
     _server = std::make_unique<gregor::net::tcp_server>(io, opts, *this);
     auto started = _server->start();
     EXPECT_TRUE(started.has_value()) << (started ? "" : started.error());
@@ -1129,5 +1134,78 @@ TEST_F(rpc_test, a_pool_reaches_a_named_broker_while_another_name_hangs) {
       ADD_FAILURE() << "a name that does not resolve cannot be reached";
     co_await pool.stop();
     EXPECT_TRUE(co_await ev.until([&] { return r->lookups_in_flight() == 0; }));
+  });
+}
+
+namespace {
+
+// A TLS fake broker whose certificate (signed by `ca`) names `san`; the client trusts `trusted`.
+struct tls_setup {
+  gregor::test::key_and_cert ca = gregor::test::make_cert({{"CN", "rpc-test-ca"}}, nullptr, true);
+  std::shared_ptr<asio::ssl::context> server_context(const char* san) {
+    auto leaf = gregor::test::make_cert({{"CN", "broker"}}, &ca, false, san);
+    gregor::net::tls_settings s;
+    s.listener = "SSL";
+    s.keystore_type = "PEM";
+    s.keystore_key = gregor::test::pem_of(leaf.key);
+    s.keystore_certificate_chain = gregor::test::pem_of(leaf.cert);
+    auto ctx = gregor::net::make_server_tls_context(s);
+    EXPECT_TRUE(ctx.has_value()) << (ctx ? "" : ctx.error());
+    return ctx ? *ctx : nullptr;
+  }
+  std::shared_ptr<asio::ssl::context> client_context(const gregor::test::key_and_cert& trusted) {
+    gregor::net::tls_settings s;
+    s.listener = "SSL";
+    s.truststore_type = "PEM";
+    s.truststore_certificates = gregor::test::pem_of(trusted.cert);
+    auto ctx = gregor::net::make_client_tls_context(s);
+    EXPECT_TRUE(ctx.has_value()) << (ctx ? "" : ctx.error());
+    return ctx ? *ctx : nullptr;
+  }
+};
+
+}  // namespace
+
+TEST_F(rpc_test, calls_go_over_tls_when_the_pool_has_a_client_context) {
+  tls_setup t;
+  fake_broker broker(io, ev, 0, t.server_context("DNS:localhost,IP:127.0.0.1"));
+  run([&]() -> awaitable<void> {
+    auto opts = test_pool_options("tls-client");
+    opts.connection.tls = t.client_context(t.ca);
+    node_pool pool(io.get_executor(), opts);
+    pool.set_endpoint(node_id{1}, broker.address());  // 127.0.0.1: checked against the IP SAN
+    auto r = co_await metadata(pool, "over-tls");
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+    EXPECT_EQ(topic_of(r), "over-tls");
+    pool.set_endpoint(node_id{1}, {"localhost", broker.port()});  // DNS SAN
+    r = co_await metadata(pool, "by-name");
+    EXPECT_EQ(topic_of(r), "by-name");
+    co_await pool.stop();
+  });
+}
+
+TEST_F(rpc_test, a_tls_server_with_an_untrusted_or_misnamed_certificate_is_refused) {
+  tls_setup t;
+  auto other_ca = gregor::test::make_cert({{"CN", "other-ca"}}, nullptr, true);
+  fake_broker untrusted(io, ev, 0, t.server_context("IP:127.0.0.1"));
+  fake_broker misnamed(io, ev, 0, t.server_context("DNS:elsewhere.example"));
+  run([&]() -> awaitable<void> {
+    auto opts = test_pool_options("tls-client");
+    opts.connection.tls = t.client_context(other_ca);
+    node_pool pool(io.get_executor(), opts);
+    pool.set_endpoint(node_id{1}, untrusted.address());
+    auto r = co_await metadata(pool, "x");
+    EXPECT_FALSE(r.has_value());
+    if (!r) EXPECT_NE(r.error().message.find("TLS handshake failed"), std::string::npos) << r.error().message;
+    co_await pool.stop();
+
+    auto opts2 = test_pool_options("tls-client");
+    opts2.connection.tls = t.client_context(t.ca);
+    node_pool pool2(io.get_executor(), opts2);
+    pool2.set_endpoint(node_id{1}, misnamed.address());
+    r = co_await metadata(pool2, "y");
+    EXPECT_FALSE(r.has_value());
+    if (!r) EXPECT_NE(r.error().message.find("mismatch"), std::string::npos) << r.error().message;
+    co_await pool2.stop();
   });
 }

@@ -1,0 +1,372 @@
+#include "gregor/net/tls.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+namespace gregor::net {
+
+namespace {
+
+namespace ssl = boost::asio::ssl;
+
+// The OpenSSL error queue as text (and cleared).
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? std::string("unknown OpenSSL error") : out;
+}
+
+struct bio_free {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct x509_free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct pkey_free {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using bio_ptr = std::unique_ptr<BIO, bio_free>;
+using x509_ptr = std::unique_ptr<X509, x509_free>;
+using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
+
+// The parsed content of a key store or trust store.
+struct store {
+  pkey_ptr key;                 // key stores only
+  std::vector<x509_ptr> certs;  // key store: leaf first, then the chain; trust store: the CAs
+};
+
+// "listener SSL: config 'ssl.keystore.location' ('/etc/k.p12')": the prefix of every error.
+std::string where(const tls_settings& s, std::string_view key, std::string_view file = {}) {
+  if (file.empty()) return fmt::format("listener {}: config '{}'", s.listener, key);
+  return fmt::format("listener {}: config '{}' ('{}')", s.listener, key, file);
+}
+
+result<std::string, std::string> read_file(const std::string& path, const std::string& context) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return failure{fmt::format("{}: cannot open: {}", context, std::strerror(errno))};
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+bool looks_like_pem(const std::string& bytes) { return bytes.find("-----BEGIN") != std::string::npos; }
+bool looks_like_jks(const std::string& bytes) {
+  return bytes.size() >= 4 && static_cast<uint8_t>(bytes[0]) == 0xFE && static_cast<uint8_t>(bytes[1]) == 0xED &&
+         static_cast<uint8_t>(bytes[2]) == 0xFE && static_cast<uint8_t>(bytes[3]) == 0xED;
+}
+
+// Every certificate of a PEM text, and its private key when `want_key` (encrypted keys are
+// decrypted with `key_password`).
+result<store, std::string> parse_pem(const std::string& text, bool want_key, const std::string& key_password,
+                                     const std::string& context) {
+  store out;
+  ERR_clear_error();
+  {
+    bio_ptr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.certs.emplace_back(x);
+    ERR_clear_error();  // the end of the text reads as an error
+  }
+  if (want_key) {
+    bio_ptr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    // A null callback with user data: OpenSSL takes the data as the passphrase.
+    void* pass = const_cast<char*>(key_password.c_str());
+    out.key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, pass));
+    if (!out.key) {
+      return failure{fmt::format("{}: no readable private key (wrong ssl.key.password, or no PRIVATE KEY block): {}",
+                                 context, openssl_errors())};
+    }
+  }
+  if (out.certs.empty()) return failure{fmt::format("{}: no PEM certificate found", context)};
+  return out;
+}
+
+result<store, std::string> parse_pkcs12(const std::string& bytes, const std::string& password,
+                                        const std::string& context) {
+  ERR_clear_error();
+  bio_ptr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+  PKCS12* p12 = d2i_PKCS12_bio(bio.get(), nullptr);
+  if (p12 == nullptr) return failure{fmt::format("{}: not a PKCS12 file: {}", context, openssl_errors())};
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  STACK_OF(X509)* ca = nullptr;
+  const int ok = PKCS12_parse(p12, password.c_str(), &key, &cert, &ca);
+  PKCS12_free(p12);
+  if (!ok) {
+    return failure{fmt::format("{}: cannot read the PKCS12 store (wrong password?): {}", context, openssl_errors())};
+  }
+  store out;
+  out.key.reset(key);
+  if (cert != nullptr) out.certs.emplace_back(cert);
+  if (ca != nullptr) {
+    while (X509* x = sk_X509_shift(ca)) out.certs.emplace_back(x);
+    sk_X509_free(ca);
+  }
+  if (out.certs.empty()) return failure{fmt::format("{}: the PKCS12 store holds no certificate", context)};
+  return out;
+}
+
+// Reads a store from its file (or inline PEM). `kind` is "keystore" or "truststore".
+result<store, std::string> load_store(const tls_settings& s, bool keystore) {
+  const std::string kind = keystore ? "keystore" : "truststore";
+  const std::string& type = keystore ? s.keystore_type : s.truststore_type;
+  const std::string& location = keystore ? s.keystore_location : s.truststore_location;
+  const std::string& password = keystore ? s.keystore_password : s.truststore_password;
+  const std::string type_key = fmt::format("ssl.{}.type", kind);
+  if (type == "JKS") {
+    return failure{fmt::format("{}: JKS is not supported; convert the store with keytool -importkeystore "
+                               "-deststoretype PKCS12 and set PKCS12 (or use PEM)",
+                               where(s, type_key))};
+  }
+  if (!type.empty() && type != "PEM" && type != "PKCS12")
+    return failure{fmt::format("{} = '{}': expected PEM or PKCS12", where(s, type_key), type)};
+  if (location.empty()) {
+    // Inline PEM (ssl.keystore.key + ssl.keystore.certificate.chain, ssl.truststore.certificates).
+    if (keystore) {
+      auto chain = parse_pem(s.keystore_certificate_chain, false, "",
+                             where(s, "ssl.keystore.certificate.chain"));
+      if (!chain) return failure{chain.error()};
+      auto key = parse_pem(s.keystore_key + "\n" + s.keystore_certificate_chain, true, s.key_password,
+                           where(s, "ssl.keystore.key"));
+      if (!key) return failure{key.error()};
+      chain->key = std::move(key->key);
+      return std::move(*chain);
+    }
+    return parse_pem(s.truststore_certificates, false, "", where(s, "ssl.truststore.certificates"));
+  }
+  const std::string context = where(s, fmt::format("ssl.{}.location", kind), location);
+  auto bytes = read_file(location, context);
+  if (!bytes) return failure{bytes.error()};
+  if (looks_like_jks(*bytes)) {
+    return failure{fmt::format("{}: a JKS store, which is not supported; convert it with keytool -importkeystore "
+                               "-deststoretype PKCS12",
+                               context)};
+  }
+  const bool pem = type == "PEM" || (type.empty() && looks_like_pem(*bytes));
+  if (pem) return parse_pem(*bytes, keystore, s.key_password, context);
+  return parse_pkcs12(*bytes, password, context);
+}
+
+result<void, std::string> use_keystore(SSL_CTX* ctx, const tls_settings& s) {
+  auto ks = load_store(s, true);
+  if (!ks) return failure{ks.error()};
+  const std::string key =
+      s.keystore_location.empty() ? std::string("ssl.keystore.key") : std::string("ssl.keystore.location");
+  const std::string context = where(s, key, s.keystore_location);
+  if (!ks->key) return failure{fmt::format("{}: the key store holds no private key", context)};
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate(ctx, ks->certs[0].get()) != 1)
+    return failure{fmt::format("{}: unusable certificate: {}", context, openssl_errors())};
+  if (SSL_CTX_use_PrivateKey(ctx, ks->key.get()) != 1)
+    return failure{fmt::format("{}: unusable private key: {}", context, openssl_errors())};
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return failure{fmt::format("{}: the private key does not match the certificate: {}", context, openssl_errors())};
+  for (size_t i = 1; i < ks->certs.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, ks->certs[i].get()) != 1)
+      return failure{fmt::format("{}: unusable chain certificate: {}", context, openssl_errors())};
+  }
+  return ok;
+}
+
+// Trusted CAs: the trust store when set, else the system's defaults. `client_ca_names`: also
+// announce them to clients as acceptable issuers (server side).
+result<void, std::string> use_truststore(SSL_CTX* ctx, const tls_settings& s, bool client_ca_names) {
+  if (s.truststore_location.empty() && s.truststore_certificates.empty()) {
+    SSL_CTX_set_default_verify_paths(ctx);
+    return ok;
+  }
+  auto ts = load_store(s, false);
+  if (!ts) return failure{ts.error()};
+  X509_STORE* st = SSL_CTX_get_cert_store(ctx);
+  ERR_clear_error();
+  for (const auto& c : ts->certs) {
+    if (X509_STORE_add_cert(st, c.get()) != 1) {
+      const unsigned long e = ERR_peek_last_error();
+      if (ERR_GET_REASON(e) != X509_R_CERT_ALREADY_IN_HASH_TABLE)
+        return failure{fmt::format("{}: unusable certificate: {}",
+                                   where(s, "ssl.truststore.location", s.truststore_location), openssl_errors())};
+      ERR_clear_error();
+    }
+    if (client_ca_names) SSL_CTX_add_client_CA(ctx, c.get());
+  }
+  return ok;
+}
+
+result<void, std::string> use_protocols_and_ciphers(SSL_CTX* ctx, const tls_settings& s) {
+  int lo = 0, hi = 0;
+  for (const auto& p : s.enabled_protocols) {
+    int v = p == "TLSv1.2" ? TLS1_2_VERSION : p == "TLSv1.3" ? TLS1_3_VERSION : 0;
+    if (v == 0)
+      return failure{fmt::format("{}: '{}' is not supported (TLSv1.2, TLSv1.3)", where(s, "ssl.enabled.protocols"), p)};
+    lo = lo == 0 ? v : std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  if (lo == 0) return failure{fmt::format("{} is empty", where(s, "ssl.enabled.protocols"))};
+  if (!s.cipher_suites.empty()) {
+    // Standard (IANA) names, as Java uses them, to OpenSSL's names.
+    std::map<std::string, std::pair<std::string, bool>> known;  // standard → (openssl name, TLS 1.3)
+    {
+      SSL_CTX* probe = SSL_CTX_new(TLS_method());
+      SSL_CTX_set_cipher_list(probe, "ALL:COMPLEMENTOFALL");
+      SSL* ssl = SSL_new(probe);
+      STACK_OF(SSL_CIPHER)* all = SSL_get_ciphers(ssl);
+      for (int i = 0; i < sk_SSL_CIPHER_num(all); ++i) {
+        const SSL_CIPHER* c = sk_SSL_CIPHER_value(all, i);
+        const char* std_name = SSL_CIPHER_standard_name(c);
+        if (std_name == nullptr) continue;
+        known[std_name] = {SSL_CIPHER_get_name(c), std::strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") == 0};
+      }
+      SSL_free(ssl);
+      SSL_CTX_free(probe);
+    }
+    std::string tls12, tls13;
+    for (const auto& name : s.cipher_suites) {
+      auto it = known.find(name);
+      if (it == known.end())
+        return failure{fmt::format("{}: unknown cipher suite '{}'", where(s, "ssl.cipher.suites"), name)};
+      std::string& list = it->second.second ? tls13 : tls12;
+      if (!list.empty()) list += ":";
+      list += it->second.first;
+    }
+    ERR_clear_error();
+    if (SSL_CTX_set_ciphersuites(ctx, tls13.c_str()) != 1)
+      return failure{fmt::format("{}: {}", where(s, "ssl.cipher.suites"), openssl_errors())};
+    if (tls12.empty()) {
+      lo = std::max(lo, TLS1_3_VERSION);  // no TLS 1.2 suite left: TLS 1.2 cannot be negotiated
+    } else if (SSL_CTX_set_cipher_list(ctx, tls12.c_str()) != 1) {
+      return failure{fmt::format("{}: {}", where(s, "ssl.cipher.suites"), openssl_errors())};
+    }
+    if (tls13.empty()) hi = std::min(hi, TLS1_2_VERSION);
+    if (lo > hi)
+      return failure{fmt::format("{}: no suite for the versions of ssl.enabled.protocols", where(s, "ssl.cipher.suites"))};
+  }
+  SSL_CTX_set_min_proto_version(ctx, lo);
+  SSL_CTX_set_max_proto_version(ctx, hi);
+  return ok;
+}
+
+// Java's keywords for X500Principal.getName() (RFC 2253 plus its extras); others print as OIDs.
+const char* java_keyword(int nid) {
+  switch (nid) {
+    case NID_commonName: return "CN";
+    case NID_countryName: return "C";
+    case NID_localityName: return "L";
+    case NID_stateOrProvinceName: return "ST";
+    case NID_organizationName: return "O";
+    case NID_organizationalUnitName: return "OU";
+    case NID_streetAddress: return "STREET";
+    case NID_domainComponent: return "DC";
+    case NID_userId: return "UID";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> tls_settings::watched_files() const {
+  std::vector<std::string> out;
+  if (!keystore_location.empty()) out.push_back(keystore_location);
+  if (!truststore_location.empty() && truststore_location != keystore_location) out.push_back(truststore_location);
+  return out;
+}
+
+result<tls_context_ptr, std::string> make_server_tls_context(const tls_settings& s) {
+  if (s.client_auth != "none" && s.client_auth != "requested" && s.client_auth != "required")
+    return failure{fmt::format("{} = '{}': expected none, requested or required", where(s, "ssl.client.auth"),
+                               s.client_auth)};
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (auto r = use_protocols_and_ciphers(h, s); !r) return failure{r.error()};
+  if (auto r = use_keystore(h, s); !r) return failure{r.error()};
+  if (s.client_auth != "none") {
+    if (auto r = use_truststore(h, s, true); !r) return failure{r.error()};
+    int mode = SSL_VERIFY_PEER;
+    if (s.client_auth == "required") mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(h, mode, nullptr);
+  } else {
+    SSL_CTX_set_verify(h, SSL_VERIFY_NONE, nullptr);
+  }
+  // Session resumption with client certificates needs a session id context.
+  static const unsigned char sid[] = "gregor";
+  SSL_CTX_set_session_id_context(h, sid, sizeof sid - 1);
+  return ctx;
+}
+
+result<tls_context_ptr, std::string> make_client_tls_context(const tls_settings& s) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  if (auto r = use_protocols_and_ciphers(h, s); !r) return failure{r.error()};
+  if (!s.keystore_location.empty() || !s.keystore_key.empty()) {
+    if (auto r = use_keystore(h, s); !r) return failure{r.error()};
+  }
+  if (auto r = use_truststore(h, s, false); !r) return failure{r.error()};
+  SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+std::string subject_rfc2253(const void* cert_ptr) {
+  if (cert_ptr == nullptr) return "";
+  X509* cert = static_cast<X509*>(const_cast<void*>(cert_ptr));
+  const X509_NAME* name = X509_get_subject_name(cert);
+  const int n = X509_NAME_entry_count(name);
+  std::string out;
+  int prev_set = -1;
+  // Most specific (last encoded) RDN first; attributes of one multi-valued RDN joined by '+'.
+  for (int i = n - 1; i >= 0; --i) {
+    const X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+    const int set = X509_NAME_ENTRY_set(e);
+    if (i != n - 1) out += set == prev_set ? '+' : ',';
+    prev_set = set;
+    const ASN1_OBJECT* obj = X509_NAME_ENTRY_get_object(e);
+    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(e);
+    const char* kw = java_keyword(OBJ_obj2nid(obj));
+    if (kw == nullptr) {
+      char oid[128];
+      OBJ_obj2txt(oid, sizeof oid, obj, 1);
+      out += oid;
+      out += "=#";
+      // The value's DER (tag, length, content) in hex.
+      ASN1_TYPE* t = ASN1_TYPE_new();
+      ASN1_TYPE_set1(t, ASN1_STRING_type(data), data);
+      unsigned char* der = nullptr;
+      const int len = i2d_ASN1_TYPE(t, &der);
+      for (int j = 0; j < len; ++j) out += fmt::format("{:02x}", der[j]);
+      OPENSSL_free(der);
+      ASN1_TYPE_free(t);
+      continue;
+    }
+    out += kw;
+    out += '=';
+    unsigned char* utf8 = nullptr;
+    const int len = ASN1_STRING_to_UTF8(&utf8, data);
+    const std::string value = len > 0 ? std::string(reinterpret_cast<char*>(utf8), static_cast<size_t>(len)) : "";
+    OPENSSL_free(utf8);
+    // Java's RFC 2253 escaping: ,=+<>#;"\ anywhere, a leading space, a trailing space.
+    for (size_t j = 0; j < value.size(); ++j) {
+      const char c = value[j];
+      if ((c != 0 && std::strchr(",=+<>#;\"\\", c) != nullptr) || (c == ' ' && (j == 0 || j + 1 == value.size()))) out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace gregor::net

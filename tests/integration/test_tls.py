@@ -1,0 +1,380 @@
+"""Proves TLS listeners with real clients: kafka-python, confluent-kafka (librdkafka) and the Java
+clients produce and consume over SSL (server certificate verified, host name checked), over mutual
+TLS (a PKCS12 key store on that listener, client certificates required) and over SASL_SSL (PLAIN);
+a client certificate from an untrusted CA, a client without a certificate and a plaintext client
+are refused and the broker logs why. A 3-node cluster runs raft (mTLS) and replication over TLS.
+
+Certificates are made at run time with the `openssl` CLI in a temporary directory.
+TLS_REFERENCE_KAFKA=1 runs the client-facing tests against Apache Kafka instead
+(tests/tools/run-reference-kafka.sh with the same two TLS listeners, PKCS12 key stores); the tests
+that read Gregor's log or start Gregor are skipped then."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError as KafkaPythonError
+from kafka.errors import NoBrokersAvailable
+
+import clients
+import harness
+import kafka_wire
+
+import os
+
+REFERENCE = os.environ.get("TLS_REFERENCE_KAFKA") == "1"
+gregor_only = pytest.mark.skipif(REFERENCE, reason="Gregor's own log or process (TLS_REFERENCE_KAFKA=1)")
+# Against KAFKA_BOOTSTRAP's plaintext broker the module has nothing to test (it starts its own).
+pytestmark = [] if REFERENCE else [pytest.mark.gregor_only]
+
+KEYSTORE_PASSWORD = "ks-secret"
+PLAIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+              'password="admin-secret" user_alice="alice-secret";')
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _ca(d: Path, name: str) -> None:
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+             "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=d)
+
+
+def _leaf(d: Path, name: str, subject: str, ca: str, san: str | None = None) -> None:
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", cwd=d)
+    ext = d / f"{name}.ext"
+    ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-days", "2", "-extfile", ext.name, "-out", f"{name}.pem", cwd=d)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("pki")
+    _ca(d, "ca")
+    _ca(d, "rogue-ca")
+    _leaf(d, "server", "/O=Example/CN=localhost", "ca", san="DNS:localhost,IP:127.0.0.1")
+    _leaf(d, "alice", "/C=US/O=Example/OU=eng/CN=alice", "ca")
+    _leaf(d, "mallory", "/CN=mallory", "rogue-ca")
+    # PEM key store (key + chain in one file) and a PKCS12 one with a password.
+    (d / "server-keystore.pem").write_text((d / "server.key").read_text() + (d / "server.pem").read_text())
+    for name in ("server", "alice", "mallory"):
+        _openssl("pkcs12", "-export", "-inkey", f"{name}.key", "-in", f"{name}.pem",
+                 "-passout", f"pass:{KEYSTORE_PASSWORD}", "-out", f"{name}.p12", cwd=d)
+    return d
+
+
+class tls_broker:
+    def __init__(self, plain: str, ssl_port: int, mtls_port: int, sasl_ssl_port: int, log_path: Path | None):
+        self.plain = plain
+        self.ssl = f"localhost:{ssl_port}"
+        self.mtls = f"localhost:{mtls_port}"
+        self.sasl_ssl = f"localhost:{sasl_ssl_port}"
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return harness.tail(self.log_path, 200000) if self.log_path else ""
+
+
+def _tls_listener_configs(pki: Path, pem_on_ssl: bool) -> dict[str, str]:
+    ssl_store = ({"listener.name.ssl.ssl.keystore.location": str(pki / "server-keystore.pem")} if pem_on_ssl else
+                 {"listener.name.ssl.ssl.keystore.type": "PKCS12",
+                  "listener.name.ssl.ssl.keystore.location": str(pki / "server.p12"),
+                  "listener.name.ssl.ssl.keystore.password": KEYSTORE_PASSWORD})
+    return {
+        **ssl_store,
+        "listener.name.mtls.ssl.keystore.type": "PKCS12",
+        "listener.name.mtls.ssl.keystore.location": str(pki / "server.p12"),
+        "listener.name.mtls.ssl.keystore.password": KEYSTORE_PASSWORD,
+        "listener.name.mtls.ssl.truststore.type": "PEM",
+        "listener.name.mtls.ssl.truststore.location": str(pki / "ca.pem"),
+        "listener.name.mtls.ssl.client.auth": "required",
+        # SASL_SSL: PLAIN over TLS (the PKCS12 key store, no client certificate).
+        "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(pki / "server.p12"),
+        "listener.name.sasl_ssl.ssl.keystore.password": KEYSTORE_PASSWORD,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
+    }
+
+
+@pytest.fixture(scope="module")
+def broker_tls(tmp_path_factory, pki):
+    port, ssl_port, mtls_port = harness.free_port(), harness.free_port(), harness.free_port()
+    sasl_ssl_port = harness.free_port()
+    if REFERENCE:
+        d = tmp_path_factory.mktemp("kafka-tls")
+        script = harness.REPO_ROOT / "tests" / "tools" / "run-reference-kafka.sh"
+        env = dict(os.environ,
+                   KAFKA_EXTRA_LISTENERS=(f"SSL:SSL://localhost:{ssl_port},MTLS:SSL://localhost:{mtls_port},"
+                                          f"SASL_SSL:SASL_SSL://localhost:{sasl_ssl_port}"),
+                   KAFKA_EXTRA_PROPS="\n".join(f"{k}={v}" for k, v in _tls_listener_configs(pki, False).items()))
+        started = subprocess.run([str(script), str(port), str(d)], env=env, capture_output=True, text=True,
+                                 timeout=300)
+        assert started.returncode == 0, started.stderr
+        try:
+            yield tls_broker(f"127.0.0.1:{port}", ssl_port, mtls_port, sasl_ssl_port, None)
+        finally:
+            subprocess.run([str(script), "stop", str(d)], capture_output=True, timeout=120)
+        return
+    listeners = (f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port},MTLS://127.0.0.1:{mtls_port},"
+                 f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
+    advertised = (f"PLAINTEXT://127.0.0.1:{port},SSL://localhost:{ssl_port},MTLS://localhost:{mtls_port},"
+                  f"SASL_SSL://localhost:{sasl_ssl_port}")
+    proc = harness.gregor_process(tmp_path_factory.mktemp("gregor-tls"), port=port, extra_sets={
+        "listeners": listeners,
+        "advertised.listeners": advertised,
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL",
+        "inter.broker.listener.name": "PLAINTEXT",
+        **_tls_listener_configs(pki, True),
+    })
+    try:
+        proc.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield tls_broker(proc.bootstrap, ssl_port, mtls_port, sasl_ssl_port, proc.stderr_path)
+    proc.stop()
+
+
+def _kp_ssl(pki: Path, cert: str | None = None) -> dict:
+    conf = {"security_protocol": "SSL", "ssl_cafile": str(pki / "ca.pem"), "ssl_check_hostname": True}
+    if cert:
+        conf.update(ssl_certfile=str(pki / f"{cert}.pem"), ssl_keyfile=str(pki / f"{cert}.key"))
+    return conf
+
+
+def _rd_ssl(pki: Path, cert: str | None = None) -> dict:
+    conf = {"security.protocol": "SSL", "ssl.ca.location": str(pki / "ca.pem"),
+            "ssl.endpoint.identification.algorithm": "https"}
+    if cert:
+        conf.update({"ssl.certificate.location": str(pki / f"{cert}.pem"),
+                     "ssl.key.location": str(pki / f"{cert}.key")})
+    return conf
+
+
+def _kafka_python_round_trip(bootstrap: str, conf: dict, topic: str) -> list[bytes]:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10000, **conf)
+    try:
+        for i in range(20):
+            producer.send(topic, key=f"k{i}".encode(), value=(f"tls-{i}-" * 50).encode())
+        producer.flush(timeout=15)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=10000, enable_auto_commit=False, **conf)
+    try:
+        return [m.value for m in consumer]
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("listener", ["ssl", "mtls"])
+def test_kafka_python_produces_and_consumes_over_tls(broker_tls, pki, listener):
+    topic = harness.unique_topic(f"kp-{listener}")
+    clients.create_topic(broker_tls.plain, topic)
+    bootstrap = broker_tls.ssl if listener == "ssl" else broker_tls.mtls
+    got = _kafka_python_round_trip(bootstrap, _kp_ssl(pki, "alice" if listener == "mtls" else None), topic)
+    assert got == [(f"tls-{i}-" * 50).encode() for i in range(20)]
+
+
+@pytest.mark.parametrize("listener", ["ssl", "mtls"])
+def test_librdkafka_produces_and_consumes_over_tls(broker_tls, pki, listener):
+    topic = harness.unique_topic(f"rd-{listener}")
+    bootstrap = broker_tls.ssl if listener == "ssl" else broker_tls.mtls
+    conf = _rd_ssl(pki, "alice" if listener == "mtls" else None)
+    clients.create_topic(broker_tls.plain, topic, partitions=2)
+    sent = [{"key": f"k{i}".encode(), "value": (f"v{i}" * 3000).encode(), "partition": i % 2}
+            for i in range(40)]
+    delivered = clients.produce_all(bootstrap, topic, sent, **conf, linger_ms=5)
+    assert len(delivered) == 40
+    got = clients.consume_all(bootstrap, topic, partitions=2, expected=40, **conf)
+    assert sorted(m.value() for m in got) == sorted(s["value"] for s in sent)
+
+
+def test_librdkafka_sasl_plain_over_tls(broker_tls, pki):
+    topic = harness.unique_topic("rd-sasl-ssl")
+    clients.create_topic(broker_tls.plain, topic)
+    conf = {**_rd_ssl(pki), "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+            "sasl.username": "alice", "sasl.password": "alice-secret"}
+    sent = [{"value": b"sasl-ssl-%d" % i} for i in range(10)]
+    assert len(clients.produce_all(broker_tls.sasl_ssl, topic, sent, **conf)) == 10
+    got = clients.consume_all(broker_tls.sasl_ssl, topic, expected=10, **conf)
+    assert [m.value() for m in got] == [m["value"] for m in sent]
+    # TLS is fine but the password is not: refused.
+    assert _librdkafka_metadata_fails(broker_tls.sasl_ssl, {**conf, "sasl.password": "wrong"})
+
+
+def _librdkafka_metadata_fails(bootstrap: str, conf: dict) -> bool:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **conf})
+    try:
+        admin.list_topics(timeout=5)
+    except Exception:  # KafkaException(_TRANSPORT / _TIMED_OUT): no broker reachable over TLS
+        return True
+    return False
+
+
+def _wait_for_log(broker_tls: tls_broker, needle: str) -> str:
+    harness.wait_until(lambda: needle in broker_tls.log(), timeout_s=10, what=f"log line {needle!r}")
+    return next(line for line in broker_tls.log().splitlines() if needle in line)
+
+
+def test_mtls_refuses_a_client_certificate_from_an_untrusted_ca(broker_tls, pki):
+    assert _librdkafka_metadata_fails(broker_tls.mtls, _rd_ssl(pki, "mallory"))
+    if not REFERENCE:
+        line = _wait_for_log(broker_tls, "TLS handshake failed")
+        assert "MTLS" in line
+    # kafka-python 2.0 lets the ssl module's error (an OSError) escape from send().
+    with pytest.raises((NoBrokersAvailable, KafkaPythonError, OSError)):
+        _kafka_python_round_trip(broker_tls.mtls, _kp_ssl(pki, "mallory"), harness.unique_topic("kp-rogue"))
+
+
+def test_mtls_refuses_a_client_without_certificate(broker_tls, pki):
+    assert _librdkafka_metadata_fails(broker_tls.mtls, _rd_ssl(pki))
+
+
+def test_the_client_sees_the_server_certificate_it_trusts_only(broker_tls, pki):
+    conf = _rd_ssl(pki)
+    conf["ssl.ca.location"] = str(pki / "rogue-ca.pem")
+    assert _librdkafka_metadata_fails(broker_tls.ssl, conf)
+
+
+@gregor_only
+def test_a_plaintext_client_on_the_tls_port_is_closed_with_a_reason(broker_tls):
+    host, port = broker_tls.ssl.split(":")
+    assert not kafka_wire.broker_answers(f"127.0.0.1:{port}", timeout_s=3.0)
+    line = _wait_for_log(broker_tls, "plaintext bytes on a TLS listener")
+    assert "looks like a plaintext Kafka request" in line
+
+
+@gregor_only
+def test_an_ssl_listener_without_key_store_is_a_config_error(tmp_path):
+    port = harness.free_port()
+    proc = harness.run_gregor_once([
+        "serve", "--set", f"listeners=SSL://127.0.0.1:{port}", "--set", f"advertised.listeners=SSL://127.0.0.1:{port}",
+        "--set", "listener.security.protocol.map=SSL:SSL", "--set", "inter.broker.listener.name=SSL",
+        "--set", f"log.dirs={tmp_path}", "--set", "http.listeners="])
+    assert proc.returncode != 0
+    assert "ssl.keystore.location" in proc.stderr + proc.stdout
+
+
+@gregor_only
+def test_an_unreadable_key_store_names_the_file(tmp_path, pki):
+    port = harness.free_port()
+    proc = harness.run_gregor_once([
+        "serve", "--set", f"listeners=SSL://127.0.0.1:{port}", "--set", f"advertised.listeners=SSL://127.0.0.1:{port}",
+        "--set", "listener.security.protocol.map=SSL:SSL", "--set", "inter.broker.listener.name=SSL",
+        "--set", f"ssl.keystore.location={pki / 'server.p12'}", "--set", "ssl.keystore.password=wrong",
+        "--set", f"log.dirs={tmp_path}", "--set", "http.listeners="])
+    assert proc.returncode != 0
+    out = proc.stderr + proc.stdout
+    assert "server.p12" in out and "ssl.keystore.location" in out, out
+
+
+def _java_client_properties(pki: Path, path: Path, cert: str | None) -> Path:
+    lines = ["security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={pki / 'ca.pem'}"]
+    if cert:
+        lines += ["ssl.keystore.type=PKCS12", f"ssl.keystore.location={pki / f'{cert}.p12'}",
+                  f"ssl.keystore.password={KEYSTORE_PASSWORD}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.java
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("listener", ["ssl", "mtls"])
+def test_java_console_clients_over_tls(broker_tls, pki, tmp_path, kafka_classpath, listener):
+    topic = harness.unique_topic(f"java-{listener}")
+    clients.create_topic(broker_tls.plain, topic)
+    bootstrap = broker_tls.ssl if listener == "ssl" else broker_tls.mtls
+    props = _java_client_properties(pki, tmp_path / "client.properties", "alice" if listener == "mtls" else None)
+    lines = [f"java line {i}" for i in range(10)]
+    harness.ok(harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.ConsoleProducer",
+                                     "--bootstrap-server", bootstrap, "--topic", topic,
+                                     "--command-config", str(props), stdin="\n".join(lines) + "\n"))
+    consumed = harness.ok(harness.run_java_tool(
+        kafka_classpath, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", bootstrap,
+        "--topic", topic, "--from-beginning", "--max-messages", "10", "--timeout-ms", "30000",
+        "--command-config", str(props)))
+    assert consumed.splitlines() == lines
+
+
+@pytest.mark.java
+@pytest.mark.timeout(300)
+def test_java_client_with_an_untrusted_certificate_is_refused(broker_tls, pki, tmp_path, kafka_classpath):
+    props = _java_client_properties(pki, tmp_path / "rogue.properties", "mallory")
+    proc = harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                                 broker_tls.mtls, "--list", "--command-config", str(props), timeout_s=120)
+    assert proc.returncode != 0
+    assert "SSL" in proc.stderr + proc.stdout
+
+
+@gregor_only
+@pytest.mark.cluster
+@pytest.mark.timeout(300)
+def test_a_cluster_over_tls_between_its_nodes_forms_and_replicates(cluster_factory, tmp_path):
+    """Raft between the controllers and the brokers' controller connections go over mTLS (the
+    controller listener's own key store doubles as the client certificate); followers fetch from
+    leaders over the SSL inter-broker listener REPL; clients use PLAINTEXT."""
+    import cluster_harness as ch
+    cl = cluster_factory(start=False, nodes=3, impl="gregor")
+    d = tmp_path / "pki"
+    d.mkdir()
+    _ca(d, "ca")
+    hosts = sorted({n.host for n in cl.nodes.values()} | {"127.0.0.1"})
+    _leaf(d, "node", "/CN=gregor-node", "ca", san=",".join(f"IP:{h}" for h in hosts))
+    (d / "node-keystore.pem").write_text((d / "node.key").read_text() + (d / "node.pem").read_text())
+    # Each broker also listens on REPL (SSL), the inter-broker listener: followers fetch over TLS.
+    for n in cl.nodes.values():
+        repl_port = 9094 if n.host != "127.0.0.1" else harness.free_port()
+        cl.node_extra_config.setdefault(n.node_id, {}).update({
+            "listeners": f"PLAINTEXT://{n.host}:{n.port},CONTROLLER://{n.host}:{n.controller_port},"
+                         f"REPL://{n.host}:{repl_port}",
+            "advertised.listeners": f"PLAINTEXT://{n.host}:{n.port},REPL://{n.host}:{repl_port}",
+        })
+    cl.extra_config.update({
+        "inter.broker.listener.name": "REPL",
+        "listener.name.repl.ssl.keystore.location": str(d / "node-keystore.pem"),
+        "listener.name.repl.ssl.truststore.location": str(d / "ca.pem"),
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL,REPL:SSL",
+        "listener.name.controller.ssl.keystore.location": str(d / "node-keystore.pem"),
+        "listener.name.controller.ssl.truststore.location": str(d / "ca.pem"),
+        "listener.name.controller.ssl.client.auth": "required",
+    })
+    cl.start()
+    topic = harness.unique_topic("ctl-tls")
+    assert ch.create_topics(cl.brokers[0].bootstrap, [topic], partitions=1, replication_factor=3)[topic][0] == 0
+    clients.wait_for_topic(cl.bootstrap(), topic, 1)
+    delivered = clients.produce_all(cl.bootstrap(), topic, [{"value": b"v%d" % i} for i in range(20)], acks="all")
+    assert len(delivered) == 20
+
+    def replicated():  # every follower has fetched all 20 records over REPL
+        t = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics.get(topic)
+        return t and t.partitions and sorted(t.partitions[0].isr) == [1, 2, 3]
+    ch.wait_for(replicated, 30, "ISR 1,2,3")
+    # The leader goes; the records are read from a follower that fetched them over REPL.
+    leader = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics[topic].partitions[0].leader
+    cl.kill_node(leader)
+    survivors = cl.bootstrap(exclude={leader})
+
+    def new_leader():
+        t = ch.metadata(survivors.split(",")[0], [topic]).topics.get(topic)
+        return t and t.partitions and t.partitions[0].leader not in (-1, leader)
+    ch.wait_for(new_leader, 30, "a new leader")
+    got = clients.consume_all(survivors, topic, expected=20)
+    assert [m.value() for m in got] == [b"v%d" % i for i in range(20)]
+
+    # The controller listener really is TLS: a plaintext client is closed there, with the reason.
+    first = next(n for n in cl.controllers if n.node_id != leader)
+    assert not kafka_wire.broker_answers(f"{first.host}:{first.controller_port}", timeout_s=3.0)
+    harness.wait_until(lambda: "plaintext bytes on a TLS listener" in harness.tail(first.stderr_path, 500000),
+                       timeout_s=10, what="the plaintext refusal in the controller's log")
+    for n in cl.nodes.values():
+        log = harness.tail(n.stderr_path, 2000000)
+        assert "TLS handshake failed" not in log, f"node {n.node_id}"
+        assert "outgoing TLS" not in log, f"node {n.node_id}"
