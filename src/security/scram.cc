@@ -32,8 +32,14 @@ std::vector<uint8_t> random_bytes(size_t n) {
   return out;
 }
 
-// 32 characters of base64 over 24 random bytes: printable, never ',' (RFC 5802's nonce charset).
-std::string random_nonce() { return base64_encode(random_bytes(24)); }
+// 32 random letters and digits (Kafka's nonces are alphanumeric too; librdkafka mangles a nonce
+// with base64's '+' and '/').
+std::string random_nonce() {
+  static constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  for (uint8_t b : random_bytes(32)) out.push_back(alphabet[b % alphabet.size()]);
+  return out;
+}
 
 bool is_printable_nonce(std::string_view s) {
   if (s.empty()) return false;
@@ -383,7 +389,9 @@ scram_step scram_server::handle_final(std::string_view msg) {
   std::string_view nonce = tokens[1].substr(2);
   // RFC 5802: without channel binding, c= carries the gs2 header the client sent first.
   if (text_of(*channel_binding) != _gs2_header) return fail("Invalid channel binding in the final client message.");
-  if (nonce != _nonce_full) return fail("Invalid client nonce in the final client message.");
+  // Kafka's ScramSaslServer only checks that the nonce ends with the full nonce it sent, and
+  // librdkafka relies on that: its final message repeats the client nonce in front of it.
+  if (!nonce.ends_with(_nonce_full)) return fail("Invalid client nonce in the final client message.");
   size_t hash_bytes = scram_hash_bytes(_mechanism);
   if (proof->size() != hash_bytes) return fail("Invalid client credentials");
 
