@@ -389,9 +389,9 @@ scram_step scram_server::handle_final(std::string_view msg) {
   std::string_view nonce = tokens[1].substr(2);
   // RFC 5802: without channel binding, c= carries the gs2 header the client sent first.
   if (text_of(*channel_binding) != _gs2_header) return fail("Invalid channel binding in the final client message.");
-  // Kafka's ScramSaslServer only checks that the nonce ends with the full nonce it sent, and
-  // librdkafka relies on that: its final message repeats the client nonce in front of it.
-  if (!nonce.ends_with(_nonce_full)) return fail("Invalid client nonce in the final client message.");
+  // Exactly the nonce sent. (librdkafka 1.7's final message repeats its client nonce in front of
+  // it; Kafka 4.3.1 refuses that exchange too, checked by test_sasl.py against Kafka.)
+  if (nonce != _nonce_full) return fail("Invalid client nonce in the final client message.");
   size_t hash_bytes = scram_hash_bytes(_mechanism);
   if (proof->size() != hash_bytes) return fail("Invalid client credentials");
 

@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
 import cluster_harness as ch
 import harness
@@ -137,29 +138,36 @@ def test_oversized_frame_before_authentication_closes_the_connection(sasl_bootst
 
 def test_scram_users_from_kafka_configs(sasl_bootstrap, tmp_path, kafka_classpath):
     admin_props = command_config(tmp_path, "PLAIN", "admin", "admin-secret")
-    harness.ok(harness.run_java_tool(
+    # Kafka refuses two changes of one user in one request (DUPLICATE_RESOURCE), so two runs.
+    both = harness.run_java_tool(
         kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", sasl_bootstrap, "--command-config", admin_props,
         "--alter", "--add-config", "SCRAM-SHA-256=[iterations=8192,password=bob-secret],SCRAM-SHA-512=[password=bob-512]",
-        "--entity-type", "users", "--entity-name", "bob"))
+        "--entity-type", "users", "--entity-name", "bob")
+    assert both.returncode != 0 and "A user credential cannot be altered twice in the same request" in both.stderr, \
+        both.stdout + both.stderr
+    for spec in ("SCRAM-SHA-256=[iterations=8192,password=bob-secret]", "SCRAM-SHA-512=[password=bob-512]"):
+        harness.ok(harness.run_java_tool(
+            kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", sasl_bootstrap, "--command-config", admin_props,
+            "--alter", "--add-config", spec, "--entity-type", "users", "--entity-name", "bob"))
     described = harness.ok(harness.run_java_tool(
         kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", sasl_bootstrap, "--command-config", admin_props,
         "--describe", "--entity-type", "users", "--entity-name", "bob"))
     assert "SCRAM-SHA-256=iterations=8192" in described and "SCRAM-SHA-512=iterations=4096" in described, described
 
-    # bob logs in with either mechanism, from Python, librdkafka and a Java tool.
+    # bob logs in with either mechanism, from Python and a Java tool. (librdkafka 1.7, Debian's,
+    # sends a SCRAM final nonce that Kafka 4.3.1 refuses too: not used for SCRAM here.)
     for mechanism, password in (("SCRAM-SHA-256", "bob-secret"), ("SCRAM-SHA-512", "bob-512")):
         producer = python_producer(sasl_bootstrap, mechanism, "bob", password)
         try:
             producer.send(harness.unique_topic("scram"), b"x").get(timeout=30)
         finally:
             producer.close()
-        assert librdkafka_admin(sasl_bootstrap, mechanism, "bob", password).list_topics(timeout=20).brokers
     bob_props = command_config(tmp_path, "SCRAM-SHA-512", "bob", "bob-512")
     harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", sasl_bootstrap,
                                      "--command-config", bob_props, "--describe", "--entity-type", "topics"))
 
-    with pytest.raises(KafkaException):
-        librdkafka_admin(sasl_bootstrap, "SCRAM-SHA-256", "bob", "bob-512").list_topics(timeout=5)
+    with pytest.raises(KafkaError):
+        python_producer(sasl_bootstrap, "SCRAM-SHA-256", "bob", "bob-512").close()
 
     # Deleting a credential: the mechanism stops working, the other one still works.
     harness.ok(harness.run_java_tool(
@@ -169,9 +177,9 @@ def test_scram_users_from_kafka_configs(sasl_bootstrap, tmp_path, kafka_classpat
         kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", sasl_bootstrap, "--command-config", admin_props,
         "--describe", "--entity-type", "users", "--entity-name", "bob"))
     assert "SCRAM-SHA-256" not in described and "SCRAM-SHA-512=iterations=4096" in described, described
-    with pytest.raises(KafkaException):
-        librdkafka_admin(sasl_bootstrap, "SCRAM-SHA-256", "bob", "bob-secret").list_topics(timeout=5)
-    assert librdkafka_admin(sasl_bootstrap, "SCRAM-SHA-512", "bob", "bob-512").list_topics(timeout=20).brokers
+    with pytest.raises(KafkaError):
+        python_producer(sasl_bootstrap, "SCRAM-SHA-256", "bob", "bob-secret").close()
+    python_producer(sasl_bootstrap, "SCRAM-SHA-512", "bob", "bob-512").close()
 
 
 def test_scram_iterations_below_the_minimum_are_refused(sasl_bootstrap, tmp_path, kafka_classpath):

@@ -27,7 +27,7 @@ boost::asio::awaitable<std::optional<alter_resp_t>> alter(core& c, request_conte
   std::vector<std::string> users;
   std::map<std::string, std::optional<admin_error>> errors;
   std::map<std::string, std::vector<scram_alteration>> changes;
-  std::set<std::pair<std::string, int8_t>> seen;
+  std::set<std::string> seen;  // Kafka: one change per user per request
   auto note = [&](const std::string& user, std::optional<admin_error> e, std::optional<scram_alteration> change) {
     if (!errors.contains(user)) {
       users.push_back(user);
@@ -40,7 +40,7 @@ boost::asio::awaitable<std::optional<alter_resp_t>> alter(core& c, request_conte
     if (user.empty()) return admin_error{error_code::unacceptable_credential, "Username must not be empty"};
     if (!security::scram_mechanism_from_type(mechanism))
       return admin_error{error_code::unsupported_sasl_mechanism, "Unknown SCRAM mechanism"};
-    if (!seen.insert({user, mechanism}).second)
+    if (!seen.insert(user).second)
       return admin_error{error_code::duplicate_resource, "A user credential cannot be altered twice in the same request"};
     return std::nullopt;
   };
