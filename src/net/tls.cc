@@ -1,5 +1,7 @@
 #include "gregor/net/tls.h"
 
+#include "gregor/security/principal_mapping.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -261,22 +263,6 @@ result<void, std::string> use_protocols_and_ciphers(SSL_CTX* ctx, const tls_sett
   return ok;
 }
 
-// Java's keywords for X500Principal.getName() (RFC 2253 plus its extras); others print as OIDs.
-const char* java_keyword(int nid) {
-  switch (nid) {
-    case NID_commonName: return "CN";
-    case NID_countryName: return "C";
-    case NID_localityName: return "L";
-    case NID_stateOrProvinceName: return "ST";
-    case NID_organizationName: return "O";
-    case NID_organizationalUnitName: return "OU";
-    case NID_streetAddress: return "STREET";
-    case NID_domainComponent: return "DC";
-    case NID_userId: return "UID";
-    default: return nullptr;
-  }
-}
-
 }  // namespace
 
 std::vector<std::string> tls_settings::watched_files() const {
@@ -325,48 +311,7 @@ result<tls_context_ptr, std::string> make_client_tls_context(const tls_settings&
 std::string subject_rfc2253(const void* cert_ptr) {
   if (cert_ptr == nullptr) return "";
   X509* cert = static_cast<X509*>(const_cast<void*>(cert_ptr));
-  const X509_NAME* name = X509_get_subject_name(cert);
-  const int n = X509_NAME_entry_count(name);
-  std::string out;
-  int prev_set = -1;
-  // Most specific (last encoded) RDN first; attributes of one multi-valued RDN joined by '+'.
-  for (int i = n - 1; i >= 0; --i) {
-    const X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
-    const int set = X509_NAME_ENTRY_set(e);
-    if (i != n - 1) out += set == prev_set ? '+' : ',';
-    prev_set = set;
-    const ASN1_OBJECT* obj = X509_NAME_ENTRY_get_object(e);
-    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(e);
-    const char* kw = java_keyword(OBJ_obj2nid(obj));
-    if (kw == nullptr) {
-      char oid[128];
-      OBJ_obj2txt(oid, sizeof oid, obj, 1);
-      out += oid;
-      out += "=#";
-      // The value's DER (tag, length, content) in hex.
-      ASN1_TYPE* t = ASN1_TYPE_new();
-      ASN1_TYPE_set1(t, ASN1_STRING_type(data), data);
-      unsigned char* der = nullptr;
-      const int len = i2d_ASN1_TYPE(t, &der);
-      for (int j = 0; j < len; ++j) out += fmt::format("{:02x}", der[j]);
-      OPENSSL_free(der);
-      ASN1_TYPE_free(t);
-      continue;
-    }
-    out += kw;
-    out += '=';
-    unsigned char* utf8 = nullptr;
-    const int len = ASN1_STRING_to_UTF8(&utf8, data);
-    const std::string value = len > 0 ? std::string(reinterpret_cast<char*>(utf8), static_cast<size_t>(len)) : "";
-    OPENSSL_free(utf8);
-    // Java's RFC 2253 escaping: ,=+<>#;"\ anywhere, a leading space, a trailing space.
-    for (size_t j = 0; j < value.size(); ++j) {
-      const char c = value[j];
-      if ((c != 0 && std::strchr(",=+<>#;\"\\", c) != nullptr) || (c == ' ' && (j == 0 || j + 1 == value.size()))) out += '\\';
-      out += c;
-    }
-  }
-  return out;
+  return security::x509_name_rfc2253(X509_get_subject_name(cert));
 }
 
 }  // namespace gregor::net

@@ -961,6 +961,35 @@ def _wait(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
 wait_for = _wait
 
 
+def replicate_then_fail_over(cl: "cluster", topic: str, records: int = 20) -> int:
+    """A topic with RF 3 on cl, `records` produced with acks=all, every replica in the ISR (the
+    followers fetched them), then its leader SIGKILLed: a new leader is elected and every record is
+    read from the survivors; returns the killed leader. For tests of how the nodes talk to each
+    other (TLS, SASL)."""
+    import clients
+    assert create_topics(cl.brokers[0].bootstrap, [topic], partitions=1, replication_factor=3)[topic][0] == 0
+    clients.wait_for_topic(cl.bootstrap(), topic, 1)
+    values = [b"v%d" % i for i in range(records)]
+    delivered = clients.produce_all(cl.bootstrap(), topic, [{"value": v} for v in values], acks="all")
+    assert len(delivered) == records
+
+    def replicated():
+        t = metadata(cl.brokers[0].bootstrap, [topic]).topics.get(topic)
+        return t and t.partitions and sorted(t.partitions[0].isr) == sorted(b.node_id for b in cl.brokers)
+    wait_for(replicated, 60, "every replica in the ISR")
+    leader = metadata(cl.brokers[0].bootstrap, [topic]).topics[topic].partitions[0].leader
+    cl.kill_node(leader)
+    survivors = cl.bootstrap(exclude={leader})
+
+    def new_leader():
+        t = metadata(survivors.split(",")[0], [topic]).topics.get(topic)
+        return t and t.partitions and t.partitions[0].leader not in (-1, leader)
+    wait_for(new_leader, 60, "a new leader")
+    got = clients.consume_all(survivors, topic, expected=records)
+    assert [m.value() for m in got] == values
+    return leader
+
+
 def module_cluster(base: Path, **kwargs):
     """Generator behind the module-scoped fixture: a started cluster, closed afterwards."""
     t0 = time.monotonic()

@@ -224,7 +224,6 @@ def test_a_cluster_authenticates_between_its_nodes_with_sasl(cluster_factory):
     Raft, broker registration and heartbeats, and followers' fetches all log in with the node's
     own username/password from the listener's JAAS config; records produced with acks=all reach
     every replica and survive the leader's death."""
-    import clients
     node_jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" '
                  'password="broker-secret" user_broker="broker-secret" user_admin="admin-secret";')
     cl = cluster_factory(nodes=3, extra_listeners={LISTENER: "SASL_PLAINTEXT"}, inter_broker_listener=LISTENER,
@@ -235,26 +234,7 @@ def test_a_cluster_authenticates_between_its_nodes_with_sasl(cluster_factory):
                              "listener.name.sasl_plaintext.plain.sasl.jaas.config": node_jaas,
                              "listener.name.controller.plain.sasl.jaas.config": node_jaas,
                          })
-    topic = harness.unique_topic("sasl-repl")
-    assert ch.create_topics(cl.brokers[0].bootstrap, [topic], partitions=1, replication_factor=3)[topic][0] == 0
-    clients.wait_for_topic(cl.bootstrap(), topic, 1)
-    delivered = clients.produce_all(cl.bootstrap(), topic, [{"value": b"v%d" % i} for i in range(20)], acks="all")
-    assert len(delivered) == 20
-
-    def replicated():
-        t = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics.get(topic)
-        return t and t.partitions and sorted(t.partitions[0].isr) == [1, 2, 3]
-    ch.wait_for(replicated, 60, "ISR 1,2,3 (followers fetching over SASL)")
-    leader = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics[topic].partitions[0].leader
-    cl.kill_node(leader)
-    survivors = cl.bootstrap(exclude={leader})
-
-    def new_leader():
-        t = ch.metadata(survivors.split(",")[0], [topic]).topics.get(topic)
-        return t and t.partitions and t.partitions[0].leader not in (-1, leader)
-    ch.wait_for(new_leader, 60, "a new leader")
-    got = clients.consume_all(survivors, topic, expected=20)
-    assert [m.value() for m in got] == [b"v%d" % i for i in range(20)]
+    leader = ch.replicate_then_fail_over(cl, harness.unique_topic("sasl-repl"))
     # Clients log in on the SASL listener with the same users.
     assert librdkafka_admin(cl.nodes[min(set(cl.nodes) - {leader})].bootstrap_for(LISTENER), "PLAIN", "admin",
                             "admin-secret").list_topics(timeout=20).brokers

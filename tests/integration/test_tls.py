@@ -347,27 +347,7 @@ def test_a_cluster_over_tls_between_its_nodes_forms_and_replicates(cluster_facto
         "listener.name.controller.ssl.client.auth": "required",
     })
     cl.start()
-    topic = harness.unique_topic("ctl-tls")
-    assert ch.create_topics(cl.brokers[0].bootstrap, [topic], partitions=1, replication_factor=3)[topic][0] == 0
-    clients.wait_for_topic(cl.bootstrap(), topic, 1)
-    delivered = clients.produce_all(cl.bootstrap(), topic, [{"value": b"v%d" % i} for i in range(20)], acks="all")
-    assert len(delivered) == 20
-
-    def replicated():  # every follower has fetched all 20 records over REPL
-        t = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics.get(topic)
-        return t and t.partitions and sorted(t.partitions[0].isr) == [1, 2, 3]
-    ch.wait_for(replicated, 30, "ISR 1,2,3")
-    # The leader goes; the records are read from a follower that fetched them over REPL.
-    leader = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics[topic].partitions[0].leader
-    cl.kill_node(leader)
-    survivors = cl.bootstrap(exclude={leader})
-
-    def new_leader():
-        t = ch.metadata(survivors.split(",")[0], [topic]).topics.get(topic)
-        return t and t.partitions and t.partitions[0].leader not in (-1, leader)
-    ch.wait_for(new_leader, 30, "a new leader")
-    got = clients.consume_all(survivors, topic, expected=20)
-    assert [m.value() for m in got] == [b"v%d" % i for i in range(20)]
+    leader = ch.replicate_then_fail_over(cl, harness.unique_topic("ctl-tls"))
 
     # The controller listener really is TLS: a plaintext client is closed there, with the reason.
     first = next(n for n in cl.controllers if n.node_id != leader)
