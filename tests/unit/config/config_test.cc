@@ -377,3 +377,46 @@ TEST(ssl_config, bad_ssl_values_are_refused_with_the_key_named) {
 
 }  // namespace
 }  // namespace gregor::config
+
+// SASL listeners, Kafka's listener-prefixed keys and the authorizer selection.
+TEST(sasl_config, a_sasl_listener_takes_its_mechanisms_and_jaas_config_from_listener_prefixed_keys) {
+  const std::string jaas = "org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"x\";";
+  broker_config b = must_load("", {{"listeners", "PLAINTEXT://:9092,SASL_PLAINTEXT://:9093"},
+                                   {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"},
+                                   {"listener.name.sasl_plaintext.sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-512"},
+                                   {"listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas}});
+  EXPECT_EQ(security_protocol_of(b, "SASL_PLAINTEXT"), "SASL_PLAINTEXT");
+  EXPECT_EQ(security_protocol_of(b, "PLAINTEXT"), "PLAINTEXT");
+  EXPECT_EQ(listener_sasl_mechanisms(b, "SASL_PLAINTEXT"), (std::vector<std::string>{"PLAIN", "SCRAM-SHA-512"}));
+  EXPECT_EQ(listener_sasl_mechanisms(b, "PLAINTEXT"), std::vector<std::string>{"GSSAPI"});  // Kafka's default
+  EXPECT_EQ(listener_value(b, "SASL_PLAINTEXT", "plain.sasl.jaas.config"), jaas);
+  EXPECT_EQ(listener_value(b, "PLAINTEXT", "plain.sasl.jaas.config"), std::nullopt);
+}
+
+TEST(sasl_config, bad_sasl_settings_are_refused_with_the_key_named) {
+  const std::vector<std::pair<std::string, std::string>> sasl_listener = {
+      {"listeners", "SASL_PLAINTEXT://:9093"}, {"listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT"}};
+  auto with = [&](std::vector<std::pair<std::string, std::string>> more) {
+    auto sets = sasl_listener;
+    sets.insert(sets.end(), more.begin(), more.end());
+    return sets;
+  };
+  // Kafka's default mechanism (GSSAPI) is not served.
+  EXPECT_NE(load_error("", with({})).find("'sasl.enabled.mechanisms'"), std::string::npos);
+  EXPECT_NE(load_error("", with({{"sasl.enabled.mechanisms", "PLAIN"}})).find("listener.name.sasl_plaintext.plain.sasl.jaas.config"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with({{"listener.name.SASL_PLAINTEXT.sasl.enabled.mechanisms", "PLAIN"}})).find("lower case"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with({{"listener.name.sasl_plaintext.log.retention.ms", "1"}})).find("cannot be set per listener"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with({{"listener.name.sasl_plaintext.kerberos5.sasl.jaas.config", "x"}}))
+                .find("unknown SASL mechanism 'kerberos5'"),
+            std::string::npos);
+  EXPECT_NE(load_error("", {{"listener.security.protocol.map", "PLAINTEXT:TLS"}}).find("'TLS' is not a security protocol"),
+            std::string::npos);
+  EXPECT_NE(load_error("", {{"authorizer.class.name", "kafka.security.authorizer.AclAuthorizer"}})
+                .find("'authorizer.class.name'"),
+            std::string::npos);
+  must_load("", {{"authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
+                 {"super.users", "User:admin;User:broker"}});
+}
