@@ -96,6 +96,7 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
     co_return close_connection(fmt::format("{} after the SASL session of {} expired (connections.max.reauth.ms)",
                                            route->name, session->principal));
   request_context ctx{conn, header, {}, {}, session};
+  ctx.authz = &_authz;
   try {
     const auto started = std::chrono::steady_clock::now();
     net::frame_outcome out = co_await route->invoke(_core, ctx, r);

@@ -33,6 +33,8 @@ struct request_context {
   // closes after it is written), or the connection has just authenticated.
   bool close_after_response = false;
   bool authenticated_now = false;
+  // The broker's authorizer (never null when called by the dispatcher).
+  class authorizer* authz = nullptr;
 };
 
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,

@@ -238,3 +238,62 @@ def test_a_cluster_authenticates_between_its_nodes_with_sasl(cluster_factory):
     # Clients log in on the SASL listener with the same users.
     assert librdkafka_admin(cl.nodes[min(set(cl.nodes) - {leader})].bootstrap_for(LISTENER), "PLAIN", "admin",
                             "admin-secret").list_topics(timeout=20).brokers
+
+
+def librdkafka_produce(bootstrap: str, user: str, password: str, topic: str, count: int = 3) -> list:
+    """Produces `count` records as `user` (PLAIN); the delivery errors, None for each success."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                  "sasl.username": user, "sasl.password": password, "message.timeout.ms": 15000, "acks": "all"})
+    results = []
+    for i in range(count):
+        p.produce(topic, value=b"x%d" % i, on_delivery=lambda err, msg: results.append(err))
+    p.flush(30)
+    return results
+
+
+def topic_listed(bootstrap: str, user: str, password: str, topic: str) -> bool:
+    return topic in librdkafka_admin(bootstrap, "PLAIN", user, password).list_topics(timeout=20).topics
+
+
+def test_acls_are_enforced_and_a_revoke_applies_to_the_next_request(sasl_bootstrap, tmp_path, kafka_classpath):
+    """With allow.everyone.if.no.acl.found, a topic without ACLs is open; once an ACL names the topic
+    only the principals it allows may write it, and Metadata hides it from the others."""
+    admin_props = command_config(tmp_path, "PLAIN", "admin", "admin-secret")
+    base = ["--bootstrap-server", sasl_bootstrap, "--command-config", admin_props]
+    topic = harness.unique_topic("authz")
+    assert librdkafka_produce(sasl_bootstrap, "admin", "admin-secret", topic) == [None] * 3
+    assert librdkafka_produce(sasl_bootstrap, "alice", "alice-secret", topic) == [None] * 3  # no ACL yet
+
+    harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--add", "--allow-principal", "User:bob",
+                                     "--operation", "Write", "--topic", topic))
+    errors = librdkafka_produce(sasl_bootstrap, "alice", "alice-secret", topic, count=1)
+    assert len(errors) == 1 and errors[0] is not None and errors[0].code() == 29, errors  # TOPIC_AUTHORIZATION_FAILED
+    assert not topic_listed(sasl_bootstrap, "alice", "alice-secret", topic)
+    assert topic_listed(sasl_bootstrap, "admin", "admin-secret", topic)  # super user
+
+    harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--add", "--allow-principal", "User:alice",
+                                     "--operation", "Write", "--topic", topic))
+    assert librdkafka_produce(sasl_bootstrap, "alice", "alice-secret", topic, count=1) == [None]
+    assert topic_listed(sasl_bootstrap, "alice", "alice-secret", topic)  # WRITE implies DESCRIBE
+
+    harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--remove", "--force", "--allow-principal",
+                                     "User:alice", "--operation", "Write", "--topic", topic))
+    errors = librdkafka_produce(sasl_bootstrap, "alice", "alice-secret", topic, count=1)
+    assert len(errors) == 1 and errors[0] is not None and errors[0].code() == 29, errors
+    harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--remove", "--force", "--topic", topic))
+
+    # kafka-acls.sh itself needs ALTER on the cluster: open while the cluster has no ACL at all
+    # (allow.everyone.if.no.acl.found), refused once one names it.
+    alice_props = command_config(tmp_path, "PLAIN", "alice", "alice-secret")
+    alice_adds = ["--bootstrap-server", sasl_bootstrap, "--command-config", alice_props, "--add",
+                  "--allow-principal", "User:alice", "--operation", "All", "--topic", topic]
+    harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *alice_adds))
+    harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--add", "--allow-principal", "User:bob",
+                                     "--operation", "Describe", "--cluster"))
+    try:
+        denied = harness.run_java_tool(kafka_classpath, ACL_COMMAND, *alice_adds)
+        assert "ClusterAuthorizationException" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
+    finally:
+        harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--remove", "--force", "--cluster"))
+        harness.ok(harness.run_java_tool(kafka_classpath, ACL_COMMAND, *base, "--remove", "--force", "--topic", topic))

@@ -59,6 +59,10 @@ boost::asio::awaitable<std::optional<create_resp_t>> create(core& c, request_con
     fail_all(error_code::security_disabled, no_authorizer);
     co_return resp;
   }
+  if (!cluster_authorized(ctx, sec::acl_operation::alter)) {
+    fail_all(error_code::cluster_authorization_failed, "Cluster authorization failed.");
+    co_return resp;
+  }
   std::vector<sec::acl_binding> bindings;
   for (const auto& a : req.creations) {
     bindings.push_back(sec::acl_binding{sec::resource_type_from_code(a.resource_type), a.resource_name,
@@ -109,6 +113,11 @@ boost::asio::awaitable<std::optional<describe_resp_t>> describe(core& c, request
     resp.error_message = no_authorizer;
     co_return resp;
   }
+  if (!cluster_authorized(ctx, sec::acl_operation::describe)) {
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    resp.error_message = "Cluster authorization failed.";
+    co_return resp;
+  }
   const auto filter = to_filter(req.resource_type_filter, req.resource_name_filter, req.pattern_type_filter,
                                 req.principal_filter, req.host_filter, req.operation, req.permission_type);
   if (sec::has_unknown_element(filter)) {
@@ -156,6 +165,10 @@ boost::asio::awaitable<std::optional<delete_resp_t>> remove(core& c, request_con
   };
   if (!authorizer_on(c)) {
     fail_all(error_code::security_disabled, no_authorizer);
+    co_return resp;
+  }
+  if (!cluster_authorized(ctx, sec::acl_operation::alter)) {
+    fail_all(error_code::cluster_authorization_failed, "Cluster authorization failed.");
     co_return resp;
   }
   std::vector<acl_filter> valid;

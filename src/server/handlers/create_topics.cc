@@ -32,6 +32,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       fail(out, error_code::invalid_request, fmt::format("topic '{}' appears more than once in the request", t.name));
       continue;
     }
+    if (!cluster_authorized(ctx, security::acl_operation::create) &&
+        !authorized(ctx, security::acl_operation::create, security::resource_type::topic, t.name)) {
+      fail(out, error_code::topic_authorization_failed, "Authorization failed.");
+      continue;
+    }
     topic_spec spec;
     spec.name = t.name;
     int32_t partitions = t.num_partitions;

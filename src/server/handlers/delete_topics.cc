@@ -29,6 +29,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     const controller::topic_info* info = nullptr;
     if (t.name && !t.name->empty()) info = c.image().topic(*t.name);
     else if (!t.id.is_zero()) info = c.image().topic(t.id);
+    const bool by_name = t.name && !t.name->empty();
+    if ((by_name || info) &&
+        !authorized(ctx, security::acl_operation::del, security::resource_type::topic, by_name ? *t.name : info->name)) {
+      out.error_code = code(error_code::topic_authorization_failed);
+      continue;
+    }
     if (!info) {
       out.error_code = code(t.name && !t.name->empty() ? error_code::unknown_topic_or_partition
                                                        : error_code::unknown_topic_id);

@@ -8,6 +8,7 @@
 // KIP-392: a consumer fetch (v11+) may be served by a follower, up to the follower's high
 // watermark; the leader, when replica.selector.class is the rack-aware selector and the consumer
 // names its rack, answers with a preferred read replica in that rack instead of records.
+#include <functional>
 #include <map>
 
 #include "gregor/base/log.h"
@@ -130,7 +131,8 @@ std::optional<node_id> preferred_read_replica(core& c, replication::partition& p
 // of records, so the follower truncates first. `items` are read in order; consecutive partitions
 // of one topic share a topic entry of the response.
 void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partition_params> items, fetch_pass& pass,
-              std::vector<topic_partition>& wanted, node_id follower = no_node, bool first_pass = true) {
+              std::vector<topic_partition>& wanted, node_id follower = no_node, bool first_pass = true,
+              const std::function<bool(const std::string&)>& may_read = {}) {
   const bool read_committed = req.isolation_level == 1 && follower == no_node;
   // KIP-392: consumers of v11+ carry client metadata and may read followers.
   const bool leader_only = follower != no_node || v < 11;
@@ -155,6 +157,11 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     // An empty record set, never null: librdkafka rejects a -1 size.
     pout.records = std::span<const uint8_t>();
     if (v >= 4) pout.aborted_transactions = std::vector<resp_t::aborted_transaction>{};
+    if (may_read && (rt || v < 13) && !may_read(name)) {
+      pout.error_code = code(error_code::topic_authorization_failed);
+      pass.answer_now = true;
+      continue;
+    }
     if (!rt) {
       pout.error_code = code(v >= 13 ? error_code::unknown_topic_id : error_code::unknown_topic_or_partition);
       pass.answer_now = true;
@@ -341,9 +348,21 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   const int64_t deadline = c.clk().monotonic_ms() + std::max(req.max_wait_ms, 0);
   std::vector<topic_partition> wanted;
   auto pass = std::make_shared<fetch_pass>();
+  // Consumers need READ on each topic, followers CLUSTER_ACTION on the cluster (Kafka's rules).
+  std::function<bool(const std::string&)> may_read;
+  if (ctx.authz && ctx.authz->enabled()) {
+    if (follower) {
+      const bool cluster_action = cluster_authorized(ctx, security::acl_operation::cluster_action);
+      may_read = [cluster_action](const std::string&) { return cluster_action; };
+    } else {
+      may_read = [&ctx](const std::string& topic) {
+        return authorized(ctx, security::acl_operation::read, security::resource_type::topic, topic);
+      };
+    }
+  }
   for (bool first = true;; first = false) {
     *pass = fetch_pass{};
-    read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first);
+    read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first, may_read);
     const int64_t now = c.clk().monotonic_ms();
     if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
         wanted.empty())

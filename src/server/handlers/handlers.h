@@ -1,5 +1,6 @@
 #pragma once
 // The route of every API we serve; each is defined in its own file in this directory.
+#include "../authorizer.h"
 #include "../route.h"
 
 namespace gregor::server {
@@ -79,5 +80,15 @@ inline controller_client& controller_for(core& c, const request_context& ctx) {
 }
 
 inline int16_t code(protocol::error_code e) { return protocol::code_of(e); }
+
+// Whether the request's principal may perform `op` on the resource (authorizer.h; always when no
+// authorizer is configured).
+inline bool authorized(request_context& ctx, security::acl_operation op, security::resource_type type,
+                       std::string_view name) {
+  return !ctx.authz || !ctx.session || ctx.authz->allowed(*ctx.session, op, type, name);
+}
+inline bool cluster_authorized(request_context& ctx, security::acl_operation op) {
+  return authorized(ctx, op, security::resource_type::cluster, security::cluster_resource_name);
+}
 
 }  // namespace gregor::server

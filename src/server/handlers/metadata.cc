@@ -47,7 +47,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
 
   const bool all_topics = !req.topics.has_value() || (v == 0 && req.topics->empty());
   if (all_topics) {
-    for (const auto& [name, t] : c.image().topics()) fill_topic(c, t, resp.topics.emplace_back());
+    // Only the topics the principal may describe, as Kafka lists them.
+    for (const auto& [name, t] : c.image().topics())
+      if (authorized(ctx, security::acl_operation::describe, security::resource_type::topic, name))
+        fill_topic(c, t, resp.topics.emplace_back());
     co_return resp;
   }
   const bool may_create = c.config().auto_create_topics_enable && (v < 4 || req.allow_auto_topic_creation);
@@ -66,6 +69,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     }
     const std::string& name = *want.name;
     out.name = name;
+    if (!authorized(ctx, security::acl_operation::describe, security::resource_type::topic, name)) {
+      out.error_code = code(error_code::topic_authorization_failed);
+      continue;
+    }
     const auto* t = c.image().topic(name);
     if (!t) {
       std::string bad = controller::metadata_store::validate_topic_name(name);
@@ -75,6 +82,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       }
       if (!may_create) {
         out.error_code = code(error_code::unknown_topic_or_partition);
+        continue;
+      }
+      // Auto-creation needs CREATE on the cluster or the topic.
+      if (!cluster_authorized(ctx, security::acl_operation::create) &&
+          !authorized(ctx, security::acl_operation::create, security::resource_type::topic, name)) {
+        out.error_code = code(error_code::topic_authorization_failed);
         continue;
       }
       error_code e = co_await c.auto_create_topic(name);

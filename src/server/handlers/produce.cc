@@ -71,11 +71,18 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     if (v >= 13) rt = c.topic(topic.topic_id, &name);
     else rt = c.topic(name);
 
+    // Kafka checks WRITE before existence: an unauthorized principal learns nothing of the topic.
+    const bool may_write = (v >= 13 && !rt) || authorized(ctx, security::acl_operation::write,
+                                                          security::resource_type::topic, name);
     for (auto& part : topic.partition_data) {
       auto& pout = tout.partition_responses.emplace_back();
       pout.index = part.index;
       if (!acks_valid) {
         set_error(pout, error_code::invalid_required_acks);
+        continue;
+      }
+      if (!may_write) {
+        set_error(pout, error_code::topic_authorization_failed);
         continue;
       }
       if (!rt) {

@@ -23,6 +23,18 @@ using alter_resp_t = protocol::alter_user_scram_credentials_response;
 
 boost::asio::awaitable<std::optional<alter_resp_t>> alter(core& c, request_context& ctx, alter_req_t& req) {
   alter_resp_t resp;
+  if (!cluster_authorized(ctx, security::acl_operation::alter)) {
+    std::set<std::string> users;
+    for (const auto& d : req.deletions) users.insert(d.name);
+    for (const auto& u : req.upsertions) users.insert(u.name);
+    for (const auto& user : users) {
+      auto& out = resp.results.emplace_back();
+      out.user = user;
+      out.error_code = code(error_code::cluster_authorization_failed);
+      out.error_message = "Cluster authorization failed.";
+    }
+    co_return resp;
+  }
   // Per user, in order of first appearance: the first error, and the changes.
   std::vector<std::string> users;
   std::map<std::string, std::optional<admin_error>> errors;
@@ -104,6 +116,11 @@ using describe_resp_t = protocol::describe_user_scram_credentials_response;
 
 boost::asio::awaitable<std::optional<describe_resp_t>> describe(core& c, request_context& ctx, describe_req_t& req) {
   describe_resp_t resp;
+  if (!cluster_authorized(ctx, security::acl_operation::describe)) {
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    resp.error_message = "Cluster authorization failed.";
+    co_return resp;
+  }
   const auto& all = c.image().scram_credentials();
   auto describe_user = [&](const std::string& user, const std::map<int8_t, controller::scram_credential_entry>& creds) {
     auto& r = resp.results.emplace_back();
