@@ -42,6 +42,27 @@ sec::acl_binding to_binding(const controller::acl_entry& a) {
                           sec::acl_operation_from_code(a.operation), sec::acl_permission_from_code(a.permission_type)};
 }
 
+// CreateAcls and DeleteAcls refuse every item alike without an authorizer (SECURITY_DISABLED) or
+// without ALTER on the cluster: true when `items` (results with error fields) were refused.
+template <class Items>
+bool refused_alter(const core& c, request_context& ctx, Items& items) {
+  error_code e = error_code::none;
+  std::string message;
+  if (!authorizer_on(c)) {
+    e = error_code::security_disabled;
+    message = no_authorizer;
+  } else if (!cluster_authorized(ctx, sec::acl_operation::alter)) {
+    e = error_code::cluster_authorization_failed;
+    message = "Cluster authorization failed.";
+  }
+  if (e == error_code::none) return false;
+  for (auto& r : items) {
+    r.error_code = code(e);
+    r.error_message = message;
+  }
+  return true;
+}
+
 // ---- CreateAcls ----
 using create_req_t = protocol::create_acls_request;
 using create_resp_t = protocol::create_acls_response;
@@ -55,14 +76,7 @@ boost::asio::awaitable<std::optional<create_resp_t>> create(core& c, request_con
       r.error_message = message;
     }
   };
-  if (!authorizer_on(c)) {
-    fail_all(error_code::security_disabled, no_authorizer);
-    co_return resp;
-  }
-  if (!cluster_authorized(ctx, sec::acl_operation::alter)) {
-    fail_all(error_code::cluster_authorization_failed, "Cluster authorization failed.");
-    co_return resp;
-  }
+  if (refused_alter(c, ctx, resp.results)) co_return resp;
   std::vector<sec::acl_binding> bindings;
   for (const auto& a : req.creations) {
     bindings.push_back(sec::acl_binding{sec::resource_type_from_code(a.resource_type), a.resource_name,
@@ -163,14 +177,7 @@ boost::asio::awaitable<std::optional<delete_resp_t>> remove(core& c, request_con
       r.error_message = message;
     }
   };
-  if (!authorizer_on(c)) {
-    fail_all(error_code::security_disabled, no_authorizer);
-    co_return resp;
-  }
-  if (!cluster_authorized(ctx, sec::acl_operation::alter)) {
-    fail_all(error_code::cluster_authorization_failed, "Cluster authorization failed.");
-    co_return resp;
-  }
+  if (refused_alter(c, ctx, resp.filter_results)) co_return resp;
   std::vector<acl_filter> valid;
   std::vector<size_t> valid_index;
   for (size_t i = 0; i < req.filters.size(); ++i) {
