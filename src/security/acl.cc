@@ -13,7 +13,7 @@ pattern_type pattern_type_from_code(int8_t code) {
   return code >= 0 && code <= 4 ? static_cast<pattern_type>(code) : pattern_type::unknown;
 }
 acl_operation acl_operation_from_code(int8_t code) {
-  return code >= 0 && code <= 14 ? static_cast<acl_operation>(code) : acl_operation::unknown;
+  return code >= 0 && code <= 15 ? static_cast<acl_operation>(code) : acl_operation::unknown;
 }
 acl_permission acl_permission_from_code(int8_t code) {
   return code >= 0 && code <= 3 ? static_cast<acl_permission>(code) : acl_permission::unknown;
@@ -61,6 +61,7 @@ std::string_view to_string(acl_operation v) {
     case acl_operation::idempotent_write: return "IDEMPOTENT_WRITE";
     case acl_operation::create_tokens: return "CREATE_TOKENS";
     case acl_operation::describe_tokens: return "DESCRIBE_TOKENS";
+    case acl_operation::two_phase_commit: return "TWO_PHASE_COMMIT";
   }
   return "UNKNOWN";
 }
@@ -282,6 +283,33 @@ bool authorize(const acl_set& acls, const authorizer_config& config, const authz
   if (denied) return false;
   if (allowed) return true;
   return !any_acl_on_resource && config.allow_everyone_if_no_acl_found;
+}
+
+std::span<const acl_operation> supported_operations(resource_type rtype) {
+  using o = acl_operation;
+  static constexpr o topic[] = {o::read, o::write, o::create, o::describe, o::del, o::alter, o::describe_configs,
+                                o::alter_configs};
+  static constexpr o group[] = {o::read, o::describe, o::del, o::describe_configs, o::alter_configs};
+  static constexpr o cluster[] = {o::create, o::cluster_action, o::describe_configs, o::alter_configs,
+                                  o::idempotent_write, o::alter, o::describe};
+  static constexpr o transactional_id[] = {o::describe, o::write, o::two_phase_commit};
+  static constexpr o delegation_token[] = {o::describe};
+  static constexpr o user[] = {o::create_tokens, o::describe_tokens};
+  switch (rtype) {
+    case resource_type::topic: return topic;
+    case resource_type::group: return group;
+    case resource_type::cluster: return cluster;
+    case resource_type::transactional_id: return transactional_id;
+    case resource_type::delegation_token: return delegation_token;
+    case resource_type::user: return user;
+    default: return {};
+  }
+}
+
+int32_t supported_operations_bits(resource_type rtype) {
+  int32_t bits = 0;
+  for (acl_operation op : supported_operations(rtype)) bits |= int32_t(1) << to_code(op);
+  return bits;
 }
 
 bool authorize_by_resource_type(const acl_set& acls, const authorizer_config& config, std::string_view principal,

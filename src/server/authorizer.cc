@@ -36,6 +36,17 @@ bool authorizer::allowed(const client_session& s, security::acl_operation op, se
   return ok;
 }
 
+int32_t authorizer::authorized_operations(const client_session& s, security::resource_type type,
+                                          std::string_view name) {
+  if (!_enabled) return security::supported_operations_bits(type);
+  int32_t bits = 0;
+  for (security::acl_operation op : security::supported_operations(type)) {
+    security::authz_request req{s.principal, s.host, op, type, std::string(name)};
+    if (security::authorize(acls(), _config, req)) bits |= int32_t(1) << security::to_code(op);
+  }
+  return bits;
+}
+
 bool authorizer::allowed_any(const client_session& s, security::acl_operation op, security::resource_type type) {
   if (!_enabled) return true;
   return security::authorize_by_resource_type(acls(), _config, s.principal, s.host, op, type);

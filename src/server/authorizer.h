@@ -23,6 +23,9 @@ class authorizer {
                std::string_view name);
   // Kafka's authorizeByResourceType: allowed on at least one resource of the type.
   bool allowed_any(const client_session& s, security::acl_operation op, security::resource_type type);
+  // The resource's *_authorized_operations bit field (Kafka's AuthHelper.authorizedOperations):
+  // the supported operations the principal may perform; denials here are not logged.
+  int32_t authorized_operations(const client_session& s, security::resource_type type, std::string_view name);
 
  private:
   const security::acl_set& acls();

@@ -8,6 +8,7 @@
 #include "core.h"
 #include "dispatcher.h"
 #include "sasl_login.h"
+#include "tls_principal.h"
 #include "gregor/security/acl.h"
 #include "log_maintenance.h"
 #include "http_admin.h"
@@ -71,6 +72,7 @@ broker::~broker() = default;
 
 result<void, std::string> broker::start() {
   if (std::string why = check_sasl_configs(_impl->c.config()); !why.empty()) return failure{why};
+  if (std::string why = check_principal_mapping_rules(_impl->c.config()); !why.empty()) return failure{why};
   if (auto su = security::parse_super_users(_impl->c.config().super_users); !su)
     return failure{fmt::format("config 'super.users': {}", su.error())};
   // The admin listener first: /health answers 503 "starting" (from a helper thread) while the

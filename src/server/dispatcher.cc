@@ -54,6 +54,11 @@ std::shared_ptr<client_session> dispatcher::session_for(const net::connection_in
     s->host = host_of(conn.peer);
     s->sasl = conn.security_protocol == "SASL_PLAINTEXT" || conn.security_protocol == "SASL_SSL";
     if (s->sasl) s->at = client_session::stage::need_handshake;
+    if (conn.security_protocol == "SSL") {
+      std::string why;
+      if (auto p = _tls.principal_of(conn, &why)) s->principal = std::move(*p);
+      else s->refused = std::move(why);
+    }
   }
   return s;
 }
@@ -61,6 +66,8 @@ std::shared_ptr<client_session> dispatcher::session_for(const net::connection_in
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
                                                        std::vector<uint8_t> frame) {
   std::shared_ptr<client_session> session = session_for(conn);
+  if (!session->refused.empty())
+    co_return close_connection(fmt::format("SSL authentication failed: {}", session->refused));
   if (session->raw_tokens && session->exchange) {
     // A bare SASL token after SaslHandshake v0.
     sasl_result step = sasl_step(_core, *session, conn, frame);

@@ -4,7 +4,8 @@
 // except ApiVersions, which answers UNSUPPORTED_VERSION with our list so the client can retry
 // lower), and runs the route. Keeps each connection's client_session (session.h): on a SASL
 // listener nothing but ApiVersions, SaslHandshake and SaslAuthenticate is served before the
-// connection authenticates, and nothing at all once its KIP-368 session expired. One per broker;
+// connection authenticates, and nothing at all once its KIP-368 session expired. On an SSL
+// listener the principal comes from the client certificate (tls_principal.h). One per broker;
 // called on the io thread.
 #include <memory>
 #include <unordered_map>
@@ -13,12 +14,13 @@
 #include "gregor/net/tcp_server.h"
 #include "authorizer.h"
 #include "session.h"
+#include "tls_principal.h"
 
 namespace gregor::server {
 
 class dispatcher final : public net::frame_handler {
  public:
-  explicit dispatcher(core& c) : _core(c), _authz(c) {}
+  explicit dispatcher(core& c) : _core(c), _authz(c), _tls(c.config()) {}
   boost::asio::awaitable<net::frame_outcome> handle(const net::connection_info& conn,
                                                     std::vector<uint8_t> frame) override;
   void on_close(const net::connection_info& conn) override { _sessions.erase(conn.id); }
@@ -29,6 +31,7 @@ class dispatcher final : public net::frame_handler {
 
   core& _core;
   authorizer _authz;
+  tls_principals _tls;
   std::unordered_map<uint64_t, std::shared_ptr<client_session>> _sessions;
 };
 

@@ -7,7 +7,8 @@
 // need_handshake; SaslHandshake picks a mechanism (need_authenticate); SaslAuthenticate exchanges
 // tokens until the mechanism succeeds (authenticated) or fails (the connection is closed after
 // the error). Before authenticated, only ApiVersions, SaslHandshake and SaslAuthenticate are
-// served. Other listeners start authenticated (principal User:ANONYMOUS, or the TLS peer).
+// served. Other listeners start authenticated (principal User:ANONYMOUS, or on SSL listeners the
+// client certificate's mapped subject).
 // KIP-368: with connections.max.reauth.ms, the session expires; the client re-authenticates with
 // a new SaslHandshake + SaslAuthenticate on the same connection (same principal), else the
 // connection is closed at its first request after expiry.
@@ -34,6 +35,7 @@ struct client_session {
   std::shared_ptr<security::sasl_server> exchange;  // the SASL exchange in progress
   std::string principal = "User:ANONYMOUS";
   std::string host;                // the peer's address, for ACLs
+  std::string refused;             // non-empty: the connection may not authenticate (why)
   // KIP-368: the session ends here (steady clock); max() = never.
   std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
 };

@@ -95,6 +95,12 @@ def _tls_listener_configs(pki: Path, pem_on_ssl: bool) -> dict[str, str]:
         "listener.name.mtls.ssl.truststore.type": "PEM",
         "listener.name.mtls.ssl.truststore.location": str(pki / "ca.pem"),
         "listener.name.mtls.ssl.client.auth": "required",
+        # The client certificate's subject "CN=alice,OU=eng,O=Example,C=US" becomes User:alice.
+        "listener.name.mtls.ssl.principal.mapping.rules": "RULE:^CN=([^,]+),.*$/$1/L,DEFAULT",
+        # ACLs decide with the mapped principal; without ACLs on a resource everyone may use it.
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "true",
         # SASL_SSL: PLAIN over TLS (the PKCS12 key store, no client certificate).
         "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
         "listener.name.sasl_ssl.ssl.keystore.location": str(pki / "server.p12"),
@@ -232,6 +238,42 @@ def test_mtls_refuses_a_client_certificate_from_an_untrusted_ca(broker_tls, pki)
     # kafka-python 2.0 lets the ssl module's error (an OSError) escape from send().
     with pytest.raises((NoBrokersAvailable, KafkaPythonError, OSError)):
         _kafka_python_round_trip(broker_tls.mtls, _kp_ssl(pki, "mallory"), harness.unique_topic("kp-rogue"))
+
+
+def test_the_mtls_principal_comes_from_the_certificate_through_the_mapping_rules(broker_tls, pki, kafka_classpath):
+    """An ACL for User:alice (the mapped subject of alice's certificate) applies to her mTLS
+    connection and to nobody else."""
+    denied, open_topic = harness.unique_topic("mtls-denied"), harness.unique_topic("mtls-open")
+    clients.create_topic(broker_tls.plain, denied)
+    clients.create_topic(broker_tls.plain, open_topic)
+    harness.ok(harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.AclCommand",
+                                     "--bootstrap-server", broker_tls.plain, "--add", "--deny-principal", "User:alice",
+                                     "--operation", "Write", "--topic", denied))
+    # Everyone else may do everything there (an ACL on a topic ends allow.everyone.if.no.acl.found for it).
+    harness.ok(harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.AclCommand",
+                                     "--bootstrap-server", broker_tls.plain, "--add", "--allow-principal", "User:*",
+                                     "--operation", "All", "--topic", denied))
+    conf = _kp_ssl(pki, "alice")
+    producer = KafkaProducer(bootstrap_servers=broker_tls.mtls, request_timeout_ms=10000, retries=0, **conf)
+    try:
+        producer.send(open_topic, value=b"alice may").get(timeout=30)
+
+        def refused() -> bool:
+            try:
+                producer.send(denied, value=b"alice may not").get(timeout=30)
+                return False
+            except KafkaPythonError as exc:
+                assert type(exc).__name__ == "TopicAuthorizationFailedError", repr(exc)
+                return True
+        # The ACL reaches the broker's image through the metadata log: wait until it applies.
+        harness.wait_until(refused, timeout_s=30, what="alice's Write refused on the denied topic")
+    finally:
+        producer.close()
+    # The same topic takes records from the super user on the plaintext listener.
+    assert len(clients.produce_all(broker_tls.plain, denied, [{"value": b"anonymous may"}])) == 1
+    if not REFERENCE:
+        line = _wait_for_log(broker_tls, "Principal = User:alice is Denied operation = WRITE")
+        assert denied in line
 
 
 def test_mtls_refuses_a_client_without_certificate(broker_tls, pki):

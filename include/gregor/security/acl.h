@@ -27,7 +27,7 @@ enum class pattern_type : int8_t { unknown = 0, any = 1, match = 2, literal = 3,
 enum class acl_operation : int8_t {
   unknown = 0, any = 1, all = 2, read = 3, write = 4, create = 5, del = 6, alter = 7, describe = 8,
   cluster_action = 9, describe_configs = 10, alter_configs = 11, idempotent_write = 12, create_tokens = 13,
-  describe_tokens = 14
+  describe_tokens = 14, two_phase_commit = 15  // KIP-939 (Kafka 4.1+)
 };
 enum class acl_permission : int8_t { unknown = 0, any = 1, deny = 2, allow = 3 };
 
@@ -177,6 +177,15 @@ bool authorize(const acl_set& acls, const authorizer_config& config, const authz
 // principal (op or ALL) is not dominated by a DENY: a literal "*" DENY denies outright; a literal
 // ALLOW is dominated by a literal DENY of the same name or a prefixed DENY of one of its
 // prefixes; a prefixed ALLOW by a prefixed DENY of one of its prefixes; a literal "*" ALLOW wins.
+// The operations a resource type supports (Kafka's AclEntry.supportedOperations): Topic: Read,
+// Write, Create, Describe, Delete, Alter, DescribeConfigs, AlterConfigs; Group: Read, Describe,
+// Delete, DescribeConfigs, AlterConfigs; Cluster: Create, ClusterAction, DescribeConfigs,
+// AlterConfigs, IdempotentWrite, Alter, Describe; TransactionalId: Describe, Write, TwoPhaseCommit;
+// DelegationToken: Describe; User: CreateTokens, DescribeTokens.
+std::span<const acl_operation> supported_operations(resource_type rtype);
+// As a *_authorized_operations bit field: bit n set for operation code n.
+int32_t supported_operations_bits(resource_type rtype);
+
 bool authorize_by_resource_type(const acl_set& acls, const authorizer_config& config, std::string_view principal,
                                 std::string_view host, acl_operation op, resource_type rtype);
 

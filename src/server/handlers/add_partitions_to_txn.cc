@@ -33,18 +33,27 @@ std::vector<topic_result_t> answer_all(const std::vector<topic_t>& topics,
 }
 
 // One transaction's partitions: added (or verified), or why not.
-boost::asio::awaitable<std::vector<topic_result_t>> one(core& c, txn_service& txns, const std::string& id,
-                                                        int64_t pid, int16_t epoch, const std::vector<topic_t>& topics,
-                                                        bool verify_only, int16_t client_tv, int16_t version) {
-  // Unknown topics and partitions first: nothing is attempted when one is named.
+boost::asio::awaitable<std::vector<topic_result_t>> one(core& c, request_context& ctx, txn_service& txns,
+                                                        const std::string& id, int64_t pid, int16_t epoch,
+                                                        const std::vector<topic_t>& topics, bool verify_only,
+                                                        int16_t client_tv, int16_t version) {
+  // Topics the principal may not Write (v0-3: a producer's own request; v4+ come from brokers,
+  // authorised by ClusterAction), then unknown topics and partitions: nothing is attempted when
+  // one is named.
   std::set<std::pair<std::string, int32_t>> unknown;
+  std::set<std::string> unauthorized;
   for (const auto& t : topics) {
+    if (version <= 3 && !topic_authorized(ctx, acl_op::write, t.name)) {
+      unauthorized.insert(t.name);
+      continue;
+    }
     const topic_runtime* rt = c.topic(t.name);
     for (int32_t p : t.partitions)
       if (!rt || p < 0 || p >= rt->partition_count) unknown.emplace(t.name, p);
   }
-  if (!unknown.empty()) {
+  if (!unknown.empty() || !unauthorized.empty()) {
     co_return answer_all(topics, [&](const std::string& name, int32_t p) {
+      if (unauthorized.contains(name)) return error_code::topic_authorization_failed;
       return unknown.contains({name, p}) ? error_code::unknown_topic_or_partition : error_code::operation_not_attempted;
     });
   }
@@ -71,11 +80,20 @@ boost::asio::awaitable<std::vector<topic_result_t>> one(core& c, txn_service& tx
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  txn_service& txns = *co_await c.transactions();
   const int16_t v = ctx.version();
+  if (v <= 3 && !transactional_id_authorized(ctx, acl_op::write, req.v3_and_below_transactional_id)) {
+    resp.results_by_topic_v3_and_below = answer_all(
+        req.v3_and_below_topics, [](const std::string&, int32_t) { return error_code::transactional_id_authorization_failed; });
+    co_return resp;
+  }
+  if (v >= 4 && !cluster_authorized(ctx, acl_op::cluster_action)) {
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    co_return resp;
+  }
+  txn_service& txns = *co_await c.transactions();
   if (v <= 3) {
     resp.results_by_topic_v3_and_below =
-        co_await one(c, txns, req.v3_and_below_transactional_id, req.v3_and_below_producer_id,
+        co_await one(c, ctx, txns, req.v3_and_below_transactional_id, req.v3_and_below_producer_id,
                      req.v3_and_below_producer_epoch, req.v3_and_below_topics, false, 1, v);
     co_return resp;
   }
@@ -83,7 +101,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     auto& out = resp.results_by_transaction.emplace_back();
     out.transactional_id = t.transactional_id;
     const int16_t client_tv = v >= 5 ? 2 : 1;
-    out.topic_results = co_await one(c, txns, t.transactional_id, t.producer_id, t.producer_epoch, t.topics,
+    out.topic_results = co_await one(c, ctx, txns, t.transactional_id, t.producer_id, t.producer_epoch, t.topics,
                                      t.verify_only, client_tv, v);
   }
   co_return resp;

@@ -19,6 +19,9 @@ using resp_t = protocol::add_raft_voter_response;
 resp_t answer(error_code e, std::string message) { return voter_changes::answer<resp_t>(e, std::move(message)); }
 
 asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  if (!cluster_authorized(ctx, acl_op::alter))  // Alter on the cluster, as Kafka
+    co_return answer(error_code::cluster_authorization_failed,
+                     std::string(authorization_message(error_code::cluster_authorization_failed)));
   auto* q = c.quorum();
   if (auto refused = voter_changes::refusal<resp_t>(q, req)) co_return std::move(*refused);
   if (req.voter_id < 0) co_return answer(error_code::invalid_request, "the voter id is negative");

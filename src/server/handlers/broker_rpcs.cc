@@ -21,8 +21,12 @@ active_controller* active(core& c) {
 }
 
 asio::awaitable<std::optional<protocol::broker_registration_response>> registration(
-    core& c, request_context&, protocol::broker_registration_request& req) {
+    core& c, request_context& ctx, protocol::broker_registration_request& req) {
   protocol::broker_registration_response resp;
+  if (!cluster_authorized(ctx, acl_op::cluster_action)) {  // brokers only
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    co_return resp;
+  }
   auto* a = active(c);
   if (!a) {
     resp.error_code = code(error_code::not_controller);
@@ -50,8 +54,12 @@ asio::awaitable<std::optional<protocol::broker_registration_response>> registrat
 }
 
 asio::awaitable<std::optional<protocol::broker_heartbeat_response>> heartbeat(
-    core& c, request_context&, protocol::broker_heartbeat_request& req) {
+    core& c, request_context& ctx, protocol::broker_heartbeat_request& req) {
   protocol::broker_heartbeat_response resp;
+  if (!cluster_authorized(ctx, acl_op::cluster_action)) {  // brokers only
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    co_return resp;
+  }
   auto* a = active(c);
   if (!a) {
     resp.error_code = code(error_code::not_controller);
@@ -75,8 +83,12 @@ asio::awaitable<std::optional<protocol::broker_heartbeat_response>> heartbeat(
 }
 
 asio::awaitable<std::optional<protocol::allocate_producer_ids_response>> allocate_producer_ids(
-    core& c, request_context&, protocol::allocate_producer_ids_request& req) {
+    core& c, request_context& ctx, protocol::allocate_producer_ids_request& req) {
   protocol::allocate_producer_ids_response resp;
+  if (!cluster_authorized(ctx, acl_op::cluster_action)) {  // brokers only
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    co_return resp;
+  }
   auto* a = active(c);
   if (!a) {
     resp.error_code = code(error_code::not_controller);
@@ -96,6 +108,10 @@ asio::awaitable<std::optional<protocol::allocate_producer_ids_response>> allocat
 asio::awaitable<std::optional<protocol::alter_partition_response>> alter_partition(
     core& c, request_context& ctx, protocol::alter_partition_request& req) {
   protocol::alter_partition_response resp;
+  if (!cluster_authorized(ctx, acl_op::cluster_action)) {  // brokers only
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    co_return resp;
+  }
   auto* a = active(c);
   if (!a) {
     resp.error_code = code(error_code::not_controller);

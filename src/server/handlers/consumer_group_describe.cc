@@ -31,7 +31,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& id : req.group_ids) {
     auto& out = resp.groups.emplace_back();
     out.group_id = id;
-    if (req.include_authorized_operations) out.authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
+    if (!group_authorized(ctx, acl_op::describe, id)) {
+      out.error_code = code(error_code::group_authorization_failed);
+      continue;
+    }
     if (auto e = groups.check_coordinator(id); e != error_code::none) {
       out.error_code = code(e);
       continue;
@@ -42,6 +45,21 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       out.error_message = "Group " + id + " not found.";
       continue;
     }
+    // A group whose members subscribe to or are assigned a topic the principal may not Describe
+    // is refused whole (Kafka: clients are not told about topics they may not see).
+    bool hidden_topic = false;
+    for (const auto& m : d->members) {
+      for (const auto& t : m.subscribed_topics) hidden_topic |= !topic_authorized(ctx, acl_op::describe, t);
+      for (const auto* set : {&m.assignment, &m.target})
+        for (const auto& tp : *set) hidden_topic |= !topic_authorized(ctx, acl_op::describe, tp.topic);
+    }
+    if (hidden_topic) {
+      out.error_code = code(error_code::topic_authorization_failed);
+      out.error_message = "The group has described topic(s) that the client is not authorized to describe.";
+      continue;
+    }
+    if (req.include_authorized_operations)
+      out.authorized_operations = authorized_operations(ctx, security::resource_type::group, id);
     out.group_state = d->state;
     out.group_epoch = d->group_epoch;
     out.assignment_epoch = d->assignment_epoch;

@@ -15,13 +15,19 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = *co_await c.groups();
-  resp.heartbeat_interval_ms = c.config().group_consumer_heartbeat_interval_ms;
-  auto fail = [&](error_code e, std::string msg) {
+  auto fail = [&](error_code e, std::optional<std::string> msg) {
     resp.error_code = code(e);
     resp.error_message = std::move(msg);
     return resp;
   };
+  // Read on the group; subscribed topic names the principal may not Describe refuse the whole
+  // heartbeat (Kafka: clients are not told about topics they may not see).
+  if (!group_authorized(ctx, acl_op::read, req.group_id)) co_return fail(error_code::group_authorization_failed, std::nullopt);
+  if (req.subscribed_topic_names)
+    for (const auto& t : *req.subscribed_topic_names)
+      if (!topic_authorized(ctx, acl_op::describe, t)) co_return fail(error_code::topic_authorization_failed, std::nullopt);
+  group_service& groups = *co_await c.groups();
+  resp.heartbeat_interval_ms = c.config().group_consumer_heartbeat_interval_ms;
   if (req.group_id.empty()) co_return fail(error_code::invalid_request, "GroupId can't be empty.");
   if (auto e = groups.check_coordinator(req.group_id); e != error_code::none) co_return fail(e, "");
   if (req.server_assignor && *req.server_assignor != "uniform" && *req.server_assignor != "range")

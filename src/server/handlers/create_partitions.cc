@@ -21,6 +21,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       out.error_message = "duplicate topic in the request";
       continue;
     }
+    if (!topic_authorized(ctx, acl_op::alter, t.name)) {  // before existence, as Kafka
+      out.error_code = code(error_code::topic_authorization_failed);
+      out.error_message = std::string(authorization_message(error_code::topic_authorization_failed));
+      continue;
+    }
     const auto* info = c.image().topic(t.name);
     if (!info) {
       out.error_code = code(error_code::unknown_topic_or_partition);

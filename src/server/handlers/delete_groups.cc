@@ -17,7 +17,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& id : req.groups_names) {
     auto& out = resp.results.emplace_back();
     out.group_id = id;
-    error_code e = groups.check_group(id);
+    error_code e = group_authorized(ctx, acl_op::del, id) ? groups.check_group(id) : error_code::group_authorization_failed;
     if (e == error_code::none && groups.consumer_groups().has_group(id)) {
       e = groups.consumer_groups().delete_group(id);
       if (e == error_code::none) e = groups.flush_consumer_groups();  // the group's tombstones

@@ -16,17 +16,22 @@ using protocol::error_code;
 
 constexpr int64_t high_watermark_offset = -1;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   bool moved = false;
   for (const auto& topic : req.topics) {
     auto& tout = resp.topics.emplace_back();
     tout.name = topic.name;
     const topic_runtime* rt = c.topic(topic.name);
+    const bool may_delete = topic_authorized(ctx, acl_op::del, topic.name);  // before existence, as Kafka
     for (const auto& part : topic.partitions) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = part.partition_index;
       pout.low_watermark = -1;
+      if (!may_delete) {
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       auto leader = c.leader_partition(topic_partition{topic.name, partition_id{part.partition_index}});
       if (!leader) {
         pout.error_code = code(leader.error());

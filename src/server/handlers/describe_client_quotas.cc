@@ -16,6 +16,12 @@ using resp_t = protocol::describe_client_quotas_response;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  if (!cluster_authorized(ctx, acl_op::describe_configs)) {
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    resp.error_message = std::string(authorization_message(error_code::cluster_authorization_failed));
+    resp.entries = std::nullopt;
+    co_return resp;
+  }
   std::set<std::string> types;
   for (const auto& comp : req.components) {
     std::string why;

@@ -21,6 +21,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     co_return resp;
   }
   resp.cluster_id = c.image().cluster_id();
+  // As Kafka: the cluster's authorized operations when asked for, 0 without Describe on it.
+  if (req.include_cluster_authorized_operations)
+    resp.cluster_authorized_operations =
+        cluster_authorized(ctx, acl_op::describe)
+            ? authorized_operations(ctx, security::resource_type::cluster, security::cluster_resource_name)
+            : 0;
   if (req.endpoint_type == 2) {
     // The quorum's voters, at their controller listeners; the controller id is the active one.
     const node_id leader = c.image().controller_id();

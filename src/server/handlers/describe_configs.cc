@@ -46,6 +46,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.resource_type = res.resource_type;
     out.resource_name = res.resource_name;
     out.error_code = 0;
+    if (auto denied = config_resource_denial(ctx, res.resource_type, res.resource_name, acl_op::describe_configs);
+        denied != error_code::none) {
+      out.error_code = code(denied);
+      out.error_message = std::string(authorization_message(denied));
+      continue;
+    }
     switch (res.resource_type) {
       case config_resource_topic: {
         const auto* t = c.image().topic(res.resource_name);

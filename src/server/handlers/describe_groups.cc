@@ -2,6 +2,8 @@
 // v5: flexible. v6: an unknown group answers GROUP_ID_NOT_FOUND with a message (before: NONE and
 // state "Dead"). Member metadata is the subscription for the chosen protocol; the assignment is
 // only reported while the group is Stable.
+#include <limits>
+
 #include "gregor/protocol/messages/describe_groups.h"
 #include "../group_service.h"
 #include "handlers.h"
@@ -18,16 +20,25 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& id : req.groups) {
     auto& out = resp.groups.emplace_back();
     out.group_id = id;
-    // READ (3), DELETE (6) and DESCRIBE (8): every operation on a group, without ACLs.
-    if (req.include_authorized_operations) out.authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
+    if (!group_authorized(ctx, acl_op::describe, id)) {
+      out.error_code = code(error_code::group_authorization_failed);
+      out.group_state = "";
+      out.protocol_type = "";
+      out.protocol_data = "";
+      continue;
+    }
     if (auto e = groups.check_coordinator(id); e != error_code::none) {
       out.error_code = code(e);
       continue;
     }
+    // The operations the principal may perform on the group, for groups described without error.
+    if (req.include_authorized_operations)
+      out.authorized_operations = authorized_operations(ctx, security::resource_type::group, id);
     group::group_description d = groups.coordinator().describe(id);
     if (d.error == error_code::group_id_not_found) {
       out.group_state = "Dead";
       if (ctx.version() >= 6) {
+        out.authorized_operations = std::numeric_limits<int32_t>::min();
         out.error_code = code(d.error);
         out.error_message = "Group " + id + " not found.";
       }

@@ -8,7 +8,8 @@
 // max(0, high watermark - log end offset) of the replica (0 on a leader; a follower's high
 // watermark is capped at its own log end offset, as in Kafka). IsFutureKey is always false (no
 // AlterReplicaLogDirs). Only the first of log.dirs holds data (core::open), so it is the one
-// directory described. Authorization is not checked.
+// directory described. Needs Describe on the cluster (else CLUSTER_AUTHORIZATION_FAILED and no
+// directory, as Kafka).
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -29,8 +30,12 @@ int64_t offset_lag(const replication::partition& p) {
   return std::max<int64_t>(0, p.high_watermark().value() - p.log().log_end_offset().value());
 }
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  if (!cluster_authorized(ctx, acl_op::describe)) {
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    co_return resp;
+  }
   auto& dir = resp.results.emplace_back();
   std::error_code ec;
   const auto path = std::filesystem::absolute(c.logs().dir(), ec).lexically_normal();

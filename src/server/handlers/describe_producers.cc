@@ -11,14 +11,19 @@ using req_t = protocol::describe_producers_request;
 using resp_t = protocol::describe_producers_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   for (const auto& t : req.topics) {
     auto& tout = resp.topics.emplace_back();
     tout.name = t.name;
+    const bool may_read = topic_authorized(ctx, acl_op::read, t.name);
     for (int32_t index : t.partition_indexes) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = index;
+      if (!may_read) {
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       replication::partition* p =
           c.topic(t.name) ? c.partition(topic_partition{t.name, partition_id{index}}) : nullptr;
       if (!p) {

@@ -11,7 +11,7 @@ using req_t = protocol::describe_transactions_request;
 using resp_t = protocol::describe_transactions_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   txn_service& txns = *co_await c.transactions();
   for (const auto& id : req.transactional_ids) {
@@ -20,7 +20,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
     out.producer_id = -1;
     out.producer_epoch = -1;
     out.transaction_start_time_ms = -1;
-    error_code e = txns.check_coordinator(id);
+    // Describe on the id; the partitions listed are those of topics the principal may Describe.
+    error_code e = transactional_id_authorized(ctx, acl_op::describe, id) ? txns.check_coordinator(id)
+                                                                          : error_code::transactional_id_authorization_failed;
     std::optional<txn::txn_description> d;
     if (e == error_code::none) {
       d = txns.describe(id);
@@ -34,6 +36,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
     out.producer_id = d->value.producer_id;
     out.producer_epoch = d->value.producer_epoch;
     for (const auto& [topic, parts] : d->value.partitions) {
+      if (!topic_authorized(ctx, acl_op::describe, topic)) continue;
       auto& t = out.topics.emplace_back();
       t.topic = topic;
       t.partitions.assign(parts.begin(), parts.end());

@@ -22,6 +22,18 @@ resp_t::replica_election_result& topic_slot(resp_t& resp, const std::string& top
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  if (!cluster_authorized(ctx, acl_op::alter)) {
+    // Kafka: the top-level error, repeated for every partition named.
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    if (req.topic_partitions)
+      for (const auto& t : *req.topic_partitions)
+        for (int32_t p : t.partitions) {
+          auto& out = topic_slot(resp, t.topic).partition_result.emplace_back();
+          out.partition_id = p;
+          out.error_code = code(error_code::cluster_authorization_failed);
+        }
+    co_return resp;
+  }
   if (req.election_type != 0 && req.election_type != 1) {
     resp.error_code = code(error_code::invalid_request);
     co_return resp;

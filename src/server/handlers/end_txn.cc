@@ -15,6 +15,10 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  if (!transactional_id_authorized(ctx, acl_op::write, req.transactional_id)) {
+    resp.error_code = code(error_code::transactional_id_authorization_failed);
+    co_return resp;
+  }
   txn_service& txns = *co_await c.transactions();
   error_code e = txns.check_coordinator(req.transactional_id);
   if (e == error_code::none) {

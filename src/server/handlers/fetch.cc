@@ -314,8 +314,14 @@ boost::asio::awaitable<resp_t> quorum_fetch(metadata_quorum& q, request_context&
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   const int16_t v = ctx.version();
-  if (auto* q = c.quorum(); q && v >= raft_fetch_min_version && is_metadata_fetch(req, v))
+  if (auto* q = c.quorum(); q && v >= raft_fetch_min_version && is_metadata_fetch(req, v)) {
+    if (!cluster_authorized(ctx, security::acl_operation::cluster_action)) {  // only the quorum's replicas
+      resp_t resp;
+      resp.error_code = code(error_code::cluster_authorization_failed);
+      co_return resp;
+    }
     co_return co_await quorum_fetch(*q, ctx, req);
+  }
   const int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
   // A follower of a cluster broker: only registered brokers fetch as replicas (CVE-2018-1288).
   const bool follower = replica >= 0 && c.quorum() && c.image().brokers().contains(node_id(replica));

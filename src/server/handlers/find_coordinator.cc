@@ -45,7 +45,18 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       out.host = "";
       out.port = -1;
     }
-    if ((req.key_type == 0 || req.key_type == 1) && key.empty()) {
+    // Describe on the group or transactional id (checked first, as Kafka).
+    const bool denied = req.key_type == 1 ? !transactional_id_authorized(ctx, acl_op::describe, key)
+                                          : req.key_type == 0 && !group_authorized(ctx, acl_op::describe, key);
+    if (denied) {
+      const error_code e = req.key_type == 1 ? error_code::transactional_id_authorization_failed
+                                             : error_code::group_authorization_failed;
+      out.error_code = code(e);
+      out.error_message = std::string(authorization_message(e));
+      out.node_id = -1;
+      out.host = "";
+      out.port = -1;
+    } else if ((req.key_type == 0 || req.key_type == 1) && key.empty()) {
       out.error_code = code(error_code::invalid_request);
       out.node_id = -1;
       out.host = "";
@@ -59,6 +70,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   }
   auto one = answer(req.key);
   resp.error_code = one.error_code;
+  resp.error_message = one.error_message;
   resp.node_id = one.node_id;
   resp.host = one.host;
   resp.port = one.port;

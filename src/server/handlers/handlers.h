@@ -90,5 +90,53 @@ inline bool authorized(request_context& ctx, security::acl_operation op, securit
 inline bool cluster_authorized(request_context& ctx, security::acl_operation op) {
   return authorized(ctx, op, security::resource_type::cluster, security::cluster_resource_name);
 }
+inline bool topic_authorized(request_context& ctx, security::acl_operation op, std::string_view topic) {
+  return authorized(ctx, op, security::resource_type::topic, topic);
+}
+inline bool group_authorized(request_context& ctx, security::acl_operation op, std::string_view group) {
+  return authorized(ctx, op, security::resource_type::group, group);
+}
+inline bool transactional_id_authorized(request_context& ctx, security::acl_operation op, std::string_view id) {
+  return authorized(ctx, op, security::resource_type::transactional_id, id);
+}
+// Kafka's authorizeByResourceType: allowed on at least one resource of the type (IdempotentWrite's
+// fallback: Write on any topic).
+inline bool authorized_on_any(request_context& ctx, security::acl_operation op, security::resource_type type) {
+  return !ctx.authz || !ctx.session || ctx.authz->allowed_any(*ctx.session, op, type);
+}
+// The *_authorized_operations bit field of a resource: bit n set when operation code n is allowed
+// (every operation the resource type supports when no authorizer is configured), as Kafka's
+// AuthHelper.authorizedOperations.
+inline int32_t authorized_operations(request_context& ctx, security::resource_type type, std::string_view name) {
+  if (!ctx.authz || !ctx.session) return security::supported_operations_bits(type);
+  return ctx.authz->authorized_operations(*ctx.session, type, name);
+}
+using acl_op = security::acl_operation;
+
+// Kafka's authorization of a config resource (DescribeConfigs with DescribeConfigs, the alters with
+// AlterConfigs): a topic (2) by the topic (TOPIC_AUTHORIZATION_FAILED), a broker (4) or broker
+// logger (8) by the cluster (CLUSTER_AUTHORIZATION_FAILED). Returns the error, none when allowed
+// (other resource types are left to the handler).
+inline protocol::error_code config_resource_denial(request_context& ctx, int8_t resource_type,
+                                                   std::string_view name, security::acl_operation op) {
+  switch (resource_type) {
+    case 2: return topic_authorized(ctx, op, name) ? protocol::error_code::none
+                                                   : protocol::error_code::topic_authorization_failed;
+    case 4:
+    case 8: return cluster_authorized(ctx, op) ? protocol::error_code::none
+                                               : protocol::error_code::cluster_authorization_failed;
+    default: return protocol::error_code::none;
+  }
+}
+// The messages of Kafka's Errors for the authorization failures.
+inline std::string_view authorization_message(protocol::error_code e) {
+  switch (e) {
+    case protocol::error_code::topic_authorization_failed: return "Topic authorization failed.";
+    case protocol::error_code::group_authorization_failed: return "Group authorization failed.";
+    case protocol::error_code::cluster_authorization_failed: return "Cluster authorization failed.";
+    case protocol::error_code::transactional_id_authorization_failed: return "Transactional Id authorization failed.";
+    default: return "";
+  }
+}
 
 }  // namespace gregor::server

@@ -51,6 +51,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       out.error_code = code(e);
       out.error_message = std::move(msg);
     };
+    if (auto denied = config_resource_denial(ctx, res.resource_type, res.resource_name, acl_op::alter_configs);
+        denied != error_code::none) {
+      set_error(denied, std::string(authorization_message(denied)));
+      continue;
+    }
     if (res.resource_type != config_resource_topic && res.resource_type != config_resource_broker) {
       set_error(error_code::invalid_request,
                 fmt::format("Altering resource type {} is not supported by this broker.", res.resource_type));

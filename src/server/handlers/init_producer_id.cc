@@ -19,10 +19,19 @@ using req_t = protocol::init_producer_id_request;
 using resp_t = protocol::init_producer_id_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   resp.producer_id = no_producer_id.value();
   resp.producer_epoch = no_producer_epoch.value();
+  // Write on the transactional id; an idempotent producer needs IdempotentWrite on the cluster or
+  // Write on at least one topic (Kafka's authorizeByResourceType).
+  if (req.transactional_id ? !transactional_id_authorized(ctx, acl_op::write, *req.transactional_id)
+                           : !cluster_authorized(ctx, acl_op::idempotent_write) &&
+                                 !authorized_on_any(ctx, acl_op::write, security::resource_type::topic)) {
+    resp.error_code = code(req.transactional_id ? error_code::transactional_id_authorization_failed
+                                                : error_code::cluster_authorization_failed);
+    co_return resp;
+  }
   if (req.enable2_pc) {
     resp.error_code = code(error_code::transactional_id_authorization_failed);
     co_return resp;

@@ -26,8 +26,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp_t resp;
   group_service& groups = *co_await c.groups();
   constexpr std::string_view type = "classic";
+  // Describe on the cluster lists every group; otherwise only the groups the principal may
+  // Describe (no error, as Kafka).
+  const bool all = cluster_authorized(ctx, acl_op::describe);
+  auto visible = [&](const std::string& id) { return all || group_authorized(ctx, acl_op::describe, id); };
   for (const auto& [id, state] : groups.consumer_groups().list()) {
-    if (groups.check_coordinator(id) != protocol::error_code::none) continue;
+    if (groups.check_coordinator(id) != protocol::error_code::none || !visible(id)) continue;
     if (!matches(req.states_filter, state) || !matches(req.types_filter, "consumer")) continue;
     auto& out = resp.groups.emplace_back();
     out.group_id = id;
@@ -36,7 +40,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.group_type = "consumer";
   }
   for (const auto& g : groups.coordinator().list()) {
-    if (groups.check_coordinator(g.group_id) != protocol::error_code::none) continue;
+    if (groups.check_coordinator(g.group_id) != protocol::error_code::none || !visible(g.group_id)) continue;
     if (groups.consumer_groups().has_group(g.group_id)) continue;  // its offsets only
     const auto state = group::state_name(g.state);
     if (!matches(req.states_filter, state) || !matches(req.types_filter, type)) continue;

@@ -48,11 +48,16 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& topic : req.topics) {
     auto& tout = resp.topics.emplace_back();
     tout.name = topic.name;
+    const bool may_describe = topic_authorized(ctx, acl_op::describe, topic.name);  // before existence
     for (const auto& part : topic.partitions) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = part.partition_index;
       pout.timestamp = -1;
       pout.offset = -1;
+      if (!may_describe) {
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       auto replica = replica_for(c, topic_partition{topic.name, partition_id{part.partition_index}}, req.replica_id,
                                  part.current_leader_epoch);
       if (!replica) {

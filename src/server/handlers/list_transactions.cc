@@ -14,7 +14,7 @@ using req_t = protocol::list_transactions_request;
 using resp_t = protocol::list_transactions_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   // Nothing to list (and no reason to create the topic) before any transaction was used.
   if (!c.topic(std::string(transaction_state_topic))) co_return resp;
@@ -49,6 +49,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, 
     // As Kafka: running for longer than the filter (a transaction never started counts as old).
     if (req.duration_filter >= 0 && now - d.value.start_ms <= req.duration_filter) continue;
     if (pattern && !std::regex_match(d.transactional_id, *pattern)) continue;
+    if (!transactional_id_authorized(ctx, acl_op::describe, d.transactional_id)) continue;  // listed only if describable
     auto& out = resp.transaction_states.emplace_back();
     out.transactional_id = d.transactional_id;
     out.producer_id = d.value.producer_id;

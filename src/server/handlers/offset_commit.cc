@@ -29,6 +29,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     for (auto& t : resp.topics)
       for (auto& p : t.partitions) p.error_code = code(e);
   };
+  if (!group_authorized(ctx, acl_op::read, req.group_id)) {
+    fail_all(error_code::group_authorization_failed);
+    co_return resp;
+  }
   // Kafka 4.x accepts the empty group id here (for backwards compatibility): a "simple" commit.
   error_code e = groups.check_coordinator(req.group_id);
   if (e == error_code::none && groups.consumer_groups().has_group(req.group_id))
@@ -49,9 +53,16 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     const auto& t = req.topics[ti];
     std::string name = t.name;
     const topic_runtime* rt = by_id ? c.topic(t.topic_id, &name) : c.topic(t.name);
+    // Read on the topic, checked before its existence (an unknown topic the principal may not
+    // read answers TOPIC_AUTHORIZATION_FAILED, as Kafka).
+    const bool topic_ok = (by_id && !rt) || topic_authorized(ctx, acl_op::read, name);
     for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
       const auto& p = t.partitions[pi];
       auto& pout = resp.topics[ti].partitions[pi];
+      if (!topic_ok) {
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       if (!rt) {
         pout.error_code = code(by_id ? error_code::unknown_topic_id : error_code::unknown_topic_or_partition);
         continue;

@@ -13,6 +13,10 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  if (!group_authorized(ctx, acl_op::del, req.group_id)) {
+    resp.error_code = code(error_code::group_authorization_failed);
+    co_return resp;
+  }
   group_service& groups = *co_await c.groups();
   error_code e = groups.check_group(req.group_id);
   if (e == error_code::none) e = groups.coordinator().check_offset_delete(req.group_id);
@@ -27,11 +31,16 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     auto& tout = resp.topics.emplace_back();
     tout.name = t.name;
     const topic_runtime* rt = c.topic(t.name);
+    const bool topic_ok = topic_authorized(ctx, acl_op::read, t.name);  // before existence, as Kafka
     const bool subscribed = groups.coordinator().subscribed(req.group_id, t.name) ||
                             groups.consumer_groups().subscribed(req.group_id, t.name);
     for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = t.partitions[pi].partition_index;
+      if (!topic_ok) {
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       if (!rt || pout.partition_index < 0 || pout.partition_index >= rt->partition_count) {
         pout.error_code = code(error_code::unknown_topic_or_partition);
         continue;

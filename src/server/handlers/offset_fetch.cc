@@ -29,8 +29,9 @@ struct fetched {
 
 // The offsets of one group: the asked topics/partitions, or all committed ones when `topics` is
 // null. `require_stable`: partitions with a pending transactional offset are UNSTABLE_OFFSET_COMMIT
-// (for "all", only among the committed ones, as Kafka's fetchAllOffsets).
-std::vector<fetched> lookup(core& c, group_service& groups, const std::string& group_id,
+// (for "all", only among the committed ones, as Kafka's fetchAllOffsets). Topics the principal may
+// not Describe are left out of "all" and answer TOPIC_AUTHORIZATION_FAILED when asked for.
+std::vector<fetched> lookup(core& c, request_context& ctx, group_service& groups, const std::string& group_id,
                             const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics,
                             bool require_stable) {
   std::vector<fetched> out;
@@ -45,6 +46,7 @@ std::vector<fetched> lookup(core& c, group_service& groups, const std::string& g
   };
   if (!topics) {
     for (const auto& [tp, o] : coord.offsets_of(group_id)) {
+      if (!topic_authorized(ctx, acl_op::describe, tp.topic)) continue;
       if (out.empty() || out.back().topic != tp.topic) {
         out.emplace_back().topic = tp.topic;
         if (const auto* rt = c.topic(tp.topic)) out.back().topic_id = rt->id;
@@ -57,6 +59,10 @@ std::vector<fetched> lookup(core& c, group_service& groups, const std::string& g
     auto& f = out.emplace_back();
     f.topic = name;
     if (const auto* rt = c.topic(name)) f.topic_id = rt->id;
+    if (!topic_authorized(ctx, acl_op::describe, name)) {
+      for (int32_t p : parts) f.partitions.push_back({p, std::nullopt, error_code::topic_authorization_failed});
+      continue;
+    }
     for (int32_t p : parts) {
       topic_partition tp{name, partition_id{p}};
       f.partitions.push_back(entry(tp, coord.offset_of(group_id, tp)));
@@ -80,7 +86,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   group_service& groups = *co_await c.groups();
   if (ctx.version() < 8) {
     // Kafka 4.x serves the empty group id here (for backwards compatibility).
-    error_code e = groups.check_coordinator(req.group_id);
+    error_code e = group_authorized(ctx, acl_op::describe, req.group_id) ? groups.check_coordinator(req.group_id)
+                                                                           : error_code::group_authorization_failed;
     std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> asked;
     if (req.topics) {
       asked.emplace();
@@ -101,7 +108,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       co_return resp;
     }
     const bool require_stable = ctx.version() >= 7 && req.require_stable;
-    for (auto& f : lookup(c, groups, req.group_id, asked, require_stable)) {
+    for (auto& f : lookup(c, ctx, groups, req.group_id, asked, require_stable)) {
       auto& tout = resp.topics.emplace_back();
       tout.name = f.topic;
       for (auto& p : f.partitions) fill_partition(tout.partitions.emplace_back(), p.index, p.offset, p.error);
@@ -112,7 +119,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& g : req.groups) {
     auto& gout = resp.groups.emplace_back();
     gout.group_id = g.group_id;
-    error_code e = groups.check_coordinator(g.group_id);
+    error_code e = group_authorized(ctx, acl_op::describe, g.group_id) ? groups.check_coordinator(g.group_id)
+                                                                         : error_code::group_authorization_failed;
     if (e != error_code::none) {
       gout.error_code = code(e);
       continue;
@@ -136,7 +144,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         asked->emplace_back(name, t.partition_indexes);
       }
     }
-    for (auto& f : lookup(c, groups, g.group_id, asked, req.require_stable)) {
+    for (auto& f : lookup(c, ctx, groups, g.group_id, asked, req.require_stable)) {
       auto& tout = gout.topics.emplace_back();
       tout.name = f.topic;
       tout.topic_id = f.topic_id;

@@ -13,14 +13,21 @@ using req_t = protocol::offset_for_leader_epoch_request;
 using resp_t = protocol::offset_for_leader_epoch_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  // Brokers (ClusterAction) may ask about any partition; clients need Describe on the topic.
+  const bool broker = cluster_authorized(ctx, acl_op::cluster_action);
   for (const auto& t : req.topics) {
     auto& tout = resp.topics.emplace_back();
     tout.topic = t.topic;
+    const bool may_describe = broker || topic_authorized(ctx, acl_op::describe, t.topic);
     for (const auto& p : t.partitions) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition = p.partition;
+      if (!may_describe) {
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       topic_partition tp{t.topic, partition_id{p.partition}};
       auto leader = c.leader_partition(tp, p.current_leader_epoch);
       if (!leader) {

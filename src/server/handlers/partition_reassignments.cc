@@ -27,6 +27,23 @@ std::vector<int32_t> ids(const std::vector<node_id>& v) {
 boost::asio::awaitable<std::optional<alter_resp_t>> alter(core& c, request_context& ctx, alter_req_t& req) {
   alter_resp_t resp;
   resp.allow_replication_factor_change = req.allow_replication_factor_change;
+  if (!cluster_authorized(ctx, acl_op::alter)) {
+    // Kafka's error response: the top-level error, repeated for every partition named.
+    const error_code denied = error_code::cluster_authorization_failed;
+    resp.error_code = code(denied);
+    resp.error_message = std::string(authorization_message(denied));
+    for (const auto& t : req.topics) {
+      auto& rt = resp.responses.emplace_back();
+      rt.name = t.name;
+      for (const auto& p : t.partitions) {
+        auto& rp = rt.partitions.emplace_back();
+        rp.partition_index = p.partition_index;
+        rp.error_code = code(denied);
+        rp.error_message = resp.error_message;
+      }
+    }
+    co_return resp;
+  }
   // Items the controller decides, and where each answer goes.
   std::vector<reassignment> items;
   std::vector<std::pair<size_t, size_t>> slots;
@@ -84,8 +101,13 @@ boost::asio::awaitable<std::optional<alter_resp_t>> alter(core& c, request_conte
   co_return resp;
 }
 
-boost::asio::awaitable<std::optional<list_resp_t>> list(core& c, request_context&, list_req_t& req) {
+boost::asio::awaitable<std::optional<list_resp_t>> list(core& c, request_context& ctx, list_req_t& req) {
   list_resp_t resp;
+  if (!cluster_authorized(ctx, acl_op::describe)) {
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    resp.error_message = std::string(authorization_message(error_code::cluster_authorization_failed));
+    co_return resp;
+  }
   const auto& img = c.image();
   auto add = [&](const std::string& name, const controller::partition_info& p) {
     if (p.adding_replicas.empty() && p.removing_replicas.empty()) return;

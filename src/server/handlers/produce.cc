@@ -149,6 +149,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
                     "transactional records need a transactional id");
           continue;
         }
+        if (!transactional_id_authorized(ctx, acl_op::write, *req.transactional_id)) {
+          set_error(pout, error_code::transactional_id_authorization_failed);
+          continue;
+        }
         const int64_t pid = first.producer_id;
         const int16_t pepoch = first.producer_epoch;
         txn_service& txns = c.transaction_service();

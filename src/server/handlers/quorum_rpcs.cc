@@ -24,6 +24,9 @@ namespace asio = boost::asio;
 template <class WireReq, class WireResp, class RaftReq, class RaftResp>
 asio::awaitable<std::optional<WireResp>> to_quorum(core& c, request_context& ctx, WireReq& req,
                                                    node_id (*sender)(const RaftReq&)) {
+  // Only the quorum's members speak raft (ClusterAction on the cluster, as Kafka's controller).
+  if (!cluster_authorized(ctx, acl_op::cluster_action))
+    co_return error_response<WireResp>(error_code::cluster_authorization_failed);
   auto* q = c.quorum();
   if (!q) co_return error_response<WireResp>(error_code::invalid_request);
   auto m = from_wire(req, ctx.version(), q->cluster_id());
@@ -64,6 +67,8 @@ asio::awaitable<std::optional<protocol::end_quorum_epoch_response>> end_epoch(
 asio::awaitable<std::optional<protocol::fetch_snapshot_response>> fetch_snapshot(
     core& c, request_context& ctx, protocol::fetch_snapshot_request& req) {
   using resp_t = protocol::fetch_snapshot_response;
+  if (!cluster_authorized(ctx, acl_op::cluster_action))
+    co_return error_response<resp_t>(error_code::cluster_authorization_failed);
   auto* q = c.quorum();
   if (!q) co_return error_response<resp_t>(error_code::invalid_request);
   auto m = from_wire(req, ctx.version(), q->cluster_id());
@@ -144,6 +149,12 @@ dq_resp answer_describe_quorum(core& c, int16_t version) {
 }
 
 asio::awaitable<std::optional<dq_resp>> describe_quorum(core& c, request_context& ctx, dq_req& req) {
+  if (!cluster_authorized(ctx, acl_op::describe)) {
+    dq_resp resp;
+    resp.error_code = code(error_code::cluster_authorization_failed);
+    resp.error_message = std::string(authorization_message(error_code::cluster_authorization_failed));
+    co_return resp;
+  }
   const bool ours = req.topics.size() == 1 && req.topics[0].topic_name == controller::metadata_topic_name &&
                     req.topics[0].partitions.size() == 1 && req.topics[0].partitions[0].partition_index == 0;
   if (!ours) {

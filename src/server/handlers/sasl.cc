@@ -152,6 +152,7 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
   }
   s.principal = principal;
   s.at = client_session::stage::authenticated;
+  const bool was_reauthentication = s.reauthenticating;
   s.reauthenticating = false;
   s.raw_tokens = false;
   const int64_t lifetime = c.config().connections_max_reauth_ms;
@@ -160,8 +161,12 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
     out.session_lifetime_ms = lifetime;
   }
   out.what = sasl_result::state::done;
-  log::get("server").debug("connection {} from {} authenticated as {} ({})", conn.id, conn.peer, principal,
-                           s.mechanism);
+  if (was_reauthentication)  // KIP-368: the same connection goes on under a new session
+    log::get("server").info("connection {} from {} re-authenticated as {} ({})", conn.id, conn.peer, principal,
+                            s.mechanism);
+  else
+    log::get("server").debug("connection {} from {} authenticated as {} ({})", conn.id, conn.peer, principal,
+                             s.mechanism);
   return out;
 }
 

@@ -14,6 +14,10 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  if (!group_authorized(ctx, acl_op::read, req.group_id)) {
+    resp.error_code = code(error_code::group_authorization_failed);
+    co_return resp;
+  }
   group_service& groups = *co_await c.groups();
   if (auto e = groups.check_group(req.group_id); e != error_code::none) {
     resp.error_code = code(e);

@@ -61,8 +61,26 @@ boost::asio::awaitable<error_code> verify_txn_offset_commit(core& c, const req_t
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
-  group_service& groups = *co_await c.groups();
   const int16_t version = ctx.version();
+  // Write on the transactional id, then Read on the group: a refusal answers every partition.
+  error_code denied = error_code::none;
+  if (!transactional_id_authorized(ctx, acl_op::write, req.transactional_id))
+    denied = error_code::transactional_id_authorization_failed;
+  else if (!group_authorized(ctx, acl_op::read, req.group_id))
+    denied = error_code::group_authorization_failed;
+  if (denied != error_code::none) {
+    for (const auto& t : req.topics) {
+      auto& tout = resp.topics.emplace_back();
+      tout.name = t.name;
+      for (const auto& p : t.partitions) {
+        auto& pout = tout.partitions.emplace_back();
+        pout.partition_index = p.partition_index;
+        pout.error_code = code(denied);
+      }
+    }
+    co_return resp;
+  }
+  group_service& groups = *co_await c.groups();
   // Shape the answer like the request; `pending` lists the partitions still to be decided.
   std::vector<std::pair<size_t, size_t>> pending;
   for (size_t ti = 0; ti < req.topics.size(); ++ti) {
@@ -74,6 +92,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       const int32_t index = t.partitions[pi].partition_index;
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = index;
+      if (!topic_authorized(ctx, acl_op::read, t.name)) {  // before existence, as Kafka
+        pout.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
       if (!rt || index < 0 || index >= rt->partition_count) {
         pout.error_code = code(error_code::unknown_topic_or_partition);
         continue;

@@ -18,7 +18,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   std::set<std::string> seen;
   error_code e = error_code::none;
   std::optional<std::string> message;
+  if (!cluster_authorized(ctx, acl_op::alter)) {
+    e = error_code::cluster_authorization_failed;
+    message = std::string(authorization_message(e));
+  }
   for (const auto& u : req.feature_updates) {
+    if (e != error_code::none) break;
     // v0's AllowDowngrade is v1's safe downgrade.
     const int8_t type = ctx.version() == 0 ? (u.allow_downgrade ? 2 : 1) : u.upgrade_type;
     if (u.feature.empty()) {

@@ -30,6 +30,7 @@ resp_t answer(const metadata_quorum* q, error_code e) {
 
 asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   auto* q = c.quorum();
+  if (!cluster_authorized(ctx, acl_op::cluster_action)) co_return answer(q, error_code::cluster_authorization_failed);
   if (!q || !c.is_controller_listener(ctx.conn.listener_name)) co_return answer(q, error_code::invalid_request);
   if (req.cluster_id && !q->cluster_id().empty() && *req.cluster_id != q->cluster_id()) co_return answer(q, error_code::inconsistent_cluster_id);
   if (req.listeners.empty()) co_return answer(q, error_code::invalid_request);

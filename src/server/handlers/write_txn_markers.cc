@@ -14,8 +14,25 @@ using req_t = protocol::write_txn_markers_request;
 using resp_t = protocol::write_txn_markers_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context&, req_t& req) {
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  // Only brokers write markers (ClusterAction on the cluster).
+  if (!cluster_authorized(ctx, acl_op::cluster_action)) {
+    for (const auto& m : req.markers) {
+      auto& mout = resp.markers.emplace_back();
+      mout.producer_id = m.producer_id;
+      for (const auto& t : m.topics) {
+        auto& tout = mout.topics.emplace_back();
+        tout.name = t.name;
+        for (int32_t p : t.partition_indexes) {
+          auto& pout = tout.partitions.emplace_back();
+          pout.partition_index = p;
+          pout.error_code = code(error_code::cluster_authorization_failed);
+        }
+      }
+    }
+    co_return resp;
+  }
   txn_service& txns = c.transaction_service();
   std::vector<txn_service::marker_write> writes;
   for (const auto& m : req.markers)

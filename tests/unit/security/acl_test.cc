@@ -270,7 +270,8 @@ TEST(acl, wire_codes_and_names) {
   EXPECT_EQ(pattern_type_from_code(4), pt::prefixed);
   EXPECT_EQ(pattern_type_from_code(5), pt::unknown);
   EXPECT_EQ(acl_operation_from_code(6), op::del);
-  EXPECT_EQ(acl_operation_from_code(15), op::unknown);
+  EXPECT_EQ(acl_operation_from_code(15), op::two_phase_commit);
+  EXPECT_EQ(acl_operation_from_code(16), op::unknown);
   EXPECT_EQ(acl_permission_from_code(3), perm::allow);
   EXPECT_EQ(acl_permission_from_code(4), perm::unknown);
   EXPECT_EQ(to_string(op::del), "DELETE");
@@ -308,6 +309,19 @@ TEST(acl, authorize_by_resource_type_follows_kafka) {
   check({acl(rt::topic, "*", pt::literal, alice, "*", op::write, perm::allow),
          acl(rt::topic, "*", pt::literal, alice, "*", op::write, perm::deny)},
         false, "wildcard deny wins");
+}
+
+// Kafka's AclEntry.supportedOperations (kafka-server 4.3.1), as *_authorized_operations bit fields.
+TEST(acl, supported_operations_are_kafkas) {
+  EXPECT_EQ(supported_operations_bits(rt::topic), (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
+                                                      (1 << 10) | (1 << 11));
+  EXPECT_EQ(supported_operations_bits(rt::group), (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11));
+  EXPECT_EQ(supported_operations_bits(rt::cluster),
+            (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12));
+  EXPECT_EQ(supported_operations_bits(rt::transactional_id), (1 << 4) | (1 << 8) | (1 << 15));
+  EXPECT_EQ(supported_operations_bits(rt::delegation_token), 1 << 8);
+  EXPECT_EQ(supported_operations_bits(rt::user), (1 << 13) | (1 << 14));
+  EXPECT_EQ(supported_operations_bits(rt::any), 0);
 }
 
 }  // namespace
