@@ -5,18 +5,25 @@
 // A failed exchange answers SASL_AUTHENTICATION_FAILED and closes the connection, as Kafka does.
 // After SaslHandshake v0 the tokens travel as bare frames (no request header) and are answered
 // the same way: the dispatcher hands them to sasl_step() and closes the connection on failure.
-// KIP-368: with connections.max.reauth.ms, SaslAuthenticate v1+ tells the session lifetime and a
-// later SaslHandshake + SaslAuthenticate re-authenticates the same principal.
+// KIP-368: with connections.max.reauth.ms, or a credential that expires (OAUTHBEARER: the token's
+// exp), SaslAuthenticate v1+ tells the session lifetime and a later SaslHandshake +
+// SaslAuthenticate re-authenticates the same principal.
+// OAUTHBEARER tokens are checked by the dispatcher's oauthbearer_validators (the listener's JWKS
+// file and claim settings); a refused token is answered with Kafka's {"status":"invalid_token"}
+// challenge, and the client's %x01 reply fails the authentication with that message.
 #include <algorithm>
+#include <chrono>
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/sasl_authenticate.h"
 #include "gregor/protocol/messages/sasl_handshake.h"
 #include "gregor/security/jaas.h"
+#include "gregor/security/oauthbearer.h"
 #include "gregor/security/plain.h"
 #include "gregor/security/sasl.h"
 #include "gregor/security/scram.h"
 #include "handlers.h"
+#include "../oauthbearer_validators.h"
 
 namespace gregor::server {
 namespace {
@@ -31,8 +38,21 @@ std::map<std::string, std::string> plain_users_of(const config::broker_config& c
   return security::plain_users(*entry);
 }
 
-std::shared_ptr<security::sasl_server> new_exchange(core& c, const std::string& listener, const std::string& mechanism) {
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::shared_ptr<security::sasl_server> new_exchange(core& c, request_context& ctx, const std::string& mechanism) {
+  const std::string& listener = ctx.conn.listener_name;
   if (mechanism == "PLAIN") return std::make_shared<security::plain_server>(plain_users_of(c.config(), listener));
+  if (mechanism == "OAUTHBEARER") {
+    // The validators are the dispatcher's, which outlives its sessions and their exchanges.
+    oauthbearer_validators* validators = ctx.oauth;
+    return std::make_shared<security::oauthbearer_server>([validators, listener](std::string_view token) {
+      return validators->validate(listener, token, unix_now_ms());
+    });
+  }
   auto m = security::scram_mechanism_from_name(mechanism);
   if (!m) return nullptr;
   const int8_t type = security::scram_mechanism_type(*m);
@@ -60,8 +80,8 @@ boost::asio::awaitable<std::optional<hs_resp_t>> handshake(core& c, request_cont
     co_return resp;
   }
   const bool reauth = s.at == client_session::stage::authenticated;
-  if (reauth && c.config().connections_max_reauth_ms <= 0) {
-    // Re-authentication is offered only with a session lifetime (KIP-368).
+  if (reauth && s.expires == std::chrono::steady_clock::time_point::max()) {
+    // Re-authentication is offered only to a session with a lifetime (KIP-368).
     resp.error_code = code(error_code::illegal_sasl_state);
     ctx.close_after_response = true;
     co_return resp;
@@ -73,7 +93,7 @@ boost::asio::awaitable<std::optional<hs_resp_t>> handshake(core& c, request_cont
   }
   resp.mechanisms = config::listener_sasl_mechanisms(c.config(), ctx.conn.listener_name);
   const bool enabled = std::find(resp.mechanisms.begin(), resp.mechanisms.end(), req.mechanism) != resp.mechanisms.end();
-  auto exchange = enabled ? new_exchange(c, ctx.conn.listener_name, req.mechanism) : nullptr;
+  auto exchange = enabled ? new_exchange(c, ctx, req.mechanism) : nullptr;
   if (!exchange || (reauth && req.mechanism != s.mechanism)) {
     log::get("server").info("SASL handshake from {} refused: mechanism '{}' is not enabled on listener {}",
                             ctx.conn.peer, req.mechanism, ctx.conn.listener_name);
@@ -131,7 +151,12 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
   }
   const security::sasl_step step = s.exchange->handle(token);
   out.response = step.response;
-  if (step.what == security::sasl_step::state::next) return out;
+  if (step.what == security::sasl_step::state::next) {
+    if (!step.error.empty())
+      log::get("server").warn("SASL {} token from {} on {} refused: {}", s.mechanism, conn.peer, conn.listener_name,
+                              step.error);
+    return out;
+  }
   if (step.what == security::sasl_step::state::failed) {
     log::get("server").info("SASL {} authentication from {} on {} failed: {}", s.mechanism, conn.peer,
                             conn.listener_name, step.error);
@@ -142,6 +167,7 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
     return out;
   }
   const std::string principal = "User:" + s.exchange->username();
+  const std::optional<int64_t> credential_expiry_ms = s.exchange->credential_expiry_ms();
   s.exchange.reset();
   if (s.reauthenticating && principal != s.principal) {
     log::get("server").info("SASL re-authentication from {} refused: principal {} is not the connection's {}",
@@ -154,10 +180,20 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
   s.at = client_session::stage::authenticated;
   s.reauthenticating = false;
   s.raw_tokens = false;
-  const int64_t lifetime = c.config().connections_max_reauth_ms;
-  if (lifetime > 0) {
+  // Kafka's SaslServerAuthenticator: the session lasts connections.max.reauth.ms, and never past
+  // the credential's own expiry (an OAUTHBEARER token's exp), whichever is sooner; 0 when past.
+  const int64_t max_reauth_ms = c.config().connections_max_reauth_ms;
+  if (credential_expiry_ms || max_reauth_ms > 0) {
+    int64_t lifetime = max_reauth_ms;
+    if (credential_expiry_ms) {
+      const int64_t left_ms = *credential_expiry_ms - unix_now_ms();
+      lifetime = max_reauth_ms > 0 ? std::min(left_ms, max_reauth_ms) : left_ms;
+    }
+    lifetime = std::max<int64_t>(lifetime, 0);
     s.expires = std::chrono::steady_clock::now() + std::chrono::milliseconds(lifetime);
     out.session_lifetime_ms = lifetime;
+  } else {
+    s.expires = std::chrono::steady_clock::time_point::max();
   }
   out.what = sasl_result::state::done;
   log::get("server").debug("connection {} from {} authenticated as {} ({})", conn.id, conn.peer, principal,

@@ -1,0 +1,64 @@
+#pragma once
+// oauthbearer_validators: the SASL/OAUTHBEARER token validator of each listener, as Kafka's
+// OAuthBearerValidatorCallbackHandler configured for it (listener-prefixed keys win):
+// sasl.oauthbearer.jwks.endpoint.url (a file: URL; the file is read again whenever its
+// modification time or size changes, as Kafka's JwksFileVerificationKeyResolver does; an unreadable
+// or malformed new version keeps the previous keys and is logged), sasl.oauthbearer.expected.audience,
+// .expected.issuer, .sub.claim.name, .scope.claim.name and .clock.skew.seconds.
+// check_oauthbearer_configs() is the start-up check. One per broker (owned by the dispatcher);
+// called on the io thread only.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gregor/base/result.h"
+#include "gregor/config/broker_config.h"
+#include "gregor/security/oauthbearer.h"
+
+namespace gregor::server {
+
+class core;
+
+inline constexpr std::string_view oauthbearer_validator_class =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+inline constexpr std::string_view oauthbearer_login_module =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
+
+// The path of a file: URL (file:///p, file:/p, file://localhost/p); an error naming `key` for
+// another scheme or a relative path.
+result<std::filesystem::path, std::string> jwks_file_of_url(std::string_view url, std::string_view key);
+
+// The validation options of `listener` from its config.
+security::jwt_validation_options oauthbearer_options_of(const config::broker_config& cfg, const std::string& listener);
+
+// For each SASL listener that enables OAUTHBEARER: the server callback handler is Kafka's
+// OAuthBearerValidatorCallbackHandler (Kafka's default, the unsecured validator that accepts
+// unsigned tokens, is refused), the JAAS config names OAuthBearerLoginModule, the JWKS URL is a
+// file: URL whose file holds a JWKS with at least one usable key. "" or the first error, naming the key.
+std::string check_oauthbearer_configs(const config::broker_config& cfg);
+
+class oauthbearer_validators {
+ public:
+  explicit oauthbearer_validators(const core& c) : _core(c) {}
+  // Validates `token` for a connection of `listener` at `now_ms` (Unix epoch milliseconds).
+  result<security::oauthbearer_token, std::string> validate(const std::string& listener, std::string_view token,
+                                                            int64_t now_ms);
+
+ private:
+  struct jwks_file {
+    std::filesystem::path path;
+    std::optional<std::filesystem::file_time_type> mtime;
+    uintmax_t size = 0;
+    std::optional<security::jwk_set> keys;
+  };
+  // The listener's keys, re-read first when the file changed; nullptr when none could ever be read.
+  const security::jwk_set* keys_of(const std::string& listener, std::string& why);
+
+  const core& _core;
+  std::map<std::string, jwks_file> _files;  // by listener name
+};
+
+}  // namespace gregor::server
