@@ -12,14 +12,13 @@
 #include "core.h"
 #include "gregor/net/tcp_server.h"
 #include "authorizer.h"
-#include "oauthbearer_validators.h"
 #include "session.h"
 
 namespace gregor::server {
 
 class dispatcher final : public net::frame_handler {
  public:
-  explicit dispatcher(core& c) : _core(c), _authz(c), _oauth(c) {}
+  explicit dispatcher(core& c) : _core(c), _authz(c) {}
   boost::asio::awaitable<net::frame_outcome> handle(const net::connection_info& conn,
                                                     std::vector<uint8_t> frame) override;
   void on_close(const net::connection_info& conn) override { _sessions.erase(conn.id); }
@@ -30,7 +29,6 @@ class dispatcher final : public net::frame_handler {
 
   core& _core;
   authorizer _authz;
-  oauthbearer_validators _oauth;
   std::unordered_map<uint64_t, std::shared_ptr<client_session>> _sessions;
 };
 

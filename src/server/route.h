@@ -35,8 +35,6 @@ struct request_context {
   bool authenticated_now = false;
   // The broker's authorizer (never null when called by the dispatcher).
   class authorizer* authz = nullptr;
-  // The SASL/OAUTHBEARER token validators of the listeners (never null when called by the dispatcher).
-  class oauthbearer_validators* oauth = nullptr;
 };
 
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "gregor/security/jaas.h"
-#include "oauthbearer_validators.h"
+#include "oauthbearer_validation.h"
 
 namespace gregor::server {
 

@@ -8,8 +8,8 @@
 // KIP-368: with connections.max.reauth.ms, or a credential that expires (OAUTHBEARER: the token's
 // exp), SaslAuthenticate v1+ tells the session lifetime and a later SaslHandshake +
 // SaslAuthenticate re-authenticates the same principal.
-// OAUTHBEARER tokens are checked by the dispatcher's oauthbearer_validators (the listener's JWKS
-// file and claim settings); a refused token is answered with Kafka's {"status":"invalid_token"}
+// OAUTHBEARER tokens are checked by validate_oauthbearer_token (the listener's JWKS file and claim
+// settings); a refused token is answered with Kafka's {"status":"invalid_token"}
 // challenge, and the client's %x01 reply fails the authentication with that message.
 #include <algorithm>
 #include <chrono>
@@ -23,7 +23,7 @@
 #include "gregor/security/sasl.h"
 #include "gregor/security/scram.h"
 #include "handlers.h"
-#include "../oauthbearer_validators.h"
+#include "../oauthbearer_validation.h"
 
 namespace gregor::server {
 namespace {
@@ -43,14 +43,13 @@ int64_t unix_now_ms() {
       .count();
 }
 
-std::shared_ptr<security::sasl_server> new_exchange(core& c, request_context& ctx, const std::string& mechanism) {
-  const std::string& listener = ctx.conn.listener_name;
+std::shared_ptr<security::sasl_server> new_exchange(core& c, const std::string& listener, const std::string& mechanism) {
   if (mechanism == "PLAIN") return std::make_shared<security::plain_server>(plain_users_of(c.config(), listener));
   if (mechanism == "OAUTHBEARER") {
-    // The validators are the dispatcher's, which outlives its sessions and their exchanges.
-    oauthbearer_validators* validators = ctx.oauth;
-    return std::make_shared<security::oauthbearer_server>([validators, listener](std::string_view token) {
-      return validators->validate(listener, token, unix_now_ms());
+    // The core outlives the connections and their exchanges.
+    core* cp = &c;
+    return std::make_shared<security::oauthbearer_server>([cp, listener](std::string_view token) {
+      return validate_oauthbearer_token(cp->config(), listener, token, unix_now_ms());
     });
   }
   auto m = security::scram_mechanism_from_name(mechanism);
@@ -93,7 +92,7 @@ boost::asio::awaitable<std::optional<hs_resp_t>> handshake(core& c, request_cont
   }
   resp.mechanisms = config::listener_sasl_mechanisms(c.config(), ctx.conn.listener_name);
   const bool enabled = std::find(resp.mechanisms.begin(), resp.mechanisms.end(), req.mechanism) != resp.mechanisms.end();
-  auto exchange = enabled ? new_exchange(c, ctx, req.mechanism) : nullptr;
+  auto exchange = enabled ? new_exchange(c, ctx.conn.listener_name, req.mechanism) : nullptr;
   if (!exchange || (reauth && req.mechanism != s.mechanism)) {
     log::get("server").info("SASL handshake from {} refused: mechanism '{}' is not enabled on listener {}",
                             ctx.conn.peer, req.mechanism, ctx.conn.listener_name);
@@ -189,7 +188,9 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
       const int64_t left_ms = *credential_expiry_ms - unix_now_ms();
       lifetime = max_reauth_ms > 0 ? std::min(left_ms, max_reauth_ms) : left_ms;
     }
-    lifetime = std::max<int64_t>(lifetime, 0);
+    // Not below 0, and not so far ahead that the steady clock overflows (a token may say exp=9e15).
+    constexpr int64_t lifetime_ms_max = int64_t(1) << 40;  // about 35 years
+    lifetime = std::clamp<int64_t>(lifetime, 0, lifetime_ms_max);
     s.expires = std::chrono::steady_clock::now() + std::chrono::milliseconds(lifetime);
     out.session_lifetime_ms = lifetime;
   } else {

@@ -1,4 +1,4 @@
-#include "oauthbearer_validators.h"
+#include "oauthbearer_validation.h"
 
 #include <fstream>
 #include <sstream>
@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "core.h"
 #include "gregor/base/log.h"
 #include "gregor/security/jaas.h"
 
@@ -149,56 +148,16 @@ std::string check_oauthbearer_configs(const config::broker_config& cfg) {
   return "";
 }
 
-const security::jwk_set* oauthbearer_validators::keys_of(const std::string& listener, std::string& why) {
-  auto& f = _files[listener];
-  if (f.path.empty()) {
-    auto url = config::listener_value(_core.config(), listener, jwks_url_key);
-    auto path = url ? jwks_file_of_url(*url, jwks_url_key) : failure{std::string("no JWKS configured")};
-    if (!path) {
-      why = path.error();
-      return nullptr;
-    }
-    f.path = *path;
-  }
-  std::error_code ec;
-  const auto mtime = std::filesystem::last_write_time(f.path, ec);
-  const uintmax_t size = ec ? 0 : std::filesystem::file_size(f.path, ec);
-  if (ec) {
-    if (f.keys) {
-      log::get("server").warn("JWKS {} of listener {} cannot be read ({}); keeping its previous keys",
-                              f.path.string(), listener, ec.message());
-      f.mtime.reset();
-      return &*f.keys;
-    }
-    why = fmt::format("the JWKS {} cannot be read: {}", f.path.string(), ec.message());
-    return nullptr;
-  }
-  if (!f.keys || !f.mtime || *f.mtime != mtime || f.size != size) {
-    auto keys = load_jwks(f.path);
-    f.mtime = mtime;
-    f.size = size;
-    if (keys) {
-      log::get("server").info("JWKS {} of listener {} (re)loaded: {} key(s), {} skipped", f.path.string(), listener,
-                              keys->size(), keys->skipped());
-      f.keys = std::move(keys).value();
-    } else if (f.keys) {
-      log::get("server").warn("JWKS {} of listener {} changed but cannot be used ({}); keeping its previous keys",
-                              f.path.string(), listener, keys.error());
-    } else {
-      why = keys.error();
-      return nullptr;
-    }
-  }
-  return &*f.keys;
-}
-
-result<security::oauthbearer_token, std::string> oauthbearer_validators::validate(const std::string& listener,
-                                                                                  std::string_view token,
-                                                                                  int64_t now_ms) {
-  std::string why;
-  const security::jwk_set* keys = keys_of(listener, why);
-  if (!keys) return failure{why};
-  return security::validate_jwt(token, *keys, oauthbearer_options_of(_core.config(), listener), now_ms);
+result<security::oauthbearer_token, std::string> validate_oauthbearer_token(const config::broker_config& cfg,
+                                                                           const std::string& listener,
+                                                                           std::string_view token, int64_t now_ms) {
+  auto url = config::listener_value(cfg, listener, jwks_url_key);
+  if (!url) return failure{std::string("no JWKS is configured (sasl.oauthbearer.jwks.endpoint.url)")};
+  auto path = jwks_file_of_url(*url, jwks_url_key);
+  if (!path) return failure{path.error()};
+  auto keys = load_jwks(*path);
+  if (!keys) return failure{fmt::format("the JWKS cannot be used: {}", keys.error())};
+  return security::validate_jwt(token, *keys, oauthbearer_options_of(cfg, listener), now_ms);
 }
 
 }  // namespace gregor::server

@@ -1,16 +1,10 @@
 #pragma once
-// oauthbearer_validators: the SASL/OAUTHBEARER token validator of each listener, as Kafka's
-// OAuthBearerValidatorCallbackHandler configured for it (listener-prefixed keys win):
-// sasl.oauthbearer.jwks.endpoint.url (a file: URL; the file is read again whenever its
-// modification time or size changes, as Kafka's JwksFileVerificationKeyResolver does; an unreadable
-// or malformed new version keeps the previous keys and is logged), sasl.oauthbearer.expected.audience,
-// .expected.issuer, .sub.claim.name, .scope.claim.name and .clock.skew.seconds.
-// check_oauthbearer_configs() is the start-up check. One per broker (owned by the dispatcher);
-// called on the io thread only.
+// The SASL/OAUTHBEARER token validation of a listener, as Kafka's OAuthBearerValidatorCallbackHandler
+// configured for it (listener-prefixed keys win): sasl.oauthbearer.jwks.endpoint.url (a file: URL),
+// sasl.oauthbearer.expected.audience, .expected.issuer, .sub.claim.name, .scope.claim.name and
+// .clock.skew.seconds. check_oauthbearer_configs() is the start-up check. Stateless functions.
 #include <cstdint>
 #include <filesystem>
-#include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,8 +13,6 @@
 #include "gregor/security/oauthbearer.h"
 
 namespace gregor::server {
-
-class core;
 
 inline constexpr std::string_view oauthbearer_validator_class =
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
@@ -40,20 +32,14 @@ security::jwt_validation_options oauthbearer_options_of(const config::broker_con
 // file: URL whose file holds a JWKS with at least one usable key. "" or the first error, naming the key.
 std::string check_oauthbearer_configs(const config::broker_config& cfg);
 
-class oauthbearer_validators {
- public:
-  explicit oauthbearer_validators(const core& c) : _core(c) {}
-  // Validates `token` for a connection of `listener` at `now_ms` (Unix epoch milliseconds).
-  result<security::oauthbearer_token, std::string> validate(const std::string& listener, std::string_view token,
-                                                            int64_t now_ms);
-
- private:
-  struct jwks_file {
-    std::filesystem::path path;
-    std::optional<std::filesystem::file_time_type> mtime;
-    uintmax_t size = 0;
-    std::optional<security::jwk_set> keys;
-  };
+// Validates `token` for a connection of `listener` at `now_ms` (Unix epoch milliseconds) with the
+// listener's settings and the keys its JWKS file holds now. The file is read at each
+// authentication (a few KB, once per connection or re-authentication), so a rotated JWKS applies
+// to the next authentication without a restart; an unreadable or malformed file refuses tokens,
+// with the reason in the error.
+result<security::oauthbearer_token, std::string> validate_oauthbearer_token(const config::broker_config& cfg,
+                                                                           const std::string& listener,
+                                                                           std::string_view token, int64_t now_ms);
   // The listener's keys, re-read first when the file changed; nullptr when none could ever be read.
   const security::jwk_set* keys_of(const std::string& listener, std::string& why);
 
