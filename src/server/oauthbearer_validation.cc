@@ -1,5 +1,7 @@
 #include "oauthbearer_validation.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <system_error>

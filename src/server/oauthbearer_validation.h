@@ -40,11 +40,5 @@ std::string check_oauthbearer_configs(const config::broker_config& cfg);
 result<security::oauthbearer_token, std::string> validate_oauthbearer_token(const config::broker_config& cfg,
                                                                            const std::string& listener,
                                                                            std::string_view token, int64_t now_ms);
-  // The listener's keys, re-read first when the file changed; nullptr when none could ever be read.
-  const security::jwk_set* keys_of(const std::string& listener, std::string& why);
-
-  const core& _core;
-  std::map<std::string, jwks_file> _files;  // by listener name
-};
 
 }  // namespace gregor::server

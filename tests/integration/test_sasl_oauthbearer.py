@@ -371,3 +371,29 @@ def test_the_jwks_file_is_read_again_when_it_changes(bootstrap, oauth):
             break
         assert time.monotonic() < deadline, f"the rotated key was not picked up: {code} {message} {challenge}"
         time.sleep(0.5)
+
+
+def test_reauthentication_with_a_new_token_keeps_the_principal(bootstrap, oauth):
+    """KIP-368 on OAUTHBEARER without connections.max.reauth.ms: the token's expiry gives the
+    session a lifetime, so the client may re-authenticate on the same connection with a fresh token
+    for the same principal (the new session lasts as long as the new token), never another one."""
+    with kw.connect(bootstrap) as s:
+        handshake(s)
+        code, message, _, _ = authenticate(s, initial_response(oauth.rsa.token(sub="carol", lifetime_s=600)))
+        assert code == 0, message
+        handshake(s, 3)
+        code, message, _, lifetime_ms = authenticate(s, initial_response(oauth.ec.token(sub="carol", lifetime_s=900)), 4)
+        assert code == 0, message
+        assert 890_000 <= lifetime_ms <= 900_000, lifetime_ms
+        s.sendall(kw.metadata_request_v1(5, []))
+        assert kw.read_response(s) is not None, "Metadata was not answered after re-authentication"
+    # Another connection (Kafka allows one re-authentication a second per connection).
+    with kw.connect(bootstrap) as s:
+        handshake(s)
+        code, message, _, _ = authenticate(s, initial_response(oauth.rsa.token(sub="carol", lifetime_s=600)))
+        assert code == 0, message
+        handshake(s, 3)
+        code, message, _, _ = authenticate(s, initial_response(oauth.rsa.token(sub="mallory")), 4)
+        assert code == 58, message
+        assert message == "Cannot change principals during re-authentication from User.carol: User.mallory"
+        assert kw.wait_closed(s)

@@ -172,7 +172,13 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
     log::get("server").info("SASL re-authentication from {} refused: principal {} is not the connection's {}",
                             conn.peer, principal, s.principal);
     out.what = sasl_result::state::failed;
-    out.error_message = "Cannot change principals during re-authentication from " + s.principal + ": " + principal;
+    // Kafka's text prints each principal as <type>.<name> ("User.alice").
+    const auto dotted = [](std::string p) {
+      if (auto colon = p.find(':'); colon != std::string::npos) p[colon] = '.';
+      return p;
+    };
+    out.error_message =
+        "Cannot change principals during re-authentication from " + dotted(s.principal) + ": " + dotted(principal);
     return out;
   }
   s.principal = principal;
