@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libssl-dev
   python3 python3-pytest python3-pytest-timeout python3-kafka python3-confluent-kafka
-  python3-snappy python3-lz4 python3-zstandard
+  python3-snappy python3-lz4 python3-zstandard python3-cryptography
   librdkafka-dev kcat
 )
 # Java and Maven may come from elsewhere on developer machines; only install them when missing.

@@ -92,10 +92,18 @@ std::string check_sasl_listener(const broker_config& b, const std::string& liste
   if (mechanisms.empty())
     return fmt::format("SASL listener '{}' has no mechanism: set '{}'", listener_name, key);
   for (const auto& m : mechanisms) {
-    if (m != "PLAIN" && m != "SCRAM-SHA-256" && m != "SCRAM-SHA-512")
+    if (m != "PLAIN" && m != "SCRAM-SHA-256" && m != "SCRAM-SHA-512" && m != "OAUTHBEARER")
       return fmt::format("config '{}' of SASL listener '{}': mechanism '{}' is not supported (Gregor serves PLAIN, "
-                         "SCRAM-SHA-256 and SCRAM-SHA-512)",
+                         "SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER)",
                          key, listener_name, m);
+    if (m == "OAUTHBEARER" &&
+        !b.is_set(fmt::format("listener.name.{}.oauthbearer.sasl.server.callback.handler.class", lname)))
+      return fmt::format("SASL listener '{}' enables OAUTHBEARER but 'listener.name.{}.oauthbearer.sasl.server.callback."
+                         "handler.class' is not set: Gregor validates tokens with "
+                         "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (JWT "
+                         "signatures checked against sasl.oauthbearer.jwks.endpoint.url); Kafka's default, the "
+                         "unsecured validator that accepts unsigned tokens, is not supported",
+                         listener_name, lname);
     if (m == "PLAIN" && !b.is_set(fmt::format("listener.name.{}.plain.sasl.jaas.config", lname)))
       return fmt::format("SASL listener '{}' enables PLAIN but 'listener.name.{}.plain.sasl.jaas.config' is not set "
                          "(org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\" ...;)",
@@ -392,6 +400,20 @@ std::string check_listener_prefixed(const std::string& name, const std::string& 
   if (listener_part != detail::lower(listener_part))
     return fmt::format("config '{}': the listener name in a listener.name. prefix is written in lower case ('{}')",
                        name, detail::lower(listener_part));
+  if (key.ends_with(".sasl.server.callback.handler.class")) {
+    const std::string mech = key.substr(0, key.size() - std::string_view(".sasl.server.callback.handler.class").size());
+    if (!jaas_mechanisms().count(mech))
+      return fmt::format("config '{}': unknown SASL mechanism '{}' (expected one of plain, scram-sha-256, "
+                         "scram-sha-512, oauthbearer)",
+                         name, mech);
+    if (mech != "oauthbearer" ||
+        detail::trim(value) != "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler")
+      return fmt::format("config '{}' = '{}': Gregor's only server callback handler is "
+                         "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler for "
+                         "OAUTHBEARER",
+                         name, detail::trim(value));
+    return "";
+  }
   if (key.ends_with(".sasl.jaas.config")) {
     const std::string mech = key.substr(0, key.size() - std::string_view(".sasl.jaas.config").size());
     if (!jaas_mechanisms().count(mech))

@@ -1,6 +1,8 @@
 #include "broker_keys.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -291,7 +293,29 @@ std::vector<broker_key> build_table() {
   }
 
   // security
-  t.push_back(list_key("sasl.enabled.mechanisms", &B::sasl_enabled_mechanisms, {}, false, "SASL mechanisms served on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512."));
+  t.push_back(list_key("sasl.enabled.mechanisms", &B::sasl_enabled_mechanisms, {}, false, "SASL mechanisms served on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER."));
+  // OAUTHBEARER validation (OAuthBearerValidatorCallbackHandler), overridable per listener; read
+  // with listener_value() by server/oauthbearer_validators.cc.
+  {
+    using config_type::string;
+    using config_type::list;
+    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.url", std::nullopt, {}, false, string, false, "The JWKS whose keys verify OAUTHBEARER tokens: a file: URL (re-read when the file changes)."));
+    t.push_back(text_key("sasl.oauthbearer.expected.audience", std::nullopt, {}, true, list, false, "Audiences a token's aud claim must contain one of (comma-separated)."));
+    t.push_back(text_key("sasl.oauthbearer.expected.issuer", std::nullopt, {}, false, string, false, "The issuer a token's iss claim must equal."));
+    t.push_back(text_key("sasl.oauthbearer.sub.claim.name", "sub", {}, false, string, false, "The claim whose value is the principal name (User:<value>)."));
+    t.push_back(text_key("sasl.oauthbearer.scope.claim.name", "scope", {}, false, string, false, "The claim holding the token's scopes."));
+    broker_key skew = text_key("sasl.oauthbearer.clock.skew.seconds", "30", {}, false, config_type::int_, false, "Leeway in seconds for the exp and nbf claims.");
+    skew.set = [](B&, std::string_view text) -> std::string {
+      const std::string v(trim(text));
+      char* end = nullptr;
+      errno = 0;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || errno == ERANGE || n < 0 || n > 2147483647) return "an integer >= 0";
+      return "";
+    };
+    t.push_back(std::move(skew));
+    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.refresh.ms", "3600000", {}, false, config_type::long_, false, "Accepted for compatibility: a file: JWKS is re-read when the file changes."));
+  }
   t.push_back(string_key("sasl.mechanism.inter.broker.protocol", &B::sasl_mechanism_inter_broker_protocol, {}, "SASL mechanism brokers use towards each other on a SASL inter-broker listener."));
   t.push_back(string_key("sasl.mechanism.controller.protocol", &B::sasl_mechanism_controller_protocol, {}, "SASL mechanism used towards the controllers on a SASL controller listener."));
   t.push_back(int_key("sasl.server.max.receive.size", &B::sasl_server_max_receive_size, 1, k_no_max, "The largest frame accepted before authentication completes."));

@@ -100,7 +100,7 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
     co_return close_connection(fmt::format("{} (api key {}) before SASL authentication completed", route->name, key));
   if (session->at == client_session::stage::authenticated && !sasl_api &&
       std::chrono::steady_clock::now() >= session->expires)
-    co_return close_connection(fmt::format("{} after the SASL session of {} expired (connections.max.reauth.ms)",
+    co_return close_connection(fmt::format("{} after the SASL session of {} expired (connections.max.reauth.ms, or the token's expiry)",
                                            route->name, session->principal));
   request_context ctx{conn, header, {}, {}, session};
   ctx.authz = &_authz;

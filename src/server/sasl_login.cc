@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "gregor/security/jaas.h"
+#include "oauthbearer_validation.h"
 
 namespace gregor::server {
 
@@ -52,6 +53,7 @@ std::string check_sasl_configs(const config::broker_config& cfg) {
                            key, entry->login_module);
     }
   }
+  if (std::string why = check_oauthbearer_configs(cfg); !why.empty()) return why;
   if (cfg.is_broker()) {
     const std::string inter = cfg.inter_broker_listener();
     if (auto r = sasl_login_for(cfg, inter, cfg.sasl_mechanism_inter_broker_protocol); !r) return r.error();

@@ -404,8 +404,9 @@ class kafka_impl:
     name = "kafka"
     heap_opts = os.environ.get("GREGOR_CLUSTER_KAFKA_HEAP", "-Xmx384m -Xms128m")
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, jvm_options: list[str] | None = None):
         self.classpath = harness.kafka_classpath()
+        self.jvm_options = list(jvm_options or [])  # -D system properties of the broker JVMs
         self.cluster_id = kafka_uuid()
         self._directory_ids: dict[int, str] = {}
         self.log4j2 = base / "log4j2.properties"
@@ -438,7 +439,7 @@ class kafka_impl:
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         return (["java", *self.heap_opts.split(), "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
-                 "-Djava.awt.headless=true",
+                 "-Djava.awt.headless=true", *self.jvm_options,
                  f"-Dlog4j2.configurationFile={self.log4j2}",
                  f"-Dlog4j.configuration=file:{self.log4j}",
                  f"-Dkafka.logs.dir={self._logs_dir}",
@@ -499,12 +500,14 @@ class cluster:
                  kafka_extra_props: dict[str, str] | None = None,
                  node_extra_config: dict[int, dict[str, str]] | None = None,
                  extra_listeners: dict[str, str] | None = None, inter_broker_listener: str = "PLAINTEXT",
-                 controller_protocol: str = "PLAINTEXT"):
+                 controller_protocol: str = "PLAINTEXT", kafka_jvm_options: list[str] | None = None):
         """node_extra_config: settings of single nodes ({node id: {name: value}}, e.g. broker.rack),
         applied after extra_config, for both implementations.
         extra_listeners: more broker listeners besides PLAINTEXT (which the harness itself uses),
         {name: security protocol}, each on its own port (node.extra_ports, node.bootstrap_for);
-        inter_broker_listener may name one of them, and controller_protocol secures CONTROLLER."""
+        inter_broker_listener may name one of them, and controller_protocol secures CONTROLLER.
+        kafka_jvm_options: JVM options of Kafka's nodes only (system properties such as
+        org.apache.kafka.sasl.oauthbearer.allowed.urls), ignored by Gregor."""
         self.extra_listeners = dict(extra_listeners or {})
         self.inter_broker_listener = inter_broker_listener
         self.controller_protocol = controller_protocol
@@ -527,7 +530,7 @@ class cluster:
             plan = [(i, ("controller",)) for i in range(1, controllers + 1)]
             plan += [(controllers + j, ("broker",)) for j in range(1, nodes + 1)]
         try:
-            self.impl = kafka_impl(self.base) if self.impl_name == "kafka" else gregor_impl(self.base)
+            self.impl = kafka_impl(self.base, kafka_jvm_options) if self.impl_name == "kafka" else gregor_impl(self.base)
             self.network = make_network()
             self.network.setup([i for i, _ in plan])
             for node_id, roles in plan:

@@ -3,6 +3,7 @@
 // PLAIN and SCRAM alike: feed each client token to handle(), send back the response, stop at done
 // or failed. One object per authentication (a re-authentication, KIP-368, makes a new one).
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -13,7 +14,8 @@ namespace gregor::security {
 struct sasl_step {
   enum class state { next, done, failed } what;
   std::vector<uint8_t> response;
-  // Why the step failed; empty unless what == failed. For the broker's log.
+  // On failed, why (for the broker's log). On next, a reason for the log when the exchange took a
+  // failing turn (OAUTHBEARER's invalid_token challenge). Empty otherwise.
   std::string error;
   // True when Kafka would send `error` to the client verbatim (SaslAuthenticationException);
   // otherwise the SaslAuthenticate response carries sasl_generic_failure_message().
@@ -29,6 +31,9 @@ class sasl_server {
   virtual std::string_view mechanism_name() const = 0;
   // The authenticated username (the principal is "User:" + username). Valid once done.
   virtual const std::string& username() const = 0;
+  // When the credential itself expires (Unix epoch ms; OAUTHBEARER: the token's exp), which bounds
+  // the KIP-368 session lifetime. nullopt for mechanisms whose credentials do not expire.
+  virtual std::optional<int64_t> credential_expiry_ms() const { return std::nullopt; }
 };
 
 // Kafka's SaslAuthenticate error message when the mechanism failed with a non-public error

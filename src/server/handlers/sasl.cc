@@ -5,18 +5,25 @@
 // A failed exchange answers SASL_AUTHENTICATION_FAILED and closes the connection, as Kafka does.
 // After SaslHandshake v0 the tokens travel as bare frames (no request header) and are answered
 // the same way: the dispatcher hands them to sasl_step() and closes the connection on failure.
-// KIP-368: with connections.max.reauth.ms, SaslAuthenticate v1+ tells the session lifetime and a
-// later SaslHandshake + SaslAuthenticate re-authenticates the same principal.
+// KIP-368: with connections.max.reauth.ms, or a credential that expires (OAUTHBEARER: the token's
+// exp), SaslAuthenticate v1+ tells the session lifetime and a later SaslHandshake +
+// SaslAuthenticate re-authenticates the same principal.
+// OAUTHBEARER tokens are checked by validate_oauthbearer_token (the listener's JWKS file and claim
+// settings); a refused token is answered with Kafka's {"status":"invalid_token"}
+// challenge, and the client's %x01 reply fails the authentication with that message.
 #include <algorithm>
+#include <chrono>
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/sasl_authenticate.h"
 #include "gregor/protocol/messages/sasl_handshake.h"
 #include "gregor/security/jaas.h"
+#include "gregor/security/oauthbearer.h"
 #include "gregor/security/plain.h"
 #include "gregor/security/sasl.h"
 #include "gregor/security/scram.h"
 #include "handlers.h"
+#include "../oauthbearer_validation.h"
 
 namespace gregor::server {
 namespace {
@@ -31,8 +38,20 @@ std::map<std::string, std::string> plain_users_of(const config::broker_config& c
   return security::plain_users(*entry);
 }
 
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::shared_ptr<security::sasl_server> new_exchange(core& c, const std::string& listener, const std::string& mechanism) {
   if (mechanism == "PLAIN") return std::make_shared<security::plain_server>(plain_users_of(c.config(), listener));
+  if (mechanism == "OAUTHBEARER") {
+    // The core outlives the connections and their exchanges.
+    core* cp = &c;
+    return std::make_shared<security::oauthbearer_server>([cp, listener](std::string_view token) {
+      return validate_oauthbearer_token(cp->config(), listener, token, unix_now_ms());
+    });
+  }
   auto m = security::scram_mechanism_from_name(mechanism);
   if (!m) return nullptr;
   const int8_t type = security::scram_mechanism_type(*m);
@@ -60,8 +79,8 @@ boost::asio::awaitable<std::optional<hs_resp_t>> handshake(core& c, request_cont
     co_return resp;
   }
   const bool reauth = s.at == client_session::stage::authenticated;
-  if (reauth && c.config().connections_max_reauth_ms <= 0) {
-    // Re-authentication is offered only with a session lifetime (KIP-368).
+  if (reauth && s.expires == std::chrono::steady_clock::time_point::max()) {
+    // Re-authentication is offered only to a session with a lifetime (KIP-368).
     resp.error_code = code(error_code::illegal_sasl_state);
     ctx.close_after_response = true;
     co_return resp;
@@ -131,7 +150,12 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
   }
   const security::sasl_step step = s.exchange->handle(token);
   out.response = step.response;
-  if (step.what == security::sasl_step::state::next) return out;
+  if (step.what == security::sasl_step::state::next) {
+    if (!step.error.empty())
+      log::get("server").warn("SASL {} token from {} on {} refused: {}", s.mechanism, conn.peer, conn.listener_name,
+                              step.error);
+    return out;
+  }
   if (step.what == security::sasl_step::state::failed) {
     log::get("server").info("SASL {} authentication from {} on {} failed: {}", s.mechanism, conn.peer,
                             conn.listener_name, step.error);
@@ -142,12 +166,19 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
     return out;
   }
   const std::string principal = "User:" + s.exchange->username();
+  const std::optional<int64_t> credential_expiry_ms = s.exchange->credential_expiry_ms();
   s.exchange.reset();
   if (s.reauthenticating && principal != s.principal) {
     log::get("server").info("SASL re-authentication from {} refused: principal {} is not the connection's {}",
                             conn.peer, principal, s.principal);
     out.what = sasl_result::state::failed;
-    out.error_message = "Cannot change principals during re-authentication from " + s.principal + ": " + principal;
+    // Kafka's text prints each principal as <type>.<name> ("User.alice").
+    const auto dotted = [](std::string p) {
+      if (auto colon = p.find(':'); colon != std::string::npos) p[colon] = '.';
+      return p;
+    };
+    out.error_message =
+        "Cannot change principals during re-authentication from " + dotted(s.principal) + ": " + dotted(principal);
     return out;
   }
   s.principal = principal;
@@ -155,10 +186,22 @@ sasl_result sasl_step(core& c, client_session& s, const net::connection_info& co
   const bool was_reauthentication = s.reauthenticating;
   s.reauthenticating = false;
   s.raw_tokens = false;
-  const int64_t lifetime = c.config().connections_max_reauth_ms;
-  if (lifetime > 0) {
+  // Kafka's SaslServerAuthenticator: the session lasts connections.max.reauth.ms, and never past
+  // the credential's own expiry (an OAUTHBEARER token's exp), whichever is sooner; 0 when past.
+  const int64_t max_reauth_ms = c.config().connections_max_reauth_ms;
+  if (credential_expiry_ms || max_reauth_ms > 0) {
+    int64_t lifetime = max_reauth_ms;
+    if (credential_expiry_ms) {
+      const int64_t left_ms = *credential_expiry_ms - unix_now_ms();
+      lifetime = max_reauth_ms > 0 ? std::min(left_ms, max_reauth_ms) : left_ms;
+    }
+    // Not below 0, and not so far ahead that the steady clock overflows (a token may say exp=9e15).
+    constexpr int64_t lifetime_ms_max = int64_t(1) << 40;  // about 35 years
+    lifetime = std::clamp<int64_t>(lifetime, 0, lifetime_ms_max);
     s.expires = std::chrono::steady_clock::now() + std::chrono::milliseconds(lifetime);
     out.session_lifetime_ms = lifetime;
+  } else {
+    s.expires = std::chrono::steady_clock::time_point::max();
   }
   out.what = sasl_result::state::done;
   if (was_reauthentication)  // KIP-368: the same connection goes on under a new session

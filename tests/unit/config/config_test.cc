@@ -420,3 +420,40 @@ TEST(sasl_config, bad_sasl_settings_are_refused_with_the_key_named) {
   must_load("", {{"authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
                  {"super.users", "User:admin;User:broker"}});
 }
+
+TEST(sasl_config, oauthbearer_keys_are_kafkas_and_validated_with_the_key_named) {
+  const std::string handler = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+  const std::vector<std::pair<std::string, std::string>> oauth_listener = {
+      {"listeners", "SASL_PLAINTEXT://:9093"},
+      {"listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT"},
+      {"sasl.enabled.mechanisms", "OAUTHBEARER"},
+      {"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+       "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;"}};
+  auto with = [&](std::vector<std::pair<std::string, std::string>> more) {
+    auto sets = oauth_listener;
+    sets.insert(sets.end(), more.begin(), more.end());
+    return sets;
+  };
+  broker_config b = must_load("", with({{"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class", handler},
+                                        {"listener.name.sasl_plaintext.sasl.oauthbearer.jwks.endpoint.url", "file:///k.json"},
+                                        {"sasl.oauthbearer.expected.audience", "a,b"},
+                                        {"sasl.oauthbearer.clock.skew.seconds", "5"}}));
+  EXPECT_EQ(listener_value(b, "SASL_PLAINTEXT", "sasl.oauthbearer.jwks.endpoint.url"), "file:///k.json");
+  EXPECT_EQ(listener_value(b, "SASL_PLAINTEXT", "sasl.oauthbearer.expected.audience"), "a,b");
+  // Kafka's default validator (none configured) is the unsecured one: refused, naming the key.
+  EXPECT_NE(load_error("", with({})).find("listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with({{"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class",
+                                  "org.apache.kafka.common.security.oauthbearer.internals.unsecured."
+                                  "OAuthBearerUnsecuredValidatorCallbackHandler"}}))
+                .find("listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with({{"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class", handler},
+                                 {"sasl.oauthbearer.clock.skew.seconds", "-1"}}))
+                .find("'sasl.oauthbearer.clock.skew.seconds'"),
+            std::string::npos);
+  EXPECT_NE(load_error("", with({{"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class", handler},
+                                 {"listener.name.sasl_plaintext.sasl.oauthbearer.clock.skew.seconds", "x"}}))
+                .find("listener.name.sasl_plaintext.sasl.oauthbearer.clock.skew.seconds"),
+            std::string::npos);
+}

@@ -1,11 +1,14 @@
 // Proves that every parser of the security module answers hostile input with an error or a value,
 // never a crash or a hang: seeded random messages (printed on failure, reproducible) into the SCRAM
-// server at both steps, PLAIN, JAAS and the principal mapping rules.
+// server at both steps, PLAIN, JAAS, the principal mapping rules, and OAUTHBEARER's client response,
+// JSON, JWS and JWKS readers.
 #include <random>
 
 #include <gtest/gtest.h>
 
 #include "gregor/security/jaas.h"
+#include "gregor/security/json.h"
+#include "gregor/security/oauthbearer.h"
 #include "gregor/security/plain.h"
 #include "gregor/security/principal_mapping.h"
 #include "gregor/security/scram.h"
@@ -55,6 +58,10 @@ TEST(hostile_input, random_messages_never_crash_the_parsers) {
     }
     (void)parse_plain_message(span_of(m));
     (void)parse_jaas_config(m);
+    (void)parse_oauthbearer_client_response(span_of("n,,\x01" + m));
+    (void)parse_json(m);
+    (void)jwk_set::parse(R"({"keys":[{"kty":"RSA","n":")" + m + "\"}]}");
+    (void)parse_jwt(base64url_encode(m) + "." + base64url_encode(m) + "." + m);
     if (auto mapper = parse_principal_mapping_rules(m.substr(0, 24))) (void)mapper->map("CN=x,OU=y");
   }
 }
