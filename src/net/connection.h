@@ -31,7 +31,8 @@ namespace gregor::net::detail {
 // On a TLS listener the read loop first handshakes (bounded by the partial-frame timeout); all
 // reads and writes then go through the ssl::stream layered on the socket. Plaintext connections
 // branch once per I/O call and never touch the TLS code.
-// Kept alive by shared_ptr from the server's table and from each of its coroutines.
+// Kept alive by shared_ptr from the server's table, each of its coroutines and the pending
+// watchdog wait.
 // Invariant: after close() the socket is closed, the connection is out of the server table and
 // on_close was called exactly once; nothing is written afterwards.
 class connection : public std::enable_shared_from_this<connection> {

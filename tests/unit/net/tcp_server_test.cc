@@ -29,7 +29,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+// From the sanitizer runtime (GCC ships no header for it).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 #include "gregor/net/tcp_server.h"

@@ -24,7 +24,8 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+// From the sanitizer runtime (GCC ships no header for it).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 #include <openssl/evp.h>
 #include <openssl/pem.h>
