@@ -165,6 +165,8 @@ def well_behaved(request):
         clients.create_topic(bootstrap, topic)
         p = steady_producer(bootstrap, topic)
         made.append(p)
+        # Cases measure the producer's steady state, not its start (metadata, first connection).
+        harness.wait_until(lambda: len(p.done) >= 10, timeout_s=30, what="the producer's first deliveries")
         return p
 
     yield make
