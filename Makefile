@@ -64,6 +64,13 @@ bench: setup build
 # The long multi-node fault runs (controller SIGKILLed 20 times, SIGSTOP/fencing, cut links,
 # rolling restarts, acks=all under leader kills): minutes each, not part of `make test`.
 # GREGOR_CLUSTER_IMPL=kafka runs them against a 3-node Apache Kafka instead.
+# Hostile clients at scale (tests/integration/test_hostile_clients.py) with 10,000 idle connections
+# instead of the default suite's 2,000; prints the table of cases (limit held, reason, p99).
+GREGOR_HOSTILE_CONNECTIONS ?= 10000
+.PHONY: hostile
+hostile: setup build
+	GREGOR_HOSTILE_CONNECTIONS=$(GREGOR_HOSTILE_CONNECTIONS) tests/integration/run.sh -s -k test_hostile_clients
+
 .PHONY: cluster-test
 cluster-test: setup build
 	GREGOR_CLUSTER_TESTS=1 tests/integration/run.sh -m cluster -s

@@ -3,6 +3,8 @@
 //   gregor config check FILE [--set NAME=VALUE]...
 //   gregor topic|group|cluster|produce|consume ...   (admin CLI, cli_*.cc)
 //   gregor version
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -109,6 +111,28 @@ int config_check(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Each client connection is a file descriptor: raise the soft limit to the hard one (as the JVM
+// does for Kafka), so that the broker is bounded by max.connections, not by a shell's default of 1024.
+void raise_open_files_limit() {
+  auto& lg = gregor::log::get("app");
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    lg.warn("cannot read the open files limit (RLIMIT_NOFILE)");
+    return;
+  }
+  if (lim.rlim_cur >= lim.rlim_max) {
+    lg.info("open files limit {} (the hard limit)", lim.rlim_cur);
+    return;
+  }
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    lg.warn("open files limit {}: cannot raise it to the hard limit {}", before, lim.rlim_max);
+    return;
+  }
+  lg.info("open files limit raised from {} to the hard limit {}", before, lim.rlim_max);
+}
+
 int serve(const std::vector<std::string>& args) {
   std::optional<std::filesystem::path> file;
   std::vector<std::pair<std::string, std::string>> sets;
@@ -120,6 +144,7 @@ int serve(const std::vector<std::string>& args) {
   }
   gregor::log::setup(cfg->log_level);
   gregor::base::tune_allocator_for_broker();
+  raise_open_files_limit();
   log_effective_config(*cfg);
   gregor::server::broker b(std::move(*cfg));
   if (auto r = b.start(); !r) {

@@ -273,6 +273,10 @@ std::string finish(broker_config& b) {
     }
   }
   if (auto why = check_cluster(b); !why.empty()) return why;
+  // Kafka's rule: the request-memory pool must hold at least one largest request.
+  if (b.queued_max_request_bytes > 0 && b.queued_max_request_bytes < b.socket_request_max_bytes)
+    return fmt::format("config 'queued.max.request.bytes' = {} must be larger or equal to 'socket.request.max.bytes' = {}",
+                       b.queued_max_request_bytes, b.socket_request_max_bytes);
   if (b.group_min_session_timeout_ms > b.group_max_session_timeout_ms)
     return fmt::format("config 'group.min.session.timeout.ms' = {} exceeds 'group.max.session.timeout.ms' = {}",
                        b.group_min_session_timeout_ms, b.group_max_session_timeout_ms);

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "gregor/base/assert.h"
 #include "gregor/base/log.h"
 #include "gregor/net/tls.h"
 
@@ -20,7 +21,6 @@ namespace gregor::net::detail {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr size_t read_buffer_bytes = 64 * 1024;
 // A Kafka request header v0 is api_key(2) + api_version(2) + correlation_id(4) + client_id
 // length(2): 10 bytes. No valid request frame is shorter.
 constexpr int32_t frame_bytes_min = 10;
@@ -47,7 +47,6 @@ connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, co
       _tls_context(std::move(tls)),
       _info(std::move(info)),
       _authenticated(!authenticate_first),
-      _rbuf(read_buffer_bytes),
       _read_signal(_socket.get_executor()),
       _write_signal(_socket.get_executor()),
       _watchdog(_socket.get_executor()) {
@@ -72,7 +71,7 @@ void connection::start() {
   };
   asio::co_spawn(_socket.get_executor(), [self]() { return self->read_loop(); }, on_exit);
   asio::co_spawn(_socket.get_executor(), [self]() { return self->write_loop(); }, on_exit);
-  asio::co_spawn(_socket.get_executor(), [self]() { return self->watchdog(); }, on_exit);
+  arm_watchdog();
 }
 
 void connection::close(const std::string& reason, spdlog::level::level_enum level) {
@@ -116,9 +115,9 @@ void connection::begin_partial_frame() {
 }
 
 asio::awaitable<bool> connection::fill_buffer() {
-  if (_rbegin == _rend) {
-    _rbegin = _rend = 0;
-  } else if (_rbegin > 0 && _rend == _rbuf.size()) {
+  // At most a partial size prefix is left: move it to the front so the whole buffer is free.
+  GREGOR_ASSERT(buffered() < 4);
+  if (_rbegin > 0) {
     std::memmove(_rbuf.data(), _rbuf.data() + _rbegin, buffered());
     _rend -= _rbegin;
     _rbegin = 0;
@@ -216,6 +215,12 @@ asio::awaitable<std::pair<boost::system::error_code, size_t>> connection::tls_wr
   size_t total = 0;
   size_t i = 0, off = 0;  // next byte to send: _gather[i] at offset off
   _tls_stage.clear();
+  _tls_stage.reserve(tls_record_bytes);
+  // The staging buffer lives only for this write: an idle TLS connection keeps none.
+  struct release_stage {
+    std::vector<uint8_t>& v;
+    ~release_stage() { std::vector<uint8_t>().swap(v); }
+  } release{_tls_stage};
   while (i < _gather.size() || !_tls_stage.empty()) {
     const size_t rest = i < _gather.size() ? _gather[i].size() - off : 0;
     const bool large_next = i < _gather.size() && rest >= tls_record_bytes;
@@ -422,36 +427,40 @@ asio::awaitable<void> connection::write_loop() {
   }
 }
 
-asio::awaitable<void> connection::watchdog() {
-  auto self = shared_from_this();
-  while (!_closed) {
-    _watchdog.expires_at(std::min(_read_deadline, _write_deadline));
-    co_await _watchdog.async_wait(use_tuple);
-    if (_closed) break;
-    const auto now = steady::now();
-    if (now >= _read_deadline) {
-      if (!_in_partial_frame && !_slots.empty()) {
-        // A request is still being handled (a long poll, say): the connection is not idle.
-        _last_activity = now;
-        _read_deadline = now + std::chrono::milliseconds(_core->opts.idle_timeout_ms);
-      } else if (_handshaking) {
-        close(fmt::format("TLS handshake not completed within {} ms (partial frame timeout)",
-                          _core->opts.partial_frame_timeout_ms),
-              spdlog::level::info);
-      } else if (_in_partial_frame) {
-        close(fmt::format("frame not completed within {} ms (partial frame timeout)",
-                          _core->opts.partial_frame_timeout_ms),
-              spdlog::level::info);
-      } else {
-        close(fmt::format("idle for {} ms (connections.max.idle.ms)", _core->opts.idle_timeout_ms),
-              spdlog::level::info);
-      }
-    } else if (now >= _write_deadline) {
-      close(fmt::format("no write progress for {} ms (client not reading responses)",
-                        _core->opts.idle_timeout_ms),
-            spdlog::level::warn);
+void connection::arm_watchdog() {
+  // A plain completion handler rather than a coroutine: an idle connection then holds one pending
+  // timer wait instead of two coroutine frames. cancel() (an earlier deadline, or close()) completes
+  // the wait early; the handler re-arms with the deadlines as they are then.
+  _watchdog.expires_at(std::min(_read_deadline, _write_deadline));
+  _watchdog.async_wait([self = shared_from_this()](boost::system::error_code) { self->on_watchdog(); });
+}
+
+void connection::on_watchdog() {
+  if (_closed) return;
+  const auto now = steady::now();
+  if (now >= _read_deadline) {
+    if (!_in_partial_frame && !_slots.empty()) {
+      // A request is still being handled (a long poll, say): the connection is not idle.
+      _last_activity = now;
+      _read_deadline = now + std::chrono::milliseconds(_core->opts.idle_timeout_ms);
+    } else if (_handshaking) {
+      close(fmt::format("TLS handshake not completed within {} ms (partial frame timeout)",
+                        _core->opts.partial_frame_timeout_ms),
+            spdlog::level::info);
+    } else if (_in_partial_frame) {
+      close(fmt::format("frame not completed within {} ms (partial frame timeout)",
+                        _core->opts.partial_frame_timeout_ms),
+            spdlog::level::info);
+    } else {
+      close(fmt::format("idle for {} ms (connections.max.idle.ms)", _core->opts.idle_timeout_ms),
+            spdlog::level::info);
     }
+  } else if (now >= _write_deadline) {
+    close(fmt::format("no write progress for {} ms (client not reading responses)",
+                      _core->opts.idle_timeout_ms),
+          spdlog::level::warn);
   }
+  if (!_closed) arm_watchdog();
 }
 
 }  // namespace gregor::net::detail

@@ -3,7 +3,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,18 +19,20 @@
 
 namespace gregor::net::detail {
 
-// One client connection: its socket, read buffer, the ordered queue of request slots and three
-// coroutines on the server's io_context thread:
+// One client connection: its socket, read-ahead, the ordered queue of request slots, two
+// coroutines and a timer on the server's io_context thread:
 //  - read_loop: frames the byte stream, takes pool memory, co_spawns one handler call per frame;
 //    pauses while the connection has inflight_per_connection_max slots or too many unwritten
 //    response bytes (backpressure), or while the server drains.
 //  - write_loop: writes ready responses strictly in slot (= request) order, gathering several
 //    into one write.
-//  - watchdog: enforces the idle, partial-frame and write-stall deadlines.
+//  - watchdog (a timer with a completion handler): enforces the idle, partial-frame and
+//    write-stall deadlines.
 // On a TLS listener the read loop first handshakes (bounded by the partial-frame timeout); all
 // reads and writes then go through the ssl::stream layered on the socket. Plaintext connections
 // branch once per I/O call and never touch the TLS code.
-// Kept alive by shared_ptr from the server's table and from each of its coroutines.
+// Kept alive by shared_ptr from the server's table, each of its coroutines and the pending
+// watchdog wait.
 // Invariant: after close() the socket is closed, the connection is out of the server table and
 // on_close was called exactly once; nothing is written afterwards.
 class connection : public std::enable_shared_from_this<connection> {
@@ -43,6 +44,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // Idempotent; logs the reason once at `level`.
   void close(const std::string& reason, spdlog::level::level_enum level);
   bool idle() const { return _slots.empty() && !_writing; }
+  // Bytes read ahead of the frame being parsed: a size prefix and, with it, small frames (copied
+  // out whole) or the head of a large one (the rest is read straight into the frame's buffer).
+  // Inline, so an idle connection holds no read buffer at all; see the README for the trade.
+  static constexpr size_t read_ahead_bytes = 512;
   void wake_reader() { _read_signal.cancel(); }
   const connection_info& info() const { return _info; }
 
@@ -55,10 +60,12 @@ class connection : public std::enable_shared_from_this<connection> {
 
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
-  asio::awaitable<void> watchdog();
+  void arm_watchdog();
+  void on_watchdog();
   asio::awaitable<void> run_handler(std::shared_ptr<slot> s, std::vector<uint8_t> frame,
                                     size_t pool_bytes);
-  // Reads more bytes into _rbuf; false (connection closed, reason logged) on error/EOF.
+  // Reads more bytes into _rbuf (called with fewer than 4 bytes buffered); false (connection
+  // closed, reason logged) on error/EOF.
   asio::awaitable<bool> fill_buffer();
   bool must_pause_reading() const;
   void set_read_deadline(steady::time_point deadline);
@@ -82,10 +89,12 @@ class connection : public std::enable_shared_from_this<connection> {
   bool _closed = false;
   bool _authenticated;  // false until a SASL listener's connection authenticates
 
-  std::vector<uint8_t> _rbuf;
+  std::array<uint8_t, read_ahead_bytes> _rbuf;  // read-ahead; [_rbegin, _rend) not yet parsed
   size_t _rbegin = 0, _rend = 0;
 
-  std::deque<std::shared_ptr<slot>> _slots;  // in request order; popped by write_loop only
+  // In request order; popped by write_loop only. A vector (at most inflight_per_connection_max
+  // entries, popped from the front): unlike a deque it allocates nothing while empty.
+  std::vector<std::shared_ptr<slot>> _slots;
   size_t _unwritten_bytes = 0;               // ready responses not yet written (with prefixes)
   bool _writing = false;
   std::vector<asio::const_buffer> _gather;

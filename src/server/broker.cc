@@ -51,6 +51,7 @@ struct broker::impl {
     }
     o.request_bytes_max = cfg.socket_request_max_bytes;
     o.idle_timeout_ms = cfg.connections_max_idle_ms;
+    o.partial_frame_timeout_ms = cfg.socket_partial_request_timeout_ms;
     o.connections_max = size_t(std::max(cfg.max_connections, 1));
     if (cfg.queued_max_request_bytes > 0) o.request_memory_bytes_max = size_t(cfg.queued_max_request_bytes);
     o.socket_send_buffer_bytes = cfg.socket_send_buffer_bytes;

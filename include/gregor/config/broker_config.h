@@ -76,7 +76,8 @@ struct broker_config {
   int32_t max_connections = std::numeric_limits<int32_t>::max();           // max.connections
   int32_t max_connections_per_ip = std::numeric_limits<int32_t>::max();    // max.connections.per.ip
   int32_t queued_max_requests = 500;                   // queued.max.requests
-  int64_t queued_max_request_bytes = -1;               // queued.max.request.bytes (-1 = unbounded)
+  int64_t queued_max_request_bytes = -1;               // queued.max.request.bytes (-1 = 256 MiB pool)
+  int64_t socket_partial_request_timeout_ms = 30000;   // socket.partial.request.timeout.ms (Gregor)
   int32_t num_network_threads = 3;                     // num.network.threads (accepted)
   int32_t num_io_threads = 8;                          // num.io.threads (accepted)
   int32_t request_timeout_ms = 30000;                  // request.timeout.ms

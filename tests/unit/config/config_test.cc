@@ -121,6 +121,15 @@ TEST(broker_config, broker_id_is_accepted_and_must_agree_with_node_id) {
   EXPECT_NE(load_error("broker.id: 4\nnode.id: 5\n").find("disagree"), std::string::npos);
 }
 
+TEST(broker_config, queued_max_request_bytes_must_hold_one_largest_request_as_in_kafka) {
+  EXPECT_EQ(load_error("queued.max.request.bytes: 1000\nsocket.request.max.bytes: 2000\n"),
+            "config 'queued.max.request.bytes' = 1000 must be larger or equal to 'socket.request.max.bytes' = 2000");
+  EXPECT_EQ(must_load("queued.max.request.bytes: 2000\nsocket.request.max.bytes: 2000\n").queued_max_request_bytes, 2000);
+  EXPECT_EQ(must_load("queued.max.request.bytes: -1\n").queued_max_request_bytes, -1);
+  EXPECT_EQ(must_load("socket.partial.request.timeout.ms: 1500\n").socket_partial_request_timeout_ms, 1500);
+  EXPECT_EQ(must_load("").socket_partial_request_timeout_ms, 30000);
+}
+
 TEST(broker_config, unknown_key_is_refused_with_did_you_mean) {
   EXPECT_EQ(load_error("log.dir.s: /data\n"), "unknown config 'log.dir.s' in gregor.yaml (did you mean 'log.dirs'?)");
   EXPECT_EQ(load_error("", {{"num.partitons", "3"}}), "unknown config 'num.partitons' in --set (did you mean 'num.partitions'?)");
