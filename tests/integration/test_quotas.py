@@ -110,6 +110,43 @@ def test_producer_byte_rate_throttles_a_client_id_until_removed(bootstrap, kafka
     assert lifted > 5 * QUOTA_BYTES_PER_S, f"still throttled after removal: {lifted:.0f} B/s"
 
 
+def test_consumer_byte_rate_throttles_a_consumer(bootstrap, kafka_classpath):
+    """Fetch: the response bytes count; over the quota the consumer gets empty answers until its
+    rate is back under it, so over ten seconds it reads about the quota per second."""
+    from kafka import KafkaConsumer
+    topic = harness.unique_topic("fetch-quota")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=64 * 1024)
+    value = os.urandom(RECORD_BYTES)
+    total_records = (40 * QUOTA_BYTES_PER_S) // RECORD_BYTES  # far more than 8 s of the quota
+    try:
+        for _ in range(total_records):
+            producer.send(topic, value)
+        producer.flush(60)
+    finally:
+        producer.close()
+    client = f"slow-reader-{uuid.uuid4().hex[:8]}"
+    configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
+            "--add-config", f"consumer_byte_rate={QUOTA_BYTES_PER_S}")
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, client_id=client, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    # One Fetch may take up to the quota's whole window (quota * 10 s, Kafka's cap), after which
+    # the consumer is muted until its rate is back under the quota: count from the first poll.
+    try:
+        read = 0
+        start = time.monotonic()
+        end = start + 10
+        while time.monotonic() < end:
+            for records in consumer.poll(timeout_ms=200).values():
+                read += sum(len(r.value) for r in records)
+    finally:
+        consumer.close()
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
+                "--delete-config", "consumer_byte_rate")
+    rate = read / 10
+    print(f"\nconsumer quota {QUOTA_BYTES_PER_S} B/s: read {rate:.0f} B/s")
+    assert 0 < rate < 2.5 * QUOTA_BYTES_PER_S, f"consumer read {rate:.0f} B/s under a {QUOTA_BYTES_PER_S} B/s quota"
+
+
 def test_user_and_default_quotas_are_described(bootstrap, kafka_classpath):
     user = f"quota-user-{uuid.uuid4().hex[:8]}"
     configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "users", "--entity-name", user,
