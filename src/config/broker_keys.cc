@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <optional>
@@ -272,6 +274,27 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("connections.max.idle.ms", &B::connections_max_idle_ms, k_no_min, k_no_max, "Idle connections are closed after this many milliseconds."));
   t.push_back(int_key("max.connections", &B::max_connections, 0, k_no_max, "The maximum number of connections the broker accepts."));
   t.push_back(int_key("max.connections.per.ip", &B::max_connections_per_ip, 0, k_no_max, "The maximum number of connections from one IP address."));
+  {
+    broker_key k = string_key("max.connections.per.ip.overrides", &B::max_connections_per_ip_overrides, {}, "Per-IP or host name overrides of max.connections.per.ip, host:count,...");
+    auto base_set = k.set;
+    k.set = [base_set](B& b, std::string_view text) -> std::string {
+      for (const auto& item : split_list(text)) {
+        const auto colon = item.rfind(':');
+        int64_t n = -1;
+        if (colon != std::string::npos && colon > 0) {
+          const std::string count = item.substr(colon + 1);
+          auto [p, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+          if (ec != std::errc() || p != count.data() + count.size()) n = -1;
+        }
+        if (n < 0 || n > INT32_MAX) return fmt::format("a comma-separated list of host:count ('{}' is not)", item);
+      }
+      return base_set(b, text);
+    };
+    t.push_back(std::move(k));
+  }
+  t.push_back(int_key("max.connection.creation.rate", &B::max_connection_creation_rate, 0, k_no_max, "New connections per second the broker accepts; more wait (the acceptor is throttled)."));
+  t.push_back(int_key("quota.window.num", &B::quota_window_num, 1, k_no_max, "Samples kept for client quotas (and connection creation rates)."));
+  t.push_back(int_key("quota.window.size.seconds", &B::quota_window_size_seconds, 1, k_no_max, "Length of one client quota sample in seconds."));
   t.push_back(int_key("queued.max.requests", &B::queued_max_requests, 1, k_no_max, "Requests queued before the network threads stop reading."));
   t.push_back(int_key("queued.max.request.bytes", &B::queued_max_request_bytes, -1, k_no_max, "Bytes of requests read and not yet answered (all connections) before reading stops; -1 = Gregor's default pool of 256 MiB."));
   t.push_back(int_key("socket.partial.request.timeout.ms", &B::socket_partial_request_timeout_ms, 1, k_no_max, "Gregor: a request (or TLS handshake) whose first byte arrived must be complete within this many milliseconds, or the connection is closed."));

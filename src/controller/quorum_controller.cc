@@ -1,6 +1,10 @@
 #include "gregor/controller/quorum_controller.h"
 
 #include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cmath>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -367,6 +371,193 @@ decision<std::vector<std::optional<controller_error>>> quorum_controller::alter_
     r.iterations = c.credential->iterations;
     apply(d.records, std::move(r), 0);
   }
+  return d;
+}
+
+namespace {
+
+// The key types of Kafka's QuotaConfig: whole numbers (LONG, INT) or not (DOUBLE).
+enum class quota_key_type { long_value, int_value, double_value };
+
+std::optional<quota_key_type> quota_key_of(bool ip, const std::string& key) {
+  if (ip) {
+    if (key == "connection_creation_rate") return quota_key_type::int_value;
+    return std::nullopt;
+  }
+  if (key == "producer_byte_rate" || key == "consumer_byte_rate") return quota_key_type::long_value;
+  if (key == "request_percentage" || key == "controller_mutation_rate") return quota_key_type::double_value;
+  return std::nullopt;
+}
+
+// Kafka's ClientQuotaEntity.toString(): a Java HashMap of the entity, whose iteration order for
+// these three types is ip, client-id, user.
+std::string entity_text(const quota_entity& e) {
+  std::vector<std::string> parts;
+  for (const char* type : {"ip", "client-id", "user"})
+    for (const auto& [t, name] : e)
+      if (t == type) parts.push_back(fmt::format("{}={}", t, name ? *name : "null"));
+  for (const auto& [t, name] : e)
+    if (t != "ip" && t != "client-id" && t != "user") parts.push_back(fmt::format("{}={}", t, name ? *name : "null"));
+  return fmt::format("ClientQuotaEntity(entries={{{}}})", fmt::join(parts, ", "));
+}
+
+// An IPv4 or IPv6 address literal. (Kafka also takes a host name it can resolve; the controller
+// does no I/O, so names are refused.)
+bool ip_literal(const std::string& s) {
+  if (s.empty()) return false;
+  if (s.find(':') != std::string::npos) {
+    // IPv6: hex groups and colons, at most one "::", optionally a dotted IPv4 tail.
+    int groups = 0;
+    size_t i = 0;
+    bool compressed = false;
+    while (i < s.size()) {
+      if (s.compare(i, 2, "::") == 0) {
+        if (compressed) return false;
+        compressed = true;
+        i += 2;
+        continue;
+      }
+      if (s[i] == ':') {
+        if (i == 0) return false;
+        ++i;
+        continue;
+      }
+      size_t j = i;
+      while (j < s.size() && std::isxdigit(static_cast<unsigned char>(s[j]))) ++j;
+      if (j < s.size() && s[j] == '.') return ip_literal(s.substr(i)) && groups <= 6;
+      if (j == i || j - i > 4) return false;
+      ++groups;
+      i = j;
+    }
+    return compressed ? groups < 8 : groups == 8;
+  }
+  int parts = 0;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = i;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == i || j - i > 3 || std::stoi(s.substr(i, j - i)) > 255) return false;
+    ++parts;
+    if (j == s.size()) break;
+    if (s[j] != '.') return false;
+    i = j + 1;
+  }
+  return parts == 4;
+}
+
+}  // namespace
+
+decision<std::vector<quorum_controller::quota_result>> quorum_controller::alter_client_quotas(
+    const std::vector<quota_alteration>& alterations, bool validate_only) {
+  decision<std::vector<quota_result>> d;
+  std::vector<md::client_quota_record> writes;
+  auto result_of = [&d](const quota_entity& e) -> quota_result* {
+    for (auto& r : d.reply)
+      if (r.entity == e) return &r;
+    return nullptr;
+  };
+  auto invalid = [](std::string why) { return err(controller_errc::invalid_request, std::move(why)); };
+  for (const auto& a : alterations) {
+    // The request's entity as Kafka's request parsing makes it: a map, the last name of a type wins.
+    std::map<std::string, std::optional<std::string>> by_type;
+    for (const auto& [type, name] : a.entity) by_type[type] = name;
+    const quota_entity entity(by_type.begin(), by_type.end());
+    const std::string text = entity_text(entity);
+    std::optional<controller_error> error;
+    std::map<std::string, std::optional<double>> ops;  // nullopt = remove
+    std::vector<std::string> op_order;
+    for (const auto& op : a.ops) {
+      if (ops.contains(op.key)) {
+        error = invalid(fmt::format("Duplicate quota key {} not updating quota for this entity {}", op.key, text));
+        continue;
+      }
+      ops[op.key] = op.remove ? std::nullopt : std::optional<double>(op.value);
+      op_order.push_back(op.key);
+    }
+    // Kafka notes a duplicate key as the entity's result, then finds a result for the entity and
+    // replaces it: both cases answer "Ignoring duplicate entity".
+    if (error || result_of(entity)) {
+      quota_result* r = result_of(entity);
+      if (!r) r = &d.reply.emplace_back(quota_result{entity, std::nullopt});
+      r->error = invalid(fmt::format("Ignoring duplicate entity {}", text));
+      continue;
+    }
+    auto& out = d.reply.emplace_back(quota_result{entity, std::nullopt});
+    if (entity.empty()) {
+      out.error = invalid("Invalid empty client quota entity");
+      continue;
+    }
+    for (const auto& [type, name] : entity) {
+      if (type != "user" && type != "client-id" && type != "ip") {
+        out.error = invalid("Unhandled client quota entity type: " + type);
+        break;
+      }
+      if (name && name->empty()) {
+        out.error = invalid("Empty " + type + " not supported");
+        break;
+      }
+    }
+    if (out.error) continue;
+    const bool has_ip = by_type.contains("ip");
+    if (has_ip && (by_type.contains("user") || by_type.contains("client-id"))) {
+      out.error = invalid("Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId");
+      continue;
+    }
+    if (has_ip && by_type["ip"] && !ip_literal(*by_type["ip"])) {
+      out.error = invalid(*by_type["ip"] + " is not a valid IP or resolvable host.");
+      continue;
+    }
+    static const std::map<std::string, double> none;
+    auto current_it = _image.client_quotas().find(entity);
+    const auto& current = current_it == _image.client_quotas().end() ? none : current_it->second;
+    std::vector<md::client_quota_record> mine;
+    auto record = [&entity](const std::string& key) {
+      md::client_quota_record r;
+      for (const auto& [type, name] : entity) {
+        auto& e = r.entity.emplace_back();
+        e.entity_type = type;
+        e.entity_name = name;
+      }
+      r.key = key;
+      return r;
+    };
+    for (const auto& key : op_order) {
+      const std::optional<double> value = ops[key];
+      if (!value) {
+        if (current.contains(key)) {
+          auto r = record(key);
+          r.remove = true;
+          mine.push_back(std::move(r));
+        }
+        continue;
+      }
+      const auto type = quota_key_of(has_ip, key);
+      const double v = *value;
+      if (!type) {
+        out.error = invalid("Invalid configuration key " + key);
+      } else if (!(v > 0.0)) {
+        out.error = invalid(fmt::format("Quota {} must be greater than 0", key));
+      } else if (*type == quota_key_type::int_value && v > double(INT32_MAX)) {
+        out.error = invalid(fmt::format("Proposed value for {} is too large for an INT.", key));
+      } else if (*type == quota_key_type::long_value && v > double(INT64_MAX)) {
+        out.error = invalid(fmt::format("Proposed value for {} is too large for a LONG.", key));
+      } else if (*type != quota_key_type::double_value && std::abs(std::fmod(v, 1.0)) > 1e-6) {
+        out.error = invalid(fmt::format("{} cannot be a fractional value.", key));
+      }
+      if (out.error) break;
+      auto it = current.find(key);
+      if (it != current.end() && it->second == v) continue;
+      auto r = record(key);
+      r.value = v;
+      mine.push_back(std::move(r));
+    }
+    if (out.error) continue;
+    for (auto& r : mine) writes.push_back(std::move(r));
+  }
+  // An entity refused after its records were taken ("Ignoring duplicate entity") keeps them, as
+  // Kafka's controller does (the records of the first entry are already in its output).
+  if (!validate_only)
+    for (auto& r : writes) apply(d.records, std::move(r), 0);
   return d;
 }
 

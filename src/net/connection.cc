@@ -86,6 +86,7 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
   _read_signal.cancel();
   _write_signal.cancel();
   _watchdog.cancel();
+  if (_mute_timer) _mute_timer->cancel();
   _core->closed++;
   _core->on_connection_closed(_info.id);
   try {
@@ -100,8 +101,25 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
 
 bool connection::must_pause_reading() const {
   return _slots.size() >= _core->opts.inflight_per_connection_max ||
-         _unwritten_bytes > _core->opts.unwritten_response_bytes_max || _core->draining();
+         _unwritten_bytes > _core->opts.unwritten_response_bytes_max || _core->draining() ||
+         steady::now() < _muted_until;
 }
+
+// ---- Client quota throttling (KIP-219): the muted channel. ----
+void connection::mute_for(int64_t ms) {
+  const auto until = steady::now() + std::chrono::milliseconds(ms);
+  if (until <= _muted_until || _closed) return;
+  _muted_until = until;
+  if (!_mute_timer) _mute_timer = std::make_shared<asio::steady_timer>(_socket.get_executor());
+  _mute_timer->expires_at(until);  // cancels a shorter wait in progress
+  std::weak_ptr<connection> weak = weak_from_this();
+  _mute_timer->async_wait([weak, until](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->_closed || self->_muted_until != until) return;
+    self->wake_reader();
+  });
+}
+// ---- end of client quota throttling ----
 
 void connection::set_read_deadline(steady::time_point deadline) {
   _read_deadline = deadline;
@@ -349,6 +367,7 @@ asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vect
   _core->pool_release(pool_bytes);
   if (_closed) co_return;
   if (out.authenticated) _authenticated = true;
+  if (out.throttle_ms > 0) mute_for(out.throttle_ms);  // client quotas (KIP-219)
   if (out.what == frame_outcome::kind::respond ||
       (out.what == frame_outcome::kind::close && !out.response.empty())) {
     const auto n = static_cast<uint32_t>(out.frame_bytes());

@@ -76,6 +76,9 @@ class connection : public std::enable_shared_from_this<connection> {
   // TLS: writes the gather list, coalescing small buffers into TLS-record-sized writes.
   asio::awaitable<std::pair<boost::system::error_code, size_t>> tls_write_gathered();
   size_t buffered() const { return _rend - _rbegin; }
+  // KIP-219: stops reading until now + ms (a throttled client's channel is muted); a later,
+  // longer mute extends it.
+  void mute_for(int64_t ms);
 
   std::shared_ptr<server_core> _core;
   tcp::socket _socket;
@@ -106,6 +109,10 @@ class connection : public std::enable_shared_from_this<connection> {
   steady::time_point _write_deadline = steady::time_point::max();
   bool _in_partial_frame = false;
   steady::time_point _last_activity = steady::now();  // last complete request or write
+
+  // Client quota throttling (mute_for): no reads before _muted_until; the timer wakes the reader.
+  steady::time_point _muted_until = steady::time_point::min();
+  std::shared_ptr<asio::steady_timer> _mute_timer;
 };
 
 }  // namespace gregor::net::detail

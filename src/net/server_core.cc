@@ -66,7 +66,21 @@ struct pointer_reset {
 }  // namespace
 
 server_core::server_core(asio::io_context& io, server_options opts, frame_handler& handler)
-    : io(io), opts(std::move(opts)), handler(handler) {}
+    : io(io),
+      opts(std::move(opts)),
+      handler(handler),
+      _creation_rate(this->opts.quota_window_ms, this->opts.quota_window_num) {}
+
+std::string server_core::per_ip_refusal(const std::string& ip) const {
+  auto o = opts.connections_per_ip_overrides.find(ip);
+  const size_t limit = o != opts.connections_per_ip_overrides.end() ? o->second : opts.connections_per_ip_max;
+  auto it = _per_ip.find(ip);
+  const size_t open = it == _per_ip.end() ? 0 : it->second;
+  if (open < limit) return "";
+  return fmt::format("address {} already has the configured maximum of {} connections ({})", ip, limit,
+                     o != opts.connections_per_ip_overrides.end() ? "max.connections.per.ip.overrides"
+                                                                   : "max.connections.per.ip");
+}
 
 result<void, std::string> server_core::start() {
   auto& lg = gregor::log::get("net");
@@ -138,6 +152,20 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
       closed++;
       continue;
     }
+    // The client's address as max.connections.per.ip.overrides names it (IPv4 seen through an
+    // IPv6 socket as itself).
+    std::string ip;
+    if (!opt_ec) {
+      auto addr = remote.address();
+      if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+      ip = addr.to_string();
+    }
+    if (std::string why = ip.empty() ? std::string() : per_ip_refusal(ip); !why.empty()) {
+      lg.warn("refused connection from {} on {}: {}", peer, spec.name, why);
+      socket.close(opt_ec);
+      closed++;
+      continue;
+    }
     socket.set_option(tcp::no_delay(true), opt_ec);
     if (opts.socket_send_buffer_bytes > 0) {
       socket.set_option(asio::socket_base::send_buffer_size(opts.socket_send_buffer_bytes), opt_ec);
@@ -152,8 +180,32 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
                                              spec.authenticate_first, _tls_contexts[listener_index]);
     _connections.emplace(id, conn);
     connection_count.store(_connections.size());
+    if (!ip.empty()) {
+      ++_per_ip[ip];
+      _ip_of.emplace(id, ip);
+    }
     lg.debug("accepted connection {} from {} on {}", id, peer, spec.name);
     conn->start();
+    // max.connection.creation.rate: over it, this listener accepts nothing for the throttle time.
+    const bool exempt = std::find(opts.rate_exempt_listeners.begin(), opts.rate_exempt_listeners.end(), spec.name) !=
+                        opts.rate_exempt_listeners.end();
+    if (opts.connection_creation_rate_max > 0 && !exempt) {
+      const int64_t now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(steady::now().time_since_epoch()).count();
+      const int64_t window_ms = opts.quota_window_ms * opts.quota_window_num;
+      const int64_t wait_ms = std::min(
+          _creation_rate.record_and_throttle_ms(1.0, opts.connection_creation_rate_max, now_ms), window_ms);
+      if (wait_ms > 0) {
+        lg.info("listener {}: max.connection.creation.rate {}/s reached, accepting again in {} ms", spec.name,
+                opts.connection_creation_rate_max, wait_ms);
+        // In steps, so that a stop does not wait for the end of the throttle.
+        const auto until = steady::now() + std::chrono::milliseconds(wait_ms);
+        while (!_stopped && steady::now() < until) {
+          backoff.expires_at(std::min(until, steady::now() + std::chrono::milliseconds(100)));
+          co_await backoff.async_wait(use_tuple);
+        }
+      }
+    }
   }
 }
 
@@ -252,6 +304,11 @@ void server_core::pool_release(size_t bytes) {
 }
 
 void server_core::on_connection_closed(uint64_t id) {
+  if (auto it = _ip_of.find(id); it != _ip_of.end()) {
+    auto count = _per_ip.find(it->second);
+    if (count != _per_ip.end() && --count->second == 0) _per_ip.erase(count);
+    _ip_of.erase(it);
+  }
   _connections.erase(id);
   connection_count.store(_connections.size());
 }

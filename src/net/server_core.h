@@ -15,6 +15,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gregor/base/sampled_rate.h"
 #include "gregor/net/tcp_server.h"
 
 namespace gregor::net::detail {
@@ -62,6 +63,8 @@ class server_core : public std::enable_shared_from_this<server_core> {
 
  private:
   asio::awaitable<void> accept_loop(size_t listener_index);
+  // Connection limits: "" when a connection from `ip` may open, else why not (logged).
+  std::string per_ip_refusal(const std::string& ip) const;
   // Polls the TLS listeners' watched files every opts.tls_reload_check_ms; a changed file
   // rebuilds that listener's context (kept on failure).
   asio::awaitable<void> tls_reload_loop();
@@ -76,6 +79,10 @@ class server_core : public std::enable_shared_from_this<server_core> {
   std::unique_ptr<asio::steady_timer> _tls_reload_timer;  // cancelled by stop_accepting()
   std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;
   uint64_t _next_connection_id = 1;
+  // Connection limits (server_options::connections_per_ip_max, connection_creation_rate_max).
+  std::unordered_map<std::string, size_t> _per_ip;     // open connections per client address
+  std::unordered_map<uint64_t, std::string> _ip_of;    // connection id -> its address
+  sampled_rate _creation_rate;
   size_t _pool_used_bytes = 0;
   std::vector<std::weak_ptr<connection>> _pool_waiters;
   bool _draining = false;

@@ -300,6 +300,17 @@ active_controller::outcome<std::vector<std::optional<admin_error>>> active_contr
   co_return out;
 }
 
+active_controller::outcome<std::vector<quota_outcome>> active_controller::alter_client_quotas(
+    std::vector<quota_alteration> entries, bool validate_only) {
+  if (!accepting()) co_return failure{not_controller()};
+  using reply_t = std::vector<controller::quorum_controller::quota_result>;
+  result<controller::decision<reply_t>, controller::controller_error> d =
+      _qc->alter_client_quotas(entries, validate_only);
+  auto r = co_await commit(std::move(d));
+  if (!r) co_return failure{r.error()};
+  co_return to_quota_outcomes(*r);
+}
+
 asio::awaitable<void> active_controller::tick_loop(std::shared_ptr<asio::steady_timer> timer) {
   std::weak_ptr<int> life = _life;
   for (;;) {

@@ -72,6 +72,7 @@ class active_controller {
   outcome<void> create_acls(std::vector<controller::acl_entry> acls);
   outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters);
   outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes);
+  outcome<std::vector<quota_outcome>> alter_client_quotas(std::vector<quota_alteration> entries, bool validate_only);
 
  private:
   template <class T>

@@ -3,6 +3,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
 #include "core.h"
@@ -53,6 +55,44 @@ struct broker::impl {
     o.idle_timeout_ms = cfg.connections_max_idle_ms;
     o.partial_frame_timeout_ms = cfg.socket_partial_request_timeout_ms;
     o.connections_max = size_t(std::max(cfg.max_connections, 1));
+    // Connection limits (Kafka's ConnectionQuotas). Overrides name addresses or host names; a
+    // host name is resolved once, at start (as Kafka does when it reads the config).
+    o.connections_per_ip_max = size_t(cfg.max_connections_per_ip);
+    std::vector<std::string> items;
+    for (std::string_view rest = cfg.max_connections_per_ip_overrides; !rest.empty();) {
+      const auto comma = rest.find(',');
+      std::string item(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      std::erase_if(item, [](char ch) { return ch == ' ' || ch == '\t'; });
+      if (!item.empty()) items.push_back(std::move(item));
+    }
+    for (const auto& item : items) {
+      const auto colon = item.rfind(':');
+      if (colon == std::string::npos) continue;  // refused by the config validator
+      const std::string host = item.substr(0, colon);
+      const size_t limit = size_t(std::stoll(item.substr(colon + 1)));
+      boost::system::error_code ec;
+      const auto addr = asio::ip::make_address(host, ec);
+      if (!ec) {
+        o.connections_per_ip_overrides[addr.to_string()] = limit;
+        continue;
+      }
+      asio::io_context resolving;
+      asio::ip::tcp::resolver resolver(resolving);
+      const auto found = resolver.resolve(host, "", ec);
+      if (ec || found.empty())
+        return failure{fmt::format("config 'max.connections.per.ip.overrides': cannot resolve '{}'", host)};
+      for (const auto& e : found) o.connections_per_ip_overrides[e.endpoint().address().to_string()] = limit;
+    }
+    if (cfg.max_connections_per_ip == 0 && o.connections_per_ip_overrides.empty())
+      return failure{std::string(
+          "config 'max.connections.per.ip' can be set to zero only if max.connections.per.ip.overrides is set")};
+    if (cfg.max_connection_creation_rate < std::numeric_limits<int32_t>::max())
+      o.connection_creation_rate_max = double(cfg.max_connection_creation_rate);
+    o.rate_exempt_listeners.push_back(cfg.inter_broker_listener());
+    for (const auto& l : cfg.controller_listener_names) o.rate_exempt_listeners.push_back(l);
+    o.quota_window_ms = int64_t(cfg.quota_window_size_seconds) * 1000;
+    o.quota_window_num = cfg.quota_window_num;
     if (cfg.queued_max_request_bytes > 0) o.request_memory_bytes_max = size_t(cfg.queued_max_request_bytes);
     o.socket_send_buffer_bytes = cfg.socket_send_buffer_bytes;
     o.socket_receive_buffer_bytes = cfg.socket_receive_buffer_bytes;

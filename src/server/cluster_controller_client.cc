@@ -20,6 +20,7 @@
 #include "gregor/protocol/messages/create_acls.h"
 #include "gregor/protocol/messages/delete_acls.h"
 #include "gregor/protocol/messages/alter_user_scram_credentials.h"
+#include "gregor/protocol/messages/alter_client_quotas.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -117,6 +118,12 @@ controller_client::outcome<std::vector<std::optional<admin_error>>>
 active_only_controller_client::alter_scram_credentials(std::vector<scram_alteration> changes) {
   if (!_active) co_return failure{not_controller()};
   co_return co_await _active->alter_scram_credentials(std::move(changes));
+}
+
+controller_client::outcome<std::vector<quota_outcome>> active_only_controller_client::alter_client_quotas(
+    std::vector<quota_alteration> entries, bool validate_only) {
+  if (!_active) co_return failure{not_controller()};
+  co_return co_await _active->alter_client_quotas(std::move(entries), validate_only);
 }
 
 // ---- forwarding_controller_client ----
@@ -584,6 +591,67 @@ forwarding_controller_client::alter_scram_credentials(std::vector<scram_alterati
     };
     co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
   }
+  co_return out;
+}
+
+controller_client::outcome<std::vector<quota_outcome>> forwarding_controller_client::alter_client_quotas(
+    std::vector<quota_alteration> entries, bool validate_only) {
+  if (local_active()) co_return co_await _local->alter_client_quotas(std::move(entries), validate_only);
+  protocol::alter_client_quotas_request req;
+  req.validate_only = validate_only;
+  for (const auto& e : entries) {
+    auto& w = req.entries.emplace_back();
+    for (const auto& [type, name] : e.entity) {
+      auto& d = w.entity.emplace_back();
+      d.entity_type = type;
+      d.entity_name = name;
+    }
+    for (const auto& op : e.ops) {
+      auto& o = w.ops.emplace_back();
+      o.key = op.key;
+      o.value = op.value;
+      o.remove = op.remove;
+    }
+  }
+  std::function<bool(const protocol::alter_client_quotas_response&)> not_controller_answer =
+      [](const protocol::alter_client_quotas_response& resp) {
+        for (const auto& r : resp.entries)
+          if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
+        return false;
+      };
+  auto r = co_await send<protocol::alter_client_quotas_request, protocol::alter_client_quotas_response>(
+      req, not_controller_answer);
+  if (!r) co_return failure{r.error()};
+  std::vector<quota_outcome> out;
+  for (const auto& res : r->entries) {
+    auto& o = out.emplace_back();
+    for (const auto& d : res.entity) o.entity.emplace_back(d.entity_type, d.entity_name);
+    std::sort(o.entity.begin(), o.entity.end());
+    if (res.error_code != 0) o.error = from_wire(res.error_code, res.error_message);
+  }
+  if (validate_only) co_return out;
+  // Wait until this broker's image shows every accepted change.
+  std::vector<std::pair<controller::quota_entity, controller::quorum_controller::quota_op>> expected;
+  for (const auto& e : entries) {
+    std::map<std::string, std::optional<std::string>> by_type(e.entity.begin(), e.entity.end());
+    for (const auto& [type, name] : e.entity) by_type[type] = name;
+    controller::quota_entity entity(by_type.begin(), by_type.end());
+    bool accepted = false;
+    for (const auto& o : out)
+      if (o.entity == entity && !o.error) accepted = true;
+    if (!accepted) continue;
+    for (const auto& op : e.ops) expected.emplace_back(entity, op);
+  }
+  std::function<bool()> shows_change = [this, expected] {
+    const auto& all = _quorum.image().client_quotas();
+    for (const auto& [entity, op] : expected) {
+      auto it = all.find(entity);
+      const bool has = it != all.end() && it->second.contains(op.key);
+      if (op.remove ? has : (!has || it->second.at(op.key) != op.value)) return false;
+    }
+    return true;
+  };
+  co_await _quorum.wait_for(shows_change, propagation_timeout_ms);
   co_return out;
 }
 

@@ -4,7 +4,7 @@
 //   - forwarding_controller_client: what a broker's handlers use. When this node is the active
 //     controller the change goes straight to active_controller; otherwise the request is sent
 //     (CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs, AllocateProducerIds,
-//     AlterPartitionReassignments, ElectLeaders, UpdateFeatures, as Kafka's brokers forward them) to the quorum leader's controller listener, retried on
+//     AlterPartitionReassignments, ElectLeaders, UpdateFeatures, AlterClientQuotas, ..., as Kafka's brokers forward them) to the quorum leader's controller listener, retried on
 //     NOT_CONTROLLER or a lost connection until the request's deadline, and answered only once
 //     this broker's own image shows the change (so the client's next request here sees it).
 //   - active_only_controller_client: what requests arriving on a controller listener use. They
@@ -42,6 +42,8 @@ class active_only_controller_client final : public controller_client {
   outcome<void> create_acls(std::vector<controller::acl_entry> acls) override;
   outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters) override;
   outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes) override;
+  outcome<std::vector<quota_outcome>> alter_client_quotas(std::vector<quota_alteration> entries,
+                                                          bool validate_only) override;
 
  private:
   active_controller* _active;  // null on a broker-only node
@@ -67,6 +69,8 @@ class forwarding_controller_client final : public controller_client {
   outcome<void> create_acls(std::vector<controller::acl_entry> acls) override;
   outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters) override;
   outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes) override;
+  outcome<std::vector<quota_outcome>> alter_client_quotas(std::vector<quota_alteration> entries,
+                                                          bool validate_only) override;
 
  private:
   // This node leads and its controller is active.

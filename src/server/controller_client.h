@@ -24,6 +24,7 @@
 
 #include "gregor/base/result.h"
 #include "gregor/controller/metadata_image.h"
+#include "gregor/controller/quorum_controller.h"
 #include "gregor/base/types.h"
 #include "gregor/protocol/error_code.h"
 
@@ -108,6 +109,14 @@ struct scram_alteration {
   std::vector<uint8_t> salted_password;
 };
 
+// One entry of AlterClientQuotas as the request carries it (entity pairs in request order, ops),
+// and the answer for one distinct entity.
+using quota_alteration = controller::quorum_controller::quota_alteration;
+struct quota_outcome {
+  controller::quota_entity entity;  // sorted by type
+  std::optional<admin_error> error;
+};
+
 class controller_client {
  public:
   template <class T>
@@ -139,6 +148,9 @@ class controller_client {
   // One result per change, in order (validated by the handler: mechanism, iterations, duplicates).
   virtual outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(
       std::vector<scram_alteration> changes) = 0;
+  // One outcome per distinct entity (Kafka's rules: controller::quorum_controller::alter_client_quotas).
+  virtual outcome<std::vector<quota_outcome>> alter_client_quotas(std::vector<quota_alteration> entries,
+                                                                  bool validate_only) = 0;
 };
 
 }  // namespace gregor::server

@@ -40,7 +40,19 @@ storage::log_config to_log_config(const config::topic_settings& s) {
 core::core(boost::asio::io_context& io, config::broker_config cfg, clock& clk)
     : _io(io), _cfg(cfg), _static_cfg(std::move(cfg)), _clock(clk), _waiters(io),
       _fetch_sessions(size_t(std::max(_static_cfg.max_incremental_fetch_session_cache_slots, 0)),
-                      fetch_session_eviction_ms_default, uint64_t(uuid::random().lo)) {}
+                      fetch_session_eviction_ms_default, uint64_t(uuid::random().lo)),
+      _client_quotas(client_quota_settings{int64_t(_static_cfg.quota_window_size_seconds) * 1000,
+                                           _static_cfg.quota_window_num}) {}
+
+client_quota_manager& core::client_quotas() {
+  const auto& img = image();
+  if (&img != _client_quotas_image || img.version() != _client_quotas_version) {
+    _client_quotas.set_quotas(img.client_quotas());
+    _client_quotas_image = &img;
+    _client_quotas_version = img.version();
+  }
+  return _client_quotas;
+}
 
 result<void, std::string> core::open() {
   if (_cfg.log_dirs.empty()) return failure{std::string("config 'log.dirs' is empty")};

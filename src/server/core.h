@@ -21,6 +21,7 @@
 #include "controller_client.h"
 #include "fetch_session.h"
 #include "fetch_waiters.h"
+#include "client_quotas.h"
 #include "replication_quota.h"
 
 namespace gregor::server {
@@ -112,6 +113,9 @@ class core {
   fetch_session_cache& fetch_sessions() { return _fetch_sessions; }
   // Reassignment throttles: the leader- and follower-side byte-rate quotas (replication_quota.h).
   replication_quotas& quotas() { return _quotas; }
+  // Client quotas (client_quotas.h: produce and fetch byte rates per user and client id), brought
+  // in line with the image's ClientQuotaRecords whenever the image changed.
+  client_quota_manager& client_quotas();
   // The log directory and the hosted replicas (log_maintenance.cc: flush, retention, checkpoints).
   storage::log_manager& logs() { return *_logs; }
   replication::partition_manager& partitions() { return *_partitions; }
@@ -167,6 +171,9 @@ class core {
   fetch_waiters _waiters;
   fetch_session_cache _fetch_sessions;
   replication_quotas _quotas;
+  client_quota_manager _client_quotas;
+  const controller::metadata_image* _client_quotas_image = nullptr;  // the image they were taken from
+  int64_t _client_quotas_version = -1;                               // at this version
   std::vector<uint16_t> _bound_ports;
   std::shared_ptr<class idempotence> _producers;  // shared_ptr: the type is incomplete here
   std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here

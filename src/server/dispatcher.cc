@@ -104,6 +104,7 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
                                            route->name, session->principal));
   request_context ctx{conn, header, {}, {}, session};
   ctx.authz = &_authz;
+  ctx.request_bytes = frame.size();
   try {
     const auto started = std::chrono::steady_clock::now();
     net::frame_outcome out = co_await route->invoke(_core, ctx, r);

@@ -169,7 +169,26 @@ result<std::unique_ptr<http_admin>, std::string> open_http_admin(asio::io_contex
   return admin;
 }
 
+namespace {
+// Client quotas (client_quotas.h), per quota sensor: Kafka's byte-rate and throttle-time metrics of
+// the Produce and Fetch groups, labelled by the sensor's user and client-id tags ("" where the
+// quota that applies is not per user or not per client id).
+void collect_client_quotas(metrics::sample_writer& w, core& c) {
+  c.client_quotas().for_each_sensor(c.clk().monotonic_ms(), [&w](const client_quota_manager::sensor_view& s) {
+    const metrics::labels l{{"type", quota_kind_name(s.kind)}, {"user", s.tags.user}, {"client_id", s.tags.client_id}};
+    w.counter("gregor_quota_throttle_time_ms_total", "Milliseconds clients were throttled (muted) by client quotas.", l,
+              s.throttle_ms_total);
+    w.counter("gregor_quota_throttles_total", "Responses throttled by client quotas.", l, double(s.throttles));
+    if (s.kind == client_quota_kind::request) return;
+    w.gauge("gregor_quota_byte_rate", "Bytes per second over the quota window (Kafka's byte-rate).", l, s.rate);
+    w.counter("gregor_quota_bytes_total", "Bytes counted against client quotas.", l, s.recorded_total);
+    if (s.limit) w.gauge("gregor_quota_byte_rate_limit", "The byte-rate quota that applies.", l, *s.limit);
+  });
+}
+}  // namespace
+
 void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& kafka) {
+  admin.add_collector([&c](metrics::sample_writer& w) { collect_client_quotas(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_group_lag(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_quorum(w, c); });
   admin.add_collector(replication_collector(c));

@@ -35,6 +35,11 @@ struct request_context {
   bool authenticated_now = false;
   // The broker's authorizer (never null when called by the dispatcher).
   class authorizer* authz = nullptr;
+  // The request's size on the wire (header and body), what Kafka's produce quota records.
+  size_t request_bytes = 0;
+  // Client quotas: the throttle time the handler put in the response; the connection is muted for
+  // it (KIP-219). Set through throttle_for (handlers/client_quota.h).
+  int64_t throttle_ms = 0;
 };
 
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,
@@ -72,6 +77,7 @@ boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context
                                            Req::api_key, ctx.version(), r.error()));
   std::optional<Resp> resp = co_await Fn(c, ctx, req);
   net::frame_outcome out;
+  out.throttle_ms = ctx.throttle_ms;
   if (!resp) {
     out.what = net::frame_outcome::kind::no_response;
     co_return out;

@@ -2,6 +2,7 @@
 
 #include "gregor/security/acl.h"
 #include "gregor/security/scram.h"
+#include "handlers/topic_errors.h"
 
 namespace gregor::server {
 
@@ -47,6 +48,15 @@ std::vector<controller::quorum_controller::scram_change> to_scram_changes(const 
                                                          std::move(cred.server_key), cred.iterations};
     }
     out.push_back(std::move(sc));
+  }
+  return out;
+}
+
+std::vector<quota_outcome> to_quota_outcomes(const std::vector<controller::quorum_controller::quota_result>& results) {
+  std::vector<quota_outcome> out;
+  for (const auto& r : results) {
+    auto& o = out.emplace_back(quota_outcome{r.entity, std::nullopt});
+    if (r.error) o.error = admin_error{to_kafka(r.error->code), r.error->message};
   }
   return out;
 }

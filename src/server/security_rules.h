@@ -17,5 +17,7 @@ std::vector<std::function<bool(const controller::acl_entry&)>> acl_filter_predic
     const std::vector<acl_filter>& filters);
 // Upsertions become credentials (StoredKey and ServerKey from the salted password).
 std::vector<controller::quorum_controller::scram_change> to_scram_changes(const std::vector<scram_alteration>& changes);
+// The controller's client quota answers with Kafka's error codes.
+std::vector<quota_outcome> to_quota_outcomes(const std::vector<controller::quorum_controller::quota_result>& results);
 
 }  // namespace gregor::server

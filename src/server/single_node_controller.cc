@@ -175,6 +175,18 @@ controller_client::outcome<std::vector<std::optional<admin_error>>> single_node_
   co_return out;
 }
 
+controller_client::outcome<std::vector<quota_outcome>> single_node_controller::alter_client_quotas(
+    std::vector<quota_alteration> entries, bool validate_only) {
+  using reply_t = std::vector<controller::quorum_controller::quota_result>;
+  std::function<controller::decision<reply_t>(controller::quorum_controller&)> decide =
+      [&entries, validate_only](controller::quorum_controller& qc) {
+        return qc.alter_client_quotas(entries, validate_only);
+      };
+  auto r = co_await decide_locally<reply_t>(_core, decide);
+  if (!r) co_return failure{r.error()};
+  co_return to_quota_outcomes(*r);
+}
+
 controller_client::outcome<producer_id_range> single_node_controller::allocate_producer_ids(node_id broker,
                                                                                             int32_t count) {
   auto r = _core.metadata().allocate_producer_ids(broker, count);

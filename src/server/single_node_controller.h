@@ -29,6 +29,8 @@ class single_node_controller final : public controller_client {
   outcome<void> create_acls(std::vector<controller::acl_entry> acls) override;
   outcome<std::vector<std::vector<controller::acl_entry>>> delete_acls(std::vector<acl_filter> filters) override;
   outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration> changes) override;
+  outcome<std::vector<quota_outcome>> alter_client_quotas(std::vector<quota_alteration> entries,
+                                                          bool validate_only) override;
 
  private:
   core& _core;

@@ -75,6 +75,11 @@ struct broker_config {
   int64_t connections_max_idle_ms = 600000;            // connections.max.idle.ms
   int32_t max_connections = std::numeric_limits<int32_t>::max();           // max.connections
   int32_t max_connections_per_ip = std::numeric_limits<int32_t>::max();    // max.connections.per.ip
+  std::string max_connections_per_ip_overrides;        // max.connections.per.ip.overrides (host:count,...)
+  int32_t max_connection_creation_rate = std::numeric_limits<int32_t>::max();  // max.connection.creation.rate
+  // Client quotas (server/client_quotas.h) and connection creation rates: Kafka's Rate windows.
+  int32_t quota_window_num = 11;                       // quota.window.num
+  int32_t quota_window_size_seconds = 1;               // quota.window.size.seconds
   int32_t queued_max_requests = 500;                   // queued.max.requests
   int64_t queued_max_request_bytes = -1;               // queued.max.request.bytes (-1 = 256 MiB pool)
   int64_t socket_partial_request_timeout_ms = 30000;   // socket.partial.request.timeout.ms (Gregor)

@@ -175,6 +175,33 @@ class quorum_controller {
   };
   decision<std::vector<std::optional<controller_error>>> alter_scram_credentials(const std::vector<scram_change>& changes);
 
+  // AlterClientQuotas (Kafka's ClientQuotaControlManager). An entity is a set of (type, name)
+  // pairs, name nullopt = the default entity; a type named twice keeps its last name, as Kafka's
+  // request parsing does. Per distinct entity, in order of first appearance, one result:
+  // INVALID_REQUEST for an empty entity, an unknown entity type, an empty name, ip combined with
+  // user or client-id, an ip that is not an address literal, a key the entity type does not take
+  // (user/client-id: producer_byte_rate, consumer_byte_rate (whole numbers), request_percentage,
+  // controller_mutation_rate; ip: connection_creation_rate (a whole number up to INT_MAX)), a
+  // value <= 0, a fractional value for a whole-number key, a key twice in one entry, or an entity
+  // twice in one request ("Ignoring duplicate entity"). A failed entity writes nothing; the others
+  // write one ClientQuotaRecord per key whose value changes (a removal only where the key is
+  // set). validate_only: the same answers, no records.
+  struct quota_op {
+    std::string key;
+    double value = 0;
+    bool remove = false;
+  };
+  struct quota_alteration {
+    std::vector<std::pair<std::string, std::optional<std::string>>> entity;  // as the request lists it
+    std::vector<quota_op> ops;
+  };
+  struct quota_result {
+    quota_entity entity;  // sorted by type
+    std::optional<controller_error> error;
+  };
+  decision<std::vector<quota_result>> alter_client_quotas(const std::vector<quota_alteration>& alterations,
+                                                          bool validate_only);
+
   result<decision<producer_id_block>, controller_error> allocate_producer_ids(node_id broker, int64_t broker_epoch,
                                                                               int32_t count);
 

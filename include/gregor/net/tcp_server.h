@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ struct frame_outcome {
   // The connection completed authentication with this request (SaslAuthenticate): frames larger
   // than server_options::pre_auth_request_bytes_max are accepted from now on.
   bool authenticated = false;
+  // KIP-219 (client quotas): the connection reads nothing more for this long once the response is
+  // ready (the client was told the same in the response's throttle_time_ms). 0 = no mute.
+  int64_t throttle_ms = 0;
 
   // Size of the whole response frame (without the size prefix).
   size_t frame_bytes() const {
@@ -101,6 +105,18 @@ struct server_options {
   int64_t idle_timeout_ms = 600000;              // connections.max.idle.ms
   int64_t partial_frame_timeout_ms = 30000;      // a frame that started must complete within this
   size_t connections_max = 10000;                // max.connections; over it: accept then close
+  // Connection limits (Kafka's ConnectionQuotas). Per client address (max.connections.per.ip, and
+  // per-address overrides from max.connections.per.ip.overrides): over it, accepted then closed
+  // with the reason logged. max.connection.creation.rate (new connections per second, measured
+  // like a client quota over quota_window_num windows of quota_window_ms): over it the acceptor
+  // waits the throttle time before accepting more, except on `rate_exempt_listeners` (the
+  // inter-broker and controller listeners, as in Kafka).
+  size_t connections_per_ip_max = SIZE_MAX;
+  std::map<std::string, size_t> connections_per_ip_overrides;  // address literal -> limit
+  double connection_creation_rate_max = 0;                     // 0 = unlimited
+  std::vector<std::string> rate_exempt_listeners;
+  int64_t quota_window_ms = 1000;
+  int quota_window_num = 11;
   size_t inflight_per_connection_max = 32;       // requests read but not yet answered, per conn
   size_t request_memory_bytes_max = 256u << 20;  // all frames in flight, all connections (pool)
   int32_t socket_send_buffer_bytes = 102400;     // socket.send.buffer.bytes, -1 = OS default

@@ -13,6 +13,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/fetch.h"
+#include "client_quota.h"
 #include "handlers.h"
 #include "../idempotence.h"
 #include "leader_hint.h"
@@ -351,6 +352,15 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     co_return resp;
   }
 
+  // Client quotas (consumers only): no more at once than the fetch quota's window allows, as
+  // Kafka caps fetch.max.bytes (and min_bytes with it).
+  const bool quota_applies = !follower && c.client_quotas().enabled(client_quota_kind::fetch);
+  if (quota_applies) {
+    const double window_bytes =
+        c.client_quotas().max_value_in_window(client_quota_kind::fetch, quota_user(ctx), quota_client_id(ctx));
+    if (window_bytes < double(req.max_bytes)) req.max_bytes = int32_t(std::max(window_bytes, 1.0));
+    req.min_bytes = std::min(req.min_bytes, req.max_bytes);
+  }
   const int64_t deadline = c.clk().monotonic_ms() + std::max(req.max_wait_ms, 0);
   std::vector<topic_partition> wanted;
   auto pass = std::make_shared<fetch_pass>();
@@ -374,6 +384,20 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         wanted.empty())
       break;
     co_await c.waiters().wait(wanted, deadline - now);
+  }
+  if (quota_applies) {
+    // Over the fetch quota: an empty answer with the throttle time (Kafka's
+    // getThrottledResponse); what was read does not count, and the session stays as it was.
+    const double bytes = double(pass->resp.encoded_size(v));
+    if (const int32_t throttle_ms = throttle_for(c, ctx, client_quota_kind::fetch, bytes); throttle_ms > 0) {
+      c.client_quotas().unrecord(client_quota_kind::fetch, quota_user(ctx), quota_client_id(ctx), bytes,
+                                 c.clk().monotonic_ms());
+      resp_t empty;
+      empty.throttle_time_ms = throttle_ms;
+      if (fctx.what == fetch_session_cache::context::kind::incremental && fctx.session)
+        empty.session_id = fctx.session->id();
+      co_return empty;
+    }
   }
   {
     const auto outcomes = outcomes_of(pass->resp);

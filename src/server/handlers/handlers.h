@@ -59,6 +59,7 @@ api_route delete_acls_route();
 api_route alter_user_scram_credentials_route();
 api_route describe_user_scram_credentials_route();
 api_route describe_client_quotas_route();
+api_route alter_client_quotas_route();  // client quotas (alter_client_quotas.cc)
 // The controller quorum (quorum_rpcs.cc) and broker-to-controller RPCs (broker_rpcs.cc).
 api_route vote_route();
 api_route begin_quorum_epoch_route();

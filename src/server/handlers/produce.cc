@@ -6,6 +6,7 @@
 // acks=0 never gets a response, whatever happened.
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/produce.h"
+#include "client_quota.h"
 #include "handlers.h"
 #include "leader_hint.h"
 #include "../idempotence.h"
@@ -262,6 +263,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       co_await c.waiters().wait(pending, deadline - now);
     }
   }
+  // Client quotas: the request's size counts once its appends are answered (Kafka's produce
+  // quota); acks=0 gets no response but its connection is muted all the same.
+  const int32_t throttle_ms = throttle_for(c, ctx, client_quota_kind::produce, double(ctx.request_bytes));
+  if (v >= 1) resp.throttle_time_ms = throttle_ms;
   if (req.acks == 0) co_return std::nullopt;
   if (v >= 10) {
     for (size_t ti = 0; ti < resp.responses.size() && ti < req.topic_data.size(); ++ti) {

@@ -71,6 +71,9 @@ class no_controller final : public controller_client {
   outcome<std::vector<std::optional<admin_error>>> alter_scram_credentials(std::vector<scram_alteration>) override {
     return refuse<std::vector<std::optional<admin_error>>>();
   }
+  outcome<std::vector<quota_outcome>> alter_client_quotas(std::vector<quota_alteration>, bool) override {
+    return refuse<std::vector<quota_outcome>>();
+  }
 };
 
 // One broker: its logs, replicas and idempotence registry.
