@@ -14,7 +14,8 @@ A case's two outcomes are "ok", the simple name of the exception the client rais
 that answer an unauthorised principal quietly, "hidden"/"visible" (the resource left out of or
 present in a list) and "ops=[...]" (the authorized operations an API reports).
 
-Not covered: AlterClientQuotas (not served by Gregor yet).
+Not covered here (no client sends them): WriteTxnMarkers, AddPartitionsToTxn v4+, the broker and
+raft RPCs (ClusterAction on the cluster in Kafka and Gregor alike).
 """
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "describe_user_scram_credentials": (CLUSTER, OK),
     "alter_user_scram_credentials": (CLUSTER, OK),
     "describe_client_quotas": (CLUSTER, OK),
+    "alter_client_quotas": (CLUSTER, OK),
     "describe_metadata_quorum": (CLUSTER, OK),
     "describe_cluster_authorized_ops": ("ops=[]", "ops=[ALTER, DESCRIBE]"),
     # Groups.

@@ -138,6 +138,8 @@ def broker_tls(tmp_path_factory, pki):
         "advertised.listeners": advertised,
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL",
         "inter.broker.listener.name": "PLAINTEXT",
+        # Gregor's bound on a started request or TLS handshake (Kafka has none: idle timeout only).
+        "socket.partial.request.timeout.ms": "3000",
         **_tls_listener_configs(pki, True),
     })
     try:
@@ -292,6 +294,38 @@ def test_a_plaintext_client_on_the_tls_port_is_closed_with_a_reason(broker_tls):
     assert not kafka_wire.broker_answers(f"127.0.0.1:{port}", timeout_s=3.0)
     line = _wait_for_log(broker_tls, "plaintext bytes on a TLS listener")
     assert "looks like a plaintext Kafka request" in line
+
+
+@gregor_only
+@pytest.mark.parametrize("listener", ["ssl", "mtls", "sasl_ssl"])
+def test_tls_garbage_and_stalled_handshakes_are_closed_and_others_go_on(broker_tls, pki, listener):
+    """Hostile bytes on each TLS listener: a handshake record full of garbage fails the handshake,
+    a handshake that starts and stalls is closed by the partial-request timeout; each with a logged
+    reason, while a well-behaved TLS client keeps being served."""
+    port = {"ssl": broker_tls.ssl, "mtls": broker_tls.mtls, "sasl_ssl": broker_tls.sasl_ssl}[listener].split(":")[1]
+    address = f"127.0.0.1:{port}"
+    garbage = bytes([0x16, 0x03, 0x01, 0x00, 0x40]) + bytes(range(0x40))  # a "handshake" record of junk
+    stalled = []
+    with kafka_wire.connect(address) as junk:
+        junk.sendall(garbage)
+        assert kafka_wire.wait_closed(junk), "a garbage handshake record was not refused"
+    for _ in range(20):  # handshakes that claim 512 bytes and send 10
+        s = kafka_wire.connect(address)
+        s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00]) + b"\x01" * 10)
+        stalled.append(s)
+    try:
+        # Served meanwhile.
+        topic = harness.unique_topic(f"hostile-{listener}")
+        clients.create_topic(broker_tls.plain, topic)
+        got = _kafka_python_round_trip(broker_tls.ssl, _kp_ssl(pki), topic)
+        assert len(got) == 20
+        for s in stalled:
+            assert kafka_wire.wait_closed(s, timeout_s=30), "a stalled TLS handshake was kept open"
+    finally:
+        for s in stalled:
+            s.close()
+    _wait_for_log(broker_tls, "TLS handshake failed")
+    _wait_for_log(broker_tls, "TLS handshake not completed within 3000 ms")
 
 
 @gregor_only

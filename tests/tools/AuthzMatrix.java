@@ -25,6 +25,8 @@ import org.apache.kafka.clients.producer.*;
 import org.apache.kafka.common.*;
 import org.apache.kafka.common.acl.*;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.quota.ClientQuotaAlteration;
+import org.apache.kafka.common.quota.ClientQuotaEntity;
 import org.apache.kafka.common.quota.ClientQuotaFilter;
 import org.apache.kafka.common.resource.*;
 import org.apache.kafka.common.serialization.*;
@@ -541,6 +543,16 @@ public class AuthzMatrix {
         Op quotas = () -> ok(get(alice.describeClientQuotas(ClientQuotaFilter.all()).entities()).size() + " entities");
         check("describe_client_quotas", "DescribeClientQuotas", NONE, quotas,
                 acls(cluster(AclOperation.DESCRIBE_CONFIGS)), quotas);
+        if (wanted("alter_client_quotas")) {
+            ClientQuotaEntity entity = new ClientQuotaEntity(Map.of(ClientQuotaEntity.CLIENT_ID, name("client")));
+            Op alterQuotas = () -> {
+                get(alice.alterClientQuotas(List.of(new ClientQuotaAlteration(entity,
+                        List.of(new ClientQuotaAlteration.Op("producer_byte_rate", 1048576.0))))).all());
+                return ok("");
+            };
+            check("alter_client_quotas", "AlterClientQuotas", NONE, alterQuotas,
+                    acls(cluster(AclOperation.ALTER_CONFIGS)), alterQuotas);
+        }
         Op quorum = () -> ok("leader " + get(alice.describeMetadataQuorum().quorumInfo()).leaderId());
         check("describe_metadata_quorum", "DescribeQuorum", NONE, quorum, acls(cluster(AclOperation.DESCRIBE)), quorum);
         Op clusterOps = () -> ops(get(alice.describeCluster(new DescribeClusterOptions().includeAuthorizedOperations(true))
