@@ -14,33 +14,10 @@ using req_t = protocol::write_txn_markers_request;
 using resp_t = protocol::write_txn_markers_response;
 using protocol::error_code;
 
-boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+// The answer: every partition of the request, in order, with its result (`results[i]` for the
+// i-th partition; UNKNOWN_SERVER_ERROR past the end).
+resp_t answer(const req_t& req, const std::vector<error_code>& results) {
   resp_t resp;
-  // Only brokers write markers (ClusterAction on the cluster).
-  if (!cluster_authorized(ctx, acl_op::cluster_action)) {
-    for (const auto& m : req.markers) {
-      auto& mout = resp.markers.emplace_back();
-      mout.producer_id = m.producer_id;
-      for (const auto& t : m.topics) {
-        auto& tout = mout.topics.emplace_back();
-        tout.name = t.name;
-        for (int32_t p : t.partition_indexes) {
-          auto& pout = tout.partitions.emplace_back();
-          pout.partition_index = p;
-          pout.error_code = code(error_code::cluster_authorization_failed);
-        }
-      }
-    }
-    co_return resp;
-  }
-  txn_service& txns = c.transaction_service();
-  std::vector<txn_service::marker_write> writes;
-  for (const auto& m : req.markers)
-    for (const auto& t : m.topics)
-      for (int32_t p : t.partition_indexes)
-        writes.push_back(txn_service::marker_write{topic_partition{t.name, partition_id{p}}, m.producer_id,
-                                                   m.producer_epoch, m.transaction_result, m.coordinator_epoch});
-  auto results = co_await txns.write_markers(std::move(writes));
   size_t i = 0;
   for (const auto& m : req.markers) {
     auto& mout = resp.markers.emplace_back();
@@ -56,7 +33,22 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       }
     }
   }
-  co_return resp;
+  return resp;
+}
+
+boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
+  std::vector<txn_service::marker_write> writes;
+  for (const auto& m : req.markers)
+    for (const auto& t : m.topics)
+      for (int32_t p : t.partition_indexes)
+        writes.push_back(txn_service::marker_write{topic_partition{t.name, partition_id{p}}, m.producer_id,
+                                                   m.producer_epoch, m.transaction_result, m.coordinator_epoch});
+  // Only brokers write markers (ClusterAction on the cluster).
+  if (!cluster_authorized(ctx, acl_op::cluster_action))
+    co_return answer(req, std::vector<error_code>(writes.size(), error_code::cluster_authorization_failed));
+  txn_service& txns = c.transaction_service();
+  auto results = co_await txns.write_markers(std::move(writes));
+  co_return answer(req, results);
 }
 
 }  // namespace
