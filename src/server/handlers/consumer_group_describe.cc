@@ -1,5 +1,8 @@
 // ConsumerGroupDescribe (key 69, KIP-848). v1: member type (1 = consumer protocol member).
 // Unknown groups and classic groups answer GROUP_ID_NOT_FOUND, as Kafka does.
+#include <algorithm>
+#include <set>
+
 #include "gregor/protocol/messages/consumer_group_describe.h"
 #include "../group_service.h"
 #include "handlers.h"
@@ -47,12 +50,15 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     }
     // A group whose members subscribe to or are assigned a topic the principal may not Describe
     // is refused whole (Kafka: clients are not told about topics they may not see).
-    bool hidden_topic = false;
+    std::set<std::string> topics;  // each asked once
     for (const auto& m : d->members) {
-      for (const auto& t : m.subscribed_topics) hidden_topic |= !topic_authorized(ctx, acl_op::describe, t);
+      topics.insert(m.subscribed_topics.begin(), m.subscribed_topics.end());
       for (const auto* set : {&m.assignment, &m.target})
-        for (const auto& tp : *set) hidden_topic |= !topic_authorized(ctx, acl_op::describe, tp.topic);
+        for (const auto& tp : *set) topics.insert(tp.topic);
     }
+    const bool hidden_topic = std::any_of(topics.begin(), topics.end(), [&ctx](const std::string& t) {
+      return !topic_authorized(ctx, acl_op::describe, t);
+    });
     if (hidden_topic) {
       out.error_code = code(error_code::topic_authorization_failed);
       out.error_message = "The group has described topic(s) that the client is not authorized to describe.";

@@ -45,8 +45,16 @@ std::vector<fetched> lookup(core& c, request_context& ctx, group_service& groups
     return f;
   };
   if (!topics) {
-    for (const auto& [tp, o] : coord.offsets_of(group_id)) {
-      if (!topic_authorized(ctx, acl_op::describe, tp.topic)) continue;
+    // Offsets come sorted by topic: the authorizer is asked once per topic.
+    const std::string* last_topic = nullptr;
+    bool describable = false;
+    const auto all = coord.offsets_of(group_id);
+    for (const auto& [tp, o] : all) {
+      if (!last_topic || tp.topic != *last_topic) {
+        last_topic = &tp.topic;
+        describable = topic_authorized(ctx, acl_op::describe, tp.topic);
+      }
+      if (!describable) continue;
       if (out.empty() || out.back().topic != tp.topic) {
         out.emplace_back().topic = tp.topic;
         if (const auto* rt = c.topic(tp.topic)) out.back().topic_id = rt->id;
