@@ -112,7 +112,7 @@ result<void, std::string> core::open() {
                                                      _clock);
     on_transitions([this](std::span<const replication::replica_transition> ts) { _replication->on_transitions(ts); });
   }
-  auto logs = storage::log_manager::open(dir, _clock);
+  auto logs = storage::log_manager::open(dir, _clock, size_t(_cfg.log_tail_cache_max_bytes));
   if (!logs) return failure{fmt::format("cannot open log directory {}: {}", dir.string(), logs.error().message)};
   _logs = std::move(*logs);
   _partitions = std::make_unique<replication::partition_manager>(*_logs, _cfg.node_id);

@@ -185,9 +185,25 @@ void collect_client_quotas(metrics::sample_writer& w, core& c) {
     if (s.limit) w.gauge("gregor_quota_byte_rate_limit", "The byte-rate quota that applies.", l, *s.limit);
   });
 }
+
+// The logs' tail cache (storage/tail_cache.h): memory it holds against its bound, and where reads
+// of log data came from.
+void collect_tail_cache(metrics::sample_writer& w, core& c) {
+  const storage::tail_cache& tc = c.logs().cache();
+  w.gauge("gregor_log_tail_cache_bytes", "Memory holding recently appended log data (log.tail.cache.max.bytes).",
+          {}, double(tc.bytes()));
+  w.gauge("gregor_log_tail_cache_max_bytes", "The bound of the tail cache (log.tail.cache.max.bytes).", {},
+          double(tc.max_bytes()));
+  const char* read_help = "Log bytes read for fetches, by where they came from (memory: the tail cache; file).";
+  w.counter("gregor_log_read_bytes_total", read_help, {{"source", "memory"}}, double(tc.hit_bytes()));
+  w.counter("gregor_log_read_bytes_total", read_help, {{"source", "file"}}, double(tc.miss_bytes()));
+  w.counter("gregor_log_tail_cache_evicted_bytes_total", "Bytes the tail cache dropped to stay within its bound.",
+            {}, double(tc.evicted_bytes()));
+}
 }  // namespace
 
 void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& kafka) {
+  admin.add_collector([&c](metrics::sample_writer& w) { collect_tail_cache(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_client_quotas(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_group_lag(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_quorum(w, c); });

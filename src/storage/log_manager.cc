@@ -93,12 +93,14 @@ std::string partition_dir_name(const topic_partition& tp) {
   return fmt::format("{}-{}", tp.topic, tp.partition.value());
 }
 
-result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path log_dir, clock& clk) {
+result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path log_dir, clock& clk,
+                                                                     size_t tail_cache_bytes) {
   auto& lg = log::get("storage");
   std::error_code ec;
   fs::create_directories(log_dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", log_dir.string(), ec.message());
   std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
+  m->_cache = std::make_unique<tail_cache>(tail_cache_bytes);
   {
     const fs::path lock_path = m->_dir / lock_file;
     m->_closed_all = true;  // until the lock is ours, destroying m must not touch the directory
@@ -179,6 +181,7 @@ result<partition_log*, storage_error> log_manager::open_partition(const topic_pa
   else hints.clean_shutdown = false;  // a partition the checkpoint does not know is scanned
   if (auto it = _log_starts.find(tp); it != _log_starts.end()) hints.log_start_offset = it->second;
   if (auto it = _cleaner_offsets.find(tp); it != _cleaner_offsets.end()) hints.cleaner_offset = it->second;
+  hints.cache = _cache.get();  // with a zero bound it holds nothing but still counts file reads
   auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk, hints);
   if (!pl) return failure{pl.error()};
   partition_log* raw = pl->get();

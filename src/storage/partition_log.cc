@@ -76,6 +76,7 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
   if (ec) return fail(storage_errc::io_error, "create {}: {}", dir.string(), ec.message());
   std::unique_ptr<partition_log> pl(
       new partition_log(std::move(dir), std::move(tp), topic_id, cfg, clk));
+  pl->_cache = hints.cache;
   auto m = pl->load_metadata();
   if (!m) return failure{m.error()};
   auto l = pl->load(hints);
@@ -149,7 +150,7 @@ result<void, storage_error> partition_log::load_metadata() {
 segment::limits partition_log::limits() const {
   return segment::limits{std::max<int32_t>(_cfg.index_interval_bytes, 0),
                          size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0)), _cfg.direct_io,
-                         _cfg.direct_append_min_bytes};
+                         _cfg.direct_append_min_bytes, _cache};
 }
 
 result<void, storage_error> partition_log::load(const open_hints& hints) {

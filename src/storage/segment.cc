@@ -1,6 +1,7 @@
 #include "gregor/storage/segment.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <system_error>
@@ -72,6 +73,7 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
       auto d = s->start_direct(active);
       if (!d) return failure{d.error()};
     }
+    if (active && lim.cache) s->_cached = lim.cache->make_region(s->_size);
     return s;
   }
 
@@ -98,6 +100,7 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
     auto d = s->start_direct(active);
     if (!d) return failure{d.error()};
   }
+  if (active && lim.cache) s->_cached = lim.cache->make_region(s->_size);
   return s;
 }
 
@@ -366,6 +369,7 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
     }
     if (_appendable) advance_tail(bytes);
   }
+  if (_cached) _cached->append(_size, bytes);
   uint64_t pos = _size;
   for (const auto& h : headers) {
     GREGOR_ASSERT(h.base_offset >= _next);
@@ -382,6 +386,19 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
 
 result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t target) const {
   auto e = _offset_index.lookup(target);
+  if (_cached && _cached->holds(e.position)) {
+    // The batches from the index entry on are in memory: walk their headers there.
+    uint64_t pos = e.position;
+    std::array<uint8_t, protocol::batch_header_size> buf;
+    while (pos < _size && _cached->copy(pos, buf)) {
+      auto h = protocol::parse_batch_header(buf);
+      if (!h || h->total_size() < protocol::batch_header_size || pos + h->total_size() > _size) break;
+      if (h->last_offset() >= target) return std::optional<batch_location>{batch_location{pos, *h}};
+      pos += h->total_size();
+    }
+    if (pos >= _size) return std::optional<batch_location>{};
+    // Unreadable here (never expected: appends are validated): let the file scan report it.
+  }
   detail::batch_scanner sc(_log, e.position, _size, false, false);
   for (;;) {
     batch_location loc;
@@ -429,6 +446,19 @@ result<size_t, storage_error> pread_append(const file& f, uint64_t position, siz
 
 template <class Buffer>
 result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, Buffer& out) const {
+  if (_cached && position < _size && len > 0) {
+    if (_cached->holds(position)) {
+      return _cached->read(position, std::min<uint64_t>(len, _size - position), out);
+    }
+    const uint64_t start = _cached->start();
+    if (_cached->holds(start) && position < start && position + len > start) {
+      // The range ends in memory: the file only up to where the cached tail starts.
+      auto head = read_into(position, size_t(start - position), out);
+      if (!head || *head < start - position) return head;
+      return *head + _cached->read(start, std::min<uint64_t>(position + len, _size) - start, out);
+    }
+  }
+  if (_limits.cache && len > 0) _limits.cache->count_miss(std::min<uint64_t>(len, _size - std::min<uint64_t>(position, _size)));
   if (auto job = std::move(_ahead); job && job->position() == position && len > 0) {
     auto bytes = job->wait();
     const size_t take = std::min(bytes.size(), len);
@@ -457,6 +487,7 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len,
 
 void segment::read_ahead(uint64_t position, size_t len) const {
   if (!_log.direct() || position >= _size) return;
+  if (_cached && position >= _cached->start()) return;  // the next read comes from memory
   len = std::min<size_t>(len, _size - position);
   _ahead = detail::schedule_readahead(_log.direct_fd(), position, len);
 }
@@ -504,6 +535,7 @@ result<void, storage_error> segment::flush() {
 
 void segment::close() {
   _ahead.reset();
+  _cached.reset();
   if (_log.is_open()) (void)trim_padding();  // best effort: a crash leaves it to recovery too
   _appendable = false;
   _log.close();

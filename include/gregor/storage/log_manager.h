@@ -39,8 +39,11 @@ std::string partition_dir_name(const topic_partition& tp);
 
 class log_manager {
  public:
+  // tail_cache_bytes: the bound of the logs' tail cache (tail_cache.h, log.tail.cache.max.bytes);
+  // 0 = none, every read goes to the files.
   static result<std::unique_ptr<log_manager>, storage_error> open(std::filesystem::path log_dir,
-                                                                  clock& clk);
+                                                                  clock& clk,
+                                                                  size_t tail_cache_bytes = 0);
   ~log_manager();
 
   // Partition directories found at open (to reopen after restart), sorted.
@@ -83,12 +86,16 @@ class log_manager {
   // True when the directory's clean-shutdown marker was present at open.
   bool opened_after_clean_shutdown() const { return _clean_at_open; }
   const std::filesystem::path& dir() const { return _dir; }
+  // The recently appended bytes every open log keeps in memory (counters readable from any thread).
+  const tail_cache& cache() const { return *_cache; }
 
  private:
   log_manager(std::filesystem::path dir, clock& clk) : _dir(std::move(dir)), _clk(clk) {}
 
   std::filesystem::path _dir;
   clock& _clk;
+  // Declared before the logs: their segments' regions go first.
+  std::unique_ptr<tail_cache> _cache;
   mutable std::mutex _mutex;
   std::vector<topic_partition> _discovered;
   std::map<topic_partition, std::unique_ptr<partition_log>> _logs;

@@ -30,6 +30,7 @@
 #include "gregor/storage/leader_epoch_cache.h"
 #include "gregor/storage/log_config.h"
 #include "gregor/storage/segment.h"
+#include "gregor/storage/tail_cache.h"
 #include "gregor/storage/storage_error.h"
 #include "gregor/storage/transaction_index.h"
 
@@ -60,6 +61,9 @@ struct open_hints {
   std::optional<int64_t> recovery_point;    // every offset below it had been fsynced
   std::optional<int64_t> log_start_offset;  // from log-start-offset-checkpoint
   std::optional<int64_t> cleaner_offset;    // from cleaner-offset-checkpoint (compaction progress)
+  // Where the active segment keeps copies of its appends for reads near the log end (the owner
+  // thread's tail_cache; must outlive the log). nullptr: every read goes to the files.
+  tail_cache* cache = nullptr;
 };
 
 // What one compaction pass did.
@@ -292,6 +296,7 @@ class partition_log {
   topic_partition _tp;
   uuid _topic_id;
   log_config _cfg;
+  tail_cache* _cache = nullptr;
   clock& _clk;
   std::vector<std::unique_ptr<segment>> _segments;
   int64_t _unflushed_records = 0;

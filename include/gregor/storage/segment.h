@@ -17,6 +17,7 @@
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/file.h"
 #include "gregor/storage/offset_index.h"
+#include "gregor/storage/tail_cache.h"
 #include "gregor/storage/time_index.h"
 #include "gregor/storage/transaction_index.h"
 
@@ -48,6 +49,9 @@ class segment {
     // trip (~70 us) would cost a small produce more than the page-cache copy does. Reads take the
     // page cache whenever the whole range is there (file::pread), so mixing stays coherent.
     size_t direct_append_min_bytes = 64 << 10;
+    // Where an active segment keeps copies of its appends for reads near the end (tail_cache.h);
+    // nullptr: none. Must outlive the segment.
+    tail_cache* cache = nullptr;
   };
 
   // Creates a new empty segment (files must not exist yet, or exist empty).
@@ -168,7 +172,10 @@ class segment {
   // file::direct_align), kept current by every append (direct or buffered).
   std::vector<uint8_t> _tail;
   size_t _file_len = 0;  // length of the .log file on disk (>= _size; larger by the padding)
-  mutable std::shared_ptr<detail::readahead_job> _ahead;  // the next read's bytes, maybe
+  mutable std::shared_ptr<detail::readahead_job> _ahead;
+  // The cached suffix of the file (segments created or opened active with limits::cache set);
+  // kept after the roll, dropped at close.
+  std::shared_ptr<tail_cache::region> _cached;  // the next read's bytes, maybe
   bool _appendable = false;  // active with direct I/O: the tail is loaded
 };
 

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_env.h"
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/cleaner_thread.h"
@@ -84,13 +85,7 @@ struct durability : ::testing::Test {
   }
 
   std::unique_ptr<partition_log> open_log(log_config cfg = {}, open_hints hints = {}) {
-    // ctest runs this suite twice: buffered, and with GREGOR_TEST_DIRECT_IO=1 (O_DIRECT segments).
-    // Every append takes the direct path there (the page-cache path for small appends is what
-    // the buffered run covers).
-    if (std::getenv("GREGOR_TEST_DIRECT_IO")) {
-      cfg.direct_io = true;
-      cfg.direct_append_min_bytes = 0;
-    }
+    test_env::apply(cfg, hints);  // ctest's variants: O_DIRECT, tail cache (test_env.h)
     auto r = partition_log::open(dir(), tp, id, cfg, clk, hints);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
     return r ? std::move(*r) : nullptr;
@@ -214,7 +209,7 @@ TEST_F(durability, corrupt_closed_segment_past_the_recovery_point_drops_what_fol
 
 TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
   {
-    auto m = log_manager::open(tmp.path, clk);
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
     ASSERT_TRUE(m.has_value());
     EXPECT_FALSE((*m)->opened_after_clean_shutdown());
     auto p = (*m)->open_partition(tp, id, {});
@@ -229,7 +224,7 @@ TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
   auto ls = slurp(tmp.path / "log-start-offset-checkpoint");
   EXPECT_EQ(std::string(ls.begin(), ls.end()), "0\n1\npay 0 2\n");
   {
-    auto m = log_manager::open(tmp.path, clk);
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
     ASSERT_TRUE(m.has_value());
     EXPECT_TRUE((*m)->opened_after_clean_shutdown());
     EXPECT_FALSE(fs::exists(tmp.path / ".kafka_cleanshutdown")) << "a crash from here is unclean";
@@ -250,7 +245,7 @@ TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
 // The server collects checkpoints on the io thread and writes them on another: a write that
 // comes late must not replace newer contents, and unchanged high watermarks are not written again.
 TEST_F(durability, a_checkpoint_collected_earlier_never_replaces_a_newer_one) {
-  auto m = log_manager::open(tmp.path, clk);
+  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, id, {});
   ASSERT_TRUE(p.has_value());
@@ -278,14 +273,14 @@ TEST_F(durability, a_checkpoint_collected_earlier_never_replaces_a_newer_one) {
 
 TEST_F(durability, malformed_checkpoints_are_ignored_and_the_log_is_scanned) {
   {
-    auto m = log_manager::open(tmp.path, clk);
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
     auto p = (*m)->open_partition(tp, id, {});
     append(**p, 4);
     ASSERT_TRUE((*m)->close_all().has_value());
   }
   std::ofstream(tmp.path / "recovery-point-offset-checkpoint") << "7\nzz\n";
   std::ofstream(tmp.path / "log-start-offset-checkpoint") << "0\n1\npay 0 -5\n";
-  auto m = log_manager::open(tmp.path, clk);
+  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, id, {});
   ASSERT_TRUE(p.has_value());
@@ -835,7 +830,7 @@ TEST_F(compaction, cleaner_offset_is_checkpointed_and_restored_at_open) {
   log_config cfg = compacted(400);
   int64_t cleaned_to = 0;
   {
-    auto m = log_manager::open(tmp.path, clk);
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
     ASSERT_TRUE(m.has_value());
     auto p = (*m)->open_partition(tp, id, cfg);
     ASSERT_TRUE(p.has_value());
@@ -848,7 +843,7 @@ TEST_F(compaction, cleaner_offset_is_checkpointed_and_restored_at_open) {
     EXPECT_EQ(std::string(text.begin(), text.end()), fmt::format("0\n1\npay 0 {}\n", cleaned_to));
     ASSERT_TRUE((*m)->close_all().has_value());
   }
-  auto m = log_manager::open(tmp.path, clk);
+  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, id, cfg);
   ASSERT_TRUE(p.has_value());

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_env.h"
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/leader_epoch_cache.h"
@@ -141,11 +142,7 @@ struct replica_log_test : ::testing::Test {
   fs::path dir() const { return tmp.path / "__cluster_metadata-0"; }
 
   std::unique_ptr<partition_log> open_log(log_config cfg = {}, open_hints hints = {}) {
-    // ctest runs this suite a second time with GREGOR_TEST_DIRECT_IO=1 (O_DIRECT segments).
-    if (std::getenv("GREGOR_TEST_DIRECT_IO")) {
-      cfg.direct_io = true;
-      cfg.direct_append_min_bytes = 0;
-    }
+    test_env::apply(cfg, hints);  // ctest's variants: O_DIRECT, tail cache (test_env.h)
     auto r = partition_log::open(dir(), tp, uuid{}, cfg, clk, hints);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
     return r ? std::move(*r) : nullptr;

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_env.h"
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/log_manager.h"
@@ -91,14 +92,9 @@ struct fixture : ::testing::Test {
   fs::path dir() const { return tmp.path() / "orders-0"; }
 
   std::unique_ptr<partition_log> open_log(log_config cfg = {}) {
-    // ctest runs this suite twice: buffered, and with GREGOR_TEST_DIRECT_IO=1 (O_DIRECT segments).
-    // Every append takes the direct path there (the page-cache path for small appends is what
-    // the buffered run covers).
-    if (std::getenv("GREGOR_TEST_DIRECT_IO")) {
-      cfg.direct_io = true;
-      cfg.direct_append_min_bytes = 0;
-    }
-    auto r = partition_log::open(dir(), tp, id, cfg, clk);
+    open_hints hints;
+    test_env::apply(cfg, hints);  // ctest's variants: O_DIRECT, tail cache (test_env.h)
+    auto r = partition_log::open(dir(), tp, id, cfg, clk, hints);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
     return r ? std::move(*r) : nullptr;
   }
@@ -790,7 +786,7 @@ TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) 
   fs::create_directories(tmp.path() / "orders-3.0123456789abcdef0123456789abcdef-delete");
   fs::create_directories(tmp.path() / "not a partition");
   std::ofstream(tmp.path() / "meta.properties") << "version=1\n";
-  auto m = log_manager::open(tmp.path(), clk);
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
   ASSERT_TRUE(m.has_value());
   auto d = (*m)->discovered();
   ASSERT_EQ(d.size(), 2u);
@@ -802,7 +798,7 @@ TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) 
 
 TEST_F(log_manager_test, open_append_reopen_and_remove) {
   {
-    auto m = log_manager::open(tmp.path(), clk);
+    auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
     ASSERT_TRUE(m.has_value());
     auto p = (*m)->open_partition(tp, id, {});
     ASSERT_TRUE(p.has_value());
@@ -819,7 +815,7 @@ TEST_F(log_manager_test, open_append_reopen_and_remove) {
     EXPECT_TRUE((*m)->close_all().has_value());
     EXPECT_EQ((*m)->get(tp), nullptr);
   }
-  auto m = log_manager::open(tmp.path(), clk);
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ((*m)->discovered().size(), 1u);
   EXPECT_EQ((*m)->discovered()[0], tp);
@@ -857,13 +853,13 @@ namespace {
 TEST(log_manager_lock, a_directory_another_process_holds_is_refused_until_it_lets_go) {
   temp_dir tmp;
   manual_clock clk{1'000'000};
-  auto holder = log_manager::open(tmp.path(), clk);
+  auto holder = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
   ASSERT_TRUE(holder) << holder.error().message;
   auto rival_opens = [&] {
     const pid_t pid = ::fork();
     if (pid == 0) {
       manual_clock child_clk{1'000'000};
-      auto rival = log_manager::open(tmp.path(), child_clk);
+      auto rival = log_manager::open(tmp.path(), child_clk, test_env::log_manager_cache_bytes());
       const bool refused = !rival && rival.error().message.find("Failed to acquire lock") != std::string::npos;
       ::_exit(rival ? 0 : refused ? 1 : 2);
     }

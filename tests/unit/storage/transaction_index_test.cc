@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_env.h"
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/partition_log.h"
@@ -51,10 +52,7 @@ struct txn_index_test : ::testing::Test {
   fs::path txnindex(int64_t base) const { return dir() / (segment_file_stem(base) + ".txnindex"); }
 
   std::unique_ptr<partition_log> open_log(log_config cfg = {}, open_hints hints = {}) {
-    if (std::getenv("GREGOR_TEST_DIRECT_IO")) {
-      cfg.direct_io = true;
-      cfg.direct_append_min_bytes = 0;
-    }
+    test_env::apply(cfg, hints);  // ctest's variants: O_DIRECT, tail cache (test_env.h)
     auto r = partition_log::open(dir(), topic_partition{"t", partition_id(0)}, uuid{1, 2}, cfg, clk, hints);
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r ? std::move(*r) : nullptr;

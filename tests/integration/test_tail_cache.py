@@ -1,0 +1,93 @@
+"""Proves the logs' tail cache (src/storage/tail_cache.h, log.tail.cache.max.bytes): consumers
+reading what producers just wrote are served from memory, not from the files; with a small bound
+the oldest data is read back from the files, byte for byte the same; /metrics reports the memory
+held against the bound and where read bytes came from."""
+from __future__ import annotations
+
+import pytest
+
+import clients
+import harness
+from test_ops import metrics
+
+MB = 1 << 20
+
+
+def read_bytes(m: dict[str, float], source: str) -> float:
+    return m.get(f'gregor_log_read_bytes_total{{source="{source}"}}', 0.0)
+
+
+def produce_big_batches(bootstrap: str, topic: str, count: int, value_bytes: int) -> None:
+    # Large batches take the O_DIRECT append path (>= 64 KiB), which bypasses the page cache.
+    clients.produce_all(bootstrap, topic,
+                        [{"value": bytes([i % 251]) * value_bytes, "key": b"k%d" % i} for i in range(count)],
+                        linger_ms=50, batch_size=1 << 20, compression_type="none")
+
+
+def check_consumed(bootstrap: str, topic: str, count: int, value_bytes: int) -> None:
+    msgs = clients.consume_all(bootstrap, topic, expected=count, timeout_s=60,
+                               fetch_max_bytes=8 * MB, max_partition_fetch_bytes=8 * MB)
+    assert [m.key() for m in msgs] == [b"k%d" % i for i in range(count)]
+    assert all(m.value() == bytes([i % 251]) * value_bytes for i, m in enumerate(msgs))
+
+
+@pytest.mark.gregor_only
+@pytest.mark.parametrize("io", ["buffered", "direct"])
+def test_consumers_tailing_a_producer_read_from_memory(gregor_factory, io):
+    g = gregor_factory({"log.direct.io": "true" if io == "direct" else "false"})
+    topic = harness.unique_topic("tail")
+    clients.create_topic(g.bootstrap, topic, partitions=1)
+    before = metrics(g)
+    produce_big_batches(g.bootstrap, topic, 400, 10_000)  # ~4 MB, within the default 64 MiB
+    check_consumed(g.bootstrap, topic, 400, 10_000)
+    after = metrics(g)
+    assert read_bytes(after, "memory") - read_bytes(before, "memory") >= 400 * 10_000
+    assert read_bytes(after, "file") == read_bytes(before, "file")
+    assert after["gregor_log_tail_cache_max_bytes"] == 64 * MB
+    assert 4_000_000 <= after["gregor_log_tail_cache_bytes"] <= 64 * MB
+
+
+@pytest.mark.gregor_only
+def test_a_small_bound_holds_and_older_data_comes_from_the_files(gregor_factory):
+    g = gregor_factory({"log.tail.cache.max.bytes": str(MB)})
+    topics = [harness.unique_topic("tail-small") for _ in range(2)]
+    for t in topics:
+        clients.create_topic(g.bootstrap, t, partitions=1)
+    before = metrics(g)
+    for t in topics:
+        produce_big_batches(g.bootstrap, t, 300, 10_000)  # 3 MB each, 1 MiB of memory in all
+    m = metrics(g)
+    assert 0 < m["gregor_log_tail_cache_bytes"] <= MB
+    assert m["gregor_log_tail_cache_evicted_bytes_total"] >= 4 * MB
+    for t in topics:
+        check_consumed(g.bootstrap, t, 300, 10_000)
+    after = metrics(g)
+    assert read_bytes(after, "file") - read_bytes(before, "file") >= 4 * MB
+    assert read_bytes(after, "memory") - read_bytes(before, "memory") > 0  # the newest stayed
+
+
+@pytest.mark.gregor_only
+def test_after_a_restart_the_data_is_read_from_the_files(gregor_factory):
+    g = gregor_factory()
+    topic = harness.unique_topic("tail-restart")
+    clients.create_topic(g.bootstrap, topic, partitions=1)
+    produce_big_batches(g.bootstrap, topic, 100, 10_000)
+    g.restart()
+    check_consumed(g.bootstrap, topic, 100, 10_000)
+    m = metrics(g)
+    assert read_bytes(m, "file") >= 100 * 10_000
+    assert read_bytes(m, "memory") == 0
+
+
+@pytest.mark.gregor_only
+def test_a_zero_bound_turns_the_cache_off(gregor_factory):
+    g = gregor_factory({"log.tail.cache.max.bytes": "0"})
+    topic = harness.unique_topic("tail-off")
+    clients.create_topic(g.bootstrap, topic, partitions=1)
+    produce_big_batches(g.bootstrap, topic, 100, 10_000)
+    check_consumed(g.bootstrap, topic, 100, 10_000)
+    m = metrics(g)
+    assert m["gregor_log_tail_cache_bytes"] == 0
+    assert m["gregor_log_tail_cache_max_bytes"] == 0
+    assert read_bytes(m, "memory") == 0
+    assert read_bytes(m, "file") >= 100 * 10_000

@@ -1,0 +1,35 @@
+#pragma once
+// How ctest's variants of storage_tests set up every log the suites open (CMakeLists.txt):
+//   GREGOR_TEST_DIRECT_IO=1   O_DIRECT segments, every append taking the direct path (the
+//                             page-cache path for small appends is what the plain run covers);
+//   GREGOR_TEST_TAIL_CACHE=1  the same, and every log keeps its appends in one small shared tail
+//                             cache (tail_cache.h), so reads near the end come from memory and
+//                             evictions happen in the middle of the tests.
+#include <cstdlib>
+
+#include "gregor/storage/log_config.h"
+#include "gregor/storage/partition_log.h"
+#include "gregor/storage/tail_cache.h"
+
+namespace gregor::storage::test_env {
+
+inline bool tail_cache_run() { return std::getenv("GREGOR_TEST_TAIL_CACHE") != nullptr; }
+
+// The cache of the tail-cache run: 256 KiB, shared by every log of the process (never destroyed:
+// logs of a failed test may still hold regions).
+inline tail_cache* shared_cache() {
+  static tail_cache* cache = new tail_cache(256 << 10);
+  return cache;
+}
+
+inline size_t log_manager_cache_bytes() { return tail_cache_run() ? (256 << 10) : 0; }
+
+inline void apply(log_config& cfg, open_hints& hints) {
+  if (std::getenv("GREGOR_TEST_DIRECT_IO") || tail_cache_run()) {
+    cfg.direct_io = true;
+    cfg.direct_append_min_bytes = 0;
+  }
+  if (tail_cache_run() && !hints.cache) hints.cache = shared_cache();
+}
+
+}  // namespace gregor::storage::test_env
