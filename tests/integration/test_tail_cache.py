@@ -38,13 +38,13 @@ def test_consumers_tailing_a_producer_read_from_memory(gregor_factory, io):
     topic = harness.unique_topic("tail")
     clients.create_topic(g.bootstrap, topic, partitions=1)
     before = metrics(g)
-    produce_big_batches(g.bootstrap, topic, 400, 10_000)  # ~4 MB, within the default 64 MiB
+    produce_big_batches(g.bootstrap, topic, 400, 10_000)  # ~4 MB, within the default 32 MiB
     check_consumed(g.bootstrap, topic, 400, 10_000)
     after = metrics(g)
     assert read_bytes(after, "memory") - read_bytes(before, "memory") >= 400 * 10_000
     assert read_bytes(after, "file") == read_bytes(before, "file")
-    assert after["gregor_log_tail_cache_max_bytes"] == 64 * MB
-    assert 4_000_000 <= after["gregor_log_tail_cache_bytes"] <= 64 * MB
+    assert after["gregor_log_tail_cache_max_bytes"] == 32 * MB  # the default
+    assert 4_000_000 <= after["gregor_log_tail_cache_bytes"] <= 32 * MB
 
 
 @pytest.mark.gregor_only
