@@ -59,8 +59,6 @@ BENCH_FILTER ?=
 bench: setup build
 	@bench/run.sh build/bin "$(BENCH_FILTER)"
 
-# Side by side with Apache Kafka 4.x (fetched with Maven): build/bin/gregor and bin/gregor_loadgen vs
-# Kafka, one broker at a time (~15 min; BENCH_QUICK=1 for a smoke run). See bench/compare/run.sh.
 # The long multi-node fault runs (controller SIGKILLed 20 times, SIGSTOP/fencing, cut links,
 # rolling restarts, acks=all under leader kills): minutes each, not part of `make test`.
 # GREGOR_CLUSTER_IMPL=kafka runs them against a 3-node Apache Kafka instead.
@@ -84,15 +82,21 @@ GREGOR_JEPSEN_ROUNDS ?= 50
 jepsen: setup build
 	GREGOR_CLUSTER_TESTS=1 GREGOR_JEPSEN_ROUNDS=$(GREGOR_JEPSEN_ROUNDS) tests/integration/run.sh -m cluster -k jepsen_long -s
 
+# Side by side with Apache Kafka 4.x (fetched with Maven): build/bin/gregor and bin/gregor_loadgen vs
+# Kafka, one broker at a time (~15 min; BENCH_QUICK=1 for a smoke run). See bench/compare/README.md.
+# BENCH_REPEAT=N (`make bench-compare BENCH_REPEAT=5`; make takes no --repeat) runs every broker N
+# times, interleaved (A B A B ...), and reports the median and [min-max] of every figure (N x the time).
+BENCH_REPEAT ?= 1
 .PHONY: bench-compare bench-compare-cluster
 bench-compare: setup build
-	bench/compare/run.sh
+	BENCH_REPEAT=$(BENCH_REPEAT) bench/compare/run.sh
 
 # Three-node Gregor vs three-node Apache Kafka (combined roles, RF=3, min.insync.replicas=2,
 # acks=all), one cluster at a time (~10 min; BENCH_QUICK=1 for a smoke run). Same as
-# `BENCH_CLUSTER=3 make bench-compare`; results in bench/results/cluster-latest.json.
+# `BENCH_CLUSTER=3 make bench-compare`; results in bench/results/cluster-latest.json. BENCH_REPEAT=N
+# as above.
 bench-compare-cluster: setup build
-	BENCH_CLUSTER=3 bench/compare/run.sh
+	BENCH_CLUSTER=3 BENCH_REPEAT=$(BENCH_REPEAT) bench/compare/run.sh
 
 clean:
 	rm -rf build build-asan

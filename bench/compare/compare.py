@@ -14,6 +14,10 @@ With --cluster 3 (BENCH_CLUSTER=3) it compares a 3-node Gregor cluster with a 3-
 instead (issue #12): replication factor 3, min.insync.replicas 2, acks=all, clusters started by
 tests/integration/cluster_harness.py; see README.md, "3-broker mode".
 
+With --repeat N (BENCH_REPEAT=N) every broker's workload set runs N times, interleaved (A B C A B C
+...), each on a fresh broker; the table shows the median and [min-max] of every figure over the runs
+and the JSON keeps every run (README.md, "Repeated runs").
+
 Run through bench/compare/run.sh (or `make bench-compare`); BENCH_QUICK=1 runs a tiny version.
 """
 from __future__ import annotations
@@ -28,6 +32,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -415,8 +420,8 @@ class runner:
         if final:
             return {"records": int(final[1]), "records_per_s": float(final[2]),
                     "mb_per_s": float(final[2]) * RECORD_SIZE_BYTES / 1e6, "latency_ms_avg": float(final[4]),
-                    "latency_ms_p50": float(final[6]), "latency_ms_p99": float(final[8]),
-                    "latency_ms_p999": float(final[9]), "broker_cpu_s": cpu, "complete": ok,
+                    "latency_ms_max": float(final[5]), "latency_ms_p50": float(final[6]),
+                    "latency_ms_p99": float(final[8]), "latency_ms_p999": float(final[9]), "broker_cpu_s": cpu, "complete": ok,
                     "elapsed_s": time.monotonic() - t0}
         progress = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out)
         if progress:  # timed out: report the rate of the progress lines
@@ -590,7 +595,7 @@ def figures(r: dict) -> list[tuple[str, object, str]]:
                 rows.append((f"produce MB/s, {p} partition{'s' if p > 1 else ''}, acks={acks} ({tool})",
                              get(f"produce_p{p}_acks{acks}_{tool}", "mb_per_s"), "higher"))
     for tool in ("native", "java"):
-        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max")):
             rows.append((f"produce latency {label} ms at 50 MB/s ({tool})",
                          get(f"latency_50mbps_{tool}", f"latency_ms_{q}"), "lower"))
     for tool in ("native", "java"):
@@ -613,36 +618,101 @@ def fmt(v) -> str:
     return f"{v:.2f}"
 
 
-def table(results: dict) -> tuple[str, list[dict]]:
+def column_stats(values: list) -> dict:
+    """One figure of one broker over the repeated runs: the median, min, max and relative spread
+    ((max - min) / median) of the runs that produced it (failed runs give None and are left out),
+    and every run's value in run order."""
+    got = [v for v in values if v is not None]
+    if not got:
+        return {"median": None, "min": None, "max": None, "spread": None, "values": values}
+    med = statistics.median(got)
+    spread = (max(got) - min(got)) / abs(med) if med else None
+    return {"median": med, "min": min(got), "max": max(got), "spread": spread, "values": values}
+
+
+def figure_stats(runs: list[dict], figures_of) -> list[tuple[str, dict, str]]:
+    """(figure, column_stats over the runs, better) for every row figures_of gives for one run."""
+    per_run = [figures_of(r) for r in runs]
+    return [(name, column_stats([fr[i][1] for fr in per_run]), better)
+            for i, (name, _, better) in enumerate(figures_of({}))]
+
+
+def stat_keys(column: str, st: dict) -> dict:
+    """A table row's keys for one broker: the median under the column's own name (the single value
+    when there is one run), then its spread over the runs."""
+    return {column: st["median"], f"{column}_min": st["min"], f"{column}_max": st["max"],
+            f"{column}_spread": st["spread"], f"{column}_runs": st["values"]}
+
+
+def ratio_of(v, kv):
+    return v / kv if v is not None and kv not in (None, 0) else None
+
+
+def cell(row: dict, column: str, repeat: int) -> str:
+    """The median, with [min–max] over the runs when there is more than one."""
+    text = fmt(row[column])
+    if repeat > 1 and row[column] is not None:
+        text += f" [{fmt(row[column + '_min'])}–{fmt(row[column + '_max'])}]"
+    return text
+
+
+def max_spread(row: dict, columns: tuple[str, ...]) -> str:
+    """The row's largest relative spread over its columns, in percent."""
+    spreads = [row[c + "_spread"] for c in columns if row.get(c + "_spread") is not None]
+    return f"{max(spreads) * 100:.0f}%" if spreads else "n/a"
+
+
+# Minimum widths of the table's columns (those of the one-run table).
+COLUMN_WIDTHS = {"Gregor": 8, "buffered": 8, "Kafka": 8, "Gregor/Kafka": 12, "buff./Kafka": 12, "target": 13}
+
+
+def render(rows: list[dict], columns: list[tuple[str, str, object]]) -> str:
+    """A markdown table: `figure` left-aligned, then columns given as (header, alignment ">" or "<",
+    function of the row giving the cell's text)."""
+    cells = [[text_of(r) for _, _, text_of in columns] for r in rows]
+    fig_w = max(len(r["figure"]) for r in rows)
+    widths = [max(len(h), COLUMN_WIDTHS.get(h, 0), *(len(cs[i]) for cs in cells))
+              for i, (h, _, _) in enumerate(columns)]
+    aligns = [a for _, a, _ in columns]
+
+    def line(first: str, texts: list[str]) -> str:
+        padded = [f"{t:{a}{w}}" for t, a, w in zip(texts, aligns, widths)]
+        return "| " + " | ".join([f"{first:<{fig_w}}", *padded]) + " |"
+
+    rule = "|".join(["", "-" * (fig_w + 2)] + ["-" * (w + 1) + ":" if a == ">" else "-" * (w + 2)
+                                              for a, w in zip(aligns, widths)] + [""])
+    return "\n".join([line("figure", [h for h, _, _ in columns]), rule]
+                     + [line(r["figure"], cs) for r, cs in zip(rows, cells)])
+
+
+def show_ratio(r: dict, key: str) -> str:
+    if r["better"] == "info":
+        return ""
+    return f"{r[key]:.2f}x" if r[key] is not None else "n/a"
+
+
+def table(runs: dict[str, list[dict]], repeat: int) -> tuple[str, list[dict]]:
     """Gregor (as shipped), Gregor with log.direct.io=false (buffered, like Kafka), Kafka, and the two
-    ratios to Kafka."""
-    g = figures(results.get("gregor", {}))
-    d = figures(results.get("gregor-buffered", {}))
-    k = figures(results.get("kafka", {}))
-
-    def ratio_of(v, kv):
-        return v / kv if v is not None and kv not in (None, 0) else None
-
+    ratios to Kafka, computed from the medians over the runs."""
+    g = figure_stats(runs.get("gregor", []), figures)
+    d = figure_stats(runs.get("gregor-buffered", []), figures)
+    k = figure_stats(runs.get("kafka", []), figures)
     rows = []
-    for (name, gv, better), (_, dv, _), (_, kv, _) in zip(g, d, k):
-        rows.append({"figure": name, "gregor": gv, "gregor_buffered": dv, "kafka": kv,
-                     "ratio": ratio_of(gv, kv), "ratio_buffered": ratio_of(dv, kv), "better": better})
-    width = max(len(r["figure"]) for r in rows)
-    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'buffered':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} "
-             f"| {'buff./Kafka':>12} | better |",
-             f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|{'-' * 13}:|--------|"]
-
-    def show(r, key):
-        if r["better"] == "info":
-            return ""
-        return f"{r[key]:.2f}x" if r[key] is not None else "n/a"
-
-    for r in rows:
-        better = "" if r["better"] == "info" else r["better"]
-        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['gregor_buffered']):>8} "
-                     f"| {fmt(r['kafka']):>8} | {show(r, 'ratio'):>12} | {show(r, 'ratio_buffered'):>12} "
-                     f"| {better:<6} |")
-    return "\n".join(lines), rows
+    for (name, gs, better), (_, ds, _), (_, ks, _) in zip(g, d, k):
+        rows.append({"figure": name, "gregor": gs["median"], "gregor_buffered": ds["median"], "kafka": ks["median"],
+                     "ratio": ratio_of(gs["median"], ks["median"]),
+                     "ratio_buffered": ratio_of(ds["median"], ks["median"]), "better": better,
+                     **stat_keys("gregor", gs), **stat_keys("gregor_buffered", ds), **stat_keys("kafka", ks)})
+    brokers = ("gregor", "gregor_buffered", "kafka")
+    columns = [("Gregor", ">", lambda r: cell(r, "gregor", repeat)),
+               ("buffered", ">", lambda r: cell(r, "gregor_buffered", repeat)),
+               ("Kafka", ">", lambda r: cell(r, "kafka", repeat)),
+               ("Gregor/Kafka", ">", lambda r: show_ratio(r, "ratio")),
+               ("buff./Kafka", ">", lambda r: show_ratio(r, "ratio_buffered")),
+               ("better", "<", lambda r: "" if r["better"] == "info" else r["better"])]
+    if repeat > 1:
+        columns.insert(5, ("spread", ">", lambda r: max_spread(r, brokers)))
+    return render(rows, columns), rows
 
 
 # The issue's targets for the 3-broker cluster, as Gregor/Kafka ratios: (figure prefix, test, text).
@@ -663,7 +733,7 @@ def cluster_figures(r: dict, nodes: int, rate: float) -> list[tuple[str, object,
             rows.append((f"produce MB/s, {p} partition{'s' if p > 1 else ''}, acks=all ({tool})",
                          get(f"produce_p{p}_acksall_{tool}", "mb_per_s"), "higher"))
     for tool in ("native", "java"):
-        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max")):
             rows.append((f"produce latency {label} ms at {rate:g} MB/s ({tool})",
                          get(f"latency_{tool}", f"latency_ms_{q}"), "lower"))
     for tool in ("native", "java"):
@@ -679,29 +749,77 @@ def cluster_figures(r: dict, nodes: int, rate: float) -> list[tuple[str, object,
     return rows
 
 
-def cluster_table(results: dict, nodes: int, rate: float) -> tuple[str, list[dict]]:
-    """Gregor's cluster, Kafka's cluster, the ratio, and whether the ratio meets the issue's target."""
-    g = cluster_figures(results.get("gregor", {}), nodes, rate)
-    k = cluster_figures(results.get("kafka", {}), nodes, rate)
+def cluster_table(runs: dict[str, list[dict]], repeat: int, nodes: int, rate: float) -> tuple[str, list[dict]]:
+    """Gregor's cluster, Kafka's cluster, the ratio of the medians, and whether it meets the issue's
+    target."""
+    g = figure_stats(runs.get("gregor", []), lambda r: cluster_figures(r, nodes, rate))
+    k = figure_stats(runs.get("kafka", []), lambda r: cluster_figures(r, nodes, rate))
     rows = []
-    for (name, gv, better), (_, kv, _) in zip(g, k):
-        ratio = gv / kv if gv is not None and kv not in (None, 0) else None
+    for (name, gs, better), (_, ks, _) in zip(g, k):
+        ratio = ratio_of(gs["median"], ks["median"])
         target = next(((text, test) for prefix, test, text in CLUSTER_TARGETS if name.startswith(prefix)), None)
-        rows.append({"figure": name, "gregor": gv, "kafka": kv, "ratio": ratio, "better": better,
+        rows.append({"figure": name, "gregor": gs["median"], "kafka": ks["median"], "ratio": ratio, "better": better,
                      "target": target[0] if target else None,
-                     "meets_target": (target[1](ratio) if target and ratio is not None else None)})
-    width = max(len(r["figure"]) for r in rows)
-    lines = [f"| {'figure':<{width}} | {'Gregor':>8} | {'Kafka':>8} | {'Gregor/Kafka':>12} | {'target':>13} | better |",
-             f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|{'-' * 14}:|--------|"]
-    for r in rows:
-        info = r["better"] == "info"
-        ratio = "" if info else (f"{r['ratio']:.2f}x" if r["ratio"] is not None else "n/a")
-        target = ""
-        if r["target"]:
-            target = r["target"] + (" n/a" if r["meets_target"] is None else " yes" if r["meets_target"] else " no")
-        lines.append(f"| {r['figure']:<{width}} | {fmt(r['gregor']):>8} | {fmt(r['kafka']):>8} | {ratio:>12} "
-                     f"| {target:>13} | {'' if info else r['better']:<6} |")
-    return "\n".join(lines), rows
+                     "meets_target": (target[1](ratio) if target and ratio is not None else None),
+                     **stat_keys("gregor", gs), **stat_keys("kafka", ks)})
+
+    def target(r):
+        if not r["target"]:
+            return ""
+        return r["target"] + (" n/a" if r["meets_target"] is None else " yes" if r["meets_target"] else " no")
+
+    columns = [("Gregor", ">", lambda r: cell(r, "gregor", repeat)),
+               ("Kafka", ">", lambda r: cell(r, "kafka", repeat)),
+               ("Gregor/Kafka", ">", lambda r: show_ratio(r, "ratio")),
+               ("target", ">", target),
+               ("better", "<", lambda r: "" if r["better"] == "info" else r["better"])]
+    if repeat > 1:
+        columns.insert(3, ("spread", ">", lambda r: max_spread(r, ("gregor", "kafka"))))
+    return render(rows, columns), rows
+
+
+def run_rounds(args, work: Path, run_one) -> dict[str, list[dict]]:
+    """Runs every broker of --brokers args.repeat times, interleaved (round 1: A B C, round 2: A B C,
+    ...), so that a busy spell of a shared machine lands on every broker rather than on one. Each run
+    gets a fresh directory: <work>/<name>, or <work>/<name>-<round> with --repeat > 1.
+    run_one(name, dir, tag) returns one run's figures ("error" set when the run failed)."""
+    names = args.brokers.split(",")
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for rnd in range(1, args.repeat + 1):
+        for name in names:
+            bdir = work / (name if args.repeat == 1 else f"{name}-{rnd}")
+            bdir.mkdir()
+            res = run_one(name, bdir, f" (round {rnd}/{args.repeat})" if args.repeat > 1 else "")
+            res["round"] = rnd
+            runs[name].append(res)
+    return runs
+
+
+def attach_runs(results: dict, runs: dict[str, list[dict]], repeat: int) -> None:
+    """Every run's raw figures go to results["runs"][name]; with one run results[name] is that run,
+    as before --repeat existed."""
+    results["repeat"] = repeat
+    results["runs"] = runs
+    if repeat == 1:
+        results.update({n: rs[0] for n, rs in runs.items()})
+
+
+def failures(runs: dict[str, list[dict]]) -> list[str]:
+    return [f"{n} round {r['round']}: {r['error']}" for n, rs in runs.items() for r in rs if "error" in r]
+
+
+def print_repeat_note(args, runs: dict[str, list[dict]]) -> None:
+    """Under the table: what the bracketed figures are, and which runs failed (left out of them)."""
+    if args.repeat > 1:
+        print(f"\nMedian [min–max] over {args.repeat} runs per broker, run interleaved ({', '.join(runs)}, "
+              f"{', '.join(runs)}, ...), each on a fresh broker; ratios are of the medians; spread: the "
+              f"row's largest (max - min) / median.")
+    for f in failures(runs):
+        print(f"failed (left out of the figures): {f}")
+
+
+def repeat_suffix(args) -> str:
+    return f" BENCH_REPEAT={args.repeat}" if args.repeat > 1 else ""
 
 
 def main_cluster(args, classpath: str, work: Path) -> int:
@@ -711,31 +829,34 @@ def main_cluster(args, classpath: str, work: Path) -> int:
     quick = " BENCH_QUICK=1" if args.quick else ""
     results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick, "nodes": args.cluster,
                      "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,
-                     "command": f"BENCH_CLUSTER={args.cluster}{quick} make bench-compare",
+                     "command": f"BENCH_CLUSTER={args.cluster}{quick} make bench-compare{repeat_suffix(args)}",
                      "settings": {"replication_factor": args.cluster, "acks": "all", **CLUSTER_SETTINGS,
                                   **{k: v for k, v in COMMON_SETTINGS.items()
                                      if k != "offsets.topic.replication.factor"},
-                                  "latency_rate_mbps": args.cluster_latency_rate_mbps},
-                     **{n: {} for n in names}}
+                                  "latency_rate_mbps": args.cluster_latency_rate_mbps}}
     run = runner(args, classpath, work)
-    for name in names:
-        bdir = work / name
-        bdir.mkdir()
+
+    def run_one(name: str, bdir: Path, tag: str) -> dict:
         c = cluster_target(name, bdir, args.cluster, args.gregor_bin.resolve())
-        log(f"starting {name} ({args.cluster} nodes); {uptime()}")
+        log(f"starting {name} ({args.cluster} nodes){tag}; {uptime()}")
+        res: dict = {}
         try:
             c.start()
             log(f"{name} serving on {c.bootstrap} after {c.start_ms:.0f} ms (pids {c.pids})")
-            results[name] = run.run_cluster(c)
+            res = run.run_cluster(c)
         except Exception as exc:  # one cluster failing still reports the other
             log(f"{name}: {exc}")
-            results[name]["error"] = str(exc)
+            res["error"] = str(exc)
         finally:
             c.stop()
             for n in range(1, args.cluster + 1):
                 shutil.rmtree(bdir / f"node{n}" / "data", ignore_errors=True)
-        log(f"{name} done; {uptime()}")
-    text, rows = cluster_table(results, args.cluster, args.cluster_latency_rate_mbps)
+        log(f"{name} done{tag}; {uptime()}")
+        return res
+
+    runs = run_rounds(args, work, run_one)
+    attach_runs(results, runs, args.repeat)
+    text, rows = cluster_table(runs, args.repeat, args.cluster, args.cluster_latency_rate_mbps)
     results["table"] = rows
     m = results["machine"]
     print(f"\n{args.cluster}-broker Gregor vs {args.cluster}-broker Apache Kafka 4.3.1, {results['date']}, "
@@ -743,9 +864,12 @@ def main_cluster(args, classpath: str, work: Path) -> int:
           f"acks=all, {RECORD_SIZE_BYTES} B records; Kafka JVM per node: {KAFKA_JVM_OPTS.split(' -server')[0]}"
           f"{' (QUICK)' if args.quick else ''}\n")
     print(text)
+    print_repeat_note(args, runs)
     for n in names:
-        print(f"\n{n}: before: {results[n].get('uptime_at_start', 'n/a')}\n{' ' * len(n)}  after:  "
-              f"{results[n].get('uptime_at_end', 'n/a')}")
+        for r in runs[n]:
+            label = n if args.repeat == 1 else f"{n} round {r['round']}"
+            print(f"\n{label}: before: {r.get('uptime_at_start', 'n/a')}\n{' ' * len(label)}  after:  "
+                  f"{r.get('uptime_at_end', 'n/a')}")
     print(f"(figures are noisy when other work shares the {m['nproc']} cores)")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stem = "cluster-latest-quick" if args.quick else "cluster-latest"
@@ -754,7 +878,7 @@ def main_cluster(args, classpath: str, work: Path) -> int:
         (args.results_dir / f"cluster-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json").write_text(
             json.dumps(results, indent=1) + "\n")
     log(f"wrote {args.results_dir}/{stem}.json; logs in {work}")
-    return 0 if all("error" not in results[n] for n in names) else 1
+    return 0 if not failures(runs) else 1
 
 
 def main() -> int:
@@ -776,7 +900,13 @@ def main() -> int:
     ap.add_argument("--perf", action="store_true", default=os.environ.get("BENCH_PERF") == "1",
                     help="profile Gregor with perf record during the 8-partition acks=1 run")
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    ap.add_argument("--repeat", type=int, default=os.environ.get("BENCH_REPEAT") or "1", metavar="N",
+                    help="run every broker N times, interleaved (A B A B ...), and report the median and "
+                         "[min-max] of every figure; default $BENCH_REPEAT or 1")
     args = ap.parse_args()
+    if args.repeat < 1:
+        print("compare.py: --repeat needs N >= 1", file=sys.stderr)
+        return 2
     args.loadgen = args.loadgen or args.gregor_bin.parent / "gregor_loadgen"
     if args.cluster == 1:
         args.cluster = 0
@@ -802,34 +932,41 @@ def main() -> int:
     started = dt.datetime.now(dt.timezone.utc)
     results: dict = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
                      "machine": machine_info(), "record_size_bytes": RECORD_SIZE_BYTES,
-                     "command": "BENCH_QUICK=1 make bench-compare" if args.quick else "make bench-compare",
-                     "gregor": {}, "gregor-buffered": {}, "kafka": {}}
+                     "command": ("BENCH_QUICK=1 " if args.quick else "") + "make bench-compare" + repeat_suffix(args),
+                     **({"gregor": {}, "gregor-buffered": {}, "kafka": {}} if args.repeat == 1 else {})}
     run = runner(args, classpath, work)
-    for name in args.brokers.split(","):
-        bdir = work / name
-        bdir.mkdir()
+
+    def run_one(name: str, bdir: Path, tag: str) -> dict:
         b = (gregor_broker(name, bdir, args.gregor_bin.resolve()) if name.startswith("gregor")
              else kafka_broker(name, bdir))
-        log(f"starting {name}")
+        log(f"starting {name}{tag}")
+        res: dict = {}
         try:
             b.start()
             log(f"{name} listening on {b.bootstrap} after {b.start_ms:.1f} ms (pid {b.pid})")
-            results[name] = run.run_all(b)
+            res = run.run_all(b)
         except Exception as exc:  # one broker failing still reports the other
             log(f"{name}: {exc}")
-            results[name]["error"] = str(exc)
+            res["error"] = str(exc)
         finally:
             b.stop()
             shutil.rmtree(bdir / "data", ignore_errors=True)
-    text, rows = table(results)
+        return res
+
+    runs = run_rounds(args, work, run_one)
+    attach_runs(results, runs, args.repeat)
+    text, rows = table(runs, args.repeat)
     results["table"] = rows
     m = results["machine"]
     print(f"\nGregor vs Apache Kafka 4.3.1, {results['date']}, {m['nproc']} x {m['cpu_model']}, "
           f"{m['ram_gib']} GiB RAM, Linux {m['kernel']}; {RECORD_SIZE_BYTES} B records; "
           f"Kafka JVM: {KAFKA_JVM_OPTS.split(' -server')[0]}{' (QUICK)' if args.quick else ''}\n")
     print(text)
-    loads = ", ".join(f"{n} {' '.join(results[n].get('loadavg_at_start', []))}" for n in args.brokers.split(","))
-    print(f"\n1-, 5-, 15-minute load average when each broker's workloads began: {loads} "
+    print_repeat_note(args, runs)
+    loads = ", ".join(f"{n} " + " / ".join(" ".join(r.get("loadavg_at_start", [])) for r in rs)
+                      for n, rs in runs.items())
+    rounds = " (round 1 / round 2 / ...)" if args.repeat > 1 else ""
+    print(f"\n1-, 5-, 15-minute load average when each broker's workloads began{rounds}: {loads} "
           f"(figures are noisy when other work shares the {m['nproc']} cores)")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stem = "latest-quick" if args.quick else "latest"
@@ -838,7 +975,7 @@ def main() -> int:
         (args.results_dir / f"{started.strftime('%Y-%m-%dT%H%M%SZ')}.json").write_text(
             json.dumps(results, indent=1) + "\n")
     log(f"wrote {args.results_dir}/{stem}.json; logs in {work}")
-    return 0 if all("error" not in results[n] for n in args.brokers.split(",")) else 1
+    return 0 if not failures(runs) else 1
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 #
 # Environment: GREGOR_BIN (default build/bin/gregor; gregor_loadgen is taken from the same dir),
 # BENCH_QUICK=1 (a few seconds per workload, for smoke tests; writes latest-quick.json),
-# BENCH_CLUSTER=3 (3-node Gregor vs 3-node Kafka, RF=3, acks=all; writes cluster-latest.json).
+# BENCH_CLUSTER=3 (3-node Gregor vs 3-node Kafka, RF=3, acks=all; writes cluster-latest.json),
+# BENCH_REPEAT=N (same as --repeat N: every broker N times, interleaved; medians and [min-max]).
 # Arguments are passed to compare.py (--help lists them).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
