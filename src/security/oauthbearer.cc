@@ -11,65 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "gregor/base/base64.h"
+
 namespace gregor::security {
-
-// ---------------------------------------------------------------- base64url
-
-namespace {
-constexpr char url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int url_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-}  // namespace
-
-std::string base64url_encode(std::span<const uint8_t> bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (uint8_t b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(url_alphabet[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(url_alphabet[(acc << (6 - bits)) & 63]);
-  return out;
-}
-
-std::string base64url_encode(std::string_view text) {
-  return base64url_encode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-}
-
-std::optional<std::vector<uint8_t>> base64url_decode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::vector<uint8_t> out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    const int v = url_value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(uint8_t((acc >> bits) & 0xff));
-    }
-  }
-  // Leftover bits must be zero (a canonical encoding).
-  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
-}
 
 // ---------------------------------------------------------------- client initial response
 
@@ -185,9 +129,9 @@ result<jwt, std::string> parse_jwt(std::string_view compact) {
     return failure{std::string("Malformed JWT provided; expected three sections (header, payload, and signature)")};
   jwt out;
   out.signing_input = std::string(compact.substr(0, d2));
-  auto header = base64url_decode(compact.substr(0, d1));
-  auto payload = base64url_decode(compact.substr(d1 + 1, d2 - d1 - 1));
-  auto signature = base64url_decode(compact.substr(d2 + 1));
+  auto header = base64::decode_url(compact.substr(0, d1));
+  auto payload = base64::decode_url(compact.substr(d1 + 1, d2 - d1 - 1));
+  auto signature = base64::decode_url(compact.substr(d2 + 1));
   if (!header || !payload || !signature) return failure{std::string("a JWT section is not base64url")};
   auto h = parse_json({reinterpret_cast<const char*>(header->data()), header->size()});
   if (!h || !h->is_object()) return failure{fmt::format("the JWT header is not a JSON object{}", h ? "" : ": " + h.error())};
@@ -238,7 +182,7 @@ pkey_ptr key_from_params(const char* type, OSSL_PARAM* params) {
 std::optional<std::vector<uint8_t>> member_bytes(const json_value& jwk, std::string_view name) {
   const json_value* v = jwk.find(name);
   if (!v || !v->is_string() || v->text.empty()) return std::nullopt;
-  return base64url_decode(v->text);
+  return base64::decode_url(v->text);
 }
 
 std::string member_text(const json_value& jwk, std::string_view name) {

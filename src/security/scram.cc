@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "gregor/base/base64.h"
 #include "gregor/base/assert.h"
 #include "gregor/security/encoding.h"
 
@@ -209,7 +210,7 @@ result<scram_user_credential, std::string> parse_scram_credential_spec(std::stri
   out.name = std::move(*name);
   std::optional<std::vector<uint8_t>> salt;
   if (auto text = take("salt")) {
-    salt = base64_decode(*text);
+    salt = base64::decode(*text);
     if (!salt) return failure{fmt::format("Failed to decode given salt: {}", *text)};
   }
   int32_t iterations = scram_min_iterations;
@@ -226,7 +227,7 @@ result<scram_user_credential, std::string> parse_scram_credential_spec(std::stri
   if (!password) {
     if (!salted_text) return failure{std::string("You must supply one of 'password' or 'saltedpassword' to add-scram")};
     if (!salt) return failure{std::string("You must supply 'salt' with 'saltedpassword' to add-scram")};
-    salted = base64_decode(*salted_text);
+    salted = base64::decode(*salted_text);
     if (!salted) return failure{fmt::format("Failed to decode given saltedPassword: {}", *salted_text)};
   }
   if (!components.empty()) {
@@ -367,7 +368,7 @@ scram_step scram_server::handle_first(std::string_view msg) {
   GREGOR_ASSERT(is_printable_nonce(server_nonce));
   _client_first_bare = std::string(bare);
   _nonce_full = std::string(client_nonce) + server_nonce;
-  _server_first = fmt::format("r={},s={},i={}", _nonce_full, base64_encode(_credential.salt), _credential.iterations);
+  _server_first = fmt::format("r={},s={},i={}", _nonce_full, base64::encode(_credential.salt), _credential.iterations);
   _state = state::client_final;
   return scram_step{scram_step::state::next, std::vector<uint8_t>(_server_first.begin(), _server_first.end()), {}, false};
 }
@@ -383,8 +384,8 @@ scram_step scram_server::handle_final(std::string_view msg) {
     std::string_view key, value;
     if (!parse_extension(tokens[i], key, value)) return invalid();
   }
-  auto channel_binding = base64_decode(tokens[0].substr(2));
-  auto proof = base64_decode(tokens.back().substr(2));
+  auto channel_binding = base64::decode(tokens[0].substr(2));
+  auto proof = base64::decode(tokens.back().substr(2));
   if (!channel_binding || !proof) return invalid();
   std::string_view nonce = tokens[1].substr(2);
   // RFC 5802: without channel binding, c= carries the gs2 header the client sent first.
@@ -404,7 +405,7 @@ scram_step scram_server::handle_final(std::string_view msg) {
   if (!constant_time_equal(computed_stored_key, _credential.stored_key)) return fail("Invalid client credentials");
 
   auto server_signature = scram_hmac(_mechanism, _credential.server_key, bytes_of(auth_message));
-  std::string server_final = "v=" + base64_encode(server_signature);
+  std::string server_final = "v=" + base64::encode(server_signature);
   _state = state::done;
   _credential = {};
   return scram_step{scram_step::state::done, std::vector<uint8_t>(server_final.begin(), server_final.end()), {}, false};
@@ -430,7 +431,7 @@ result<std::vector<uint8_t>, std::string> scram_client::handle_server_first(std:
       !tokens[at + 2].starts_with("i="))
     return failure{std::string("Invalid SCRAM server first message format")};
   std::string_view nonce = tokens[at].substr(2);
-  auto salt = base64_decode(tokens[at + 1].substr(2));
+  auto salt = base64::decode(tokens[at + 1].substr(2));
   std::string_view iterations_text = tokens[at + 2].substr(2);
   int64_t iterations = 0;
   for (char c : iterations_text) {
@@ -456,7 +457,7 @@ result<std::vector<uint8_t>, std::string> scram_client::handle_server_first(std:
   auto stored_key = scram_hash(_mechanism, client_key);
   auto signature = scram_hmac(_mechanism, stored_key, bytes_of(_auth_message));
   for (size_t i = 0; i < client_key.size(); ++i) client_key[i] ^= signature[i];
-  std::string final_msg = fmt::format("{},p={}", without_proof, base64_encode(client_key));
+  std::string final_msg = fmt::format("{},p={}", without_proof, base64::encode(client_key));
   return std::vector<uint8_t>(final_msg.begin(), final_msg.end());
 }
 
@@ -466,7 +467,7 @@ result<void, std::string> scram_client::handle_server_final(std::span<const uint
   if (msg.starts_with("e=")) return failure{fmt::format("Sasl authentication using {} failed with error: {}",
                                                         scram_mechanism_name(_mechanism), msg.substr(2))};
   if (!msg.starts_with("v=")) return failure{std::string("Invalid SCRAM server final message format")};
-  auto signature = base64_decode(split_commas(msg.substr(2))[0]);
+  auto signature = base64::decode(split_commas(msg.substr(2))[0]);
   if (!signature) return failure{std::string("Invalid SCRAM server final message format")};
   auto server_key = scram_hmac(_mechanism, _salted_password, bytes_of("Server Key"));
   auto expected = scram_hmac(_mechanism, server_key, bytes_of(_auth_message));

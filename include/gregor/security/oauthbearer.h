@@ -23,10 +23,6 @@
 
 namespace gregor::security {
 
-// ---- base64url (RFC 4648 section 5), as JWS uses it: no padding written; padding tolerated.
-std::string base64url_encode(std::span<const uint8_t> bytes);
-std::string base64url_encode(std::string_view text);
-std::optional<std::vector<uint8_t>> base64url_decode(std::string_view text);
 
 // ---- the client's initial response
 // Kafka's OAuthBearerClientInitialResponse grammar: "n," ["a=" saslname] "," %x01

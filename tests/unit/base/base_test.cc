@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "gregor/base/result.h"
+#include "gregor/base/base64.h"
 #include "gregor/base/types.h"
 
 namespace gregor {
@@ -54,6 +55,36 @@ TEST(uuid, random_ids_never_hold_a_dash_as_kafka_draws_them) {
     std::string text = uuid::random().to_base64();
     ASSERT_EQ(text.find('-'), std::string::npos) << text;
   }
+}
+
+TEST(base64, rfc4648_test_vectors_both_alphabets) {
+  const std::pair<std::string, std::string> vectors[] = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, coded] : vectors) {
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(plain.data()), plain.size());
+    EXPECT_EQ(base64::encode(bytes), coded);
+    auto back = base64::decode(coded);
+    ASSERT_TRUE(back) << coded;
+    EXPECT_EQ(std::string(back->begin(), back->end()), plain);
+    std::string unpadded = coded.substr(0, coded.find('='));
+    EXPECT_EQ(base64::encode_url(bytes), unpadded);
+    auto url = base64::decode_url(unpadded);
+    ASSERT_TRUE(url) << unpadded;
+    EXPECT_EQ(std::string(url->begin(), url->end()), plain);
+    EXPECT_TRUE(base64::decode_url(coded));  // padding tolerated
+  }
+  const uint8_t high[] = {0xfb, 0xff, 0xbf};
+  EXPECT_EQ(base64::encode(high), "+/+/");
+  EXPECT_EQ(base64::encode_url(high), "-_-_");
+}
+
+TEST(base64, decoders_refuse_what_is_not_base64) {
+  for (const char* bad : {"Zg", "Zg=", "Zg===", "Z===", "Zm9v\n", "Zm 9", "Zm=v", "-_-_", "Zg==Zg=="})
+    EXPECT_FALSE(base64::decode(bad)) << bad;
+  for (const char* bad : {"Z", "+/+/", "Zm9v!", "Zh"})  // "Zh": non-zero unused bits
+    EXPECT_FALSE(base64::decode_url(bad)) << bad;
+  EXPECT_TRUE(base64::decode_url("Zh", /*canonical=*/false));
 }
 
 }  // namespace gregor

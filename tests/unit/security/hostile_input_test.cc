@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gregor/base/base64.h"
 #include "gregor/security/jaas.h"
 #include "gregor/security/json.h"
 #include "gregor/security/oauthbearer.h"
@@ -61,7 +62,7 @@ TEST(hostile_input, random_messages_never_crash_the_parsers) {
     (void)parse_oauthbearer_client_response(span_of("n,,\x01" + m));
     (void)parse_json(m);
     (void)jwk_set::parse(R"({"keys":[{"kty":"RSA","n":")" + m + "\"}]}");
-    (void)parse_jwt(base64url_encode(m) + "." + base64url_encode(m) + "." + m);
+    (void)parse_jwt(base64::encode_url(m) + "." + base64::encode_url(m) + "." + m);
     if (auto mapper = parse_principal_mapping_rules(m.substr(0, 24))) (void)mapper->map("CN=x,OU=y");
   }
 }

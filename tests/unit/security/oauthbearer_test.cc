@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "gregor/base/base64.h"
 #include "gregor/security/json.h"
 #include "gregor/security/oauthbearer.h"
 
@@ -38,7 +39,7 @@ std::string bn_b64(const EVP_PKEY* k, const char* name, size_t pad = 0) {
   std::vector<uint8_t> b(std::max<size_t>(pad, size_t(BN_num_bytes(bn))));
   BN_bn2binpad(bn, b.data(), int(b.size()));
   BN_free(bn);
-  return base64url_encode(b);
+  return base64::encode_url(b);
 }
 
 std::string jwk_of(const test_key& k) {
@@ -63,7 +64,7 @@ const test_key& ec_key() {
 }
 
 std::string sign(const test_key& k, std::string_view header_json, std::string_view claims_json) {
-  const std::string input = base64url_encode(header_json) + "." + base64url_encode(claims_json);
+  const std::string input = base64::encode_url(header_json) + "." + base64::encode_url(claims_json);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, k.pkey.get());
   size_t len = 0;
@@ -81,7 +82,7 @@ std::string sign(const test_key& k, std::string_view header_json, std::string_vi
     ECDSA_SIG_free(es);
     sig = raw;
   }
-  return input + "." + base64url_encode(sig);
+  return input + "." + base64::encode_url(sig);
 }
 
 std::string token(const test_key& k, std::string_view claims_json) {
@@ -154,14 +155,14 @@ TEST(oauthbearer, malformed_client_responses_are_refused_with_kafkas_messages) {
 
 TEST(oauthbearer, base64url_round_trips_and_refuses_other_alphabets) {
   for (std::string s : {""s, "f"s, "fo"s, "foo"s, "foob"s, "\xff\xfe\xfd"s}) {
-    auto back = base64url_decode(base64url_encode(s));
+    auto back = base64::decode_url(base64::encode_url(s));
     ASSERT_TRUE(back.has_value());
     EXPECT_EQ(std::string(back->begin(), back->end()), s);
   }
-  EXPECT_EQ(base64url_encode("\xff\xfe\xfd"s), "__79");
-  EXPECT_FALSE(base64url_decode("ab+/").has_value());
-  EXPECT_FALSE(base64url_decode("a").has_value());
-  EXPECT_TRUE(base64url_decode("Zg==").has_value());
+  EXPECT_EQ(base64::encode_url("\xff\xfe\xfd"s), "__79");
+  EXPECT_FALSE(base64::decode_url("ab+/").has_value());
+  EXPECT_FALSE(base64::decode_url("a").has_value());
+  EXPECT_TRUE(base64::decode_url("Zg==").has_value());
 }
 
 TEST(oauthbearer, json_keeps_strings_apart_from_numbers_and_refuses_what_is_not_json) {
@@ -180,8 +181,8 @@ TEST(oauthbearer, jwt_needs_three_sections_and_json_objects) {
   EXPECT_FALSE(parse_jwt("a.b").has_value());
   EXPECT_FALSE(parse_jwt("a.b.c.d").has_value());
   EXPECT_FALSE(parse_jwt(".b.c").has_value());
-  EXPECT_FALSE(parse_jwt(base64url_encode("[]"s) + "." + base64url_encode("{}"s) + ".c2ln").has_value());
-  auto ok = parse_jwt(base64url_encode(R"({"alg":"RS256","kid":"k"})"s) + "." + base64url_encode("{}"s) + ".c2ln");
+  EXPECT_FALSE(parse_jwt(base64::encode_url("[]"s) + "." + base64::encode_url("{}"s) + ".c2ln").has_value());
+  auto ok = parse_jwt(base64::encode_url(R"({"alg":"RS256","kid":"k"})"s) + "." + base64::encode_url("{}"s) + ".c2ln");
   ASSERT_TRUE(ok.has_value()) << ok.error();
   EXPECT_EQ(ok->alg, "RS256");
   EXPECT_EQ(ok->kid, "k");
@@ -219,9 +220,9 @@ TEST(oauthbearer, the_kid_selects_the_key) {
 
 TEST(oauthbearer, alg_none_and_tampered_tokens_are_refused) {
   const jwk_set keys = keys_of({&rsa_key()});
-  const std::string unsigned_token = base64url_encode(R"({"alg":"none"})"s) + "." + base64url_encode(claims()) + ".";
+  const std::string unsigned_token = base64::encode_url(R"({"alg":"none"})"s) + "." + base64::encode_url(claims()) + ".";
   EXPECT_FALSE(validate_jwt(unsigned_token, keys, options(), now_ms).has_value());
-  const std::string none_with_sig = base64url_encode(R"({"alg":"none"})"s) + "." + base64url_encode(claims()) + ".AAAA";
+  const std::string none_with_sig = base64::encode_url(R"({"alg":"none"})"s) + "." + base64::encode_url(claims()) + ".AAAA";
   auto n = validate_jwt(none_with_sig, keys, options(), now_ms);
   ASSERT_FALSE(n.has_value());
   EXPECT_NE(n.error().find("'none' is a disallowed JWS algorithm"), std::string::npos) << n.error();
@@ -230,7 +231,7 @@ TEST(oauthbearer, alg_none_and_tampered_tokens_are_refused) {
   const size_t d1 = t.find('.'), d2 = t.find('.', d1 + 1);
   std::string forged = claims();
   forged.replace(forged.find("alice"), 5, "mallory");
-  t.replace(d1 + 1, d2 - d1 - 1, base64url_encode(forged));
+  t.replace(d1 + 1, d2 - d1 - 1, base64::encode_url(forged));
   EXPECT_FALSE(validate_jwt(t, keys, options(), now_ms).has_value());
   // An RS256 header over an EC key's signature finds no RSA key.
   EXPECT_FALSE(validate_jwt(sign(ec_key(), R"({"alg":"RS256","kid":"ec-1"})", claims()), keys_of({&ec_key()}),
@@ -374,11 +375,11 @@ TEST(oauthbearer, hostile_tokens_never_crash) {
   const jwk_set keys = keys_of({&rsa_key(), &ec_key()});
   std::vector<std::string> hostile = {
       "", ".", "..", "a.b.c", std::string(100000, 'A') + ".." + "A",
-      base64url_encode(std::string(100000, '[')) + "." + base64url_encode("{}"s) + ".AA",
-      base64url_encode(R"({"alg":"ES256"})"s) + "." + base64url_encode(claims()) + ".AAAA",
-      base64url_encode(R"({"alg":"RS256"})"s) + "." + base64url_encode(claims()) + "." + std::string(400, 'A'),
-      base64url_encode(R"({"alg":5})"s) + "." + base64url_encode(claims()) + ".AA",
-      base64url_encode(R"({"alg":"RS256"})"s) + "." + base64url_encode(R"({"exp":1e400})"s) + ".AA"};
+      base64::encode_url(std::string(100000, '[')) + "." + base64::encode_url("{}"s) + ".AA",
+      base64::encode_url(R"({"alg":"ES256"})"s) + "." + base64::encode_url(claims()) + ".AAAA",
+      base64::encode_url(R"({"alg":"RS256"})"s) + "." + base64::encode_url(claims()) + "." + std::string(400, 'A'),
+      base64::encode_url(R"({"alg":5})"s) + "." + base64::encode_url(claims()) + ".AA",
+      base64::encode_url(R"({"alg":"RS256"})"s) + "." + base64::encode_url(R"({"exp":1e400})"s) + ".AA"};
   uint32_t seed = 12345;
   for (int i = 0; i < 200; ++i) {
     std::string t = token(ec_key(), claims());

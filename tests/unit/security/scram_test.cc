@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gregor/base/base64.h"
 #include "gregor/security/encoding.h"
 #include "gregor/security/scram.h"
 
@@ -19,7 +20,7 @@ std::span<const uint8_t> span_of(std::string_view s) {
 
 // The credential store of RFC 7677's example: user "user", password "pencil".
 scram_credential rfc7677_credential() {
-  auto salt = base64_decode("W22ZaJ0SNY7soEsUEjb6gQ==");
+  auto salt = base64::decode("W22ZaJ0SNY7soEsUEjb6gQ==");
   EXPECT_TRUE(salt.has_value());
   auto salted = scram_salted_password(scram_mechanism::sha256, "pencil", *salt, 4096);
   return scram_credential_from_salted_password(scram_mechanism::sha256, *salt, salted, 4096);
@@ -98,7 +99,7 @@ TEST(scram, add_scram_specs_parse_as_kafka_storage_does) {
   // The salted password form gives the same keys without the password.
   auto salted = scram_salted_password(scram_mechanism::sha256, "pencil", rfc.salt, 4096);
   auto b = parse_scram_credential_spec("SCRAM-SHA-256=[name=user,salt=W22ZaJ0SNY7soEsUEjb6gQ==,saltedpassword=" +
-                                       base64_encode(salted) + ",iterations=4096]");
+                                       base64::encode(salted) + ",iterations=4096]");
   ASSERT_TRUE(b.has_value()) << b.error();
   EXPECT_EQ(b->credential.stored_key, rfc.stored_key);
 
@@ -140,15 +141,15 @@ TEST(scram, saslname_escapes_round_trip) {
 }
 
 TEST(scram, base64_is_strict) {
-  EXPECT_EQ(base64_encode(span_of("")), "");
-  EXPECT_EQ(base64_encode(span_of("f")), "Zg==");
-  EXPECT_EQ(base64_encode(span_of("fo")), "Zm8=");
-  EXPECT_EQ(base64_encode(span_of("foobar")), "Zm9vYmFy");
-  EXPECT_EQ(text(*base64_decode("Zm9vYg==")), "foob");
-  EXPECT_EQ(base64_decode("Zm9vYg="), std::nullopt);
-  EXPECT_EQ(base64_decode("Zm9v Yg=="), std::nullopt);
-  EXPECT_EQ(base64_decode("Zg=a"), std::nullopt);
-  EXPECT_EQ(base64_decode("====="), std::nullopt);
+  EXPECT_EQ(base64::encode(span_of("")), "");
+  EXPECT_EQ(base64::encode(span_of("f")), "Zg==");
+  EXPECT_EQ(base64::encode(span_of("fo")), "Zm8=");
+  EXPECT_EQ(base64::encode(span_of("foobar")), "Zm9vYmFy");
+  EXPECT_EQ(text(*base64::decode("Zm9vYg==")), "foob");
+  EXPECT_EQ(base64::decode("Zm9vYg="), std::nullopt);
+  EXPECT_EQ(base64::decode("Zm9v Yg=="), std::nullopt);
+  EXPECT_EQ(base64::decode("Zg=a"), std::nullopt);
+  EXPECT_EQ(base64::decode("====="), std::nullopt);
 }
 
 // A client written from RFC 5802, independent of the server's code paths: it derives its keys from
@@ -182,10 +183,10 @@ struct test_client {
       start = comma + 1;
     }
     EXPECT_TRUE(nonce.starts_with(client_nonce));
-    auto salt = *base64_decode(salt_b64);
+    auto salt = *base64::decode(salt_b64);
     salted = scram_salted_password(mech, password, salt, iterations);
     if (!nonce_override.empty()) nonce = nonce_override;
-    std::string without_proof = "c=" + base64_encode(span_of(gs2)) + ",r=" + nonce;
+    std::string without_proof = "c=" + base64::encode(span_of(gs2)) + ",r=" + nonce;
     std::string auth = first_bare + "," + server_first + "," + without_proof;
     auto client_key = scram_hmac(mech, salted, span_of("Client Key"));
     auto stored_key = scram_hash(mech, client_key);
@@ -194,11 +195,11 @@ struct test_client {
     for (size_t i = 0; i < proof.size(); ++i) proof[i] = client_key[i] ^ signature[i];
     if (proof_flip) proof[3] ^= 0x01;
     _auth = auth;
-    return without_proof + ",p=" + base64_encode(proof);
+    return without_proof + ",p=" + base64::encode(proof);
   }
   bool verify_server_final(const std::string& msg) {
     auto server_key = scram_hmac(mech, salted, span_of("Server Key"));
-    return msg == "v=" + base64_encode(scram_hmac(mech, server_key, span_of(_auth)));
+    return msg == "v=" + base64::encode(scram_hmac(mech, server_key, span_of(_auth)));
   }
   std::string _auth;
 };
