@@ -111,7 +111,8 @@ std::set<std::string> consumer_group_coordinator::topics_of(const member& m) con
         if (!internal_topic(t) && std::regex_match(t, *re)) matched.insert(t);
     it = _resolved.emplace(*m.regex, std::move(matched)).first;
   }
-  out.insert(it->second.begin(), it->second.end());
+  for (const auto& t : it->second)
+    if (!m.may_describe || m.may_describe(t)) out.insert(t);
   return out;
 }
 
@@ -350,6 +351,7 @@ cg_heartbeat_output consumer_group_coordinator::heartbeat(cg_heartbeat_input in)
       bump = true;
     }
   }
+  if (in.may_describe) m.may_describe = std::move(in.may_describe);
   if (in.server_assignor && in.server_assignor != m.server_assignor) {
     m.server_assignor = in.server_assignor;
     bump = true;

@@ -26,11 +26,11 @@ const security::acl_set& authorizer::acls() {
 }
 
 bool authorizer::allowed(const client_session& s, security::acl_operation op, security::resource_type type,
-                         std::string_view name) {
+                         std::string_view name, bool log_denial) {
   if (!_enabled) return true;
   security::authz_request req{s.principal, s.host, op, type, std::string(name)};
   const bool ok = security::authorize(acls(), _config, req);
-  if (!ok)
+  if (!ok && log_denial)
     log::get("authorizer").info("Principal = {} is Denied operation = {} from host = {} on resource = {}:LITERAL:{}",
                                 s.principal, security::to_string(op), s.host, security::to_string(type), name);
   return ok;

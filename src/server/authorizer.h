@@ -19,8 +19,10 @@ class authorizer {
  public:
   explicit authorizer(core& c);
   bool enabled() const { return _enabled; }
+  // log_denial = false for checks that only filter what a principal is shown (Kafka's
+  // logIfDenied = false), e.g. the topics a KIP-848 regex subscription resolves to.
   bool allowed(const client_session& s, security::acl_operation op, security::resource_type type,
-               std::string_view name);
+               std::string_view name, bool log_denial = true);
   // Kafka's authorizeByResourceType: allowed on at least one resource of the type.
   bool allowed_any(const client_session& s, security::acl_operation op, security::resource_type type);
   // The resource's *_authorized_operations bit field (Kafka's AuthHelper.authorizedOperations):

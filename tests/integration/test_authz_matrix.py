@@ -111,6 +111,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "consumer_classic_topic": (TOPIC, OK),
     "consumer_kip848_group": (GROUP, OK),
     "consumer_kip848_topic": (TOPIC, OK),
+    # A KIP-848 regex resolves only to topics alice may Describe (the second is hidden, then assigned).
+    "consumer_kip848_regex": ("hidden", "visible"),
     "consumer_group_describe_group": (GROUP, OK),
     "consumer_group_describe_topics": (TOPIC, OK),
     "consumer_group_authorized_ops": ("ops=[DESCRIBE]", "ops=[DESCRIBE, READ]"),

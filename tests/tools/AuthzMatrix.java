@@ -563,7 +563,7 @@ public class AuthzMatrix {
 
     static void groupCases() throws Exception {
         String[] t = new String[2];
-        String[] g = new String[1];
+        String[] g = new String[2];
 
         // Classic groups that exist only through committed offsets (Admin's OffsetCommit as admin).
         if (setup(List.of("offset_fetch_group", "offset_fetch_topics", "describe_classic_groups", "list_groups",
@@ -652,6 +652,39 @@ public class AuthzMatrix {
                         () -> consumeAsAlice(g[0], t[0], 3, kip848),
                         kip848 ? "no Describe on the subscribed topic" : "Describe but no Read on the topic");
             }
+        }
+
+        // A KIP-848 regex subscription resolves only to the topics alice may Describe (Kafka's
+        // filterTopicDescribeAuthorizedTopics): two matching topics, Read (implying Describe) on the
+        // first only.
+        if (setup(List.of("consumer_kip848_regex"), () -> {
+            t[0] = topicWithRecords("rx", 2);
+            t[1] = topicWithRecords("rx", 2);
+            g[0] = name("group");
+            g[1] = name("group");
+        })) {
+            String regex = "authz-" + run + "-rx-[0-9]+";
+            int[] attempt = {0};
+            Op regexConsume = () -> {
+                // A fresh group per attempt: its regex is resolved with the ACLs of that moment.
+                try (KafkaConsumer<byte[], byte[]> c = consumer(aliceProps(), g[attempt[0]++], true)) {
+                    c.subscribe(new SubscriptionPattern(regex));
+                    int read = 0;
+                    long deadline = System.currentTimeMillis() + 25000;
+                    while (read < 2 && System.currentTimeMillis() < deadline) {
+                        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200)))
+                            if (r.topic().equals(t[0])) ++read;
+                    }
+                    expect(read >= 2, "read " + read + " of 2 records of the describable topic within 25s");
+                    // Both topics match the one regex: resolved together, assigned together.
+                    boolean second = c.assignment().stream().anyMatch(tp -> tp.topic().equals(t[1]));
+                    return seen(second, "assignment " + c.assignment());
+                }
+            };
+            check("consumer_kip848_regex", "ConsumerGroupHeartbeat",
+                    acls(group(g[0], AclOperation.READ), group(g[1], AclOperation.READ), topic(t[0], AclOperation.READ)),
+                    regexConsume, acls(topic(t[1], AclOperation.READ)), regexConsume,
+                    "the regex matches two topics; Read (which implies Describe) on the second is what is missing");
         }
 
         // A KIP-848 group with one live member (admin's consumer) owning t-0: ConsumerGroupDescribe.

@@ -35,6 +35,10 @@ using assignment_set = std::set<topic_partition>;
 inline constexpr protocol::error_code invalid_regular_expression =
     protocol::error_code::invalid_regular_expression;
 
+// Whether the member's principal may Describe a topic (KIP-848 regex subscriptions only resolve to
+// those, Kafka's filterTopicDescribeAuthorizedTopics). Empty: every topic.
+using topic_filter = std::function<bool(const std::string& topic)>;
+
 struct cg_heartbeat_input {
   std::string group_id;
   std::string member_id;
@@ -47,6 +51,7 @@ struct cg_heartbeat_input {
   std::optional<std::string> subscribed_regex;                 // null = unchanged, "" = none
   std::optional<std::string> server_assignor;                  // null = unchanged
   std::optional<assignment_set> owned;                         // null = unchanged
+  topic_filter may_describe;  // the request's principal (kept by the member; empty = unchanged)
 };
 
 struct cg_heartbeat_output {
@@ -167,6 +172,9 @@ class consumer_group_coordinator {
     int32_t rebalance_timeout_ms = -1;
     std::vector<std::string> topics;
     std::optional<std::string> regex;
+    // Regex matches are filtered by it: the topics the member's principal may Describe, as of
+    // now (its last heartbeat's principal, ACLs read when the target is computed).
+    topic_filter may_describe;
     std::optional<std::string> server_assignor;
     assignment_set current;
     assignment_set pending_revocation;

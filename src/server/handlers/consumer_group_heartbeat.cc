@@ -1,7 +1,7 @@
 // ConsumerGroupHeartbeat (key 68, KIP-848). v0: member epochs, server-side uniform and range
 // assignors, incremental revocation (a partition moves only after its previous owner stopped
 // reporting it). v1: subscribed topic regex (std::regex ECMAScript, full match; a bad pattern gets
-// INVALID_REGULAR_EXPRESSION). Assignments travel as topic ids; the coordinator works with names.
+// INVALID_REGULAR_EXPRESSION; it resolves to the matching topics the principal may Describe). Assignments travel as topic ids; the coordinator works with names.
 // The group's changed records are appended to __consumer_offsets before the answer is sent.
 #include "gregor/protocol/messages/consumer_group_heartbeat.h"
 #include "../group_service.h"
@@ -45,6 +45,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   in.subscribed_topics = req.subscribed_topic_names;
   if (ctx.version() >= 1) in.subscribed_regex = req.subscribed_topic_regex;
   in.server_assignor = req.server_assignor;
+  if (ctx.authz && ctx.authz->enabled() && ctx.session) {
+    // A regex resolves only to topics this principal may Describe (Kafka's
+    // filterTopicDescribeAuthorizedTopics; denials there are not logged).
+    in.may_describe = [authz = ctx.authz, session = ctx.session](const std::string& topic) {
+      return authz->allowed(*session, acl_op::describe, security::resource_type::topic, topic, /*log_denial=*/false);
+    };
+  }
   if (req.topic_partitions) {
     in.owned.emplace();
     for (const auto& t : *req.topic_partitions) {

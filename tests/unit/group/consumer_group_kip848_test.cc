@@ -154,6 +154,33 @@ TEST_F(kip848_test, regex_matches_whole_names_only_and_never_internal_topics) {
   EXPECT_TRUE(coord.describe("g")->members[1].target.empty());
 }
 
+TEST_F(kip848_test, regex_resolves_only_to_topics_the_principal_may_describe) {
+  // Kafka's filterTopicDescribeAuthorizedTopics: the principal may Describe orders-a only.
+  std::set<std::string> describable{"orders-a"};
+  auto in = join("a", {});
+  in.subscribed_topics.reset();
+  in.subscribed_regex = "orders-.*";
+  in.may_describe = [&](const std::string& t) { return describable.count(t) > 0; };
+  auto a = coord.heartbeat(in);
+  ASSERT_EQ(a.error, error_code::none);
+  ASSERT_TRUE(a.assignment);
+  EXPECT_EQ(*a.assignment, parts("orders-a", {0, 1}));
+  EXPECT_FALSE(coord.subscribed("g", "orders-b"));
+
+  // Describe granted: the next heartbeat (the filter kept from the last one) resolves orders-b too.
+  describable.insert("orders-b");
+  auto a2 = hb("a", a.member_epoch, *a.assignment);
+  ASSERT_TRUE(a2.assignment);
+  EXPECT_EQ(*a2.assignment, merged(parts("orders-a", {0, 1}), parts("orders-b", {0})));
+
+  // Revoked again: the topic leaves the target.
+  describable.erase("orders-a");
+  auto a3 = hb("a", a2.member_epoch, *a2.assignment);
+  auto d = coord.describe("g");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->members[0].target, parts("orders-b", {0}));
+}
+
 TEST_F(kip848_test, invalid_regex_is_rejected_with_invalid_regular_expression) {
   auto in = join("a", {});
   in.subscribed_topics.reset();
