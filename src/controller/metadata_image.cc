@@ -60,6 +60,17 @@ void set_record_cluster_id(protocol::metadata::feature_level_record& r, std::str
 // Uuid.randomUuid, never has a '-' in its text.
 std::string new_cluster_id() { return uuid::random().to_base64(); }
 
+protocol::metadata::client_quota_record client_quota_record_for(const quota_entity& entity, std::string key) {
+  protocol::metadata::client_quota_record r;
+  for (const auto& [type, name] : entity) {
+    auto& e = r.entity.emplace_back();
+    e.entity_type = type;
+    e.entity_name = name;
+  }
+  r.key = std::move(key);
+  return r;
+}
+
 int16_t metadata_image::metadata_version() const {
   auto it = _features.find(metadata_version_feature);
   return it == _features.end() ? 0 : it->second;
@@ -342,13 +353,7 @@ std::vector<md::api_message_and_version> metadata_image::to_records() const {
   }
   for (const auto& [entity, values] : _quotas) {
     for (const auto& [key, value] : values) {
-      md::client_quota_record q;
-      for (const auto& [type, name] : entity) {
-        auto& d = q.entity.emplace_back();
-        d.entity_type = type;
-        d.entity_name = name;
-      }
-      q.key = key;
+      md::client_quota_record q = client_quota_record_for(entity, key);
       q.value = value;
       add(std::move(q));
     }

@@ -511,16 +511,7 @@ decision<std::vector<quorum_controller::quota_result>> quorum_controller::alter_
     auto current_it = _image.client_quotas().find(entity);
     const auto& current = current_it == _image.client_quotas().end() ? none : current_it->second;
     std::vector<md::client_quota_record> mine;
-    auto record = [&entity](const std::string& key) {
-      md::client_quota_record r;
-      for (const auto& [type, name] : entity) {
-        auto& e = r.entity.emplace_back();
-        e.entity_type = type;
-        e.entity_name = name;
-      }
-      r.key = key;
-      return r;
-    };
+    auto record = [&entity](const std::string& key) { return client_quota_record_for(entity, key); };
     for (const auto& key : op_order) {
       const std::optional<double> value = ops[key];
       if (!value) {

@@ -89,6 +89,8 @@ struct acl_entry {
 // A client quota entity (ClientQuotaRecord's Entity): (entity type, name or nullopt = default),
 // sorted by type, e.g. {("client-id", "app"), ("user", nullopt)}.
 using quota_entity = std::vector<std::pair<std::string, std::optional<std::string>>>;
+// A ClientQuotaRecord naming `entity` and `key` (value and remove left for the caller).
+protocol::metadata::client_quota_record client_quota_record_for(const quota_entity& entity, std::string key);
 
 // Kafka's config resource types in ConfigRecord.
 inline constexpr int8_t config_resource_topic = 2;
