@@ -87,7 +87,7 @@ result<std::vector<uint8_t>, batch_error> gzip_compress(std::span<const uint8_t>
 }
 
 result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf) {
+                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return corrupt("gzip: inflateInit2 failed");
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
@@ -114,7 +114,10 @@ result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t 
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) return corrupt("gzip: truncated stream");
     if (rc != Z_OK && rc != Z_BUF_ERROR) return corrupt(fmt::format("gzip: corrupt stream ({})", zs.msg ? zs.msg : "?"));
   }
-  if (out.exceeded()) return over_cap("gzip", cap);
+  if (out.exceeded()) {
+    if (prefix_bytes) *prefix_bytes = out.used();
+    return over_cap("gzip", cap);
+  }
   if (!ended) return corrupt("gzip: truncated stream");
   return out.used();
 }
@@ -223,7 +226,7 @@ LZ4F_dctx* lz4_context() {
 }
 
 result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t cap,
-                                           std::vector<uint8_t>& buf) {
+                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
   LZ4F_dctx* ctx = lz4_context();
   if (!ctx) return corrupt("lz4: no context");
   capped_output out(buf, cap, in.size() * 4);
@@ -240,7 +243,10 @@ result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t c
     if (hint == 0 && pos == in.size()) break;                // all frames complete
     if (pos == in.size() && dst_bytes == 0) break;           // input exhausted mid-frame
   }
-  if (out.exceeded()) return over_cap("lz4", cap);
+  if (out.exceeded()) {
+    if (prefix_bytes) *prefix_bytes = out.used();
+    return over_cap("lz4", cap);
+  }
   if (hint != 0) return corrupt("lz4: truncated frame");
   return out.used();
 }
@@ -259,7 +265,7 @@ result<std::vector<uint8_t>, batch_error> zstd_compress(std::span<const uint8_t>
 constexpr size_t zstd_context_bytes_max = 16u << 20;
 
 result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf) {
+                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
   using zstd_ptr = std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)>;
   thread_local zstd_ptr cached(nullptr, ZSTD_freeDCtx);
   if (!cached) cached.reset(ZSTD_createDCtx());
@@ -294,7 +300,10 @@ result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t 
     if (hint == 0 && src.pos == src.size) break;
     if (src.pos == src.size && dst.pos < dst.size) break;  // no more input, decoder starved
   }
-  if (out.exceeded()) return over_cap("zstd", cap);
+  if (out.exceeded()) {
+    if (prefix_bytes) *prefix_bytes = out.used();
+    return over_cap("zstd", cap);
+  }
   if (hint != 0) return corrupt("zstd: truncated frame");
   return out.used();
 }
@@ -303,17 +312,18 @@ result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t 
 
 namespace records_detail {
 result<size_t, batch_error> decompress_into(compression codec, std::span<const uint8_t> in,
-                                            size_t output_bytes_max, std::vector<uint8_t>& buf) {
+                                            size_t output_bytes_max, std::vector<uint8_t>& buf,
+                                            size_t* prefix_bytes) {
   switch (codec) {
     case compression::none:
       if (in.size() > output_bytes_max) return over_cap("uncompressed", output_bytes_max);
       if (buf.size() < in.size()) buf.resize(in.size());
       if (!in.empty()) std::memcpy(buf.data(), in.data(), in.size());
       return in.size();
-    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf);
+    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf, prefix_bytes);
     case compression::snappy: return snappy_decompress(in, output_bytes_max, buf);
-    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf);
-    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf);
+    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf, prefix_bytes);
+    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf, prefix_bytes);
   }
   return failure{batch_error{error_code::unsupported_compression_type,
                              fmt::format("unknown compression codec {}", int(codec))}};

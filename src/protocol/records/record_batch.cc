@@ -2,6 +2,8 @@
 // iteration and the batch builder. Layout and contract: include/gregor/protocol/record_batch.h.
 #include "gregor/protocol/record_batch.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "byte_io.h"
@@ -101,19 +103,41 @@ std::string walk_records(std::span<const uint8_t> section, int32_t count, std::v
   return {};
 }
 
+// The first malformed record among those lying wholly inside `prefix` (the start of a records
+// section cut short), as Kafka's streaming validation would meet it: bad structure, an offset
+// delta out of sequence, a missing key where keys are required. "" when those records are fine.
+std::string first_invalid_record(std::span<const uint8_t> prefix, int32_t count, bool require_keys) {
+  record_reader r(prefix);
+  parsed_record rec;
+  for (int32_t i = 0; i < count; ++i) {
+    record_reader peek = r;
+    const int32_t length = peek.read_varint();
+    if (peek.failed() || (length >= 0 && size_t(length) > peek.remaining())) return {};  // cut by the prefix
+    std::string err = parse_record(r, rec, nullptr);
+    if (!err.empty()) return fmt::format("record {}: {}", i, err);
+    if (rec.offset_delta != i) return fmt::format("record {} has offset delta {}, expected {}", i, rec.offset_delta, i);
+    if (require_keys && !rec.key) return fmt::format("record {} has no key; a compacted topic requires keys", i);
+  }
+  return {};
+}
+
 int64_t add_wrapping(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
 
 // The records section of one batch, decompressed (capped) into `storage` if the batch is
 // compressed. `storage` may be a reused buffer: only its first bytes are the section.
 result<std::span<const uint8_t>, batch_error> records_section(std::span<const uint8_t> batch,
                                                               const batch_header& h, size_t cap,
-                                                              std::vector<uint8_t>& storage) {
+                                                              std::vector<uint8_t>& storage,
+                                                              size_t* prefix_bytes = nullptr) {
   auto section = batch.subspan(batch_header_size, h.total_size() - batch_header_size);
   if (h.codec() == compression::none) return section;
-  auto n = decompress_into(h.codec(), section, cap, storage);
+  auto n = decompress_into(h.codec(), section, cap, storage, prefix_bytes);
   if (!n) return failure{n.error()};
   return std::span<const uint8_t>(storage.data(), *n);
 }
+
+// What validation inflates of a compressed section before deciding to inflate up to the cap.
+constexpr size_t first_inflate_bytes = 1u << 20;
 
 // Validation decompresses into one buffer per thread, reused from batch to batch (no allocation,
 // zero-fill or page faults per batch). One grown past this by a large batch is released after use.
@@ -159,8 +183,30 @@ result<int64_t, batch_error> validate_one(std::span<const uint8_t> batch, const 
       if (buf.size() > validation_scratch_bytes_max) std::vector<uint8_t>().swap(buf);
     }
   } release{storage};
-  auto section = records_section(batch, h, opts.decompressed_bytes_max, storage);
-  if (!section) return failure{section.error()};
+  size_t prefix_bytes = 0;
+  // A compressed section is first inflated up to 1 MiB only: most fit, and a bomb of garbage is
+  // refused from that start (as Kafka refuses it at its first record) without inflating the cap's
+  // worth, which would hold this thread (and the clients it serves) for a fraction of a second.
+  auto section = records_section(batch, h, std::min(opts.decompressed_bytes_max, first_inflate_bytes), storage,
+                                 &prefix_bytes);
+  if (!section && prefix_bytes > 0) {
+    std::string why = first_invalid_record(std::span<const uint8_t>(storage.data(), prefix_bytes), h.records_count,
+                                           opts.require_keys);
+    if (!why.empty()) return fail(error_code::invalid_record, std::move(why));
+    prefix_bytes = 0;
+    section = records_section(batch, h, opts.decompressed_bytes_max, storage, &prefix_bytes);
+  }
+  if (!section) {
+    // Kafka inflates record by record and refuses the first malformed one (INVALID_RECORD) before
+    // it would reach any size; a section over the cap whose first records are already malformed
+    // gets Kafka's answer, one that is merely too large CORRUPT_MESSAGE.
+    if (prefix_bytes > 0) {
+      std::string why = first_invalid_record(std::span<const uint8_t>(storage.data(), prefix_bytes),
+                                             h.records_count, opts.require_keys);
+      if (!why.empty()) return fail(error_code::invalid_record, std::move(why));
+    }
+    return failure{section.error()};
+  }
 
   int64_t lower = INT64_MIN, upper = INT64_MAX;
   bool check_time = opts.ts_type == timestamp_type::create_time;

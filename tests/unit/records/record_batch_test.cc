@@ -481,6 +481,61 @@ TEST(validate_produce_records, compressed_batch_over_the_decompression_cap_fails
   }
 }
 
+// Kafka inflates record by record: garbage (here zeros) or a missing key where keys are required
+// is refused as INVALID_RECORD at the first record, whatever the section would inflate to. Over
+// the cap, the records wholly inside what was inflated are checked the same way.
+TEST(validate_produce_records, malformed_records_over_the_cap_are_invalid_record_as_kafka_answers) {
+  for (auto codec : {compression::gzip, compression::lz4, compression::zstd}) {
+    batch_options bo;
+    bo.codec = codec;
+    auto batch = build_batch(keyed_records(1), bo);
+    auto zeros = compress(codec, std::vector<uint8_t>(256u << 10, 0));
+    ASSERT_TRUE(zeros);
+    batch.resize(61);
+    batch.insert(batch.end(), zeros->begin(), zeros->end());
+    put_be32(batch, 8, uint32_t(batch.size() - 12));
+    fix_crc(batch);
+    validation_options opts;
+    opts.decompressed_bytes_max = 64 * 1024;
+    auto r = validate_produce_records(batch, opts);
+    ASSERT_FALSE(r) << int(codec);
+    EXPECT_EQ(r.error().code, error_code::invalid_record) << int(codec) << ": " << r.error().message;
+  }
+  for (auto codec : {compression::gzip, compression::lz4, compression::zstd}) {
+    std::vector<record_input> in(2000);  // ~200 KiB of small records without keys
+    for (auto& rec : in) rec.value = std::string(100, 'v');
+    batch_options bo;
+    bo.codec = codec;
+    auto batch = build_batch(in, bo);
+    validation_options opts;
+    opts.decompressed_bytes_max = 64 * 1024;
+    auto r = validate_produce_records(batch, opts);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, error_code::corrupt_message) << r.error().message;  // well formed, too large
+    opts.require_keys = true;  // a compacted topic
+    r = validate_produce_records(batch, opts);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, error_code::invalid_record) << r.error().message;
+    EXPECT_NE(r.error().message.find("no key"), std::string::npos) << r.error().message;
+  }
+}
+
+// With the default cap (64 MiB): the bomb is refused from the first MiB inflated, never the cap's worth.
+TEST(validate_produce_records, a_bomb_of_garbage_over_the_default_cap_is_invalid_record) {
+  batch_options bo;
+  bo.codec = compression::zstd;
+  auto batch = build_batch(keyed_records(1), bo);
+  auto zeros = compress(compression::zstd, std::vector<uint8_t>(80u << 20, 0));
+  ASSERT_TRUE(zeros);
+  batch.resize(61);
+  batch.insert(batch.end(), zeros->begin(), zeros->end());
+  put_be32(batch, 8, uint32_t(batch.size() - 12));
+  fix_crc(batch);
+  auto r = validate_produce_records(batch, validation_options{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, error_code::invalid_record) << r.error().message;
+}
+
 TEST(validate_produce_records, corrupt_compressed_payload_with_valid_crc_is_corrupt_message) {
   for (auto codec : {compression::gzip, compression::snappy, compression::lz4, compression::zstd}) {
     batch_options bo;
