@@ -4,6 +4,7 @@
 #include <set>
 
 #include "gregor/base/log.h"
+#include "gregor/controller/request_limits.h"
 #include "gregor/protocol/messages/create_topics.h"
 #include "handlers.h"
 
@@ -24,6 +25,21 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   const int16_t v = ctx.version();
   std::map<std::string, int> seen;
   for (const auto& t : req.topics) seen[t.name]++;
+  // Kafka refuses the whole request, every topic with the same error, when all its topics together
+  // ask for more than partitions_per_request_max partitions: before any topic is looked at.
+  int64_t total = 0;
+  for (const auto& t : req.topics)
+    total += controller::requested_partitions(t.num_partitions, t.assignments.size(), c.config().num_partitions);
+  if (controller::excessive_partitions_per_request(total)) {
+    for (const auto& t : req.topics) {
+      auto& out = resp.topics.emplace_back();
+      out.name = t.name;
+      fail(out, error_code::policy_violation, std::string(controller::excessive_partitions_message));
+    }
+    log::get("server").info("refused CreateTopics of {} topics asking for {} partitions (at most {} per request)",
+                            req.topics.size(), total, controller::partitions_per_request_max);
+    co_return resp;
+  }
 
   for (const auto& t : req.topics) {
     auto& out = resp.topics.emplace_back();

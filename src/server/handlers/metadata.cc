@@ -4,6 +4,7 @@
 // v11: cluster authorized operations removed. v12: topic name nullable in responses. v13: top-level
 // error code.
 #include "gregor/base/log.h"
+#include "gregor/controller/request_limits.h"
 #include "gregor/protocol/messages/metadata.h"
 #include "handlers.h"
 
@@ -70,7 +71,26 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         fill_topic(c, t, resp.topics.emplace_back());
     co_return with_authorized_operations(c, ctx, req, std::move(resp));
   }
-  const bool may_create = c.config().auto_create_topics_enable && (v < 4 || req.allow_auto_topic_creation);
+  bool may_create = c.config().auto_create_topics_enable && (v < 4 || req.allow_auto_topic_creation);
+  // Kafka sends the topics one Metadata request auto-creates to its controller as one CreateTopics
+  // request, which the controller refuses whole above partitions_per_request_max partitions: then
+  // none is created (Kafka 4.3 logs "Auto topic creation failed ... POLICY_VIOLATION" for each) and
+  // each is answered UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers topics it is auto-creating: a
+  // flood of made-up names creates nothing.
+  bool refuse_auto_create = false;
+  if (may_create) {
+    int64_t to_create = 0;
+    for (const auto& want : *req.topics)
+      if (want.name.has_value() && !want.name->empty() && !c.image().topic(*want.name) &&
+          controller::metadata_store::validate_topic_name(*want.name).empty())
+        to_create += controller::requested_partitions(-1, 0, c.config().num_partitions);
+    refuse_auto_create = controller::excessive_partitions_per_request(to_create);
+    if (refuse_auto_create)
+      log::get("server").info("not auto-creating the unknown topics of a Metadata request: {} partitions asked, at "
+                              "most {} per request ({})",
+                              to_create, controller::partitions_per_request_max,
+                              controller::excessive_partitions_message);
+  }
   for (const auto& want : *req.topics) {
     auto& out = resp.topics.emplace_back();
     if (!want.name.has_value() || want.name->empty()) {
@@ -110,6 +130,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       if (!cluster_authorized(ctx, security::acl_operation::create) &&
           !authorized(ctx, security::acl_operation::create, security::resource_type::topic, name)) {
         out.error_code = code(error_code::topic_authorization_failed);
+        continue;
+      }
+      if (refuse_auto_create) {
+        out.error_code = code(error_code::unknown_topic_or_partition);
         continue;
       }
       error_code e = co_await c.auto_create_topic(name);
