@@ -19,6 +19,7 @@
 #include "gregor/replication/partition_manager.h"
 #include "gregor/storage/log_manager.h"
 #include "controller_client.h"
+#include "fetch_memory.h"
 #include "fetch_session.h"
 #include "fetch_waiters.h"
 #include "client_quotas.h"
@@ -111,6 +112,9 @@ class core {
   fetch_waiters& waiters() { return _waiters; }
   // KIP-227 incremental fetch sessions (handlers/fetch.cc).
   fetch_session_cache& fetch_sessions() { return _fetch_sessions; }
+  // Consumer Fetch records held in memory until written, broker-wide (fetch_memory.h):
+  // 2 x fetch.max.bytes, two maximal consumer responses.
+  fetch_memory& fetch_memory_account() { return _fetch_memory; }
   // Reassignment throttles: the leader- and follower-side byte-rate quotas (replication_quota.h).
   replication_quotas& quotas() { return _quotas; }
   // Client quotas (client_quotas.h: produce and fetch byte rates per user and client id), brought
@@ -170,6 +174,7 @@ class core {
   std::unordered_map<std::string, topic_runtime> _topics;
   fetch_waiters _waiters;
   fetch_session_cache _fetch_sessions;
+  fetch_memory _fetch_memory;
   replication_quotas _quotas;
   client_quota_manager _client_quotas;
   const controller::metadata_image* _client_quotas_image = nullptr;  // the image they were taken from

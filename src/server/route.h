@@ -40,6 +40,9 @@ struct request_context {
   // Client quotas: the throttle time the handler put in the response; the connection is muted for
   // it (KIP-219). Set through throttle_for (handlers/client_quota.h).
   int64_t throttle_ms = 0;
+  // Kept until the response is written (net::frame_outcome::lease): Fetch's share of the
+  // broker-wide fetch_memory account for owned_buffers.
+  std::shared_ptr<const void> memory_lease = nullptr;
 };
 
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,
@@ -97,6 +100,7 @@ boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context
   out.splices.reserve(splices.size());
   for (const auto& sp : splices) out.splices.push_back({sp.position, sp.bytes.data(), sp.bytes.size()});
   out.owned = std::move(ctx.owned_buffers);
+  out.lease = std::move(ctx.memory_lease);
   co_return out;
 }
 

@@ -50,6 +50,8 @@ struct frame_outcome {
   std::vector<splice> splices;
   // Memory the splices view; released once the response is written.
   std::vector<byte_buffer> owned;
+  // Released with `owned`: the handler's share of a broker-wide memory account (Fetch records).
+  std::shared_ptr<const void> lease;
   // The connection completed authentication with this request (SaslAuthenticate): frames larger
   // than server_options::pre_auth_request_bytes_max are accepted from now on.
   bool authenticated = false;

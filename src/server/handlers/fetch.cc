@@ -41,6 +41,8 @@ struct fetch_pass {
   std::map<std::string, std::pair<size_t, int64_t>> out_by_topic;
   // Follower fetches: bytes of partitions under the leader's reassignment throttle.
   int64_t throttled_bytes = 0;
+  // Consumer fetches: the buffers' shares of the broker-wide fetch_memory account.
+  std::vector<std::shared_ptr<const void>> leases;
 };
 
 // Records in whole batches laid back to back (the batch headers carry the counts).
@@ -236,7 +238,15 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
           c.quotas().leader.exceeded(c.config().leader_replication_throttled_rate, c.clk().monotonic_ms()))
         continue;
     }
-    const size_t limit = std::min<size_t>(budget, size_t(std::max(part.max_bytes, 0)));
+    size_t limit = std::min<size_t>(budget, size_t(std::max(part.max_bytes, 0)));
+    if (follower == no_node) {
+      // Consumer records held in memory are bounded broker-wide (fetch_memory.h): when the
+      // account is spent this partition reads nothing now (the fetch waits as for no data); a
+      // first batch larger than what is left still goes out (min_one), once.
+      const size_t free = c.fetch_memory_account().available();
+      if (free == 0) continue;
+      limit = std::min(limit, free);
+    }
     auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0);
     if (!data) {
       if (data.error().code == storage::storage_errc::offset_out_of_range) {
@@ -255,6 +265,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     out.first += data->data.size();
     out.second += count_records(data->data);
     budget = budget > data->data.size() ? budget - data->data.size() : 0;
+    if (follower == no_node) pass.leases.push_back(c.fetch_memory_account().lease(data->data.size()));
     pass.buffers.push_back(std::move(data->data));
     const auto& buf = pass.buffers.back();
     pout.records = std::span<const uint8_t>(buf.data(), buf.size());
@@ -408,6 +419,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
   for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
+  // Their fetch_memory shares are given back once the response is written.
+  if (!pass->leases.empty())
+    ctx.memory_lease = std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(pass->leases));
   // The bytes sent for throttled partitions count against the leader's quota (Kafka records them
   // whether or not the follower is in the ISR).
   if (follower && pass->throttled_bytes > 0) c.quotas().leader.record(pass->throttled_bytes, c.clk().monotonic_ms());
