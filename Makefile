@@ -63,11 +63,16 @@ bench: setup build
 # rolling restarts, acks=all under leader kills): minutes each, not part of `make test`.
 # GREGOR_CLUSTER_IMPL=kafka runs them against a 3-node Apache Kafka instead.
 # Hostile clients at scale (tests/integration/test_hostile_clients.py) with 10,000 idle connections
-# instead of the default suite's 2,000; prints the table of cases (limit held, reason, p99).
+# instead of the default suite's 2,000, compression bombs inflating to 4 GiB instead of 1 GiB and
+# 500 consumers fetching max_bytes 2^31-1 instead of 200; prints the table of cases (limit held,
+# reason, p99).
 GREGOR_HOSTILE_CONNECTIONS ?= 10000
+GREGOR_HOSTILE_BOMB_MIB ?= 4096
+GREGOR_HOSTILE_FETCHERS ?= 500
 .PHONY: hostile
 hostile: setup build
-	GREGOR_HOSTILE_CONNECTIONS=$(GREGOR_HOSTILE_CONNECTIONS) tests/integration/run.sh -s -k test_hostile_clients
+	GREGOR_HOSTILE_CONNECTIONS=$(GREGOR_HOSTILE_CONNECTIONS) GREGOR_HOSTILE_BOMB_MIB=$(GREGOR_HOSTILE_BOMB_MIB) \
+	GREGOR_HOSTILE_FETCHERS=$(GREGOR_HOSTILE_FETCHERS) tests/integration/run.sh -s -k test_hostile_clients
 
 .PHONY: cluster-test
 cluster-test: setup build

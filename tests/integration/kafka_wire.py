@@ -15,6 +15,10 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_METADATA = 3
 API_VERSIONS = 18
+API_CREATE_TOPICS = 19
+
+# Batch attributes: compression codec (bits 0-2).
+CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD = 0, 1, 2, 3, 4
 
 
 def encode_string(s: str | None) -> bytes:
@@ -212,11 +216,11 @@ def fetch_request_v11(correlation_id: int, topics: dict[str, dict[int, int]], se
                       session_epoch: int = -1, forgotten: dict[str, list[int]] | None = None,
                       rack_id: str = "", max_wait_ms: int = 0, min_bytes: int = 1,
                       partition_max_bytes: int = 1 << 20, replica_id: int = -1,
-                      isolation_level: int = 0) -> bytes:
+                      isolation_level: int = 0, max_bytes: int = 50 << 20) -> bytes:
     """Fetch v11 (sessions: KIP-227; rack id: KIP-392): topics = {topic: {partition: fetch_offset}}
     (current leader epoch -1: unchecked), forgotten = {topic: [partition]}; isolation_level 1 is
-    read_committed."""
-    body = struct.pack(">iiiibii", replica_id, max_wait_ms, min_bytes, 50 << 20, isolation_level, session_id,
+    read_committed; max_bytes bounds the whole response."""
+    body = struct.pack(">iiiibii", replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level, session_id,
                        session_epoch)
     body += struct.pack(">i", len(topics))
     for topic, parts in topics.items():
@@ -269,3 +273,127 @@ def parse_fetch_v11(body: bytes) -> dict:
                                      "log_start_offset": lss, "preferred_read_replica": preferred,
                                      "aborted_transactions": aborted, "batches": batch_offsets(records)}
     return {"error_code": error, "session_id": session, "partitions": parts}
+
+
+# ---- record batches (v2), Produce v7, Metadata v4, CreateTopics v4
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), as record batches carry it. Pure Python: for small batches."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def encode_varint(n: int) -> bytes:
+    """Zigzag varint (record fields)."""
+    return encode_uvarint((n << 1) ^ (n >> 63))
+
+
+def encode_record(offset_delta: int, key: bytes | None, value: bytes | None, timestamp_delta: int = 0) -> bytes:
+    body = b"\x00" + encode_varint(timestamp_delta) + encode_varint(offset_delta)
+    body += encode_varint(-1) if key is None else encode_varint(len(key)) + key
+    body += encode_varint(-1) if value is None else encode_varint(len(value)) + value
+    body += encode_varint(0)  # no headers
+    return encode_varint(len(body)) + body
+
+
+def record_batch(records_section: bytes, count: int, codec: int = CODEC_NONE,
+                 timestamp_ms: int | None = None) -> bytes:
+    """One v2 batch at base offset 0 (no producer id) around an already encoded (and, for a codec,
+    already compressed) records section that claims `count` records."""
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    after_crc = struct.pack(">hiqqqhii", codec, count - 1, ts, ts, -1, -1, -1, count) + records_section
+    after_length = struct.pack(">ibI", 0, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(after_length)) + after_length
+
+
+def produce_request_v7(correlation_id: int, topics: dict[str, dict[int, bytes]], acks: int = 1,
+                       timeout_ms: int = 30000) -> bytes:
+    """Produce v7: topics = {topic: {partition: records}}."""
+    body = encode_string(None) + struct.pack(">hii", acks, timeout_ms, len(topics))
+    parts = []
+    for topic, by_partition in topics.items():
+        parts.append(encode_string(topic) + struct.pack(">i", len(by_partition)))
+        for partition, records in by_partition.items():
+            parts.append(struct.pack(">ii", partition, len(records)))
+            parts.append(records)
+    return request(API_PRODUCE, 7, correlation_id, body + b"".join(parts))
+
+
+def parse_produce_v7(body: bytes) -> dict[tuple[str, int], tuple[int, int]]:
+    """{(topic, partition): (error_code, base_offset)} of a Produce v7 response, in answer order."""
+    r = reader(body)
+    r.take(">i")  # correlation id
+    out = {}
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            partition, error, base, _append_time, _start = r.take(">ihqqq")
+            out[(topic, partition)] = (error, base)
+    return out
+
+
+def metadata_request_v4(correlation_id: int, topics: list[str], allow_auto_topic_creation: bool) -> bytes:
+    body = struct.pack(">i", len(topics)) + b"".join(encode_string(t) for t in topics)
+    return request(API_METADATA, 4, correlation_id, body + struct.pack(">?", allow_auto_topic_creation))
+
+
+def parse_metadata_v4_topics(body: bytes) -> dict[str, tuple[int, int]]:
+    """{topic: (error_code, partition count)} of a Metadata v4 response."""
+    r = reader(body)
+    r.take(">ii")  # correlation id, throttle time
+    for _ in range(r.take(">i")):
+        r.take(">i")
+        r.string()
+        r.take(">i")
+        r.string()
+    r.string()  # cluster id
+    r.take(">i")  # controller id
+    out = {}
+    for _ in range(r.take(">i")):
+        error = r.take(">h")
+        name = r.string()
+        r.take(">?")  # internal
+        n = r.take(">i")
+        for _ in range(n):
+            r.take(">hii")
+            r.pos += 4 * r.take(">i")  # replicas
+            r.pos += 4 * r.take(">i")  # isr
+        out[name] = (error, n)
+    return out
+
+
+def create_topics_request_v4(correlation_id: int, topics: list[tuple[str, int, int]], timeout_ms: int = 30000,
+                             validate_only: bool = False) -> bytes:
+    """CreateTopics v4: topics = [(name, num_partitions, replication_factor)], no assignments or configs."""
+    body = struct.pack(">i", len(topics))
+    body += b"".join(encode_string(name) + struct.pack(">ihii", partitions, replication, 0, 0)
+                     for name, partitions, replication in topics)
+    body += struct.pack(">i?", timeout_ms, validate_only)
+    return request(API_CREATE_TOPICS, 4, correlation_id, body)
+
+
+def parse_create_topics_v4(body: bytes) -> dict[str, tuple[int, str | None]]:
+    """{topic: (error_code, error_message)} of a CreateTopics v4 response."""
+    r = reader(body)
+    r.take(">ii")  # correlation id, throttle time
+    out = {}
+    for _ in range(r.take(">i")):
+        name = r.string()
+        error = r.take(">h")
+        out[name] = (error, r.string())
+    return out

@@ -1,14 +1,20 @@
-"""Hostile clients at scale: thousands of idle connections, slow-loris senders, a frame claiming 2 GiB and
-clients that never read their responses, each while a well-behaved confluent-kafka producer keeps
-producing. Each case asserts the limit that protects the broker and prints a row: case, limit held,
-reason the broker gave, the producer's p50/p99 produce latency during the case.
+"""Hostile clients at scale: thousands of idle connections, slow-loris senders, a frame claiming 2 GiB,
+clients that never read their responses, and requests no client library sends (raw frames from
+kafka_wire.py): a Produce to 10,000 partitions, Metadata for 100,000 made-up topics, CreateTopics asking
+for a million partitions, compression bombs, hundreds of fetches with max_bytes 2^31-1; each while a
+well-behaved confluent-kafka producer keeps producing. Each case asserts the limit that protects the
+broker and prints a row: case, limit held, reason the broker gave, the producer's p50/p99 produce
+latency during the case.
 
-GREGOR_HOSTILE_CONNECTIONS sets the idle-connection count (default 2000; `make hostile` runs 10000).
-The idle-connection and 2 GiB cases also run against Apache Kafka (KAFKA_BOOTSTRAP; the broker's RSS is
-found through the process that listens on the port); the slow-loris and never-reading cases are
-gregor_only, see their docstrings."""
+Sizes: GREGOR_HOSTILE_CONNECTIONS sets the idle-connection count (default 2000; `make hostile` runs
+10000); GREGOR_HOSTILE_METADATA_TOPICS (default 100000), GREGOR_HOSTILE_BOMB_MIB (what a bomb inflates
+to, default 1024), GREGOR_HOSTILE_FETCHERS (default 200) and GREGOR_HOSTILE_FETCH_TOPIC_MIB (default 4)
+the others. Every case but the slow-loris and never-reading ones also runs against Apache Kafka
+(KAFKA_BOOTSTRAP; the broker's RSS is found through the process that listens on the port, printed
+there, asserted on Gregor only); those two are gregor_only, see their docstrings."""
 from __future__ import annotations
 
+import collections
 import os
 import resource
 import select
@@ -371,3 +377,287 @@ def test_clients_that_never_read_are_bounded_then_closed(gregor_factory, well_be
            f"the responses asked for: {asked / 2**20:.0f} MiB)",
            f"closed, logged '{text}'", latency)
     assert growth <= bound
+
+
+# ---- requests clients cannot send: huge fan-out, made-up names, partition floods, bombs, big fetches
+
+KAFKA_UNKNOWN_TOPIC_OR_PARTITION = 3
+KAFKA_INVALID_RECORD = 87
+KAFKA_POLICY_VIOLATION = 44
+# Kafka's per-request partition limit (ReplicationControlManager.validateTotalNumberOfPartitions).
+EXCESSIVE_PARTITIONS = "Excessively large number of partitions per request."
+
+METADATA_TOPICS = int(os.environ.get("GREGOR_HOSTILE_METADATA_TOPICS", "100000"))
+BOMB_MIB = int(os.environ.get("GREGOR_HOSTILE_BOMB_MIB", "1024"))
+FETCHERS = int(os.environ.get("GREGOR_HOSTILE_FETCHERS", "200"))
+FETCH_TOPIC_MIB = int(os.environ.get("GREGOR_HOSTILE_FETCH_TOPIC_MIB", "4"))
+
+
+class rss_peak:
+    """Samples the broker's RSS every 20 ms from a thread while the block runs: .before, .peak."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.before = self.peak = rss_bytes(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_bytes(self.pid))
+
+    def __enter__(self) -> "rss_peak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes(self.pid))
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.before
+
+
+def rss_limit(broker, pid: int, growth: int, bound: int) -> str:
+    """The row's text for a peak RSS growth, asserted against `bound` on a Gregor release build (a JVM's
+    RSS follows its heap, an ASan build's its redzones: printed, not asserted)."""
+    asserted = broker.is_gregor and not sanitized(pid)
+    if asserted:
+        assert growth <= bound, f"peak RSS grew by {growth / 2**20:.0f} MiB (bound {bound / 2**20:.0f} MiB)"
+    return (f"peak RSS +{growth / 2**20:.0f} MiB"
+            + (f" (bound {bound / 2**20:.0f} MiB)" if asserted else " (not asserted)"))
+
+
+def wire_round_trip(bootstrap: str, frame: bytes, timeout_s: float = 120.0) -> bytes:
+    body = kafka_wire.round_trip(bootstrap, frame, timeout_s=timeout_s)
+    assert body is not None, "the broker closed the connection instead of answering"
+    return body
+
+
+def topics_known(bootstrap: str, names: list[str]) -> dict[str, tuple[int, int]]:
+    """Metadata v4 without auto-creation for `names`: {name: (error, partition count)}."""
+    return kafka_wire.parse_metadata_v4_topics(
+        wire_round_trip(bootstrap, kafka_wire.metadata_request_v4(7, names, allow_auto_topic_creation=False)))
+
+
+def small_batch() -> bytes:
+    return kafka_wire.record_batch(kafka_wire.encode_record(0, b"k", b"v"), 1)
+
+
+def impl(broker) -> str:
+    return "gregor" if broker.is_gregor else "kafka"
+
+
+def test_produce_to_10000_partitions_in_one_request(broker, well_behaved):
+    """10,000 partitions of a 3-partition topic, then 10,000 unknown topics, each in one Produce v7:
+    every partition is answered (the 3 that exist accept, the others UNKNOWN_TOPIC_OR_PARTITION, as
+    Kafka answers; Produce never auto-creates), within a memory bound, while the producer carries on."""
+    pid = broker_pid(broker)
+    topic = harness.unique_topic("fanout")
+    clients.create_topic(broker.bootstrap, topic, partitions=3)
+    good = well_behaved(broker.bootstrap)
+    since = good.mark()
+    batch = small_batch()
+    count = 10000
+    unknown = [f"{harness.unique_topic('nosuch')}-{i}" for i in range(count)]
+    with rss_peak(pid) as rss:
+        known_answer = kafka_wire.parse_produce_v7(wire_round_trip(
+            broker.bootstrap, kafka_wire.produce_request_v7(1, {topic: {p: batch for p in range(count)}})))
+        unknown_answer = kafka_wire.parse_produce_v7(wire_round_trip(
+            broker.bootstrap, kafka_wire.produce_request_v7(2, {t: {0: batch} for t in unknown})))
+    assert len(known_answer) == count
+    for p in range(count):
+        expected = 0 if p < 3 else KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+        assert known_answer[(topic, p)][0] == expected, f"partition {p}: {known_answer[(topic, p)]}"
+    assert sorted(known_answer[(topic, p)][1] for p in range(3)) == [0, 0, 0]
+    assert len(unknown_answer) == count
+    assert {e for e, _ in unknown_answer.values()} == {KAFKA_UNKNOWN_TOPIC_OR_PARTITION}
+    assert {t for t, _ in unknown_answer} == set(unknown)
+    # Nothing was created by the produce.
+    assert {e for e, _ in topics_known(broker.bootstrap, unknown[:: count // 100]).values()} == \
+        {KAFKA_UNKNOWN_TOPIC_OR_PARTITION}
+    latency = good.check_window(since, "10,000-partition produces")
+    limit = rss_limit(broker, pid, rss.growth, 64 << 20)
+    report(f"Produce to 10,000 partitions of a 3-partition topic, then to 10,000 unknown topics ({impl(broker)})",
+           limit, "3 accepted, 9,997 + 10,000 UNKNOWN_TOPIC_OR_PARTITION", latency)
+
+
+def test_metadata_for_100000_made_up_topics(broker, well_behaved):
+    """Metadata v4 for 100,000 made-up names (GREGOR_HOSTILE_METADATA_TOPICS), without and then with
+    auto-creation (the suite's brokers, Kafka's too, run with auto.create.topics.enable=true). Without:
+    each is UNKNOWN_TOPIC_OR_PARTITION. With: Kafka 4.3 answers UNKNOWN_TOPIC_OR_PARTITION for every
+    topic it is auto-creating and sends the names to its controller as one CreateTopics request, which
+    its per-request limit (10,000 partitions) refuses whole ("Auto topic creation failed ...
+    POLICY_VIOLATION" logged per name): none is created. A later small auto-creation, queued behind it,
+    is created: the barrier after which the flood's names are checked absent."""
+    pid = broker_pid(broker)
+    good = well_behaved(broker.bootstrap)
+    since = good.mark()
+    prefix = harness.unique_topic("madeup")
+    names = [f"{prefix}-{i}" for i in range(METADATA_TOPICS)]
+    with rss_peak(pid) as rss:
+        off = kafka_wire.parse_metadata_v4_topics(wire_round_trip(
+            broker.bootstrap, kafka_wire.metadata_request_v4(1, names, allow_auto_topic_creation=False)))
+        on = kafka_wire.parse_metadata_v4_topics(wire_round_trip(
+            broker.bootstrap, kafka_wire.metadata_request_v4(2, names, allow_auto_topic_creation=True)))
+    assert len(off) == METADATA_TOPICS and {e for e, _ in off.values()} == {KAFKA_UNKNOWN_TOPIC_OR_PARTITION}
+    assert len(on) == METADATA_TOPICS
+    assert {e for e, _ in on.values()} == {KAFKA_UNKNOWN_TOPIC_OR_PARTITION}, \
+        f"auto-creation answers: {collections.Counter(e for e, _ in on.values())}"
+    barrier = harness.unique_topic("after-flood")
+
+    def barrier_created() -> bool:
+        answer = kafka_wire.parse_metadata_v4_topics(wire_round_trip(
+            broker.bootstrap, kafka_wire.metadata_request_v4(3, [barrier], allow_auto_topic_creation=True)))
+        return answer[barrier][0] == 0
+
+    harness.wait_until(barrier_created, timeout_s=60, what="a small auto-creation after the flood")
+    sample = names[:: max(1, METADATA_TOPICS // 1000)]
+    assert {e for e, _ in topics_known(broker.bootstrap, sample).values()} == {KAFKA_UNKNOWN_TOPIC_OR_PARTITION}, \
+        "the flood of made-up names created topics"
+    latency = good.check_window(since, "Metadata for made-up topics")
+    limit = rss_limit(broker, pid, rss.growth, 128 << 20)
+    report(f"Metadata for {METADATA_TOPICS:,} made-up topics, auto-creation off then on ({impl(broker)})",
+           f"{limit}; none created",
+           "UNKNOWN_TOPIC_OR_PARTITION each, auto-creation on or off (on: over 10,000 partitions "
+           "per request, refused whole)", latency)
+
+
+def test_create_topics_asking_for_a_million_partitions(broker, well_behaved):
+    """CreateTopics v4 asking for 1,000,000 partitions (replication factor default and 1), for 2,000
+    topics of 10 partitions at once, and for 5,000 + 5,001: over Kafka's 10,000 partitions per request,
+    each refused whole: every topic POLICY_VIOLATION 'Excessively large number of partitions per
+    request.', nothing created."""
+    pid = broker_pid(broker)
+    good = well_behaved(broker.bootstrap)
+    since = good.mark()
+    base = harness.unique_topic("million")
+    requests = [
+        [(f"{base}-rfdefault", 1_000_000, -1)],
+        [(f"{base}-rf1", 1_000_000, 1)],
+        [(f"{base}-many-{i}", 10, 1) for i in range(2000)],
+        [(f"{base}-edge-a", 5000, 1), (f"{base}-edge-b", 5001, 1)],
+    ]
+    names = [name for topics in requests for name, _, _ in topics]
+    with rss_peak(pid) as rss:
+        answers = [kafka_wire.parse_create_topics_v4(wire_round_trip(
+            broker.bootstrap, kafka_wire.create_topics_request_v4(i, topics))) for i, topics in enumerate(requests)]
+    for topics, answer in zip(requests, answers):
+        assert sorted(answer) == sorted(name for name, _, _ in topics)
+        assert set(answer.values()) == {(KAFKA_POLICY_VIOLATION, EXCESSIVE_PARTITIONS)}, \
+            f"{len(topics)} topics answered {set(answer.values())}"
+    assert {e for e, _ in topics_known(broker.bootstrap, names).values()} == {KAFKA_UNKNOWN_TOPIC_OR_PARTITION}
+    latency = good.check_window(since, "CreateTopics floods")
+    limit = rss_limit(broker, pid, rss.growth, 32 << 20)
+    report(f"CreateTopics: 1,000,000 partitions (rf default, rf 1), 2,000 topics x 10, 5,000 + 5,001 "
+           f"({impl(broker)})", f"{limit}; none created",
+           f"POLICY_VIOLATION '{EXCESSIVE_PARTITIONS}' for every topic", latency)
+
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def bomb_section(codec: int) -> bytes:
+    """BOMB_MIB MiB of zero bytes compressed with `codec` (gzip: ~1 MiB per GiB, deflate's limit;
+    zstd: ~32 KiB per GiB): a records section that parses as garbage only once inflated."""
+    if codec not in _BOMBS:
+        import zlib
+        import zstandard
+        comp = (zlib.compressobj(9, zlib.DEFLATED, 31) if codec == kafka_wire.CODEC_GZIP
+                else zstandard.ZstdCompressor(level=19).compressobj())
+        chunk = bytes(1 << 20)
+        _BOMBS[codec] = b"".join([comp.compress(chunk) for _ in range(BOMB_MIB)] + [comp.flush()])
+    return _BOMBS[codec]
+
+
+def test_compression_bombs_are_refused_without_inflating(broker, well_behaved):
+    """A batch whose small compressed records section (gzip and zstd) inflates to BOMB_MIB MiB of zeros
+    (GREGOR_HOSTILE_BOMB_MIB, default 1 GiB), produced to a compacted topic (whose keys the broker must
+    read) and to a normal one (max.message.bytes 8 MiB so the gzip bomb is not refused for its size):
+    refused with INVALID_RECORD, as Kafka 4.3 refuses it (it inflates record by record and the first
+    record is malformed), without the broker inflating it (RSS bound: Gregor inflates at most 64 MiB
+    of a batch, then checks the records inside that start)."""
+    pid = broker_pid(broker)
+    good = well_behaved(broker.bootstrap)
+    compacted, normal = harness.unique_topic("bomb-compact"), harness.unique_topic("bomb")
+    clients.create_topic(broker.bootstrap, compacted, config={"cleanup.policy": "compact", "max.message.bytes": str(8 << 20)})
+    clients.create_topic(broker.bootstrap, normal, config={"max.message.bytes": str(8 << 20)})
+    bombs = {name: kafka_wire.record_batch(bomb_section(codec), 1, codec)
+             for name, codec in (("gzip", kafka_wire.CODEC_GZIP), ("zstd", kafka_wire.CODEC_ZSTD))}
+    since = good.mark()
+    answers = {}
+    with rss_peak(pid) as rss:
+        for topic in (compacted, normal):
+            for name, batch in bombs.items():
+                answer = kafka_wire.parse_produce_v7(wire_round_trip(
+                    broker.bootstrap, kafka_wire.produce_request_v7(len(answers), {topic: {0: batch}})))
+                answers[(topic, name)] = answer[(topic, 0)][0]
+    assert set(answers.values()) == {KAFKA_INVALID_RECORD}, answers
+    # The topics still take records and hold none of the bomb.
+    for topic in (compacted, normal):
+        answer = kafka_wire.parse_produce_v7(wire_round_trip(
+            broker.bootstrap, kafka_wire.produce_request_v7(9, {topic: {0: small_batch()}})))
+        assert answer[(topic, 0)] == (0, 0), answer
+    latency = good.check_window(since, "compression bombs")
+    # Gregor inflates 1 MiB of a compressed batch first and refuses a malformed start from there
+    # (record_batch.cc), so these bombs cost at most that and the zstd window their frames declare;
+    # a well-formed start goes on up to decompressed_bytes_max (64 MiB), never the bomb's size.
+    limit = rss_limit(broker, pid, rss.growth, 64 << 20)
+    sizes = ", ".join(f"{name} {len(b) / 1024:.0f} KiB" for name, b in bombs.items())
+    report(f"Compression bombs ({sizes} inflating to {BOMB_MIB} MiB) to a compacted and a normal topic "
+           f"({impl(broker)})", limit, "INVALID_RECORD each, nothing stored", latency)
+
+
+def test_fetches_with_huge_max_bytes_from_hundreds_of_consumers(broker, well_behaved):
+    """FETCHERS sockets (GREGOR_HOSTILE_FETCHERS, default 200) each send a Fetch v11 with max_bytes and
+    partition_max_bytes 2^31-1 from offset 0 of a topic holding FETCH_TOPIC_MIB MiB, all before any
+    response is read, then fetch on from where their answers ended until each has read the whole log
+    (a consumer's loop). Every fetch is answered; the broker's memory stays bounded (Gregor: consumer
+    records held until written are bounded broker-wide by 2 x fetch.max.bytes, fetch_memory.h; Kafka
+    sends them from its files)."""
+    pid = broker_pid(broker)
+    topic = harness.unique_topic("bigfetch")
+    clients.create_topic(broker.bootstrap, topic)
+    produce_bulk(broker.bootstrap, topic, FETCH_TOPIC_MIB << 20)
+    records = (FETCH_TOPIC_MIB << 20) // 4096
+    good = well_behaved(broker.bootstrap)
+    since = good.mark()
+    huge = 2**31 - 1
+    socks = [kafka_wire.connect(broker.bootstrap, timeout_s=120) for _ in range(FETCHERS)]
+    next_offset = [0] * FETCHERS
+    answers = rounds = largest = 0
+    deadline = time.monotonic() + 120
+    try:
+        with rss_peak(pid) as rss:
+            while min(next_offset) < records:
+                assert time.monotonic() < deadline, f"consumers at offsets {sorted(set(next_offset))} of {records}"
+                rounds += 1
+                pending = [i for i in range(FETCHERS) if next_offset[i] < records]
+                for i in pending:
+                    socks[i].sendall(kafka_wire.fetch_request_v11(
+                        rounds, {topic: {0: next_offset[i]}}, max_bytes=huge, partition_max_bytes=huge))
+                for i in pending:
+                    body = kafka_wire.read_response(socks[i])
+                    assert body is not None, "a fetch was answered by a close"
+                    largest = max(largest, len(body))
+                    answer = kafka_wire.parse_fetch_v11(body)
+                    part = answer["partitions"][(topic, 0)]
+                    assert answer["error_code"] == 0 and part["error_code"] == 0, answer
+                    assert part["high_watermark"] == records
+                    answers += 1
+                    if part["batches"]:
+                        base, count = part["batches"][-1]
+                        assert part["batches"][0][0] <= next_offset[i] < base + count
+                        next_offset[i] = base + count
+    finally:
+        for s in socks:
+            s.close()
+    latency = good.check_window(since, "huge fetches")
+    # A broker materializing every response at once would hold FETCHERS x the log.
+    naive = FETCHERS * (FETCH_TOPIC_MIB << 20)
+    limit = rss_limit(broker, pid, rss.growth, 192 << 20)
+    report(f"{FETCHERS} consumers fetching max_bytes 2^31-1 of a {FETCH_TOPIC_MIB} MiB log at once ({impl(broker)})",
+           f"{limit}; {naive / 2**20:.0f} MiB read in all",
+           f"none: {answers} answers in {rounds} rounds, largest {largest / 2**20:.1f} MiB", latency)
