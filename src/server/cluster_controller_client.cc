@@ -33,6 +33,21 @@ admin_error not_controller() {
   return admin_error{error_code::not_controller, "this node is not the active controller"};
 }
 
+// How an answer says "I am not the controller" (the request goes to the next one): its top-level
+// error code, or any entry of its result list (a controller that is not active refuses them all).
+template <class Resp>
+std::function<bool(const Resp&)> not_controller_at_top() {
+  return [](const Resp& r) { return r.error_code == protocol::code_of(error_code::not_controller); };
+}
+template <class Resp, class List>
+std::function<bool(const Resp&)> not_controller_in(List Resp::*list) {
+  return [list](const Resp& r) {
+    for (const auto& e : r.*list)
+      if (e.error_code == protocol::code_of(error_code::not_controller)) return true;
+    return false;
+  };
+}
+
 admin_error from_wire(int16_t code, const std::optional<std::string>& message) {
   auto e = static_cast<error_code>(code);
   return admin_error{e, message.value_or(std::string(protocol::error_name(e)))};
@@ -186,9 +201,7 @@ controller_client::outcome<created_topic> forwarding_controller_client::create_t
     }
   }
   for (const auto& [k, v] : spec.configs) t.configs.push_back({k, v, {}});
-  std::function<bool(const protocol::create_topics_response&)> not_controller_answer = [](const protocol::create_topics_response& resp) {
-        return !resp.topics.empty() && resp.topics[0].error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_in(&protocol::create_topics_response::topics);
   auto r = co_await send<protocol::create_topics_request, protocol::create_topics_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->topics.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty CreateTopics response"}};
@@ -216,9 +229,7 @@ controller_client::outcome<void> forwarding_controller_client::delete_topic(std:
   req.topic_names.push_back(name);
   auto& t = req.topics.emplace_back();
   t.name = name;
-  std::function<bool(const protocol::delete_topics_response&)> not_controller_answer = [](const protocol::delete_topics_response& resp) {
-        return !resp.responses.empty() && resp.responses[0].error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_in(&protocol::delete_topics_response::responses);
   auto r = co_await send<protocol::delete_topics_request, protocol::delete_topics_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->responses.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty DeleteTopics response"}};
@@ -249,9 +260,7 @@ controller_client::outcome<void> forwarding_controller_client::create_partitions
       for (auto b : replicas) a.broker_ids.push_back(b.value());
     }
   }
-  std::function<bool(const protocol::create_partitions_response&)> not_controller_answer = [](const protocol::create_partitions_response& resp) {
-        return !resp.results.empty() && resp.results[0].error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_in(&protocol::create_partitions_response::results);
   auto r = co_await send<protocol::create_partitions_request, protocol::create_partitions_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->results.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty CreatePartitions response"}};
@@ -278,9 +287,7 @@ controller_client::outcome<void> forwarding_controller_client::alter_configs(int
     c.config_operation = v ? 0 : 1;  // SET : DELETE
     c.value = v;
   }
-  std::function<bool(const protocol::incremental_alter_configs_response&)> not_controller_answer = [](const protocol::incremental_alter_configs_response& resp) {
-        return !resp.responses.empty() && resp.responses[0].error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_in(&protocol::incremental_alter_configs_response::responses);
   auto r = co_await send<protocol::incremental_alter_configs_request, protocol::incremental_alter_configs_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->responses.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty IncrementalAlterConfigs response"}};
@@ -331,9 +338,7 @@ controller_client::outcome<producer_id_range> forwarding_controller_client::allo
   protocol::allocate_producer_ids_request req;
   req.broker_id = broker.value();
   req.broker_epoch = epoch;
-  std::function<bool(const protocol::allocate_producer_ids_response&)> not_controller_answer = [](const protocol::allocate_producer_ids_response& resp) {
-        return resp.error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_at_top<protocol::allocate_producer_ids_response>();
   auto r = co_await send<protocol::allocate_producer_ids_request, protocol::allocate_producer_ids_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->error_code != 0) co_return failure{from_wire(r->error_code, std::nullopt)};
@@ -354,10 +359,7 @@ controller_client::outcome<std::vector<partition_outcome>> forwarding_controller
       for (node_id b : *i.target) p.replicas->push_back(b.value());
     }
   }
-  std::function<bool(const protocol::alter_partition_reassignments_response&)> not_controller_answer =
-      [](const protocol::alter_partition_reassignments_response& resp) {
-        return resp.error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_at_top<protocol::alter_partition_reassignments_response>();
   auto r = co_await send<protocol::alter_partition_reassignments_request,
                          protocol::alter_partition_reassignments_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
@@ -405,10 +407,7 @@ controller_client::outcome<std::vector<partition_outcome>> forwarding_controller
       req.topic_partitions->back().partitions.push_back(partition);
     }
   }
-  std::function<bool(const protocol::elect_leaders_response&)> not_controller_answer =
-      [](const protocol::elect_leaders_response& resp) {
-        return resp.error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_at_top<protocol::elect_leaders_response>();
   auto r = co_await send<protocol::elect_leaders_request, protocol::elect_leaders_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->error_code != 0) co_return failure{from_wire(r->error_code, std::nullopt)};
@@ -448,10 +447,7 @@ controller_client::outcome<void> forwarding_controller_client::update_features(s
     u.max_version_level = c.level;
     u.upgrade_type = c.upgrade_type;
   }
-  std::function<bool(const protocol::update_features_response&)> not_controller_answer =
-      [](const protocol::update_features_response& resp) {
-        return resp.error_code == protocol::code_of(error_code::not_controller);
-      };
+  auto not_controller_answer = not_controller_at_top<protocol::update_features_response>();
   auto r = co_await send<protocol::update_features_request, protocol::update_features_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   if (r->error_code != 0) co_return failure{from_wire(r->error_code, r->error_message)};
@@ -481,12 +477,7 @@ controller_client::outcome<void> forwarding_controller_client::create_acls(std::
     c.operation = a.operation;
     c.permission_type = a.permission_type;
   }
-  std::function<bool(const protocol::create_acls_response&)> not_controller_answer =
-      [](const protocol::create_acls_response& resp) {
-        for (const auto& r : resp.results)
-          if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
-        return false;
-      };
+  auto not_controller_answer = not_controller_in(&protocol::create_acls_response::results);
   auto r = co_await send<protocol::create_acls_request, protocol::create_acls_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   for (const auto& res : r->results)
@@ -521,12 +512,7 @@ controller_client::outcome<std::vector<std::vector<controller::acl_entry>>> forw
     w.operation = f.operation;
     w.permission_type = f.permission_type;
   }
-  std::function<bool(const protocol::delete_acls_response&)> not_controller_answer =
-      [](const protocol::delete_acls_response& resp) {
-        for (const auto& r : resp.filter_results)
-          if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
-        return false;
-      };
+  auto not_controller_answer = not_controller_in(&protocol::delete_acls_response::filter_results);
   auto r = co_await send<protocol::delete_acls_request, protocol::delete_acls_response>(req, not_controller_answer);
   if (!r) co_return failure{r.error()};
   std::vector<std::vector<controller::acl_entry>> out;
@@ -570,12 +556,7 @@ forwarding_controller_client::alter_scram_credentials(std::vector<scram_alterati
       u.salt = c.salt;
       u.salted_password = c.salted_password;
     }
-    std::function<bool(const protocol::alter_user_scram_credentials_response&)> not_controller_answer =
-        [](const protocol::alter_user_scram_credentials_response& resp) {
-          for (const auto& r : resp.results)
-            if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
-          return false;
-        };
+    auto not_controller_answer = not_controller_in(&protocol::alter_user_scram_credentials_response::results);
     auto r = co_await send<protocol::alter_user_scram_credentials_request,
                            protocol::alter_user_scram_credentials_response>(req, not_controller_answer);
     if (!r) co_return failure{r.error()};
@@ -613,12 +594,7 @@ controller_client::outcome<std::vector<quota_outcome>> forwarding_controller_cli
       o.remove = op.remove;
     }
   }
-  std::function<bool(const protocol::alter_client_quotas_response&)> not_controller_answer =
-      [](const protocol::alter_client_quotas_response& resp) {
-        for (const auto& r : resp.entries)
-          if (r.error_code == protocol::code_of(error_code::not_controller)) return true;
-        return false;
-      };
+  auto not_controller_answer = not_controller_in(&protocol::alter_client_quotas_response::entries);
   auto r = co_await send<protocol::alter_client_quotas_request, protocol::alter_client_quotas_response>(
       req, not_controller_answer);
   if (!r) co_return failure{r.error()};
