@@ -32,38 +32,13 @@ ERR_UNKNOWN_PRODUCER_ID = 59
 # ---------------------------------------------------------------- record batch v2 by hand
 
 
-def _crc32c_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def varint(n: int) -> bytes:
-    return kafka_wire.encode_uvarint((n << 1) ^ (n >> 63))
-
-
 def record_batch(pid: int, epoch: int, seq: int, values: list[bytes]) -> bytes:
     now = int(time.time() * 1000)
     records = b""
     for i, v in enumerate(values):
-        body = b"\x00" + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
-        records += varint(len(body)) + body
+        records += kafka_wire.encode_record(i, None, v)
     after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, now, now, pid, epoch, seq, len(values)) + records
-    head = struct.pack(">ib", -1, 2) + struct.pack(">I", crc32c(after_crc))
+    head = struct.pack(">ib", -1, 2) + struct.pack(">I", kafka_wire.crc32c(after_crc))
     batch = head + after_crc
     return struct.pack(">qi", 0, len(batch)) + batch
 

@@ -14,7 +14,6 @@ import struct
 import clients
 import harness
 import kafka_wire as kw
-import test_idempotence as idem
 
 API_OFFSET_COMMIT = 8
 API_OFFSET_FETCH = 9
@@ -255,20 +254,15 @@ def test_txn_offsets_stay_pending_across_a_restart(gregor_factory):
 # ---------------------------------------------------------------- markers written into the log
 
 
-crc32c = idem.crc32c
-varint = idem.varint
-
-
 def control_batch(base_offset: int, leader_epoch: int, producer_id: int, commit: bool) -> bytes:
     """A COMMIT/ABORT marker as WriteTxnMarkers appends it: control + transactional attributes,
     key (version 0, type 1/0), value (version 0, coordinator epoch 0)."""
     key = struct.pack(">hh", 0, 1 if commit else 0)
     value = struct.pack(">hi", 0, 0)
-    body = b"\x00" + varint(0) + varint(0) + varint(len(key)) + key + varint(len(value)) + value + varint(0)
-    record = varint(len(body)) + body
+    record = kw.encode_record(0, key, value)
     now = 1_700_000_000_000
     after_crc = struct.pack(">hiqqqhii", 0x30, 0, now, now, producer_id, 0, -1, 1) + record
-    batch = struct.pack(">ib", leader_epoch, 2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    batch = struct.pack(">ib", leader_epoch, 2) + struct.pack(">I", kw.crc32c(after_crc)) + after_crc
     return struct.pack(">qi", base_offset, len(batch)) + batch
 
 

@@ -37,19 +37,7 @@ struct scratch_dir {
   fs::path path;
 };
 
-std::vector<uint8_t> batch_of(int n, int64_t ts, size_t value_bytes = 10) {
-  std::vector<protocol::record_input> recs;
-  for (int i = 0; i < n; ++i) {
-    protocol::record_input r;
-    r.key = fmt::format("k{}", i);
-    r.value = std::string(value_bytes, char('a' + i % 26));
-    r.timestamp = ts + i;
-    recs.push_back(std::move(r));
-  }
-  protocol::batch_options o;
-  o.base_timestamp = ts;
-  return protocol::build_batch(recs, o);
-}
+using test_env::batch_of;
 
 std::vector<uint8_t> slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -10,6 +10,7 @@
 #include "gregor/storage/log_manager.h"
 #include "gregor/storage/partition_log.h"
 #include "gregor/storage/tail_cache.h"
+#include "test_env.h"
 
 namespace gregor::storage {
 namespace {
@@ -147,19 +148,7 @@ struct scratch {
   ~scratch() { fs::remove_all(path); }
 };
 
-std::vector<uint8_t> batch(int n, size_t value_bytes) {
-  std::vector<protocol::record_input> recs;
-  for (int i = 0; i < n; ++i) {
-    protocol::record_input r;
-    r.key = fmt::format("k{}", i);
-    r.value = std::string(value_bytes, char('a' + i % 26));
-    r.timestamp = t0 + i;
-    recs.push_back(std::move(r));
-  }
-  protocol::batch_options o;
-  o.base_timestamp = t0;
-  return protocol::build_batch(recs, o);
-}
+std::vector<uint8_t> batch(int n, size_t value_bytes) { return test_env::batch_of(n, t0, value_bytes); }
 
 struct cached_log_test : ::testing::TestWithParam<bool> {  // param: direct I/O
   scratch tmp;

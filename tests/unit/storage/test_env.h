@@ -6,7 +6,12 @@
 //                             cache (tail_cache.h), so reads near the end come from memory and
 //                             evictions happen in the middle of the tests.
 #include <cstdlib>
+#include <string>
+#include <vector>
 
+#include <fmt/format.h>
+
+#include "gregor/protocol/record_batch.h"
 #include "gregor/storage/log_config.h"
 #include "gregor/storage/partition_log.h"
 #include "gregor/storage/tail_cache.h"
@@ -30,6 +35,21 @@ inline void apply(log_config& cfg, open_hints& hints) {
     cfg.direct_append_min_bytes = 0;
   }
   if (tail_cache_run() && !hints.cache) hints.cache = shared_cache();
+}
+
+// One uncompressed batch of n records: keys "k<i>", values of value_bytes letters, timestamps ts + i.
+inline std::vector<uint8_t> batch_of(int n, int64_t ts, size_t value_bytes = 10) {
+  std::vector<protocol::record_input> recs;
+  for (int i = 0; i < n; ++i) {
+    protocol::record_input r;
+    r.key = fmt::format("k{}", i);
+    r.value = std::string(value_bytes, char('a' + i % 26));
+    r.timestamp = ts + i;
+    recs.push_back(std::move(r));
+  }
+  protocol::batch_options o;
+  o.base_timestamp = ts;
+  return protocol::build_batch(recs, o);
 }
 
 }  // namespace gregor::storage::test_env
