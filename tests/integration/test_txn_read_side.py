@@ -28,10 +28,9 @@ def txn_batch(pid: int, epoch: int, seq: int, values: list[bytes], attributes: i
     now = int(time.time() * 1000)
     records = b""
     for i, v in enumerate(values):
-        body = b"\x00" + idem.varint(0) + idem.varint(i) + idem.varint(-1) + idem.varint(len(v)) + v + idem.varint(0)
-        records += idem.varint(len(body)) + body
+        records += kafka_wire.encode_record(i, None, v)
     after_crc = struct.pack(">hiqqqhii", attributes, len(values) - 1, now, now, pid, epoch, seq, len(values)) + records
-    batch = struct.pack(">ib", -1, 2) + struct.pack(">I", idem.crc32c(after_crc)) + after_crc
+    batch = struct.pack(">ib", -1, 2) + struct.pack(">I", kafka_wire.crc32c(after_crc)) + after_crc
     return struct.pack(">qi", 0, len(batch)) + batch
 
 
