@@ -74,6 +74,18 @@ hostile: setup build
 	GREGOR_HOSTILE_CONNECTIONS=$(GREGOR_HOSTILE_CONNECTIONS) GREGOR_HOSTILE_BOMB_MIB=$(GREGOR_HOSTILE_BOMB_MIB) \
 	GREGOR_HOSTILE_FETCHERS=$(GREGOR_HOSTILE_FETCHERS) tests/integration/run.sh -s -k test_hostile_clients
 
+# Coverage-guided fuzzing with libFuzzer (clang from Debian, installed on first use): every target
+# in tests/fuzz for FUZZ_SECONDS each, under ASan+UBSan, from the seed corpus; new inputs go to
+# build-fuzz/corpus/, failures to build-fuzz/artifacts/, figures to build-fuzz/summary.txt.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: setup
+	GREGOR_SETUP_FUZZ=1 tools/setup.sh
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGREGOR_FUZZ=ON \
+	  -DGREGOR_BUILD_TESTS=OFF -DGREGOR_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-fuzz --target fuzz_targets -j $(JOBS)
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 .PHONY: cluster-test
 cluster-test: setup build
 	GREGOR_CLUSTER_TESTS=1 tests/integration/run.sh -m cluster -s

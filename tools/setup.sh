@@ -11,6 +11,8 @@ packages=(
   python3-snappy python3-lz4 python3-zstandard python3-cryptography
   librdkafka-dev kcat
 )
+# make fuzz: clang and its libFuzzer/sanitizer runtimes (not needed by the build or CI's tests).
+[[ "${GREGOR_SETUP_FUZZ:-}" == 1 ]] && packages+=(clang libclang-rt-14-dev)
 # Java and Maven may come from elsewhere on developer machines; only install them when missing.
 command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)
 command -v mvn >/dev/null 2>&1 || packages+=(maven)

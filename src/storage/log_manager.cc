@@ -30,39 +30,21 @@ constexpr const char* clean_shutdown_file = ".kafka_cleanshutdown";
 constexpr const char* lock_file = ".lock";
 constexpr int checkpoint_version = 0;
 
-// Parses Kafka's offset checkpoint text; a malformed file is ignored (logged) as if absent, which
-// only costs a full scan.
+// Reads one of Kafka's offset checkpoint files; a malformed file is ignored (logged) as if
+// absent, which only costs a full scan.
 std::map<topic_partition, int64_t> read_checkpoint(const fs::path& path) {
-  std::map<topic_partition, int64_t> out;
   auto text = read_small_file(path, 64 << 20);
   if (!text) {
     if (text.error().code != storage_errc::not_found)
       log::get("storage").warn("cannot read {}: {}", path.string(), text.error().message);
-    return out;
+    return {};
   }
-  std::istringstream in(*text);
-  int version = -1;
-  int64_t count = -1;
-  if (!(in >> version >> count) || version != checkpoint_version || count < 0) {
-    log::get("storage").warn("ignoring {}: bad header (version {})", path.string(), version);
-    return out;
+  auto parsed = parse_offset_checkpoint(*text);
+  if (!parsed) {
+    log::get("storage").warn("ignoring {}: {}", path.string(), parsed.error());
+    return {};
   }
-  for (int64_t i = 0; i < count; ++i) {
-    std::string topic;
-    int64_t part = -1, off = -1;
-    if (!(in >> topic >> part >> off) || part < 0 || part > INT32_MAX || off < 0) {
-      log::get("storage").warn("ignoring {}: bad entry {}", path.string(), i);
-      return {};
-    }
-    out[topic_partition{topic, partition_id(int32_t(part))}] = off;
-  }
-  return out;
-}
-
-std::string format_checkpoint(const std::map<topic_partition, int64_t>& entries) {
-  std::string s = fmt::format("{}\n{}\n", checkpoint_version, entries.size());
-  for (const auto& [tp, off] : entries) s += fmt::format("{} {} {}\n", tp.topic, tp.partition.value(), off);
-  return s;
+  return std::move(*parsed);
 }
 
 std::string random_hex() {
@@ -70,6 +52,29 @@ std::string random_hex() {
   return fmt::format("{:016x}{:016x}", u.hi, u.lo);
 }
 }  // namespace
+
+result<std::map<topic_partition, int64_t>, std::string> parse_offset_checkpoint(std::string_view text) {
+  std::map<topic_partition, int64_t> out;
+  std::istringstream in{std::string(text)};
+  int version = -1;
+  int64_t count = -1;
+  if (!(in >> version >> count) || version != checkpoint_version || count < 0)
+    return failure{fmt::format("bad header (version {})", version)};
+  for (int64_t i = 0; i < count; ++i) {
+    std::string topic;
+    int64_t part = -1, off = -1;
+    if (!(in >> topic >> part >> off) || part < 0 || part > INT32_MAX || off < 0)
+      return failure{fmt::format("bad entry {}", i)};
+    out[topic_partition{topic, partition_id(int32_t(part))}] = off;
+  }
+  return out;
+}
+
+std::string format_offset_checkpoint(const std::map<topic_partition, int64_t>& entries) {
+  std::string s = fmt::format("{}\n{}\n", checkpoint_version, entries.size());
+  for (const auto& [tp, off] : entries) s += fmt::format("{} {} {}\n", tp.topic, tp.partition.value(), off);
+  return s;
+}
 
 std::optional<topic_partition> parse_partition_dir_name(std::string_view name) {
   auto dash = name.rfind('-');
@@ -261,10 +266,10 @@ log_manager::checkpoint_contents log_manager::collect_locked() {
   }
   checkpoint_contents out;
   out.seq = ++_checkpoint_seq;
-  out.files.emplace_back(recovery_point_file, format_checkpoint(_recovery_points));
-  out.files.emplace_back(log_start_file, format_checkpoint(_log_starts));
+  out.files.emplace_back(recovery_point_file, format_offset_checkpoint(_recovery_points));
+  out.files.emplace_back(log_start_file, format_offset_checkpoint(_log_starts));
   // Only compacted partitions that were cleaned have entries.
-  out.files.emplace_back(cleaner_offset_file, format_checkpoint(_cleaner_offsets));
+  out.files.emplace_back(cleaner_offset_file, format_offset_checkpoint(_cleaner_offsets));
   return out;
 }
 
@@ -298,7 +303,7 @@ std::optional<log_manager::checkpoint_contents> log_manager::collect_high_waterm
   _high_watermarks = std::move(hws);
   checkpoint_contents out;
   out.seq = ++_checkpoint_seq;
-  out.files.emplace_back(high_watermark_file, format_checkpoint(_high_watermarks));
+  out.files.emplace_back(high_watermark_file, format_offset_checkpoint(_high_watermarks));
   return out;
 }
 

@@ -11,6 +11,9 @@ namespace gregor {
 
 template <class E>
 struct failure {
+  // A constructor rather than aggregate initialisation, so that failure(x) also compiles where
+  // parenthesised aggregate initialisation is missing (clang before 16: the fuzz build).
+  failure(E e) : error(std::move(e)) {}
   E error;
 };
 template <class E>

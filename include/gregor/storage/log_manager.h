@@ -35,6 +35,10 @@ namespace gregor::storage {
 
 // Parses "<topic>-<partition>" (split at the last '-'); nullopt if it does not look like one.
 std::optional<topic_partition> parse_partition_dir_name(std::string_view name);
+// Kafka's offset checkpoint text (recovery-point-offset-checkpoint and its siblings): "0\n<count>\n"
+// then "<topic> <partition> <offset>" lines. An error says what is malformed.
+result<std::map<topic_partition, int64_t>, std::string> parse_offset_checkpoint(std::string_view text);
+std::string format_offset_checkpoint(const std::map<topic_partition, int64_t>& entries);
 std::string partition_dir_name(const topic_partition& tp);
 
 class log_manager {
