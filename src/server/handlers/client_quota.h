@@ -44,7 +44,8 @@ inline int32_t throttle_for(core& c, request_context& ctx, client_quota_kind kin
 // CreateTopics, CreatePartitions and DeleteTopics. Each topic that passed the request's own checks
 // takes its partitions (created or deleted) before the change goes to the controller; a strict
 // quota (the request's version at or above strict_since_version) refuses a topic once the bucket
-// is exhausted (THROTTLING_QUOTA_EXCEEDED), a permissive one only throttles. A change the
+// is exhausted (THROTTLING_QUOTA_EXCEEDED, with no message: Kafka's ApiError drops a message that
+// is the error's default), a permissive one only throttles. A change the
 // controller then refuses gives its permits back (Kafka charges only topics that passed every
 // check). The answer's throttle time (throttle_ms) is the last one computed, less the time since,
 // and the connection is muted for it (also in ctx.throttle_ms).
@@ -85,8 +86,6 @@ class mutation_quota {
     _ctx.throttle_ms = std::max<int64_t>(_ctx.throttle_ms, capped);
     return capped;
   }
-
-  static constexpr std::string_view exceeded_message = "The throttling quota has been exceeded.";
 
  private:
   core& _c;

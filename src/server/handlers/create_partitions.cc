@@ -62,8 +62,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       }
     }
     if (!quota.take(t.count - current)) {
-      out.error_code = code(error_code::throttling_quota_exceeded);
-      out.error_message = std::string(mutation_quota::exceeded_message);
+      out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
       continue;
     }
     auto r = co_await controller_for(c, ctx).create_partitions(t.name, t.count, std::move(assignments), req.validate_only);

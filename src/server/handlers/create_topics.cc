@@ -112,7 +112,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     // The quota counts topics the controller would create: an existing one fails there first.
     const int32_t permits = c.image().topic(t.name) ? 0 : partitions;
     if (!quota.take(permits)) {
-      fail(out, error_code::throttling_quota_exceeded, std::string(mutation_quota::exceeded_message));
+      out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
       continue;
     }
     auto created = co_await controller_for(c, ctx).create_topic(std::move(spec), req.validate_only);

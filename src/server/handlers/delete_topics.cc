@@ -54,8 +54,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.topic_id = info->id;
     const int32_t permits = int32_t(info->partitions.size());
     if (!quota.take(permits)) {
-      out.error_code = code(error_code::throttling_quota_exceeded);
-      out.error_message = std::string(mutation_quota::exceeded_message);
+      out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
       continue;
     }
     auto r = co_await controller_for(c, ctx).delete_topic(name);
