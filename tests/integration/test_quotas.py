@@ -623,3 +623,35 @@ def test_ip_connection_creation_rate_closes_connections_over_the_rate(bootstrap,
     assert ok, "connections still refused after the quota was deleted"
     assert all(served_once(bootstrap, RATE_LIMITED_ADDRESS) for _ in range(IP_RATE * 11 * 2)), \
         "connections refused once the quota was deleted"
+
+
+DEFAULT_RATED_ADDRESS = "127.0.0.5"
+NODE_ADDRESS = "127.0.0.1"  # the node's own connections and the tools'
+
+
+def test_default_ip_connection_creation_rate_applies_to_addresses_without_their_own(bootstrap, kafka_classpath):
+    """The default ips entity limits every address without an ips entity of its own: 127.0.0.5
+    is refused after about ten seconds' worth of its rate, while 127.0.0.1, named with a far
+    higher rate first (the tools and the node's own connections come from it), is not."""
+    configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-name", NODE_ADDRESS,
+            "--add-config", "connection_creation_rate=100000")
+    try:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-default",
+                "--add-config", f"connection_creation_rate={IP_RATE}")
+        try:
+            described = configs(kafka_classpath, bootstrap, "--describe", "--entity-type", "ips", "--entity-default")
+            assert f"connection_creation_rate={IP_RATE}" in described, described
+            served = 0
+            while served < IP_RATE * 11 * 3 and served_once(bootstrap, DEFAULT_RATED_ADDRESS):
+                served += 1
+            print(f"\ndefault connection_creation_rate={IP_RATE}: {served} served before the first refusal")
+            assert served < IP_RATE * 11 * 3, f"{served} connections from {DEFAULT_RATED_ADDRESS}, none refused"
+            assert IP_RATE <= served <= IP_RATE * 11 + 5, served
+            assert all(served_once(bootstrap, NODE_ADDRESS) for _ in range(IP_RATE * 11 * 2)), \
+                f"{NODE_ADDRESS}, with its own far higher rate, was refused"
+        finally:
+            configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-default",
+                    "--delete-config", "connection_creation_rate")
+    finally:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-name", NODE_ADDRESS,
+                "--delete-config", "connection_creation_rate")
