@@ -295,6 +295,8 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("max.connection.creation.rate", &B::max_connection_creation_rate, 0, k_no_max, "New connections per second the broker accepts; more wait (the acceptor is throttled)."));
   t.push_back(int_key("quota.window.num", &B::quota_window_num, 1, k_no_max, "Samples kept for client quotas (and connection creation rates)."));
   t.push_back(int_key("quota.window.size.seconds", &B::quota_window_size_seconds, 1, k_no_max, "Length of one client quota sample in seconds."));
+  t.push_back(int_key("controller.quota.window.num", &B::controller_quota_window_num, 1, k_no_max, "Samples of controller mutation quotas (the token bucket holds rate x num x size seconds)."));
+  t.push_back(int_key("controller.quota.window.size.seconds", &B::controller_quota_window_size_seconds, 1, k_no_max, "Length of one controller mutation quota sample in seconds."));
   t.push_back(int_key("queued.max.requests", &B::queued_max_requests, 1, k_no_max, "Requests queued before the network threads stop reading."));
   t.push_back(int_key("queued.max.request.bytes", &B::queued_max_request_bytes, -1, k_no_max, "Bytes of requests read and not yet answered (all connections) before reading stops; -1 = Gregor's default pool of 256 MiB."));
   t.push_back(int_key("socket.partial.request.timeout.ms", &B::socket_partial_request_timeout_ms, 1, k_no_max, "Gregor: a request (or TLS handshake) whose first byte arrived must be complete within this many milliseconds, or the connection is closed."));

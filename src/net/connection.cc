@@ -339,6 +339,17 @@ asio::awaitable<void> connection::read_loop() {
       co_return;
     }
 
+    // KIP-219: a throttled client's channel is muted. A read already waiting when the mute began
+    // may have taken the next request off the socket: it is handled only once the mute ends.
+    if (steady::now() < _muted_until) {
+      set_read_deadline(steady::time_point::max());
+      while (!_closed && steady::now() < _muted_until) co_await _read_signal.async_wait(use_tuple);
+      if (_closed) {
+        _core->pool_release(frame_bytes);
+        co_return;
+      }
+    }
+
     _in_partial_frame = false;
     _last_activity = steady::now();
     _core->frames_in++;

@@ -69,7 +69,8 @@ server_core::server_core(asio::io_context& io, server_options opts, frame_handle
     : io(io),
       opts(std::move(opts)),
       handler(handler),
-      _creation_rate(this->opts.quota_window_ms, this->opts.quota_window_num) {}
+      _creation_rate(this->opts.quota_window_ms, this->opts.quota_window_num),
+      _ip_rates(this->opts.quota_window_ms, this->opts.quota_window_num) {}
 
 std::string server_core::per_ip_refusal(const std::string& ip) const {
   auto o = opts.connections_per_ip_overrides.find(ip);
@@ -160,6 +161,17 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
       if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
       ip = addr.to_string();
     }
+    // KIP-612 (Kafka's ConnectionQuotas.recordIpConnectionMaybeThrottle, before the per-IP count).
+    if (const auto limit = ip.empty() ? std::nullopt : handler.ip_connection_rate(ip)) {
+      const int64_t now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(steady::now().time_since_epoch()).count();
+      if (const int64_t ms = _ip_rates.record(ip, *limit, now_ms); ms > 0) {
+        lg.info("throttled connection from {} on {}: connection_creation_rate {}/s of {} exceeded, closing it in {} ms",
+                peer, spec.name, *limit, ip, ms);
+        hold_then_close(std::move(socket), ms);
+        continue;
+      }
+    }
     if (std::string why = ip.empty() ? std::string() : per_ip_refusal(ip); !why.empty()) {
       lg.warn("refused connection from {} on {}: {}", peer, spec.name, why);
       socket.close(opt_ec);
@@ -207,6 +219,29 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
       }
     }
   }
+}
+
+void server_core::hold_then_close(tcp::socket socket, int64_t ms) {
+  constexpr size_t held_sockets_max = 1000;
+  if (_held_sockets >= held_sockets_max) {
+    boost::system::error_code ec;
+    socket.close(ec);
+    closed++;
+    return;
+  }
+  ++_held_sockets;
+  auto self = shared_from_this();
+  asio::co_spawn(
+      io,
+      [self, s = std::move(socket), ms]() mutable -> asio::awaitable<void> {
+        asio::steady_timer t(self->io, std::chrono::milliseconds(ms));
+        co_await t.async_wait(use_tuple);
+        boost::system::error_code ec;
+        s.close(ec);
+        self->closed++;
+        --self->_held_sockets;
+      },
+      asio::detached);
 }
 
 asio::awaitable<void> server_core::tls_reload_loop() {

@@ -17,6 +17,7 @@
 
 #include "gregor/base/sampled_rate.h"
 #include "gregor/net/tcp_server.h"
+#include "ip_connection_rates.h"
 
 namespace gregor::net::detail {
 
@@ -65,6 +66,9 @@ class server_core : public std::enable_shared_from_this<server_core> {
   asio::awaitable<void> accept_loop(size_t listener_index);
   // Connection limits: "" when a connection from `ip` may open, else why not (logged).
   std::string per_ip_refusal(const std::string& ip) const;
+  // KIP-612: holds a connection over its address's connection_creation_rate for `ms`, then
+  // closes it (Kafka's throttledSockets), unless too many are held already.
+  void hold_then_close(tcp::socket socket, int64_t ms);
   // Polls the TLS listeners' watched files every opts.tls_reload_check_ms; a changed file
   // rebuilds that listener's context (kept on failure).
   asio::awaitable<void> tls_reload_loop();
@@ -83,6 +87,8 @@ class server_core : public std::enable_shared_from_this<server_core> {
   std::unordered_map<std::string, size_t> _per_ip;     // open connections per client address
   std::unordered_map<uint64_t, std::string> _ip_of;    // connection id -> its address
   sampled_rate _creation_rate;
+  ip_connection_rates _ip_rates;
+  size_t _held_sockets = 0;  // connections held by hold_then_close, at most held_sockets_max
   size_t _pool_used_bytes = 0;
   std::vector<std::weak_ptr<connection>> _pool_waiters;
   bool _draining = false;

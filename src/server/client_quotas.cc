@@ -1,6 +1,7 @@
 #include "client_quotas.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace gregor::server {
@@ -22,6 +23,7 @@ const char* quota_key(client_quota_kind k) {
     case client_quota_kind::produce: return "producer_byte_rate";
     case client_quota_kind::fetch: return "consumer_byte_rate";
     case client_quota_kind::request: return "request_percentage";
+    case client_quota_kind::controller_mutation: return "controller_mutation_rate";
   }
   return "";
 }
@@ -31,8 +33,29 @@ const char* quota_kind_name(client_quota_kind k) {
     case client_quota_kind::produce: return "produce";
     case client_quota_kind::fetch: return "fetch";
     case client_quota_kind::request: return "request";
+    case client_quota_kind::controller_mutation: return "controller_mutation";
   }
   return "";
+}
+
+void token_bucket::refill(double rate, double burst, int64_t now_ms) {
+  if (_fresh) {
+    _tokens = burst;
+    _fresh = false;
+  } else {
+    _tokens = std::min(burst, _tokens + rate * double(now_ms - _last_ms) / 1000.0);
+  }
+  _last_ms = now_ms;
+}
+
+double token_bucket::tokens(double rate, double burst, int64_t now_ms) {
+  refill(rate, burst, now_ms);
+  return _tokens;
+}
+
+void token_bucket::record(double value, double rate, double burst, int64_t now_ms) {
+  refill(rate, burst, now_ms);
+  _tokens = std::min(burst, _tokens - value);
 }
 
 client_quota_manager::client_quota_manager(client_quota_settings s) : _settings(s) {}
@@ -125,7 +148,7 @@ client_quota_manager::sensor& client_quota_manager::sensor_for(client_quota_kind
       });
       _sensors.erase(oldest);
     }
-    it = _sensors.emplace(key, sensor{sampled_rate(_settings.window_ms, _settings.samples)}).first;
+    it = _sensors.emplace(key, sensor{sampled_rate(_settings.window_ms, _settings.samples), token_bucket{}}).first;
   }
   it->second.last_used_ms = now_ms;
   return it->second;
@@ -147,7 +170,45 @@ int64_t client_quota_manager::record(client_quota_kind k, const std::string& use
   s.recorded_total += value;
   const auto q = limit(k, t);
   if (!q) return 0;
-  return s.rate.throttle_ms(*q, now_ms);
+  const int64_t ms = s.rate.throttle_ms(*q, now_ms);
+  // Kafka bounds the request-time throttle by one quota window (QuotaUtils.boundedThrottleTime).
+  return k == client_quota_kind::request ? std::min(ms, _settings.window_ms) : ms;
+}
+
+client_quota_manager::mutation_result client_quota_manager::record_mutation(const std::string& user,
+                                                                            const std::string& client_id,
+                                                                            double permits, bool strict,
+                                                                            int64_t now_ms) {
+  constexpr auto k = client_quota_kind::controller_mutation;
+  if (!enabled(k)) return {};
+  const quota_tags t = tags_for(k, user, client_id);
+  const auto q = limit(k, t);
+  if (!q || *q <= 0) return {};
+  sensor& s = sensor_for(k, t, now_ms);
+  // Kafka's throttle for a token bucket: the time to refill it to zero, -tokens / rate.
+  auto throttle_of = [&](double tokens) { return tokens < 0 ? int64_t(std::llround(-tokens / *q * 1000.0)) : 0; };
+  if (strict) {
+    const double before = s.bucket.tokens(*q, burst(*q), now_ms);
+    if (before < 0) return {false, throttle_of(before)};
+    s.bucket.record(permits, *q, burst(*q), now_ms);
+    s.recorded_total += permits;
+    return {};
+  }
+  s.bucket.record(permits, *q, burst(*q), now_ms);
+  s.recorded_total += permits;
+  return {true, throttle_of(s.bucket.tokens(*q, burst(*q), now_ms))};
+}
+
+void client_quota_manager::unrecord_mutation(const std::string& user, const std::string& client_id, double permits,
+                                             int64_t now_ms) {
+  constexpr auto k = client_quota_kind::controller_mutation;
+  if (!enabled(k)) return;
+  const quota_tags t = tags_for(k, user, client_id);
+  const auto q = limit(k, t);
+  if (!q || *q <= 0) return;
+  sensor& s = sensor_for(k, t, now_ms);
+  s.bucket.record(-permits, *q, burst(*q), now_ms);
+  s.recorded_total -= permits;
 }
 
 void client_quota_manager::unrecord(client_quota_kind k, const std::string& user, const std::string& client_id,
@@ -179,8 +240,10 @@ void client_quota_manager::for_each_sensor(int64_t now_ms, const std::function<v
     sensor_view v;
     v.kind = client_quota_kind(std::get<0>(key));
     v.tags = quota_tags{std::get<1>(key), std::get<2>(key)};
-    v.rate = s.rate.rate(now_ms);
     v.limit = limit(v.kind, v.tags);
+    v.rate = v.kind != client_quota_kind::controller_mutation ? s.rate.rate(now_ms)
+             : v.limit                                        ? s.bucket.tokens(*v.limit, burst(*v.limit), now_ms)
+                                                              : 0;
     v.recorded_total = s.recorded_total;
     v.throttle_ms_total = s.throttle_ms_total;
     v.throttles = s.throttles;

@@ -5,6 +5,7 @@
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/api_versions.h"
 #include "route.h"
+#include "handlers/client_quota.h"
 #include "http_admin.h"
 
 namespace gregor::server {
@@ -37,6 +38,22 @@ constexpr int16_t sasl_handshake_key = 17;
 constexpr int16_t api_versions_key = 18;
 constexpr int16_t sasl_authenticate_key = 36;
 
+// Kafka's cluster-action APIs (ApiKeys.clusterAction): answered without counting against
+// request quotas (KafkaApis/ControllerApis sendResponseExemptThrottle). Followers' Fetch is
+// exempted by the Fetch handler.
+bool cluster_action_api(int16_t key) {
+  switch (key) {
+    case 4: case 5: case 6: case 7:  // LeaderAndIsr, StopReplica, UpdateMetadata, ControlledShutdown
+    case 27:                         // WriteTxnMarkers
+    case 52: case 53: case 54:       // Vote, BeginQuorumEpoch, EndQuorumEpoch
+    case 56: case 58: case 59:       // AlterPartition, Envelope, FetchSnapshot
+    case 62: case 63:                // BrokerRegistration, BrokerHeartbeat
+    case 67: case 70: case 73:       // AllocateProducerIds, ControllerRegistration, AssignReplicasToDirs
+      return true;
+    default: return false;
+  }
+}
+
 // The address part of "ip:port" ("[v6]:port" too).
 std::string host_of(const std::string& peer) {
   const auto colon = peer.rfind(':');
@@ -61,6 +78,22 @@ std::shared_ptr<client_session> dispatcher::session_for(const net::connection_in
     }
   }
   return s;
+}
+
+std::optional<double> dispatcher::ip_connection_rate(const std::string& ip) {
+  const auto& all = _core.image().client_quotas();
+  if (all.empty()) return std::nullopt;
+  for (const auto& entity : {controller::quota_entity{{"ip", ip}}, controller::quota_entity{{"ip", std::nullopt}}}) {
+    auto it = all.find(entity);
+    if (it == all.end()) continue;
+    auto v = it->second.find("connection_creation_rate");
+    if (v != it->second.end()) return v->second;
+  }
+  return std::nullopt;
+}
+
+int32_t record_request_time(core& c, request_context& ctx, int64_t nanos) {
+  return throttle_for(c, ctx, client_quota_kind::request, nanos_to_percentage(nanos));
 }
 
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
@@ -105,6 +138,9 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
   request_context ctx{conn, header, {}, {}, session};
   ctx.authz = &_authz;
   ctx.request_bytes = frame.size();
+  // Before SASL completes Kafka's authenticator answers, not KafkaApis: nothing is counted.
+  ctx.meter_request_time = session->at == client_session::stage::authenticated && !cluster_action_api(key) &&
+                           _core.client_quotas().enabled(client_quota_kind::request);
   try {
     const auto started = std::chrono::steady_clock::now();
     net::frame_outcome out = co_await route->invoke(_core, ctx, r);

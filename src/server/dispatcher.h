@@ -24,6 +24,8 @@ class dispatcher final : public net::frame_handler {
   boost::asio::awaitable<net::frame_outcome> handle(const net::connection_info& conn,
                                                     std::vector<uint8_t> frame) override;
   void on_close(const net::connection_info& conn) override { _sessions.erase(conn.id); }
+  // KIP-612: the image's connection_creation_rate of /ips/<ip>, else of the default ip entity.
+  std::optional<double> ip_connection_rate(const std::string& ip) override;
 
  private:
   // The connection's session, created with its first frame.

@@ -179,7 +179,10 @@ void collect_client_quotas(metrics::sample_writer& w, core& c) {
     w.counter("gregor_quota_throttle_time_ms_total", "Milliseconds clients were throttled (muted) by client quotas.", l,
               s.throttle_ms_total);
     w.counter("gregor_quota_throttles_total", "Responses throttled by client quotas.", l, double(s.throttles));
-    if (s.kind == client_quota_kind::request) return;
+    if (s.kind == client_quota_kind::controller_mutation && s.limit)
+      w.gauge("gregor_quota_controller_mutation_tokens", "Partitions left in the controller mutation token bucket.", l,
+              s.rate);
+    if (s.kind != client_quota_kind::produce && s.kind != client_quota_kind::fetch) return;
     w.gauge("gregor_quota_byte_rate", "Bytes per second over the quota window (Kafka's byte-rate).", l, s.rate);
     w.counter("gregor_quota_bytes_total", "Bytes counted against client quotas.", l, s.recorded_total);
     if (s.limit) w.gauge("gregor_quota_byte_rate_limit", "The byte-rate quota that applies.", l, *s.limit);

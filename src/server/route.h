@@ -7,6 +7,9 @@
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "gregor/net/tcp_server.h"
@@ -14,6 +17,7 @@
 #include "gregor/protocol/headers.h"
 #include "gregor/protocol/wire.h"
 #include "core.h"
+#include "io_time_meter.h"
 #include "session.h"
 
 namespace gregor::server {
@@ -40,6 +44,11 @@ struct request_context {
   // Client quotas: the throttle time the handler put in the response; the connection is muted for
   // it (KIP-219). Set through throttle_for (handlers/client_quota.h).
   int64_t throttle_ms = 0;
+  // request_percentage (KIP-124): the dispatcher sets meter_request_time when a request quota is
+  // set and the API is not a cluster action; a handler sets quota_exempt for a request Kafka
+  // exempts by its content (a follower's Fetch).
+  bool meter_request_time = false;
+  bool quota_exempt = false;
   // Kept until the response is written (net::frame_outcome::lease): Fetch's share of the
   // broker-wide fetch_memory account for owned_buffers.
   std::shared_ptr<const void> memory_lease = nullptr;
@@ -48,6 +57,10 @@ struct request_context {
 using route_fn = boost::asio::awaitable<net::frame_outcome> (*)(core&, request_context&,
                                                                  protocol::reader&);
 
+// A handler: returns the response, or nullopt for "no response" (acks=0 Produce).
+template <class Req, class Resp>
+using handler_fn = boost::asio::awaitable<std::optional<Resp>> (*)(core&, request_context&, Req&);
+
 struct api_route {
   int16_t key = -1;
   std::string_view name;
@@ -55,6 +68,29 @@ struct api_route {
   int16_t max_version = -1;
   route_fn invoke = nullptr;
 };
+
+// Records a request's io-thread time against its request_percentage quota (dispatcher.cc); the
+// throttle time in milliseconds, also in ctx.throttle_ms (0 within the quota).
+int32_t record_request_time(core& c, request_context& ctx, int64_t nanos);
+
+// Runs the handler; with meter_request_time, on a metered executor (io_time_meter.h), then records
+// its time and puts the throttle into the response's throttle_time_ms (the larger of it and a
+// byte-rate throttle the handler set, as Kafka's Produce and Fetch answer).
+template <class Req, class Resp>
+boost::asio::awaitable<std::optional<Resp>> run_handler(core& c, request_context& ctx, Req& req,
+                                                        handler_fn<Req, Resp> fn) {
+  if (!ctx.meter_request_time) co_return co_await fn(c, ctx, req);
+  auto meter = std::make_shared<io_time_meter>();
+  auto ex = co_await boost::asio::this_coro::executor;
+  std::optional<Resp> resp = co_await boost::asio::co_spawn(
+      metered_executor<decltype(ex)>(ex, meter), metered(fn(c, ctx, req), meter), boost::asio::use_awaitable);
+  if (ctx.quota_exempt) co_return resp;
+  const int32_t throttle_ms = record_request_time(c, ctx, meter->nanos());
+  if constexpr (requires(Resp& r) { r.throttle_time_ms = int32_t(0); }) {
+    if (resp && throttle_ms > resp->throttle_time_ms) resp->throttle_time_ms = throttle_ms;
+  }
+  co_return resp;
+}
 
 inline net::frame_outcome close_connection(std::string why) {
   net::frame_outcome o;
@@ -66,9 +102,6 @@ inline net::frame_outcome close_connection(std::string why) {
 // Response byte fields at least this large are sent from the handler's own buffers, not copied.
 inline constexpr size_t response_splice_min_bytes = 4096;
 
-// A handler: returns the response, or nullopt for "no response" (acks=0 Produce).
-template <class Req, class Resp>
-using handler_fn = boost::asio::awaitable<std::optional<Resp>> (*)(core&, request_context&, Req&);
 
 template <class Req, class Resp, handler_fn<Req, Resp> Fn>
 boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context& ctx,
@@ -78,7 +111,7 @@ boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context
   if (!r.ok())
     co_return close_connection(fmt::format("malformed request (api key {} v{}): {}",
                                            Req::api_key, ctx.version(), r.error()));
-  std::optional<Resp> resp = co_await Fn(c, ctx, req);
+  std::optional<Resp> resp = co_await run_handler<Req, Resp>(c, ctx, req, Fn);
   net::frame_outcome out;
   out.throttle_ms = ctx.throttle_ms;
   if (!resp) {

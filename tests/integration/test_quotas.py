@@ -3,6 +3,11 @@ client id (AlterClientQuotas, stored as ClientQuotaRecord), --describe shows it
 (DescribeClientQuotas), a producer over it is throttled to about that rate while another client id
 goes far faster, and removing it lifts the throttle; AlterClientQuotas refuses bad entities, keys and
 values with Kafka's errors; max.connections.per.ip.overrides closes a connection over the limit.
+request_percentage (KIP-124) throttles a client id whose requests take more io-thread time than its
+share; controller_mutation_rate (KIP-599) refuses the topics of CreateTopics v6+ / CreatePartitions
+v3+ / DeleteTopics v5+ once the client id's token bucket is empty (THROTTLING_QUOTA_EXCEEDED) and only
+throttles older versions; an ips entity's connection_creation_rate (KIP-612) closes, unserved, the
+connections from that address over the rate.
 
 A one-node cluster (cluster_harness) on loopback, so GREGOR_CLUSTER_IMPL=kafka runs the same file
 against Apache Kafka 4.3.1. The connection-limit test connects from 127.0.0.2 (the node's own
@@ -28,6 +33,8 @@ pytestmark = [pytest.mark.cluster]
 
 CONFIG_COMMAND = "kafka.admin.ConfigCommand"  # kafka-configs.sh
 CLIENT_ADDRESS = "127.0.0.2"
+RATE_LIMITED_ADDRESS = "127.0.0.3"  # connection_creation_rate (127.0.0.2 has a connection count limit)
+FREE_ADDRESS = "127.0.0.4"
 PER_IP_LIMIT = 2
 QUOTA_BYTES_PER_S = 32 * 1024
 RECORD_BYTES = 16 * 1024
@@ -310,3 +317,341 @@ def test_throttles_are_in_the_metrics(node, bootstrap, kafka_classpath):
     finally:
         configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
                 "--delete-config", "producer_byte_rate")
+
+
+# ---- request_percentage (KIP-124) ----
+
+def metadata_v4_no_topics(correlation_id: int, client_id: str) -> bytes:
+    """Metadata v4 asking for no topic: cheap, and its answer carries throttle_time_ms."""
+    body = struct.pack(">i?", 0, False)
+    return kw.request(kw.API_METADATA, 4, correlation_id, body, client_id=client_id)
+
+
+def metadata_throttle_ms(sock: socket.socket, correlation_id: int, client_id: str) -> int:
+    sock.sendall(metadata_v4_no_topics(correlation_id, client_id))
+    body = kw.read_response(sock)
+    assert body is not None, "connection closed"
+    corr, throttle_ms = struct.unpack_from(">ii", body)
+    assert corr == correlation_id
+    return throttle_ms
+
+
+def first_throttle(bootstrap: str, client_id: str, requests_max: int, seconds_max: float) -> tuple[int, int]:
+    """Sends Metadata requests back to back on one connection until an answer is throttled:
+    (requests answered, its throttle_time_ms), or (requests_max, 0)."""
+    with kw.connect(bootstrap) as sock:
+        deadline = time.monotonic() + seconds_max
+        for i in range(1, requests_max + 1):
+            t = metadata_throttle_ms(sock, i, client_id)
+            if t > 0 or time.monotonic() > deadline:
+                return i, t
+    return requests_max, 0
+
+
+def test_request_percentage_throttles_a_client_id_and_mutes_its_connection(bootstrap, kafka_classpath):
+    """A request quota of 0.01 % of one io thread: a few hundred Metadata requests use more than
+    that over the 10 s window, so an answer comes back with throttle_time_ms, at most one quota
+    window (Kafka's bound), and the connection is muted for it: the next answer waits. Another
+    client id, without a quota, is never throttled; removing the quota lifts the throttle."""
+    client = f"busy-{uuid.uuid4().hex[:8]}"
+    configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
+            "--add-config", "request_percentage=0.01")
+    try:
+        described = configs(kafka_classpath, bootstrap, "--describe", "--entity-type", "clients",
+                            "--entity-name", client)
+        assert "request_percentage=0.01" in described, described
+        with kw.connect(bootstrap) as sock:
+            # The first throttle is small (the rate just crossed the quota); a client that keeps
+            # sending takes the rate further over, up to a throttle long enough to observe.
+            throttle_ms = 0
+            deadline = time.monotonic() + 30
+            n = first = 0
+            while throttle_ms < 200 and time.monotonic() < deadline:
+                n += 1
+                throttle_ms = metadata_throttle_ms(sock, n, client)
+                assert throttle_ms <= 1000, f"throttle {throttle_ms} ms beyond one quota window"
+                if throttle_ms > 0 and not first:
+                    first = n
+            print(f"\nrequest_percentage=0.01: first throttled after {first} requests, {throttle_ms} ms after {n}")
+            assert first > 0, f"{n} requests in 30 s never throttled under request_percentage=0.01"
+            assert throttle_ms >= 200, f"throttles stayed below 200 ms over {n} requests"
+            # Muted for the throttle time: the next request is read (and answered) only after it.
+            start = time.monotonic()
+            metadata_throttle_ms(sock, n + 1, client)
+            waited_ms = (time.monotonic() - start) * 1000
+            print(f"next answer after {waited_ms:.0f} ms")
+            assert waited_ms >= 0.5 * throttle_ms, f"answered after {waited_ms:.0f} ms, throttled for {throttle_ms}"
+        free_n, free_throttle = first_throttle(bootstrap, f"free-{uuid.uuid4().hex[:8]}", first + 50, 30)
+        assert free_throttle == 0, f"a client id without a request quota throttled after {free_n} requests"
+    finally:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
+                "--delete-config", "request_percentage")
+    # Lifted: wait for an unthrottled answer, then many in a row stay unthrottled.
+    deadline = time.monotonic() + 15
+    lifted = False
+    while not lifted and time.monotonic() < deadline:
+        with kw.connect(bootstrap) as sock:
+            lifted = metadata_throttle_ms(sock, 1, client) == 0
+    assert lifted, "still throttled after request_percentage was removed"
+    n, t = first_throttle(bootstrap, client, 300, 30)
+    assert t == 0, f"throttled for {t} ms after {n} requests once the quota was removed"
+
+
+# ---- controller_mutation_rate (KIP-599) ----
+
+THROTTLING_QUOTA_EXCEEDED = 89
+THROTTLING_MESSAGE = None  # Kafka's ApiError drops the error's default message
+MUTATION_RATE = 1  # partitions per second: a bucket of 11 (controller.quota.window.num 11 x 1 s)
+
+
+def compact_array(items: list[bytes]) -> bytes:
+    return kw.encode_uvarint(len(items) + 1) + b"".join(items)
+
+
+def compact_string_or_null(r: kw.reader) -> str | None:
+    n = r.uvarint() - 1
+    if n < 0:
+        return None
+    s = r.data[r.pos:r.pos + n].decode()
+    r.pos += n
+    return s
+
+
+def create_topics_v6(correlation_id: int, client_id: str, topics: list[tuple[str, int]]) -> bytes:
+    body = compact_array([kw.encode_compact_string(name) + struct.pack(">ih", partitions, 1)
+                          + compact_array([]) + compact_array([]) + b"\x00" for name, partitions in topics])
+    body += struct.pack(">i?", 30000, False) + b"\x00"
+    return kw.request(kw.API_CREATE_TOPICS, 6, correlation_id, body, client_id=client_id, flexible=True)
+
+
+def parse_create_topics_v6(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
+    """(throttle_time_ms, {topic: (error_code, error_message)})."""
+    r = kw.reader(body)
+    r.take(">i")
+    r.skip_tagged_fields()
+    throttle_ms = r.take(">i")
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        name = compact_string_or_null(r)
+        error = r.take(">h")
+        message = compact_string_or_null(r)
+        r.take(">ih")  # partitions, replication factor
+        for _ in range(max(r.uvarint() - 1, 0)):  # configs
+            compact_string_or_null(r)
+            compact_string_or_null(r)
+            r.take(">?b?")
+            r.skip_tagged_fields()
+        r.skip_tagged_fields()
+        out[name] = (error, message)
+    return throttle_ms, out
+
+
+def create_topics_v4(correlation_id: int, client_id: str, topics: list[tuple[str, int]]) -> bytes:
+    frame = kw.create_topics_request_v4(correlation_id, [(name, n, 1) for name, n in topics])
+    size, = struct.unpack_from(">i", frame)
+    payload = frame[4:]
+    key, version, corr = struct.unpack_from(">hhi", payload)
+    return kw.request(key, version, corr, payload[8 + 2 + len("gregor-itest"):], client_id=client_id)
+
+
+def create_partitions_v3(correlation_id: int, client_id: str, topic: str, count: int) -> bytes:
+    body = compact_array([kw.encode_compact_string(topic) + struct.pack(">i", count) + b"\x00" + b"\x00"])
+    body += struct.pack(">i?", 30000, False) + b"\x00"
+    return kw.request(37, 3, correlation_id, body, client_id=client_id, flexible=True)
+
+
+def parse_create_partitions_v3(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
+    r = kw.reader(body)
+    r.take(">i")
+    r.skip_tagged_fields()
+    throttle_ms = r.take(">i")
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        name = compact_string_or_null(r)
+        error = r.take(">h")
+        out[name] = (error, compact_string_or_null(r))
+        r.skip_tagged_fields()
+    return throttle_ms, out
+
+
+def delete_topics(correlation_id: int, client_id: str, version: int, names: list[str]) -> bytes:
+    """DeleteTopics v4 or v5 (flexible, topic names)."""
+    body = compact_array([kw.encode_compact_string(n) for n in names]) + struct.pack(">i", 30000) + b"\x00"
+    return kw.request(20, version, correlation_id, body, client_id=client_id, flexible=True)
+
+
+def parse_delete_topics(body: bytes, version: int) -> tuple[int, dict[str, int]]:
+    r = kw.reader(body)
+    r.take(">i")
+    r.skip_tagged_fields()
+    throttle_ms = r.take(">i")
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        name = compact_string_or_null(r)
+        error = r.take(">h")
+        if version >= 5:
+            compact_string_or_null(r)
+        r.skip_tagged_fields()
+        out[name] = error
+    return throttle_ms, out
+
+
+def test_controller_mutation_rate_strict_and_permissive(bootstrap, kafka_classpath):
+    """controller_mutation_rate=1 for a client id: a bucket of 11 partitions. One CreateTopics v6
+    asks for 10 + 5 + 1 partitions: the first two topics are accepted (the one crossing zero
+    included), the third gets THROTTLING_QUOTA_EXCEEDED and the answer about 4 s of throttle.
+    While the bucket is below zero, CreatePartitions v3 and DeleteTopics v5 are refused the same
+    way; CreateTopics v4 and DeleteTopics v4 (permissive) are carried out and throttled. Another
+    client id is not limited; once the bucket refills, the client may create again."""
+    client = f"admin-{uuid.uuid4().hex[:8]}"
+    configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
+            "--add-config", f"controller_mutation_rate={MUTATION_RATE}")
+    try:
+        described = configs(kafka_classpath, bootstrap, "--describe", "--entity-type", "clients",
+                            "--entity-name", client)
+        assert f"controller_mutation_rate={MUTATION_RATE}" in described, described
+        a, b, c, d, e, f = (harness.unique_topic(x) for x in "abcdef")
+        body = kw.round_trip(bootstrap, create_topics_v6(1, client, [(a, 10), (b, 5), (c, 1)]))
+        throttle_ms, results = parse_create_topics_v6(body)
+        print(f"\nCreateTopics v6 10+5+1 partitions at {MUTATION_RATE}/s: {results}, throttle {throttle_ms} ms")
+        assert results[a][0] == 0 and results[b][0] == 0, results
+        assert results[c] == (THROTTLING_QUOTA_EXCEEDED, THROTTLING_MESSAGE), results
+        assert 2000 < throttle_ms <= 4500, f"throttle {throttle_ms} ms for a bucket at about -4 refilling at 1/s"
+        started = time.monotonic()
+
+        body = kw.round_trip(bootstrap, create_partitions_v3(2, client, a, 12))
+        throttle_ms, results = parse_create_partitions_v3(body)
+        assert results[a] == (THROTTLING_QUOTA_EXCEEDED, THROTTLING_MESSAGE), results
+        assert throttle_ms > 0
+
+        body = kw.round_trip(bootstrap, delete_topics(3, client, 5, [b]))
+        throttle_ms, deleted = parse_delete_topics(body, 5)
+        assert deleted == {b: THROTTLING_QUOTA_EXCEEDED}, deleted
+        assert throttle_ms > 0
+
+        # Older versions: permissive, carried out and throttled.
+        body = kw.round_trip(bootstrap, create_topics_v4(4, client, [(d, 1)]))
+        throttle_ms = struct.unpack_from(">i", body, 4)[0]
+        assert kw.parse_create_topics_v4(body)[d][0] == 0, kw.parse_create_topics_v4(body)
+        assert throttle_ms > 0, "a permissive CreateTopics over the quota was not throttled"
+        body = kw.round_trip(bootstrap, delete_topics(5, client, 4, [d]))
+        throttle_ms, deleted = parse_delete_topics(body, 4)
+        assert deleted == {d: 0}, deleted
+        assert throttle_ms > 0
+
+        # Another client id has no quota.
+        body = kw.round_trip(bootstrap, create_topics_v6(6, f"other-{uuid.uuid4().hex[:8]}", [(e, 20)]))
+        throttle_ms, results = parse_create_topics_v6(body)
+        assert results[e][0] == 0 and throttle_ms == 0, (results, throttle_ms)
+
+        # The bucket refills at 1/s: refused until then (a refusal takes nothing), then accepted.
+        n = 0
+        while True:
+            n += 1
+            body = kw.round_trip(bootstrap, create_topics_v6(6 + n, client, [(f, 1)]))
+            _, results = parse_create_topics_v6(body)
+            if results[f][0] == 0:
+                break
+            assert results[f][0] == THROTTLING_QUOTA_EXCEEDED, results
+            assert time.monotonic() - started < 30, "the mutation quota never refilled"
+            time.sleep(0.25)  # polling interval of the refill condition
+        waited = time.monotonic() - started
+        print(f"accepted again after {waited:.1f} s")
+        assert waited > 2, f"accepted again after {waited:.1f} s, the bucket was about 4 s below zero"
+    finally:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "clients", "--entity-name", client,
+                "--delete-config", "controller_mutation_rate")
+
+
+# ---- ip connection_creation_rate (KIP-612) ----
+
+def connection_from(bootstrap: str, address: str) -> socket.socket:
+    host, port = bootstrap.rsplit(":", 1)
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((address, 0))
+    s.connect((host, int(port)))
+    return s
+
+
+def served_once(bootstrap: str, address: str) -> bool:
+    """A new connection from `address` gets an ApiVersions answer (False: closed unanswered)."""
+    with connection_from(bootstrap, address) as s:
+        return answered(s)
+
+
+IP_RATE = 5
+
+
+def test_ip_connection_creation_rate_closes_connections_over_the_rate(bootstrap, kafka_classpath):
+    """connection_creation_rate=5 for 127.0.0.3: connections opened one after another are served
+    until the address's rate passes 5/s (Kafka's Rate counts a first burst over ten seconds, so
+    about 50), then a connection is closed unanswered; over the next seconds about 5 a second are
+    served. Another address is not limited, and deleting the quota lifts the limit."""
+    configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-name", RATE_LIMITED_ADDRESS,
+            "--add-config", f"connection_creation_rate={IP_RATE}")
+    try:
+        described = configs(kafka_classpath, bootstrap, "--describe", "--entity-type", "ips", "--entity-name",
+                            RATE_LIMITED_ADDRESS)
+        assert f"connection_creation_rate={IP_RATE}" in described, described
+        served = 0
+        refused = False
+        while served < IP_RATE * 11 * 3 and not refused:
+            if served_once(bootstrap, RATE_LIMITED_ADDRESS):
+                served += 1
+            else:
+                refused = True
+        print(f"\nconnection_creation_rate={IP_RATE}: {served} connections served before the first refusal")
+        assert refused, f"{served} connections from {RATE_LIMITED_ADDRESS} served, none refused"
+        assert IP_RATE <= served <= IP_RATE * 11 + 5, served
+        assert served_once(bootstrap, FREE_ADDRESS), "an address without a quota was refused"
+        # Over the next seconds the address gets about its rate.
+        start = time.monotonic()
+        later = 0
+        while time.monotonic() - start < 4:
+            later += served_once(bootstrap, RATE_LIMITED_ADDRESS)
+        rate = later / (time.monotonic() - start)
+        print(f"then {rate:.1f} connections/s served")
+        assert rate < 2.5 * IP_RATE, f"{rate:.1f} connections/s served at a {IP_RATE}/s quota"
+    finally:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-name", RATE_LIMITED_ADDRESS,
+                "--delete-config", "connection_creation_rate")
+    deadline = time.monotonic() + 15
+    ok = False
+    while not ok and time.monotonic() < deadline:
+        ok = served_once(bootstrap, RATE_LIMITED_ADDRESS)
+    assert ok, "connections still refused after the quota was deleted"
+    assert all(served_once(bootstrap, RATE_LIMITED_ADDRESS) for _ in range(IP_RATE * 11 * 2)), \
+        "connections refused once the quota was deleted"
+
+
+DEFAULT_RATED_ADDRESS = "127.0.0.5"
+NODE_ADDRESS = "127.0.0.1"  # the node's own connections and the tools'
+
+
+def test_default_ip_connection_creation_rate_applies_to_addresses_without_their_own(bootstrap, kafka_classpath):
+    """The default ips entity limits every address without an ips entity of its own: 127.0.0.5
+    is refused after about ten seconds' worth of its rate, while 127.0.0.1, named with a far
+    higher rate first (the tools and the node's own connections come from it), is not."""
+    configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-name", NODE_ADDRESS,
+            "--add-config", "connection_creation_rate=100000")
+    try:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-default",
+                "--add-config", f"connection_creation_rate={IP_RATE}")
+        try:
+            described = configs(kafka_classpath, bootstrap, "--describe", "--entity-type", "ips", "--entity-default")
+            assert f"connection_creation_rate={IP_RATE}" in described, described
+            served = 0
+            while served < IP_RATE * 11 * 3 and served_once(bootstrap, DEFAULT_RATED_ADDRESS):
+                served += 1
+            print(f"\ndefault connection_creation_rate={IP_RATE}: {served} served before the first refusal")
+            assert served < IP_RATE * 11 * 3, f"{served} connections from {DEFAULT_RATED_ADDRESS}, none refused"
+            assert IP_RATE <= served <= IP_RATE * 11 + 5, served
+            assert all(served_once(bootstrap, NODE_ADDRESS) for _ in range(IP_RATE * 11 * 2)), \
+                f"{NODE_ADDRESS}, with its own far higher rate, was refused"
+        finally:
+            configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-default",
+                    "--delete-config", "connection_creation_rate")
+    finally:
+        configs(kafka_classpath, bootstrap, "--alter", "--entity-type", "ips", "--entity-name", NODE_ADDRESS,
+                "--delete-config", "connection_creation_rate")

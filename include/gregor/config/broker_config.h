@@ -80,6 +80,9 @@ struct broker_config {
   // Client quotas (server/client_quotas.h) and connection creation rates: Kafka's Rate windows.
   int32_t quota_window_num = 11;                       // quota.window.num
   int32_t quota_window_size_seconds = 1;               // quota.window.size.seconds
+  // KIP-599 controller mutation quotas: the token bucket holds rate * num * size seconds.
+  int32_t controller_quota_window_num = 11;            // controller.quota.window.num
+  int32_t controller_quota_window_size_seconds = 1;    // controller.quota.window.size.seconds
   int32_t queued_max_requests = 500;                   // queued.max.requests
   int64_t queued_max_request_bytes = -1;               // queued.max.request.bytes (-1 = 256 MiB pool)
   int64_t socket_partial_request_timeout_ms = 30000;   // socket.partial.request.timeout.ms (Gregor)

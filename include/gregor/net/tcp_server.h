@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,10 @@ class frame_handler {
   // Called once when a connection is dropped, for any reason. Handlers still running for that
   // connection may complete afterwards; their responses are discarded.
   virtual void on_close(const connection_info& conn) {}
+  // KIP-612: the connection_creation_rate quota (connections per second) of a client address,
+  // nullopt = none. A connection over it is held for the throttle time, then closed unserved.
+  // Called on the io thread for every accepted connection.
+  virtual std::optional<double> ip_connection_rate(const std::string& ip) { return std::nullopt; }
 };
 
 struct listener_spec {

@@ -4,7 +4,10 @@
 // are answered; Fetch (consumers only: follower fetches are never throttled by client quotas)
 // records the response's size, and a throttled Fetch answers without records (Kafka's
 // getThrottledResponse), taking the recording back.
+#include <algorithm>
+#include <climits>
 #include <string>
+#include <string_view>
 
 #include "handlers.h"
 
@@ -36,5 +39,63 @@ inline int32_t throttle_for(core& c, request_context& ctx, client_quota_kind kin
   ctx.throttle_ms = std::max<int64_t>(ctx.throttle_ms, capped);
   return capped;
 }
+
+// KIP-599: one request's controller mutation quota (Kafka's ControllerMutationQuota), for
+// CreateTopics, CreatePartitions and DeleteTopics. Each topic that passed the request's own checks
+// takes its partitions (created or deleted) before the change goes to the controller; a strict
+// quota (the request's version at or above strict_since_version) refuses a topic once the bucket
+// is exhausted (THROTTLING_QUOTA_EXCEEDED, with no message: Kafka's ApiError drops a message that
+// is the error's default), a permissive one only throttles. A change the
+// controller then refuses gives its permits back (Kafka charges only topics that passed every
+// check). The answer's throttle time (throttle_ms) is the last one computed, less the time since,
+// and the connection is muted for it (also in ctx.throttle_ms).
+class mutation_quota {
+ public:
+  mutation_quota(core& c, request_context& ctx, int16_t strict_since_version)
+      : _c(c), _ctx(ctx), _strict(ctx.version() >= strict_since_version),
+        _enabled(c.client_quotas().enabled(client_quota_kind::controller_mutation)) {
+    if (_enabled) {
+      _user = quota_user(ctx);
+      _client_id = quota_client_id(ctx);
+    }
+  }
+
+  // False: refused (strict and the quota is exhausted); the topic answers THROTTLING_QUOTA_EXCEEDED.
+  bool take(int32_t permits) {
+    if (!_enabled || permits <= 0) return true;
+    const int64_t now_ms = _c.clk().monotonic_ms();
+    const auto r = _c.client_quotas().record_mutation(_user, _client_id, double(permits), _strict, now_ms);
+    if (r.throttle_ms > 0) {
+      _throttle_ms = r.throttle_ms;
+      _throttle_at_ms = now_ms;
+    }
+    return r.accepted;
+  }
+  void give_back(int32_t permits) {
+    if (!_enabled || permits <= 0) return;
+    _c.client_quotas().unrecord_mutation(_user, _client_id, double(permits), _c.clk().monotonic_ms());
+  }
+  // Once the answer is ready: the throttle time for the response, noted and muting the connection.
+  int32_t finish() {
+    if (_throttle_ms <= 0) return 0;
+    const int64_t now_ms = _c.clk().monotonic_ms();
+    const int64_t left_ms = std::max<int64_t>(0, _throttle_ms - (now_ms - _throttle_at_ms));
+    if (left_ms <= 0) return 0;
+    const int32_t capped = int32_t(std::min<int64_t>(left_ms, INT32_MAX));
+    _c.client_quotas().note_throttled(client_quota_kind::controller_mutation, _user, _client_id, capped, now_ms);
+    _ctx.throttle_ms = std::max<int64_t>(_ctx.throttle_ms, capped);
+    return capped;
+  }
+
+ private:
+  core& _c;
+  request_context& _ctx;
+  bool _strict;
+  bool _enabled;
+  std::string _user;
+  std::string _client_id;
+  int64_t _throttle_ms = 0;
+  int64_t _throttle_at_ms = 0;
+};
 
 }  // namespace gregor::server

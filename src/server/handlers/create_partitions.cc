@@ -1,6 +1,8 @@
-// CreatePartitions (key 37). v1: no change. v2: flexible. v3: no change.
+// CreatePartitions (key 37). v1: no change. v2: flexible. v3: a topic over the controller mutation
+// quota (KIP-599) answers THROTTLING_QUOTA_EXCEEDED (older versions are accepted and throttled).
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/create_partitions.h"
+#include "client_quota.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -13,6 +15,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   resp_t resp;
   std::map<std::string, int> seen;
   for (const auto& t : req.topics) seen[t.name]++;
+  mutation_quota quota(c, ctx, 3);
   for (const auto& t : req.topics) {
     auto& out = resp.results.emplace_back();
     out.name = t.name;
@@ -58,8 +61,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         for (int32_t b : a.broker_ids) replicas.push_back(node_id{b});
       }
     }
+    if (!quota.take(t.count - current)) {
+      out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
+      continue;
+    }
     auto r = co_await controller_for(c, ctx).create_partitions(t.name, t.count, std::move(assignments), req.validate_only);
     if (!r) {
+      quota.give_back(t.count - current);
       out.error_code = code(r.error().code);
       out.error_message = r.error().message;
       continue;
@@ -69,6 +77,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       log::get("server").info("topic {} now has {} partitions", t.name, t.count);
     }
   }
+  resp.throttle_time_ms = quota.finish();
   co_return resp;
 }
 

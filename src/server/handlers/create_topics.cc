@@ -1,11 +1,14 @@
 // CreateTopics (key 19). v1: validate_only, error messages. v2: throttle time. v4: default
 // partitions and replication factor (-1). v5: flexible, the created topic's configs, partition
-// count and replication factor in the answer. v6: no change. v7: topic id.
+// count and replication factor in the answer. v6: a topic over the controller mutation quota
+// (KIP-599) answers THROTTLING_QUOTA_EXCEEDED (older versions are accepted and throttled).
+// v7: topic id.
 #include <set>
 
 #include "gregor/base/log.h"
 #include "gregor/controller/request_limits.h"
 #include "gregor/protocol/messages/create_topics.h"
+#include "client_quota.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -41,6 +44,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     co_return resp;
   }
 
+  mutation_quota quota(c, ctx, 6);
   for (const auto& t : req.topics) {
     auto& out = resp.topics.emplace_back();
     out.name = t.name;
@@ -105,8 +109,15 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     spec.partitions = partitions;
     spec.replication_factor = replication;
     spec.configs = configs;
+    // The quota counts topics the controller would create: an existing one fails there first.
+    const int32_t permits = c.image().topic(t.name) ? 0 : partitions;
+    if (!quota.take(permits)) {
+      out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
+      continue;
+    }
     auto created = co_await controller_for(c, ctx).create_topic(std::move(spec), req.validate_only);
     if (!created) {
+      quota.give_back(permits);
       fail(out, created.error().code, created.error().message);
       continue;
     }
@@ -129,6 +140,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       log::get("server").info("created topic {} ({} partitions, replication factor {})", t.name,
                               partitions, replication);
   }
+  resp.throttle_time_ms = quota.finish();
   co_return resp;
 }
 

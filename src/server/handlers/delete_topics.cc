@@ -1,7 +1,10 @@
-// DeleteTopics (key 20). v1: throttle time. v4: flexible. v5: error message. v6: topics by name or
+// DeleteTopics (key 20). v1: throttle time. v4: flexible. v5: error message; a topic over the
+// controller mutation quota (KIP-599) answers THROTTLING_QUOTA_EXCEEDED (older versions are
+// accepted and throttled). v6: topics by name or
 // id (topic_names is replaced by topics).
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/delete_topics.h"
+#include "client_quota.h"
 #include "handlers.h"
 
 namespace gregor::server {
@@ -22,6 +25,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   } else {
     for (const auto& t : req.topics) targets.push_back({t.name, t.topic_id});
   }
+  mutation_quota quota(c, ctx, 5);
   for (const auto& t : targets) {
     auto& out = resp.responses.emplace_back();
     out.name = t.name;
@@ -48,8 +52,14 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     std::string name = info->name;
     out.name = name;
     out.topic_id = info->id;
+    const int32_t permits = int32_t(info->partitions.size());
+    if (!quota.take(permits)) {
+      out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
+      continue;
+    }
     auto r = co_await controller_for(c, ctx).delete_topic(name);
     if (!r) {
+      quota.give_back(permits);
       out.error_code = code(r.error().code);
       out.error_message = r.error().message;
       continue;
@@ -57,6 +67,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     out.error_code = 0;
     log::get("server").info("deleted topic {}", name);
   }
+  resp.throttle_time_ms = quota.finish();
   co_return resp;
 }
 

@@ -332,11 +332,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       resp.error_code = code(error_code::cluster_authorization_failed);
       co_return resp;
     }
+    ctx.quota_exempt = true;  // a controller's replica: Kafka exempts cluster actions from request quotas
     co_return co_await quorum_fetch(*q, ctx, req);
   }
   const int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
   // A follower of a cluster broker: only registered brokers fetch as replicas (CVE-2018-1288).
   const bool follower = replica >= 0 && c.quorum() && c.image().brokers().contains(node_id(replica));
+  ctx.quota_exempt = ctx.quota_exempt || follower;  // Kafka: a follower's fetch is exempt from request quotas
   if (replica >= 0 && !follower) {
     resp_t resp;
     resp.error_code = code(error_code::not_leader_or_follower);
