@@ -36,6 +36,10 @@ namespace gregor::storage {
 // Parses "<topic>-<partition>" (split at the last '-'); nullopt if it does not look like one.
 std::optional<topic_partition> parse_partition_dir_name(std::string_view name);
 std::string partition_dir_name(const topic_partition& tp);
+// The name a removed partition's directory is renamed to before its files are deleted in the
+// background: "<topic>-<partition>.<unique>-delete", the topic cut to keep it within NAME_MAX.
+inline constexpr size_t file_name_bytes_max = 255;
+std::string deleted_partition_dir_name(const topic_partition& tp, std::string_view unique);
 
 class log_manager {
  public:
