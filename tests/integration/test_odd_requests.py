@@ -79,6 +79,27 @@ def test_schema_codec_encodes_like_the_hand_built_frames():
                          + b"\x02\x05\x00\xac\x02\x02\x01\x02")
 
 
+# ---- specific cases the load found
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_sasl_authenticate_on_a_plaintext_listener_is_answered_and_the_connection_kept(bootstrap, version):
+    """Kafka answers ILLEGAL_SASL_STATE on a listener without SASL and serves the next request on the
+    same connection; Gregor closed it after the answer (found by the odd load: every burst after a
+    SaslAuthenticate was lost)."""
+    schemas = schema_codec.schema_set()
+    frame = schema_codec.encode_request(schemas.request(36), version, 5, {"AuthBytes": b""})
+    with kafka_wire.connect(bootstrap) as sock:
+        sock.sendall(frame + kafka_wire.api_versions_request(6, 0))
+        body = kafka_wire.read_response(sock)
+        assert body is not None, "no SaslAuthenticate answer"
+        corr, pos = schema_codec.decode_response_header(body, 36, version, schemas.request(36).is_flexible(version))
+        assert corr == 5
+        assert struct.unpack_from(">h", body, pos)[0] == 34  # ILLEGAL_SASL_STATE
+        body = kafka_wire.read_response(sock)
+        assert body is not None, "the connection was closed after the SaslAuthenticate answer"
+        assert kafka_wire.parse_api_versions(body, 0)[:2] == (6, 0)
+
+
 # ---- the broker's log: why it closed a connection
 
 class close_log:
