@@ -86,6 +86,18 @@ fuzz: setup
 	@cmake --build build-fuzz --target fuzz_targets -j $(JOBS)
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
+# Valid-but-odd requests generated from Kafka's schemas (tests/integration/test_odd_requests.py) for
+# ODD_SECONDS instead of the default suite's 45 s; ODD_CONNECTIONS connections, ODD_SEED replays a run
+# (each run prints its seed). Prints requests per API/version, close reasons and the broker's RSS peak.
+# GREGOR_BIN=build-asan/bin/gregor runs it against the ASan+UBSan build.
+ODD_SECONDS ?= 600
+ODD_CONNECTIONS ?= 4
+ODD_SEED ?=
+.PHONY: odd-load
+odd-load: setup build
+	GREGOR_ODD_SECONDS=$(ODD_SECONDS) GREGOR_ODD_CONNECTIONS=$(ODD_CONNECTIONS) $(if $(ODD_SEED),GREGOR_ODD_SEED=$(ODD_SEED)) \
+	tests/integration/run.sh -s -k test_odd_requests
+
 .PHONY: cluster-test
 cluster-test: setup build
 	GREGOR_CLUSTER_TESTS=1 tests/integration/run.sh -m cluster -s

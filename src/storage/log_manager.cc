@@ -98,6 +98,16 @@ std::string partition_dir_name(const topic_partition& tp) {
   return fmt::format("{}-{}", tp.topic, tp.partition.value());
 }
 
+std::string deleted_partition_dir_name(const topic_partition& tp, std::string_view unique) {
+  // A legal topic name has up to 249 characters, so "<topic>-<partition>.<unique>-delete" can pass
+  // NAME_MAX and the rename fail (the partition then outlives its topic and blocks a topic of the
+  // same name). Kafka cuts the topic the same way (LocalLog.logDeleteDirName); only the "-delete"
+  // suffix matters when the leftovers are found at open.
+  const std::string suffix = fmt::format("-{}.{}-delete", tp.partition.value(), unique);
+  const size_t topic_chars = std::min(tp.topic.size(), file_name_bytes_max - std::min(suffix.size(), file_name_bytes_max));
+  return tp.topic.substr(0, topic_chars) + suffix;
+}
+
 result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path log_dir, clock& clk,
                                                                      size_t tail_cache_bytes) {
   auto& lg = log::get("storage");
@@ -215,7 +225,7 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
   if (!fs::exists(path, ec)) {
     return fail(storage_errc::not_found, "{}: no partition directory {}", tp, path.string());
   }
-  auto doomed = _dir / fmt::format("{}.{}-delete", partition_dir_name(tp), random_hex());
+  auto doomed = _dir / deleted_partition_dir_name(tp, random_hex());
   fs::rename(path, doomed, ec);
   if (ec) return fail(storage_errc::io_error, "rename {}: {}", path.string(), ec.message());
   auto s = sync_dir(_dir);

@@ -40,6 +40,10 @@ std::optional<topic_partition> parse_partition_dir_name(std::string_view name);
 result<std::map<topic_partition, int64_t>, std::string> parse_offset_checkpoint(std::string_view text);
 std::string format_offset_checkpoint(const std::map<topic_partition, int64_t>& entries);
 std::string partition_dir_name(const topic_partition& tp);
+// The name a removed partition's directory is renamed to before its files are deleted in the
+// background: "<topic>-<partition>.<unique>-delete", the topic cut to keep it within NAME_MAX.
+inline constexpr size_t file_name_bytes_max = 255;
+std::string deleted_partition_dir_name(const topic_partition& tp, std::string_view unique);
 
 class log_manager {
  public:

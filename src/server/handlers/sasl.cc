@@ -120,10 +120,13 @@ boost::asio::awaitable<std::optional<auth_resp_t>> authenticate(core& c, request
   auto& s = *ctx.session;
   if (!s.exchange) {
     resp.error_code = code(error_code::illegal_sasl_state);
-    resp.error_message = s.at == client_session::stage::authenticated
-                             ? "SaslAuthenticate request received after successful authentication"
-                             : "Unexpected SaslAuthenticate request: no SaslHandshake first";
-    ctx.close_after_response = true;
+    const bool authenticated = s.at == client_session::stage::authenticated;
+    resp.error_message = authenticated ? "SaslAuthenticate request received after successful authentication"
+                                       : "Unexpected SaslAuthenticate request: no SaslHandshake first";
+    // Kafka answers and keeps the connection on a listener without SASL and after authentication
+    // (KafkaApis serves it); only a SASL listener's authenticator, still waiting for a handshake,
+    // closes it.
+    ctx.close_after_response = !authenticated;
     co_return resp;
   }
   sasl_result r = sasl_step(c, s, ctx.conn, req.auth_bytes);

@@ -780,6 +780,32 @@ TEST(partition_dir_name, splits_at_the_last_dash) {
   EXPECT_EQ(partition_dir_name({"a-b", partition_id(3)}), "a-b-3");
 }
 
+TEST(log_manager, deleted_dir_name_fits_name_max_for_the_longest_legal_topic) {
+  const std::string unique(32, 'f');
+  EXPECT_EQ(deleted_partition_dir_name({"orders", partition_id(3)}, unique), "orders-3." + unique + "-delete");
+  const std::string longest(249, 'x');  // Kafka's longest legal topic name
+  const auto name = deleted_partition_dir_name({longest, partition_id(2147483647)}, unique);
+  EXPECT_EQ(name.size(), file_name_bytes_max);
+  EXPECT_TRUE(name.ends_with("-2147483647." + unique + "-delete"));
+}
+
+// Found by the valid-but-odd request load (tests/integration/test_odd_requests.py): deleting a topic
+// with a 249-character name failed (ENAMETOOLONG on the rename), its directory stayed, and a new
+// topic of that name could never open its partition ("topic id mismatch").
+TEST_F(log_manager_test, a_partition_of_a_249_character_topic_is_removed_and_recreated) {
+  const topic_partition tp{std::string(249, 'z'), partition_id(10)};
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
+  ASSERT_TRUE(m.has_value());
+  auto p = (*m)->open_partition(tp, uuid{1, 1}, {});
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  ASSERT_TRUE((*m)->remove_partition(tp).has_value());
+  EXPECT_FALSE(fs::exists(tmp.path() / partition_dir_name(tp)));
+  (*m)->wait_for_deletions();
+  auto again = (*m)->open_partition(tp, uuid{2, 2}, {});
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ((**again).topic_id(), (uuid{2, 2}));
+}
+
 TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) {
   fs::create_directories(tmp.path() / "a-b-0");
   fs::create_directories(tmp.path() / "__cluster_metadata-0");
