@@ -30,6 +30,8 @@ import zipfile
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
+import kafka_wire
+
 UNKNOWN_TAGS = "__unknown_tags__"
 VERSION_MAX = 0x7FFF
 PRIMITIVES = {"int8", "int16", "int32", "int64", "uint16", "uint32", "float64", "string", "bytes",
@@ -215,15 +217,7 @@ class schema_set:
 def uvarint(n: int) -> bytes:
     if n < 0:
         raise ValueError(f"uvarint of a negative number {n}")
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return kafka_wire.encode_uvarint(n)
 
 
 class encode_error(ValueError):

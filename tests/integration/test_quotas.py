@@ -424,12 +424,18 @@ def create_topics_v6(correlation_id: int, client_id: str, topics: list[tuple[str
     return kw.request(kw.API_CREATE_TOPICS, 6, correlation_id, body, client_id=client_id, flexible=True)
 
 
-def parse_create_topics_v6(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
-    """(throttle_time_ms, {topic: (error_code, error_message)})."""
+def flexible_response_head(body: bytes):
+    """A reader after a flexible response's header (correlation id, tagged fields) and its
+    throttle_time_ms, and the throttle time."""
     r = kw.reader(body)
     r.take(">i")
     r.skip_tagged_fields()
-    throttle_ms = r.take(">i")
+    return r, r.take(">i")
+
+
+def parse_create_topics_v6(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
+    """(throttle_time_ms, {topic: (error_code, error_message)})."""
+    r, throttle_ms = flexible_response_head(body)
     out = {}
     for _ in range(r.uvarint() - 1):
         name = compact_string_or_null(r)
@@ -461,10 +467,7 @@ def create_partitions_v3(correlation_id: int, client_id: str, topic: str, count:
 
 
 def parse_create_partitions_v3(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
-    r = kw.reader(body)
-    r.take(">i")
-    r.skip_tagged_fields()
-    throttle_ms = r.take(">i")
+    r, throttle_ms = flexible_response_head(body)
     out = {}
     for _ in range(r.uvarint() - 1):
         name = compact_string_or_null(r)
@@ -481,10 +484,7 @@ def delete_topics(correlation_id: int, client_id: str, version: int, names: list
 
 
 def parse_delete_topics(body: bytes, version: int) -> tuple[int, dict[str, int]]:
-    r = kw.reader(body)
-    r.take(">i")
-    r.skip_tagged_fields()
-    throttle_ms = r.take(">i")
+    r, throttle_ms = flexible_response_head(body)
     out = {}
     for _ in range(r.uvarint() - 1):
         name = compact_string_or_null(r)
