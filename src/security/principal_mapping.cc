@@ -1,5 +1,6 @@
 #include "gregor/security/principal_mapping.h"
 
+#include <cctype>
 #include <regex>
 #include <vector>
 
@@ -18,6 +19,25 @@ struct principal_mapper::rules {
 };
 
 namespace {
+
+// True when a back-reference (\\N) or a repetition count ({N} {N,} {N,M}) has more than 6 digits:
+// libstdc++'s std::regex compiler overflows an int reading such a number (found by fuzz_security),
+// and no distinguished name needs one.
+bool has_huge_number(std::string_view pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size() && !std::isdigit(static_cast<unsigned char>(pattern[i + 1]))) {
+      ++i;  // an escaped character: \{ is not a repetition
+      continue;
+    }
+    if (c != '\\' && c != '{' && c != ',') continue;
+    size_t digits = 0;
+    while (i + 1 + digits < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + 1 + digits]))) ++digits;
+    if (digits > 6) return true;
+  }
+  return false;
+}
+
 
 bool is_java_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
@@ -166,6 +186,9 @@ result<principal_mapper, std::string> parse_principal_mapping_rules(std::string_
       }
       if (!valid_replacement(*replacement))
         return failure{fmt::format("Invalid rule: {}: invalid replacement `{}`", trim(s.substr(start, pos - start)), *replacement)};
+      if (has_huge_number(*pattern))
+        return failure{fmt::format("Invalid rule: {}: pattern `{}` has a back-reference or repetition count over 6 digits",
+                                   trim(s.substr(start, pos - start)), *pattern)};
       try {
         rule.pattern = std::regex(std::string(*pattern), std::regex::ECMAScript);
       } catch (const std::regex_error& e) {

@@ -194,3 +194,16 @@ TEST(principal_mapping, rfc2253_escapes_and_non_keyword_attributes) {
 
 }  // namespace
 }  // namespace gregor::security
+
+// fuzz_security found that libstdc++'s regex compiler overflows an int on a back-reference or a
+// repetition count of many digits (UBSan: signed overflow); such patterns are refused first.
+TEST(principal_mapping, huge_back_reference_or_repetition_count_is_refused) {
+  for (const char* rules : {"RULE:^CN=(.*)\\77777777777777$/$1/", "RULE:^CN=(a{99999999999})$/$1/",
+                            "RULE:^CN=(a{1,99999999999})$/$1/"}) {
+    auto r = gregor::security::parse_principal_mapping_rules(rules);
+    ASSERT_FALSE(r.has_value()) << rules;
+    EXPECT_NE(r.error().find("over 6 digits"), std::string::npos) << r.error();
+  }
+  auto ok = gregor::security::parse_principal_mapping_rules("RULE:^CN=(a{2,12})\\1$/$1/,DEFAULT");
+  ASSERT_TRUE(ok.has_value()) << ok.error();
+}
