@@ -102,7 +102,6 @@ inline net::frame_outcome close_connection(std::string why) {
 // Response byte fields at least this large are sent from the handler's own buffers, not copied.
 inline constexpr size_t response_splice_min_bytes = 4096;
 
-
 template <class Req, class Resp, handler_fn<Req, Resp> Fn>
 boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context& ctx,
                                                         protocol::reader& r) {

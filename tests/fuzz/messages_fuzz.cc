@@ -27,7 +27,7 @@ namespace {
 using namespace gregor::protocol;
 
 // Maps (key, version) from the input onto a defined API and one of its versions.
-const api_info& pick_api(int16_t& key, int16_t& version) {
+void pick_api(int16_t& key, int16_t& version) {
   auto apis = all_apis();
   const api_info* api = find_api(key);
   if (!api) {
@@ -36,7 +36,6 @@ const api_info& pick_api(int16_t& key, int16_t& version) {
   }
   if (version < api->min_version || version > api->max_version)
     version = int16_t(api->min_version + uint16_t(version) % (api->max_version - api->min_version + 1));
-  return *api;
 }
 
 int16_t be16(const uint8_t* p) { return int16_t(uint16_t(p[0]) << 8 | p[1]); }
