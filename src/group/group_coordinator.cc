@@ -926,6 +926,8 @@ void group_coordinator::unload_group(const std::string& group_id) {
   it->second->leader.reset();
 }
 
+void group_coordinator::forget_group(const std::string& group_id) { _groups.erase(group_id); }
+
 bool group_coordinator::has_group(const std::string& group_id) const { return find(group_id) != nullptr; }
 
 std::optional<group_state> group_coordinator::state_of(const std::string& group_id) const {

@@ -77,7 +77,16 @@ group_service::group_service(core& c) : _core(c) {
 group_service::~group_service() = default;
 
 asio::awaitable<void> group_service::start() {
-  if (_started) co_return;
+  if (_started) {
+    // Deleted by an admin after it was created (Kafka allows it): create it again, as Kafka does
+    // on the next FindCoordinator; its partitions load as their leaderships arrive.
+    if (!_stopped && !_recreating && !_core.topic(std::string(offsets_topic))) {
+      _recreating = true;
+      co_await create_topic();
+      _recreating = false;
+    }
+    co_return;
+  }
   if (_starting) {
     // Another request is creating or loading the offsets topic: wait for it (the timer is
     // cancelled when it is done).
@@ -87,14 +96,8 @@ asio::awaitable<void> group_service::start() {
   }
   _starting = true;
   _ready = std::make_shared<asio::steady_timer>(_core.io(), asio::steady_timer::time_point::max());
-  const auto& cfg = _core.config();
   std::string name(offsets_topic);
-  if (!_core.topic(name)) {
-    std::map<std::string, std::string> configs{
-        {"compression.type", "producer"}, {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
-    co_await create_internal_topic(_core, name, cfg.offsets_topic_num_partitions, cfg.offsets_topic_replication_factor,
-                                   std::move(configs), lg());
-  }
+  if (!_core.topic(name)) co_await create_topic();
   if (const auto* rt = _core.topic(name)) {
     _partitions = rt->partition_count;
   } else {
@@ -112,6 +115,14 @@ asio::awaitable<void> group_service::start() {
   asio::co_spawn(_core.io(), tick_loop(), asio::detached);
   _started = true;
   _ready->cancel();
+}
+
+asio::awaitable<void> group_service::create_topic() {
+  const auto& cfg = _core.config();
+  std::map<std::string, std::string> configs{
+      {"compression.type", "producer"}, {"segment.bytes", std::to_string(cfg.offsets_topic_segment_bytes)}};
+  co_await create_internal_topic(_core, std::string(offsets_topic), cfg.offsets_topic_num_partitions,
+                                 cfg.offsets_topic_replication_factor, std::move(configs), lg());
 }
 
 void group_service::on_transitions(std::span<const replication::replica_transition> ts) {
@@ -133,8 +144,7 @@ void group_service::on_transitions(std::span<const replication::replica_transiti
     size_t unloaded = 0;
     for (const auto& g : _coordinator->list()) {
       if (group::offsets_partition_for(g.group_id, _partitions) != t.tp.partition.value()) continue;
-      _coordinator->drop_pending_txn_offsets(g.group_id);
-      _coordinator->unload_group(g.group_id);
+      _coordinator->forget_group(g.group_id);
       ++unloaded;
     }
     lg().info("no longer coordinator of {}: {} groups unloaded", t.tp, unloaded);

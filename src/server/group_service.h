@@ -137,6 +137,8 @@ class group_service {
   // Settles every queued write of `tp` with `e` (leadership lost).
   void fail_pending(const topic_partition& tp, protocol::error_code e);
   boost::asio::awaitable<void> tick_loop();
+  // Creates __consumer_offsets (offsets.topic.* configs); a failure is logged and leaves it missing.
+  boost::asio::awaitable<void> create_topic();
   void load();
   void on_transitions(std::span<const replication::replica_transition> ts);
   void expire_offsets();
@@ -159,6 +161,7 @@ class group_service {
   uint64_t _next_ticket = 1;
   bool _started = false;
   bool _starting = false;
+  bool _recreating = false;  // started, and creating the topic again after a deletion
   std::shared_ptr<boost::asio::steady_timer> _ready;  // cancelled once started
   int64_t _last_expiry_check_ms = 0;
   bool _stopped = false;

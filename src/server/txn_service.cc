@@ -118,7 +118,17 @@ txn_service::txn_service(core& c) : _core(c) {
 txn_service::~txn_service() { _life.reset(); }
 
 asio::awaitable<void> txn_service::start() {
-  if (_started || _stopped) co_return;
+  if (_stopped) co_return;
+  if (_started) {
+    // Deleted by an admin after it was created (Kafka allows it): create it again, as Kafka does
+    // on the next FindCoordinator; its partitions load as their leaderships arrive.
+    if (!_recreating && !_core.topic(std::string(transaction_state_topic))) {
+      _recreating = true;
+      co_await create_topic();
+      _recreating = false;
+    }
+    co_return;
+  }
   if (_starting) {
     auto ready = _ready;
     co_await ready->async_wait(asio::as_tuple(asio::use_awaitable));
@@ -126,17 +136,8 @@ asio::awaitable<void> txn_service::start() {
   }
   _starting = true;
   _ready = std::make_shared<asio::steady_timer>(_core.io(), asio::steady_timer::time_point::max());
-  const auto& cfg = _core.config();
   std::string name(transaction_state_topic);
-  if (!_core.topic(name)) {
-    std::map<std::string, std::string> configs{
-        {"compression.type", "uncompressed"},
-        {"min.insync.replicas", std::to_string(cfg.transaction_state_log_min_isr)},
-        {"unclean.leader.election.enable", "false"},
-        {"segment.bytes", std::to_string(cfg.transaction_state_log_segment_bytes)}};
-    co_await create_internal_topic(_core, name, cfg.transaction_state_log_num_partitions,
-                                   cfg.transaction_state_log_replication_factor, std::move(configs), lg());
-  }
+  if (!_core.topic(name)) co_await create_topic();
   const auto* rt = _core.topic(name);
   if (!rt || _stopped) {
     _starting = false;
@@ -154,6 +155,17 @@ asio::awaitable<void> txn_service::start() {
   _started = true;
   _ready->cancel();
   pump();
+}
+
+asio::awaitable<void> txn_service::create_topic() {
+  const auto& cfg = _core.config();
+  std::map<std::string, std::string> configs{
+      {"compression.type", "uncompressed"},
+      {"min.insync.replicas", std::to_string(cfg.transaction_state_log_min_isr)},
+      {"unclean.leader.election.enable", "false"},
+      {"segment.bytes", std::to_string(cfg.transaction_state_log_segment_bytes)}};
+  co_await create_internal_topic(_core, std::string(transaction_state_topic), cfg.transaction_state_log_num_partitions,
+                                 cfg.transaction_state_log_replication_factor, std::move(configs), lg());
 }
 
 void txn_service::stop() {

@@ -117,6 +117,8 @@ class txn_service {
                                                                  std::vector<topic_partition> parts,
                                                                  int32_t coordinator_epoch);
   boost::asio::awaitable<void> tick_loop();
+  // Creates __transaction_state (transaction.state.log.* configs); a failure is logged and leaves it missing.
+  boost::asio::awaitable<void> create_topic();
   void on_transitions(std::span<const replication::replica_transition> ts);
   void load_partition(replication::partition& p);
   // Points the inter-broker pool at `broker`'s inter-broker listener; false when unknown.
@@ -142,6 +144,7 @@ class txn_service {
   int32_t _partitions = 0;
   bool _started = false;
   bool _starting = false;
+  bool _recreating = false;  // started, and creating the topic again after a deletion
   bool _stopped = false;
 };
 

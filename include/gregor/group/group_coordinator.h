@@ -247,6 +247,10 @@ class group_coordinator {
   // ---- loading from the log ----
   void load_group(const std::string& group_id, const group_snapshot& s);
   void unload_group(const std::string& group_id);  // tombstone seen while loading
+  // Drops everything held for the group (members, committed and pending transactional offsets):
+  // this coordinator no longer leads its offsets partition, or the partition is gone. A later
+  // leadership loads it again from the log.
+  void forget_group(const std::string& group_id);
 
   bool has_group(const std::string& group_id) const;
   std::optional<group_state> state_of(const std::string& group_id) const;
