@@ -77,14 +77,17 @@ hostile: setup build
 # Coverage-guided fuzzing with libFuzzer (clang from Debian, installed on first use): every target
 # in tests/fuzz for FUZZ_SECONDS each, under ASan+UBSan, from the seed corpus; new inputs go to
 # build-fuzz/corpus/, failures to build-fuzz/artifacts/, figures to build-fuzz/summary.txt.
+# FUZZ_RUNS=N also stops each target after N executions (the long run: FUZZ_SECONDS=3600
+# FUZZ_RUNS=10000000).
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 .PHONY: fuzz
 fuzz: setup
 	GREGOR_SETUP_FUZZ=1 tools/setup.sh
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGREGOR_FUZZ=ON \
 	  -DGREGOR_BUILD_TESTS=OFF -DGREGOR_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-fuzz --target fuzz_targets -j $(JOBS)
-	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+	FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # Valid-but-odd requests generated from Kafka's schemas (tests/integration/test_odd_requests.py) for
 # ODD_SECONDS instead of the default suite's 45 s; ODD_CONNECTIONS connections, ODD_SEED replays a run

@@ -60,17 +60,42 @@ std::string flatten(const YAML::Node& node, const std::string& prefix, flat_map&
   return "";
 }
 
+// edit_distance(a, b) when it is at most `cap`, otherwise any value above cap (stops as soon as a
+// whole row of the table exceeds cap).
+size_t edit_distance_capped(std::string_view a, std::string_view b, size_t cap) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    size_t row_min = cur[0];
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (row_min > cap) return cap + 1;
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
 std::string suggestion(std::string_view name) {
+  // Config names are under 100 characters; a longer one suggests nothing (and costs no
+  // length x keys edit distances: a client or fuzzer can send megabyte-long names).
+  if (name.size() > 128) return "";
   std::string best;
   size_t best_d = std::string::npos;
+  const size_t limit = std::max<size_t>(3, name.size() / 3);
   for (const auto& k : detail::broker_keys()) {
-    size_t d = edit_distance(name, k.name);
+    // The distance is at least the difference in length: skip keys that cannot win.
+    const size_t gap = name.size() > k.name.size() ? name.size() - k.name.size() : k.name.size() - name.size();
+    if (gap > limit || gap >= best_d) continue;
+    size_t d = edit_distance_capped(name, k.name, std::min(limit, best_d));
     if (d < best_d) {
       best_d = d;
       best = k.name;
     }
   }
-  const size_t limit = std::max<size_t>(3, name.size() / 3);
   if (best_d <= limit) return fmt::format(" (did you mean '{}'?)", best);
   return "";
 }

@@ -250,11 +250,16 @@ std::string validate_topic_config(std::string_view name, std::string_view value)
   if (!k) {
     std::string best;
     size_t best_d = std::string::npos;
+    const size_t limit = std::max<size_t>(3, name.size() / 3);
     for (const auto& t : topic_keys()) {
+      if (name.size() > 128) break;  // no topic config is that long: nothing to suggest
+      // The distance is at least the difference in length: skip keys that cannot win.
+      const size_t gap = name.size() > t.name.size() ? name.size() - t.name.size() : t.name.size() - name.size();
+      if (gap > limit || gap >= best_d) continue;
       size_t d = edit_distance(name, t.name);
       if (d < best_d) best_d = d, best = t.name;
     }
-    if (best_d <= std::max<size_t>(3, name.size() / 3))
+    if (best_d <= limit)
       return fmt::format("unknown topic config '{}' (did you mean '{}'?)", name, best);
     return fmt::format("unknown topic config '{}'", name);
   }
