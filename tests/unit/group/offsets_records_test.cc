@@ -136,6 +136,32 @@ TEST(offsets_records, encodings_are_byte_for_byte_kafkas) {
   EXPECT_EQ(hex(*encode_cg_value(r, ids)), "0000020123456789abcdeffedcba98765432100300000000000000020000");
 }
 
+TEST(offsets_records, every_truncated_consumer_group_value_is_rejected) {
+  const uuid orders{1, 2};
+  const topic_id_lookup ids = [&](const std::string&) -> std::optional<uuid> { return orders; };
+  const topic_name_lookup names = [&](const uuid&) -> std::optional<std::string> { return "orders"; };
+  cg_record r;
+  r.group_id = "g";
+  r.member_id = "m";
+  r.epoch = 6;
+  r.partition_counts = {{"orders", 4}};
+  r.instance_id = "i";
+  r.client_id = "c";
+  r.topics = {"orders"};
+  r.partitions = {topic_partition{"orders", partition_id{0}}};
+  r.pending = {topic_partition{"orders", partition_id{1}}};
+  for (auto type : {cg_record::kind::group_metadata, cg_record::kind::partition_metadata,
+                    cg_record::kind::member_metadata, cg_record::kind::target_metadata,
+                    cg_record::kind::target_member, cg_record::kind::current_assignment}) {
+    r.type = type;
+    const cg_key key{type, r.group_id, r.member_id};
+    const auto v = *encode_cg_value(r, ids);
+    ASSERT_TRUE(decode_cg_record(key, view(v), names)) << int(type);
+    for (size_t n = 0; n < v.size(); ++n)
+      EXPECT_FALSE(decode_cg_record(key, view(v).substr(0, n), names)) << int(type) << " cut at " << n;
+  }
+}
+
 TEST(offsets_records, old_value_versions_decode) {
   // v1: offset, metadata, commit timestamp, expire timestamp.
   std::vector<uint8_t> v1 = {0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0,
