@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "gregor/base/byte_view.h"
 #include "gregor/base/crc32c.h"
 #include "gregor/protocol/record_batch.h"
+#include "gregor/protocol/wire.h"
 
 namespace gregor::txn {
 namespace {
@@ -17,53 +19,6 @@ bool in_sequence(int32_t last, int32_t next) {
   return int64_t(next) == int64_t(last) + 1 ||
          (next == 0 && last == std::numeric_limits<int32_t>::max());
 }
-
-class writer {
- public:
-  explicit writer(std::string& out) : _out(out) {}
-  void u8(uint8_t v) { be(v, 1); }
-  void u16(uint16_t v) { be(v, 2); }
-  void u32(uint32_t v) { be(v, 4); }
-  void u64(uint64_t v) { be(v, 8); }
-  void i16(int16_t v) { be(uint16_t(v), 2); }
-  void i32(int32_t v) { be(uint32_t(v), 4); }
-  void i64(int64_t v) { be(uint64_t(v), 8); }
-
- private:
-  void be(uint64_t v, int bytes) {
-    for (int i = bytes - 1; i >= 0; --i) _out.push_back(char((v >> (8 * i)) & 0xFF));
-  }
-  std::string& _out;
-};
-
-// Sticky-error reader: after the first short read every read returns 0; check ok() once.
-class reader {
- public:
-  explicit reader(std::string_view in) : _in(in) {}
-  bool ok() const { return _ok; }
-  size_t left() const { return _in.size() - _pos; }
-  uint8_t u8() { return uint8_t(be(1)); }
-  uint16_t u16() { return uint16_t(be(2)); }
-  uint32_t u32() { return uint32_t(be(4)); }
-  int16_t i16() { return int16_t(uint16_t(be(2))); }
-  int32_t i32() { return int32_t(uint32_t(be(4))); }
-  int64_t i64() { return int64_t(be(8)); }
-
- private:
-  uint64_t be(int bytes) {
-    if (!_ok || left() < size_t(bytes)) {
-      _ok = false;
-      return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v = (v << 8) | uint8_t(_in[_pos + i]);
-    _pos += bytes;
-    return v;
-  }
-  std::string_view _in;
-  size_t _pos = 0;
-  bool _ok = true;
-};
 
 constexpr size_t header_bytes = 8 + 2 + 4;            // magic, version, crc
 constexpr size_t producer_bytes_min = 8 + 2 + 8 + 1;  // pid, epoch, timestamp, batch count
@@ -277,39 +232,43 @@ void producer_state::clear() {
 }
 
 std::string producer_state::encode_snapshot() const {
-  std::string body;
-  writer w(body);
-  w.i64(_end_offset.value());
-  w.u32(uint32_t(_producers.size()));
+  std::vector<uint8_t> body;
+  protocol::writer w(body);
+  w.write_int64(_end_offset.value());
+  w.write_uint32(uint32_t(_producers.size()));
   for (const auto& [pid, e] : _producers) {
-    w.i64(pid.value());
-    w.i16(e.epoch.value());
-    w.i64(e.last_timestamp_ms);
-    w.i32(e.coordinator_epoch);
-    w.i64(e.current_txn_first_offset ? e.current_txn_first_offset->value() : -1);
-    w.u8(uint8_t(e.batches.size()));
+    w.write_int64(pid.value());
+    w.write_int16(e.epoch.value());
+    w.write_int64(e.last_timestamp_ms);
+    w.write_int32(e.coordinator_epoch);
+    w.write_int64(e.current_txn_first_offset ? e.current_txn_first_offset->value() : -1);
+    w.write_int8(int8_t(uint8_t(e.batches.size())));
     for (const auto& m : e.batches) {
-      w.i32(m.first_sequence);
-      w.i32(m.last_sequence);
-      w.i64(m.first_offset.value());
-      w.i64(m.last_offset.value());
-      w.i64(m.timestamp_ms);
+      w.write_int32(m.first_sequence);
+      w.write_int32(m.last_sequence);
+      w.write_int64(m.first_offset.value());
+      w.write_int64(m.last_offset.value());
+      w.write_int64(m.timestamp_ms);
     }
   }
-  std::string out(snapshot_magic);
-  writer h(out);
-  h.u16(snapshot_version);
-  h.u32(crc32c(body.data(), body.size()));
-  out += body;
+  std::vector<uint8_t> header;
+  protocol::writer h(header);
+  h.write_raw(byte_view(snapshot_magic));
+  h.write_uint16(snapshot_version);
+  h.write_uint32(crc32c(body.data(), body.size()));
+  std::string out;
+  out.reserve(header.size() + body.size());
+  out.append(char_view(header));
+  out.append(char_view(body));
   return out;
 }
 
 result<void, std::string> producer_state::decode_snapshot(std::string_view bytes) {
   if (bytes.size() < header_bytes || bytes.substr(0, snapshot_magic.size()) != snapshot_magic)
     return failure{std::string("not a producer snapshot (bad magic or too short)")};
-  reader h(bytes.substr(snapshot_magic.size()));
-  const uint16_t version = h.u16();
-  const uint32_t crc = h.u32();
+  protocol::reader h(byte_view(bytes.substr(snapshot_magic.size())));
+  const uint16_t version = h.read_uint16();
+  const uint32_t crc = h.read_uint32();
   if (version < snapshot_version_min || version > snapshot_version)
     return failure{fmt::format("unsupported snapshot version {}", version)};
   const size_t producer_bytes = producer_bytes_min + (version >= 2 ? 4 + 8 : 0);
@@ -317,40 +276,40 @@ result<void, std::string> producer_state::decode_snapshot(std::string_view bytes
   if (crc32c(body.data(), body.size()) != crc)
     return failure{std::string("snapshot crc32c mismatch")};
 
-  reader r(body);
-  const int64_t end = r.i64();
-  const uint32_t count = r.u32();
-  if (!r.ok() || end < 0 || count > r.left() / producer_bytes)
+  protocol::reader r(byte_view(body));
+  const int64_t end = r.read_int64();
+  const uint32_t count = r.read_uint32();
+  if (!r.ok() || end < 0 || count > r.remaining() / producer_bytes)
     return failure{fmt::format("bad snapshot header (end offset {}, {} producers)", end, count)};
   std::map<producer_id, producer_entry> producers;
   for (uint32_t i = 0; i < count; ++i) {
     producer_entry e;
-    e.pid = producer_id(r.i64());
-    e.epoch = producer_epoch(r.i16());
-    e.last_timestamp_ms = r.i64();
+    e.pid = producer_id(r.read_int64());
+    e.epoch = producer_epoch(r.read_int16());
+    e.last_timestamp_ms = r.read_int64();
     int64_t txn_first = -1;
     if (version >= 2) {
-      e.coordinator_epoch = r.i32();
-      txn_first = r.i64();
+      e.coordinator_epoch = r.read_int32();
+      txn_first = r.read_int64();
     }
     if (txn_first >= 0) e.current_txn_first_offset = offset(txn_first);
-    const uint8_t batches = r.u8();
+    const uint8_t batches = uint8_t(r.read_int8());
     if (!r.ok() || e.pid.value() < 0 || batches > batches_retained_max || txn_first < -1 || txn_first >= end ||
-        batches > r.left() / batch_bytes)
+        batches > r.remaining() / batch_bytes)
       return failure{fmt::format("bad producer entry {} in snapshot", i)};
     for (uint8_t j = 0; j < batches; ++j) {
       batch_metadata m;
-      m.first_sequence = r.i32();
-      m.last_sequence = r.i32();
-      m.first_offset = offset(r.i64());
-      m.last_offset = offset(r.i64());
-      m.timestamp_ms = r.i64();
+      m.first_sequence = r.read_int32();
+      m.last_sequence = r.read_int32();
+      m.first_offset = offset(r.read_int64());
+      m.last_offset = offset(r.read_int64());
+      m.timestamp_ms = r.read_int64();
       e.batches.push_back(m);
     }
     if (!producers.emplace(e.pid, std::move(e)).second)
       return failure{fmt::format("producer listed twice in snapshot (entry {})", i)};
   }
-  if (!r.ok() || r.left() != 0)
+  if (!r.ok() || r.remaining() != 0)
     return failure{std::string("snapshot has bytes left over or is cut short")};
   std::map<offset, producer_id> ongoing;
   for (const auto& [pid, e] : producers)
@@ -373,12 +332,12 @@ std::optional<end_txn_marker> parse_end_txn_marker(std::span<const uint8_t> batc
       bad = true;
       return;
     }
-    reader k(*rec.key);
-    const int16_t key_version = k.i16();
-    const int16_t type = k.i16();
-    reader v(*rec.value);
-    (void)v.i16();  // value version: Kafka reads version 0's fields from any version
-    const int32_t coordinator_epoch = v.i32();
+    protocol::reader k(byte_view(*rec.key));
+    const int16_t key_version = k.read_int16();
+    const int16_t type = k.read_int16();
+    protocol::reader v(byte_view(*rec.value));
+    (void)v.read_int16();  // value version: Kafka reads version 0's fields from any version
+    const int32_t coordinator_epoch = v.read_int32();
     if (key_version != 0 || (type != 0 && type != 1)) {
       bad = true;
       return;
@@ -391,13 +350,13 @@ std::optional<end_txn_marker> parse_end_txn_marker(std::span<const uint8_t> batc
 
 std::vector<uint8_t> build_end_txn_marker_batch(producer_id pid, producer_epoch epoch, end_txn_marker m,
                                                 int64_t timestamp_ms) {
-  std::string key, value;
-  writer k(key);
-  k.i16(0);
-  k.i16(m.commit ? 1 : 0);
-  writer v(value);
-  v.i16(0);
-  v.i32(m.coordinator_epoch);
+  std::vector<uint8_t> key, value;
+  protocol::writer k(key);
+  k.write_int16(0);
+  k.write_int16(m.commit ? 1 : 0);
+  protocol::writer v(value);
+  v.write_int16(0);
+  v.write_int32(m.coordinator_epoch);
   protocol::batch_options opts;
   opts.base_timestamp = timestamp_ms;
   opts.producer_id = pid.value();
@@ -406,8 +365,8 @@ std::vector<uint8_t> build_end_txn_marker_batch(producer_id pid, producer_epoch 
   opts.transactional = true;
   opts.control = true;
   protocol::record_input rec;
-  rec.key = std::move(key);
-  rec.value = std::move(value);
+  rec.key = std::string(char_view(key));
+  rec.value = std::string(char_view(value));
   rec.timestamp = timestamp_ms;
   return protocol::build_batch({rec}, opts);
 }

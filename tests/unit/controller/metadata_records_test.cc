@@ -1,5 +1,6 @@
 // Proves that metadata record frames round-trip every record type and that torn, corrupt or
 // lying frames are recognised without trusting any length.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "gregor/controller/metadata_records.h"
@@ -62,4 +63,35 @@ TEST(metadata_records, flipped_bit_is_corrupt) {
 TEST(metadata_records, huge_declared_length_is_refused_before_allocating) {
   std::string bad("\xff\xff\xff\xff\0\0\0\0", 8);
   EXPECT_EQ(decode_frame(bad).status, decode_status::corrupt);
+}
+
+TEST(metadata_records, frame_bytes_are_the_documented_v1_layout) {
+  // Pins the on-disk format of metadata log files: every record type once.
+  auto records = sample();
+  records.push_back(producer_ids_record{node_id(3), 5000});
+  records.push_back(broker_config_record{"", "log.retention.ms", std::string("60000")});
+  records.push_back(topic_record{"__consumer_offsets", uuid{1, 2}, true});
+  std::string out;
+  for (char c : encode_frame(records)) out += fmt::format("{:02x}", uint8_t(c));
+  EXPECT_EQ(out,
+            "0000015f7495a6c0010000000a010000001900066f72646572730123456789abcdeffedcba987654"
+            "32100002000000300123456789abcdeffedcba987654321000000000000000010000000300000002"
+            "0000000100000002000000010000000103000000240123456789abcdeffedcba9876543210000000"
+            "000000000200000004000000010000000205000000250123456789abcdeffedcba9876543210000c"
+            "726574656e74696f6e2e6d730100043130303005000000210123456789abcdeffedcba9876543210"
+            "000e636c65616e75702e706f6c696379000600000018000000020005686f73743200002384010006"
+            "7261636b2d6104000000100123456789abcdeffedcba9876543210070000000c0000000300000000"
+            "00001388080000001c000000106c6f672e726574656e74696f6e2e6d730100053630303030010000"
+            "002500125f5f636f6e73756d65725f6f6666736574730000000000000001000000000000000201");
+}
+
+TEST(metadata_records, strings_longer_than_32_kib_round_trip) {
+  // Payload string lengths are unsigned 16-bit: a config value of 40000 bytes (a PEM bundle) is
+  // legal and must not read back as a negative length.
+  uuid id{7, 8};
+  std::string value(40000, 'x');
+  std::string frame = encode_frame({config_record{id, "ssl.truststore.certificates", value}});
+  decoded_frame f = decode_frame(frame);
+  ASSERT_EQ(f.status, decode_status::ok) << f.why;
+  EXPECT_EQ(std::get<config_record>(f.records[0]).value, std::optional<std::string>(value));
 }
