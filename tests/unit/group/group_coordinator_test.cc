@@ -630,6 +630,19 @@ TEST_F(group_test, pending_txn_offsets_hold_back_expiry_and_keep_the_group) {
   EXPECT_FALSE(coord.has_pending_txn_offset("only-pending", t0));
 }
 
+TEST_F(group_test, forget_group_drops_committed_and_pending_offsets_that_a_tombstone_keeps) {
+  const topic_partition t0{"t", partition_id{0}};
+  coord.store_offset("moved", t0, committed_offset{5, -1, "", 0}, 1);
+  coord.store_txn_offset("moved", 7, t0, committed_offset{6, -1, "", 0}, 2);
+  coord.unload_group("moved");  // a group tombstone: the offsets are separate records
+  ASSERT_TRUE(coord.offset_of("moved", t0));
+  // Leadership of its offsets partition moved away (or the partition was deleted): nothing stays.
+  coord.forget_group("moved");
+  EXPECT_FALSE(coord.has_group("moved"));
+  EXPECT_FALSE(coord.offset_of("moved", t0));
+  EXPECT_FALSE(coord.has_pending_txn_offset("moved", t0));
+}
+
 TEST(group_placement, java_hash_and_partition_match_kafka) {
   EXPECT_EQ(java_string_hash(""), 0);
   EXPECT_EQ(java_string_hash("a"), 97);
