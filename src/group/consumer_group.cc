@@ -645,6 +645,12 @@ error_code consumer_group_coordinator::delete_group(const std::string& group_id)
   return error_code::none;
 }
 
+void consumer_group_coordinator::forget_group(const std::string& group_id) {
+  _groups.erase(group_id);
+  _persisted.erase(group_id);
+  _dirty.erase(group_id);
+}
+
 bool consumer_group_coordinator::subscribed(const std::string& group_id, const std::string& topic) const {
   auto git = _groups.find(group_id);
   if (git == _groups.end()) return false;

@@ -147,6 +147,11 @@ void group_service::on_transitions(std::span<const replication::replica_transiti
       _coordinator->forget_group(g.group_id);
       ++unloaded;
     }
+    for (const auto& [gid, state] : _consumer_groups->list()) {
+      if (group::offsets_partition_for(gid, _partitions) != t.tp.partition.value()) continue;
+      _consumer_groups->forget_group(gid);
+      ++unloaded;
+    }
     lg().info("no longer coordinator of {}: {} groups unloaded", t.tp, unloaded);
   }
 }

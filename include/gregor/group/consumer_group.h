@@ -160,6 +160,9 @@ class consumer_group_coordinator {
   // Deletes an empty group: NONE, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP.
   protocol::error_code delete_group(const std::string& group_id);
   bool subscribed(const std::string& group_id, const std::string& topic) const;
+  // Drops the group's state without writing anything: this coordinator no longer leads its
+  // offsets partition (or the partition was deleted); a later leadership replays it from the log.
+  void forget_group(const std::string& group_id);
 
  private:
   struct member {

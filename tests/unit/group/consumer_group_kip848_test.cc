@@ -262,6 +262,22 @@ class kip848_persist_test : public kip848_test {
                                        }};
 };
 
+TEST_F(kip848_persist_test, a_forgotten_group_is_gone_until_the_log_replays_it) {
+  coord.heartbeat(join("a", {"t"}));
+  coord.heartbeat(join("b", {"t"}));
+  ship(restarted);
+  restarted.finish_replay();
+  ASSERT_TRUE(restarted.has_group("g"));
+  // Leadership of the group's offsets partition moved away: nothing of it stays, nothing to write.
+  restarted.forget_group("g");
+  EXPECT_FALSE(restarted.has_group("g"));
+  EXPECT_FALSE(restarted.describe("g"));
+  EXPECT_TRUE(restarted.pending_records().empty());
+  // A member heartbeating here now (a stale coordinator lookup) starts a new group at epoch 1.
+  auto again = restarted.heartbeat(join("a", {"t"}));
+  EXPECT_EQ(again.member_epoch, 1);
+}
+
 TEST_F(kip848_persist_test, replayed_records_rebuild_the_group_and_members_keep_their_assignment) {
   auto ja = join("a", {"t"});
   ja.server_assignor = "range";
