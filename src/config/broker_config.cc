@@ -302,6 +302,9 @@ std::string finish(broker_config& b) {
   if (b.queued_max_request_bytes > 0 && b.queued_max_request_bytes < b.socket_request_max_bytes)
     return fmt::format("config 'queued.max.request.bytes' = {} must be larger or equal to 'socket.request.max.bytes' = {}",
                        b.queued_max_request_bytes, b.socket_request_max_bytes);
+  if (b.fetch_memory_max_bytes != -1 && b.fetch_memory_max_bytes < 1024)
+    return fmt::format("config 'fetch.memory.max.bytes' = {} must be -1 (2 x fetch.max.bytes) or at least 1024",
+                       b.fetch_memory_max_bytes);
   if (b.group_min_session_timeout_ms > b.group_max_session_timeout_ms)
     return fmt::format("config 'group.min.session.timeout.ms' = {} exceeds 'group.max.session.timeout.ms' = {}",
                        b.group_min_session_timeout_ms, b.group_max_session_timeout_ms);

@@ -463,6 +463,7 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("replica.alter.log.dirs.io.max.bytes.per.second", &B::replica_alter_log_dirs_io_max_bytes_per_second, 1, k_no_max, "Throttle of moves between log dirs, bytes/s (accepted, not enforced yet)."));
   t.push_back(int_key("leader.imbalance.check.interval.seconds", &B::leader_imbalance_check_interval_seconds, 1, k_no_max, "How often the active controller moves leadership back to preferred replicas."));
   t.push_back(int_key("fetch.max.bytes", &B::fetch_max_bytes, 1024, k_no_max, "The maximum bytes returned by one Fetch."));
+  t.push_back(int_key("fetch.memory.max.bytes", &B::fetch_memory_max_bytes, -1, k_no_max, "Gregor: consumer records read for Fetch responses and held in memory until written, all connections together (a spent account makes consumer fetches wait as for no data; follower fetches are not counted); -1 = 2 x fetch.max.bytes. Kafka sends records from its files and has no such bound."));
   t.push_back(int_key("broker.heartbeat.interval.ms", &B::broker_heartbeat_interval_ms, 1, k_no_max, "Interval of broker heartbeats to the controller."));
   t.push_back(int_key("broker.session.timeout.ms", &B::broker_session_timeout_ms, 1, k_no_max, "A broker silent this long is fenced."));
 

@@ -41,7 +41,8 @@ core::core(boost::asio::io_context& io, config::broker_config cfg, clock& clk)
     : _io(io), _cfg(cfg), _static_cfg(std::move(cfg)), _clock(clk), _waiters(io),
       _fetch_sessions(size_t(std::max(_static_cfg.max_incremental_fetch_session_cache_slots, 0)),
                       fetch_session_eviction_ms_default, uint64_t(uuid::random().lo)),
-      _fetch_memory(2 * size_t(std::max(_static_cfg.fetch_max_bytes, 1024))),
+      _fetch_memory(_static_cfg.fetch_memory_max_bytes > 0 ? size_t(_static_cfg.fetch_memory_max_bytes)
+                                                           : 2 * size_t(std::max(_static_cfg.fetch_max_bytes, 1024))),
       _client_quotas(client_quota_settings{
           .window_ms = int64_t(_static_cfg.quota_window_size_seconds) * 1000,
           .samples = _static_cfg.quota_window_num,

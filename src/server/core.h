@@ -113,7 +113,7 @@ class core {
   // KIP-227 incremental fetch sessions (handlers/fetch.cc).
   fetch_session_cache& fetch_sessions() { return _fetch_sessions; }
   // Consumer Fetch records held in memory until written, broker-wide (fetch_memory.h):
-  // 2 x fetch.max.bytes, two maximal consumer responses.
+  // fetch.memory.max.bytes, by default 2 x fetch.max.bytes (two maximal consumer responses).
   fetch_memory& fetch_memory_account() { return _fetch_memory; }
   // Reassignment throttles: the leader- and follower-side byte-rate quotas (replication_quota.h).
   replication_quotas& quotas() { return _quotas; }

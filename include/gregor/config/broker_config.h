@@ -171,6 +171,7 @@ struct broker_config {
   int64_t follower_replication_throttled_rate = INT64_MAX;  // follower.replication.throttled.rate
   int64_t replica_alter_log_dirs_io_max_bytes_per_second = INT64_MAX;  // replica.alter.log.dirs.io.max.bytes.per.second
   int32_t fetch_max_bytes = 57671680;                  // fetch.max.bytes
+  int64_t fetch_memory_max_bytes = -1;                 // fetch.memory.max.bytes (Gregor; -1 = 2 x fetch.max.bytes)
   int32_t broker_heartbeat_interval_ms = 2000;         // broker.heartbeat.interval.ms
   int32_t broker_session_timeout_ms = 9000;            // broker.session.timeout.ms
 

@@ -130,6 +130,21 @@ TEST(broker_config, queued_max_request_bytes_must_hold_one_largest_request_as_in
   EXPECT_EQ(must_load("").socket_partial_request_timeout_ms, 30000);
 }
 
+TEST(broker_config, fetch_memory_max_bytes_is_minus_one_or_at_least_a_kib) {
+  EXPECT_EQ(must_load("").fetch_memory_max_bytes, -1);
+  EXPECT_EQ(must_load("fetch.memory.max.bytes: 8388608\n").fetch_memory_max_bytes, 8388608);
+  EXPECT_EQ(load_error("fetch.memory.max.bytes: 10\n"),
+            "config 'fetch.memory.max.bytes' = 10 must be -1 (2 x fetch.max.bytes) or at least 1024");
+}
+
+TEST(broker_config, a_name_longer_than_any_config_gets_no_suggestion) {
+  const std::string name = "log.dirs" + std::string(200, 'x');
+  EXPECT_EQ(load_error(name + ": /data\n"), "unknown config '" + name + "' in gregor.yaml");
+  // Near misses still get one, whatever the order of the keys tried.
+  EXPECT_EQ(load_error("", {{"log.retention.hour", "3"}}),
+            "unknown config 'log.retention.hour' in --set (did you mean 'log.retention.hours'?)");
+}
+
 TEST(broker_config, unknown_key_is_refused_with_did_you_mean) {
   EXPECT_EQ(load_error("log.dir.s: /data\n"), "unknown config 'log.dir.s' in gregor.yaml (did you mean 'log.dirs'?)");
   EXPECT_EQ(load_error("", {{"num.partitons", "3"}}), "unknown config 'num.partitons' in --set (did you mean 'num.partitions'?)");
