@@ -197,6 +197,10 @@ void collect_tail_cache(metrics::sample_writer& w, core& c) {
           {}, double(tc.bytes()));
   w.gauge("gregor_log_tail_cache_max_bytes", "The bound of the tail cache (log.tail.cache.max.bytes).", {},
           double(tc.max_bytes()));
+  w.gauge("gregor_fetch_memory_bytes", "Consumer records held for Fetch responses until written (fetch.memory.max.bytes).",
+          {}, double(c.fetch_memory_account().in_use()));
+  w.gauge("gregor_fetch_memory_max_bytes", "The bound on consumer records held for Fetch responses (fetch.memory.max.bytes).",
+          {}, double(c.fetch_memory_account().max_bytes()));
   const char* read_help = "Log bytes read for fetches, by where they came from (memory: the tail cache; file).";
   w.counter("gregor_log_read_bytes_total", read_help, {{"source", "memory"}}, double(tc.hit_bytes()));
   w.counter("gregor_log_read_bytes_total", read_help, {{"source", "file"}}, double(tc.miss_bytes()));

@@ -8,6 +8,7 @@ import pytest
 
 import clients
 import harness
+import kafka_wire
 from test_ops import metrics
 
 MB = 1 << 20
@@ -91,3 +92,41 @@ def test_a_zero_bound_turns_the_cache_off(gregor_factory):
     assert m["gregor_log_tail_cache_max_bytes"] == 0
     assert read_bytes(m, "memory") == 0
     assert read_bytes(m, "file") >= 100 * 10_000
+
+
+@pytest.mark.gregor_only
+def test_fetch_memory_max_bytes_bounds_what_one_consumer_fetch_holds(gregor_factory):
+    """fetch.memory.max.bytes: a Fetch asking for 50 MiB from a 6 MB log gets at most the account's
+    1 MiB plus one batch (a first batch larger than what is left still goes out); the next fetch
+    goes on from there, and /metrics shows the bound and nothing held once the answers are written."""
+    g = gregor_factory({"fetch.memory.max.bytes": str(MB)})
+    topic = harness.unique_topic("fetch-mem")
+    clients.create_topic(g.bootstrap, topic, partitions=1)
+    produce_big_batches(g.bootstrap, topic, 600, 10_000)
+    sock = kafka_wire.connect(g.bootstrap, timeout_s=30)
+    try:
+        offset, answers = 0, 0
+        while offset < 600:
+            sock.sendall(kafka_wire.fetch_request_v11(answers + 1, {topic: {0: offset}}, max_bytes=50 * MB,
+                                                      partition_max_bytes=50 * MB))
+            body = kafka_wire.read_response(sock)
+            assert body is not None, "the broker closed the connection"
+            part = kafka_wire.parse_fetch_v11(body)["partitions"][(topic, 0)]
+            assert part["error_code"] == 0
+            batches = part["batches"]
+            assert batches, f"no records at offset {offset}"
+            base, count = batches[0]  # (base offset, record count) of each whole batch
+            assert base <= offset < base + count
+            # Each batch of the producer holds ~1 MiB at most (batch.size), so one answer holds
+            # less than the 1 MiB account plus one such batch.
+            records = sum(n for _, n in batches)
+            assert records * 10_000 < 2 * MB + 64 * 1024, f"{records} records in one answer"
+            offset = batches[-1][0] + batches[-1][1]
+            answers += 1
+        assert answers >= 3  # 6 MB through a 1 MiB account
+    finally:
+        sock.close()
+    m = metrics(g)
+    assert m["gregor_fetch_memory_max_bytes"] == MB
+    harness.wait_until(lambda: metrics(g)["gregor_fetch_memory_bytes"] == 0, timeout_s=30,
+                       what="fetch memory given back")
