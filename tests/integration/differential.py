@@ -91,6 +91,16 @@ class connection:
             self.sock.close()
             self.sock = None
 
+    def send_only(self, api_key: int, version: int, body: dict, client_id: str | None = CLIENT_ID) -> None:
+        """A request that has no response (Produce with acks=0)."""
+        self.correlation_id += 1
+        frame = schema_codec.encode_request(self.schemas.request(api_key), version, self.correlation_id,
+                                            body, client_id=client_id)
+        try:
+            self._socket().sendall(frame)
+        except OSError:
+            self.close()
+
     def request(self, api_key: int, version: int, body: dict, client_id: str | None = CLIENT_ID):
         """The decoded response body, or a string saying why there is none (closed, timed out,
         undecodable). A failed exchange closes the socket; the next request opens another."""
@@ -596,7 +606,7 @@ def normalise(value, conn: connection, name: str = ""):
     """A response with the values that differ between any two brokers by nature replaced by
     placeholders:
     - ThrottleTimeMs → 0: quota throttling depends on load and timing, not on the request;
-    - Port → "PORT", Host → "HOST": the two brokers listen on different addresses;
+    - Port → "PORT": the two brokers listen on different ports (of the same host);
     - ClusterId → "CLUSTER": made at random when each cluster is formatted;
     - uuids (TopicId, ...): the topic's name ("id:diff-a") when the broker's metadata knows it, the
       zero uuid kept, any other → "UUID": ids are random per cluster, what matters is which topic;
@@ -615,8 +625,8 @@ def normalise(value, conn: connection, name: str = ""):
         return [normalise(v, conn, name) for v in value]
     if name == "ThrottleTimeMs":
         return 0
-    if name == "Port" or (name == "Host" and isinstance(value, str) and value):
-        return name.upper()
+    if name == "Port":
+        return "PORT"
     if name == "ClusterId" and value is not None:
         return "CLUSTER"
     if isinstance(value, bytes) and len(value) == 16 and name.endswith("Id"):
@@ -770,6 +780,11 @@ class accepted_entry:
     line: int
     hits: int = 0
 
+    def versions(self) -> str:
+        if self.hi >= schema_codec.VERSION_MAX:
+            return "*" if self.lo == 0 else f"{self.lo}+"
+        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+
     def matches(self, api_name: str, version: int, path: str) -> bool:
         return (self.api in ("*", api_name) and self.lo <= version <= self.hi and
                 re.fullmatch(pattern_regex(self.pattern), path) is not None)
@@ -819,6 +834,7 @@ class result:
     stale: list = dc_field(default_factory=list)
     only_gregor: dict = dc_field(default_factory=dict)
     only_kafka: dict = dc_field(default_factory=dict)
+    entries: list = dc_field(default_factory=list)  # the accepted entries, with their hits
     seconds: float = 0.0
 
 
@@ -887,6 +903,13 @@ def run(gregor_bootstrap: str, kafka_bootstrap: str, accepted_path: Path = ACCEP
         for conn in (gregor, kafka):
             body = substitute(c.body, learned[conn.name])
             bodies.append(retarget_topic_ids(body, conn))
+        if c.api_key == API["Produce"] and c.body.get("Acks") == 0:
+            # No response to compare; what it appended is compared by the Fetch that follows.
+            gregor.send_only(c.api_key, c.version, bodies[0], c.client_id)
+            kafka.send_only(c.api_key, c.version, bodies[1], c.client_id)
+            res.requests += 1
+            res.captured_sent += 1
+            continue
         g, k = exchange(gregor, kafka, c.api_key, c.version, bodies[0], bodies[1], c.client_id,
                         f"captured#{n}:{c.label}", res)
         res.captured_sent += 1
@@ -937,6 +960,7 @@ def learn_captured_topic_names(captures: list[captured]) -> None:
 
 
 def judge(res: result, entries: list[accepted_entry]) -> None:
+    res.entries = entries
     for diff in res.differences:
         api, version, _what, path, _g, _k = diff
         hit = next((e for e in entries if e.matches(api, version, path)), None)
@@ -958,6 +982,9 @@ def report(res: result, schemas: schema_codec.schema_set) -> str:
         lines.append(f"  only Gregor advertises {schemas.names.get(key, key)} ({key}) v{rng[0]}-{rng[1]}")
     for key, rng in res.only_kafka.items():
         lines.append(f"  only Kafka advertises {schemas.names.get(key, key)} ({key}) v{rng[0]}-{rng[1]}")
+    lines.append("differences per accepted entry (line: hits):")
+    lines += [f"  {e.line}: {e.hits:4d}  {e.api} {e.versions()} {e.pattern}{'  (open bug)' if e.bug else ''}"
+              for e in res.entries]
     if res.unaccepted:
         lines.append("differences not accepted (api vVERSION path [request]: gregor vs kafka):")
         for api, version, what, path, g, k in res.unaccepted:
@@ -969,10 +996,10 @@ def report(res: result, schemas: schema_codec.schema_set) -> str:
             if entry.line in seen:
                 continue
             seen.add(entry.line)
-            lines.append(f"  line {entry.line}: {entry.api} {entry.pattern}: {entry.why} "
+            lines.append(f"  line {entry.line}: {entry.api} {entry.versions()} {entry.pattern}: {entry.why} "
                          f"(e.g. v{version} {path}: gregor {show(g)} vs kafka {show(k)})")
     for e in res.stale:
-        lines.append(f"  stale accepted entry, line {e.line}: {e.api} {e.lo}-{e.hi} {e.pattern}")
+        lines.append(f"  stale accepted entry, line {e.line}: {e.api} {e.versions()} {e.pattern}")
     return "\n".join(lines)
 
 
