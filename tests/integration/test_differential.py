@@ -103,6 +103,15 @@ def test_accepted_file_parses_and_an_unlisted_difference_fails_while_an_unmatche
     assert not differential.passed(res)
 
 
+def test_accepted_patterns_star_stays_within_brackets_double_star_crosses_them():
+    def matches(pattern, path):
+        return differential.re.fullmatch(differential.pattern_regex(pattern), path) is not None
+    assert matches("Topics[Name=*].Configs", "Topics[Name=log.a-b].Configs")
+    assert not matches("Configs[Name=*]", "Configs[Name=listeners].Synonyms[0]")
+    assert matches("**ErrorMessage", "Topics[Name=a].Partitions[PartitionIndex=0].ErrorMessage")
+    assert matches("ApiKeys[ApiKey=7?]", "ApiKeys[ApiKey=76]") and not matches("ApiKeys[ApiKey=7?]", "ApiKeys[ApiKey=7]")
+
+
 # ---- the check
 
 @pytest.mark.differential
