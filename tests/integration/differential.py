@@ -8,7 +8,7 @@ only prints it).
 The corpus, sent in this order on one connection per broker:
 1. the same state set up through the same requests: topics diff-a (3 partitions), diff-b (1),
    the topics the captures use, records with fixed keys, values and timestamps, a committed offset
-   of group diff-group;
+   of group diff-group, the transaction coordinator and a producer id block made ready;
 2. typical requests: for every API key and version both brokers advertise in ApiVersions, one or
    more deterministic requests naming that state (typical_requests below: per-API partial bodies
    completed by `complete` from the schema with neutral values);
@@ -668,7 +668,7 @@ def decode_batches(data: bytes):
                      "Attributes": attributes, "LastOffsetDelta": last_delta, "BaseTimestamp": first_ts,
                      "MaxTimestamp": max_ts, "ProducerId": pid, "ProducerEpoch": pepoch, "BaseSequence": base_seq,
                      "Count": count}
-        batch_out = normalise(batch_out, None_conn, "")
+        batch_out = normalise(batch_out, no_topic_ids, "")
         if attributes & 0x7 == 0 and magic == 2:
             batch_out["Records"] = decode_records(body, count)
         else:
@@ -680,11 +680,12 @@ def decode_batches(data: bytes):
     return out
 
 
-class _no_topics:
+class no_topics:
+    """Stands for a connection where none is at hand (record batches, tests): knows no topic ids."""
     topic_ids: dict = {}
 
 
-None_conn = _no_topics()
+no_topic_ids = no_topics()
 
 
 def decode_records(body: bytes, count: int):

@@ -67,7 +67,7 @@ def test_typical_requests_encode_at_every_version_of_every_api(schemas):
         for version in range(msg.valid.lo, msg.valid.hi + 1):
             for partial in differential.typical_requests(key, version):
                 body = differential.complete(msg.fields, version, partial)
-                schema_codec.encode_request(msg, version, 1, differential.resolve(body, differential.None_conn))
+                schema_codec.encode_request(msg, version, 1, differential.resolve(body, differential.no_topic_ids))
 
 
 def test_comparison_names_each_differing_field_and_keys_arrays_by_their_names():
@@ -82,7 +82,7 @@ def test_comparison_names_each_differing_field_and_keys_arrays_by_their_names():
 
 
 def test_normalisation_keeps_fixed_timestamps_and_replaces_the_clock_and_ids():
-    conn = differential.None_conn
+    conn = differential.no_topic_ids
     now_ms = int(differential.time.time() * 1000)
     out = differential.normalise({"ThrottleTimeMs": 7, "LogAppendTimeMs": now_ms, "Timestamp": 1_600_000_000_000,
                                   "ProducerId": 4000, "MemberId": "m-1", "Port": 9092, "ErrorCode": 3}, conn)
