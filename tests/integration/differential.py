@@ -252,15 +252,15 @@ def typical_requests(api_key: int, version: int) -> list[dict]:
         return [{"TransactionalId": None, "Acks": -1, "TimeoutMs": 10_000,
                  "TopicData": [{**target, "PartitionData": [{"Index": 1 if version >= 3 else 0, "Records": batch(
                      [(b"pk%d" % version, b"pv%d" % version), (b"pk", b"")])}]}]}]
-    if api_key == 1:  # Fetch: the setup's records, from the start and from the middle
-        def fetch(offset):
+    if api_key == 1:  # Fetch: the setup's records, from the start and from the middle; read committed
+        def fetch(offset, isolation=0):
             return {"ReplicaId": -1, "ReplicaState": {"ReplicaId": -1, "ReplicaEpoch": -1}, "MaxWaitMs": 0,
-                    "MinBytes": 0, "MaxBytes": MIB, "IsolationLevel": 0, "SessionId": 0, "SessionEpoch": -1,
+                    "MinBytes": 0, "MaxBytes": MIB, "IsolationLevel": isolation, "SessionId": 0, "SessionEpoch": -1,
                     "Topics": [{**t, "Partitions": [{"Partition": 0, "FetchOffset": offset, "LogStartOffset": -1,
                                                     "CurrentLeaderEpoch": -1, "LastFetchedEpoch": -1,
                                                     "PartitionMaxBytes": MIB}]}],
                     "ForgottenTopicsData": [], "RackId": ""}
-        return [fetch(0), fetch(2)]
+        return [fetch(0), fetch(2)] + ([fetch(0, isolation=1)] if version >= 4 else [])
     if api_key == 2:  # ListOffsets: latest, earliest, max timestamp, and by a record's timestamp
         # MAX_TIMESTAMP (-3) asks partition 1: below v7 the brokers differ (an open bug), and
         # partition 0's answers stay compared whole.
