@@ -101,6 +101,13 @@ odd-load: setup build
 	GREGOR_ODD_SECONDS=$(ODD_SECONDS) GREGOR_ODD_CONNECTIONS=$(ODD_CONNECTIONS) $(if $(ODD_SEED),GREGOR_ODD_SEED=$(ODD_SEED)) \
 	tests/integration/run.sh -s -k test_odd_requests
 
+# The differential check (tests/integration/differential.py): the same requests to Apache Kafka
+# 4.3.1 and to Gregor, responses compared field by field; fails on any difference not listed in
+# tests/integration/differential_accepted.txt (and on a listed one that no longer happens).
+.PHONY: differential
+differential: setup build
+	GREGOR_DIFFERENTIAL=1 tests/integration/run.sh -s -k test_differential
+
 .PHONY: cluster-test
 cluster-test: setup build
 	GREGOR_CLUSTER_TESTS=1 tests/integration/run.sh -m cluster -s

@@ -1,6 +1,8 @@
-"""Kafka's request schemas (the message definitions shipped in the kafka-clients jar) loaded at run
-time, and an encoder of any request at any version following the schema rules, for tests that
-generate requests instead of hand-building a few shapes (test_odd_requests.py).
+"""Kafka's request and response schemas (the message definitions shipped in the kafka-clients jar)
+loaded at run time, an encoder of any request at any version following the schema rules, for tests
+that generate requests instead of hand-building a few shapes (test_odd_requests.py), and its mirror,
+a decoder of any message body (decode_body: responses, and captured requests with decode_request)
+into the same values, for the differential check (differential.py).
 
 What the encoder follows, per field and version:
 - `versions` (present or not), `nullableVersions` (null allowed), `taggedVersions` + `tag` (in the
@@ -192,24 +194,31 @@ def find_clients_jar() -> Path:
 
 
 class schema_set:
-    """Every request message of the jar, by api key."""
+    """Every request and response message of the jar, by api key."""
 
     def __init__(self, jar: Path | None = None):
         self.jar = Path(jar) if jar else find_clients_jar()
         self.requests: dict[int, message_spec] = {}
+        self.responses: dict[int, message_spec] = {}
         self.names: dict[int, str] = {}
         with zipfile.ZipFile(self.jar) as z:
             for name in z.namelist():
-                if name.startswith("common/message/") and name.endswith("Request.json"):
+                if name.startswith("common/message/") and name.endswith(("Request.json", "Response.json")):
                     doc = parse_message(z.read(name).decode())
-                    if doc.get("type") != "request" or "apiKey" not in doc:
+                    if doc.get("type") not in ("request", "response") or "apiKey" not in doc:
                         continue
                     msg = message_from_json(doc)
-                    self.requests[msg.api_key] = msg
-                    self.names[msg.api_key] = msg.name[:-len("Request")]
+                    if doc["type"] == "request":
+                        self.requests[msg.api_key] = msg
+                        self.names[msg.api_key] = msg.name[:-len("Request")]
+                    else:
+                        self.responses[msg.api_key] = msg
 
     def request(self, api_key: int) -> message_spec:
         return self.requests[api_key]
+
+    def response(self, api_key: int) -> message_spec:
+        return self.responses[api_key]
 
 
 # ---- encoding
@@ -328,7 +337,127 @@ def encode_request(msg: message_spec, version: int, correlation_id: int, body: d
     return struct.pack(">i", len(payload)) + payload
 
 
-# ---- responses: just enough to match them with their requests
+# ---- decoding (the mirror of the encoder; responses, and captured requests)
+
+class decode_error(ValueError):
+    pass
+
+
+class reader:
+    """A cursor over bytes; every read checks the bytes left (a decoder never trusts a length)."""
+
+    def __init__(self, data: bytes, pos: int = 0):
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise decode_error(f"{n} bytes wanted at {self.pos}, {len(self.data) - self.pos} left")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return bytes(out)
+
+    def fixed(self, fmt: str):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def uvarint(self) -> int:
+        try:
+            value, self.pos = _read_uvarint(self.data, self.pos)
+        except ValueError as exc:
+            raise decode_error(str(exc)) from None
+        return value
+
+    def length(self, flexible: bool, wide: bool) -> int | None:
+        """A length or count; None is null (the mirror of _length)."""
+        n = self.uvarint() - 1 if flexible else self.fixed(">i" if wide else ">h")
+        return None if n < 0 else n
+
+    def left(self) -> int:
+        return len(self.data) - self.pos
+
+
+def decode_primitive(r: reader, type_: str, flexible: bool):
+    if type_ in FIXED_FORMATS:
+        return r.fixed(FIXED_FORMATS[type_])
+    if type_ == "uuid":
+        return r.take(16)
+    if type_ == "string":
+        n = r.length(flexible, wide=False)
+        return None if n is None else r.take(n).decode(errors="surrogateescape")
+    if type_ in ("bytes", "records"):
+        n = r.length(flexible, wide=True)
+        return None if n is None else r.take(n)
+    raise decode_error(f"unknown type {type_}")
+
+
+def decode_struct(r: reader, fields: list[field_spec], version: int, flexible: bool) -> dict:
+    """{field name: value} with the fields present at that version; tagged fields that were not
+    sent are absent; unknown tagged fields are kept under UNKNOWN_TAGS as (tag, bytes)."""
+    value: dict = {}
+    by_tag = {}
+    for f in fields:
+        if not f.present(version):
+            continue
+        if f.is_tagged(version):
+            by_tag[f.tag] = f
+            continue
+        value[f.name] = decode_field(r, f, version, flexible)
+    if flexible:
+        count = r.uvarint()
+        for _ in range(count):
+            tag = r.uvarint()
+            size = r.uvarint()
+            data = r.take(size)
+            if tag in by_tag:
+                sub = reader(data)
+                value[by_tag[tag].name] = decode_field(sub, by_tag[tag], version, flexible)
+                if sub.left():
+                    raise decode_error(f"tagged field {by_tag[tag].name}: {sub.left()} bytes left over")
+            else:
+                value.setdefault(UNKNOWN_TAGS, []).append((tag, data))
+    return value
+
+
+def decode_field(r: reader, f: field_spec, version: int, flexible: bool):
+    if f.is_array:
+        n = r.length(flexible, wide=True)
+        if n is None:
+            return None
+        if n > r.left():  # every element takes at least one byte
+            raise decode_error(f"{f.name}: {n} elements claimed, {r.left()} bytes left")
+        if f.is_struct:
+            return [decode_struct(r, f.fields, version, flexible) for _ in range(n)]
+        return [decode_primitive(r, f.element_type, flexible) for _ in range(n)]
+    if f.is_struct:
+        if f.is_nullable(version):
+            marker = r.fixed(">b")
+            if marker < 0:
+                return None
+        return decode_struct(r, f.fields, version, flexible)
+    return decode_primitive(r, f.type, flexible)
+
+
+def decode_body(msg: message_spec, version: int, data: bytes, pos: int = 0) -> dict:
+    """A whole message body at that version; bytes left over are an error."""
+    r = reader(data, pos)
+    value = decode_struct(r, msg.fields, version, msg.is_flexible(version))
+    if r.left():
+        raise decode_error(f"{msg.name} v{version}: {r.left()} bytes left over")
+    return value
+
+
+def decode_request(msgs: "schema_set", frame_payload: bytes) -> tuple[int, int, int, str | None, dict]:
+    """(api key, version, correlation id, client id, body) of a request payload (no size prefix)."""
+    r = reader(frame_payload)
+    api_key, version, correlation_id = r.fixed(">h"), r.fixed(">h"), r.fixed(">i")
+    client_id = decode_primitive(r, "string", False)
+    msg = msgs.request(api_key)
+    if msg.is_flexible(version):
+        r.pos = _skip_tagged(r.data, r.pos)
+    return api_key, version, correlation_id, client_id, decode_body(msg, version, r.data, r.pos)
+
+
+# ---- responses: the header
 
 API_VERSIONS_KEY = 18
 

@@ -1,0 +1,136 @@
+"""The differential check (issue 15, item 6; differential.py): the same requests to Apache Kafka 4.3.1
+and to Gregor, the responses compared field by field; every difference not listed and justified in
+differential_accepted.txt fails. The check itself (two brokers, ~80 s) runs only when asked:
+GREGOR_DIFFERENTIAL=1 (`make differential`); GREGOR_DIFFERENTIAL_KAFKA=host:port uses a running,
+fresh Kafka instead of starting one. The tests of its parts (the response decoder against the
+captured frames, the comparison, the accepted file) need no broker and always run.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+import differential
+import harness
+import schema_codec
+
+ENABLED = os.environ.get("GREGOR_DIFFERENTIAL") == "1"
+
+
+@pytest.fixture(scope="module")
+def schemas() -> schema_codec.schema_set:
+    return schema_codec.schema_set()
+
+
+# ---- the parts, without a broker
+
+def test_decoder_reads_every_captured_frame_and_reencodes_the_requests_byte_for_byte(schemas):
+    """Each captured request decodes and encodes back to the same bytes; each captured response
+    decodes with nothing left over (the decoder mirrors the encoder, tagged fields included)."""
+    decoded = 0
+    for line in differential.CAPTURES_PATH.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        _label, key, version, req_hex, resp_hex = line.split()
+        key, version = int(key), int(version)
+        if version not in schemas.request(key).valid:
+            continue  # a newer client version than the jar's (Kafka answered UNSUPPORTED_VERSION)
+        payload = bytes.fromhex(req_hex)
+        api_key, ver, correlation_id, client_id, body = schema_codec.decode_request(schemas, payload)
+        assert schema_codec.encode_request(schemas.request(api_key), ver, correlation_id, body,
+                                           client_id=client_id)[4:] == payload
+        if resp_hex != "-":
+            resp = bytes.fromhex(resp_hex)
+            msg = schemas.response(key)
+            _, pos = schema_codec.decode_response_header(resp, key, version, msg.is_flexible(version))
+            schema_codec.decode_body(msg, version, resp, pos)
+        decoded += 1
+    assert decoded >= 100
+
+
+def test_decoder_refuses_truncated_bodies_and_lengths_past_the_end(schemas):
+    metadata_v1 = struct.pack(">i", 1000) + b"\x00" * 64  # 1000 brokers claimed, 64 bytes follow
+    with pytest.raises(schema_codec.decode_error, match="1000 elements claimed"):
+        schema_codec.decode_body(schemas.response(3), 1, metadata_v1)
+    with pytest.raises(schema_codec.decode_error, match="wanted"):
+        schema_codec.decode_body(schemas.response(18), 0, b"\x00")  # ApiVersions v0: half an error code
+    with pytest.raises(schema_codec.decode_error, match="left over"):
+        schema_codec.decode_body(schemas.response(18), 0, b"\x00\x00" + b"\x00" * 4 + b"\x07")
+
+
+def test_typical_requests_encode_at_every_version_of_every_api(schemas):
+    """Every typical request names only fields its API has and encodes at every version."""
+    for key, msg in schemas.requests.items():
+        for version in range(msg.valid.lo, msg.valid.hi + 1):
+            for partial in differential.typical_requests(key, version):
+                body = differential.complete(msg.fields, version, partial)
+                schema_codec.encode_request(msg, version, 1, differential.resolve(body, differential.no_topic_ids))
+
+
+def test_comparison_names_each_differing_field_and_keys_arrays_by_their_names():
+    gregor = {"Topics": [{"Name": "b", "ErrorCode": 0}, {"Name": "a", "ErrorCode": 3, "Extra": 1}]}
+    kafka = {"Topics": [{"Name": "a", "ErrorCode": 0}, {"Name": "b", "ErrorCode": 0}, {"Name": "c", "ErrorCode": 0}]}
+    diffs = []
+    differential.compare(gregor, kafka, "", diffs)
+    assert sorted(d[0] for d in diffs) == [".Topics[Name=a].ErrorCode", ".Topics[Name=a].Extra", ".Topics[Name=c]"]
+    same = []
+    differential.compare({"X": [1, 2], "F": float("nan")}, {"X": [1, 2], "F": float("nan")}, "", same)
+    assert same == []
+
+
+def test_normalisation_keeps_fixed_timestamps_and_replaces_the_clock_and_ids():
+    conn = differential.no_topic_ids
+    now_ms = int(differential.time.time() * 1000)
+    out = differential.normalise({"ThrottleTimeMs": 7, "LogAppendTimeMs": now_ms, "Timestamp": 1_600_000_000_000,
+                                  "ProducerId": 4000, "MemberId": "m-1", "Port": 9092, "ErrorCode": 3}, conn)
+    assert out == {"ThrottleTimeMs": 0, "LogAppendTimeMs": "NOW", "Timestamp": 1_600_000_000_000,
+                   "ProducerId": "PID", "MemberId": "MEMBER", "Port": "PORT", "ErrorCode": 3}
+
+
+def test_accepted_file_parses_and_an_unlisted_difference_fails_while_an_unmatched_entry_is_stale(tmp_path):
+    entries = differential.load_accepted()
+    assert entries and all(e.why for e in entries)
+    accepted = tmp_path / "accepted.txt"
+    accepted.write_text("Metadata 1-3 Topics[Name=a].ErrorCode :: why\n# open bugs\nFetch * X :: a bug\n")
+    res = differential.result(differences=[("Metadata", 2, "t", "Topics[Name=a].ErrorCode", 0, 3),
+                                           ("Metadata", 4, "t", "Topics[Name=a].ErrorCode", 0, 3)])
+    differential.judge(res, differential.load_accepted(accepted))
+    assert [d[1] for d in res.unaccepted] == [4]
+    assert [e.pattern for e in res.stale] == ["X"]
+    assert not differential.passed(res)
+
+
+def test_accepted_patterns_star_stays_within_brackets_double_star_crosses_them():
+    def matches(pattern, path):
+        return differential.re.fullmatch(differential.pattern_regex(pattern), path) is not None
+    assert matches("Topics[Name=*].Configs", "Topics[Name=log.a-b].Configs")
+    assert not matches("Configs[Name=*]", "Configs[Name=listeners].Synonyms[0]")
+    assert matches("**ErrorMessage", "Topics[Name=a].Partitions[PartitionIndex=0].ErrorMessage")
+    assert matches("ApiKeys[ApiKey=7?]", "ApiKeys[ApiKey=76]") and not matches("ApiKeys[ApiKey=7?]", "ApiKeys[ApiKey=7]")
+
+
+# ---- the check
+
+@pytest.mark.differential
+@pytest.mark.gregor_only
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not ENABLED, reason="differential: needs GREGOR_DIFFERENTIAL=1 (make differential; "
+                                        "starts Apache Kafka 4.3.1 beside Gregor)")
+def test_gregor_answers_like_kafka_but_for_the_accepted_differences(tmp_path):
+    gregor = harness.gregor_process(tmp_path / "gregor", extra_sets=differential.GREGOR_SETS).start()
+    kafka_dir = None
+    try:
+        kafka = os.environ.get("GREGOR_DIFFERENTIAL_KAFKA")
+        if not kafka:
+            kafka, kafka_dir = differential.start_kafka(Path(tmp_path) / "kafka")
+        res = differential.run(gregor.bootstrap, kafka)
+    finally:
+        gregor.stop()
+        if kafka_dir is not None:
+            differential.stop_kafka(kafka_dir)
+    report = differential.report(res, schema_codec.schema_set())
+    assert differential.passed(res), report
+    assert len(res.pairs) >= 200 and res.captured_sent >= 100, report
