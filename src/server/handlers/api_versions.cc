@@ -24,8 +24,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     // Tagged fields: what `kafka-features.sh describe` (Admin.describeFeatures) shows. The
     // finalized levels are the metadata image's FeatureLevelRecords; their epoch is the image's
     // offset, as Kafka's brokers report it.
+    // Below v4, a feature whose minimum is 0 is left out, as Kafka does (KAFKA-17492: older
+    // clients refuse a supported range starting at 0).
     for (const auto& f : controller::supported_features)
-      resp.supported_features.push_back({f.name, f.min, f.max, {}});
+      if (ctx.version() >= 4 || f.min > 0) resp.supported_features.push_back({f.name, f.min, f.max, {}});
     const auto& image = c.image();
     for (const auto& [name, level] : image.features())
       if (level > 0) resp.finalized_features.push_back({name, level, level, {}});

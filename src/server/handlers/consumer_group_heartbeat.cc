@@ -68,6 +68,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     co_return fail(out.error, "SubscribedTopicRegex `" + req.subscribed_topic_regex.value_or("") +
                                  "` is not a valid regular expression.");
   if (out.error != error_code::none) co_return resp;
+  // A leave (member epoch -1, or -2 for a static member) is answered without an interval: there
+  // is no next heartbeat (Kafka's response leaves the field at 0).
+  if (req.member_epoch < 0) resp.heartbeat_interval_ms = 0;
   // Nobody hears about an epoch or assignment the log does not hold.
   if (auto e = groups.flush_consumer_groups(); e != error_code::none) co_return fail(e, "");
   if (const error_code committed = co_await groups.await_committed(req.group_id); committed != error_code::none)

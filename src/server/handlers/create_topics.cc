@@ -21,6 +21,7 @@ template <class Out>
 void fail(Out& out, error_code e, std::string message) {
   out.error_code = code(e);
   out.error_message = std::move(message);
+  out.configs.emplace();  // v5+: a failed topic carries the schema's default, an empty array (as Kafka)
 }
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {

@@ -17,9 +17,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (const auto& id : req.transactional_ids) {
     auto& out = resp.transaction_states.emplace_back();
     out.transactional_id = id;
-    out.producer_id = -1;
-    out.producer_epoch = -1;
-    out.transaction_start_time_ms = -1;
+    // An error entry keeps the schema's defaults (0), as Kafka sends it.
+    out.producer_id = 0;
+    out.producer_epoch = 0;
+    out.transaction_start_time_ms = 0;
     // Describe on the id; the partitions listed are those of topics the principal may Describe.
     error_code e = transactional_id_authorized(ctx, acl_op::describe, id) ? txns.check_coordinator(id)
                                                                           : error_code::transactional_id_authorization_failed;

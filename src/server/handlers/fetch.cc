@@ -159,6 +159,8 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     pout.log_start_offset = -1;
     // An empty record set, never null: librdkafka rejects a -1 size.
     pout.records = std::span<const uint8_t>();
+    // An error answer carries the schema's default (an empty list); a read carries the list only
+    // for read_committed and null otherwise, as Kafka (below).
     if (v >= 4) pout.aborted_transactions = std::vector<resp_t::aborted_transaction>{};
     if (may_read && (rt || v < 13) && !may_read(name)) {
       pout.error_code = code(error_code::topic_authorization_failed);
@@ -213,6 +215,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     pout.high_watermark = hw.value();
     pout.last_stable_offset = lso.value();
     pout.log_start_offset = p->log().log_start_offset().value();
+    if (!read_committed) pout.aborted_transactions.reset();
     if (follower == no_node && v >= 11 && p->is_leader()) {
       if (auto r = preferred_read_replica(c, *p, req.rack_id, start)) {
         // Kafka skips the read and answers at once; the consumer fetches from r next.

@@ -64,6 +64,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         pout.error_code = code(replica.error());
         continue;
       }
+      if (part.timestamp == max_timestamp && ctx.version() < 7) {
+        // -3 exists from v7 (KIP-734): Kafka answers UNSUPPORTED_VERSION below it.
+        pout.error_code = code(error_code::unsupported_version);
+        continue;
+      }
       replication::partition* p = *replica;
       pout.leader_epoch = p->epoch().value();
       const offset latest = req.replica_id != consumer_replica_id ? p->log().log_end_offset()

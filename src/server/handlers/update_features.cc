@@ -48,7 +48,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   }
   resp.error_code = code(e);
   if (e != error_code::none) resp.error_message = message;
-  if (ctx.version() < 2) {
+  // v0-1 list each feature's result; a request refused as a whole lists none (as Kafka).
+  if (ctx.version() < 2 && e == error_code::none) {
     for (const auto& u : req.feature_updates) {
       auto& out = resp.results.emplace_back();
       out.feature = u.feature;

@@ -46,8 +46,22 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // Only brokers write markers (ClusterAction on the cluster).
   if (!cluster_authorized(ctx, acl_op::cluster_action))
     co_return answer(req, std::vector<error_code>(writes.size(), error_code::cluster_authorization_failed));
-  txn_service& txns = c.transaction_service();
-  auto results = co_await txns.write_markers(std::move(writes));
+  // A marker needs a producer: Kafka's append of a control batch for producer id -1 fails
+  // (UNKNOWN_SERVER_ERROR) and writes nothing; the others are written.
+  std::vector<size_t> valid;
+  std::vector<txn_service::marker_write> to_write;
+  for (size_t i = 0; i < writes.size(); ++i)
+    if (writes[i].producer_id >= 0) {
+      valid.push_back(i);
+      to_write.push_back(std::move(writes[i]));
+    }
+  std::vector<error_code> results(writes.size(), error_code::unknown_server_error);
+  if (!to_write.empty()) {
+    txn_service& txns = c.transaction_service();
+    auto written = co_await txns.write_markers(std::move(to_write));
+    for (size_t j = 0; j < valid.size(); ++j)
+      results[valid[j]] = j < written.size() ? written[j] : error_code::unknown_server_error;
+  }
   co_return answer(req, results);
 }
 
