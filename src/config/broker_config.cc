@@ -476,7 +476,10 @@ std::string security_protocol_of(const broker_config& b, std::string_view listen
 
 std::optional<std::string> listener_value(const broker_config& b, std::string_view listener_name,
                                           std::string_view key) {
-  auto it = b.explicit_values.find(fmt::format("{}{}.{}", k_listener_prefix, detail::lower(listener_name), key));
+  const std::string prefixed = fmt::format("{}{}.{}", k_listener_prefix, detail::lower(listener_name), key);
+  auto it = b.dynamic_broker_values.find(prefixed);
+  if (it != b.dynamic_broker_values.end()) return it->second;
+  it = b.explicit_values.find(prefixed);
   if (it != b.explicit_values.end()) return it->second;
   it = b.explicit_values.find(std::string(key));
   if (it != b.explicit_values.end()) return it->second;

@@ -356,6 +356,7 @@ std::vector<broker_key> build_table() {
     using config_type::password;
     using config_type::string;
     using config_type::list;
+    using config_type::boolean;
     t.push_back(text_key("ssl.keystore.type", "JKS", {"JKS", "PKCS12", "PEM"}, false, string, false, "Format of the key store: PKCS12 or PEM (JKS is not supported; convert it with keytool -importkeystore -deststoretype PKCS12). Unset: detected from the file."));
     t.push_back(text_key("ssl.keystore.location", std::nullopt, {}, false, string, false, "File of the broker's certificate and private key (PKCS12, or PEM with the key and the certificate chain)."));
     t.push_back(text_key("ssl.keystore.password", std::nullopt, {}, false, password, true, "Password of the key store file (PKCS12)."));
@@ -371,6 +372,8 @@ std::vector<broker_key> build_table() {
     t.push_back(text_key("ssl.protocol", "TLSv1.3", {"TLS", "TLSv1.2", "TLSv1.3"}, false, string, false, "Accepted for compatibility; ssl.enabled.protocols decides the versions."));
     t.push_back(text_key("ssl.cipher.suites", "", {}, true, list, false, "Cipher suites by their standard names (TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, ...); empty = OpenSSL's defaults."));
     t.push_back(text_key("ssl.endpoint.identification.algorithm", "https", {}, false, string, false, "Host name verification of the server certificate by clients (https) or none (empty); the broker's own outgoing connections follow it."));
+    t.push_back(text_key("ssl.allow.dn.changes", "false", {"true", "false"}, false, boolean, false, "Whether a key store updated at runtime (AlterConfigs of listener.name.<listener>.ssl.keystore.*) may carry a certificate with another subject than the current one."));
+    t.push_back(text_key("ssl.allow.san.changes", "false", {"true", "false"}, false, boolean, false, "Whether a key store updated at runtime may drop subject alternative names of the current certificate."));
     t.push_back(text_key("ssl.principal.mapping.rules", "DEFAULT", {}, false, string, false, "Rules mapping a client certificate's distinguished name to a principal name (as Kafka's)."));
   }
 

@@ -36,5 +36,8 @@ std::string check_cleanup_policy(std::string_view text);
 // The first (most specific) broker synonym of every topic config that has one (log.retention.ms,
 // log.segment.bytes, ...): Kafka's DynamicLogConfig reconfigurable set (topic_config.cc).
 std::vector<std::string> topic_primary_broker_synonyms();
+// "ssl.keystore.location" for "listener.name.<listener>.ssl.keystore.location", nullopt when
+// `name` has no listener prefix (the key is not checked).
+std::optional<std::string> listener_prefixed_base(std::string_view name);
 
 }  // namespace gregor::config::detail

@@ -1,6 +1,7 @@
 // Kafka's topic-level configs: names, types, validators, documentation, and the broker keys whose
 // values are their defaults (retention.ms ← log.retention.ms, .minutes, .hours, ...).
 #include <algorithm>
+#include <set>
 #include <functional>
 #include <limits>
 #include <unordered_map>
@@ -329,6 +330,42 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
     }
     if (auto d = detail::broker_default_text(k)) e.synonyms.push_back({k.name, *d, false, config_source::default_config});
     if (k.sensitive) {  // Kafka: a secret's value (and its synonyms' values) are null
+      e.value.clear();
+      e.is_null = true;
+      for (auto& syn : e.synonyms) {
+        syn.value.clear();
+        syn.is_null = true;
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  // Listener overrides set statically or dynamically (listener.name.<l>.<key>), as Kafka lists them:
+  // synonyms are the override, then the key it overrides (Kafka's brokerConfigSynonyms).
+  std::set<std::string> prefixed;
+  for (const auto* from : {&b.explicit_values, &b.dynamic_broker_values})
+    for (const auto& [name, value] : *from)
+      if (detail::listener_prefixed_base(name)) prefixed.insert(name);
+  for (const auto& name : prefixed) {
+    const auto base = *detail::listener_prefixed_base(name);
+    const auto* k = detail::find_broker_key(base);
+    config_entry_desc e;
+    e.name = name;
+    e.type = k ? k->type : config_type::unknown;
+    e.documentation = k ? k->doc : "";
+    e.read_only = !is_dynamic_broker_config(name);
+    e.sensitive = (k && k->sensitive) || name.ends_with(".sasl.jaas.config");
+    if (auto it = b.dynamic_broker_values.find(name); it != b.dynamic_broker_values.end())
+      e.synonyms.push_back({name, it->second, false, config_source::dynamic_broker_config});
+    if (auto it = b.explicit_values.find(name); it != b.explicit_values.end())
+      e.synonyms.push_back({name, it->second, false, config_source::static_broker_config});
+    e.value = e.synonyms.front().value;
+    e.source = e.synonyms.front().source;
+    if (auto it = b.explicit_values.find(base); it != b.explicit_values.end())
+      e.synonyms.push_back({base, it->second, false, config_source::static_broker_config});
+    if (k) {
+      if (auto d = detail::broker_default_text(*k)) e.synonyms.push_back({base, *d, false, config_source::default_config});
+    }
+    if (e.sensitive) {
       e.value.clear();
       e.is_null = true;
       for (auto& syn : e.synonyms) {

@@ -109,7 +109,9 @@ result<void, std::string> server_core::start() {
     lg.info("listening on {} ({})", ec ? where : endpoint_text(local), spec.name);
     _acceptors.push_back(std::move(acceptor));
     _tls_contexts.push_back(spec.tls);
+    _tls_watched_files.push_back(spec.tls_watched_files);
     _tls_file_states.push_back(file_states(spec.tls_watched_files));
+    _tls_rebuild.push_back(spec.tls_rebuild);
   }
   auto self = shared_from_this();
   for (size_t i = 0; i < _acceptors.size(); ++i) {
@@ -118,11 +120,30 @@ result<void, std::string> server_core::start() {
   const bool reloadable = std::any_of(opts.listeners.begin(), opts.listeners.end(), [](const auto& l) {
     return l.tls && l.tls_rebuild && !l.tls_watched_files.empty();
   });
-  if (reloadable) {
-    _tls_reload_timer = std::make_unique<asio::steady_timer>(io);
-    asio::co_spawn(io, [self]() { return self->tls_reload_loop(); }, asio::detached);
-  }
+  if (reloadable) start_tls_reload();
   return ok;
+}
+
+void server_core::start_tls_reload() {
+  if (_tls_reload_timer || _stopped) return;
+  _tls_reload_timer = std::make_unique<asio::steady_timer>(io);
+  auto self = shared_from_this();
+  asio::co_spawn(io, [self]() { return self->tls_reload_loop(); }, asio::detached);
+}
+
+bool server_core::update_tls(const std::string& listener, std::shared_ptr<asio::ssl::context> tls,
+                             std::vector<std::string> watched_files,
+                             std::function<result<std::shared_ptr<asio::ssl::context>, std::string>()> rebuild) {
+  for (size_t i = 0; i < _tls_contexts.size(); ++i) {
+    if (opts.listeners[i].name != listener || !_tls_contexts[i]) continue;
+    _tls_contexts[i] = std::move(tls);
+    _tls_file_states[i] = file_states(watched_files);
+    _tls_watched_files[i] = std::move(watched_files);
+    _tls_rebuild[i] = std::move(rebuild);
+    if (_tls_rebuild[i] && !_tls_watched_files[i].empty()) start_tls_reload();
+    return true;
+  }
+  return false;
 }
 
 asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
@@ -251,14 +272,14 @@ asio::awaitable<void> server_core::tls_reload_loop() {
     _tls_reload_timer->expires_after(std::chrono::milliseconds(opts.tls_reload_check_ms));
     co_await _tls_reload_timer->async_wait(use_tuple);
     if (_stopped) co_return;
-    for (size_t i = 0; i < opts.listeners.size(); ++i) {
+    for (size_t i = 0; i < _tls_contexts.size(); ++i) {
       const auto& spec = opts.listeners[i];
-      if (!spec.tls || !spec.tls_rebuild || spec.tls_watched_files.empty()) continue;
-      auto now = file_states(spec.tls_watched_files);
+      if (!_tls_contexts[i] || !_tls_rebuild[i] || _tls_watched_files[i].empty()) continue;
+      auto now = file_states(_tls_watched_files[i]);
       if (now == _tls_file_states[i]) continue;
       // Remember this version even if it fails to load: a fixed file is a new change.
       _tls_file_states[i] = now;
-      auto ctx = spec.tls_rebuild();
+      auto ctx = _tls_rebuild[i]();
       if (!ctx) {
         lg.error("listener {}: TLS key store or trust store changed but cannot be loaded, keeping the previous "
                  "certificates: {}",
@@ -267,7 +288,7 @@ asio::awaitable<void> server_core::tls_reload_loop() {
       }
       _tls_contexts[i] = std::move(*ctx);
       lg.info("listener {}: reloaded TLS certificates ({}); new connections use them", spec.name,
-              fmt::join(spec.tls_watched_files, ", "));
+              fmt::join(_tls_watched_files[i], ", "));
     }
   }
 }

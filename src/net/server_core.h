@@ -49,6 +49,11 @@ class server_core : public std::enable_shared_from_this<server_core> {
   void pool_release(size_t bytes);
   size_t pool_used_bytes() const { return _pool_used_bytes; }
 
+  // tcp_server::update_tls.
+  bool update_tls(const std::string& listener, std::shared_ptr<asio::ssl::context> tls,
+                  std::vector<std::string> watched_files,
+                  std::function<result<std::shared_ptr<asio::ssl::context>, std::string>()> rebuild);
+
   void on_connection_closed(uint64_t id);
   void on_connection_idle();  // a connection has nothing in flight: wake a drain in progress
   bool draining() const { return _draining; }
@@ -72,13 +77,17 @@ class server_core : public std::enable_shared_from_this<server_core> {
   // Polls the TLS listeners' watched files every opts.tls_reload_check_ms; a changed file
   // rebuilds that listener's context (kept on failure).
   asio::awaitable<void> tls_reload_loop();
+  void start_tls_reload();  // once, when a listener first has files to watch
   bool all_idle() const;
 
   std::vector<tcp::acceptor> _acceptors;
-  // Per listener: the TLS context new connections use (null = plaintext), and the watched files'
-  // last seen state ("mtime:size" per file).
+  // Per listener: the TLS context new connections use (null = plaintext), the files its reload
+  // watches and their last seen state ("mtime:size" per file), and how it is rebuilt (from
+  // opts.listeners, replaced by update_tls).
   std::vector<std::shared_ptr<asio::ssl::context>> _tls_contexts;
+  std::vector<std::vector<std::string>> _tls_watched_files;
   std::vector<std::vector<std::string>> _tls_file_states;
+  std::vector<std::function<result<std::shared_ptr<asio::ssl::context>, std::string>()>> _tls_rebuild;
   bool _stopped = false;
   std::unique_ptr<asio::steady_timer> _tls_reload_timer;  // cancelled by stop_accepting()
   std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;

@@ -24,6 +24,12 @@ boost::asio::awaitable<void> tcp_server::drain_and_close(int64_t deadline_ms) {
 
 void tcp_server::close_all() { _core->close_all("server closing all connections"); }
 
+bool tcp_server::update_tls(
+    const std::string& listener, std::shared_ptr<boost::asio::ssl::context> tls, std::vector<std::string> watched_files,
+    std::function<result<std::shared_ptr<boost::asio::ssl::context>, std::string>()> rebuild) {
+  return _core->update_tls(listener, std::move(tls), std::move(watched_files), std::move(rebuild));
+}
+
 size_t tcp_server::connection_count() const { return _core->connection_count.load(); }
 
 tcp_server::stats tcp_server::counters() const {

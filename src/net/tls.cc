@@ -3,6 +3,7 @@
 #include "gregor/security/principal_mapping.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -10,12 +11,14 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 namespace gregor::net {
 
@@ -305,6 +308,98 @@ result<tls_context_ptr, std::string> make_client_tls_context(const tls_settings&
   }
   if (auto r = use_truststore(h, s, false); !r) return failure{r.error()};
   SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+namespace {
+
+bool has_keystore(const tls_settings& s) { return !s.keystore_location.empty() || !s.keystore_key.empty(); }
+bool has_truststore(const tls_settings& s) {
+  return !s.truststore_location.empty() || !s.truststore_certificates.empty();
+}
+
+// A certificate's subject alternative names as "DNS:host", "IP:1.2.3.4" ... (GENERAL_NAME_print).
+std::vector<std::string> subject_alt_names(X509* cert) {
+  std::vector<std::string> out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    bio_ptr bio(BIO_new(BIO_s_mem()));
+    GENERAL_NAME_print(bio.get(), sk_GENERAL_NAME_value(names, i));
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    out.emplace_back(data, static_cast<size_t>(n));
+  }
+  GENERAL_NAMES_free(names);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "" when `trust`'s trust store (else the system's CAs) verifies `keystore`'s chain, else why.
+std::string verify_chain(const store& keystore, const tls_settings& trust) {
+  X509_STORE* st = X509_STORE_new();
+  std::string why;
+  if (!has_truststore(trust)) {
+    X509_STORE_set_default_paths(st);
+  } else if (auto ts = load_store(trust, false); !ts) {
+    why = ts.error();
+  } else {
+    for (const auto& c : ts->certs) X509_STORE_add_cert(st, c.get());
+  }
+  if (why.empty()) {
+    STACK_OF(X509)* chain = sk_X509_new_null();
+    for (size_t i = 1; i < keystore.certs.size(); ++i) sk_X509_push(chain, keystore.certs[i].get());
+    X509_STORE_CTX* vctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(vctx, st, keystore.certs[0].get(), chain);
+    if (X509_verify_cert(vctx) != 1)
+      why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx));
+    X509_STORE_CTX_free(vctx);
+    sk_X509_free(chain);
+  }
+  X509_STORE_free(st);
+  return why;
+}
+
+}  // namespace
+
+result<tls_context_ptr, std::string> check_tls_update(const tls_settings& before, const tls_settings& after,
+                                                      bool allow_dn_changes, bool allow_san_changes,
+                                                      bool verify_both_ways) {
+  if (has_keystore(before) && !has_keystore(after))
+    return failure{"Cannot remove the SSL keystore from an existing listener for which a keystore was configured."};
+  if (!has_truststore(before) && has_truststore(after))
+    return failure{"Cannot add SSL truststore to an existing listener for which no truststore was configured."};
+  auto ctx = make_server_tls_context(after);
+  if (!ctx) return failure{ctx.error()};
+  auto old_ks = load_store(before, true);
+  auto new_ks = load_store(after, true);
+  if (!new_ks) return failure{new_ks.error()};
+  // The old store may be gone (a file replaced since): nothing to compare with then.
+  if (!old_ks) return ctx;
+  X509* old_cert = old_ks->certs[0].get();
+  X509* new_cert = new_ks->certs[0].get();
+  const std::string old_dn = subject_rfc2253(old_cert), new_dn = subject_rfc2253(new_cert);
+  if (!allow_dn_changes && lower(old_dn) != lower(new_dn))
+    return failure{fmt::format("Keystore DistinguishedName does not match:  existing={{DN={}}}, new={{DN={}}}", old_dn,
+                               new_dn)};
+  if (!allow_san_changes) {
+    const auto old_sans = subject_alt_names(old_cert), new_sans = subject_alt_names(new_cert);
+    if (!std::includes(new_sans.begin(), new_sans.end(), old_sans.begin(), old_sans.end()))
+      return failure{fmt::format("Keystore SubjectAltNames do not match:  existing={{DN={}, SAN=[{}]}}, new={{DN={}, "
+                                 "SAN=[{}]}}",
+                                 old_dn, fmt::join(old_sans, ", "), new_dn, fmt::join(new_sans, ", "))};
+  }
+  if (verify_both_ways) {
+    if (auto why = verify_chain(*new_ks, before); !why.empty())
+      return failure{fmt::format("the current trust store does not trust the new certificate ({}): {}", new_dn, why)};
+    if (auto why = verify_chain(*old_ks, after); !why.empty())
+      return failure{fmt::format("the new trust store does not trust the current certificate ({}): {}", old_dn, why)};
+  }
   return ctx;
 }
 

@@ -1,11 +1,14 @@
 #include "gregor/server/broker.h"
 
+#include <map>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <fmt/ranges.h>
 
 #include "core.h"
 #include "dispatcher.h"
@@ -99,10 +102,38 @@ struct broker::impl {
     return o;
   }
 
+  // A listener's key store or trust store changed through AlterConfigs (validated by the handler
+  // before it was stored): new connections use the new context; the file-change reload watches
+  // the new files. A store that no longer loads (a file gone since) is logged and the current
+  // context kept, as the reload does.
+  void apply_listener_tls(const config::broker_config& cfg) {
+    for (const auto& l : cfg.listeners) {
+      const std::string protocol = config::security_protocol_of(cfg, l.name);
+      if (protocol != "SSL" && protocol != "SASL_SSL") continue;
+      auto settings = listener_tls_settings(cfg, l.name);
+      auto& applied = tls_applied[l.name];
+      if (settings == applied) continue;
+      applied = settings;
+      auto ctx = net::make_server_tls_context(settings);
+      if (!ctx) {
+        log::get("server").error("listener {}: the dynamic key store or trust store cannot be loaded, keeping the "
+                                 "current certificates: {}",
+                                 l.name, ctx.error());
+        continue;
+      }
+      server->update_tls(l.name, std::move(*ctx), settings.watched_files(),
+                         [settings] { return net::make_server_tls_context(settings); });
+      log::get("server").info("listener {}: key store or trust store changed by a dynamic config ({}); new "
+                              "connections use it",
+                              l.name, fmt::join(settings.watched_files(), ", "));
+    }
+  }
+
   asio::io_context io{1};
   core c;
   dispatcher disp;
   std::unique_ptr<net::tcp_server> server;
+  std::map<std::string, net::tls_settings> tls_applied;  // per TLS listener, what `server` serves
   bool stopping = false;
   std::unique_ptr<http_admin> admin;  // after server and core: destroyed first
   std::unique_ptr<log_maintenance> maintenance;  // flush timer, retention, checkpoints
@@ -131,6 +162,9 @@ result<void, std::string> broker::start() {
   if (!net_opts) return failure{net_opts.error()};
   _impl->server = std::make_unique<net::tcp_server>(_impl->io, std::move(*net_opts), _impl->disp);
   if (auto r = _impl->server->start(); !r) return r;
+  for (const auto& l : _impl->c.config().listeners)
+    _impl->tls_applied[l.name] = listener_tls_settings(_impl->c.config(), l.name);
+  _impl->c.on_config_change([impl = _impl.get()](const config::broker_config& cfg) { impl->apply_listener_tls(cfg); });
   _impl->c.set_bound_ports(_impl->server->bound_ports());
   if (auto r = _impl->c.start_cluster(); !r) return r;
   for (size_t i = 0; i < _impl->c.config().listeners.size(); ++i) {

@@ -234,6 +234,7 @@ void core::apply_metadata() {
     for (const auto& name : skipped) lg().warn("ignoring stored dynamic broker config '{}'", name);
     lg().info("dynamic broker configs: {} cluster default(s), {} for this broker",
               _cfg.dynamic_default_values.size(), _cfg.dynamic_broker_values.size());
+    for (const auto& fn : _config_listeners) fn(_cfg);
   }
   std::unordered_map<std::string, topic_runtime> next;
   std::vector<replication::replica_transition> transitions;

@@ -57,6 +57,10 @@ class core {
   // apply_metadata() produced (never empty).
   using transition_listener = std::function<void(std::span<const replication::replica_transition>)>;
   void on_transitions(transition_listener fn) { _transition_listeners.push_back(std::move(fn)); }
+  // Subscribers of the effective broker config, called by apply_metadata() after the dynamic
+  // broker configs changed (broker.cc: a listener's key store or trust store).
+  using config_listener = std::function<void(const config::broker_config&)>;
+  void on_config_change(config_listener fn) { _config_listeners.push_back(std::move(fn)); }
 
   // Every metadata change goes through here (handlers never write the metadata log).
   controller_client& controller() { return *_controller; }
@@ -169,6 +173,7 @@ class core {
   std::shared_ptr<class replica_manager> _replication;  // cluster mode, broker role
   std::filesystem::path _metadata_dir;
   std::vector<transition_listener> _transition_listeners;
+  std::vector<config_listener> _config_listeners;
   std::unique_ptr<storage::log_manager> _logs;
   std::unique_ptr<replication::partition_manager> _partitions;
   std::unordered_map<std::string, topic_runtime> _topics;

@@ -53,6 +53,23 @@ net::tls_settings listener_tls_settings(const config::broker_config& cfg, std::s
   return s;
 }
 
+std::string check_listener_tls_changes(const config::broker_config& current, const config::broker_config& next) {
+  for (const auto& l : next.listeners) {
+    const std::string proto = config::security_protocol_of(next, l.name);
+    if (proto != "SSL" && proto != "SASL_SSL") continue;
+    const auto before = listener_tls_settings(current, l.name);
+    const auto after = listener_tls_settings(next, l.name);
+    if (before == after) continue;
+    auto flag = [&](std::string_view key) {
+      return trimmed(config::listener_value(next, l.name, key).value_or("false")) == "true";
+    };
+    auto r = net::check_tls_update(before, after, flag("ssl.allow.dn.changes"), flag("ssl.allow.san.changes"),
+                                   l.name == current.inter_broker_listener());
+    if (!r) return fmt::format("listener {}: {}", l.name, r.error());
+  }
+  return "";
+}
+
 result<void, std::string> use_outgoing_tls(rpc::connection_options& opts, const config::broker_config& cfg,
                                            std::string_view listener_name) {
   const std::string proto = config::security_protocol_of(cfg, listener_name);

@@ -12,6 +12,14 @@ namespace gregor::server {
 
 net::tls_settings listener_tls_settings(const config::broker_config& cfg, std::string_view listener_name);
 
+// Kafka's check of a change to this broker's listener stores (AlterConfigs of
+// listener.name.<l>.ssl.keystore.* / .truststore.*, DynamicBrokerConfig → SslFactory
+// validateReconfiguration): every SSL/SASL_SSL listener whose settings differ between `current`
+// and `next` must pass net::check_tls_update (the stores load; same subject and SANs unless
+// ssl.allow.dn.changes / ssl.allow.san.changes; the inter-broker listener's old and new stores
+// trust each other). "" if fine, else the reason, naming the listener.
+std::string check_listener_tls_changes(const config::broker_config& current, const config::broker_config& next);
+
 // The broker's own connections to `listener` (inter-broker: replica fetchers, transaction markers;
 // controller: raft and broker-to-controller): when the listener is SSL or SASL_SSL, sets opts.tls
 // to a client context from the listener's ssl.* configs and opts.tls_verify_host from

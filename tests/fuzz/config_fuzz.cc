@@ -45,9 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 2: {
       auto [name, value] = name_value(in.text());
       std::map<std::string, std::optional<std::string>> changes{{name, value}};
-      (void)config::validate_dynamic_broker_changes(changes);
+      (void)config::validate_dynamic_broker_changes(changes, true);
       changes[name] = std::nullopt;
-      (void)config::validate_dynamic_broker_changes(changes);
+      (void)config::validate_dynamic_broker_changes(changes, false);
       break;
     }
     case 3: {

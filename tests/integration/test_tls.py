@@ -10,6 +10,8 @@ TLS_REFERENCE_KAFKA=1 runs the client-facing tests against Apache Kafka instead
 that read Gregor's log or start Gregor are skipped then."""
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -434,3 +436,159 @@ def test_a_cluster_over_tls_between_its_nodes_forms_and_replicates(cluster_facto
         log = harness.tail(n.stderr_path, 2000000)
         assert "TLS handshake failed" not in log, f"node {n.node_id}"
         assert "outgoing TLS" not in log, f"node {n.node_id}"
+
+
+# ---- listener stores changed through AlterConfigs (kafka-configs.sh), as Kafka's DynamicBrokerConfig ----
+
+CONFIG_TOOL = "kafka.admin.ConfigCommand"  # what kafka-configs.sh runs
+
+
+def _broker_entity(bootstrap: str) -> list[str]:
+    broker_id = next(iter(clients.admin(bootstrap).list_topics(timeout=15).brokers))
+    return ["--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name", str(broker_id)]
+
+
+def _served_serial(hostport: str, pki: Path) -> str:
+    """The serial number of the certificate a new TLS connection to `hostport` is served."""
+    host, port = hostport.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        with ctx.wrap_socket(sock, server_hostname=host) as tls:
+            return tls.getpeercert()["serialNumber"].upper().lstrip("0")
+
+
+def _file_serial(pem: Path) -> str:
+    out = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", str(pem)], capture_output=True, text=True,
+                         check=True).stdout
+    return out.strip().split("=", 1)[1].upper().lstrip("0")
+
+
+def _p12(d: Path, name: str, password: str) -> Path:
+    _openssl("pkcs12", "-export", "-inkey", f"{name}.key", "-in", f"{name}.pem", "-passout", f"pass:{password}",
+             "-out", f"{name}.p12", cwd=d)
+    return d / f"{name}.p12"
+
+
+@pytest.mark.java
+@pytest.mark.timeout(300)
+def test_kafka_configs_switches_a_listener_key_store_for_new_connections(broker_tls, pki, kafka_classpath):
+    """A renewed certificate (same subject and names, same CA) goes in through kafka-configs.sh;
+    new connections get it at once and clients keep working; a key store that does not exist, has
+    another password or another subject is refused and the current certificate stays; Describe hides
+    the password; deleting the dynamic values goes back to the static key store."""
+    d = pki
+    _leaf(d, "renewed", "/O=Example/CN=localhost", "ca", san="DNS:localhost,IP:127.0.0.1")
+    _leaf(d, "renamed", "/O=Example/CN=somebody-else", "ca", san="DNS:localhost,IP:127.0.0.1")
+    renewed = _p12(d, "renewed", "renewed-secret")
+    renamed = _p12(d, "renamed", "renewed-secret")
+    entity = _broker_entity(broker_tls.plain)
+    prefix = "listener.name.ssl.ssl."
+    static_serial = _served_serial(broker_tls.ssl, pki)
+    assert static_serial == _file_serial(d / "server.pem")
+
+    def alter(location: Path, password: str) -> subprocess.CompletedProcess:
+        return harness.run_java_tool(
+            kafka_classpath, CONFIG_TOOL, *entity, "--alter", "--add-config",
+            f"{prefix}keystore.type=PKCS12,{prefix}keystore.location={location},{prefix}keystore.password={password}")
+
+    for location, password, why in [(d / "missing.p12", "renewed-secret", "SSLFactory failed"),
+                                    (renewed, "wrong-secret", "SSLFactory failed"),
+                                    (renamed, "renewed-secret", "DistinguishedName does not match")]:
+        refused = alter(location, password)
+        assert refused.returncode != 0, refused.stdout
+        out = refused.stdout + refused.stderr
+        assert "InvalidRequestException" in out and why in out, out
+        assert _served_serial(broker_tls.ssl, pki) == static_serial
+
+    harness.ok(alter(renewed, "renewed-secret"))
+    harness.wait_until(lambda: _served_serial(broker_tls.ssl, pki) == _file_serial(d / "renewed.pem"),
+                       timeout_s=30, what="the renewed certificate on new connections")
+    topic = harness.unique_topic("kp-renewed")
+    clients.create_topic(broker_tls.plain, topic)
+    got = _kafka_python_round_trip(broker_tls.ssl, _kp_ssl(pki), topic)
+    assert got == [(f"tls-{i}-" * 50).encode() for i in range(20)]
+
+    described = harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_TOOL, *entity, "--describe"))
+    assert f"{prefix}keystore.location={renewed}" in described, described
+    assert f"{prefix}keystore.password=null sensitive=true" in described, described
+    assert "renewed-secret" not in described
+
+    harness.ok(harness.run_java_tool(
+        kafka_classpath, CONFIG_TOOL, *entity, "--alter", "--delete-config",
+        f"{prefix}keystore.type,{prefix}keystore.location,{prefix}keystore.password"))
+    harness.wait_until(lambda: _served_serial(broker_tls.ssl, pki) == static_serial, timeout_s=30,
+                       what="the static certificate again")
+    described = harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_TOOL, *entity, "--describe"))
+    assert f"{prefix}keystore" not in described, described
+
+
+@pytest.mark.java
+@pytest.mark.timeout(300)
+def test_kafka_configs_switches_a_listener_trust_store(broker_tls, pki, kafka_classpath):
+    """A trust store with one more CA, set through kafka-configs.sh on the mTLS listener, admits
+    that CA's client certificate on new connections; deleting it refuses them again."""
+    bundle = pki / "ca-bundle.pem"
+    bundle.write_text((pki / "ca.pem").read_text() + (pki / "rogue-ca.pem").read_text())
+    entity = _broker_entity(broker_tls.plain)
+    prefix = "listener.name.mtls.ssl."
+    refused = harness.run_java_tool(kafka_classpath, CONFIG_TOOL, *entity, "--alter", "--add-config",
+                                    f"{prefix}truststore.location={pki / 'missing.pem'}")
+    assert refused.returncode != 0 and "InvalidRequestException" in refused.stdout + refused.stderr
+    with pytest.raises((NoBrokersAvailable, KafkaPythonError, OSError)):
+        _kafka_python_round_trip(broker_tls.mtls, _kp_ssl(pki, "mallory"), harness.unique_topic("kp-rogue"))
+
+    harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_TOOL, *entity, "--alter", "--add-config",
+                                     f"{prefix}truststore.type=PEM,{prefix}truststore.location={bundle}"))
+    try:
+        topic = harness.unique_topic("kp-bundle")
+        clients.create_topic(broker_tls.plain, topic)
+        got = _kafka_python_round_trip(broker_tls.mtls, _kp_ssl(pki, "mallory"), topic)
+        assert got == [(f"tls-{i}-" * 50).encode() for i in range(20)]
+    finally:
+        harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_TOOL, *entity, "--alter", "--delete-config",
+                                         f"{prefix}truststore.type,{prefix}truststore.location"))
+    with pytest.raises((NoBrokersAvailable, KafkaPythonError, OSError)):
+        _kafka_python_round_trip(broker_tls.mtls, _kp_ssl(pki, "mallory"), harness.unique_topic("kp-rogue2"))
+
+
+@gregor_only
+@pytest.mark.java
+@pytest.mark.timeout(300)
+def test_a_dynamic_key_store_survives_a_restart_and_its_file_is_watched(tmp_path, pki, kafka_classpath):
+    """Gregor's own process: the dynamic key store is in the metadata log (a restarted broker
+    serves it) and the file-change reload follows the new file."""
+    d = tmp_path
+    for f in ("ca.pem", "ca.key", "server.pem", "server.key"):
+        (d / f).write_bytes((pki / f).read_bytes())
+    (d / "server-keystore.pem").write_text((d / "server.key").read_text() + (d / "server.pem").read_text())
+    port, ssl_port = harness.free_port(), harness.free_port()
+    proc = harness.gregor_process(d / "broker", port=port, extra_sets={
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SSL://localhost:{ssl_port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.name.ssl.ssl.keystore.location": str(d / "server-keystore.pem"),
+    })
+    proc.start()
+    try:
+        _leaf(d, "renewed", "/O=Example/CN=localhost", "ca", san="DNS:localhost,IP:127.0.0.1")
+        dynamic = d / "dynamic-keystore.pem"
+        dynamic.write_text((d / "renewed.key").read_text() + (d / "renewed.pem").read_text())
+        entity = _broker_entity(proc.bootstrap)
+        harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_TOOL, *entity, "--alter", "--add-config",
+                                         f"listener.name.ssl.ssl.keystore.location={dynamic}"))
+        assert _served_serial(f"localhost:{ssl_port}", d) == _file_serial(d / "renewed.pem")
+    finally:
+        proc.stop()
+    proc.start()
+    try:
+        assert _served_serial(f"localhost:{ssl_port}", d) == _file_serial(d / "renewed.pem")
+        # The reload watches the dynamic file now: replace it in place.
+        _leaf(d, "again", "/O=Example/CN=localhost", "ca", san="DNS:localhost,IP:127.0.0.1")
+        tmp = d / "dynamic-keystore.pem.tmp"
+        tmp.write_text((d / "again.key").read_text() + (d / "again.pem").read_text())
+        tmp.rename(dynamic)
+        harness.wait_until(lambda: _served_serial(f"localhost:{ssl_port}", d) == _file_serial(d / "again.pem"),
+                           timeout_s=30, what="the reloaded dynamic key store")
+    finally:
+        proc.stop()

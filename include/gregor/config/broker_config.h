@@ -254,8 +254,8 @@ std::vector<std::string> known_broker_config_names();
 // Security protocol of a listener from listener.security.protocol.map (a name that is itself a
 // protocol maps to it; without a map every listener is PLAINTEXT).
 std::string security_protocol_of(const broker_config& b, std::string_view listener_name);
-// A config as set for one listener: `listener.name.<lowercase listener>.<key>` when set, else the
-// plain `<key>` when set explicitly, else nullopt (the caller applies the default). SASL JAAS
+// A config as set for one listener: `listener.name.<lowercase listener>.<key>` when set (a dynamic
+// per-broker value over the static one), else the plain `<key>` when set explicitly, else nullopt (the caller applies the default). SASL JAAS
 // configs are mechanism-prefixed: key = "<lowercase mechanism>.sasl.jaas.config".
 std::optional<std::string> listener_value(const broker_config& b, std::string_view listener_name,
                                           std::string_view key);
@@ -324,8 +324,13 @@ std::vector<config_entry_desc> describe_default_broker_configs(const broker_conf
 // and Gregor applies: the broker synonyms of topic configs (log.retention.ms, log.segment.bytes,
 // log.roll.ms, log.cleanup.policy, log.flush.interval.*, message.max.bytes, ...), the log
 // cleaner's (log.cleaner.threads, .dedupe.buffer.size, .backoff.ms), the thread pools' num.*
-// and producer.id.expiration.ms. All of them are cluster-wide (settable at "" and per broker).
+// and producer.id.expiration.ms: all cluster-wide (settable at "" and per broker). And a listener's
+// key store and trust store (Kafka's SslConfigs.RECONFIGURABLE_CONFIGS with the listener prefix:
+// listener.name.<listener>.ssl.keystore.location, ...), per broker only.
 bool is_dynamic_broker_config(std::string_view name);
+// Dynamic configs Kafka accepts only on a broker's own resource ("<node id>"), never at the
+// cluster default: listener.name.<listener>.ssl.{keystore,truststore}.*, ssl.key.password.
+bool is_per_broker_config(std::string_view name);
 // Every dynamic broker config name, sorted.
 std::vector<std::string> dynamic_broker_config_names();
 
@@ -333,8 +338,14 @@ std::vector<std::string> dynamic_broker_config_names();
 // default) or "<node id>" (per_broker). "" if fine, else Kafka's INVALID_REQUEST message:
 //   "Cannot update these configs dynamically: Set(auto.create.topics.enable)"
 //   "Invalid value abc for configuration log.retention.ms: expected an integer >= -1"
+//   "These security configs can be dynamically updated only per-listener using the listener
+//    prefix: Set(ssl.keystore.location)"
+//   "Cannot update these configs at default cluster level, broker id must be specified:
+//    Set(listener.name.ssl.ssl.keystore.location)" (per_broker false: the resource "")
 // Unknown names are refused too ("Unknown broker config name: x"; Kafka would store them).
-std::string validate_dynamic_broker_changes(const std::map<std::string, std::optional<std::string>>& changes);
+// Whether a new key store loads is the server's check (it has the listeners).
+std::string validate_dynamic_broker_changes(const std::map<std::string, std::optional<std::string>>& changes,
+                                            bool per_broker);
 
 // The effective config: `static_cfg` (as loaded) with the dynamic defaults, then this broker's
 // dynamic values, applied in Kafka's precedence (log.retention.ms over .minutes over .hours, across

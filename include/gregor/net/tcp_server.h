@@ -165,6 +165,12 @@ class tcp_server {
   boost::asio::awaitable<void> drain_and_close(int64_t deadline_ms);
   void close_all();  // immediate
   size_t connection_count() const;
+  // Replaces TLS listener `listener`'s context (new connections handshake with `tls`; open ones
+  // keep theirs) and what its file-change reload watches and rebuilds with: the dynamic key store
+  // of an AlterConfigs. On the io_context thread. False when no TLS listener has that name.
+  bool update_tls(const std::string& listener, std::shared_ptr<boost::asio::ssl::context> tls,
+                  std::vector<std::string> watched_files,
+                  std::function<result<std::shared_ptr<boost::asio::ssl::context>, std::string>()> rebuild);
   // Counters for metrics: frames read, bytes in/out, connections accepted/closed, frames refused.
   struct stats {
     uint64_t frames_in = 0, bytes_in = 0, bytes_out = 0, accepted = 0, closed = 0,

@@ -37,6 +37,8 @@ struct tls_settings {
 
   // The files whose change calls for a new context (key store and trust store locations).
   std::vector<std::string> watched_files() const;
+
+  bool operator==(const tls_settings&) const = default;
 };
 
 using tls_context_ptr = std::shared_ptr<boost::asio::ssl::context>;
@@ -48,6 +50,18 @@ result<tls_context_ptr, std::string> make_server_tls_context(const tls_settings&
 // CAs) verifies the server; the key store, when set, is the client certificate (mTLS). Host name
 // verification is per connection (SSL_set1_host), not part of the context.
 result<tls_context_ptr, std::string> make_client_tls_context(const tls_settings& s);
+
+// Kafka's rules for a listener's stores changed at runtime (SslFactory.validateReconfiguration,
+// called for an AlterConfigs of listener.name.<l>.ssl.keystore.* / .truststore.*): the new
+// stores load (a context is built from `after`); a listener keeps having a key store, and does not
+// gain a trust store it had none of; unless `allow_dn_changes`, the new certificate has the old
+// one's subject (RFC 2253, compared ignoring case) and, unless `allow_san_changes`, at least its
+// subject alternative names; with `verify_both_ways` (the inter-broker listener, whose certificate
+// is also the brokers' client certificate), the old trust store trusts the new certificate and the
+// new trust store the old one. Returns the new server context, else the reason.
+result<tls_context_ptr, std::string> check_tls_update(const tls_settings& before, const tls_settings& after,
+                                                      bool allow_dn_changes, bool allow_san_changes,
+                                                      bool verify_both_ways);
 
 // The certificate's subject distinguished name as Java's X500Principal.getName() prints it
 // (RFC 2253: most specific RDN first, "CN=alice,OU=eng,O=Example,C=US"); attributes without a

@@ -6,7 +6,10 @@
 // broker id): the given dynamic broker configs REPLACE that resource's dynamic configs, validated
 // as Kafka's DynamicBrokerConfig (a read-only config → INVALID_REQUEST "Cannot update these configs
 // dynamically: Set(...)"), persisted as broker config records in the metadata log and applied at
-// once (topics without an override pick up the new defaults). Also defines the helpers that
+// once (topics without an override pick up the new defaults). A change to this broker's listener
+// key stores or trust stores (listener.name.<l>.ssl.*, per broker only) is refused with Kafka's
+// "Validation of dynamic config update of SSLFactory failed" when the new stores do not load or
+// change the certificate's identity; once applied, new connections use them. Also defines the helpers that
 // IncrementalAlterConfigs shares.
 #include <algorithm>
 #include <limits>
@@ -15,6 +18,7 @@
 #include "gregor/protocol/messages/alter_configs.h"
 #include "config_changes.h"
 #include "handlers.h"
+#include "../listener_tls.h"
 
 namespace gregor::server {
 
@@ -53,8 +57,24 @@ boost::asio::awaitable<std::pair<protocol::error_code, std::string>> apply_broke
       co_return std::pair{error_code::invalid_request, fmt::format("Broker id must be an integer, but it is: {}", resource)};
     }
   }
-  if (auto why = config::validate_dynamic_broker_changes(changes); !why.empty()) {
+  if (auto why = config::validate_dynamic_broker_changes(changes, !resource.empty()); !why.empty()) {
     co_return std::pair{error_code::invalid_request, why};
+  }
+  // A new key store or trust store of this broker's listeners must load and keep the certificate's
+  // identity before it is stored (another broker's files cannot be checked here).
+  if (resource == std::to_string(c.config().node_id.value())) {
+    auto dynamic = c.image().broker_configs(resource);
+    for (const auto& [key, value] : changes) {
+      if (value) dynamic[key] = *value;
+      else dynamic.erase(key);
+    }
+    const auto next = config::with_dynamic(c.static_config(), c.image().broker_configs(""), dynamic);
+    if (auto why = check_listener_tls_changes(c.config(), next); !why.empty()) {
+      co_return std::pair{error_code::invalid_request,
+                          fmt::format("Invalid config value for resource ConfigResource(type=BROKER, name='{}'): "
+                                      "Validation of dynamic config update of SSLFactory failed: {}",
+                                      resource, why)};
+    }
   }
   if (validate_only || changes.empty()) co_return std::pair{error_code::none, std::string()};
   auto r = co_await ctl.alter_broker_configs(resource, changes);

@@ -88,7 +88,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       }
       auto desc = std::find_if(described.begin(), described.end(),
                                [&](const config::config_entry_desc& d) { return d.name == cfg.name; });
-      if (desc == described.end()) {
+      // A broker resource's SET or DELETE of a name Describe does not list (a listener override
+      // not set yet: listener.name.<l>.ssl.keystore.location) is checked by
+      // apply_broker_config_changes, with the same message for an unknown name.
+      const bool listed_later = broker && (cfg.config_operation == op_set || cfg.config_operation == op_delete);
+      if (desc == described.end() && !listed_later) {
         problem_code = broker ? error_code::invalid_request : error_code::invalid_config;
         problem = fmt::format("Unknown {} config name: {}", broker ? "broker" : "topic", cfg.name);
         break;
