@@ -219,7 +219,7 @@ result<void, controller_error> metadata_store::convert_legacy(const fs::path& le
   auto a = append_bootstrap_features();
   if (!a) return a;
   std::error_code ec;
-  fs::remove(legacy, ec);
+  storage::remove_path(legacy, ec);
   if (ec) return failure(io(fmt::format("converted {}, but cannot remove it: {}", legacy.string(), ec.message())));
   auto d = storage::sync_dir(_dir);
   if (!d) return failure(io(d.error().message));
