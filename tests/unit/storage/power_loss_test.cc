@@ -116,38 +116,54 @@ struct power_loss : ::testing::Test {
   void SetUp() override { pf::install(); }
   void TearDown() override { pf::uninstall(); }
 
-  // Runs `steps` random appends (and, unless flush.messages=1, random flushes and checkpoints)
-  // through a log_manager in `dir`, the power going at `cut`; then the objects are abandoned.
+  // Runs `steps` random steps through a log_manager in `dir` (appends in rising leader epochs that
+  // roll small segments, flushes unless flush.messages=1, checkpoints, clean shutdowns and
+  // restarts), the power going at `cut`; then the objects are abandoned.
   appended run(const fs::path& dir, log_config cfg, const cut_point& cut, int steps) {
     appended a;
     std::mt19937_64 rng(cut.seed * 7919 + 1);
     if (cut.after_ops) pf::arm_cut_after(*cut.after_ops, cut.seed, cut.mode);
     {
-      auto m = log_manager::open(dir, clk, test_env::log_manager_cache_bytes());
-      if (m) {
-        open_hints unused;
-        test_env::apply(cfg, unused);
-        auto log = (*m)->open_partition(tp, id, cfg);
-        int32_t epoch = 1;
-        for (int i = 0; log && i < steps && !pf::powered_off(); ++i) {
-          const int kind = int(rng() % 10);
-          if (kind == 0 && cfg.flush_messages != 1) {
-            a.sync_attempted = a.acked.size();
-            if ((*log)->flush()) a.durable = a.acked.size();
-          } else if (kind == 1) {
-            // Recorded before the write: a checkpoint that fails on a later file may have
-            // written this one.
-            a.checkpointed_recovery_points.insert((*log)->recovery_point().value());
-            (void)(*m)->checkpoint();
+      open_hints unused;
+      test_env::apply(cfg, unused);
+      std::unique_ptr<log_manager> m;
+      partition_log* log = nullptr;
+      auto reopen = [&] {
+        auto opened = log_manager::open(dir, clk, test_env::log_manager_cache_bytes());
+        if (!opened) return false;
+        m = std::move(*opened);
+        auto pl = m->open_partition(tp, id, cfg);
+        if (pl) log = *pl;
+        return pl.has_value();
+      };
+      int32_t epoch = 1;
+      bool up = reopen();
+      for (int i = 0; up && i < steps && !pf::powered_off(); ++i) {
+        const int kind = int(rng() % 20);
+        if (kind < 2 && cfg.flush_messages != 1) {
+          a.sync_attempted = a.acked.size();
+          if (log->flush()) a.durable = a.acked.size();
+        } else if (kind < 4) {
+          // Recorded before the write: a checkpoint that fails on a later file may have written
+          // this one.
+          a.checkpointed_recovery_points.insert(log->recovery_point().value());
+          (void)m->checkpoint();
+        } else if (kind == 4) {
+          // A clean shutdown and restart: its marker must not outlive the restart's first cut.
+          a.checkpointed_recovery_points.insert(log->log_end_offset().value());
+          a.sync_attempted = a.acked.size();
+          const bool closed = m->close_all().has_value();
+          m.reset();
+          if (closed) a.durable = a.acked.size();
+          up = closed && reopen();
+        } else {
+          if (rng() % 8 == 0) ++epoch;
+          bytes b = test_env::batch_of(1 + int(rng() % 4), t0 + i, 1 + rng() % 700);
+          if (log->append(b, leader_epoch(epoch))) {
+            a.acked.push_back(std::move(b));
+            if (cfg.flush_messages == 1) a.durable = a.sync_attempted = a.acked.size();
           } else {
-            if (rng() % 8 == 0) ++epoch;
-            bytes b = test_env::batch_of(1 + int(rng() % 4), t0 + i, 1 + rng() % 700);
-            if ((*log)->append(b, leader_epoch(epoch))) {
-              a.acked.push_back(std::move(b));
-              if (cfg.flush_messages == 1) a.durable = a.sync_attempted = a.acked.size();
-            } else {
-              a.in_flight = std::move(b);
-            }
+            a.in_flight = std::move(b);
           }
         }
       }
@@ -351,6 +367,41 @@ TEST_F(power_loss, write_file_atomic_leaves_the_old_or_the_new_contents_at_every
     }
   }
   RecordProperty("cuts", cuts);
+}
+
+// Recovery trusts the `.txnindex` of segments below the recovery point, so a flushed entry must
+// survive with its file's name, or read_committed consumers would see an aborted transaction.
+TEST_F(power_loss, a_flushed_aborted_transaction_entry_survives_a_cut) {
+  for (auto mode : {pf::cut_mode::drop_all, pf::cut_mode::random_tear}) {
+    scratch_dir tmp("txn");
+    const fs::path dir = tmp.path / "pay-0";
+    log_config cfg;
+    cfg.segment_bytes = 1;  // one batch per segment
+    open_hints hints;
+    test_env::apply(cfg, hints);
+    int64_t leo = 0;
+    {
+      auto log = partition_log::open(dir, tp, id, cfg, clk, hints);
+      ASSERT_TRUE(log.has_value()) << log.error().message;
+      for (int i = 0; i < 3; ++i) {
+        bytes b = test_env::batch_of(1, t0 + i);
+        ASSERT_TRUE((*log)->append(b, leader_epoch(1)).has_value());
+      }
+      ASSERT_EQ((*log)->segment_base_offsets().size(), 3u);
+      ASSERT_TRUE((*log)->add_aborted_txn(aborted_txn{7, 0, 1, 2}).has_value());  // in segment 1
+      ASSERT_TRUE((*log)->flush().has_value());
+      leo = (*log)->log_end_offset().value();
+    }
+    pf::power_cut(1, mode);
+    open_hints after = hints;
+    after.recovery_point = leo;  // what the checkpoint would say after that flush
+    auto log = partition_log::open(dir, tp, id, cfg, clk, after);
+    ASSERT_TRUE(log.has_value()) << log.error().message;
+    const auto found = (*log)->collect_aborted_txns(offset(0), offset(leo));
+    // The entry is there, or the log asks its owner to rebuild the index from below the marker.
+    EXPECT_TRUE(!found.empty() || (*log)->txn_index_complete_below() <= offset(1))
+        << "the aborted transaction's entry was lost with its .txnindex file";
+  }
 }
 
 // Runs the scenario once without a cut to count its mutating operations, then cuts at random
