@@ -93,7 +93,7 @@ result<std::unique_ptr<metadata_store>, controller_error> metadata_store::open(s
                                                                                std::string cluster_id_or_empty,
                                                                                clock& clk) {
   std::error_code ec;
-  std::filesystem::create_directories(log_dir, ec);
+  storage::create_dirs(log_dir, ec);  // fsynced into its parent: a power cut must not take it
   if (ec) return failure(io(fmt::format("cannot create log dir {}: {}", log_dir.string(), ec.message())));
 
   auto claimed = claim_meta_properties(log_dir, self, cluster_id_or_empty, new_cluster_id());
