@@ -1,8 +1,5 @@
 // meta.properties: Kafka's per-log-directory identity file (Java properties syntax, one key=value
 // per line, '#' comments). Written atomically: temp file, fsync, rename, fsync the directory.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -12,6 +9,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/controller/metadata_store.h"
+#include "gregor/storage/file.h"
 
 namespace gregor::controller {
 namespace {
@@ -38,18 +36,6 @@ bool parse_i32(std::string_view s, int32_t& out) {
   v = neg ? -v : v;
   if (v < INT32_MIN || v > INT32_MAX) return false;
   out = static_cast<int32_t>(v);
-  return true;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
   return true;
 }
 
@@ -99,21 +85,10 @@ result<void, controller_error> write_meta_properties(const std::filesystem::path
   // A cluster-mode node that has not learnt its cluster's id yet writes none (the first leader
   // creates it in the metadata log, and the node writes it here when it applies it).
   if (!m.cluster_id.empty()) text += fmt::format("cluster.id={}\n", m.cluster_id);
-  const auto tmp = dir / "meta.properties.tmp";
-  const auto path = dir / "meta.properties";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return failure(io(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno))));
-  bool ok = write_all(fd, text) && ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok) return failure(io(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(saved))));
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return failure(io(fmt::format("cannot rename {}: {}", tmp.string(), std::strerror(errno))));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // storage's atomic write: meta.properties.tmp, fsync, rename, fsync the directory (a failed
+  // directory fsync is an error too: the file may not survive a power cut).
+  auto w = storage::write_file_atomic(dir / "meta.properties", text);
+  if (!w) return failure(io(fmt::format("cannot write {}: {}", (dir / "meta.properties").string(), w.error().message)));
   return ok_t{};
 }
 

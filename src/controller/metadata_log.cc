@@ -44,7 +44,7 @@ metadata_log::~metadata_log() = default;
 result<std::unique_ptr<metadata_log>, controller_error> metadata_log::open(fs::path dir, clock& clk,
                                                                            storage::log_config cfg) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  storage::create_dirs(dir, ec);
   if (ec) return io(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
   std::unique_ptr<metadata_log> m(new metadata_log(std::move(dir), clk));
 
@@ -90,7 +90,7 @@ result<void, controller_error> metadata_log::load_snapshots() {
     const std::string name = e.path().filename().string();
     if (name.ends_with(std::string(".checkpoint") + part_suffix)) {
       lg().info("{}: removing the unfinished snapshot {}", _dir.string(), name);
-      fs::remove(e.path(), ec);
+      storage::remove_path(e.path(), ec);
       continue;
     }
     if (auto id = parse_snapshot_file_name(name)) ids.push_back(*id);
@@ -196,7 +196,7 @@ result<void, controller_error> metadata_log::write_snapshot(snapshot_id id, std:
     if (!s) return io(s.error());
   }
   std::error_code ec;
-  fs::rename(part, final_path, ec);
+  storage::rename_path(part, final_path, ec);
   if (ec) return io(fmt::format("rename {}: {}", part.string(), ec.message()));
   auto d = storage::sync_dir(_dir);
   if (!d) return io(d.error());
@@ -227,7 +227,7 @@ result<size_t, controller_error> metadata_log::delete_below_snapshot() {
     auto id = parse_snapshot_file_name(e.path().filename().string());
     if (id && *id < *_snapshot) {
       lg().info("{}: removing the older snapshot {}", _dir.string(), e.path().filename().string());
-      fs::remove(e.path(), ec);
+      storage::remove_path(e.path(), ec);
     }
   }
   auto d = storage::sync_dir(_dir);

@@ -93,7 +93,7 @@ result<std::unique_ptr<metadata_store>, controller_error> metadata_store::open(s
                                                                                std::string cluster_id_or_empty,
                                                                                clock& clk) {
   std::error_code ec;
-  std::filesystem::create_directories(log_dir, ec);
+  storage::create_dirs(log_dir, ec);  // fsynced into its parent: a power cut must not take it
   if (ec) return failure(io(fmt::format("cannot create log dir {}: {}", log_dir.string(), ec.message())));
 
   auto claimed = claim_meta_properties(log_dir, self, cluster_id_or_empty, new_cluster_id());
@@ -219,7 +219,7 @@ result<void, controller_error> metadata_store::convert_legacy(const fs::path& le
   auto a = append_bootstrap_features();
   if (!a) return a;
   std::error_code ec;
-  fs::remove(legacy, ec);
+  storage::remove_path(legacy, ec);
   if (ec) return failure(io(fmt::format("converted {}, but cannot remove it: {}", legacy.string(), ec.message())));
   auto d = storage::sync_dir(_dir);
   if (!d) return failure(io(d.error().message));

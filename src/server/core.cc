@@ -9,6 +9,7 @@
 #include "single_node_controller.h"
 
 #include "gregor/base/log.h"
+#include "gregor/storage/file.h"
 
 namespace gregor::server {
 namespace {
@@ -66,7 +67,7 @@ result<void, std::string> core::open() {
     lg().warn("log.dirs has {} entries; this version stores data in the first, {}",
               _cfg.log_dirs.size(), dir.string());
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  storage::create_dirs(dir, ec);  // fsynced into its parent: a power cut must not take it
   if (ec) return failure{fmt::format("cannot create log directory {}: {}", dir.string(), ec.message())};
 
   if (cluster_mode(_cfg)) {

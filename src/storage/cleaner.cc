@@ -411,10 +411,10 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
     });
     if (!pass || (removed == 0 && !rewritten)) {
       cf->close();
-      fs::remove(cleaned, ec);
+      remove_path(cleaned, ec);
       if (!pass) {
         for (const auto& c : out.segments)
-          fs::remove(plan.dir / (segment_file_stem(c.base_offset) + ".log.cleaned"), ec);
+          remove_path(plan.dir / (segment_file_stem(c.base_offset) + ".log.cleaned"), ec);
         return failure{pass.error()};
       }
       continue;
@@ -441,11 +441,11 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
                            [&](const auto& sg) { return sg->base_offset() == c.base_offset; });
     if (_closed || it == _segments.end() || std::next(it) == _segments.end() ||
         (*it)->size_bytes() != c.source_size_bytes) {
-      fs::remove(cleaned, ec);
+      remove_path(cleaned, ec);
       continue;
     }
     auto& seg = *it;
-    fs::rename(cleaned, swap, ec);
+    rename_path(cleaned, swap, ec);
     if (ec) return fail(storage_errc::io_error, "rename {}: {}", cleaned.string(), ec.message());
     auto sd = sync_dir(_dir);
     if (!sd) return failure{sd.error()};
@@ -457,7 +457,7 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
     auto old = seg->mark_deleted(/*keep_txn_index=*/true);
     if (!old) return failure{old.error()};
     _pending_deletes.push_back(pending_delete{std::move(*old), now_ms});
-    fs::rename(swap, log_path, ec);
+    rename_path(swap, log_path, ec);
     if (ec) return fail(storage_errc::io_error, "rename {}: {}", swap.string(), ec.message());
     sd = sync_dir(_dir);
     if (!sd) return failure{sd.error()};

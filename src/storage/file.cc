@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gregor/base/assert.h"
+#include "gregor/storage/power_fault.h"
 
 namespace gregor::storage {
 
@@ -19,6 +20,11 @@ namespace {
 failure<storage_error> io_fail(std::string_view what, const std::filesystem::path& p) {
   return fail(storage_errc::io_error, "{} {}: {}", what, p.string(), std::strerror(errno));
 }
+// Only while the power-cut model is installed (power_fault.h) and its simulated power is off.
+failure<storage_error> power_cut_fail(std::string_view what, const std::filesystem::path& p) {
+  return fail(storage_errc::io_error, "{} {}: power cut (simulated)", what, p.string());
+}
+bool power_is_off() { return power_fault::active() && !power_fault::gate(); }
 }  // namespace
 
 std::string_view to_string(storage_errc code) {
@@ -86,6 +92,8 @@ result<bool, storage_error> file::enable_direct() {
 result<void, storage_error> file::pwrite_direct(uint64_t pos, std::span<const uint8_t> data) {
   GREGOR_ASSERT(_dfd >= 0 && pos % direct_align == 0 && data.size() % direct_align == 0 &&
                 reinterpret_cast<uintptr_t>(data.data()) % direct_align == 0);
+  if (power_is_off()) return power_cut_fail("pwrite", _path);
+  if (power_fault::active()) power_fault::note_write(_fd, _path, pos, data.size());
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(_dfd, data.data() + done, data.size() - done, off_t(pos + done));
@@ -135,8 +143,12 @@ result<size_t, storage_error> file::pread_direct(uint64_t pos, std::span<uint8_t
 }
 
 result<file, storage_error> file::open(const std::filesystem::path& path) {
+  const bool model = power_fault::active();
+  const bool existed = model && ::access(path.c_str(), F_OK) == 0;
+  if (model && !existed && !power_fault::gate()) return power_cut_fail("create", path);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return io_fail("open", path);
+  if (model && !existed) power_fault::note_created(fd, path);
   file f;
   f._fd = fd;
   f._path = path;
@@ -204,6 +216,8 @@ result<size_t, storage_error> file::pread(uint64_t pos, std::span<uint8_t> out) 
 }
 
 result<void, storage_error> file::pwrite(uint64_t pos, std::span<const uint8_t> data) {
+  if (power_is_off()) return power_cut_fail("pwrite", _path);
+  if (power_fault::active()) power_fault::note_write(_fd, _path, pos, data.size());
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(_fd, data.data() + done, data.size() - done, off_t(pos + done));
@@ -217,12 +231,16 @@ result<void, storage_error> file::pwrite(uint64_t pos, std::span<const uint8_t> 
 }
 
 result<void, storage_error> file::truncate(uint64_t size) {
+  if (power_is_off()) return power_cut_fail("ftruncate", _path);
+  if (power_fault::active()) power_fault::note_truncate(_fd, _path, size);
   if (::ftruncate(_fd, off_t(size)) != 0) return io_fail("ftruncate", _path);
   return ok;
 }
 
 result<void, storage_error> file::sync() {
+  if (_fd >= 0 && power_is_off()) return power_cut_fail("fdatasync", _path);
   if (_fd >= 0 && ::fdatasync(_fd) != 0) return io_fail("fdatasync", _path);
+  if (_fd >= 0 && power_fault::active()) power_fault::note_synced(_fd);
   return ok;
 }
 
@@ -251,12 +269,15 @@ void file::close() {
 }
 
 result<void, storage_error> file::rename(const std::filesystem::path& to) {
+  if (power_is_off()) return power_cut_fail("rename", _path);
+  if (power_fault::active()) power_fault::note_rename(_path, to);
   if (::rename(_path.c_str(), to.c_str()) != 0) return io_fail("rename", _path);
   _path = to;
   return ok;
 }
 
 result<void, storage_error> sync_dir(const std::filesystem::path& dir) {
+  if (power_is_off()) return power_cut_fail("fsync dir", dir);
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return io_fail("open dir", dir);
   int rc = ::fsync(fd);
@@ -264,7 +285,80 @@ result<void, storage_error> sync_dir(const std::filesystem::path& dir) {
   ::close(fd);
   errno = saved;
   if (rc != 0) return io_fail("fsync dir", dir);
+  if (power_fault::active()) power_fault::note_dir_synced(dir);
   return ok;
+}
+
+void rename_path(const std::filesystem::path& from, const std::filesystem::path& to,
+                 std::error_code& ec) {
+  if (power_is_off()) {
+    ec = std::make_error_code(std::errc::io_error);
+    return;
+  }
+  if (power_fault::active()) power_fault::note_rename(from, to);
+  std::filesystem::rename(from, to, ec);
+}
+
+bool remove_path(const std::filesystem::path& p, std::error_code& ec) {
+  if (power_is_off()) {
+    ec = std::make_error_code(std::errc::io_error);
+    return false;
+  }
+  if (power_fault::active()) power_fault::note_remove(p);
+  return std::filesystem::remove(p, ec);
+}
+
+void remove_tree(const std::filesystem::path& p, std::error_code& ec) {
+  if (power_is_off()) {
+    ec = std::make_error_code(std::errc::io_error);
+    return;
+  }
+  if (power_fault::active()) power_fault::note_remove(p);
+  std::filesystem::remove_all(p, ec);
+}
+
+void resize_path(const std::filesystem::path& p, uint64_t size, std::error_code& ec) {
+  if (!power_fault::active()) {
+    std::filesystem::resize_file(p, size, ec);
+    return;
+  }
+  auto f = file::open(p);
+  if (!f) {
+    ec = std::make_error_code(std::errc::io_error);
+    return;
+  }
+  if (auto t = f->truncate(size); !t) ec = std::make_error_code(std::errc::io_error);
+}
+
+bool create_dirs(const std::filesystem::path& p, std::error_code& ec) {
+  // The missing components, outermost first.
+  std::vector<std::filesystem::path> missing;
+  for (auto at = p.lexically_normal(); !at.empty() && !std::filesystem::exists(at, ec);
+       at = at.parent_path()) {
+    missing.insert(missing.begin(), at);
+    if (at == at.parent_path()) break;
+  }
+  ec.clear();
+  if (missing.empty()) return false;
+  if (power_is_off()) {
+    ec = std::make_error_code(std::errc::io_error);
+    return false;
+  }
+  bool made = std::filesystem::create_directories(p, ec);
+  if (ec) return made;
+  for (const auto& d : missing) {
+    if (power_fault::active()) power_fault::note_mkdir(d);
+  }
+  // Each new directory's name is durable only once its parent is synced (else a power cut can
+  // take the directory with every fsynced file in it).
+  for (const auto& d : missing) {
+    auto parent = d.parent_path().empty() ? std::filesystem::path(".") : d.parent_path();
+    if (auto s = sync_dir(parent); !s) {
+      ec = std::make_error_code(std::errc::io_error);
+      return made;
+    }
+  }
+  return made;
 }
 
 result<void, storage_error> write_file_atomic(const std::filesystem::path& path,
@@ -272,8 +366,26 @@ result<void, storage_error> write_file_atomic(const std::filesystem::path& path,
   auto tmp = path;
   tmp += ".tmp";
   {
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const bool model = power_fault::active();
+    const bool existed = model && ::access(tmp.c_str(), F_OK) == 0;
+    if (model && !existed && !power_fault::gate()) return power_cut_fail("create", tmp);
+    // Without O_TRUNC when modelled: the model sees the truncation of a leftover before it happens.
+    const int flags = model ? O_RDWR | O_CREAT | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    int fd = ::open(tmp.c_str(), flags, 0644);
     if (fd < 0) return io_fail("open", tmp);
+    if (model && !existed) power_fault::note_created(fd, tmp);
+    if (model && !power_fault::gate()) {
+      ::close(fd);
+      return power_cut_fail("write", tmp);
+    }
+    if (model && existed) {
+      power_fault::note_truncate(fd, tmp, 0);
+      if (::ftruncate(fd, 0) != 0) {
+        ::close(fd);
+        return io_fail("ftruncate", tmp);
+      }
+    }
+    if (model) power_fault::note_write(fd, tmp, 0, contents.size());
     size_t done = 0;
     while (done < contents.size()) {
       ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
@@ -286,14 +398,21 @@ result<void, storage_error> write_file_atomic(const std::filesystem::path& path,
       }
       done += size_t(n);
     }
+    if (model && !power_fault::gate()) {
+      ::close(fd);
+      return power_cut_fail("fsync", tmp);
+    }
     if (::fsync(fd) != 0) {
       int saved = errno;
       ::close(fd);
       errno = saved;
       return io_fail("fsync", tmp);
     }
+    if (model) power_fault::note_synced(fd);
     ::close(fd);
   }
+  if (power_is_off()) return power_cut_fail("rename", tmp);
+  if (power_fault::active()) power_fault::note_rename(tmp, path);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return io_fail("rename", tmp);
   return sync_dir(path.parent_path());
 }

@@ -112,7 +112,7 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
                                                                      size_t tail_cache_bytes) {
   auto& lg = log::get("storage");
   std::error_code ec;
-  fs::create_directories(log_dir, ec);
+  create_dirs(log_dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", log_dir.string(), ec.message());
   std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
   m->_cache = std::make_unique<tail_cache>(tail_cache_bytes);
@@ -138,7 +138,7 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
   m->_high_watermarks = read_checkpoint(m->_dir / high_watermark_file);
   m->_clean_at_open = fs::exists(m->_dir / clean_shutdown_file, ec);
   if (m->_clean_at_open) {
-    fs::remove(m->_dir / clean_shutdown_file, ec);
+    remove_path(m->_dir / clean_shutdown_file, ec);
     if (ec) return fail(storage_errc::io_error, "remove {}: {}", (m->_dir / clean_shutdown_file).string(), ec.message());
     auto s = sync_dir(m->_dir);
     if (!s) return failure{s.error()};
@@ -150,7 +150,7 @@ result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path l
     if (name.size() > 7 && name.ends_with("-delete")) {
       lg.info("removing leftover deleted partition directory {}", name);
       std::error_code rm;
-      fs::remove_all(entry.path(), rm);
+      remove_tree(entry.path(), rm);
       if (rm) lg.warn("could not remove {}: {}", entry.path().string(), rm.message());
       continue;
     }
@@ -226,7 +226,7 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
     return fail(storage_errc::not_found, "{}: no partition directory {}", tp, path.string());
   }
   auto doomed = _dir / deleted_partition_dir_name(tp, random_hex());
-  fs::rename(path, doomed, ec);
+  rename_path(path, doomed, ec);
   if (ec) return fail(storage_errc::io_error, "rename {}: {}", path.string(), ec.message());
   auto s = sync_dir(_dir);
   if (!s) return s;
@@ -236,7 +236,7 @@ result<void, storage_error> log_manager::remove_partition(const topic_partition&
   _cleaner_offsets.erase(tp);
   auto remove = [tp, doomed] {
     std::error_code rm;
-    fs::remove_all(doomed, rm);
+    remove_tree(doomed, rm);
     // A "-delete" leftover is removed at the next open.
     if (rm) log::get("storage").warn("{}: could not remove {}: {}", tp, doomed.string(), rm.message());
   };

@@ -72,7 +72,7 @@ partition_log::~partition_log() {
 result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
     fs::path dir, topic_partition tp, uuid topic_id, log_config cfg, clock& clk, open_hints hints) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  create_dirs(dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", dir.string(), ec.message());
   std::unique_ptr<partition_log> pl(
       new partition_log(std::move(dir), std::move(tp), topic_id, cfg, clk));
@@ -164,11 +164,11 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     if (!ends_with(name, ".log.swap")) continue;
     fs::path final_path = _dir / name.substr(0, name.size() - 5);
     lg.warn("{}: completing the interrupted swap of {}", _tp, final_path.filename().string());
-    fs::rename(entry.path(), final_path, ec);
+    rename_path(entry.path(), final_path, ec);
     if (ec) return fail(storage_errc::io_error, "rename {}: {}", entry.path().string(), ec.message());
     auto stem = final_path.stem().string();
-    fs::remove(_dir / (stem + ".index"), ec);
-    fs::remove(_dir / (stem + ".timeindex"), ec);
+    remove_path(_dir / (stem + ".index"), ec);
+    remove_path(_dir / (stem + ".timeindex"), ec);
   }
   if (ec) return fail(storage_errc::io_error, "list {}: {}", _dir.string(), ec.message());
   for (const auto& entry : fs::directory_iterator(_dir, ec)) {
@@ -178,7 +178,7 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     std::string ext = entry.path().extension().string();
     if (ends_with(name, ".deleted") || ends_with(name, ".cleaned") || ends_with(name, ".tmp")) {
       lg.info("{}: removing leftover {}", _tp, name);
-      fs::remove(entry.path(), ec);
+      remove_path(entry.path(), ec);
       continue;
     }
     if (ext == ".log" && is_segment_stem(stem)) {
@@ -200,7 +200,7 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
   for (const auto& p : index_files) {
     if (!bases.contains(std::stoll(p.stem().string()))) {
       lg.warn("{}: removing orphan index {}", _tp, p.filename().string());
-      fs::remove(p, ec);
+      remove_path(p, ec);
     }
   }
   if (bases.empty()) {
@@ -232,13 +232,25 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
       lg.warn("{}: recovered segment {}: truncated {} bytes of torn/corrupt tail", _tp, base,
               (*s)->truncated_bytes_at_open());
     }
+    // A scanned closed segment that ends short of the next one's base lost its tail at a batch
+    // boundary: a power cut took what was not yet fsynced (a roll only syncs the sealed segment in
+    // the background) while the next segment's name, synced at the roll, survived. Left as it
+    // is, the log would have a hole and an end past data it does not hold. Only for logs that are
+    // not compacted: compaction leaves such gaps legitimately (it may remove a segment's last
+    // batches), and the two cannot be told apart here.
+    const bool lost_tail =
+        full && !active && !_cfg.compact && (*s)->next_offset() < base_list[i + 1];
+    if (lost_tail && !truncated) {
+      lg.warn("{}: recovered segment {} ends at {}, short of the next segment at {}: tail lost",
+              _tp, base, (*s)->next_offset(), base_list[i + 1]);
+    }
     _segments.push_back(std::move(*s));
-    if (truncated && !active) {
+    if ((truncated || lost_tail) && !active) {
       // Kafka's rule: what follows a truncated segment cannot be trusted to be contiguous.
       for (size_t j = i + 1; j < base_list.size(); ++j) {
         lg.warn("{}: dropping segment {} after the truncated segment {}", _tp, base_list[j], base);
         for (const char* ext : {".log", ".index", ".timeindex", ".txnindex"}) {
-          fs::remove(_dir / (segment_file_stem(base_list[j]) + ext), ec);
+          remove_path(_dir / (segment_file_stem(base_list[j]) + ext), ec);
         }
       }
       // The truncated segment becomes the active one: reopen it as such.
@@ -483,7 +495,7 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   _segments[i]->close();
   _segments.pop_back();
   std::error_code ec;
-  fs::resize_file(_dir / (segment_file_stem(base) + ".log"), cut, ec);
+  resize_path(_dir / (segment_file_stem(base) + ".log"), cut, ec);
   if (ec) return fail(storage_errc::io_error, "{}: truncate segment {}: {}", _tp, base, ec.message());
   auto s = segment::open(_dir, base, limits(), /*active=*/true, _clk.now_ms(), /*full_recovery=*/true);
   if (!s) return failure{s.error()};
@@ -838,7 +850,7 @@ void partition_log::remove_deleted_files(int64_t now_ms, bool force) {
   std::error_code ec;
   auto it = std::remove_if(_pending_deletes.begin(), _pending_deletes.end(), [&](const pending_delete& p) {
     if (!force && now_ms - p.since_ms < _cfg.file_delete_delay_ms) return false;
-    for (const auto& f : p.files) fs::remove(f, ec);
+    for (const auto& f : p.files) remove_path(f, ec);
     return true;
   });
   _pending_deletes.erase(it, _pending_deletes.end());

@@ -552,7 +552,7 @@ result<std::vector<fs::path>, storage_error> segment::mark_deleted(bool keep_txn
     auto to = from;
     to += ".deleted";
     std::error_code ec;
-    fs::rename(from, to, ec);
+    rename_path(from, to, ec);
     if (ec && ec != std::errc::no_such_file_or_directory) {
       return fail(storage_errc::io_error, "rename {}: {}", from.string(), ec.message());
     }
@@ -574,7 +574,7 @@ result<void, storage_error> segment::remove_files() {
   close();
   for (const char* ext : {".log", ".index", ".timeindex", ".txnindex"}) {
     std::error_code ec;
-    fs::remove(with_ext(_dir, _base, ext), ec);
+    remove_path(with_ext(_dir, _base, ext), ec);
     if (ec) return fail(storage_errc::io_error, "remove {}: {}", with_ext(_dir, _base, ext).string(), ec.message());
   }
   return ok;

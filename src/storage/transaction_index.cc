@@ -52,11 +52,19 @@ result<transaction_index, storage_error> transaction_index::open(const std::file
 
 result<void, storage_error> transaction_index::ensure_open() {
   if (_file.is_open()) return ok;
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(_path, ec);
   auto f = file::open(_path);
   if (!f) return failure{f.error()};
   _file = std::move(*f);
   // A file renamed away and recreated starts from the entries still held.
-  return _file.truncate(_entries.size() * entry_bytes);
+  auto t = _file.truncate(_entries.size() * entry_bytes);
+  if (!t || existed) return t;
+  // The new file's name is made durable now (once per segment, at its first aborted
+  // transaction): the segment's flush syncs only the file's contents, and recovery trusts the
+  // `.txnindex` of every segment below the recovery point, so a power cut that took the name
+  // would let read_committed consumers see that transaction's records.
+  return sync_dir(_path.parent_path());
 }
 
 result<void, storage_error> transaction_index::append(const aborted_txn& e) {

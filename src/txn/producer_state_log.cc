@@ -24,7 +24,7 @@ bool is_offset_stem(const std::string& s) {
 
 void remove_quietly(const fs::path& p) {
   std::error_code ec;
-  fs::remove(p, ec);
+  storage::remove_path(p, ec);
   if (ec) lg().warn("cannot remove {}: {}", p.string(), ec.message());
 }
 

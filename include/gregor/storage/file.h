@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 #include <string_view>
+#include <system_error>
 
 #include "gregor/storage/storage_error.h"
 
@@ -79,6 +80,18 @@ class file {
 // A buffer aligned to file::direct_align, reused by one thread for direct writes and reads (grows,
 // never shrinks; the segment's staging area for appends).
 std::span<uint8_t> direct_scratch(size_t size);
+
+// std::filesystem's operations on names (and a size change by name), routed through here so that
+// the power-cut model (power_fault.h) sees them when a test installs it. Same contracts as
+// fs::rename, fs::remove, fs::remove_all, fs::resize_file and fs::create_directories, except that
+// create_dirs also fsyncs the parent of every directory it creates (a new partition directory
+// must survive a power cut with the fsynced segments in it).
+void rename_path(const std::filesystem::path& from, const std::filesystem::path& to,
+                 std::error_code& ec);
+bool remove_path(const std::filesystem::path& p, std::error_code& ec);
+void remove_tree(const std::filesystem::path& p, std::error_code& ec);
+void resize_path(const std::filesystem::path& p, uint64_t size, std::error_code& ec);
+bool create_dirs(const std::filesystem::path& p, std::error_code& ec);
 
 // fsync a directory so that creations/renames inside it are durable.
 result<void, storage_error> sync_dir(const std::filesystem::path& dir);

@@ -9,7 +9,8 @@
 // Recovery at open: with a clean-shutdown marker only the indexes' sanity is checked; after a
 // crash every segment from the one holding the recovery point on is scanned batch by batch
 // (length, CRC, offsets), indexes rebuilt, and the log truncated at the first bad batch (later
-// segments are then dropped). Retention renames whole segments to `.deleted` and removes the
+// segments are then dropped; also after a closed segment ending short of the next one's base, a
+// tail lost in a power cut, unless the log is compacted). Retention renames whole segments to `.deleted` and removes the
 // files after file.delete.delay.ms.
 // Leader epochs: `leader-epoch-checkpoint` (leader_epoch_cache) records where each partition
 // leader epoch started; it is updated (and persisted before the data is written) by appends whose
