@@ -226,6 +226,16 @@ int8_t broker_level_source(const topic_key& k, const broker_config& b) {
   return any_synonym_set(k, b) ? config_source::static_broker_config : config_source::default_config;
 }
 
+// Kafka describes a secret with null as its value and its synonyms' values.
+void hide_values(config_entry_desc& e) {
+  e.value.clear();
+  e.is_null = true;
+  for (auto& syn : e.synonyms) {
+    syn.value.clear();
+    syn.is_null = true;
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -329,14 +339,7 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
       e.is_null = !d.has_value() && e.value.empty();
     }
     if (auto d = detail::broker_default_text(k)) e.synonyms.push_back({k.name, *d, false, config_source::default_config});
-    if (k.sensitive) {  // Kafka: a secret's value (and its synonyms' values) are null
-      e.value.clear();
-      e.is_null = true;
-      for (auto& syn : e.synonyms) {
-        syn.value.clear();
-        syn.is_null = true;
-      }
-    }
+    if (k.sensitive) hide_values(e);
     out.push_back(std::move(e));
   }
   // Listener overrides set statically or dynamically (listener.name.<l>.<key>), as Kafka lists them:
@@ -365,14 +368,7 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
     if (k) {
       if (auto d = detail::broker_default_text(*k)) e.synonyms.push_back({base, *d, false, config_source::default_config});
     }
-    if (e.sensitive) {
-      e.value.clear();
-      e.is_null = true;
-      for (auto& syn : e.synonyms) {
-        syn.value.clear();
-        syn.is_null = true;
-      }
-    }
+    if (e.sensitive) hide_values(e);
     out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.name < y.name; });

@@ -12,6 +12,7 @@
 
 #include "gregor/controller/metadata_log.h"
 #include "gregor/storage/power_fault.h"
+#include "../storage/power_seeds.h"
 
 using namespace gregor;
 using namespace gregor::controller;
@@ -21,17 +22,7 @@ namespace pf = gregor::storage::power_fault;
 
 namespace {
 
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-std::vector<uint64_t> seeds(uint64_t n) {
-  if (std::getenv("GREGOR_POWER_SEED")) return {env_u64("GREGOR_POWER_SEED", 1)};
-  std::vector<uint64_t> out;
-  for (uint64_t s = 1; s <= env_u64("GREGOR_POWER_SEEDS", n); ++s) out.push_back(s);
-  return out;
-}
+const auto seeds = gregor::storage::power_test::power_seeds;
 
 std::vector<framed_record> one_topic(const std::string& name) {
   md::topic_record t;

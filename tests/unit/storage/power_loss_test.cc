@@ -19,6 +19,7 @@
 #include "gregor/storage/log_manager.h"
 #include "gregor/storage/partition_log.h"
 #include "gregor/storage/power_fault.h"
+#include "power_seeds.h"
 
 namespace gregor::storage {
 namespace {
@@ -28,18 +29,7 @@ using bytes = std::vector<uint8_t>;
 
 constexpr int64_t t0 = 1'700'000'000'000;
 
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-// 1..GREGOR_POWER_SEEDS (default `n`), or just GREGOR_POWER_SEED.
-std::vector<uint64_t> seeds(uint64_t n) {
-  if (std::getenv("GREGOR_POWER_SEED")) return {env_u64("GREGOR_POWER_SEED", 1)};
-  std::vector<uint64_t> out;
-  for (uint64_t s = 1; s <= env_u64("GREGOR_POWER_SEEDS", n); ++s) out.push_back(s);
-  return out;
-}
+const auto seeds = power_test::power_seeds;
 
 std::string replay(uint64_t seed) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
