@@ -1,5 +1,6 @@
 #include "broker_lifecycle.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -158,6 +159,7 @@ asio::awaitable<bool> broker_lifecycle::heartbeat_once() {
     co_return false;
   }
   if (err != error_code::none) co_return false;
+  _last_answer = std::chrono::steady_clock::now();
   if (_fenced != reply.is_fenced)
     lg().info("broker {} is {} by the controller", _cfg.node_id.value(), reply.is_fenced ? "fenced" : "unfenced");
   _fenced = reply.is_fenced;
@@ -175,11 +177,20 @@ asio::awaitable<void> broker_lifecycle::controlled_shutdown(int64_t timeout_ms) 
   _want_shutdown = true;
   lg().info("controlled shutdown: asking the controller to move this broker's leaderships away");
   wake->notify_all();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!life.expired() && !_shutdown_granted && std::chrono::steady_clock::now() < deadline)
-    co_await wake->wait_until(deadline);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(timeout_ms);
+  // No controller answering for this long (the quorum stopped too, e.g. every node of a cluster
+  // stopped at once) means nobody will move the leaderships: stop without waiting out the bound.
+  const auto unanswered = std::chrono::milliseconds(
+      std::max<int64_t>(5 * int64_t(_cfg.broker_heartbeat_interval_ms), 2 * int64_t(_cfg.controller_quorum_election_timeout_ms)));
+  auto silent = [&] { return std::chrono::steady_clock::now() - std::max(_last_answer, start) >= unanswered; };
+  while (!life.expired() && !_shutdown_granted && std::chrono::steady_clock::now() < deadline && !silent())
+    co_await wake->wait_until(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500)));
   if (life.expired()) co_return;
   if (_shutdown_granted) lg().info("controlled shutdown: the controller agreed");
+  else if (std::chrono::steady_clock::now() < deadline)
+    lg().warn("controlled shutdown: no controller answered for {} ms, stopping anyway",
+              std::chrono::duration_cast<std::chrono::milliseconds>(unanswered).count());
   else lg().warn("controlled shutdown: no answer from the controller in {} ms, stopping anyway", timeout_ms);
 }
 

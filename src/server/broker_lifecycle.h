@@ -9,12 +9,15 @@
 // voters) registers again.
 //
 // controlled_shutdown() (SIGTERM): heartbeats with WantShutDown until the controller answers
-// ShouldShutDown (every leadership moved to another replica) or the bound passes.
+// ShouldShutDown (every leadership moved to another replica), the bound passes, or no controller
+// has answered for max(5 heartbeat intervals, 2 election timeouts) (Kafka waits up to 5 minutes;
+// with the quorum gone too, nobody would ever answer).
 //
 // The active controller is reached in-process when this node is it, else over the controller
 // listener of the quorum leader (metadata_quorum::controllers()).
 //
 // Threading: the io thread.
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -76,6 +79,8 @@ class broker_lifecycle {
   bool _fenced = true;
   bool _want_shutdown = false;
   bool _shutdown_granted = false;
+  // When a controller last answered a heartbeat (controlled_shutdown stops waiting after a silence).
+  std::chrono::steady_clock::time_point _last_answer{};
   bool _stopped = false;
   std::shared_ptr<rpc::wait_list> _wake = std::make_shared<rpc::wait_list>();
   std::shared_ptr<int> _life = std::make_shared<int>(0);

@@ -372,3 +372,17 @@ def test_a_restarted_broker_acts_on_its_metadata_only_after_applying_its_own_reg
     transitions = [int(x) for x in re.findall(r"replica transitions at metadata offset (\d+)", after)]
     assert transitions, f"node {victim.node_id} never took its replicas back:\n{after[-4000:]}"
     assert min(transitions) > registration
+
+
+@pytest.mark.gregor_only  # Kafka's broker waits up to 5 minutes for an answer nobody can give
+def test_the_last_node_stops_when_no_controller_is_left_to_answer_its_controlled_shutdown(cluster_factory):
+    """SIGTERM asks the controller to move the broker's leaderships away and waits for its answer,
+    up to broker.session.timeout.ms (10 minutes here). With the other two voters gone there is no
+    quorum left to answer: the last node gives up after a silence of max(5 heartbeat intervals,
+    2 election timeouts), says so, and exits cleanly instead of waiting out the bound."""
+    cl = cluster_factory(nodes=3, extra_config={"broker.session.timeout.ms": "600000"})
+    cl.wait_serving()
+    assert cl.terminate_node(1) == 0
+    assert cl.terminate_node(2) == 0
+    assert cl.terminate_node(3, timeout_s=120) == 0
+    assert "no controller answered for" in cl.nodes[3].stderr_tail()
