@@ -60,44 +60,14 @@ std::string flatten(const YAML::Node& node, const std::string& prefix, flat_map&
   return "";
 }
 
-// edit_distance(a, b) when it is at most `cap`, otherwise any value above cap (stops as soon as a
-// whole row of the table exceeds cap).
-size_t edit_distance_capped(std::string_view a, std::string_view b, size_t cap) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    size_t row_min = cur[0];
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-      row_min = std::min(row_min, cur[j]);
-    }
-    if (row_min > cap) return cap + 1;
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string suggestion(std::string_view name) {
-  // Config names are under 100 characters; a longer one suggests nothing (and costs no
-  // length x keys edit distances: a client or fuzzer can send megabyte-long names).
-  if (name.size() > 128) return "";
-  std::string best;
-  size_t best_d = std::string::npos;
-  const size_t limit = std::max<size_t>(3, name.size() / 3);
-  for (const auto& k : detail::broker_keys()) {
-    // The distance is at least the difference in length: skip keys that cannot win.
-    const size_t gap = name.size() > k.name.size() ? name.size() - k.name.size() : k.name.size() - name.size();
-    if (gap > limit || gap >= best_d) continue;
-    size_t d = edit_distance_capped(name, k.name, std::min(limit, best_d));
-    if (d < best_d) {
-      best_d = d;
-      best = k.name;
-    }
-  }
-  if (best_d <= limit) return fmt::format(" (did you mean '{}'?)", best);
-  return "";
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> out;
+    for (const auto& k : detail::broker_keys()) out.push_back(k.name);
+    return out;
+  }();
+  std::string best = detail::closest_name(name, names);
+  return best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
 }
 
 bool is_any_host(const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
@@ -339,17 +309,7 @@ std::string parse_quorum_voter(std::string_view text, quorum_voter& out) {
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
+  return detail::edit_distance_capped(a, b, std::numeric_limits<size_t>::max() - 1);
 }
 
 std::string parse_listener(std::string_view text, listener& out) {

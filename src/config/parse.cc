@@ -1,5 +1,6 @@
 #include "parse.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -85,6 +86,42 @@ std::string int_range_phrase(int64_t min, int64_t max) {
   if (has_min) return fmt::format("an integer >= {}", min);
   if (has_max) return fmt::format("an integer <= {}", max);
   return "an integer";
+}
+
+
+size_t edit_distance_capped(std::string_view a, std::string_view b, size_t cap) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    size_t row_min = cur[0];
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (row_min > cap) return cap + 1;
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest_name(std::string_view name, const std::vector<std::string_view>& names) {
+  if (name.size() > 128) return "";
+  const size_t limit = std::max<size_t>(3, name.size() / 3);
+  std::string_view best;
+  size_t best_d = limit + 1;  // only a candidate within the limit can win
+  for (std::string_view n : names) {
+    // The distance is at least the difference in length: skip names that cannot win.
+    const size_t gap = name.size() > n.size() ? name.size() - n.size() : n.size() - name.size();
+    if (gap >= best_d) continue;
+    const size_t d = edit_distance_capped(name, n, best_d - 1);
+    if (d < best_d) {
+      best_d = d;
+      best = n;
+    }
+  }
+  return std::string(best);
 }
 
 }  // namespace gregor::config::detail

@@ -259,18 +259,12 @@ std::vector<std::string> topic_config_names() {
 std::string validate_topic_config(std::string_view name, std::string_view value) {
   const topic_key* k = find_topic_key(name);
   if (!k) {
-    std::string best;
-    size_t best_d = std::string::npos;
-    const size_t limit = std::max<size_t>(3, name.size() / 3);
-    for (const auto& t : topic_keys()) {
-      if (name.size() > 128) break;  // no topic config is that long: nothing to suggest
-      // The distance is at least the difference in length: skip keys that cannot win.
-      const size_t gap = name.size() > t.name.size() ? name.size() - t.name.size() : t.name.size() - name.size();
-      if (gap > limit || gap >= best_d) continue;
-      size_t d = edit_distance(name, t.name);
-      if (d < best_d) best_d = d, best = t.name;
-    }
-    if (best_d <= limit)
+    static const std::vector<std::string_view> names = [] {
+      std::vector<std::string_view> out;
+      for (const auto& t : topic_keys()) out.push_back(t.name);
+      return out;
+    }();
+    if (std::string best = detail::closest_name(name, names); !best.empty())
       return fmt::format("unknown topic config '{}' (did you mean '{}'?)", name, best);
     return fmt::format("unknown topic config '{}'", name);
   }
