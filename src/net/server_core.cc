@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 
 #include "connection.h"
+#include "gregor/net/tls.h"
 #include "gregor/base/log.h"
 
 namespace gregor::net::detail {
@@ -39,22 +40,6 @@ result<tcp::endpoint, std::string> resolve(asio::io_context& io, const listener_
                                ec ? ec.message() : "no addresses")};
   }
   return results.begin()->endpoint();
-}
-
-// What identifies a file's version: modification time and size ("" when it cannot be read).
-std::string file_state(const std::string& path) {
-  std::error_code ec;
-  const auto t = std::filesystem::last_write_time(path, ec);
-  if (ec) return "";
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return "";
-  return fmt::format("{}:{}", t.time_since_epoch().count(), size);
-}
-
-std::vector<std::string> file_states(const std::vector<std::string>& paths) {
-  std::vector<std::string> out;
-  for (const auto& p : paths) out.push_back(file_state(p));
-  return out;
 }
 
 // Restores a pointer member to nullptr when a coroutine frame unwinds or is destroyed.
@@ -110,7 +95,7 @@ result<void, std::string> server_core::start() {
     _acceptors.push_back(std::move(acceptor));
     _tls_contexts.push_back(spec.tls);
     _tls_watched_files.push_back(spec.tls_watched_files);
-    _tls_file_states.push_back(file_states(spec.tls_watched_files));
+    _tls_file_states.push_back(tls_file_states(spec.tls_watched_files));
     _tls_rebuild.push_back(spec.tls_rebuild);
   }
   auto self = shared_from_this();
@@ -137,7 +122,7 @@ bool server_core::update_tls(const std::string& listener, std::shared_ptr<asio::
   for (size_t i = 0; i < _tls_contexts.size(); ++i) {
     if (opts.listeners[i].name != listener || !_tls_contexts[i]) continue;
     _tls_contexts[i] = std::move(tls);
-    _tls_file_states[i] = file_states(watched_files);
+    _tls_file_states[i] = tls_file_states(watched_files);
     _tls_watched_files[i] = std::move(watched_files);
     _tls_rebuild[i] = std::move(rebuild);
     if (_tls_rebuild[i] && !_tls_watched_files[i].empty()) start_tls_reload();
@@ -275,7 +260,7 @@ asio::awaitable<void> server_core::tls_reload_loop() {
     for (size_t i = 0; i < _tls_contexts.size(); ++i) {
       const auto& spec = opts.listeners[i];
       if (!_tls_contexts[i] || !_tls_rebuild[i] || _tls_watched_files[i].empty()) continue;
-      auto now = file_states(_tls_watched_files[i]);
+      auto now = tls_file_states(_tls_watched_files[i]);
       if (now == _tls_file_states[i]) continue;
       // Remember this version even if it fails to load: a fixed file is a new change.
       _tls_file_states[i] = now;

@@ -252,6 +252,7 @@ asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time 
   if (ec)
     co_return failure{make_error(rpc_error_kind::connect_failed,
                                  fmt::format("could not connect: {}", ec.message()))};
+  if (_opts.tls_source) _opts.tls = _opts.tls_source->current();
   if (_opts.tls) {
     // The handshake runs under the same deadline: the watchdog closes the socket.
     watch->finished = false;

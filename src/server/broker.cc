@@ -107,6 +107,7 @@ struct broker::impl {
   // the new files. A store that no longer loads (a file gone since) is logged and the current
   // context kept, as the reload does.
   void apply_listener_tls(const config::broker_config& cfg) {
+    c.outgoing_tls_contexts().apply(cfg);
     for (const auto& l : cfg.listeners) {
       const std::string protocol = config::security_protocol_of(cfg, l.name);
       if (protocol != "SSL" && protocol != "SASL_SSL") continue;
@@ -165,6 +166,7 @@ result<void, std::string> broker::start() {
   for (const auto& l : _impl->c.config().listeners)
     _impl->tls_applied[l.name] = listener_tls_settings(_impl->c.config(), l.name);
   _impl->c.on_config_change([impl = _impl.get()](const config::broker_config& cfg) { impl->apply_listener_tls(cfg); });
+  _impl->c.outgoing_tls_contexts().start();
   _impl->c.set_bound_ports(_impl->server->bound_ports());
   if (auto r = _impl->c.start_cluster(); !r) return r;
   for (size_t i = 0; i < _impl->c.config().listeners.size(); ++i) {
@@ -198,6 +200,7 @@ void broker::request_stop() {
           co_await _impl->c.shutdown_transactions();
           co_await _impl->c.stop_cluster();
           if (_impl->maintenance) _impl->maintenance->stop();
+          _impl->c.outgoing_tls_contexts().stop();
           _impl->c.close();
           log::get("server").info("stopped cleanly");
           if (_impl->admin) _impl->admin->stop();

@@ -3,6 +3,7 @@
 #include "active_controller.h"
 #include "broker_lifecycle.h"
 #include "cluster_controller_client.h"
+#include "listener_tls.h"
 #include "metadata_quorum.h"
 #include "replica_manager.h"
 #include "replication_metrics.h"
@@ -48,7 +49,8 @@ core::core(boost::asio::io_context& io, config::broker_config cfg, clock& clk)
           .window_ms = int64_t(_static_cfg.quota_window_size_seconds) * 1000,
           .samples = _static_cfg.quota_window_num,
           .controller_window_ms = int64_t(_static_cfg.controller_quota_window_size_seconds) * 1000,
-          .controller_samples = _static_cfg.controller_quota_window_num}) {}
+          .controller_samples = _static_cfg.controller_quota_window_num}),
+      _outgoing_tls(std::make_shared<outgoing_tls>(io)) {}
 
 client_quota_manager& core::client_quotas() {
   const auto& img = image();
@@ -88,7 +90,7 @@ result<void, std::string> core::open() {
     // it from there (metadata_quorum::adopt_cluster_id).
     auto cid = controller::claim_meta_properties(dir, _cfg.node_id, _cfg.cluster_id, new_cluster_id);
     if (!cid) return failure{fmt::format("cannot use log directory {}: {}", dir.string(), cid.error().message)};
-    _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock, dir);
+    _quorum = std::make_shared<metadata_quorum>(_io, _static_cfg, *cid, _clock, dir, *_outgoing_tls);
     if (_cfg.is_controller()) _active = std::make_shared<active_controller>(_io, *_quorum, _static_cfg, _clock);
     if (_cfg.is_broker()) {
       _lifecycle = std::make_shared<broker_lifecycle>(_io, *_quorum, _active.get(), _static_cfg, _clock);

@@ -61,6 +61,9 @@ class core {
   // broker configs changed (broker.cc: a listener's key store or trust store).
   using config_listener = std::function<void(const config::broker_config&)>;
   void on_config_change(config_listener fn) { _config_listeners.push_back(std::move(fn)); }
+  // The client TLS contexts of this node's own connections (listener_tls.h), shared by the
+  // replica fetchers, the transaction markers and the quorum's pools, rebuilt on rotation.
+  class outgoing_tls& outgoing_tls_contexts() { return *_outgoing_tls; }
 
   // Every metadata change goes through here (handlers never write the metadata log).
   controller_client& controller() { return *_controller; }
@@ -187,6 +190,7 @@ class core {
   std::vector<uint16_t> _bound_ports;
   std::shared_ptr<class idempotence> _producers;  // shared_ptr: the type is incomplete here
   std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here
+  std::shared_ptr<class outgoing_tls> _outgoing_tls;  // before the pools that use it
   std::shared_ptr<class txn_service> _txns;      // shared_ptr: the type is incomplete here
 };
 

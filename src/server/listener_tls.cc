@@ -3,6 +3,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/ranges.h>
+
 #include "gregor/base/log.h"
 
 namespace gregor::server {
@@ -82,10 +88,89 @@ result<void, std::string> use_outgoing_tls(rpc::connection_options& opts, const 
   return ok;
 }
 
-void use_outgoing_tls_or_log(rpc::connection_options& opts, const config::broker_config& cfg,
-                             std::string_view listener_name) {
-  if (auto r = use_outgoing_tls(opts, cfg, listener_name); !r)
+
+result<void, std::string> outgoing_tls::use(rpc::connection_options& opts, const config::broker_config& cfg,
+                                            std::string_view listener_name) {
+  if (auto r = use_outgoing_tls(opts, cfg, listener_name); !r || !opts.tls) return r;
+  auto it = _entries.find(listener_name);
+  if (it == _entries.end()) {
+    entry e;
+    e.settings = listener_tls_settings(cfg, listener_name);
+    e.file_states = net::tls_file_states(e.settings.watched_files());
+    e.source = std::make_shared<rpc::tls_client_source>(opts.tls);
+    it = _entries.emplace(std::string(listener_name), std::move(e)).first;
+  }
+  opts.tls_source = it->second.source;
+  return ok;
+}
+
+void outgoing_tls::use_or_log(rpc::connection_options& opts, const config::broker_config& cfg,
+                              std::string_view listener_name) {
+  if (auto r = use(opts, cfg, listener_name); !r)
     log::get("server").error("outgoing TLS to listener {}: {}", listener_name, r.error());
+}
+
+void outgoing_tls::rebuild(const std::string& listener, entry& e, net::tls_settings settings, const char* why) {
+  e.settings = std::move(settings);
+  e.file_states = net::tls_file_states(e.settings.watched_files());
+  auto ctx = net::make_client_tls_context(e.settings);
+  if (!ctx) {
+    log::get("server").error("outgoing TLS to listener {}: the {} key store or trust store cannot be loaded, keeping "
+                             "the current certificates: {}",
+                             listener, why, ctx.error());
+    return;
+  }
+  e.source->replace(std::move(*ctx));
+  ++e.reloads;
+  log::get("server").info("outgoing TLS to listener {}: reloaded the {} key store and trust store ({}); new "
+                          "connections use them",
+                          listener, why, fmt::join(e.settings.watched_files(), ", "));
+}
+
+void outgoing_tls::apply(const config::broker_config& cfg) {
+  for (auto& [listener, e] : _entries) {
+    auto settings = listener_tls_settings(cfg, listener);
+    if (settings == e.settings) continue;
+    rebuild(listener, e, std::move(settings), "changed");
+  }
+}
+
+void outgoing_tls::check_files() {
+  for (auto& [listener, e] : _entries) {
+    const auto files = e.settings.watched_files();
+    if (files.empty() || net::tls_file_states(files) == e.file_states) continue;
+    rebuild(listener, e, e.settings, "rewritten");
+  }
+}
+
+void outgoing_tls::start(int64_t check_ms) {
+  if (_timer) return;
+  _timer = std::make_shared<boost::asio::steady_timer>(_io);
+  _polling = std::make_shared<bool>(true);
+  boost::asio::co_spawn(
+      _io,
+      [this, timer = _timer, polling = _polling, check_ms]() -> boost::asio::awaitable<void> {
+        for (;;) {
+          timer->expires_after(std::chrono::milliseconds(check_ms));
+          auto [ec] = co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+          if (ec || !*polling) co_return;  // stopped: `this` may be gone
+          check_files();
+        }
+      },
+      boost::asio::detached);
+}
+
+void outgoing_tls::stop() {
+  if (!_timer) return;
+  *_polling = false;
+  _timer->cancel();
+  _timer.reset();
+  _polling.reset();
+}
+
+uint64_t outgoing_tls::reloads(std::string_view listener_name) const {
+  auto it = _entries.find(listener_name);
+  return it == _entries.end() ? 0 : it->second.reloads;
 }
 
 }  // namespace gregor::server

@@ -148,7 +148,7 @@ asio::awaitable<result<raft::message, std::string>> quorum_transport::call(node_
 // ---- metadata_quorum ----
 
 metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_config& cfg, std::string cluster_id,
-                                 clock& clk, std::filesystem::path log_dir)
+                                 clock& clk, std::filesystem::path log_dir, outgoing_tls& tls)
     : _io(io), _cfg(cfg), _cluster_id(std::move(cluster_id)), _clock(clk), _log_dir(std::move(log_dir)),
       _voters(cfg.quorum_voters) {
   _controller_listener = cfg.controller_listener_names.empty() ? "CONTROLLER" : cfg.controller_listener_names.front();
@@ -160,7 +160,7 @@ metadata_quorum::metadata_quorum(asio::io_context& io, const config::broker_conf
     o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x9e3779b97f4a7c15ULL;
     if (auto login = sasl_login_for(cfg, _controller_listener, cfg.sasl_mechanism_controller_protocol); login)
       o.connection.sasl = *login;
-    use_outgoing_tls_or_log(o.connection, cfg, _controller_listener);
+    tls.use_or_log(o.connection, cfg, _controller_listener);
     return o;
   };
   _raft_pool = std::make_unique<rpc::node_pool>(io.get_executor(), pool_opts("raft"));

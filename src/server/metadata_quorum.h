@@ -59,7 +59,7 @@ class metadata_quorum {
   // then adopts the id the metadata log carries (controller::cluster_id_tag) when it applies it
   // and writes it to meta.properties in `log_dir`.
   metadata_quorum(boost::asio::io_context& io, const config::broker_config& cfg, std::string cluster_id,
-                  clock& clk, std::filesystem::path log_dir = {});
+                  clock& clk, std::filesystem::path log_dir, class outgoing_tls& tls);
   ~metadata_quorum();
 
   // Opens the metadata log under `metadata_dir` and joins the quorum.

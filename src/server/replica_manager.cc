@@ -43,7 +43,7 @@ replica_manager::replica_manager(asio::io_context& io, core& c, metadata_quorum&
   o.connection.connect_timeout_ms = cfg.replica_socket_timeout_ms;
   o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x2545f4914f6cdd1dULL;
   if (auto login = sasl_login_for(cfg, _listener, cfg.sasl_mechanism_inter_broker_protocol); login) o.connection.sasl = *login;
-  use_outgoing_tls_or_log(o.connection, cfg, _listener);
+  c.outgoing_tls_contexts().use_or_log(o.connection, cfg, _listener);
   _pool = std::make_unique<rpc::node_pool>(io.get_executor(), o);
 }
 

@@ -111,7 +111,7 @@ txn_service::txn_service(core& c) : _core(c) {
   o.client_id = fmt::format("gregor-txn-{}", cfg.node_id.value());
   o.rng_seed ^= uint64_t(cfg.node_id.value()) * 0x9e3779b97f4a7c15ULL;
   if (auto login = sasl_login_for(cfg, _listener, cfg.sasl_mechanism_inter_broker_protocol); login) o.connection.sasl = *login;
-  use_outgoing_tls_or_log(o.connection, cfg, _listener);
+  c.outgoing_tls_contexts().use_or_log(o.connection, cfg, _listener);
   _pool = std::make_unique<rpc::node_pool>(c.io().get_executor(), o);
 }
 

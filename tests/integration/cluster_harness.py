@@ -1044,6 +1044,7 @@ def _tcp_accepts(host: str, port: int) -> bool:
 
 API_FIND_COORDINATOR = 10
 API_CREATE_TOPICS = 19
+API_ELECT_LEADERS = 43
 API_DESCRIBE_QUORUM = 55
 API_DESCRIBE_CLUSTER = 60
 
@@ -1289,6 +1290,26 @@ def create_topics(bootstrap: str, names: list[str], partitions: int = 1, replica
         err = r.take(">h")
         out[name] = (err, r.string())
     return out
+
+
+def elect_preferred_leader(bootstrap: str, topic: str, partition: int, timeout_s: float = 30.0) -> int:
+    """ElectLeaders v1 (preferred) for one partition, sent to this broker; the partition's error
+    code (0: elected; 84 ELECTION_NOT_NEEDED: the preferred replica already leads)."""
+    body = struct.pack(">bi", 0, 1) + kafka_wire.encode_string(topic) + struct.pack(">ii", 1, partition)
+    body += struct.pack(">i", int(timeout_s * 1000))
+    r = _exchange(bootstrap, API_ELECT_LEADERS, 1, body, False, timeout_s + 5)
+    r.take(">i")  # throttle
+    top = r.take(">h")
+    if top != 0:
+        return top
+    for _ in range(_array_count(r)):
+        r.string()
+        for _ in range(_array_count(r)):
+            r.take(">i")
+            err = r.take(">h")
+            r.string()
+            return err
+    raise ValueError("ElectLeaders answered no partition")
 
 
 def find_coordinator(bootstrap: str, key: str, key_type: int = 0, timeout_s: float = 10.0) -> int | None:

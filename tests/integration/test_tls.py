@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -73,7 +74,9 @@ def pki(tmp_path_factory) -> Path:
 
 
 class tls_broker:
-    def __init__(self, plain: str, ssl_port: int, mtls_port: int, sasl_ssl_port: int, log_path: Path | None):
+    def __init__(self, plain: str, ssl_port: int, mtls_port: int, sasl_ssl_port: int, log_path: Path | None,
+                 pid: int | None = None):
+        self.pid = pid  # Gregor's process (None for the reference Kafka)
         self.plain = plain
         self.ssl = f"localhost:{ssl_port}"
         self.mtls = f"localhost:{mtls_port}"
@@ -148,7 +151,7 @@ def broker_tls(tmp_path_factory, pki):
         proc.start()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    yield tls_broker(proc.bootstrap, ssl_port, mtls_port, sasl_ssl_port, proc.stderr_path)
+    yield tls_broker(proc.bootstrap, ssl_port, mtls_port, sasl_ssl_port, proc.stderr_path, proc.proc.pid)
     proc.stop()
 
 
@@ -330,6 +333,58 @@ def test_tls_garbage_and_stalled_handshakes_are_closed_and_others_go_on(broker_t
     _wait_for_log(broker_tls, "TLS handshake not completed within 3000 ms")
 
 
+# Gregor's bound on the resident memory an idle TLS connection costs. Measured ~69 KiB: OpenSSL's
+# record buffers go back while idle (SSL_MODE_RELEASE_BUFFERS), but Asio's ssl::stream keeps two
+# 17 KiB staging buffers and a BIO pair with two more per connection; a TLS stream driving OpenSSL
+# on the socket itself would drop those. Kafka's figure is printed, not asserted.
+IDLE_TLS_CONNECTION_RSS_BYTES_MAX = 80 * 1024
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def test_idle_tls_connections_cost_little_memory(broker_tls, pki):
+    """Hundreds of clients complete a TLS handshake, are answered once and then stay idle: the
+    broker's resident memory grows by at most IDLE_TLS_CONNECTION_RSS_BYTES_MAX per connection, and
+    every one of them is still answered afterwards."""
+    count = 400
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    host, port = broker_tls.ssl.rsplit(":", 1)
+
+    def open_one(i: int) -> ssl.SSLSocket:
+        sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host)
+        sock.sendall(kafka_wire.api_versions_request(i, 0))
+        body = kafka_wire.read_response(sock)
+        assert body is not None and struct.unpack_from(">i", body)[0] == i, f"connection {i} not answered"
+        return sock
+
+    for s in [open_one(i) for i in range(50)]:  # warm up the allocator and the session cache
+        s.close()
+    pid = broker_tls.pid
+    before = _rss_bytes(pid) if pid else 0
+    socks = [open_one(1000 + i) for i in range(count)]
+    try:
+        after = _rss_bytes(pid) if pid else 0
+        for i, s in enumerate(socks[::20]):
+            s.sendall(kafka_wire.api_versions_request(5000 + i, 0))
+            body = kafka_wire.read_response(s)
+            assert body is not None and struct.unpack_from(">i", body)[0] == 5000 + i
+    finally:
+        for s in socks:
+            s.close()
+    if pid is None:
+        return
+    per_connection = (after - before) / count
+    print(f"\n{count} idle TLS connections: RSS +{(after - before) / 2**20:.1f} MiB = "
+          f"{per_connection / 1024:.1f} KiB per connection", flush=True)
+    if "libasan" not in Path(f"/proc/{pid}/maps").read_text():
+        assert per_connection <= IDLE_TLS_CONNECTION_RSS_BYTES_MAX, f"{per_connection:.0f} bytes per idle TLS connection"
+
+
 @gregor_only
 def test_an_ssl_listener_without_key_store_is_a_config_error(tmp_path):
     port = harness.free_port()
@@ -436,6 +491,98 @@ def test_a_cluster_over_tls_between_its_nodes_forms_and_replicates(cluster_facto
         log = harness.tail(n.stderr_path, 2000000)
         assert "TLS handshake failed" not in log, f"node {n.node_id}"
         assert "outgoing TLS" not in log, f"node {n.node_id}"
+
+
+@gregor_only
+@pytest.mark.cluster
+@pytest.mark.timeout(420)
+def test_a_cluster_rotates_its_inter_broker_certificates_to_a_new_ca_without_restarts(cluster_factory, tmp_path):
+    """Certificate rotation on disk, as operators do it with Kafka's file reload: every node's trust
+    store gains a second CA, the nodes' key store is replaced by one the new CA signed, then the old
+    CA is dropped from the trust store. Each node picks up every step for its listener and for its
+    own outgoing connections (replica fetchers), without a restart. Then one node is killed and
+    started again: the others must reach it over new connections, which succeed only with the new
+    certificates on both sides (its listener now requires a client certificate the new CA signed and
+    presents one only the new trust store accepts)."""
+    import cluster_harness as ch
+    from confluent_kafka.admin import NewTopic
+    cl = cluster_factory(start=False, nodes=3, impl="gregor")
+    d = tmp_path / "pki"
+    d.mkdir()
+    _ca(d, "ca1")
+    _ca(d, "ca2")
+    hosts = sorted({n.host for n in cl.nodes.values()} | {"127.0.0.1"})
+    san = ",".join(f"IP:{h}" for h in hosts)
+    _leaf(d, "node1", "/CN=gregor-node", "ca1", san=san)
+    _leaf(d, "node2", "/CN=gregor-node", "ca2", san=san)
+    keystore, truststore = d / "node-keystore.pem", d / "trust.pem"
+    keystore.write_text((d / "node1.key").read_text() + (d / "node1.pem").read_text())
+    truststore.write_text((d / "ca1.pem").read_text())
+    for n in cl.nodes.values():
+        repl_port = 9094 if n.host != "127.0.0.1" else harness.free_port()
+        cl.node_extra_config.setdefault(n.node_id, {}).update({
+            "listeners": f"PLAINTEXT://{n.host}:{n.port},CONTROLLER://{n.host}:{n.controller_port},"
+                         f"REPL://{n.host}:{repl_port}",
+            "advertised.listeners": f"PLAINTEXT://{n.host}:{n.port},REPL://{n.host}:{repl_port}",
+        })
+    cl.extra_config.update({
+        "inter.broker.listener.name": "REPL",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,REPL:SSL",
+        "listener.name.repl.ssl.keystore.location": str(keystore),
+        "listener.name.repl.ssl.truststore.location": str(truststore),
+        "listener.name.repl.ssl.client.auth": "required",
+    })
+    cl.start()
+    victim = max(cl.nodes)
+    others = sorted(i for i in cl.nodes if i != victim)
+    topic = harness.unique_topic("rotate")
+    admin = clients.admin(cl.bootstrap())
+    # Led by `victim` when it is up; acks=all waits for both followers (min.insync.replicas=3).
+    fs = admin.create_topics([NewTopic(topic, 1, replica_assignment=[[victim, *others]],
+                                       config={"min.insync.replicas": "3"})], operation_timeout=30)
+    fs[topic].result(timeout=60)
+    clients.wait_for_topic(cl.bootstrap(), topic, 1)
+
+    def state() -> tuple[int, list[int]]:
+        t = ch.metadata(cl.nodes[others[0]].bootstrap, [topic]).topics.get(topic)
+        return (t.partitions[0].leader, sorted(t.partitions[0].isr)) if t and t.partitions else (-1, [])
+    harness.wait_until(lambda: state() == (victim, sorted(cl.nodes)), timeout_s=90,
+                       what="the partition led by its first replica, every replica in the ISR, over TLS")
+    values = [b"r%d" % i for i in range(20)]
+    assert len(clients.produce_all(cl.bootstrap(), topic, [{"value": v} for v in values[:10]], acks="all")) == 10
+
+    def reloads(n, needle: str) -> int:
+        return harness.tail(n.stderr_path, 4000000).count(needle)
+    listener_reload = "listener REPL: reloaded TLS certificates"
+    outgoing_reload = "outgoing TLS to listener REPL: reloaded"
+
+    def step(write) -> None:
+        before = {i: (reloads(n, listener_reload), reloads(n, outgoing_reload)) for i, n in cl.nodes.items()}
+        write()
+        for i, n in cl.nodes.items():
+            harness.wait_until(lambda: reloads(n, listener_reload) > before[i][0]
+                               and reloads(n, outgoing_reload) > before[i][1],
+                               timeout_s=60, what=f"node {i} reloading its listener and outgoing TLS")
+
+    step(lambda: truststore.write_text((d / "ca1.pem").read_text() + (d / "ca2.pem").read_text()))
+    step(lambda: keystore.write_text((d / "node2.key").read_text() + (d / "node2.pem").read_text()))
+    step(lambda: truststore.write_text((d / "ca2.pem").read_text()))
+
+    # The leader is killed and started again: it comes back as a follower (its own connections are
+    # new, from the files) and once in the ISR is made leader again, so the nodes that rotated in
+    # place must fetch from it over new connections, which succeed only with their new certificates.
+    cl.restart_node(victim, kill=True)
+    harness.wait_until(lambda: state()[0] in others and state()[1] == sorted(cl.nodes), timeout_s=120,
+                       what=f"node {victim} back in the ISR as a follower")
+    harness.wait_until(lambda: ch.elect_preferred_leader(cl.nodes[others[0]].bootstrap, topic, 0) in (0, 84)
+                       and state()[0] == victim, timeout_s=60, what=f"node {victim} elected leader again")
+    assert len(clients.produce_all(cl.bootstrap(), topic, [{"value": v} for v in values[10:]], acks="all")) == 10
+    assert state() == (victim, sorted(cl.nodes))
+    assert [m.value() for m in clients.consume_all(cl.bootstrap(), topic, expected=20)] == values
+    for i in others:
+        log = harness.tail(cl.nodes[i].stderr_path, 4000000)
+        assert "keeping the current certificates" not in log, f"node {i}"
+        assert "TLS handshake failed" not in log, f"node {i}"
 
 
 # ---- listener stores changed through AlterConfigs (kafka-configs.sh), as Kafka's DynamicBrokerConfig ----

@@ -41,6 +41,10 @@ struct tls_settings {
   bool operator==(const tls_settings&) const = default;
 };
 
+// What identifies each file's version (modification time and size; "" when it cannot be read):
+// a store is reloaded when this changes.
+std::vector<std::string> tls_file_states(const std::vector<std::string>& paths);
+
 using tls_context_ptr = std::shared_ptr<boost::asio::ssl::context>;
 
 // A context for accepting TLS connections: the key store is required; the trust store (else the

@@ -32,6 +32,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -63,6 +64,26 @@ struct endpoint {
   bool operator==(const endpoint&) const = default;
 };
 
+// A client TLS context that can be replaced while connections use it (the broker's own key store
+// rotated through AlterConfigs or on disk). Thread-safe; a connection takes current() when it
+// connects, and OpenSSL keeps a context alive for the connections made with it.
+class tls_client_source {
+ public:
+  explicit tls_client_source(std::shared_ptr<boost::asio::ssl::context> ctx) : _ctx(std::move(ctx)) {}
+  std::shared_ptr<boost::asio::ssl::context> current() const {
+    std::lock_guard lock(_mu);
+    return _ctx;
+  }
+  void replace(std::shared_ptr<boost::asio::ssl::context> ctx) {
+    std::lock_guard lock(_mu);
+    _ctx = std::move(ctx);
+  }
+
+ private:
+  mutable std::mutex _mu;
+  std::shared_ptr<boost::asio::ssl::context> _ctx;
+};
+
 struct connection_options {
   std::string client_id = "gregor";
   int64_t connect_timeout_ms = 10000;      // resolve + TCP connect + ApiVersions
@@ -90,6 +111,9 @@ struct connection_options {
   // (same timeout). tls_verify_host: the server certificate must name the endpoint's host (DNS
   // name or IP address; Kafka's ssl.endpoint.identification.algorithm=https).
   std::shared_ptr<boost::asio::ssl::context> tls;
+  // When set, replaces `tls` with the source's current context at each connect: a certificate
+  // rotation (tls_client_source::replace) reaches new connections; open ones keep theirs.
+  std::shared_ptr<tls_client_source> tls_source;
   bool tls_verify_host = true;
 };
 

@@ -55,6 +55,7 @@ using gregor::rpc::endpoint;
 using gregor::rpc::node_pool;
 using gregor::rpc::pool_options;
 using gregor::rpc::rpc_error;
+using gregor::rpc::tls_client_source;
 using gregor::rpc::rpc_error_kind;
 using gregor::rpc::steady_time;
 using gregor::rpc::wait_list;
@@ -1180,6 +1181,33 @@ TEST_F(rpc_test, calls_go_over_tls_when_the_pool_has_a_client_context) {
     pool.set_endpoint(node_id{1}, {"localhost", broker.port()});  // DNS SAN
     r = co_await metadata(pool, "by-name");
     EXPECT_EQ(topic_of(r), "by-name");
+    co_await pool.stop();
+  });
+}
+
+TEST_F(rpc_test, a_replaced_tls_source_context_is_used_by_the_next_connection) {
+  // Certificate rotation on the broker's own connections: the pool's source starts with a trust
+  // store that does not trust the server; once replaced, the next connect trusts it.
+  tls_setup t;
+  auto other_ca = gregor::test::make_cert({{"CN", "other-ca"}}, nullptr, true);
+  fake_broker broker(io, ev, 0, t.server_context("IP:127.0.0.1"));
+  run([&]() -> awaitable<void> {
+    auto opts = test_pool_options("tls-client");
+    auto source = std::make_shared<tls_client_source>(t.client_context(other_ca));
+    opts.connection.tls_source = source;
+    node_pool pool(io.get_executor(), opts);
+    pool.set_endpoint(node_id{1}, broker.address());
+    auto r = co_await metadata(pool, "before");
+    EXPECT_FALSE(r.has_value());
+    if (!r) EXPECT_NE(r.error().message.find("TLS handshake failed"), std::string::npos) << r.error().message;
+    source->replace(t.client_context(t.ca));
+    r = co_await metadata(pool, "after");
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+    EXPECT_EQ(topic_of(r), "after");
+    // Open connections keep the context they were made with: going back does not break them.
+    source->replace(t.client_context(other_ca));
+    r = co_await metadata(pool, "still-open");
+    EXPECT_EQ(topic_of(r), "still-open");
     co_await pool.stop();
   });
 }
