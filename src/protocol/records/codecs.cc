@@ -100,7 +100,7 @@ result<std::vector<uint8_t>, batch_error> gzip_compress(std::span<const uint8_t>
 }
 
 result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
+                                            std::vector<uint8_t>& buf) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return corrupt("gzip: inflateInit2 failed");
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
@@ -128,7 +128,6 @@ result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t 
     if (rc != Z_OK && rc != Z_BUF_ERROR) return corrupt(fmt::format("gzip: corrupt stream ({})", zs.msg ? zs.msg : "?"));
   }
   if (out.exceeded()) {
-    if (prefix_bytes) *prefix_bytes = out.used();
     return over_cap("gzip", cap);
   }
   if (!ended) return corrupt("gzip: truncated stream");
@@ -238,7 +237,7 @@ LZ4F_dctx* lz4_context() {
 }
 
 result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
+                                            std::vector<uint8_t>& buf) {
   LZ4F_dctx* ctx = lz4_context();
   if (!ctx) return corrupt("lz4: no context");
   capped_output out(buf, cap, in.size() * 4);
@@ -256,7 +255,6 @@ result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t c
     if (pos == in.size() && dst_bytes == 0) break;           // input exhausted mid-frame
   }
   if (out.exceeded()) {
-    if (prefix_bytes) *prefix_bytes = out.used();
     return over_cap("lz4", cap);
   }
   if (hint != 0) return corrupt("lz4: truncated frame");
@@ -277,7 +275,7 @@ result<std::vector<uint8_t>, batch_error> zstd_compress(std::span<const uint8_t>
 constexpr size_t zstd_context_bytes_max = 16u << 20;
 
 result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
+                                            std::vector<uint8_t>& buf) {
   zstd_ptr& cached = cached_zstd();
   if (!cached) cached.reset(ZSTD_createDCtx());
   if (!cached) return corrupt("zstd: no context");
@@ -312,7 +310,6 @@ result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t 
     if (src.pos == src.size && dst.pos < dst.size) break;  // no more input, decoder starved
   }
   if (out.exceeded()) {
-    if (prefix_bytes) *prefix_bytes = out.used();
     return over_cap("zstd", cap);
   }
   if (hint != 0) return corrupt("zstd: truncated frame");
@@ -552,18 +549,17 @@ namespace {
 
 namespace records_detail {
 result<size_t, batch_error> decompress_into(compression codec, std::span<const uint8_t> in,
-                                            size_t output_bytes_max, std::vector<uint8_t>& buf,
-                                            size_t* prefix_bytes) {
+                                            size_t output_bytes_max, std::vector<uint8_t>& buf) {
   switch (codec) {
     case compression::none:
       if (in.size() > output_bytes_max) return over_cap("uncompressed", output_bytes_max);
       if (buf.size() < in.size()) buf.resize(in.size());
       if (!in.empty()) std::memcpy(buf.data(), in.data(), in.size());
       return in.size();
-    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf, prefix_bytes);
+    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf);
     case compression::snappy: return snappy_decompress(in, output_bytes_max, buf);
-    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf, prefix_bytes);
-    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf, prefix_bytes);
+    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf);
+    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf);
   }
   return failure{batch_error{error_code::unsupported_compression_type,
                              fmt::format("unknown compression codec {}", int(codec))}};

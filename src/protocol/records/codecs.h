@@ -20,12 +20,9 @@ namespace gregor::protocol::records_detail {
 
 // Decompresses `in` into buf[0, n) and returns n. buf is grown as needed (never past
 // output_bytes_max + 1 bytes by this call) and never shrunk: bytes past n are stale. Same checks,
-// caps and error codes as decompress(); codec none copies. When a streamed codec (gzip, lz4, zstd)
-// fails for inflating past the cap, *prefix_bytes (if given) is set to how many bytes of buf hold
-// the start of the decompressed section (more than output_bytes_max); otherwise it is left alone.
+// caps and error codes as decompress(); codec none copies.
 result<size_t, batch_error> decompress_into(compression codec, std::span<const uint8_t> in,
-                                            size_t output_bytes_max, std::vector<uint8_t>& buf,
-                                            size_t* prefix_bytes = nullptr);
+                                            size_t output_bytes_max, std::vector<uint8_t>& buf);
 
 // A records section decompressed as a stream: read() hands out the inflated bytes in order, a
 // window at a time, so validation walks a section of any inflated size in bounded memory (Kafka's
