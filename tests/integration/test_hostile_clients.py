@@ -1,14 +1,14 @@
 """Hostile clients at scale: thousands of idle connections, slow-loris senders, a frame claiming 2 GiB,
 clients that never read their responses, and requests no client library sends (raw frames from
 kafka_wire.py): a Produce to 10,000 partitions, Metadata for 100,000 made-up topics, CreateTopics asking
-for a million partitions, compression bombs, hundreds of fetches with max_bytes 2^31-1; each while a
+for a million partitions, compression bombs (garbage, and valid batches inflating to 256 MiB), hundreds of fetches with max_bytes 2^31-1; each while a
 well-behaved confluent-kafka producer keeps producing. Each case asserts the limit that protects the
 broker and prints a row: case, limit held, reason the broker gave, the producer's p50/p99 produce
 latency during the case.
 
 Sizes: GREGOR_HOSTILE_CONNECTIONS sets the idle-connection count (default 2000; `make hostile` runs
 10000); GREGOR_HOSTILE_METADATA_TOPICS (default 100000), GREGOR_HOSTILE_BOMB_MIB (what a bomb inflates
-to, default 1024), GREGOR_HOSTILE_FETCHERS (default 200) and GREGOR_HOSTILE_FETCH_TOPIC_MIB (default 4)
+to, default 1024), GREGOR_HOSTILE_VALID_BOMB_MIB (what a valid batch inflates to, default 256), GREGOR_HOSTILE_FETCHERS (default 200) and GREGOR_HOSTILE_FETCH_TOPIC_MIB (default 4)
 the others. Every case but the slow-loris and never-reading ones also runs against Apache Kafka
 (KAFKA_BOOTSTRAP; the broker's RSS is found through the process that listens on the port, printed
 there, asserted on Gregor only); those two are gregor_only, see their docstrings."""
