@@ -9,8 +9,8 @@
 //
 // Properties: no crash, no read outside the input, decompression never produces more than its
 // cap; what decompresses compresses and decompresses back to the same bytes; a batch that
-// validates walks its records (for_each_record succeeds and counts records_count records unless
-// the records are compressed past the cap).
+// validates (its compressed section streamed, inflating to at most `cap`) walks its records
+// (for_each_record, streaming with `cap` per record, succeeds and counts records_count records).
 #include <cstdint>
 #include <cstring>
 #include <vector>

@@ -1,14 +1,14 @@
 """Hostile clients at scale: thousands of idle connections, slow-loris senders, a frame claiming 2 GiB,
 clients that never read their responses, and requests no client library sends (raw frames from
 kafka_wire.py): a Produce to 10,000 partitions, Metadata for 100,000 made-up topics, CreateTopics asking
-for a million partitions, compression bombs, hundreds of fetches with max_bytes 2^31-1; each while a
+for a million partitions, compression bombs (garbage, and valid batches inflating to 256 MiB), hundreds of fetches with max_bytes 2^31-1; each while a
 well-behaved confluent-kafka producer keeps producing. Each case asserts the limit that protects the
 broker and prints a row: case, limit held, reason the broker gave, the producer's p50/p99 produce
 latency during the case.
 
 Sizes: GREGOR_HOSTILE_CONNECTIONS sets the idle-connection count (default 2000; `make hostile` runs
 10000); GREGOR_HOSTILE_METADATA_TOPICS (default 100000), GREGOR_HOSTILE_BOMB_MIB (what a bomb inflates
-to, default 1024), GREGOR_HOSTILE_FETCHERS (default 200) and GREGOR_HOSTILE_FETCH_TOPIC_MIB (default 4)
+to, default 1024), GREGOR_HOSTILE_VALID_BOMB_MIB (what a valid batch inflates to, default 256), GREGOR_HOSTILE_FETCHERS (default 200) and GREGOR_HOSTILE_FETCH_TOPIC_MIB (default 4)
 the others. Every case but the slow-loris and never-reading ones also runs against Apache Kafka
 (KAFKA_BOOTSTRAP; the broker's RSS is found through the process that listens on the port, printed
 there, asserted on Gregor only); those two are gregor_only, see their docstrings."""
@@ -577,8 +577,8 @@ def test_compression_bombs_are_refused_without_inflating(broker, well_behaved):
     (GREGOR_HOSTILE_BOMB_MIB, default 1 GiB), produced to a compacted topic (whose keys the broker must
     read) and to a normal one (max.message.bytes 8 MiB so the gzip bomb is not refused for its size):
     refused with INVALID_RECORD, as Kafka 4.3 refuses it (it inflates record by record and the first
-    record is malformed), without the broker inflating it (RSS bound: Gregor inflates at most 64 MiB
-    of a batch, then checks the records inside that start)."""
+    record is malformed), without the broker inflating it (RSS bound: Gregor streams the section
+    through a 1 MiB window and stops at the first record)."""
     pid = broker_pid(broker)
     good = well_behaved(broker.bootstrap)
     compacted, normal = harness.unique_topic("bomb-compact"), harness.unique_topic("bomb")
@@ -601,13 +601,77 @@ def test_compression_bombs_are_refused_without_inflating(broker, well_behaved):
             broker.bootstrap, kafka_wire.produce_request_v7(9, {topic: {0: small_batch()}})))
         assert answer[(topic, 0)] == (0, 0), answer
     latency = good.check_window(since, "compression bombs")
-    # Gregor inflates 1 MiB of a compressed batch first and refuses a malformed start from there
-    # (record_batch.cc), so these bombs cost at most that and the zstd window their frames declare;
-    # a well-formed start goes on up to decompressed_bytes_max (64 MiB), never the bomb's size.
+    # Gregor walks a compressed section as a stream through a 1 MiB window and refuses it at its
+    # first malformed record (record_batch.cc), so these bombs cost that window and the zstd window
+    # their frames declare, never the bomb's size.
     limit = rss_limit(broker, pid, rss.growth, 64 << 20)
     sizes = ", ".join(f"{name} {len(b) / 1024:.0f} KiB" for name, b in bombs.items())
     report(f"Compression bombs ({sizes} inflating to {BOMB_MIB} MiB) to a compacted and a normal topic "
            f"({impl(broker)})", limit, "INVALID_RECORD each, nothing stored", latency)
+
+
+VALID_BOMB_MIB = int(os.environ.get("GREGOR_HOSTILE_VALID_BOMB_MIB", "256"))
+
+
+def valid_bomb_section(codec: int, records: int) -> bytes:
+    """`records` well-formed records, each with a key and a 1 MiB zero-filled value, compressed with
+    `codec` piece by piece (gzip ~1 KiB, zstd a few bytes per MiB): a valid section that inflates to
+    `records` MiB."""
+    import zlib
+    import zstandard
+    comp = (zlib.compressobj(6, zlib.DEFLATED, 31) if codec == kafka_wire.CODEC_GZIP
+            else zstandard.ZstdCompressor(level=3).compressobj())
+    value = bytes(1 << 20)
+    parts = []
+    for i in range(records):
+        key = f"k{i}".encode()
+        fields = (b"\x00" + kafka_wire.encode_varint(0) + kafka_wire.encode_varint(i)
+                  + kafka_wire.encode_varint(len(key)) + key + kafka_wire.encode_varint(len(value)))
+        body_len = len(fields) + len(value) + 1
+        parts.append(comp.compress(kafka_wire.encode_varint(body_len) + fields))
+        parts.append(comp.compress(value))
+        parts.append(comp.compress(kafka_wire.encode_varint(0)))  # no headers
+    parts.append(comp.flush())
+    return b"".join(parts)
+
+
+def test_a_valid_batch_inflating_far_past_64_mib_is_stored_and_consumed(broker, well_behaved):
+    """A well-formed batch (gzip and zstd) of VALID_BOMB_MIB records of 1 MiB of zeros each
+    (GREGOR_HOSTILE_VALID_BOMB_MIB, default 256: the batch is a few hundred KiB, its records section
+    inflates to 256 MiB) is accepted and stored as produced, as Kafka 4.3 accepts it (LogValidator
+    iterates a compressed batch through a decompression stream and has no inflated-size limit), and
+    can be fetched back whole: one batch at offsets 0..n-1 (offsets are counted, values are not
+    inflated by the test). The broker's RSS stays bounded (Gregor validates through a 1 MiB window)
+    and a well-behaved producer keeps being served."""
+    pid = broker_pid(broker)
+    good = well_behaved(broker.bootstrap)
+    n = VALID_BOMB_MIB
+    batches = {name: kafka_wire.record_batch(valid_bomb_section(codec, n), n, codec)
+               for name, codec in (("gzip", kafka_wire.CODEC_GZIP), ("zstd", kafka_wire.CODEC_ZSTD))}
+    topics = {name: harness.unique_topic(f"valid-bomb-{name}") for name in batches}
+    for name, topic in topics.items():
+        assert len(batches[name]) < 1000000, f"{name} batch of {len(batches[name])} bytes"
+        clients.create_topic(broker.bootstrap, topic)
+    since = good.mark()
+    answers, fetched = {}, {}
+    with rss_peak(pid) as rss:
+        for i, (name, batch) in enumerate(batches.items()):
+            answer = kafka_wire.parse_produce_v7(wire_round_trip(
+                broker.bootstrap, kafka_wire.produce_request_v7(i, {topics[name]: {0: batch}})))
+            answers[name] = answer[(topics[name], 0)]
+        for i, (name, topic) in enumerate(topics.items()):
+            body = wire_round_trip(broker.bootstrap, kafka_wire.fetch_request_v11(
+                100 + i, {topic: {0: 0}}, partition_max_bytes=4 << 20, max_bytes=4 << 20))
+            answer = kafka_wire.parse_fetch_v11(body)
+            part = answer["partitions"][(topic, 0)]
+            fetched[name] = (answer["error_code"], part["error_code"], part["high_watermark"], part["batches"])
+    assert answers == {name: (0, 0) for name in batches}, answers  # (error, base offset)
+    assert fetched == {name: (0, 0, n, [(0, n)]) for name in batches}, fetched
+    latency = good.check_window(since, "valid batches inflating past 64 MiB")
+    limit = rss_limit(broker, pid, rss.growth, 64 << 20)
+    sizes = ", ".join(f"{name} {len(b) / 1024:.0f} KiB" for name, b in batches.items())
+    report(f"Valid batches ({sizes}) inflating to {n} MiB ({impl(broker)})", limit,
+           f"none: stored, fetched back as one batch of {n} records", latency)
 
 
 def test_fetches_with_huge_max_bytes_from_hundreds_of_consumers(broker, well_behaved):

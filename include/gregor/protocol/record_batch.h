@@ -8,6 +8,7 @@
 //  27 base_timestamp i64 | 35 max_timestamp i64 | 43 producer_id i64 | 51 producer_epoch i16 |
 //  53 base_sequence i32 | 57 records_count i32 | 61 records...
 // batch_length counts the bytes after the length field, so a batch occupies 12 + batch_length bytes.
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -22,6 +23,10 @@ namespace gregor::protocol {
 
 inline constexpr size_t batch_header_size = 61;
 inline constexpr size_t batch_log_overhead = 12;  // base_offset + batch_length
+// validation_options::decompressed_bytes_max when 0: this many times max_message_bytes, and at
+// least inflated_bytes_floor.
+inline constexpr uint64_t inflated_ratio_max = 2048;
+inline constexpr uint64_t inflated_bytes_floor = 64u << 20;
 
 enum class compression : int8_t { none = 0, gzip = 1, snappy = 2, lz4 = 3, zstd = 4 };
 enum class timestamp_type : int8_t { create_time = 0, log_append_time = 1 };
@@ -77,8 +82,13 @@ struct validation_options {
   int64_t timestamp_before_max_ms = INT64_MAX;
   int64_t timestamp_after_max_ms = INT64_MAX;
   int64_t now_ms = 0;
-  // Cap on decompressed bytes per batch when records must be inspected (decompression bombs).
-  size_t decompressed_bytes_max = 64u << 20;
+  // Cap on the bytes a compressed batch's records section may inflate to; over it the batch is
+  // MESSAGE_TOO_LARGE (the Java producer splits such a batch and retries). Memory does not depend
+  // on it (validation streams the section through a 1 MiB window); it bounds the CPU one request
+  // can take on the io thread. 0: inflated_ratio_max x max_message_bytes, at least 64 MiB (2 GiB
+  // with the default max.message.bytes: every gzip, lz4 and snappy batch within max.message.bytes
+  // fits, as those codecs cannot exceed ~1032:1; only zstd past 2048:1 is refused).
+  size_t decompressed_bytes_max = 0;
   bool require_keys = false;  // cleanup.policy=compact: records without a key are INVALID_RECORD
   // Kafka (Produce v3+) rejects a partition's records holding more than one batch with
   // INVALID_RECORD; set this in the Produce handler to match. Off by default: one or more.
@@ -104,8 +114,11 @@ struct validated_batch {
 // base offset 0, records_count consistent with last_offset_delta and with the records actually
 // present (INVALID_RECORD / CORRUPT_MESSAGE), no control batches from clients (INVALID_RECORD),
 // codec 0-4 (UNSUPPORTED_COMPRESSION_TYPE), size limit (MESSAGE_TOO_LARGE), timestamps
-// (INVALID_TIMESTAMP). Compressed batches are decompressed with a hard output cap only when the
-// records must be inspected. Never modifies the bytes.
+// (INVALID_TIMESTAMP). A compressed section is inflated as a stream through a per-thread window of
+// 1 MiB and walked record by record (key and value bytes of records larger than the window are
+// skipped, not held), so memory stays bounded whatever it inflates to; a stream that cannot be
+// decoded is CORRUPT_MESSAGE, a malformed record met before that INVALID_RECORD (Kafka's order).
+// Never modifies the bytes.
 result<std::vector<validated_batch>, batch_error> validate_produce_records(
     std::span<uint8_t> records, const validation_options& opts);
 
@@ -122,11 +135,13 @@ struct record_view {
   std::vector<record_header_view> headers;
 };
 
-// Calls fn for every record of one complete batch, decompressing (capped) if needed. The views
+// Calls fn for every record of one complete batch, decompressing as a stream if needed: the
+// section may inflate to any size, each record is held whole (in a buffer grown to the largest
+// record) while fn sees it, and a record longer than record_bytes_max fails the call. The views
 // are valid only during the call. Fails with CORRUPT_MESSAGE on malformed records.
 result<void, batch_error> for_each_record(std::span<const uint8_t> batch,
                                           const std::function<void(const record_view&)>& fn,
-                                          size_t decompressed_bytes_max = 64u << 20);
+                                          size_t record_bytes_max = 64u << 20);
 
 // ---- codecs ----
 result<std::vector<uint8_t>, batch_error> compress(compression codec, std::span<const uint8_t> in);

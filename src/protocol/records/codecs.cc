@@ -67,6 +67,19 @@ class capped_output {
   size_t _used = 0;
 };
 
+using zstd_ptr = std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)>;
+using lz4_ptr = std::unique_ptr<LZ4F_dctx, LZ4F_errorCode_t (*)(LZ4F_dctx*)>;
+
+// Per-thread cached contexts, borrowed for the lifetime of one decoder (a nested decoder on the
+// same thread creates its own) and given back afterwards.
+zstd_ptr& cached_zstd() {
+  thread_local zstd_ptr cached(nullptr, ZSTD_freeDCtx);
+  return cached;
+}
+lz4_ptr& cached_lz4() {
+  thread_local lz4_ptr cached(nullptr, LZ4F_freeDecompressionContext);
+  return cached;
+}
 // ---- gzip ----
 result<std::vector<uint8_t>, batch_error> gzip_compress(std::span<const uint8_t> in) {
   z_stream zs{};
@@ -87,7 +100,7 @@ result<std::vector<uint8_t>, batch_error> gzip_compress(std::span<const uint8_t>
 }
 
 result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
+                                            std::vector<uint8_t>& buf) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return corrupt("gzip: inflateInit2 failed");
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
@@ -115,7 +128,6 @@ result<size_t, batch_error> gzip_decompress(std::span<const uint8_t> in, size_t 
     if (rc != Z_OK && rc != Z_BUF_ERROR) return corrupt(fmt::format("gzip: corrupt stream ({})", zs.msg ? zs.msg : "?"));
   }
   if (out.exceeded()) {
-    if (prefix_bytes) *prefix_bytes = out.used();
     return over_cap("gzip", cap);
   }
   if (!ended) return corrupt("gzip: truncated stream");
@@ -215,18 +227,17 @@ result<std::vector<uint8_t>, batch_error> lz4_compress(std::span<const uint8_t> 
 
 // This thread's decompression context, reset to a clean state (nullptr if none can be created).
 LZ4F_dctx* lz4_context() {
-  thread_local std::unique_ptr<LZ4F_dctx, LZ4F_errorCode_t (*)(LZ4F_dctx*)> ctx(
-      [] {
-        LZ4F_dctx* raw = nullptr;
-        return LZ4F_isError(LZ4F_createDecompressionContext(&raw, LZ4F_VERSION)) ? nullptr : raw;
-      }(),
-      LZ4F_freeDecompressionContext);
+  lz4_ptr& ctx = cached_lz4();
+  if (!ctx) {
+    LZ4F_dctx* raw = nullptr;
+    if (!LZ4F_isError(LZ4F_createDecompressionContext(&raw, LZ4F_VERSION))) ctx.reset(raw);
+  }
   if (ctx) LZ4F_resetDecompressionContext(ctx.get());
   return ctx.get();
 }
 
 result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
+                                            std::vector<uint8_t>& buf) {
   LZ4F_dctx* ctx = lz4_context();
   if (!ctx) return corrupt("lz4: no context");
   capped_output out(buf, cap, in.size() * 4);
@@ -244,7 +255,6 @@ result<size_t, batch_error> lz4_decompress(std::span<const uint8_t> in, size_t c
     if (pos == in.size() && dst_bytes == 0) break;           // input exhausted mid-frame
   }
   if (out.exceeded()) {
-    if (prefix_bytes) *prefix_bytes = out.used();
     return over_cap("lz4", cap);
   }
   if (hint != 0) return corrupt("lz4: truncated frame");
@@ -265,9 +275,8 @@ result<std::vector<uint8_t>, batch_error> zstd_compress(std::span<const uint8_t>
 constexpr size_t zstd_context_bytes_max = 16u << 20;
 
 result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t cap,
-                                            std::vector<uint8_t>& buf, size_t* prefix_bytes) {
-  using zstd_ptr = std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)>;
-  thread_local zstd_ptr cached(nullptr, ZSTD_freeDCtx);
+                                            std::vector<uint8_t>& buf) {
+  zstd_ptr& cached = cached_zstd();
   if (!cached) cached.reset(ZSTD_createDCtx());
   if (!cached) return corrupt("zstd: no context");
   ZSTD_DCtx_reset(cached.get(), ZSTD_reset_session_and_parameters);
@@ -301,29 +310,256 @@ result<size_t, batch_error> zstd_decompress(std::span<const uint8_t> in, size_t 
     if (src.pos == src.size && dst.pos < dst.size) break;  // no more input, decoder starved
   }
   if (out.exceeded()) {
-    if (prefix_bytes) *prefix_bytes = out.used();
     return over_cap("zstd", cap);
   }
   if (hint != 0) return corrupt("zstd: truncated frame");
   return out.used();
 }
 
+
+// ---- streaming ----
+// A raw snappy block of n compressed bytes inflates to at most ~21.3 n (a 3-byte copy tag emits
+// at most 64 bytes); a declared length beyond this bound is refused before anything is allocated.
+constexpr uint64_t snappy_ratio_max = 22;
+constexpr uint64_t snappy_slack_bytes = 64;
+
+// zstd's default decompression window limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT), as zstd-jni applies it.
+constexpr int zstd_stream_window_log_max = 27;
+
+}  // namespace
+
+namespace records_detail {
+
+section_decoder::section_decoder(compression codec, std::span<const uint8_t> in, std::vector<uint8_t>& block_buf)
+    : _codec(codec), _in(in), _block_buf(block_buf) {
+  state& st = _state;
+  switch (codec) {
+    case compression::none:
+      break;
+    case compression::gzip:
+      if (inflateInit2(&st.zs, 15 + 32) != Z_OK) { fail("gzip: inflateInit2 failed"); return; }
+      st.zs_open = true;
+      st.zs.next_in = const_cast<Bytef*>(in.data());
+      st.zs.avail_in = uInt(in.size());
+      break;
+    case compression::snappy:
+      st.xerial = is_xerial(in);
+      if (st.xerial) {
+        if (in.size() < xerial_header_bytes) { fail("snappy: truncated xerial header"); return; }
+        st.pos = xerial_header_bytes;
+      }
+      break;
+    case compression::lz4: {
+      st.lz4 = std::move(cached_lz4());
+      if (!st.lz4) {
+        LZ4F_dctx* raw = nullptr;
+        if (LZ4F_isError(LZ4F_createDecompressionContext(&raw, LZ4F_VERSION))) { fail("lz4: no context"); return; }
+        st.lz4.reset(raw);
+      }
+      LZ4F_resetDecompressionContext(st.lz4.get());
+      break;
+    }
+    case compression::zstd:
+      st.zstd = std::move(cached_zstd());
+      if (!st.zstd) st.zstd.reset(ZSTD_createDCtx());
+      if (!st.zstd) { fail("zstd: no context"); return; }
+      ZSTD_DCtx_reset(st.zstd.get(), ZSTD_reset_session_and_parameters);
+      ZSTD_DCtx_setParameter(st.zstd.get(), ZSTD_d_windowLogMax, zstd_stream_window_log_max);
+      st.zin = ZSTD_inBuffer{in.data(), in.size(), 0};
+      break;
+  }
+}
+
+section_decoder::~section_decoder() {
+  state& st = _state;
+  if (st.zs_open) inflateEnd(&st.zs);
+  if (st.lz4 && !cached_lz4()) cached_lz4() = std::move(st.lz4);
+  // A context grown past zstd_context_bytes_max (a frame with a large window) is dropped.
+  if (st.zstd && !cached_zstd() && ZSTD_sizeof_DCtx(st.zstd.get()) <= zstd_context_bytes_max)
+    cached_zstd() = std::move(st.zstd);
+}
+
+void section_decoder::fail(std::string message) {
+  if (!_error) _error = batch_error{error_code::corrupt_message, std::move(message)};
+}
+
+size_t section_decoder::read(std::span<uint8_t> out) {
+  if (_ended || _error || out.empty()) return 0;
+  size_t n = read_some(out);
+  _produced += n;
+  return n;
+}
+
+size_t section_decoder::read_some(std::span<uint8_t> out) {
+  state& st = _state;
+  size_t written = 0;
+  switch (_codec) {
+    case compression::none: {
+      written = std::min(out.size(), _in.size() - st.pos);
+      if (written) std::memcpy(out.data(), _in.data() + st.pos, written);
+      st.pos += written;
+      if (st.pos == _in.size()) _ended = true;
+      return written;
+    }
+    case compression::gzip: {
+      while (written < out.size()) {
+        const size_t avail = std::min<size_t>(out.size() - written, 1u << 30);
+        st.zs.next_out = out.data() + written;
+        st.zs.avail_out = uInt(avail);
+        int rc = inflate(&st.zs, Z_NO_FLUSH);
+        written += avail - st.zs.avail_out;
+        if (rc == Z_STREAM_END) {
+          // GZIPInputStream reads concatenated members; so do we.
+          if (st.zs.avail_in == 0) {
+            _ended = true;
+            break;
+          }
+          if (inflateReset(&st.zs) != Z_OK) {
+            fail("gzip: inflateReset failed");
+            break;
+          }
+          continue;
+        }
+        if (rc == Z_BUF_ERROR && st.zs.avail_in == 0) {
+          fail("gzip: truncated stream");
+          break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+          fail(fmt::format("gzip: corrupt stream ({})", st.zs.msg ? st.zs.msg : "?"));
+          break;
+        }
+      }
+      return written;
+    }
+    case compression::lz4: {
+      while (written < out.size()) {
+        size_t dst_bytes = out.size() - written;
+        size_t src_bytes = _in.size() - st.pos;
+        st.lz4_hint = LZ4F_decompress(st.lz4.get(), out.data() + written, &dst_bytes, _in.data() + st.pos,
+                                      &src_bytes, nullptr);
+        if (LZ4F_isError(st.lz4_hint)) {
+          fail(fmt::format("lz4: {}", LZ4F_getErrorName(st.lz4_hint)));
+          break;
+        }
+        st.pos += src_bytes;
+        written += dst_bytes;
+        if (st.lz4_hint == 0 && st.pos == _in.size()) {  // all frames complete
+          _ended = true;
+          break;
+        }
+        if (dst_bytes == 0 && src_bytes == 0) {  // input exhausted mid-frame
+          fail("lz4: truncated frame");
+          break;
+        }
+      }
+      return written;
+    }
+    case compression::zstd: {
+      while (written < out.size()) {
+        ZSTD_outBuffer dst{out.data() + written, out.size() - written, 0};
+        st.zstd_hint = ZSTD_decompressStream(st.zstd.get(), &dst, &st.zin);
+        if (ZSTD_isError(st.zstd_hint)) {
+          if (ZSTD_getErrorCode(st.zstd_hint) == ZSTD_error_frameParameter_windowTooLarge)
+            fail(fmt::format("zstd: the frame's window exceeds 2^{} bytes", zstd_stream_window_log_max));
+          else
+            fail(fmt::format("zstd: {}", ZSTD_getErrorName(st.zstd_hint)));
+          break;
+        }
+        written += dst.pos;
+        if (st.zstd_hint == 0 && st.zin.pos == st.zin.size) {
+          _ended = true;
+          break;
+        }
+        if (st.zin.pos == st.zin.size && dst.pos < dst.size) {  // no more input, decoder starved
+          fail("zstd: truncated frame");
+          break;
+        }
+      }
+      return written;
+    }
+    case compression::snappy: {
+      while (written < out.size()) {
+        if (st.block_at == st.block_end) {
+          // Next block: the whole input when raw, else the next xerial chunk.
+          if (st.pos == _in.size() && (st.xerial || st.pos > 0)) {
+            _ended = true;
+            break;
+          }
+          std::span<const uint8_t> block;
+          if (!st.xerial) {
+            block = _in;
+            st.pos = _in.size();
+          } else {
+            if (_in.size() - st.pos < 4) {
+              fail("snappy: truncated xerial block length");
+              break;
+            }
+            uint32_t block_bytes = load_be32(_in.data() + st.pos);
+            st.pos += 4;
+            if (block_bytes > _in.size() - st.pos) {
+              fail("snappy: xerial block past the end of the input");
+              break;
+            }
+            block = _in.subspan(st.pos, block_bytes);
+            st.pos += block_bytes;
+          }
+          auto length = snappy_block_length(block);
+          if (!length) {
+            fail(length.error().message);
+            break;
+          }
+          if (*length > block.size() * snappy_ratio_max + snappy_slack_bytes) {
+            fail(fmt::format("snappy: a block of {} bytes declares {} decompressed bytes, more than snappy can encode",
+                             block.size(), *length));
+            break;
+          }
+          if (*length <= out.size() - written) {  // fits: decode in place, no copy
+            if (auto r = snappy_block_into(block, out.data() + written); !r) {
+              fail(r.error().message);
+              break;
+            }
+            written += *length;
+            continue;
+          }
+          if (_block_buf.size() < *length) _block_buf.resize(*length);
+          if (auto r = snappy_block_into(block, _block_buf.data()); !r) {
+            fail(r.error().message);
+            break;
+          }
+          st.block_at = 0;
+          st.block_end = *length;
+          continue;
+        }
+        const size_t n = std::min(out.size() - written, st.block_end - st.block_at);
+        std::memcpy(out.data() + written, _block_buf.data() + st.block_at, n);
+        st.block_at += n;
+        written += n;
+      }
+      return written;
+    }
+  }
+  fail(fmt::format("unknown compression codec {}", int(_codec)));
+  return written;
+}
+
+}  // namespace records_detail
+
+namespace {
 }  // namespace
 
 namespace records_detail {
 result<size_t, batch_error> decompress_into(compression codec, std::span<const uint8_t> in,
-                                            size_t output_bytes_max, std::vector<uint8_t>& buf,
-                                            size_t* prefix_bytes) {
+                                            size_t output_bytes_max, std::vector<uint8_t>& buf) {
   switch (codec) {
     case compression::none:
       if (in.size() > output_bytes_max) return over_cap("uncompressed", output_bytes_max);
       if (buf.size() < in.size()) buf.resize(in.size());
       if (!in.empty()) std::memcpy(buf.data(), in.data(), in.size());
       return in.size();
-    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf, prefix_bytes);
+    case compression::gzip: return gzip_decompress(in, output_bytes_max, buf);
     case compression::snappy: return snappy_decompress(in, output_bytes_max, buf);
-    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf, prefix_bytes);
-    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf, prefix_bytes);
+    case compression::lz4: return lz4_decompress(in, output_bytes_max, buf);
+    case compression::zstd: return zstd_decompress(in, output_bytes_max, buf);
   }
   return failure{batch_error{error_code::unsupported_compression_type,
                              fmt::format("unknown compression codec {}", int(codec))}};

@@ -3,6 +3,7 @@
 #include "gregor/protocol/record_batch.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -103,49 +104,230 @@ std::string walk_records(std::span<const uint8_t> section, int32_t count, std::v
   return {};
 }
 
-// The first malformed record among those lying wholly inside `prefix` (the start of a records
-// section cut short), as Kafka's streaming validation would meet it: bad structure, an offset
-// delta out of sequence, a missing key where keys are required. "" when those records are fine.
-std::string first_invalid_record(std::span<const uint8_t> prefix, int32_t count, bool require_keys) {
-  record_reader r(prefix);
-  parsed_record rec;
-  for (int32_t i = 0; i < count; ++i) {
-    record_reader peek = r;
-    const int32_t length = peek.read_varint();
-    if (peek.failed() || (length >= 0 && size_t(length) > peek.remaining())) return {};  // cut by the prefix
-    std::string err = parse_record(r, rec, nullptr);
-    if (!err.empty()) return fmt::format("record {}: {}", i, err);
-    if (rec.offset_delta != i) return fmt::format("record {} has offset delta {}, expected {}", i, rec.offset_delta, i);
-    if (require_keys && !rec.key) return fmt::format("record {} has no key; a compacted topic requires keys", i);
+int64_t add_wrapping(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
+
+// ---- streaming records sections ----
+// A compressed records section is walked through a decompression stream (section_decoder), a
+// window at a time, as Kafka's LogValidator iterates a compressed batch: memory stays at the window
+// (plus the codec's state) whatever the section inflates to. A record wholly inside the window is
+// parsed in place by parse_record, exactly as an uncompressed section is; validation skips the
+// key, value and header bytes of a record larger than the window field by field (Kafka's
+// skipKeyValueIterator), and record iteration (for_each_record, which must hand out the bytes)
+// grows the window to hold that one record, up to its cap.
+
+// The window validation decompresses into: one per thread, reused from batch to batch.
+constexpr size_t stream_window_bytes = 1u << 20;
+// A record is parsed in place when its length prefix and body fit in the window; longer varints
+// than these never occur in a well-formed record.
+constexpr size_t varint_bytes_max = 5, varlong_bytes_max = 10;
+
+std::vector<uint8_t>& validation_window() {
+  thread_local std::vector<uint8_t> window(stream_window_bytes);
+  return window;
+}
+// Snappy blocks for validation (xerial chunks are 32 KiB; a raw section is one block, released
+// after use when large).
+constexpr size_t snappy_scratch_bytes_max = 8u << 20;
+std::vector<uint8_t>& validation_snappy_scratch() {
+  thread_local std::vector<uint8_t> scratch;
+  return scratch;
+}
+
+// Bytes of one records section, pulled from a section_decoder into `buf`: [_pos, _end) is what
+// has been inflated and not yet consumed. Inflating more than `cap` bytes in all is an error.
+class section_stream {
+ public:
+  section_stream(section_decoder& dec, std::vector<uint8_t>& buf, uint64_t cap)
+      : _dec(dec), _buf(buf), _cap(cap) {}
+
+  std::span<const uint8_t> available() const { return {_buf.data() + _pos, _end - _pos}; }
+  void consume(size_t n) { _pos += n; }
+  // Makes at least n bytes available in one piece, fewer only at the end of the section (or on an
+  // error). Grows the buffer when n exceeds it.
+  void want(size_t n) {
+    if (_end - _pos >= n) return;
+    if (_pos > 0) {
+      std::memmove(_buf.data(), _buf.data() + _pos, _end - _pos);
+      _end -= _pos;
+      _pos = 0;
+    }
+    while (_end < n) {
+      // Grow (doubling, never past n) only as the bytes arrive: a record's declared length alone
+      // allocates nothing.
+      if (_end == _buf.size()) _buf.resize(std::min(n, std::max<size_t>(_buf.size() * 2, 64u << 10)));
+      if (!fill()) break;
+    }
   }
+  // Discards n bytes; false if the section ends (or fails) first.
+  bool skip(uint64_t n) {
+    for (;;) {
+      const size_t take = size_t(std::min<uint64_t>(n, _end - _pos));
+      _pos += take;
+      n -= take;
+      if (n == 0) return true;
+      _pos = _end = 0;
+      if (!fill()) return false;
+    }
+  }
+  // The decoder's error, or the cap's, once the stream has stopped short.
+  const batch_error* error() const { return _over_cap ? &*_over_cap : _dec.error(); }
+  bool at_end() {  // nothing left: the section ended cleanly (check error() otherwise)
+    want(1);
+    return _pos == _end && !error();
+  }
+
+ private:
+  // Inflates more into the free space past _end; false when nothing more comes.
+  bool fill() {
+    if (_over_cap || _dec.ended() || _dec.error()) return false;
+    std::span<uint8_t> space(_buf.data() + _end, _buf.size() - _end);
+    // Never inflate more than one byte past the cap.
+    const uint64_t left = _cap - std::min(_cap, _dec.produced());
+    if (left < space.size()) space = space.first(size_t(left) + 1);
+    const size_t n = _dec.read(space);
+    _end += n;
+    if (_dec.produced() > _cap)
+      _over_cap = batch_error{error_code::message_too_large,
+                              fmt::format("the records section inflates to more than {} bytes, the limit for "
+                                          "one batch; send smaller batches", _cap)};
+    return n > 0;
+  }
+
+  section_decoder& _dec;
+  std::vector<uint8_t>& _buf;
+  uint64_t _cap;
+  size_t _pos = 0, _end = 0;
+  std::optional<batch_error> _over_cap;
+};
+
+// An error found walking a records section: a malformed record (INVALID_RECORD, or what the
+// caller maps it to) or a stream that could not be inflated (its own code, CORRUPT_MESSAGE).
+struct walk_error {
+  std::string message;
+  const batch_error* stream = nullptr;
+  std::string too_large;  // a record over the iteration limit (CORRUPT_MESSAGE)
+};
+walk_error invalid(std::string message) { return walk_error{std::move(message), nullptr, {}}; }
+walk_error undecodable(const batch_error* stream) { return walk_error{{}, stream, {}}; }
+
+// Reads the fields of a record longer than the window without holding it: `budget` is what the
+// record's length says remains of it. Keys, values and header bytes are skipped; rec.key is set
+// to an empty view when the record has a key. Returns an error text or "".
+std::string skim_record(section_stream& s, uint64_t budget, parsed_record& rec, const batch_error*& stream_error) {
+  bool bad = false;
+  auto varint = [&](bool is_long) -> int64_t {
+    if (bad) return 0;
+    const size_t n = size_t(std::min<uint64_t>(is_long ? varlong_bytes_max : varint_bytes_max, budget));
+    s.want(n);
+    auto avail = s.available();
+    if (avail.size() < n && s.error()) stream_error = s.error();
+    record_reader r(avail.first(std::min(avail.size(), n)));
+    const int64_t v = is_long ? r.read_varlong() : r.read_varint();
+    if (r.failed()) {
+      bad = true;
+      return 0;
+    }
+    const size_t used = size_t(r.position() - avail.data());
+    s.consume(used);
+    budget -= used;
+    return v;
+  };
+  auto skip = [&](int64_t n) {
+    if (bad) return;
+    if (n < 0 || uint64_t(n) > budget) {
+      bad = true;
+      return;
+    }
+    if (!s.skip(uint64_t(n))) {
+      if (s.error()) stream_error = s.error();
+      bad = true;
+      return;
+    }
+    budget -= uint64_t(n);
+  };
+  // Nullable field: returns whether it was present.
+  auto nullable = [&]() {
+    const int64_t n = varint(false);
+    if (n < -1) bad = true;
+    if (bad || n == -1) return false;
+    skip(n);
+    return !bad;
+  };
+  skip(1);  // attributes
+  rec.timestamp_delta = varint(true);
+  rec.offset_delta = int32_t(varint(false));
+  rec.key = nullable() ? std::optional<std::string_view>(std::string_view()) : std::nullopt;
+  rec.value = nullable() ? std::optional<std::string_view>(std::string_view()) : std::nullopt;
+  const int64_t header_count = varint(false);
+  if (!bad && (header_count < 0 || uint64_t(header_count) > budget / 2)) bad = true;
+  for (int64_t i = 0; i < header_count && !bad; ++i) {
+    const int64_t key_length = varint(false);
+    if (key_length < 0) bad = true;
+    skip(key_length);
+    nullable();
+  }
+  if (stream_error) return "the records section could not be decompressed";
+  if (bad) return "malformed record (bad varint, field length or header)";
+  if (budget != 0) return fmt::format("record has {} bytes beyond its fields", budget);
   return {};
 }
 
-int64_t add_wrapping(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
-
-// The records section of one batch, decompressed (capped) into `storage` if the batch is
-// compressed. `storage` may be a reused buffer: only its first bytes are the section.
-result<std::span<const uint8_t>, batch_error> records_section(std::span<const uint8_t> batch,
-                                                              const batch_header& h, size_t cap,
-                                                              std::vector<uint8_t>& storage,
-                                                              size_t* prefix_bytes = nullptr) {
-  auto section = batch.subspan(batch_header_size, h.total_size() - batch_header_size);
-  if (h.codec() == compression::none) return section;
-  auto n = decompress_into(h.codec(), section, cap, storage, prefix_bytes);
-  if (!n) return failure{n.error()};
-  return std::span<const uint8_t>(storage.data(), *n);
-}
-
-// What validation inflates of a compressed section before deciding to inflate up to the cap.
-constexpr size_t first_inflate_bytes = 1u << 20;
-
-// Validation decompresses into one buffer per thread, reused from batch to batch (no allocation,
-// zero-fill or page faults per batch). One grown past this by a large batch is released after use.
-constexpr size_t validation_scratch_bytes_max = 8u << 20;
-
-std::vector<uint8_t>& validation_scratch() {
-  thread_local std::vector<uint8_t> scratch;
-  return scratch;
+// Walks exactly `count` records that must fill the section exactly, as walk_records does, but
+// pulling the section from a stream. A record longer than the window is skimmed (grow_window
+// false: validation) or read whole into a window grown for it (grow_window true: iteration; the
+// section stream's cap bounds that). Calls fn(index, record) as walk_records does.
+template <class Fn>
+walk_error walk_stream(section_stream& s, int32_t count, bool grow_window, size_t window, uint64_t record_bytes_max,
+                       std::vector<record_header_view>* headers, Fn&& fn) {
+  if (count < 0) return invalid(fmt::format("records_count {} is negative", count));
+  parsed_record rec;
+  for (int32_t i = 0; i < count; ++i) {
+    s.want(varint_bytes_max);
+    auto avail = s.available();
+    if (avail.empty()) {
+      if (s.error()) return undecodable(s.error());
+      return invalid(fmt::format("records_count {} but the records section ends after {} records", count, i));
+    }
+    record_reader lr(avail.first(std::min(avail.size(), varint_bytes_max)));
+    const int32_t length = lr.read_varint();
+    if (lr.failed() && avail.size() < varint_bytes_max && s.error()) return undecodable(s.error());
+    if (lr.failed() || length < 0)
+      return invalid(fmt::format("record {}: record length {} is invalid or past the end of the batch", i, length));
+    const size_t prefix = size_t(lr.position() - avail.data());
+    const uint64_t whole = prefix + uint64_t(length);
+    if (grow_window && whole > record_bytes_max)
+      return walk_error{{}, nullptr, fmt::format("record {} of {} bytes exceeds the {}-byte limit for one record", i, whole,
+                                       record_bytes_max)};
+    if (whole <= window || grow_window) {
+      s.want(size_t(whole));
+      avail = s.available();
+      if (avail.size() < whole) {
+        if (s.error()) return undecodable(s.error());
+        return invalid(fmt::format("record {}: record length {} is invalid or past the end of the batch", i, length));
+      }
+      record_reader r(avail.first(size_t(whole)));
+      std::string err = parse_record(r, rec, headers);
+      if (!err.empty()) return invalid(fmt::format("record {}: {}", i, err));
+      err = fn(i, rec);
+      // fn has seen the views; the bytes may be overwritten from here on.
+      s.consume(size_t(whole));
+      if (!err.empty()) return invalid(std::move(err));
+      continue;
+    }
+    s.consume(prefix);
+    const batch_error* stream_error = nullptr;
+    std::string err = skim_record(s, uint64_t(length), rec, stream_error);
+    if (stream_error) return undecodable(stream_error);
+    if (!err.empty()) return invalid(fmt::format("record {}: {}", i, err));
+    if (headers) headers->clear();
+    err = fn(i, rec);
+    if (!err.empty()) return invalid(std::move(err));
+  }
+  if (!s.at_end()) {
+    if (s.error()) return undecodable(s.error());
+    return invalid(fmt::format("bytes remain after the declared {} records", count));
+  }
+  return {};
 }
 
 // Checks one batch of a Produce request whose header has been parsed and whose bytes are all
@@ -176,45 +358,13 @@ result<int64_t, batch_error> validate_one(std::span<const uint8_t> batch, const 
   if (h.ts_type() == timestamp_type::log_append_time)
     return fail(error_code::invalid_timestamp, "producers may not set the LogAppendTime timestamp type");
 
-  std::vector<uint8_t>& storage = validation_scratch();
-  struct release_if_large {
-    std::vector<uint8_t>& buf;
-    ~release_if_large() {
-      if (buf.size() > validation_scratch_bytes_max) std::vector<uint8_t>().swap(buf);
-    }
-  } release{storage};
-  size_t prefix_bytes = 0;
-  // A compressed section is first inflated up to 1 MiB only: most fit, and a bomb of garbage is
-  // refused from that start (as Kafka refuses it at its first record) without inflating the cap's
-  // worth, which would hold this thread (and the clients it serves) for a fraction of a second.
-  auto section = records_section(batch, h, std::min(opts.decompressed_bytes_max, first_inflate_bytes), storage,
-                                 &prefix_bytes);
-  if (!section && prefix_bytes > 0) {
-    std::string why = first_invalid_record(std::span<const uint8_t>(storage.data(), prefix_bytes), h.records_count,
-                                           opts.require_keys);
-    if (!why.empty()) return fail(error_code::invalid_record, std::move(why));
-    prefix_bytes = 0;
-    section = records_section(batch, h, opts.decompressed_bytes_max, storage, &prefix_bytes);
-  }
-  if (!section) {
-    // Kafka inflates record by record and refuses the first malformed one (INVALID_RECORD) before
-    // it would reach any size; a section over the cap whose first records are already malformed
-    // gets Kafka's answer, one that is merely too large CORRUPT_MESSAGE.
-    if (prefix_bytes > 0) {
-      std::string why = first_invalid_record(std::span<const uint8_t>(storage.data(), prefix_bytes),
-                                             h.records_count, opts.require_keys);
-      if (!why.empty()) return fail(error_code::invalid_record, std::move(why));
-    }
-    return failure{section.error()};
-  }
-
   int64_t lower = INT64_MIN, upper = INT64_MAX;
   bool check_time = opts.ts_type == timestamp_type::create_time;
   if (__builtin_sub_overflow(opts.now_ms, opts.timestamp_before_max_ms, &lower)) lower = INT64_MIN;
   if (__builtin_add_overflow(opts.now_ms, opts.timestamp_after_max_ms, &upper)) upper = INT64_MAX;
   error_code record_error = error_code::invalid_record;
   int64_t max_timestamp = no_timestamp;
-  std::string err = walk_records(*section, h.records_count, nullptr, [&](int32_t i, const parsed_record& rec) {
+  auto check = [&](int32_t i, const parsed_record& rec) {
     if (rec.offset_delta != i)
       return fmt::format("record {} has offset delta {}, expected {}", i, rec.offset_delta, i);
     if (opts.require_keys && !rec.key)
@@ -226,8 +376,31 @@ result<int64_t, batch_error> validate_one(std::span<const uint8_t> batch, const 
     }
     max_timestamp = std::max(max_timestamp, ts);
     return std::string();
-  });
-  if (!err.empty()) return fail(record_error, std::move(err));
+  };
+  auto section = batch.subspan(batch_header_size, h.total_size() - batch_header_size);
+  if (h.codec() == compression::none) {
+    std::string err = walk_records(section, h.records_count, nullptr, check);
+    if (!err.empty()) return fail(record_error, std::move(err));
+    return max_timestamp;
+  }
+  // Compressed: inflated through a window and walked record by record; a valid section of any
+  // inflated size is accepted in bounded memory (Kafka has no inflated-size limit either).
+  std::vector<uint8_t>& snappy_blocks = validation_snappy_scratch();
+  struct release_if_large {
+    std::vector<uint8_t>& buf;
+    ~release_if_large() {
+      if (buf.size() > snappy_scratch_bytes_max) std::vector<uint8_t>().swap(buf);
+    }
+  } release{snappy_blocks};
+  section_decoder dec(h.codec(), section, snappy_blocks);
+  std::vector<uint8_t>& window = validation_window();
+  uint64_t cap = opts.decompressed_bytes_max;
+  if (cap == 0)
+    cap = std::max(inflated_bytes_floor, inflated_ratio_max * uint64_t(std::max(opts.max_message_bytes, 0)));
+  section_stream stream(dec, window, cap);
+  walk_error err = walk_stream(stream, h.records_count, false, window.size(), 0, nullptr, check);
+  if (err.stream) return failure{*err.stream};
+  if (!err.message.empty()) return fail(record_error, std::move(err.message));
   return max_timestamp;
 }
 
@@ -323,27 +496,39 @@ result<std::vector<validated_batch>, batch_error> validate_produce_records(std::
 
 result<void, batch_error> for_each_record(std::span<const uint8_t> batch,
                                           const std::function<void(const record_view&)>& fn,
-                                          size_t decompressed_bytes_max) {
+                                          size_t record_bytes_max) {
   auto h = parse_batch_header(batch);
   if (!h) return fail(error_code::corrupt_message, "not a complete v2 batch header");
   if (h->batch_length < batch_length_min || h->total_size() > batch.size())
     return fail(error_code::corrupt_message, fmt::format("batch_length {} does not fit {} bytes", h->batch_length, batch.size()));
   if ((h->attributes & 0x07) > 4)
     return fail(error_code::unsupported_compression_type, fmt::format("unknown compression codec id {}", h->attributes & 0x07));
-  std::vector<uint8_t> storage;
-  auto section = records_section(batch, *h, decompressed_bytes_max, storage);
-  if (!section) return failure{section.error()};
   record_view view;
   const bool log_append_time = h->ts_type() == timestamp_type::log_append_time;
-  std::string err = walk_records(*section, h->records_count, &view.headers, [&](int32_t, const parsed_record& rec) {
+  auto visit = [&](int32_t, const parsed_record& rec) {
     view.offset = add_wrapping(h->base_offset, rec.offset_delta);
     view.timestamp = log_append_time ? h->max_timestamp : add_wrapping(h->base_timestamp, rec.timestamp_delta);
     view.key = rec.key;
     view.value = rec.value;
     fn(view);
     return std::string();
-  });
-  if (!err.empty()) return fail(error_code::corrupt_message, std::move(err));
+  };
+  auto section = batch.subspan(batch_header_size, h->total_size() - batch_header_size);
+  if (h->codec() == compression::none) {
+    std::string err = walk_records(section, h->records_count, &view.headers, visit);
+    if (!err.empty()) return fail(error_code::corrupt_message, std::move(err));
+    return ok;
+  }
+  // Streamed as validation streams it, each record whole in a window grown to hold it (views
+  // need the bytes); its own buffers, so fn may iterate another batch.
+  std::vector<uint8_t> snappy_blocks;
+  section_decoder dec(h->codec(), section, snappy_blocks);
+  std::vector<uint8_t> window(std::min(stream_window_bytes, std::max<size_t>(section.size() * 4, 64u << 10)));
+  section_stream stream(dec, window, UINT64_MAX);
+  walk_error err = walk_stream(stream, h->records_count, true, window.size(), record_bytes_max, &view.headers, visit);
+  if (err.stream) return failure{*err.stream};
+  if (!err.too_large.empty()) return fail(error_code::corrupt_message, std::move(err.too_large));
+  if (!err.message.empty()) return fail(error_code::corrupt_message, std::move(err.message));
   return ok;
 }
 

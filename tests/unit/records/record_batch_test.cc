@@ -463,6 +463,8 @@ TEST(validate_produce_records, producer_id_without_sequence_is_invalid_record) {
   EXPECT_EQ(validate_code(build_batch(keyed_records(1), bo)), error_code::none);
 }
 
+// Over the inflated limit (decompressed_bytes_max): MESSAGE_TOO_LARGE, on which the Java producer
+// splits the batch and retries.
 TEST(validate_produce_records, compressed_batch_over_the_decompression_cap_fails_cleanly) {
   for (auto codec : {compression::gzip, compression::snappy, compression::lz4, compression::zstd}) {
     std::vector<record_input> in(1);
@@ -475,15 +477,15 @@ TEST(validate_produce_records, compressed_batch_over_the_decompression_cap_fails
     opts.decompressed_bytes_max = 64 * 1024;
     auto r = validate_produce_records(batch, opts);
     ASSERT_FALSE(r) << int(codec);
-    EXPECT_EQ(r.error().code, error_code::corrupt_message);
+    EXPECT_EQ(r.error().code, error_code::message_too_large);
     EXPECT_NE(r.error().message.find("limit"), std::string::npos) << r.error().message;
     EXPECT_FALSE(for_each_record(batch, [](const record_view&) {}, 64 * 1024));
   }
 }
 
 // Kafka inflates record by record: garbage (here zeros) or a missing key where keys are required
-// is refused as INVALID_RECORD at the first record, whatever the section would inflate to. Over
-// the cap, the records wholly inside what was inflated are checked the same way.
+// is refused as INVALID_RECORD at the first record, whatever the section would inflate to: the
+// records are checked as they stream in, before the inflated limit is reached.
 TEST(validate_produce_records, malformed_records_over_the_cap_are_invalid_record_as_kafka_answers) {
   for (auto codec : {compression::gzip, compression::lz4, compression::zstd}) {
     batch_options bo;
@@ -511,7 +513,7 @@ TEST(validate_produce_records, malformed_records_over_the_cap_are_invalid_record
     opts.decompressed_bytes_max = 64 * 1024;
     auto r = validate_produce_records(batch, opts);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, error_code::corrupt_message) << r.error().message;  // well formed, too large
+    EXPECT_EQ(r.error().code, error_code::message_too_large) << r.error().message;  // well formed, too large
     opts.require_keys = true;  // a compacted topic
     r = validate_produce_records(batch, opts);
     ASSERT_FALSE(r);
@@ -520,7 +522,7 @@ TEST(validate_produce_records, malformed_records_over_the_cap_are_invalid_record
   }
 }
 
-// With the default cap (64 MiB): the bomb is refused from the first MiB inflated, never the cap's worth.
+// With the default limit: the bomb is refused at its first record, never inflated further.
 TEST(validate_produce_records, a_bomb_of_garbage_over_the_default_cap_is_invalid_record) {
   batch_options bo;
   bo.codec = compression::zstd;
