@@ -235,11 +235,10 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     // A scanned closed segment that ends short of the next one's base lost its tail at a batch
     // boundary: a power cut took what was not yet fsynced (a roll only syncs the sealed segment in
     // the background) while the next segment's name, synced at the roll, survived. Left as it
-    // is, the log would have a hole and an end past data it does not hold. Only for logs that are
-    // not compacted: compaction leaves such gaps legitimately (it may remove a segment's last
-    // batches), and the two cannot be told apart here.
-    const bool lost_tail =
-        full && !active && !_cfg.compact && (*s)->next_offset() < base_list[i + 1];
+    // is, the log would have a hole and an end past data it does not hold. Compacted logs too:
+    // the cleaner keeps every segment's end (an empty batch in place of a removed last batch,
+    // fsynced before the swap), so no legitimate gap lies at a segment boundary.
+    const bool lost_tail = full && !active && (*s)->next_offset() < base_list[i + 1];
     if (lost_tail && !truncated) {
       lg.warn("{}: recovered segment {} ends at {}, short of the next segment at {}: tail lost",
               _tp, base, (*s)->next_offset(), base_list[i + 1]);

@@ -207,7 +207,10 @@ class partition_log {
   // older than min.compaction.lag.ms, keeps only the newest record of each key (a record in the
   // active segment does not supersede), drops tombstones whose batch is older than
   // delete.retention.ms, keeps offsets (gaps, never renumbering), re-encodes changed batches with
-  // their own codec and leaves unchanged batches byte for byte. Runs when the dirty ratio reaches
+  // their own codec and leaves unchanged batches byte for byte. A cleaned segment still ends where
+  // it did (an empty batch with no producer replaces a removed last batch), so recovery can take a
+  // gap at a segment boundary for a tail lost in a power cut; the sealed segments the key map read
+  // are fsynced before the first swap. Runs when the dirty ratio reaches
   // min.cleanable.dirty.ratio or max.compaction.lag.ms passed (`force` skips both checks).
   // Each segment is swapped in crash-safely: `.cleaned` written and fsynced, renamed `.swap`, the
   // old files renamed `.deleted`, `.swap` renamed into place (a `.swap` found at open completes it).
