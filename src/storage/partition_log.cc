@@ -504,6 +504,7 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   auto d = sync_dir(_dir);
   if (!d) return failure{d.error()};
   const int64_t leo = log_end_offset().value();
+  const bool lowered = leo < _recovery_point;
   _recovery_point = std::min(_recovery_point, leo);
   _txn_index_complete_below = std::min(_txn_index_complete_below, leo);
   _cleaned_up_to = std::min(_cleaned_up_to, leo);
@@ -512,6 +513,10 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   if (!e) return failure{e.error()};
   log::get("storage").info("{}: truncated to {} (asked {})", _tp, leo, end);
   if (_on_truncate) _on_truncate(log_end_offset());
+  if (lowered && _on_recovery_point_lowered) {
+    auto c = _on_recovery_point_lowered(recovery_point());
+    if (!c) return failure{c.error()};
+  }
   return log_end_offset();
 }
 
@@ -526,6 +531,7 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   auto d = sync_dir(_dir);
   if (!d) return failure{d.error()};
   _log_start = start.value();
+  const bool lowered = start.value() < _recovery_point;
   _recovery_point = start.value();
   _txn_index_complete_below = start.value();
   _cleaned_up_to = start.value();
@@ -534,6 +540,7 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   if (!e) return failure{e.error()};
   log::get("storage").info("{}: emptied, restarting at offset {}", _tp, start);
   if (_on_truncate) _on_truncate(start);
+  if (lowered && _on_recovery_point_lowered) return _on_recovery_point_lowered(recovery_point());
   return ok;
 }
 

@@ -252,6 +252,13 @@ class partition_log {
   void set_truncate_listener(std::function<void(offset new_log_end)> fn) {
     _on_truncate = std::move(fn);
   }
+  // Called by truncate_to / truncate_fully_and_start_at, before they return, when the recovery
+  // point went down: the log_manager rewrites its checkpoint, or a power cut after later appends
+  // below the old checkpointed value would have recovery trust them unscanned (Kafka's
+  // LogManager.truncateTo does the same). Its failure is the truncation's.
+  void set_recovery_point_lowered_listener(std::function<result<void, storage_error>(offset)> fn) {
+    _on_recovery_point_lowered = std::move(fn);
+  }
   // ---- aborted-transaction index (`.txnindex` per segment, transaction_index.h) ----
   // Records an aborted transaction in the segment holding its ABORT marker (e.last_offset, which
   // must be in the log and after the last entry of that segment).
@@ -316,6 +323,7 @@ class partition_log {
   std::vector<pending_delete> _pending_deletes;
   std::function<void(offset)> _on_roll;
   std::function<void(offset)> _on_truncate;
+  std::function<result<void, storage_error>(offset)> _on_recovery_point_lowered;
   std::optional<leader_epoch_cache> _epochs;  // set by open()
   bool _closed = false;
   // Where the last read() stopped: the batch holding `offset` starts at `position` of `seg`. A
