@@ -93,12 +93,14 @@ result<std::vector<uint8_t>, storage_error> rebuild_batch(const protocol::batch_
   return out;
 }
 
-// The empty batch that keeps a cleaned segment's end when its last batch went: `last`'s offsets,
-// leader epoch and timestamps, no records, no producer, no transactional, control or codec bits.
+// The empty batch that keeps a cleaned segment's end when its last batch went: `last`'s offsets
+// and leader epoch; no records, no timestamp (-1: the segment's max timestamp, time index,
+// ListOffsets answers stay those of its remaining records), no producer, no attribute bits.
 result<std::vector<uint8_t>, storage_error> filler_batch(const protocol::batch_header& last) {
   protocol::batch_header f = last;
-  f.attributes = int16_t(last.attributes & 0x08);  // the timestamp type only
-  f.base_timestamp = last.max_timestamp;  // (a stamped marker's base timestamp is its horizon)
+  f.attributes = 0;
+  f.base_timestamp = -1;
+  f.max_timestamp = -1;
   f.producer_id = -1;
   f.producer_epoch = -1;
   f.base_sequence = -1;
