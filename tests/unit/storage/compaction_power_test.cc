@@ -268,6 +268,14 @@ struct compacted_log : compaction_power {
     int64_t most = a.acked_end;
     for (const auto& k : a.in_flight) appended[most++] = k;
     EXPECT_GE(v.end, a.durable_end) << where << ": flushed records lost";
+    // And everything below the recovery point the checkpoint names.
+    if (auto text = read_small_file(dir / "recovery-point-offset-checkpoint")) {
+      auto parsed = parse_offset_checkpoint(*text);
+      ASSERT_TRUE(parsed.has_value()) << where << ": torn recovery-point-offset-checkpoint";
+      if (parsed->contains(tp)) {
+        EXPECT_GE(v.end, parsed->at(tp)) << where << ": below the checkpointed recovery point";
+      }
+    }
     EXPECT_LE(v.end, most) << where << ": an end past anything appended";
     EXPECT_GE(v.start, std::min(a.durable_start, v.end)) << where << ": the log start went back below a durable one";
     EXPECT_LE(v.start, a.max_start) << where << ": a log start never set";
