@@ -93,6 +93,20 @@ result<std::vector<uint8_t>, storage_error> rebuild_batch(const protocol::batch_
   return out;
 }
 
+// The empty batch that keeps a cleaned segment's end when its last batch went: `last`'s offsets
+// and leader epoch; no records, no timestamp (-1: the segment's max timestamp, time index,
+// ListOffsets answers stay those of its remaining records), no producer, no attribute bits.
+result<std::vector<uint8_t>, storage_error> filler_batch(const protocol::batch_header& last) {
+  protocol::batch_header f = last;
+  f.attributes = 0;
+  f.base_timestamp = -1;
+  f.max_timestamp = -1;
+  f.producer_id = -1;
+  f.producer_epoch = -1;
+  f.base_sequence = -1;
+  return rebuild_batch(f, {});
+}
+
 // Calls fn(header, whole batch bytes) for every batch of a segment file (`size` bytes), one batch in
 // memory at a time; with headers_only, fn gets only the header bytes.
 template <class Fn>
@@ -343,10 +357,13 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
     if (!cf) return failure{cf.error()};
     if (auto t = cf->truncate(0); !t) return failure{t.error()};
     uint64_t written = 0;
+    int64_t emitted_end = src.base_offset;         // one past the last batch written
+    std::optional<protocol::batch_header> last_in;  // the source's last batch
     auto emit = [&](std::span<const uint8_t> bytes) -> result<void, storage_error> {
       auto w = cf->pwrite(written, bytes);
       if (!w) return w;
       written += bytes.size();
+      if (auto h = protocol::parse_batch_header(bytes)) emitted_end = h->last_offset() + 1;
       return ok;
     };
     size_t removed = 0;
@@ -356,6 +373,7 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
                                [&](const protocol::batch_header& hh, std::span<const uint8_t> whole)
                                    -> result<void, storage_error> {
       const protocol::batch_header* h = &hh;
+      last_in = hh;
       if (h->is_control()) {
         const auto type = h->producer_id >= 0 ? marker_type(whole) : std::nullopt;
         if (!type || !txns.marker_discardable(*h, *type) || producer_keeps(*h, producer_newest)) return emit(whole);
@@ -419,6 +437,15 @@ result<compaction_output, storage_error> partition_log::run_compaction(const com
       }
       continue;
     }
+    // The cleaned segment still ends where the source did: when its last batch went, an empty
+    // batch (no records, no producer, not transactional) takes its offsets. A cleaned segment
+    // never ends short of the next segment's base, so recovery can read such a gap as a tail a
+    // power cut took (partition_log::load) in compacted logs too.
+    if (last_in && emitted_end < last_in->last_offset() + 1) {
+      auto f = filler_batch(*last_in);
+      if (!f) return failure{f.error()};
+      if (auto w = emit(*f); !w) return failure{w.error()};
+    }
     if (auto sy = cf->sync(); !sy) return failure{sy.error()};
     cf->close();
     out.segments.push_back({src.base_offset, src.size_bytes, written, removed, std::move(removed_aborts)});
@@ -430,6 +457,17 @@ result<compaction_result, storage_error> partition_log::apply_compaction(const c
                                                                         int64_t now_ms) {
   compaction_result cr;
   std::error_code ec;
+  // A cleaned segment lost the records the key map found newer ones for, anywhere below
+  // `cleaned_up_to`. Once swapped in it is durable, so those newer records must be too: else a
+  // power cut that takes them (a rolled segment is only synced in the background) leaves a key
+  // with no value at all. Sync the sealed segments the map read that are above the recovery point.
+  if (!_closed && !out.segments.empty()) {
+    for (size_t i = 0; i + 1 < _segments.size() && _segments[i]->base_offset() < out.cleaned_up_to; ++i) {
+      if (_segments[i]->next_offset() <= _recovery_point) continue;
+      auto f = _segments[i]->flush();
+      if (!f) return failure{f.error()};
+    }
+  }
   for (const auto& c : out.segments) {
     const auto stem = segment_file_stem(c.base_offset);
     const fs::path log_path = _dir / (stem + ".log");

@@ -200,6 +200,17 @@ result<partition_log*, storage_error> log_manager::open_partition(const topic_pa
   auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk, hints);
   if (!pl) return failure{pl.error()};
   partition_log* raw = pl->get();
+  // A truncation below the recovery point this file holds rewrites the checkpoints (on the owner
+  // thread, which truncates): else recovery after a power cut would trust, unscanned, what was
+  // appended below the old value since.
+  raw->set_recovery_point_lowered_listener([this, tp](offset rp) -> result<void, storage_error> {
+    {
+      std::lock_guard lock(_mutex);
+      auto it = _recovery_points.find(tp);
+      if (it == _recovery_points.end() || it->second <= rp.value()) return ok;
+    }
+    return checkpoint();
+  });
   _logs.emplace(tp, std::move(*pl));
   if (!std::binary_search(_discovered.begin(), _discovered.end(), tp)) {
     _discovered.insert(std::upper_bound(_discovered.begin(), _discovered.end(), tp), tp);

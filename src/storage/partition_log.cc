@@ -235,11 +235,10 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     // A scanned closed segment that ends short of the next one's base lost its tail at a batch
     // boundary: a power cut took what was not yet fsynced (a roll only syncs the sealed segment in
     // the background) while the next segment's name, synced at the roll, survived. Left as it
-    // is, the log would have a hole and an end past data it does not hold. Only for logs that are
-    // not compacted: compaction leaves such gaps legitimately (it may remove a segment's last
-    // batches), and the two cannot be told apart here.
-    const bool lost_tail =
-        full && !active && !_cfg.compact && (*s)->next_offset() < base_list[i + 1];
+    // is, the log would have a hole and an end past data it does not hold. Compacted logs too:
+    // the cleaner keeps every segment's end (an empty batch in place of a removed last batch,
+    // fsynced before the swap), so no legitimate gap lies at a segment boundary.
+    const bool lost_tail = full && !active && (*s)->next_offset() < base_list[i + 1];
     if (lost_tail && !truncated) {
       lg.warn("{}: recovered segment {} ends at {}, short of the next segment at {}: tail lost",
               _tp, base, (*s)->next_offset(), base_list[i + 1]);
@@ -505,6 +504,7 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   auto d = sync_dir(_dir);
   if (!d) return failure{d.error()};
   const int64_t leo = log_end_offset().value();
+  const bool lowered = leo < _recovery_point;
   _recovery_point = std::min(_recovery_point, leo);
   _txn_index_complete_below = std::min(_txn_index_complete_below, leo);
   _cleaned_up_to = std::min(_cleaned_up_to, leo);
@@ -513,6 +513,10 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   if (!e) return failure{e.error()};
   log::get("storage").info("{}: truncated to {} (asked {})", _tp, leo, end);
   if (_on_truncate) _on_truncate(log_end_offset());
+  if (lowered && _on_recovery_point_lowered) {
+    auto c = _on_recovery_point_lowered(recovery_point());
+    if (!c) return failure{c.error()};
+  }
   return log_end_offset();
 }
 
@@ -527,6 +531,7 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   auto d = sync_dir(_dir);
   if (!d) return failure{d.error()};
   _log_start = start.value();
+  const bool lowered = start.value() < _recovery_point;
   _recovery_point = start.value();
   _txn_index_complete_below = start.value();
   _cleaned_up_to = start.value();
@@ -535,6 +540,7 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   if (!e) return failure{e.error()};
   log::get("storage").info("{}: emptied, restarting at offset {}", _tp, start);
   if (_on_truncate) _on_truncate(start);
+  if (lowered && _on_recovery_point_lowered) return _on_recovery_point_lowered(recovery_point());
   return ok;
 }
 

@@ -207,7 +207,10 @@ class partition_log {
   // older than min.compaction.lag.ms, keeps only the newest record of each key (a record in the
   // active segment does not supersede), drops tombstones whose batch is older than
   // delete.retention.ms, keeps offsets (gaps, never renumbering), re-encodes changed batches with
-  // their own codec and leaves unchanged batches byte for byte. Runs when the dirty ratio reaches
+  // their own codec and leaves unchanged batches byte for byte. A cleaned segment still ends where
+  // it did (an empty batch with no producer replaces a removed last batch), so recovery can take a
+  // gap at a segment boundary for a tail lost in a power cut; the sealed segments the key map read
+  // are fsynced before the first swap. Runs when the dirty ratio reaches
   // min.cleanable.dirty.ratio or max.compaction.lag.ms passed (`force` skips both checks).
   // Each segment is swapped in crash-safely: `.cleaned` written and fsynced, renamed `.swap`, the
   // old files renamed `.deleted`, `.swap` renamed into place (a `.swap` found at open completes it).
@@ -248,6 +251,13 @@ class partition_log {
   // owner of state derived from the log (producer state snapshots past the end) can drop it.
   void set_truncate_listener(std::function<void(offset new_log_end)> fn) {
     _on_truncate = std::move(fn);
+  }
+  // Called by truncate_to / truncate_fully_and_start_at, before they return, when the recovery
+  // point went down: the log_manager rewrites its checkpoint, or a power cut after later appends
+  // below the old checkpointed value would have recovery trust them unscanned (Kafka's
+  // LogManager.truncateTo does the same). Its failure is the truncation's.
+  void set_recovery_point_lowered_listener(std::function<result<void, storage_error>(offset)> fn) {
+    _on_recovery_point_lowered = std::move(fn);
   }
   // ---- aborted-transaction index (`.txnindex` per segment, transaction_index.h) ----
   // Records an aborted transaction in the segment holding its ABORT marker (e.last_offset, which
@@ -313,6 +323,7 @@ class partition_log {
   std::vector<pending_delete> _pending_deletes;
   std::function<void(offset)> _on_roll;
   std::function<void(offset)> _on_truncate;
+  std::function<result<void, storage_error>(offset)> _on_recovery_point_lowered;
   std::optional<leader_epoch_cache> _epochs;  // set by open()
   bool _closed = false;
   // Where the last read() stopped: the batch holding `offset` starts at `position` of `seg`. A

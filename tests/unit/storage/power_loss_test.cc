@@ -394,6 +394,49 @@ TEST_F(power_loss, a_flushed_aborted_transaction_entry_survives_a_cut) {
   }
 }
 
+// A follower truncates its log below the checkpointed recovery point and appends again: the
+// checkpoint must not let recovery trust what was rewritten below it without a scan (Kafka
+// checkpoints the recovery points after every truncation, LogManager.truncateTo).
+TEST_F(power_loss, appends_after_a_truncation_below_the_checkpointed_recovery_point_are_recovered) {
+  for (uint64_t seed : seeds(10)) {
+    for (auto mode : {pf::cut_mode::drop_all, pf::cut_mode::random_tear}) {
+      scratch_dir tmp("trunc");
+      log_config cfg = small_segments(INT64_MAX);
+      appended a;
+      {
+        auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+        ASSERT_TRUE(m.has_value());
+        open_hints unused;
+        test_env::apply(cfg, unused);
+        auto log = (*m)->open_partition(tp, id, cfg);
+        ASSERT_TRUE(log.has_value());
+        std::mt19937_64 rng(seed);
+        auto add = [&](int32_t epoch) {
+          bytes b = test_env::batch_of(1 + int(rng() % 4), t0, 1 + rng() % 700);
+          ASSERT_TRUE((*log)->append(b, leader_epoch(epoch)).has_value());
+          a.acked.push_back(std::move(b));
+        };
+        for (int i = 0; i < 30; ++i) add(1);
+        ASSERT_TRUE((*log)->flush().has_value());
+        a.checkpointed_recovery_points.insert((*log)->recovery_point().value());
+        ASSERT_TRUE((*m)->checkpoint().has_value());
+        // Back to a batch boundary well below the end, as a diverged follower does.
+        const size_t keep = 5 + rng() % 10;
+        ASSERT_TRUE((*log)->truncate_to(offset(end_of(a.acked[keep - 1]))).has_value());
+        a.acked.resize(keep);
+        a.durable = a.sync_attempted = keep;
+        a.checkpointed_recovery_points.insert((*log)->recovery_point().value());
+        for (int i = 0; i < 30; ++i) add(2);
+        pf::power_off(seed, mode);
+      }
+      pf::restore_power();
+      const std::string where = replay(seed) + (mode == pf::cut_mode::drop_all ? " drop_all" : " random_tear");
+      check(tmp.path, cfg, a, cut_point{seed, mode, std::nullopt}, where);
+      if (HasFailure()) return;
+    }
+  }
+}
+
 // Runs the scenario once without a cut to count its mutating operations, then cuts at random
 // points of it (and at the end), in every mode.
 void every_mode_at_random_points(power_loss& t, log_config cfg, int steps, uint64_t seed_count,
