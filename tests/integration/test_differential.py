@@ -15,6 +15,7 @@ import pytest
 
 import differential
 import harness
+import kafka_wire
 import schema_codec
 
 ENABLED = os.environ.get("GREGOR_DIFFERENTIAL") == "1"
@@ -68,6 +69,16 @@ def test_typical_requests_encode_at_every_version_of_every_api(schemas):
             for partial in differential.typical_requests(key, version):
                 body = differential.complete(msg.fields, version, partial)
                 schema_codec.encode_request(msg, version, 1, differential.resolve(body, differential.no_topic_ids))
+
+
+def test_scenario_producer_batches_decode_with_their_producer_and_sequence():
+    import differential_scenarios
+    data = differential_scenarios.producer_batch([(b"k", b"v"), (b"k2", None)], 42, 3, 7, transactional=True)
+    (batch,) = differential.decode_batches(data)
+    assert batch["ProducerId"] == "PID" and batch["ProducerEpoch"] == 3 and batch["BaseSequence"] == 7
+    assert batch["Attributes"] == 0x10 and batch["Count"] == 2 and batch["LastOffsetDelta"] == 1
+    assert [r["Key"] for r in batch["Records"]] == [b"k", b"k2"] and batch["Records"][1]["Value"] is None
+    assert kafka_wire.crc32c(data[21:]) == struct.unpack_from(">I", data, 17)[0]
 
 
 def test_comparison_names_each_differing_field_and_keys_arrays_by_their_names():
@@ -133,4 +144,4 @@ def test_gregor_answers_like_kafka_but_for_the_accepted_differences(tmp_path):
             differential.stop_kafka(kafka_dir)
     report = differential.report(res, schema_codec.schema_set())
     assert differential.passed(res), report
-    assert len(res.pairs) >= 200 and res.captured_sent >= 100, report
+    assert len(res.pairs) >= 200 and res.captured_sent >= 100 and res.scenario_sent >= 180, report
