@@ -719,7 +719,7 @@ def decode_records(body: bytes, count: int):
 
 # ---- comparison
 
-KEY_FIELDS = ["ApiKey", "Name", "TopicName", "Topic", "PartitionIndex", "Partition", "Index", "GroupId",
+KEY_FIELDS = ["ApiKey", "Name", "TopicName", "Topic", "TopicId", "PartitionIndex", "Partition", "Index", "GroupId",
               "ResourceName", "ConfigName", "Key", "NodeId", "BrokerId", "TransactionalId", "ErrorCode"]
 
 

@@ -51,6 +51,33 @@ def producer_batch(records: list[tuple[bytes, bytes]], producer_id: int, epoch: 
     return struct.pack(">qi", 0, len(after_length)) + after_length
 
 
+def without_trailing_markers(r):
+    """A view of a Fetch response with the control batches after a partition's last data batch
+    left out: right after a transaction ends Kafka's first fetch stops before the marker it has
+    just written (the high watermark's position lags its offset), Gregor's includes it; the marker
+    is compared by a fetch from its own offset."""
+    for t in r.get("Responses") or []:
+        for p in t.get("Partitions") or []:
+            data, pos, keep = p.get("Records") or b"", 0, 0
+            while isinstance(data, bytes) and pos + 23 <= len(data):
+                length = struct.unpack_from(">i", data, pos + 8)[0]
+                end = pos + 12 + length
+                if not struct.unpack_from(">h", data, pos + 21)[0] & 0x20:
+                    keep = end
+                pos = end
+            if isinstance(data, bytes):
+                p["Records"] = data[:keep]
+    return r
+
+
+def own_groups(tag: str):
+    """A view of a ListGroups response keeping the scenario's own groups (the rest of the check's
+    groups are compared by its typical requests; a broker reused for triage has older ones)."""
+    def view(r):
+        return {**r, "Groups": [g for g in r.get("Groups") or [] if g["GroupId"].endswith("-" + tag)]}
+    return view
+
+
 class scenario:
     """One scenario on both brokers: send() completes a partial body per broker (a function of that
     broker's state, or a dict), exchanges it and compares; wait() polls each broker on its own."""
@@ -160,6 +187,14 @@ def txn_states(name: str):
     return {"TransactionalIds": [name]}
 
 
+def sorted_txn_partitions(r):
+    """A view of DescribeTransactions with each topic's partitions sorted (Kafka's are a hash set's)."""
+    for st in r.get("TransactionStates") or []:
+        for t in st.get("Topics") or []:
+            t["Partitions"] = sorted(t["Partitions"])
+    return r
+
+
 def transaction(sc: scenario) -> None:
     txn = f"dsc-txn-{sc.tag}"
     topic = f"dsc-txn-{sc.tag}"
@@ -203,7 +238,7 @@ def transaction(sc: scenario) -> None:
                                              "V3AndBelowProducerEpoch": s["epoch"],
                                              "V3AndBelowTopics": [{"Name": topic, "Partitions": [0, 1]}]},
             "add partitions")
-    sc.send("DescribeTransactions", txn_states(txn), "describe ongoing")
+    sc.send("DescribeTransactions", txn_states(txn), "describe ongoing", view=sorted_txn_partitions)
     sc.send("ListTransactions", lambda s: {"StateFilters": ["Ongoing"], "ProducerIdFilters": [s["pid"]],
                                            "DurationFilter": -1, "TransactionalIdPattern": None}, "list ongoing")
 
@@ -268,8 +303,13 @@ def fetch_offsets(sc: scenario, topic: str, group: str, when: str, partitions=(0
                     {"Partition": p, "FetchOffset": 0, "LogStartOffset": -1, "CurrentLeaderEpoch": -1,
                      "LastFetchedEpoch": -1, "PartitionMaxBytes": MIB} for p in partitions]}],
                 "ForgottenTopicsData": [], "RackId": ""}
-    sc.send("Fetch", fetch(1), f"fetch read_committed {when}")
-    sc.send("Fetch", fetch(0), f"fetch read_uncommitted {when}")
+    sc.send("Fetch", fetch(1), f"fetch read_committed {when}", view=without_trailing_markers)
+    sc.send("Fetch", fetch(0), f"fetch read_uncommitted {when}", view=without_trailing_markers)
+    marker = fetch(0)
+    for part in marker["Topics"][0]["Partitions"]:
+        part["FetchOffset"] = 2  # partition 0: the first transaction's commit marker
+    if partitions == (0,):
+        sc.send("Fetch", marker, f"fetch the commit marker {when}")
     for isolation in (0, 1):
         sc.send("ListOffsets", {"ReplicaId": -1, "IsolationLevel": isolation, "Topics": [
             {"Name": topic, "Partitions": [{"PartitionIndex": p, "CurrentLeaderEpoch": -1, "Timestamp": -1}
@@ -333,13 +373,13 @@ def classic_group(sc: scenario) -> None:
     sc.send("OffsetFetch", offset_fetch, "offset fetch")
     describe = {"Groups": [group], "IncludeAuthorizedOperations": False}
     sc.send("DescribeGroups", describe, "describe stable")
-    sc.send("ListGroups", {"StatesFilter": ["Stable"], "TypesFilter": ["classic"]}, "list stable")
+    sc.send("ListGroups", {"StatesFilter": ["Stable"], "TypesFilter": ["classic"]}, "list stable", view=own_groups(sc.tag))
     sc.send("LeaveGroup", lambda s: {"GroupId": group, "MemberId": s["member"], "Members": [
         {"MemberId": s["member"], "GroupInstanceId": None, "Reason": "done"}]}, "leave")
     sc.send("LeaveGroup", lambda s: {"GroupId": group, "MemberId": s["member"], "Members": [
         {"MemberId": s["member"], "GroupInstanceId": None, "Reason": "again"}]}, "leave again")
     sc.send("Heartbeat", member, "heartbeat after leaving")
-    sc.send("ListGroups", {"StatesFilter": ["Empty"], "TypesFilter": []}, "list empty")
+    sc.send("ListGroups", {"StatesFilter": ["Empty"], "TypesFilter": []}, "list empty", view=own_groups(sc.tag))
     sc.send("DescribeGroups", describe, "describe after")
     sc.send("OffsetFetch", offset_fetch, "offset fetch after")
 
@@ -405,7 +445,7 @@ def consumer_group(sc: scenario) -> None:
         sc.send("OffsetCommit", lambda s: commit(s, -1), "commit, stale member epoch")
     r = sc.send("ConsumerGroupHeartbeat", lambda s: heartbeat(s, epoch=-1), "leave")
     sc.send("ConsumerGroupDescribe", describe, "describe after leaving")
-    sc.send("ListGroups", {"StatesFilter": [], "TypesFilter": ["consumer"]}, "list consumer groups")
+    sc.send("ListGroups", {"StatesFilter": [], "TypesFilter": ["consumer"]}, "list consumer groups", view=own_groups(sc.tag))
 
 
 # ---- (d) an idempotent producer
@@ -432,7 +472,6 @@ def idempotent(sc: scenario) -> None:
     produce("seq 3 of a new epoch", 3, epoch_delta=1)
     produce("seq 0 of a new epoch", 0, epoch_delta=1)
     produce("an unknown producer, seq 0", 0, pid=987_654)
-    produce("an unknown producer, seq 5", 5, pid=987_653)
     for ts in (-1, -2):
         sc.send("ListOffsets", {"ReplicaId": -1, "IsolationLevel": 0, "Topics": [
             {"Name": topic, "Partitions": [{"PartitionIndex": 0, "CurrentLeaderEpoch": -1, "Timestamp": ts}]}]},
@@ -453,6 +492,15 @@ def idempotent(sc: scenario) -> None:
         return r
     sc.send("DescribeProducers", {"Topics": [{"Name": topic, "PartitionIndexes": [0]}]}, "describe producers",
             view=by_sequence)
+    # On a topic of its own, so the open bug it shows (Gregor refuses, Kafka appends) is accepted
+    # for that topic alone and changes nothing compared above.
+    unknown = f"dsc-idem-unknown-{sc.tag}"
+    sc.create_topic(unknown, 1)
+    sc.send("Produce", lambda s: {
+        "TransactionalId": None, "Acks": -1, "TimeoutMs": 10_000,
+        "TopicData": [{"Name": unknown, "TopicId": topic_id_of(unknown), "PartitionData": [
+            {"Index": 0, "Records": producer_batch([(b"u", b"idem")], 987_653, 0, 5)}]}]},
+        "an unknown producer, seq 5")
 
 
 # ---- (e) an admin round
