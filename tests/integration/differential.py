@@ -619,6 +619,8 @@ def normalise(value, conn: connection, name: str = ""):
     - a *Timestamp/*TimeMs/*Time value within two days of now → "NOW": the wall clock at the
       broker (the records' own timestamps are fixed far from now and compared as they are);
     - LogDir → "LOGDIR": each broker's data directory;
+    - UsableBytes ≥ 0 → "USABLE": the free space of the disk both brokers' directories are on,
+      which anything writing to that disk changes between the two requests;
     - record batches → decoded (batch header fields and records), the CRC dropped (it is derived
       from what is compared).
     """
@@ -648,6 +650,8 @@ def normalise(value, conn: connection, name: str = ""):
         return "NOW"
     if name == "LogDir" and isinstance(value, str):
         return "LOGDIR"
+    if name == "UsableBytes" and isinstance(value, int) and value >= 0:
+        return "USABLE"
     if name in ("Records",) and isinstance(value, bytes):
         return decode_batches(value)
     return value
