@@ -7,8 +7,8 @@ file covers them too.
 Each scenario runs twice: at the versions current clients send (the newest both brokers advertise,
 capped where a client stays lower) and at an older version per API (`OLD`), each time on topics,
 groups and transactional ids of its own (`<name>-<profile>`), so the runs do not share state.
-Error paths are part of each: a wrong generation, an unknown member, a fenced epoch, a duplicate and
-an out-of-order sequence, an invalid transaction state.
+Error paths are part of each: a wrong generation, an unknown member, a fenced epoch or instance id,
+a duplicate and an out-of-order sequence, an invalid transaction state, a concurrent transaction.
 
 Waits are on conditions, per broker and not compared (a transaction's markers written, a new
 topic's leaders known): Kafka applies some changes asynchronously where Gregor answers after them.
@@ -308,6 +308,15 @@ def transaction(sc: scenario) -> None:
     sc.send("AddOffsetsToTxn", lambda s: {"TransactionalId": txn, "ProducerId": s["pid"],
                                           "ProducerEpoch": s["epoch"] - 1, "GroupId": group}, "add offsets, fenced")
     del old
+    # A new producer instance while a transaction is open: the coordinator aborts it first and
+    # answers CONCURRENT_TRANSACTIONS; the retry gets the bumped epoch.
+    sc.send("AddPartitionsToTxn", lambda s: {"V3AndBelowTransactionalId": txn, "V3AndBelowProducerId": s["pid"],
+                                             "V3AndBelowProducerEpoch": s["epoch"],
+                                             "V3AndBelowTopics": [{"Name": topic, "Partitions": [0]}]},
+            "add partitions, third")
+    sc.send("InitProducerId", init, "init while a transaction is open")
+    sc.wait("InitProducerId", init, lambda r: r["ErrorCode"] == 0)
+    sc.send("DescribeTransactions", txn_states(txn), "describe after the open transaction was aborted")
 
 
 def fetch_offsets(sc: scenario, topic: str, group: str, when: str, partitions=(0,)) -> None:
@@ -397,6 +406,46 @@ def classic_group(sc: scenario) -> None:
     sc.send("ListGroups", {"StatesFilter": ["Empty"], "TypesFilter": []}, "list empty", view=own_groups(sc.tag))
     sc.send("DescribeGroups", describe, "describe after")
     sc.send("OffsetFetch", offset_fetch, "offset fetch after")
+
+
+# ---- (b2) a static member (KIP-345) of a classic group, replaced by a new instance of itself
+
+def static_member(sc: scenario) -> None:
+    if sc.v("JoinGroup") < 5:
+        return  # group instance ids from JoinGroup v5
+    group = f"dsc-static-{sc.tag}"
+    topic = f"dsc-static-{sc.tag}"
+    sc.create_topic(topic, 1)
+    sc.coordinator(group, 0, "find coordinator")
+    join = lambda s, member="": {"GroupId": group, "SessionTimeoutMs": 30_000, "RebalanceTimeoutMs": 10_000,  # noqa: E731
+                                 "MemberId": member, "GroupInstanceId": "dsc-instance", "ProtocolType": "consumer",
+                                 "Protocols": [{"Name": "range", "Metadata": consumer_subscription(topic)}],
+                                 "Reason": None}
+    r = sc.send("JoinGroup", join, "join, static: no MEMBER_ID_REQUIRED")
+    sc.learn(r, member="MemberId", generation="GenerationId")
+    sync = lambda s, member=None: {"GroupId": group, "GenerationId": s["generation"],  # noqa: E731
+                                   "MemberId": member or s["member"], "GroupInstanceId": "dsc-instance",
+                                   "ProtocolType": "consumer", "ProtocolName": "range",
+                                   "Assignments": [{"MemberId": member or s["member"],
+                                                    "Assignment": consumer_assignment(topic, [0])}]}
+    sc.send("SyncGroup", sync, "sync")
+    r = sc.send("JoinGroup", join, "a new instance joins with the same instance id")
+    sc.learn(r, old=lambda _: None)
+    for conn, resp in zip(sc.conns, r):
+        if isinstance(resp, dict):
+            st = sc.state[conn.name]
+            st["old"], st["member"], st["generation"] = st["member"], resp["MemberId"], resp["GenerationId"]
+    heartbeat = lambda s, member: {"GroupId": group, "GenerationId": s["generation"],  # noqa: E731
+                                   "MemberId": s[member], "GroupInstanceId": "dsc-instance"}
+    sc.send("Heartbeat", lambda s: heartbeat(s, "old"), "heartbeat of the replaced member: fenced")
+    sc.send("SyncGroup", sync, "sync of the new instance")
+    sc.send("Heartbeat", lambda s: heartbeat(s, "member"), "heartbeat of the new instance")
+    sc.send("DescribeGroups", {"Groups": [group], "IncludeAuthorizedOperations": False}, "describe")
+    sc.send("LeaveGroup", lambda s: {"GroupId": group, "MemberId": s["member"], "Members": [
+        {"MemberId": "", "GroupInstanceId": "dsc-instance", "Reason": None},
+        {"MemberId": "", "GroupInstanceId": "dsc-other-instance", "Reason": None}]},
+        "leave by instance id, one unknown")
+    sc.send("DescribeGroups", {"Groups": [group], "IncludeAuthorizedOperations": False}, "describe after")
 
 
 # ---- (c) a KIP-848 consumer group round
@@ -583,7 +632,7 @@ def admin(sc: scenario) -> None:
                          "IncludeTopicAuthorizedOperations": False}, "metadata after")
 
 
-SCENARIOS = [transaction, classic_group, consumer_group, idempotent, admin]
+SCENARIOS = [transaction, classic_group, static_member, consumer_group, idempotent, admin]
 
 
 def run_scenarios(gregor: connection, kafka: connection, both: dict[int, tuple[int, int]], res: result,
