@@ -1,6 +1,6 @@
 """The differential check (issue 15, item 6; differential.py): the same requests to Apache Kafka 4.3.1
 and to Gregor, the responses compared field by field; every difference not listed and justified in
-differential_accepted.txt fails. The check itself (two brokers, ~80 s) runs only when asked:
+differential_accepted.txt fails. The check itself (two brokers, ~50 s) runs only when asked:
 GREGOR_DIFFERENTIAL=1 (`make differential`); GREGOR_DIFFERENTIAL_KAFKA=host:port uses a running,
 fresh Kafka instead of starting one. The tests of its parts (the response decoder against the
 captured frames, the comparison, the accepted file) need no broker and always run.
