@@ -229,7 +229,11 @@ std::vector<broker_key> build_table() {
 
   // identity and cluster
   t.push_back(node_id_key("broker.id", "Legacy name of node.id; both must agree when both are set."));
-  t.push_back(node_id_key("node.id", "The node id of this broker, unique in the cluster."));
+  {
+    broker_key k = node_id_key("node.id", "The node id of this broker, unique in the cluster.");
+    k.default_synonym = false;
+    t.push_back(std::move(k));
+  }
   {
     broker_key k = string_key("cluster.id", &B::cluster_id, {}, "The cluster id; generated and persisted in meta.properties when empty.");
     t.push_back(std::move(k));
@@ -248,7 +252,11 @@ std::vector<broker_key> build_table() {
     k.get = [](const B& b) { return b.broker_rack.value_or(""); };
     t.push_back(std::move(k));
   }
-  t.push_back(list_key("process.roles", &B::process_roles, {"broker", "controller"}, false, "The roles this process plays: broker, controller or both."));
+  {
+    broker_key k = list_key("process.roles", &B::process_roles, {"broker", "controller"}, false, "The roles this process plays: broker, controller or both.");
+    k.default_synonym = false;
+    t.push_back(std::move(k));
+  }
   t.push_back(list_key("controller.quorum.voters", &B::controller_quorum_voters, {}, false, "The controller quorum's voters as id@host:port,...; empty on a controller = this node alone."));
   t.push_back(list_key("controller.quorum.bootstrap.servers", &B::controller_quorum_bootstrap_servers, {}, false, "host:port of controllers to discover the quorum from (instead of controller.quorum.voters)."));
   t.push_back(int_key("controller.quorum.election.timeout.ms", &B::controller_quorum_election_timeout_ms, 1, k_no_max, "Time without a leader before a voter starts an election."));
@@ -260,7 +268,11 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("metadata.log.max.snapshot.interval.ms", &B::metadata_log_max_snapshot_interval_ms, 0, k_no_max, "Time after which a new metadata snapshot is written if the log has new records."));
   t.push_back(int_key("metadata.log.max.record.bytes.between.snapshots", &B::metadata_log_max_record_bytes_between_snapshots, 1, k_no_max, "Bytes of new metadata records after which a snapshot is written."));
   t.push_back(list_key("controller.listener.names", &B::controller_listener_names, {}, false, "Listener names used by the controller."));
-  t.push_back(string_key("metadata.log.dir", &B::metadata_log_dir, {}, "Directory of the cluster metadata log; empty = the first log dir."));
+  {
+    broker_key k = string_key("metadata.log.dir", &B::metadata_log_dir, {}, "Directory of the cluster metadata log; empty = the first log dir.");
+    k.null_default = true;  // Kafka's default is null
+    t.push_back(std::move(k));
+  }
 
   // network
   t.push_back(listeners_key("listeners", &B::listeners, "Listeners as NAME://host:port; an empty host binds every interface."));
@@ -326,7 +338,7 @@ std::vector<broker_key> build_table() {
     using config_type::string;
     using config_type::list;
     t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.url", std::nullopt, {}, false, string, false, "The JWKS whose keys verify OAUTHBEARER tokens: a file: URL (re-read when the file changes)."));
-    t.push_back(text_key("sasl.oauthbearer.expected.audience", std::nullopt, {}, true, list, false, "Audiences a token's aud claim must contain one of (comma-separated)."));
+    t.push_back(text_key("sasl.oauthbearer.expected.audience", "", {}, true, list, false, "Audiences a token's aud claim must contain one of (comma-separated)."));
     t.push_back(text_key("sasl.oauthbearer.expected.issuer", std::nullopt, {}, false, string, false, "The issuer a token's iss claim must equal."));
     t.push_back(text_key("sasl.oauthbearer.sub.claim.name", "sub", {}, false, string, false, "The claim whose value is the principal name (User:<value>)."));
     t.push_back(text_key("sasl.oauthbearer.scope.claim.name", "scope", {}, false, string, false, "The claim holding the token's scopes."));
@@ -349,7 +361,16 @@ std::vector<broker_key> build_table() {
   t.push_back(string_key("authorizer.class.name", &B::authorizer_class_name, {}, "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns on ACLs; empty = no authorization."));
   t.push_back(string_key("super.users", &B::super_users, {}, "Principals allowed every operation, separated by ';' (User:admin;User:broker)."));
   t.push_back(bool_key("allow.everyone.if.no.acl.found", &B::allow_everyone_if_no_acl_found, "Allow an operation on a resource that has no ACL at all."));
-  t.push_back(string_key("principal.builder.class", &B::principal_builder_class, {}, "Accepted for compatibility; Gregor builds principals as Kafka's default builder does."));
+  {
+    broker_key k = string_key("principal.builder.class", &B::principal_builder_class, {}, "Accepted for compatibility; Gregor builds principals as Kafka's default builder does.");
+    // Unset, it is described by the name of Kafka's default class, whose behaviour Gregor has.
+    k.get = [](const broker_config& b) {
+      return b.principal_builder_class.empty()
+                 ? std::string("org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder")
+                 : b.principal_builder_class;
+    };
+    t.push_back(std::move(k));
+  }
 
   // ssl (all overridable per listener: listener.name.<listener>.ssl.*; read by server/broker.cc)
   {

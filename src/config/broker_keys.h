@@ -17,6 +17,9 @@ struct broker_key {
   std::string doc;
   // Kafka's default for this key is null (the *.ms twins of *.hours keys, log.flush.interval.ms).
   bool null_default = false;
+  // False where Gregor has a default and Kafka none (node.id, process.roles): DescribeConfigs then
+  // lists no DEFAULT_CONFIG synonym, as Kafka does not.
+  bool default_synonym = true;
   // A secret (passwords, inline private keys): DescribeConfigs reports it as null, isSensitive.
   bool sensitive = false;
   // Parses `value` into the config: "" on success, else the expected form ("an integer >= 1").

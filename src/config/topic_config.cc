@@ -195,35 +195,29 @@ const topic_key* find_topic_key(std::string_view name) {
   return it == index.end() ? nullptr : &topic_keys()[it->second];
 }
 
+// As Kafka lists them (ConfigHelper's configSynonyms): level by level (dynamic broker, dynamic
+// default, static, default), each level in synonym order; then the entries before the first of the
+// primary broker key are dropped, so a topic's ms config whose primary key (log.retention.ms,
+// log.roll.ms, log.flush.interval.ms) is unset lists no synonym, not the hours key's default.
 std::vector<config_synonym> broker_synonyms(const topic_key& k, const broker_config& b) {
   std::vector<config_synonym> out;
+  auto level = [&](const std::map<std::string, std::string>& values, int8_t source) {
+    for (const auto& s : k.broker_synonyms)
+      if (auto it = values.find(s); it != values.end()) out.push_back({s, it->second, false, source});
+  };
+  level(b.dynamic_broker_values, config_source::dynamic_broker_config);
+  level(b.dynamic_default_values, config_source::dynamic_default_broker_config);
+  level(b.explicit_values, config_source::static_broker_config);
   for (const auto& s : k.broker_synonyms) {
-    if (auto d = b.dynamic_broker_values.find(s); d != b.dynamic_broker_values.end())
-      out.push_back({s, d->second, false, config_source::dynamic_broker_config});
-    if (auto d = b.dynamic_default_values.find(s); d != b.dynamic_default_values.end())
-      out.push_back({s, d->second, false, config_source::dynamic_default_broker_config});
-    auto it = b.explicit_values.find(s);
-    if (it != b.explicit_values.end()) out.push_back({s, it->second, false, config_source::static_broker_config});
     if (const auto* bk = detail::find_broker_key(s)) {
       if (auto d = detail::broker_default_text(*bk)) out.push_back({s, *d, false, config_source::default_config});
     }
   }
+  if (!k.broker_synonyms.empty()) {
+    const auto& primary = k.broker_synonyms.front();
+    out.erase(out.begin(), std::find_if(out.begin(), out.end(), [&](const config_synonym& s) { return s.name == primary; }));
+  }
   return out;
-}
-
-bool any_synonym_set(const topic_key& k, const broker_config& b) {
-  return std::any_of(k.broker_synonyms.begin(), k.broker_synonyms.end(), [&](const std::string& s) { return b.is_set(s); });
-}
-
-// The source of a topic config without an override: the most specific level any synonym is set at.
-int8_t broker_level_source(const topic_key& k, const broker_config& b) {
-  auto any_in = [&](const std::map<std::string, std::string>& m) {
-    return std::any_of(k.broker_synonyms.begin(), k.broker_synonyms.end(),
-                       [&](const std::string& s) { return m.count(s) != 0; });
-  };
-  if (any_in(b.dynamic_broker_values)) return config_source::dynamic_broker_config;
-  if (any_in(b.dynamic_default_values)) return config_source::dynamic_default_broker_config;
-  return any_synonym_set(k, b) ? config_source::static_broker_config : config_source::default_config;
 }
 
 // Kafka describes a secret with null as its value and its synonyms' values.
@@ -296,7 +290,9 @@ std::vector<config_entry_desc> describe_topic_configs(const std::map<std::string
       e.synonyms.insert(e.synonyms.begin(), config_synonym{k.name, it->second, false, config_source::topic_config});
     } else {
       e.value = k.from_broker(b);
-      e.source = broker_level_source(k, b);
+      // Kafka's source is its first synonym's (the most specific level the primary broker key is
+      // set at), DEFAULT_CONFIG when none is left.
+      e.source = e.synonyms.empty() ? config_source::default_config : e.synonyms.front().source;
     }
     out.push_back(std::move(e));
   }
@@ -324,15 +320,24 @@ std::vector<config_entry_desc> describe_broker_configs(const broker_config& b) {
     if (!e.synonyms.empty()) {
       e.value = e.synonyms.front().value;
       e.source = e.synonyms.front().source;
+    } else if (k.name == "broker.id" && b.is_set("node.id")) {
+      // Kafka copies node.id into broker.id: a static value, with its default -1 as a synonym.
+      e.value = k.get(b);
+      e.source = config_source::static_broker_config;
+      e.synonyms.push_back({k.name, e.value, false, config_source::static_broker_config});
+      e.synonyms.push_back({k.name, "-1", false, config_source::default_config});
+      out.push_back(std::move(e));
+      continue;
     } else {
+      // Unset: the default, or null where Kafka's default is null (the *.ms twins of the *.hours
+      // keys, log.flush.interval.ms: the effective value is the topic configs' and the hours key's).
       e.source = config_source::default_config;
       auto d = detail::broker_default_text(k);
-      // The *.ms twins of *.hours keys report the effective value rather than Kafka's null, so a
-      // tool reading log.retention.ms sees what the broker enforces.
-      e.value = k.get(b);
-      e.is_null = !d.has_value() && e.value.empty();
+      e.value = k.null_default ? std::string() : k.get(b);
+      e.is_null = k.null_default || (!d.has_value() && e.value.empty());
     }
-    if (auto d = detail::broker_default_text(k)) e.synonyms.push_back({k.name, *d, false, config_source::default_config});
+    if (auto d = detail::broker_default_text(k); d && k.default_synonym)
+      e.synonyms.push_back({k.name, *d, false, config_source::default_config});
     if (k.sensitive) hide_values(e);
     out.push_back(std::move(e));
   }

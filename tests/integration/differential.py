@@ -562,7 +562,8 @@ def entity_values(fields: list[field_spec], version: int, value: dict, entity: s
 
 # Fields whose values a broker hands out (the ids a client then sends back): learned by walking a
 # captured response and the live one side by side, then substituted in the captured requests.
-LEARNED_FIELDS = {"MemberId", "LeaderId", "ProducerId", "ProducerEpoch", "SessionId", "TopicId", "GenerationId"}
+LEARNED_FIELDS = {"MemberId", "LeaderId", "ProducerId", "ProducerEpoch", "SessionId", "TopicId", "GenerationId",
+                  "MemberEpoch"}
 
 
 def learn(captured_value, live_value, into: dict) -> None:
@@ -618,6 +619,8 @@ def normalise(value, conn: connection, name: str = ""):
     - a *Timestamp/*TimeMs/*Time value within two days of now → "NOW": the wall clock at the
       broker (the records' own timestamps are fixed far from now and compared as they are);
     - LogDir → "LOGDIR": each broker's data directory;
+    - UsableBytes ≥ 0 → "USABLE": the free space of the disk both brokers' directories are on,
+      which anything writing to that disk changes between the two requests;
     - record batches → decoded (batch header fields and records), the CRC dropped (it is derived
       from what is compared).
     """
@@ -647,6 +650,8 @@ def normalise(value, conn: connection, name: str = ""):
         return "NOW"
     if name == "LogDir" and isinstance(value, str):
         return "LOGDIR"
+    if name == "UsableBytes" and isinstance(value, int) and value >= 0:
+        return "USABLE"
     if name in ("Records",) and isinstance(value, bytes):
         return decode_batches(value)
     return value
@@ -718,7 +723,7 @@ def decode_records(body: bytes, count: int):
 
 # ---- comparison
 
-KEY_FIELDS = ["ApiKey", "Name", "TopicName", "Topic", "PartitionIndex", "Partition", "Index", "GroupId",
+KEY_FIELDS = ["ApiKey", "Name", "TopicName", "Topic", "TopicId", "PartitionIndex", "Partition", "Index", "GroupId",
               "ResourceName", "ConfigName", "Key", "NodeId", "BrokerId", "TransactionalId", "ErrorCode"]
 
 
@@ -833,6 +838,7 @@ class result:
     pairs: list[tuple[int, int]] = dc_field(default_factory=list)
     requests: int = 0
     captured_sent: int = 0
+    scenario_sent: int = 0  # requests of differential_scenarios.py
     differences: list[tuple[str, int, str, str, object, object]] = dc_field(default_factory=list)
     unaccepted: list = dc_field(default_factory=list)
     bugs: list = dc_field(default_factory=list)
@@ -844,7 +850,9 @@ class result:
 
 
 def exchange(gregor: connection, kafka: connection, api_key: int, version: int, gbody: dict, kbody: dict,
-             client_id: str | None, what: str, res: result):
+             client_id: str | None, what: str, res: result, view=None):
+    """Sends one request to each broker and records the differences between the responses; view, when
+    given, picks what of each decoded response is compared (the scenarios' timing-dependent parts)."""
     name = gregor.schemas.names[api_key]
     g = gregor.request(api_key, version, gbody, client_id)
     k = kafka.request(api_key, version, kbody, client_id)
@@ -853,7 +861,8 @@ def exchange(gregor: connection, kafka: connection, api_key: int, version: int, 
         print(f"{name} v{version} [{what}]\n  request {gbody!r}\n  gregor  {g!r}\n  kafka   {k!r}")
     diffs: list = []
     if isinstance(g, dict) and isinstance(k, dict):
-        compare(normalise(g, gregor), normalise(k, kafka), "", diffs)
+        gv, kv = (view(g), view(k)) if view else (g, k)
+        compare(normalise(gv, gregor), normalise(kv, kafka), "", diffs)
     elif g != k:  # one or both did not answer: the whole response differs
         diffs.append(("<response>", g if isinstance(g, str) else "<a response>",
                       k if isinstance(k, str) else "<a response>"))
@@ -863,7 +872,10 @@ def exchange(gregor: connection, kafka: connection, api_key: int, version: int, 
 
 
 def run(gregor_bootstrap: str, kafka_bootstrap: str, accepted_path: Path = ACCEPTED_PATH,
-        verbose: bool = True) -> result:
+        verbose: bool = True, scenarios_only: list[str] | None = None) -> result:
+    """The whole check; scenarios_only (scenario names, for triage on brokers that ran the check
+    before) runs those scenarios alone, with no setup, typical or captured requests."""
+    import differential_scenarios  # imports this module: here, not at the top
     started = time.monotonic()
     schemas = schema_codec.schema_set()
     gregor = connection("gregor", gregor_bootstrap, schemas)
@@ -874,7 +886,8 @@ def run(gregor_bootstrap: str, kafka_bootstrap: str, accepted_path: Path = ACCEP
     learn_captured_topic_names(captures)
     for conn in (gregor, kafka):
         conn.advertised = api_versions(conn)
-        setup_state(conn, extra_topics)
+        if not scenarios_only:
+            setup_state(conn, extra_topics)
         learn_topic_ids(conn)
     both = {}
     for key in sorted(set(gregor.advertised) | set(kafka.advertised)):
@@ -889,6 +902,9 @@ def run(gregor_bootstrap: str, kafka_bootstrap: str, accepted_path: Path = ACCEP
                 hi = min(hi, schemas.request(key).valid.hi)
             if lo <= hi:
                 both[key] = (lo, hi)
+    if scenarios_only:
+        differential_scenarios.run_scenarios(gregor, kafka, both, res, scenarios_only)
+        both = {}  # nothing else
     # Typical requests.
     for key, (lo, hi) in both.items():
         for version in range(lo, hi + 1):
@@ -925,6 +941,9 @@ def run(gregor_bootstrap: str, kafka_bootstrap: str, accepted_path: Path = ACCEP
             time.sleep(0.5)
             for conn in (gregor, kafka):
                 learn_topic_ids(conn)
+    # Multi-API scenarios (differential_scenarios.py).
+    if both:
+        differential_scenarios.run_scenarios(gregor, kafka, both, res)
     gregor.close()
     kafka.close()
     judge(res, load_accepted(accepted_path))
@@ -980,7 +999,7 @@ def judge(res: result, entries: list[accepted_entry]) -> None:
 
 def report(res: result, schemas: schema_codec.schema_set) -> str:
     lines = [f"differential: {len(res.pairs)} api/version pairs, {res.requests} requests "
-             f"({res.captured_sent} captured), {len(res.differences)} differences, "
+             f"({res.captured_sent} captured, {res.scenario_sent} in scenarios), {len(res.differences)} differences, "
              f"{len(res.unaccepted)} not accepted, {len(res.bugs)} open bugs, {len(res.stale)} stale entries, "
              f"{res.seconds:.1f} s"]
     for key, rng in res.only_gregor.items():
@@ -1044,6 +1063,8 @@ def main() -> int:
     parser.add_argument("--gregor", metavar="HOST:PORT", help="a running Gregor (default: start one)")
     parser.add_argument("--kafka", metavar="HOST:PORT", help="a running Kafka 4.3.1 (default: start one)")
     parser.add_argument("--accepted", default=str(ACCEPTED_PATH))
+    parser.add_argument("--scenarios", metavar="NAME,...",
+                        help="run only these scenarios of differential_scenarios.py (brokers that ran the check)")
     args = parser.parse_args()
     import harness
     work = Path(tempfile.mkdtemp(prefix="gregor-differential-"))
@@ -1054,7 +1075,8 @@ def main() -> int:
             args.gregor = gregor_proc.bootstrap
         if not args.kafka:
             args.kafka, kafka_dir = start_kafka(work / "kafka")
-        res = run(args.gregor, args.kafka, Path(args.accepted))
+        res = run(args.gregor, args.kafka, Path(args.accepted),
+                  scenarios_only=args.scenarios.split(",") if args.scenarios else None)
         return 0 if passed(res) else 1
     finally:
         if gregor_proc is not None:

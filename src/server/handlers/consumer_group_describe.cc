@@ -78,7 +78,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       mo.client_id = m.client_id;
       mo.client_host = m.client_host;
       mo.subscribed_topic_names = m.subscribed_topics;
-      mo.subscribed_topic_regex = m.subscribed_regex;
+      mo.subscribed_topic_regex = m.subscribed_regex.value_or("");  // Kafka: "" without a regex
       mo.assignment = to_assignment(c, m.assignment);
       mo.target_assignment = to_assignment(c, m.target);
       mo.member_type = 1;

@@ -15,7 +15,9 @@ using protocol::error_code;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
+  // An error answers nothing else (Kafka's: null member id, epoch and interval 0, no assignment).
   auto fail = [&](error_code e, std::optional<std::string> msg) {
+    resp = resp_t{};
     resp.error_code = code(e);
     resp.error_message = std::move(msg);
     return resp;
@@ -67,7 +69,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   if (out.error == group::invalid_regular_expression)
     co_return fail(out.error, "SubscribedTopicRegex `" + req.subscribed_topic_regex.value_or("") +
                                  "` is not a valid regular expression.");
-  if (out.error != error_code::none) co_return resp;
+  if (out.error != error_code::none) co_return fail(out.error, std::nullopt);
   // A leave (member epoch -1, or -2 for a static member) is answered without an interval: there
   // is no next heartbeat (Kafka's response leaves the field at 0).
   if (req.member_epoch < 0) resp.heartbeat_interval_ms = 0;

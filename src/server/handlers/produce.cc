@@ -161,6 +161,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         topic_partition vtp = tp;
         const error_code verified = co_await txns.verify_produce(std::move(txn_id), std::move(vtp), pid, pepoch, v >= 12);
         if (verified != error_code::none) {
+          pout.log_start_offset = -1;  // Kafka refuses before its log is involved
           set_error(pout, produce_error_of_verification(verified, v),
                     fmt::format("the partition is not part of producer {}'s transaction ({})", pid,
                                 protocol::code_of(verified)));
@@ -193,6 +194,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       if (idem.duplicate_of) {
         pout.error_code = 0;
         pout.base_offset = idem.duplicate_of->first_offset.value();
+        // Kafka answers a retry with the timestamp it kept for the batch (its max timestamp,
+        // the append time under LogAppendTime) as log_append_time_ms.
+        pout.log_append_time_ms = rt->log_append_time ? idem.duplicate_of->timestamp_ms
+                                                      : valid->back().records_max_timestamp;
         // A retry of batches already appended is acknowledged under the same rule as the first
         // attempt: with acks=all, once the high watermark covers them.
         if (req.acks == -1 && p->high_watermark() <= idem.duplicate_of->last_offset)

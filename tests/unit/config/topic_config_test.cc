@@ -77,11 +77,13 @@ TEST(topic_config, describe_lists_every_topic_config_with_defaults_from_the_brok
   EXPECT_EQ(r.source, config_source::default_config);
   EXPECT_EQ(r.type, config_type::long_);
   EXPECT_FALSE(r.documentation.empty());
-  // Kafka lists the default of log.retention.hours (the ms and minutes keys default to null).
-  ASSERT_EQ(r.synonyms.size(), 1u);
-  EXPECT_EQ(r.synonyms[0].name, "log.retention.hours");
-  EXPECT_EQ(r.synonyms[0].value, "168");
-  EXPECT_EQ(r.synonyms[0].source, config_source::default_config);
+  // Kafka drops the synonyms before the primary broker key (log.retention.ms, null by default):
+  // no synonym, not log.retention.hours's default (found by the differential check).
+  EXPECT_TRUE(r.synonyms.empty());
+  EXPECT_TRUE(entry(all, "segment.ms").synonyms.empty());
+  EXPECT_TRUE(entry(all, "flush.ms").synonyms.empty());  // not log.flush.scheduler.interval.ms
+  ASSERT_EQ(entry(all, "segment.bytes").synonyms.size(), 1u);
+  EXPECT_EQ(entry(all, "segment.bytes").synonyms[0].name, "log.segment.bytes");
   EXPECT_EQ(entry(all, "max.message.bytes").value, "1048588");
   EXPECT_EQ(entry(all, "max.message.bytes").type, config_type::int_);
   EXPECT_EQ(entry(all, "cleanup.policy").type, config_type::list);
@@ -97,12 +99,10 @@ TEST(topic_config, broker_values_set_in_the_file_are_static_broker_config) {
   auto all = describe_topic_configs({}, b);
   const auto& r = entry(all, "retention.ms");
   EXPECT_EQ(r.value, "86400000");
-  EXPECT_EQ(r.source, config_source::static_broker_config);
-  ASSERT_EQ(r.synonyms.size(), 2u);
-  EXPECT_EQ(r.synonyms[0].name, "log.retention.hours");
-  EXPECT_EQ(r.synonyms[0].value, "24");
-  EXPECT_EQ(r.synonyms[0].source, config_source::static_broker_config);
-  EXPECT_EQ(r.synonyms[1].source, config_source::default_config);
+  // As Kafka: the synonyms start at log.retention.ms (unset here), so none is listed and the
+  // source, the first synonym's, is DEFAULT_CONFIG; the value is the effective one.
+  EXPECT_EQ(r.source, config_source::default_config);
+  EXPECT_TRUE(r.synonyms.empty());
   EXPECT_EQ(entry(all, "max.message.bytes").value, "2000000");
   EXPECT_EQ(entry(all, "max.message.bytes").source, config_source::static_broker_config);
   EXPECT_EQ(entry(all, "segment.bytes").source, config_source::default_config);
@@ -131,9 +131,35 @@ TEST(topic_config, broker_describe_reports_sources_and_values) {
   EXPECT_EQ(entry(all, "message.max.bytes").source, config_source::default_config);
   EXPECT_EQ(entry(all, "listeners").value, "PLAINTEXT://0.0.0.0:9092");
   EXPECT_EQ(entry(all, "log.retention.hours").value, "168");
-  EXPECT_EQ(entry(all, "log.retention.ms").value, "604800000");
+  // Unset keys whose Kafka default is null are described as null (Kafka's DescribeConfigs), even
+  // where Gregor derives a value from another key.
+  EXPECT_TRUE(entry(all, "log.retention.ms").is_null);
+  EXPECT_TRUE(entry(all, "log.roll.ms").is_null);
+  EXPECT_TRUE(entry(all, "log.flush.interval.ms").is_null);
+  EXPECT_TRUE(entry(all, "metadata.log.dir").is_null);
+  EXPECT_TRUE(entry(all, "metadata.log.dir").synonyms.empty());
   EXPECT_TRUE(entry(all, "log.retention.minutes").is_null);
+  EXPECT_FALSE(entry(all, "sasl.oauthbearer.expected.audience").is_null);
+  EXPECT_EQ(entry(all, "sasl.oauthbearer.expected.audience").value, "");
+  EXPECT_EQ(entry(all, "principal.builder.class").value,
+            "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder");
   EXPECT_TRUE(entry(all, "num.partitions").read_only);
+}
+
+TEST(topic_config, broker_describe_lists_node_id_as_kafka_does) {
+  broker_config b = loaded("node.id: 3\nprocess.roles: broker,controller\n");
+  auto all = describe_broker_configs(b);
+  // No DEFAULT synonym where Kafka has no default.
+  ASSERT_EQ(entry(all, "node.id").synonyms.size(), 1u);
+  EXPECT_EQ(entry(all, "node.id").synonyms[0].source, config_source::static_broker_config);
+  ASSERT_EQ(entry(all, "process.roles").synonyms.size(), 1u);
+  // Kafka copies node.id into broker.id: static, with the default -1 after it.
+  const auto& id = entry(all, "broker.id");
+  EXPECT_EQ(id.value, "3");
+  EXPECT_EQ(id.source, config_source::static_broker_config);
+  ASSERT_EQ(id.synonyms.size(), 2u);
+  EXPECT_EQ(id.synonyms[1].value, "-1");
+  EXPECT_EQ(id.synonyms[1].source, config_source::default_config);
 }
 
 TEST(topic_config, effective_settings_take_overrides_over_broker_values) {
