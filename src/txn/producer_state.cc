@@ -52,16 +52,10 @@ result<check_verdict, producer_error> producer_state::check(const batch_identity
                                                 b.epoch, e->epoch)}};
     return check_txn_state(e, b);
   }
-  if (!e) {
-    if (b.base_sequence != 0)
-      return failure{producer_error{
-          producer_errc::unknown_producer_id,
-          fmt::format(
-              "producer {} has no state on this partition (expired or never written) and its "
-              "batch starts at sequence {}, not 0",
-              b.pid, b.base_sequence)}};
-    return check_verdict{};
-  }
+  // No state here (never written, expired, or removed by retention or DeleteRecords): Kafka's
+  // ProducerAppendInfo accepts any first sequence since KIP-360 (no UNKNOWN_PRODUCER_ID), and
+  // the producer's entry starts with this batch.
+  if (!e) return check_verdict{};
   if (b.epoch < e->epoch)
     return failure{
         producer_error{producer_errc::invalid_producer_epoch,

@@ -27,7 +27,6 @@ ERR_INVALID_PRODUCER_EPOCH = 47
 ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 ERR_INVALID_TRANSACTION_TIMEOUT = 50
 ERR_INVALID_REQUEST = 42
-ERR_UNKNOWN_PRODUCER_ID = 59
 
 # ---------------------------------------------------------------- record batch v2 by hand
 
@@ -139,7 +138,7 @@ def test_retried_batch_gets_its_original_offset_and_is_stored_once(broker):
 
 
 @pytest.mark.gregor_only
-def test_gap_stale_epoch_and_unknown_producer_are_refused_with_kafkas_codes(broker):
+def test_gap_and_stale_epoch_are_refused_with_kafkas_codes(broker):
     topic = harness.unique_topic("idem-rules")
     clients.create_topic(broker.bootstrap, topic)
     _, pid, _ = init_producer_id(broker.bootstrap)
@@ -151,9 +150,6 @@ def test_gap_stale_epoch_and_unknown_producer_are_refused_with_kafkas_codes(brok
             f"producer {pid} epoch 5: batch sequence 2 does not follow the last sequence 0")
         assert produce_with_message(sock, topic, record_batch(pid, 4, 1, [b"old epoch"]), 3) == (
             ERR_INVALID_PRODUCER_EPOCH, -1, f"producer {pid} epoch 4 is older than its current epoch 5")
-        assert produce_with_message(sock, topic, record_batch(pid + 1, 0, 7, [b"unknown"]), 4) == (
-            ERR_UNKNOWN_PRODUCER_ID, -1, f"producer {pid + 1} has no state on this partition (expired or "
-            "never written) and its batch starts at sequence 7, not 0")
         # A new epoch must restart at sequence 0, and then it is accepted.
         assert produce_with_message(sock, topic, record_batch(pid, 6, 1, [b"bad new epoch"]), 5) == (
             ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, -1, f"producer {pid} new epoch 6 must start at sequence 0, not 1")
@@ -219,11 +215,12 @@ def test_idle_producer_expires_after_producer_id_expiration_ms(gregor_factory):
         # Expired: DescribeProducers (a read, which does not refresh the producer) stops listing it.
         harness.wait_until(lambda: describe_producers(g.bootstrap, topic) == [], timeout_s=15,
                            interval_s=0.1, what="the idle producer to expire")
-        err, _ = produce(sock, topic, record_batch(pid, epoch, 2, [b"c"]), 3)
-        assert err == ERR_UNKNOWN_PRODUCER_ID
-        # Starting over at sequence 0 is accepted, as after an epoch bump.
-        assert produce(sock, topic, record_batch(pid, epoch, 0, [b"c"]), 4) == (0, 2)
-    assert describe_producers(g.bootstrap, topic) == [(pid, epoch, 0)]
+        # Unknown again, its next batch is accepted at its sequence (Kafka since KIP-360: no
+        # UNKNOWN_PRODUCER_ID), and the producer is tracked from there.
+        assert produce(sock, topic, record_batch(pid, epoch, 2, [b"c"]), 3) == (0, 2)
+        err, _ = produce(sock, topic, record_batch(pid, epoch, 5, [b"gap"]), 4)
+        assert err == ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert describe_producers(g.bootstrap, topic) == [(pid, epoch, 2)]
 
 
 # ---------------------------------------------------------------- real clients

@@ -96,10 +96,13 @@ TEST(producer_state, epoch_bump_restarts_sequences_at_zero) {
   EXPECT_EQ(refusal(s, batch(1, 0, 0, 5)), producer_errc::invalid_producer_epoch);
 }
 
-TEST(producer_state, unknown_producer_must_start_at_sequence_zero) {
+TEST(producer_state, an_unknown_producer_may_start_at_any_sequence_and_is_then_held_to_it) {
+  // Kafka's ProducerAppendInfo.checkSequence (KIP-360): no entry, no sequence rule.
   producer_state s(expiration_ms);
-  EXPECT_EQ(refusal(s, batch(9, 0, 4)), producer_errc::unknown_producer_id);
-  EXPECT_TRUE(s.check(batch(9, 0, 0)));
+  append(s, batch(9, 0, 4), 0);
+  EXPECT_EQ(s.find(producer_id(9))->last_sequence(), 4);
+  EXPECT_EQ(refusal(s, batch(9, 0, 7)), producer_errc::out_of_order_sequence);
+  append(s, batch(9, 0, 5), 1);
 }
 
 TEST(producer_state, sequence_wraps_after_int32_max) {
@@ -126,8 +129,10 @@ TEST(producer_state, idle_producers_expire_after_producer_id_expiration_ms) {
   EXPECT_EQ(s.expire(t0 + expiration_ms + 1), 1u);
   EXPECT_EQ(s.find(producer_id(1)), nullptr);
   EXPECT_NE(s.find(producer_id(2)), nullptr);
-  // The expired producer's retry is now an unknown producer.
-  EXPECT_EQ(refusal(s, batch(1, 0, 1)), producer_errc::unknown_producer_id);
+  // The expired producer is unknown now: its next batch is accepted at any sequence, as in Kafka.
+  auto v = s.check(batch(1, 0, 1));
+  ASSERT_TRUE(v);
+  EXPECT_FALSE(v->duplicate_of);
 }
 
 TEST(producer_state, snapshot_round_trips) {
@@ -398,8 +403,9 @@ TEST(producer_state, truncate_head_drops_producers_wholly_below_the_log_start) {
   EXPECT_EQ(s.find(producer_id(2)), nullptr);
   ASSERT_NE(s.find(producer_id(1)), nullptr);
   ASSERT_NE(s.find(producer_id(3)), nullptr);
-  // The dropped producer is unknown again; the kept one still deduplicates its retries.
-  EXPECT_EQ(refusal(s, batch(2, 0, 3)), producer_errc::unknown_producer_id);
+  // The dropped producer is unknown again (any sequence, no duplicate found); the kept one still
+  // deduplicates its retries.
+  EXPECT_FALSE(s.check(batch(2, 0, 3))->duplicate_of);
   EXPECT_TRUE(s.check(batch(1, 0, 2, 1))->duplicate_of);
   EXPECT_EQ(s.truncate_head(offset(5)), 0u) << "idempotent";
   EXPECT_EQ(s.end_offset(), offset(7)) << "the end offset is untouched";

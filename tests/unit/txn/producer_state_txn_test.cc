@@ -148,7 +148,8 @@ TEST(producer_state_txn, coordinator_batches_skip_sequences_but_not_epochs) {
             producer_errc::invalid_producer_epoch);
   // The same batch from a client is held to the sequence rules.
   producer_state c(expiration_ms);
-  EXPECT_EQ(refusal(c, txn_batch(1, 2, no_sequence)), producer_errc::unknown_producer_id);
+  append(c, txn_batch(1, 2, 0), 0);
+  EXPECT_EQ(refusal(c, txn_batch(1, 2, no_sequence)), producer_errc::out_of_order_sequence);
 }
 
 TEST(producer_state_txn, replicated_batches_are_not_checked) {
