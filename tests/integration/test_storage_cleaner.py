@@ -55,10 +55,12 @@ def test_background_cleaner_compacts_checkpoints_and_keeps_serving(gregor_factor
     assert {(m.key(), m.value()) for m in got[:-1]} == {(b"k%d" % k, b"v3-%d" % k) for k in range(10)}
     assert [m.offset() for m in got[:-1]] == list(range(30, 40)), "offsets are kept"
     # kafka-python steps over the emptied batches too (the cleaned segments end in an empty batch
-    # where their last batch was removed), also when a fetch returns one batch at a time.
+    # where their last batch was removed). (kafka-python 2.0.2 fails with IndexError on a fetch
+    # whose records are only empty batches, which Kafka's retained producer batches give it too:
+    # with a tiny max_partition_fetch_bytes it cannot read this log from either broker.)
     from kafka import KafkaConsumer, TopicPartition
     kc = KafkaConsumer(bootstrap_servers=g.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                       max_partition_fetch_bytes=64, consumer_timeout_ms=15000)
+                       consumer_timeout_ms=15000)
     try:
         kc.assign([TopicPartition(topic, 0)])
         kp = [(r.offset, r.value) for r in kc]
