@@ -55,9 +55,9 @@ def test_background_cleaner_compacts_checkpoints_and_keeps_serving(gregor_factor
     assert {(m.key(), m.value()) for m in got[:-1]} == {(b"k%d" % k, b"v3-%d" % k) for k in range(10)}
     assert [m.offset() for m in got[:-1]] == list(range(30, 40)), "offsets are kept"
     # kafka-python steps over the emptied batches too (the cleaned segments end in an empty batch
-    # where their last batch was removed). (kafka-python 2.0.2 fails with IndexError on a fetch
-    # whose records are only empty batches, which Kafka's retained producer batches give it too:
-    # with a tiny max_partition_fetch_bytes it cannot read this log from either broker.)
+    # where their last batch was removed). kafka-python 2.0.2 fails with IndexError on a fetch whose
+    # records are only empty batches (as Kafka's retained empty producer batches can be), so a tiny
+    # max_partition_fetch_bytes, one batch per fetch, cannot read this log.
     from kafka import KafkaConsumer, TopicPartition
     kc = KafkaConsumer(bootstrap_servers=g.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
                        consumer_timeout_ms=15000)
