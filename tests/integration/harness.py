@@ -76,6 +76,20 @@ def external_bootstrap() -> str | None:
     return os.environ.get("KAFKA_BOOTSTRAP") or None
 
 
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def sanitized(pid: int) -> bool:
+    """True for a process built with AddressSanitizer, whose redzones and quarantine make its RSS
+    say nothing about the program's own memory."""
+    return "libasan" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def tail(path: Path, max_bytes: int = 20000) -> str:
     try:
         data = path.read_bytes()

@@ -22,12 +22,12 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import clients
 import harness
+from harness import rss_bytes, sanitized
 import kafka_wire
 
 IDLE_CONNECTIONS = int(os.environ.get("GREGOR_HOSTILE_CONNECTIONS", "2000"))
@@ -88,19 +88,6 @@ def broker_pid(broker) -> int:
     if broker.is_gregor:
         return broker.proc.pid
     return listening_pid(int(broker.bootstrap.rsplit(":", 1)[1]))
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def sanitized(pid: int) -> bool:
-    """True for a broker built with AddressSanitizer, whose redzones and quarantine make its RSS
-    say nothing about the broker's own memory."""
-    return "libasan" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def log_count(broker, text: str) -> int:

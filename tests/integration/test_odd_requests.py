@@ -27,6 +27,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import harness
+from harness import rss_bytes, sanitized
 import kafka_wire
 import odd_generator
 import schema_codec
@@ -143,17 +144,6 @@ class close_log:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.05)
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def sanitized(pid: int) -> bool:
-    return "libasan" in Path(f"/proc/{pid}/maps").read_text()
 
 
 # ---- the load

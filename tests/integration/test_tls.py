@@ -340,13 +340,6 @@ def test_tls_garbage_and_stalled_handshakes_are_closed_and_others_go_on(broker_t
 IDLE_TLS_CONNECTION_RSS_BYTES_MAX = 80 * 1024
 
 
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
 def test_idle_tls_connections_cost_little_memory(broker_tls, pki):
     """Hundreds of clients complete a TLS handshake, are answered once and then stay idle: the
     broker's resident memory grows by at most IDLE_TLS_CONNECTION_RSS_BYTES_MAX per connection, and
@@ -365,10 +358,10 @@ def test_idle_tls_connections_cost_little_memory(broker_tls, pki):
     for s in [open_one(i) for i in range(50)]:  # warm up the allocator and the session cache
         s.close()
     pid = broker_tls.pid
-    before = _rss_bytes(pid) if pid else 0
+    before = harness.rss_bytes(pid) if pid else 0
     socks = [open_one(1000 + i) for i in range(count)]
     try:
-        after = _rss_bytes(pid) if pid else 0
+        after = harness.rss_bytes(pid) if pid else 0
         for i, s in enumerate(socks[::20]):
             s.sendall(kafka_wire.api_versions_request(5000 + i, 0))
             body = kafka_wire.read_response(s)
@@ -381,7 +374,7 @@ def test_idle_tls_connections_cost_little_memory(broker_tls, pki):
     per_connection = (after - before) / count
     print(f"\n{count} idle TLS connections: RSS +{(after - before) / 2**20:.1f} MiB = "
           f"{per_connection / 1024:.1f} KiB per connection", flush=True)
-    if "libasan" not in Path(f"/proc/{pid}/maps").read_text():
+    if not harness.sanitized(pid):
         assert per_connection <= IDLE_TLS_CONNECTION_RSS_BYTES_MAX, f"{per_connection:.0f} bytes per idle TLS connection"
 
 
@@ -447,6 +440,17 @@ def test_java_client_with_an_untrusted_certificate_is_refused(broker_tls, pki, t
     assert "SSL" in proc.stderr + proc.stdout
 
 
+def _add_repl_listener(cl) -> None:
+    """Every node of cl also listens on REPL (its security protocol mapped by the test)."""
+    for n in cl.nodes.values():
+        repl_port = 9094 if n.host != "127.0.0.1" else harness.free_port()
+        cl.node_extra_config.setdefault(n.node_id, {}).update({
+            "listeners": f"PLAINTEXT://{n.host}:{n.port},CONTROLLER://{n.host}:{n.controller_port},"
+                         f"REPL://{n.host}:{repl_port}",
+            "advertised.listeners": f"PLAINTEXT://{n.host}:{n.port},REPL://{n.host}:{repl_port}",
+        })
+
+
 @gregor_only
 @pytest.mark.cluster
 @pytest.mark.timeout(300)
@@ -463,13 +467,7 @@ def test_a_cluster_over_tls_between_its_nodes_forms_and_replicates(cluster_facto
     _leaf(d, "node", "/CN=gregor-node", "ca", san=",".join(f"IP:{h}" for h in hosts))
     (d / "node-keystore.pem").write_text((d / "node.key").read_text() + (d / "node.pem").read_text())
     # Each broker also listens on REPL (SSL), the inter-broker listener: followers fetch over TLS.
-    for n in cl.nodes.values():
-        repl_port = 9094 if n.host != "127.0.0.1" else harness.free_port()
-        cl.node_extra_config.setdefault(n.node_id, {}).update({
-            "listeners": f"PLAINTEXT://{n.host}:{n.port},CONTROLLER://{n.host}:{n.controller_port},"
-                         f"REPL://{n.host}:{repl_port}",
-            "advertised.listeners": f"PLAINTEXT://{n.host}:{n.port},REPL://{n.host}:{repl_port}",
-        })
+    _add_repl_listener(cl)
     cl.extra_config.update({
         "inter.broker.listener.name": "REPL",
         "listener.name.repl.ssl.keystore.location": str(d / "node-keystore.pem"),
@@ -518,13 +516,7 @@ def test_a_cluster_rotates_its_inter_broker_certificates_to_a_new_ca_without_res
     keystore, truststore = d / "node-keystore.pem", d / "trust.pem"
     keystore.write_text((d / "node1.key").read_text() + (d / "node1.pem").read_text())
     truststore.write_text((d / "ca1.pem").read_text())
-    for n in cl.nodes.values():
-        repl_port = 9094 if n.host != "127.0.0.1" else harness.free_port()
-        cl.node_extra_config.setdefault(n.node_id, {}).update({
-            "listeners": f"PLAINTEXT://{n.host}:{n.port},CONTROLLER://{n.host}:{n.controller_port},"
-                         f"REPL://{n.host}:{repl_port}",
-            "advertised.listeners": f"PLAINTEXT://{n.host}:{n.port},REPL://{n.host}:{repl_port}",
-        })
+    _add_repl_listener(cl)
     cl.extra_config.update({
         "inter.broker.listener.name": "REPL",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,REPL:SSL",

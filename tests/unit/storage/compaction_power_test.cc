@@ -34,22 +34,10 @@ using bytes = std::vector<uint8_t>;
 constexpr int64_t t0 = 1'700'000'000'000;
 const char* const mode_names[] = {"drop_all", "keep_all", "random_tear"};
 
-std::string replay(uint64_t seed) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return fmt::format("seed={} (replay: GREGOR_POWER_SEED={} storage_tests --gtest_filter='{}.{}')", seed, seed,
-                     info->test_suite_name(), info->name());
-}
+using power_test::replay;
 
-struct scratch_dir {
-  explicit scratch_dir(std::string_view tag) {
-    std::random_device rd;
-    std::error_code ec;
-    fs::path base = fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm") : fs::temp_directory_path();
-    path = base / fmt::format("gregor-cpower-{}-{:x}{:x}", tag, rd(), rd());
-    fs::create_directories(path);
-  }
-  ~scratch_dir() { fs::remove_all(path); }
-  fs::path path;
+struct scratch_dir : power_test::scratch_dir {
+  explicit scratch_dir(std::string_view tag) : power_test::scratch_dir("gregor-cpower", tag) {}
 };
 
 // A record as appended: its key and value (nullopt: a tombstone).
