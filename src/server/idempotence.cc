@@ -84,7 +84,7 @@ txn::producer_state* idempotence::load(replication::partition& p) {
   if (same && end < log.log_end_offset() && end >= log.log_start_offset()) {
     // Someone appended without telling us (a coordinator writing its own records): replay just
     // what is new rather than rebuilding.
-    auto c = txn::catch_up(log, *entry.state, now_ms);
+    auto c = txn::catch_up(log, *entry.state);
     if (!c) {
       lg().error("{}: cannot catch producer state up with the log: {}", p.tp(), c.error().message);
       entry.stale = true;
@@ -101,7 +101,7 @@ txn::producer_state* idempotence::load(replication::partition& p) {
     entry.truncated = std::make_shared<bool>(false);
     log.set_truncate_listener([flag = entry.truncated](offset) { *flag = true; });
     entry.last_expiry_ms = now_ms;
-    auto r = txn::rebuild(log, *entry.state, now_ms);
+    auto r = txn::rebuild(log, *entry.state);
     if (!r) {
       lg().error("{}: cannot rebuild producer state: {}", p.tp(), r.error().message);
       _partitions.erase(p.tp());
@@ -156,15 +156,16 @@ idempotence_verdict idempotence::check(replication::partition& p,
 }
 
 void idempotence::record(replication::partition& p,
-                         std::span<const protocol::validated_batch> batches, offset base) {
+                         std::span<const protocol::validated_batch> batches, offset base,
+                         int64_t log_append_time_ms) {
   auto it = _partitions.find(p.tp());
   if (it == _partitions.end() || it->second.log != &p.log())
     return;  // rebuilt from the log next time
-  const int64_t now_ms = _clock.now_ms();
   offset next = base;
   for (const auto& b : batches) {
     offset last = next + b.header.last_offset_delta;
-    it->second.state->record(identity_of(b.header), next, last, now_ms);
+    const int64_t stored_max_ts = log_append_time_ms >= 0 ? log_append_time_ms : b.records_max_timestamp;
+    it->second.state->record(identity_of(b.header), next, last, stored_max_ts);
     next = last + 1;
   }
   note_current(p);
@@ -233,7 +234,6 @@ void idempotence::appended(replication::partition& p, std::span<const uint8_t> b
     if (_on_stable_offset) _on_stable_offset(p.tp());
     return;
   }
-  const int64_t now_ms = _clock.now_ms();
   bool markers = false;
   while (auto h = protocol::parse_batch_header(batches)) {
     if (h->batch_length <= 0 || h->total_size() > batches.size()) break;
@@ -244,7 +244,7 @@ void idempotence::appended(replication::partition& p, std::span<const uint8_t> b
       auto done = txn::replay_control_batch(*st, *h, whole);
       if (done && done->aborted) index_aborted(p, *st, *done);
     } else {
-      st->replay(identity_of(*h), offset(h->base_offset), offset(h->last_offset()), now_ms);
+      st->replay(identity_of(*h), offset(h->base_offset), offset(h->last_offset()), h->max_timestamp);
     }
   }
   if (st->end_offset() != p.log().log_end_offset()) {

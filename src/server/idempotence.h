@@ -71,8 +71,10 @@ class idempotence {
                             txn::append_origin origin = txn::append_origin::client);
   // After a successful append of those batches starting at `base`: a transactional batch starts
   // its producer's transaction (the last stable offset stops there until its marker).
+  // `log_append_time_ms`: the append time written into the batches under LogAppendTime, else -1
+  // (each batch's records' max timestamp is what was stored).
   void record(replication::partition& p, std::span<const protocol::validated_batch> batches,
-              offset base);
+              offset base, int64_t log_append_time_ms);
 
   // Appends a COMMIT or ABORT control batch of producer `pid` at `epoch` to the leader
   // partition `p`, ends the producer's ongoing transaction (the LSO moves; an ABORT is

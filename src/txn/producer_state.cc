@@ -132,7 +132,7 @@ std::optional<completed_txn> producer_state::record_marker(producer_id pid, prod
   }
   end_txn(e);
   e.coordinator_epoch = m.coordinator_epoch;
-  e.last_timestamp_ms = std::max(e.last_timestamp_ms, timestamp_ms);
+  e.last_timestamp_ms = timestamp_ms;
   return done;
 }
 
@@ -171,13 +171,13 @@ void producer_state::apply(const batch_identity& b, offset first, offset last,
     _ongoing[first] = b.pid;
   }
   while (e.batches.size() > batches_retained_max) e.batches.pop_front();
-  e.last_timestamp_ms = std::max(e.last_timestamp_ms, timestamp_ms);
+  e.last_timestamp_ms = timestamp_ms;
 }
 
-void producer_state::record(const batch_identity& b, offset first, offset last, int64_t now_ms) {
+void producer_state::record(const batch_identity& b, offset first, offset last, int64_t timestamp_ms) {
   if (last + 1 > _end_offset) _end_offset = last + 1;
   if (!b.idempotent()) return;
-  apply(b, first, last, now_ms);
+  apply(b, first, last, timestamp_ms);
 }
 
 void producer_state::replay(const batch_identity& b, offset first, offset last,

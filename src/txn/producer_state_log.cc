@@ -76,7 +76,7 @@ size_t on_log_start_moved(const fs::path& dir, producer_state& state, offset log
 }
 
 result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& log,
-                                                      producer_state& state, int64_t now_ms) {
+                                                      producer_state& state) {
   rebuild_stats stats;
   state.clear();
   const offset log_end = log.log_end_offset();
@@ -110,15 +110,14 @@ result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& lo
     remove_quietly(p);
   }
 
-  auto c = catch_up(log, state, now_ms);
+  auto c = catch_up(log, state);
   if (!c) return failure{c.error()};
   stats.batches_replayed = *c;
   stats.producers = int64_t(state.producers().size());
   return stats;
 }
 
-result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state,
-                                                 int64_t now_ms) {
+result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state) {
   int64_t replayed = 0;
   const offset log_end = log.log_end_offset();
   offset from = std::max(state.end_offset(), log.log_start_offset());
@@ -148,7 +147,7 @@ result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, pr
       } else {
         batch_identity b{producer_id(h->producer_id), producer_epoch(h->producer_epoch),
                          h->base_sequence, h->last_offset_delta, h->is_transactional()};
-        state.replay(b, offset(h->base_offset), offset(h->last_offset()), now_ms);
+        state.replay(b, offset(h->base_offset), offset(h->last_offset()), h->max_timestamp);
       }
       from = offset(h->last_offset() + 1);
       ++replayed;

@@ -31,8 +31,8 @@ ERR_INVALID_REQUEST = 42
 # ---------------------------------------------------------------- record batch v2 by hand
 
 
-def record_batch(pid: int, epoch: int, seq: int, values: list[bytes]) -> bytes:
-    now = int(time.time() * 1000)
+def record_batch(pid: int, epoch: int, seq: int, values: list[bytes], timestamp_ms: int | None = None) -> bytes:
+    now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
     records = b""
     for i, v in enumerate(values):
         records += kafka_wire.encode_record(i, None, v)
@@ -383,8 +383,11 @@ def test_kafka_transactions_cli_describes_the_producers_of_a_partition(broker, k
     topic = harness.unique_topic("idem-cli")
     clients.create_topic(broker.bootstrap, topic)
     _, pid, epoch = init_producer_id(broker.bootstrap)
+    # An hour old (expiry is a day): the producer's last timestamp is its batch's max timestamp,
+    # not the time the broker appended it.
+    batch_ts = int(time.time() * 1000) - 3_600_000
     with kafka_wire.connect(broker.bootstrap) as sock:
-        assert produce(sock, topic, record_batch(pid, epoch, 0, [b"a", b"b", b"c"]), 1) == (0, 0)
+        assert produce(sock, topic, record_batch(pid, epoch, 0, [b"a", b"b", b"c"], batch_ts), 1) == (0, 0)
     out = harness.run_java_tool(kafka_classpath, "org.apache.kafka.tools.TransactionsCommand",
                                 "--bootstrap-server", broker.bootstrap, "describe-producers", "--topic", topic,
                                 "--partition", "0", timeout_s=120)
@@ -392,4 +395,4 @@ def test_kafka_transactions_cli_describes_the_producers_of_a_partition(broker, k
     rows = [line.split() for line in out.stdout.splitlines() if line.split()[:1] == [str(pid)]]
     assert rows, out.stdout
     # ProducerId ProducerEpoch LatestCoordinatorEpoch LastSequence LastTimestamp CurrentTransactionStartOffset
-    assert rows[0][1] == str(epoch) and rows[0][3] == "2", out.stdout
+    assert rows[0][1] == str(epoch) and rows[0][3] == "2" and rows[0][4] == str(batch_ts), out.stdout

@@ -58,7 +58,9 @@ struct producer_entry {
   producer_id pid = no_producer_id;
   producer_epoch epoch = no_producer_epoch;
   std::deque<batch_metadata> batches;  // oldest first, at most batches_retained_max
-  int64_t last_timestamp_ms = -1;      // when it last wrote (drives expiry)
+  // Kafka's lastTimestamp: the max timestamp of its latest batch or marker (the append time
+  // under LogAppendTime), so a client's own timestamps drive expiry, as in Kafka.
+  int64_t last_timestamp_ms = -1;
   int32_t coordinator_epoch = -1;      // of its last transaction marker (-1: none yet)
   // First offset of its ongoing transaction: set by its first transactional batch after a marker,
   // cleared by the next marker.
@@ -117,15 +119,16 @@ class producer_state {
 
   // Kafka's rules, in Kafka's order: stale epoch → invalid_producer_epoch; same epoch and a
   // retained batch with the same sequence range → duplicate; new epoch must start at 0; same epoch
-  // must continue at last sequence + 1; unknown producer must start at 0; a non-transactional
+  // must continue at last sequence + 1; an unknown producer may start anywhere (KIP-360); a non-transactional
   // batch while the producer's transaction is ongoing → invalid_txn_state. Non-idempotent batches
   // (pid < 0) always pass unless transactional (invalid_record). `origin` relaxes the rules
   // (append_origin above).
   result<check_verdict, producer_error> check(const batch_identity& b,
                                               append_origin origin = append_origin::client) const;
   // Records an appended batch (call only after check() passed and the append succeeded). A
-  // transactional batch starts the producer's transaction when none is ongoing.
-  void record(const batch_identity& b, offset first, offset last, int64_t now_ms);
+  // transactional batch starts the producer's transaction when none is ongoing. `timestamp_ms`:
+  // the batch's max timestamp as stored.
+  void record(const batch_identity& b, offset first, offset last, int64_t timestamp_ms);
   // Rebuild from the log: applies a batch already stored, without checks (the log is the truth).
   void replay(const batch_identity& b, offset first, offset last, int64_t timestamp_ms);
 

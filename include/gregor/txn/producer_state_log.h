@@ -46,14 +46,13 @@ struct rebuild_stats {
 // and the COMMIT/ABORT markers of control batches. The aborted-transaction index is rebuilt over
 // the replayed range (its entries from the replay start are dropped, every ABORT that ends a
 // transaction is appended again) and the log's txn_index_complete_below() raised to its end.
-// Replayed producers count as active at `now_ms`.
+// Replayed batches and markers carry their stored max timestamps, as in Kafka.
 result<rebuild_stats, storage::storage_error> rebuild(storage::partition_log& log,
-                                                      producer_state& state, int64_t now_ms);
+                                                      producer_state& state);
 // Brings `state` (which covers the log below its end offset, at or above the log start) up to the
 // log end: replays the batches after it as rebuild() does, re-indexing the ABORTs from there.
 // Returns the number of batches replayed.
-result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state,
-                                                 int64_t now_ms);
+result<int64_t, storage::storage_error> catch_up(storage::partition_log& log, producer_state& state);
 // Applies one stored control batch (`batch`, whole, with header `h`) to `state`: a COMMIT/ABORT
 // marker ends its producer's transaction (producer_state::record_marker), other control batches
 // only move the end offset. The completed transaction, if any; the caller indexes an abort.

@@ -225,7 +225,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       pout.base_offset = appended->base_offset.value();
       pout.log_append_time_ms = append_time;
       pout.log_start_offset = appended->log_start_offset.value();
-      c.producers().record(*p, *valid, appended->base_offset);
+      c.producers().record(*p, *valid, appended->base_offset, append_time);
       c.waiters().notify(tp);
       if (req.acks == -1 && p->high_watermark() <= appended->last_offset)
         waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,

@@ -148,7 +148,7 @@ struct txn_partition_test : ::testing::Test {
     if (v.error != error_code::none) return failure{v.error};
     auto a = b.part->append(bytes);
     if (!a) return failure{error_code::kafka_storage_error};
-    b.idem->record(*b.part, *valid, a->base_offset);
+    b.idem->record(*b.part, *valid, a->base_offset, /*log_append_time_ms=*/-1);
     return a->base_offset;
   }
   // The follower fetcher's path: everything the leader has from the follower's log end.

@@ -25,12 +25,13 @@ batch_identity batch(int64_t pid, int16_t epoch, int32_t seq, int32_t records = 
   return batch_identity{producer_id(pid), producer_epoch(epoch), seq, records - 1};
 }
 
-// Checks then records a batch at `at` (its records get consecutive offsets).
-void append(producer_state& s, const batch_identity& b, int64_t at, int64_t now_ms = t0) {
+// Checks then records a batch at `at` (its records get consecutive offsets) whose max timestamp
+// is `ts`.
+void append(producer_state& s, const batch_identity& b, int64_t at, int64_t ts = t0) {
   auto v = s.check(b);
   ASSERT_TRUE(v) << v.error().message;
   ASSERT_FALSE(v->duplicate_of);
-  s.record(b, offset(at), offset(at + b.last_offset_delta), now_ms);
+  s.record(b, offset(at), offset(at + b.last_offset_delta), ts);
 }
 
 producer_errc refusal(const producer_state& s, const batch_identity& b) {
@@ -133,6 +134,17 @@ TEST(producer_state, idle_producers_expire_after_producer_id_expiration_ms) {
   auto v = s.check(batch(1, 0, 1));
   ASSERT_TRUE(v);
   EXPECT_FALSE(v->duplicate_of);
+}
+
+// Kafka's ProducerStateEntry keeps the latest batch's max timestamp, not the largest one seen
+// and not the broker's clock: a producer whose clock went back expires from that older time.
+TEST(producer_state, the_last_timestamp_is_the_latest_batchs_and_drives_expiry) {
+  producer_state s(expiration_ms);
+  append(s, batch(1, 0, 0), 0, t0 + 50'000);
+  append(s, batch(1, 0, 1), 1, t0);
+  EXPECT_EQ(s.find(producer_id(1))->last_timestamp_ms, t0);
+  EXPECT_EQ(s.find(producer_id(1))->batches.back().timestamp_ms, t0);
+  EXPECT_EQ(s.expire(t0 + expiration_ms + 1), 1u);
 }
 
 TEST(producer_state, snapshot_round_trips) {
@@ -292,7 +304,7 @@ TEST(producer_state_log, rebuild_without_snapshot_replays_the_whole_log) {
   f.produce(2, 0, 0, 1);
   f.produce(1, 0, 3, 2);
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->snapshot_offset, -1);
   EXPECT_EQ(r->batches_replayed, 3);
@@ -327,7 +339,7 @@ TEST(producer_state_log, rebuild_uses_the_newest_snapshot_plus_the_batches_after
   for (int i = 0; i < 5; ++i) f.produce(1, 0, i * 2, 2);
   f.reopen();
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->snapshot_offset, 8);
   EXPECT_EQ(r->batches_replayed, 1);
@@ -343,7 +355,7 @@ TEST(producer_state_log, corrupt_newest_snapshot_falls_back_to_an_older_one) {
   ASSERT_TRUE(
       storage::write_file_atomic(snapshot_path(f.log->dir(), offset(3)), "GRGPSNAP garbage"));
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->snapshot_offset, 2);
   EXPECT_EQ(r->batches_replayed, 2);
@@ -357,7 +369,7 @@ TEST(producer_state_log, snapshot_past_the_log_end_is_deleted) {
   producer_state other(expiration_ms);
   ASSERT_TRUE(write_snapshot(f.log->dir(), other, offset(50)));
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->snapshot_offset, -1);
   EXPECT_NE(rebuilt.find(producer_id(1)), nullptr);
@@ -427,7 +439,7 @@ TEST(producer_state_log, log_start_move_trims_state_and_deletes_older_snapshots)
   EXPECT_EQ(list_snapshots(f.log->dir()), (std::vector<int64_t>{4, 6}));
   // A rebuild (restart) agrees: no producer from below the log start comes back.
   producer_state rebuilt(expiration_ms);
-  ASSERT_TRUE(rebuild(*f.log, rebuilt, t0));
+  ASSERT_TRUE(rebuild(*f.log, rebuilt));
   EXPECT_EQ(rebuilt.find(producer_id(1)), nullptr);
   EXPECT_EQ(rebuilt.find(producer_id(2)), nullptr);
   ASSERT_NE(rebuilt.find(producer_id(3)), nullptr);
@@ -442,7 +454,7 @@ TEST(producer_state_log, rebuild_from_a_snapshot_older_than_the_log_start_drops_
   f.produce(2, 0, 2, 2);  // 4-5, snapshot 4 holds producers 1 and 2
   ASSERT_TRUE(f.log->advance_log_start_offset(offset(2), t0));
   producer_state rebuilt(expiration_ms);
-  ASSERT_TRUE(rebuild(*f.log, rebuilt, t0));
+  ASSERT_TRUE(rebuild(*f.log, rebuilt));
   EXPECT_EQ(rebuilt.find(producer_id(1)), nullptr) << "snapshot 4 still listed producer 1";
   EXPECT_NE(rebuilt.find(producer_id(2)), nullptr);
 }
@@ -490,7 +502,7 @@ TEST(producer_state_log, retry_after_compaction_is_still_deduplicated_after_a_re
   ASSERT_GT(c->records_removed, 0u);
   // No snapshot: the state comes from the compacted log alone.
   producer_state rebuilt(expiration_ms);
-  ASSERT_TRUE(rebuild(log, rebuilt, t0));
+  ASSERT_TRUE(rebuild(log, rebuilt));
   const producer_entry* p1 = rebuilt.find(producer_id(1));
   ASSERT_NE(p1, nullptr) << "producer 1 vanished with its compacted batches";
   EXPECT_EQ(p1->last_sequence(), 2);

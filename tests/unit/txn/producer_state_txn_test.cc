@@ -395,7 +395,7 @@ TEST(producer_state_txn_log, rebuild_replays_markers_and_indexes_aborts_again) {
   ASSERT_TRUE(f.log->remove_aborted_txns_from(offset(0)));
   f.log->set_txn_index_complete_below(offset(0));
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->batches_replayed, 6);
   EXPECT_EQ(f.log->collect_aborted_txns(offset(0), offset(6)), before);
@@ -415,7 +415,7 @@ TEST(producer_state_txn_log, a_rebuild_from_a_snapshot_keeps_the_index_below_it_
   f.data(1, 1);     // 2
   f.end(1, false);  // 3
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->snapshot_offset, 2);
   EXPECT_EQ(r->batches_replayed, 2);
@@ -438,7 +438,7 @@ TEST(producer_state_txn_log, after_a_crash_the_rebuild_replays_from_the_recovere
   EXPECT_EQ(f.log->txn_index_complete_below(), offset(0));
   EXPECT_TRUE(f.log->collect_aborted_txns(offset(0), offset(2)).empty());
   producer_state rebuilt(expiration_ms);
-  auto r = rebuild(*f.log, rebuilt, t0);
+  auto r = rebuild(*f.log, rebuilt);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->snapshot_offset, -1);  // the snapshot at 2 is past what the index vouches for
   EXPECT_EQ(f.log->collect_aborted_txns(offset(0), offset(2)), (std::vector<storage::aborted_txn>{{1, 0, 1, 2}}));
