@@ -171,7 +171,7 @@ scram_credential scram_credential_from_password(scram_mechanism m, std::string_v
   return scram_credential_from_salted_password(m, std::move(salt), salted, iterations);
 }
 
-result<scram_user_credential, std::string> parse_scram_credential_spec(std::string_view spec) {
+result<scram_credential_args, std::string> parse_scram_credential_args(std::string_view spec) {
   const auto is_space = [](char c) { return static_cast<unsigned char>(c) <= ' '; };
   while (!spec.empty() && is_space(spec.front())) spec.remove_prefix(1);
   while (!spec.empty() && is_space(spec.back())) spec.remove_suffix(1);
@@ -203,17 +203,17 @@ result<scram_user_credential, std::string> parse_scram_credential_spec(std::stri
     components.erase(it);
     return v;
   };
-  scram_user_credential out;
+  scram_credential_args out;
   out.mechanism = *mechanism;
   auto name = take("name");
   if (!name) return failure{std::string("You must supply 'name' to add-scram")};
   out.name = std::move(*name);
-  std::optional<std::vector<uint8_t>> salt;
+  std::optional<std::vector<uint8_t>>& salt = out.salt;
   if (auto text = take("salt")) {
     salt = base64::decode(*text);
     if (!salt) return failure{fmt::format("Failed to decode given salt: {}", *text)};
   }
-  int32_t iterations = scram_min_iterations;
+  int32_t& iterations = out.iterations;
   if (auto text = take("iterations")) {
     int64_t v = 0;
     bool ok = !text->empty() && text->size() <= 10;
@@ -221,9 +221,10 @@ result<scram_user_credential, std::string> parse_scram_credential_spec(std::stri
     if (!ok) return failure{fmt::format("Failed to parse iterations count: {}", *text)};
     iterations = int32_t(v);
   }
-  auto password = take("password");
+  std::optional<std::string>& password = out.password;
+  password = take("password");
   auto salted_text = take("saltedpassword");
-  std::optional<std::vector<uint8_t>> salted;
+  std::optional<std::vector<uint8_t>>& salted = out.salted_password;
   if (!password) {
     if (!salted_text) return failure{std::string("You must supply one of 'password' or 'saltedpassword' to add-scram")};
     if (!salt) return failure{std::string("You must supply 'salt' with 'saltedpassword' to add-scram")};
@@ -241,9 +242,20 @@ result<scram_user_credential, std::string> parse_scram_credential_spec(std::stri
   if (iterations > scram_max_iterations)
     return failure{fmt::format("The 'iterations' value must be <= {} for add-scram using {}", scram_max_iterations,
                                scram_mechanism_name(*mechanism))};
-  if (!salt) salt = random_bytes(32);
-  if (!salted) salted = scram_salted_password(*mechanism, *password, *salt, iterations);
-  out.credential = scram_credential_from_salted_password(*mechanism, std::move(*salt), *salted, iterations);
+  return out;
+}
+
+result<scram_user_credential, std::string> parse_scram_credential_spec(std::string_view spec) {
+  auto args = parse_scram_credential_args(spec);
+  if (!args) return failure{std::move(args.error())};
+  scram_user_credential out;
+  out.name = std::move(args->name);
+  out.mechanism = args->mechanism;
+  std::vector<uint8_t> salt = args->salt ? std::move(*args->salt) : random_bytes(32);
+  std::vector<uint8_t> salted = args->salted_password
+                                    ? std::move(*args->salted_password)
+                                    : scram_salted_password(args->mechanism, *args->password, salt, args->iterations);
+  out.credential = scram_credential_from_salted_password(args->mechanism, std::move(salt), salted, args->iterations);
   return out;
 }
 

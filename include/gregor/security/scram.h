@@ -68,6 +68,18 @@ struct scram_user_credential {
   scram_credential credential;
 };
 result<scram_user_credential, std::string> parse_scram_credential_spec(std::string_view spec);
+// The parsing half of parse_scram_credential_spec, with every check and error it makes, but no
+// salt drawn and no password hashed (PBKDF2 of up to 16384 iterations): exactly one of password
+// and salted_password is set, and salt is set with salted_password.
+struct scram_credential_args {
+  std::string name;
+  scram_mechanism mechanism = scram_mechanism::sha256;
+  int32_t iterations = scram_min_iterations;
+  std::optional<std::vector<uint8_t>> salt;
+  std::optional<std::string> password;
+  std::optional<std::vector<uint8_t>> salted_password;
+};
+result<scram_credential_args, std::string> parse_scram_credential_args(std::string_view spec);
 
 // The server side of one SCRAM exchange, Kafka's ScramSaslServer: handle(client-first) returns the
 // server-first message, handle(client-final) returns the server-final message `v=<signature>` and

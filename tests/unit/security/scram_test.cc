@@ -130,7 +130,20 @@ TEST(scram, add_scram_specs_parse_as_kafka_storage_does) {
     auto r = parse_scram_credential_spec(spec);
     ASSERT_FALSE(r.has_value()) << spec;
     EXPECT_EQ(r.error(), error) << spec;
+    // The parsing half refuses the same specs with the same messages.
+    auto args = parse_scram_credential_args(spec);
+    ASSERT_FALSE(args.has_value()) << spec;
+    EXPECT_EQ(args.error(), error) << spec;
   }
+  // And hands over what it parsed without hashing.
+  auto args = parse_scram_credential_args("SCRAM-SHA-512=[name=alice,password=alice-secret,iterations=8192]");
+  ASSERT_TRUE(args.has_value()) << args.error();
+  EXPECT_EQ(args->name, "alice");
+  EXPECT_EQ(args->mechanism, scram_mechanism::sha512);
+  EXPECT_EQ(args->iterations, 8192);
+  EXPECT_EQ(args->password, "alice-secret");
+  EXPECT_FALSE(args->salt);
+  EXPECT_FALSE(args->salted_password);
 }
 
 TEST(scram, saslname_escapes_round_trip) {
