@@ -1,6 +1,8 @@
 #include "gregor/security/principal_mapping.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <regex>
 #include <vector>
 
@@ -32,6 +34,40 @@ bool has_huge_number(std::string_view pattern) {
     size_t digits = 0;
     while (i + 1 + digits < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + 1 + digits]))) ++digits;
     if (digits > 6) return true;
+  }
+  return false;
+}
+
+// libstdc++'s std::regex compiles a counted repetition by copying its operand count times, so
+// nested or successive counts multiply: `(a{1000}){1000}` is a million states and seconds of
+// compiling (found by fuzz_security). The product of every count in the pattern (the larger bound
+// of {N,M}, N of {N,}) is an upper bound of that growth; past this limit the rule is refused,
+// where Kafka's java.util.regex would accept it. No distinguished name needs it.
+constexpr uint64_t repetition_product_max = 10'000;
+
+bool repeats_too_much(std::string_view pattern) {
+  uint64_t product = 1;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '{') continue;
+    uint64_t largest = 0, current = 0;
+    size_t j = i + 1;
+    bool digits = false;
+    for (; j < pattern.size(); ++j) {
+      const char c = pattern[j];
+      if (std::isdigit(static_cast<unsigned char>(c))) {
+        current = std::min<uint64_t>(current * 10 + uint64_t(c - '0'), repetition_product_max + 1);
+        digits = true;
+      } else if (c == ',') {
+        largest = std::max(largest, current);
+        current = 0;
+      } else {
+        break;
+      }
+    }
+    if (!digits || j >= pattern.size() || pattern[j] != '}') continue;
+    largest = std::max({largest, current, uint64_t(1)});
+    product = std::min(product * largest, repetition_product_max + 1);
+    if (product > repetition_product_max) return true;
   }
   return false;
 }
@@ -186,6 +222,9 @@ result<principal_mapper, std::string> parse_principal_mapping_rules(std::string_
       if (has_huge_number(*pattern))
         return failure{fmt::format("Invalid rule: {}: pattern `{}` has a back-reference or repetition count over 6 digits",
                                    trim(s.substr(start, pos - start)), *pattern)};
+      if (repeats_too_much(*pattern))
+        return failure{fmt::format("Invalid rule: {}: pattern `{}` has counted repetitions that multiply past {}",
+                                   trim(s.substr(start, pos - start)), *pattern, repetition_product_max)};
       try {
         rule.pattern = std::regex(std::string(*pattern), std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
