@@ -40,12 +40,13 @@ bool has_huge_number(std::string_view pattern) {
 
 // libstdc++'s std::regex compiles a counted repetition by copying its operand count times, so
 // nested or successive counts multiply: `(a{1000}){1000}` is a million states and seconds of
-// compiling (found by fuzz_security). The product of every count in the pattern (the larger bound
-// of {N,M}, N of {N,}) is an upper bound of that growth; past this limit the rule is refused,
-// where Kafka's java.util.regex would accept it. No distinguished name needs it.
-constexpr uint64_t repetition_product_max = 10'000;
+// compiling (found by fuzz_security). The pattern's length times the product of every count in
+// it (the larger bound of {N,M}, N of {N,}) bounds the states it compiles to; past this limit the
+// rule is refused, where Kafka's java.util.regex would accept it. No distinguished name needs it.
+constexpr uint64_t regex_states_max = 50'000;
 
-bool repeats_too_much(std::string_view pattern) {
+bool expands_too_far(std::string_view pattern) {
+  const uint64_t limit = regex_states_max / std::max<uint64_t>(pattern.size(), 1);
   uint64_t product = 1;
   for (size_t i = 0; i < pattern.size(); ++i) {
     if (pattern[i] != '{') continue;
@@ -55,7 +56,7 @@ bool repeats_too_much(std::string_view pattern) {
     for (; j < pattern.size(); ++j) {
       const char c = pattern[j];
       if (std::isdigit(static_cast<unsigned char>(c))) {
-        current = std::min<uint64_t>(current * 10 + uint64_t(c - '0'), repetition_product_max + 1);
+        current = std::min<uint64_t>(current * 10 + uint64_t(c - '0'), regex_states_max + 1);
         digits = true;
       } else if (c == ',') {
         largest = std::max(largest, current);
@@ -66,8 +67,8 @@ bool repeats_too_much(std::string_view pattern) {
     }
     if (!digits || j >= pattern.size() || pattern[j] != '}') continue;
     largest = std::max({largest, current, uint64_t(1)});
-    product = std::min(product * largest, repetition_product_max + 1);
-    if (product > repetition_product_max) return true;
+    product = std::min(product * largest, regex_states_max + 1);
+    if (product > limit) return true;
   }
   return false;
 }
@@ -222,9 +223,9 @@ result<principal_mapper, std::string> parse_principal_mapping_rules(std::string_
       if (has_huge_number(*pattern))
         return failure{fmt::format("Invalid rule: {}: pattern `{}` has a back-reference or repetition count over 6 digits",
                                    trim(s.substr(start, pos - start)), *pattern)};
-      if (repeats_too_much(*pattern))
-        return failure{fmt::format("Invalid rule: {}: pattern `{}` has counted repetitions that multiply past {}",
-                                   trim(s.substr(start, pos - start)), *pattern, repetition_product_max)};
+      if (expands_too_far(*pattern))
+        return failure{fmt::format("Invalid rule: {}: pattern `{}` has counted repetitions that expand it past {} states",
+                                   trim(s.substr(start, pos - start)), *pattern, regex_states_max)};
       try {
         rule.pattern = std::regex(std::string(*pattern), std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
