@@ -49,7 +49,7 @@ asan-test: setup asan
 
 # The client-facing integration tests (all but gregor_only and cluster) against Apache Kafka 4.3.1
 # (single node, fetched with Maven): fails when a test asserts something Kafka does not do.
-# Not part of `make test` nor CI yet (time budget). See tests/integration/run-reference.sh.
+# CI runs it after `make test` (.ci/run). See tests/integration/run-reference.sh.
 test-reference: setup
 	tests/integration/run-reference.sh
 

@@ -262,8 +262,8 @@ def typical_requests(api_key: int, version: int) -> list[dict]:
                     "ForgottenTopicsData": [], "RackId": ""}
         return [fetch(0), fetch(2)] + ([fetch(0, isolation=1)] if version >= 4 else [])
     if api_key == 2:  # ListOffsets: latest, earliest, max timestamp, and by a record's timestamp
-        # MAX_TIMESTAMP (-3) asks partition 1: below v7 the brokers differ (an open bug), and
-        # partition 0's answers stay compared whole.
+        # MAX_TIMESTAMP (-3) asks partition 1, so partition 0's answers never depend on it (below
+        # v7 the brokers once differed there: Gregor now answers UNSUPPORTED_VERSION, as Kafka).
         return [{"ReplicaId": -1, "IsolationLevel": 0, "Topics": [{**t, "Partitions": [
             {"PartitionIndex": 1 if ts == -3 else 0, "CurrentLeaderEpoch": -1, "Timestamp": ts}]}]}
             for ts in (-1, -2, -3, RECORD_TIMESTAMP_MS + 2)]
@@ -332,7 +332,7 @@ def typical_requests(api_key: int, version: int) -> list[dict]:
     # DescribeAcls, DeleteAcls: topic diff-a, any principal, any operation.
     acl_filter = {"ResourceTypeFilter": 2, "ResourceNameFilter": a, "PatternTypeFilter": 3, "PrincipalFilter": None,
                   "HostFilter": None, "Operation": 1, "PermissionType": 1}
-    if api_key == 27:  # WriteTxnMarkers for no producer: to diff-b (Gregor appends it, an open bug)
+    if api_key == 27:  # WriteTxnMarkers for no producer (both refuse it, UNKNOWN_SERVER_ERROR), to diff-b
         return [{"Markers": [{"ProducerId": -1, "ProducerEpoch": -1, "TransactionResult": True,
                               "Topics": [{"Name": b, "PartitionIndexes": [0]}], "CoordinatorEpoch": 0}]}]
     if api_key == 29:

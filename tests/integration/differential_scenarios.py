@@ -556,8 +556,8 @@ def idempotent(sc: scenario) -> None:
         return r
     sc.send("DescribeProducers", {"Topics": [{"Name": topic, "PartitionIndexes": [0]}]}, "describe producers",
             view=by_sequence)
-    # On a topic of its own, so the open bug it shows (Gregor refuses, Kafka appends) is accepted
-    # for that topic alone and changes nothing compared above.
+    # An unknown producer starting at sequence 5 (both append it: KIP-360), on a topic of its own
+    # so it changes nothing compared above.
     unknown = f"dsc-idem-unknown-{sc.tag}"
     sc.create_topic(unknown, 1)
     sc.send("Produce", lambda s: {
