@@ -237,8 +237,12 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     // the background) while the next segment's name, synced at the roll, survived. Left as it
     // is, the log would have a hole and an end past data it does not hold. Compacted logs too:
     // the cleaner keeps every segment's end (an empty batch in place of a removed last batch,
-    // fsynced before the swap), so no legitimate gap lies at a segment boundary.
-    const bool lost_tail = full && !active && (*s)->next_offset() < base_list[i + 1];
+    // fsynced before the swap), so no legitimate gap lies at a segment boundary. Except below the
+    // cleaner offset: the cleaned section is durable before that checkpoint names it, and logs
+    // compacted before the cleaner kept segment ends (Gregor before 2026-12-04) have real gaps
+    // there, which must not cost them everything after.
+    const bool cleaned = hints.cleaner_offset && base_list[i + 1] <= *hints.cleaner_offset;
+    const bool lost_tail = full && !active && !cleaned && (*s)->next_offset() < base_list[i + 1];
     if (lost_tail && !truncated) {
       lg.warn("{}: recovered segment {} ends at {}, short of the next segment at {}: tail lost",
               _tp, base, (*s)->next_offset(), base_list[i + 1]);

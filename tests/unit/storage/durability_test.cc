@@ -195,6 +195,53 @@ TEST_F(durability, corrupt_closed_segment_past_the_recovery_point_drops_what_fol
   EXPECT_EQ(a.base_offset, offset(bases[2] - 1));
 }
 
+// A closed segment ending short of the next one lost its tail to a power cut, unless it lies in
+// the cleaned section: logs compacted before the cleaner kept segment ends have such gaps there,
+// and the cleaned section is durable before the cleaner checkpoint names it.
+TEST_F(durability, a_gap_at_a_segment_end_drops_what_follows_unless_the_segment_was_cleaned) {
+  log_config cfg;
+  cfg.segment_bytes = 1;  // a segment per batch
+  std::vector<int64_t> bases;
+  {
+    auto log = open_log(cfg);
+    for (int i = 0; i < 5; ++i) append(*log, 2, t0 + i);
+    bases = log->segment_base_offsets();
+    ASSERT_TRUE(log->close().has_value());
+  }
+  ASSERT_EQ(bases, (std::vector<int64_t>{0, 2, 4, 6, 8}));
+  // Segment 2 keeps only its first record, as an old cleaner's output would (or a lost tail).
+  const auto whole = slurp(seg(2, ".log"));
+  const auto one = batch_of(1, t0 + 1, 10);
+  std::vector<uint8_t> rewritten(one.begin(), one.end());
+  // The stored batch at base offset 2 with one record: the CRC covers from attributes on.
+  protocol::set_base_offset(rewritten, 2);
+  spit(seg(2, ".log"), rewritten);
+  fs::remove(seg(2, ".index"));
+  fs::remove(seg(2, ".timeindex"));
+  ASSERT_LT(rewritten.size(), whole.size());
+  const fs::path saved = tmp.path / "saved";
+  fs::copy(dir(), saved, fs::copy_options::recursive);
+
+  // Cleaned through offset 6: the gap at 3 is compaction's; everything is kept.
+  {
+    open_hints crash{false, 0, std::nullopt};
+    crash.cleaner_offset = 6;
+    auto log = open_log(cfg, crash);
+    EXPECT_EQ(log->segment_count(), 5u);
+    EXPECT_EQ(log->log_end_offset(), offset(10));
+    ASSERT_TRUE(log->close().has_value());
+  }
+  // No cleaner offset (or one below the gap): the tail was lost, and what follows is dropped.
+  fs::remove_all(dir());
+  fs::copy(saved, dir(), fs::copy_options::recursive);
+  open_hints crash{false, 0, std::nullopt};
+  crash.cleaner_offset = 2;
+  auto log = open_log(cfg, crash);
+  EXPECT_EQ(log->segment_count(), 2u);
+  EXPECT_EQ(log->log_end_offset(), offset(3));
+  EXPECT_FALSE(fs::exists(seg(4, ".log")));
+}
+
 TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
   {
     auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
