@@ -333,7 +333,12 @@ void group_coordinator::update_member_and_rebalance(group& g, member& m, uint64_
 
 void group_coordinator::prepare_rebalance(group& g, const char* reason) {
   if (g.state == group_state::preparing_rebalance) return;
-  if (g.state == group_state::completing_rebalance) fail_pending_syncs(g, error_code::rebalance_in_progress);
+  if (g.state == group_state::completing_rebalance) {
+    // Kafka's resetAndPropagateAssignmentWithError: a rebalance interrupting the sync drops the
+    // assignments; one starting from Stable keeps each member's until the next sync.
+    fail_pending_syncs(g, error_code::rebalance_in_progress);
+    for (auto& [id, m] : g.members) m.assignment.clear();
+  }
   const int64_t now = _clock.monotonic_ms();
   int32_t rebalance_timeout = 0;
   for (const auto& [id, m] : g.members) rebalance_timeout = std::max(rebalance_timeout, m.rebalance_timeout_ms);
@@ -387,7 +392,6 @@ void group_coordinator::complete_join(group& g) {
     if (!g.leader) g.leader = g.join_order.front();
   }
   g.state = group_state::completing_rebalance;
-  for (auto& [id, m] : g.members) m.assignment.clear();
   lg().info("group {}: generation {} with {} members, protocol {}, leader {}", g.id, g.generation,
             g.members.size(), g.protocol_name.value_or("?"), *g.leader);
   const int64_t now = _clock.monotonic_ms();
@@ -835,8 +839,11 @@ group_description group_coordinator::describe(const std::string& group_id) const
   }
   d.state = g->state;
   d.protocol_type = g->protocol_type;
-  if (g->state == group_state::stable || g->state == group_state::completing_rebalance)
-    d.protocol_data = g->protocol_name.value_or("");
+  // As Kafka 4.3.1 answers (checked by the differential check's classic_rebalance): outside
+  // Stable no protocol and no member metadata, but each member's current assignment (kept from
+  // the last sync while a rebalance runs).
+  const bool stable = g->state == group_state::stable;
+  if (stable) d.protocol_data = g->protocol_name.value_or("");
   for (const auto& id : g->join_order) {
     const member& m = g->members.at(id);
     described_member dm;
@@ -844,9 +851,9 @@ group_description group_coordinator::describe(const std::string& group_id) const
     dm.instance_id = m.instance_id;
     dm.client_id = m.client_id;
     dm.client_host = m.client_host;
-    if (g->protocol_name)
+    if (stable && g->protocol_name)
       if (const auto* md = m.metadata_for(*g->protocol_name)) dm.metadata = *md;
-    if (g->state == group_state::stable) dm.assignment = m.assignment;
+    dm.assignment = m.assignment;
     d.members.push_back(std::move(dm));
   }
   return d;

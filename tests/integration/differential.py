@@ -108,9 +108,19 @@ class connection:
         frame = schema_codec.encode_request(self.schemas.request(api_key), version, self.correlation_id,
                                             body, client_id=client_id)
         try:
-            sock = self._socket()
-            sock.sendall(frame)
-            payload = kafka_wire.read_response(sock)
+            self._socket().sendall(frame)
+        except OSError as exc:
+            self.close()
+            return f"<no response: {type(exc).__name__}>"
+        return self.receive(api_key, version)
+
+    def receive(self, api_key: int, version: int):
+        """The decoded response to the request sent last (by request(), or by send_only() for one
+        the broker holds, such as a JoinGroup waiting for the rest of the group), as request()."""
+        if self.sock is None:
+            return "<connection closed>"
+        try:
+            payload = kafka_wire.read_response(self.sock)
         except OSError as exc:
             self.close()
             return f"<no response: {type(exc).__name__}>"
@@ -853,9 +863,16 @@ def exchange(gregor: connection, kafka: connection, api_key: int, version: int, 
              client_id: str | None, what: str, res: result, view=None):
     """Sends one request to each broker and records the differences between the responses; view, when
     given, picks what of each decoded response is compared (the scenarios' timing-dependent parts)."""
-    name = gregor.schemas.names[api_key]
     g = gregor.request(api_key, version, gbody, client_id)
     k = kafka.request(api_key, version, kbody, client_id)
+    record_differences(gregor, kafka, api_key, version, gbody, g, k, what, res, view)
+    return g, k
+
+
+def record_differences(gregor: connection, kafka: connection, api_key: int, version: int, gbody: dict, g, k,
+                       what: str, res: result, view=None) -> None:
+    """Records the differences between the two brokers' responses (decoded, or why there is none)."""
+    name = gregor.schemas.names[api_key]
     res.requests += 1
     if str(api_key) in os.environ.get("GREGOR_DIFF_DUMP", "").split(","):
         print(f"{name} v{version} [{what}]\n  request {gbody!r}\n  gregor  {g!r}\n  kafka   {k!r}")
@@ -868,7 +885,6 @@ def exchange(gregor: connection, kafka: connection, api_key: int, version: int, 
                       k if isinstance(k, str) else "<a response>"))
     for path, gv, kv in diffs:
         res.differences.append((name, version, what, path.lstrip("."), gv, kv))
-    return g, k
 
 
 def run(gregor_bootstrap: str, kafka_bootstrap: str, accepted_path: Path = ACCEPTED_PATH,

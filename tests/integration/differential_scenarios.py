@@ -20,7 +20,8 @@ import struct
 import time
 
 import kafka_wire
-from differential import API, CLIENT_ID, MIB, complete, connection, exchange, resolve, result, topic_id_of
+from differential import (API, CLIENT_ID, MIB, complete, connection, exchange, record_differences, resolve, result,
+                          topic_id_of)
 
 # The highest version a current client sends where it is below what both brokers advertise:
 # AddPartitionsToTxn v4+ is the brokers' own (batched, verify only).
@@ -121,13 +122,14 @@ class scenario:
         p = partial(st) if callable(partial) else partial
         return resolve(complete(conn.schemas.request(N[api]).fields, version, p), conn)
 
-    def send(self, api: str, partial, label: str, version: int | None = None, view=None):
-        """Both responses (decoded), after comparing them; (None, None) when an API is not served by both."""
+    def send(self, api: str, partial, label: str, version: int | None = None, view=None, on=None):
+        """Both responses (decoded), after comparing them; (None, None) when an API is not served by
+        both. `on`: other connections to the two brokers (side_connections()) than the scenario's."""
         version = self.v(api) if version is None else version
         if version is None:
             self.skipped.append(api)
             return None, None
-        g, k = self.conns
+        g, k = on or self.conns
         self.res.scenario_sent += 1
         if os.environ.get("GREGOR_DIFF_TRACE"):
             print(f"  {self.name}-{self.tag}:{label} {api} v{version}")
@@ -184,6 +186,35 @@ class scenario:
         self.wait("ListOffsets", {"ReplicaId": -1, "IsolationLevel": 0, "Topics": [{"Name": topic, "Partitions": [
             {"PartitionIndex": p, "CurrentLeaderEpoch": -1, "Timestamp": -1} for p in range(count)]}]},
             lambda r: all(p["ErrorCode"] == 0 for p in r["Topics"][0]["Partitions"]), version=7)
+
+    def side_connections(self) -> tuple[connection, connection]:
+        """A second connection to each broker, for a second group member: the same names (so the
+        same scenario state) and the same learned topic ids."""
+        out = []
+        for conn in self.conns:
+            extra = connection(conn.name, conn.bootstrap, conn.schemas)
+            extra.topic_ids = conn.topic_ids
+            out.append(extra)
+        return out[0], out[1]
+
+    def send_held(self, api: str, partial, on: tuple[connection, connection]):
+        """Sends a request each broker holds (a JoinGroup waiting for the rest of the group) on the
+        connections `on`, without reading the answers: collect() reads and compares them."""
+        version = self.v(api)
+        bodies = []
+        for conn in on:
+            body = self.body(conn, api, version, partial)
+            conn.send_only(N[api], version, body)
+            bodies.append(body)
+        return api, version, bodies
+
+    def collect(self, held, on: tuple[connection, connection], label: str, view=None):
+        api, version, bodies = held
+        g, k = on[0].receive(N[api], version), on[1].receive(N[api], version)
+        self.res.scenario_sent += 1
+        record_differences(on[0], on[1], N[api], version, bodies[0], g, k, f"{self.name}-{self.tag}:{label}",
+                           self.res, view)
+        return g, k
 
     def coordinator(self, key: str, key_type: int, label: str) -> None:
         """FindCoordinator, compared, after waiting for one on each broker."""
@@ -406,6 +437,96 @@ def classic_group(sc: scenario) -> None:
     sc.send("ListGroups", {"StatesFilter": ["Empty"], "TypesFilter": []}, "list empty", view=own_groups(sc.tag))
     sc.send("DescribeGroups", describe, "describe after")
     sc.send("OffsetFetch", offset_fetch, "offset fetch after")
+
+
+# ---- (b1) a classic group of two members: a second member joins, the first leaves
+
+def subscription_with(topic: str, user_data: bytes) -> bytes:
+    """ConsumerProtocolSubscription v0 with user data: it tells the members apart in responses
+    whose member ids are normalised."""
+    return (struct.pack(">hi", 0, 1) + kafka_wire.encode_string(topic) + struct.pack(">i", len(user_data)) +
+            user_data)
+
+
+def members_relative(r):
+    """A view of a JoinGroup, SyncGroup or DescribeGroups response: member ids as SELF (the
+    responding member's own), OTHER or "", and member lists in the order of their metadata and
+    assignments (the coordinators list them in their own orders)."""
+    if not isinstance(r, dict):
+        return r
+    me = r.get("MemberId")
+
+    def who(x):
+        return x if not isinstance(x, str) or not x else ("SELF" if x == me else "OTHER")
+    out = dict(r)
+    if "Leader" in out:
+        out["Leader"] = who(out["Leader"])
+    if isinstance(out.get("Members"), list):
+        out["Members"] = sorted(({**m, "MemberId": who(m.get("MemberId"))} for m in out["Members"]),
+                                key=lambda m: (m.get("Metadata") or m.get("MemberMetadata") or b"",
+                                               m.get("MemberAssignment") or b""))
+    if isinstance(out.get("Groups"), list):
+        out["Groups"] = [members_relative(g) for g in out["Groups"]]
+    return out
+
+
+def classic_rebalance(sc: scenario) -> None:
+    group = f"dsc-rebalance-{sc.tag}"
+    topic = f"dsc-rebalance-{sc.tag}"
+    sc.create_topic(topic, 2)
+    sc.coordinator(group, 0, "find coordinator")
+    side = sc.side_connections()
+
+    def join(who: str):
+        return lambda s: {"GroupId": group, "SessionTimeoutMs": 30_000, "RebalanceTimeoutMs": 30_000,
+                          "MemberId": s.get(who, ""), "GroupInstanceId": None, "ProtocolType": "consumer",
+                          "Protocols": [{"Name": "range", "Metadata": subscription_with(topic, who.encode())}],
+                          "Reason": None}
+
+    def learn_join(responses, who: str) -> None:
+        sc.learn(responses, **{who: "MemberId", "generation": "GenerationId"})
+
+    def member(who: str):
+        return lambda s: {"GroupId": group, "MemberId": s[who], "GenerationId": s["generation"],
+                          "GroupInstanceId": None}
+
+    def sync(who: str, assignments: dict[str, list[int]]):
+        return lambda s: {**member(who)(s), "ProtocolType": "consumer", "ProtocolName": "range",
+                          "Assignments": [{"MemberId": s[m], "Assignment": consumer_assignment(topic, parts)}
+                                          for m, parts in assignments.items()]}
+
+    def state_is(name: str):
+        return lambda r: r["Groups"][0]["GroupState"] == name
+    describe = {"Groups": [group], "IncludeAuthorizedOperations": False}
+    new_ids = sc.v("JoinGroup") >= 4  # MEMBER_ID_REQUIRED, then join again with the id
+
+    # Member a forms the group alone.
+    if new_ids:
+        learn_join(sc.send("JoinGroup", join("a"), "a joins, no member id"), "a")
+    learn_join(sc.send("JoinGroup", join("a"), "a joins", view=members_relative), "a")
+    sc.send("SyncGroup", sync("a", {"a": [0, 1]}), "a syncs: both partitions", view=members_relative)
+    # Member b joins: its JoinGroup is held until a has joined the new generation too.
+    if new_ids:
+        sc.learn(sc.send("JoinGroup", join("b"), "b joins, no member id", on=side), b="MemberId")
+    held = sc.send_held("JoinGroup", join("b"), side)
+    sc.wait("DescribeGroups", describe, state_is("PreparingRebalance"))
+    sc.send("Heartbeat", member("a"), "a heartbeats: rebalance in progress")
+    sc.send("DescribeGroups", describe, "describe while preparing", view=members_relative)
+    learn_join(sc.send("JoinGroup", join("a"), "a joins the new generation: its leader", view=members_relative), "a")
+    b_join = sc.collect(held, side, "b's held join completes: a follower", view=members_relative)
+    sc.learn(b_join, b="MemberId")
+    sc.send("SyncGroup", sync("a", {"a": [0], "b": [1]}), "a syncs, assigning one partition each",
+            view=members_relative)
+    sc.send("SyncGroup", sync("b", {}), "b syncs: its partition", view=members_relative, on=side)
+    sc.send("DescribeGroups", describe, "describe: two members, stable", view=members_relative)
+    # Member a leaves: b, alone, rejoins and leads the next generation.
+    sc.send("LeaveGroup", lambda s: {"GroupId": group, "MemberId": s["a"], "Members": [
+        {"MemberId": s["a"], "GroupInstanceId": None, "Reason": "a leaves"}]}, "a leaves", view=members_relative)
+    sc.send("Heartbeat", member("b"), "b heartbeats: rebalance in progress", on=side)
+    learn_join(sc.send("JoinGroup", join("b"), "b rejoins alone: the leader", view=members_relative, on=side), "b")
+    sc.send("DescribeGroups", describe, "describe: b alone, completing", view=members_relative)
+    for conn in side:
+        conn.close()
 
 
 # ---- (b2) a static member (KIP-345) of a classic group, replaced by a new instance of itself
@@ -632,7 +753,7 @@ def admin(sc: scenario) -> None:
                          "IncludeTopicAuthorizedOperations": False}, "metadata after")
 
 
-SCENARIOS = [transaction, classic_group, static_member, consumer_group, idempotent, admin]
+SCENARIOS = [transaction, classic_group, classic_rebalance, static_member, consumer_group, idempotent, admin]
 
 
 def run_scenarios(gregor: connection, kafka: connection, both: dict[int, tuple[int, int]], res: result,

@@ -410,6 +410,35 @@ TEST_F(group_test, list_and_describe_report_state_and_members) {
   EXPECT_EQ(coord.describe("zzz").error, error_code::group_id_not_found);
 }
 
+// Kafka 4.3.1 (the differential check's classic_rebalance scenario): outside Stable, DescribeGroups
+// has no protocol and no member metadata but each member's assignment from the last sync, which a
+// rebalance starting from Stable keeps; one interrupting CompletingRebalance drops it.
+TEST_F(group_test, describe_during_a_rebalance_keeps_the_last_assignments_without_metadata) {
+  std::string a = stable_single();
+  std::string b = join_new(3);  // parked: a has not rejoined
+  auto d = coord.describe("g");
+  EXPECT_EQ(state_name(d.state), "PreparingRebalance");
+  EXPECT_EQ(d.protocol_data, "");
+  ASSERT_EQ(d.members.size(), 2u);
+  EXPECT_EQ(d.members[0].member_id, a);
+  EXPECT_TRUE(d.members[0].metadata.empty());
+  EXPECT_EQ(d.members[0].assignment, (std::vector<uint8_t>{9}));
+  EXPECT_TRUE(d.members[1].assignment.empty());
+  coord.join(4, join_in(a));
+  ASSERT_TRUE(join_answer(4));
+  d = coord.describe("g");
+  EXPECT_EQ(state_name(d.state), "CompletingRebalance");
+  EXPECT_EQ(d.protocol_data, "");
+  EXPECT_EQ(d.members[0].assignment, (std::vector<uint8_t>{9}));
+  // A third member interrupts the sync: the assignments go.
+  std::string c = join_new(5);
+  d = coord.describe("g");
+  EXPECT_EQ(state_name(d.state), "PreparingRebalance");
+  for (const auto& m : d.members) EXPECT_TRUE(m.assignment.empty()) << m.member_id;
+  (void)b;
+  (void)c;
+}
+
 TEST_F(group_test, loaded_stable_group_keeps_members_and_generation) {
   group_snapshot s;
   s.protocol_type = "consumer";
