@@ -241,7 +241,7 @@ result<void, storage_error> partition_log::load(const open_hints& hints) {
     // cleaner offset: the cleaned section is durable before that checkpoint names it, and logs
     // compacted before the cleaner kept segment ends (Gregor before 2026-12-04) have real gaps
     // there, which must not cost them everything after.
-    const bool cleaned = hints.cleaner_offset && base_list[i + 1] <= *hints.cleaner_offset;
+    const bool cleaned = !active && hints.cleaner_offset && base_list[i + 1] <= *hints.cleaner_offset;
     const bool lost_tail = full && !active && !cleaned && (*s)->next_offset() < base_list[i + 1];
     if (lost_tail && !truncated) {
       lg.warn("{}: recovered segment {} ends at {}, short of the next segment at {}: tail lost",
