@@ -89,6 +89,7 @@ class bench {
     }
   }
   ~bench() {
+    _pool.join();  // nothing of the disk thread may outlive the buffer and the queue
     if (_o.mode == "uring") {
       _ring_fd.release();
       io_uring_queue_exit(&_ring);
@@ -225,7 +226,7 @@ class bench {
         }
         io_uring_cqe_seen(&_ring, cqe);
       }
-      if (!_stopped) wait_ring();
+      if (!_stopped || _outstanding > 0) wait_ring();
     });
   }
 
@@ -244,6 +245,9 @@ class bench {
 
   options _o;
   asio::io_context _loop;
+  // Keeps run() going while writes are out on the disk thread with nothing else queued on the
+  // loop; finish() and completed() stop it once every append has completed.
+  asio::executor_work_guard<asio::io_context::executor_type> _work{_loop.get_executor()};
   asio::thread_pool _pool{1};
   asio::steady_timer _hb, _tick;
   asio::posix::stream_descriptor _ring_fd;
