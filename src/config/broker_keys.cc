@@ -427,6 +427,7 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("log.segment.delete.delay.ms", &B::log_segment_delete_delay_ms, 0, k_no_max, "Delay before a deleted segment's files are removed."));
   t.push_back(bool_key("log.preallocate", &B::log_preallocate, "Preallocate segment files."));
   t.push_back(bool_key("log.direct.io", &B::log_direct_io, "Gregor: read and append log segments with O_DIRECT, bypassing the page cache."));
+  t.push_back(int_key("log.async.writes.max.bytes", &B::log_async_writes_max_bytes, 0, k_no_max, "Gregor: appends are written to the segment files by one disk thread per log directory, so the network thread never waits on the device; this bounds the appended bytes that thread may hold unwritten (producers wait when it is reached). acks=1 answers once the records are written. 0 writes on the network thread."));
   t.push_back(int_key("log.tail.cache.max.bytes", &B::log_tail_cache_max_bytes, 0, k_no_max, "Gregor: memory, in bytes, for the most recently appended log data across all partitions; consumers and followers reading it never touch the device. 0 disables the cache."));
   {
     broker_key k;

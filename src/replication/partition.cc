@@ -73,7 +73,8 @@ void partition::update_replicas(replica_set replicas, int64_t now_ms) {
 bool partition::on_follower_fetch(node_id follower, offset fetch_offset, int64_t now_ms) {
   const offset before = _high_watermark;
   auto& f = _followers[follower];
-  const offset leader_end = _log.log_end_offset();
+  // A follower can only reach what the leader has written (it is served no further).
+  const offset leader_end = _log.written_end_offset();
   if (fetch_offset >= leader_end) f.last_caught_up_ms = now_ms;
   else if (f.last_fetch_ms > 0 && fetch_offset >= f.leader_end_at_last_fetch)
     f.last_caught_up_ms = std::max(f.last_caught_up_ms, f.last_fetch_ms);
@@ -157,7 +158,10 @@ void partition::recompute_high_watermark() {
     _high_watermark = std::max(_log.log_start_offset(), std::min(_high_watermark, _log.log_end_offset()));
     return;
   }
-  offset hw = _log.log_end_offset();
+  // The leader's own replica counts up to what its disk writer wrote (storage/disk_writer.h): no
+  // record is committed that a crash of this process could still take.
+  const offset written = _log.written_end_offset();
+  offset hw = written;
   auto count = [&](node_id r) {
     if (r == _self) return;
     auto it = _follower_end_offsets.find(r);
@@ -169,7 +173,7 @@ void partition::recompute_high_watermark() {
   if (_pending_isr)
     for (node_id r : *_pending_isr) count(r);
   // The high watermark never moves backwards while this replica leads.
-  _high_watermark = std::max(_high_watermark, std::min(hw, _log.log_end_offset()));
+  _high_watermark = std::max(_high_watermark, std::min(hw, written));
   _high_watermark = std::max(_high_watermark, _log.log_start_offset());
 }
 

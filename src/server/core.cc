@@ -120,9 +120,19 @@ result<void, std::string> core::open() {
                                                      _clock);
     on_transitions([this](std::span<const replication::replica_transition> ts) { _replication->on_transitions(ts); });
   }
-  auto logs = storage::log_manager::open(dir, _clock, size_t(_cfg.log_tail_cache_max_bytes));
+  auto logs = storage::log_manager::open(dir, _clock, size_t(_cfg.log_tail_cache_max_bytes),
+                                        size_t(_cfg.log_async_writes_max_bytes));
   if (!logs) return failure{fmt::format("cannot open log directory {}: {}", dir.string(), logs.error().message)};
   _logs = std::move(*logs);
+  if (auto* w = _logs->writer()) {
+    // The disk writer reports each round of writes from its thread; the io thread takes it on.
+    w->set_listener([this, life = std::weak_ptr<int>(_life)](std::vector<topic_partition> tps) {
+      boost::asio::post(_io, [this, life, tps = std::move(tps)] {
+        if (life.expired()) return;
+        on_writes_done(tps);
+      });
+    });
+  }
   _partitions = std::make_unique<replication::partition_manager>(*_logs, _cfg.node_id);
 
   if (_metadata) {
@@ -133,6 +143,13 @@ result<void, std::string> core::open() {
   lg().info("node {} of cluster {}: {} topics, {} partitions open in {}", _cfg.node_id,
             image().cluster_id(), image().topics().size(), _partitions->size(), dir.string());
   return ok;
+}
+
+void core::on_writes_done(const std::vector<topic_partition>& tps) {
+  for (const auto& tp : tps) {
+    if (auto* p = _partitions ? _partitions->get(tp) : nullptr) p->on_log_written();
+    _waiters.notify(tp);
+  }
 }
 
 const controller::metadata_image& core::image() const {

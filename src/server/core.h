@@ -192,6 +192,11 @@ class core {
   std::shared_ptr<class group_service> _groups;  // shared_ptr: the type is incomplete here
   std::shared_ptr<class outgoing_tls> _outgoing_tls;  // before the pools that use it
   std::shared_ptr<class txn_service> _txns;      // shared_ptr: the type is incomplete here
+  // Expires with the core: completions the disk writer posted to the io thread skip a dead core.
+  std::shared_ptr<int> _life = std::make_shared<int>(0);
+  // On the io thread, after the disk writer wrote appends of these partitions (or failed): the
+  // leader's high watermark may move, acks=1 produces and parked fetches may be answered.
+  void on_writes_done(const std::vector<topic_partition>& tps);
 };
 
 // Builds the storage config of a topic from its effective settings.

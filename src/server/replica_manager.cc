@@ -234,6 +234,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
   }
   bool any_error = false;
   int64_t throttled_bytes = 0;
+  std::vector<topic_partition> appended_to;
   for (const auto& t : resp.responses) {
     for (const auto& pd : t.partitions) {
       uuid id = t.topic_id;
@@ -286,6 +287,7 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
         }
         // Producer state and the aborted-transaction index follow the leader's (idempotence.h).
         _core.producers().appended(*p, *pd.records, end_before);
+        appended_to.push_back(tp);
         if (throttled.contains(tp)) throttled_bytes += int64_t(pd.records->size());
       }
       const offset hw_before = p->high_watermark();
@@ -295,6 +297,19 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
     }
   }
   if (throttled_bytes > 0) _core.quotas().follower.record(throttled_bytes, _clock.monotonic_ms());
+  // The next fetch tells the leader our log end, which counts toward its high watermark: it must
+  // be written first (storage/disk_writer.h), as Kafka's follower has appended before it fetches.
+  const int64_t write_deadline = _clock.monotonic_ms() + _cfg.replica_socket_timeout_ms;
+  for (;;) {
+    std::erase_if(appended_to, [&](const topic_partition& tp) {
+      auto* p = _core.partition(tp);
+      return !p || p->log().write_failure() || p->log().written_end_offset() >= p->log().log_end_offset();
+    });
+    const int64_t now = _clock.monotonic_ms();
+    if (appended_to.empty() || now >= write_deadline || life.expired() || _stopped) break;
+    co_await _core.waiters().wait(appended_to, write_deadline - now);
+    if (life.expired() || _stopped) co_return false;
+  }
   co_return !any_error;
 }
 

@@ -109,13 +109,15 @@ std::string deleted_partition_dir_name(const topic_partition& tp, std::string_vi
 }
 
 result<std::unique_ptr<log_manager>, storage_error> log_manager::open(fs::path log_dir, clock& clk,
-                                                                     size_t tail_cache_bytes) {
+                                                                     size_t tail_cache_bytes,
+                                                                     size_t unwritten_bytes_max) {
   auto& lg = log::get("storage");
   std::error_code ec;
   create_dirs(log_dir, ec);
   if (ec) return fail(storage_errc::io_error, "create {}: {}", log_dir.string(), ec.message());
   std::unique_ptr<log_manager> m(new log_manager(std::move(log_dir), clk));
   m->_cache = std::make_unique<tail_cache>(tail_cache_bytes);
+  if (unwritten_bytes_max > 0) m->_writer = std::make_unique<disk_writer>(unwritten_bytes_max);
   {
     const fs::path lock_path = m->_dir / lock_file;
     m->_closed_all = true;  // until the lock is ours, destroying m must not touch the directory
@@ -197,6 +199,7 @@ result<partition_log*, storage_error> log_manager::open_partition(const topic_pa
   if (auto it = _log_starts.find(tp); it != _log_starts.end()) hints.log_start_offset = it->second;
   if (auto it = _cleaner_offsets.find(tp); it != _cleaner_offsets.end()) hints.cleaner_offset = it->second;
   hints.cache = _cache.get();  // with a zero bound it holds nothing but still counts file reads
+  hints.writer = _writer.get();
   auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk, hints);
   if (!pl) return failure{pl.error()};
   partition_log* raw = pl->get();

@@ -77,6 +77,7 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
   std::unique_ptr<partition_log> pl(
       new partition_log(std::move(dir), std::move(tp), topic_id, cfg, clk));
   pl->_cache = hints.cache;
+  if (hints.writer) pl->_queue = hints.writer->make_queue(pl->_tp, 0);
   auto m = pl->load_metadata();
   if (!m) return failure{m.error()};
   auto l = pl->load(hints);
@@ -92,6 +93,7 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
     if (!f) return failure{f.error()};
   }
   pl->_recovery_point = pl->_segments.back()->next_offset();
+  if (pl->_queue) pl->_queue->reset_written_end(pl->_recovery_point);
   pl->_txn_index_complete_below = std::min(pl->_txn_index_complete_below, pl->_recovery_point);
   auto e = pl->load_epochs();
   if (!e) return failure{e.error()};
@@ -150,7 +152,7 @@ result<void, storage_error> partition_log::load_metadata() {
 segment::limits partition_log::limits() const {
   return segment::limits{std::max<int32_t>(_cfg.index_interval_bytes, 0),
                          size_t(std::max<int32_t>(_cfg.segment_index_bytes, 0)), _cfg.direct_io,
-                         _cfg.direct_append_min_bytes, _cache};
+                         _cfg.direct_append_min_bytes, _cache, _queue};
 }
 
 result<void, storage_error> partition_log::load(const open_hints& hints) {
@@ -297,6 +299,20 @@ std::vector<aborted_txn> partition_log::collect_aborted_txns(offset fetch_offset
 }
 offset partition_log::log_end_offset() const { return offset(_segments.back()->next_offset()); }
 
+offset partition_log::written_end_offset() const {
+  const offset end = log_end_offset();
+  if (!_queue) return end;
+  return std::min(end, offset(_queue->written_end()));
+}
+
+std::optional<storage_error> partition_log::write_failure() const {
+  return _queue ? _queue->failure() : std::nullopt;
+}
+
+void partition_log::settle_writes() const {
+  if (_queue) _queue->settle();
+}
+
 size_t partition_log::size_bytes() const {
   size_t total = 0;
   for (const auto& s : _segments) total += s->size_bytes();
@@ -350,6 +366,9 @@ result<void, storage_error> partition_log::roll() {
 result<append_result, storage_error> partition_log::append(std::span<uint8_t> batches,
                                                            leader_epoch epoch) {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (auto f = write_failure())
+    return fail(storage_errc::io_error, "{}: an earlier write failed ({}); no appends until the broker restarts", _tp,
+                f->message);
   if (batches.empty()) return fail(storage_errc::invalid_argument, "{}: empty append", _tp);
   if (batches.size() > size_t(INT32_MAX)) {
     return fail(storage_errc::invalid_argument, "{}: append of {} bytes", _tp, batches.size());
@@ -421,6 +440,9 @@ result<void, storage_error> partition_log::write_batches(
 result<append_result, storage_error> partition_log::append_with_offsets(
     std::span<const uint8_t> batches) {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  if (auto f = write_failure())
+    return fail(storage_errc::io_error, "{}: an earlier write failed ({}); no appends until the broker restarts", _tp,
+                f->message);
   if (batches.empty()) return fail(storage_errc::invalid_argument, "{}: empty append", _tp);
   if (batches.size() > size_t(INT32_MAX)) {
     return fail(storage_errc::invalid_argument, "{}: append of {} bytes", _tp, batches.size());
@@ -515,6 +537,7 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   _unflushed_records = 0;
   auto e = _epochs->truncate_from_end(log_end_offset());
   if (!e) return failure{e.error()};
+  if (_queue) _queue->reset_written_end(leo);
   log::get("storage").info("{}: truncated to {} (asked {})", _tp, leo, end);
   if (_on_truncate) _on_truncate(log_end_offset());
   if (lowered && _on_recovery_point_lowered) {
@@ -542,6 +565,7 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   _unflushed_records = 0;
   auto e = _epochs->clear();
   if (!e) return failure{e.error()};
+  if (_queue) _queue->reset_written_end(start.value());
   log::get("storage").info("{}: emptied, restarting at offset {}", _tp, start);
   if (_on_truncate) _on_truncate(start);
   if (lowered && _on_recovery_point_lowered) return _on_recovery_point_lowered(recovery_point());

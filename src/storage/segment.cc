@@ -69,6 +69,8 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
     auto tx = transaction_index::open(with_ext(dir, base_offset, ".txnindex"), s->_next);
     if (!tx) return failure{tx.error()};
     s->_txn_index = std::move(*tx);
+    s->_sink = std::make_shared<detail::segment_sink>(s->_log, s->_size, lim.direct_append_min_bytes);
+    s->_queue = lim.queue;
     if (lim.direct_io) {
       auto d = s->start_direct(active);
       if (!d) return failure{d.error()};
@@ -96,12 +98,135 @@ result<std::unique_ptr<segment>, storage_error> segment::open(const fs::path& di
   auto tx = transaction_index::open(with_ext(dir, base_offset, ".txnindex"), s->_next);
   if (!tx) return failure{tx.error()};
   s->_txn_index = std::move(*tx);
+  s->_sink = std::make_shared<detail::segment_sink>(s->_log, s->_size, lim.direct_append_min_bytes);
+  s->_queue = lim.queue;
   if (lim.direct_io) {
     auto d = s->start_direct(active);
     if (!d) return failure{d.error()};
   }
   if (active && lim.cache) s->_cached = lim.cache->make_region(s->_size);
   return s;
+}
+
+namespace detail {
+
+// The write side of a segment: its file and, with direct I/O, the bytes of the block holding the
+// end of the log. Used by one thread at a time: the disk writer's while writes are queued, the
+// segment's owner otherwise (after write_queue::settle, or when the log has no queue).
+class segment_sink final : public write_target {
+ public:
+  segment_sink(file& log, uint64_t size, size_t direct_min) : _log(&log), direct_min(direct_min) {
+    _written.store(size, std::memory_order_release);
+    file_len = size;
+  }
+  result<void, storage_error> write(std::span<const uint8_t> bytes) override;
+  result<void, storage_error> append_direct(std::span<const uint8_t> bytes);
+  void advance_tail(std::span<const uint8_t> bytes);
+
+  file* _log;
+  size_t direct_min;
+  // Direct appends: the bytes of the block holding the end of the log (fewer than
+  // file::direct_align), kept current by every append (direct or buffered).
+  std::vector<uint8_t> tail;
+  size_t file_len = 0;          // length of the .log file on disk (>= written(); larger by the padding)
+  bool appendable = false;      // direct appends allowed: the tail is loaded
+  bool direct_refused = false;  // the file system refused a direct write (EINVAL)
+};
+
+result<void, storage_error> segment_sink::write(std::span<const uint8_t> bytes) {
+  const uint64_t at = written();
+  bool done = false;
+  if (appendable && bytes.size() >= direct_min) {
+    auto w = append_direct(bytes);
+    if (w) {
+      done = true;
+    } else if (w.error().code == storage_errc::invalid_argument) {
+      log::get("storage").warn("{}: {}; using buffered I/O for this segment", _log->path().string(),
+                               w.error().message);
+      appendable = false;
+      direct_refused = true;
+    } else {
+      return w;
+    }
+  }
+  if (!done) {
+    auto w = _log->pwrite(at, bytes);
+    if (!w) {
+      // Best effort: do not leave a partial batch behind (this also cuts any padding).
+      if (_log->truncate(at)) file_len = at;
+      return w;
+    }
+    if (appendable) advance_tail(bytes);
+  }
+  file_len = std::max<size_t>(file_len, at + bytes.size());
+  _written.store(at + bytes.size(), std::memory_order_release);
+  return ok;
+}
+
+result<void, storage_error> segment_sink::append_direct(std::span<const uint8_t> bytes) {
+  // The stream tail + bytes goes out in aligned pieces of at most 4 MiB through the per-thread
+  // staging buffer (so a huge append does not grow it), the last one zero-padded.
+  constexpr size_t align = file::direct_align;
+  constexpr size_t piece_max = size_t(4) << 20;
+  const uint64_t size = written();
+  const size_t head = tail.size();
+  const uint64_t at = size - head;
+  const size_t used = head + bytes.size();
+  const size_t total = (used + align - 1) / align * align;
+  const size_t new_size = size + bytes.size();
+  const size_t new_head = new_size % align;
+  std::vector<uint8_t> new_tail;
+  for (size_t done = 0; done < total;) {
+    const size_t piece = std::min(piece_max, total - done);
+    auto buf = direct_scratch(piece);
+    // Stream bytes [done, done + piece): the old tail first, then `bytes`, then zeros.
+    size_t filled = 0;
+    if (done < head) {
+      filled = std::min(head - done, piece);
+      std::memcpy(buf.data(), tail.data() + done, filled);
+    }
+    if (filled < piece && done + filled < used) {
+      const size_t from = done + filled - head;
+      const size_t n = std::min(piece - filled, bytes.size() - from);
+      std::memcpy(buf.data() + filled, bytes.data() + from, n);
+      filled += n;
+    }
+    std::memset(buf.data() + filled, 0, piece - filled);
+    auto w = _log->pwrite_direct(at + done, buf);
+    if (!w) {
+      // Blocks past the end may hold part of this write: cut them (best effort; recovery would too).
+      if (_log->truncate(size)) file_len = size;
+      return w;
+    }
+    done += piece;
+    if (done == total && new_head > 0) {
+      const uint8_t* t = buf.data() + (piece - (total - (new_size - new_head - at)));
+      new_tail.assign(t, t + new_head);
+    }
+  }
+  file_len = std::max<size_t>(file_len, at + total);
+  tail = std::move(new_tail);
+  return ok;
+}
+
+void segment_sink::advance_tail(std::span<const uint8_t> bytes) {
+  // The new last partial block lies within old tail + bytes (both in memory).
+  const size_t new_size = written() + bytes.size();
+  const size_t new_head = new_size % file::direct_align;
+  if (bytes.size() >= new_head) {
+    tail.assign(bytes.end() - std::ptrdiff_t(new_head), bytes.end());
+  } else {
+    tail.insert(tail.end(), bytes.begin(), bytes.end());
+  }
+  GREGOR_ASSERT(tail.size() == new_head);
+}
+
+}  // namespace detail
+
+segment::~segment() { settle(); }
+
+void segment::settle() const {
+  if (_queue && _sink && _sink->written() < _size) _queue->settle();
 }
 
 result<void, storage_error> segment::start_direct(bool active) {
@@ -119,88 +244,34 @@ result<void, storage_error> segment::start_direct(bool active) {
   if (!active) return ok;
   auto len = _log.size();
   if (!len) return failure{len.error()};
-  _file_len = std::max(*len, _size);
+  _sink->file_len = std::max(*len, _size);
   const size_t head = _size % file::direct_align;
-  _tail.resize(head);
+  _sink->tail.resize(head);
   if (head > 0) {
-    auto n = _log.pread(_size - head, _tail);
+    auto n = _log.pread(_size - head, _sink->tail);
     if (!n) return failure{n.error()};
     if (*n != head) {
       return fail(storage_errc::io_error, "{}: short read of the last block ({} of {} bytes)",
                   _log.path().string(), *n, head);
     }
   }
-  _appendable = true;
+  _sink->appendable = true;
   return ok;
-}
-
-result<void, storage_error> segment::append_direct(std::span<const uint8_t> bytes) {
-  // The stream _tail + bytes goes out in aligned pieces of at most 4 MiB through the per-thread
-  // staging buffer (so a huge append does not grow it), the last one zero-padded.
-  constexpr size_t align = file::direct_align;
-  constexpr size_t piece_max = size_t(4) << 20;
-  const size_t head = _tail.size();
-  const uint64_t at = _size - head;
-  const size_t used = head + bytes.size();
-  const size_t total = (used + align - 1) / align * align;
-  const size_t new_size = _size + bytes.size();
-  const size_t new_head = new_size % align;
-  std::vector<uint8_t> new_tail;
-  for (size_t done = 0; done < total;) {
-    const size_t piece = std::min(piece_max, total - done);
-    auto buf = direct_scratch(piece);
-    // Stream bytes [done, done + piece): the old tail first, then `bytes`, then zeros.
-    size_t filled = 0;
-    if (done < head) {
-      filled = std::min(head - done, piece);
-      std::memcpy(buf.data(), _tail.data() + done, filled);
-    }
-    if (filled < piece && done + filled < used) {
-      const size_t from = done + filled - head;
-      const size_t n = std::min(piece - filled, bytes.size() - from);
-      std::memcpy(buf.data() + filled, bytes.data() + from, n);
-      filled += n;
-    }
-    std::memset(buf.data() + filled, 0, piece - filled);
-    auto w = _log.pwrite_direct(at + done, buf);
-    if (!w) {
-      // Blocks past _size may hold part of this write: cut them (best effort; recovery would too).
-      if (_log.truncate(_size)) _file_len = _size;
-      return w;
-    }
-    done += piece;
-    if (done == total && new_head > 0) {
-      const uint8_t* t = buf.data() + (piece - (total - (new_size - new_head - at)));
-      new_tail.assign(t, t + new_head);
-    }
-  }
-  _file_len = std::max<size_t>(_file_len, at + total);
-  _tail = std::move(new_tail);
-  return ok;
-}
-
-void segment::advance_tail(std::span<const uint8_t> bytes) {
-  // The new last partial block lies within old tail + bytes (both in memory).
-  const size_t new_size = _size + bytes.size();
-  const size_t new_head = new_size % file::direct_align;
-  if (bytes.size() >= new_head) {
-    _tail.assign(bytes.end() - std::ptrdiff_t(new_head), bytes.end());
-  } else {
-    _tail.insert(_tail.end(), bytes.begin(), bytes.end());
-  }
-  GREGOR_ASSERT(_tail.size() == new_head);
-  _file_len = std::max(_file_len, new_size);
 }
 
 result<void, storage_error> segment::trim_padding() {
-  if (_file_len <= _size) return ok;
+  settle();
+  if (!_sink || _sink->file_len <= _size) return ok;
   auto t = _log.truncate(_size);
   if (!t) return t;
-  _file_len = _size;
+  _sink->file_len = _size;
   return ok;
 }
 
 void segment::set_limits(limits lim) {
+  settle();
+  if (_sink) _sink->direct_min = lim.direct_append_min_bytes;
+  _queue = lim.queue;
   _limits = lim;
   _offset_index.set_max_bytes(lim.index_bytes_max);
   _time_index.set_max_bytes(lim.index_bytes_max);
@@ -345,29 +416,19 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
                                             const std::vector<protocol::batch_header>& headers,
                                             int64_t now_ms) {
   GREGOR_ASSERT(_size + bytes.size() <= UINT32_MAX);
-  bool written = false;
-  if (_appendable && bytes.size() >= _limits.direct_append_min_bytes) {
-    auto w = append_direct(bytes);
-    if (w) {
-      written = true;
-    } else if (w.error().code == storage_errc::invalid_argument) {
-      log::get("storage").warn("{}: {}; using buffered I/O for this segment",
-                               _log.path().string(), w.error().message);
-      _appendable = false;
+  GREGOR_ASSERT(!headers.empty());
+  if (_queue) {
+    // The disk writer writes it (disk_writer.h); reads find the bytes in the queue meanwhile.
+    if (auto f = _queue->failure()) return failure{*f};
+    _queue->push(_sink, _size, std::vector<uint8_t>(bytes.begin(), bytes.end()), headers.back().last_offset() + 1);
+  } else {
+    auto w = _sink->write(bytes);
+    if (_sink->direct_refused) {
+      _sink->direct_refused = false;
       _ahead.reset();
       _log.disable_direct();
-    } else {
-      return w;
     }
-  }
-  if (!written) {
-    auto w = _log.pwrite(_size, bytes);
-    if (!w) {
-      // Best effort: do not leave a partial batch behind (this also cuts any padding).
-      if (_log.truncate(_size)) _file_len = _size;
-      return w;
-    }
-    if (_appendable) advance_tail(bytes);
+    if (!w) return w;
   }
   if (_cached) _cached->append(_size, bytes);
   uint64_t pos = _size;
@@ -382,6 +443,14 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
   _size = pos;
   if (_first_batch_ms < 0) _first_batch_ms = now_ms;
   return ok;
+}
+
+std::optional<storage_error> segment::unwritten_failure() const {
+  settle();
+  if (!_sink || _sink->written() >= _size) return std::nullopt;
+  if (auto f = _queue ? _queue->failure() : std::nullopt) return f;
+  return storage_error{storage_errc::io_error, fmt::format("{}: bytes from position {} were never written",
+                                                           _log.path().string(), _sink->written())};
 }
 
 result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t target) const {
@@ -399,12 +468,18 @@ result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t
     if (pos >= _size) return std::optional<batch_location>{};
     // Unreadable here (never expected: appends are validated): let the file scan report it.
   }
-  detail::batch_scanner sc(_log, e.position, _size, false, false);
+  // Batches the disk writer has not written yet are not in the file: scan what is there, then walk
+  // the queued ones' headers in memory.
+  const uint64_t limit = _sink ? std::min<uint64_t>(_size, _sink->written()) : _size;
+  detail::batch_scanner sc(_log, e.position, limit, false, false);
   for (;;) {
     batch_location loc;
     auto st = sc.next(loc, nullptr);
     if (!st) return failure{st.error()};
-    if (*st == detail::scan_status::end) return std::optional<batch_location>{};
+    if (*st == detail::scan_status::end) {
+      if (limit < _size) return find_unwritten_batch(std::max<uint64_t>(e.position, limit), target);
+      return std::optional<batch_location>{};
+    }
     if (*st != detail::scan_status::batch) {
       return fail(storage_errc::corrupt, "{}: {}", _log.path().string(), sc.reason());
     }
@@ -412,8 +487,26 @@ result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t
   }
 }
 
+result<std::optional<batch_location>, storage_error> segment::find_unwritten_batch(uint64_t pos,
+                                                                                  int64_t target) const {
+  // Every batch before `pos` ends below the target. read_into() takes each header from the queue,
+  // or from the file once the writer got there.
+  while (pos < _size) {
+    std::vector<uint8_t> buf;
+    auto n = read_into(pos, protocol::batch_header_size, buf);
+    if (!n) return failure{n.error()};
+    auto h = *n == protocol::batch_header_size ? protocol::parse_batch_header(buf) : std::nullopt;
+    if (!h || h->total_size() < protocol::batch_header_size || pos + h->total_size() > _size)
+      return fail(storage_errc::corrupt, "{}: no readable batch header at position {}", _log.path().string(), pos);
+    if (h->last_offset() >= target) return std::optional<batch_location>{batch_location{pos, *h}};
+    pos += h->total_size();
+  }
+  return std::optional<batch_location>{};
+}
+
 result<std::optional<batch_location>, storage_error> segment::find_batch_by_timestamp(
     int64_t ts) const {
+  settle();
   uint64_t start = 0;
   if (auto te = _time_index.lookup_before(ts)) start = _offset_index.lookup(te->offset).position;
   detail::batch_scanner sc(_log, start, _size, false, false);
@@ -458,6 +551,28 @@ result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, 
       return *head + _cached->read(start, std::min<uint64_t>(position + len, _size) - start, out);
     }
   }
+  if (_queue && len > 0 && position < _size && std::min<uint64_t>(position + len, _size) > _sink->written()) {
+    // Part of the range is still queued for the disk writer: the file holds what lies below
+    // `start`, the queue the rest.
+    const uint64_t end = std::min<uint64_t>(position + len, _size);
+    std::vector<uint8_t> queued;
+    const uint64_t start = _queue->copy_unwritten(_sink.get(), position, end, queued);
+    size_t got = 0;
+    if (start > position) {
+      auto head = read_file_into(position, size_t(start - position), out);
+      if (!head || *head < start - position) return head;
+      got = *head;
+    }
+    const size_t old = out.size();
+    out.resize(old + queued.size());
+    if (!queued.empty()) std::memcpy(out.data() + old, queued.data(), queued.size());
+    return got + queued.size();
+  }
+  return read_file_into(position, len, out);
+}
+
+template <class Buffer>
+result<size_t, storage_error> segment::read_file_into(uint64_t position, size_t len, Buffer& out) const {
   if (_limits.cache && len > 0) _limits.cache->count_miss(std::min<uint64_t>(len, _size - std::min<uint64_t>(position, _size)));
   if (auto job = std::move(_ahead); job && job->position() == position && len > 0) {
     auto bytes = job->wait();
@@ -486,9 +601,10 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len,
 }
 
 void segment::read_ahead(uint64_t position, size_t len) const {
-  if (!_log.direct() || position >= _size) return;
+  const uint64_t written = _sink ? std::min<uint64_t>(_sink->written(), _size) : _size;
+  if (!_log.direct() || position >= written) return;
   if (_cached && position >= _cached->start()) return;  // the next read comes from memory
-  len = std::min<size_t>(len, _size - position);
+  len = std::min<size_t>(len, written - position);
   _ahead = detail::schedule_readahead(_log.direct_fd(), position, len);
 }
 
@@ -501,8 +617,8 @@ result<void, storage_error> segment::seal() {
 result<void, storage_error> segment::seal_without_sync() {
   auto t = trim_padding();
   if (!t) return t;
-  _appendable = false;
-  _tail = {};
+  _sink->appendable = false;
+  _sink->tail = {};
   return _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
 }
 
@@ -524,6 +640,7 @@ void segment::sync_in_background() const {
 }
 
 result<void, storage_error> segment::flush() {
+  if (auto u = unwritten_failure()) return failure{*u};
   auto s = _log.sync();
   if (!s) return s;
   s = _offset_index.sync();
@@ -537,7 +654,7 @@ void segment::close() {
   _ahead.reset();
   _cached.reset();
   if (_log.is_open()) (void)trim_padding();  // best effort: a crash leaves it to recovery too
-  _appendable = false;
+  if (_sink) _sink->appendable = false;
   _log.close();
   _offset_index.close();
   _time_index.close();

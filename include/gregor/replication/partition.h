@@ -67,6 +67,8 @@ class partition {
   // The offset below which records are committed (visible to consumers). Minimum log end offset
   // over the ISR; with ISR = {self} it equals the log end offset.
   offset high_watermark() const { return _high_watermark; }
+  // The log's written end moved (storage/disk_writer.h): a leader's high watermark may follow.
+  void on_log_written() { recompute_high_watermark(); }
   // The high watermark: this replica knows nothing of transactions. The last stable offset (which
   // ongoing transactions hold back) is server::idempotence::last_stable_offset.
   offset last_stable_offset() const { return _high_watermark; }

@@ -48,10 +48,13 @@ std::string deleted_partition_dir_name(const topic_partition& tp, std::string_vi
 class log_manager {
  public:
   // tail_cache_bytes: the bound of the logs' tail cache (tail_cache.h, log.tail.cache.max.bytes);
-  // 0 = none, every read goes to the files.
+  // 0 = none, every read goes to the files. unwritten_bytes_max: with > 0, a disk writer thread
+  // (disk_writer.h) writes the logs' appends, holding at most that many unwritten bytes
+  // (log.async.writes.max.bytes); 0 = appends write the files before they return.
   static result<std::unique_ptr<log_manager>, storage_error> open(std::filesystem::path log_dir,
                                                                   clock& clk,
-                                                                  size_t tail_cache_bytes = 0);
+                                                                  size_t tail_cache_bytes = 0,
+                                                                  size_t unwritten_bytes_max = 0);
   ~log_manager();
 
   // Partition directories found at open (to reopen after restart), sorted.
@@ -96,6 +99,8 @@ class log_manager {
   const std::filesystem::path& dir() const { return _dir; }
   // The recently appended bytes every open log keeps in memory (counters readable from any thread).
   const tail_cache& cache() const { return *_cache; }
+  // The directory's disk writer; nullptr when appends write inline.
+  disk_writer* writer() const { return _writer.get(); }
 
  private:
   log_manager(std::filesystem::path dir, clock& clk) : _dir(std::move(dir)), _clk(clk) {}
@@ -104,6 +109,8 @@ class log_manager {
   clock& _clk;
   // Declared before the logs: their segments' regions go first.
   std::unique_ptr<tail_cache> _cache;
+  // Declared before the logs too: their queues' writes finish before it stops.
+  std::unique_ptr<disk_writer> _writer;
   mutable std::mutex _mutex;
   std::vector<topic_partition> _discovered;
   std::map<topic_partition, std::unique_ptr<partition_log>> _logs;

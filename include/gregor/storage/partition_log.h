@@ -65,6 +65,9 @@ struct open_hints {
   // Where the active segment keeps copies of its appends for reads near the log end (the owner
   // thread's tail_cache; must outlive the log). nullptr: every read goes to the files.
   tail_cache* cache = nullptr;
+  // The log directory's disk writer (disk_writer.h; must outlive the log): appends are queued and
+  // written by its thread. nullptr: appends write the files before they return.
+  disk_writer* writer = nullptr;
 };
 
 // What one compaction pass did.
@@ -181,6 +184,14 @@ class partition_log {
 
   offset log_start_offset() const;
   offset log_end_offset() const;
+  // Every record below it is in the files (disk_writer.h): log_end_offset() without a disk writer,
+  // and once the writer caught up. What acks=1 waits for, and the most a leader's high watermark
+  // and its answers to followers may cover.
+  offset written_end_offset() const;
+  // A failed write by the disk writer (sticky: the log refuses appends until it is reopened).
+  std::optional<storage_error> write_failure() const;
+  // Blocks until the disk writer has written every queued append of this log.
+  void settle_writes() const;
   size_t size_bytes() const;
   size_t segment_count() const;
   const topic_partition& tp() const { return _tp; }
@@ -308,6 +319,7 @@ class partition_log {
   uuid _topic_id;
   log_config _cfg;
   tail_cache* _cache = nullptr;
+  std::shared_ptr<write_queue> _queue;  // from open_hints::writer; nullptr: appends write inline
   clock& _clk;
   std::vector<std::unique_ptr<segment>> _segments;
   int64_t _unflushed_records = 0;

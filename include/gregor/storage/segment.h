@@ -15,6 +15,7 @@
 
 #include "gregor/base/byte_buffer.h"
 #include "gregor/protocol/record_batch.h"
+#include "gregor/storage/disk_writer.h"
 #include "gregor/storage/file.h"
 #include "gregor/storage/offset_index.h"
 #include "gregor/storage/tail_cache.h"
@@ -24,6 +25,7 @@
 namespace gregor::storage {
 namespace detail {
 class readahead_job;
+class segment_sink;
 }
 
 // "00000000000000000042" for 42.
@@ -52,6 +54,9 @@ class segment {
     // Where an active segment keeps copies of its appends for reads near the end (tail_cache.h);
     // nullptr: none. Must outlive the segment.
     tail_cache* cache = nullptr;
+    // The partition log's disk-writer queue (disk_writer.h): appends are queued and written by
+    // the writer thread. nullptr: appends write the file before they return.
+    std::shared_ptr<write_queue> queue;
   };
 
   // Creates a new empty segment (files must not exist yet, or exist empty).
@@ -68,6 +73,10 @@ class segment {
                                                               bool active, int64_t now_ms,
                                                               bool full_recovery = false);
 
+  ~segment();
+  segment(const segment&) = delete;
+  segment& operator=(const segment&) = delete;
+
   int64_t base_offset() const { return _base; }
   int64_t next_offset() const { return _next; }
   size_t size_bytes() const { return _size; }
@@ -79,6 +88,10 @@ class segment {
   bool index_full() const { return _offset_index.is_full() || _time_index.is_full(); }
   // Whether reads and appends bypass the page cache (direct_io asked and supported).
   bool direct_io() const { return _log.direct(); }
+  // Waits until the disk writer has written every queued append of this segment.
+  void settle() const;
+  // After settle(): the error that left bytes of this segment unwritten (a failed write), if any.
+  std::optional<storage_error> unwritten_failure() const;
   void set_limits(limits lim);
   // Bytes removed from the tail by recovery at open (0 when clean, and when all it cut was the
   // zero padding of direct appends).
@@ -146,10 +159,12 @@ class segment {
   // Direct-I/O set-up after open/recovery: the O_DIRECT descriptor and, for an active segment,
   // the bytes of the last partial block.
   result<void, storage_error> start_direct(bool active);
-  result<void, storage_error> append_direct(std::span<const uint8_t> bytes);
-  void advance_tail(std::span<const uint8_t> bytes);
+  // find_batch's walk over batches from `pos` on, some of them still queued for the disk writer.
+  result<std::optional<batch_location>, storage_error> find_unwritten_batch(uint64_t pos, int64_t target) const;
   template <class Buffer>
   result<size_t, storage_error> read_into(uint64_t position, size_t len, Buffer& out) const;
+  template <class Buffer>
+  result<size_t, storage_error> read_file_into(uint64_t position, size_t len, Buffer& out) const;
   // Cuts the zero padding of direct appends (at seal and close).
   result<void, storage_error> trim_padding();
 
@@ -168,15 +183,13 @@ class segment {
   size_t _bytes_since_index_entry = 0;
   size_t _truncated_at_open = 0;
   bool _cut_padding = false;  // recovery cut direct-I/O padding (not counted as truncation)
-  // Direct appends: the bytes of the block holding the end of the log (fewer than
-  // file::direct_align), kept current by every append (direct or buffered).
-  std::vector<uint8_t> _tail;
-  size_t _file_len = 0;  // length of the .log file on disk (>= _size; larger by the padding)
+  // The write side (the file and the direct-I/O tail block), shared with queued writes.
+  std::shared_ptr<detail::segment_sink> _sink;
+  std::shared_ptr<write_queue> _queue;  // limits::queue
   mutable std::shared_ptr<detail::readahead_job> _ahead;
   // The cached suffix of the file (segments created or opened active with limits::cache set);
   // kept after the roll, dropped at close.
   std::shared_ptr<tail_cache::region> _cached;  // the next read's bytes, maybe
-  bool _appendable = false;  // active with direct I/O: the tail is loaded
 };
 
 }  // namespace gregor::storage

@@ -211,7 +211,8 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     const offset hw = p->high_watermark();
     // The last stable offset (idempotence.h); a follower's fetch never loads producer state.
     const offset lso = c.producers().last_stable_offset(*p, /*load_if_needed=*/follower == no_node);
-    const offset upper = follower != no_node ? p->log().log_end_offset() : (read_committed ? lso : hw);
+    // Followers get what this leader has written (storage/disk_writer.h), consumers what is committed.
+  const offset upper = follower != no_node ? p->log().written_end_offset() : (read_committed ? lso : hw);
     pout.high_watermark = hw.value();
     pout.last_stable_offset = lso.value();
     pout.log_start_offset = p->log().log_start_offset().value();

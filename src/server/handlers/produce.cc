@@ -60,6 +60,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     topic_partition tp;
     offset end;
     int32_t min_insync;
+    // acks=1: the records need only be written by this broker's disk writer (storage/disk_writer.h).
+    bool written_only = false;
   };
   std::vector<commit_wait> waits;
 
@@ -203,6 +205,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         if (req.acks == -1 && p->high_watermark() <= idem.duplicate_of->last_offset)
           waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
                                       idem.duplicate_of->last_offset + 1, rt->settings.min_insync_replicas});
+        else if (req.acks == 1 && p->log().written_end_offset() <= idem.duplicate_of->last_offset)
+          waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
+                                      idem.duplicate_of->last_offset + 1, 0, true});
         continue;
       }
       int64_t append_time = -1;
@@ -230,6 +235,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       if (req.acks == -1 && p->high_watermark() <= appended->last_offset)
         waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
                                     appended->last_offset + 1, rt->settings.min_insync_replicas});
+      else if (req.acks == 1 && p->log().written_end_offset() <= appended->last_offset)
+        waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
+                                    appended->last_offset + 1, 0, true});
       record_produced(name, bytes.size(), appended->last_offset.value() - appended->base_offset.value() + 1);
     }
   }
@@ -237,20 +245,27 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     // acks=all: answer once the ISR has the records (the high watermark covers them), as Kafka's
     // delayed produce does; REQUEST_TIMED_OUT after the request's timeout; the replica losing
     // leadership meanwhile answers NOT_LEADER_OR_FOLLOWER.
-    const int64_t deadline = c.clk().monotonic_ms() + std::max(req.timeout_ms, 0);
+    // acks=1 has no timeout in Kafka (the local append answers); a write waits at least 30 s here.
+    const int64_t deadline = c.clk().monotonic_ms() + std::max(req.timeout_ms, req.acks == 1 ? 30000 : 0);
     for (;;) {
       std::vector<topic_partition> pending;
       for (auto& w : waits) {
         if (w.end < offset(0)) continue;  // settled
         auto& pout = resp.responses[w.topic].partition_responses[w.partition];
         auto* p = c.partition(w.tp);
-        if (!p || !p->is_leader()) {
+        if (!p || (!w.written_only && !p->is_leader())) {
           set_error(pout, error_code::not_leader_or_follower);
           w.end = offset(-1);
-        } else if (p->high_watermark() >= w.end) {
+        } else if (w.written_only && p->log().written_end_offset() >= w.end) {
+          w.end = offset(-1);
+        } else if (!w.written_only && p->high_watermark() >= w.end) {
           if (int32_t(p->isr_size()) < w.min_insync)
             set_error(pout, error_code::not_enough_replicas_after_append,
                       fmt::format("ISR size {} is below min.insync.replicas {}", p->isr_size(), w.min_insync));
+          w.end = offset(-1);
+        } else if (auto failed = p->log().write_failure()) {
+          // The disk writer could not write them: they are gone (the log takes no more appends).
+          set_error(pout, error_code::kafka_storage_error, failed->message);
           w.end = offset(-1);
         } else {
           pending.push_back(w.tp);
@@ -262,7 +277,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         for (auto& w : waits)
           if (w.end >= offset(0))
             set_error(resp.responses[w.topic].partition_responses[w.partition], error_code::request_timed_out,
-                      "the in-sync replicas did not acknowledge the records in time");
+                      w.written_only ? "the records were not written to the log in time"
+                                     : "the in-sync replicas did not acknowledge the records in time");
         break;
       }
       co_await c.waiters().wait(pending, deadline - now);

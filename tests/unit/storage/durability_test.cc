@@ -244,7 +244,7 @@ TEST_F(durability, a_gap_at_a_segment_end_drops_what_follows_unless_the_segment_
 
 TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
   {
-    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
     ASSERT_TRUE(m.has_value());
     EXPECT_FALSE((*m)->opened_after_clean_shutdown());
     auto p = (*m)->open_partition(tp, id, {});
@@ -259,7 +259,7 @@ TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
   auto ls = slurp(tmp.path / "log-start-offset-checkpoint");
   EXPECT_EQ(std::string(ls.begin(), ls.end()), "0\n1\npay 0 2\n");
   {
-    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
     ASSERT_TRUE(m.has_value());
     EXPECT_TRUE((*m)->opened_after_clean_shutdown());
     EXPECT_FALSE(fs::exists(tmp.path / ".kafka_cleanshutdown")) << "a crash from here is unclean";
@@ -280,7 +280,7 @@ TEST_F(durability, log_manager_writes_checkpoints_and_a_clean_shutdown_marker) {
 // The server collects checkpoints on the io thread and writes them on another: a write that
 // comes late must not replace newer contents, and unchanged high watermarks are not written again.
 TEST_F(durability, a_checkpoint_collected_earlier_never_replaces_a_newer_one) {
-  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, id, {});
   ASSERT_TRUE(p.has_value());
@@ -308,14 +308,14 @@ TEST_F(durability, a_checkpoint_collected_earlier_never_replaces_a_newer_one) {
 
 TEST_F(durability, malformed_checkpoints_are_ignored_and_the_log_is_scanned) {
   {
-    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
     auto p = (*m)->open_partition(tp, id, {});
     append(**p, 4);
     ASSERT_TRUE((*m)->close_all().has_value());
   }
   std::ofstream(tmp.path / "recovery-point-offset-checkpoint") << "7\nzz\n";
   std::ofstream(tmp.path / "log-start-offset-checkpoint") << "0\n1\npay 0 -5\n";
-  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, id, {});
   ASSERT_TRUE(p.has_value());
@@ -873,7 +873,7 @@ TEST_F(compaction, cleaner_offset_is_checkpointed_and_restored_at_open) {
   log_config cfg = compacted(400);
   int64_t cleaned_to = 0;
   {
-    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+    auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
     ASSERT_TRUE(m.has_value());
     auto p = (*m)->open_partition(tp, id, cfg);
     ASSERT_TRUE(p.has_value());
@@ -886,7 +886,7 @@ TEST_F(compaction, cleaner_offset_is_checkpointed_and_restored_at_open) {
     EXPECT_EQ(std::string(text.begin(), text.end()), fmt::format("0\n1\npay 0 {}\n", cleaned_to));
     ASSERT_TRUE((*m)->close_all().has_value());
   }
-  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes());
+  auto m = log_manager::open(tmp.path, clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, id, cfg);
   ASSERT_TRUE(p.has_value());

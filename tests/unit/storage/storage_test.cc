@@ -305,6 +305,7 @@ TEST_F(partition_log_test, sparse_index_finds_every_offset) {
   cfg.index_interval_bytes = 300;
   auto log = open_log(cfg);
   fill(*log, 100, 3);  // offsets 0..299, ~100 bytes per batch
+  log->settle_writes();  // the file is read directly below
   auto idx_path = dir() / "00000000000000000000.index";
   size_t entries = fs::file_size(idx_path) / 8;
   EXPECT_GT(entries, 10u);
@@ -655,6 +656,7 @@ TEST_F(direct_io_test, appends_read_back_at_every_offset_and_close_trims_the_pad
   bytes += big.size();
   append(*log, std::move(big));
   const int64_t end = log->log_end_offset().value();
+  log->settle_writes();  // the disk-writer run: the file holds what the writer wrote
   const auto active = dir() / (segment_file_stem(0) + ".log");
   EXPECT_EQ(fs::file_size(active) % 4096, 0u);
   EXPECT_GT(fs::file_size(active), bytes);
@@ -687,6 +689,7 @@ TEST_F(direct_io_test, a_crash_image_with_padding_recovers_every_batch_and_conti
   const size_t bytes = fill_mixed(*log, 80);
   const int64_t end = log->log_end_offset().value();
   ASSERT_GT(log->segment_count(), 2u);
+  log->settle_writes();  // acknowledged appends are written (disk_writer.h)
   EXPECT_GT(log_file_bytes(dir()), bytes);  // the active segment's padding
   // What a SIGKILL leaves: the files as they are now, without close().
   const fs::path crash = tmp.path() / "crash";
@@ -794,7 +797,7 @@ TEST(log_manager, deleted_dir_name_fits_name_max_for_the_longest_legal_topic) {
 // topic of that name could never open its partition ("topic id mismatch").
 TEST_F(log_manager_test, a_partition_of_a_249_character_topic_is_removed_and_recreated) {
   const topic_partition tp{std::string(249, 'z'), partition_id(10)};
-  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(m.has_value());
   auto p = (*m)->open_partition(tp, uuid{1, 1}, {});
   ASSERT_TRUE(p.has_value()) << p.error().message;
@@ -812,7 +815,7 @@ TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) 
   fs::create_directories(tmp.path() / "orders-3.0123456789abcdef0123456789abcdef-delete");
   fs::create_directories(tmp.path() / "not a partition");
   std::ofstream(tmp.path() / "meta.properties") << "version=1\n";
-  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(m.has_value());
   auto d = (*m)->discovered();
   ASSERT_EQ(d.size(), 2u);
@@ -824,7 +827,7 @@ TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) 
 
 TEST_F(log_manager_test, open_append_reopen_and_remove) {
   {
-    auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
+    auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
     ASSERT_TRUE(m.has_value());
     auto p = (*m)->open_partition(tp, id, {});
     ASSERT_TRUE(p.has_value());
@@ -841,7 +844,7 @@ TEST_F(log_manager_test, open_append_reopen_and_remove) {
     EXPECT_TRUE((*m)->close_all().has_value());
     EXPECT_EQ((*m)->get(tp), nullptr);
   }
-  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ((*m)->discovered().size(), 1u);
   EXPECT_EQ((*m)->discovered()[0], tp);
@@ -879,7 +882,7 @@ namespace {
 TEST(log_manager_lock, a_directory_another_process_holds_is_refused_until_it_lets_go) {
   temp_dir tmp;
   manual_clock clk{1'000'000};
-  auto holder = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes());
+  auto holder = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
   ASSERT_TRUE(holder) << holder.error().message;
   auto rival_opens = [&] {
     const pid_t pid = ::fork();

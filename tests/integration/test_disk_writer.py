@@ -1,0 +1,119 @@
+"""Proves that a stalled device delays only the requests that wait on it (issue 16): with the log
+directory on a FUSE file system whose writes to one partition are held (gated_fs.py), a Produce to
+that partition stays unanswered while other connections get ApiVersions, Metadata and a Fetch of
+what was written before answered (with writes on the io thread, all of them waited for the device);
+once the device moves again the held Produce is acknowledged and every record reads back. (Appends
+to other partitions of the same log directory wait too: one disk thread writes a directory, as a
+stalled device stalls every file on it.)
+
+Runs against Gregor only: it mounts a file system under the broker's log directory."""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import clients
+import harness
+import kafka_wire as kw
+
+pytestmark = pytest.mark.gregor_only
+
+HERE = Path(__file__).resolve().parent
+
+
+def _fuse_usable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to mount FUSE"
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse"
+    try:
+        import fusepy  # noqa: F401
+    except ImportError:
+        return "python3-fusepy is not installed (tools/setup.sh installs it)"
+    return None
+
+
+class _mounted:
+    """gated_fs.py serving `backing` at `mount` until closed."""
+
+    def __init__(self, backing: Path, mount: Path, gate: Path, log: Path):
+        self.mount = mount
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "gated_fs.py"), str(backing), str(mount), str(gate)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        harness.wait_until(lambda: os.path.ismount(mount) or self.proc.poll() is not None, timeout_s=60,
+                           what=f"gated_fs.py mounting {mount}")
+        assert self.proc.poll() is None, f"gated_fs.py exited: {log.read_text()}"
+
+    def close(self) -> None:
+        subprocess.run(["fusermount", "-u", "-z", str(self.mount)], check=False)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _records(value: bytes) -> bytes:
+    return kw.record_batch(kw.encode_record(0, None, value), 1)
+
+
+def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
+    why = _fuse_usable()
+    if why:
+        pytest.skip(why)
+    g = harness.gregor_process(tmp_path / "stalled")
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    gate = tmp_path / "gate"
+    fs = _mounted(backing, g.log_dir, gate, tmp_path / "gated_fs.log")
+    try:
+        g.start()
+        held = harness.unique_topic("held")
+        clients.create_topic(g.bootstrap, held)
+        first = kw.parse_produce_v7(kw.round_trip(g.bootstrap, kw.produce_request_v7(1, {held: {0: _records(b"one")}}),
+                                                  timeout_s=60))
+        assert first[(held, 0)] == (0, 0), first
+
+        # The device stops taking writes to the held partition's files.
+        gate.write_text(f"/{held}-0/")
+        producer = kw.connect(g.bootstrap, timeout_s=60)
+        try:
+            producer.sendall(kw.produce_request_v7(2, {held: {0: _records(b"two")}}, acks=1))
+            # Everything else is answered meanwhile, on other connections.
+            versions = kw.round_trip(g.bootstrap, kw.api_versions_request(3), timeout_s=60)
+            assert versions is not None and kw.parse_api_versions(versions, 0)[1] == 0
+            meta = kw.round_trip(g.bootstrap, kw.metadata_request_v1(4, [held]), timeout_s=60)
+            assert meta is not None and [b[0] for b in kw.parse_metadata_v1_brokers(meta)[1]] == [1]
+            fetched = kw.parse_fetch_v11(kw.round_trip(g.bootstrap, kw.fetch_request_v11(6, {held: {0: 0}}),
+                                                       timeout_s=60))
+            part = fetched["partitions"][(held, 0)]
+            assert part["error_code"] == 0 and part["high_watermark"] == 1, part
+            assert part["batches"] == [(0, 1)], part
+            # The held Produce cannot have been answered: its records are not written.
+            readable, _, _ = select.select([producer], [], [], 0)
+            assert not readable, "the Produce was answered before its records were written"
+
+            gate.unlink()
+            producer.settimeout(60)
+            answer = kw.read_response(producer)
+            assert answer is not None, "no answer after the device moved again"
+            assert kw.parse_produce_v7(answer)[(held, 0)] == (0, 1)
+        finally:
+            producer.close()
+        got = clients.consume_all(g.bootstrap, held, expected=2)
+        assert [m.value() for m in got] == [b"one", b"two"]
+        assert g.running()
+    finally:
+        if gate.exists():
+            gate.unlink()
+        g.kill()
+        fs.close()
+        shutil.rmtree(backing, ignore_errors=True)
