@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libssl-dev
   python3 python3-pytest python3-pytest-timeout python3-kafka python3-confluent-kafka
-  python3-snappy python3-lz4 python3-zstandard python3-cryptography
+  python3-snappy python3-lz4 python3-zstandard python3-cryptography python3-fusepy
   librdkafka-dev kcat
 )
 # make fuzz: clang and its libFuzzer/sanitizer runtimes (not needed by the build or CI's tests).

@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include "group_service.h"
+
 #include "active_controller.h"
 #include "broker_lifecycle.h"
 #include "cluster_controller_client.h"
@@ -126,8 +128,10 @@ result<void, std::string> core::open() {
   _logs = std::move(*logs);
   if (auto* w = _logs->writer()) {
     // The disk writer reports each round of writes from its thread; the io thread takes it on.
-    w->set_listener([this, life = std::weak_ptr<int>(_life)](std::vector<topic_partition> tps) {
-      boost::asio::post(_io, [this, life, tps = std::move(tps)] {
+    // It runs until _logs goes, possibly after _life did: it touches only the io_context (which
+    // outlives the core) until the posted handler finds the core still alive.
+    w->set_listener([this, &io = _io, life = std::weak_ptr<int>(_life)](std::vector<topic_partition> tps) {
+      boost::asio::post(io, [this, life, tps = std::move(tps)] {
         if (life.expired()) return;
         on_writes_done(tps);
       });
@@ -148,6 +152,7 @@ result<void, std::string> core::open() {
 void core::on_writes_done(const std::vector<topic_partition>& tps) {
   for (const auto& tp : tps) {
     if (auto* p = _partitions ? _partitions->get(tp) : nullptr) p->on_log_written();
+    if (auto* g = groups_if_started()) g->high_watermark_moved(tp);
     _waiters.notify(tp);
   }
 }

@@ -100,6 +100,11 @@ class group_service {
   // materialised (commit) or dropped. Ignored when this broker does not lead `offsets_tp` (a later
   // leadership replays the marker from the log).
   void txn_marker_appended(const topic_partition& offsets_tp, int64_t producer_id, bool commit, offset end);
+  // The high watermark of `tp` may have moved (the disk writer wrote, a follower fetched): the
+  // offset writes and markers it now covers apply at once, not at the next tick.
+  void high_watermark_moved(const topic_partition& tp) {
+    if (_uncommitted.contains(tp)) apply_committed(tp);
+  }
   // Waits until the high watermark of the group's offsets partition covers everything appended to
   // it so far, as Kafka's coordinator runtime answers every group request only once the records it
   // wrote (and those written before it) are committed. NONE; NOT_COORDINATOR when leadership moved

@@ -207,10 +207,32 @@ void collect_tail_cache(metrics::sample_writer& w, core& c) {
   w.counter("gregor_log_tail_cache_evicted_bytes_total", "Bytes the tail cache dropped to stay within its bound.",
             {}, double(tc.evicted_bytes()));
 }
+
+// The log directory's disk writer (storage/disk_writer.h): appends waiting for the device, and how
+// the writes went.
+void collect_disk_writer(metrics::sample_writer& w, core& c) {
+  const storage::disk_writer* dw = c.logs().writer();
+  if (!dw) return;
+  w.gauge("gregor_log_unwritten_bytes", "Appended bytes the disk writer has not written yet (log.async.writes.max.bytes bounds it).",
+          {}, double(dw->unwritten_bytes()));
+  w.gauge("gregor_log_unwritten_max_bytes", "The bound of unwritten appended bytes (log.async.writes.max.bytes).", {},
+          double(dw->max_unwritten_bytes()));
+  w.counter("gregor_log_written_bytes_total", "Appended bytes the disk writer wrote to segment files.", {},
+            double(dw->written_bytes()));
+  w.counter("gregor_log_writes_total", "Appends the disk writer wrote.", {}, double(dw->writes()));
+  w.counter("gregor_log_write_rounds_total", "Rounds of the disk writer (each writes what was queued when it began).",
+            {}, double(dw->rounds()));
+  w.counter("gregor_log_write_full_waits_total",
+            "Appends that waited for the disk writer because log.async.writes.max.bytes was reached.", {},
+            double(dw->full_waits()));
+  w.counter("gregor_log_write_failures_total", "Partitions whose disk write failed (they refuse appends until restart).",
+            {}, double(dw->failures()));
+}
 }  // namespace
 
 void add_broker_collectors(http_admin& admin, core& c, const net::tcp_server& kafka) {
   admin.add_collector([&c](metrics::sample_writer& w) { collect_tail_cache(w, c); });
+  admin.add_collector([&c](metrics::sample_writer& w) { collect_disk_writer(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_client_quotas(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_group_lag(w, c); });
   admin.add_collector([&c](metrics::sample_writer& w) { collect_quorum(w, c); });

@@ -209,6 +209,9 @@ std::optional<compaction_plan> partition_log::plan_compaction(int64_t now_ms, bo
                                                               size_t key_map_bytes_max,
                                                               int64_t first_unstable) const {
   if (_closed || !_cfg.compact || _segments.size() < 2) return std::nullopt;
+  // The cleaner reads the closed segments' files through its own descriptors: their queued writes
+  // and the roll's padding cut (disk_writer.h) must be done first.
+  settle_writes();
   // Cleanable: closed segments whose newest record is older than min.compaction.lag.ms.
   size_t cleanable = 0;
   while (cleanable + 1 < _segments.size()) {

@@ -31,6 +31,17 @@ void write_queue::push(std::shared_ptr<write_target> to, uint64_t position, std:
   }
 }
 
+void write_queue::push_action(std::function<void()> fn, int64_t end_offset) {
+  disk_writer& w = *_writer;
+  std::lock_guard lk(w._mutex);
+  _ops.push_back(op{nullptr, 0, {}, end_offset, std::move(fn)});
+  if (!_scheduled) {
+    _scheduled = true;
+    w._ready.push_back(shared_from_this());
+    w._work.notify_one();
+  }
+}
+
 void write_queue::settle() {
   std::unique_lock lk(_writer->_mutex);
   _writer->_done.wait(lk, [&] { return _ops.empty(); });
@@ -59,7 +70,7 @@ uint64_t write_queue::copy_unwritten(const write_target* t, uint64_t from, uint6
   const uint64_t w = t->written();
   const uint64_t start = std::max(from, w);
   for (const op& o : _ops) {
-    if (o.to.get() != t) continue;
+    if (o.to.get() != t || o.action) continue;
     const uint64_t lo = std::max(start, o.position);
     const uint64_t hi = std::min<uint64_t>(end, o.position + o.bytes.size());
     if (lo >= hi) continue;
@@ -116,6 +127,11 @@ void disk_writer::run() {
       for (size_t i = 0; i < count; ++i) {
         if (failed) break;
         write_queue::op& o = *batch[i];
+        if (o.action) {
+          o.action();
+          ++written_ops;
+          continue;
+        }
         auto r = o.to->write(o.bytes);
         if (!r) {
           failed = r.error();

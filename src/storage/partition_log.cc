@@ -350,9 +350,9 @@ bool partition_log::should_roll(size_t append_bytes, int64_t last_offset) const 
 
 result<void, storage_error> partition_log::roll() {
   auto& old = *_segments.back();
-  auto sealed = old.seal_without_sync();
+  // With a disk writer the roll does not wait for the old segment's queued writes.
+  auto sealed = old.seal_in_queue();
   if (!sealed) return sealed;
-  old.sync_in_background();
   int64_t base = old.next_offset();
   auto s = segment::create(_dir, base, limits());
   if (!s) return failure{s.error()};

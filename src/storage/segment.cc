@@ -122,6 +122,8 @@ class segment_sink final : public write_target {
   result<void, storage_error> write(std::span<const uint8_t> bytes) override;
   result<void, storage_error> append_direct(std::span<const uint8_t> bytes);
   void advance_tail(std::span<const uint8_t> bytes);
+  // The segment stops being active: cut the direct-I/O padding, no more direct appends.
+  void seal();
 
   file* _log;
   size_t direct_min;
@@ -221,12 +223,51 @@ void segment_sink::advance_tail(std::span<const uint8_t> bytes) {
   GREGOR_ASSERT(tail.size() == new_head);
 }
 
+void segment_sink::seal() {
+  const uint64_t size = written();
+  if (file_len > size && _log->truncate(size)) file_len = size;  // else close() tries again
+  appendable = false;
+  tail = {};
+}
+
+void sync_and_close(const std::vector<int>& fds) {
+  for (int fd : fds) {
+    (void)::fdatasync(fd);  // best effort: partition_log::flush() syncs again before trusting it
+    ::close(fd);
+  }
+}
+
 }  // namespace detail
 
 segment::~segment() { settle(); }
 
 void segment::settle() const {
-  if (_queue && _sink && _sink->written() < _size) _queue->settle();
+  // Also when every byte is written: a queued seal (seal_in_queue) may still touch the sink.
+  if (_queue) _queue->settle();
+}
+
+result<void, storage_error> segment::seal_in_queue() {
+  if (!_queue) {
+    auto s = seal_without_sync();
+    if (s) sync_in_background();
+    return s;
+  }
+  auto a = _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
+  if (!a) return a;
+  // The descriptors are duplicated now (the segment may be closed before the sync runs); the
+  // writer cuts the padding after the segment's last write, then syncs on a detached thread.
+  std::vector<int> fds;
+  for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync()})
+    if (fd >= 0) fds.push_back(fd);
+  _queue->push_action([sink = _sink, fds] {
+    sink->seal();
+    try {
+      std::thread([fds] { detail::sync_and_close(fds); }).detach();
+    } catch (const std::system_error&) {
+      detail::sync_and_close(fds);
+    }
+  }, _next);
+  return ok;
 }
 
 result<void, storage_error> segment::start_direct(bool active) {
@@ -626,16 +667,10 @@ void segment::sync_in_background() const {
   std::vector<int> fds;
   for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync()})
     if (fd >= 0) fds.push_back(fd);
-  auto sync_all = [](const std::vector<int>& v) {
-    for (int fd : v) {
-      (void)::fdatasync(fd);  // best effort: partition_log::flush() syncs again before trusting it
-      ::close(fd);
-    }
-  };
   try {
-    std::thread([fds, sync_all] { sync_all(fds); }).detach();
+    std::thread([fds] { detail::sync_and_close(fds); }).detach();
   } catch (const std::system_error&) {
-    sync_all(fds);
+    detail::sync_and_close(fds);
   }
 }
 

@@ -21,6 +21,7 @@ import pytest
 import clients
 import harness
 import kafka_wire as kw
+from test_ops import metrics
 
 pytestmark = pytest.mark.gregor_only
 
@@ -100,6 +101,10 @@ def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
             # The held Produce cannot have been answered: its records are not written.
             readable, _, _ = select.select([producer], [], [], 0)
             assert not readable, "the Produce was answered before its records were written"
+            # /metrics shows the bytes waiting for the device.
+            m = metrics(g)
+            assert m["gregor_log_unwritten_bytes"] > 0, m
+            assert m["gregor_log_write_failures_total"] == 0
 
             gate.unlink()
             producer.settimeout(60)
@@ -110,6 +115,7 @@ def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
             producer.close()
         got = clients.consume_all(g.bootstrap, held, expected=2)
         assert [m.value() for m in got] == [b"one", b"two"]
+        assert metrics(g)["gregor_log_unwritten_bytes"] == 0
         assert g.running()
     finally:
         if gate.exists():

@@ -133,6 +133,10 @@ class segment {
   // fdatasyncs the three files on a detached thread through duplicated descriptors (safe if the
   // segment is deleted meanwhile). Falls back to a synchronous sync if no thread can be started.
   void sync_in_background() const;
+  // The roll's seal without waiting for queued writes: the time index gets its final entry now,
+  // and the disk writer cuts the padding after the segment's last queued write, then syncs it in
+  // the background. Without a queue: seal_without_sync() + sync_in_background().
+  result<void, storage_error> seal_in_queue();
   result<void, storage_error> flush();
   void close();
   // Removes the three files (retention/delete); the segment is unusable afterwards.

@@ -2,7 +2,9 @@
 // log whose appends are still queued reads them back, keeps its written end below them and
 // catches up, that a failed write is sticky (appends refused, reads below it still served), and
 // that back-pressure bounds the unwritten bytes.
+#include <algorithm>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <random>
 
@@ -240,6 +242,43 @@ TEST_P(queued_log_test, queued_appends_read_back_and_the_written_end_catches_up)
   for (int64_t off = 0; off < plain->log_end_offset().value(); off += 2, ++i)
     ASSERT_EQ(read_from(*plain, off), queued[i]) << "offset " << off;
   EXPECT_EQ(i, queued.size());
+}
+
+TEST_P(queued_log_test, a_roll_does_not_wait_for_the_old_segments_writes) {
+  auto log = open(&writer, 64 << 10);
+  hold_writer();
+  // With the writer held, appends still roll (a roll that waited would never return here).
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(append(*log, test_env::batch_of(2, t0 + i, 5000), 1));
+  ASSERT_GT(log->segment_count(), 2u);
+  EXPECT_EQ(log->written_end_offset(), offset(0));
+  std::vector<std::vector<uint8_t>> queued;
+  for (int64_t off = 0; off < log->log_end_offset().value(); ++off) queued.push_back(read_from(*log, off));
+  release_writer();
+  log->settle_writes();
+  EXPECT_EQ(log->written_end_offset(), log->log_end_offset());
+  // Sealed segments end where their last batch does: the writer cut the direct-I/O padding.
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(tmp.path / "t-0"))
+    if (e.path().extension() == ".log") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), log->segment_count());
+  files.pop_back();  // the active one may be padded until it is sealed or closed
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t pos = 0;
+    while (pos + protocol::batch_header_size <= data.size()) {
+      auto h = protocol::parse_batch_header(std::span<const uint8_t>(data).subspan(pos));
+      if (!h || h->total_size() < protocol::batch_header_size) break;
+      pos += h->total_size();
+    }
+    EXPECT_EQ(pos, data.size()) << f;
+  }
+  ASSERT_TRUE(log->close());
+  log.reset();
+  auto plain = open(nullptr, 64 << 10);
+  for (int64_t off = 0; off < plain->log_end_offset().value(); ++off)
+    ASSERT_EQ(read_from(*plain, off), queued[size_t(off)]) << "offset " << off;
 }
 
 TEST_P(queued_log_test, truncation_and_flush_wait_for_queued_writes) {
