@@ -270,12 +270,25 @@ result<void, std::string> use_protocols_and_ciphers(SSL_CTX* ctx, const tls_sett
 }  // namespace
 
 std::vector<std::string> tls_file_states(const std::vector<std::string>& paths) {
+  // The contents' hash too: a file rewritten within one tick of the kernel's coarse file clock
+  // keeps its modification time, and a renewed certificate often has the same size.
+  constexpr std::uintmax_t hashed_bytes_max = 16 << 20;
   std::vector<std::string> out;
   for (const auto& p : paths) {
     std::error_code ec;
     const auto t = std::filesystem::last_write_time(p, ec);
     const auto size = ec ? 0 : std::filesystem::file_size(p, ec);
-    out.push_back(ec ? std::string() : fmt::format("{}:{}", t.time_since_epoch().count(), size));
+    if (ec) {
+      out.emplace_back();
+      continue;
+    }
+    size_t digest = 0;
+    if (size <= hashed_bytes_max) {
+      std::ifstream in(p, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      digest = std::hash<std::string>{}(text);
+    }
+    out.push_back(fmt::format("{}:{}:{:x}", t.time_since_epoch().count(), size, digest));
   }
   return out;
 }

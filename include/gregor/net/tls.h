@@ -41,8 +41,8 @@ struct tls_settings {
   bool operator==(const tls_settings&) const = default;
 };
 
-// What identifies each file's version (modification time and size; "" when it cannot be read):
-// a store is reloaded when this changes.
+// What identifies each file's version (modification time, size and a hash of the contents; ""
+// when it cannot be read): a store is reloaded when this changes.
 std::vector<std::string> tls_file_states(const std::vector<std::string>& paths);
 
 using tls_context_ptr = std::shared_ptr<boost::asio::ssl::context>;
