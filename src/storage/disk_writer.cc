@@ -22,24 +22,23 @@ void write_queue::push(std::shared_ptr<write_target> to, uint64_t position, std:
       return u == 0 || u + n <= w._max_unwritten;
     });
   }
-  _ops.push_back(op{std::move(to), position, std::move(bytes), end_offset});
+  _ops.push_back(op{std::move(to), position, std::move(bytes), end_offset, {}});
   w._unwritten_bytes.fetch_add(n, std::memory_order_relaxed);
-  if (!_scheduled) {
-    _scheduled = true;
-    w._ready.push_back(shared_from_this());
-    w._work.notify_one();
-  }
+  schedule_locked();
+}
+
+void write_queue::schedule_locked() {
+  if (_scheduled) return;
+  _scheduled = true;
+  _writer->_ready.push_back(shared_from_this());
+  _writer->_work.notify_one();
 }
 
 void write_queue::push_action(std::function<void()> fn, int64_t end_offset) {
   disk_writer& w = *_writer;
   std::lock_guard lk(w._mutex);
   _ops.push_back(op{nullptr, 0, {}, end_offset, std::move(fn)});
-  if (!_scheduled) {
-    _scheduled = true;
-    w._ready.push_back(shared_from_this());
-    w._work.notify_one();
-  }
+  schedule_locked();
 }
 
 void write_queue::settle() {
@@ -122,7 +121,7 @@ void disk_writer::run() {
       for (auto& o : q->_ops) batch.push_back(&o);
       const size_t count = batch.size();
       std::optional<storage_error> failed = q->_failure;
-      size_t written_ops = 0;
+      size_t written_ops = 0, actions = 0;
       lk.unlock();
       for (size_t i = 0; i < count; ++i) {
         if (failed) break;
@@ -130,6 +129,7 @@ void disk_writer::run() {
         if (o.action) {
           o.action();
           ++written_ops;
+          ++actions;
           continue;
         }
         auto r = o.to->write(o.bytes);
@@ -160,7 +160,7 @@ void disk_writer::run() {
       }
       _unwritten_bytes.fetch_sub(bytes, std::memory_order_relaxed);
       if (written_ops > 0) {
-        _writes.fetch_add(written_ops, std::memory_order_relaxed);
+        _writes.fetch_add(written_ops - actions, std::memory_order_relaxed);
         _written_bytes.fetch_add(done_bytes, std::memory_order_relaxed);
       }
       if (!q->_ops.empty() && !q->_scheduled) {

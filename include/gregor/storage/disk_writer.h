@@ -88,6 +88,7 @@ class write_queue : public std::enable_shared_from_this<write_queue> {
 
  private:
   friend class disk_writer;
+  void schedule_locked();  // with the writer's mutex held: hands the queue to the writer once
   struct op {
     std::shared_ptr<write_target> to;
     uint64_t position;
