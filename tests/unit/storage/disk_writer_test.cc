@@ -72,9 +72,10 @@ std::vector<uint8_t> bytes_of(size_t n, uint8_t seed) {
 }
 
 TEST(disk_writer_test, writes_in_order_off_the_callers_thread_and_reports_progress) {
-  disk_writer w(1 << 20);
+  // Before the writer: its thread may still report a round after settle() returned, until joined.
   std::mutex mu;
   std::vector<topic_partition> reported;
+  disk_writer w(1 << 20);
   w.set_listener([&](std::vector<topic_partition> tps) {
     std::lock_guard lk(mu);
     reported.insert(reported.end(), tps.begin(), tps.end());
