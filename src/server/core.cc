@@ -152,9 +152,13 @@ result<void, std::string> core::open() {
 void core::on_writes_done(const std::vector<topic_partition>& tps) {
   for (const auto& tp : tps) {
     if (auto* p = _partitions ? _partitions->get(tp) : nullptr) p->on_log_written();
-    if (auto* g = groups_if_started()) g->high_watermark_moved(tp);
-    _waiters.notify(tp);
+    high_watermark_moved(tp);
   }
+}
+
+void core::high_watermark_moved(const topic_partition& tp) {
+  if (auto* g = groups_if_started()) g->high_watermark_moved(tp);
+  _waiters.notify(tp);
 }
 
 const controller::metadata_image& core::image() const {

@@ -117,6 +117,9 @@ class core {
   bool has_metadata_store() const { return _metadata != nullptr; }
   const controller::metadata_image& image() const;
   fetch_waiters& waiters() { return _waiters; }
+  // A partition's high watermark may have moved (a write done, a follower's fetch): the group
+  // service applies the offset writes it now covers, and whatever waits on the partition wakes.
+  void high_watermark_moved(const topic_partition& tp);
   // KIP-227 incremental fetch sessions (handlers/fetch.cc).
   fetch_session_cache& fetch_sessions() { return _fetch_sessions; }
   // Consumer Fetch records held in memory until written, broker-wide (fetch_memory.h):

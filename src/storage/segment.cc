@@ -237,6 +237,15 @@ void sync_and_close(const std::vector<int>& fds) {
   }
 }
 
+// fdatasyncs and closes `fds` on a detached thread (inline if none can be started).
+void sync_detached(std::vector<int> fds) {
+  try {
+    std::thread([fds] { sync_and_close(fds); }).detach();
+  } catch (const std::system_error&) {
+    sync_and_close(fds);
+  }
+}
+
 }  // namespace detail
 
 segment::~segment() { settle(); }
@@ -256,16 +265,9 @@ result<void, storage_error> segment::seal_in_queue() {
   if (!a) return a;
   // The descriptors are duplicated now (the segment may be closed before the sync runs); the
   // writer cuts the padding after the segment's last write, then syncs on a detached thread.
-  std::vector<int> fds;
-  for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync()})
-    if (fd >= 0) fds.push_back(fd);
-  _queue->push_action([sink = _sink, fds] {
+  _queue->push_action([sink = _sink, fds = dup_for_sync()] {
     sink->seal();
-    try {
-      std::thread([fds] { detail::sync_and_close(fds); }).detach();
-    } catch (const std::system_error&) {
-      detail::sync_and_close(fds);
-    }
+    detail::sync_detached(fds);
   }, _next);
   return ok;
 }
@@ -460,7 +462,7 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
   GREGOR_ASSERT(!headers.empty());
   if (_queue) {
     // The disk writer writes it (disk_writer.h); reads find the bytes in the queue meanwhile.
-    if (auto f = _queue->failure()) return failure{*f};
+    // (partition_log refuses appends after a failed write, so there is no failure check here.)
     _queue->push(_sink, _size, std::vector<uint8_t>(bytes.begin(), bytes.end()), headers.back().last_offset() + 1);
   } else {
     auto w = _sink->write(bytes);
@@ -663,16 +665,14 @@ result<void, storage_error> segment::seal_without_sync() {
   return _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
 }
 
-void segment::sync_in_background() const {
+std::vector<int> segment::dup_for_sync() const {
   std::vector<int> fds;
   for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync()})
     if (fd >= 0) fds.push_back(fd);
-  try {
-    std::thread([fds] { detail::sync_and_close(fds); }).detach();
-  } catch (const std::system_error&) {
-    detail::sync_and_close(fds);
-  }
+  return fds;
 }
+
+void segment::sync_in_background() const { detail::sync_detached(dup_for_sync()); }
 
 result<void, storage_error> segment::flush() {
   if (auto u = unwritten_failure()) return failure{*u};

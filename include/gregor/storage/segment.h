@@ -171,6 +171,8 @@ class segment {
   result<size_t, storage_error> read_file_into(uint64_t position, size_t len, Buffer& out) const;
   // Cuts the zero padding of direct appends (at seal and close).
   result<void, storage_error> trim_padding();
+  // Duplicates of the .log, .index and .timeindex descriptors, for a background fdatasync.
+  std::vector<int> dup_for_sync() const;
 
   std::filesystem::path _dir;
   int64_t _base = 0;

@@ -15,7 +15,6 @@
 #include "gregor/protocol/messages/fetch.h"
 #include "client_quota.h"
 #include "handlers.h"
-#include "../group_service.h"
 #include "../idempotence.h"
 #include "leader_hint.h"
 #include "../http_admin.h"
@@ -202,10 +201,8 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
         }
       }
       if (first_pass && start <= p->log().log_end_offset() && start >= p->log().log_start_offset() &&
-          p->on_follower_fetch(follower, start, c.clk().monotonic_ms())) {
-        if (auto* g = c.groups_if_started()) g->high_watermark_moved(tp);
-        c.waiters().notify(tp);  // acks=all producers waiting for the high watermark
-      }
+          p->on_follower_fetch(follower, start, c.clk().monotonic_ms()))
+        c.high_watermark_moved(tp);  // acks=all producers, group offsets waiting for it
     }
     // Reassignment throttle (Kafka's shouldLeaderThrottle): a follower outside the ISR gets no
     // records for a throttled partition while the leader's quota is exceeded.
