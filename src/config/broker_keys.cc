@@ -337,7 +337,7 @@ std::vector<broker_key> build_table() {
   {
     using config_type::string;
     using config_type::list;
-    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.url", std::nullopt, {}, false, string, false, "The JWKS whose keys verify OAUTHBEARER tokens: a file: URL (re-read when the file changes)."));
+    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.url", std::nullopt, {}, false, string, false, "The JWKS whose keys verify OAUTHBEARER tokens: a file: URL (re-read when the file changes) or an http(s) URL (fetched at start, refreshed every sasl.oauthbearer.jwks.endpoint.refresh.ms and when a token names an unknown key id)."));
     t.push_back(text_key("sasl.oauthbearer.expected.audience", "", {}, true, list, false, "Audiences a token's aud claim must contain one of (comma-separated)."));
     t.push_back(text_key("sasl.oauthbearer.expected.issuer", std::nullopt, {}, false, string, false, "The issuer a token's iss claim must equal."));
     t.push_back(text_key("sasl.oauthbearer.sub.claim.name", "sub", {}, false, string, false, "The claim whose value is the principal name (User:<value>)."));
@@ -352,7 +352,9 @@ std::vector<broker_key> build_table() {
       return "";
     };
     t.push_back(std::move(skew));
-    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.refresh.ms", "3600000", {}, false, config_type::long_, false, "Accepted for compatibility: a file: JWKS is re-read when the file changes."));
+    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.refresh.ms", "3600000", {}, false, config_type::long_, false, "How often an http(s) JWKS is fetched again (a file: JWKS is re-read when the file changes)."));
+    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", "100", {}, false, config_type::long_, false, "The first wait before retrying a failed http(s) JWKS fetch; it doubles at each retry."));
+    t.push_back(text_key("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", "10000", {}, false, config_type::long_, false, "How long a failed http(s) JWKS fetch is retried in all."));
   }
   t.push_back(string_key("sasl.mechanism.inter.broker.protocol", &B::sasl_mechanism_inter_broker_protocol, {}, "SASL mechanism brokers use towards each other on a SASL inter-broker listener."));
   t.push_back(string_key("sasl.mechanism.controller.protocol", &B::sasl_mechanism_controller_protocol, {}, "SASL mechanism used towards the controllers on a SASL controller listener."));

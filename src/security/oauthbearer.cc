@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -305,6 +306,10 @@ result<jwk_set, std::string> jwk_set::parse(std::string_view document) {
     out._keys.push_back(std::move(k));
   }
   return out;
+}
+
+bool jwk_set::has_kid(std::string_view kid) const {
+  return std::any_of(_keys.begin(), _keys.end(), [&](const auto& k) { return k->kid == kid; });
 }
 
 std::string jwk_set::verify(const jwt& token) const {

@@ -18,6 +18,7 @@
 #include "log_maintenance.h"
 #include "http_admin.h"
 #include "listener_tls.h"
+#include "oauthbearer_validation.h"
 #include "gregor/base/log.h"
 #include "gregor/net/tcp_server.h"
 
@@ -145,6 +146,11 @@ broker::~broker() = default;
 
 result<void, std::string> broker::start() {
   if (std::string why = check_sasl_configs(_impl->c.config()); !why.empty()) return failure{why};
+  {
+    auto keys = oauthbearer_keys::start(_impl->c.config());
+    if (!keys) return failure{keys.error()};
+    _impl->c.set_oauth_keys(std::shared_ptr<oauthbearer_keys>(std::move(*keys)));
+  }
   if (std::string why = check_principal_mapping_rules(_impl->c.config()); !why.empty()) return failure{why};
   if (auto su = security::parse_super_users(_impl->c.config().super_users); !su)
     return failure{fmt::format("config 'super.users': {}", su.error())};

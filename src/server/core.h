@@ -27,6 +27,8 @@
 
 namespace gregor::server {
 
+class oauthbearer_keys;  // oauthbearer_validation.h
+
 // Effective per-topic settings, recomputed whenever the metadata image changes.
 struct topic_runtime {
   uuid id;
@@ -110,6 +112,9 @@ class core {
 
   boost::asio::io_context& io() { return _io; }
   const config::broker_config& config() const { return _cfg; }
+  // The http(s) JWKS endpoints of the OAUTHBEARER listeners (set by broker::start; null without).
+  void set_oauth_keys(std::shared_ptr<oauthbearer_keys> keys) { _oauth_keys = std::move(keys); }
+  const oauthbearer_keys* oauth_keys() const { return _oauth_keys.get(); }
   // The config as loaded at start-up, before dynamic broker configs (AlterConfigs on BROKER).
   const config::broker_config& static_config() const { return _static_cfg; }
   // The single node's metadata store (null in cluster mode).
@@ -177,6 +182,7 @@ class core {
   std::shared_ptr<class active_controller> _active;
   std::shared_ptr<class broker_lifecycle> _lifecycle;
   std::shared_ptr<class replica_manager> _replication;  // cluster mode, broker role
+  std::shared_ptr<oauthbearer_keys> _oauth_keys;
   std::filesystem::path _metadata_dir;
   std::vector<transition_listener> _transition_listeners;
   std::vector<config_listener> _config_listeners;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <tuple>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -10,6 +13,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/security/jaas.h"
+#include "jwks_endpoint.h"
 
 namespace gregor::server {
 namespace {
@@ -33,6 +37,50 @@ std::string key_name(const config::broker_config& cfg, const std::string& listen
 }
 
 constexpr std::string_view jwks_url_key = "sasl.oauthbearer.jwks.endpoint.url";
+constexpr const char* refresh_key = "sasl.oauthbearer.jwks.endpoint.refresh.ms";
+constexpr const char* backoff_key = "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms";
+constexpr const char* backoff_max_key = "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms";
+
+bool is_http_url(std::string_view url) {
+  const std::string u = lower(trimmed(url));
+  return u.starts_with("http:") || u.starts_with("https:");
+}
+
+// A long setting of the listener (its prefixed key wins; Kafka's default when unset), at least
+// `min`; else an error naming the key.
+result<int64_t, std::string> long_setting(const config::broker_config& cfg, const std::string& listener,
+                                          const char* key, int64_t min) {
+  auto v = config::listener_value(cfg, listener, key);
+  const std::string text = v                                 ? trimmed(*v)
+                           : std::string_view(key) == refresh_key ? "3600000"
+                           : std::string_view(key) == backoff_key ? "100"
+                                                                  : "10000";
+  errno = 0;
+  char* end = nullptr;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || n < min)
+    return failure{fmt::format("config '{}' = '{}': expected a whole number of milliseconds >= {}",
+                               key_name(cfg, listener, key), text, min)};
+  return int64_t(n);
+}
+
+// The https trust of a JWKS endpoint from the OAUTHBEARER JAAS options (Kafka's JaasOptionsUtils:
+// ssl.truststore.*; ssl.endpoint.identification.algorithm, https by default, checks the host name).
+std::pair<net::tls_settings, bool> jwks_trust_of(const security::jaas_entry& entry) {
+  net::tls_settings s;
+  s.listener = "the OAUTHBEARER JWKS endpoint";
+  auto opt = [&](const char* name) {
+    auto it = entry.options.find(name);
+    return it == entry.options.end() ? std::string() : it->second;
+  };
+  s.truststore_type = opt("ssl.truststore.type");
+  s.truststore_location = opt("ssl.truststore.location");
+  s.truststore_password = opt("ssl.truststore.password");
+  s.truststore_certificates = opt("ssl.truststore.certificates");
+  auto algorithm = entry.options.find("ssl.endpoint.identification.algorithm");
+  const bool verify_host = algorithm == entry.options.end() || !trimmed(algorithm->second).empty();
+  return {s, verify_host};
+}
 
 result<std::string, std::string> read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -58,11 +106,10 @@ result<std::filesystem::path, std::string> jwks_file_of_url(std::string_view url
   const size_t colon = u.find(':');
   const std::string scheme = colon == std::string::npos ? "" : lower(u.substr(0, colon));
   if (scheme == "http" || scheme == "https")
-    return failure{fmt::format("config '{}' = '{}': Gregor reads the JWKS from a file: URL only (an HTTP(S) JWKS "
-                               "endpoint is not supported yet; save the provider's JWKS to a file and refresh it)",
-                               key, u)};
+    return failure{fmt::format("config '{}' = '{}': an {} URL, not a file: URL", key, u, scheme)};
   if (scheme != "file")
-    return failure{fmt::format("config '{}' = '{}': expected a file: URL (file:///path/to/jwks.json)", key, u)};
+    return failure{fmt::format("config '{}' = '{}': expected a file: URL (file:///path/to/jwks.json) or an http(s) URL",
+                               key, u)};
   std::string rest = u.substr(colon + 1);
   if (rest.starts_with("//")) {
     rest.erase(0, 2);
@@ -126,6 +173,21 @@ std::string check_oauthbearer_configs(const config::broker_config& cfg) {
       return fmt::format("The OAuth validator for the broker requires \"{}\" to be configured so that JWT signatures "
                          "can be verified, but it was not set (listener '{}')",
                          jwks_url_key, l.name);
+    for (const auto* k : {refresh_key, backoff_key, backoff_max_key}) {
+      auto v = long_setting(cfg, l.name, k, 0);
+      if (!v) return v.error();
+    }
+    if (is_http_url(*url)) {
+      // Fetched when the broker starts (oauthbearer_keys::start); here only what can be checked offline.
+      auto u = parse_http_url(*url);
+      if (!u) return fmt::format("config '{}': {}", url_key, u.error());
+      if (u->scheme == "https") {
+        auto ctx = net::make_client_tls_context(jwks_trust_of(*entry).first);
+        if (!ctx) return fmt::format("config '{}': the trust store of {} ({} options): {}", url_key, *url, jaas_key,
+                                     ctx.error());
+      }
+      continue;
+    }
     auto path = jwks_file_of_url(*url, url_key);
     if (!path) return path.error();
     std::error_code ec;
@@ -150,11 +212,74 @@ std::string check_oauthbearer_configs(const config::broker_config& cfg) {
   return "";
 }
 
+result<std::unique_ptr<oauthbearer_keys>, std::string> oauthbearer_keys::start(const config::broker_config& cfg) {
+  std::unique_ptr<oauthbearer_keys> out(new oauthbearer_keys());
+  for (const auto& l : cfg.listeners) {
+    const std::string proto = config::security_protocol_of(cfg, l.name);
+    if (proto != "SASL_PLAINTEXT" && proto != "SASL_SSL") continue;
+    const auto mechanisms = config::listener_sasl_mechanisms(cfg, l.name);
+    if (std::find(mechanisms.begin(), mechanisms.end(), "OAUTHBEARER") == mechanisms.end()) continue;
+    auto url = config::listener_value(cfg, l.name, jwks_url_key);
+    if (!url || !is_http_url(*url)) continue;
+    const std::string jaas_key = fmt::format("listener.name.{}.oauthbearer.sasl.jaas.config", lower(l.name));
+    auto jaas = config::listener_value(cfg, l.name, "oauthbearer.sasl.jaas.config");
+    if (!jaas) return failure{fmt::format("config '{}' is not set", jaas_key)};
+    auto entry = security::parse_jaas_config_entry(*jaas);
+    if (!entry) return failure{fmt::format("config '{}': {}", jaas_key, entry.error())};
+    jwks_endpoint::options o;
+    o.url = trimmed(*url);
+    o.url_key = key_name(cfg, l.name, jwks_url_key);
+    std::tie(o.trust, o.verify_host) = jwks_trust_of(*entry);
+    auto refresh = long_setting(cfg, l.name, refresh_key, 0);
+    auto backoff = long_setting(cfg, l.name, backoff_key, 0);
+    auto backoff_max = long_setting(cfg, l.name, backoff_max_key, 0);
+    for (const auto* r : {&refresh, &backoff, &backoff_max})
+      if (!*r) return failure{r->error()};
+    o.refresh_ms = std::max<int64_t>(*refresh, 1);
+    o.retry_backoff_ms = *backoff;
+    o.retry_backoff_max_ms = *backoff_max;
+    // Listeners naming the same URL and trust share one endpoint.
+    jwks_endpoint* shared = nullptr;
+    for (const auto& e : out->_owned)
+      if (e.first.url == o.url && e.first.trust == o.trust && e.first.verify_host == o.verify_host) shared = e.second.get();
+    if (!shared) {
+      auto e = jwks_endpoint::start(o);
+      if (!e) return failure{e.error()};
+      log::get("server").info("listener {}: OAUTHBEARER keys from {} ({} key(s), refreshed every {} ms)", l.name,
+                              o.url, (*e)->keys()->size(), o.refresh_ms);
+      shared = e->get();
+      out->_owned.emplace_back(endpoint_key{o.url, o.trust, o.verify_host}, std::move(*e));
+    }
+    out->_by_listener[l.name] = shared;
+  }
+  return out;
+}
+
+oauthbearer_keys::~oauthbearer_keys() = default;
+
+jwks_endpoint* oauthbearer_keys::endpoint_of(const std::string& listener) const {
+  auto it = _by_listener.find(listener);
+  return it == _by_listener.end() ? nullptr : it->second;
+}
+
 result<security::oauthbearer_token, std::string> validate_oauthbearer_token(const config::broker_config& cfg,
                                                                            const std::string& listener,
-                                                                           std::string_view token, int64_t now_ms) {
+                                                                           std::string_view token, int64_t now_ms,
+                                                                           const oauthbearer_keys* endpoints) {
   auto url = config::listener_value(cfg, listener, jwks_url_key);
   if (!url) return failure{std::string("no JWKS is configured (sasl.oauthbearer.jwks.endpoint.url)")};
+  if (is_http_url(*url)) {
+    jwks_endpoint* e = endpoints ? endpoints->endpoint_of(listener) : nullptr;
+    if (!e) return failure{fmt::format("the JWKS endpoint {} was not fetched", trimmed(*url))};
+    auto keys = e->keys();
+    auto r = security::validate_jwt(token, *keys, oauthbearer_options_of(cfg, listener), now_ms);
+    if (!r) {
+      // A key id the set lacks: the provider may have rotated its keys (Kafka's expedited refresh).
+      if (auto parsed = security::parse_jwt(token); parsed && !parsed->kid.empty() && !keys->has_kid(parsed->kid))
+        e->key_missing(parsed->kid);
+    }
+    return r;
+  }
   auto path = jwks_file_of_url(*url, jwks_url_key);
   if (!path) return failure{path.error()};
   auto keys = load_jwks(*path);

@@ -66,6 +66,8 @@ class jwk_set {
   size_t skipped() const { return _skipped; }
   // "" when a key of the set (matching the token's kid and alg) verifies the signature; else why not.
   std::string verify(const jwt& token) const;
+  // Whether a key of the set has this "kid".
+  bool has_kid(std::string_view kid) const;
 
  private:
   std::vector<std::shared_ptr<const key>> _keys;

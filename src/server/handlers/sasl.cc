@@ -8,8 +8,8 @@
 // KIP-368: with connections.max.reauth.ms, or a credential that expires (OAUTHBEARER: the token's
 // exp), SaslAuthenticate v1+ tells the session lifetime and a later SaslHandshake +
 // SaslAuthenticate re-authenticates the same principal.
-// OAUTHBEARER tokens are checked by validate_oauthbearer_token (the listener's JWKS file and claim
-// settings); a refused token is answered with Kafka's {"status":"invalid_token"}
+// OAUTHBEARER tokens are checked by validate_oauthbearer_token (the listener's JWKS file or
+// endpoint, and claim settings); a refused token is answered with Kafka's {"status":"invalid_token"}
 // challenge, and the client's %x01 reply fails the authentication with that message.
 #include <algorithm>
 #include <chrono>
@@ -49,7 +49,7 @@ std::shared_ptr<security::sasl_server> new_exchange(core& c, const std::string& 
     // The core outlives the connections and their exchanges.
     core* cp = &c;
     return std::make_shared<security::oauthbearer_server>([cp, listener](std::string_view token) {
-      return validate_oauthbearer_token(cp->config(), listener, token, unix_now_ms());
+      return validate_oauthbearer_token(cp->config(), listener, token, unix_now_ms(), cp->oauth_keys());
     });
   }
   auto m = security::scram_mechanism_from_name(mechanism);
