@@ -160,7 +160,10 @@ void partition::recompute_high_watermark() {
   }
   // The leader's own replica counts up to what its disk writer wrote (storage/disk_writer.h): no
   // record is committed that a crash of this process could still take.
-  const offset written = _log.written_end_offset();
+  offset written = _log.written_end_offset();
+  // A flush the appends made due (flush.messages / flush.ms, queued to the disk writer) is done
+  // before they count, as Kafka raises the high watermark only after its synchronous flush.
+  if (_log.sync_requested_end() > _log.synced_end_offset()) written = std::min(written, _log.synced_end_offset());
   offset hw = written;
   auto count = [&](node_id r) {
     if (r == _self) return;

@@ -298,12 +298,15 @@ asio::awaitable<bool> replica_manager::fetch_once(fetcher& f) {
   }
   if (throttled_bytes > 0) _core.quotas().follower.record(throttled_bytes, _clock.monotonic_ms());
   // The next fetch tells the leader our log end, which counts toward its high watermark: it must
-  // be written first (storage/disk_writer.h), as Kafka's follower has appended before it fetches.
+  // be written first (storage/disk_writer.h), and synced when the appends made a flush due, as
+  // Kafka's follower has appended (and flushed) before it fetches.
   const int64_t write_deadline = _clock.monotonic_ms() + _cfg.replica_socket_timeout_ms;
   for (;;) {
     std::erase_if(appended_to, [&](const topic_partition& tp) {
       auto* p = _core.partition(tp);
-      return !p || p->log().write_failure() || p->log().written_end_offset() >= p->log().log_end_offset();
+      return !p || p->log().write_failure() ||
+             (p->log().written_end_offset() >= p->log().log_end_offset() &&
+              p->log().synced_end_offset() >= p->log().sync_requested_end());
     });
     const int64_t now = _clock.monotonic_ms();
     if (appended_to.empty() || now >= write_deadline || life.expired() || _stopped) break;

@@ -244,6 +244,13 @@ result<void, storage_error> file::sync() {
   return ok;
 }
 
+result<void, storage_error> file::sync_descriptor(int fd, const std::filesystem::path& what) {
+  if (power_is_off()) return power_cut_fail("fdatasync", what);
+  if (::fdatasync(fd) != 0) return io_fail("fdatasync", what);
+  if (power_fault::active()) power_fault::note_synced(fd);
+  return ok;
+}
+
 result<std::vector<uint8_t>, storage_error> file::read_all() const {
   auto size = this->size();
   if (!size) return failure{size.error()};

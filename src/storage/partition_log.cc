@@ -1,5 +1,7 @@
 #include "gregor/storage/partition_log.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 #include <system_error>
@@ -306,7 +308,10 @@ offset partition_log::written_end_offset() const {
 }
 
 std::optional<storage_error> partition_log::write_failure() const {
-  return _queue ? _queue->failure() : std::nullopt;
+  if (!_queue) return std::nullopt;
+  if (auto f = _queue->failure()) return f;
+  std::lock_guard lk(_sync->mutex);
+  return _sync->failure;
 }
 
 void partition_log::settle_writes() const {
@@ -431,10 +436,67 @@ result<void, storage_error> partition_log::write_batches(
   _unflushed_records += last - first + 1;
   if (_unflushed_records >= _cfg.flush_messages ||
       (_cfg.flush_ms != INT64_MAX && _clk.now_ms() - _last_flush_ms >= _cfg.flush_ms)) {
-    auto f = flush();
-    if (!f) return f;
+    if (_queue) {
+      request_sync();
+    } else {
+      auto f = flush();
+      if (!f) return f;
+    }
   }
   return ok;
+}
+
+void partition_log::request_sync() {
+  std::vector<int> fds;
+  const int64_t rp = recovery_point().value();
+  // Sealed segments above the recovery point: their background sync after the roll may not have
+  // run yet, and the recovery point will cover them.
+  for (size_t i = 0; i + 1 < _segments.size(); ++i) {
+    if (_segments[i]->next_offset() <= rp) continue;
+    auto more = _segments[i]->dup_for_sync();
+    fds.insert(fds.end(), more.begin(), more.end());
+  }
+  auto active = _segments.back()->dup_for_sync();
+  fds.insert(fds.end(), active.begin(), active.end());
+  const int64_t end = log_end_offset().value();
+  // Runs on the writer thread after this log's queued writes (not at all after a failed one).
+  _queue->push_action(
+      [state = _sync, fds = std::move(fds), end, dir = _dir] {
+        std::optional<storage_error> failed;
+        for (int fd : fds) {
+          if (!failed)
+            if (auto r = file::sync_descriptor(fd, dir); !r) failed = r.error();
+          ::close(fd);
+        }
+        if (failed) {
+          log::get("storage").error("{}; the partition takes no more appends until the broker restarts",
+                                    failed->message);
+          std::lock_guard lk(state->mutex);
+          if (!state->failure) state->failure = std::move(failed);
+          return;
+        }
+        int64_t cur = state->synced_end.load(std::memory_order_relaxed);
+        while (cur < end && !state->synced_end.compare_exchange_weak(cur, end, std::memory_order_release)) {
+        }
+      },
+      end);
+  _sync_requested_end = end;
+  _unflushed_records = 0;
+  _last_flush_ms = _clk.now_ms();
+}
+
+void partition_log::absorb_syncs() {
+  _recovery_point = std::max(_recovery_point,
+                             std::min(_sync->synced_end.load(std::memory_order_acquire), log_end_offset().value()));
+}
+
+offset partition_log::synced_end_offset() const {
+  return offset(std::max(_recovery_point, _sync->synced_end.load(std::memory_order_acquire)));
+}
+
+offset partition_log::recovery_point() const {
+  return offset(std::max(_recovery_point,
+                         std::min(_sync->synced_end.load(std::memory_order_acquire), log_end_offset().value())));
 }
 
 result<append_result, storage_error> partition_log::append_with_offsets(
@@ -496,6 +558,10 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
   if (end >= log_end_offset()) return log_end_offset();
   if (end.value() < 0) return fail(storage_errc::invalid_argument, "{}: truncate to {}", _tp, end);
+  // Queued writes and syncs finish first; the recovery point takes in what they synced, so
+  // lowering it below is noticed (and checkpointed).
+  settle_writes();
+  absorb_syncs();
   if (end.value() < _log_start || end.value() <= _segments.front()->base_offset()) {
     auto r = truncate_fully_and_start_at(end);
     if (!r) return failure{r.error()};
@@ -532,6 +598,8 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
   const int64_t leo = log_end_offset().value();
   const bool lowered = leo < _recovery_point;
   _recovery_point = std::min(_recovery_point, leo);
+  _sync->synced_end.store(std::min(_sync->synced_end.load(), leo));
+  _sync_requested_end = std::min(_sync_requested_end, leo);
   _txn_index_complete_below = std::min(_txn_index_complete_below, leo);
   _cleaned_up_to = std::min(_cleaned_up_to, leo);
   _unflushed_records = 0;
@@ -550,6 +618,8 @@ result<offset, storage_error> partition_log::truncate_to(offset end) {
 result<void, storage_error> partition_log::truncate_fully_and_start_at(offset start) {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
   if (start.value() < 0) return fail(storage_errc::invalid_argument, "{}: restart at {}", _tp, start);
+  settle_writes();
+  absorb_syncs();
   _read_hint = {};
   drop_segments_from(0);
   auto s = segment::create(_dir, start.value(), limits());
@@ -560,6 +630,8 @@ result<void, storage_error> partition_log::truncate_fully_and_start_at(offset st
   _log_start = start.value();
   const bool lowered = start.value() < _recovery_point;
   _recovery_point = start.value();
+  _sync->synced_end.store(start.value());
+  _sync_requested_end = start.value();
   _txn_index_complete_below = start.value();
   _cleaned_up_to = start.value();
   _unflushed_records = 0;
@@ -780,6 +852,8 @@ std::optional<timestamp_lookup> partition_log::max_timestamp() const {
 
 result<void, storage_error> partition_log::flush() {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
+  settle_writes();
+  absorb_syncs();
   // Sealed segments above the recovery point were synced in the background after their roll;
   // sync them here too, so the recovery point only covers what this call made durable.
   for (size_t i = 0; i + 1 < _segments.size(); ++i) {
@@ -798,6 +872,10 @@ result<void, storage_error> partition_log::flush() {
 result<void, storage_error> partition_log::maybe_flush(int64_t now_ms) {
   if (_closed || _unflushed_records == 0 || _cfg.flush_ms == INT64_MAX || _cfg.flush_ms < 0) return ok;
   if (now_ms - _last_flush_ms < _cfg.flush_ms) return ok;
+  if (_queue) {
+    request_sync();
+    return ok;
+  }
   return flush();
 }
 

@@ -667,7 +667,8 @@ result<void, storage_error> segment::seal_without_sync() {
 
 std::vector<int> segment::dup_for_sync() const {
   std::vector<int> fds;
-  for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync()})
+  for (int fd : {_log.dup_for_sync(), _offset_index.dup_for_sync(), _time_index.dup_for_sync(),
+                 _txn_index.dup_for_sync()})
     if (fd >= 0) fds.push_back(fd);
   return fds;
 }

@@ -3,7 +3,8 @@
     python3 gated_fs.py BACKING_DIR MOUNT_POINT GATE_FILE
 
 Every operation goes to BACKING_DIR. While GATE_FILE exists, a write to a file whose path (inside
-the mount) contains the text GATE_FILE holds waits until the gate file is removed; other files
+the mount) contains the text GATE_FILE holds waits until the gate file is removed; with
+"fsync:<text>" in GATE_FILE the fsyncs of such files wait instead (their writes pass). Other files
 and other operations go on (the daemon is multi-threaded). Runs in the foreground until
 unmounted (`fusermount -u MOUNT_POINT`) or killed. Needs python3-fusepy (libfuse2) and /dev/fuse.
 O_DIRECT is dropped on the backing side (FUSE hands the daemon ordinary buffers).
@@ -24,13 +25,18 @@ class gated_passthrough(Operations):
     def _full(self, path: str) -> str:
         return os.path.join(self.backing, path.lstrip("/"))
 
-    def _held(self, path: str) -> bool:
+    def _held(self, path: str, op: str = "write") -> bool:
+        """The gate file names a path fragment whose writes are held, or "fsync:<fragment>" whose
+        fsyncs are held (its writes pass)."""
         try:
             with open(self.gate) as f:
                 text = f.read().strip()
         except FileNotFoundError:
             return False
-        return bool(text) and text in path
+        held_op = "write"
+        if text.startswith("fsync:"):
+            held_op, text = "fsync", text[len("fsync:"):]
+        return op == held_op and bool(text) and text in path
 
     # ---- files and directories, passed through ----
     def access(self, path, mode):
@@ -100,6 +106,8 @@ class gated_passthrough(Operations):
         return 0
 
     def fsync(self, path, datasync, fh):
+        while self._held(path, "fsync"):
+            time.sleep(0.02)  # the daemon's own wait: a device slow to flush
         os.fsync(fh)
         return 0
 

@@ -6,6 +6,11 @@ once the device moves again the held Produce is acknowledged and every record re
 to other partitions of the same log directory wait too: one disk thread writes a directory, as a
 stalled device stalls every file on it.)
 
+The second test holds the device's flushes instead: a topic with flush.messages=1 (Kafka's
+per-append flush) gets its fdatasync from the disk writer, not the io thread, so the Produce
+waits for its flush while the rest of the broker answers; the record becomes visible (the high
+watermark) only once flushed, as Kafka raises it after its synchronous flush.
+
 Runs against Gregor only: it mounts a file system under the broker's log directory."""
 from __future__ import annotations
 
@@ -53,7 +58,10 @@ class _mounted:
         assert self.proc.poll() is None, f"gated_fs.py exited: {log.read_text()}"
 
     def close(self) -> None:
-        subprocess.run(["fusermount", "-u", "-z", str(self.mount)], check=False)
+        # fusermount comes with the fuse package; as root, umount does the same (libfuse mounts
+        # without it).
+        unmount = ["fusermount", "-u", "-z"] if shutil.which("fusermount") else ["umount", "-l"]
+        subprocess.run(unmount + [str(self.mount)], check=False)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -116,6 +124,61 @@ def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
         got = clients.consume_all(g.bootstrap, held, expected=2)
         assert [m.value() for m in got] == [b"one", b"two"]
         assert metrics(g)["gregor_log_unwritten_bytes"] == 0
+        assert g.running()
+    finally:
+        if gate.exists():
+            gate.unlink()
+        g.kill()
+        fs.close()
+        shutil.rmtree(backing, ignore_errors=True)
+
+
+def test_a_stalled_flush_holds_only_the_produce_that_waits_for_it(tmp_path):
+    why = _fuse_usable()
+    if why:
+        pytest.skip(why)
+    g = harness.gregor_process(tmp_path / "flushing")
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    gate = tmp_path / "gate"
+    fs = _mounted(backing, g.log_dir, gate, tmp_path / "gated_fs.log")
+    try:
+        g.start()
+        synced = harness.unique_topic("synced")
+        clients.create_topic(g.bootstrap, synced, config={"flush.messages": "1"})
+        first = kw.parse_produce_v7(kw.round_trip(g.bootstrap,
+                                                  kw.produce_request_v7(1, {synced: {0: _records(b"one")}}, acks=1),
+                                                  timeout_s=60))
+        assert first[(synced, 0)] == (0, 0), first
+
+        # The device stops completing flushes of the partition's files (writes still pass).
+        gate.write_text(f"fsync:/{synced}-0/")
+        producer = kw.connect(g.bootstrap, timeout_s=60)
+        try:
+            producer.sendall(kw.produce_request_v7(2, {synced: {0: _records(b"two")}}, acks=1))
+            versions = kw.round_trip(g.bootstrap, kw.api_versions_request(3), timeout_s=60)
+            assert versions is not None and kw.parse_api_versions(versions, 0)[1] == 0
+            meta = kw.round_trip(g.bootstrap, kw.metadata_request_v1(4, [synced]), timeout_s=60)
+            assert meta is not None and [b[0] for b in kw.parse_metadata_v1_brokers(meta)[1]] == [1]
+            fetched = kw.parse_fetch_v11(kw.round_trip(g.bootstrap, kw.fetch_request_v11(6, {synced: {0: 0}}),
+                                                       timeout_s=60))
+            part = fetched["partitions"][(synced, 0)]
+            # Only the flushed record is visible; the second waits for its flush.
+            assert part["error_code"] == 0 and part["high_watermark"] == 1, part
+            assert part["batches"] == [(0, 1)], part
+            readable, _, _ = select.select([producer], [], [], 0)
+            assert not readable, "the Produce was answered before its flush was done"
+
+            gate.unlink()
+            producer.settimeout(60)
+            answer = kw.read_response(producer)
+            assert answer is not None, "no answer after the device flushed again"
+            assert kw.parse_produce_v7(answer)[(synced, 0)] == (0, 1)
+        finally:
+            producer.close()
+        got = clients.consume_all(g.bootstrap, synced, expected=2)
+        assert [m.value() for m in got] == [b"one", b"two"]
+        assert metrics(g)["gregor_log_write_failures_total"] == 0
         assert g.running()
     finally:
         if gate.exists():

@@ -14,7 +14,10 @@
 //                        direct appends): what acks=1 waits for, where a leader's high watermark
 //                        and what it serves to followers stop (so no replica and no consumer sees
 //                        a record that a crash of this process could still take).
-// fsync stays where it was (flush.messages / flush.ms / roll): a flush settles the queue first.
+// A flush that an append makes due (flush.messages / flush.ms) is queued too: the writer
+// fdatasyncs the log's files after the writes before it (partition_log::request_sync; appends
+// queued meanwhile share the next sync), and the produce answer waits for it. An explicit
+// flush() (close, truncation) settles the queue and syncs on the caller's thread.
 //
 // A failed write is sticky: the queue drops its later writes unwritten, written_end stops, and the
 // log refuses appends (io_error → KAFKA_STORAGE_ERROR) until the broker restarts and recovery cuts

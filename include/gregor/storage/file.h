@@ -65,6 +65,9 @@ class file {
   // A duplicate descriptor, for an fsync on another thread that must not depend on this object's
   // lifetime (the caller closes it); -1 when closed or on failure.
   int dup_for_sync() const;
+  // fdatasync of such a duplicate (named `what` in the error), with the power-fault model's
+  // hooks as sync() has them; the descriptor stays open.
+  static result<void, storage_error> sync_descriptor(int fd, const std::filesystem::path& what);
   void close();
   // Renames the file on disk and remembers the new path.
   result<void, storage_error> rename(const std::filesystem::path& to);

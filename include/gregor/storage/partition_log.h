@@ -17,10 +17,12 @@
 // epoch is newer than the latest, cut by truncate_to and by log start moves, and rebuilt from the
 // batch headers when missing or malformed. Invariant: every entry starts below log_end_offset().
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
@@ -188,8 +190,21 @@ class partition_log {
   // and once the writer caught up. What acks=1 waits for, and the most a leader's high watermark
   // and its answers to followers may cover.
   offset written_end_offset() const;
-  // A failed write by the disk writer (sticky: the log refuses appends until it is reopened).
+  // A failed write or sync by the disk writer (sticky: the log refuses appends until it is reopened).
   std::optional<storage_error> write_failure() const;
+  // With a disk writer, a flush that is due (flush.messages, flush.ms) does not run on the owner
+  // thread: the append queues a sync behind its writes and returns, and the writer fdatasyncs the
+  // files (the active segment's and those of sealed segments above the recovery point) once they
+  // are written; many appends queued meanwhile share the next one (a group commit).
+  // sync_requested_end(): the end offset the last queued sync covers; synced_end_offset(): every
+  // offset below it is on stable storage (the recovery point follows it). An append whose own
+  // flush is pending (sync_pending) is acknowledged once synced_end_offset() covers it, as Kafka
+  // answers after its synchronous flush. Without a writer, flushes run inline as before.
+  offset sync_requested_end() const { return offset(_sync_requested_end); }
+  offset synced_end_offset() const;
+  bool sync_pending(offset last) const {
+    return _sync_requested_end > last.value() && synced_end_offset() <= last;
+  }
   // Blocks until the disk writer has written every queued append of this log.
   void settle_writes() const;
   size_t size_bytes() const;
@@ -203,8 +218,8 @@ class partition_log {
   // Flushes when flush.ms has passed since the last flush and records are unflushed (timer).
   result<void, storage_error> maybe_flush(int64_t now_ms);
   int64_t unflushed_records() const { return _unflushed_records; }
-  // Every offset below it is on stable storage (advanced by flush()).
-  offset recovery_point() const { return offset(_recovery_point); }
+  // Every offset below it is on stable storage (advanced by flush() and the writer's syncs).
+  offset recovery_point() const;
 
   // DeleteRecords: moves the log start offset up to `new_start` (never down) and deletes the
   // segments wholly below it. new_start > log_end_offset → offset_out_of_range.
@@ -313,6 +328,10 @@ class partition_log {
   bool should_roll(size_t append_bytes, int64_t last_offset) const;
   segment::limits limits() const;
   size_t segment_for(int64_t off) const;  // index into _segments; requires non-empty
+  // Queues a sync of what is appended so far behind the writes (a disk writer is set).
+  void request_sync();
+  // Folds the writer's syncs into _recovery_point (the queue settled, before a truncation).
+  void absorb_syncs();
 
   std::filesystem::path _dir;
   topic_partition _tp;
@@ -327,6 +346,15 @@ class partition_log {
   int64_t _log_start = 0;
   int64_t _cleaned_up_to = 0;  // compaction: offsets below were cleaned (checkpointed)
   int64_t _recovery_point = 0;
+  // The writer's syncs (request_sync): shared with the queued actions, which may run after a
+  // truncation replaced the segments (their descriptors are duplicates).
+  struct sync_state {
+    std::atomic<int64_t> synced_end{0};
+    std::mutex mutex;
+    std::optional<storage_error> failure;  // guarded by mutex; sticky
+  };
+  std::shared_ptr<sync_state> _sync = std::make_shared<sync_state>();
+  int64_t _sync_requested_end = 0;
   int64_t _txn_index_complete_below = INT64_MAX;  // lowered at open (recovery), by truncation
   struct pending_delete {
     std::vector<std::filesystem::path> files;

@@ -148,6 +148,11 @@ class segment {
   // Last modification time of the .log file in ms (retention of segments without timestamps).
   int64_t last_modified_ms() const;
 
+  // Duplicates of the .log, .index, .timeindex and .txnindex descriptors, for an fdatasync on
+  // another thread (the caller closes them): the writer's queued syncs, the background sync
+  // after a roll.
+  std::vector<int> dup_for_sync() const;
+
  private:
   segment() = default;
   result<void, storage_error> recover_active(int64_t now_ms);
@@ -171,8 +176,6 @@ class segment {
   result<size_t, storage_error> read_file_into(uint64_t position, size_t len, Buffer& out) const;
   // Cuts the zero padding of direct appends (at seal and close).
   result<void, storage_error> trim_padding();
-  // Duplicates of the .log, .index and .timeindex descriptors, for a background fdatasync.
-  std::vector<int> dup_for_sync() const;
 
   std::filesystem::path _dir;
   int64_t _base = 0;

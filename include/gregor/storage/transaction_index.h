@@ -52,6 +52,8 @@ class transaction_index {
   const std::vector<aborted_txn>& entries() const { return _entries; }
   const std::filesystem::path& path() const { return _path; }
   result<void, storage_error> sync();
+  // A duplicate of the file's descriptor for a sync on another thread (-1 when there is no file).
+  int dup_for_sync() const { return _file.dup_for_sync(); }
   void close() { _file.close(); }
 
  private:

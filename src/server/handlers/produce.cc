@@ -62,6 +62,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     int32_t min_insync;
     // acks=1: the records need only be written by this broker's disk writer (storage/disk_writer.h).
     bool written_only = false;
+    // The append made a flush due (flush.messages / flush.ms): it is answered once the writer's
+    // fdatasync covers it too, as Kafka answers after its synchronous flush (partition_log::sync_pending).
+    bool synced = false;
   };
   std::vector<commit_wait> waits;
 
@@ -232,12 +235,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       pout.log_start_offset = appended->log_start_offset.value();
       c.producers().record(*p, *valid, appended->base_offset, append_time);
       c.waiters().notify(tp);
-      if (req.acks == -1 && p->high_watermark() <= appended->last_offset)
+      const bool sync = req.acks != 0 && p->log().sync_pending(appended->last_offset);
+      if (req.acks == -1 && (p->high_watermark() <= appended->last_offset || sync))
         waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
-                                    appended->last_offset + 1, rt->settings.min_insync_replicas});
-      else if (req.acks == 1 && p->log().written_end_offset() <= appended->last_offset)
+                                    appended->last_offset + 1, rt->settings.min_insync_replicas, false, sync});
+      else if (req.acks == 1 && (p->log().written_end_offset() <= appended->last_offset || sync))
         waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
-                                    appended->last_offset + 1, 0, true});
+                                    appended->last_offset + 1, 0, true, sync});
       record_produced(name, bytes.size(), appended->last_offset.value() - appended->base_offset.value() + 1);
     }
   }
@@ -256,6 +260,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
         if (!p || (!w.written_only && !p->is_leader())) {
           set_error(pout, error_code::not_leader_or_follower);
           w.end = offset(-1);
+        } else if (w.synced && p->log().synced_end_offset() < w.end) {
+          if (auto failed = p->log().write_failure()) {
+            set_error(pout, error_code::kafka_storage_error, failed->message);
+            w.end = offset(-1);
+          } else {
+            pending.push_back(w.tp);
+          }
         } else if (w.written_only && p->log().written_end_offset() >= w.end) {
           w.end = offset(-1);
         } else if (!w.written_only && p->high_watermark() >= w.end) {

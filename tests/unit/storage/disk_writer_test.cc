@@ -185,9 +185,11 @@ struct queued_log_test : ::testing::TestWithParam<bool> {  // param: direct I/O
   std::shared_ptr<gate_target> blocker = std::make_shared<gate_target>();
   std::shared_ptr<write_queue> blocker_queue = writer.make_queue({"blocker", partition_id(0)}, 0);
 
-  std::unique_ptr<partition_log> open(disk_writer* w, int64_t segment_bytes = 1 << 30) {
+  std::unique_ptr<partition_log> open(disk_writer* w, int64_t segment_bytes = 1 << 30,
+                                      int64_t flush_messages = INT64_MAX) {
     log_config cfg;
     cfg.segment_bytes = segment_bytes;
+    cfg.flush_messages = flush_messages;
     cfg.direct_io = GetParam();
     cfg.direct_append_min_bytes = 0;
     open_hints h;
@@ -347,6 +349,75 @@ TEST_P(queued_log_test, a_failed_write_stops_appends_and_keeps_what_was_written_
 
 INSTANTIATE_TEST_SUITE_P(io, queued_log_test, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "direct" : "buffered"; });
+
+}  // namespace
+}  // namespace gregor::storage
+
+namespace gregor::storage {
+namespace {
+
+// flush.messages=1 with a disk writer: the append queues the sync and returns (with the writer
+// held, an inline flush would never return); the writer syncs after the writes, and only then
+// do the synced end and the recovery point move. A power cut keeps what was synced; the same
+// appends without a due flush are lost to it.
+TEST_P(queued_log_test, a_due_flush_is_synced_by_the_writer_after_the_writes) {
+  for (const bool flush_each : {true, false}) {
+    SCOPED_TRACE(flush_each ? "flush.messages=1" : "no flush due");
+    fs::remove_all(tmp.path / "t-0");
+    auto log = open(&writer, 1 << 30, flush_each ? 1 : INT64_MAX);
+    ASSERT_TRUE(append(*log, test_env::batch_of(2, t0, 700), 1));
+    log->settle_writes();
+    ASSERT_TRUE(log->flush());  // the files and directory as they are now are durable
+    ASSERT_EQ(log->recovery_point(), offset(2));
+    power_fault::install();
+    hold_writer();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(append(*log, test_env::batch_of(2, t0 + 1 + i, 700), 1));
+    EXPECT_EQ(log->written_end_offset(), offset(2));
+    EXPECT_EQ(log->recovery_point(), offset(2));
+    EXPECT_EQ(log->synced_end_offset(), offset(2));
+    EXPECT_EQ(log->sync_pending(offset(7)), flush_each);
+    EXPECT_EQ(log->sync_requested_end(), flush_each ? offset(8) : offset(0));  // flush() asks none
+    release_writer();
+    log->settle_writes();
+    EXPECT_EQ(log->written_end_offset(), offset(8));
+    EXPECT_EQ(log->synced_end_offset(), flush_each ? offset(8) : offset(2));
+    EXPECT_EQ(log->recovery_point(), flush_each ? offset(8) : offset(2));
+    EXPECT_FALSE(log->sync_pending(offset(7)));
+    log->abandon();
+    log.reset();
+    auto report = power_fault::power_cut(7, power_fault::cut_mode::drop_all);
+    power_fault::uninstall();
+    auto again = open(nullptr);
+    EXPECT_EQ(again->log_end_offset(), flush_each ? offset(8) : offset(2)) << report.summary();
+    ASSERT_TRUE(again->close());
+  }
+}
+
+// The sync fails (the device goes away after the writes): the failure is sticky, the synced end
+// and the recovery point stay, and appends are refused.
+TEST_P(queued_log_test, a_failed_sync_is_a_write_failure) {
+  auto log = open(&writer, 1 << 30, 1);
+  ASSERT_TRUE(append(*log, test_env::batch_of(2, t0, 700), 1));
+  log->settle_writes();
+  ASSERT_EQ(log->synced_end_offset(), offset(2));
+  hold_writer();
+  ASSERT_TRUE(append(*log, test_env::batch_of(2, t0 + 1, 700), 1));
+  power_fault::install();
+  power_fault::arm_cut_after(1, 3, power_fault::cut_mode::keep_all);  // the write passes, the sync does not
+  release_writer();
+  log->settle_writes();
+  power_fault::restore_power();
+  power_fault::uninstall();
+  auto failed = log->write_failure();
+  ASSERT_TRUE(failed);
+  EXPECT_NE(failed->message.find("fdatasync"), std::string::npos) << failed->message;
+  EXPECT_EQ(log->written_end_offset(), offset(4));
+  EXPECT_EQ(log->synced_end_offset(), offset(2));
+  EXPECT_EQ(log->recovery_point(), offset(2));
+  EXPECT_TRUE(log->sync_pending(offset(3)));
+  EXPECT_FALSE(append(*log, test_env::batch_of(1, t0 + 2, 700), 1));
+  log->abandon();
+}
 
 }  // namespace
 }  // namespace gregor::storage
