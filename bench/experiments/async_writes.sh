@@ -4,6 +4,8 @@
 #   - latency: 1 partition, acks=all, 50 MB/s, linger.ms 0, 15 s (compare.py's latency workload);
 #   - throughput: 8 partitions, acks=1 and acks=all, 12 s, as fast as the client goes.
 #   bench/experiments/async_writes.sh [rounds, default 5]
+# FLUSH_MESSAGES=1 sets log.flush.interval.messages (Kafka's flush after every append): the inline
+# mode then fsyncs on the network thread, the disk writer batches the fsyncs behind its writes.
 # Prints one JSON line per run and, at the end, the median [min-max] of each figure per mode.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,7 +17,8 @@ run() {  # $1 = mode name, $2 = log.async.writes.max.bytes
     local dir; dir="$(mktemp -d /var/tmp/gregor-aw.XXXXXX)"
     "$bin/gregor" serve --set "listeners=PLAINTEXT://127.0.0.1:$port" --set "log.dirs=$dir/data" \
         --set http.listeners= --set log.segment.bytes=1073741824 --set num.partitions=1 \
-        --set "log.async.writes.max.bytes=$2" >"$dir/gregor.log" 2>&1 &
+        --set "log.async.writes.max.bytes=$2" ${FLUSH_MESSAGES:+--set "log.flush.interval.messages=$FLUSH_MESSAGES"} \
+        >"$dir/gregor.log" 2>&1 &
     local pid=$!
     for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     local lat p8a1 p8all
