@@ -74,56 +74,58 @@ def _records(value: bytes) -> bytes:
     return kw.record_batch(kw.encode_record(0, None, value), 1)
 
 
-def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
+def _held_produce_scenario(tmp_path, topic_prefix: str, topic_config: dict, gate_text, while_held) -> None:
+    """A broker on the gated mount: one record produced and answered, then the gate closed on the
+    topic's partition (`gate_text(topic)`) and a second Produce (acks=1) sent. Other connections
+    get ApiVersions, Metadata and a Fetch answered meanwhile, and the Fetch shows only the first
+    record committed; the held Produce stays unanswered (`while_held(g)` checks more) until the
+    gate opens, then is acknowledged, and both records read back."""
     why = _fuse_usable()
     if why:
         pytest.skip(why)
-    g = harness.gregor_process(tmp_path / "stalled")
+    g = harness.gregor_process(tmp_path / topic_prefix)
     backing = tmp_path / "backing"
     backing.mkdir()
     gate = tmp_path / "gate"
     fs = _mounted(backing, g.log_dir, gate, tmp_path / "gated_fs.log")
     try:
         g.start()
-        held = harness.unique_topic("held")
-        clients.create_topic(g.bootstrap, held)
-        first = kw.parse_produce_v7(kw.round_trip(g.bootstrap, kw.produce_request_v7(1, {held: {0: _records(b"one")}}),
+        topic = harness.unique_topic(topic_prefix)
+        clients.create_topic(g.bootstrap, topic, config=topic_config)
+        first = kw.parse_produce_v7(kw.round_trip(g.bootstrap,
+                                                  kw.produce_request_v7(1, {topic: {0: _records(b"one")}}, acks=1),
                                                   timeout_s=60))
-        assert first[(held, 0)] == (0, 0), first
+        assert first[(topic, 0)] == (0, 0), first
 
-        # The device stops taking writes to the held partition's files.
-        gate.write_text(f"/{held}-0/")
+        gate.write_text(gate_text(topic))
         producer = kw.connect(g.bootstrap, timeout_s=60)
         try:
-            producer.sendall(kw.produce_request_v7(2, {held: {0: _records(b"two")}}, acks=1))
+            producer.sendall(kw.produce_request_v7(2, {topic: {0: _records(b"two")}}, acks=1))
             # Everything else is answered meanwhile, on other connections.
             versions = kw.round_trip(g.bootstrap, kw.api_versions_request(3), timeout_s=60)
             assert versions is not None and kw.parse_api_versions(versions, 0)[1] == 0
-            meta = kw.round_trip(g.bootstrap, kw.metadata_request_v1(4, [held]), timeout_s=60)
+            meta = kw.round_trip(g.bootstrap, kw.metadata_request_v1(4, [topic]), timeout_s=60)
             assert meta is not None and [b[0] for b in kw.parse_metadata_v1_brokers(meta)[1]] == [1]
-            fetched = kw.parse_fetch_v11(kw.round_trip(g.bootstrap, kw.fetch_request_v11(6, {held: {0: 0}}),
+            fetched = kw.parse_fetch_v11(kw.round_trip(g.bootstrap, kw.fetch_request_v11(6, {topic: {0: 0}}),
                                                        timeout_s=60))
-            part = fetched["partitions"][(held, 0)]
+            part = fetched["partitions"][(topic, 0)]
             assert part["error_code"] == 0 and part["high_watermark"] == 1, part
             assert part["batches"] == [(0, 1)], part
-            # The held Produce cannot have been answered: its records are not written.
             readable, _, _ = select.select([producer], [], [], 0)
-            assert not readable, "the Produce was answered before its records were written"
-            # /metrics shows the bytes waiting for the device.
-            m = metrics(g)
-            assert m["gregor_log_unwritten_bytes"] > 0, m
-            assert m["gregor_log_write_failures_total"] == 0
+            assert not readable, "the Produce was answered while the device held what it waits for"
+            while_held(g)
 
             gate.unlink()
             producer.settimeout(60)
             answer = kw.read_response(producer)
             assert answer is not None, "no answer after the device moved again"
-            assert kw.parse_produce_v7(answer)[(held, 0)] == (0, 1)
+            assert kw.parse_produce_v7(answer)[(topic, 0)] == (0, 1)
         finally:
             producer.close()
-        got = clients.consume_all(g.bootstrap, held, expected=2)
+        got = clients.consume_all(g.bootstrap, topic, expected=2)
         assert [m.value() for m in got] == [b"one", b"two"]
-        assert metrics(g)["gregor_log_unwritten_bytes"] == 0
+        m = metrics(g)
+        assert m["gregor_log_unwritten_bytes"] == 0 and m["gregor_log_write_failures_total"] == 0, m
         assert g.running()
     finally:
         if gate.exists():
@@ -131,58 +133,17 @@ def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
         g.kill()
         fs.close()
         shutil.rmtree(backing, ignore_errors=True)
+
+
+def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
+    def unwritten_bytes_shown(g):
+        m = metrics(g)  # /metrics shows the bytes waiting for the device
+        assert m["gregor_log_unwritten_bytes"] > 0 and m["gregor_log_write_failures_total"] == 0, m
+    _held_produce_scenario(tmp_path, "held", {}, lambda topic: f"/{topic}-0/", unwritten_bytes_shown)
 
 
 def test_a_stalled_flush_holds_only_the_produce_that_waits_for_it(tmp_path):
-    why = _fuse_usable()
-    if why:
-        pytest.skip(why)
-    g = harness.gregor_process(tmp_path / "flushing")
-    backing = tmp_path / "backing"
-    backing.mkdir()
-    gate = tmp_path / "gate"
-    fs = _mounted(backing, g.log_dir, gate, tmp_path / "gated_fs.log")
-    try:
-        g.start()
-        synced = harness.unique_topic("synced")
-        clients.create_topic(g.bootstrap, synced, config={"flush.messages": "1"})
-        first = kw.parse_produce_v7(kw.round_trip(g.bootstrap,
-                                                  kw.produce_request_v7(1, {synced: {0: _records(b"one")}}, acks=1),
-                                                  timeout_s=60))
-        assert first[(synced, 0)] == (0, 0), first
-
-        # The device stops completing flushes of the partition's files (writes still pass).
-        gate.write_text(f"fsync:/{synced}-0/")
-        producer = kw.connect(g.bootstrap, timeout_s=60)
-        try:
-            producer.sendall(kw.produce_request_v7(2, {synced: {0: _records(b"two")}}, acks=1))
-            versions = kw.round_trip(g.bootstrap, kw.api_versions_request(3), timeout_s=60)
-            assert versions is not None and kw.parse_api_versions(versions, 0)[1] == 0
-            meta = kw.round_trip(g.bootstrap, kw.metadata_request_v1(4, [synced]), timeout_s=60)
-            assert meta is not None and [b[0] for b in kw.parse_metadata_v1_brokers(meta)[1]] == [1]
-            fetched = kw.parse_fetch_v11(kw.round_trip(g.bootstrap, kw.fetch_request_v11(6, {synced: {0: 0}}),
-                                                       timeout_s=60))
-            part = fetched["partitions"][(synced, 0)]
-            # Only the flushed record is visible; the second waits for its flush.
-            assert part["error_code"] == 0 and part["high_watermark"] == 1, part
-            assert part["batches"] == [(0, 1)], part
-            readable, _, _ = select.select([producer], [], [], 0)
-            assert not readable, "the Produce was answered before its flush was done"
-
-            gate.unlink()
-            producer.settimeout(60)
-            answer = kw.read_response(producer)
-            assert answer is not None, "no answer after the device flushed again"
-            assert kw.parse_produce_v7(answer)[(synced, 0)] == (0, 1)
-        finally:
-            producer.close()
-        got = clients.consume_all(g.bootstrap, synced, expected=2)
-        assert [m.value() for m in got] == [b"one", b"two"]
-        assert metrics(g)["gregor_log_write_failures_total"] == 0
-        assert g.running()
-    finally:
-        if gate.exists():
-            gate.unlink()
-        g.kill()
-        fs.close()
-        shutil.rmtree(backing, ignore_errors=True)
+    """flush.messages=1: the writes pass, the device holds the partition's fsyncs. The record
+    becomes visible (high watermark) and acknowledged only once flushed."""
+    _held_produce_scenario(tmp_path, "synced", {"flush.messages": "1"}, lambda topic: f"fsync:/{topic}-0/",
+                           lambda g: None)
