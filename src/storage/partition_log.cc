@@ -436,9 +436,7 @@ result<void, storage_error> partition_log::write_batches(
   _unflushed_records += last - first + 1;
   if (_unflushed_records >= _cfg.flush_messages ||
       (_cfg.flush_ms != INT64_MAX && _clk.now_ms() - _last_flush_ms >= _cfg.flush_ms)) {
-    if (_queue) {
-      request_sync();
-    } else {
+    if (!_queue || !request_sync()) {
       auto f = flush();
       if (!f) return f;
     }
@@ -446,7 +444,7 @@ result<void, storage_error> partition_log::write_batches(
   return ok;
 }
 
-void partition_log::request_sync() {
+bool partition_log::request_sync() {
   std::vector<int> fds;
   const int64_t rp = recovery_point().value();
   // Sealed segments above the recovery point: their background sync after the roll may not have
@@ -457,6 +455,10 @@ void partition_log::request_sync() {
     fds.insert(fds.end(), more.begin(), more.end());
   }
   auto active = _segments.back()->dup_for_sync();
+  if (active.empty()) {  // not even the .log descriptor could be duplicated (out of descriptors)
+    for (int fd : fds) ::close(fd);
+    return false;
+  }
   fds.insert(fds.end(), active.begin(), active.end());
   const int64_t end = log_end_offset().value();
   // Runs on the writer thread after this log's queued writes (not at all after a failed one).
@@ -483,6 +485,7 @@ void partition_log::request_sync() {
   _sync_requested_end = end;
   _unflushed_records = 0;
   _last_flush_ms = _clk.now_ms();
+  return true;
 }
 
 void partition_log::absorb_syncs() {
@@ -872,10 +875,7 @@ result<void, storage_error> partition_log::flush() {
 result<void, storage_error> partition_log::maybe_flush(int64_t now_ms) {
   if (_closed || _unflushed_records == 0 || _cfg.flush_ms == INT64_MAX || _cfg.flush_ms < 0) return ok;
   if (now_ms - _last_flush_ms < _cfg.flush_ms) return ok;
-  if (_queue) {
-    request_sync();
-    return ok;
-  }
+  if (_queue && request_sync()) return ok;
   return flush();
 }
 

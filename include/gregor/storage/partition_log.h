@@ -328,8 +328,9 @@ class partition_log {
   bool should_roll(size_t append_bytes, int64_t last_offset) const;
   segment::limits limits() const;
   size_t segment_for(int64_t off) const;  // index into _segments; requires non-empty
-  // Queues a sync of what is appended so far behind the writes (a disk writer is set).
-  void request_sync();
+  // Queues a sync of what is appended so far behind the writes (a disk writer is set); false
+  // when the descriptors could not be duplicated (the caller flushes inline instead).
+  bool request_sync();
   // Folds the writer's syncs into _recovery_point (the queue settled, before a truncation).
   void absorb_syncs();
 
