@@ -46,22 +46,34 @@ bool is_http_url(std::string_view url) {
   return u.starts_with("http:") || u.starts_with("https:");
 }
 
-// A long setting of the listener (its prefixed key wins; Kafka's default when unset), at least
-// `min`; else an error naming the key.
+// The endpoint's timing keys with Kafka's defaults.
+struct long_key {
+  const char* name;
+  const char* default_text;
+};
+constexpr long_key timing_keys[] = {{refresh_key, "3600000"}, {backoff_key, "100"}, {backoff_max_key, "10000"}};
+
+// A timing setting of the listener (its prefixed key wins; Kafka's default when unset), >= 0;
+// else an error naming the key.
 result<int64_t, std::string> long_setting(const config::broker_config& cfg, const std::string& listener,
-                                          const char* key, int64_t min) {
-  auto v = config::listener_value(cfg, listener, key);
-  const std::string text = v                                 ? trimmed(*v)
-                           : std::string_view(key) == refresh_key ? "3600000"
-                           : std::string_view(key) == backoff_key ? "100"
-                                                                  : "10000";
+                                          const long_key& key) {
+  auto v = config::listener_value(cfg, listener, key.name);
+  const std::string text = v ? trimmed(*v) : key.default_text;
   errno = 0;
   char* end = nullptr;
   const long long n = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || n < min)
-    return failure{fmt::format("config '{}' = '{}': expected a whole number of milliseconds >= {}",
-                               key_name(cfg, listener, key), text, min)};
+  if (text.empty() || *end != '\0' || errno == ERANGE || n < 0)
+    return failure{fmt::format("config '{}' = '{}': expected a whole number of milliseconds >= 0",
+                               key_name(cfg, listener, key.name), text)};
   return int64_t(n);
+}
+
+// Whether `listener` is a SASL listener that enables OAUTHBEARER.
+bool serves_oauthbearer(const config::broker_config& cfg, const std::string& listener) {
+  const std::string proto = config::security_protocol_of(cfg, listener);
+  if (proto != "SASL_PLAINTEXT" && proto != "SASL_SSL") return false;
+  const auto mechanisms = config::listener_sasl_mechanisms(cfg, listener);
+  return std::find(mechanisms.begin(), mechanisms.end(), "OAUTHBEARER") != mechanisms.end();
 }
 
 // The https trust of a JWKS endpoint from the OAUTHBEARER JAAS options (Kafka's JaasOptionsUtils:
@@ -144,10 +156,7 @@ security::jwt_validation_options oauthbearer_options_of(const config::broker_con
 
 std::string check_oauthbearer_configs(const config::broker_config& cfg) {
   for (const auto& l : cfg.listeners) {
-    const std::string proto = config::security_protocol_of(cfg, l.name);
-    if (proto != "SASL_PLAINTEXT" && proto != "SASL_SSL") continue;
-    const auto mechanisms = config::listener_sasl_mechanisms(cfg, l.name);
-    if (std::find(mechanisms.begin(), mechanisms.end(), "OAUTHBEARER") == mechanisms.end()) continue;
+    if (!serves_oauthbearer(cfg, l.name)) continue;
     const std::string ln = lower(l.name);
     const std::string handler_key = fmt::format("listener.name.{}.oauthbearer.sasl.server.callback.handler.class", ln);
     auto handler = config::listener_value(cfg, l.name, "oauthbearer.sasl.server.callback.handler.class");
@@ -173,10 +182,8 @@ std::string check_oauthbearer_configs(const config::broker_config& cfg) {
       return fmt::format("The OAuth validator for the broker requires \"{}\" to be configured so that JWT signatures "
                          "can be verified, but it was not set (listener '{}')",
                          jwks_url_key, l.name);
-    for (const auto* k : {refresh_key, backoff_key, backoff_max_key}) {
-      auto v = long_setting(cfg, l.name, k, 0);
-      if (!v) return v.error();
-    }
+    for (const auto& k : timing_keys)
+      if (auto v = long_setting(cfg, l.name, k); !v) return v.error();
     if (is_http_url(*url)) {
       // Fetched when the broker starts (oauthbearer_keys::start); here only what can be checked offline.
       auto u = parse_http_url(*url);
@@ -215,10 +222,7 @@ std::string check_oauthbearer_configs(const config::broker_config& cfg) {
 result<std::unique_ptr<oauthbearer_keys>, std::string> oauthbearer_keys::start(const config::broker_config& cfg) {
   std::unique_ptr<oauthbearer_keys> out(new oauthbearer_keys());
   for (const auto& l : cfg.listeners) {
-    const std::string proto = config::security_protocol_of(cfg, l.name);
-    if (proto != "SASL_PLAINTEXT" && proto != "SASL_SSL") continue;
-    const auto mechanisms = config::listener_sasl_mechanisms(cfg, l.name);
-    if (std::find(mechanisms.begin(), mechanisms.end(), "OAUTHBEARER") == mechanisms.end()) continue;
+    if (!serves_oauthbearer(cfg, l.name)) continue;
     auto url = config::listener_value(cfg, l.name, jwks_url_key);
     if (!url || !is_http_url(*url)) continue;
     const std::string jaas_key = fmt::format("listener.name.{}.oauthbearer.sasl.jaas.config", lower(l.name));
@@ -230,9 +234,9 @@ result<std::unique_ptr<oauthbearer_keys>, std::string> oauthbearer_keys::start(c
     o.url = trimmed(*url);
     o.url_key = key_name(cfg, l.name, jwks_url_key);
     std::tie(o.trust, o.verify_host) = jwks_trust_of(*entry);
-    auto refresh = long_setting(cfg, l.name, refresh_key, 0);
-    auto backoff = long_setting(cfg, l.name, backoff_key, 0);
-    auto backoff_max = long_setting(cfg, l.name, backoff_max_key, 0);
+    auto refresh = long_setting(cfg, l.name, timing_keys[0]);
+    auto backoff = long_setting(cfg, l.name, timing_keys[1]);
+    auto backoff_max = long_setting(cfg, l.name, timing_keys[2]);
     for (const auto* r : {&refresh, &backoff, &backoff_max})
       if (!*r) return failure{r->error()};
     o.refresh_ms = std::max<int64_t>(*refresh, 1);

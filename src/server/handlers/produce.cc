@@ -62,8 +62,9 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     int32_t min_insync;
     // acks=1: the records need only be written by this broker's disk writer (storage/disk_writer.h).
     bool written_only = false;
-    // The append made a flush due (flush.messages / flush.ms): it is answered once the writer's
+    // acks=1 whose append made a flush due (flush.messages / flush.ms): answered once the writer's
     // fdatasync covers it too, as Kafka answers after its synchronous flush (partition_log::sync_pending).
+    // (acks=all waits for the high watermark, which does not pass a pending flush.)
     bool synced = false;
   };
   std::vector<commit_wait> waits;
@@ -235,10 +236,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       pout.log_start_offset = appended->log_start_offset.value();
       c.producers().record(*p, *valid, appended->base_offset, append_time);
       c.waiters().notify(tp);
-      const bool sync = req.acks != 0 && p->log().sync_pending(appended->last_offset);
-      if (req.acks == -1 && (p->high_watermark() <= appended->last_offset || sync))
+      // acks=all needs nothing more: the high watermark does not pass a pending flush.
+      const bool sync = req.acks == 1 && p->log().sync_pending(appended->last_offset);
+      if (req.acks == -1 && p->high_watermark() <= appended->last_offset)
         waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
-                                    appended->last_offset + 1, rt->settings.min_insync_replicas, false, sync});
+                                    appended->last_offset + 1, rt->settings.min_insync_replicas});
       else if (req.acks == 1 && (p->log().written_end_offset() <= appended->last_offset || sync))
         waits.push_back(commit_wait{resp.responses.size() - 1, tout.partition_responses.size() - 1, tp,
                                     appended->last_offset + 1, 0, true, sync});
