@@ -461,14 +461,20 @@ bool partition_log::request_sync() {
   }
   fds.insert(fds.end(), active.begin(), active.end());
   const int64_t end = log_end_offset().value();
+  // The descriptors close with the action, also when it never runs (dropped after a failed write).
+  std::shared_ptr<const std::vector<int>> held(new std::vector<int>(std::move(fds)), [](const std::vector<int>* v) {
+    for (int fd : *v) ::close(fd);
+    delete v;
+  });
   // Runs on the writer thread after this log's queued writes (not at all after a failed one).
   _queue->push_action(
-      [state = _sync, fds = std::move(fds), end, dir = _dir] {
+      [state = _sync, held = std::move(held), end, dir = _dir] {
         std::optional<storage_error> failed;
-        for (int fd : fds) {
-          if (!failed)
-            if (auto r = file::sync_descriptor(fd, dir); !r) failed = r.error();
-          ::close(fd);
+        for (int fd : *held) {
+          if (auto r = file::sync_descriptor(fd, dir); !r) {
+            failed = r.error();
+            break;
+          }
         }
         if (failed) {
           log::get("storage").error("{}; the partition takes no more appends until the broker restarts",
