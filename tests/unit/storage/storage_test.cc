@@ -2,10 +2,14 @@
 // Kafka's semantics and on-disk layout, and that the log manager finds and deletes partitions.
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <set>
+#include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -879,28 +883,63 @@ namespace gregor::storage {
 namespace {
 
 // Kafka's `.lock`: a log directory another process holds is refused (and left untouched), and
-// taken once that process let it go. (POSIX locks are per process: the rival runs in a child.)
+// taken once that process let it go. POSIX locks are per process, so the rival is a child. It is
+// forked before the holder starts its writer and deleter threads: a child forked from a
+// multithreaded process may inherit a lock (the allocator's, the logger's) another thread held,
+// and hang on it. The child then opens the directory whenever the parent asks, over a pipe.
 TEST(log_manager_lock, a_directory_another_process_holds_is_refused_until_it_lets_go) {
   temp_dir tmp;
-  manual_clock clk{1'000'000};
-  auto holder = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
-  ASSERT_TRUE(holder) << holder.error().message;
-  auto rival_opens = [&] {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    std::vector<std::unique_ptr<log_manager>> kept;  // a successful open keeps the directory
+    char ask = 0;
+    while (::read(to_child[0], &ask, 1) == 1) {
       manual_clock child_clk{1'000'000};
       auto rival = log_manager::open(tmp.path(), child_clk, test_env::log_manager_cache_bytes());
       const bool refused = !rival && rival.error().message.find("Failed to acquire lock") != std::string::npos;
-      ::_exit(rival ? 0 : refused ? 1 : 2);
+      const char answer = rival ? 'o' : refused ? 'r' : 'e';
+      if (rival) kept.push_back(std::move(*rival));
+      if (::write(to_parent[1], &answer, 1) != 1) break;
     }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    kept.clear();
+    ::_exit(0);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  auto rival_opens = [&]() -> char {
+    const char ask = 'a';
+    if (::write(to_child[1], &ask, 1) != 1) return '?';
+    pollfd pfd{to_parent[0], POLLIN, 0};
+    if (::poll(&pfd, 1, 120'000) != 1) return 't';  // the child hung: fail instead of waiting on
+    char answer = '?';
+    return ::read(to_parent[0], &answer, 1) == 1 ? answer : '?';
   };
-  EXPECT_EQ(rival_opens(), 1) << "the rival must be refused with Kafka's message";
-  EXPECT_FALSE(fs::exists(tmp.path() / ".kafka_cleanshutdown")) << "a refused open writes nothing";
-  holder->reset();
-  EXPECT_EQ(rival_opens(), 0);
+  {
+    manual_clock clk{1'000'000};
+    auto holder = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
+    ASSERT_TRUE(holder) << holder.error().message;
+    EXPECT_EQ(rival_opens(), 'r') << "the rival must be refused with Kafka's message";
+    EXPECT_FALSE(fs::exists(tmp.path() / ".kafka_cleanshutdown")) << "a refused open writes nothing";
+    holder->reset();
+    EXPECT_EQ(rival_opens(), 'o') << "the directory is free once its holder closed it";
+    // And now the child holds it: the parent is refused in turn.
+    manual_clock again_clk{1'000'000};
+    auto again = log_manager::open(tmp.path(), again_clk, test_env::log_manager_cache_bytes());
+    ASSERT_FALSE(again);
+    EXPECT_NE(again.error().message.find("Failed to acquire lock"), std::string::npos) << again.error().message;
+  }
+  ::close(to_child[1]);  // the child closes its manager and exits
+  int status = 0;
+  if (pollfd pfd{to_parent[0], POLLIN, 0}; ::poll(&pfd, 1, 120'000) != 1) ::kill(pid, SIGKILL);
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ::close(to_parent[0]);
 }
 
 }  // namespace
