@@ -207,10 +207,7 @@ asio::awaitable<bool> connection::tls_handshake() {
   if (ec) {
     // OpenSSL's reason ("certificate verify failed", "no shared cipher", "wrong version number"),
     // and for a refused client certificate, the verification's.
-    std::string reason = ec.message();
-    const long verify = SSL_get_verify_result(_tls->native_handle());
-    if (verify != X509_V_OK) reason += fmt::format(": {}", X509_verify_cert_error_string(verify));
-    close("TLS handshake failed: " + reason, spdlog::level::warn);
+    close("TLS handshake failed: " + tls_handshake_failure(_tls->native_handle(), ec.message()), spdlog::level::warn);
     co_return false;
   }
   X509* peer = SSL_get1_peer_certificate(_tls->native_handle());

@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <openssl/bio.h>
@@ -435,6 +436,24 @@ std::string subject_rfc2253(const void* cert_ptr) {
   if (cert_ptr == nullptr) return "";
   X509* cert = static_cast<X509*>(const_cast<void*>(cert_ptr));
   return security::x509_name_rfc2253(X509_get_subject_name(cert));
+}
+
+void prepare_client_tls(void* ssl_handle, const std::string& host, bool verify_host) {
+  SSL* ssl = static_cast<SSL*>(ssl_handle);
+  boost::system::error_code addr_ec;
+  const auto addr = boost::asio::ip::make_address(host, addr_ec);
+  if (addr_ec) SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI: names only
+  if (!verify_host) return;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (addr_ec)
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+  else
+    X509_VERIFY_PARAM_set1_ip_asc(param, addr.to_string().c_str());
+}
+
+std::string tls_handshake_failure(const void* ssl, const std::string& message) {
+  const long verify = SSL_get_verify_result(static_cast<const SSL*>(ssl));
+  return verify == X509_V_OK ? message : fmt::format("{}: {}", message, X509_verify_cert_error_string(verify));
 }
 
 }  // namespace gregor::net

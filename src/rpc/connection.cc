@@ -4,8 +4,6 @@
 #include <array>
 
 #include <fmt/format.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -16,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "gregor/net/tls.h"
 #include "gregor/base/log.h"
 #include "gregor/protocol/error_code.h"
 #include "gregor/protocol/messages/api_versions.h"
@@ -278,25 +277,11 @@ asio::awaitable<result<void, rpc_error>> connection::connect_socket(steady_time 
 asio::awaitable<result<void, rpc_error>> connection::tls_handshake() {
   auto self = shared_from_this();
   _tls = std::make_shared<asio::ssl::stream<tcp::socket&>>(_socket, *_opts.tls);
-  SSL* ssl = _tls->native_handle();
-  error_code addr_ec;
-  const auto addr = asio::ip::make_address(_endpoint.host, addr_ec);
-  if (addr_ec) SSL_set_tlsext_host_name(ssl, _endpoint.host.c_str());  // SNI: names only
-  if (_opts.tls_verify_host) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    if (addr_ec) {
-      X509_VERIFY_PARAM_set1_host(param, _endpoint.host.c_str(), 0);
-    } else {
-      X509_VERIFY_PARAM_set1_ip_asc(param, addr.to_string().c_str());
-    }
-  }
+  net::prepare_client_tls(_tls->native_handle(), _endpoint.host, _opts.tls_verify_host);
   auto [ec] = co_await _tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-  if (ec) {
-    std::string reason = ec.message();
-    const long verify = SSL_get_verify_result(ssl);
-    if (verify != X509_V_OK) reason += fmt::format(": {}", X509_verify_cert_error_string(verify));
-    co_return failure{make_error(rpc_error_kind::connect_failed, "TLS handshake failed: " + reason)};
-  }
+  if (ec)
+    co_return failure{make_error(rpc_error_kind::connect_failed,
+                                 "TLS handshake failed: " + net::tls_handshake_failure(_tls->native_handle(), ec.message()))};
   co_return ok;
 }
 

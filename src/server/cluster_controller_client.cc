@@ -21,6 +21,8 @@
 #include "gregor/protocol/messages/delete_acls.h"
 #include "gregor/protocol/messages/alter_user_scram_credentials.h"
 #include "gregor/protocol/messages/alter_client_quotas.h"
+#include "gregor/protocol/messages/envelope.h"
+#include "envelope_codec.h"
 
 namespace gregor::server {
 namespace asio = boost::asio;
@@ -67,18 +69,20 @@ asio::awaitable<void> sleep_ms(int64_t ms) {
 // ---- active_only_controller_client ----
 
 controller_client::outcome<created_topic> active_only_controller_client::create_topic(topic_spec spec,
-                                                                                      bool validate_only) {
+                                                                                      bool validate_only,
+                                                                                      mutation_requester*) {
   if (!_active) co_return failure{not_controller()};
   co_return co_await _active->create_topic(std::move(spec), validate_only);
 }
 
-controller_client::outcome<void> active_only_controller_client::delete_topic(std::string name) {
+controller_client::outcome<void> active_only_controller_client::delete_topic(std::string name, mutation_requester*) {
   if (!_active) co_return failure{not_controller()};
   co_return co_await _active->delete_topic(std::move(name));
 }
 
 controller_client::outcome<void> active_only_controller_client::create_partitions(
-    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only) {
+    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only,
+    mutation_requester*) {
   if (!_active) co_return failure{not_controller()};
   co_return co_await _active->create_partitions(std::move(name), total, std::move(assignments), validate_only);
 }
@@ -147,11 +151,20 @@ bool forwarding_controller_client::local_active() const { return _local && _loca
 
 template <class Req, class Resp>
 asio::awaitable<result<Resp, admin_error>> forwarding_controller_client::send(
-    const Req& req, std::function<bool(const Resp&)> is_not_controller) {
+    const Req& req, std::function<bool(const Resp&)> is_not_controller, mutation_requester* who) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(controller_request_timeout_ms);
   auto remaining = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
   };
+  // On a client's behalf: the request at the client's version and with its client id, in an
+  // Envelope with its principal and address (handlers/envelope.cc unwraps it).
+  std::optional<protocol::envelope_request> envelope;
+  if (who) {
+    envelope.emplace();
+    envelope->request_data = protocol::encode_request(req, who->version, 0, who->client_id);
+    envelope->request_principal = encode_principal_data(who->principal);
+    envelope->client_host_address = encode_host_address(who->host);
+  }
   std::string last = "no active controller is known";
   while (remaining() > 0) {
     auto leader = _quorum.leader();
@@ -163,7 +176,40 @@ asio::awaitable<result<Resp, admin_error>> forwarding_controller_client::send(
     // listener answers NOT_CONTROLLER until it is.)
     rpc::call_options opts;
     opts.timeout_ms = remaining();
-    auto r = co_await _quorum.controllers().call<Req, Resp>(*leader, req, opts);
+    result<Resp, rpc::rpc_error> r = failure{rpc::rpc_error{}};
+    if (!envelope) {
+      r = co_await _quorum.controllers().call<Req, Resp>(*leader, req, opts);
+    } else {
+      auto e = co_await _quorum.controllers().call<protocol::envelope_request, protocol::envelope_response>(
+          *leader, *envelope, opts);
+      if (!e) {
+        r = failure{e.error()};
+      } else if (e->error_code == protocol::code_of(error_code::not_controller)) {
+        last = fmt::format("node {} is no longer the active controller", leader->value());
+        co_await sleep_ms(retry_backoff_ms);
+        continue;
+      } else if (e->error_code != 0 || !e->response_data) {
+        co_return failure{from_wire(e->error_code != 0 ? e->error_code : protocol::code_of(error_code::unknown_server_error),
+                                    std::string("the controller refused the forwarded request"))};
+      } else {
+        // The inner response: header (correlation id, tagged fields when flexible), then the body.
+        protocol::reader in(*e->response_data);
+        in.read_int32();
+        if (protocol::response_header_version(Req::api_key, who->version) >= 1) {
+          const uint32_t tags = in.read_unsigned_varint();
+          for (uint32_t i = 0; i < tags && in.ok(); ++i) {
+            in.read_unsigned_varint();
+            in.read_raw(in.read_unsigned_varint());
+          }
+        }
+        Resp inner;
+        inner.decode(in, who->version);
+        if (!in.ok())
+          co_return failure{admin_error{error_code::unknown_server_error,
+                                        "malformed response in the controller's Envelope: " + in.error()}};
+        r = std::move(inner);
+      }
+    }
     if (!r) {
       last = fmt::format("controller {}: {}", leader->value(), r.error().message);
       lg().debug("forwarding to the controller failed: {}", last);
@@ -175,13 +221,17 @@ asio::awaitable<result<Resp, admin_error>> forwarding_controller_client::send(
       co_await sleep_ms(retry_backoff_ms);
       continue;
     }
+    if constexpr (requires(const Resp& x) { x.throttle_time_ms; }) {
+      if (who) who->throttle_ms = std::max(who->throttle_ms, r->throttle_time_ms);
+    }
     co_return std::move(*r);
   }
   co_return failure{admin_error{error_code::request_timed_out, "the controller did not answer in time: " + last}};
 }
 
 controller_client::outcome<created_topic> forwarding_controller_client::create_topic(topic_spec spec,
-                                                                                     bool validate_only) {
+                                                                                     bool validate_only,
+                                                                                     mutation_requester* who) {
   if (local_active()) co_return co_await _local->create_topic(std::move(spec), validate_only);
   protocol::create_topics_request req;
   req.timeout_ms = int32_t(controller_request_timeout_ms);
@@ -202,7 +252,7 @@ controller_client::outcome<created_topic> forwarding_controller_client::create_t
   }
   for (const auto& [k, v] : spec.configs) t.configs.push_back({k, v, {}});
   auto not_controller_answer = not_controller_in(&protocol::create_topics_response::topics);
-  auto r = co_await send<protocol::create_topics_request, protocol::create_topics_response>(req, not_controller_answer);
+  auto r = co_await send<protocol::create_topics_request, protocol::create_topics_response>(req, not_controller_answer, who);
   if (!r) co_return failure{r.error()};
   if (r->topics.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty CreateTopics response"}};
   const auto& res = r->topics[0];
@@ -220,7 +270,7 @@ controller_client::outcome<created_topic> forwarding_controller_client::create_t
   co_return out;
 }
 
-controller_client::outcome<void> forwarding_controller_client::delete_topic(std::string name) {
+controller_client::outcome<void> forwarding_controller_client::delete_topic(std::string name, mutation_requester* who) {
   if (local_active()) co_return co_await _local->delete_topic(std::move(name));
   const auto* before = _quorum.image().topic(name);
   const uuid old_id = before ? before->id : uuid{};
@@ -230,7 +280,7 @@ controller_client::outcome<void> forwarding_controller_client::delete_topic(std:
   auto& t = req.topics.emplace_back();
   t.name = name;
   auto not_controller_answer = not_controller_in(&protocol::delete_topics_response::responses);
-  auto r = co_await send<protocol::delete_topics_request, protocol::delete_topics_response>(req, not_controller_answer);
+  auto r = co_await send<protocol::delete_topics_request, protocol::delete_topics_response>(req, not_controller_answer, who);
   if (!r) co_return failure{r.error()};
   if (r->responses.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty DeleteTopics response"}};
   if (r->responses[0].error_code != 0)
@@ -244,7 +294,8 @@ controller_client::outcome<void> forwarding_controller_client::delete_topic(std:
 }
 
 controller_client::outcome<void> forwarding_controller_client::create_partitions(
-    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only) {
+    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only,
+    mutation_requester* who) {
   if (local_active())
     co_return co_await _local->create_partitions(std::move(name), total, std::move(assignments), validate_only);
   protocol::create_partitions_request req;
@@ -261,7 +312,7 @@ controller_client::outcome<void> forwarding_controller_client::create_partitions
     }
   }
   auto not_controller_answer = not_controller_in(&protocol::create_partitions_response::results);
-  auto r = co_await send<protocol::create_partitions_request, protocol::create_partitions_response>(req, not_controller_answer);
+  auto r = co_await send<protocol::create_partitions_request, protocol::create_partitions_response>(req, not_controller_answer, who);
   if (!r) co_return failure{r.error()};
   if (r->results.empty()) co_return failure{admin_error{error_code::unknown_server_error, "empty CreatePartitions response"}};
   if (r->results[0].error_code != 0) co_return failure{from_wire(r->results[0].error_code, r->results[0].error_message)};

@@ -28,10 +28,10 @@ inline constexpr int64_t controller_request_timeout_ms = 30000;
 class active_only_controller_client final : public controller_client {
  public:
   explicit active_only_controller_client(active_controller* active) : _active(active) {}
-  outcome<created_topic> create_topic(topic_spec spec, bool validate_only) override;
-  outcome<void> delete_topic(std::string name) override;
+  outcome<created_topic> create_topic(topic_spec spec, bool validate_only, mutation_requester* who = nullptr) override;
+  outcome<void> delete_topic(std::string name, mutation_requester* who = nullptr) override;
   outcome<void> create_partitions(std::string name, int32_t total, std::vector<std::vector<node_id>> assignments,
-                                  bool validate_only) override;
+                                  bool validate_only, mutation_requester* who = nullptr) override;
   outcome<void> alter_topic_configs(std::string name, config_changes changes) override;
   outcome<void> alter_broker_configs(std::string resource, config_changes changes) override;
   // Only through AllocateProducerIds (which names the broker epoch): refused here.
@@ -56,10 +56,11 @@ class forwarding_controller_client final : public controller_client {
                                std::function<int64_t()> broker_epoch)
       : _quorum(quorum), _local(local), _broker_epoch(std::move(broker_epoch)) {}
 
-  outcome<created_topic> create_topic(topic_spec spec, bool validate_only) override;
-  outcome<void> delete_topic(std::string name) override;
+  bool forwards_mutations() const override { return !local_active(); }
+  outcome<created_topic> create_topic(topic_spec spec, bool validate_only, mutation_requester* who = nullptr) override;
+  outcome<void> delete_topic(std::string name, mutation_requester* who = nullptr) override;
   outcome<void> create_partitions(std::string name, int32_t total, std::vector<std::vector<node_id>> assignments,
-                                  bool validate_only) override;
+                                  bool validate_only, mutation_requester* who = nullptr) override;
   outcome<void> alter_topic_configs(std::string name, config_changes changes) override;
   outcome<void> alter_broker_configs(std::string resource, config_changes changes) override;
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;
@@ -76,9 +77,11 @@ class forwarding_controller_client final : public controller_client {
   // This node leads and its controller is active.
   bool local_active() const;
   // Sends `req` to the active controller until it answers with something other than
-  // NOT_CONTROLLER (`not_controller(resp)`), or the deadline passes.
+  // NOT_CONTROLLER (`not_controller(resp)`), or the deadline passes. With `who`, inside an
+  // Envelope on the client's behalf, at the client's version (mutation_requester).
   template <class Req, class Resp>
-  boost::asio::awaitable<result<Resp, admin_error>> send(const Req& req, std::function<bool(const Resp&)> not_controller);
+  boost::asio::awaitable<result<Resp, admin_error>> send(const Req& req, std::function<bool(const Resp&)> not_controller,
+                                                         mutation_requester* who = nullptr);
   outcome<void> alter_configs(int8_t type, std::string name, config_changes changes);
 
   metadata_quorum& _quorum;

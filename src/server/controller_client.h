@@ -117,6 +117,20 @@ struct quota_outcome {
   std::optional<admin_error> error;
 };
 
+// Who asked for a topic mutation (CreateTopics, DeleteTopics, CreatePartitions), when the change
+// goes to an active controller on another node. KIP-599's controller mutation quota is the active
+// controller's (one bucket per user / client id for the whole cluster), so the forwarding client
+// sends the change inside an Envelope (KIP-590) carrying the client's principal, address, client id
+// and request version (strict or permissive quota), as Kafka's brokers forward them; the
+// controller's throttle time comes back in `throttle_ms` (the largest of the calls).
+struct mutation_requester {
+  std::string principal = "User:ANONYMOUS";  // "Type:Name"
+  std::string host;                          // the client's address
+  std::string client_id;
+  int16_t version = 0;      // the client's request version (of the API being forwarded)
+  int32_t throttle_ms = 0;  // out
+};
+
 class controller_client {
  public:
   template <class T>
@@ -124,12 +138,17 @@ class controller_client {
 
   virtual ~controller_client() = default;
 
-  virtual outcome<created_topic> create_topic(topic_spec spec, bool validate_only) = 0;
-  virtual outcome<void> delete_topic(std::string name) = 0;
+  // True when topic mutations go to an active controller on another node (the quota is charged
+  // there, through the mutation_requester); false when this node's controller carries them out.
+  virtual bool forwards_mutations() const { return false; }
+  // `who`: see mutation_requester (null: a change of the broker's own, never quota-limited).
+  virtual outcome<created_topic> create_topic(topic_spec spec, bool validate_only,
+                                              mutation_requester* who = nullptr) = 0;
+  virtual outcome<void> delete_topic(std::string name, mutation_requester* who = nullptr) = 0;
   // Grows `name` to `total` partitions; `assignments` (optional) lists the replicas of each new one.
   virtual outcome<void> create_partitions(std::string name, int32_t total,
                                           std::vector<std::vector<node_id>> assignments,
-                                          bool validate_only) = 0;
+                                          bool validate_only, mutation_requester* who = nullptr) = 0;
   virtual outcome<void> alter_topic_configs(std::string name, config_changes changes) = 0;
   // resource: "" for the cluster-wide default, else a broker id in decimal.
   virtual outcome<void> alter_broker_configs(std::string resource, config_changes changes) = 0;

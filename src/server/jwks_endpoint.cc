@@ -17,10 +17,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "gregor/base/log.h"
+#include "gregor/net/tls.h"
 
 namespace gregor::server {
 namespace {
@@ -86,24 +85,11 @@ asio::awaitable<result<std::string, std::string>> get(asio::io_context& io, cons
   if (u.scheme == "http") co_return co_await exchange(socket, u);
 
   asio::ssl::stream<tcp::socket&> stream(socket, *tls);
-  SSL* ssl = stream.native_handle();
-  boost::system::error_code addr_ec;
-  const auto addr = asio::ip::make_address(u.host, addr_ec);
-  if (addr_ec) SSL_set_tlsext_host_name(ssl, u.host.c_str());  // SNI: names only
-  if (verify_host) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    if (addr_ec)
-      X509_VERIFY_PARAM_set1_host(param, u.host.c_str(), 0);
-    else
-      X509_VERIFY_PARAM_set1_ip_asc(param, addr.to_string().c_str());
-  }
+  net::prepare_client_tls(stream.native_handle(), u.host, verify_host);
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-  if (hec) {
-    std::string reason = hec.message();
-    const long verify = SSL_get_verify_result(ssl);
-    if (verify != X509_V_OK) reason += fmt::format(": {}", X509_verify_cert_error_string(verify));
-    co_return failure{fmt::format("TLS handshake with {}:{} failed: {}", u.host, u.port, reason)};
-  }
+  if (hec)
+    co_return failure{fmt::format("TLS handshake with {}:{} failed: {}", u.host, u.port,
+                                  net::tls_handshake_failure(stream.native_handle(), hec.message()))};
   co_return co_await exchange(stream, u);
 }
 

@@ -66,7 +66,8 @@ controller_client::outcome<std::vector<partition_outcome>> single_node_controlle
 }
 
 controller_client::outcome<created_topic> single_node_controller::create_topic(topic_spec spec,
-                                                                               bool validate_only) {
+                                                                               bool validate_only,
+                                                                               mutation_requester*) {
   if (!spec.assignments.empty()) {
     if (auto bad = check_assignments(_core.image(), spec.assignments); !bad.empty())
       co_return failure{admin_error{protocol::error_code::invalid_replica_assignment, bad}};
@@ -81,7 +82,7 @@ controller_client::outcome<created_topic> single_node_controller::create_topic(t
   co_return out;
 }
 
-controller_client::outcome<void> single_node_controller::delete_topic(std::string name) {
+controller_client::outcome<void> single_node_controller::delete_topic(std::string name, mutation_requester*) {
   auto r = _core.metadata().delete_topic(name);
   if (!r) co_return failure{to_admin(r.error())};
   _core.apply_metadata();
@@ -89,7 +90,8 @@ controller_client::outcome<void> single_node_controller::delete_topic(std::strin
 }
 
 controller_client::outcome<void> single_node_controller::create_partitions(
-    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only) {
+    std::string name, int32_t total, std::vector<std::vector<node_id>> assignments, bool validate_only,
+    mutation_requester*) {
   if (auto bad = check_assignments(_core.image(), assignments); !bad.empty())
     co_return failure{admin_error{protocol::error_code::invalid_replica_assignment, bad}};
   auto r = _core.metadata().create_partitions(name, total, validate_only);

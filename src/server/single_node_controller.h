@@ -15,11 +15,11 @@ class single_node_controller final : public controller_client {
  public:
   explicit single_node_controller(core& c) : _core(c) {}
 
-  outcome<created_topic> create_topic(topic_spec spec, bool validate_only) override;
-  outcome<void> delete_topic(std::string name) override;
+  outcome<created_topic> create_topic(topic_spec spec, bool validate_only, mutation_requester* who = nullptr) override;
+  outcome<void> delete_topic(std::string name, mutation_requester* who = nullptr) override;
   outcome<void> create_partitions(std::string name, int32_t total,
                                   std::vector<std::vector<node_id>> assignments,
-                                  bool validate_only) override;
+                                  bool validate_only, mutation_requester* who = nullptr) override;
   outcome<void> alter_topic_configs(std::string name, config_changes changes) override;
   outcome<void> alter_broker_configs(std::string resource, config_changes changes) override;
   outcome<producer_id_range> allocate_producer_ids(node_id broker, int32_t count) override;

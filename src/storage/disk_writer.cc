@@ -156,6 +156,7 @@ void disk_writer::run() {
       if (end >= 0) q->_written_end.store(end, std::memory_order_release);
       if (failed && !q->_failure) {
         q->_failure = failed;
+        q->_failed.store(true, std::memory_order_release);
         _failures.fetch_add(1, std::memory_order_relaxed);
       }
       _unwritten_bytes.fetch_sub(bytes, std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 
 #include "gregor/base/assert.h"
 #include "gregor/base/log.h"
+#include "held_descriptors.h"
 
 namespace gregor::storage {
 
@@ -308,7 +309,8 @@ offset partition_log::written_end_offset() const {
 }
 
 std::optional<storage_error> partition_log::write_failure() const {
-  if (!_queue) return std::nullopt;
+  // The fast path of every append: two atomic loads, no mutex.
+  if (!_queue || (!_queue->failed() && !_sync->failed.load(std::memory_order_acquire))) return std::nullopt;
   if (auto f = _queue->failure()) return f;
   std::lock_guard lk(_sync->mutex);
   return _sync->failure;
@@ -462,15 +464,12 @@ bool partition_log::request_sync() {
   fds.insert(fds.end(), active.begin(), active.end());
   const int64_t end = log_end_offset().value();
   // The descriptors close with the action, also when it never runs (dropped after a failed write).
-  std::shared_ptr<const std::vector<int>> held(new std::vector<int>(std::move(fds)), [](const std::vector<int>* v) {
-    for (int fd : *v) ::close(fd);
-    delete v;
-  });
+  detail::held_descriptors held(std::move(fds));
   // Runs on the writer thread after this log's queued writes (not at all after a failed one).
   _queue->push_action(
       [state = _sync, held = std::move(held), end, dir = _dir] {
         std::optional<storage_error> failed;
-        for (int fd : *held) {
+        for (int fd : held.fds()) {
           if (auto r = file::sync_descriptor(fd, dir); !r) {
             failed = r.error();
             break;
@@ -481,6 +480,7 @@ bool partition_log::request_sync() {
                                     failed->message);
           std::lock_guard lk(state->mutex);
           if (!state->failure) state->failure = std::move(failed);
+          state->failed.store(true, std::memory_order_release);
           return;
         }
         int64_t cur = state->synced_end.load(std::memory_order_relaxed);

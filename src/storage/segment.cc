@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "batch_scanner.h"
+#include "held_descriptors.h"
 #include "readahead.h"
 #include "gregor/base/log.h"
 
@@ -264,10 +265,11 @@ result<void, storage_error> segment::seal_in_queue() {
   auto a = _time_index.maybe_append(_max_ts, _offset_of_max_ts, /*skip_full_check=*/true);
   if (!a) return a;
   // The descriptors are duplicated now (the segment may be closed before the sync runs); the
-  // writer cuts the padding after the segment's last write, then syncs on a detached thread.
-  _queue->push_action([sink = _sink, fds = dup_for_sync()] {
+  // writer cuts the padding after the segment's last write, then syncs on a detached thread. A
+  // seal dropped unrun (after a failed write) closes them with itself.
+  _queue->push_action([sink = _sink, held = detail::held_descriptors(dup_for_sync())] {
     sink->seal();
-    detail::sync_detached(fds);
+    detail::sync_detached(held.release());
   }, _next);
   return ok;
 }

@@ -397,3 +397,53 @@ def parse_create_topics_v4(body: bytes) -> dict[str, tuple[int, str | None]]:
         error = r.take(">h")
         out[name] = (error, r.string())
     return out
+
+
+# ---- flexible versions: CreateTopics v6 (KIP-599 tests) ----
+
+def compact_array(items: list[bytes]) -> bytes:
+    return encode_uvarint(len(items) + 1) + b"".join(items)
+
+
+def compact_string_or_null(r: reader) -> str | None:
+    n = r.uvarint() - 1
+    if n < 0:
+        return None
+    s = r.data[r.pos:r.pos + n].decode()
+    r.pos += n
+    return s
+
+
+def create_topics_v6(correlation_id: int, client_id: str, topics: list[tuple[str, int]]) -> bytes:
+    body = compact_array([encode_compact_string(name) + struct.pack(">ih", partitions, 1)
+                          + compact_array([]) + compact_array([]) + b"\x00" for name, partitions in topics])
+    body += struct.pack(">i?", 30000, False) + b"\x00"
+    return request(API_CREATE_TOPICS, 6, correlation_id, body, client_id=client_id, flexible=True)
+
+
+def flexible_response_head(body: bytes):
+    """A reader after a flexible response's header (correlation id, tagged fields) and its
+    throttle_time_ms, and the throttle time."""
+    r = reader(body)
+    r.take(">i")
+    r.skip_tagged_fields()
+    return r, r.take(">i")
+
+
+def parse_create_topics_v6(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
+    """(throttle_time_ms, {topic: (error_code, error_message)})."""
+    r, throttle_ms = flexible_response_head(body)
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        name = compact_string_or_null(r)
+        error = r.take(">h")
+        message = compact_string_or_null(r)
+        r.take(">ih")  # partitions, replication factor
+        for _ in range(max(r.uvarint() - 1, 0)):  # configs
+            compact_string_or_null(r)
+            compact_string_or_null(r)
+            r.take(">?b?")
+            r.skip_tagged_fields()
+        r.skip_tagged_fields()
+        out[name] = (error, message)
+    return throttle_ms, out

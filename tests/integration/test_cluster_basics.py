@@ -207,6 +207,46 @@ def test_create_topics_through_each_broker_is_forwarded_and_reaches_every_broker
     assert again[created[0]][0] == ch.ERROR_TOPIC_ALREADY_EXISTS, again
 
 
+CONFIG_COMMAND = "kafka.admin.ConfigCommand"
+THROTTLING_QUOTA_EXCEEDED = 89
+
+
+def test_the_controller_mutation_quota_is_one_bucket_at_the_active_controller(cluster, kafka_classpath):
+    """KIP-599: controller_mutation_rate is enforced by the active controller, which brokers
+    forward topic changes to (in an Envelope with the client's identity, KIP-590), so a client's
+    bucket is one for the whole cluster, whichever broker it talks to. A client id at 1 partition/s
+    (a bucket of 11) creates 10 + 40 partitions through one broker with CreateTopics v6, leaving
+    the bucket about 39 below zero; one more partition through each other broker is then refused
+    with THROTTLING_QUOTA_EXCEEDED and a throttle time, as it would be through the first."""
+    client = f"mut-{harness.unique_topic('c')[-8:]}"
+    first, *others = cluster.brokers
+    bootstrap = cluster.bootstrap()
+    harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", bootstrap, "--alter",
+                                     "--entity-type", "clients", "--entity-name", client,
+                                     "--add-config", "controller_mutation_rate=1"))
+    a, b = harness.unique_topic("mut-a"), harness.unique_topic("mut-b")
+    refused = [harness.unique_topic(f"mut-via{n.node_id}") for n in others]
+    try:
+        body = kafka_wire.round_trip(first.bootstrap, kafka_wire.create_topics_v6(1, client, [(a, 10), (b, 40)]))
+        throttle_ms, results = kafka_wire.parse_create_topics_v6(body)
+        print(f"\nvia node {first.node_id}: {results}, throttle {throttle_ms} ms")
+        assert results[a][0] == 0 and results[b][0] == 0, results
+        for n, topic in zip(others, refused):
+            body = kafka_wire.round_trip(n.bootstrap, kafka_wire.create_topics_v6(2, client, [(topic, 1)]))
+            throttle_ms, results = kafka_wire.parse_create_topics_v6(body)
+            print(f"via node {n.node_id}: {results}, throttle {throttle_ms} ms")
+            assert results[topic] == (THROTTLING_QUOTA_EXCEEDED, None), \
+                f"node {n.node_id} let the client past the bucket it emptied through node {first.node_id}: {results}"
+            assert throttle_ms > 0
+    finally:
+        harness.ok(harness.run_java_tool(kafka_classpath, CONFIG_COMMAND, "--bootstrap-server", bootstrap, "--alter",
+                                         "--entity-type", "clients", "--entity-name", client,
+                                         "--delete-config", "controller_mutation_rate"))
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for f in admin.delete_topics([a, b], operation_timeout=30).values():
+            f.result(timeout=60)
+
+
 def _produce_v10(bootstrap: str, topic: str, partition: int, batch: bytes) -> tuple[int, int, int, dict]:
     """Produce v10 (flexible, KIP-951) sent to exactly this broker, acks=1. Returns (error code,
     CurrentLeader id, CurrentLeader epoch, NodeEndpoints as {node id: (host, port)})."""

@@ -28,6 +28,7 @@ from kafka import KafkaProducer
 import cluster_harness as ch
 import harness
 import kafka_wire as kw
+from kafka_wire import compact_array, compact_string_or_null, create_topics_v6, flexible_response_head, parse_create_topics_v6
 
 pytestmark = [pytest.mark.cluster]
 
@@ -402,54 +403,6 @@ def test_request_percentage_throttles_a_client_id_and_mutes_its_connection(boots
 THROTTLING_QUOTA_EXCEEDED = 89
 THROTTLING_MESSAGE = None  # Kafka's ApiError drops the error's default message
 MUTATION_RATE = 1  # partitions per second: a bucket of 11 (controller.quota.window.num 11 x 1 s)
-
-
-def compact_array(items: list[bytes]) -> bytes:
-    return kw.encode_uvarint(len(items) + 1) + b"".join(items)
-
-
-def compact_string_or_null(r: kw.reader) -> str | None:
-    n = r.uvarint() - 1
-    if n < 0:
-        return None
-    s = r.data[r.pos:r.pos + n].decode()
-    r.pos += n
-    return s
-
-
-def create_topics_v6(correlation_id: int, client_id: str, topics: list[tuple[str, int]]) -> bytes:
-    body = compact_array([kw.encode_compact_string(name) + struct.pack(">ih", partitions, 1)
-                          + compact_array([]) + compact_array([]) + b"\x00" for name, partitions in topics])
-    body += struct.pack(">i?", 30000, False) + b"\x00"
-    return kw.request(kw.API_CREATE_TOPICS, 6, correlation_id, body, client_id=client_id, flexible=True)
-
-
-def flexible_response_head(body: bytes):
-    """A reader after a flexible response's header (correlation id, tagged fields) and its
-    throttle_time_ms, and the throttle time."""
-    r = kw.reader(body)
-    r.take(">i")
-    r.skip_tagged_fields()
-    return r, r.take(">i")
-
-
-def parse_create_topics_v6(body: bytes) -> tuple[int, dict[str, tuple[int, str | None]]]:
-    """(throttle_time_ms, {topic: (error_code, error_message)})."""
-    r, throttle_ms = flexible_response_head(body)
-    out = {}
-    for _ in range(r.uvarint() - 1):
-        name = compact_string_or_null(r)
-        error = r.take(">h")
-        message = compact_string_or_null(r)
-        r.take(">ih")  # partitions, replication factor
-        for _ in range(max(r.uvarint() - 1, 0)):  # configs
-            compact_string_or_null(r)
-            compact_string_or_null(r)
-            r.take(">?b?")
-            r.skip_tagged_fields()
-        r.skip_tagged_fields()
-        out[name] = (error, message)
-    return throttle_ms, out
 
 
 def create_topics_v4(correlation_id: int, client_id: str, topics: list[tuple[str, int]]) -> bytes:

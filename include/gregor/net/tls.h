@@ -55,6 +55,16 @@ result<tls_context_ptr, std::string> make_server_tls_context(const tls_settings&
 // verification is per connection (SSL_set1_host), not part of the context.
 result<tls_context_ptr, std::string> make_client_tls_context(const tls_settings& s);
 
+// Prepares a client connection's SSL (an SSL*) for `host` before the handshake: SNI when the host
+// is a name (never for an address); with `verify_host`, the server's certificate must name it (a
+// DNS name, or an IP address in its subject alternative names), as Kafka's
+// ssl.endpoint.identification.algorithm=https checks.
+void prepare_client_tls(void* ssl, const std::string& host, bool verify_host);
+// Why a handshake on `ssl` (an SSL*) failed with `message`: the message, and the certificate
+// verification's reason when verification failed ("...: certificate verify failed: self-signed
+// certificate").
+std::string tls_handshake_failure(const void* ssl, const std::string& message);
+
 // Kafka's rules for a listener's stores changed at runtime (SslFactory.validateReconfiguration,
 // called for an AlterConfigs of listener.name.<l>.ssl.keystore.* / .truststore.*): the new
 // stores load (a context is built from `after`); a listener keeps having a key store, and does not

@@ -85,6 +85,8 @@ class write_queue : public std::enable_shared_from_this<write_queue> {
   void reset_written_end(int64_t end);
   // The first failed write's error, if any (sticky).
   std::optional<storage_error> failure() const;
+  // Whether a write failed: without the writer's mutex (every append asks).
+  bool failed() const { return _failed.load(std::memory_order_acquire); }
   // Appends to `out` the queued bytes of `t` in [from, end) that the file does not hold yet, and
   // returns where they start: the file holds every byte of `t` below the returned position.
   uint64_t copy_unwritten(const write_target* t, uint64_t from, uint64_t end, std::vector<uint8_t>& out) const;
@@ -106,6 +108,7 @@ class write_queue : public std::enable_shared_from_this<write_queue> {
   std::deque<op> _ops;  // queued and in flight, oldest first; popped after they were written
   bool _scheduled = false;
   std::optional<storage_error> _failure;
+  std::atomic<bool> _failed{false};  // set with _failure
 };
 
 class disk_writer {

@@ -353,6 +353,7 @@ class partition_log {
     std::atomic<int64_t> synced_end{0};
     std::mutex mutex;
     std::optional<storage_error> failure;  // guarded by mutex; sticky
+    std::atomic<bool> failed{false};       // set with failure (read without the mutex)
   };
   std::shared_ptr<sync_state> _sync = std::make_shared<sync_state>();
   int64_t _sync_requested_end = 0;

@@ -41,24 +41,42 @@ inline int32_t throttle_for(core& c, request_context& ctx, client_quota_kind kin
 }
 
 // KIP-599: one request's controller mutation quota (Kafka's ControllerMutationQuota), for
-// CreateTopics, CreatePartitions and DeleteTopics. Each topic that passed the request's own checks
-// takes its partitions (created or deleted) before the change goes to the controller; a strict
-// quota (the request's version at or above strict_since_version) refuses a topic once the bucket
-// is exhausted (THROTTLING_QUOTA_EXCEEDED, with no message: Kafka's ApiError drops a message that
-// is the error's default), a permissive one only throttles. A change the
-// controller then refuses gives its permits back (Kafka charges only topics that passed every
-// check). The answer's throttle time (throttle_ms) is the last one computed, less the time since,
-// and the connection is muted for it (also in ctx.throttle_ms).
+// CreateTopics, CreatePartitions and DeleteTopics. The quota belongs to the active controller:
+//   - When this node's controller carries the change out (a single node, the active controller
+//     itself, or a request an Envelope brought to the controller listener), each topic that passed
+//     the request's own checks takes its partitions (created or deleted) here, before the change.
+//     A strict quota (the request's version at or above strict_since_version) refuses a topic once
+//     the bucket is exhausted (THROTTLING_QUOTA_EXCEEDED, with no message: Kafka's ApiError drops a
+//     message that is the error's default), a permissive one only throttles. A change the
+//     controller then refuses gives its permits back (Kafka charges only topics that passed every
+//     check).
+//   - When the change goes to an active controller elsewhere, nothing is charged here: requester()
+//     sends the client's identity along (mutation_requester, in an Envelope) and the controller
+//     charges it, refusing or throttling as above; its throttle time comes back.
+// The answer's throttle time (finish) is the last one computed, less the time since, or the
+// controller's; the connection is muted for it (also in ctx.throttle_ms).
 class mutation_quota {
  public:
   mutation_quota(core& c, request_context& ctx, int16_t strict_since_version)
       : _c(c), _ctx(ctx), _strict(ctx.version() >= strict_since_version),
-        _enabled(c.client_quotas().enabled(client_quota_kind::controller_mutation)) {
-    if (_enabled) {
+        _forwarded(controller_for(c, ctx).forwards_mutations()),
+        _enabled(!_forwarded && c.client_quotas().enabled(client_quota_kind::controller_mutation)) {
+    if (_enabled || _forwarded) {
       _user = quota_user(ctx);
       _client_id = quota_client_id(ctx);
     }
+    if (_forwarded) {
+      if (ctx.session) {
+        _who.principal = ctx.session->principal;
+        _who.host = ctx.session->host;
+      }
+      _who.client_id = _client_id;
+      _who.version = ctx.version();
+    }
   }
+
+  // What to pass to the controller_client's mutation (null when charged here).
+  mutation_requester* requester() { return _forwarded ? &_who : nullptr; }
 
   // False: refused (strict and the quota is exhausted); the topic answers THROTTLING_QUOTA_EXCEEDED.
   bool take(int32_t permits) {
@@ -77,9 +95,10 @@ class mutation_quota {
   }
   // Once the answer is ready: the throttle time for the response, noted and muting the connection.
   int32_t finish() {
-    if (_throttle_ms <= 0) return 0;
     const int64_t now_ms = _c.clk().monotonic_ms();
-    const int64_t left_ms = std::max<int64_t>(0, _throttle_ms - (now_ms - _throttle_at_ms));
+    int64_t left_ms = 0;
+    if (_forwarded) left_ms = _who.throttle_ms;
+    else if (_throttle_ms > 0) left_ms = std::max<int64_t>(0, _throttle_ms - (now_ms - _throttle_at_ms));
     if (left_ms <= 0) return 0;
     const int32_t capped = int32_t(std::min<int64_t>(left_ms, INT32_MAX));
     _c.client_quotas().note_throttled(client_quota_kind::controller_mutation, _user, _client_id, capped, now_ms);
@@ -91,9 +110,11 @@ class mutation_quota {
   core& _c;
   request_context& _ctx;
   bool _strict;
+  bool _forwarded;
   bool _enabled;
   std::string _user;
   std::string _client_id;
+  mutation_requester _who;
   int64_t _throttle_ms = 0;
   int64_t _throttle_at_ms = 0;
 };

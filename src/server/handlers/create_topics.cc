@@ -116,9 +116,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
       continue;
     }
-    auto created = co_await controller_for(c, ctx).create_topic(std::move(spec), req.validate_only);
+    auto created = co_await controller_for(c, ctx).create_topic(std::move(spec), req.validate_only, quota.requester());
     if (!created) {
       quota.give_back(permits);
+      if (created.error().code == error_code::throttling_quota_exceeded) {  // by the controller
+        out.error_code = code(error_code::throttling_quota_exceeded);
+        continue;
+      }
       fail(out, created.error().code, created.error().message);
       continue;
     }

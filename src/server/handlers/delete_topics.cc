@@ -57,11 +57,11 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
       out.error_code = code(error_code::throttling_quota_exceeded);  // no message, as Kafka (ApiError)
       continue;
     }
-    auto r = co_await controller_for(c, ctx).delete_topic(name);
+    auto r = co_await controller_for(c, ctx).delete_topic(name, quota.requester());
     if (!r) {
       quota.give_back(permits);
       out.error_code = code(r.error().code);
-      out.error_message = r.error().message;
+      if (r.error().code != error_code::throttling_quota_exceeded) out.error_message = r.error().message;
       continue;
     }
     out.error_code = 0;

@@ -74,6 +74,7 @@ api_route broker_heartbeat_route();
 api_route allocate_producer_ids_route();
 api_route alter_partition_route();
 api_route offset_for_leader_epoch_route();
+api_route envelope_route();  // a forwarded client request (envelope.cc)
 
 // The controller_client a request must use (controller listener: never forwarded again).
 inline controller_client& controller_for(core& c, const request_context& ctx) {

@@ -30,7 +30,7 @@ std::vector<api_route> build() {
       describe_transactions_route(), list_transactions_route(),
       sasl_handshake_route(), sasl_authenticate_route(), create_acls_route(), describe_acls_route(),
       delete_acls_route(), alter_user_scram_credentials_route(), describe_user_scram_credentials_route(),
-      describe_client_quotas_route(), alter_client_quotas_route(),
+      describe_client_quotas_route(), alter_client_quotas_route(), envelope_route(),
   };
   std::sort(routes.begin(), routes.end(),
             [](const api_route& a, const api_route& b) { return a.key < b.key; });

@@ -47,9 +47,9 @@ class no_controller final : public controller_client {
   }
 
  public:
-  outcome<created_topic> create_topic(topic_spec, bool) override { return refuse<created_topic>(); }
-  outcome<void> delete_topic(std::string) override { return refuse<void>(); }
-  outcome<void> create_partitions(std::string, int32_t, std::vector<std::vector<node_id>>, bool) override {
+  outcome<created_topic> create_topic(topic_spec, bool, mutation_requester*) override { return refuse<created_topic>(); }
+  outcome<void> delete_topic(std::string, mutation_requester*) override { return refuse<void>(); }
+  outcome<void> create_partitions(std::string, int32_t, std::vector<std::vector<node_id>>, bool, mutation_requester*) override {
     return refuse<void>();
   }
   outcome<void> alter_topic_configs(std::string, config_changes) override { return refuse<void>(); }

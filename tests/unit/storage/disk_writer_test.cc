@@ -8,6 +8,8 @@
 #include <mutex>
 #include <random>
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "gregor/base/clock.h"
@@ -345,6 +347,35 @@ TEST_P(queued_log_test, a_failed_write_stops_appends_and_keeps_what_was_written_
   ASSERT_TRUE(append(*again, test_env::batch_of(1, t0 + 3, 500), 1));
   again->settle_writes();
   EXPECT_EQ(again->written_end_offset(), offset(4));
+}
+
+// The actions queued behind a failed write are dropped unrun: a roll's seal and a due flush hold
+// duplicated descriptors of the log's files, which must close with them (a broker whose disk
+// keeps failing would otherwise run out of descriptors).
+size_t open_descriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_P(queued_log_test, dropped_seals_and_flushes_close_their_descriptors) {
+  const size_t before = open_descriptors();
+  {
+    auto log = open(&writer, /*segment_bytes=*/1024, /*flush_messages=*/1);
+    hold_writer();
+    ASSERT_TRUE(append(*log, test_env::batch_of(3, t0, 500), 1));      // queued: the write that fails
+    ASSERT_TRUE(append(*log, test_env::batch_of(3, t0 + 1, 500), 1));  // rolls: the seal queues behind it
+    ASSERT_GE(log->segment_count(), 2u);
+    power_fault::install();
+    power_fault::power_off(1, power_fault::cut_mode::keep_all);
+    release_writer();
+    log->settle_writes();
+    power_fault::restore_power();
+    power_fault::uninstall();
+    ASSERT_TRUE(log->write_failure());
+    log->abandon();
+  }
+  EXPECT_EQ(open_descriptors(), before) << "descriptors of dropped actions leaked";
 }
 
 INSTANTIATE_TEST_SUITE_P(io, queued_log_test, ::testing::Bool(),
