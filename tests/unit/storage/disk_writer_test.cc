@@ -209,6 +209,16 @@ struct queued_log_test : ::testing::TestWithParam<bool> {  // param: direct I/O
     blocker->open_gate();
     blocker_queue->settle();
   }
+  // The device fails before the held writer gets to `log`'s queued writes: the first of them
+  // fails, the rest of its queue is dropped.
+  void fail_queued_writes(partition_log& log) {
+    power_fault::install();
+    power_fault::power_off(1, power_fault::cut_mode::keep_all);
+    release_writer();
+    log.settle_writes();
+    power_fault::restore_power();
+    power_fault::uninstall();
+  }
   std::vector<uint8_t> read_from(partition_log& log, int64_t off) {
     auto r = log.read(offset(off), 64 << 20, offset(INT64_MAX), true);
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
@@ -320,13 +330,7 @@ TEST_P(queued_log_test, a_failed_write_stops_appends_and_keeps_what_was_written_
   const auto written = read_from(*log, 0);
   hold_writer();
   ASSERT_TRUE(append(*log, test_env::batch_of(3, t0 + 1, 500), 1));
-  // The device fails before the writer gets to it.
-  power_fault::install();
-  power_fault::power_off(1, power_fault::cut_mode::keep_all);
-  release_writer();
-  log->settle_writes();
-  power_fault::restore_power();
-  power_fault::uninstall();
+  fail_queued_writes(*log);
   ASSERT_TRUE(log->write_failure());
   EXPECT_EQ(log->written_end_offset(), offset(3));
   EXPECT_EQ(log->log_end_offset(), offset(6));
@@ -366,12 +370,7 @@ TEST_P(queued_log_test, dropped_seals_and_flushes_close_their_descriptors) {
     ASSERT_TRUE(append(*log, test_env::batch_of(3, t0, 500), 1));      // queued: the write that fails
     ASSERT_TRUE(append(*log, test_env::batch_of(3, t0 + 1, 500), 1));  // rolls: the seal queues behind it
     ASSERT_GE(log->segment_count(), 2u);
-    power_fault::install();
-    power_fault::power_off(1, power_fault::cut_mode::keep_all);
-    release_writer();
-    log->settle_writes();
-    power_fault::restore_power();
-    power_fault::uninstall();
+    fail_queued_writes(*log);
     ASSERT_TRUE(log->write_failure());
     log->abandon();
   }
