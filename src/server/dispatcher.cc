@@ -99,6 +99,26 @@ int32_t record_request_time(core& c, request_context& ctx, int64_t nanos) {
 
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
                                                        std::vector<uint8_t> frame) {
+  // The request's place in its connection's order, taken before anything suspends; it leaves the
+  // gate however this returns, with the throttle its answer carries.
+  // A gate with nothing in it that was never throttled holds no state: it goes (a connection's
+  // entry lives while it has requests, or for good once throttled, until it closes).
+  auto& gate_slot = _gates[conn.id];
+  if (!gate_slot) gate_slot = std::make_shared<request_gate>();
+  struct gate_pass {
+    dispatcher& d;
+    uint64_t id;
+    std::shared_ptr<request_gate> gate;
+    uint64_t ticket;
+    int64_t throttle_ms = 0;
+    ~gate_pass() {
+      gate->leave(ticket, throttle_ms);
+      if (gate->idle()) {
+        auto it = d._gates.find(id);
+        if (it != d._gates.end() && it->second == gate) d._gates.erase(it);
+      }
+    }
+  } pass{*this, conn.id, gate_slot, gate_slot->arrive()};
   std::shared_ptr<client_session> session = session_for(conn);
   if (!session->refused.empty())
     co_return close_connection(fmt::format("SSL authentication failed: {}", session->refused));
@@ -143,8 +163,10 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
   ctx.meter_request_time = session->at == client_session::stage::authenticated && !cluster_action_api(key) &&
                            _core.client_quotas().enabled(client_quota_kind::request);
   try {
+    co_await pass.gate->enter(pass.ticket);  // at once, unless the connection was throttled
     const auto started = std::chrono::steady_clock::now();
     net::frame_outcome out = co_await route->invoke(_core, ctx, r);
+    pass.throttle_ms = out.throttle_ms;
     if (ctx.authenticated_now) out.authenticated = true;
     if (ctx.close_after_response && out.what == net::frame_outcome::kind::respond) {
       out.what = net::frame_outcome::kind::close;

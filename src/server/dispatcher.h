@@ -13,6 +13,7 @@
 #include "core.h"
 #include "gregor/net/tcp_server.h"
 #include "authorizer.h"
+#include "request_gate.h"
 #include "session.h"
 #include "tls_principal.h"
 
@@ -23,7 +24,13 @@ class dispatcher final : public net::frame_handler {
   explicit dispatcher(core& c) : _core(c), _authz(c), _tls(c.config()) {}
   boost::asio::awaitable<net::frame_outcome> handle(const net::connection_info& conn,
                                                     std::vector<uint8_t> frame) override;
-  void on_close(const net::connection_info& conn) override { _sessions.erase(conn.id); }
+  void on_close(const net::connection_info& conn) override {
+    _sessions.erase(conn.id);
+    if (auto it = _gates.find(conn.id); it != _gates.end()) {
+      it->second->close();
+      _gates.erase(it);
+    }
+  }
   // KIP-612: the image's connection_creation_rate of /ips/<ip>, else of the default ip entity.
   std::optional<double> ip_connection_rate(const std::string& ip) override;
 
@@ -35,6 +42,8 @@ class dispatcher final : public net::frame_handler {
   authorizer _authz;
   tls_principals _tls;
   std::unordered_map<uint64_t, std::shared_ptr<client_session>> _sessions;
+  // Each connection's request order, serial once throttled (request_gate.h).
+  std::unordered_map<uint64_t, std::shared_ptr<request_gate>> _gates;
 };
 
 }  // namespace gregor::server
