@@ -103,22 +103,22 @@ asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_inf
   // gate however this returns, with the throttle its answer carries.
   // A gate with nothing in it that was never throttled holds no state: it goes (a connection's
   // entry lives while it has requests, or for good once throttled, until it closes).
-  auto& gate_slot = _gates[conn.id];
+  auto& gate_slot = (*_gates)[conn.id];
   if (!gate_slot) gate_slot = std::make_shared<request_gate>();
   struct gate_pass {
-    dispatcher& d;
+    std::weak_ptr<gate_map> gates;
     uint64_t id;
     std::shared_ptr<request_gate> gate;
     uint64_t ticket;
     int64_t throttle_ms = 0;
     ~gate_pass() {
       gate->leave(ticket, throttle_ms);
-      if (gate->idle()) {
-        auto it = d._gates.find(id);
-        if (it != d._gates.end() && it->second == gate) d._gates.erase(it);
-      }
+      auto map = gates.lock();
+      if (!map || !gate->idle()) return;
+      auto it = map->find(id);
+      if (it != map->end() && it->second == gate) map->erase(it);
     }
-  } pass{*this, conn.id, gate_slot, gate_slot->arrive()};
+  } pass{_gates, conn.id, gate_slot, gate_slot->arrive()};
   std::shared_ptr<client_session> session = session_for(conn);
   if (!session->refused.empty())
     co_return close_connection(fmt::format("SSL authentication failed: {}", session->refused));
