@@ -4,6 +4,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/api_versions.h"
+#include "gregor/protocol/messages/envelope.h"
 #include "route.h"
 #include "handlers/client_quota.h"
 #include "http_admin.h"
@@ -24,7 +25,7 @@ net::frame_outcome unsupported_api_versions(int32_t correlation_id) {
   protocol::api_versions_response resp;
   resp.error_code = protocol::code_of(protocol::error_code::unsupported_version);
   for (const auto& r : all_routes()) {
-    if (r.key == 58) continue;  // Envelope: listed on controller listeners only (api_versions.cc)
+    if (r.key == protocol::envelope_request::api_key) continue;  // listed on controller listeners only (api_versions.cc)
     auto& k = resp.api_keys.emplace_back();
     k.api_key = r.key;
     k.min_version = r.min_version;
@@ -100,9 +101,8 @@ int32_t record_request_time(core& c, request_context& ctx, int64_t nanos) {
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
                                                        std::vector<uint8_t> frame) {
   // The request's place in its connection's order, taken before anything suspends; it leaves the
-  // gate however this returns, with the throttle its answer carries.
-  // A gate with nothing in it that was never throttled holds no state: it goes (a connection's
-  // entry lives while it has requests, or for good once throttled, until it closes).
+  // gate however this returns, with the throttle its answer carries. A gate with nothing in it
+  // that was never throttled holds no state and goes with its last request.
   auto& gate_slot = (*_gates)[conn.id];
   if (!gate_slot) gate_slot = std::make_shared<request_gate>();
   struct gate_pass {

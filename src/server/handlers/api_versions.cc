@@ -3,6 +3,7 @@
 // UNSUPPORTED_VERSION is answered with a v0 body). The response header is always v0; versions above
 // our maximum are answered by the dispatcher with UNSUPPORTED_VERSION and our list.
 #include "gregor/protocol/messages/api_versions.h"
+#include "gregor/protocol/messages/envelope.h"
 #include "gregor/controller/metadata_image.h"
 #include "handlers.h"
 #include "../metadata_quorum.h"
@@ -11,13 +12,12 @@ namespace gregor::server {
 namespace {
 using req_t = protocol::api_versions_request;
 using resp_t = protocol::api_versions_response;
-constexpr int16_t envelope_api_key = 58;
 
 boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& ctx, req_t& req) {
   resp_t resp;
   const bool controller_listener = c.is_controller_listener(ctx.conn.listener_name);
   for (const auto& r : all_routes()) {
-    if (r.key == envelope_api_key && !controller_listener) continue;  // brokers forward, controllers unwrap
+    if (r.key == protocol::envelope_request::api_key && !controller_listener) continue;  // brokers forward, controllers unwrap
     auto& k = resp.api_keys.emplace_back();
     k.api_key = r.key;
     k.min_version = r.min_version;
