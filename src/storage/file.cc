@@ -197,6 +197,8 @@ bool all_in_page_cache(int fd, uint64_t pos, size_t len) {
 }
 }  // namespace
 
+bool file::in_page_cache(uint64_t pos, size_t len) const { return _fd >= 0 && all_in_page_cache(_fd, pos, len); }
+
 result<size_t, storage_error> file::pread(uint64_t pos, std::span<uint8_t> out) const {
   // Direct I/O reads what the page cache does not hold: appends below the segment's direct
   // threshold went through it, and reading them there skips a device round trip (and the

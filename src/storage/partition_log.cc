@@ -695,6 +695,39 @@ result<void, storage_error> partition_log::load_epochs() {
   return _epochs->truncate_from_start(log_start_offset());
 }
 
+std::vector<device_read> partition_log::prepare_read(offset start, size_t max_bytes) const {
+  std::vector<device_read> out;
+  const int64_t s = start.value();
+  if (_closed || _segments.empty() || s < log_start_offset().value() || s >= log_end_offset().value()) return out;
+  // The same segments and positions read() takes. Without a hint the search starts at the
+  // offset index's entry, up to an index interval (and a batch) below the batch: the background
+  // read starts there too, so that find_batch walks its headers in memory.
+  size_t budget = std::max(max_bytes, protocol::batch_header_size);
+  const size_t first = segment_for(s);
+  for (size_t i = first; i < _segments.size() && budget > 0; ++i) {
+    const segment& seg = *_segments[i];
+    uint64_t pos = 0;
+    size_t want = budget;
+    size_t slack = 0;
+    if (i == first) {
+      if (_read_hint.seg == &seg && _read_hint.offset == s) {
+        pos = _read_hint.position;
+      } else {
+        pos = seg.index_position(s);
+        slack = size_t(std::max(limits().index_interval_bytes, 0)) + (size_t(64) << 10);
+        want += slack;
+      }
+    }
+    if (pos >= seg.size_bytes()) continue;
+    if (auto r = seg.prepare_read(pos, want)) out.push_back(std::move(*r));
+    // What read() takes from this segment at most (it starts up to `slack` above `pos`).
+    const uint64_t avail = seg.size_bytes() - pos;
+    const uint64_t taken = avail > slack ? avail - slack : 0;
+    budget = taken >= budget ? 0 : budget - size_t(taken);
+  }
+  return out;
+}
+
 result<read_result, storage_error> partition_log::read(offset start, size_t max_bytes,
                                                        offset upper_bound, bool min_one) const {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);

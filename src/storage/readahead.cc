@@ -132,12 +132,32 @@ void readahead_job::run() {
   }
   ::close(_fd);
   _fd = -1;
+  std::vector<std::function<void()>> waiters;
   {
     std::lock_guard lk(_m);
     _got = done > _head ? std::min(done - _head, _len) : 0;
     _done = true;
+    waiters.swap(_waiters);
   }
   _cv.notify_all();
+  for (auto& fn : waiters) fn();
+}
+
+std::optional<std::span<const uint8_t>> readahead_job::if_done() {
+  std::lock_guard lk(_m);
+  if (!_done) return std::nullopt;
+  return std::span<const uint8_t>(_buf + _head, _got);
+}
+
+void readahead_job::on_done(std::function<void()> fn) {
+  {
+    std::lock_guard lk(_m);
+    if (!_done) {
+      _waiters.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
 }
 
 std::span<const uint8_t> readahead_job::wait() {

@@ -12,9 +12,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <vector>
 
 namespace gregor::storage::detail {
 
@@ -27,9 +30,18 @@ class readahead_job {
   readahead_job& operator=(const readahead_job&) = delete;
 
   uint64_t position() const { return _pos; }
+  // Whether the range asked for holds `pos` (the bytes read may end earlier: see wait()).
+  bool covers(uint64_t pos) const { return pos >= _pos && pos - _pos < _len; }
+  // One past the last byte asked for.
+  uint64_t end_position() const { return _pos + _len; }
   // Waits for the read; the bytes read from position() on (fewer than asked at end of file or on
   // error, possibly none).
   std::span<const uint8_t> wait();
+  // The bytes read, or nullopt while the read runs (never blocks).
+  std::optional<std::span<const uint8_t>> if_done();
+  // Calls fn once the read is done: at once on this thread when it already is, else on the
+  // worker's thread (fn must only hand the news on, e.g. post to an executor).
+  void on_done(std::function<void()> fn);
   // Worker side.
   void run();
 
@@ -45,6 +57,7 @@ class readahead_job {
   std::mutex _m;
   std::condition_variable _cv;
   bool _done = false;
+  std::vector<std::function<void()>> _waiters;  // on_done() callbacks before the read finished
 };
 
 // All job buffers together, in use or pooled for reuse (they count towards the broker's RSS).

@@ -470,7 +470,7 @@ result<void, storage_error> segment::append(std::span<const uint8_t> bytes,
     auto w = _sink->write(bytes);
     if (_sink->direct_refused) {
       _sink->direct_refused = false;
-      _ahead.reset();
+      _ahead.clear();
       _log.disable_direct();
     }
     if (!w) return w;
@@ -516,13 +516,28 @@ result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t
   // Batches the disk writer has not written yet are not in the file: scan what is there, then walk
   // the queued ones' headers in memory.
   const uint64_t limit = _sink ? std::min<uint64_t>(_size, _sink->written()) : _size;
-  detail::batch_scanner sc(_log, e.position, limit, false, false);
+  uint64_t scan_from = e.position;
+  if (auto it = ahead_holding(scan_from); it != _ahead.end()) {
+    // A finished background read holds the batches from the entry on (prepare_read): walk their
+    // headers there, and scan the file only from where its bytes end.
+    const auto& job = *it;
+    auto bytes = job->if_done();
+    for (; bytes;) {
+      const uint64_t skip = scan_from - job->position();
+      if (scan_from >= limit || skip + protocol::batch_header_size > bytes->size()) break;
+      auto h = protocol::parse_batch_header(bytes->subspan(skip, protocol::batch_header_size));
+      if (!h || h->total_size() < protocol::batch_header_size || scan_from + h->total_size() > limit) break;
+      if (h->last_offset() >= target) return std::optional<batch_location>{batch_location{scan_from, *h}};
+      scan_from += h->total_size();
+    }
+  }
+  detail::batch_scanner sc(_log, scan_from, limit, false, false);
   for (;;) {
     batch_location loc;
     auto st = sc.next(loc, nullptr);
     if (!st) return failure{st.error()};
     if (*st == detail::scan_status::end) {
-      if (limit < _size) return find_unwritten_batch(std::max<uint64_t>(e.position, limit), target);
+      if (limit < _size) return find_unwritten_batch(std::max<uint64_t>(scan_from, limit), target);
       return std::optional<batch_location>{};
     }
     if (*st != detail::scan_status::batch) {
@@ -619,12 +634,18 @@ result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, 
 template <class Buffer>
 result<size_t, storage_error> segment::read_file_into(uint64_t position, size_t len, Buffer& out) const {
   if (_limits.cache && len > 0) _limits.cache->count_miss(std::min<uint64_t>(len, _size - std::min<uint64_t>(position, _size)));
-  if (auto job = std::move(_ahead); job && job->position() == position && len > 0) {
+  auto it = ahead_holding(position);
+  if (it != _ahead.end() && len > 0) {
+    // A background read holds the start of the range: take its bytes (the read is taken with
+    // them; waiting blocks only for a readahead nobody waited for, never for a prepared read).
+    auto job = std::move(*it);
+    _ahead.erase(it);
     auto bytes = job->wait();
-    const size_t take = std::min(bytes.size(), len);
+    const uint64_t skip = position - job->position();
+    const size_t take = skip < bytes.size() ? std::min<size_t>(bytes.size() - size_t(skip), len) : 0;
     const size_t old = out.size();
     out.resize(old + take);
-    if (take > 0) std::memcpy(out.data() + old, bytes.data(), take);
+    if (take > 0) std::memcpy(out.data() + old, bytes.data() + skip, take);
     if (take == len) return take;
     auto more = pread_append(_log, position + take, len - take, out);
     if (!more) {
@@ -650,8 +671,44 @@ void segment::read_ahead(uint64_t position, size_t len) const {
   if (!_log.direct() || position >= written) return;
   if (_cached && position >= _cached->start()) return;  // the next read comes from memory
   len = std::min<size_t>(len, written - position);
-  _ahead = detail::schedule_readahead(_log.direct_fd(), position, len);
+  keep_ahead(detail::schedule_readahead(_log.direct_fd(), position, len));
 }
+
+std::optional<device_read> segment::prepare_read(uint64_t position, size_t len) const {
+  if (!_log.is_open() || len == 0) return std::nullopt;
+  // Bytes the disk writer has not written yet are read from its queue, the cached tail from
+  // memory: only what lies below both comes from the file.
+  uint64_t end = std::min<uint64_t>(position + len, _sink ? std::min<uint64_t>(_sink->written(), _size) : _size);
+  if (_cached) {
+    if (_cached->holds(position)) return std::nullopt;
+    if (_cached->holds(_cached->start())) end = std::min<uint64_t>(end, std::max<uint64_t>(_cached->start(), position));
+  }
+  if (position >= end) return std::nullopt;
+  for (const auto& job : _ahead)
+    if (job->covers(position) && job->end_position() >= end) return device_read(job);
+  if (_log.in_page_cache(position, size_t(end - position))) return std::nullopt;
+  auto job = detail::schedule_readahead(_log.read_fd(), position, size_t(end - position));
+  if (!job) return std::nullopt;  // over the readahead budget: the read goes to the device itself
+  keep_ahead(job);
+  return device_read(std::move(job));
+}
+
+uint64_t segment::index_position(int64_t target) const { return _offset_index.lookup(target).position; }
+
+std::vector<std::shared_ptr<detail::readahead_job>>::iterator segment::ahead_holding(uint64_t position) const {
+  auto it = _ahead.end();  // of those that hold `position`, the one that reaches furthest
+  for (auto j = _ahead.begin(); j != _ahead.end(); ++j)
+    if ((*j)->covers(position) && (it == _ahead.end() || (*j)->end_position() > (*it)->end_position())) it = j;
+  return it;
+}
+
+void segment::keep_ahead(std::shared_ptr<detail::readahead_job> job) const {
+  if (!job) return;
+  if (_ahead.size() >= ahead_jobs_max) _ahead.erase(_ahead.begin());
+  _ahead.push_back(std::move(job));
+}
+
+void device_read::on_done(std::function<void()> fn) const { _job->on_done(std::move(fn)); }
 
 result<void, storage_error> segment::seal() {
   auto a = seal_without_sync();
@@ -689,7 +746,7 @@ result<void, storage_error> segment::flush() {
 }
 
 void segment::close() {
-  _ahead.reset();
+  _ahead.clear();
   _cached.reset();
   if (_log.is_open()) (void)trim_padding();  // best effort: a crash leaves it to recovery too
   if (_sink) _sink->appendable = false;

@@ -4,8 +4,9 @@
 
 Every operation goes to BACKING_DIR. While GATE_FILE exists, a write to a file whose path (inside
 the mount) contains the text GATE_FILE holds waits until the gate file is removed; with
-"fsync:<text>" in GATE_FILE the fsyncs of such files wait instead (their writes pass). Other files
-and other operations go on (the daemon is multi-threaded). Runs in the foreground until
+"fsync:<text>" in GATE_FILE the fsyncs of such files wait instead (their writes pass), with
+"read:<text>" their reads. Each held operation prints "held <op> <path>" once, when it starts to
+wait. Other files and other operations go on (the daemon is multi-threaded). Runs in the foreground until
 unmounted (`fusermount -u MOUNT_POINT`) or killed. Needs python3-fusepy (libfuse2) and /dev/fuse.
 O_DIRECT is dropped on the backing side (FUSE hands the daemon ordinary buffers).
 """
@@ -34,9 +35,18 @@ class gated_passthrough(Operations):
         except FileNotFoundError:
             return False
         held_op = "write"
-        if text.startswith("fsync:"):
-            held_op, text = "fsync", text[len("fsync:"):]
+        for prefix in ("fsync", "read"):
+            if text.startswith(prefix + ":"):
+                held_op, text = prefix, text[len(prefix) + 1:]
         return op == held_op and bool(text) and text in path
+
+    def _hold(self, path: str, op: str) -> None:
+        """Waits while the gate holds `op` on `path`: the stalled device."""
+        if not self._held(path, op):
+            return
+        print(f"held {op} {path}", flush=True)
+        while self._held(path, op):
+            time.sleep(0.02)
 
     # ---- files and directories, passed through ----
     def access(self, path, mode):
@@ -85,11 +95,11 @@ class gated_passthrough(Operations):
         return os.open(self._full(path), os.O_RDWR | os.O_CREAT, mode)
 
     def read(self, path, size, offset, fh):
+        self._hold(path, "read")
         return os.pread(fh, size, offset)
 
     def write(self, path, data, offset, fh):
-        while self._held(path):
-            time.sleep(0.02)  # the daemon's own wait: the stalled device
+        self._hold(path, "write")
         return os.pwrite(fh, data, offset)
 
     def truncate(self, path, length, fh=None):
@@ -106,8 +116,7 @@ class gated_passthrough(Operations):
         return 0
 
     def fsync(self, path, datasync, fh):
-        while self._held(path, "fsync"):
-            time.sleep(0.02)  # the daemon's own wait: a device slow to flush
+        self._hold(path, "fsync")
         os.fsync(fh)
         return 0
 

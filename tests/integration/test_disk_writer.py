@@ -11,6 +11,11 @@ per-append flush) gets its fdatasync from the disk writer, not the io thread, so
 waits for its flush while the rest of the broker answers; the record becomes visible (the high
 watermark) only once flushed, as Kafka raises it after its synchronous flush.
 
+The third test holds the device's reads: a consumer's Fetch of records no longer in memory (no tail
+cache, page cache dropped) waits for its read in the background (segment::prepare_read), while other
+connections get ApiVersions, Metadata and a Fetch of another topic answered; once the device
+moves, the held Fetch gets every record.
+
 Runs against Gregor only: it mounts a file system under the broker's log directory."""
 from __future__ import annotations
 
@@ -147,3 +152,80 @@ def test_a_stalled_flush_holds_only_the_produce_that_waits_for_it(tmp_path):
     becomes visible (high watermark) and acknowledged only once flushed."""
     _held_produce_scenario(tmp_path, "synced", {"flush.messages": "1"}, lambda topic: f"fsync:/{topic}-0/",
                            lambda g: None)
+
+
+def _drop_page_cache(directory: Path) -> None:
+    """Evicts the files' pages (through the mount, so the kernel's FUSE cache goes too): the next
+    read of them asks the device."""
+    for path in directory.iterdir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def test_a_stalled_read_holds_only_the_fetch_that_waits_for_it(tmp_path):
+    why = _fuse_usable()
+    if why:
+        pytest.skip(why)
+    # No tail cache: every read of the log comes from its files.
+    g = harness.gregor_process(tmp_path / "cold", extra_sets={"log.tail.cache.max.bytes": "0"})
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    gate = tmp_path / "gate"
+    fs_log = tmp_path / "gated_fs.log"
+    fs = _mounted(backing, g.log_dir, gate, fs_log)
+    try:
+        g.start()
+        cold = harness.unique_topic("cold")
+        warm = harness.unique_topic("warm")
+        clients.create_topic(g.bootstrap, cold)
+        clients.create_topic(g.bootstrap, warm)
+        # Batches above the direct-append threshold (64 KiB): written with O_DIRECT.
+        values = [bytes([65 + i]) * (100 << 10) for i in range(3)]
+        for i, value in enumerate(values):
+            answer = kw.parse_produce_v7(kw.round_trip(
+                g.bootstrap, kw.produce_request_v7(10 + i, {cold: {0: _records(value)}}, acks=1), timeout_s=60))
+            assert answer[(cold, 0)] == (0, i), answer
+        answer = kw.parse_produce_v7(kw.round_trip(
+            g.bootstrap, kw.produce_request_v7(13, {warm: {0: _records(b"warm")}}, acks=1), timeout_s=60))
+        assert answer[(warm, 0)] == (0, 0), answer
+        _drop_page_cache(g.log_dir / f"{cold}-0")
+
+        gate.write_text(f"read:/{cold}-0/")
+        consumer = kw.connect(g.bootstrap, timeout_s=60)
+        try:
+            consumer.sendall(kw.fetch_request_v11(20, {cold: {0: 0}}, partition_max_bytes=1 << 20))
+            harness.wait_until(lambda: f"held read /{cold}-0/" in fs_log.read_text(), timeout_s=60,
+                               what="the Fetch's read of the cold partition reaching the device")
+            # Everything else is answered meanwhile, on other connections.
+            versions = kw.round_trip(g.bootstrap, kw.api_versions_request(21), timeout_s=60)
+            assert versions is not None and kw.parse_api_versions(versions, 0)[1] == 0
+            meta = kw.round_trip(g.bootstrap, kw.metadata_request_v1(22, [cold, warm]), timeout_s=60)
+            assert meta is not None and [b[0] for b in kw.parse_metadata_v1_brokers(meta)[1]] == [1]
+            fetched = kw.parse_fetch_v11(kw.round_trip(g.bootstrap, kw.fetch_request_v11(23, {warm: {0: 0}}),
+                                                       timeout_s=60))
+            part = fetched["partitions"][(warm, 0)]
+            assert part["error_code"] == 0 and part["batches"] == [(0, 1)], part
+            readable, _, _ = select.select([consumer], [], [], 0)
+            assert not readable, "the Fetch was answered while the device held its read"
+
+            gate.unlink()
+            consumer.settimeout(60)
+            answer = kw.read_response(consumer)
+            assert answer is not None, "no answer after the device moved again"
+            part = kw.parse_fetch_v11(answer)["partitions"][(cold, 0)]
+            assert part["error_code"] == 0 and part["high_watermark"] == 3, part
+            assert part["batches"] == [(0, 1), (1, 1), (2, 1)], part
+        finally:
+            consumer.close()
+        got = clients.consume_all(g.bootstrap, cold, expected=3)
+        assert [m.value() for m in got] == values
+        assert g.running()
+    finally:
+        if gate.exists():
+            gate.unlink()
+        g.kill()
+        fs.close()
+        shutil.rmtree(backing, ignore_errors=True)

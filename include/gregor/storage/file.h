@@ -46,6 +46,11 @@ class file {
   bool direct() const { return _dfd >= 0; }
   // The O_DIRECT descriptor (-1 without direct I/O), for readahead to duplicate.
   int direct_fd() const { return _dfd; }
+  // The descriptor background reads duplicate: the O_DIRECT one when there is one.
+  int read_fd() const { return _dfd >= 0 ? _dfd : _fd; }
+  // Whether the page cache holds all of [pos, pos + len), so that pread() does not wait for the
+  // device (false when the kernel cannot tell: cachestat(2) needs Linux 6.5).
+  bool in_page_cache(uint64_t pos, size_t len) const;
   // Back to buffered I/O only.
   void disable_direct();
   // Writes `data` at `pos` through the O_DIRECT descriptor: pos, data.size() and data.data() must

@@ -178,6 +178,12 @@ class partition_log {
   result<read_result, storage_error> read(offset start, size_t max_bytes, offset upper_bound,
                                           bool min_one = true) const;
 
+  // For a read(start, max_bytes, ...) about to happen: the device reads it would wait for, started
+  // in the background (segment::prepare_read). A caller that waits for them before it reads
+  // finds the bytes in memory; none when everything comes from memory (tail cache, write queue,
+  // page cache), the offset is out of range, or the readahead budget is spent.
+  std::vector<device_read> prepare_read(offset start, size_t max_bytes) const;
+
   // First offset whose record timestamp >= ts, or nullopt.
   std::optional<timestamp_lookup> offset_for_timestamp(int64_t ts) const;
   // Offset and timestamp of the (earliest) record with the largest timestamp; nullopt when the log

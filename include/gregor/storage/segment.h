@@ -7,6 +7,7 @@
 // offset_of_max_timestamp().
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,6 +31,20 @@ class segment_sink;
 
 // "00000000000000000042" for 42.
 std::string segment_file_stem(int64_t base_offset);
+
+// A device read that a Fetch waits for before it reads (segment::prepare_read): once it is done,
+// the read takes its bytes from memory instead of blocking the broker's thread on the device.
+// Holds the read's buffer while kept.
+class device_read {
+ public:
+  explicit device_read(std::shared_ptr<detail::readahead_job> job) : _job(std::move(job)) {}
+  // Calls fn once the bytes are in memory: at once, on this thread, when they already are; else
+  // on the reading thread, where fn must only hand the news on (post to an executor).
+  void on_done(std::function<void()> fn) const;
+
+ private:
+  std::shared_ptr<detail::readahead_job> _job;
+};
 
 // One batch found by scanning a segment file.
 struct batch_location {
@@ -122,6 +137,13 @@ class segment {
   // With direct I/O: starts reading [position, position + len) in the background (readahead.h),
   // for a read() that starts at `position` next. Bytes past size_bytes() are never read ahead.
   void read_ahead(uint64_t position, size_t len) const;
+  // For a read of [position, position + len) about to happen: when part of it would come from
+  // the device (not the tail cache, the write queue or the page cache), starts reading that part
+  // in the background and returns it to wait for; the read then takes the bytes from memory.
+  // find_batch() also walks a finished read's batch headers instead of scanning the file.
+  std::optional<device_read> prepare_read(uint64_t position, size_t len) const;
+  // Where a search for `target` starts: the offset index's entry at or below it.
+  uint64_t index_position(int64_t target) const;
 
   // Called when the segment stops being active: records the final max timestamp in the time index
   // and fsyncs everything.
@@ -195,7 +217,13 @@ class segment {
   // The write side (the file and the direct-I/O tail block), shared with queued writes.
   std::shared_ptr<detail::segment_sink> _sink;
   std::shared_ptr<write_queue> _queue;  // limits::queue
-  mutable std::shared_ptr<detail::readahead_job> _ahead;
+  // Background reads of this segment's file (read_ahead, prepare_read), oldest first; a read that
+  // starts inside one takes it (at most ahead_jobs_max are kept).
+  mutable std::vector<std::shared_ptr<detail::readahead_job>> _ahead;
+  static constexpr size_t ahead_jobs_max = 4;
+  void keep_ahead(std::shared_ptr<detail::readahead_job> job) const;
+  // Of the background reads that hold `position`, the one that reaches furthest (or end()).
+  std::vector<std::shared_ptr<detail::readahead_job>>::iterator ahead_holding(uint64_t position) const;
   // The cached suffix of the file (segments created or opened active with limits::cache set);
   // kept after the roll, dropped at close.
   std::shared_ptr<tail_cache::region> _cached;  // the next read's bytes, maybe

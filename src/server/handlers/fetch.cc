@@ -10,6 +10,13 @@
 // names its rack, answers with a preferred read replica in that rack instead of records.
 #include <functional>
 #include <map>
+#include <mutex>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "gregor/base/log.h"
 #include "gregor/protocol/messages/fetch.h"
@@ -285,6 +292,63 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
   }
 }
 
+// The device reads the next read pass would wait for (partition_log::prepare_read), started in
+// the background. Only partitions hosted here that the client may read; the pass checks the rest
+// (leadership, epochs, ranges) again after the wait, as it does after any suspension.
+std::vector<storage::device_read> prepare_reads(core& c, const req_t& req, int16_t v,
+                                                std::span<const fetch_partition_params> items,
+                                                const std::function<bool(const std::string&)>& may_read) {
+  std::vector<storage::device_read> out;
+  const size_t request_max = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
+  std::string name;
+  for (const auto& part : items) {
+    name = part.key.topic;
+    if (v >= 13 && !c.topic(part.key.topic_id, &name)) continue;
+    if (may_read && !may_read(name)) continue;
+    replication::partition* p = c.partition(topic_partition{name, partition_id{part.key.partition}});
+    if (!p) continue;
+    const size_t limit = std::min(request_max, size_t(std::max(part.max_bytes, 0)));
+    for (auto& r : p->log().prepare_read(offset{part.fetch_offset}, limit)) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Returns once every read is done, without blocking the io thread: each completion is posted to
+// this coroutine's executor (the io thread, which alone counts them down). A read that finishes
+// after the coroutine was destroyed (shutdown) posts nothing.
+boost::asio::awaitable<void> wait_for(const std::vector<storage::device_read>& reads) {
+  if (reads.empty()) co_return;
+  struct state {
+    std::mutex m;
+    bool live = true;
+    size_t left = 0;
+    boost::asio::steady_timer* timer = nullptr;
+  };
+  auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex, boost::asio::steady_timer::time_point::max());
+  auto st = std::make_shared<state>();
+  st->left = reads.size();
+  st->timer = &timer;
+  struct guard {
+    std::shared_ptr<state> st;
+    ~guard() {
+      std::lock_guard lk(st->m);
+      st->live = false;
+    }
+  } g{st};
+  for (const auto& r : reads) {
+    r.on_done([st, ex] {
+      std::lock_guard lk(st->m);
+      if (!st->live) return;
+      boost::asio::post(ex, [st] {
+        std::lock_guard lk(st->m);
+        if (st->live && --st->left == 0) st->timer->cancel();
+      });
+    });
+  }
+  if (st->left > 0) (void)co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+}
+
 // What the session cache needs of each answered partition, in read order.
 std::vector<fetch_partition_outcome> outcomes_of(const resp_t& resp) {
   std::vector<fetch_partition_outcome> out;
@@ -395,6 +459,8 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   }
   for (bool first = true;; first = false) {
     *pass = fetch_pass{};
+    // Reads below the tail cache come from the device: wait for them here, then read from memory.
+    co_await wait_for(prepare_reads(c, req, v, fctx.partitions, may_read));
     read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first, may_read);
     const int64_t now = c.clk().monotonic_ms();
     if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
