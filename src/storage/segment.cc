@@ -500,26 +500,13 @@ std::optional<storage_error> segment::unwritten_failure() const {
 
 result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t target) const {
   auto e = _offset_index.lookup(target);
-  if (_cached && _cached->holds(e.position)) {
-    // The batches from the index entry on are in memory: walk their headers there.
-    uint64_t pos = e.position;
-    std::array<uint8_t, protocol::batch_header_size> buf;
-    while (pos < _size && _cached->copy(pos, buf)) {
-      auto h = protocol::parse_batch_header(buf);
-      if (!h || h->total_size() < protocol::batch_header_size || pos + h->total_size() > _size) break;
-      if (h->last_offset() >= target) return std::optional<batch_location>{batch_location{pos, *h}};
-      pos += h->total_size();
-    }
-    if (pos >= _size) return std::optional<batch_location>{};
-    // Unreadable here (never expected: appends are validated): let the file scan report it.
-  }
   // Batches the disk writer has not written yet are not in the file: scan what is there, then walk
   // the queued ones' headers in memory.
   const uint64_t limit = _sink ? std::min<uint64_t>(_size, _sink->written()) : _size;
   uint64_t scan_from = e.position;
   if (auto it = ahead_holding(scan_from); it != _ahead.end()) {
     // A finished background read holds the batches from the entry on (prepare_read): walk their
-    // headers there, and scan the file only from where its bytes end.
+    // headers there, then in the cached tail or the file from where its bytes end.
     const auto& job = *it;
     auto bytes = job->if_done();
     for (; bytes;) {
@@ -530,6 +517,19 @@ result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t
       if (h->last_offset() >= target) return std::optional<batch_location>{batch_location{scan_from, *h}};
       scan_from += h->total_size();
     }
+  }
+  if (_cached && _cached->holds(scan_from)) {
+    // The batches from here on are in memory: walk their headers there.
+    uint64_t pos = scan_from;
+    std::array<uint8_t, protocol::batch_header_size> buf;
+    while (pos < _size && _cached->copy(pos, buf)) {
+      auto h = protocol::parse_batch_header(buf);
+      if (!h || h->total_size() < protocol::batch_header_size || pos + h->total_size() > _size) break;
+      if (h->last_offset() >= target) return std::optional<batch_location>{batch_location{pos, *h}};
+      pos += h->total_size();
+    }
+    if (pos >= _size) return std::optional<batch_location>{};
+    // Unreadable here (never expected: appends are validated): let the file scan report it.
   }
   detail::batch_scanner sc(_log, scan_from, limit, false, false);
   for (;;) {

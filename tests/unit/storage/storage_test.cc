@@ -828,6 +828,7 @@ TEST_F(direct_io_test, a_prepared_read_takes_its_bytes_from_memory_at_any_offset
   SCOPED_TRACE(::testing::Message() << "seed " << seed << " (replay: GREGOR_READ_SEED=" << seed
                                     << " storage_tests --gtest_filter='direct_io_test.a_prepared_read*')");
   std::mt19937 rng(seed);
+  int prepared = 0;  // steps that read the device in the background
   for (int step = 0; step < 30; ++step) {
     // Random offsets, and every third step where the last read stopped (the read hint).
     int64_t at = std::uniform_int_distribution<int64_t>(0, end - 1)(rng);
@@ -843,8 +844,9 @@ TEST_F(direct_io_test, a_prepared_read_takes_its_bytes_from_memory_at_any_offset
       if (at >= end) continue;
     }
     const auto expect = read_ok(**plain, at, max_bytes);
+    // None when the bytes are in memory already (the tail cache, with GREGOR_TEST_DISK_WRITER).
     auto reads = log->prepare_read(offset(at), max_bytes);
-    ASSERT_FALSE(reads.empty()) << "at offset " << at;
+    prepared += reads.empty() ? 0 : 1;
     std::mutex m;
     std::condition_variable cv;
     size_t done = 0;
@@ -865,6 +867,7 @@ TEST_F(direct_io_test, a_prepared_read_takes_its_bytes_from_memory_at_any_offset
     ASSERT_EQ(got->data.size(), expect.data.size()) << "at offset " << at;
     ASSERT_TRUE(std::equal(got->data.begin(), got->data.end(), expect.data.begin())) << "at offset " << at;
   }
+  EXPECT_GT(prepared, 10);
 }
 
 struct log_manager_test : fixture {};
