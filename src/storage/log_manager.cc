@@ -200,6 +200,7 @@ result<partition_log*, storage_error> log_manager::open_partition(const topic_pa
   if (auto it = _cleaner_offsets.find(tp); it != _cleaner_offsets.end()) hints.cleaner_offset = it->second;
   hints.cache = _cache.get();  // with a zero bound it holds nothing but still counts file reads
   hints.writer = _writer.get();
+  hints.background = _deleter.get();
   auto pl = partition_log::open(_dir / partition_dir_name(tp), tp, topic_id, cfg, _clk, hints);
   if (!pl) return failure{pl.error()};
   partition_log* raw = pl->get();

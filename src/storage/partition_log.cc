@@ -1,4 +1,5 @@
 #include "gregor/storage/partition_log.h"
+#include "gregor/storage/cleaner_thread.h"
 
 #include <unistd.h>
 
@@ -80,6 +81,7 @@ result<std::unique_ptr<partition_log>, storage_error> partition_log::open(
   std::unique_ptr<partition_log> pl(
       new partition_log(std::move(dir), std::move(tp), topic_id, cfg, clk));
   pl->_cache = hints.cache;
+  pl->_background = hints.background;
   if (hints.writer) pl->_queue = hints.writer->make_queue(pl->_tp, 0);
   auto m = pl->load_metadata();
   if (!m) return failure{m.error()};
@@ -948,7 +950,7 @@ result<offset, storage_error> partition_log::advance_log_start_offset(offset new
     auto d = delete_oldest_segment(now_ms);
     if (!d) return failure{d.error()};
   }
-  auto s = sync_dir(_dir);
+  auto s = sync_dir_after_delete();
   if (!s) return failure{s.error()};
   auto e = _epochs->truncate_from_start(log_start_offset());
   if (!e) return failure{e.error()};
@@ -989,7 +991,7 @@ result<retention_result, storage_error> partition_log::enforce_retention(int64_t
     rr.bytes_deleted += *d;
   }
   if (rr.segments_deleted > 0) {
-    auto s = sync_dir(_dir);
+    auto s = sync_dir_after_delete();
     if (!s) return failure{s.error()};
     auto e = _epochs->truncate_from_start(log_start_offset());
     if (!e) return failure{e.error()};
@@ -998,13 +1000,33 @@ result<retention_result, storage_error> partition_log::enforce_retention(int64_t
 }
 
 void partition_log::remove_deleted_files(int64_t now_ms, bool force) {
-  std::error_code ec;
-  auto it = std::remove_if(_pending_deletes.begin(), _pending_deletes.end(), [&](const pending_delete& p) {
+  std::vector<std::filesystem::path> due;
+  auto it = std::remove_if(_pending_deletes.begin(), _pending_deletes.end(), [&](pending_delete& p) {
     if (!force && now_ms - p.since_ms < _cfg.file_delete_delay_ms) return false;
-    for (const auto& f : p.files) remove_path(f, ec);
+    for (auto& f : p.files) due.push_back(std::move(f));
     return true;
   });
   _pending_deletes.erase(it, _pending_deletes.end());
+  if (due.empty()) return;
+  auto remove = [due = std::move(due)] {
+    std::error_code ec;
+    for (const auto& f : due) remove_path(f, ec);
+  };
+  // Unlinking a large file takes the file system a while: not on the owner thread when there is
+  // a background thread (at close the files go at once).
+  if (force || !_background || !_background->submit(remove)) remove();
+}
+
+result<void, storage_error> partition_log::sync_dir_after_delete() {
+  if (_background) {
+    auto sync = [dir = _dir, tp = _tp] {
+      // The partition may have been deleted meanwhile (its directory renamed): nothing to sync.
+      if (auto s = sync_dir(dir); !s && std::filesystem::exists(dir))
+        log::get("storage").warn("{}: {}", tp, s.error().message);
+    };
+    if (_background->submit(sync)) return ok;
+  }
+  return sync_dir(_dir);
 }
 
 void partition_log::abandon() {

@@ -59,6 +59,8 @@ struct timestamp_lookup {
 
 // What the log directory's checkpoints say about a partition at open (log_manager fills it in).
 // Defaults mean "nothing known": every segment is scanned with CRC checks.
+class cleaner_thread;
+
 struct open_hints {
   bool clean_shutdown = false;              // the directory's clean-shutdown marker was present
   std::optional<int64_t> recovery_point;    // every offset below it had been fsynced
@@ -70,6 +72,10 @@ struct open_hints {
   // The log directory's disk writer (disk_writer.h; must outlive the log): appends are queued and
   // written by its thread. nullptr: appends write the files before they return.
   disk_writer* writer = nullptr;
+  // Where retention's slow file-system work goes (must outlive the log): removing deleted segments'
+  // files once file.delete.delay.ms passed, and the directory fsync after segments were deleted.
+  // nullptr: done on the calling thread.
+  cleaner_thread* background = nullptr;
 };
 
 // What one compaction pass did.
@@ -345,6 +351,11 @@ class partition_log {
   uuid _topic_id;
   log_config _cfg;
   tail_cache* _cache = nullptr;
+  cleaner_thread* _background = nullptr;  // open_hints::background
+  // fsyncs the directory after segments were deleted: on the background thread when there is one
+  // (Kafka does not wait for it either; a crash before it leaves a deleted segment that the log
+  // start offset checkpoint or the next retention pass removes again).
+  result<void, storage_error> sync_dir_after_delete();
   std::shared_ptr<write_queue> _queue;  // from open_hints::writer; nullptr: appends write inline
   clock& _clk;
   std::vector<std::unique_ptr<segment>> _segments;

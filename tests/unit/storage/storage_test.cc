@@ -931,6 +931,41 @@ TEST_F(log_manager_test, discovers_partition_dirs_and_removes_delete_leftovers) 
   EXPECT_TRUE(fs::exists(tmp.path() / "not a partition"));
 }
 
+// Retention in a log the manager opened: the segments are renamed `.deleted` at once (reads stop
+// finding them), and their files are removed on the manager's background thread once
+// file.delete.delay.ms has passed, not by the pass that found them due.
+TEST_F(log_manager_test, retention_renames_segments_at_once_and_removes_their_files_after_the_delay) {
+  auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
+  ASSERT_TRUE(m.has_value());
+  auto cfg = small_segments(500);
+  cfg.retention_bytes = 0;
+  cfg.file_delete_delay_ms = 1000;
+  auto p = (*m)->open_partition(tp, id, cfg);
+  ASSERT_TRUE(p.has_value());
+  partition_log& log = **p;
+  for (int i = 0; i < 4; ++i) append(log, make_batch(5, t0, 300));
+  log.settle_writes();
+  ASSERT_EQ(log.segment_count(), 4u);
+  auto count = [&](std::string_view suffix) {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir())) n += e.path().string().ends_with(suffix) ? 1 : 0;
+    return n;
+  };
+  auto r = log.enforce_retention(clk.now_ms());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->segments_deleted, 3u);
+  EXPECT_EQ(log.log_start_offset(), offset(15));
+  EXPECT_EQ(count(".log.deleted"), 3u);
+  (*m)->wait_for_deletions();
+  EXPECT_EQ(count(".log.deleted"), 3u);  // not due yet
+  clk.advance(1001);
+  ASSERT_TRUE(log.enforce_retention(clk.now_ms()).has_value());
+  (*m)->wait_for_deletions();
+  EXPECT_EQ(count(".deleted"), 0u);
+  EXPECT_EQ(count(".log"), 1u);
+  EXPECT_EQ(batches_of(read_ok(log, 15).data).size(), 1u);
+}
+
 TEST_F(log_manager_test, open_append_reopen_and_remove) {
   {
     auto m = log_manager::open(tmp.path(), clk, test_env::log_manager_cache_bytes(), test_env::log_manager_writer_bytes());
