@@ -89,6 +89,13 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
   if (_mute_timer) _mute_timer->cancel();
   _core->closed++;
   _core->on_connection_closed(_info.id);
+  if (_handlers_running == 0) notify_closed();
+  else _on_close_due = true;
+  _core->on_connection_idle();
+}
+
+void connection::notify_closed() {
+  _on_close_due = false;
   try {
     _core->handler.on_close(_info);
   } catch (const std::exception& e) {
@@ -96,7 +103,6 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
   } catch (...) {
     gregor::log::get("net").error("on_close for connection {} threw", _info.id);
   }
-  _core->on_connection_idle();
 }
 
 bool connection::must_pause_reading() const {
@@ -352,6 +358,7 @@ asio::awaitable<void> connection::read_loop() {
     _core->frames_in++;
     auto s = std::make_shared<slot>();
     _slots.push_back(s);
+    ++_handlers_running;
     asio::co_spawn(
         _socket.get_executor(),
         [self, s, f = std::move(frame), frame_bytes]() mutable {
@@ -373,6 +380,7 @@ asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vect
     out = frame_outcome{frame_outcome::kind::close, {}, "handler threw a non-std exception"};
   }
   _core->pool_release(pool_bytes);
+  if (--_handlers_running == 0 && _on_close_due) notify_closed();
   if (_closed) co_return;
   if (out.authenticated) _authenticated = true;
   if (out.throttle_ms > 0) mute_for(out.throttle_ms);  // client quotas (KIP-219)

@@ -34,7 +34,9 @@ namespace gregor::net::detail {
 // Kept alive by shared_ptr from the server's table, each of its coroutines and the pending
 // watchdog wait.
 // Invariant: after close() the socket is closed, the connection is out of the server table and
-// on_close was called exactly once; nothing is written afterwards.
+// nothing is written afterwards. on_close is called exactly once, when the connection is closed
+// and none of its handler calls is still running (a frame read just before the peer closed may
+// still be handled; its handler must not find the connection's state already dropped).
 class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<server_core> core, tcp::socket socket, connection_info info,
@@ -90,6 +92,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<uint8_t> _tls_stage;  // coalesced small buffers of a gathered TLS write
   connection_info _info;
   bool _closed = false;
+  size_t _handlers_running = 0;  // handler calls spawned and not finished
+  bool _on_close_due = false;    // closed while handlers ran: on_close when the last one ends
+  void notify_closed();
   bool _authenticated;  // false until a SASL listener's connection authenticates
 
   std::array<uint8_t, read_ahead_bytes> _rbuf;  // read-ahead; [_rbegin, _rend) not yet parsed

@@ -101,7 +101,7 @@ bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeo
 // Acts on the op byte of each frame. Counters are read from the test thread.
 class test_handler : public gregor::net::frame_handler {
  public:
-  std::atomic<int> calls{0}, closes{0}, held{0};
+  std::atomic<int> calls{0}, closes{0}, held{0}, closed_while_held{0};
   std::atomic<int64_t> held_bytes{0}, held_bytes_peak{0};
   std::atomic<bool> released{false};
   std::mutex mu;
@@ -167,6 +167,7 @@ class test_handler : public gregor::net::frame_handler {
     }
   }
   void on_close(const connection_info& conn) override {
+    if (held > 0) closed_while_held++;
     closes++;
     std::lock_guard lock(mu);
     closed_listeners.push_back(conn.listener_name);
@@ -753,6 +754,26 @@ TEST_F(net_fixture, client_that_never_reads_stops_being_read) {
     ASSERT_EQ(seq_of(*r), i);
     ASSERT_EQ(r->size(), 256u * 1024);
   }
+}
+
+// A peer that sends a request and closes at once (an acks=0 producer): on_close comes only after
+// the handler call for that request has finished, so the handler never runs for a connection its
+// owner already forgot (the dispatcher would re-create the session and keep it forever).
+TEST_F(net_fixture, on_close_waits_for_the_handlers_still_running) {
+  start();
+  {
+    client c(port);
+    ASSERT_TRUE(c.send_frame(make_frame(hold, 1)));
+    ASSERT_TRUE(wait_for([&] { return handler.held == 1; }));
+  }  // closed by the peer
+  ASSERT_TRUE(wait_for([&] { return server().counters().closed == 1; }));
+  EXPECT_EQ(handler.closes, 0);
+  release_held();
+  ASSERT_TRUE(wait_for([&] { return handler.closes == 1; }));
+  EXPECT_EQ(handler.closed_while_held, 0);
+  // A connection with nothing running is reported at once.
+  { client idle(port); ASSERT_TRUE(idle.echo_works()); }
+  EXPECT_TRUE(wait_for([&] { return handler.closes == 2; }));
 }
 
 TEST_F(net_fixture, graceful_drain_waits_for_the_in_flight_request) {
