@@ -202,6 +202,14 @@ std::span<const uint8_t> reader::read_raw(size_t n) {
   return view;
 }
 
+void reader::skip_tagged_fields() {
+  const uint32_t tags = read_unsigned_varint();
+  for (uint32_t i = 0; i < tags && ok(); ++i) {
+    read_unsigned_varint();
+    read_raw(read_unsigned_varint());
+  }
+}
+
 void writer::write_float64(double v) { write_be(std::bit_cast<uint64_t>(v), 8); }
 
 void writer::write_unsigned_varint(uint32_t v) {

@@ -497,13 +497,7 @@ asio::awaitable<void> connection::read_loop() {
     // Response header: correlation id, then (header v1) a tagged-field section we skip.
     protocol::reader r(frame);
     r.read_int32();
-    if (protocol::response_header_version(p->api_key, p->version) >= 1) {
-      const uint32_t tags = r.read_unsigned_varint();
-      for (uint32_t i = 0; i < tags && r.ok(); ++i) {
-        r.read_unsigned_varint();
-        r.read_raw(r.read_unsigned_varint());
-      }
-    }
+    if (protocol::response_header_version(p->api_key, p->version) >= 1) r.skip_tagged_fields();
     if (!r.ok()) {
       p->outcome.emplace(failure{decode_failure(p->api_key, p->version, r.error())});
     } else {

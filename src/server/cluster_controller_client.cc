@@ -195,13 +195,7 @@ asio::awaitable<result<Resp, admin_error>> forwarding_controller_client::send(
         // The inner response: header (correlation id, tagged fields when flexible), then the body.
         protocol::reader in(*e->response_data);
         in.read_int32();
-        if (protocol::response_header_version(Req::api_key, who->version) >= 1) {
-          const uint32_t tags = in.read_unsigned_varint();
-          for (uint32_t i = 0; i < tags && in.ok(); ++i) {
-            in.read_unsigned_varint();
-            in.read_raw(in.read_unsigned_varint());
-          }
-        }
+        if (protocol::response_header_version(Req::api_key, who->version) >= 1) in.skip_tagged_fields();
         Resp inner;
         inner.decode(in, who->version);
         if (!in.ok())

@@ -101,24 +101,16 @@ int32_t record_request_time(core& c, request_context& ctx, int64_t nanos) {
 asio::awaitable<net::frame_outcome> dispatcher::handle(const net::connection_info& conn,
                                                        std::vector<uint8_t> frame) {
   // The request's place in its connection's order, taken before anything suspends; it leaves the
-  // gate however this returns, with the throttle its answer carries. A gate with nothing in it
-  // that was never throttled holds no state and goes with its last request.
-  auto& gate_slot = (*_gates)[conn.id];
+  // gate however this returns, with the throttle its answer carries. The gate lives as long as the
+  // connection (on_close drops it, after the connection's last handler call finished).
+  auto& gate_slot = _gates[conn.id];
   if (!gate_slot) gate_slot = std::make_shared<request_gate>();
   struct gate_pass {
-    std::weak_ptr<gate_map> gates;
-    uint64_t id;
     std::shared_ptr<request_gate> gate;
     uint64_t ticket;
     int64_t throttle_ms = 0;
-    ~gate_pass() {
-      gate->leave(ticket, throttle_ms);
-      auto map = gates.lock();
-      if (!map || !gate->idle()) return;
-      auto it = map->find(id);
-      if (it != map->end() && it->second == gate) map->erase(it);
-    }
-  } pass{_gates, conn.id, gate_slot, gate_slot->arrive()};
+    ~gate_pass() { gate->leave(ticket, throttle_ms); }
+  } pass{gate_slot, gate_slot->arrive()};
   std::shared_ptr<client_session> session = session_for(conn);
   if (!session->refused.empty())
     co_return close_connection(fmt::format("SSL authentication failed: {}", session->refused));

@@ -24,11 +24,12 @@ class dispatcher final : public net::frame_handler {
   explicit dispatcher(core& c) : _core(c), _authz(c), _tls(c.config()) {}
   boost::asio::awaitable<net::frame_outcome> handle(const net::connection_info& conn,
                                                     std::vector<uint8_t> frame) override;
+  // Called once the connection is closed and its last handler call finished (net/connection.h).
   void on_close(const net::connection_info& conn) override {
     _sessions.erase(conn.id);
-    if (auto it = _gates->find(conn.id); it != _gates->end()) {
+    if (auto it = _gates.find(conn.id); it != _gates.end()) {
       it->second->close();
-      _gates->erase(it);
+      _gates.erase(it);
     }
   }
   // KIP-612: the image's connection_creation_rate of /ips/<ip>, else of the default ip entity.
@@ -42,10 +43,10 @@ class dispatcher final : public net::frame_handler {
   authorizer _authz;
   tls_principals _tls;
   std::unordered_map<uint64_t, std::shared_ptr<client_session>> _sessions;
-  // Each connection's request order, serial once throttled (request_gate.h). Requests hold it
-  // weakly: a request frame destroyed at shutdown, after the dispatcher, leaves it alone.
-  using gate_map = std::unordered_map<uint64_t, std::shared_ptr<request_gate>>;
-  std::shared_ptr<gate_map> _gates = std::make_shared<gate_map>();
+  // Each connection's request order, serial once throttled (request_gate.h), for the connection's
+  // life. Requests share their gate: a request frame destroyed at shutdown, after the dispatcher,
+  // still finds it.
+  std::unordered_map<uint64_t, std::shared_ptr<request_gate>> _gates;
 };
 
 }  // namespace gregor::server

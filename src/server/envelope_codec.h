@@ -40,11 +40,7 @@ inline std::optional<std::string> decode_principal_data(std::span<const uint8_t>
   std::string type = r.read_string(true);
   std::string name = r.read_string(true);
   r.read_bool();
-  const uint32_t tags = r.read_unsigned_varint();
-  for (uint32_t i = 0; i < tags && r.ok(); ++i) {
-    r.read_unsigned_varint();
-    r.read_raw(r.read_unsigned_varint());
-  }
+  r.skip_tagged_fields();
   if (!r.ok() || r.remaining() != 0 || type.empty()) return std::nullopt;
   return type + ":" + name;
 }

@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <set>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -37,21 +36,21 @@ class request_gate {
 
   uint64_t arrive() {
     const uint64_t t = _next++;
-    _pending.insert(t);
+    _pending.push_back(t);  // tickets grow: the list stays sorted
     return t;
   }
 
   boost::asio::awaitable<void> enter(uint64_t ticket) {
-    while (!_closed && _serial && (*_pending.begin() < ticket || clock::now() < _held_until)) {
+    while (!_closed && _serial && (_pending.front() < ticket || clock::now() < _held_until)) {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-      timer.expires_at(*_pending.begin() < ticket ? clock::time_point::max() : _held_until);
+      timer.expires_at(_pending.front() < ticket ? clock::time_point::max() : _held_until);
       waiter w(*this, timer);
       co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
   }
 
   void leave(uint64_t ticket, int64_t throttle_ms) {
-    _pending.erase(ticket);
+    if (auto it = std::find(_pending.begin(), _pending.end(), ticket); it != _pending.end()) _pending.erase(it);
     if (throttle_ms > 0) {
       _serial = true;
       _held_until = std::max(_held_until, clock::now() + std::chrono::milliseconds(throttle_ms));
@@ -83,7 +82,7 @@ class request_gate {
   }
 
   uint64_t _next = 0;
-  std::set<uint64_t> _pending;  // arrived, not left
+  std::vector<uint64_t> _pending;  // arrived, not left, in arrival order (a few at most)
   bool _serial = false;
   bool _closed = false;
   clock::time_point _held_until{};

@@ -68,6 +68,8 @@ class reader {
   int32_t read_array_length(bool compact, size_t min_element_size);
   // `n` raw bytes as a view; fails if fewer remain.
   std::span<const uint8_t> read_raw(size_t n);
+  // A tagged-field section (count, then tag, size and bytes of each), skipped unread.
+  void skip_tagged_fields();
 
   // Records the first failure (later ones are ignored) and makes the reader unusable.
   void fail(std::string why);

@@ -82,6 +82,35 @@ TEST(wire, varlong_longer_than_ten_bytes_fails) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(wire, a_tagged_field_section_is_skipped_whole_and_a_short_one_fails) {
+  std::vector<uint8_t> bytes;
+  writer w(bytes);
+  w.write_unsigned_varint(2);  // two tagged fields
+  w.write_unsigned_varint(0);
+  w.write_unsigned_varint(3);
+  const uint8_t first[] = {1, 2, 3};
+  w.write_raw(first);
+  w.write_unsigned_varint(7);
+  w.write_unsigned_varint(0);  // an empty one
+  w.write_int32(42);           // what follows the section
+  reader r(bytes);
+  r.skip_tagged_fields();
+  EXPECT_EQ(r.read_int32(), 42);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.remaining(), 0u);
+
+  const std::vector<uint8_t> none{0};
+  reader empty(none);
+  empty.skip_tagged_fields();
+  EXPECT_TRUE(empty.ok());
+  EXPECT_EQ(empty.remaining(), 0u);
+
+  bytes.resize(4);  // the first field's bytes cut short
+  reader cut(bytes);
+  cut.skip_tagged_fields();
+  EXPECT_FALSE(cut.ok());
+}
+
 TEST(wire, strings_classic_and_compact_with_null) {
   std::vector<uint8_t> buf;
   writer w(buf);
