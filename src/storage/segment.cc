@@ -684,6 +684,9 @@ std::optional<device_read> segment::prepare_read(uint64_t position, size_t len) 
     if (_cached->holds(_cached->start())) end = std::min<uint64_t>(end, std::max<uint64_t>(_cached->start(), position));
   }
   if (position >= end) return std::nullopt;
+  // Finished reads that end at or before this one's start are behind their reader: their buffers
+  // go back to the pool rather than waiting to be pushed out.
+  std::erase_if(_ahead, [&](const auto& j) { return j->end_position() <= position && j->if_done(); });
   for (const auto& job : _ahead)
     if (job->covers(position) && job->end_position() >= end) return device_read(job);
   if (_log.in_page_cache(position, size_t(end - position))) return std::nullopt;

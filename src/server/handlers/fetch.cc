@@ -296,19 +296,25 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
 // the background. Only partitions hosted here that the client may read; the pass checks the rest
 // (leadership, epochs, ranges) again after the wait, as it does after any suspension.
 std::vector<storage::device_read> prepare_reads(core& c, const req_t& req, int16_t v,
-                                                std::span<const fetch_partition_params> items,
+                                                std::span<const fetch_partition_params> items, bool follower,
                                                 const std::function<bool(const std::string&)>& may_read) {
   std::vector<storage::device_read> out;
-  const size_t request_max = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
+  // At most what the pass can return: the request's max_bytes, and for consumers what the
+  // broker-wide fetch memory has left (the pass reads nothing when it is spent). Each partition
+  // is counted at its own limit, as if it returned that much.
+  size_t budget = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
+  if (!follower) budget = std::min(budget, c.fetch_memory_account().available());
   std::string name;
   for (const auto& part : items) {
+    if (budget == 0) break;
     name = part.key.topic;
     if (v >= 13 && !c.topic(part.key.topic_id, &name)) continue;
     if (may_read && !may_read(name)) continue;
     replication::partition* p = c.partition(topic_partition{name, partition_id{part.key.partition}});
     if (!p) continue;
-    const size_t limit = std::min(request_max, size_t(std::max(part.max_bytes, 0)));
+    const size_t limit = std::min(budget, size_t(std::max(part.max_bytes, 0)));
     for (auto& r : p->log().prepare_read(offset{part.fetch_offset}, limit)) out.push_back(std::move(r));
+    budget -= limit;
   }
   return out;
 }
@@ -460,7 +466,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (bool first = true;; first = false) {
     *pass = fetch_pass{};
     // Reads below the tail cache come from the device: wait for them here, then read from memory.
-    co_await wait_for(prepare_reads(c, req, v, fctx.partitions, may_read));
+    co_await wait_for(prepare_reads(c, req, v, fctx.partitions, follower, may_read));
     read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first, may_read);
     const int64_t now = c.clk().monotonic_ms();
     if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
