@@ -79,22 +79,45 @@ def _records(value: bytes) -> bytes:
     return kw.record_batch(kw.encode_record(0, None, value), 1)
 
 
+class _gated_broker:
+    """A started broker whose log directory is a gated_fs.py mount (skips without FUSE). Yields
+    (broker, gate file, gated_fs.py's log); on the way out opens the gate, kills the broker and
+    unmounts."""
+
+    def __init__(self, tmp_path: Path, name: str, extra_sets: dict[str, str] | None = None):
+        why = _fuse_usable()
+        if why:
+            pytest.skip(why)
+        self.g = harness.gregor_process(tmp_path / name, extra_sets=extra_sets)
+        self.backing = tmp_path / "backing"
+        self.gate = tmp_path / "gate"
+        self.fs_log = tmp_path / "gated_fs.log"
+
+    def __enter__(self):
+        self.backing.mkdir()
+        self.fs = _mounted(self.backing, self.g.log_dir, self.gate, self.fs_log)
+        try:
+            self.g.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.g, self.gate, self.fs_log
+
+    def __exit__(self, *exc) -> None:
+        if self.gate.exists():
+            self.gate.unlink()
+        self.g.kill()
+        self.fs.close()
+        shutil.rmtree(self.backing, ignore_errors=True)
+
+
 def _held_produce_scenario(tmp_path, topic_prefix: str, topic_config: dict, gate_text, while_held) -> None:
     """A broker on the gated mount: one record produced and answered, then the gate closed on the
     topic's partition (`gate_text(topic)`) and a second Produce (acks=1) sent. Other connections
     get ApiVersions, Metadata and a Fetch answered meanwhile, and the Fetch shows only the first
     record committed; the held Produce stays unanswered (`while_held(g)` checks more) until the
     gate opens, then is acknowledged, and both records read back."""
-    why = _fuse_usable()
-    if why:
-        pytest.skip(why)
-    g = harness.gregor_process(tmp_path / topic_prefix)
-    backing = tmp_path / "backing"
-    backing.mkdir()
-    gate = tmp_path / "gate"
-    fs = _mounted(backing, g.log_dir, gate, tmp_path / "gated_fs.log")
-    try:
-        g.start()
+    with _gated_broker(tmp_path, topic_prefix) as (g, gate, _):
         topic = harness.unique_topic(topic_prefix)
         clients.create_topic(g.bootstrap, topic, config=topic_config)
         first = kw.parse_produce_v7(kw.round_trip(g.bootstrap,
@@ -132,12 +155,6 @@ def _held_produce_scenario(tmp_path, topic_prefix: str, topic_config: dict, gate
         m = metrics(g)
         assert m["gregor_log_unwritten_bytes"] == 0 and m["gregor_log_write_failures_total"] == 0, m
         assert g.running()
-    finally:
-        if gate.exists():
-            gate.unlink()
-        g.kill()
-        fs.close()
-        shutil.rmtree(backing, ignore_errors=True)
 
 
 def test_a_stalled_write_holds_only_the_produce_that_waits_for_it(tmp_path):
@@ -166,18 +183,8 @@ def _drop_page_cache(directory: Path) -> None:
 
 
 def test_a_stalled_read_holds_only_the_fetch_that_waits_for_it(tmp_path):
-    why = _fuse_usable()
-    if why:
-        pytest.skip(why)
     # No tail cache: every read of the log comes from its files.
-    g = harness.gregor_process(tmp_path / "cold", extra_sets={"log.tail.cache.max.bytes": "0"})
-    backing = tmp_path / "backing"
-    backing.mkdir()
-    gate = tmp_path / "gate"
-    fs_log = tmp_path / "gated_fs.log"
-    fs = _mounted(backing, g.log_dir, gate, fs_log)
-    try:
-        g.start()
+    with _gated_broker(tmp_path, "cold", {"log.tail.cache.max.bytes": "0"}) as (g, gate, fs_log):
         cold = harness.unique_topic("cold")
         warm = harness.unique_topic("warm")
         clients.create_topic(g.bootstrap, cold)
@@ -223,9 +230,3 @@ def test_a_stalled_read_holds_only_the_fetch_that_waits_for_it(tmp_path):
         got = clients.consume_all(g.bootstrap, cold, expected=3)
         assert [m.value() for m in got] == values
         assert g.running()
-    finally:
-        if gate.exists():
-            gate.unlink()
-        g.kill()
-        fs.close()
-        shutil.rmtree(backing, ignore_errors=True)
