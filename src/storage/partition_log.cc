@@ -716,7 +716,7 @@ std::vector<device_read> partition_log::prepare_read(offset start, size_t max_by
         pos = _read_hint.position;
       } else {
         pos = seg.index_position(s);
-        slack = size_t(std::max(limits().index_interval_bytes, 0)) + (size_t(64) << 10);
+        slack = size_t(std::max(_cfg.index_interval_bytes, 0)) + (size_t(64) << 10);
         want += slack;
       }
     }

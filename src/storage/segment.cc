@@ -502,7 +502,7 @@ result<std::optional<batch_location>, storage_error> segment::find_batch(int64_t
   auto e = _offset_index.lookup(target);
   // Batches the disk writer has not written yet are not in the file: scan what is there, then walk
   // the queued ones' headers in memory.
-  const uint64_t limit = _sink ? std::min<uint64_t>(_size, _sink->written()) : _size;
+  const uint64_t limit = written_size();
   uint64_t scan_from = e.position;
   if (auto it = ahead_holding(scan_from); it != _ahead.end()) {
     // A finished background read holds the batches from the entry on (prepare_read): walk their
@@ -667,7 +667,7 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len,
 }
 
 void segment::read_ahead(uint64_t position, size_t len) const {
-  const uint64_t written = _sink ? std::min<uint64_t>(_sink->written(), _size) : _size;
+  const uint64_t written = written_size();
   if (!_log.direct() || position >= written) return;
   if (_cached && position >= _cached->start()) return;  // the next read comes from memory
   len = std::min<size_t>(len, written - position);
@@ -678,7 +678,7 @@ std::optional<device_read> segment::prepare_read(uint64_t position, size_t len) 
   if (!_log.is_open() || len == 0) return std::nullopt;
   // Bytes the disk writer has not written yet are read from its queue, the cached tail from
   // memory: only what lies below both comes from the file.
-  uint64_t end = std::min<uint64_t>(position + len, _sink ? std::min<uint64_t>(_sink->written(), _size) : _size);
+  uint64_t end = std::min<uint64_t>(position + len, written_size());
   if (_cached) {
     if (_cached->holds(position)) return std::nullopt;
     if (_cached->holds(_cached->start())) end = std::min<uint64_t>(end, std::max<uint64_t>(_cached->start(), position));
@@ -695,6 +695,8 @@ std::optional<device_read> segment::prepare_read(uint64_t position, size_t len) 
   keep_ahead(job);
   return device_read(std::move(job));
 }
+
+uint64_t segment::written_size() const { return _sink ? std::min<uint64_t>(_sink->written(), _size) : _size; }
 
 uint64_t segment::index_position(int64_t target) const { return _offset_index.lookup(target).position; }
 

@@ -221,6 +221,8 @@ class segment {
   // starts inside one takes it (at most ahead_jobs_max are kept).
   mutable std::vector<std::shared_ptr<detail::readahead_job>> _ahead;
   static constexpr size_t ahead_jobs_max = 4;
+  // The bytes the file holds: size_bytes() less what the disk writer has not written yet.
+  uint64_t written_size() const;
   void keep_ahead(std::shared_ptr<detail::readahead_job> job) const;
   // Of the background reads that hold `position`, the one that reaches furthest (or end()).
   std::vector<std::shared_ptr<detail::readahead_job>>::iterator ahead_holding(uint64_t position) const;

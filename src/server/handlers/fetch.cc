@@ -322,7 +322,7 @@ std::vector<storage::device_read> prepare_reads(core& c, const req_t& req, int16
 // Returns once every read is done, without blocking the io thread: each completion is posted to
 // this coroutine's executor (the io thread, which alone counts them down). A read that finishes
 // after the coroutine was destroyed (shutdown) posts nothing.
-boost::asio::awaitable<void> wait_for(const std::vector<storage::device_read>& reads) {
+boost::asio::awaitable<void> wait_for(std::vector<storage::device_read> reads) {
   if (reads.empty()) co_return;
   struct state {
     std::mutex m;

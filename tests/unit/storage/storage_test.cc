@@ -648,6 +648,10 @@ struct direct_io_test : fixture {
     }
     return bytes;
   }
+  // A buffered log beside the direct one, whose reads the direct log's must equal.
+  result<std::unique_ptr<partition_log>, storage_error> open_buffered(const std::string& name, int64_t segment_bytes) {
+    return partition_log::open(tmp.path() / name, tp, id, small_segments(segment_bytes), clk);
+  }
   static size_t log_file_bytes(const fs::path& d) {
     size_t n = 0;
     for (const auto& e : fs::directory_iterator(d))
@@ -742,9 +746,7 @@ TEST_F(direct_io_test, an_append_larger_than_a_staging_piece_goes_out_in_pieces)
 // buffered log returns, including when appends land between the reads.
 TEST_F(direct_io_test, sequential_reads_with_readahead_return_what_a_buffered_log_returns) {
   auto log = open_log(direct(1 << 20, 0));
-  auto plain_cfg = log_config{};
-  plain_cfg.segment_bytes = 1 << 20;
-  auto plain = partition_log::open(tmp.path() / "plain-0", tp, id, plain_cfg, clk);
+  auto plain = open_buffered("plain-0", 1 << 20);
   ASSERT_TRUE(plain.has_value());
   auto add = [&](int i) {
     auto b = make_batch(20 + i % 7, t0 + i, 900 + size_t(i % 5) * 1000);  // ~20-120 KiB
@@ -778,9 +780,7 @@ TEST_F(direct_io_test, sequential_reads_with_readahead_return_what_a_buffered_lo
 // exactly what a buffered log returns.
 TEST_F(direct_io_test, a_prepared_read_takes_its_bytes_from_memory_at_any_offset) {
   auto log = open_log(direct(256 << 10, 0));
-  auto plain_cfg = log_config{};
-  plain_cfg.segment_bytes = 256 << 10;
-  auto plain = partition_log::open(tmp.path() / "plain-0", tp, id, plain_cfg, clk);
+  auto plain = open_buffered("plain-0", 256 << 10);
   ASSERT_TRUE(plain.has_value());
   for (int i = 0; i < 200; ++i) {
     auto b = make_batch(1 + i % 4, t0 + i, 300 + size_t(i * 7919) % 5000);  // up to ~20 KiB
