@@ -312,7 +312,7 @@ std::vector<broker_key> build_table() {
   t.push_back(int_key("queued.max.requests", &B::queued_max_requests, 1, k_no_max, "Requests queued before the network threads stop reading."));
   t.push_back(int_key("queued.max.request.bytes", &B::queued_max_request_bytes, -1, k_no_max, "Bytes of requests read and not yet answered (all connections) before reading stops; -1 = Gregor's default pool of 256 MiB."));
   t.push_back(int_key("socket.partial.request.timeout.ms", &B::socket_partial_request_timeout_ms, 1, k_no_max, "Gregor: a request (or TLS handshake) whose first byte arrived must be complete within this many milliseconds, or the connection is closed."));
-  t.push_back(int_key("num.network.threads", &B::num_network_threads, 1, k_no_max, "Network threads (accepted for compatibility)."));
+  t.push_back(int_key("num.network.threads", &B::num_network_threads, 0, k_no_max, "Threads for the connections' socket I/O beside the io thread (at most the cores less one; 0 = on the io thread)."));
   t.push_back(int_key("num.io.threads", &B::num_io_threads, 1, k_no_max, "Request handler threads (accepted for compatibility)."));
   t.push_back(int_key("request.timeout.ms", &B::request_timeout_ms, 0, k_no_max, "Timeout of broker-side requests in milliseconds."));
   {

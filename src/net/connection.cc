@@ -45,11 +45,12 @@ connection::connection(std::shared_ptr<server_core> core, tcp::socket socket, co
     : _core(std::move(core)),
       _socket(std::move(socket)),
       _tls_context(std::move(tls)),
-      _info(std::move(info)),
+      _shared(std::make_shared<shared_state>()),
       _authenticated(!authenticate_first),
       _read_signal(_socket.get_executor()),
       _write_signal(_socket.get_executor()),
       _watchdog(_socket.get_executor()) {
+  _shared->info = std::move(info);
   _read_signal.expires_at(steady::time_point::max());
   _write_signal.expires_at(steady::time_point::max());
   if (_tls_context) _tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(_socket, *_tls_context);
@@ -78,8 +79,8 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
   if (_closed) return;
   _closed = true;
   auto self = shared_from_this();  // the server table may hold the last other reference
-  gregor::log::get("net").log(level, "closed connection {} from {} on {}: {}", _info.id,
-                              _info.peer, _info.listener_name, reason);
+  gregor::log::get("net").log(level, "closed connection {} from {} on {}: {}", _shared->info.id,
+                              _shared->info.peer, _shared->info.listener_name, reason);
   boost::system::error_code ec;
   _socket.shutdown(tcp::socket::shutdown_both, ec);
   _socket.close(ec);
@@ -88,21 +89,34 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
   _watchdog.cancel();
   if (_mute_timer) _mute_timer->cancel();
   _core->closed++;
-  _core->on_connection_closed(_info.id);
-  if (_handlers_running == 0) notify_closed();
-  else _on_close_due = true;
+  _core->on_connection_closed(_shared->info.id);
+  _shared->closed.store(true);
+  maybe_notify_closed(_core, _shared);
+  // Responses never to be written: their memory (Fetch leases, pooled buffers) goes back on the
+  // io thread, which owns it.
+  std::vector<frame_outcome> unwritten;
+  for (auto& s : _slots) {
+    if (s->ready) unwritten.push_back(std::move(s->outcome));
+  }
+  if (!unwritten.empty()) _core->on_io_thread([u = std::move(unwritten)]() {});
+  _writing = false;
+  update_idle();
   _core->on_connection_idle();
 }
 
-void connection::notify_closed() {
-  _on_close_due = false;
-  try {
-    _core->handler.on_close(_info);
-  } catch (const std::exception& e) {
-    gregor::log::get("net").error("on_close for connection {} threw: {}", _info.id, e.what());
-  } catch (...) {
-    gregor::log::get("net").error("on_close for connection {} threw", _info.id);
-  }
+void connection::maybe_notify_closed(const std::shared_ptr<server_core>& core,
+                                     const std::shared_ptr<shared_state>& shared) {
+  if (!shared->closed.load() || shared->handlers_running.load() != 0) return;
+  if (shared->on_close_sent.exchange(true)) return;
+  core->on_io_thread([core, shared]() {
+    try {
+      core->handler.on_close(shared->info);
+    } catch (const std::exception& e) {
+      gregor::log::get("net").error("on_close for connection {} threw: {}", shared->info.id, e.what());
+    } catch (...) {
+      gregor::log::get("net").error("on_close for connection {} threw", shared->info.id);
+    }
+  });
 }
 
 bool connection::must_pause_reading() const {
@@ -218,13 +232,13 @@ asio::awaitable<bool> connection::tls_handshake() {
   }
   X509* peer = SSL_get1_peer_certificate(_tls->native_handle());
   if (peer != nullptr) {
-    _info.tls_peer_subject = subject_rfc2253(peer);
+    _shared->info.tls_peer_subject = subject_rfc2253(peer);
     X509_free(peer);
   }
-  gregor::log::get("net").debug("connection {} from {} on {}: TLS {} {}{}", _info.id, _info.peer,
-                                _info.listener_name, SSL_get_version(_tls->native_handle()),
+  gregor::log::get("net").debug("connection {} from {} on {}: TLS {} {}{}", _shared->info.id, _shared->info.peer,
+                                _shared->info.listener_name, SSL_get_version(_tls->native_handle()),
                                 SSL_get_cipher_name(_tls->native_handle()),
-                                _info.tls_peer_subject.empty() ? "" : ", client " + _info.tls_peer_subject);
+                                _shared->info.tls_peer_subject.empty() ? "" : ", client " + _shared->info.tls_peer_subject);
   _handshaking = false;
   _in_partial_frame = false;
   _last_activity = steady::now();
@@ -358,30 +372,52 @@ asio::awaitable<void> connection::read_loop() {
     _core->frames_in++;
     auto s = std::make_shared<slot>();
     _slots.push_back(s);
-    ++_handlers_running;
-    asio::co_spawn(
-        _socket.get_executor(),
-        [self, s, f = std::move(frame), frame_bytes]() mutable {
-          return self->run_handler(std::move(s), std::move(f), frame_bytes);
-        },
-        asio::detached);
+    update_idle();
+    start_handler(std::move(s), std::move(frame), frame_bytes);
   }
 }
 
-asio::awaitable<void> connection::run_handler(std::shared_ptr<slot> s, std::vector<uint8_t> frame,
-                                              size_t pool_bytes) {
-  auto self = shared_from_this();
-  frame_outcome out;
-  try {
-    out = co_await _core->handler.handle(_info, std::move(frame));
-  } catch (const std::exception& e) {
-    out = frame_outcome{frame_outcome::kind::close, {}, fmt::format("handler threw: {}", e.what())};
-  } catch (...) {
-    out = frame_outcome{frame_outcome::kind::close, {}, "handler threw a non-std exception"};
+void connection::start_handler(std::shared_ptr<slot> s, std::vector<uint8_t> frame, size_t pool_bytes) {
+  _shared->handlers_running.fetch_add(1);
+  // The call holds the connection only weakly: see the class comment.
+  std::weak_ptr<connection> weak = weak_from_this();
+  auto call = [core = _core, shared = _shared, f = std::move(frame)]() mutable -> asio::awaitable<frame_outcome> {
+    co_return co_await core->handler.handle(shared->info, std::move(f));
+  };
+  auto done = [weak, core = _core, shared = _shared, s = std::move(s), pool_bytes](std::exception_ptr e,
+                                                                                  frame_outcome out) mutable {
+    core->pool_release(pool_bytes);
+    shared->handlers_running.fetch_sub(1);
+    maybe_notify_closed(core, shared);
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        out = frame_outcome{frame_outcome::kind::close, {}, fmt::format("handler threw: {}", ex.what())};
+      } catch (...) {
+        out = frame_outcome{frame_outcome::kind::close, {}, "handler threw a non-std exception"};
+      }
+    }
+    auto self = weak.lock();
+    if (!self) return;  // closed and gone: nothing to answer
+    if (core->connections_on_io_thread()) {
+      self->finish_handler(s, std::move(out));
+      return;
+    }
+    // The connection's thread writes the response.
+    auto exec = self->executor();
+    asio::post(exec, [self = std::move(self), s = std::move(s), out = std::move(out)]() mutable {
+      self->finish_handler(s, std::move(out));
+    });
+  };
+  asio::co_spawn(_core->io, std::move(call), std::move(done));
+}
+
+void connection::finish_handler(const std::shared_ptr<slot>& s, frame_outcome out) {
+  if (_closed) {
+    _core->on_io_thread([o = std::move(out)]() {});
+    return;
   }
-  _core->pool_release(pool_bytes);
-  if (--_handlers_running == 0 && _on_close_due) notify_closed();
-  if (_closed) co_return;
   if (out.authenticated) _authenticated = true;
   if (out.throttle_ms > 0) mute_for(out.throttle_ms);  // client quotas (KIP-219)
   if (out.what == frame_outcome::kind::respond ||
@@ -434,10 +470,12 @@ asio::awaitable<void> connection::write_loop() {
     }
     if (!_gather.empty()) {
       _writing = true;
+      update_idle();
       _write_deadline = steady::now() + stall_timeout;
       if (_write_deadline < _watchdog.expiry()) _watchdog.cancel();
       auto [ec, n] = _tls ? co_await tls_write_gathered() : co_await asio::async_write(_socket, _gather, use_tuple);
       _writing = false;
+      update_idle();
       _write_deadline = steady::time_point::max();
       _core->bytes_out += n;
       if (ec) {
@@ -455,8 +493,17 @@ asio::awaitable<void> connection::write_loop() {
       close("handler asked to close: " + closing->outcome.close_reason, spdlog::level::info);
       co_return;
     }
+    // Written: the responses' memory goes back on the io thread, which owns it (one hand-off
+    // for the whole gathered write).
+    if (!_core->connections_on_io_thread()) {
+      std::vector<frame_outcome> written;
+      written.reserve(popped);
+      for (size_t i = 0; i < popped; ++i) written.push_back(std::move(_slots[i]->outcome));
+      _core->on_io_thread([w = std::move(written)]() {});
+    }
     _slots.erase(_slots.begin(), _slots.begin() + static_cast<std::ptrdiff_t>(popped));
     _unwritten_bytes -= bytes;
+    update_idle();
     wake_reader();
     if (_slots.empty()) _core->on_connection_idle();
   }

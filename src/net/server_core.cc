@@ -57,6 +57,41 @@ server_core::server_core(asio::io_context& io, server_options opts, frame_handle
       _creation_rate(this->opts.quota_window_ms, this->opts.quota_window_num),
       _ip_rates(this->opts.quota_window_ms, this->opts.quota_window_num) {}
 
+server_core::~server_core() { shut_down(); }
+
+asio::io_context& server_core::network_io() {
+  if (_net_ios.empty()) return io;
+  auto& chosen = *_net_ios[_next_net_io % _net_ios.size()];
+  ++_next_net_io;
+  return chosen;
+}
+
+void server_core::shut_down() {
+  close_all("server closing");
+  if (_net_ios.empty()) return;
+  // Each network thread runs the closes posted to it above (first in, first out), then stops.
+  for (auto& w : _net_work) w.reset();
+  for (auto& n : _net_ios) asio::post(*n, [n = n.get()] { n->stop(); });
+  for (auto& t : _net_threads) {
+    if (t.joinable()) t.join();
+  }
+  _net_threads.clear();
+  // What the closed connections still had pending (reads and waits ending with errors, outcomes
+  // posted back) runs here, on this thread, now that no network thread runs: the connections
+  // let go of themselves. The table's references go too.
+  for (auto& n : _net_ios) {
+    n->restart();
+    n->poll();
+  }
+  _connections.clear();
+  {
+    std::lock_guard lk(_pool_mu);
+    _pool_waiters.clear();
+  }
+  _net_work.clear();
+  _net_ios.clear();  // destroys anything still queued, while the connections' io_contexts exist
+}
+
 std::string server_core::per_ip_refusal(const std::string& ip) const {
   auto o = opts.connections_per_ip_overrides.find(ip);
   const size_t limit = o != opts.connections_per_ip_overrides.end() ? o->second : opts.connections_per_ip_max;
@@ -97,6 +132,19 @@ result<void, std::string> server_core::start() {
     _tls_watched_files.push_back(spec.tls_watched_files);
     _tls_file_states.push_back(tls_file_states(spec.tls_watched_files));
     _tls_rebuild.push_back(spec.tls_rebuild);
+  }
+  if (opts.network_threads > 0 && _net_ios.empty()) {
+    for (size_t k = 0; k < opts.network_threads; ++k) {
+      _net_ios.push_back(std::make_unique<asio::io_context>(1));
+      _net_work.push_back(asio::make_work_guard(*_net_ios.back()));
+    }
+    for (size_t k = 0; k < opts.network_threads; ++k) {
+      _net_threads.emplace_back([n = _net_ios[k].get(), k] {
+        const std::string name = fmt::format("gregor-net-{}", k);
+        pthread_setname_np(pthread_self(), name.c_str());
+        n->run();
+      });
+    }
   }
   auto self = shared_from_this();
   for (size_t i = 0; i < _acceptors.size(); ++i) {
@@ -139,7 +187,8 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
   while (true) {
     auto& acceptor = _acceptors[listener_index];
     if (!acceptor.is_open()) co_return;
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    // The new socket belongs to the network thread that will run the connection.
+    auto [ec, socket] = co_await acceptor.async_accept(network_io(), use_tuple);
     if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of file descriptors and the like: back off instead of spinning.
@@ -203,7 +252,11 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
       _ip_of.emplace(id, ip);
     }
     lg.debug("accepted connection {} from {} on {}", id, peer, spec.name);
-    conn->start();
+    if (connections_on_io_thread()) {
+      conn->start();
+    } else {
+      asio::post(conn->executor(), [conn] { conn->start(); });
+    }
     // max.connection.creation.rate: over it, this listener accepts nothing for the throttle time.
     const bool exempt = std::find(opts.rate_exempt_listeners.begin(), opts.rate_exempt_listeners.end(), spec.name) !=
                         opts.rate_exempt_listeners.end();
@@ -236,6 +289,12 @@ void server_core::hold_then_close(tcp::socket socket, int64_t ms) {
     return;
   }
   ++_held_sockets;
+  // The socket may belong to a network thread's io_context: the io thread holds it on its own.
+  boost::system::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (!ec && &socket.get_executor().context() != &io) {
+    socket = tcp::socket(io, protocol, socket.release(ec));
+  }
   auto self = shared_from_this();
   asio::co_spawn(
       io,
@@ -308,6 +367,17 @@ asio::awaitable<void> server_core::drain_and_close(int64_t deadline_ms) {
                                  deadline_ms);
   }
   close_all("server shutting down");
+  if (!connections_on_io_thread()) {
+    // The closes run on the network threads: wait (a bounded while) until they are all done, so
+    // that the caller finds every connection closed and on_close delivered.
+    asio::steady_timer closing(io);
+    closing.expires_after(std::chrono::seconds(5));
+    _drain_timer = &closing;
+    pointer_reset reset{_drain_timer};
+    while (!_connections.empty() && steady::now() < closing.expiry()) {
+      co_await closing.async_wait(use_tuple);
+    }
+  }
   _draining = false;
 }
 
@@ -317,11 +387,19 @@ void server_core::close_all(const std::string& reason) {
   std::vector<std::shared_ptr<connection>> all;
   all.reserve(_connections.size());
   for (auto& kv : _connections) all.push_back(kv.second);
-  for (auto& c : all) c->close(reason, spdlog::level::info);
+  for (auto& c : all) {
+    if (connections_on_io_thread()) {
+      c->close(reason, spdlog::level::info);
+    } else {
+      asio::post(c->executor(), [c, reason] { c->close(reason, spdlog::level::info); });
+    }
+  }
+  std::lock_guard lk(_pool_mu);
   _pool_waiters.clear();
 }
 
 bool server_core::pool_try_acquire(size_t bytes) {
+  std::lock_guard lk(_pool_mu);
   if (_pool_used_bytes != 0 && _pool_used_bytes + bytes > opts.request_memory_bytes_max) {
     return false;
   }
@@ -329,22 +407,42 @@ bool server_core::pool_try_acquire(size_t bytes) {
   return true;
 }
 
+size_t server_core::pool_used_bytes() const {
+  std::lock_guard lk(_pool_mu);
+  return _pool_used_bytes;
+}
+
 void server_core::pool_wait(const std::shared_ptr<connection>& conn) {
+  std::lock_guard lk(_pool_mu);
   _pool_waiters.push_back(conn);
 }
 
 void server_core::pool_release(size_t bytes) {
-  GREGOR_ASSERT(bytes <= _pool_used_bytes);
-  _pool_used_bytes -= bytes;
-  if (_pool_waiters.empty()) return;
-  auto waiters = std::move(_pool_waiters);
-  _pool_waiters.clear();
+  std::vector<std::weak_ptr<connection>> waiters;
+  {
+    std::lock_guard lk(_pool_mu);
+    GREGOR_ASSERT(bytes <= _pool_used_bytes);
+    _pool_used_bytes -= bytes;
+    if (_pool_waiters.empty()) return;
+    waiters = std::move(_pool_waiters);
+    _pool_waiters.clear();
+  }
   for (auto& w : waiters) {
-    if (auto c = w.lock()) c->wake_reader();
+    auto c = w.lock();
+    if (!c) continue;
+    if (connections_on_io_thread()) {
+      c->wake_reader();
+    } else {
+      asio::post(c->executor(), [c] { c->wake_reader(); });
+    }
   }
 }
 
 void server_core::on_connection_closed(uint64_t id) {
+  on_io_thread([self = shared_from_this(), id] { self->forget_connection(id); });
+}
+
+void server_core::forget_connection(uint64_t id) {
   if (auto it = _ip_of.find(id); it != _ip_of.end()) {
     auto count = _per_ip.find(it->second);
     if (count != _per_ip.end() && --count->second == 0) _per_ip.erase(count);
@@ -352,10 +450,13 @@ void server_core::on_connection_closed(uint64_t id) {
   }
   _connections.erase(id);
   connection_count.store(_connections.size());
+  if (_drain_timer != nullptr && _draining) _drain_timer->cancel();
 }
 
 void server_core::on_connection_idle() {
-  if (_drain_timer != nullptr) _drain_timer->cancel();
+  on_io_thread([self = shared_from_this()] {
+    if (self->_drain_timer != nullptr) self->_drain_timer->cancel();
+  });
 }
 
 }  // namespace gregor::net::detail

@@ -4,13 +4,17 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,17 +31,43 @@ using steady = std::chrono::steady_clock;
 
 class connection;
 
-// Owns the acceptors, the table of live connections, the request-memory pool and the counters.
-// Shared (by shared_ptr) between tcp_server and every connection, so a connection's coroutines
-// never touch freed server state. Used on the io_context thread only, except the atomics.
+// Owns the acceptors, the table of live connections, the request-memory pool, the counters and
+// the network threads. Shared (by shared_ptr) between tcp_server and every connection, so a
+// connection's coroutines never touch freed server state.
+// Threads: the io thread (the caller's io_context, `io`) runs the acceptors, the table, the drain
+// and every handler call. With server_options::network_threads > 0, connections live on network
+// threads (each its own io_context, picked round robin at accept): their sockets' reads and
+// writes, framing, TLS and timers. Thread-safe: the pool (a mutex), the atomics, on_io_thread,
+// on_connection_closed, on_connection_idle, draining(). Everything else is the io thread's.
 // Invariants: pool_used_bytes == sum of sizes of frames read and not yet answered; a connection
 // is in _connections exactly while it is open.
 class server_core : public std::enable_shared_from_this<server_core> {
  public:
   server_core(asio::io_context& io, server_options opts, frame_handler& handler);
 
+  ~server_core();
   result<void, std::string> start();
   void stop_accepting();
+  // Called by ~tcp_server: closes every connection on its own thread, stops and joins the
+  // network threads and drops what they still held, so that no connection outlives its
+  // network io_context.
+  void shut_down();
+
+  // Network threads. network_io() is the io_context the next accepted connection lives on.
+  size_t network_threads() const { return _net_ios.size(); }
+  asio::io_context& network_io();
+  // Runs fn on the io thread: now when the caller is the io thread's connection (no network
+  // threads), else posted.
+  template <class F>
+  void on_io_thread(F&& fn) {
+    if (_net_ios.empty()) {
+      fn();
+    } else {
+      asio::post(io, std::forward<F>(fn));
+    }
+  }
+  // True without network threads: connections run on the io thread.
+  bool connections_on_io_thread() const { return _net_ios.empty(); }
   asio::awaitable<void> drain_and_close(int64_t deadline_ms);
   void close_all(const std::string& reason);
 
@@ -47,16 +77,16 @@ class server_core : public std::enable_shared_from_this<server_core> {
   bool pool_try_acquire(size_t bytes);
   void pool_wait(const std::shared_ptr<connection>& conn);
   void pool_release(size_t bytes);
-  size_t pool_used_bytes() const { return _pool_used_bytes; }
+  size_t pool_used_bytes() const;
 
   // tcp_server::update_tls.
   bool update_tls(const std::string& listener, std::shared_ptr<asio::ssl::context> tls,
                   std::vector<std::string> watched_files,
                   std::function<result<std::shared_ptr<asio::ssl::context>, std::string>()> rebuild);
 
-  void on_connection_closed(uint64_t id);
+  void on_connection_closed(uint64_t id);  // any thread
   void on_connection_idle();  // a connection has nothing in flight: wake a drain in progress
-  bool draining() const { return _draining; }
+  bool draining() const { return _draining.load(std::memory_order_relaxed); }
 
   asio::io_context& io;
   const server_options opts;
@@ -98,9 +128,16 @@ class server_core : public std::enable_shared_from_this<server_core> {
   sampled_rate _creation_rate;
   ip_connection_rates _ip_rates;
   size_t _held_sockets = 0;  // connections held by hold_then_close, at most held_sockets_max
+  void forget_connection(uint64_t id);  // on the io thread
+  mutable std::mutex _pool_mu;          // guards _pool_used_bytes and _pool_waiters
   size_t _pool_used_bytes = 0;
   std::vector<std::weak_ptr<connection>> _pool_waiters;
-  bool _draining = false;
+  std::atomic<bool> _draining{false};
+  // Network threads (empty: connections live on `io`).
+  std::vector<std::unique_ptr<asio::io_context>> _net_ios;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> _net_work;
+  std::vector<std::thread> _net_threads;
+  size_t _next_net_io = 0;
   asio::steady_timer* _drain_timer = nullptr;  // set while drain_and_close waits
 };
 

@@ -9,7 +9,7 @@ namespace gregor::net {
 tcp_server::tcp_server(boost::asio::io_context& io, server_options opts, frame_handler& handler)
     : _core(std::make_shared<detail::server_core>(io, std::move(opts), handler)) {}
 
-tcp_server::~tcp_server() { _core->close_all("server destroyed"); }
+tcp_server::~tcp_server() { _core->shut_down(); }
 
 result<void, std::string> tcp_server::start() { return _core->start(); }
 

@@ -1,6 +1,7 @@
 #include "gregor/server/broker.h"
 
 #include <map>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -56,6 +57,13 @@ struct broker::impl {
       if (auto r = use_outgoing_tls(probe, cfg, l); !r) return failure{r.error()};
     }
     o.request_bytes_max = cfg.socket_request_max_bytes;
+    // Network threads beside the io thread: num.network.threads, at most one per core left
+    // beside it (Kafka's default of 3 on a 2-core machine gives 1); 0 keeps connections on the
+    // io thread.
+    {
+      const size_t cores = std::max<size_t>(std::thread::hardware_concurrency(), 1);
+      o.network_threads = std::min<size_t>(size_t(std::max(cfg.num_network_threads, 0)), cores - 1);
+    }
     o.idle_timeout_ms = cfg.connections_max_idle_ms;
     o.partial_frame_timeout_ms = cfg.socket_partial_request_timeout_ms;
     o.connections_max = size_t(std::max(cfg.max_connections, 1));

@@ -2,8 +2,9 @@
 // server::core: everything a request handler may touch, wired once by the broker. Handlers get a
 // core& and never reach past it into files or sockets.
 //
-// Threading: one io_context thread runs the network, every handler and every module call, so no
-// member needs a lock. (Sharding partitions across cores is the next performance step.)
+// Threading: one io_context thread (the io thread) runs every handler and every module call, so
+// no member needs a lock. Connections' socket I/O runs on net's network threads
+// (num.network.threads); disk work on storage's threads (architecture note, "Threads").
 #include <functional>
 #include <memory>
 #include <span>

@@ -86,7 +86,7 @@ struct broker_config {
   int32_t queued_max_requests = 500;                   // queued.max.requests
   int64_t queued_max_request_bytes = -1;               // queued.max.request.bytes (-1 = 256 MiB pool)
   int64_t socket_partial_request_timeout_ms = 30000;   // socket.partial.request.timeout.ms (Gregor)
-  int32_t num_network_threads = 3;                     // num.network.threads (accepted)
+  int32_t num_network_threads = 3;                     // num.network.threads (capped at cores - 1)
   int32_t num_io_threads = 8;                          // num.io.threads (accepted)
   int32_t request_timeout_ms = 30000;                  // request.timeout.ms
   std::vector<std::string> http_listeners{"http://0.0.0.0:9644"};  // http.listeners (Gregor)

@@ -137,14 +137,20 @@ struct server_options {
   int32_t pre_auth_request_bytes_max = 524288;
   // How often TLS listeners' key store and trust store files are checked for changes.
   int64_t tls_reload_check_ms = 5000;
+  // Threads that run the connections' socket reads and writes, framing and TLS, beside the
+  // io_context thread that accepts and runs every handler call. 0: connections live on the
+  // io_context thread too.
+  size_t network_threads = 0;
 };
 
 namespace detail {
 class server_core;
 }
 
-// Owns the acceptors and every connection. Everything runs on one io_context thread, which the
-// caller runs. start() may be called before that thread runs the io_context; stop_accepting(),
+// Owns the acceptors and every connection. The acceptors and every frame_handler call run on the
+// caller's io_context thread (the io thread), which the caller runs; with
+// server_options::network_threads > 0 the connections' socket I/O, framing and TLS run on that
+// many network threads of the server's own (started by start(), joined by the destructor). start() may be called before that thread runs the io_context; stop_accepting(),
 // drain_and_close() and close_all() must be called on the io_context thread. bound_ports(),
 // connection_count() and counters() may be called from any thread.
 // Safe to destroy after close_all() once the io_context has stopped (the destructor calls
