@@ -187,8 +187,10 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
   while (true) {
     auto& acceptor = _acceptors[listener_index];
     if (!acceptor.is_open()) co_return;
-    // The new socket belongs to the network thread that will run the connection.
-    auto [ec, socket] = co_await acceptor.async_accept(network_io(), use_tuple);
+    // Accepted on the io thread's io_context: a pending accept then holds nothing of a network
+    // thread's, whose io_context may be gone before this one (teardown). The connection's socket
+    // moves to its network thread below.
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of file descriptors and the like: back off instead of spinning.
@@ -241,6 +243,19 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
       socket.set_option(asio::socket_base::receive_buffer_size(opts.socket_receive_buffer_bytes),
                         opt_ec);
     }
+    if (!connections_on_io_thread()) {
+      boost::system::error_code move_ec;
+      const auto protocol = socket.local_endpoint(move_ec).protocol();
+      const auto fd = move_ec ? tcp::socket::native_handle_type(-1) : socket.release(move_ec);
+      if (move_ec) {
+        lg.info("dropped connection from {} on {}: cannot hand it to a network thread: {}", peer, spec.name,
+                move_ec.message());
+        socket.close(move_ec);
+        closed++;
+        continue;
+      }
+      socket = tcp::socket(network_io(), protocol, fd);
+    }
     const uint64_t id = _next_connection_id++;
     auto conn = std::make_shared<connection>(self, std::move(socket),
                                              connection_info{id, peer, spec.name, spec.security_protocol},
@@ -289,12 +304,6 @@ void server_core::hold_then_close(tcp::socket socket, int64_t ms) {
     return;
   }
   ++_held_sockets;
-  // The socket may belong to a network thread's io_context: the io thread holds it on its own.
-  boost::system::error_code ec;
-  const auto protocol = socket.local_endpoint(ec).protocol();
-  if (!ec && &socket.get_executor().context() != &io) {
-    socket = tcp::socket(io, protocol, socket.release(ec));
-  }
   auto self = shared_from_this();
   asio::co_spawn(
       io,
