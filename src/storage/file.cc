@@ -90,6 +90,7 @@ result<bool, storage_error> file::enable_direct() {
 }
 
 result<void, storage_error> file::pwrite_direct(uint64_t pos, std::span<const uint8_t> data) {
+  power_fault::operation_scope modelled;
   GREGOR_ASSERT(_dfd >= 0 && pos % direct_align == 0 && data.size() % direct_align == 0 &&
                 reinterpret_cast<uintptr_t>(data.data()) % direct_align == 0);
   if (power_is_off()) return power_cut_fail("pwrite", _path);
@@ -143,6 +144,7 @@ result<size_t, storage_error> file::pread_direct(uint64_t pos, std::span<uint8_t
 }
 
 result<file, storage_error> file::open(const std::filesystem::path& path) {
+  power_fault::operation_scope modelled;
   const bool model = power_fault::active();
   const bool existed = model && ::access(path.c_str(), F_OK) == 0;
   if (model && !existed && !power_fault::gate()) return power_cut_fail("create", path);
@@ -218,6 +220,7 @@ result<size_t, storage_error> file::pread(uint64_t pos, std::span<uint8_t> out) 
 }
 
 result<void, storage_error> file::pwrite(uint64_t pos, std::span<const uint8_t> data) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) return power_cut_fail("pwrite", _path);
   if (power_fault::active()) power_fault::note_write(_fd, _path, pos, data.size());
   size_t done = 0;
@@ -233,6 +236,7 @@ result<void, storage_error> file::pwrite(uint64_t pos, std::span<const uint8_t> 
 }
 
 result<void, storage_error> file::truncate(uint64_t size) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) return power_cut_fail("ftruncate", _path);
   if (power_fault::active()) power_fault::note_truncate(_fd, _path, size);
   if (::ftruncate(_fd, off_t(size)) != 0) return io_fail("ftruncate", _path);
@@ -240,6 +244,7 @@ result<void, storage_error> file::truncate(uint64_t size) {
 }
 
 result<void, storage_error> file::sync() {
+  power_fault::operation_scope modelled;
   if (_fd >= 0 && power_is_off()) return power_cut_fail("fdatasync", _path);
   if (_fd >= 0 && ::fdatasync(_fd) != 0) return io_fail("fdatasync", _path);
   if (_fd >= 0 && power_fault::active()) power_fault::note_synced(_fd);
@@ -247,6 +252,7 @@ result<void, storage_error> file::sync() {
 }
 
 result<void, storage_error> file::sync_descriptor(int fd, const std::filesystem::path& what) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) return power_cut_fail("fdatasync", what);
   if (::fdatasync(fd) != 0) return io_fail("fdatasync", what);
   if (power_fault::active()) power_fault::note_synced(fd);
@@ -278,6 +284,7 @@ void file::close() {
 }
 
 result<void, storage_error> file::rename(const std::filesystem::path& to) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) return power_cut_fail("rename", _path);
   if (power_fault::active()) power_fault::note_rename(_path, to);
   if (::rename(_path.c_str(), to.c_str()) != 0) return io_fail("rename", _path);
@@ -286,6 +293,7 @@ result<void, storage_error> file::rename(const std::filesystem::path& to) {
 }
 
 result<void, storage_error> sync_dir(const std::filesystem::path& dir) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) return power_cut_fail("fsync dir", dir);
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return io_fail("open dir", dir);
@@ -300,6 +308,7 @@ result<void, storage_error> sync_dir(const std::filesystem::path& dir) {
 
 void rename_path(const std::filesystem::path& from, const std::filesystem::path& to,
                  std::error_code& ec) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) {
     ec = std::make_error_code(std::errc::io_error);
     return;
@@ -309,6 +318,7 @@ void rename_path(const std::filesystem::path& from, const std::filesystem::path&
 }
 
 bool remove_path(const std::filesystem::path& p, std::error_code& ec) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) {
     ec = std::make_error_code(std::errc::io_error);
     return false;
@@ -318,6 +328,7 @@ bool remove_path(const std::filesystem::path& p, std::error_code& ec) {
 }
 
 void remove_tree(const std::filesystem::path& p, std::error_code& ec) {
+  power_fault::operation_scope modelled;
   if (power_is_off()) {
     ec = std::make_error_code(std::errc::io_error);
     return;
@@ -327,6 +338,7 @@ void remove_tree(const std::filesystem::path& p, std::error_code& ec) {
 }
 
 void resize_path(const std::filesystem::path& p, uint64_t size, std::error_code& ec) {
+  power_fault::operation_scope modelled;
   if (!power_fault::active()) {
     std::filesystem::resize_file(p, size, ec);
     return;
@@ -340,6 +352,7 @@ void resize_path(const std::filesystem::path& p, uint64_t size, std::error_code&
 }
 
 bool create_dirs(const std::filesystem::path& p, std::error_code& ec) {
+  power_fault::operation_scope modelled;
   // The missing components, outermost first.
   std::vector<std::filesystem::path> missing;
   for (auto at = p.lexically_normal(); !at.empty() && !std::filesystem::exists(at, ec);
@@ -372,6 +385,7 @@ bool create_dirs(const std::filesystem::path& p, std::error_code& ec) {
 
 result<void, storage_error> write_file_atomic(const std::filesystem::path& path,
                                               std::string_view contents) {
+  power_fault::operation_scope modelled;
   auto tmp = path;
   tmp += ".tmp";
   {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -271,6 +273,10 @@ void recreate(const fs::path& p, const std::vector<uint8_t>& bytes) {
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
   int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    // The simulation cannot go on (a full scratch file system, say): say which file and why.
+    std::fprintf(stderr, "power_fault: cannot recreate %s: %s\n", p.c_str(), std::strerror(errno));
+  }
   GREGOR_ASSERT(fd >= 0);
   write_all(fd, 0, bytes.data(), bytes.size());
   ::close(fd);
@@ -408,6 +414,19 @@ uint64_t ops_seen() {
   model& m = the_model();
   std::lock_guard g(m.mu);
   return m.ops;
+}
+
+std::recursive_mutex& operation_mutex() {
+  static auto* mu = new std::recursive_mutex();  // never destroyed, like the model
+  return *mu;
+}
+
+void forget(const fs::path& dir) {
+  model& m = the_model();
+  std::lock_guard g(m.mu);
+  const fs::path d = norm(dir);
+  std::erase_if(m.inodes, [&](const auto& kv) { return under(kv.second.path, d); });
+  std::erase_if(m.entries, [&](const entry& e) { return under(e.path, d) || (!e.from.empty() && under(e.from, d)); });
 }
 
 bool gate() {

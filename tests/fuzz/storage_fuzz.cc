@@ -35,16 +35,24 @@ namespace {
 using namespace gregor;
 namespace fs = std::filesystem;
 
-// A directory of this process's own, emptied before each input.
+// A directory of this process's own, emptied before each input and removed at exit.
+struct owned_dir {
+  fs::path path;
+  ~owned_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 const fs::path& work_dir() {
-  static const fs::path dir = [] {
+  static const owned_dir dir = [] {
     gregor::log::setup("off");  // recovery logs what it cuts: one line per input
     fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
     fs::path d = base / ("gregor-fuzz-storage-" + std::to_string(::getpid()));
     fs::create_directories(d);
-    return d;
+    return owned_dir{d};
   }();
-  return dir;
+  return dir.path;
 }
 
 fs::path fresh_file(const std::string& name, std::span<const uint8_t> bytes) {

@@ -22,8 +22,13 @@
 // sector by sector; a random prefix of the pending entry changes survives, in order).
 //
 // Threading: the hooks take one mutex (a cleaner thread may write while the owner appends);
-// install(), uninstall() and power_cut() are called by the test with the writers stopped.
+// install(), uninstall() and power_cut() are called by the test with the writers stopped. Each
+// modelled operation in file.cc runs whole inside an operation_scope, from its gate() to its last
+// note, so an armed cut that another thread's gate() sets off never lands inside it: it happens
+// wholly before the cut or not at all. (Without that, a directory fsync whose gate had passed could
+// report success after the cut had undone the very renames it made durable.)
 #include <atomic>
+#include <mutex>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -71,6 +76,10 @@ bool powered_off();
 // recording from the state on disk (counted durable), with the power back on and nothing armed.
 cut_report restore_power();
 uint64_t ops_seen();
+// Drops every pending change under `dir`, which its owner is about to remove for good (a test's
+// scratch directory). Without it a later cut would undo those changes and bring the removed
+// directory back.
+void forget(const std::filesystem::path& dir);
 
 // Number of files with changes not yet durable, and of pending entry changes (for tests).
 size_t pending_files();
@@ -88,5 +97,18 @@ void note_rename(const std::filesystem::path& from, const std::filesystem::path&
 void note_remove(const std::filesystem::path& path);                                    // before
 void note_mkdir(const std::filesystem::path& dir);                                      // after
 void note_dir_synced(const std::filesystem::path& dir);                                 // after
+
+// Serialises the modelled operations (see Threading): a no-op unless active(). Recursive, as
+// write_file_atomic and create_dirs run sync_dir inside their own scope.
+std::recursive_mutex& operation_mutex();
+class operation_scope {
+ public:
+  operation_scope() {
+    if (active()) _lock = std::unique_lock(operation_mutex());
+  }
+
+ private:
+  std::unique_lock<std::recursive_mutex> _lock;
+};
 
 }  // namespace gregor::storage::power_fault

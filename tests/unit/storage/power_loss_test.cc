@@ -300,6 +300,33 @@ TEST_F(power_loss, model_undoes_creations_renames_and_removals_not_followed_by_a
   EXPECT_FALSE(fs::exists(tmp.path / "kept"));
 }
 
+// A scratch directory removed with changes still pending is forgotten by the model: a later cut
+// elsewhere does not bring it back (these tests once left thousands of them in /dev/shm).
+TEST_F(power_loss, a_removed_scratch_directory_stays_removed_after_a_later_cut) {
+  fs::path gone;
+  {
+    scratch_dir tmp("forgotten");
+    gone = tmp.path;
+    std::error_code ec;
+    ASSERT_TRUE(write_file_atomic(tmp.path / "kept", "durable"));
+    remove_path(tmp.path / "kept", ec);  // an unlink whose directory is never synced
+    auto f = file::open(tmp.path / "new");
+    ASSERT_TRUE(f.has_value());
+    ASSERT_TRUE(f->pwrite(0, bytes(10, 'n')));
+    EXPECT_GT(pf::pending_entries(), 0u);
+  }
+  EXPECT_EQ(pf::pending_entries(), 0u);
+  EXPECT_EQ(pf::pending_files(), 0u);
+  scratch_dir other("other");
+  {
+    auto f = file::open(other.path / "f");
+    ASSERT_TRUE(f->pwrite(0, bytes(10, 'x')));
+  }
+  pf::power_cut(1, pf::cut_mode::drop_all);
+  EXPECT_FALSE(fs::exists(gone)) << gone;
+  EXPECT_FALSE(fs::exists(other.path / "f"));
+}
+
 TEST_F(power_loss, an_armed_cut_fails_every_later_operation_until_power_returns) {
   scratch_dir tmp("armed");
   pf::arm_cut_after(2, 1, pf::cut_mode::drop_all);

@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "gregor/storage/power_fault.h"
+
 namespace gregor::storage::power_test {
 
 inline uint64_t env_u64(const char* name, uint64_t fallback) {
@@ -45,7 +47,11 @@ struct scratch_dir {
     path = base / fmt::format("{}-{}-{:x}{:x}", prefix, tag, rd(), rd());
     fs::create_directories(path);
   }
-  ~scratch_dir() { std::filesystem::remove_all(path); }
+  ~scratch_dir() {
+    // Pending changes in here must not outlive it: a later cut would undo them and recreate it.
+    if (power_fault::active()) power_fault::forget(path);
+    std::filesystem::remove_all(path);
+  }
   scratch_dir(const scratch_dir&) = delete;
   scratch_dir& operator=(const scratch_dir&) = delete;
   std::filesystem::path path;
