@@ -92,13 +92,12 @@ void connection::close(const std::string& reason, spdlog::level::level_enum leve
   _core->on_connection_closed(_shared->info.id);
   _shared->closed.store(true);
   maybe_notify_closed(_core, _shared);
-  // Responses never to be written: their memory (Fetch leases, pooled buffers) goes back on the
-  // io thread, which owns it.
+  // Responses never to be written.
   std::vector<frame_outcome> unwritten;
   for (auto& s : _slots) {
     if (s->ready) unwritten.push_back(std::move(s->outcome));
   }
-  if (!unwritten.empty()) _core->on_io_thread([u = std::move(unwritten)]() {});
+  _core->release_on_io_thread(std::move(unwritten));
   _writing = false;
   update_idle();
   _core->on_connection_idle();
@@ -400,13 +399,8 @@ void connection::start_handler(std::shared_ptr<slot> s, std::vector<uint8_t> fra
     }
     auto self = weak.lock();
     if (!self) return;  // closed and gone: nothing to answer
-    if (core->connections_on_io_thread()) {
-      self->finish_handler(s, std::move(out));
-      return;
-    }
     // The connection's thread writes the response.
-    auto exec = self->executor();
-    asio::post(exec, [self = std::move(self), s = std::move(s), out = std::move(out)]() mutable {
+    core->on_connection_thread(self, [self, s = std::move(s), out = std::move(out)]() mutable {
       self->finish_handler(s, std::move(out));
     });
   };
@@ -415,7 +409,9 @@ void connection::start_handler(std::shared_ptr<slot> s, std::vector<uint8_t> fra
 
 void connection::finish_handler(const std::shared_ptr<slot>& s, frame_outcome out) {
   if (_closed) {
-    _core->on_io_thread([o = std::move(out)]() {});
+    std::vector<frame_outcome> unwritten;
+    unwritten.push_back(std::move(out));
+    _core->release_on_io_thread(std::move(unwritten));
     return;
   }
   if (out.authenticated) _authenticated = true;
@@ -493,13 +489,13 @@ asio::awaitable<void> connection::write_loop() {
       close("handler asked to close: " + closing->outcome.close_reason, spdlog::level::info);
       co_return;
     }
-    // Written: the responses' memory goes back on the io thread, which owns it (one hand-off
-    // for the whole gathered write).
+    // Written (one hand-off for the whole gathered write; with no network thread the erase below
+    // frees them, on the io thread already).
     if (!_core->connections_on_io_thread()) {
       std::vector<frame_outcome> written;
       written.reserve(popped);
       for (size_t i = 0; i < popped; ++i) written.push_back(std::move(_slots[i]->outcome));
-      _core->on_io_thread([w = std::move(written)]() {});
+      _core->release_on_io_thread(std::move(written));
     }
     _slots.erase(_slots.begin(), _slots.begin() + static_cast<std::ptrdiff_t>(popped));
     _unwritten_bytes -= bytes;

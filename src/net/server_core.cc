@@ -267,11 +267,7 @@ asio::awaitable<void> server_core::accept_loop(size_t listener_index) {
       _ip_of.emplace(id, ip);
     }
     lg.debug("accepted connection {} from {} on {}", id, peer, spec.name);
-    if (connections_on_io_thread()) {
-      conn->start();
-    } else {
-      asio::post(conn->executor(), [conn] { conn->start(); });
-    }
+    on_connection_thread(conn, [conn] { conn->start(); });
     // max.connection.creation.rate: over it, this listener accepts nothing for the throttle time.
     const bool exempt = std::find(opts.rate_exempt_listeners.begin(), opts.rate_exempt_listeners.end(), spec.name) !=
                         opts.rate_exempt_listeners.end();
@@ -397,11 +393,7 @@ void server_core::close_all(const std::string& reason) {
   all.reserve(_connections.size());
   for (auto& kv : _connections) all.push_back(kv.second);
   for (auto& c : all) {
-    if (connections_on_io_thread()) {
-      c->close(reason, spdlog::level::info);
-    } else {
-      asio::post(c->executor(), [c, reason] { c->close(reason, spdlog::level::info); });
-    }
+    on_connection_thread(c, [c, reason] { c->close(reason, spdlog::level::info); });
   }
   std::lock_guard lk(_pool_mu);
   _pool_waiters.clear();
@@ -439,11 +431,7 @@ void server_core::pool_release(size_t bytes) {
   for (auto& w : waiters) {
     auto c = w.lock();
     if (!c) continue;
-    if (connections_on_io_thread()) {
-      c->wake_reader();
-    } else {
-      asio::post(c->executor(), [c] { c->wake_reader(); });
-    }
+    on_connection_thread(c, [c] { c->wake_reader(); });
   }
 }
 

@@ -68,6 +68,22 @@ class server_core : public std::enable_shared_from_this<server_core> {
   }
   // True without network threads: connections run on the io thread.
   bool connections_on_io_thread() const { return _net_ios.empty(); }
+  // Runs fn on the thread of connection `conn`: now when that is the io thread (no network
+  // threads; the caller is then on it too), else posted to the connection's executor.
+  template <class Conn, class F>
+  void on_connection_thread(const std::shared_ptr<Conn>& conn, F&& fn) {
+    if (connections_on_io_thread()) {
+      fn();
+    } else {
+      asio::post(conn->executor(), std::forward<F>(fn));
+    }
+  }
+  // Responses done with (written, or never to be): their memory (Fetch leases, pooled buffers)
+  // belongs to the io thread's modules, so it is freed there, in one hand-off for all of them.
+  void release_on_io_thread(std::vector<frame_outcome> outcomes) {
+    if (outcomes.empty() || connections_on_io_thread()) return;
+    asio::post(io, [o = std::move(outcomes)]() {});
+  }
   asio::awaitable<void> drain_and_close(int64_t deadline_ms);
   void close_all(const std::string& reason);
 
