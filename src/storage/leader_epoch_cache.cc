@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "gregor/base/log.h"
+#include "gregor/storage/cleaner_thread.h"
 #include "gregor/storage/file.h"
 
 namespace gregor::storage {
@@ -81,8 +83,26 @@ leader_epoch_cache leader_epoch_cache::empty(const fs::path& dir) {
   return leader_epoch_cache(dir / file_name);
 }
 
-result<void, storage_error> leader_epoch_cache::persist() const {
-  return write_file_atomic(_path, to_text(_entries));
+result<void, storage_error> leader_epoch_cache::write_version(file_writes& w, const fs::path& path,
+                                                             uint64_t version, const std::string& text) {
+  std::lock_guard lk(w.mu);
+  if (version <= w.written) return ok;  // a newer version is on disk already
+  auto r = write_file_atomic(path, text);
+  if (r) w.written = version;
+  return r;
+}
+
+result<void, storage_error> leader_epoch_cache::persist(cleaner_thread* background) {
+  const uint64_t version = ++_version;
+  if (background) {
+    auto job = [w = _writes, path = _path, version, text = to_text(_entries)] {
+      auto r = write_version(*w, path, version, text);
+      // The partition may have been deleted meanwhile (its directory renamed): nothing to write.
+      if (!r && fs::exists(path.parent_path())) log::get("storage").warn("{}", r.error().message);
+    };
+    if (background->submit(std::move(job))) return ok;
+  }
+  return write_version(*_writes, _path, version, to_text(_entries));
 }
 
 result<bool, storage_error> leader_epoch_cache::assign(leader_epoch epoch, offset start) {
@@ -102,7 +122,7 @@ result<void, storage_error> leader_epoch_cache::truncate_from_end(offset end) {
   return persist();
 }
 
-result<void, storage_error> leader_epoch_cache::truncate_from_start(offset start) {
+result<void, storage_error> leader_epoch_cache::truncate_from_start(offset start, cleaner_thread* background) {
   // Keep the last entry starting at or below `start` (it covers `start`) and everything after.
   size_t keep_from = 0;
   for (size_t i = 0; i < _entries.size(); ++i) {
@@ -112,7 +132,7 @@ result<void, storage_error> leader_epoch_cache::truncate_from_start(offset start
   if (keep_from == 0 && _entries[0].start_offset == start) return ok;
   _entries.erase(_entries.begin(), _entries.begin() + std::ptrdiff_t(keep_from));
   _entries[0].start_offset = start;
-  return persist();
+  return persist(background);
 }
 
 result<void, storage_error> leader_epoch_cache::clear() {

@@ -471,7 +471,9 @@ bool partition_log::request_sync() {
   _queue->push_action(
       [state = _sync, held = std::move(held), end, dir = _dir] {
         std::optional<storage_error> failed;
+        if (auto d = sync_dir_if_pending(*state, dir); !d) failed = d.error();
         for (int fd : held.fds()) {
+          if (failed) break;
           if (auto r = file::sync_descriptor(fd, dir); !r) {
             failed = r.error();
             break;
@@ -898,6 +900,7 @@ result<void, storage_error> partition_log::flush() {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
   settle_writes();
   absorb_syncs();
+  if (auto d = sync_dir_if_pending(*_sync, _dir); !d) return d;
   // Sealed segments above the recovery point were synced in the background after their roll;
   // sync them here too, so the recovery point only covers what this call made durable.
   for (size_t i = 0; i + 1 < _segments.size(); ++i) {
@@ -952,7 +955,7 @@ result<offset, storage_error> partition_log::advance_log_start_offset(offset new
   }
   auto s = sync_dir_after_delete();
   if (!s) return failure{s.error()};
-  auto e = _epochs->truncate_from_start(log_start_offset());
+  auto e = _epochs->truncate_from_start(log_start_offset(), _background);
   if (!e) return failure{e.error()};
   return log_start_offset();
 }
@@ -993,7 +996,7 @@ result<retention_result, storage_error> partition_log::enforce_retention(int64_t
   if (rr.segments_deleted > 0) {
     auto s = sync_dir_after_delete();
     if (!s) return failure{s.error()};
-    auto e = _epochs->truncate_from_start(log_start_offset());
+    auto e = _epochs->truncate_from_start(log_start_offset(), _background);
     if (!e) return failure{e.error()};
   }
   return rr;
@@ -1017,14 +1020,33 @@ void partition_log::remove_deleted_files(int64_t now_ms, bool force) {
   if (force || !_background || !_background->submit(remove)) remove();
 }
 
+namespace {
+void raise_to(std::atomic<uint64_t>& a, uint64_t v) {
+  uint64_t cur = a.load();
+  while (cur < v && !a.compare_exchange_weak(cur, v)) {
+  }
+}
+}  // namespace
+
+result<void, storage_error> partition_log::sync_dir_if_pending(sync_state& state, const fs::path& dir) {
+  const uint64_t want = state.dir_syncs_requested.load();
+  if (state.dir_synced.load() >= want) return ok;
+  auto s = sync_dir(dir);
+  if (s) raise_to(state.dir_synced, want);
+  return s;
+}
+
 result<void, storage_error> partition_log::sync_dir_after_delete() {
   if (_background) {
-    auto sync = [dir = _dir, tp = _tp] {
+    const uint64_t n = ++_sync->dir_syncs_requested;
+    auto sync = [dir = _dir, tp = _tp, state = _sync, n] {
+      auto s = sync_dir(dir);
+      if (s) raise_to(state->dir_synced, n);
       // The partition may have been deleted meanwhile (its directory renamed): nothing to sync.
-      if (auto s = sync_dir(dir); !s && std::filesystem::exists(dir))
-        log::get("storage").warn("{}: {}", tp, s.error().message);
+      if (!s && std::filesystem::exists(dir)) log::get("storage").warn("{}: {}", tp, s.error().message);
     };
     if (_background->submit(sync)) return ok;
+    --_sync->dir_syncs_requested;
   }
   return sync_dir(_dir);
 }

@@ -3,11 +3,17 @@
 // as Kafka's `leader-epoch-checkpoint` in the partition directory:
 //   0\n<count>\n<epoch> <start offset>\n...      (version 0; written atomically)
 // Owned by a partition_log and called only from its thread. Invariants: entries are strictly
-// increasing in both epoch and start offset; the file on disk always equals the entries after each
-// mutating call returns successfully. Answers OffsetForLeaderEpoch ("end offset of epoch E") with
+// increasing in both epoch and start offset; the file on disk equals the entries after each
+// mutating call returns successfully, except after a truncate_from_start given a background
+// thread: that write is queued (as Kafka does it, KAFKA-15046/16541), so until it runs the file
+// may still hold entries below the start, which loading drops again with the same truncation.
+// Writes never go backwards: each carries a version, and a queued write that finds a newer one
+// already written does nothing. Answers OffsetForLeaderEpoch ("end offset of epoch E") with
 // Kafka's rules, which followers use to find where their log diverged from the leader's.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +22,8 @@
 #include "gregor/storage/storage_error.h"
 
 namespace gregor::storage {
+
+class cleaner_thread;
 
 struct epoch_entry {
   leader_epoch epoch;
@@ -52,7 +60,9 @@ class leader_epoch_cache {
   result<void, storage_error> truncate_from_end(offset end);
   // After the log start moved to `start`: drops entries wholly below it and moves the first
   // remaining entry's start up to it (Kafka keeps the epoch of the batch that holds `start`).
-  result<void, storage_error> truncate_from_start(offset start);
+  // With `background`, the file is written there (retention runs on the io thread, which must
+  // not wait for three fsyncs per partition); without, or when its queue is full, now.
+  result<void, storage_error> truncate_from_start(offset start, cleaner_thread* background = nullptr);
   // Empties the cache (the log was deleted or restarted at a new offset).
   result<void, storage_error> clear();
   // Replaces every entry (a rebuild from the log); persists.
@@ -71,11 +81,21 @@ class leader_epoch_cache {
   static std::optional<std::vector<epoch_entry>> parse(std::string_view text);
 
  private:
+  // What the threads writing the file share: writes are one at a time, newest version wins.
+  struct file_writes {
+    std::mutex mu;
+    uint64_t written = 0;  // the version the file holds
+  };
+
   explicit leader_epoch_cache(std::filesystem::path path) : _path(std::move(path)) {}
-  result<void, storage_error> persist() const;
+  result<void, storage_error> persist(cleaner_thread* background = nullptr);
+  static result<void, storage_error> write_version(file_writes& w, const std::filesystem::path& path,
+                                                   uint64_t version, const std::string& text);
 
   std::filesystem::path _path;
   std::vector<epoch_entry> _entries;
+  uint64_t _version = 0;  // of _entries; the file holds _writes->written
+  std::shared_ptr<file_writes> _writes = std::make_shared<file_writes>();
 };
 
 }  // namespace gregor::storage

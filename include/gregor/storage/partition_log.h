@@ -354,7 +354,10 @@ class partition_log {
   cleaner_thread* _background = nullptr;  // open_hints::background
   // fsyncs the directory after segments were deleted: on the background thread when there is one
   // (Kafka does not wait for it either; a crash before it leaves a deleted segment that the log
-  // start offset checkpoint or the next retention pass removes again).
+  // start offset checkpoint or the next retention pass removes again). While one is pending,
+  // flush() and the writer's syncs sync the directory first themselves: a power cut could
+  // otherwise bring back deleted segments that were never synced in front of flushed ones, and
+  // recovery cuts the log at the first segment that ends short.
   result<void, storage_error> sync_dir_after_delete();
   std::shared_ptr<write_queue> _queue;  // from open_hints::writer; nullptr: appends write inline
   clock& _clk;
@@ -371,7 +374,12 @@ class partition_log {
     std::mutex mutex;
     std::optional<storage_error> failure;  // guarded by mutex; sticky
     std::atomic<bool> failed{false};       // set with failure (read without the mutex)
+    // Directory fsyncs after deletions: requested (numbered) and the highest one done.
+    std::atomic<uint64_t> dir_syncs_requested{0};
+    std::atomic<uint64_t> dir_synced{0};
   };
+  // Syncs `dir` when a requested directory fsync has not run yet (any thread).
+  static result<void, storage_error> sync_dir_if_pending(sync_state& state, const std::filesystem::path& dir);
   std::shared_ptr<sync_state> _sync = std::make_shared<sync_state>();
   int64_t _sync_requested_end = 0;
   int64_t _txn_index_complete_below = INT64_MAX;  // lowered at open (recovery), by truncation

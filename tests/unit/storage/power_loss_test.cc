@@ -9,12 +9,15 @@
 #include <random>
 #include <set>
 
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include "test_env.h"
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/file.h"
+#include "gregor/storage/cleaner_thread.h"
 #include "gregor/storage/leader_epoch_cache.h"
 #include "gregor/storage/log_manager.h"
 #include "gregor/storage/partition_log.h"
@@ -406,6 +409,48 @@ TEST_F(power_loss, a_flushed_aborted_transaction_entry_survives_a_cut) {
     // The entry is there, or the log asks its owner to rebuild the index from below the marker.
     EXPECT_TRUE(!found.empty() || (*log)->txn_index_complete_below() <= offset(1))
         << "the aborted transaction's entry was lost with its .txnindex file";
+  }
+}
+
+// Segments deleted before they were ever synced must not come back in front of flushed ones:
+// recovery cuts the log at the first segment that ends short, and would take the flushed records
+// after it along. The deletions' directory fsync waits on the background thread (held here), so
+// flush() has to make them durable itself; the writer's queued syncs do the same.
+TEST_F(power_loss, a_flush_after_deleting_unsynced_segments_makes_the_deletions_durable) {
+  for (auto mode : {pf::cut_mode::drop_all, pf::cut_mode::random_tear}) {
+    scratch_dir tmp("deleted");
+    const fs::path dir = tmp.path / "pay-0";
+    log_config cfg;
+    cfg.segment_bytes = 1;  // one batch per segment
+    cleaner_thread background(16);
+    std::promise<void> go;
+    std::shared_future<void> held = go.get_future().share();
+    ASSERT_TRUE(background.submit([held] { held.wait(); }));
+    open_hints hints;
+    test_env::apply(cfg, hints);
+    hints.background = &background;
+    int64_t leo = 0;
+    {
+      auto log = partition_log::open(dir, tp, id, cfg, clk, hints);
+      ASSERT_TRUE(log.has_value()) << log.error().message;
+      for (int i = 0; i < 4; ++i) {
+        bytes b = test_env::batch_of(1, t0 + i);
+        ASSERT_TRUE((*log)->append(b, leader_epoch(1)).has_value());
+      }
+      ASSERT_TRUE((*log)->advance_log_start_offset(offset(3), clk.now_ms()).has_value());
+      ASSERT_EQ((*log)->segment_base_offsets().front(), 3) << "segments 0..2 deleted, never synced";
+      // (No roll in between: a new segment's creation would sync the directory too.)
+      ASSERT_TRUE((*log)->flush().has_value());
+      leo = (*log)->log_end_offset().value();
+      pf::power_off(2, mode);  // the held background jobs find the power gone
+    }
+    go.set_value();
+    background.stop();
+    pf::restore_power();
+    auto log = partition_log::open(dir, tp, id, cfg, clk, open_hints{});
+    ASSERT_TRUE(log.has_value()) << log.error().message;
+    EXPECT_EQ((*log)->log_end_offset().value(), leo) << "flushed records lost behind resurrected segments";
+    EXPECT_EQ((*log)->log_start_offset().value(), 3);
   }
 }
 

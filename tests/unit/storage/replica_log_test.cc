@@ -3,6 +3,7 @@
 // exactly as Kafka's, answers OffsetForLeaderEpoch by Kafka's rules and survives crashes.
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include "test_env.h"
 #include "gregor/base/clock.h"
 #include "gregor/protocol/record_batch.h"
+#include "gregor/storage/cleaner_thread.h"
 #include "gregor/storage/leader_epoch_cache.h"
 #include "gregor/storage/partition_log.h"
 
@@ -131,6 +133,33 @@ TEST_F(leader_epoch_cache_test, truncation_from_either_end_keeps_the_covering_ep
   EXPECT_EQ(read_text(file()), "0\n1\n3 12\n");
   ASSERT_TRUE(cache.truncate_from_start(offset(5)).has_value());  // below: nothing changes
   EXPECT_EQ(cache.entries(), entries({{3, 12}}));
+}
+
+// Retention's truncation is written on a background thread (Kafka: KAFKA-15046/16541). A queued
+// write that runs after a newer one (a new epoch assigned meanwhile, written at once) must not put
+// the older entries back.
+TEST_F(leader_epoch_cache_test, a_truncation_written_in_the_background_never_overwrites_a_newer_file) {
+  ASSERT_TRUE(cache.reset(entries({{1, 0}, {3, 10}})).has_value());
+  cleaner_thread bg(8);
+  std::promise<void> go;
+  std::shared_future<void> gate = go.get_future().share();
+  ASSERT_TRUE(bg.submit([gate] { gate.wait(); }));  // holds the queued write back
+  ASSERT_TRUE(cache.truncate_from_start(offset(12), &bg).has_value());
+  EXPECT_EQ(cache.entries(), entries({{3, 12}}));
+  EXPECT_EQ(read_text(file()), "0\n2\n1 0\n3 10\n") << "the write waits on the background thread";
+  ASSERT_TRUE(*cache.assign(leader_epoch(5), offset(30)));  // written now
+  EXPECT_EQ(read_text(file()), "0\n2\n3 12\n5 30\n");
+  go.set_value();
+  bg.wait_idle();
+  EXPECT_EQ(read_text(file()), "0\n2\n3 12\n5 30\n") << "the older queued write was skipped";
+
+  // Alone, the queued write lands.
+  ASSERT_TRUE(cache.truncate_from_start(offset(31), &bg).has_value());
+  bg.wait_idle();
+  EXPECT_EQ(read_text(file()), "0\n1\n5 31\n");
+  auto loaded = leader_epoch_cache::load(tmp.path);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->entries(), cache.entries());
 }
 
 // ---- partition_log as a replica ----
