@@ -97,6 +97,19 @@ struct power_loss : ::testing::Test {
   void SetUp() override { pf::install(); }
   void TearDown() override { pf::uninstall(); }
 
+  static log_config one_batch_per_segment() {
+    log_config cfg;
+    cfg.segment_bytes = 1;
+    return cfg;
+  }
+  // n one-record batches (one segment each with one_batch_per_segment()).
+  static void append_singles(partition_log& log, int n) {
+    for (int i = 0; i < n; ++i) {
+      bytes b = test_env::batch_of(1, t0 + i);
+      ASSERT_TRUE(log.append(b, leader_epoch(1)).has_value());
+    }
+  }
+
   // Runs `steps` random steps through a log_manager in `dir` (appends in rising leader epochs that
   // roll small segments, flushes unless flush.messages=1, checkpoints, clean shutdowns and
   // restarts), the power going at `cut`; then the objects are abandoned.
@@ -383,18 +396,14 @@ TEST_F(power_loss, a_flushed_aborted_transaction_entry_survives_a_cut) {
   for (auto mode : {pf::cut_mode::drop_all, pf::cut_mode::random_tear}) {
     scratch_dir tmp("txn");
     const fs::path dir = tmp.path / "pay-0";
-    log_config cfg;
-    cfg.segment_bytes = 1;  // one batch per segment
+    log_config cfg = one_batch_per_segment();
     open_hints hints;
     test_env::apply(cfg, hints);
     int64_t leo = 0;
     {
       auto log = partition_log::open(dir, tp, id, cfg, clk, hints);
       ASSERT_TRUE(log.has_value()) << log.error().message;
-      for (int i = 0; i < 3; ++i) {
-        bytes b = test_env::batch_of(1, t0 + i);
-        ASSERT_TRUE((*log)->append(b, leader_epoch(1)).has_value());
-      }
+      ASSERT_NO_FATAL_FAILURE(append_singles(**log, 3));
       ASSERT_EQ((*log)->segment_base_offsets().size(), 3u);
       ASSERT_TRUE((*log)->add_aborted_txn(aborted_txn{7, 0, 1, 2}).has_value());  // in segment 1
       ASSERT_TRUE((*log)->flush().has_value());
@@ -420,8 +429,7 @@ TEST_F(power_loss, a_flush_after_deleting_unsynced_segments_makes_the_deletions_
   for (auto mode : {pf::cut_mode::drop_all, pf::cut_mode::random_tear}) {
     scratch_dir tmp("deleted");
     const fs::path dir = tmp.path / "pay-0";
-    log_config cfg;
-    cfg.segment_bytes = 1;  // one batch per segment
+    log_config cfg = one_batch_per_segment();
     cleaner_thread background(16);
     std::promise<void> go;
     std::shared_future<void> held = go.get_future().share();
@@ -433,10 +441,7 @@ TEST_F(power_loss, a_flush_after_deleting_unsynced_segments_makes_the_deletions_
     {
       auto log = partition_log::open(dir, tp, id, cfg, clk, hints);
       ASSERT_TRUE(log.has_value()) << log.error().message;
-      for (int i = 0; i < 4; ++i) {
-        bytes b = test_env::batch_of(1, t0 + i);
-        ASSERT_TRUE((*log)->append(b, leader_epoch(1)).has_value());
-      }
+      ASSERT_NO_FATAL_FAILURE(append_singles(**log, 4));
       ASSERT_TRUE((*log)->advance_log_start_offset(offset(3), clk.now_ms()).has_value());
       ASSERT_EQ((*log)->segment_base_offsets().front(), 3) << "segments 0..2 deleted, never synced";
       // (No roll in between: a new segment's creation would sync the directory too.)
