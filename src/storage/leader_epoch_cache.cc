@@ -86,10 +86,15 @@ leader_epoch_cache leader_epoch_cache::empty(const fs::path& dir) {
 result<void, storage_error> leader_epoch_cache::write_version(file_writes& w, const fs::path& path,
                                                              uint64_t version, const std::string& text) {
   std::lock_guard lk(w.mu);
-  if (version <= w.written) return ok;  // a newer version is on disk already
+  if (w.retired || version <= w.written) return ok;  // the log is gone, or a newer version is on disk
   auto r = write_file_atomic(path, text);
   if (r) w.written = version;
   return r;
+}
+
+void leader_epoch_cache::retire() {
+  std::lock_guard lk(_writes->mu);
+  _writes->retired = true;
 }
 
 result<void, storage_error> leader_epoch_cache::persist(cleaner_thread* background) {

@@ -1053,6 +1053,7 @@ result<void, storage_error> partition_log::sync_dir_after_delete() {
 
 void partition_log::abandon() {
   if (_closed) return;
+  if (_epochs) _epochs->retire();
   for (auto& s : _segments) s->close();
   _closed = true;
 }
@@ -1060,6 +1061,7 @@ void partition_log::abandon() {
 result<void, storage_error> partition_log::close() {
   if (_closed) return ok;
   auto f = flush();
+  if (_epochs) _epochs->retire();
   remove_deleted_files(0, /*force=*/true);
   for (auto& s : _segments) s->close();
   _closed = true;

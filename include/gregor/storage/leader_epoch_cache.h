@@ -63,6 +63,9 @@ class leader_epoch_cache {
   // With `background`, the file is written there (retention runs on the io thread, which must
   // not wait for three fsyncs per partition); without, or when its queue is full, now.
   result<void, storage_error> truncate_from_start(offset start, cleaner_thread* background = nullptr);
+  // The owning log is closed or deleted: writes still queued do nothing (the directory may be
+  // gone, or already hold a new partition of the same name). Waits for one in progress.
+  void retire();
   // Empties the cache (the log was deleted or restarted at a new offset).
   result<void, storage_error> clear();
   // Replaces every entry (a rebuild from the log); persists.
@@ -85,6 +88,7 @@ class leader_epoch_cache {
   struct file_writes {
     std::mutex mu;
     uint64_t written = 0;  // the version the file holds
+    bool retired = false;  // retire(): nothing more is written
   };
 
   explicit leader_epoch_cache(std::filesystem::path path) : _path(std::move(path)) {}

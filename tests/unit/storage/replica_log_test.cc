@@ -162,6 +162,21 @@ TEST_F(leader_epoch_cache_test, a_truncation_written_in_the_background_never_ove
   EXPECT_EQ(loaded->entries(), cache.entries());
 }
 
+// A log closed or deleted with its truncation still queued: the write does nothing (the directory
+// may already hold a new partition of the same name).
+TEST_F(leader_epoch_cache_test, a_retired_cache_writes_nothing_more) {
+  ASSERT_TRUE(cache.reset(entries({{1, 0}, {3, 10}})).has_value());
+  cleaner_thread bg(8);
+  std::promise<void> go;
+  std::shared_future<void> gate = go.get_future().share();
+  ASSERT_TRUE(bg.submit([gate] { gate.wait(); }));
+  ASSERT_TRUE(cache.truncate_from_start(offset(12), &bg).has_value());
+  cache.retire();
+  go.set_value();
+  bg.wait_idle();
+  EXPECT_EQ(read_text(file()), "0\n2\n1 0\n3 10\n");
+}
+
 // ---- partition_log as a replica ----
 
 struct replica_log_test : ::testing::Test {
