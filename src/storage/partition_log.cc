@@ -1037,8 +1037,8 @@ result<void, storage_error> partition_log::sync_dir_if_pending(sync_state& state
 }
 
 result<void, storage_error> partition_log::sync_dir_after_delete() {
+  const uint64_t n = ++_sync->dir_syncs_requested;
   if (_background) {
-    const uint64_t n = ++_sync->dir_syncs_requested;
     auto sync = [dir = _dir, tp = _tp, state = _sync, n] {
       auto s = sync_dir(dir);
       if (s) raise_to(state->dir_synced, n);
@@ -1046,9 +1046,10 @@ result<void, storage_error> partition_log::sync_dir_after_delete() {
       if (!s && std::filesystem::exists(dir)) log::get("storage").warn("{}: {}", tp, s.error().message);
     };
     if (_background->submit(sync)) return ok;
-    --_sync->dir_syncs_requested;
   }
-  return sync_dir(_dir);
+  auto s = sync_dir(_dir);
+  if (s) raise_to(_sync->dir_synced, n);
+  return s;
 }
 
 void partition_log::abandon() {
