@@ -34,7 +34,7 @@ void write_queue::schedule_locked() {
   _writer->_work.notify_one();
 }
 
-void write_queue::push_action(std::function<void()> fn, int64_t end_offset) {
+void write_queue::push_action(std::function<result<void, storage_error>()> fn, int64_t end_offset) {
   disk_writer& w = *_writer;
   std::lock_guard lk(w._mutex);
   _ops.push_back(op{nullptr, 0, {}, end_offset, std::move(fn)});
@@ -127,7 +127,12 @@ void disk_writer::run() {
         if (failed) break;
         write_queue::op& o = *batch[i];
         if (o.action) {
-          o.action();
+          if (auto r = o.action(); !r) {
+            failed = r.error();
+            log::get("storage").error("{}: {}; the partition takes no more appends until the broker restarts", q->_tp,
+                                      r.error().message);
+            break;
+          }
           ++written_ops;
           ++actions;
           continue;
@@ -148,7 +153,7 @@ void disk_writer::run() {
       for (size_t i = 0; i < count; ++i) {
         bytes += q->_ops.front().bytes.size();
         if (i < written_ops) {
-          end = q->_ops.front().end_offset;
+          if (q->_ops.front().end_offset >= 0) end = q->_ops.front().end_offset;
           done_bytes += q->_ops.front().bytes.size();
         }
         q->_ops.pop_front();

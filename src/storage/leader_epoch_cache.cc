@@ -7,6 +7,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/storage/cleaner_thread.h"
+#include "gregor/storage/disk_writer.h"
 #include "gregor/storage/file.h"
 
 namespace gregor::storage {
@@ -110,11 +111,22 @@ result<void, storage_error> leader_epoch_cache::persist(cleaner_thread* backgrou
   return write_version(*_writes, _path, version, to_text(_entries));
 }
 
-result<bool, storage_error> leader_epoch_cache::assign(leader_epoch epoch, offset start) {
+result<bool, storage_error> leader_epoch_cache::assign(leader_epoch epoch, offset start, write_queue* queue) {
   if (epoch.value() < 0 || start.value() < 0) return false;
   if (!_entries.empty() && epoch <= _entries.back().epoch) return false;
   while (!_entries.empty() && _entries.back().start_offset >= start) _entries.pop_back();
   _entries.push_back({epoch, start});
+  if (queue != nullptr) {
+    // Ahead of the data appended from `start` on, which the caller queues next. A retired cache
+    // (the log closed or deleted meanwhile) writes nothing and is no failure. The write moves no
+    // log data, so it leaves the written end alone (-1).
+    queue->push_action(
+        [w = _writes, path = _path, version = ++_version, text = to_text(_entries)] {
+          return write_version(*w, path, version, text);
+        },
+        -1);
+    return true;
+  }
   auto p = persist();
   if (!p) return failure{p.error()};
   return true;

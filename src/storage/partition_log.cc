@@ -408,9 +408,10 @@ result<append_result, storage_error> partition_log::append(std::span<uint8_t> ba
     max_ts = std::max(max_ts, h.max_timestamp);
     pos += h.total_size();
   }
-  // The epoch's start is persisted before the data: after a crash the checkpoint may name an
-  // offset past the log end (cut at open), never miss an epoch the log holds.
-  auto e = _epochs->assign(epoch, offset(first));
+  // The epoch's start is persisted before the data (by the disk writer, ahead of the data in this
+  // log's queue, or here without one): after a crash the checkpoint may name an offset past the
+  // log end (cut at open), never miss an epoch the log holds.
+  auto e = _epochs->assign(epoch, offset(first), _queue.get());
   if (!e) return failure{e.error()};
   auto w = write_batches(batches, headers, first, next - 1);
   if (!w) return failure{w.error()};
@@ -485,11 +486,12 @@ bool partition_log::request_sync() {
           std::lock_guard lk(state->mutex);
           if (!state->failure) state->failure = std::move(failed);
           state->failed.store(true, std::memory_order_release);
-          return;
+          return ok;  // reported through the sync state, which refuses appends
         }
         int64_t cur = state->synced_end.load(std::memory_order_relaxed);
         while (cur < end && !state->synced_end.compare_exchange_weak(cur, end, std::memory_order_release)) {
         }
+        return ok;
       },
       end);
   _sync_requested_end = end;
@@ -548,7 +550,7 @@ result<append_result, storage_error> partition_log::append_with_offsets(
     headers.push_back(*h);
   }
   for (const auto& h : headers) {
-    auto e = _epochs->assign(leader_epoch(h.partition_leader_epoch), offset(h.base_offset));
+    auto e = _epochs->assign(leader_epoch(h.partition_leader_epoch), offset(h.base_offset), _queue.get());
     if (!e) {
       (void)_epochs->truncate_from_end(log_end_offset());
       return failure{e.error()};

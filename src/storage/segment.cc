@@ -270,6 +270,7 @@ result<void, storage_error> segment::seal_in_queue() {
   _queue->push_action([sink = _sink, held = detail::held_descriptors(dup_for_sync())] {
     sink->seal();
     detail::sync_detached(held.release());
+    return ok;
   }, _next);
   return ok;
 }

@@ -73,8 +73,10 @@ class write_queue : public std::enable_shared_from_this<write_queue> {
   // queued before), holding records up to `end_offset` - 1. May block (back-pressure, above).
   void push(std::shared_ptr<write_target> to, uint64_t position, std::vector<uint8_t> bytes, int64_t end_offset);
   // Queues `fn` to run on the writer thread once the writes queued before it are done (not at all
-  // after a failed one); `end_offset` as for the last push (the written end it leaves).
-  void push_action(std::function<void()> fn, int64_t end_offset);
+  // after a failed one); `end_offset` as for the last push (the written end it leaves), or -1 to
+  // leave the written end to the writes. A failure it returns is a failed write: sticky, and the
+  // writes queued after it are dropped.
+  void push_action(std::function<result<void, storage_error>()> fn, int64_t end_offset);
   // Blocks until every queued write was done (or dropped after a failure).
   void settle();
   // Whether nothing is queued.
@@ -99,7 +101,7 @@ class write_queue : public std::enable_shared_from_this<write_queue> {
     uint64_t position;
     std::vector<uint8_t> bytes;
     int64_t end_offset;
-    std::function<void()> action;  // instead of a write (push_action)
+    std::function<result<void, storage_error>()> action;  // instead of a write (push_action)
   };
   disk_writer* _writer;
   topic_partition _tp;

@@ -4,9 +4,12 @@
 //   0\n<count>\n<epoch> <start offset>\n...      (version 0; written atomically)
 // Owned by a partition_log and called only from its thread. Invariants: entries are strictly
 // increasing in both epoch and start offset; the file on disk equals the entries after each
-// mutating call returns successfully, except after a truncate_from_start given a background
-// thread: that write is queued (as Kafka does it, KAFKA-15046/16541), so until it runs the file
-// may still hold entries below the start, which loading drops again with the same truncation.
+// mutating call returns successfully, except for two queued writes:
+//  - truncate_from_start given a background thread (as Kafka does it, KAFKA-15046/16541): until
+//    it runs the file may still hold entries below the start, which loading drops again;
+//  - assign given the log's write queue: the disk writer writes the file ahead of the appended
+//    data queued after it, so the file never misses an epoch that the log's files hold, and the
+//    io thread does not wait for the file's fsyncs when a partition sees a new leader epoch.
 // Writes never go backwards: each carries a version, and a queued write that finds a newer one
 // already written does nothing. Answers OffsetForLeaderEpoch ("end offset of epoch E") with
 // Kafka's rules, which followers use to find where their log diverged from the leader's.
@@ -24,6 +27,7 @@
 namespace gregor::storage {
 
 class cleaner_thread;
+class write_queue;
 
 struct epoch_entry {
   leader_epoch epoch;
@@ -54,8 +58,10 @@ class leader_epoch_cache {
 
   // Records that `epoch` starts at `start`. No-op when epoch < 0 or not newer than the latest
   // epoch (a batch of an older epoch must not reorder the cache). When an entry starts at or past
-  // `start` (a stale tail), it is replaced. Persists when something changed.
-  result<bool, storage_error> assign(leader_epoch epoch, offset start);
+  // `start` (a stale tail), it is replaced. Persists when something changed: with `queue`, on the
+  // disk writer ahead of the writes queued after it (a failed write of the file fails the queue),
+  // else now.
+  result<bool, storage_error> assign(leader_epoch epoch, offset start, write_queue* queue = nullptr);
   // After truncating the log to end at `end` (exclusive): drops entries starting at or past it.
   result<void, storage_error> truncate_from_end(offset end);
   // After the log start moved to `start`: drops entries wholly below it and moves the first

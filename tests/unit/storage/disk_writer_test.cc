@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "gregor/base/clock.h"
+#include "gregor/protocol/record_batch.h"
 #include "gregor/storage/disk_writer.h"
+#include "gregor/storage/leader_epoch_cache.h"
 #include "gregor/storage/partition_log.h"
 #include "gregor/storage/power_fault.h"
 #include "test_env.h"
@@ -375,6 +377,66 @@ TEST_P(queued_log_test, dropped_seals_and_flushes_close_their_descriptors) {
     log->abandon();
   }
   EXPECT_EQ(open_descriptors(), before) << "descriptors of dropped actions leaked";
+}
+
+// A new leader epoch's checkpoint entry is written by the disk writer, ahead of the data queued
+// after it: the append returns while the writer is held (the io thread never waits for the
+// checkpoint's fsyncs), OffsetForLeaderEpoch answers from memory at once, and the file gains the
+// entry only when the writer runs. A follower's append of batches of two new epochs queues both.
+// When the checkpoint cannot be written, the data behind it is dropped, so the files never hold
+// an epoch the checkpoint misses.
+std::vector<epoch_entry> checkpoint_on_disk(const fs::path& dir) {
+  auto c = leader_epoch_cache::load(dir);
+  EXPECT_TRUE(c) << (c ? "" : c.error().message);
+  return c ? c->entries() : std::vector<epoch_entry>{};
+}
+
+std::vector<uint8_t> follower_batch(int records, int64_t ts, int64_t base, int32_t epoch) {
+  auto b = test_env::batch_of(records, ts, 700);
+  protocol::set_base_offset(b, base);  // outside the CRC, as a leader's offsets and epoch are
+  protocol::set_partition_leader_epoch(b, epoch);
+  return b;
+}
+
+TEST_P(queued_log_test, a_new_epochs_checkpoint_entry_is_written_by_the_writer_ahead_of_its_data) {
+  const fs::path dir = tmp.path / "t-0";
+  auto log = open(&writer);
+  ASSERT_TRUE(append(*log, test_env::batch_of(2, t0, 700), 1));
+  log->settle_writes();
+  const std::vector<epoch_entry> first{{leader_epoch(1), offset(0)}};
+  ASSERT_EQ(checkpoint_on_disk(dir), first);
+
+  hold_writer();
+  ASSERT_TRUE(append(*log, test_env::batch_of(2, t0 + 1, 700), 2));
+  EXPECT_EQ(log->end_offset_for_epoch(leader_epoch(1)), (epoch_end_offset{leader_epoch(1), offset(2)}));
+  EXPECT_EQ(log->latest_epoch(), leader_epoch(2));
+  EXPECT_EQ(checkpoint_on_disk(dir), first) << "written on the caller's thread";
+  std::vector<uint8_t> two;
+  for (auto& b : {follower_batch(2, t0 + 2, 4, 3), follower_batch(1, t0 + 3, 6, 5)}) two.insert(two.end(), b.begin(), b.end());
+  ASSERT_TRUE(log->append_with_offsets(two));
+  EXPECT_EQ(log->log_end_offset(), offset(7));
+  EXPECT_EQ(log->written_end_offset(), offset(2));
+  EXPECT_EQ(checkpoint_on_disk(dir), first);
+  release_writer();
+  log->settle_writes();
+  const std::vector<epoch_entry> all{{leader_epoch(1), offset(0)}, {leader_epoch(2), offset(2)},
+                                     {leader_epoch(3), offset(4)}, {leader_epoch(5), offset(6)}};
+  EXPECT_EQ(checkpoint_on_disk(dir), all);
+  EXPECT_EQ(log->written_end_offset(), offset(7));
+
+  // The device fails before the writer gets to the next epoch's entry: its data is dropped too.
+  hold_writer();
+  ASSERT_TRUE(append(*log, test_env::batch_of(2, t0 + 4, 700), 6));
+  fail_queued_writes(*log);
+  ASSERT_TRUE(log->write_failure());
+  EXPECT_EQ(log->written_end_offset(), offset(7));
+  log->abandon();
+  log.reset();
+  auto again = open(nullptr);
+  EXPECT_EQ(again->log_end_offset(), offset(7));
+  EXPECT_EQ(checkpoint_on_disk(dir), all);
+  EXPECT_EQ(again->latest_epoch(), leader_epoch(5));
+  ASSERT_TRUE(again->close());
 }
 
 INSTANTIATE_TEST_SUITE_P(io, queued_log_test, ::testing::Bool(),
