@@ -312,6 +312,8 @@ class node:
     starts: int = 0
     stopped: bool = False           # SIGSTOPped and not yet continued
     log_mark: int = 0               # log size when the current test began
+    start_mark: int = 0             # log size when the current process was launched
+    unfenced_mark: int = -1         # start_mark of the process last seen unfenced
     # A controller added later (add_controller): it finds the quorum through
     # controller.quorum.bootstrap.servers and starts as an observer until AddRaftVoter adds it.
     added: bool = False
@@ -369,6 +371,8 @@ class gregor_impl:
     """Starts nodes as `gregor serve --set ...` (Gregor creates the cluster id itself)."""
 
     name = "gregor"
+    # What a broker logs once the controller unfenced its current registration.
+    unfenced_line = b"is unfenced by the controller"
 
     def __init__(self, base: Path):
         self.binary = harness.gregor_binary()
@@ -402,6 +406,7 @@ class kafka_impl:
     directory formatted once with the cluster's one cluster id."""
 
     name = "kafka"
+    unfenced_line = b"The broker has been unfenced"  # BrokerLifecycleManager, INFO
     heap_opts = os.environ.get("GREGOR_CLUSTER_KAFKA_HEAP", "-Xmx384m -Xms128m")
 
     def __init__(self, base: Path, jvm_options: list[str] | None = None):
@@ -647,6 +652,7 @@ class cluster:
             out.write(f"\n===== {self.impl_name} node {node_id} start #{n.starts} "
                       f"{time.strftime('%H:%M:%S')}: {' '.join(cmd)}\n".encode())
             out.flush()
+            n.start_mark = out.tell()
             n.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                       cwd=n.work_dir, start_new_session=True)
         if n.health is None:
@@ -840,6 +846,11 @@ class cluster:
             for b in self.brokers:
                 if b.node_id not in expected:
                     continue
+                # A restarted broker is listed under its previous registration until that
+                # session expires (the controller refuses the new one meanwhile with
+                # DUPLICATE_BROKER_REGISTRATION): wait for the current process's own unfencing.
+                if not self._unfenced_since_start(b):
+                    return None
                 md = metadata(b.bootstrap, topics=[])
                 if {(x.node_id, x.host, x.port) for x in md.brokers} != want:
                     return None
@@ -849,6 +860,19 @@ class cluster:
             return _wait(ok, timeout_s, f"cluster serving with brokers {sorted(expected)}")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.logs_report()}") from None
+
+    def _unfenced_since_start(self, n: "node") -> bool:
+        if n.unfenced_mark == n.start_mark:
+            return True
+        try:
+            with open(n.stderr_path, "rb") as f:
+                f.seek(n.start_mark)
+                if self.impl.unfenced_line not in f.read():
+                    return False
+        except OSError:
+            return False
+        n.unfenced_mark = n.start_mark
+        return True
 
     def logs_report(self, max_bytes: int = 6000) -> str:
         """The recent log of every node, for failure messages."""
