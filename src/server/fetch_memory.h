@@ -1,9 +1,10 @@
 #pragma once
 // server::fetch_memory: the broker-wide account of consumer Fetch records held in memory until
 // their responses are written. Kafka sends Fetch records from the log files (zero-copy), so its
-// memory does not grow with the fetches in flight; Gregor copies the records it answers into the
-// response, so without a bound a few hundred consumers each fetching max_bytes 2^31-1 would hold
-// their whole logs in memory at once. A consumer fetch reads no more than `available()`; what it
+// memory does not grow with the fetches in flight; Gregor holds the records it answers in memory
+// (copies, or the readahead and tail-cache buffers it shares with the response), so without a
+// bound a few hundred consumers each fetching max_bytes 2^31-1 would hold their whole logs in
+// memory at once. A consumer fetch reads no more than `available()`; what it
 // read is leased and given back when the response is written (net::frame_outcome::lease). When the
 // account is spent, consumer fetches answer without records (or wait as for no data, up to their
 // max_wait_ms) and the consumer fetches again: Kafka allows any answer below max_bytes. Follower

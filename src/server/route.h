@@ -50,7 +50,8 @@ struct request_context {
   bool meter_request_time = false;
   bool quota_exempt = false;
   // Kept until the response is written (net::frame_outcome::lease): Fetch's share of the
-  // broker-wide fetch_memory account for owned_buffers.
+  // broker-wide fetch_memory account for its records, and the shared buffers (readahead,
+  // tail cache) that records not in owned_buffers view.
   std::shared_ptr<const void> memory_lease = nullptr;
 };
 
@@ -120,11 +121,11 @@ boost::asio::awaitable<net::frame_outcome> invoke_route(core& c, request_context
   resp->for_each_error_code(ctx.version(), [&ctx](int16_t code) {
     if (code != 0) ctx.error_codes.push_back(code);
   });
-  if (ctx.owned_buffers.empty()) {
+  if (ctx.owned_buffers.empty() && !ctx.memory_lease) {
     out.response = protocol::encode_response(*resp, ctx.version(), ctx.header.correlation_id);
     co_return out;
   }
-  // The response views memory the handler owns (Fetch records): large views go out as they are,
+  // The response views memory the handler owns or keeps (Fetch records): large views go out as they are,
   // in the same gathered write, instead of being copied into the response buffer.
   std::vector<protocol::spliced_bytes> splices;
   out.response = protocol::encode_response_spliced(*resp, ctx.version(), ctx.header.correlation_id,

@@ -123,29 +123,19 @@ void disk_writer::run() {
       std::optional<storage_error> failed = q->_failure;
       size_t written_ops = 0, actions = 0;
       lk.unlock();
-      for (size_t i = 0; i < count; ++i) {
-        if (failed) break;
+      for (size_t i = 0; i < count && !failed; ++i) {
         write_queue::op& o = *batch[i];
-        if (o.action) {
-          if (auto r = o.action(); !r) {
-            failed = r.error();
-            log::get("storage").error("{}: {}; the partition takes no more appends until the broker restarts", q->_tp,
-                                      r.error().message);
-            break;
-          }
-          ++written_ops;
-          ++actions;
-          continue;
-        }
-        auto r = o.to->write(o.bytes);
+        auto r = o.action ? o.action() : o.to->write(o.bytes);
         if (!r) {
           failed = r.error();
-          log::get("storage").error("{}: write of {} bytes at position {} failed: {}; the partition takes no "
-                                    "more appends until the broker restarts",
-                                    q->_tp, o.bytes.size(), o.position, r.error().message);
+          const auto what = o.action ? std::string("queued action")
+                                     : fmt::format("write of {} bytes at position {}", o.bytes.size(), o.position);
+          log::get("storage").error("{}: {} failed: {}; the partition takes no more appends until the broker restarts",
+                                    q->_tp, what, r.error().message);
           break;
         }
         ++written_ops;
+        if (o.action) ++actions;
       }
       lk.lock();
       size_t bytes = 0, done_bytes = 0;

@@ -98,17 +98,23 @@ void leader_epoch_cache::retire() {
   _writes->retired = true;
 }
 
+std::function<result<void, storage_error>()> leader_epoch_cache::write_job() {
+  return [w = _writes, path = _path, version = ++_version, text = to_text(_entries)] {
+    return write_version(*w, path, version, text);
+  };
+}
+
 result<void, storage_error> leader_epoch_cache::persist(cleaner_thread* background) {
-  const uint64_t version = ++_version;
+  auto write = write_job();
   if (background) {
-    auto job = [w = _writes, path = _path, version, text = to_text(_entries)] {
-      auto r = write_version(*w, path, version, text);
+    auto job = [write, dir = _path.parent_path()] {
+      auto r = write();
       // The partition may have been deleted meanwhile (its directory renamed): nothing to write.
-      if (!r && fs::exists(path.parent_path())) log::get("storage").warn("{}", r.error().message);
+      if (!r && fs::exists(dir)) log::get("storage").warn("{}", r.error().message);
     };
     if (background->submit(std::move(job))) return ok;
   }
-  return write_version(*_writes, _path, version, to_text(_entries));
+  return write();
 }
 
 result<bool, storage_error> leader_epoch_cache::assign(leader_epoch epoch, offset start, write_queue* queue) {
@@ -120,11 +126,7 @@ result<bool, storage_error> leader_epoch_cache::assign(leader_epoch epoch, offse
     // Ahead of the data appended from `start` on, which the caller queues next. A retired cache
     // (the log closed or deleted meanwhile) writes nothing and is no failure. The write moves no
     // log data, so it leaves the written end alone (-1).
-    queue->push_action(
-        [w = _writes, path = _path, version = ++_version, text = to_text(_entries)] {
-          return write_version(*w, path, version, text);
-        },
-        -1);
+    queue->push_action(write_job(), -1);
     return true;
   }
   auto p = persist();

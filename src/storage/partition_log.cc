@@ -735,10 +735,10 @@ std::vector<device_read> partition_log::prepare_read(offset start, size_t max_by
 }
 
 result<read_result, storage_error> partition_log::read(offset start, size_t max_bytes,
-                                                       offset upper_bound, bool min_one) const {
+                                                       offset upper_bound, bool min_one, bool share) const {
   if (_closed) return fail(storage_errc::invalid_argument, "{}: log is closed", _tp);
   const int64_t s = start.value();
-  read_result rr{{}, log_start_offset(), log_end_offset()};
+  read_result rr{{}, log_start_offset(), log_end_offset(), {}};
   if (s < rr.log_start_offset.value() || s > rr.log_end_offset.value()) {
     return fail(storage_errc::offset_out_of_range, "{}: offset {} outside [{}, {}]", _tp, s,
                 rr.log_start_offset, rr.log_end_offset);
@@ -747,6 +747,12 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
   size_t budget = max_bytes;
   bool first_batch = true;
   bool stop = false;
+  // A shared view becomes a copy in rr.data when more bytes must follow it.
+  auto unshare = [&rr] {
+    if (!rr.shared.owner) return;
+    rr.data.assign(rr.shared.bytes.begin(), rr.shared.bytes.end());
+    rr.shared = {};
+  };
   for (size_t i = segment_for(s); i < _segments.size() && !stop; ++i) {
     const segment& seg = *_segments[i];
     uint64_t pos = 0;
@@ -763,13 +769,19 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
       }
     }
     if (pos >= seg.size_bytes()) continue;
+    unshare();  // an earlier segment's view, followed by this segment's bytes
     size_t avail = 0;
     size_t want = 0;
     const size_t region_start = rr.data.size();
+    // This segment's bytes: the shared view, or rr.data from region_start on.
+    auto region = [&]() -> const uint8_t* {
+      return rr.shared.owner ? rr.shared.bytes.data() : rr.data.data() + region_start;
+    };
     auto read_from = [&](uint64_t at) {
       avail = seg.size_bytes() - at;
       want = std::min(avail, budget);
       if (first_batch && min_one) want = std::max(want, std::min(avail, protocol::batch_header_size));
+      if (share && region_start == 0) return seg.read_or_share(at, want, rr.data, rr.shared);
       return seg.read(at, want, rr.data);
     };
     auto n = read_from(pos);
@@ -777,10 +789,10 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
     if (hinted) {
       // Trust the hint only if the batch there holds the offset (offsets are unique in the log,
       // so that batch is the one find_batch would return); else look it up and read again.
-      auto h = protocol::parse_batch_header(
-          std::span<const uint8_t>(rr.data.data() + region_start, *n));
+      auto h = protocol::parse_batch_header(std::span<const uint8_t>(region(), *n));
       if (!h || h->base_offset > s || h->last_offset() < s) {
         rr.data.resize(region_start);
+        rr.shared = {};
         _read_hint = {};
         auto fb = seg.find_batch(s);
         if (!fb) return failure{fb.error()};
@@ -798,8 +810,7 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
         if (!(off == region_len && want == avail)) stop = true;  // budget, not segment end
         break;
       }
-      auto h = protocol::parse_batch_header(
-          std::span<const uint8_t>(rr.data.data() + region_start + off, region_len - off));
+      auto h = protocol::parse_batch_header(std::span<const uint8_t>(region() + off, region_len - off));
       if (!h || h->batch_length < int32_t(protocol::batch_header_size - protocol::batch_log_overhead)) {
         log::get("storage").error("{}: unreadable batch in segment {} at position {}", _tp,
                                   seg.base_offset(), pos + off);
@@ -825,6 +836,7 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
           break;
         }
         // KIP-74: the first batch is returned whole even when larger than max_bytes.
+        unshare();
         auto more = seg.read(pos + region_len, off + total - region_len, rr.data);
         if (!more) return failure{more.error()};
         region_len += *more;
@@ -836,7 +848,12 @@ result<read_result, storage_error> partition_log::read(offset start, size_t max_
       next_offset = h->last_offset() + 1;
       first_batch = false;
     }
-    rr.data.resize(region_start + off);
+    if (rr.shared.owner) {
+      rr.shared.bytes = rr.shared.bytes.first(off);
+      if (off == 0) rr.shared = {};
+    } else {
+      rr.data.resize(region_start + off);
+    }
     if (off > 0) _read_hint = {&seg, next_offset, pos + off};
     // A large sequential read (a consumer catching up) of a direct-I/O segment: read the next
     // step in the background while this one is sent.

@@ -662,6 +662,40 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len, byte_
   return read_into(position, len, out);
 }
 
+result<size_t, storage_error> segment::read_or_share(uint64_t position, size_t len, byte_buffer& out,
+                                                     shared_bytes& shared) const {
+  shared = {};
+  if (len > 0 && position < _size) {
+    // The same sources, in the same order, as read_into(); a range that needs two of them is
+    // copied there.
+    const size_t n = size_t(std::min<uint64_t>(len, _size - position));
+    if (_cached && _cached->holds(position)) {
+      if (auto view = _cached->share(position, n)) {
+        shared = std::move(*view);
+        return n;
+      }
+      return read_into(position, len, out);
+    }
+    const bool reaches_cache = _cached && _cached->holds(_cached->start()) && position < _cached->start() &&
+                               position + n > _cached->start();
+    const bool reaches_queue = _queue && position + n > _sink->written();
+    if (!reaches_cache && !reaches_queue) {
+      if (auto it = ahead_holding(position); it != _ahead.end()) {
+        auto bytes = (*it)->wait();
+        const uint64_t skip = position - (*it)->position();
+        if (skip + n <= bytes.size()) {
+          if (_limits.cache) _limits.cache->count_miss(n);
+          (*it)->leave_budget();
+          shared = shared_bytes{std::shared_ptr<const void>(*it), bytes.subspan(size_t(skip), n)};
+          _ahead.erase(it);
+          return n;
+        }
+      }
+    }
+  }
+  return read_into(position, len, out);
+}
+
 result<size_t, storage_error> segment::read(uint64_t position, size_t len,
                                             std::vector<uint8_t>& out) const {
   return read_into(position, len, out);

@@ -7,11 +7,12 @@
 
 namespace gregor::storage {
 namespace {
-// Chunks start small (a partition written rarely holds little) and double up to 1 MiB (at most a
+// Chunks start small (a partition written rarely holds little) and double up to 4 MiB (at most a
 // sixteenth of the bound, so eviction stays fine-grained) while its appends keep coming, so a busy
-// partition costs one allocation per MiB.
+// partition costs one allocation per few MiB, and a Fetch of up to 1 MiB (Kafka's default
+// max.partition.fetch.bytes) mostly fits one chunk: shared with the response, not copied.
 constexpr size_t min_chunk_bytes = 4 << 10;
-constexpr size_t max_chunk_bytes = 1 << 20;
+constexpr size_t max_chunk_bytes = 4 << 20;
 }  // namespace
 
 tail_cache::tail_cache(size_t max_bytes) : _max_bytes(max_bytes) {}
@@ -68,7 +69,7 @@ tail_cache::region::~region() { drop_all(); }
 
 void tail_cache::region::drop_all() {
   size_t capacity = 0;
-  for (const auto& c : _chunks) capacity += c.data.capacity();
+  for (const auto& c : _chunks) capacity += c.data->capacity();
   if (!_chunks.empty()) _cache->release(capacity, _chunks.size());
   _chunks.clear();
   _start = _end;
@@ -88,7 +89,7 @@ void tail_cache::region::append(uint64_t position, std::span<const uint8_t> byte
   }
   size_t at = 0;
   if (!_chunks.empty()) {
-    auto& last = _chunks.back().data;
+    auto& last = *_chunks.back().data;
     const size_t room = last.capacity() - last.size();
     const size_t n = std::min(room, bytes.size());
     last.insert(last.end(), bytes.begin(), bytes.begin() + std::ptrdiff_t(n));
@@ -99,12 +100,12 @@ void tail_cache::region::append(uint64_t position, std::span<const uint8_t> byte
     const size_t rest = bytes.size() - at;
     const size_t largest = std::clamp(_cache->_max_bytes / 16, min_chunk_bytes, max_chunk_bytes);
     size_t cap = _chunks.empty() ? min_chunk_bytes
-                                 : std::min(largest, 2 * _chunks.back().data.capacity());
+                                 : std::min(largest, 2 * _chunks.back().data->capacity());
     cap = std::max(cap, rest);
-    chunk c{_cache->_next_chunk_id++, position + at, {}};
-    c.data.reserve(cap);
-    c.data.assign(bytes.begin() + std::ptrdiff_t(at), bytes.end());
-    const size_t capacity = c.data.capacity();
+    chunk c{_cache->_next_chunk_id++, position + at, std::make_shared<std::vector<uint8_t>>()};
+    c.data->reserve(cap);
+    c.data->assign(bytes.begin() + std::ptrdiff_t(at), bytes.end());
+    const size_t capacity = c.data->capacity();
     const uint64_t id = c.id;
     _chunks.push_back(std::move(c));
     // May evict this region's own oldest chunks, or (a single append larger than the whole
@@ -118,7 +119,7 @@ bool tail_cache::region::evict_through(uint64_t id) {
   size_t capacity = 0;
   size_t n = 0;
   while (!_chunks.empty() && _chunks.front().id <= id) {
-    capacity += _chunks.front().data.capacity();
+    capacity += _chunks.front().data->capacity();
     _chunks.pop_front();
     ++n;
   }
@@ -137,8 +138,8 @@ void tail_cache::region::copy_out(uint64_t position, size_t len, uint8_t* dst) c
   for (size_t done = 0; done < len; ++it) {
     GREGOR_ASSERT(it != _chunks.end());
     const size_t from = size_t(position + done - it->position);
-    const size_t n = std::min(len - done, it->data.size() - from);
-    std::memcpy(dst + done, it->data.data() + from, n);
+    const size_t n = std::min(len - done, it->data->size() - from);
+    std::memcpy(dst + done, it->data->data() + from, n);
     done += n;
   }
 }
@@ -160,6 +161,18 @@ size_t tail_cache::region::read(uint64_t position, size_t len, std::vector<uint8
 
 size_t tail_cache::region::read(uint64_t position, size_t len, byte_buffer& out) const {
   return read_into(position, len, out);
+}
+
+std::optional<shared_bytes> tail_cache::region::share(uint64_t position, size_t len) const {
+  if (!holds(position) || len == 0 || len > _end - position) return std::nullopt;
+  auto it = std::upper_bound(_chunks.begin(), _chunks.end(), position,
+                             [](uint64_t p, const chunk& c) { return p < c.position; });
+  GREGOR_ASSERT(it != _chunks.begin());
+  --it;
+  const size_t from = size_t(position - it->position);
+  if (from + len > it->data->size()) return std::nullopt;  // spans two chunks
+  _cache->_hit_bytes.fetch_add(len, std::memory_order_relaxed);
+  return shared_bytes{it->data, std::span<const uint8_t>(it->data->data() + from, len)};
 }
 
 bool tail_cache::region::copy(uint64_t position, std::span<uint8_t> out) const {

@@ -4,6 +4,7 @@
 // cost more than a tenth of the read path.
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace gregor {
@@ -28,5 +29,13 @@ struct default_init_allocator : std::allocator<T> {
 };
 
 using byte_buffer = std::vector<uint8_t, default_init_allocator<uint8_t>>;
+
+// Bytes read without copying them: a view into a buffer that `owner` keeps alive (a finished
+// background read, a tail-cache chunk), for a response that sends them from where they are. The
+// viewed bytes never change while the owner lives.
+struct shared_bytes {
+  std::shared_ptr<const void> owner;
+  std::span<const uint8_t> bytes;
+};
 
 }  // namespace gregor

@@ -15,6 +15,7 @@
 // Kafka's rules, which followers use to find where their log diverged from the leader's.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,6 +100,9 @@ class leader_epoch_cache {
 
   explicit leader_epoch_cache(std::filesystem::path path) : _path(std::move(path)) {}
   result<void, storage_error> persist(cleaner_thread* background = nullptr);
+  // The write of the entries as they are now, as a new version, for another thread to run (the
+  // background thread, the disk writer's queue): writes nothing once retired or outdated.
+  std::function<result<void, storage_error>()> write_job();
   static result<void, storage_error> write_version(file_writes& w, const std::filesystem::path& path,
                                                    uint64_t version, const std::string& text);
 

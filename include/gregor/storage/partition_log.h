@@ -50,6 +50,13 @@ struct read_result {
   byte_buffer data;  // whole batches, back to back (may be empty)
   offset log_start_offset;
   offset log_end_offset;
+  // A read asked to share: when one buffer in memory held every batch, they are here as a view
+  // (segment::read_or_share) and `data` is empty.
+  shared_bytes shared;
+  // The batches, wherever they are.
+  std::span<const uint8_t> bytes() const {
+    return shared.owner ? shared.bytes : std::span<const uint8_t>(data.data(), data.size());
+  }
 };
 
 struct timestamp_lookup {
@@ -180,9 +187,10 @@ class partition_log {
   // Whole batches starting with the batch that contains `start`, stopping before a batch with
   // base offset >= upper_bound and before exceeding max_bytes, except that the first batch is
   // returned whole when min_one (KIP-74). start outside [log_start, log_end] → offset_out_of_range;
-  // start == log_end → empty.
+  // start == log_end → empty. With `share`, batches that one buffer in memory holds (a finished
+  // readahead, a tail-cache chunk) come back as a view in read_result::shared, not copied.
   result<read_result, storage_error> read(offset start, size_t max_bytes, offset upper_bound,
-                                          bool min_one = true) const;
+                                          bool min_one = true, bool share = false) const;
 
   // For a read(start, max_bytes, ...) about to happen: the device reads it would wait for, started
   // in the background (segment::prepare_read). A caller that waits for them before it reads

@@ -134,6 +134,11 @@ class segment {
   // Reads [position, position + len) into out (appending); short at end of file.
   result<size_t, storage_error> read(uint64_t position, size_t len, std::vector<uint8_t>& out) const;
   result<size_t, storage_error> read(uint64_t position, size_t len, byte_buffer& out) const;
+  // read() into `out`, except that when one buffer in memory holds the whole range (a finished
+  // background read, one tail-cache chunk) it is returned in `shared` as a view, not copied, and
+  // `out` is left alone. `shared` is empty when the bytes went to `out`.
+  result<size_t, storage_error> read_or_share(uint64_t position, size_t len, byte_buffer& out,
+                                              shared_bytes& shared) const;
   // With direct I/O: starts reading [position, position + len) in the background (readahead.h),
   // for a read() that starts at `position` next. Bytes past size_bytes() are never read ahead.
   void read_ahead(uint64_t position, size_t len) const;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -87,6 +88,9 @@ class tail_cache::region : public std::enable_shared_from_this<region> {
   // bytes it copied (short when the range goes past end(); 0 when `position` is not held).
   size_t read(uint64_t position, size_t len, std::vector<uint8_t>& out) const;
   size_t read(uint64_t position, size_t len, byte_buffer& out) const;
+  // A view of [position, position + len) when one chunk holds all of it (nullopt otherwise);
+  // the view keeps the chunk's memory alive after eviction. Counts as a hit like read().
+  std::optional<shared_bytes> share(uint64_t position, size_t len) const;
   // Copies [position, position + out.size()) into out; false (nothing copied) unless it is held.
   bool copy(uint64_t position, std::span<uint8_t> out) const;
   // Forgets everything; the next append starts at `end`.
@@ -97,7 +101,9 @@ class tail_cache::region : public std::enable_shared_from_this<region> {
   struct chunk {
     uint64_t id;
     uint64_t position;           // file position of data[0]
-    std::vector<uint8_t> data;   // size() bytes used, capacity() accounted
+    // size() bytes used, capacity() accounted. Shared with the views share() hands out: appends
+    // only fill the reserved capacity (never reallocate), so viewed bytes stay where they are.
+    std::shared_ptr<std::vector<uint8_t>> data;
   };
   template <class Buffer>
   size_t read_into(uint64_t position, size_t len, Buffer& out) const;

@@ -41,6 +41,8 @@ constexpr std::string_view rack_aware_selector = "org.apache.kafka.common.replic
 struct fetch_pass {
   resp_t resp;
   std::vector<byte_buffer> buffers;
+  // Owners of records the log shared instead of copying (readahead buffers, tail-cache chunks).
+  std::vector<std::shared_ptr<const void>> shared;
   size_t bytes = 0;
   // Errors, diverging epochs and preferred read replicas are answered without waiting.
   bool answer_now = false;
@@ -258,7 +260,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
       if (free == 0) continue;
       limit = std::min(limit, free);
     }
-    auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0);
+    auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0, /*share=*/true);
     if (!data) {
       if (data.error().code == storage::storage_errc::offset_out_of_range) {
         pout.error_code = code(error_code::offset_out_of_range);
@@ -269,17 +271,23 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
       pass.answer_now = true;
       continue;
     }
-    if (data->data.empty()) continue;
-    pass.bytes += data->data.size();
-    if (throttled) pass.throttled_bytes += int64_t(data->data.size());
+    const auto bytes = data->bytes();
+    if (bytes.empty()) continue;
+    pass.bytes += bytes.size();
+    if (throttled) pass.throttled_bytes += int64_t(bytes.size());
     auto& out = pass.out_by_topic[name];
-    out.first += data->data.size();
-    out.second += count_records(data->data);
-    budget = budget > data->data.size() ? budget - data->data.size() : 0;
-    if (follower == no_node) pass.leases.push_back(c.fetch_memory_account().lease(data->data.size()));
-    pass.buffers.push_back(std::move(data->data));
-    const auto& buf = pass.buffers.back();
-    pout.records = std::span<const uint8_t>(buf.data(), buf.size());
+    out.first += bytes.size();
+    out.second += count_records(bytes);
+    budget = budget > bytes.size() ? budget - bytes.size() : 0;
+    if (follower == no_node) pass.leases.push_back(c.fetch_memory_account().lease(bytes.size()));
+    if (data->shared.owner) {
+      pass.shared.push_back(std::move(data->shared.owner));
+      pout.records = bytes;
+    } else {
+      pass.buffers.push_back(std::move(data->data));
+      const auto& buf = pass.buffers.back();
+      pout.records = std::span<const uint8_t>(buf.data(), buf.size());
+    }
     if (read_committed) {
       // Kafka's collectAbortedTransactions over what is returned: the consumer drops the records
       // of these producers from these first offsets up to their ABORT markers.
@@ -497,9 +505,13 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
   for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
-  // Their fetch_memory shares are given back once the response is written.
-  if (!pass->leases.empty())
-    ctx.memory_lease = std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(pass->leases));
+  // Their fetch_memory shares are given back once the response is written, and the shared
+  // buffers the other views point into are kept until then.
+  if (!pass->leases.empty() || !pass->shared.empty()) {
+    auto kept = std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(pass->leases));
+    for (auto& s : pass->shared) kept->push_back(std::move(s));
+    ctx.memory_lease = std::move(kept);
+  }
   // The bytes sent for throttled partitions count against the leader's quota (Kafka records them
   // whether or not the follower is in the ISR).
   if (follower && pass->throttled_bytes > 0) c.quotas().leader.record(pass->throttled_bytes, c.clk().monotonic_ms());

@@ -773,6 +773,74 @@ TEST_F(direct_io_test, sequential_reads_with_readahead_return_what_a_buffered_lo
   EXPECT_EQ(next, (*plain)->log_end_offset().value());
 }
 
+// The same consumer with reads that share (a Fetch's): a step the previous one read ahead comes back
+// as a view of the background read's buffer instead of a copy. Every view must hold exactly what
+// the buffered log returns, and keep holding it after the reader moved on and the files changed:
+// the views are checked again once the segment files are zeroed.
+TEST_F(direct_io_test, sequential_shared_reads_view_the_readahead_and_keep_their_bytes) {
+  auto log = open_log(direct(1 << 20, 0));
+  auto plain = open_buffered("plain-0", 1 << 20);
+  ASSERT_TRUE(plain.has_value());
+  for (int i = 0; i < 60; ++i) {
+    auto b = make_batch(20 + i % 7, t0 + i, 900 + size_t(i % 5) * 1000);
+    auto copy = b;
+    append(*log, std::move(b));
+    append(**plain, std::move(copy));
+  }
+  log->settle_writes();
+  std::vector<std::pair<read_result, std::vector<uint8_t>>> kept;  // each view, with the expected bytes
+  int64_t next = 0;
+  while (next < log->log_end_offset().value()) {
+    auto got = log->read(offset(next), 300 << 10, offset(INT64_MAX), true, /*share=*/true);
+    ASSERT_TRUE(got.has_value()) << got.error().message;
+    auto want = read_ok(**plain, next, 300 << 10);
+    const auto bytes = got->bytes();
+    ASSERT_EQ(bytes.size(), want.data.size()) << "at offset " << next;
+    ASSERT_TRUE(std::equal(bytes.begin(), bytes.end(), want.data.begin())) << next;
+    if (got->shared.owner) EXPECT_TRUE(got->data.empty());
+    auto bs = batches_of(bytes);
+    ASSERT_FALSE(bs.empty());
+    next = bs.back().last + 1;
+    kept.emplace_back(std::move(*got), std::vector<uint8_t>(want.data.begin(), want.data.end()));
+  }
+  const auto shared = std::count_if(kept.begin(), kept.end(), [](const auto& k) { return bool(k.first.shared.owner); });
+  EXPECT_GT(shared, 3) << "of " << kept.size() << " steps";
+  ASSERT_TRUE(log->close());
+  for (const auto& e : fs::directory_iterator(dir()))
+    if (e.path().extension() == ".log") fs::resize_file(e.path(), 0);
+  for (const auto& [r, want] : kept) {
+    const auto bytes = r.bytes();
+    ASSERT_TRUE(std::equal(bytes.begin(), bytes.end(), want.begin(), want.end()));
+  }
+}
+
+// Responses hold the readahead buffers they share until written: those buffers leave the readahead
+// budget (the response's account holds them), so a consumer whose responses pile up still has
+// its next steps read ahead. 80 MiB of shared steps kept alive at once, more than the 48 MiB
+// budget: every step after the first must still come back shared.
+TEST_F(direct_io_test, shared_readahead_buffers_do_not_use_up_the_readahead_budget) {
+  auto log = open_log(direct(1 << 30, 0));
+  for (int i = 0; i < 80; ++i) append(*log, make_batch(64, t0 + i, 16 << 10));  // ~1 MiB each
+  log->settle_writes();
+  std::vector<read_result> kept;
+  size_t kept_bytes = 0;
+  int64_t next = 0;
+  while (next < log->log_end_offset().value()) {
+    auto got = log->read(offset(next), 4 << 20, offset(INT64_MAX), true, /*share=*/true);
+    ASSERT_TRUE(got.has_value()) << got.error().message;
+    auto bs = batches_of(got->bytes());
+    ASSERT_FALSE(bs.empty());
+    next = bs.back().last + 1;
+    kept_bytes += got->bytes().size();
+    kept.push_back(std::move(*got));
+  }
+  ASSERT_GT(kept_bytes, size_t(60) << 20);
+  size_t shared = 0;
+  for (size_t i = 1; i + 1 < kept.size(); ++i) shared += kept[i].shared.owner ? 1 : 0;
+  EXPECT_EQ(shared, kept.size() - 2) << "of " << kept.size() << " steps (the first is read synchronously, "
+                                     << "the last may come from the tail cache)";
+}
+
 // A Fetch below the tail cache (issue 16): prepare_read starts the device reads in the background,
 // the caller waits for them (device_read::on_done), and read() then takes every byte from memory,
 // from any offset: the search from the offset index's entry walks the background read's headers.

@@ -1,6 +1,7 @@
 // Proves that the tail cache keeps the most recent appends of every region within one broker-wide
 // bound, evicting the oldest appends first, and that logs using it serve the same bytes from
 // memory that they would read from their files.
+#include <algorithm>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -56,6 +57,36 @@ TEST(tail_cache_test, a_region_returns_what_was_appended_across_chunks) {
   EXPECT_TRUE(read_all(*r, pos, 10).empty());  // at its end
   EXPECT_GE(c.bytes(), all.size());
   EXPECT_LE(c.bytes(), all.size() + (2 << 20));  // chunk slack is bounded by the chunk size
+}
+
+// share(): a view of one chunk, no copy. It keeps its bytes while the region moves on: more
+// appends fill the chunk's reserved room (never reallocating it), eviction and reset drop the
+// chunk from the region, but the view's owner keeps its memory.
+TEST(tail_cache_test, a_shared_view_keeps_its_bytes_after_appends_eviction_and_reset) {
+  tail_cache c(1 << 20);
+  auto r = c.make_region(0);
+  r->append(0, bytes_of(3000, 1));  // the first chunk holds 4 KiB
+  auto first = r->share(1000, 1500);
+  ASSERT_TRUE(first);
+  const auto want = read_all(*r, 1000, 1500);
+  EXPECT_TRUE(std::equal(first->bytes.begin(), first->bytes.end(), want.begin(), want.end()));
+  EXPECT_EQ(c.hit_bytes(), 3000u);  // read_all's 1500 and share's 1500
+  r->append(3000, bytes_of(900, 2));  // into the same chunk's room
+  EXPECT_FALSE(r->share(3000, 1000));  // past the end
+  EXPECT_FALSE(r->share(0, 0));
+  r->append(3900, bytes_of(5000, 3));  // the rest goes to a second chunk
+  EXPECT_FALSE(r->share(3000, 2000)) << "a range across two chunks is copied, not shared";
+  auto second = r->share(4200, 1000);
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(std::ranges::equal(second->bytes, read_all(*r, 4200, 1000)));
+  for (int i = 0; i < 40; ++i) r->append(r->end(), bytes_of(60000, uint8_t(i)));  // evicts the first chunks
+  EXPECT_GT(r->start(), 5000u);
+  EXPECT_LE(c.bytes(), size_t(1) << 20);
+  r->reset(100);
+  r->append(100, std::vector<uint8_t>(8000, 0xee));
+  EXPECT_TRUE(std::equal(first->bytes.begin(), first->bytes.end(), want.begin(), want.end()));
+  const auto third = bytes_of(5000, 3);
+  EXPECT_TRUE(std::equal(second->bytes.begin(), second->bytes.end(), third.begin() + 300, third.begin() + 1300));
 }
 
 TEST(tail_cache_test, an_append_the_region_did_not_follow_restarts_it) {
@@ -199,6 +230,30 @@ TEST_P(cached_log_test, reads_near_the_end_come_from_memory_and_match_the_files)
     ASSERT_EQ(std::vector<uint8_t>(r->data.begin(), r->data.end()), from_memory[i]) << "offset " << off;
   }
   EXPECT_EQ(cache.bytes(), 0u);  // the closed log released its regions
+}
+
+// Reads that share (a Fetch's) return the bytes a copying read does, from every offset: a range
+// within one tail-cache chunk as a view, anything else (two chunks, two segments, the file) copied.
+TEST_P(cached_log_test, shared_reads_return_what_copying_reads_do) {
+  auto log = open(tmp.path / "t-0", &cache, 512 << 10);
+  for (int i = 0; i < 60; ++i) {
+    auto b = batch(1 + i % 5, size_t(1000 + 3000 * (i % 7)));
+    ASSERT_TRUE(log->append(b, leader_epoch(1)));
+  }
+  ASSERT_GT(log->segment_count(), 1u);
+  int shared = 0, copied = 0;
+  for (int64_t off = 0; off < log->log_end_offset().value(); ++off) {
+    for (size_t max_bytes : {size_t(1), size_t(40) << 10, size_t(256) << 10}) {
+      auto copy = log->read(offset(off), max_bytes, offset(INT64_MAX), true);
+      auto view = log->read(offset(off), max_bytes, offset(INT64_MAX), true, /*share=*/true);
+      ASSERT_TRUE(copy && view);
+      EXPECT_FALSE(copy->shared.owner);  // only when asked
+      ASSERT_TRUE(std::ranges::equal(view->bytes(), copy->bytes())) << "offset " << off << " max " << max_bytes;
+      (view->shared.owner ? shared : copied) += 1;
+    }
+  }
+  EXPECT_GT(shared, 0);
+  EXPECT_GT(copied, 0);
 }
 
 TEST_P(cached_log_test, evicted_data_is_read_from_the_files) {
