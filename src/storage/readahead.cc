@@ -52,23 +52,12 @@ class buffer_pool {
     std::lock_guard lk(_m);
     _free.emplace_back(p, cap);
   }
-  // A buffer handed to a response (readahead_job::leave_budget) stops counting: the response's
-  // own account holds it now (a consumer Fetch's fetch_memory lease).
-  void disown(size_t cap) {
+  // Bytes of the budget not held by jobs (free pooled buffers count as room).
+  size_t room() {
     std::lock_guard lk(_m);
-    _total -= cap;
-  }
-  // A disowned buffer back from its response: pooled when the budget has room, else freed.
-  void give_disowned(uint8_t* p, size_t cap) {
-    {
-      std::lock_guard lk(_m);
-      if (_total + cap <= readahead_bytes_max) {
-        _total += cap;
-        _free.emplace_back(p, cap);
-        return;
-      }
-    }
-    std::free(p);
+    size_t in_use = _total;
+    for (const auto& f : _free) in_use -= f.second;
+    return readahead_bytes_max - in_use;
   }
 
  private:
@@ -133,16 +122,10 @@ readahead_job::readahead_job(int fd, uint64_t pos, size_t len, uint8_t* buf, siz
 
 readahead_job::~readahead_job() {
   if (_fd >= 0) ::close(_fd);
-  if (!_buf) return;
-  if (_left_budget) buffer_pool::get().give_disowned(_buf, _cap);
-  else buffer_pool::get().give(_buf, _cap);
+  if (_buf) buffer_pool::get().give(_buf, _cap);
 }
 
-void readahead_job::leave_budget() {
-  if (_left_budget || !_buf) return;
-  _left_budget = true;
-  buffer_pool::get().disown(_cap);
-}
+bool readahead_job::may_share() const { return buffer_pool::get().room() >= 2 * _cap; }
 
 void readahead_job::run() {
   size_t done = 0;

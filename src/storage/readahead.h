@@ -42,10 +42,12 @@ class readahead_job {
   // Calls fn once the read is done: at once on this thread when it already is, else on the
   // worker's thread (fn must only hand the news on, e.g. post to an executor).
   void on_done(std::function<void()> fn);
-  // The bytes are handed to a response that sends them from this buffer (segment::read_or_share):
-  // from now on the buffer no longer counts against readahead_bytes_max (the response's account
-  // holds it), so responses in flight never starve the next steps' readahead. Io thread only.
-  void leave_budget();
+  // Whether a response may keep this buffer until it is written (segment::read_or_share): only
+  // while the budget keeps room for the next steps (this job's size twice). A shared buffer stays
+  // in the budget, so the readahead pool still bounds the broker's memory; pinned buffers that
+  // left no room would refuse the next steps' readahead, and a consumer catching up then reads
+  // synchronously (measured: slower than copying).
+  bool may_share() const;
   // Worker side.
   void run();
 
@@ -58,7 +60,6 @@ class readahead_job {
   size_t _span = 0;   // bytes of whole blocks to read
   size_t _head = 0;   // pos - start of the first block
   size_t _got = 0;
-  bool _left_budget = false;
   std::mutex _m;
   std::condition_variable _cv;
   bool _done = false;

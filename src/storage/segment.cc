@@ -683,9 +683,8 @@ result<size_t, storage_error> segment::read_or_share(uint64_t position, size_t l
       if (auto it = ahead_holding(position); it != _ahead.end()) {
         auto bytes = (*it)->wait();
         const uint64_t skip = position - (*it)->position();
-        if (skip + n <= bytes.size()) {
+        if (skip + n <= bytes.size() && (*it)->may_share()) {
           if (_limits.cache) _limits.cache->count_miss(n);
-          (*it)->leave_budget();
           shared = shared_bytes{std::shared_ptr<const void>(*it), bytes.subspan(size_t(skip), n)};
           _ahead.erase(it);
           return n;

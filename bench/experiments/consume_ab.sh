@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Consume A/B of two Gregor binaries (e.g. before and after a read-path change), rounds
+# interleaved A B A B ..., one broker at a time: write 2 GiB of 1 KiB records to 8 partitions
+# (acks=1), then read it all with gregor_loadgen (librdkafka). Most of it lies below the tail cache,
+# so this measures the direct-I/O readahead path a consumer catching up takes.
+#   bench/experiments/consume_ab.sh BIN_A BIN_B [rounds, default 3] [MiB, default 2048]
+# Prints one line per run: label, consume MB/s, the broker's CPU seconds during the consume.
+# gregor_loadgen is taken from build/bin.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+bin_a="$1"
+bin_b="$2"
+rounds="${3:-3}"
+mib="${4:-2048}"
+loadgen="$repo/build/bin/gregor_loadgen"
+records=$(( mib * 1024 ))
+port=29093
+ticks="$(getconf CLK_TCK)"
+run() {  # $1 = label, $2 = gregor binary
+    local dir; dir="$(mktemp -d /var/tmp/gregor-cab.XXXXXX)"
+    "$2" serve --set "listeners=PLAINTEXT://127.0.0.1:$port" --set "log.dirs=$dir/data" \
+        --set http.listeners= --set log.segment.bytes=1073741824 --set num.partitions=1 \
+        >"$dir/gregor.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    "$loadgen" produce --bootstrap "127.0.0.1:$port" --topic c8 --partitions 8 --acks 1 \
+        --record-size 1024 --count "$records" >"$dir/fill.txt" 2>&1
+    local c0 c1 mbps
+    c0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    mbps="$("$loadgen" consume --bootstrap "127.0.0.1:$port" --topic c8 --timeout-s 300 2>/dev/null |
+            grep -oE '"mb_per_s":[0-9.]+' | cut -d: -f2)"
+    c1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    echo "$1 consume_mb_per_s=${mbps:-failed} broker_cpu_s=$(awk -v d=$((c1 - c0)) -v t="$ticks" 'BEGIN {printf "%.2f", d / t}')"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$dir"
+}
+for _ in $(seq "$rounds"); do
+    run A "$bin_a"
+    run B "$bin_b"
+done
