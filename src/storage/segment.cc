@@ -599,10 +599,18 @@ result<size_t, storage_error> pread_append(const file& f, uint64_t position, siz
 }  // namespace
 
 template <class Buffer>
-result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, Buffer& out) const {
+result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, Buffer& out,
+                                                 shared_bytes* share) const {
   if (_cached && position < _size && len > 0) {
     if (_cached->holds(position)) {
-      return _cached->read(position, std::min<uint64_t>(len, _size - position), out);
+      const size_t n = size_t(std::min<uint64_t>(len, _size - position));
+      if (share) {
+        if (auto view = _cached->share(position, n)) {
+          *share = std::move(*view);
+          return n;
+        }
+      }
+      return _cached->read(position, n, out);
     }
     const uint64_t start = _cached->start();
     if (_cached->holds(start) && position < start && position + len > start) {
@@ -629,11 +637,12 @@ result<size_t, storage_error> segment::read_into(uint64_t position, size_t len, 
     if (!queued.empty()) std::memcpy(out.data() + old, queued.data(), queued.size());
     return got + queued.size();
   }
-  return read_file_into(position, len, out);
+  return read_file_into(position, len, out, share);
 }
 
 template <class Buffer>
-result<size_t, storage_error> segment::read_file_into(uint64_t position, size_t len, Buffer& out) const {
+result<size_t, storage_error> segment::read_file_into(uint64_t position, size_t len, Buffer& out,
+                                                      shared_bytes* share) const {
   if (_limits.cache && len > 0) _limits.cache->count_miss(std::min<uint64_t>(len, _size - std::min<uint64_t>(position, _size)));
   auto it = ahead_holding(position);
   if (it != _ahead.end() && len > 0) {
@@ -644,6 +653,10 @@ result<size_t, storage_error> segment::read_file_into(uint64_t position, size_t 
     auto bytes = job->wait();
     const uint64_t skip = position - job->position();
     const size_t take = skip < bytes.size() ? std::min<size_t>(bytes.size() - size_t(skip), len) : 0;
+    if (share && take == len && job->may_share()) {
+      *share = shared_bytes{std::move(job), bytes.subspan(size_t(skip), take)};
+      return take;
+    }
     const size_t old = out.size();
     out.resize(old + take);
     if (take > 0) std::memcpy(out.data() + old, bytes.data() + skip, take);
@@ -665,34 +678,7 @@ result<size_t, storage_error> segment::read(uint64_t position, size_t len, byte_
 result<size_t, storage_error> segment::read_or_share(uint64_t position, size_t len, byte_buffer& out,
                                                      shared_bytes& shared) const {
   shared = {};
-  if (len > 0 && position < _size) {
-    // The same sources, in the same order, as read_into(); a range that needs two of them is
-    // copied there.
-    const size_t n = size_t(std::min<uint64_t>(len, _size - position));
-    if (_cached && _cached->holds(position)) {
-      if (auto view = _cached->share(position, n)) {
-        shared = std::move(*view);
-        return n;
-      }
-      return read_into(position, len, out);
-    }
-    const bool reaches_cache = _cached && _cached->holds(_cached->start()) && position < _cached->start() &&
-                               position + n > _cached->start();
-    const bool reaches_queue = _queue && position + n > _sink->written();
-    if (!reaches_cache && !reaches_queue) {
-      if (auto it = ahead_holding(position); it != _ahead.end()) {
-        auto bytes = (*it)->wait();
-        const uint64_t skip = position - (*it)->position();
-        if (skip + n <= bytes.size() && (*it)->may_share()) {
-          if (_limits.cache) _limits.cache->count_miss(n);
-          shared = shared_bytes{std::shared_ptr<const void>(*it), bytes.subspan(size_t(skip), n)};
-          _ahead.erase(it);
-          return n;
-        }
-      }
-    }
-  }
-  return read_into(position, len, out);
+  return read_into(position, len, out, &shared);
 }
 
 result<size_t, storage_error> segment::read(uint64_t position, size_t len,

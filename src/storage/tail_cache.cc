@@ -129,12 +129,16 @@ bool tail_cache::region::evict_through(uint64_t id) {
   return true;
 }
 
-void tail_cache::region::copy_out(uint64_t position, size_t len, uint8_t* dst) const {
-  // The chunk holding `position`: the last one starting at or before it.
+std::deque<tail_cache::region::chunk>::const_iterator tail_cache::region::chunk_holding(uint64_t position) const {
+  // The last chunk starting at or before `position`.
   auto it = std::upper_bound(_chunks.begin(), _chunks.end(), position,
                              [](uint64_t p, const chunk& c) { return p < c.position; });
   GREGOR_ASSERT(it != _chunks.begin());
-  --it;
+  return --it;
+}
+
+void tail_cache::region::copy_out(uint64_t position, size_t len, uint8_t* dst) const {
+  auto it = chunk_holding(position);
   for (size_t done = 0; done < len; ++it) {
     GREGOR_ASSERT(it != _chunks.end());
     const size_t from = size_t(position + done - it->position);
@@ -165,10 +169,7 @@ size_t tail_cache::region::read(uint64_t position, size_t len, byte_buffer& out)
 
 std::optional<shared_bytes> tail_cache::region::share(uint64_t position, size_t len) const {
   if (!holds(position) || len == 0 || len > _end - position) return std::nullopt;
-  auto it = std::upper_bound(_chunks.begin(), _chunks.end(), position,
-                             [](uint64_t p, const chunk& c) { return p < c.position; });
-  GREGOR_ASSERT(it != _chunks.begin());
-  --it;
+  const auto it = chunk_holding(position);
   const size_t from = size_t(position - it->position);
   if (from + len > it->data->size()) return std::nullopt;  // spans two chunks
   _cache->_hit_bytes.fetch_add(len, std::memory_order_relaxed);

@@ -197,10 +197,14 @@ class segment {
   result<void, storage_error> start_direct(bool active);
   // find_batch's walk over batches from `pos` on, some of them still queued for the disk writer.
   result<std::optional<batch_location>, storage_error> find_unwritten_batch(uint64_t pos, int64_t target) const;
+  // With `share`: a range that one buffer holds whole (one tail-cache chunk, a readahead that may
+  // be shared) goes to *share as a view and `out` is left alone; any other range is copied.
   template <class Buffer>
-  result<size_t, storage_error> read_into(uint64_t position, size_t len, Buffer& out) const;
+  result<size_t, storage_error> read_into(uint64_t position, size_t len, Buffer& out,
+                                          shared_bytes* share = nullptr) const;
   template <class Buffer>
-  result<size_t, storage_error> read_file_into(uint64_t position, size_t len, Buffer& out) const;
+  result<size_t, storage_error> read_file_into(uint64_t position, size_t len, Buffer& out,
+                                               shared_bytes* share = nullptr) const;
   // Cuts the zero padding of direct appends (at seal and close).
   result<void, storage_error> trim_padding();
 

@@ -108,6 +108,7 @@ class tail_cache::region : public std::enable_shared_from_this<region> {
   template <class Buffer>
   size_t read_into(uint64_t position, size_t len, Buffer& out) const;
   void copy_out(uint64_t position, size_t len, uint8_t* dst) const;  // the range must be held
+  std::deque<chunk>::const_iterator chunk_holding(uint64_t position) const;  // it must be held
   // Drops the front chunks with id <= `id`; returns whether any went.
   bool evict_through(uint64_t id);
   void drop_all();

@@ -41,8 +41,6 @@ constexpr std::string_view rack_aware_selector = "org.apache.kafka.common.replic
 struct fetch_pass {
   resp_t resp;
   std::vector<byte_buffer> buffers;
-  // Owners of records the log shared instead of copying (readahead buffers, tail-cache chunks).
-  std::vector<std::shared_ptr<const void>> shared;
   size_t bytes = 0;
   // Errors, diverging epochs and preferred read replicas are answered without waiting.
   bool answer_now = false;
@@ -50,7 +48,9 @@ struct fetch_pass {
   std::map<std::string, std::pair<size_t, int64_t>> out_by_topic;
   // Follower fetches: bytes of partitions under the leader's reassignment throttle.
   int64_t throttled_bytes = 0;
-  // Consumer fetches: the buffers' shares of the broker-wide fetch_memory account.
+  // Kept until the response is written: consumer fetches' shares of the broker-wide fetch_memory
+  // account, and the owners of records the log shared instead of copying (readahead buffers,
+  // tail-cache chunks).
   std::vector<std::shared_ptr<const void>> leases;
 };
 
@@ -281,7 +281,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
     budget = budget > bytes.size() ? budget - bytes.size() : 0;
     if (follower == no_node) pass.leases.push_back(c.fetch_memory_account().lease(bytes.size()));
     if (data->shared.owner) {
-      pass.shared.push_back(std::move(data->shared.owner));
+      pass.leases.push_back(std::move(data->shared.owner));
       pout.records = bytes;
     } else {
       pass.buffers.push_back(std::move(data->data));
@@ -505,13 +505,10 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   // The records views point into pass->buffers: hand them to the request context, which lives
   // until the response is encoded.
   for (auto& b : pass->buffers) ctx.owned_buffers.push_back(std::move(b));
-  // Their fetch_memory shares are given back once the response is written, and the shared
-  // buffers the other views point into are kept until then.
-  if (!pass->leases.empty() || !pass->shared.empty()) {
-    auto kept = std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(pass->leases));
-    for (auto& s : pass->shared) kept->push_back(std::move(s));
-    ctx.memory_lease = std::move(kept);
-  }
+  // Their fetch_memory shares are given back, and the shared buffers the other views point into
+  // released, once the response is written.
+  if (!pass->leases.empty())
+    ctx.memory_lease = std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(pass->leases));
   // The bytes sent for throttled partitions count against the leader's quota (Kafka records them
   // whether or not the follower is in the ISR).
   if (follower && pass->throttled_bytes > 0) c.quotas().leader.record(pass->throttled_bytes, c.clk().monotonic_ms());
