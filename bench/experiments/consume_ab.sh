@@ -4,7 +4,8 @@
 # (acks=1), then read it all with gregor_loadgen (librdkafka). Most of it lies below the tail cache,
 # so this measures the direct-I/O readahead path a consumer catching up takes.
 #   bench/experiments/consume_ab.sh BIN_A BIN_B [rounds, default 3] [MiB, default 2048]
-# Prints one line per run: label, consume MB/s, the broker's CPU seconds during the consume.
+# Prints one line per run: label, consume MB/s, the broker's CPU seconds during the consume, its
+# peak RSS (VmHWM) over the whole run.
 # gregor_loadgen is taken from build/bin.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -30,7 +31,8 @@ run() {  # $1 = label, $2 = gregor binary
     mbps="$("$loadgen" consume --bootstrap "127.0.0.1:$port" --topic c8 --timeout-s 300 2>/dev/null |
             grep -oE '"mb_per_s":[0-9.]+' | cut -d: -f2)"
     c1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
-    echo "$1 consume_mb_per_s=${mbps:-failed} broker_cpu_s=$(awk -v d=$((c1 - c0)) -v t="$ticks" 'BEGIN {printf "%.2f", d / t}')"
+    local hwm; hwm="$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")"
+    echo "$1 consume_mb_per_s=${mbps:-failed} broker_cpu_s=$(awk -v d=$((c1 - c0)) -v t="$ticks" 'BEGIN {printf "%.2f", d / t}') peak_rss_mib=$hwm"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     rm -rf "$dir"
