@@ -24,7 +24,7 @@ class verdict:
     final_records: int = 0
     unacked_present: int = 0                                          # written, never acknowledged (allowed)
     lost: list = field(default_factory=list)                          # acked, not in the log at all
-    moved: list = field(default_factory=list)                         # acked at o, found elsewhere
+    moved: list = field(default_factory=list)                         # acked at o (or in p), found elsewhere
     acked_twice: list = field(default_factory=list)                   # one value acknowledged at two offsets
     duplicates: list = field(default_factory=list)                    # one value at two offsets
     reordered: list = field(default_factory=list)                     # a writer's seq not increasing
@@ -84,15 +84,21 @@ def check(acked: dict[str, list[tuple[int, int, bytes]]], log: dict[int, dict[in
         if w not in writers:
             v.foreign.append((value, places))
 
-    # Every acknowledged record at the offset it was acknowledged with.
+    # Every acknowledged record at the offset it was acknowledged with. An acknowledgement without
+    # an offset (None) only says the record is in that partition: librdkafka's idempotent producer
+    # acknowledges a request whose response it lost, once a later request of the same producer
+    # succeeded (an "implicit ack"; the broker never said where the records went), and reports
+    # the offset as unknown.
     acked_values: set[bytes] = set()
     for w, recs in acked.items():
-        seen_at: dict[bytes, tuple[int, int]] = {}
+        seen_at: dict[bytes, tuple[int, int | None]] = {}
         for p, o, value in recs:
             if value in seen_at and seen_at[value] != (p, o):
                 v.acked_twice.append((value, seen_at[value], (p, o)))
             seen_at[value] = (p, o)
             acked_values.add(value)
+            if o is None and any(wp == p for wp, _ in where.get(value, [])):
+                continue
             if log.get(p, {}).get(o) == value:
                 continue
             if where.get(value):

@@ -601,3 +601,12 @@ def test_jepsen_checker_finds_every_kind_of_violation():
     clean = jepsen_checker.check({"a": [(0, 0, b"a-0000000001")]}, {0: {0: b"a-0000000001"}},
                                  {0: [(0, b"a-0000000001"), (0, b"a-0000000001")]}, {"a"})
     assert clean.ok(), clean.report()
+    # Acknowledged without an offset (librdkafka's implicit ack after a lost response): present in
+    # its partition is enough; in another partition it moved; nowhere, it is lost.
+    log2 = {0: {0: b"a-0000000001", 1: b"a-0000000002"}, 1: {0: b"a-0000000003"}}
+    implicit = jepsen_checker.check({"a": [(0, None, b"a-0000000002")]}, log2, {}, {"a"})
+    assert implicit.ok(), implicit.report()
+    elsewhere = jepsen_checker.check({"a": [(0, None, b"a-0000000003")]}, log2, {}, {"a"})
+    assert elsewhere.violations()["moved"] == 1, elsewhere.report()
+    gone = jepsen_checker.check({"a": [(0, None, b"a-0000000009")]}, log2, {}, {"a"})
+    assert gone.violations()["lost"] == 1, gone.report()
