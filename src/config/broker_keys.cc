@@ -431,6 +431,7 @@ std::vector<broker_key> build_table() {
   t.push_back(bool_key("log.direct.io", &B::log_direct_io, "Gregor: read and append log segments with O_DIRECT, bypassing the page cache."));
   t.push_back(int_key("log.async.writes.max.bytes", &B::log_async_writes_max_bytes, 0, k_no_max, "Gregor: appends are written to the segment files by one disk thread per log directory, so the network thread never waits on the device; this bounds the appended bytes that thread may hold unwritten (producers wait when it is reached). acks=1 answers once the records are written. 0 writes on the network thread."));
   t.push_back(int_key("log.tail.cache.max.bytes", &B::log_tail_cache_max_bytes, 0, k_no_max, "Gregor: memory, in bytes, for the most recently appended log data across all partitions; consumers and followers reading it never touch the device. 0 disables the cache."));
+  t.push_back(int_key("log.readahead.max.bytes", &B::log_readahead_max_bytes, 0, k_no_max, "Gregor: memory, in bytes, for the read buffers of direct-I/O segments: a consumer or follower reading data older than the tail cache has its next read done by a background thread into these buffers while its last response is sent. When they are all in use, a Fetch answers with the partitions it has and leaves the others for the client's next fetch (only the first partition with data is read from the device directly, so every fetch makes progress). 0 turns readahead off."));
   {
     broker_key k;
     k.name = "log.cleanup.policy";

@@ -13,6 +13,7 @@
 
 #include "gregor/base/log.h"
 #include "gregor/storage/file.h"
+#include "gregor/storage/readahead_budget.h"
 
 namespace gregor::server {
 namespace {
@@ -122,6 +123,7 @@ result<void, std::string> core::open() {
                                                      _clock);
     on_transitions([this](std::span<const replication::replica_transition> ts) { _replication->on_transitions(ts); });
   }
+  storage::set_readahead_max_bytes(size_t(_cfg.log_readahead_max_bytes));
   auto logs = storage::log_manager::open(dir, _clock, size_t(_cfg.log_tail_cache_max_bytes),
                                         size_t(_cfg.log_async_writes_max_bytes));
   if (!logs) return failure{fmt::format("cannot open log directory {}: {}", dir.string(), logs.error().message)};

@@ -13,6 +13,7 @@
 #include "gregor/base/log.h"
 #include "gregor/config/broker_config.h"
 #include "gregor/protocol/error_code.h"
+#include "gregor/storage/readahead_budget.h"
 #include "active_controller.h"
 #include "broker_lifecycle.h"
 #include "core.h"
@@ -197,6 +198,14 @@ void collect_tail_cache(metrics::sample_writer& w, core& c) {
           {}, double(tc.bytes()));
   w.gauge("gregor_log_tail_cache_max_bytes", "The bound of the tail cache (log.tail.cache.max.bytes).", {},
           double(tc.max_bytes()));
+  w.gauge("gregor_log_readahead_bytes",
+          "Memory held by read buffers of direct-I/O segments, in use or kept for reuse (log.readahead.max.bytes).", {},
+          double(storage::readahead_allocated_bytes()));
+  w.gauge("gregor_log_readahead_max_bytes", "The bound of the readahead buffers (log.readahead.max.bytes).", {},
+          double(storage::readahead_max_bytes()));
+  w.counter("gregor_log_readahead_refused_total",
+            "Background reads not started because the readahead buffers were all in use (log.readahead.max.bytes).", {},
+            double(storage::readahead_refused_reads()));
   w.gauge("gregor_fetch_memory_bytes", "Consumer records held for Fetch responses until written (fetch.memory.max.bytes).",
           {}, double(c.fetch_memory_account().in_use()));
   w.gauge("gregor_fetch_memory_max_bytes", "The bound on consumer records held for Fetch responses (fetch.memory.max.bytes).",

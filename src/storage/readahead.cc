@@ -17,7 +17,7 @@ namespace {
 
 // Job buffers are recycled: a fresh allocation costs page faults on first touch (expensive on our
 // VMs), and glibc arenas fed from the worker thread and freed on the broker's grew without bound.
-// Everything allocated, in use or free, stays within readahead_bytes_max.
+// Everything allocated, in use or free, stays within the budget (log.readahead.max.bytes).
 class buffer_pool {
  public:
   static buffer_pool& get() {
@@ -40,12 +40,15 @@ class buffer_pool {
       _free.erase(_free.begin() + std::ptrdiff_t(best));
       return b;
     }
-    while (_total + n > readahead_bytes_max && !_free.empty()) {  // too small ones make room
+    while (_total + n > _max && !_free.empty()) {  // too small ones make room
       std::free(_free.back().first);
       _total -= _free.back().second;
       _free.pop_back();
     }
-    if (_total + n > readahead_bytes_max) return {nullptr, 0};
+    if (_total + n > _max) {
+      ++_refused;
+      return {nullptr, 0};
+    }
     void* p = std::aligned_alloc(file::direct_align, n);
     if (!p) return {nullptr, 0};
     _total += n;
@@ -60,13 +63,38 @@ class buffer_pool {
     std::lock_guard lk(_m);
     size_t in_use = _total;
     for (const auto& f : _free) in_use -= f.second;
-    return readahead_bytes_max - in_use;
+    return in_use > _max ? 0 : _max - in_use;
+  }
+  // A lower bound frees pooled buffers at once; buffers in use go back to the pool and are freed
+  // when a take needs room.
+  void set_max(size_t max) {
+    std::lock_guard lk(_m);
+    _max = max;
+    while (_total > _max && !_free.empty()) {
+      std::free(_free.back().first);
+      _total -= _free.back().second;
+      _free.pop_back();
+    }
+  }
+  size_t max() {
+    std::lock_guard lk(_m);
+    return _max;
+  }
+  size_t allocated() {
+    std::lock_guard lk(_m);
+    return _total;
+  }
+  uint64_t refused() {
+    std::lock_guard lk(_m);
+    return _refused;
   }
 
  private:
   std::mutex _m;
   std::vector<std::pair<uint8_t*, size_t>> _free;
   size_t _total = 0;
+  size_t _max = storage::readahead_default_max_bytes;
+  uint64_t _refused = 0;
 };
 
 // One worker for the whole process, started on first use. Never destroyed: a detached thread may
@@ -201,3 +229,12 @@ std::shared_ptr<readahead_job> schedule_readahead(int direct_fd, uint64_t pos, s
 }
 
 }  // namespace gregor::storage::detail
+
+namespace gregor::storage {
+
+void set_readahead_max_bytes(size_t bytes) { detail::buffer_pool::get().set_max(bytes); }
+size_t readahead_max_bytes() { return detail::buffer_pool::get().max(); }
+size_t readahead_allocated_bytes() { return detail::buffer_pool::get().allocated(); }
+uint64_t readahead_refused_reads() { return detail::buffer_pool::get().refused(); }
+
+}  // namespace gregor::storage

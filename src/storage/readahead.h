@@ -8,7 +8,7 @@
 // A job reads through its own duplicate of the segment's O_DIRECT descriptor, so a segment that is
 // closed, deleted or swapped by the cleaner meanwhile is harmless: nobody takes the bytes. Jobs
 // cover only bytes the segment already holds (below its size when scheduled), which appends never
-// change. Job buffers come from a bounded pool (readahead_bytes_max); past it nothing is scheduled.
+// change. Job buffers come from a bounded pool (log.readahead.max.bytes); past it nothing is scheduled.
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +18,8 @@
 #include <optional>
 #include <span>
 #include <vector>
+
+#include "gregor/storage/readahead_budget.h"
 
 namespace gregor::storage::detail {
 
@@ -66,8 +68,8 @@ class readahead_job {
   std::vector<std::function<void()>> _waiters;  // on_done() callbacks before the read finished
 };
 
-// All job buffers together, in use or pooled for reuse (they count towards the broker's RSS).
-constexpr size_t readahead_bytes_max = size_t(48) << 20;
+// All job buffers together, in use or pooled for reuse (they count towards the broker's RSS): the
+// bound is storage::readahead_max_bytes() (log.readahead.max.bytes).
 
 // Queues a read of [pos, pos + len) through a duplicate of `direct_fd`; nullptr when over budget
 // or the descriptor cannot be duplicated.

@@ -130,3 +130,38 @@ def test_fetch_memory_max_bytes_bounds_what_one_consumer_fetch_holds(gregor_fact
     assert m["gregor_fetch_memory_max_bytes"] == MB
     harness.wait_until(lambda: metrics(g)["gregor_fetch_memory_bytes"] == 0, timeout_s=30,
                        what="fetch memory given back")
+
+
+@pytest.mark.gregor_only
+def test_reads_the_readahead_bound_refuses_are_left_for_the_next_fetch(gregor_factory):
+    """log.readahead.max.bytes bounds the background reads of data below the tail cache. A Fetch
+    whose reads find no room leaves those partitions out once its response holds records (the io
+    thread does not read the device itself), and the consumer gets them from its next fetches:
+    every record of every partition arrives, in order, with the bound far below one read."""
+    g = gregor_factory({"log.readahead.max.bytes": str(64 << 10), "log.tail.cache.max.bytes": str(MB)})
+    topic = harness.unique_topic("ra-bound")
+    clients.create_topic(g.bootstrap, topic, partitions=4)
+    count, value_bytes = 150, 10_000  # 1.5 MB a partition, 6 MB in all, 1 MiB of tail cache
+    clients.produce_all(g.bootstrap, topic,
+                        [{"value": bytes([(p * 7 + i) % 251]) * value_bytes, "key": b"%d-%d" % (p, i), "partition": p}
+                         for p in range(4) for i in range(count)],
+                        linger_ms=50, batch_size=1 << 20, compression_type="none")
+    before = metrics(g)
+    msgs = clients.consume_all(g.bootstrap, topic, partitions=4, expected=4 * count, timeout_s=120,
+                               fetch_max_bytes=8 * MB, max_partition_fetch_bytes=2 * MB)
+    for p in range(4):
+        got = [m for m in msgs if m.partition() == p]
+        assert [m.key() for m in got] == [b"%d-%d" % (p, i) for i in range(count)]
+        assert all(m.value() == bytes([(p * 7 + i) % 251]) * value_bytes for i, m in enumerate(got))
+    after = metrics(g)
+    assert after["gregor_log_readahead_max_bytes"] == 64 << 10
+    assert after["gregor_log_readahead_bytes"] <= 64 << 10
+    assert after["gregor_log_readahead_refused_total"] > before.get("gregor_log_readahead_refused_total", 0)
+    assert read_bytes(after, "file") - read_bytes(before, "file") >= 4 * MB
+
+
+@pytest.mark.gregor_only
+def test_the_readahead_bound_defaults_to_48_mib(gregor_factory):
+    m = metrics(gregor_factory())
+    assert m["gregor_log_readahead_max_bytes"] == 48 * MB
+    assert m["gregor_log_readahead_bytes"] <= 48 * MB

@@ -128,6 +128,7 @@ struct broker_config {
   bool log_direct_io = true;                           // log.direct.io (Gregor): O_DIRECT segments
   int64_t log_tail_cache_max_bytes = 33554432;         // log.tail.cache.max.bytes (Gregor): recent appends in memory
   int64_t log_async_writes_max_bytes = 67108864;       // log.async.writes.max.bytes (Gregor): disk-writer bound; 0 = inline
+  int64_t log_readahead_max_bytes = 50331648;          // log.readahead.max.bytes (Gregor): direct-I/O read buffers
   std::string log_cleanup_policy = "delete";           // log.cleanup.policy
   std::string log_message_timestamp_type = "CreateTime";  // log.message.timestamp.type
   int64_t log_message_timestamp_before_max_ms = std::numeric_limits<int64_t>::max();  // log.message.timestamp.before.max.ms

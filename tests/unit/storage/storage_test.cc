@@ -22,6 +22,7 @@
 #include "gregor/protocol/record_batch.h"
 #include "gregor/storage/log_manager.h"
 #include "gregor/storage/partition_log.h"
+#include "gregor/storage/readahead_budget.h"
 
 namespace gregor::storage {
 namespace {
@@ -943,6 +944,57 @@ TEST_F(direct_io_test, a_prepared_read_takes_its_bytes_from_memory_at_any_offset
     ASSERT_TRUE(std::equal(got->data.begin(), got->data.end(), expect.data.begin())) << "at offset " << at;
   }
   EXPECT_GT(prepared, 10);
+}
+
+// log.readahead.max.bytes bounds the background reads: a prepared read that finds no room says
+// so (a Fetch then leaves that partition for the client's next fetch instead of reading the
+// device on its thread), and room made by a higher bound lets the same read be prepared.
+TEST_F(direct_io_test, a_prepared_read_over_the_readahead_bound_is_refused) {
+  struct restore {
+    size_t max = readahead_max_bytes();
+    ~restore() { set_readahead_max_bytes(max); }
+  } keep;
+  auto log = open_log(direct(1 << 20, 0));
+  for (int i = 0; i < 40; ++i) append(*log, make_batch(1, t0 + i, 20000));
+  log->settle_writes();
+  const int64_t end = log->log_end_offset().value();
+  ASSERT_GE(end, 40);
+  for (const auto& e : fs::directory_iterator(dir()))
+    if (e.path().extension() == ".log") {
+      int fd = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+      ::close(fd);
+    }
+
+  set_readahead_max_bytes(64 << 10);  // smaller than the read below
+  EXPECT_EQ(readahead_max_bytes(), size_t(64) << 10);
+  EXPECT_LE(readahead_allocated_bytes(), size_t(64) << 10);  // pooled buffers over it were freed
+  bool refused = false;
+  const uint64_t refused_before = readahead_refused_reads();
+  auto none = log->prepare_read(offset(0), 512 << 10, &refused);
+  EXPECT_GT(readahead_refused_reads(), refused_before);
+  EXPECT_TRUE(none.empty());
+  EXPECT_TRUE(refused);
+
+  set_readahead_max_bytes(8 << 20);
+  refused = false;
+  auto reads = log->prepare_read(offset(0), 512 << 10, &refused);
+  EXPECT_FALSE(refused);
+  ASSERT_FALSE(reads.empty());
+  EXPECT_GT(readahead_allocated_bytes(), size_t(512) << 10);
+  EXPECT_LE(readahead_allocated_bytes(), size_t(8) << 20);
+  std::mutex m;
+  std::condition_variable cv;
+  size_t done = 0;
+  for (const auto& r : reads)
+    r.on_done([&] {
+      std::lock_guard lk(m);
+      ++done;
+      cv.notify_all();
+    });
+  std::unique_lock lk(m);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(120), [&] { return done == reads.size(); }));
 }
 
 struct log_manager_test : fixture {};
