@@ -649,6 +649,20 @@ struct direct_io_test : fixture {
     }
     return bytes;
   }
+  // Waits (up to 120 s) until every prepared read has finished, as the Fetch handler does.
+  static bool all_done(const std::vector<device_read>& reads) {
+    std::mutex m;
+    std::condition_variable cv;
+    size_t done = 0;
+    for (const auto& r : reads)
+      r.on_done([&] {
+        std::lock_guard lk(m);
+        ++done;
+        cv.notify_all();
+      });
+    std::unique_lock lk(m);
+    return cv.wait_for(lk, std::chrono::seconds(120), [&] { return done == reads.size(); });
+  }
   // A buffered log beside the direct one, whose reads the direct log's must equal.
   result<std::unique_ptr<partition_log>, storage_error> open_buffered(const std::string& name, int64_t segment_bytes) {
     return partition_log::open(tmp.path() / name, tp, id, small_segments(segment_bytes), clk);
@@ -923,19 +937,7 @@ TEST_F(direct_io_test, a_prepared_read_takes_its_bytes_from_memory_at_any_offset
     // None when the bytes are in memory already (the tail cache, with GREGOR_TEST_DISK_WRITER).
     auto reads = log->prepare_read(offset(at), max_bytes);
     prepared += reads.empty() ? 0 : 1;
-    std::mutex m;
-    std::condition_variable cv;
-    size_t done = 0;
-    for (const auto& r : reads)
-      r.on_done([&] {
-        std::lock_guard lk(m);
-        ++done;
-        cv.notify_all();
-      });
-    {
-      std::unique_lock lk(m);
-      ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(120), [&] { return done == reads.size(); }));
-    }
+    ASSERT_TRUE(all_done(reads));
     overwrite(true);
     auto got = log->read(offset(at), max_bytes, offset(end));
     overwrite(false);
@@ -984,17 +986,7 @@ TEST_F(direct_io_test, a_prepared_read_over_the_readahead_bound_is_refused) {
   ASSERT_FALSE(reads.empty());
   EXPECT_GT(readahead_allocated_bytes(), size_t(512) << 10);
   EXPECT_LE(readahead_allocated_bytes(), size_t(8) << 20);
-  std::mutex m;
-  std::condition_variable cv;
-  size_t done = 0;
-  for (const auto& r : reads)
-    r.on_done([&] {
-      std::lock_guard lk(m);
-      ++done;
-      cv.notify_all();
-    });
-  std::unique_lock lk(m);
-  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(120), [&] { return done == reads.size(); }));
+  EXPECT_TRUE(all_done(reads));
 }
 
 struct log_manager_test : fixture {};
