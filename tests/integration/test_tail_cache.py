@@ -133,11 +133,10 @@ def test_fetch_memory_max_bytes_bounds_what_one_consumer_fetch_holds(gregor_fact
 
 
 @pytest.mark.gregor_only
-def test_reads_the_readahead_bound_refuses_are_left_for_the_next_fetch(gregor_factory):
-    """log.readahead.max.bytes bounds the background reads of data below the tail cache. A Fetch
-    whose reads find no room leaves those partitions out once its response holds records (the io
-    thread does not read the device itself), and the consumer gets them from its next fetches:
-    every record of every partition arrives, in order, with the bound far below one read."""
+def test_a_readahead_bound_below_one_read_still_serves_every_partition(gregor_factory):
+    """log.readahead.max.bytes bounds the background reads of data below the tail cache. With the
+    bound far below one read, background reads are refused (counted in /metrics) and the Fetch
+    reads those parts itself: every record of every partition arrives, in order."""
     g = gregor_factory({"log.readahead.max.bytes": str(64 << 10), "log.tail.cache.max.bytes": str(MB)})
     topic = harness.unique_topic("ra-bound")
     clients.create_topic(g.bootstrap, topic, partitions=4)

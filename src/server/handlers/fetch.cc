@@ -52,10 +52,6 @@ struct fetch_pass {
   // account, and the owners of records the log shared instead of copying (readahead buffers,
   // tail-cache chunks).
   std::vector<std::shared_ptr<const void>> leases;
-  // Per requested partition: its read needs the device and the readahead budget had no room
-  // (prepare_reads). Once the pass holds records it leaves such partitions out and answers, so
-  // the io thread never waits on the device; the client asks for them again at once.
-  std::vector<bool> refused;
 };
 
 // Records in whole batches laid back to back (the batch headers carry the counts).
@@ -157,8 +153,7 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
   resp_t::fetchable_topic_response* tout = nullptr;
   std::string name;
   const topic_runtime* rt = nullptr;
-  for (size_t item = 0; item < items.size(); ++item) {
-    const auto& part = items[item];
+  for (const auto& part : items) {
     if (!tout || tout->topic != part.key.topic || tout->topic_id != part.key.topic_id) {
       tout = &pass.resp.responses.emplace_back();
       tout->topic = part.key.topic;
@@ -265,10 +260,6 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
       if (free == 0) continue;
       limit = std::min(limit, free);
     }
-    if (pass.bytes > 0 && item < pass.refused.size() && pass.refused[item]) {
-      pass.answer_now = true;
-      continue;
-    }
     auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0, /*share=*/true);
     if (!data) {
       if (data.error().code == storage::storage_errc::offset_out_of_range) {
@@ -311,22 +302,18 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
 
 // The device reads the next read pass would wait for (partition_log::prepare_read), started in
 // the background. Only partitions hosted here that the client may read; the pass checks the rest
-// (leadership, epochs, ranges) again after the wait, as it does after any suspension. `refused`
-// marks the items whose device read found the readahead budget spent (fetch_pass::refused).
+// (leadership, epochs, ranges) again after the wait, as it does after any suspension.
 std::vector<storage::device_read> prepare_reads(core& c, const req_t& req, int16_t v,
                                                 std::span<const fetch_partition_params> items, bool follower,
-                                                const std::function<bool(const std::string&)>& may_read,
-                                                std::vector<bool>& refused) {
+                                                const std::function<bool(const std::string&)>& may_read) {
   std::vector<storage::device_read> out;
-  refused.assign(items.size(), false);
   // At most what the pass can return: the request's max_bytes, and for consumers what the
   // broker-wide fetch memory has left (the pass reads nothing when it is spent). Each partition
   // is counted at its own limit, as if it returned that much.
   size_t budget = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
   if (!follower) budget = std::min(budget, c.fetch_memory_account().available());
   std::string name;
-  for (size_t item = 0; item < items.size(); ++item) {
-    const auto& part = items[item];
+  for (const auto& part : items) {
     if (budget == 0) break;
     name = part.key.topic;
     if (v >= 13 && !c.topic(part.key.topic_id, &name)) continue;
@@ -334,9 +321,7 @@ std::vector<storage::device_read> prepare_reads(core& c, const req_t& req, int16
     replication::partition* p = c.partition(topic_partition{name, partition_id{part.key.partition}});
     if (!p) continue;
     const size_t limit = std::min(budget, size_t(std::max(part.max_bytes, 0)));
-    bool no_room = false;
-    for (auto& r : p->log().prepare_read(offset{part.fetch_offset}, limit, &no_room)) out.push_back(std::move(r));
-    refused[item] = no_room;
+    for (auto& r : p->log().prepare_read(offset{part.fetch_offset}, limit)) out.push_back(std::move(r));
     budget -= limit;
   }
   return out;
@@ -489,7 +474,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (bool first = true;; first = false) {
     *pass = fetch_pass{};
     // Reads below the tail cache come from the device: wait for them here, then read from memory.
-    co_await wait_for(prepare_reads(c, req, v, fctx.partitions, follower, may_read, pass->refused));
+    co_await wait_for(prepare_reads(c, req, v, fctx.partitions, follower, may_read));
     read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first, may_read);
     const int64_t now = c.clk().monotonic_ms();
     if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
