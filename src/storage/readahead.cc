@@ -40,11 +40,7 @@ class buffer_pool {
       _free.erase(_free.begin() + std::ptrdiff_t(best));
       return b;
     }
-    while (_total + n > _max && !_free.empty()) {  // too small ones make room
-      std::free(_free.back().first);
-      _total -= _free.back().second;
-      _free.pop_back();
-    }
+    free_pooled_until(_max > n ? _max - n : 0);  // too small ones make room
     if (_total + n > _max) {
       ++_refused;
       return {nullptr, 0};
@@ -70,11 +66,7 @@ class buffer_pool {
   void set_max(size_t max) {
     std::lock_guard lk(_m);
     _max = max;
-    while (_total > _max && !_free.empty()) {
-      std::free(_free.back().first);
-      _total -= _free.back().second;
-      _free.pop_back();
-    }
+    free_pooled_until(_max);
   }
   size_t max() {
     std::lock_guard lk(_m);
@@ -90,6 +82,15 @@ class buffer_pool {
   }
 
  private:
+  // Frees pooled buffers, newest first, until at most `limit` bytes are allocated (or none is left
+  // pooled). Called with _m held.
+  void free_pooled_until(size_t limit) {
+    while (_total > limit && !_free.empty()) {
+      std::free(_free.back().first);
+      _total -= _free.back().second;
+      _free.pop_back();
+    }
+  }
   std::mutex _m;
   std::vector<std::pair<uint8_t*, size_t>> _free;
   size_t _total = 0;

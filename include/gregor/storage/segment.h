@@ -146,9 +146,9 @@ class segment {
   // the device (not the tail cache, the write queue or the page cache), starts reading that part
   // in the background and returns it to wait for; the read then takes the bytes from memory.
   // find_batch() also walks a finished read's batch headers instead of scanning the file.
-  // With `refused`, sets it when part of the range lies on the device and the readahead budget
-  // (log.readahead.max.bytes) had no room for it: a read now would wait on the device itself.
-  std::optional<device_read> prepare_read(uint64_t position, size_t len, bool* refused = nullptr) const;
+  // When the readahead budget (log.readahead.max.bytes) has no room, nothing is prepared and the
+  // read waits on the device itself (storage::readahead_refused_reads counts these).
+  std::optional<device_read> prepare_read(uint64_t position, size_t len) const;
   // Where a search for `target` starts: the offset index's entry at or below it.
   uint64_t index_position(int64_t target) const;
 
