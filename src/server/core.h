@@ -20,6 +20,7 @@
 #include "gregor/replication/partition_manager.h"
 #include "gregor/storage/log_manager.h"
 #include "controller_client.h"
+#include "fetch_deferrals.h"
 #include "fetch_memory.h"
 #include "fetch_session.h"
 #include "fetch_waiters.h"
@@ -131,6 +132,9 @@ class core {
   // Consumer Fetch records held in memory until written, broker-wide (fetch_memory.h):
   // fetch.memory.max.bytes, by default 2 x fetch.max.bytes (two maximal consumer responses).
   fetch_memory& fetch_memory_account() { return _fetch_memory; }
+  // The partitions (and offsets) consumer Fetches left out because their bytes were still on the
+  // device (fetch_deferrals.h, handlers/fetch.cc).
+  fetch_deferrals& fetch_deferred() { return _fetch_deferred; }
   // Reassignment throttles: the leader- and follower-side byte-rate quotas (replication_quota.h).
   replication_quotas& quotas() { return _quotas; }
   // Client quotas (client_quotas.h: produce and fetch byte rates per user and client id), brought
@@ -193,6 +197,7 @@ class core {
   fetch_waiters _waiters;
   fetch_session_cache _fetch_sessions;
   fetch_memory _fetch_memory;
+  fetch_deferrals _fetch_deferred;
   replication_quotas _quotas;
   client_quota_manager _client_quotas;
   const controller::metadata_image* _client_quotas_image = nullptr;  // the image they were taken from

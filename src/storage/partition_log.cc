@@ -701,7 +701,7 @@ result<void, storage_error> partition_log::load_epochs() {
   return _epochs->truncate_from_start(log_start_offset());
 }
 
-std::vector<device_read> partition_log::prepare_read(offset start, size_t max_bytes) const {
+std::vector<device_read> partition_log::prepare_read(offset start, size_t max_bytes, bool* refused) const {
   std::vector<device_read> out;
   const int64_t s = start.value();
   if (_closed || _segments.empty() || s < log_start_offset().value() || s >= log_end_offset().value()) return out;
@@ -725,7 +725,7 @@ std::vector<device_read> partition_log::prepare_read(offset start, size_t max_by
       }
     }
     if (pos >= seg.size_bytes()) continue;
-    if (auto r = seg.prepare_read(pos, want)) out.push_back(std::move(*r));
+    if (auto r = seg.prepare_read(pos, want, refused)) out.push_back(std::move(*r));
     // What read() takes from this segment at most (it starts up to `slack` above `pos`).
     const uint64_t avail = seg.size_bytes() - pos;
     const uint64_t taken = avail > slack ? avail - slack : 0;

@@ -694,7 +694,7 @@ void segment::read_ahead(uint64_t position, size_t len) const {
   keep_ahead(detail::schedule_readahead(_log.direct_fd(), position, len));
 }
 
-std::optional<device_read> segment::prepare_read(uint64_t position, size_t len) const {
+std::optional<device_read> segment::prepare_read(uint64_t position, size_t len, bool* refused) const {
   if (!_log.is_open() || len == 0) return std::nullopt;
   // Bytes the disk writer has not written yet are read from its queue, the cached tail from
   // memory: only what lies below both comes from the file.
@@ -711,7 +711,10 @@ std::optional<device_read> segment::prepare_read(uint64_t position, size_t len) 
     if (job->covers(position) && job->end_position() >= end) return device_read(job);
   if (_log.in_page_cache(position, size_t(end - position))) return std::nullopt;
   auto job = detail::schedule_readahead(_log.read_fd(), position, size_t(end - position));
-  if (!job) return std::nullopt;  // over the readahead budget: the read goes to the device itself
+  if (!job) {  // over the readahead budget: the read goes to the device itself
+    if (refused) *refused = true;
+    return std::nullopt;
+  }
   keep_ahead(job);
   return device_read(std::move(job));
 }
@@ -734,6 +737,8 @@ void segment::keep_ahead(std::shared_ptr<detail::readahead_job> job) const {
 }
 
 void device_read::on_done(std::function<void()> fn) const { _job->on_done(std::move(fn)); }
+
+bool device_read::done() const { return _job->if_done().has_value(); }
 
 result<void, storage_error> segment::seal() {
   auto a = seal_without_sync();

@@ -195,8 +195,10 @@ class partition_log {
   // For a read(start, max_bytes, ...) about to happen: the device reads it would wait for, started
   // in the background (segment::prepare_read). A caller that waits for them before it reads
   // finds the bytes in memory; none when everything comes from memory (tail cache, write queue,
-  // page cache), the offset is out of range, or the readahead budget is spent.
-  std::vector<device_read> prepare_read(offset start, size_t max_bytes) const;
+  // page cache), the offset is out of range, or the readahead budget is spent. With `refused`,
+  // sets it when the budget was spent for a part the read needs from the device (a read now
+  // would wait on the device on the caller's thread).
+  std::vector<device_read> prepare_read(offset start, size_t max_bytes, bool* refused = nullptr) const;
 
   // First offset whose record timestamp >= ts, or nullopt.
   std::optional<timestamp_lookup> offset_for_timestamp(int64_t ts) const;

@@ -41,6 +41,8 @@ class device_read {
   // Calls fn once the bytes are in memory: at once, on this thread, when they already are; else
   // on the reading thread, where fn must only hand the news on (post to an executor).
   void on_done(std::function<void()> fn) const;
+  // Whether the bytes are in memory now.
+  bool done() const;
 
  private:
   std::shared_ptr<detail::readahead_job> _job;
@@ -147,8 +149,9 @@ class segment {
   // in the background and returns it to wait for; the read then takes the bytes from memory.
   // find_batch() also walks a finished read's batch headers instead of scanning the file.
   // When the readahead budget (log.readahead.max.bytes) has no room, nothing is prepared and the
-  // read waits on the device itself (storage::readahead_refused_reads counts these).
-  std::optional<device_read> prepare_read(uint64_t position, size_t len) const;
+  // read waits on the device itself (storage::readahead_refused_reads counts these); with
+  // `refused`, sets it then.
+  std::optional<device_read> prepare_read(uint64_t position, size_t len, bool* refused = nullptr) const;
   // Where a search for `target` starts: the offset index's entry at or below it.
   uint64_t index_position(int64_t target) const;
 

@@ -8,6 +8,7 @@
 // KIP-392: a consumer fetch (v11+) may be served by a follower, up to the follower's high
 // watermark; the leader, when replica.selector.class is the rack-aware selector and the consumer
 // names its rack, answers with a preferred read replica in that rack instead of records.
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -52,6 +53,23 @@ struct fetch_pass {
   // account, and the owners of records the log shared instead of copying (readahead buffers,
   // tail-cache chunks).
   std::vector<std::shared_ptr<const void>> leases;
+  // Consumer fetches: partitions left out because their bytes are still on the device
+  // (prepared_reads::defer); a pass that holds records from others answers without them.
+  size_t deferred = 0;
+};
+
+// The device reads a read pass would wait for (prepare_reads), and per requested partition
+// whether a consumer's pass may leave it out: its bytes are on the device (a background read
+// still running, or none started because the readahead budget is spent) and the last fetch at
+// that offset did not leave it out already (fetch_deferrals.h). Leaving such a partition out answers the
+// rest at once, without waiting on the device or reading it on the io thread; the client asks
+// again straight away, and then finds the bytes in memory or reads them.
+struct prepared_reads {
+  std::vector<storage::device_read> reads;  // every partition's
+  std::vector<bool> defer;                  // per item; empty for followers
+  bool any_deferrable = false;
+  // The reads of the partitions that are not left out: what the pass waits for.
+  std::vector<storage::device_read> waited;
 };
 
 // Records in whole batches laid back to back (the batch headers carry the counts).
@@ -144,7 +162,8 @@ std::optional<node_id> preferred_read_replica(core& c, replication::partition& p
 // of one topic share a topic entry of the response.
 void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partition_params> items, fetch_pass& pass,
               std::vector<topic_partition>& wanted, node_id follower = no_node, bool first_pass = true,
-              const std::function<bool(const std::string&)>& may_read = {}) {
+              const std::function<bool(const std::string&)>& may_read = {},
+              const std::vector<bool>& defer = {}) {
   const bool read_committed = req.isolation_level == 1 && follower == no_node;
   // KIP-392: consumers of v11+ carry client metadata and may read followers.
   const bool leader_only = follower != no_node || v < 11;
@@ -153,7 +172,8 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
   resp_t::fetchable_topic_response* tout = nullptr;
   std::string name;
   const topic_runtime* rt = nullptr;
-  for (const auto& part : items) {
+  for (size_t item = 0; item < items.size(); ++item) {
+    const auto& part = items[item];
     if (!tout || tout->topic != part.key.topic || tout->topic_id != part.key.topic_id) {
       tout = &pass.resp.responses.emplace_back();
       tout->topic = part.key.topic;
@@ -259,6 +279,12 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
       const size_t free = c.fetch_memory_account().available();
       if (free == 0) continue;
       limit = std::min(limit, free);
+      if (item < defer.size() && defer[item]) {
+        c.fetch_deferred().deferred(tp, start.value());
+        ++pass.deferred;
+        continue;
+      }
+      c.fetch_deferred().read(tp, start.value());
     }
     auto data = p->log().read(start, limit, upper, /*min_one=*/pass.bytes == 0, /*share=*/true);
     if (!data) {
@@ -303,25 +329,41 @@ void read_all(core& c, const req_t& req, int16_t v, std::span<const fetch_partit
 // The device reads the next read pass would wait for (partition_log::prepare_read), started in
 // the background. Only partitions hosted here that the client may read; the pass checks the rest
 // (leadership, epochs, ranges) again after the wait, as it does after any suspension.
-std::vector<storage::device_read> prepare_reads(core& c, const req_t& req, int16_t v,
-                                                std::span<const fetch_partition_params> items, bool follower,
-                                                const std::function<bool(const std::string&)>& may_read) {
-  std::vector<storage::device_read> out;
+prepared_reads prepare_reads(core& c, const req_t& req, int16_t v, std::span<const fetch_partition_params> items,
+                             bool follower, const std::function<bool(const std::string&)>& may_read) {
+  prepared_reads out;
+  // Followers are never left out: a follower lists its partitions in a fixed order, and the
+  // replication of one behind a partition that always has new data must not wait for a lull.
+  if (!follower) out.defer.assign(items.size(), false);
   // At most what the pass can return: the request's max_bytes, and for consumers what the
   // broker-wide fetch memory has left (the pass reads nothing when it is spent). Each partition
   // is counted at its own limit, as if it returned that much.
   size_t budget = req.max_bytes > 0 ? size_t(req.max_bytes) : 0;
   if (!follower) budget = std::min(budget, c.fetch_memory_account().available());
   std::string name;
-  for (const auto& part : items) {
+  for (size_t item = 0; item < items.size(); ++item) {
+    const auto& part = items[item];
     if (budget == 0) break;
     name = part.key.topic;
     if (v >= 13 && !c.topic(part.key.topic_id, &name)) continue;
     if (may_read && !may_read(name)) continue;
-    replication::partition* p = c.partition(topic_partition{name, partition_id{part.key.partition}});
+    topic_partition tp{name, partition_id{part.key.partition}};
+    replication::partition* p = c.partition(tp);
     if (!p) continue;
     const size_t limit = std::min(budget, size_t(std::max(part.max_bytes, 0)));
-    for (auto& r : p->log().prepare_read(offset{part.fetch_offset}, limit)) out.push_back(std::move(r));
+    bool refused = false;
+    auto reads = p->log().prepare_read(offset{part.fetch_offset}, limit, &refused);
+    const bool on_device =
+        refused || std::any_of(reads.begin(), reads.end(), [](const auto& r) { return !r.done(); });
+    const bool deferrable = !follower && on_device && c.fetch_deferred().may_defer(tp, part.fetch_offset);
+    if (deferrable) {
+      out.defer[item] = true;
+      out.any_deferrable = true;
+    }
+    for (auto& r : reads) {
+      if (!deferrable) out.waited.push_back(r);
+      out.reads.push_back(std::move(r));
+    }
     budget -= limit;
   }
   return out;
@@ -474,8 +516,18 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   for (bool first = true;; first = false) {
     *pass = fetch_pass{};
     // Reads below the tail cache come from the device: wait for them here, then read from memory.
-    co_await wait_for(prepare_reads(c, req, v, fctx.partitions, follower, may_read));
-    read_all(c, req, v, fctx.partitions, *pass, wanted, follower ? node_id(replica) : no_node, first, may_read);
+    // A consumer's partitions whose bytes are still on the device are left out when the others
+    // return records (prepared_reads); when nothing else does, the pass waits for every read.
+    auto prepared = prepare_reads(c, req, v, fctx.partitions, follower, may_read);
+    const node_id fetcher = follower ? node_id(replica) : no_node;
+    co_await wait_for(std::move(prepared.waited));
+    read_all(c, req, v, fctx.partitions, *pass, wanted, fetcher, first, may_read, prepared.defer);
+    if (pass->deferred > 0 && pass->bytes < size_t(std::max(req.min_bytes, 1)) && !pass->answer_now) {
+      // Too little without them: wait for their reads too, and read every partition again.
+      *pass = fetch_pass{};
+      co_await wait_for(std::move(prepared.reads));
+      read_all(c, req, v, fctx.partitions, *pass, wanted, fetcher, first, may_read);
+    }
     const int64_t now = c.clk().monotonic_ms();
     if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
         wanted.empty())
