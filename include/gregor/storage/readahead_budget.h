@@ -15,8 +15,8 @@ void set_readahead_max_bytes(size_t bytes);
 size_t readahead_max_bytes();
 // Bytes the pool holds from the allocator now (in use or kept for reuse).
 size_t readahead_allocated_bytes();
-// Reads refused for want of room since the process started (a Fetch then reads that part from the
-// device itself).
+// Reads refused for want of room since the process started (a consumer Fetch may leave that
+// partition for the client's next fetch; otherwise it reads that part from the device itself).
 uint64_t readahead_refused_reads();
 
 }  // namespace gregor::storage

@@ -65,11 +65,9 @@ struct fetch_pass {
 // rest at once, without waiting on the device or reading it on the io thread; the client asks
 // again straight away, and then finds the bytes in memory or reads them.
 struct prepared_reads {
-  std::vector<storage::device_read> reads;  // every partition's
-  std::vector<bool> defer;                  // per item; empty for followers
-  bool any_deferrable = false;
-  // The reads of the partitions that are not left out: what the pass waits for.
-  std::vector<storage::device_read> waited;
+  std::vector<bool> defer;                      // per item; empty for followers
+  std::vector<storage::device_read> waited;     // the other partitions' reads: the pass waits for them
+  std::vector<storage::device_read> left_out;   // theirs: waited for only when the rest is too little
 };
 
 // Records in whole batches laid back to back (the batch headers carry the counts).
@@ -356,14 +354,9 @@ prepared_reads prepare_reads(core& c, const req_t& req, int16_t v, std::span<con
     const bool on_device =
         refused || std::any_of(reads.begin(), reads.end(), [](const auto& r) { return !r.done(); });
     const bool deferrable = !follower && on_device && c.fetch_deferred().may_defer(tp, part.fetch_offset);
-    if (deferrable) {
-      out.defer[item] = true;
-      out.any_deferrable = true;
-    }
-    for (auto& r : reads) {
-      if (!deferrable) out.waited.push_back(r);
-      out.reads.push_back(std::move(r));
-    }
+    if (deferrable) out.defer[item] = true;
+    auto& to = deferrable ? out.left_out : out.waited;
+    for (auto& r : reads) to.push_back(std::move(r));
     budget -= limit;
   }
   return out;
@@ -525,7 +518,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     if (pass->deferred > 0 && pass->bytes < size_t(std::max(req.min_bytes, 1)) && !pass->answer_now) {
       // Too little without them: wait for their reads too, and read every partition again.
       *pass = fetch_pass{};
-      co_await wait_for(std::move(prepared.reads));
+      co_await wait_for(std::move(prepared.left_out));
       read_all(c, req, v, fctx.partitions, *pass, wanted, fetcher, first, may_read);
     }
     const int64_t now = c.clk().monotonic_ms();
