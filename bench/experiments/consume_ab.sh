@@ -10,6 +10,7 @@
 # instead (--fetch-size 4 MiB, as bench/compare does; jars from tests/tools/kafka-classpath.sh).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$repo/bench/experiments/lib.sh"
 bin_a="$1"
 bin_b="$2"
 rounds="${3:-3}"
@@ -22,15 +23,11 @@ classpath=""
 [[ "${CONSUMER:-native}" == java ]] && classpath="$("$repo/tests/tools/kafka-classpath.sh")"
 run() {  # $1 = label, $2 = gregor binary
     local dir; dir="$(mktemp -d /var/tmp/gregor-cab.XXXXXX)"
-    "$2" serve --set "listeners=PLAINTEXT://127.0.0.1:$port" --set "log.dirs=$dir/data" \
-        --set http.listeners= --set log.segment.bytes=1073741824 --set num.partitions=1 \
-        >"$dir/gregor.log" 2>&1 &
-    local pid=$!
-    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-    "$loadgen" produce --bootstrap "127.0.0.1:$port" --topic c8 --partitions 8 --acks 1 \
-        --record-size 1024 --count "$records" >"$dir/fill.txt" 2>&1
+    start_gregor "$2" "$port" "$dir"
+    local pid=$GREGOR_PID
+    fill_c8 "$loadgen" "$port" "$records" >"$dir/fill.txt" 2>&1
     local c0 c1 mbps
-    c0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    c0="$(cpu_ticks "$pid")"
     if [[ "${CONSUMER:-native}" == java ]]; then
         # CSV: start.time, end.time, MB, MB.sec, nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, ...
         mbps="$(java -Xmx1G -cp "$classpath" org.apache.kafka.tools.ConsumerPerformance \
@@ -41,7 +38,7 @@ run() {  # $1 = label, $2 = gregor binary
         mbps="$("$loadgen" consume --bootstrap "127.0.0.1:$port" --topic c8 --timeout-s 300 2>/dev/null |
                 grep -oE '"mb_per_s":[0-9.]+' | cut -d: -f2)"
     fi
-    c1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    c1="$(cpu_ticks "$pid")"
     local hwm; hwm="$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")"
     echo "$1 consume_mb_per_s=${mbps:-failed} broker_cpu_s=$(awk -v d=$((c1 - c0)) -v t="$ticks" 'BEGIN {printf "%.2f", d / t}') peak_rss_mib=$hwm"
     kill "$pid"
