@@ -5,6 +5,7 @@
 //                          [--record-size B] [--count N | --duration-s S] [--acks 0|1|all]
 //                          [--rate-mbps R (0 = max)] [--linger-ms L] [--batch-size B]
 //   gregor_loadgen consume --bootstrap H:P --topic T [--timeout-s S]
+//   (produce and consume also take -X name=value, any number: librdkafka settings applied last)
 //   gregor_loadgen create  --bootstrap H:P --topic T --partitions N [--replication-factor R]
 //   gregor_loadgen delete  --bootstrap H:P --topic T
 //
@@ -61,6 +62,7 @@ struct options {
   int32_t linger_ms = 5;
   int32_t batch_size_bytes = 1000000;
   double timeout_s = 120;   // consume: give up after this long
+  std::vector<std::pair<std::string, std::string>> extra;  // -X name=value, applied last
 };
 
 options parse(int argc, char** argv) {
@@ -84,6 +86,11 @@ options parse(int argc, char** argv) {
       else if (name == "--linger-ms") o.linger_ms = std::stoi(value);
       else if (name == "--batch-size") o.batch_size_bytes = std::stoi(value);
       else if (name == "--timeout-s") o.timeout_s = std::stod(value);
+      else if (name == "-X") {
+        const auto eq = value.find('=');
+        if (eq == std::string::npos || eq == 0) die("-X takes name=value, got " + value);
+        o.extra.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+      }
       else die("unknown option " + name);
     } catch (const std::logic_error&) {
       die("bad value for " + name + ": " + value);
@@ -239,6 +246,7 @@ int run_produce(const options& o) {
   set(conf, "max.in.flight.requests.per.connection", "5");
   set(conf, "socket.send.buffer.bytes", "4194304");
   set(conf, "message.timeout.ms", "120000");
+  for (const auto& [name, value] : o.extra) set(conf, name.c_str(), value);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, &stats);
   rd_kafka_t* rk = make_client(RD_KAFKA_PRODUCER, conf);
@@ -337,6 +345,7 @@ int run_consume(const options& o) {
   set(conf, "queued.min.messages", "1000000");
   set(conf, "socket.receive.buffer.bytes", "4194304");
   set(conf, "check.crcs", "false");
+  for (const auto& [name, value] : o.extra) set(conf, name.c_str(), value);
   rd_kafka_t* rk = make_client(RD_KAFKA_CONSUMER, conf);
   rd_kafka_poll_set_consumer(rk);
 

@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include <set>
+
 #include "group_service.h"
 
 #include "active_controller.h"
@@ -110,8 +112,21 @@ result<void, std::string> core::open() {
   }
   // Parked fetches of a replica that changes role answer at once (NOT_LEADER_OR_FOLLOWER, or the
   // new leader epoch) instead of waiting out their max wait.
+  // A follower's parked fetch answers at once when this broker begins to lead a partition that
+  // follower replicates: its next request adds the partition to its session (fetch_waiters.h).
   on_transitions([this](std::span<const replication::replica_transition> ts) {
-    for (const auto& t : ts) _waiters.notify(t.tp);
+    std::set<node_id> followers;
+    for (const auto& t : ts) {
+      _waiters.notify(t.tp);
+      if (t.kind != replication::transition_kind::become_leader) continue;
+      if (auto* p = _partitions->get(t.tp))
+        for (node_id r : p->replicas().replicas)
+          if (r != _cfg.node_id) {
+            followers.insert(r);
+            _waiters.expect_join(r, t.tp, _clock.monotonic_ms());
+          }
+    }
+    for (node_id r : followers) _waiters.notify_replica(r);
   });
 
   // Becoming a leader of __transaction_state starts the transaction coordinator, which loads the

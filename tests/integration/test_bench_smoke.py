@@ -126,3 +126,10 @@ def test_loadgen_refuses_unknown_options_and_bad_values(loadgen):
     bad = subprocess.run([str(loadgen), "create", "--topic", "t", "--partitions", "1", "--replication-factor", "0"],
                          capture_output=True, text=True, timeout=10)
     assert bad.returncode == 2 and "--replication-factor" in bad.stderr
+    # -X passes a librdkafka setting through; librdkafka's own refusal names it.
+    bad = subprocess.run([str(loadgen), "produce", "--topic", "t", "-X", "nodelay"],
+                         capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2 and "-X takes name=value" in bad.stderr
+    bad = subprocess.run([str(loadgen), "produce", "--bootstrap", "127.0.0.1:1", "--topic", "t",
+                          "-X", "no.such.setting=1"], capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2 and "no.such.setting" in bad.stderr

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import struct
 import re
+import time
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import cluster_harness as ch
@@ -435,3 +437,44 @@ def test_the_last_node_stops_when_no_controller_is_left_to_answer_its_controlled
     assert cl.terminate_node(2) == 0
     assert cl.terminate_node(3, timeout_s=120) == 0
     assert "no controller answered for" in cl.nodes[3].stderr_tail()
+
+
+@pytest.mark.gregor_only  # Kafka's leader answers a parked follower fetch only for its own partitions
+def test_a_new_partition_is_replicated_without_waiting_out_the_followers_long_poll(cluster_factory):
+    """Each follower's fetcher long-polls its leader (replica.fetch.wait.max.ms, 29 s here) for the
+    partitions it follows. When the leader begins to lead a new partition of that follower, it
+    answers the parked fetch at once (and, while the follower's metadata has yet to show the
+    partition, parks its fetches only briefly) so the next fetch includes the partition. acks=all
+    records to a just-created RF=3 topic, one partition led by each broker, are acknowledged long
+    before the followers' long polls would end: without the early answer all six follower fetches
+    would have to end within the bound by chance ((8/29)^6 < 0.1%)."""
+    cl = cluster_factory(nodes=3, extra_config={"replica.fetch.wait.max.ms": "29000"})
+    cl.wait_serving()
+    brokers = sorted(cl.broker_ids)
+    admin = AdminClient({"bootstrap.servers": cl.bootstrap()})
+
+    def in_sync(topic: str) -> bool:
+        t = ch.metadata(cl.brokers[0].bootstrap, [topic]).topics.get(topic)
+        return (t is not None and t.error_code == 0 and len(t.partitions) == 3 and
+                all(p.leader >= 0 and sorted(p.isr) == brokers for p in t.partitions) and
+                {p.leader for p in t.partitions} == set(brokers))
+
+    # An idle RF=3 topic led by every broker: every follower's fetcher is parked at every leader.
+    idle = harness.unique_topic("idle")
+    admin.create_topics([NewTopic(idle, 3, 3)])[idle].result(60)
+    ch.wait_for(lambda: in_sync(idle), 120, f"{idle} in sync, one partition led by each broker")
+
+    fresh = harness.unique_topic("fresh")
+    admin.create_topics([NewTopic(fresh, 3, 3)])[fresh].result(60)
+    ch.wait_for(lambda: in_sync(fresh), 120, f"{fresh} has leaders on every broker")
+    p = Producer({"bootstrap.servers": cl.bootstrap(), "acks": "all", "linger.ms": 0,
+                  "message.timeout.ms": 120000})
+    acked = []
+    started = time.monotonic()
+    for part in range(3):
+        p.produce(fresh, value=b"v%d" % part, partition=part,
+                  on_delivery=lambda err, msg: acked.append((err, time.monotonic())))
+    assert p.flush(120) == 0, "records still in flight after 120 s"
+    assert [e for e, _ in acked] == [None] * 3, acked
+    slowest = max(t for _, t in acked) - started
+    assert slowest < 8, f"acks=all took {slowest:.1f} s: a follower waited out its long poll"

@@ -525,7 +525,12 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     if (pass->answer_now || pass->bytes >= size_t(std::max(req.min_bytes, 1)) || now >= deadline ||
         wanted.empty())
       break;
-    co_await c.waiters().wait(wanted, deadline - now);
+    // A follower whose fetch session lacks a partition this broker just began to lead answers now
+    // and asks again with it (fetch_waiters::notify_replica); while its metadata has yet to show it
+    // the partition, it asks again soon (awaiting_join).
+    const bool joining = fetcher != no_node && c.waiters().awaiting_join(fetcher, wanted, now);
+    const int64_t wait_ms = joining ? std::min(deadline - now, fetch_waiters::join_poll_ms) : deadline - now;
+    if (co_await c.waiters().wait(wanted, wait_ms, fetcher) == fetch_waiters::woken::replica || joining) break;
   }
   if (quota_applies) {
     // Over the fetch quota: an empty answer with the throttle time (Kafka's
