@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_set>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,27 +24,21 @@ asio::awaitable<fetch_waiters::woken> fetch_waiters::wait(const std::vector<topi
   co_return w->replica_woken ? woken::replica : woken::data_or_timeout;
 }
 
+// Ends every wait still parked in `list` (replica: as woken::replica).
+void fetch_waiters::wake(std::vector<std::weak_ptr<waiter>>& list, bool replica) {
+  for (auto& w : list)
+    if (auto t = w.lock()) {
+      t->replica_woken = t->replica_woken || replica;
+      t->timer.cancel();
+    }
+}
+
 void fetch_waiters::notify(const topic_partition& tp) {
-  auto it = _by_tp.find(tp);
-  if (it == _by_tp.end()) return;
-  auto list = std::move(it->second);
-  _by_tp.erase(it);
-  for (auto& w : list) {
-    if (auto t = w.lock()) t->timer.cancel();
-  }
+  if (auto it = _by_tp.find(tp); it != _by_tp.end()) wake(_by_tp.extract(it).mapped(), false);
 }
 
 void fetch_waiters::notify_replica(node_id replica) {
-  auto it = _by_replica.find(replica);
-  if (it == _by_replica.end()) return;
-  auto list = std::move(it->second);
-  _by_replica.erase(it);
-  for (auto& w : list) {
-    if (auto t = w.lock()) {
-      t->replica_woken = true;
-      t->timer.cancel();
-    }
-  }
+  if (auto it = _by_replica.find(replica); it != _by_replica.end()) wake(_by_replica.extract(it).mapped(), true);
 }
 
 void fetch_waiters::expect_join(node_id replica, const topic_partition& tp, int64_t now_ms) {
@@ -62,20 +57,13 @@ bool fetch_waiters::awaiting_join(node_id replica, const std::vector<topic_parti
 }
 
 void fetch_waiters::notify_all() {
-  auto all = std::move(_by_tp);
-  _by_tp.clear();
-  auto replicas = std::move(_by_replica);
-  _by_replica.clear();
-  for (auto& [tp, list] : all)
-    for (auto& w : list)
-      if (auto t = w.lock()) t->timer.cancel();
-  for (auto& [r, list] : replicas)
-    for (auto& w : list)
-      if (auto t = w.lock()) t->timer.cancel();
+  auto all = std::exchange(_by_tp, {});
+  auto replicas = std::exchange(_by_replica, {});
+  for (auto& [tp, list] : all) wake(list, false);
+  for (auto& [r, list] : replicas) wake(list, false);
 }
 
 size_t fetch_waiters::parked() const {
-  size_t n = 0;
   // Each parked fetch holds one waiter, listed once per partition and once under its replica.
   std::unordered_set<const waiter*> live;
   for (const auto& [tp, list] : _by_tp)

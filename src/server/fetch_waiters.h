@@ -52,6 +52,7 @@ class fetch_waiters {
     boost::asio::steady_timer timer;
     bool replica_woken = false;
   };
+  static void wake(std::vector<std::weak_ptr<waiter>>& list, bool replica);
   boost::asio::io_context& _io;
   std::unordered_map<topic_partition, std::vector<std::weak_ptr<waiter>>> _by_tp;
   std::unordered_map<node_id, std::vector<std::weak_ptr<waiter>>> _by_replica;
