@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Gregor image with podman and checks it serves real clients (`make test-container`):
-#   1. ../shared/tools/container-env.sh prepares podman offline (base images from Debian packages)
+#   1. ../shared/tools/container-env.sh prepares podman offline (base images from Debian packages),
+#      with podman's storage under $HOME (docker/podman-storage.sh)
 #   2. podman build -f docker/Dockerfile (multi-stage, `release` preset build inside the image),
 #      with the host's ccache mounted at /ccache: after `make build` the build stage compiles
 #      nothing new, and podman's layer cache keeps the apt-get layers between runs
@@ -20,6 +21,8 @@
 # podman-compose cannot be installed, only the cluster part (5) is skipped, with its own SKIP line.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Images and layer cache under $HOME (see podman-storage.sh).
+source "$repo/docker/podman-storage.sh"
 image="${IMAGE:-localhost/gregor:test}"
 env_script="${CONTAINER_ENV:-$repo/../shared/tools/container-env.sh}"
 [[ -f "$env_script" ]] || env_script=/work/shared/tools/container-env.sh
