@@ -157,6 +157,29 @@ class broker:
             self.proc.wait()
 
 
+def dirty_mib() -> float:
+    """Dirty + Writeback page-cache memory, MiB (/proc/meminfo): data written to files and not yet
+    on the device."""
+    kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(("Dirty:", "Writeback:")):
+            kb += int(line.split()[1])
+    return kb / 1024
+
+
+def settle_disk(res: dict) -> None:
+    """Before each broker (or cluster) starts: writes the page cache's dirty data out (sync), so no
+    run inherits the previous one's writeback (Kafka writes every append through the page cache,
+    gigabytes per run). Records what was dirty and how long the sync took. A check by hand
+    (2026-12-07, bench/README.md "Cluster latency stalls") did not tie the stalls of the cluster
+    latency runs to dirty data; this only keeps the runs independent."""
+    before = dirty_mib()
+    t0 = time.monotonic()
+    os.sync()
+    res["dirty_mib_before_start"] = round(before, 1)
+    res["sync_before_start_s"] = round(time.monotonic() - t0, 2)
+
+
 class gregor_broker(broker):
     """Gregor with the common settings; "gregor-buffered" adds log.direct.io=false (page cache only)."""
 
@@ -393,11 +416,13 @@ class runner:
 
     def produce_native(self, b: broker, topic: str, partitions: int, acks: str, extra: list[str]) -> dict | None:
         cpu0 = b.cpu_s()
+        dirty0 = dirty_mib()
         r = self.loadgen(b, "produce", "--topic", topic, "--partitions", str(partitions),
                          "--replication-factor", str(self.replication_factor), "--acks", acks,
                          "--record-size", str(RECORD_SIZE_BYTES), *extra)
         if r is not None:
             r["broker_cpu_s"] = b.cpu_s() - cpu0
+            r["dirty_mib_at_start"] = round(dirty0, 1)
         return r
 
     def produce_java(self, b: broker, topic: str, partitions: int, acks: str, records: int,
@@ -866,12 +891,14 @@ def main_cluster(args, classpath: str, work: Path) -> int:
 
     def run_one(name: str, bdir: Path, tag: str) -> dict:
         c = cluster_target(name, bdir, args.cluster, args.gregor_bin.resolve(), gregor_sets(args))
-        log(f"starting {name} ({args.cluster} nodes){tag}; {uptime()}")
         res: dict = {}
+        settle_disk(res)
+        log(f"starting {name} ({args.cluster} nodes){tag}; {uptime()}; synced {res['dirty_mib_before_start']:.0f} MiB dirty "
+            f"in {res['sync_before_start_s']:.1f} s")
         try:
             c.start()
             log(f"{name} serving on {c.bootstrap} after {c.start_ms:.0f} ms (pids {c.pids})")
-            res = run.run_cluster(c)
+            res.update(run.run_cluster(c))
         except Exception as exc:  # one cluster failing still reports the other
             log(f"{name}: {exc}")
             res["error"] = str(exc)
@@ -969,12 +996,13 @@ def main() -> int:
     def run_one(name: str, bdir: Path, tag: str) -> dict:
         b = (gregor_broker(name, bdir, args.gregor_bin.resolve(), gregor_sets(args)) if name.startswith("gregor")
              else kafka_broker(name, bdir))
-        log(f"starting {name}{tag}")
         res: dict = {}
+        settle_disk(res)
+        log(f"starting {name}{tag}; synced {res['dirty_mib_before_start']:.0f} MiB dirty in {res['sync_before_start_s']:.1f} s")
         try:
             b.start()
             log(f"{name} listening on {b.bootstrap} after {b.start_ms:.1f} ms (pid {b.pid})")
-            res = run.run_all(b)
+            res.update(run.run_all(b))
         except Exception as exc:  # one broker failing still reports the other
             log(f"{name}: {exc}")
             res["error"] = str(exc)
