@@ -8,7 +8,7 @@
 if [[ -z "${CONTAINERS_STORAGE_CONF:-}" && $(id -u) == 0 ]]; then
   gregor_podman_conf="$HOME/.config/gregor/containers-storage.conf"
   mkdir -p "$(dirname "$gregor_podman_conf")" "$HOME/.local/share/containers/storage"
-  printf '[storage]\ngraphroot = "%s"\nrunroot = "/run/containers/storage"\n' \
+  printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "/run/containers/storage"\n' \
     "$HOME/.local/share/containers/storage" > "$gregor_podman_conf"
   export CONTAINERS_STORAGE_CONF="$gregor_podman_conf"
 fi

@@ -67,8 +67,15 @@ phase
 
 echo "== building $image (ccache: $ccache_dir mounted at /ccache)"
 mkdir -p "$ccache_dir"
+# The host's locale variables, as the Dockerfile's build stage expects them (see there): ccache
+# hashes them, so the image's compile hits the objects `make build` left only with the same ones.
+locale_args=()
+for v in LANG LC_ALL LC_CTYPE LC_MESSAGES; do
+  if [[ -n "${!v+set}" ]]; then locale_args+=(--build-arg "HOST_$v==${!v}"); fi
+done
 podman build --pull=never --isolation=chroot -t "$image" -f "$repo/docker/Dockerfile" \
-    --ignorefile "$repo/docker/Dockerfile.dockerignore" --volume "$ccache_dir:/ccache" "$repo"
+    --ignorefile "$repo/docker/Dockerfile.dockerignore" --volume "$ccache_dir:/ccache" \
+    "${locale_args[@]}" "$repo"
 phase
 
 kport=$(free_port)
