@@ -16,6 +16,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 image="${1:?usage: test-compose-cluster.sh IMAGE}"
+# The same podman storage as test-container.sh, which built the image (see podman-storage.sh).
+source "$repo/docker/podman-storage.sh"
 compose_file="$repo/docker/compose.yaml"
 project="gregor-cluster-test-$$"
 log="$(mktemp /tmp/gregor-compose-XXXXXX.log)"
