@@ -3,7 +3,7 @@
 # podman keeps them anyway), beside the other caches a build here keeps in the home directory
 # (ccache, Maven, pip, Go). Where a machine keeps $HOME between runs (CI), the offline base image
 # (container-env.sh's debootstrap) and the Dockerfile's apt-get layers are then built once, not on
-# every run: cold, they are most of the container test's time (~1000 of its ~1300 s here). A
+# every run (a few minutes cold; the compile, which reuses the host's ccache, is the rest). A
 # CONTAINERS_STORAGE_CONF set by the caller is left as it is.
 if [[ -z "${CONTAINERS_STORAGE_CONF:-}" && $(id -u) == 0 ]]; then
   gregor_podman_conf="$HOME/.config/gregor/containers-storage.conf"
