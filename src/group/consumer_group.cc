@@ -80,15 +80,11 @@ consumer_group_coordinator::consumer_group_coordinator(clock& clk, int32_t sessi
       _topics(std::move(topics)),
       _all_topics(std::move(all_topics)) {}
 
-const std::regex* consumer_group_coordinator::compiled(const std::string& pattern) const {
+const gregor::regex* consumer_group_coordinator::compiled(const std::string& pattern) const {
   auto it = _regexes.find(pattern);
   if (it != _regexes.end()) return it->second.get();
-  std::shared_ptr<std::regex> re;
-  try {
-    re = std::make_shared<std::regex>(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
-    re = nullptr;
-  }
+  std::shared_ptr<gregor::regex> re;
+  if (auto r = gregor::regex::compile(pattern)) re = std::make_shared<gregor::regex>(std::move(*r));
   if (_regexes.size() > 1024) _regexes.clear();
   _regexes.emplace(pattern, re);
   return re.get();
@@ -106,9 +102,9 @@ std::set<std::string> consumer_group_coordinator::topics_of(const member& m) con
   auto it = _resolved.find(*m.regex);
   if (it == _resolved.end()) {
     std::set<std::string> matched;
-    if (const std::regex* re = compiled(*m.regex))
+    if (const gregor::regex* re = compiled(*m.regex))
       for (const auto& t : _topic_names)
-        if (!internal_topic(t) && std::regex_match(t, *re)) matched.insert(t);
+        if (!internal_topic(t) && re->full_match(t)) matched.insert(t);
     it = _resolved.emplace(*m.regex, std::move(matched)).first;
   }
   for (const auto& t : it->second)

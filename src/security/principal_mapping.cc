@@ -3,17 +3,18 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
-#include <regex>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "gregor/base/regex.h"
 
 namespace gregor::security {
 
 struct principal_mapper::rules {
   struct rule {
     bool is_default = false;
-    std::regex pattern;
+    std::optional<regex> pattern;  // set unless is_default
     std::string replacement;
     bool to_lower = false, to_upper = false;
   };
@@ -21,57 +22,6 @@ struct principal_mapper::rules {
 };
 
 namespace {
-
-// True when a run of more than 6 digits follows a '\\', '{' or ',': a back-reference (\\N) or a
-// repetition count ({N} {N,} {N,M}) that large makes libstdc++'s std::regex compiler overflow an
-// integer (found by fuzz_security). Escapes are not parsed: which backslash escapes which depends
-// on the regex grammar's own corners (\\cX takes one more character), so any such run is refused,
-// which no distinguished name needs.
-bool has_huge_number(std::string_view pattern) {
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
-    if (c != '\\' && c != '{' && c != ',') continue;
-    size_t digits = 0;
-    while (i + 1 + digits < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + 1 + digits]))) ++digits;
-    if (digits > 6) return true;
-  }
-  return false;
-}
-
-// libstdc++'s std::regex compiles a counted repetition by copying its operand count times, so
-// nested or successive counts multiply: `(a{1000}){1000}` is a million states and seconds of
-// compiling (found by fuzz_security). The pattern's length times the product of every count in
-// it (the larger bound of {N,M}, N of {N,}) bounds the states it compiles to; past this limit the
-// rule is refused, where Kafka's java.util.regex would accept it. No distinguished name needs it.
-constexpr uint64_t regex_states_max = 50'000;
-
-bool expands_too_far(std::string_view pattern) {
-  const uint64_t limit = regex_states_max / std::max<uint64_t>(pattern.size(), 1);
-  uint64_t product = 1;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] != '{') continue;
-    uint64_t largest = 0, current = 0;
-    size_t j = i + 1;
-    bool digits = false;
-    for (; j < pattern.size(); ++j) {
-      const char c = pattern[j];
-      if (std::isdigit(static_cast<unsigned char>(c))) {
-        current = std::min<uint64_t>(current * 10 + uint64_t(c - '0'), regex_states_max + 1);
-        digits = true;
-      } else if (c == ',') {
-        largest = std::max(largest, current);
-        current = 0;
-      } else {
-        break;
-      }
-    }
-    if (!digits || j >= pattern.size() || pattern[j] != '}') continue;
-    largest = std::max({largest, current, uint64_t(1)});
-    product = std::min(product * largest, regex_states_max + 1);
-    if (product > limit) return true;
-  }
-  return false;
-}
 
 bool is_java_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
@@ -116,7 +66,7 @@ bool valid_replacement(std::string_view r) {
 // Java's replacement semantics with Kafka's escapeLiteralBackReferences: "$n" whose first digit
 // names a group that does not exist is literal text; otherwise as many digits as still name a
 // group are taken; "\x" is x.
-void expand(std::string& out, std::string_view r, const std::cmatch& m, size_t groups) {
+void expand(std::string& out, std::string_view r, std::string_view text, const std::vector<regex::span>& m, size_t groups) {
   for (size_t i = 0; i < r.size(); ++i) {
     char c = r[i];
     if (c == '\\' && i + 1 < r.size()) {
@@ -136,7 +86,7 @@ void expand(std::string& out, std::string_view r, const std::cmatch& m, size_t g
         ref = next;
         ++j;
       }
-      if (m[ref].matched) out.append(m[ref].first, m[ref].second);
+      if (m[ref].matched()) out.append(text.substr(m[ref].begin, m[ref].end - m[ref].begin));
       i = j - 1;
       continue;
     }
@@ -146,21 +96,28 @@ void expand(std::string& out, std::string_view r, const std::cmatch& m, size_t g
 
 std::optional<std::string> apply_rule(const principal_mapper::rules::rule& rule, std::string_view dn) {
   if (rule.is_default) return std::string(dn);
-  if (dn.size() > principal_mapper::dn_bytes_max) return std::nullopt;
-  const char* begin = dn.data();
-  const char* end = dn.data() + dn.size();
-  if (!std::regex_match(begin, end, rule.pattern)) return std::nullopt;
-  // String.replaceAll: every match of the pattern in the DN is replaced.
+  const regex& pattern = *rule.pattern;
+  if (!pattern.full_match(dn)) return std::nullopt;
+  // String.replaceAll: every match of the pattern in the DN is replaced; after an empty match the
+  // next search starts one character further, as Matcher.find.
   std::string out;
-  const char* last = begin;
-  size_t groups = rule.pattern.mark_count();
-  for (std::cregex_iterator it(begin, end, rule.pattern), stop; it != stop; ++it) {
-    const auto& m = *it;
-    out.append(last, m[0].first);
-    expand(out, rule.replacement, m, groups);
-    last = m[0].second;
+  size_t last = 0, from = 0;
+  const size_t groups = pattern.group_count();
+  while (from <= dn.size()) {
+    auto m = pattern.search(dn, from);
+    if (!m) break;
+    const regex::span whole = (*m)[0];
+    out.append(dn.substr(last, whole.begin - last));
+    expand(out, rule.replacement, dn, *m, groups);
+    last = whole.end;
+    from = whole.end;
+    if (whole.end == whole.begin) {
+      if (from >= dn.size()) break;
+      ++from;
+      while (from < dn.size() && (static_cast<uint8_t>(dn[from]) & 0xC0) == 0x80) ++from;
+    }
   }
-  out.append(last, end);
+  out.append(dn.substr(last));
   for (char& c : out) {
     if (rule.to_lower && c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
     if (rule.to_upper && c >= 'a' && c <= 'z') c = char(c - 'a' + 'A');
@@ -220,18 +177,11 @@ result<principal_mapper, std::string> parse_principal_mapping_rules(std::string_
       }
       if (!valid_replacement(*replacement))
         return failure{fmt::format("Invalid rule: {}: invalid replacement `{}`", trim(s.substr(start, pos - start)), *replacement)};
-      if (has_huge_number(*pattern))
-        return failure{fmt::format("Invalid rule: {}: pattern `{}` has a back-reference or repetition count over 6 digits",
-                                   trim(s.substr(start, pos - start)), *pattern)};
-      if (expands_too_far(*pattern))
-        return failure{fmt::format("Invalid rule: {}: pattern `{}` has counted repetitions that expand it past {} states",
-                                   trim(s.substr(start, pos - start)), *pattern, regex_states_max)};
-      try {
-        rule.pattern = std::regex(std::string(*pattern), std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
+      auto compiled = regex::compile(*pattern);
+      if (!compiled)
         return failure{fmt::format("Invalid rule: {}: pattern `{}` does not compile: {}",
-                                   trim(s.substr(start, pos - start)), *pattern, e.what())};
-      }
+                                   trim(s.substr(start, pos - start)), *pattern, compiled.error())};
+      rule.pattern.emplace(std::move(*compiled));
       rule.replacement = std::string(*replacement);
     } else {
       return failure{invalid(start)};

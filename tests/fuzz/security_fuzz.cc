@@ -6,7 +6,7 @@
 // document; 2 an OAUTHBEARER client message; 3 a PLAIN message; 4 a SCRAM-SHA-256 exchange (two
 // client messages: a 2-byte length, the client-first, then the client-final); 5 JAAS config;
 // 6 a SCRAM credential spec and a saslname; 7 base64 and base64url; 8 principal mapping rules
-// (up to 1 KiB; parsed, not matched: the patterns are the operator's).
+// (up to 1 KiB) and a DN to map with them (gregor::regex's parser and matcher).
 //
 // Properties: no crash, no out-of-bounds read, no unbounded work; base64 that decodes re-encodes
 // to text that decodes to the same bytes.
@@ -83,11 +83,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)scram_decode_saslname(in.text());
       break;
     case 7: base64_round_trip(in); break;
-    case 8:
-      // Parsed only: matching runs the operator's own regular expressions (std::regex, which
-      // backtracks), and a pathological pattern is as slow as in Kafka's java.util.regex.
-      if (in.bytes.size() <= 1024) (void)parse_principal_mapping_rules(in.text());
+    case 8: {
+      // Rules, then after the first newline a DN they map. gregor::regex matches in time
+      // text × program, so the DN is kept short enough for the largest program (20,000
+      // instructions) to stay within milliseconds.
+      if (in.bytes.size() > 1024) break;
+      const std::string_view text = in.text();
+      const size_t newline = text.find('\n');
+      auto mapper = parse_principal_mapping_rules(text.substr(0, newline));
+      if (mapper && newline != std::string_view::npos && text.size() - newline <= 256)
+        (void)mapper->map(text.substr(newline + 1));
       break;
+    }
   }
   return 0;
 }

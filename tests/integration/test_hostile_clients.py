@@ -28,7 +28,9 @@ import pytest
 import clients
 import harness
 from harness import rss_bytes, sanitized
+import differential
 import kafka_wire
+import schema_codec
 
 IDLE_CONNECTIONS = int(os.environ.get("GREGOR_HOSTILE_CONNECTIONS", "2000"))
 # Gregor's bound on the broker's resident memory per idle connection (Kafka's is printed, not asserted:
@@ -712,3 +714,75 @@ def test_fetches_with_huge_max_bytes_from_hundreds_of_consumers(broker, well_beh
     report(f"{FETCHERS} consumers fetching max_bytes 2^31-1 of a {FETCH_TOPIC_MIB} MiB log at once ({impl(broker)})",
            f"{limit}; {naive / 2**20:.0f} MiB read in all",
            f"none: {answers} answers in {rounds} rounds, largest {largest / 2**20:.1f} MiB", latency)
+
+
+# Patterns a regex engine can choke on: a long pattern (libstdc++'s std::regex recursed once per term
+# and overflowed the broker's stack: test_odd_requests under ASan), deep nesting, and the classic
+# exponential-backtracking shapes; each with a long text where the API matches one.
+HOSTILE_PATTERNS = {  # each within a protocol string's 32,767 bytes (Kafka closes the connection past it)
+    "30,000-character literal": "a" * 30_000,
+    "15,000 nested groups": "(" * 15_000 + ")" * 15_000,
+    "15,000 alternatives": "a|" * 15_000 + "b",
+    "(x+x+)+y": "(x+x+)+y",
+    "(a|aa)+$ on a long name": "(a|aa)+$",
+}
+
+
+def test_hostile_regular_expressions_are_answered(broker, well_behaved):
+    """ConsumerGroupHeartbeat's SubscribedTopicRegex (KIP-848) and ListTransactions'
+    TransactionalIdPattern (v2) with hostile patterns, matched against a 249-character topic name
+    and a long transactional id: every request is answered (an error code, INVALID_REGULAR_EXPRESSION
+    where the engine refuses the pattern), the broker keeps serving, the producer carries on."""
+    schemas = schema_codec.schema_set()
+    conn = differential.connection(impl(broker), broker.bootstrap, schemas)
+    served = differential.api_versions(conn)
+    topic = ("a" * 200 + harness.unique_topic("r"))[:249]
+    clients.create_topic(broker.bootstrap, topic, partitions=1)
+    txn_id = "x" * 5000 + harness.unique_topic("txn")
+    p = clients.producer(broker.bootstrap, **{"transactional.id": txn_id})
+    p.init_transactions(60)
+    p.begin_transaction()
+    p.produce(topic, b"v")
+    p.commit_transaction(60)
+    good = well_behaved(broker.bootstrap)
+    since = good.mark()
+    codes: dict[str, list[int]] = collections.defaultdict(list)
+    cgh = 68
+    if cgh in served and served[cgh][1] >= 1:
+        for i, (name, pattern) in enumerate(HOSTILE_PATTERNS.items()):
+            group = harness.unique_topic("regex-group")
+            deadline = time.monotonic() + 120
+            while True:  # until the group's coordinator is loaded (FindCoordinator creates __consumer_offsets)
+                found = conn.request(10, 4, {"KeyType": 0, "CoordinatorKeys": [group]})
+                assert isinstance(found, dict), f"FindCoordinator: {found}"
+                resp = conn.request(cgh, 1, {
+                    "GroupId": group, "MemberId": f"hostile-member-{i:08d}-xxxx",
+                    "MemberEpoch": 0, "InstanceId": None, "RackId": None, "RebalanceTimeoutMs": 30000,
+                    "SubscribedTopicNames": [], "SubscribedTopicRegex": pattern, "ServerAssignor": None,
+                    "TopicPartitions": []})
+                assert isinstance(resp, dict), f"ConsumerGroupHeartbeat with {name}: {resp}"
+                if resp["ErrorCode"] not in (14, 15, 16) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)  # pacing of the retry; the loop waits on the error code
+            codes["ConsumerGroupHeartbeat"].append(resp["ErrorCode"])
+    lt = 66
+    if lt in served and served[lt][1] >= 2:
+        for name, pattern in HOSTILE_PATTERNS.items():
+            resp = conn.request(lt, 2, {"StateFilters": [], "ProducerIdFilters": [], "DurationFilter": -1,
+                                        "TransactionalIdPattern": pattern})
+            assert isinstance(resp, dict), f"ListTransactions with {name}: {resp}"
+            codes["ListTransactions"].append(resp["ErrorCode"])
+        # A pattern that matches only the long id finds it: the engine matched, not just refused.
+        resp = conn.request(lt, 2, {"StateFilters": [], "ProducerIdFilters": [], "DurationFilter": -1,
+                                    "TransactionalIdPattern": "x+" + txn_id[5000:]})
+        assert isinstance(resp, dict) and resp["ErrorCode"] == 0, resp
+        assert [t["TransactionalId"] for t in resp["TransactionStates"]] == [txn_id]
+    conn.close()
+    assert codes, "the broker serves neither ConsumerGroupHeartbeat v1 nor ListTransactions v2"
+    assert topics_known(broker.bootstrap, [topic]) == {topic: (0, 1)}
+    if broker.is_gregor:
+        assert broker.running()
+    latency = good.check_window(since, "hostile regular expressions")
+    report(f"Hostile regular expressions ({', '.join(HOSTILE_PATTERNS)}) ({impl(broker)})",
+           "every request answered, broker up",
+           "; ".join(f"{api}: error codes {c}" for api, c in codes.items()), latency)

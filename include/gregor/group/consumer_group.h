@@ -18,11 +18,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "gregor/base/regex.h"
 #include "gregor/base/clock.h"
 #include "gregor/base/types.h"
 #include "gregor/protocol/error_code.h"
@@ -205,7 +205,7 @@ class consumer_group_coordinator {
   std::map<std::string, int32_t> subscribed_counts(const group& g) const;
   // The member's topics: its names plus the current topics its regex matches.
   std::set<std::string> topics_of(const member& m) const;
-  const std::regex* compiled(const std::string& pattern) const;
+  const gregor::regex* compiled(const std::string& pattern) const;
   std::string assignor_of(const group& g) const;
   std::string state_of(const group& g) const;
   persisted snapshot(const std::string& gid, const group& g) const;
@@ -218,7 +218,7 @@ class consumer_group_coordinator {
   std::map<std::string, group> _groups;
   std::map<std::string, persisted> _persisted;
   std::set<std::string> _dirty;
-  mutable std::map<std::string, std::shared_ptr<std::regex>> _regexes;
+  mutable std::map<std::string, std::shared_ptr<gregor::regex>> _regexes;
   mutable std::vector<std::string> _topic_names;                          // at the last resolution
   mutable std::map<std::string, std::set<std::string>> _resolved;         // pattern -> topics
 };

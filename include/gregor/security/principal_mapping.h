@@ -25,10 +25,6 @@ class principal_mapper {
   std::string map(std::string_view distinguished_name) const;
   size_t rule_count() const;
 
-  // DNs longer than this never match a RULE (std::regex recurses per character); DEFAULT still
-  // applies. Certificate subjects are far shorter in practice.
-  static constexpr size_t dn_bytes_max = 4096;
-
   struct rules;
 
  private:
@@ -46,8 +42,8 @@ class principal_mapper {
 std::string x509_name_rfc2253(const X509_NAME* name);
 
 // Errors name the rule: "Invalid rule: `RULE:a/b`" or "Invalid rule: `...`, unmatched substring:
-// `...`" (Kafka's wording), or the regex error of a pattern std::regex (ECMAScript) cannot compile,
-// e.g. Java-only constructs such as (?i).
+// `...`" (Kafka's wording), or why gregor::regex refuses a pattern (RE2 syntax, linear-time
+// matching: Java-only constructs such as back-references and lookaround are refused).
 result<principal_mapper, std::string> parse_principal_mapping_rules(std::string_view text);
 
 }  // namespace gregor::security

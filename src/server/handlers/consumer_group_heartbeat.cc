@@ -1,6 +1,6 @@
 // ConsumerGroupHeartbeat (key 68, KIP-848). v0: member epochs, server-side uniform and range
 // assignors, incremental revocation (a partition moves only after its previous owner stopped
-// reporting it). v1: subscribed topic regex (std::regex ECMAScript, full match; a bad pattern gets
+// reporting it). v1: subscribed topic regex (gregor::regex, RE2 syntax as Kafka's RE2/J, full match; a bad pattern gets
 // INVALID_REGULAR_EXPRESSION; it resolves to the matching topics the principal may Describe). Assignments travel as topic ids; the coordinator works with names.
 // The group's changed records are appended to __consumer_offsets before the answer is sent.
 #include "gregor/protocol/messages/consumer_group_heartbeat.h"

@@ -2,8 +2,8 @@
 // (unknown state names are echoed in unknown_state_filters), producer id, v1: how long the
 // transaction has been running (duration_filter ms, -1 = any), v2: a regular expression the id
 // must match (kafka-transactions.sh list, find-hanging).
-#include <regex>
 
+#include "gregor/base/regex.h"
 #include "gregor/protocol/messages/list_transactions.h"
 #include "../txn_service.h"
 #include "handlers.h"
@@ -30,14 +30,14 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
   }
   // Only unknown states named: nothing can match.
   if (states.empty() && !req.state_filters.empty()) co_return resp;
-  std::optional<std::regex> pattern;
+  std::optional<gregor::regex> pattern;
   if (req.transactional_id_pattern && !req.transactional_id_pattern->empty()) {
-    try {
-      pattern.emplace(*req.transactional_id_pattern);
-    } catch (const std::regex_error&) {
+    auto compiled = gregor::regex::compile(*req.transactional_id_pattern);
+    if (!compiled) {
       resp.error_code = code(error_code::invalid_regular_expression);
       co_return resp;
     }
+    pattern.emplace(std::move(*compiled));
   }
   const std::set<int64_t> pids(req.producer_id_filters.begin(), req.producer_id_filters.end());
   const int64_t now = c.clk().now_ms();
@@ -48,7 +48,7 @@ boost::asio::awaitable<std::optional<resp_t>> handle(core& c, request_context& c
     if (d.value.state == txn::txn_state::dead) continue;
     // As Kafka: running for longer than the filter (a transaction never started counts as old).
     if (req.duration_filter >= 0 && now - d.value.start_ms <= req.duration_filter) continue;
-    if (pattern && !std::regex_match(d.transactional_id, *pattern)) continue;
+    if (pattern && !pattern->full_match(d.transactional_id)) continue;
     if (!transactional_id_authorized(ctx, acl_op::describe, d.transactional_id)) continue;  // listed only if describable
     auto& out = resp.transaction_states.emplace_back();
     out.transactional_id = d.transactional_id;
