@@ -17,6 +17,7 @@
 #include "tls_principal.h"
 #include "gregor/security/acl.h"
 #include "log_maintenance.h"
+#include "loop_lag.h"
 #include "http_admin.h"
 #include "listener_tls.h"
 #include "oauthbearer_validation.h"
@@ -147,6 +148,7 @@ struct broker::impl {
   bool stopping = false;
   std::unique_ptr<http_admin> admin;  // after server and core: destroyed first
   std::unique_ptr<log_maintenance> maintenance;  // flush timer, retention, checkpoints
+  std::unique_ptr<loop_lag> lag;                 // gregor_io_loop_lag_seconds
 };
 
 broker::broker(config::broker_config cfg) : _impl(std::make_unique<impl>(std::move(cfg))) {}
@@ -189,6 +191,8 @@ result<void, std::string> broker::start() {
                             _impl->server->bound_ports().at(i));
   }
   add_broker_collectors(*_impl->admin, _impl->c, *_impl->server);
+  _impl->lag = std::make_unique<loop_lag>(_impl->io, metrics::registry::global());
+  _impl->lag->start();
   _impl->admin->set_health(http_admin::health::serving);
   return ok;
 }
@@ -218,6 +222,7 @@ void broker::request_stop() {
           _impl->c.close();
           log::get("server").info("stopped cleanly");
           if (_impl->admin) _impl->admin->stop();
+          if (_impl->lag) _impl->lag->stop();
           _impl->io.stop();
         },
         asio::detached);

@@ -251,6 +251,11 @@ result<void, storage_error> file::sync() {
   return ok;
 }
 
+void file::start_writeback(uint64_t pos, uint64_t len) {
+  if (_fd < 0 || len == 0 || power_fault::active()) return;
+  (void)::sync_file_range(_fd, off64_t(pos), off64_t(len), SYNC_FILE_RANGE_WRITE);
+}
+
 result<void, storage_error> file::sync_descriptor(int fd, const std::filesystem::path& what) {
   power_fault::operation_scope modelled;
   if (power_is_off()) return power_cut_fail("fdatasync", what);

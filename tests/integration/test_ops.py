@@ -121,6 +121,11 @@ def test_metrics_is_prometheus_text_and_counters_move_with_traffic(gregor_factor
     assert all(s > 0 for s in sizes)
     assert after["process_resident_memory_bytes"] > 1e6
     assert "process_cpu_seconds_total" in after
+    # The io thread's lateness, sampled every 50 ms since the start: counted, cumulative buckets.
+    lag_count = after["gregor_io_loop_lag_seconds_count"]
+    assert lag_count >= 1
+    assert after['gregor_io_loop_lag_seconds_bucket{le="+Inf"}'] == lag_count
+    assert after['gregor_io_loop_lag_seconds_bucket{le="0.0001"}'] <= after['gregor_io_loop_lag_seconds_bucket{le="5"}'] <= lag_count
 
 
 @pytest.mark.gregor_only

@@ -67,6 +67,11 @@ class file {
   result<void, storage_error> pwrite(uint64_t pos, std::span<const uint8_t> data);
   result<void, storage_error> truncate(uint64_t size);
   result<void, storage_error> sync();
+  // Starts writing back the dirty pages of [pos, pos + len) without waiting for them
+  // (sync_file_range SYNC_FILE_RANGE_WRITE): no durability promise, best effort (errors ignored),
+  // a no-op under the power-fault model. Appenders call it every few hundred KiB so that the
+  // kernel's flusher does not find ~30 s of appends dirty at once (see segment.cc).
+  void start_writeback(uint64_t pos, uint64_t len);
   // A duplicate descriptor, for an fsync on another thread that must not depend on this object's
   // lifetime (the caller closes it); -1 when closed or on failure.
   int dup_for_sync() const;
