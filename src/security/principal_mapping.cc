@@ -1,7 +1,6 @@
 #include "gregor/security/principal_mapping.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <vector>
 
@@ -66,7 +65,8 @@ bool valid_replacement(std::string_view r) {
 // Java's replacement semantics with Kafka's escapeLiteralBackReferences: "$n" whose first digit
 // names a group that does not exist is literal text; otherwise as many digits as still name a
 // group are taken; "\x" is x.
-void expand(std::string& out, std::string_view r, std::string_view text, const std::vector<regex::span>& m, size_t groups) {
+void expand(std::string& out, std::string_view r, std::string_view text, const std::vector<regex::span>& m) {
+  const size_t groups = m.size() - 1;  // m[0] is the whole match
   for (size_t i = 0; i < r.size(); ++i) {
     char c = r[i];
     if (c == '\\' && i + 1 < r.size()) {
@@ -102,13 +102,12 @@ std::optional<std::string> apply_rule(const principal_mapper::rules::rule& rule,
   // next search starts one character further, as Matcher.find.
   std::string out;
   size_t last = 0, from = 0;
-  const size_t groups = pattern.group_count();
   while (from <= dn.size()) {
     auto m = pattern.search(dn, from);
     if (!m) break;
     const regex::span whole = (*m)[0];
     out.append(dn.substr(last, whole.begin - last));
-    expand(out, rule.replacement, dn, *m, groups);
+    expand(out, rule.replacement, dn, *m);
     last = whole.end;
     from = whole.end;
     if (whole.end == whole.begin) {
